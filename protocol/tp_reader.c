@@ -1,0 +1,157 @@
+#include "tp_reader.h"
+
+#include "pr_bytes.h"
+#include "tp_command.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ST_HEADER, ST_PAYLOAD, ST_ERROR };
+
+static const uint8_t empty_payload[1];
+
+void
+tp_reader_init(struct tp_reader *r, size_t max_payload)
+{
+    memset(r, 0, sizeof(*r));
+    if (max_payload == 0 || max_payload > TP_MAX_PAYLOAD)
+        max_payload = TP_MAX_PAYLOAD;
+    r->max_payload = max_payload;
+    r->state = ST_HEADER;
+}
+
+void
+tp_reader_destroy(struct tp_reader *r)
+{
+    free(r->payload);
+    r->payload = NULL;
+}
+
+static enum tp_reader_status
+fail(struct tp_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum tp_reader_status
+fail(struct tp_reader *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof(r->error), fmt, ap);
+    va_end(ap);
+    r->state = ST_ERROR;
+    return TP_READER_ERROR;
+}
+
+enum tp_reader_status
+tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
+               size_t *consumed, struct tp_packet *pkt)
+{
+    size_t pos = 0;
+    *consumed = 0;
+
+    if (r->state == ST_ERROR)
+        return TP_READER_ERROR;
+
+    if (r->state == ST_HEADER) {
+        const uint8_t *header;
+        if (r->header_fill == 0 && len >= TP_HEADER_SIZE) {
+            header = data;
+            pos = TP_HEADER_SIZE;
+        } else {
+            size_t n = TP_HEADER_SIZE - r->header_fill;
+            if (n > len)
+                n = len;
+            memcpy(r->header + r->header_fill, data, n);
+            r->header_fill += n;
+            pos = n;
+            if (r->header_fill < TP_HEADER_SIZE) {
+                *consumed = pos;
+                return TP_READER_NEED_MORE;
+            }
+            header = r->header;
+        }
+
+        uint16_t length = pr_load_u16(header);
+        uint16_t command = pr_load_u16(header + 2);
+        /* Keep the decoded header for a payload that arrives in pieces. */
+        memcpy(r->header, header, TP_HEADER_SIZE);
+        r->header_fill = TP_HEADER_SIZE;
+
+        if (length > r->max_payload)
+            return fail(r, "payload of %u bytes over the limit of %u (%s)",
+                        (unsigned)length, (unsigned)r->max_payload,
+                        tp_command_name(command));
+
+        if (len - pos >= length) {
+            /* Whole packet in the input: hand out a view of it. */
+            pkt->command = command;
+            pkt->length = length;
+            pkt->payload = length > 0 ? data + pos : empty_payload;
+            r->header_fill = 0;
+            *consumed = pos + length;
+            return TP_READER_PACKET;
+        }
+
+        if (r->payload == NULL) {
+            r->payload = malloc(r->max_payload);
+            if (r->payload == NULL)
+                return fail(r, "out of memory for a %u-byte payload",
+                            (unsigned)length);
+        }
+        r->payload_fill = 0;
+        r->state = ST_PAYLOAD;
+    }
+
+    /* ST_PAYLOAD: assemble in our buffer. */
+    uint16_t length = pr_load_u16(r->header);
+    size_t n = length - r->payload_fill;
+    if (n > len - pos)
+        n = len - pos;
+    memcpy(r->payload + r->payload_fill, data + pos, n);
+    r->payload_fill += n;
+    pos += n;
+    *consumed = pos;
+    if (r->payload_fill < length)
+        return TP_READER_NEED_MORE;
+
+    pkt->command = pr_load_u16(r->header + 2);
+    pkt->length = length;
+    pkt->payload = r->payload;
+    r->header_fill = 0;
+    r->payload_fill = 0;
+    r->state = ST_HEADER;
+    return TP_READER_PACKET;
+}
+
+int
+tp_reader_idle(const struct tp_reader *r)
+{
+    return r->state == ST_HEADER && r->header_fill == 0;
+}
+
+int
+tp_reader_finish(struct tp_reader *r)
+{
+    if (r->state == ST_ERROR)
+        return -1;
+    if (r->state == ST_HEADER && r->header_fill > 0) {
+        fail(r, "stream ended after %u of %u header bytes",
+             (unsigned)r->header_fill, (unsigned)TP_HEADER_SIZE);
+        return -1;
+    }
+    if (r->state == ST_PAYLOAD) {
+        fail(r, "stream ended after %u of %u payload bytes (%s)",
+             (unsigned)r->payload_fill, (unsigned)pr_load_u16(r->header),
+             tp_command_name(pr_load_u16(r->header + 2)));
+        return -1;
+    }
+    return 0;
+}
+
+const char *
+tp_reader_error(const struct tp_reader *r)
+{
+    return r->error;
+}
