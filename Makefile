@@ -1,0 +1,61 @@
+# Portier — the two commands a fresh Debian 12 machine needs:
+#   make run    install what is missing, build, start portierd with the
+#               bundled translation server and example site
+#   make test   install what is missing, build, run every suite; the last
+#               line is "N passed, N failed"; non-zero exit on any failure
+#
+# Other targets: build, asan (unit tests under ASan+UBSan), fuzz (libFuzzer,
+# FUZZ_SECONDS per target), deps (only the package installation), clean.
+
+BUILD        ?= build
+ASAN_BUILD   ?= build-asan
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+PYTHON       := /usr/bin/python3
+
+# Debian 12 packages the build and the test suites use.  `make deps`
+# installs those that are missing (non-interactively, as root or via sudo).
+DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
+                python3-pytest libcmocka-dev libuv1-dev libssl-dev \
+                libmsgpack-dev libpcre2-dev libjansson-dev
+# `make fuzz` also needs clang and its runtime.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+
+.PHONY: all build deps fuzz-deps test run asan fuzz clean
+
+all: build
+
+deps:
+	@DEB_PACKAGES="$(DEB_PACKAGES)" sh .ci/install-deps
+
+fuzz-deps:
+	@DEB_PACKAGES="$(FUZZ_PACKAGES)" sh .ci/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+test: build
+	$(PYTHON) tests/run_all.py --build $(BUILD)
+
+asan: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || \
+	    meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined \
+	        -Db_lundef=false -Dbuildtype=debug
+	ninja -C $(ASAN_BUILD)
+	$(PYTHON) tests/run_all.py --build $(ASAN_BUILD) --no-integration
+
+fuzz: deps fuzz-deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || \
+	    CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dbuildtype=debugoptimized
+	ninja -C $(FUZZ_BUILD)
+	sh tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+run: build
+	@echo "portierd is not built yet: the data plane arrives with its issue" \
+	      "(HTTP/1.1 server and static files)." >&2; exit 1
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
