@@ -17,7 +17,7 @@ PYTHON       := /usr/bin/python3
 # installs those that are missing (non-interactively, as root or via sudo).
 DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
                 python3-pytest libcmocka-dev libuv1-dev libssl-dev \
-                libmsgpack-dev libpcre2-dev libjansson-dev
+                libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev
 # `make fuzz` also needs clang and its runtime.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
