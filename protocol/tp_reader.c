@@ -29,6 +29,17 @@ tp_reader_destroy(struct tp_reader *r)
     r->payload = NULL;
 }
 
+/* The command's name for a message; an unassigned number as "command N"
+ * (the framer delivers those too, so its errors must name them). */
+static const char *
+command_label(uint16_t command, char *buf, size_t size)
+{
+    if (tp_command_info(command) != NULL)
+        return tp_command_name(command);
+    snprintf(buf, size, "command %u", (unsigned)command);
+    return buf;
+}
+
 static enum tp_reader_status
 fail(struct tp_reader *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -53,6 +64,10 @@ tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
 
     if (r->state == ST_ERROR)
         return TP_READER_ERROR;
+    /* Nothing to do; also keeps a NULL `data` away from memcpy(), which
+     * must not see one even for 0 bytes. */
+    if (len == 0)
+        return TP_READER_NEED_MORE;
 
     if (r->state == ST_HEADER) {
         const uint8_t *header;
@@ -79,10 +94,12 @@ tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
         memcpy(r->header, header, TP_HEADER_SIZE);
         r->header_fill = TP_HEADER_SIZE;
 
-        if (length > r->max_payload)
+        if (length > r->max_payload) {
+            char label[24];
             return fail(r, "payload of %u bytes over the limit of %u (%s)",
                         (unsigned)length, (unsigned)r->max_payload,
-                        tp_command_name(command));
+                        command_label(command, label, sizeof(label)));
+        }
 
         if (len - pos >= length) {
             /* Whole packet in the input: hand out a view of it. */
@@ -142,9 +159,11 @@ tp_reader_finish(struct tp_reader *r)
         return -1;
     }
     if (r->state == ST_PAYLOAD) {
+        char label[24];
         fail(r, "stream ended after %u of %u payload bytes (%s)",
              (unsigned)r->payload_fill, (unsigned)pr_load_u16(r->header),
-             tp_command_name(pr_load_u16(r->header + 2)));
+             command_label(pr_load_u16(r->header + 2), label,
+                           sizeof(label)));
         return -1;
     }
     return 0;

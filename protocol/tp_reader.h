@@ -53,9 +53,10 @@ void
 tp_reader_destroy(struct tp_reader *r);
 
 /**
- * Consume bytes from data[0..len).  Sets *consumed to the number of bytes
- * used.  Returns PACKET when a packet is complete (bytes after it are not
- * consumed), NEED_MORE when all bytes were used without completing one, or
+ * Consume bytes from data[0..len) (len may be 0, data then may be NULL).
+ * Sets *consumed to the number of bytes used.  Returns PACKET when a
+ * packet is complete (bytes after it are not consumed), NEED_MORE when
+ * all bytes were used without completing one, or
  * ERROR (then *consumed is meaningless and the reader stays in error).
  * Allocation of the reassembly buffer may fail: that is an ERROR too.
  */
