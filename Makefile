@@ -5,7 +5,8 @@
 #               line is "N passed, N failed"; non-zero exit on any failure
 #
 # Other targets: build, asan (unit tests under ASan+UBSan), fuzz (libFuzzer,
-# FUZZ_SECONDS per target), deps (only the package installation), clean.
+# FUZZ_SECONDS per target), docs (refresh generated doc blocks), deps (only
+# the package installation), clean.
 
 BUILD        ?= build
 ASAN_BUILD   ?= build-asan
@@ -21,7 +22,7 @@ DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
 # `make fuzz` also needs clang and its runtime.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
-.PHONY: all build deps fuzz-deps test run asan fuzz clean
+.PHONY: all build deps fuzz-deps test run asan fuzz docs clean
 
 all: build
 
@@ -49,13 +50,20 @@ asan: deps
 
 fuzz: deps fuzz-deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || \
-	    CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dbuildtype=debugoptimized
+	    CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
+	        -Db_sanitize=address,undefined -Db_lundef=false \
+	        -Dbuildtype=debugoptimized
 	ninja -C $(FUZZ_BUILD)
 	sh tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 run: build
 	@echo "portierd is not built yet: the data plane arrives with its issue" \
 	      "(HTTP/1.1 server and static files)." >&2; exit 1
+
+# Refresh the generated blocks of the documents (checked by make test).
+docs: build
+	$(PYTHON) tests/spec/update_generated_doc.py docs/translation-packets.md \
+	    $(BUILD)/tests/spec/gen_packet_doc
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
