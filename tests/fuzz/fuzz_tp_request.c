@@ -15,6 +15,7 @@
  *   same bytes again.
  * - A marshal refusal leaves the output buffer as it was.
  */
+#include "fuzz_packets.h"
 #include "tp_request.h"
 
 #include <errno.h>
@@ -75,40 +76,30 @@ has_oversized_payload(const struct tp_request *req)
     return false;
 }
 
+struct feed_ctx {
+    struct tp_request_parser parser;
+    enum tp_request_status status;
+};
+
+static bool
+feed_packet(void *ctx, const struct tp_packet *pkt)
+{
+    struct feed_ctx *f = ctx;
+    f->status = tp_request_parser_feed(&f->parser, pkt);
+    return f->status != TP_REQUEST_NEED_MORE;
+}
+
 /* Parse incrementally: the framer gets chunks of `chunk` bytes.  Returns
  * 0 when a complete request with nothing after it was parsed. */
 static int
 parse_chunked(const uint8_t *data, size_t size, size_t chunk,
               struct tp_request *req, struct pr_arena *arena)
 {
-    struct tp_reader reader;
-    struct tp_request_parser parser;
-    tp_reader_init(&reader, 0);
-    tp_request_parser_init(&parser, req, arena);
-
-    int rc = -1;
-    size_t pos = 0, avail = 0;
-    enum tp_request_status st = TP_REQUEST_NEED_MORE;
-    while (st == TP_REQUEST_NEED_MORE) {
-        if (pos == avail) {
-            if (avail == size)
-                break;          /* ended before END */
-            avail = size - avail > chunk ? avail + chunk : size;
-        }
-        size_t used;
-        struct tp_packet pkt;
-        enum tp_reader_status rs =
-            tp_reader_feed(&reader, data + pos, avail - pos, &used, &pkt);
-        if (rs == TP_READER_ERROR)
-            break;
-        pos += used;
-        if (rs == TP_READER_PACKET)
-            st = tp_request_parser_feed(&parser, &pkt);
-    }
-    if (st == TP_REQUEST_DONE && pos == size)
-        rc = 0;
-    tp_reader_destroy(&reader);
-    return rc;
+    struct feed_ctx f = { .status = TP_REQUEST_NEED_MORE };
+    tp_request_parser_init(&f.parser, req, arena);
+    size_t used;
+    fuzz_feed_packets(data, size, chunk, feed_packet, &f, &used);
+    return f.status == TP_REQUEST_DONE && used == size ? 0 : -1;
 }
 
 int

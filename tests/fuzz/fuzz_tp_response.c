@@ -16,6 +16,7 @@
  *   fields only where the header says they belong.
  * - Every command number has exactly one classification with a name.
  */
+#include "fuzz_packets.h"
 #include "tp_response.h"
 
 #include <stdlib.h>
@@ -24,40 +25,34 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+struct feed_ctx {
+    struct tp_response_parser parser;
+    enum tp_parse_status status;
+};
+
+static bool
+feed_packet(void *ctx, const struct tp_packet *pkt)
+{
+    struct feed_ctx *f = ctx;
+    f->status = tp_response_parser_feed(&f->parser, pkt);
+    if (f->status == TP_PARSE_ERROR &&
+        tp_response_parser_error(&f->parser)[0] == '\0')
+        abort();
+    return f->status != TP_PARSE_MORE;
+}
+
+/* Parse incrementally: the framer gets chunks of `chunk` bytes.  Returns
+ * 0 when a complete response with nothing after it was parsed. */
 static int
 parse_chunked(const uint8_t *data, size_t size, size_t chunk,
               unsigned flags, struct tp_response *resp)
 {
-    struct tp_reader reader;
-    struct tp_response_parser parser;
-    tp_reader_init(&reader, 0);
-    tp_response_parser_init(&parser, resp);
-    tp_response_parser_set_request(&parser, flags);
-
-    size_t pos = 0, avail = 0;
-    enum tp_parse_status st = TP_PARSE_MORE;
-    while (st == TP_PARSE_MORE) {
-        if (pos == avail) {
-            if (avail == size)
-                break;          /* ended before END */
-            avail = size - avail > chunk ? avail + chunk : size;
-        }
-        size_t used;
-        struct tp_packet pkt;
-        enum tp_reader_status rs =
-            tp_reader_feed(&reader, data + pos, avail - pos, &used, &pkt);
-        if (rs == TP_READER_ERROR)
-            break;
-        pos += used;
-        if (rs == TP_READER_PACKET) {
-            st = tp_response_parser_feed(&parser, &pkt);
-            if (st == TP_PARSE_ERROR &&
-                tp_response_parser_error(&parser)[0] == '\0')
-                abort();
-        }
-    }
-    tp_reader_destroy(&reader);
-    return st == TP_PARSE_DONE && pos == size ? 0 : -1;
+    struct feed_ctx f = { .status = TP_PARSE_MORE };
+    tp_response_parser_init(&f.parser, resp);
+    tp_response_parser_set_request(&f.parser, flags);
+    size_t used;
+    fuzz_feed_packets(data, size, chunk, feed_packet, &f, &used);
+    return f.status == TP_PARSE_DONE && used == size ? 0 : -1;
 }
 
 static bool
