@@ -362,7 +362,8 @@ test_if_range(void **state)
     /* a date starting with W is a date, not a weak tag */
     struct dp_validators wed = file_v;
     wed.last_modified = LM + 3 * 86400;
-    assert_true(if_range("Wed, 09 Nov 1994 08:49:37 GMT", &wed, LM + 4 * 86400));
+    assert_true(
+        if_range("Wed, 09 Nov 1994 08:49:37 GMT", &wed, LM + 4 * 86400));
     /* not a strong date: modified within the current second */
     assert_false(if_range(LM_TEXT, &file_v, LM));
     assert_true(if_range(LM_TEXT, &file_v, LM + 1));
