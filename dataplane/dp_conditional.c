@@ -18,6 +18,16 @@ is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+enum dp_method_class
+dp_method_classify(const char *method, size_t len)
+{
+    if (method != NULL && len == 3 && memcmp(method, "GET", 3) == 0)
+        return DP_METHOD_GET;
+    if (method != NULL && len == 4 && memcmp(method, "HEAD", 4) == 0)
+        return DP_METHOD_HEAD;
+    return DP_METHOD_OTHER;
+}
+
 size_t
 dp_etag_scan(const char *s, size_t len, bool *weak, const char **opaque,
              size_t *opaque_len)

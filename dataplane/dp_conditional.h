@@ -46,6 +46,14 @@ enum dp_method_class {
     DP_METHOD_OTHER,
 };
 
+/**
+ * Classify a request method (case-sensitive, RFC 9110 §9.1): "GET",
+ * "HEAD", anything else.  A file handler answers DP_METHOD_OTHER with 405
+ * and `Allow: GET, HEAD` before looking at any precondition.
+ */
+enum dp_method_class
+dp_method_classify(const char *method, size_t len);
+
 /** The validators of the selected representation. */
 struct dp_validators {
     /** The ETag field value exactly as sent (`"x"` or `W/"x"`), or NULL

@@ -399,6 +399,21 @@ test_range_wanted(void **state)
         dp_range_wanted(DP_METHOD_GET, false, "\"xyzzy\"", 7, &file_v, NOW));
 }
 
+static void
+test_method_classify(void **state)
+{
+    assert_int_equal(dp_method_classify("GET", 3), DP_METHOD_GET);
+    assert_int_equal(dp_method_classify("HEAD", 4), DP_METHOD_HEAD);
+    /* methods are case-sensitive */
+    assert_int_equal(dp_method_classify("get", 3), DP_METHOD_OTHER);
+    assert_int_equal(dp_method_classify("Head", 4), DP_METHOD_OTHER);
+    assert_int_equal(dp_method_classify("POST", 4), DP_METHOD_OTHER);
+    assert_int_equal(dp_method_classify("OPTIONS", 7), DP_METHOD_OTHER);
+    assert_int_equal(dp_method_classify("GETX", 4), DP_METHOD_OTHER);
+    assert_int_equal(dp_method_classify("GET", 2), DP_METHOD_OTHER);
+    assert_int_equal(dp_method_classify(NULL, 0), DP_METHOD_OTHER);
+}
+
 int
 main(void)
 {
@@ -414,6 +429,7 @@ main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_if_range),
         cmocka_unit_test(test_range_wanted),
+        cmocka_unit_test(test_method_classify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
