@@ -1293,18 +1293,14 @@ prepare_base(struct dp_tcache_item *it, const struct tail *t,
     bool raw = false;
     const char **f = address_tail_field(a, &raw);
 
-    if (it->easy || it->expandable) {
-        if (!it->expandable && f != NULL) {
+    if (it->easy) {
+        if (f != NULL) {
             it->addr_base = *f;
             it->addr_base_set = true;
         }
         it->uri_base = r->uri;
         it->redirect_base = r->redirect;
         it->test_path_base = r->test_path;
-        if (!it->easy) {
-            /* classic but expandable: URI/REDIRECT/TEST_PATH as below */
-            goto classic_strings;
-        }
         return 0;
     }
 
@@ -1330,7 +1326,6 @@ prepare_base(struct dp_tcache_item *it, const struct tail *t,
         it->addr_base_set = true;
     }
 
-classic_strings:;
     bool mismatch = false;
     if (r->uri != NULL) {
         it->uri_base = strip_tail(&it->arena, r->uri, t->raw, t->raw_len,
@@ -1393,7 +1388,7 @@ make_effective(struct dp_tcache_item *it, const struct tp_request *req,
     r->cache_tags = (struct tp_string_list){ NULL, 0, 0 };
     r->invalidate = (struct tp_u16_list){ NULL, 0 };
 
-    if (it->base != NULL && (!fresh || it->easy)) {
+    if (it->base != NULL && !it->expandable && (!fresh || it->easy)) {
         struct tail t;
         if (make_tail(it, req, hit, &t) < 0 || load_base(it, r, &t, hit) < 0)
             goto fail;
@@ -1748,19 +1743,22 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
                  &it->inverse_regex, hit) < 0))
         goto out;
 
-    if (it->base != NULL) {
+    /* An expandable response keeps its templates: the expansion of each
+     * request does what the BASE tail does for the others. */
+    if (it->base != NULL && !it->expandable) {
         struct tail t;
         if (make_tail(it, req, hit, &t) < 0 || prepare_base(it, &t, hit) < 0)
             goto out;
         /* the tails live in the hit's arena; nothing keeps them */
     }
 
-    bool cacheable = cache != NULL && cache->max_items > 0 &&
+    /* §1.15: a cache starts working with the first response of its
+     * server; that response itself is neither looked up nor stored. */
+    bool was_active = cache != NULL && cache->active;
+    if (cache != NULL)
+        cache->active = true;
+    bool cacheable = was_active && cache->max_items > 0 &&
                      dp_tcache_request_cacheable(req);
-    if (cacheable && !cache->active) {
-        cache->active = true;           /* §1.15: the first response */
-        cacheable = false;
-    }
     if (cacheable && r->invalidate.n > 0)
         apply_invalidate(cache, req, &r->invalidate);
 

@@ -270,6 +270,15 @@ test_inactive_until_first_response(void **state)
     assert_string_equal(lookup_path(c, &r), "/srv/a");
     dp_tcache_free(c);
 
+    /* any first response activates, even one that may not be stored */
+    c = dp_tcache_new(100, 0);
+    struct tp_request auth = r;
+    auth.authorization = S("Basic eA==");
+    store_ok(c, &auth, path_resp("/srv/a", UINT32_MAX), false);
+    store_ok(c, &r, path_resp("/srv/a", UINT32_MAX), true);
+    assert_true(is_hit(c, &r));
+    dp_tcache_free(c);
+
     /* size 0 = disabled */
     c = new_cache(0, 0);
     store_ok(c, &r, path_resp("/srv/a", UINT32_MAX), false);
@@ -1137,6 +1146,22 @@ test_expand(void **state)
     assert_null(a->args.v[0].expand);
     assert_int_equal(a->params.n, 1);
     assert_string_equal(a->params.v[0].value, "TOOL=grep");
+    dp_tcache_hit_release(&hit);
+
+    /* an expandable classic BASE response keeps URI/REDIRECT as sent:
+     * the templates do the work of the tail */
+    struct tp_request k = req_for("h", "/kb/a");
+    begin();
+    pstr(TP_CMD_BASE, "/kb/");
+    pstr(TP_CMD_REGEX, "/kb/(.*)");
+    pstr(TP_CMD_PATH, "/unused");
+    pstr(TP_CMD_EXPAND_PATH, "/srv/kb/\\1");
+    pstr(TP_CMD_TEST_PATH, "/fixed/test");
+    store_ok(c, &k, end(), true);
+    k.uri = S("/kb/b/c");
+    assert_int_equal(dp_tcache_lookup(c, &k, now, &hit), DP_TCACHE_HIT);
+    assert_string_equal(hit.response.address.path, "/srv/kb/b/c");
+    assert_string_equal(hit.response.test_path, "/fixed/test");
     dp_tcache_hit_release(&hit);
 
     struct tp_request x = req_for("h", "/rd/abc");
