@@ -57,6 +57,10 @@ struct dp_tcache_item {
     /* BASE (or AUTO_BASE) */
     const char *base;                    /* NULL: not a BASE item */
     size_t base_len;
+    bool subtree;                        /* serves URIs below BASE (false
+                                            when a classic response for
+                                            the BASE itself has fields
+                                            that cannot take a tail) */
     bool easy;                           /* EASY_BASE */
     bool expandable;                     /* REGEX + some EXPAND_* */
     const char *addr_base;               /* the address field's base */
@@ -654,7 +658,7 @@ cache_remove(struct dp_tcache *c, struct dp_tcache_item *it)
     it->in_cache = false;
     c->stats.entries--;
     c->stats.bytes -= it->bytes;
-    if (it->base != NULL)
+    if (it->subtree)
         c->n_base_items--;
     item_unref(it);
 }
@@ -1281,8 +1285,11 @@ strip_tail(struct pr_arena *a, const char *s, const char *tail,
  * Prepare the base fields of a fresh BASE item for the request that
  * produced it.  Classic BASE: the fields describe the request URI; cut
  * the tail off (the address must end with it: "Base mismatch"; URI,
- * REDIRECT and TEST_PATH are dropped when they do not).  EASY_BASE: the
- * fields are the bases already.
+ * REDIRECT and TEST_PATH are dropped when they do not).  When the request
+ * was for the BASE itself (empty tail), a field that does not end with
+ * '/' cannot take a tail later (a file "/srv/index.html" would become
+ * "/srv/index.htmlx"): such an item only serves its exact key.  EASY_BASE:
+ * the fields are the bases already.
  */
 static int
 prepare_base(struct dp_tcache_item *it, const struct tail *t,
@@ -1302,6 +1309,16 @@ prepare_base(struct dp_tcache_item *it, const struct tail *t,
         it->redirect_base = r->redirect;
         it->test_path_base = r->test_path;
         return 0;
+    }
+
+    if (t->raw_len == 0) {
+        const char *fields[4] = { f != NULL ? *f : NULL, r->uri, r->redirect,
+                                  r->test_path };
+        for (size_t i = 0; i < 4; i++) {
+            size_t n = fields[i] != NULL ? strlen(fields[i]) : 0;
+            if (fields[i] != NULL && (n == 0 || fields[i][n - 1] != '/'))
+                it->subtree = false;
+        }
     }
 
     if (f != NULL) {
@@ -1476,7 +1493,7 @@ probe(struct dp_tcache *c, uint64_t h, const char *prefix, size_t plen,
     while (it != NULL) {
         struct dp_tcache_item *next = it->hnext;
         if (it->hash == h && it->key_len == plen + rlen &&
-            (!base_only || it->base != NULL) &&
+            (!base_only || it->subtree) &&
             memcmp(it->key, prefix, plen) == 0 &&
             (rlen == 0 || memcmp(it->key + plen, rest, rlen) == 0)) {
             int a = accept_item(c, it, req, now_ms, hit);
@@ -1691,7 +1708,7 @@ cache_insert(struct dp_tcache *c, struct dp_tcache_item *it,
     c->stats.entries++;
     c->stats.bytes += it->bytes;
     c->stats.stores++;
-    if (it->base != NULL)
+    if (it->subtree)
         c->n_base_items++;
     while (c->stats.entries > c->max_items ||
            (c->max_bytes != 0 && c->stats.bytes > c->max_bytes)) {
@@ -1732,6 +1749,7 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
             goto out;
         }
         it->easy = r->easy_base;
+        it->subtree = true;
     }
 
     it->expandable = r->regex != NULL && response_has_expand(r);

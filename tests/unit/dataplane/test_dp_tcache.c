@@ -680,12 +680,34 @@ test_base_mismatch(void **state)
     pstr(TP_CMD_PATH, "/srv/ax.html");
     store_err(c, &r, end(), 502);
     assert_int_equal(entries(c), 0);
+
+    /* a classic response for the BASE itself whose PATH cannot take a
+     * tail serves only that URI */
+    struct tp_request ix = req_for("h", "/docs/");
+    begin();
+    pstr(TP_CMD_BASE, "/docs/");
+    pstr(TP_CMD_PATH, "/srv/docs/index.html");
+    store_ok(c, &ix, end(), true);
+    assert_string_equal(lookup_path(c, &ix), "/srv/docs/index.html");
+    ix.uri = S("/docs/x");
+    assert_false(is_hit(c, &ix));
+    /* ... while one whose PATH is a directory serves the subtree */
+    struct tp_request dd = req_for("h", "/dir/");
+    begin();
+    pstr(TP_CMD_BASE, "/dir/");
+    pstr(TP_CMD_PATH, "/srv/dir/");
+    store_ok(c, &dd, end(), true);
+    dd.uri = S("/dir/x");
+    assert_string_equal(lookup_path(c, &dd), "/srv/dir/x");
+    size_t kept = entries(c);
+
     /* a malformed tail in the request: 400 */
     r.uri = S("/base/../x.html");
     begin();
     pstr(TP_CMD_BASE, "/base/");
     pstr(TP_CMD_PATH, "/srv/x.html");
     store_err(c, &r, end(), 400);
+    assert_int_equal(entries(c), kept);
     dp_tcache_free(c);
 }
 
