@@ -3,10 +3,13 @@ wrk parsing on real wrk output, its summaries and verdicts on canned
 figures, its peer configurations (checked by the peers' own config tests
 when they are installed), and the skip of a portierd that is not built.
 No benchmark runs here."""
+import http.server
 import importlib.util
 import os
 import shutil
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -187,6 +190,7 @@ def test_memory_table_states_the_target():
     assert '| nginx | 100 (100) | 1000 KiB | 1050 KiB | 0.50 | 2 |  |' \
         in table
     assert '| portier | 98 (90) |' in table
+    assert '8 closed by the server within 1 s' in table
     assert '2 of 100 failed: HTTP 503 (2)' in table
     assert 'target <= 2 KiB: not met' in table
 
@@ -323,3 +327,65 @@ def test_missing_portierd_is_skipped(capsys):
     assert rc == 0
     assert 'portierd not built: skipped' in out
     assert '| portier |' not in out
+
+
+class _TinyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_GET(self):
+        status = 500 if self.path == '/500' else 200
+        self.send_response(status)
+        self.send_header('Content-Length', '1024')
+        if self.path == '/close':
+            self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.write(b'x' * 1024)
+
+    def log_message(self, *args):
+        pass
+
+
+class _TinyServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64     # the default 5 drops SYNs: 1 s retries
+
+
+def test_idle_connections_client():
+    """The memory check's client against a tiny in-process server: idle
+    connections stay open, closed ones are counted, errors reported."""
+    server = _TinyServer(('127.0.0.1', 0), _TinyHandler)
+    threading.Thread(target=server.serve_forever, args=(0.05,),
+                     daemon=True).start()
+    port = server.server_address[1]
+    socks = []
+    try:
+        socks, problems = bench.open_idle_connections(port, '/1k', 20,
+                                                      parallel=8,
+                                                      timeout=10)
+        assert (len(socks), problems) == (20, [])
+        assert bench.count_still_open(socks) == 20
+        closing, problems = bench.open_idle_connections(port, '/close', 3,
+                                                        timeout=10)
+        socks += closing
+        assert (len(closing), problems) == (3, [])
+        deadline = time.monotonic() + 5
+        while bench.count_still_open(closing) and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert bench.count_still_open(closing) == 0
+        failed, problems = bench.open_idle_connections(port, '/500', 2,
+                                                       timeout=10)
+        assert (failed, problems) == ([], ['HTTP 500', 'HTTP 500'])
+        body = b'x' * 1024
+        assert bench.probe(port, '/1k', 200, body) == ([], [])
+        assert bench.probe(port, '/close', 200, body) == \
+            ([], ['connection not kept alive'])
+        assert bench.probe(port, '/1k', 200, b'y' * 1024)[0] == \
+            ['body of 1024 bytes differs from the file (1024 bytes)']
+        assert bench.probe(port, '/500', 404, None)[0] == \
+            ['HTTP 500, want 404']
+    finally:
+        for s in socks:
+            s.close()
+        server.shutdown()
+        server.server_close()

@@ -476,8 +476,10 @@ def wait_port(port, proc, timeout=10.0):
 
 def probe(port, path, want_status, want_body):
     """Two GETs on one connection: status, body (size and bytes) and
-    keep-alive.  Returns a list of problems (empty when all is well)."""
-    problems = []
+    keep-alive.  Returns (problems, warnings): a problem (wrong status or
+    body, no answer) rules the server out of the workload; a warning (the
+    connection was not kept alive) goes into the notes."""
+    problems, warnings = [], []
     conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
     try:
         for i in range(2):
@@ -493,13 +495,12 @@ def probe(port, path, want_status, want_body):
                                 '(%d bytes)' % (len(body), len(want_body)))
                 break
             if i == 0 and resp.will_close:
-                problems.append('connection not kept alive')
-                break
+                warnings.append('connection not kept alive')
     except (OSError, http.client.HTTPException) as e:
         problems.append('%s: %s' % (type(e).__name__, e))
     finally:
         conn.close()
-    return problems
+    return problems, warnings
 
 
 def response_complete(buf):
@@ -720,7 +721,10 @@ def make_server(name, tmp, root, args, memory_mode=False):
     os.chmod(sdir, 0o755)
     limits = {}
     if memory_mode:
-        limits = {'max_conns': args.conns_idle + 256, 'idle_timeout': 300}
+        # Headroom: nginx starts closing idle keep-alive connections when
+        # fewer than 1/16 of its worker_connections are free.
+        limits = {'max_conns': args.conns_idle * 5 // 4 + 256,
+                  'idle_timeout': 300}
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
@@ -886,7 +890,9 @@ def throughput(args, names, tmp, root, contents):
         label, path, status, size = WORKLOADS[wl]
         body = contents.get(wl) if status == 200 else None
         for name in order:
-            problems = probe(servers[name].port, path, status, body)
+            problems, warnings = probe(servers[name].port, path, status,
+                                       body)
+            extra[(wl, name)] += warnings
             usable[(wl, name)] = not problems
             if problems:
                 results[wl][name] = {'failed': 'probe failed: ' +
@@ -1021,6 +1027,9 @@ def memory_table(rows, n):
         if r['opened'] < n:
             notes.append('%d of %d failed: %s' % (
                 n - r['opened'], n, _first_kinds(r['problems'])))
+        if r['alive'] < r['opened']:
+            notes.append('%d closed by the server within 1 s'
+                         % (r['opened'] - r['alive']))
         if r['server'] == 'portier' and 'per_conn' in r:
             notes.append('target <= %.0f KiB: %s' % (
                 MEMORY_TARGET_KIB, 'met' if r['per_conn'] <= MEMORY_TARGET_KIB
