@@ -158,7 +158,8 @@ def test_verdicts_and_table():
         '1m': {'nginx': cell(run(2000, 20e-3)),
                'lighttpd': {'failed': 'probe failed: HTTP 500, want 200'},
                'portier': cell(run(1500, 30e-3))},
-        '404': {'h2o': cell(run(160000, 0.5e-3))},
+        '404': {'h2o': cell(run(160000, 0.5e-3)),
+                'portier': {'failed': 'probe failed: HTTP 502, want 404'}},
     }
     assert bench.fastest_peer(results['1k'])[0] == 'lighttpd'
     assert bench.fastest_peer(results['1m'])[0] == 'nginx'
@@ -168,16 +169,30 @@ def test_verdicts_and_table():
                                '(met)')
     assert '0.75 x nginx (not met)' in lines[1]
     assert 'p99 30.00ms vs 20.00ms (not met)' in lines[1]
-    assert lines[2] == '- 404 missing file: no Portier result'
+    assert lines[2] == ('- 404 missing file: no Portier result (probe '
+                        'failed: HTTP 502, want 404)')
+    assert bench.verdicts({'1k': {'portier': results['1k']['portier']}}) \
+        == ['- static 1 KiB: no peer result']
     table = bench.throughput_table(results, list(bench.SERVERS))
     rows = table.splitlines()
-    assert len(rows) == 2 + 4 + 3 + 1
+    assert len(rows) == 2 + 4 + 3 + 2
     assert '| static 1 KiB | lighttpd | 130,000 | 130,000-130,000 |' \
         in table
     assert '| 1.00 (fastest) |' in rows[3]
     assert '| static 1 KiB | portier | 140,000 |' in rows[5]
     assert '| 1.08 |' in rows[5]
     assert 'probe failed: HTTP 500, want 200' in table
+
+
+def test_machine_line():
+    assert bench.machine_line({'other': [], 'steal': []}) == ''
+    line = bench.machine_line({'other': [3.0, 5.0, 40.0],
+                               'steal': [0.0, 4.0, 1.0]})
+    assert line == ('# other CPU load before the runs: median 5%, max 40%; '
+                    'VM steal during the runs: max 4%')
+    busy = bench.machine_line({'other': [99.0, 100.0], 'steal': [0.0]})
+    assert busy.endswith('WARNING: something else kept the CPUs busy: '
+                         'these numbers are not a benchmark')
 
 
 def test_memory_table_states_the_target():

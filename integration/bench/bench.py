@@ -37,7 +37,6 @@ import shlex
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -299,10 +298,8 @@ def summarize(runs):
                 key=lambda r: r['rps'])
     if not ok:
         return None
-    mid = ok[(len(ok) - 1) // 2]
-    return {'median': mid, 'n': len(ok),
-            'lo': ok[0]['rps'], 'hi': ok[-1]['rps'],
-            'median_rps': statistics.median(r['rps'] for r in ok)}
+    return {'median': ok[(len(ok) - 1) // 2], 'n': len(ok),
+            'lo': ok[0]['rps'], 'hi': ok[-1]['rps']}
 
 
 def fastest_peer(cells):
@@ -311,8 +308,9 @@ def fastest_peer(cells):
     best = (None, None)
     for name in PEERS:
         s = cells.get(name)
-        if s and 'median' in s and (best[1] is None or s['median']['rps'] >
-                  best[1]['median']['rps']):
+        if not s or 'median' not in s:
+            continue
+        if best[1] is None or s['median']['rps'] > best[1]['median']['rps']:
             best = (name, s)
     return best
 
@@ -328,9 +326,12 @@ def verdicts(results):
         peer, best = fastest_peer(cells)
         mine = cells.get('portier')
         label = WORKLOADS[wl][0]
-        if mine is None or 'median' not in mine or best is None:
-            lines.append('- %s: no Portier result' % label
-                         if best else '- %s: no peer result' % label)
+        if best is None:
+            lines.append('- %s: no peer result' % label)
+            continue
+        if mine is None or 'median' not in mine:
+            lines.append('- %s: no Portier result%s' % (
+                label, ' (%s)' % mine['failed'] if mine else ''))
             continue
         ratio = mine['median']['rps'] / best['median']['rps']
         p99 = mine['median']['latency'].get(99.0)
@@ -688,11 +689,13 @@ class Server:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-            # the leader may be gone while its workers linger
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # the leader may be gone while its workers linger (the group
+            # keeps its id while any member lives)
+            if group_pids(self.proc.pid):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -883,6 +886,7 @@ def throughput(args, names, tmp, root, contents):
                   'for one worker (adapt --portier-cmd)' % n)
 
     results = {wl: {} for wl in args.workloads}
+    machine = {'other': [], 'steal': []}
     runs = {(wl, name): [] for wl in args.workloads for name in order}
     extra = {(wl, name): [] for wl in args.workloads for name in order}
     usable = {}
@@ -915,6 +919,7 @@ def throughput(args, names, tmp, root, contents):
                     time.sleep(args.idle_sample)
                     b = cpu_snapshot()
                     other = busy_percent(a, b)
+                    machine['other'].append(other)
                     if other > 10:
                         notes.append('other load %.0f%%' % other)
                 s0, c0, t0 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
@@ -925,6 +930,7 @@ def throughput(args, names, tmp, root, contents):
                 s1, c1, t1 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
                     time.monotonic()
                 steal = steal_percent(s0, s1)
+                machine['steal'].append(steal)
                 if steal > 2:
                     notes.append('steal %.0f%%' % steal)
                 try:
@@ -964,7 +970,25 @@ def throughput(args, names, tmp, root, contents):
             ' (more than expected: is the translation cached?)'))
     for server in servers.values():
         server.stop()
-    return results, order
+    return results, order, machine
+
+
+def machine_line(machine):
+    """One line on the machine's state during a throughput run."""
+    parts = []
+    if machine['other']:
+        o = sorted(machine['other'])
+        parts.append('other CPU load before the runs: median %.0f%%, max '
+                     '%.0f%%' % (o[(len(o) - 1) // 2], o[-1]))
+    if machine['steal']:
+        parts.append('VM steal during the runs: max %.0f%%'
+                     % max(machine['steal']))
+    line = '# ' + '; '.join(parts) if parts else ''
+    if machine['other'] and sorted(machine['other'])[
+            (len(machine['other']) - 1) // 2] > 10:
+        line += ('\n# WARNING: something else kept the CPUs busy: these '
+                 'numbers are not a benchmark')
+    return line
 
 
 def memory(args, names, tmp, root):
@@ -1013,8 +1037,8 @@ def memory_one(args, server):
            'took': took, 'problems': problems}
     if socks:
         row['per_conn'] = (after - before) / len(socks)
-    log('memory %s: %d open (%d still open), RSS %d -> %d KiB' % (
-        server.name, len(socks), alive, before, after))
+    log('memory %s: %d opened in %.1f s (%d still open), RSS %d -> %d KiB'
+        % (server.name, len(socks), took, alive, before, after))
     return row
 
 
@@ -1121,7 +1145,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    atexit.register(_stop_all)
     peers = [s for s in args.servers if s in PEERS]
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
     still = install_missing(tools, not args.no_install)
@@ -1149,9 +1172,13 @@ def main(argv=None):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
                   'alternating; one worker each' % (
                       args.threads, args.conns, args.duration, args.repeat))
-            results, order = throughput(args, names, tmp, root, contents)
+            results, order, machine = throughput(args, names, tmp, root,
+                                                 contents)
             print()
             print(throughput_table(results, order))
+            line = machine_line(machine)
+            if line:
+                print(line)
             lines = verdicts(results)
             if lines and 'portier' in order:
                 print()
@@ -1182,6 +1209,7 @@ def _on_signal(signum, frame):
 
 
 if __name__ == '__main__':
+    atexit.register(_stop_all)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     sys.exit(main())
