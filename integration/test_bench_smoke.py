@@ -279,9 +279,14 @@ def test_portier_command_and_translation_answer():
                               '/srv/www', '/tmp/x', '/b')
     assert argv == ['/b/dataplane/portierd', '--listen', '127.0.0.1:8084',
                     '--translation-socket', '@bench-1']
-    argv = bench.portier_argv("{build}/p --config '{tmp}/a b.conf' "
-                              "--root {root}", 1, '@s', '/r', '/t', '/b')
-    assert argv == ['/b/p', '--config', '/t/a b.conf', '--root', '/r']
+    argv = bench.portier_argv("{build}/p --x '{tmp}/a b.conf' "
+                              "--root {root} --config {config}", 1, '@s',
+                              '/r b', '/t', '/b', '/t/c.conf')
+    assert argv == ['/b/p', '--x', '/t/a b.conf', '--root', '/r b',
+                    '--config', '/t/c.conf']
+    assert 'set' not in bench.portier_conf()
+    assert bench.portier_conf(12756).endswith(
+        '\nset max_connections = "12756"\n')
     packets = tplib.parse_packets(b''.join(
         bench.translation_answer('/srv/www')))
     assert packets == [('BASE', b'/'), ('EASY_BASE', b''),

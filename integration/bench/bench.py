@@ -155,14 +155,29 @@ def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
     return '\n'.join(lines) + '\n'
 
 
-def portier_argv(template, port, tsock, root, tmp, build):
-    """The portierd command line from its template; placeholders {port},
-    {tsock} (abstract @name), {root}, {tmp}, {build}."""
-    text = template
-    for key, value in (('port', str(port)), ('tsock', tsock),
-                       ('root', root), ('tmp', tmp), ('build', build)):
-        text = text.replace('{%s}' % key, value)
-    return shlex.split(text)
+def portier_argv(template, port, tsock, root, tmp, build, config=''):
+    """The portierd command line from its template (split like a shell
+    line, then the placeholders replaced in each word): {port}, {tsock}
+    (abstract @name), {root}, {tmp}, {build}, {config}."""
+    values = {'port': str(port), 'tsock': tsock, 'root': root, 'tmp': tmp,
+              'build': build, 'config': config}
+    argv = []
+    for word in shlex.split(template):
+        for key, value in values.items():
+            word = word.replace('{%s}' % key, value)
+        argv.append(word)
+    return argv
+
+
+def portier_conf(max_conns=None):
+    """The configuration file behind {config}: nothing but comments for
+    the throughput run; max_connections for the memory check (portierd's
+    default, 8192, is below 10,000)."""
+    text = ('# written by integration/bench/bench.py for PORTIER_CMD '
+            '--config {config}\n')
+    if max_conns:
+        text += 'set max_connections = "%d"\n' % max_conns
+    return text
 
 
 def translation_answer(root):
@@ -747,8 +762,11 @@ def make_server(name, tmp, root, args, memory_mode=False):
     elif name == 'portier':
         import tplib
         tsock = '@portier-bench-%d-%d' % (os.getpid(), port)
+        config = os.path.join(sdir, 'portierd.conf')
+        with open(config, 'w') as f:
+            f.write(portier_conf(limits.get('max_conns')))
         argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
-                            args.build)
+                            args.build, config)
         if not argv:
             raise RuntimeError('the portierd command is empty')
         exe = argv[0]
@@ -1111,7 +1129,8 @@ def parse_args(argv=None):
     ap.add_argument('--portier-cmd',
                     default=env('PORTIER_CMD', DEFAULT_PORTIER_CMD),
                     help='PORTIER_CMD: portierd command line, placeholders '
-                    '{build} {port} {tsock} {root} {tmp} [%(default)s]')
+                    '{build} {port} {tsock} {root} {tmp} {config} '
+                    '[%(default)s]')
     ap.add_argument('--wrk-cpus', default=env('WRK_CPUS'),
                     help='WRK_CPUS: taskset CPU list for wrk')
     ap.add_argument('--srv-cpus', default=env('SRV_CPUS'),
