@@ -409,3 +409,45 @@ def test_idle_connections_client():
             s.close()
         server.shutdown()
         server.server_close()
+
+
+STANDIN = '''\
+import functools, http.server, os, sys
+sys.path.insert(0, %r)
+import tplib
+port, tsock, pidfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+got = dict(tplib.translate(tsock, ('URI', '/1k'), ('HOST', 'x')))
+assert set(got) >= {'BASE', 'EASY_BASE', 'PATH', 'MAX_AGE'}, got
+assert open(sys.argv[4]).read().count('max_connections') == 1
+with open(pidfile, 'w') as f:
+    f.write(str(os.getpid()))
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def log_message(self, *a):
+        pass
+class S(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+S(('127.0.0.1', port), functools.partial(
+    H, directory=got['PATH'].decode())).serve_forever()
+'''
+
+
+def test_memory_check_through_the_portier_slot(tmp_path, capsys):
+    """The Portier slot end to end with a stand-in for portierd (a Python
+    file server that asks the harness's translation server for its
+    PATH): 20 idle connections, the table, and the stand-in stopped."""
+    script = tmp_path / 'standin.py'
+    script.write_text(STANDIN % HERE)
+    pidfile = tmp_path / 'pid'
+    rc = bench.main(['--mode', 'memory', '--servers', 'portier',
+                     '--conns-idle', '20', '--no-install',
+                     '--portier-cmd', '/usr/bin/python3 %s {port} {tsock} '
+                     '%s {config}' % (script, pidfile)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert '| portier | 20 (20) |' in out, out
+    assert 'target <= 2 KiB' in out
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
