@@ -112,9 +112,9 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
 
 def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
     """lighttpd, a single process (server.max-worker unset): sendfile is
-    its default network backend, no access log unless mod_accesslog is
-    loaded, its stat cache is on by default; keep-alive requests made
-    unlimited."""
+    its default network backend on Linux, no access log unless
+    mod_accesslog is loaded, its stat cache is on by default; keep-alive
+    requests made unlimited."""
     lines = [
         'server.document-root = "%s"' % root,
         'server.bind = "127.0.0.1"',
@@ -132,8 +132,9 @@ def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
 
 def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
              as_root=None):
-    """h2o, one thread: sendfile and its open-file cache are defaults, no
-    access log unless configured, no limit on keep-alive requests."""
+    """h2o, one thread: its open-file cache is a default, no access log
+    unless configured, no limit on keep-alive requests.  (h2o has no
+    sendfile path: it reads files and writes them with writev.)"""
     if as_root is None:
         as_root = os.geteuid() == 0
     lines = ['num-threads: 1',
