@@ -481,13 +481,15 @@ build_datagram(struct ctl_args *a, int nargs, char *const args[],
                                err, err_size);
         if (nargs == 0)
             return add_packet(a, NULL, 0, err, err_size);
-        if (args[0][0] == '\0')
-            return usage_error(err, err_size,
-                               c->kind == CTL_ARGS_K_TAG
-                                   ? "%s: %s must not be empty"
-                                   : "%s: %s must not be empty (leave it "
-                                     "out to mean all)",
+        if (args[0][0] == '\0' && c->kind == CTL_ARGS_K_TAG)
+            return usage_error(err, err_size, "%s: %s must not be empty",
                                c->name, c->synopsis);
+        if (args[0][0] == '\0')   /* "[TAG]": name it without brackets */
+            return usage_error(err, err_size,
+                               "%s: %.*s must not be empty (leave it out "
+                               "to mean all)", c->name,
+                               (int)strlen(c->synopsis) - 2,
+                               c->synopsis + 1);
         return add_packet(a, args[0], strlen(args[0]), err, err_size);
 
     case CTL_ARGS_K_TCACHE:

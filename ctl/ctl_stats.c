@@ -246,15 +246,16 @@ utf8_seq(const uint8_t *s, size_t len)
     return n;
 }
 
-/* Append s escaped as the inside of a JSON string. */
+/* Append s escaped as the inside of a JSON string; for plain text (not
+ * `json`) double quotes stay as they are. */
 static int
-put_escaped(struct pr_buf *out, const uint8_t *s, size_t len)
+put_escaped(struct pr_buf *out, const uint8_t *s, size_t len, bool json)
 {
     size_t i = 0;
     while (i < len) {
         uint8_t c = s[i];
         int r;
-        if (c == '"' || c == '\\') {
+        if ((c == '"' && json) || c == '\\') {
             char e[2] = { '\\', (char)c };
             r = put(out, e, 2);
             i++;
@@ -321,7 +322,7 @@ put_scalar(struct pr_buf *out, const msgpack_object *o, bool json)
     case MSGPACK_OBJECT_STR:
         if ((r = puts_(out, q)) < 0 ||
             (r = put_escaped(out, (const uint8_t *)o->via.str.ptr,
-                             o->via.str.size)) < 0)
+                             o->via.str.size, json)) < 0)
             return r;
         return puts_(out, q);
     case MSGPACK_OBJECT_BIN:
@@ -354,7 +355,7 @@ put_json_key(struct pr_buf *out, const msgpack_object *k)
     struct pr_buf tmp = PR_BUF_INIT;
     int r = put_json(&tmp, k);
     if (r == 0 && (r = puts_(out, "\"")) == 0 &&
-        (r = put_escaped(out, tmp.data, tmp.len)) == 0)
+        (r = put_escaped(out, tmp.data, tmp.len, true)) == 0)
         r = puts_(out, "\"");
     pr_buf_free(&tmp);
     return r;

@@ -21,8 +21,9 @@
  *   a partial text (the caller discards it).  Errors are sentences naming
  *   the offset, written to a caller buffer; nothing here prints.
  * - Text is made printable: in JSON, strings are escaped per RFC 8259 and
- *   invalid UTF-8 bytes become U+FFFD; the same escaping (without quotes)
- *   applies to keys and strings of the "key: value" form.  bin and ext
+ *   invalid UTF-8 bytes become U+FFFD; the same escaping (without quotes,
+ *   and leaving '"' alone) applies to keys and strings of the "key: value"
+ *   form, so every line stays one line.  bin and ext
  *   values are printed as lower-case hex strings.
  */
 #ifndef PORTIER_CTL_STATS_H
