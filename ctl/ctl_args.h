@@ -84,28 +84,26 @@ enum ctl_args_kind {
       "Flush the NFS cache (deprecated upstream; beng-proxy ignores it).") \
     X("fade-children", FADE_CHILDREN, OPT_TAG, "[TAG]",                    \
       "Fade child processes (replace them once idle): those whose "       \
-      "CHILD_TAG list contains TAG, or all of them (local socket only).")  \
+      "CHILD_TAG list contains TAG, or all of them.")                      \
     X("terminate-children", TERMINATE_CHILDREN, TAG, "TAG",                \
       "Kill the child processes whose CHILD_TAG list contains TAG, "      \
       "without waiting for them to become idle.")                          \
     X("discard-session", DISCARD_SESSION, TAG, "ID",                       \
       "Discard the sessions attached to ID (an ATTACH_SESSION value).")    \
     X("verbose", VERBOSE, LEVEL, "LEVEL",                                  \
-      "Set the log level (0..255; local socket only).")                    \
+      "Set the log level (0..255).")                                       \
     X("reload-state", RELOAD_STATE, NONE, "",                              \
       "Reload the state directories.")                                     \
     X("reset-limiter", RESET_LIMITER, TAG, "SITE",                         \
       "Reset the request rate limiter (token buckets) of SITE.")           \
     X("enable-zeroconf", ENABLE_ZEROCONF, NONE, "",                        \
-      "Publish the Zeroconf services again (local socket only).")          \
+      "Publish the Zeroconf services again.")                              \
     X("disable-zeroconf", DISABLE_ZEROCONF, NONE, "",                      \
-      "Hide the Zeroconf services (local socket only).")                   \
+      "Hide the Zeroconf services.")                                       \
     X("disable-uring", DISABLE_URING, OPT_SECONDS, "[SECONDS]",            \
-      "Stop using io_uring until re-enabled, or for SECONDS (local "      \
-      "socket only).")                                                     \
+      "Stop using io_uring until re-enabled, or for SECONDS.")             \
     X("enable-uring", DISABLE_URING, ZERO, "",                             \
-      "Use io_uring again (DISABLE_URING with 0 seconds; local socket "   \
-      "only).")                                                            \
+      "Use io_uring again (DISABLE_URING with 0 seconds).")                \
     X("reject-client", REJECT_CLIENT, BAN, "DURATION ADDRESS...",          \
       "Reject connections from each ADDRESS for DURATION (seconds, or a " \
       "number with the suffix s, m, h or d); one packet per address in "  \
@@ -115,7 +113,7 @@ enum ctl_args_kind {
     X("enable-node", ENABLE_NODE, NODE, "NODE:PORT",                       \
       "Clear the failure and fade state of a node (beng-lb).")             \
     X("fade-node", FADE_NODE, NODE, "NODE:PORT",                           \
-      "Fade a node: no new sessions for it (beng-lb).")                    \
+      "Fade a node for 3 hours (beng-lb).")                                \
     X("disconnect-database", DISCONNECT_DATABASE, TAG, "ACCOUNT",          \
       "Close the database connections of ACCOUNT (myproxy).")              \
     X("enable-queue", ENABLE_QUEUE, OPT_TAG, "[QUEUE]",                    \
