@@ -235,7 +235,7 @@ parse_duration(const char *s, uint32_t *out)
         return false;
     memcpy(digits, s, len);
     digits[len] = '\0';
-    unsigned long long v;
+    unsigned long long v = 0;
     if (!parse_uint(digits, UINT32_MAX, &v) || v * unit > UINT32_MAX)
         return false;
     *out = (uint32_t)(v * unit);
@@ -390,7 +390,7 @@ build_ban(struct ctl_args *a, int nargs, char *const args[], char *err,
     const struct ctl_cli_command *c = a->command;
     if (nargs < 2)
         return wrong_count(c, nargs, 2, err, err_size);
-    uint32_t seconds;
+    uint32_t seconds = 0;
     if (!parse_duration(args[0], &seconds))
         return usage_error(err, err_size,
                            "%s: DURATION must be a number of seconds (with "
@@ -498,7 +498,7 @@ build_datagram(struct ctl_args *a, int nargs, char *const args[],
     case CTL_ARGS_K_LEVEL: {
         if (nargs != 1)
             return wrong_count(c, nargs, 1, err, err_size);
-        unsigned long long v;
+        unsigned long long v = 0;
         if (!parse_uint(args[0], 255, &v))
             return usage_error(err, err_size,
                                "%s: LEVEL must be a number from 0 to 255, "
@@ -517,13 +517,13 @@ build_datagram(struct ctl_args *a, int nargs, char *const args[],
             return wrong_count(c, nargs, 0, err, err_size);
         if (nargs == 0)
             return add_packet(a, NULL, 0, err, err_size);
-        uint32_t seconds;
+        uint32_t seconds = 0;
         if (!parse_duration(args[0], &seconds))
             return usage_error(err, err_size,
                                "%s: SECONDS must be a number of seconds "
                                "(with an optional unit s, m, h or d) below "
                                "2^32, got '%s'", c->name, args[0]);
-        uint8_t be[4];
+        uint8_t be[4] = { 0 };
         pr_store_be32(be, seconds);
         return add_packet(a, be, sizeof(be), err, err_size);
     }

@@ -126,8 +126,8 @@ walk_object(struct walk *w, unsigned depth)
     }
 
     /* Forms with a length field: its width, and what follows it. */
-    size_t width;
-    const char *what;
+    size_t width = 0;
+    const char *what = "";
     switch (b) {
     case 0xc4: width = 1; what = "bin"; break;
     case 0xc5: width = 2; what = "bin"; break;
@@ -216,8 +216,8 @@ static size_t
 utf8_seq(const uint8_t *s, size_t len)
 {
     uint8_t b = s[0];
-    size_t n;
-    uint32_t cp;
+    size_t n = 0;
+    uint32_t cp = 0;
     if (b < 0x80)
         return 1;
     if (b >= 0xc2 && b <= 0xdf) {
@@ -254,7 +254,7 @@ put_escaped(struct pr_buf *out, const uint8_t *s, size_t len, bool json)
     size_t i = 0;
     while (i < len) {
         uint8_t c = s[i];
-        int r;
+        int r = 0;
         if ((c == '"' && json) || c == '\\') {
             char e[2] = { '\\', (char)c };
             r = put(out, e, 2);
@@ -304,7 +304,7 @@ static int
 put_scalar(struct pr_buf *out, const msgpack_object *o, bool json)
 {
     const char *q = json ? "\"" : "";
-    int r;
+    int r = 0;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
         return puts_(out, "null");
@@ -364,7 +364,7 @@ put_json_key(struct pr_buf *out, const msgpack_object *k)
 static int
 put_json(struct pr_buf *out, const msgpack_object *o)
 {
-    int r;
+    int r = 0;
     if (o->type == MSGPACK_OBJECT_ARRAY) {
         if ((r = puts_(out, "[")) < 0)
             return r;
@@ -394,7 +394,7 @@ put_json(struct pr_buf *out, const msgpack_object *o)
 static int
 put_lines(struct pr_buf *out, struct pr_buf *path, const msgpack_object *o)
 {
-    int r;
+    int r = 0;
     size_t mark = path->len;
     bool map = o->type == MSGPACK_OBJECT_MAP;
     if (map || o->type == MSGPACK_OBJECT_ARRAY) {
@@ -511,7 +511,7 @@ ctl_stats_format_payload(struct pr_buf *out, const uint8_t *payload,
     size_t off = 0;
     msgpack_unpack_return ur =
         msgpack_unpack_next(&result, (const char *)payload, len, &off);
-    int r;
+    int r = 0;
     if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
         r = -ENOMEM;
     } else if (ur != MSGPACK_UNPACK_SUCCESS || off != len ||

@@ -172,7 +172,7 @@ open_inet(const struct ctl_args *a, int *status)
     for (struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = { 0 };
         memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
         struct sockaddr *sa = (struct sockaddr *)&ss;
         if (a->command->kind == CTL_ARGS_K_STATS && is_multicast(sa)) {
@@ -218,7 +218,7 @@ out:
 static double
 now(void)
 {
-    struct timespec ts;
+    struct timespec ts = { 0 };
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
@@ -231,7 +231,7 @@ await_stats(const struct ctl_args *a, int fd)
     if (buf == NULL)
         return fail(EXIT_FAILED, "out of memory");
     double deadline = now() + a->timeout;
-    int status;
+    int status = EXIT_FAILED;
     for (;;) {
         double left = deadline - now();
         if (left <= 0) {
@@ -316,7 +316,7 @@ main(int argc, char **argv)
     struct ctl_args a;
     char err[CTL_ARGS_ERROR_SIZE];
     int r = ctl_args_parse(&a, argc, argv, err, sizeof(err));
-    int status;
+    int status = EXIT_FAILED;
     if (r == -EINVAL) {
         status = fail(EXIT_USAGE, "%s", err);
     } else if (r < 0) {
