@@ -31,8 +31,9 @@
 #include <sys/un.h>
 
 /** The server used when --server is not given: the abstract local socket
- *  that portierd's example configuration binds (the beng-proxy client's
- *  default is "@bp-control"). */
+ *  that portierd's example configuration is to bind, named like the
+ *  default translation socket "@portier-translate" (the beng-proxy
+ *  client's default is "@bp-control"). */
 #define CTL_ARGS_DEFAULT_SERVER "@portier-control"
 /** Seconds to wait for a STATS reply unless --timeout says otherwise. */
 #define CTL_ARGS_DEFAULT_TIMEOUT 5.0

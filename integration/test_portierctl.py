@@ -154,10 +154,9 @@ def test_ipv6(ctl):
 
 
 def test_localhost_name(ctl, udp):
-    """A host name is resolved; 'localhost' may resolve to ::1 first,
-    where nothing listens on this port: the IPv4 receiver must still get
-    the datagram when it is the first address, so use 127.0.0.1's name
-    only if it resolves to IPv4 alone."""
+    """A host name is resolved with getaddrinfo() and its first address
+    is used; skipped where 'localhost' resolves to ::1 first (the receiver
+    listens on 127.0.0.1 only)."""
     sock, addr = udp
     infos = socket.getaddrinfo('localhost', 1, type=socket.SOCK_DGRAM)
     if infos[0][0] != socket.AF_INET:
