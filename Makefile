@@ -70,6 +70,8 @@ bench: build
 docs: build
 	$(PYTHON) tests/spec/update_generated_doc.py docs/translation-packets.md \
 	    $(BUILD)/tests/spec/gen_packet_doc
+	$(PYTHON) tests/spec/update_generated_doc.py docs/portierctl.md \
+	    $(BUILD)/ctl/portierctl --help-markdown
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
