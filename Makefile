@@ -64,6 +64,8 @@ run: build
 docs: build
 	$(PYTHON) tests/spec/update_generated_doc.py docs/translation-packets.md \
 	    $(BUILD)/tests/spec/gen_packet_doc
+	$(PYTHON) tests/spec/update_generated_doc.py docs/configuration.md \
+	    $(BUILD)/tests/spec/gen_config_doc
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

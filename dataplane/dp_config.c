@@ -1633,9 +1633,8 @@ include_files(struct parser *ps, const char *at, bool optional)
     }
     if (gr != 0) {
         globfree(&g);
-        if (optional)
-            return 0;
-        /* No match is fine (an empty conf.d), a missing directory not. */
+        /* No match is fine (an empty conf.d); a missing directory only
+         * for @include_optional. */
         char dir[PATH_MAX];
         if (dir_len == 0) {
             memcpy(dir, last != NULL ? "/" : ".", 2);
@@ -1646,9 +1645,12 @@ include_files(struct parser *ps, const char *at, bool optional)
         char dshown[SHOW_SIZE];
         show(dshown, sizeof(dshown), dir, strlen(dir));
         struct stat st;
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            if (optional)
+                return 0;
             return fail(ps, at, "no directory '%s' for '@include \"%s\"'",
                         dshown, shown);
+        }
         if (gr != GLOB_NOMATCH)
             return fail(ps, at, "cannot read the directory '%s'", dshown);
         return 0;
