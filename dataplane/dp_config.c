@@ -1597,6 +1597,12 @@ has_wildcard(const char *s, size_t len)
 }
 
 static int
+compare_paths(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
 include_files(struct parser *ps, const char *at, bool optional)
 {
     char shown[SHOW_SIZE];
@@ -1626,7 +1632,7 @@ include_files(struct parser *ps, const char *at, bool optional)
 
     glob_t g;
     memset(&g, 0, sizeof(g));
-    int gr = glob(path, GLOB_ERR, NULL, &g);
+    int gr = glob(path, GLOB_ERR | GLOB_NOSORT, NULL, &g);
     if (gr == GLOB_NOSPACE) {
         globfree(&g);
         return fail_nomem(ps);
@@ -1655,6 +1661,8 @@ include_files(struct parser *ps, const char *at, bool optional)
             return fail(ps, at, "cannot read the directory '%s'", dshown);
         return 0;
     }
+    /* Byte order, whatever the locale says. */
+    qsort(g.gl_pathv, g.gl_pathc, sizeof(*g.gl_pathv), compare_paths);
     int r = 0;
     for (size_t i = 0; i < g.gl_pathc && r == 0; i++)
         r = load_path(ps, g.gl_pathv[i], false, at);

@@ -1025,6 +1025,8 @@ test_include(void **state)
     tmp_file(t, "conf.d/20-b.conf",
              "listener {\n  bind \"*:20\"\n}\n@set port = \"82\"\n");
     tmp_file(t, "conf.d/10-a.conf", "listener {\n  bind \"*:10\"\n}\n");
+    tmp_file(t, "conf.d/a.conf", "listener {\n  bind \"*:40\"\n}\n");
+    tmp_file(t, "conf.d/Z.conf", "listener {\n  bind \"*:30\"\n}\n");
     tmp_file(t, "conf.d/30-c.conf.disabled", "garbage\n");
     tmp_file(t, "conf.d/.hidden.conf", "garbage\n");
 
@@ -1034,15 +1036,17 @@ test_include(void **state)
     if (r != 0)
         print_error("%s\n", err.text);
     assert_int_equal(r, 0);
-    assert_int_equal(cfg.n_listeners, 3);
-    /* wildcards are expanded in sorted order */
+    assert_int_equal(cfg.n_listeners, 5);
+    /* wildcards are expanded in byte order */
     assert_int_equal(cfg.listeners[0].bind.port, 10);
     assert_int_equal(cfg.listeners[1].bind.port, 20);
+    assert_int_equal(cfg.listeners[2].bind.port, 30);
+    assert_int_equal(cfg.listeners[3].bind.port, 40);
     /* variables set in included files stay set */
-    assert_int_equal(cfg.listeners[2].bind.port, 82);
-    assert_string_equal(cfg.listeners[2].tag, "inc");
-    assert_true(cfg.listeners[2].keepalive);
-    assert_int_equal(cfg.listeners[2].line, 8);
+    assert_int_equal(cfg.listeners[4].bind.port, 82);
+    assert_string_equal(cfg.listeners[4].tag, "inc");
+    assert_true(cfg.listeners[4].keepalive);
+    assert_int_equal(cfg.listeners[4].line, 8);
     char expected[PATH_MAX];
     join(expected, sizeof(expected), t->path, "conf.d/10-a.conf");
     assert_string_equal(cfg.listeners[0].file, expected);
