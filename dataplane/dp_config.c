@@ -28,18 +28,18 @@
 /* ------------------------------------------------------------------ */
 /* The settings table. */
 
-#define DP_SETTING_STRING(name, def, sup) \
-    { #name, DP_SETTING_TYPE_STRING, (sup) != 0, NULL, 0, 0 },
-#define DP_SETTING_CHOICE(name, def, choices, sup) \
-    { #name, DP_SETTING_TYPE_CHOICE, (sup) != 0, choices, 0, 0 },
-#define DP_SETTING_BOOL(name, def, sup) \
-    { #name, DP_SETTING_TYPE_BOOL, (sup) != 0, NULL, 0, 1 },
-#define DP_SETTING_UINT(name, def, min, max, sup) \
-    { #name, DP_SETTING_TYPE_UINT, (sup) != 0, NULL, min, max },
-#define DP_SETTING_SIZE(name, def, max, sup) \
-    { #name, DP_SETTING_TYPE_SIZE, (sup) != 0, NULL, 0, max },
-#define DP_SETTING_DURATION(name, def, min, max, sup) \
-    { #name, DP_SETTING_TYPE_DURATION, (sup) != 0, NULL, min, max },
+#define DP_SETTING_STRING(name, def, sup)                                      \
+    {#name, DP_SETTING_TYPE_STRING, (sup) != 0, NULL, 0, 0},
+#define DP_SETTING_CHOICE(name, def, choices, sup)                             \
+    {#name, DP_SETTING_TYPE_CHOICE, (sup) != 0, choices, 0, 0},
+#define DP_SETTING_BOOL(name, def, sup)                                        \
+    {#name, DP_SETTING_TYPE_BOOL, (sup) != 0, NULL, 0, 1},
+#define DP_SETTING_UINT(name, def, min, max, sup)                              \
+    {#name, DP_SETTING_TYPE_UINT, (sup) != 0, NULL, min, max},
+#define DP_SETTING_SIZE(name, def, max, sup)                                   \
+    {#name, DP_SETTING_TYPE_SIZE, (sup) != 0, NULL, 0, max},
+#define DP_SETTING_DURATION(name, def, min, max, sup)                          \
+    {#name, DP_SETTING_TYPE_DURATION, (sup) != 0, NULL, min, max},
 static const struct dp_setting_info setting_table[] = {
 #include "dp_config_settings.def"
 };
@@ -51,11 +51,11 @@ static const struct dp_setting_info setting_table[] = {
 #undef DP_SETTING_DURATION
 
 #define SETTING_OFFSET(name) offsetof(struct dp_config_settings, name),
-#define DP_SETTING_STRING(name, def, sup) SETTING_OFFSET(name)
-#define DP_SETTING_CHOICE(name, def, choices, sup) SETTING_OFFSET(name)
-#define DP_SETTING_BOOL(name, def, sup) SETTING_OFFSET(name)
-#define DP_SETTING_UINT(name, def, min, max, sup) SETTING_OFFSET(name)
-#define DP_SETTING_SIZE(name, def, max, sup) SETTING_OFFSET(name)
+#define DP_SETTING_STRING(name, def, sup)             SETTING_OFFSET(name)
+#define DP_SETTING_CHOICE(name, def, choices, sup)    SETTING_OFFSET(name)
+#define DP_SETTING_BOOL(name, def, sup)               SETTING_OFFSET(name)
+#define DP_SETTING_UINT(name, def, min, max, sup)     SETTING_OFFSET(name)
+#define DP_SETTING_SIZE(name, def, max, sup)          SETTING_OFFSET(name)
 #define DP_SETTING_DURATION(name, def, min, max, sup) SETTING_OFFSET(name)
 static const size_t setting_offset[] = {
 #include "dp_config_settings.def"
@@ -80,11 +80,11 @@ dp_config_setting_table(size_t *n)
 static void
 settings_init(struct dp_config_settings *s)
 {
-#define DP_SETTING_STRING(name, def, sup) s->name = def;
-#define DP_SETTING_CHOICE(name, def, choices, sup) s->name = def;
-#define DP_SETTING_BOOL(name, def, sup) s->name = def;
-#define DP_SETTING_UINT(name, def, min, max, sup) s->name = def;
-#define DP_SETTING_SIZE(name, def, max, sup) s->name = def;
+#define DP_SETTING_STRING(name, def, sup)             s->name = def;
+#define DP_SETTING_CHOICE(name, def, choices, sup)    s->name = def;
+#define DP_SETTING_BOOL(name, def, sup)               s->name = def;
+#define DP_SETTING_UINT(name, def, min, max, sup)     s->name = def;
+#define DP_SETTING_SIZE(name, def, max, sup)          s->name = def;
 #define DP_SETTING_DURATION(name, def, min, max, sup) s->name = def;
 #include "dp_config_settings.def"
 #undef DP_SETTING_STRING
@@ -133,8 +133,8 @@ error_set(struct dp_config_error *err, const char *file, unsigned line,
 {
     if (err == NULL)
         return;
-    int n = snprintf(err->file, sizeof(err->file), "%s",
-                     file != NULL ? file : "");
+    int n =
+        snprintf(err->file, sizeof(err->file), "%s", file != NULL ? file : "");
     n = snprintf(err->message, sizeof(err->message), "%s", message);
     (void)n;
     err->line = line;
@@ -191,8 +191,7 @@ is_alpha(char ch)
 static bool
 is_blank(char ch)
 {
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
-           ch == '\f';
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
 }
 
 /* Decimal digits at *p into *out; false on no digits or overflow. */
@@ -215,8 +214,7 @@ parse_decimal(const char **p, uint64_t *out)
     return true;
 }
 
-static int
-whyf(char *why, size_t size, const char *fmt, ...)
+static int whyf(char *why, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -233,13 +231,14 @@ whyf(char *why, size_t size, const char *fmt, ...)
 }
 
 int
-dp_config_parse_size(const char *text, uint64_t max, uint64_t *out,
-                     char *why, size_t why_size)
+dp_config_parse_size(const char *text, uint64_t max, uint64_t *out, char *why,
+                     size_t why_size)
 {
     const char *p = text;
     uint64_t v;
     if (!parse_decimal(&p, &v))
-        return whyf(why, why_size, "expected a size in bytes, optionally "
+        return whyf(why, why_size,
+                    "expected a size in bytes, optionally "
                     "followed by kB, MB or GB");
     while (is_blank(*p))
         p++;
@@ -250,7 +249,8 @@ dp_config_parse_size(const char *text, uint64_t max, uint64_t *out,
     while (is_blank(*p))
         p++;
     if (*p != '\0')
-        return whyf(why, why_size, "expected a size in bytes, optionally "
+        return whyf(why, why_size,
+                    "expected a size in bytes, optionally "
                     "followed by kB, MB or GB");
     unsigned shift = 0;
     if (unit_len == 0)
@@ -263,8 +263,10 @@ dp_config_parse_size(const char *text, uint64_t max, uint64_t *out,
         shift = 30;
     else {
         char shown[SHOW_SIZE];
-        return whyf(why, why_size, "unknown unit '%s' (expected kB, MB "
-                    "or GB)", show(shown, sizeof(shown), unit, unit_len));
+        return whyf(why, why_size,
+                    "unknown unit '%s' (expected kB, MB "
+                    "or GB)",
+                    show(shown, sizeof(shown), unit, unit_len));
     }
     if (v > (max >> shift) || (v << shift) > max)
         return whyf(why, why_size, "more than the maximum of %llu bytes",
@@ -279,23 +281,12 @@ struct duration_unit {
 };
 
 static const struct duration_unit duration_units[] = {
-    { "ms", 1 },
-    { "msec", 1 },
-    { "millisecond", 1 },
-    { "milliseconds", 1 },
-    { "s", 1000 },
-    { "sec", 1000 },
-    { "second", 1000 },
-    { "seconds", 1000 },
-    { "min", 60000 },
-    { "minute", 60000 },
-    { "minutes", 60000 },
-    { "h", 3600000 },
-    { "hour", 3600000 },
-    { "hours", 3600000 },
-    { "d", 86400000 },
-    { "day", 86400000 },
-    { "days", 86400000 },
+    {"ms", 1},           {"msec", 1},        {"millisecond", 1},
+    {"milliseconds", 1}, {"s", 1000},        {"sec", 1000},
+    {"second", 1000},    {"seconds", 1000},  {"min", 60000},
+    {"minute", 60000},   {"minutes", 60000}, {"h", 3600000},
+    {"hour", 3600000},   {"hours", 3600000}, {"d", 86400000},
+    {"day", 86400000},   {"days", 86400000},
 };
 
 /* A duration in milliseconds, for messages: "1500 ms", "30 s". */
@@ -338,8 +329,8 @@ dp_config_parse_duration(const char *text, uint64_t min, uint64_t max,
             factor = 1000;
             unitless = true;
         } else {
-            for (size_t i = 0; i < sizeof(duration_units) /
-                                   sizeof(duration_units[0]); i++) {
+            for (size_t i = 0;
+                 i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
                 if (strlen(duration_units[i].name) == unit_len &&
                     memcmp(duration_units[i].name, unit, unit_len) == 0) {
                     factor = duration_units[i].ms;
@@ -366,8 +357,7 @@ dp_config_parse_duration(const char *text, uint64_t min, uint64_t max,
         char a[32], b[32];
         format_ms(a, sizeof(a), min);
         format_ms(b, sizeof(b), max);
-        return whyf(why, why_size, "expected a duration from %s to %s", a,
-                    b);
+        return whyf(why, why_size, "expected a duration from %s to %s", a, b);
     }
     *out = total;
     return 0;
@@ -455,12 +445,15 @@ dp_config_parse_address(const char *text, uint16_t default_port,
         bool abstract = text[0] == '@';
         size_t n = abstract ? len - 1 : len;
         if (abstract && n == 0)
-            return whyf(why, why_size, "empty abstract socket name after "
+            return whyf(why, why_size,
+                        "empty abstract socket name after "
                         "'@'");
         /* A path needs its NUL; an abstract name has the leading NUL. */
         if (n + 1 > sizeof(sun->sun_path))
-            return whyf(why, why_size, "socket name '%s' is longer than "
-                        "%zu bytes", show(shown, sizeof(shown), text, len),
+            return whyf(why, why_size,
+                        "socket name '%s' is longer than "
+                        "%zu bytes",
+                        show(shown, sizeof(shown), text, len),
                         sizeof(sun->sun_path) - 1);
         sun->sun_family = AF_LOCAL;
         if (abstract) {
@@ -470,15 +463,16 @@ dp_config_parse_address(const char *text, uint16_t default_port,
             memcpy(sun->sun_path, text, n);
             sun->sun_path[n] = '\0';
         }
-        addr->kind = abstract ? DP_CONFIG_ADDRESS_ABSTRACT
-                              : DP_CONFIG_ADDRESS_LOCAL;
-        addr->addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-                                     n + 1);
+        addr->kind =
+            abstract ? DP_CONFIG_ADDRESS_ABSTRACT : DP_CONFIG_ADDRESS_LOCAL;
+        addr->addr_len =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
         return 0;
     }
 
     if (local_only)
-        return whyf(why, why_size, "'%s' is not a local socket address "
+        return whyf(why, why_size,
+                    "'%s' is not a local socket address "
                     "(expected '/path' or '@name')",
                     show(shown, sizeof(shown), text, len));
 
@@ -513,8 +507,7 @@ dp_config_parse_address(const char *text, uint16_t default_port,
     uint16_t port = default_port;
     if (port_text != NULL && parse_port(port_text, &port) != 0)
         return whyf(why, why_size, "invalid port '%s' (expected 0 to 65535)",
-                    show(shown, sizeof(shown), port_text,
-                         strlen(port_text)));
+                    show(shown, sizeof(shown), port_text, strlen(port_text)));
 
     if (!bracketed && host_len == 1 && host[0] == '*') {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr->addr;
@@ -555,9 +548,11 @@ dp_config_parse_address(const char *text, uint16_t default_port,
             }
         }
     }
-    return whyf(why, why_size, "'%s' is not a numeric IPv4 or IPv6 address "
+    return whyf(why, why_size,
+                "'%s' is not a numeric IPv4 or IPv6 address "
                 "(host names are not resolved; IPv6 goes in brackets: "
-                "'[::1]:80')", show(shown, sizeof(shown), host, host_len));
+                "'[::1]:80')",
+                show(shown, sizeof(shown), host, host_len));
 }
 
 /* ------------------------------------------------------------------ */
@@ -602,7 +597,7 @@ static const char *const listener_option_names[LOPT_COUNT] = {
 /* Listener options of the manual that portierd does not implement yet. */
 static const char *const listener_unsupported[] = {
     "zeroconf_service", "zeroconf_type", "auth_alt_host", "ssl",
-    "ssl_cert", "ssl_verify", "ssl_ca_cert",
+    "ssl_cert",         "ssl_verify",    "ssl_ca_cert",
 };
 
 /* Top-level directives of the manual that portierd does not implement
@@ -611,12 +606,12 @@ static const struct {
     const char *name;
     bool block;
 } toplevel_unsupported[] = {
-    { "control", true },
-    { "access_logger", true },
-    { "child_error_logger", true },
-    { "spawn", true },
-    { "ssl_client", true },
-    { "emulate_mod_auth_easy", false },
+    {"control", true},
+    {"access_logger", true},
+    {"child_error_logger", true},
+    {"spawn", true},
+    {"ssl_client", true},
+    {"emulate_mod_auth_easy", false},
 };
 
 struct parser {
@@ -657,8 +652,7 @@ struct include_frame {
     ino_t ino;
 };
 
-static int
-fail(struct parser *ps, const char *at, const char *fmt, ...)
+static int fail(struct parser *ps, const char *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -744,8 +738,8 @@ is_unquoted_char(char ch)
 static int
 expect_token_end(struct parser *ps, struct cursor *c, const char *after)
 {
-    if (c->p == c->end || is_blank(*c->p) || *c->p == '{' ||
-        *c->p == '}' || *c->p == '=' || *c->p == '#')
+    if (c->p == c->end || is_blank(*c->p) || *c->p == '{' || *c->p == '}' ||
+        *c->p == '=' || *c->p == '#')
         return 0;
     char shown[SHOW_SIZE];
     return fail(ps, c->p, "unexpected character '%s' after %s",
@@ -754,8 +748,8 @@ expect_token_end(struct parser *ps, struct cursor *c, const char *after)
 
 /* A word: letters, digits, '_' and '-'. */
 static int
-next_word(struct parser *ps, struct cursor *c, const char **word,
-          size_t *len, const char *what)
+next_word(struct parser *ps, struct cursor *c, const char **word, size_t *len,
+          const char *what)
 {
     skip_blanks(c);
     const char *start = c->p;
@@ -805,8 +799,7 @@ static int
 value_append(struct parser *ps, const char *at, const char *s, size_t len)
 {
     if (len > DP_CONFIG_MAX_STRING - ps->value_len)
-        return fail(ps, at, "value longer than %d bytes",
-                    DP_CONFIG_MAX_STRING);
+        return fail(ps, at, "value longer than %d bytes", DP_CONFIG_MAX_STRING);
     memcpy(ps->value + ps->value_len, s, len);
     ps->value_len += len;
     ps->value[ps->value_len] = '\0';
@@ -898,9 +891,10 @@ next_value(struct parser *ps, struct cursor *c, const char *what)
             c->p++;
         /* "a#b" is a mistake more often than a comment: '#' after an
          * unquoted value needs a blank before it */
-        if (c->p < c->end && !is_blank(*c->p) && *c->p != '{' &&
-            *c->p != '}' && *c->p != '=')
-            return fail(ps, c->p, "unexpected character '%s' in an "
+        if (c->p < c->end && !is_blank(*c->p) && *c->p != '{' && *c->p != '}' &&
+            *c->p != '=')
+            return fail(ps, c->p,
+                        "unexpected character '%s' in an "
                         "unquoted value (only letters, digits and '_.-:' "
                         "may stand without quotes)",
                         show(shown, sizeof(shown), c->p, 1));
@@ -908,9 +902,11 @@ next_value(struct parser *ps, struct cursor *c, const char *what)
         if (r != 0)
             return r;
     } else {
-        return fail(ps, start, "expected %s, found '%s' (quote values "
+        return fail(ps, start,
+                    "expected %s, found '%s' (quote values "
                     "with other characters than letters, digits and "
-                    "'_.-:')", what, show(shown, sizeof(shown), start, 1));
+                    "'_.-:')",
+                    what, show(shown, sizeof(shown), start, 1));
     }
     return expect_token_end(ps, c, what);
 }
@@ -958,7 +954,8 @@ directive_set(struct parser *ps, struct cursor *c)
     c->p = p;
     if (c->p < c->end && !is_blank(*c->p) && *c->p != '=') {
         char shown[SHOW_SIZE];
-        return fail(ps, c->p, "unexpected character '%s' in a variable "
+        return fail(ps, c->p,
+                    "unexpected character '%s' in a variable "
                     "name (letters, digits and '_')",
                     show(shown, sizeof(shown), c->p, 1));
     }
@@ -985,8 +982,7 @@ directive_set(struct parser *ps, struct cursor *c)
     }
     if (ps->n_vars >= DP_CONFIG_MAX_VARIABLES) {
         free(value);
-        return fail(ps, at, "more than %d variables",
-                    DP_CONFIG_MAX_VARIABLES);
+        return fail(ps, at, "more than %d variables", DP_CONFIG_MAX_VARIABLES);
     }
     if (ps->n_vars == ps->cap_vars) {
         size_t ncap = ps->cap_vars != 0 ? ps->cap_vars * 2 : 16;
@@ -1049,8 +1045,8 @@ append_translation_socket(struct parser *ps, const char *at,
         return fail(ps, at, "more than %d translation sockets",
                     DP_CONFIG_MAX_TRANSLATION_SOCKETS);
     struct dp_config_address addr;
-    int r = add_address(ps, at, ps->value, true, 0, &addr,
-                        "translation_socket");
+    int r =
+        add_address(ps, at, ps->value, true, 0, &addr, "translation_socket");
     if (r != 0)
         return r;
     if (grow(&ps->cfg->arena, (void **)arr, *n, cap, sizeof(**arr)) != 0)
@@ -1110,8 +1106,7 @@ handle_set(struct parser *ps, struct cursor *c)
         const char *choice = info->choices;
         while (*choice != '\0') {
             size_t clen = strcspn(choice, "|");
-            if (clen == ps->value_len &&
-                memcmp(choice, ps->value, clen) == 0) {
+            if (clen == ps->value_len && memcmp(choice, ps->value, clen) == 0) {
                 /* store a NUL-terminated copy of the choice */
                 const char *s = arena_strdup(ps, ps->value);
                 if (s == NULL)
@@ -1123,32 +1118,36 @@ handle_set(struct parser *ps, struct cursor *c)
             if (*choice == '|')
                 choice++;
         }
-        return fail(ps, at, "invalid value '%s' for setting '%s': "
-                    "expected one of %s", value_shown, shown, info->choices);
+        return fail(ps, at,
+                    "invalid value '%s' for setting '%s': "
+                    "expected one of %s",
+                    value_shown, shown, info->choices);
     }
     case DP_SETTING_TYPE_BOOL: {
         bool b;
         if (parse_bool(ps->value, &b) != 0)
-            return fail(ps, at, "invalid value '%s' for setting '%s': "
-                        "expected yes or no", value_shown, shown);
+            return fail(ps, at,
+                        "invalid value '%s' for setting '%s': "
+                        "expected yes or no",
+                        value_shown, shown);
         memcpy(field, &b, sizeof(b));
         return 0;
     }
     case DP_SETTING_TYPE_UINT: {
         uint64_t v;
         if (parse_uint(ps->value, info->min, info->max, &v) != 0)
-            return fail(ps, at, "invalid value '%s' for setting '%s': "
+            return fail(ps, at,
+                        "invalid value '%s' for setting '%s': "
                         "expected an integer from %llu to %llu",
-                        value_shown, shown,
-                        (unsigned long long)info->min,
+                        value_shown, shown, (unsigned long long)info->min,
                         (unsigned long long)info->max);
         memcpy(field, &v, sizeof(v));
         return 0;
     }
     case DP_SETTING_TYPE_SIZE: {
         uint64_t v;
-        if (dp_config_parse_size(ps->value, info->max, &v, why,
-                                 sizeof(why)) != 0)
+        if (dp_config_parse_size(ps->value, info->max, &v, why, sizeof(why)) !=
+            0)
             return fail(ps, at, "invalid value '%s' for setting '%s': %s",
                         value_shown, shown, why);
         memcpy(field, &v, sizeof(v));
@@ -1156,8 +1155,8 @@ handle_set(struct parser *ps, struct cursor *c)
     }
     case DP_SETTING_TYPE_DURATION: {
         uint64_t v;
-        if (dp_config_parse_duration(ps->value, info->min, info->max, &v,
-                                     why, sizeof(why)) != 0)
+        if (dp_config_parse_duration(ps->value, info->min, info->max, &v, why,
+                                     sizeof(why)) != 0)
             return fail(ps, at, "invalid value '%s' for setting '%s': %s",
                         value_shown, shown, why);
         memcpy(field, &v, sizeof(v));
@@ -1204,11 +1203,14 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
         if (word_is(word, len, listener_option_names[opt]))
             break;
     if (opt == LOPT_COUNT) {
-        for (size_t i = 0; i < sizeof(listener_unsupported) /
-                               sizeof(listener_unsupported[0]); i++)
+        for (size_t i = 0;
+             i < sizeof(listener_unsupported) / sizeof(listener_unsupported[0]);
+             i++)
             if (word_is(word, len, listener_unsupported[i]))
-                return fail(ps, word, "listener option '%s' is not "
-                            "supported yet", shown);
+                return fail(ps, word,
+                            "listener option '%s' is not "
+                            "supported yet",
+                            shown);
         return fail(ps, word, "unknown listener option '%s'", shown);
     }
     if (opt != LOPT_TRANSLATION_SOCKET && ps->cur_seen[opt])
@@ -1238,8 +1240,10 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
         return l->tag != NULL ? 0 : fail_nomem(ps);
     case LOPT_INTERFACE:
         if (ps->value_len >= IFNAMSIZ || strchr(ps->value, '/') != NULL)
-            return fail(ps, at, "invalid interface name '%s' (at most %d "
-                        "bytes, no '/')", value_shown, IFNAMSIZ - 1);
+            return fail(ps, at,
+                        "invalid interface name '%s' (at most %d "
+                        "bytes, no '/')",
+                        value_shown, IFNAMSIZ - 1);
         l->interface = arena_strdup(ps, ps->value);
         return l->interface != NULL ? 0 : fail_nomem(ps);
     case LOPT_REUSE_PORT:
@@ -1257,8 +1261,7 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
     case LOPT_ACK_TIMEOUT:
         /* TCP_USER_TIMEOUT: milliseconds in an unsigned int */
         if (dp_config_parse_duration(ps->value, 1, 86400000ull,
-                                     &l->ack_timeout_ms, why,
-                                     sizeof(why)) != 0)
+                                     &l->ack_timeout_ms, why, sizeof(why)) != 0)
             return fail(ps, at, "invalid value '%s' for 'ack_timeout': %s",
                         value_shown, why);
         return 0;
@@ -1270,8 +1273,10 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
         break;
     }
     if (flag == NULL || parse_bool(ps->value, flag) != 0)
-        return fail(ps, at, "invalid value '%s' for '%s': expected yes or "
-                    "no", value_shown, shown);
+        return fail(ps, at,
+                    "invalid value '%s' for '%s': expected yes or "
+                    "no",
+                    value_shown, shown);
     return 0;
 }
 
@@ -1280,23 +1285,26 @@ listener_close(struct parser *ps)
 {
     struct dp_config_listener *l = &ps->cur;
     if (!ps->cur_seen[LOPT_BIND])
-        return fail(ps, NULL, "listener (opened at line %u) has no 'bind' "
-                    "address", ps->block_line);
+        return fail(ps, NULL,
+                    "listener (opened at line %u) has no 'bind' "
+                    "address",
+                    ps->block_line);
     if (l->bind.kind == DP_CONFIG_ADDRESS_LOCAL ||
         l->bind.kind == DP_CONFIG_ADDRESS_ABSTRACT) {
         static const enum listener_option ip_only[] = {
-            LOPT_INTERFACE, LOPT_FREE_BIND, LOPT_KEEPALIVE, LOPT_V6ONLY,
-            LOPT_ACK_TIMEOUT,
+            LOPT_INTERFACE, LOPT_FREE_BIND,   LOPT_KEEPALIVE,
+            LOPT_V6ONLY,    LOPT_ACK_TIMEOUT,
         };
         for (size_t i = 0; i < sizeof(ip_only) / sizeof(ip_only[0]); i++)
             if (ps->cur_seen[ip_only[i]])
-                return fail(ps, NULL, "listener option '%s' needs an IP "
+                return fail(ps, NULL,
+                            "listener option '%s' needs an IP "
                             "bind address, not a local socket",
                             listener_option_names[ip_only[i]]);
     }
-    if (ps->cur_seen[LOPT_V6ONLY] &&
-        l->bind.kind != DP_CONFIG_ADDRESS_IPV6)
-        return fail(ps, NULL, "listener option 'v6only' needs an IPv6 "
+    if (ps->cur_seen[LOPT_V6ONLY] && l->bind.kind != DP_CONFIG_ADDRESS_IPV6)
+        return fail(ps, NULL,
+                    "listener option 'v6only' needs an IPv6 "
                     "bind address");
     struct dp_config *cfg = ps->cfg;
     if (grow(&cfg->arena, (void **)&cfg->listeners, cfg->n_listeners,
@@ -1309,8 +1317,7 @@ listener_close(struct parser *ps)
 
 /* --- lines --------------------------------------------------------- */
 
-static int
-include_files(struct parser *ps, const char *at, bool optional);
+static int include_files(struct parser *ps, const char *at, bool optional);
 
 static int
 parse_directive(struct parser *ps, struct cursor *c)
@@ -1328,12 +1335,13 @@ parse_directive(struct parser *ps, struct cursor *c)
     if (word_is(word, len, "include") || optional) {
         skip_blanks(c);
         const char *at = c->p;
-        r = value_and_end(ps, c, optional ? "'@include_optional'"
-                                          : "'@include'");
+        r = value_and_end(ps, c,
+                          optional ? "'@include_optional'" : "'@include'");
         if (r != 0)
             return r;
         if (!ps->includes)
-            return fail(ps, start, "'@%s' is not available here (the text "
+            return fail(ps, start,
+                        "'@%s' is not available here (the text "
                         "is parsed without file access)",
                         optional ? "include_optional" : "include");
         return include_files(ps, at, optional);
@@ -1346,7 +1354,7 @@ parse_directive(struct parser *ps, struct cursor *c)
 static int
 parse_line(struct parser *ps, const char *line, const char *end)
 {
-    struct cursor c = { line, end };
+    struct cursor c = {line, end};
     ps->line_start = line;
     if (at_end(&c))
         return 0;
@@ -1392,12 +1400,14 @@ parse_line(struct parser *ps, const char *line, const char *end)
     }
     char shown[SHOW_SIZE];
     show(shown, sizeof(shown), word, len);
-    for (size_t i = 0; i < sizeof(toplevel_unsupported) /
-                           sizeof(toplevel_unsupported[0]); i++)
+    for (size_t i = 0;
+         i < sizeof(toplevel_unsupported) / sizeof(toplevel_unsupported[0]);
+         i++)
         if (word_is(word, len, toplevel_unsupported[i].name))
-            return fail(ps, word, toplevel_unsupported[i].block
-                                      ? "block '%s' is not supported yet"
-                                      : "'%s' is not supported yet",
+            return fail(ps, word,
+                        toplevel_unsupported[i].block
+                            ? "block '%s' is not supported yet"
+                            : "'%s' is not supported yet",
                         shown);
     return fail(ps, word, "unknown keyword '%s'", shown);
 }
@@ -1405,8 +1415,7 @@ parse_line(struct parser *ps, const char *line, const char *end)
 /* Parse one file's text.  `name` must live as long as the config (it is
  * copied into the arena by the callers). */
 static int
-parse_text(struct parser *ps, const char *name, const uint8_t *data,
-           size_t len)
+parse_text(struct parser *ps, const char *name, const uint8_t *data, size_t len)
 {
     const char *saved_file = ps->file;
     unsigned saved_line = ps->line;
@@ -1436,7 +1445,8 @@ parse_text(struct parser *ps, const char *name, const uint8_t *data,
     if (r == 0 && ps->block != BLOCK_NONE && ps->block_depth == ps->depth) {
         ps->line = ps->block_line;
         ps->line_start = NULL;
-        r = fail(ps, NULL, "listener block is not closed at the end of the "
+        r = fail(ps, NULL,
+                 "listener block is not closed at the end of the "
                  "file");
     }
     if (r == 0) {
@@ -1479,8 +1489,7 @@ dp_config_parse_buffer(const char *name, const uint8_t *data, size_t len,
  * the including line is (NULL for the top file): errors about opening the
  * file are reported there. */
 static int
-load_path(struct parser *ps, const char *path, bool optional,
-          const char *at)
+load_path(struct parser *ps, const char *path, bool optional, const char *at)
 {
     char shown[SHOW_SIZE];
     show(shown, sizeof(shown), path, strlen(path));
@@ -1491,8 +1500,7 @@ load_path(struct parser *ps, const char *path, bool optional,
             return 0;
         if (at == NULL) {
             char msg[400];
-            int n = snprintf(msg, sizeof(msg), "cannot open: %s",
-                             strerror(e));
+            int n = snprintf(msg, sizeof(msg), "cannot open: %s", strerror(e));
             (void)n;
             error_set(ps->err, path, 0, 0, msg);
         } else {
@@ -1529,8 +1537,7 @@ load_path(struct parser *ps, const char *path, bool optional,
     }
     if (ps->n_files >= DP_CONFIG_MAX_FILES) {
         r = -EMFILE;
-        fail(ps, at, "more than %d configuration files",
-             DP_CONFIG_MAX_FILES);
+        fail(ps, at, "more than %d configuration files", DP_CONFIG_MAX_FILES);
         goto out;
     }
     ps->n_files++;
@@ -1573,7 +1580,7 @@ load_path(struct parser *ps, const char *path, bool optional,
         r = fail_nomem(ps);
         goto out;
     }
-    struct include_frame frame = { ps->frames, st.st_dev, st.st_ino };
+    struct include_frame frame = {ps->frames, st.st_dev, st.st_ino};
     ps->frames = &frame;
     ps->depth++;
     r = parse_text(ps, name, data, len);
@@ -1616,8 +1623,8 @@ include_files(struct parser *ps, const char *at, bool optional)
     if (name[0] == '/' || slash == NULL)
         n = snprintf(path, sizeof(path), "%s", name);
     else
-        n = snprintf(path, sizeof(path), "%.*s/%s",
-                     (int)(slash - ps->file), ps->file, name);
+        n = snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - ps->file),
+                     ps->file, name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return fail(ps, at, "file name '%s' too long", shown);
 
@@ -1625,8 +1632,10 @@ include_files(struct parser *ps, const char *at, bool optional)
     size_t dir_len = last != NULL ? (size_t)(last - path) : 0;
     const char *base = last != NULL ? last + 1 : path;
     if (has_wildcard(path, dir_len))
-        return fail(ps, at, "wildcards are allowed in the last component "
-                    "of '%s' only", shown);
+        return fail(ps, at,
+                    "wildcards are allowed in the last component "
+                    "of '%s' only",
+                    shown);
     if (!has_wildcard(base, strlen(base)))
         return load_path(ps, path, optional, at);
 
@@ -1709,8 +1718,8 @@ add_listen(struct dp_config *cfg, const char *address,
     }
     if (cfg->n_listeners >= DP_CONFIG_MAX_LISTENERS) {
         char msg[100];
-        int n = snprintf(msg, sizeof(msg), "%s: more than %d listeners",
-                         origin, DP_CONFIG_MAX_LISTENERS);
+        int n = snprintf(msg, sizeof(msg), "%s: more than %d listeners", origin,
+                         DP_CONFIG_MAX_LISTENERS);
         (void)n;
         error_set(err, "", 0, 0, msg);
         return -EINVAL;
@@ -1741,15 +1750,15 @@ dp_config_add_translation_socket(struct dp_config *cfg, const char *address,
     char why[400];
     char msg[500];
     struct dp_config_address a;
-    if (dp_config_parse_address(address, 0, true, &a, why,
-                                sizeof(why)) != 0) {
+    if (dp_config_parse_address(address, 0, true, &a, why, sizeof(why)) != 0) {
         int n = snprintf(msg, sizeof(msg), "--translation-socket: %s", why);
         (void)n;
         error_set(err, "", 0, 0, msg);
         return -EINVAL;
     }
     if (cfg->n_translation_sockets >= DP_CONFIG_MAX_TRANSLATION_SOCKETS) {
-        int n = snprintf(msg, sizeof(msg), "--translation-socket: more than "
+        int n = snprintf(msg, sizeof(msg),
+                         "--translation-socket: more than "
                          "%d translation sockets",
                          DP_CONFIG_MAX_TRANSLATION_SOCKETS);
         (void)n;

@@ -35,19 +35,19 @@
 #include <sys/socket.h>
 
 /* Limits (documented in docs/configuration.md). */
-#define DP_CONFIG_MAX_FILE_SIZE      (1024u * 1024) /* bytes per file */
-#define DP_CONFIG_MAX_INCLUDE_DEPTH  16   /* nested @include levels */
-#define DP_CONFIG_MAX_FILES          1024 /* files read by one load */
-#define DP_CONFIG_MAX_STRING         4096 /* bytes in one value, expanded */
-#define DP_CONFIG_MAX_VARIABLES      1024
-#define DP_CONFIG_MAX_LISTENERS      256
+#define DP_CONFIG_MAX_FILE_SIZE           (1024u * 1024) /* bytes per file */
+#define DP_CONFIG_MAX_INCLUDE_DEPTH       16   /* nested @include levels */
+#define DP_CONFIG_MAX_FILES               1024 /* files read by one load */
+#define DP_CONFIG_MAX_STRING              4096 /* bytes in a value, expanded */
+#define DP_CONFIG_MAX_VARIABLES           1024
+#define DP_CONFIG_MAX_LISTENERS           256
 #define DP_CONFIG_MAX_TRANSLATION_SOCKETS 32 /* global, and per listener */
 
 /* The default port of a listener's `bind` address without a port. */
-#define DP_CONFIG_DEFAULT_HTTP_PORT  80
+#define DP_CONFIG_DEFAULT_HTTP_PORT 80
 
 /* What finish() adds when nothing was configured. */
-#define DP_CONFIG_DEFAULT_LISTEN     "*:80"
+#define DP_CONFIG_DEFAULT_LISTEN             "*:80"
 #define DP_CONFIG_DEFAULT_TRANSLATION_SOCKET "@translation"
 
 struct dp_config_error {
@@ -68,36 +68,36 @@ enum dp_config_address_kind {
 
 struct dp_config_address {
     enum dp_config_address_kind kind;
-    const char *text;     /* as written (after ${} expansion) */
-    uint16_t port;        /* IPV4, IPV6: host order; 0 for the others */
-    bool wildcard;        /* written as `*` (bound as the IPv6 any address) */
-    socklen_t addr_len;   /* bytes of addr that bind() gets */
+    const char *text;   /* as written (after ${} expansion) */
+    uint16_t port;      /* IPV4, IPV6: host order; 0 for the others */
+    bool wildcard;      /* written as `*` (bound as the IPv6 any address) */
+    socklen_t addr_len; /* bytes of addr that bind() gets */
     struct sockaddr_storage addr;
 };
 
 struct dp_config_listener {
     struct dp_config_address bind;
-    const char *tag;            /* LISTENER_TAG; NULL when not set */
-    const char *interface;      /* SO_BINDTODEVICE; NULL when not set */
-    bool reuse_port;            /* SO_REUSEPORT; default no */
-    bool free_bind;             /* IP_FREEBIND; default no */
-    bool keepalive;             /* SO_KEEPALIVE; default no */
-    bool v6only;                /* IPV6_V6ONLY; default no */
-    uint64_t ack_timeout_ms;    /* TCP_USER_TIMEOUT; 0 = kernel default */
+    const char *tag;         /* LISTENER_TAG; NULL when not set */
+    const char *interface;   /* SO_BINDTODEVICE; NULL when not set */
+    bool reuse_port;         /* SO_REUSEPORT; default no */
+    bool free_bind;          /* IP_FREEBIND; default no */
+    bool keepalive;          /* SO_KEEPALIVE; default no */
+    bool v6only;             /* IPV6_V6ONLY; default no */
+    uint64_t ack_timeout_ms; /* TCP_USER_TIMEOUT; 0 = kernel default */
     /* This listener's own translation servers, in file order; when there
      * are none, the global list applies. */
     struct dp_config_address *translation_sockets;
     size_t n_translation_sockets;
-    const char *file;           /* where the block starts ("--listen" for */
-    unsigned line;              /* dp_config_add_listen(), line 0) */
+    const char *file; /* where the block starts ("--listen" for */
+    unsigned line;    /* dp_config_add_listen(), line 0) */
 };
 
 /* Field types of the settings (see dp_config_settings.def). */
-#define DP_SETTING_STRING(name, def, sup) const char *name;
-#define DP_SETTING_CHOICE(name, def, choices, sup) const char *name;
-#define DP_SETTING_BOOL(name, def, sup) bool name;
-#define DP_SETTING_UINT(name, def, min, max, sup) uint64_t name;
-#define DP_SETTING_SIZE(name, def, max, sup) uint64_t name;
+#define DP_SETTING_STRING(name, def, sup)             const char *name;
+#define DP_SETTING_CHOICE(name, def, choices, sup)    const char *name;
+#define DP_SETTING_BOOL(name, def, sup)               bool name;
+#define DP_SETTING_UINT(name, def, min, max, sup)     uint64_t name;
+#define DP_SETTING_SIZE(name, def, max, sup)          uint64_t name;
 #define DP_SETTING_DURATION(name, def, min, max, sup) uint64_t name;
 /** Every `set` setting; strings NULL when not set, sizes in bytes,
  * durations in milliseconds. */
@@ -141,23 +141,20 @@ struct dp_setting_info {
     const char *name;
     enum dp_setting_type type;
     bool supported;
-    const char *choices;       /* CHOICE: "a|b"; NULL otherwise */
-    uint64_t min, max;         /* UINT, SIZE, DURATION */
+    const char *choices; /* CHOICE: "a|b"; NULL otherwise */
+    uint64_t min, max;   /* UINT, SIZE, DURATION */
 };
 
 /** The settings table, in file order; *n receives its length. */
-const struct dp_setting_info *
-dp_config_setting_table(size_t *n);
+const struct dp_setting_info *dp_config_setting_table(size_t *n);
 
 /** The defaults: no listener, no translation socket, every setting at its
  * default value.  Cannot fail. */
-void
-dp_config_init(struct dp_config *cfg);
+void dp_config_init(struct dp_config *cfg);
 
 /** Release everything the config owns; it is empty (as after
  * dp_config_init()) afterwards. */
-void
-dp_config_free(struct dp_config *cfg);
+void dp_config_free(struct dp_config *cfg);
 
 /**
  * Parse a configuration text that is already in memory and add what it
@@ -166,9 +163,8 @@ dp_config_free(struct dp_config *cfg);
  * may not contain `@include` lines (they need file access).
  * Returns 0, or -EINVAL (syntax or value error) / -ENOMEM with `err` set.
  */
-int
-dp_config_parse_buffer(const char *name, const uint8_t *data, size_t len,
-                       struct dp_config *cfg, struct dp_config_error *err);
+int dp_config_parse_buffer(const char *name, const uint8_t *data, size_t len,
+                           struct dp_config *cfg, struct dp_config_error *err);
 
 /**
  * Read the file at `path` (at most DP_CONFIG_MAX_FILE_SIZE bytes) and
@@ -180,27 +176,24 @@ dp_config_parse_buffer(const char *name, const uint8_t *data, size_t len,
  * Returns 0, -EINVAL, -ENOMEM, or the negative errno of a file that could
  * not be read; `err` says which and why.
  */
-int
-dp_config_load_file(const char *path, struct dp_config *cfg,
-                    struct dp_config_error *err);
+int dp_config_load_file(const char *path, struct dp_config *cfg,
+                        struct dp_config_error *err);
 
 /**
  * Add a listener on `address` (the syntax of `bind`), with default
  * options, as `--listen ADDRESS` does.  0, or -EINVAL / -ENOMEM with `err`
  * set (file "", line 0).
  */
-int
-dp_config_add_listen(struct dp_config *cfg, const char *address,
-                     struct dp_config_error *err);
+int dp_config_add_listen(struct dp_config *cfg, const char *address,
+                         struct dp_config_error *err);
 
 /**
  * Add a global translation server (the syntax of `translation_socket`:
  * `/path` or `@name`), as `--translation-socket ADDRESS` does.  0, or
  * -EINVAL / -ENOMEM with `err` set.
  */
-int
-dp_config_add_translation_socket(struct dp_config *cfg, const char *address,
-                                 struct dp_config_error *err);
+int dp_config_add_translation_socket(struct dp_config *cfg, const char *address,
+                                     struct dp_config_error *err);
 
 /**
  * Apply the defaults that depend on the whole configuration, after the
@@ -208,8 +201,7 @@ dp_config_add_translation_socket(struct dp_config *cfg, const char *address,
  * DP_CONFIG_DEFAULT_LISTEN when there is none, the translation socket
  * DP_CONFIG_DEFAULT_TRANSLATION_SOCKET when there is none.  0 or -ENOMEM.
  */
-int
-dp_config_finish(struct dp_config *cfg, struct dp_config_error *err);
+int dp_config_finish(struct dp_config *cfg, struct dp_config_error *err);
 
 /**
  * Parse `text` as an address, as `bind` does (`default_port` when the
@@ -217,23 +209,20 @@ dp_config_finish(struct dp_config *cfg, struct dp_config_error *err);
  * -EINVAL with a sentence in `why`.  addr->text is set to NULL; the caller
  * keeps `text`.
  */
-int
-dp_config_parse_address(const char *text, uint16_t default_port,
-                        bool local_only, struct dp_config_address *addr,
-                        char *why, size_t why_size);
+int dp_config_parse_address(const char *text, uint16_t default_port,
+                            bool local_only, struct dp_config_address *addr,
+                            char *why, size_t why_size);
 
 /** A memory size: decimal digits, optional blanks, optional unit kB, MB
  * or GB (powers of 1024).  0 or -EINVAL (with a sentence in `why`) when
  * malformed or above `max`. */
-int
-dp_config_parse_size(const char *text, uint64_t max, uint64_t *out,
-                     char *why, size_t why_size);
+int dp_config_parse_size(const char *text, uint64_t max, uint64_t *out,
+                         char *why, size_t why_size);
 
 /** A duration: one or more "NUMBER [UNIT]" (ms, s, min, h, d and their
  * long forms; no unit means seconds), summed, in milliseconds.  0 or
  * -EINVAL when malformed or outside [min, max]. */
-int
-dp_config_parse_duration(const char *text, uint64_t min, uint64_t max,
-                         uint64_t *out, char *why, size_t why_size);
+int dp_config_parse_duration(const char *text, uint64_t min, uint64_t max,
+                             uint64_t *out, char *why, size_t why_size);
 
 #endif

@@ -27,13 +27,12 @@
 #include <string.h>
 #include <sys/un.h>
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond))                                                       \
-            abort();                                                       \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            abort();                                                           \
     } while (0)
 
 static void
@@ -98,8 +97,8 @@ check_config(const struct dp_config *cfg)
             CHECK(!l->v6only);
         if (l->bind.kind == DP_CONFIG_ADDRESS_LOCAL ||
             l->bind.kind == DP_CONFIG_ADDRESS_ABSTRACT)
-            CHECK(!l->keepalive && !l->free_bind &&
-                  l->ack_timeout_ms == 0 && l->interface == NULL);
+            CHECK(!l->keepalive && !l->free_bind && l->ack_timeout_ms == 0 &&
+                  l->interface == NULL);
         CHECK(l->n_translation_sockets <= DP_CONFIG_MAX_TRANSLATION_SOCKETS);
         for (size_t j = 0; j < l->n_translation_sockets; j++)
             check_address(&l->translation_sockets[j], true);
@@ -191,12 +190,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct dp_config again;
         dp_config_init(&again);
         again.accept_unsupported = lenient;
-        CHECK(dp_config_parse_buffer("fuzz.conf", data, size, &again,
-                                     &err) == 0);
+        CHECK(dp_config_parse_buffer("fuzz.conf", data, size, &again, &err) ==
+              0);
         CHECK(again.n_listeners == cfg.n_listeners);
         for (size_t i = 0; i < cfg.n_listeners; i++)
-            CHECK(same_address(&again.listeners[i].bind,
-                               &cfg.listeners[i].bind));
+            CHECK(
+                same_address(&again.listeners[i].bind, &cfg.listeners[i].bind));
         CHECK(again.n_translation_sockets == cfg.n_translation_sockets);
         for (size_t i = 0; i < cfg.n_translation_sockets; i++)
             CHECK(same_address(&again.translation_sockets[i],

@@ -15,7 +15,7 @@
 static void
 print_size(uint64_t v, char *out, size_t size)
 {
-    static const char *const units[] = { "bytes", "kB", "MB", "GB" };
+    static const char *const units[] = {"bytes", "kB", "MB", "GB"};
     unsigned u = 0;
     while (u < 3 && v != 0 && v % 1024 == 0) {
         v /= 1024;
@@ -31,8 +31,7 @@ print_duration(uint64_t ms, char *out, size_t size)
         uint64_t ms;
         const char *unit;
     } units[] = {
-        { 86400000, "d" }, { 3600000, "h" }, { 60000, "min" },
-        { 1000, "s" }, { 1, "ms" },
+        {86400000, "d"}, {3600000, "h"}, {60000, "min"}, {1000, "s"}, {1, "ms"},
     };
     for (unsigned i = 0; i < 5; i++) {
         if (ms != 0 && ms % units[i].ms == 0) {
@@ -79,32 +78,30 @@ main(void)
 
     printf("| setting | type | range | default | supported |\n");
     printf("|---|---|---|---|---|\n");
-#define DP_SETTING_STRING(name, def, sup)                                  \
-    printf("| `%s` | string | | %s%s%s | %s |\n", #name,                  \
-           s->name ? "`" : "", s->name ? s->name : "not set",             \
-           s->name ? "`" : "", supported(sup));
-#define DP_SETTING_CHOICE(name, def, choices, sup)                         \
-    printf("| `%s` | one of %s | | %s%s%s | %s |\n", #name,                 \
-           choice_list(choices, c, sizeof(c)),                            \
-           s->name ? "`" : "", s->name ? s->name : "not set",             \
-           s->name ? "`" : "", supported(sup));
-#define DP_SETTING_BOOL(name, def, sup)                                    \
-    printf("| `%s` | yes/no | | `%s` | %s |\n", #name,                     \
-           s->name ? "yes" : "no", supported(sup));
-#define DP_SETTING_UINT(name, def, min, max, sup)                          \
-    printf("| `%s` | integer | %" PRIu64 " to %" PRIu64 " | `%" PRIu64     \
-           "` | %s |\n", #name, (uint64_t)(min), (uint64_t)(max),          \
-           s->name, supported(sup));
-#define DP_SETTING_SIZE(name, def, max, sup)                               \
-    print_size(max, a, sizeof(a));                                         \
-    print_size(s->name, b, sizeof(b));                                     \
-    printf("| `%s` | size | 0 to %s | `%s` | %s |\n", #name, a, b,        \
+#define DP_SETTING_STRING(name, def, sup)                                      \
+    printf("| `%s` | string | | %s%s%s | %s |\n", #name, s->name ? "`" : "",   \
+           s->name ? s->name : "not set", s->name ? "`" : "", supported(sup));
+#define DP_SETTING_CHOICE(name, def, choices, sup)                             \
+    printf("| `%s` | one of %s | | %s%s%s | %s |\n", #name,                    \
+           choice_list(choices, c, sizeof(c)), s->name ? "`" : "",             \
+           s->name ? s->name : "not set", s->name ? "`" : "", supported(sup));
+#define DP_SETTING_BOOL(name, def, sup)                                        \
+    printf("| `%s` | yes/no | | `%s` | %s |\n", #name, s->name ? "yes" : "no", \
            supported(sup));
-#define DP_SETTING_DURATION(name, def, min, max, sup)                      \
-    print_duration(min, a, sizeof(a));                                     \
-    print_duration(max, b, sizeof(b));                                     \
-    print_duration(s->name, c, sizeof(c));                                 \
-    printf("| `%s` | duration | %s to %s | `%s` | %s |\n", #name, a, b, c, \
+#define DP_SETTING_UINT(name, def, min, max, sup)                              \
+    printf("| `%s` | integer | %" PRIu64 " to %" PRIu64 " | `%" PRIu64         \
+           "` | %s |\n",                                                       \
+           #name, (uint64_t)(min), (uint64_t)(max), s->name, supported(sup));
+#define DP_SETTING_SIZE(name, def, max, sup)                                   \
+    print_size(max, a, sizeof(a));                                             \
+    print_size(s->name, b, sizeof(b));                                         \
+    printf("| `%s` | size | 0 to %s | `%s` | %s |\n", #name, a, b,             \
+           supported(sup));
+#define DP_SETTING_DURATION(name, def, min, max, sup)                          \
+    print_duration(min, a, sizeof(a));                                         \
+    print_duration(max, b, sizeof(b));                                         \
+    print_duration(s->name, c, sizeof(c));                                     \
+    printf("| `%s` | duration | %s to %s | `%s` | %s |\n", #name, a, b, c,     \
            supported(sup));
 #include "dp_config_settings.def"
     dp_config_free(&cfg);

@@ -38,8 +38,8 @@ expect_error_ex(const char *text, const char *expected, bool lenient)
     struct dp_config_error err;
     int r = parse_ex(text, &cfg, &err, lenient);
     if (r == 0 || strcmp(err.text, expected) != 0)
-        print_error("text:\n%s\nexpected: %s\ngot (%d): %s\n", text,
-                    expected, r, err.text);
+        print_error("text:\n%s\nexpected: %s\ngot (%d): %s\n", text, expected,
+                    r, err.text);
     assert_int_equal(r, -EINVAL);
     assert_string_equal(err.text, expected);
     dp_config_free(&cfg);
@@ -146,7 +146,8 @@ test_listener_full(void **state)
              "listener {\n"
              "  bind \"@portier-http\"\n"
              "  reuse_port no\n"
-             "}\n", &cfg);
+             "}\n",
+             &cfg);
     assert_int_equal(cfg.n_listeners, 4);
 
     const struct dp_config_listener *l = &cfg.listeners[0];
@@ -192,8 +193,7 @@ test_listener_full(void **state)
     assert_int_equal(l->translation_sockets[0].kind,
                      DP_CONFIG_ADDRESS_ABSTRACT);
     assert_string_equal(l->translation_sockets[0].text, "@t1");
-    assert_int_equal(l->translation_sockets[1].kind,
-                     DP_CONFIG_ADDRESS_LOCAL);
+    assert_int_equal(l->translation_sockets[1].kind, DP_CONFIG_ADDRESS_LOCAL);
     assert_string_equal(un(&l->translation_sockets[1])->sun_path,
                         "/run/t2.sock");
 
@@ -218,18 +218,18 @@ test_addresses(void **state)
         uint16_t port;
         const char *ip; /* expected address, inet_ntop form */
     } ok[] = {
-        { "*", DP_CONFIG_ADDRESS_IPV6, 80, "::" },
-        { "*:0", DP_CONFIG_ADDRESS_IPV6, 0, "::" },
-        { "*:65535", DP_CONFIG_ADDRESS_IPV6, 65535, "::" },
-        { "127.0.0.1", DP_CONFIG_ADDRESS_IPV4, 80, "127.0.0.1" },
-        { "0.0.0.0:8080", DP_CONFIG_ADDRESS_IPV4, 8080, "0.0.0.0" },
-        { "[::]", DP_CONFIG_ADDRESS_IPV6, 80, "::" },
-        { "[2001:db8::7]:443", DP_CONFIG_ADDRESS_IPV6, 443, "2001:db8::7" },
-        { "2001:db8::7", DP_CONFIG_ADDRESS_IPV6, 80, "2001:db8::7" },
-        { "::1", DP_CONFIG_ADDRESS_IPV6, 80, "::1" },
-        { "[fe80::1%3]:81", DP_CONFIG_ADDRESS_IPV6, 81, "fe80::1" },
-        { "/run/portier.sock", DP_CONFIG_ADDRESS_LOCAL, 0, NULL },
-        { "@x", DP_CONFIG_ADDRESS_ABSTRACT, 0, NULL },
+        {"*", DP_CONFIG_ADDRESS_IPV6, 80, "::"},
+        {"*:0", DP_CONFIG_ADDRESS_IPV6, 0, "::"},
+        {"*:65535", DP_CONFIG_ADDRESS_IPV6, 65535, "::"},
+        {"127.0.0.1", DP_CONFIG_ADDRESS_IPV4, 80, "127.0.0.1"},
+        {"0.0.0.0:8080", DP_CONFIG_ADDRESS_IPV4, 8080, "0.0.0.0"},
+        {"[::]", DP_CONFIG_ADDRESS_IPV6, 80, "::"},
+        {"[2001:db8::7]:443", DP_CONFIG_ADDRESS_IPV6, 443, "2001:db8::7"},
+        {"2001:db8::7", DP_CONFIG_ADDRESS_IPV6, 80, "2001:db8::7"},
+        {"::1", DP_CONFIG_ADDRESS_IPV6, 80, "::1"},
+        {"[fe80::1%3]:81", DP_CONFIG_ADDRESS_IPV6, 81, "fe80::1"},
+        {"/run/portier.sock", DP_CONFIG_ADDRESS_LOCAL, 0, NULL},
+        {"@x", DP_CONFIG_ADDRESS_ABSTRACT, 0, NULL},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct dp_config_address a;
@@ -253,8 +253,9 @@ test_addresses(void **state)
     }
     struct dp_config_address a;
     char why[200];
-    assert_int_equal(dp_config_parse_address("[fe80::1%3]:81", 80, false,
-                                             &a, why, sizeof(why)), 0);
+    assert_int_equal(dp_config_parse_address("[fe80::1%3]:81", 80, false, &a,
+                                             why, sizeof(why)),
+                     0);
     assert_int_equal(in6(&a)->sin6_scope_id, 3);
 
     /* the longest path that fits, and one byte more */
@@ -262,11 +263,12 @@ test_addresses(void **state)
     memset(path, 'a', sizeof(path));
     path[0] = '/';
     path[sizeof(path) - 2] = '\0'; /* 108 bytes: too long */
-    assert_int_equal(dp_config_parse_address(path, 80, false, &a, why,
-                                             sizeof(why)), -EINVAL);
+    assert_int_equal(
+        dp_config_parse_address(path, 80, false, &a, why, sizeof(why)),
+        -EINVAL);
     path[sizeof(path) - 3] = '\0'; /* 107 bytes + NUL */
-    assert_int_equal(dp_config_parse_address(path, 80, false, &a, why,
-                                             sizeof(why)), 0);
+    assert_int_equal(
+        dp_config_parse_address(path, 80, false, &a, why, sizeof(why)), 0);
     assert_int_equal(a.addr_len, sizeof(struct sockaddr_un));
 
     static const struct {
@@ -274,34 +276,40 @@ test_addresses(void **state)
         bool local_only;
         const char *why;
     } bad[] = {
-        { "", false, "empty address" },
-        { "@", false, "empty abstract socket name after '@'" },
-        { "localhost:80", false,
-          "'localhost' is not a numeric IPv4 or IPv6 address (host names "
-          "are not resolved; IPv6 goes in brackets: '[::1]:80')" },
-        { "1.2.3.4:65536", false, "invalid port '65536' (expected 0 to "
-          "65535)" },
-        { "1.2.3.4:", false, "invalid port '' (expected 0 to 65535)" },
-        { "1.2.3.4:+80", false, "invalid port '+80' (expected 0 to "
-          "65535)" },
-        { "*:http", false, "invalid port 'http' (expected 0 to 65535)" },
-        { "[::1", false, "missing ']' in '[::1'" },
-        { "[::1]80", false, "expected ':PORT' after ']' in '[::1]80'" },
-        { "[1.2.3.4]:80", false, "'1.2.3.4' is not a numeric IPv4 or IPv6 "
-          "address (host names are not resolved; IPv6 goes in brackets: "
-          "'[::1]:80')" },
-        { "[fe80::1%eth0]", false, "'fe80::1%eth0' is not a numeric IPv4 "
-          "or IPv6 address (host names are not resolved; IPv6 goes in "
-          "brackets: '[::1]:80')" },
-        { "1.2.3:80", false, "'1.2.3' is not a numeric IPv4 or IPv6 "
-          "address (host names are not resolved; IPv6 goes in brackets: "
-          "'[::1]:80')" },
-        { "*:80", true, "'*:80' is not a local socket address (expected "
-          "'/path' or '@name')" },
+        {"", false, "empty address"},
+        {"@", false, "empty abstract socket name after '@'"},
+        {"localhost:80", false,
+         "'localhost' is not a numeric IPv4 or IPv6 address (host names "
+         "are not resolved; IPv6 goes in brackets: '[::1]:80')"},
+        {"1.2.3.4:65536", false,
+         "invalid port '65536' (expected 0 to "
+         "65535)"},
+        {"1.2.3.4:", false, "invalid port '' (expected 0 to 65535)"},
+        {"1.2.3.4:+80", false,
+         "invalid port '+80' (expected 0 to "
+         "65535)"},
+        {"*:http", false, "invalid port 'http' (expected 0 to 65535)"},
+        {"[::1", false, "missing ']' in '[::1'"},
+        {"[::1]80", false, "expected ':PORT' after ']' in '[::1]80'"},
+        {"[1.2.3.4]:80", false,
+         "'1.2.3.4' is not a numeric IPv4 or IPv6 "
+         "address (host names are not resolved; IPv6 goes in brackets: "
+         "'[::1]:80')"},
+        {"[fe80::1%eth0]", false,
+         "'fe80::1%eth0' is not a numeric IPv4 "
+         "or IPv6 address (host names are not resolved; IPv6 goes in "
+         "brackets: '[::1]:80')"},
+        {"1.2.3:80", false,
+         "'1.2.3' is not a numeric IPv4 or IPv6 "
+         "address (host names are not resolved; IPv6 goes in brackets: "
+         "'[::1]:80')"},
+        {"*:80", true,
+         "'*:80' is not a local socket address (expected "
+         "'/path' or '@name')"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int r = dp_config_parse_address(bad[i].text, 80, bad[i].local_only,
-                                        &a, why, sizeof(why));
+        int r = dp_config_parse_address(bad[i].text, 80, bad[i].local_only, &a,
+                                        why, sizeof(why));
         assert_int_equal(r, -EINVAL);
         assert_string_equal(why, bad[i].why);
     }
@@ -314,15 +322,15 @@ test_translation_sockets(void **state)
     struct dp_config cfg;
     parse_ok("translation_socket \"@translation1\"\n"
              "translation_socket '/run/cm4all/translation.sock'\n"
-             "translation_socket \"@translation2\"\n", &cfg);
+             "translation_socket \"@translation2\"\n",
+             &cfg);
     assert_int_equal(cfg.n_translation_sockets, 3);
     assert_string_equal(cfg.translation_sockets[0].text, "@translation1");
     assert_int_equal(cfg.translation_sockets[0].kind,
                      DP_CONFIG_ADDRESS_ABSTRACT);
     assert_string_equal(cfg.translation_sockets[1].text,
                         "/run/cm4all/translation.sock");
-    assert_int_equal(cfg.translation_sockets[1].kind,
-                     DP_CONFIG_ADDRESS_LOCAL);
+    assert_int_equal(cfg.translation_sockets[1].kind, DP_CONFIG_ADDRESS_LOCAL);
     assert_string_equal(cfg.translation_sockets[2].text, "@translation2");
     dp_config_free(&cfg);
 
@@ -339,7 +347,7 @@ test_translation_sockets(void **state)
         strcat(text, line);
     }
     expect_error(text, "portierd.conf:33: more than 32 translation "
-                 "sockets");
+                       "sockets");
 }
 
 static void
@@ -359,7 +367,8 @@ test_comments_blanks_quoting(void **state)
              "listener{\n"
              "  bind 127.0.0.1:82\n"
              "  tag foo-bar.baz_1:2\n"
-             "}", &cfg);
+             "}",
+             &cfg);
     assert_int_equal(cfg.n_listeners, 2);
     assert_int_equal(cfg.listeners[0].bind.port, 81);
     assert_string_equal(cfg.listeners[0].tag, "a \"b\" ${c} #d");
@@ -389,7 +398,8 @@ test_variables(void **state)
              "listener {\n"
              "  bind \"[::1]:${plain}\"\n"
              "  tag ${tag}\n"
-             "}\n", &cfg);
+             "}\n",
+             &cfg);
     assert_int_equal(cfg.n_listeners, 2);
     assert_string_equal(cfg.listeners[0].bind.text, "192.168.1.42:80");
     assert_int_equal(cfg.listeners[0].bind.kind, DP_CONFIG_ADDRESS_IPV4);
@@ -415,8 +425,7 @@ test_variables(void **state)
                  "portierd.conf:1: expected a variable name after '@set'");
     expect_error("@set a \"x\"\n",
                  "portierd.conf:1: expected '=' after the variable name");
-    expect_error("@set a =\n",
-                 "portierd.conf:1: expected a value after '='");
+    expect_error("@set a =\n", "portierd.conf:1: expected a value after '='");
     expect_error("@set a = \"x\" y\n",
                  "portierd.conf:1: unexpected 'y' at the end of the line");
 }
@@ -428,8 +437,7 @@ test_settings_unsupported_and_unknown(void **state)
     expect_error("\nset max_connections = \"100\"\n",
                  "portierd.conf:2: setting 'max_connections' is not "
                  "supported yet");
-    expect_error("set foo = \"1\"\n",
-                 "portierd.conf:1: unknown setting 'foo'");
+    expect_error("set foo = \"1\"\n", "portierd.conf:1: unknown setting 'foo'");
     expect_error_ex("set foo = \"1\"\n",
                     "portierd.conf:1: unknown setting 'foo'", true);
     expect_error("set = \"1\"\n",
@@ -447,8 +455,10 @@ test_settings_unsupported_and_unknown(void **state)
             continue;
         char text[200], expected[200];
         snprintf(text, sizeof(text), "set %s = \"1\"\n", t[i].name);
-        snprintf(expected, sizeof(expected), "portierd.conf:1: setting "
-                 "'%s' is not supported yet", t[i].name);
+        snprintf(expected, sizeof(expected),
+                 "portierd.conf:1: setting "
+                 "'%s' is not supported yet",
+                 t[i].name);
         expect_error(text, expected);
     }
 }
@@ -472,7 +482,8 @@ test_settings_values(void **state)
                 "set translate_cache_size = 0\n"
                 "set translate_stock_limit=\"8\"\n"
                 "set verbose_response = 'yes'\n"
-                "set translate_stock_limit = 9\n", &cfg, true);
+                "set translate_stock_limit = 9\n",
+                &cfg, true);
     const struct dp_config_settings *s = &cfg.settings;
     assert_string_equal(s->session_cookie, "sid");
     assert_string_equal(s->session_cookie_same_site, "lax");
@@ -494,58 +505,57 @@ test_settings_values(void **state)
         const char *text;
         const char *error;
     } bad[] = {
-        { "set max_connections = \"0\"",
-          "invalid value '0' for setting 'max_connections': expected an "
-          "integer from 1 to 1048576" },
-        { "set max_connections = \"1048577\"",
-          "invalid value '1048577' for setting 'max_connections': expected "
-          "an integer from 1 to 1048576" },
-        { "set max_connections = \"-1\"",
-          "invalid value '-1' for setting 'max_connections': expected an "
-          "integer from 1 to 1048576" },
-        { "set max_connections = \"99999999999999999999999\"",
-          "invalid value '99999999999999999999999' for setting "
-          "'max_connections': expected an integer from 1 to 1048576" },
-        { "set max_connections = \" 5\"",
-          "invalid value ' 5' for setting 'max_connections': expected an "
-          "integer from 1 to 1048576" },
-        { "set max_connections = \"\"",
-          "empty value for setting 'max_connections'" },
-        { "set verbose_response = \"true\"",
-          "invalid value 'true' for setting 'verbose_response': expected "
-          "yes or no" },
-        { "set session_cookie_same_site = \"none\"",
-          "invalid value 'none' for setting 'session_cookie_same_site': "
-          "expected one of strict|lax" },
-        { "set http_cache_size = \"1 TB\"",
-          "invalid value '1 TB' for setting 'http_cache_size': unknown unit "
-          "'TB' (expected kB, MB or GB)" },
-        { "set http_cache_size = \"1025 GB\"",
-          "invalid value '1025 GB' for setting 'http_cache_size': more than "
-          "the maximum of 1099511627776 bytes" },
-        { "set http_cache_size = \"1kb\"",
-          "invalid value '1kb' for setting 'http_cache_size': unknown unit "
-          "'kb' (expected kB, MB or GB)" },
-        { "set http_cache_size = \"MB\"",
-          "invalid value 'MB' for setting 'http_cache_size': expected a "
-          "size in bytes, optionally followed by kB, MB or GB" },
-        { "set http_cache_size = \"1.5 GB\"",
-          "invalid value '1.5 GB' for setting 'http_cache_size': expected a "
-          "size in bytes, optionally followed by kB, MB or GB" },
-        { "set session_idle_timeout = \"0\"",
-          "invalid value '0' for setting 'session_idle_timeout': expected a "
-          "duration from 1 s to 2592000 s" },
-        { "set session_idle_timeout = \"5 fortnights\"",
-          "invalid value '5 fortnights' for setting 'session_idle_timeout': "
-          "unknown unit 'fortnights' (expected a duration such as '30 s', "
-          "'500 ms' or '5 minutes' (units: ms, s, min, h, d; no unit means "
-          "seconds))" },
-        { "set session_idle_timeout = \"1 2\"",
-          "invalid value '1 2' for setting 'session_idle_timeout': expected "
-          "a duration such as '30 s', '500 ms' or '5 minutes' (units: ms, s, "
-          "min, h, d; no unit means seconds)" },
-        { "set session_cookie = ''",
-          "empty value for setting 'session_cookie'" },
+        {"set max_connections = \"0\"",
+         "invalid value '0' for setting 'max_connections': expected an "
+         "integer from 1 to 1048576"},
+        {"set max_connections = \"1048577\"",
+         "invalid value '1048577' for setting 'max_connections': expected "
+         "an integer from 1 to 1048576"},
+        {"set max_connections = \"-1\"",
+         "invalid value '-1' for setting 'max_connections': expected an "
+         "integer from 1 to 1048576"},
+        {"set max_connections = \"99999999999999999999999\"",
+         "invalid value '99999999999999999999999' for setting "
+         "'max_connections': expected an integer from 1 to 1048576"},
+        {"set max_connections = \" 5\"",
+         "invalid value ' 5' for setting 'max_connections': expected an "
+         "integer from 1 to 1048576"},
+        {"set max_connections = \"\"",
+         "empty value for setting 'max_connections'"},
+        {"set verbose_response = \"true\"",
+         "invalid value 'true' for setting 'verbose_response': expected "
+         "yes or no"},
+        {"set session_cookie_same_site = \"none\"",
+         "invalid value 'none' for setting 'session_cookie_same_site': "
+         "expected one of strict|lax"},
+        {"set http_cache_size = \"1 TB\"",
+         "invalid value '1 TB' for setting 'http_cache_size': unknown unit "
+         "'TB' (expected kB, MB or GB)"},
+        {"set http_cache_size = \"1025 GB\"",
+         "invalid value '1025 GB' for setting 'http_cache_size': more than "
+         "the maximum of 1099511627776 bytes"},
+        {"set http_cache_size = \"1kb\"",
+         "invalid value '1kb' for setting 'http_cache_size': unknown unit "
+         "'kb' (expected kB, MB or GB)"},
+        {"set http_cache_size = \"MB\"",
+         "invalid value 'MB' for setting 'http_cache_size': expected a "
+         "size in bytes, optionally followed by kB, MB or GB"},
+        {"set http_cache_size = \"1.5 GB\"",
+         "invalid value '1.5 GB' for setting 'http_cache_size': expected a "
+         "size in bytes, optionally followed by kB, MB or GB"},
+        {"set session_idle_timeout = \"0\"",
+         "invalid value '0' for setting 'session_idle_timeout': expected a "
+         "duration from 1 s to 2592000 s"},
+        {"set session_idle_timeout = \"5 fortnights\"",
+         "invalid value '5 fortnights' for setting 'session_idle_timeout': "
+         "unknown unit 'fortnights' (expected a duration such as '30 s', "
+         "'500 ms' or '5 minutes' (units: ms, s, min, h, d; no unit means "
+         "seconds))"},
+        {"set session_idle_timeout = \"1 2\"",
+         "invalid value '1 2' for setting 'session_idle_timeout': expected "
+         "a duration such as '30 s', '500 ms' or '5 minutes' (units: ms, s, "
+         "min, h, d; no unit means seconds)"},
+        {"set session_cookie = ''", "empty value for setting 'session_cookie'"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char expected[600];
@@ -563,29 +573,31 @@ test_size_and_duration(void **state)
         const char *text;
         uint64_t value;
     } sizes[] = {
-        { "0", 0 },
-        { "1", 1 },
-        { "1kB", 1024 },
-        { "2 kB", 2048 },
-        { "3\tMB", 3u << 20 },
-        { "4GB ", 4ull << 30 },
-        { "1024 GB", 1ull << 40 },
+        {"0", 0},
+        {"1", 1},
+        {"1kB", 1024},
+        {"2 kB", 2048},
+        {"3\tMB", 3u << 20},
+        {"4GB ", 4ull << 30},
+        {"1024 GB", 1ull << 40},
     };
     char why[300];
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         uint64_t v = 99;
         assert_int_equal(dp_config_parse_size(sizes[i].text, 1ull << 40, &v,
-                                              why, sizeof(why)), 0);
+                                              why, sizeof(why)),
+                         0);
         assert_int_equal(v, sizes[i].value);
     }
     uint64_t v;
-    assert_int_equal(dp_config_parse_size("18446744073709551615 kB",
-                                          UINT64_MAX, &v, why, sizeof(why)),
+    assert_int_equal(dp_config_parse_size("18446744073709551615 kB", UINT64_MAX,
+                                          &v, why, sizeof(why)),
                      -EINVAL);
     assert_string_equal(why, "more than the maximum of "
-                        "18446744073709551615 bytes");
+                             "18446744073709551615 bytes");
     assert_int_equal(dp_config_parse_size("18446744073709551616", UINT64_MAX,
-                                          &v, why, sizeof(why)), -EINVAL);
+                                          &v, why, sizeof(why)),
+                     -EINVAL);
     assert_int_equal(dp_config_parse_size("", 10, &v, why, sizeof(why)),
                      -EINVAL);
 
@@ -593,33 +605,35 @@ test_size_and_duration(void **state)
         const char *text;
         uint64_t ms;
     } durations[] = {
-        { "30", 30000 },
-        { "30 s", 30000 },
-        { "30s", 30000 },
-        { "2 seconds", 2000 },
-        { "1 second", 1000 },
-        { "250 ms", 250 },
-        { "5 minutes", 300000 },
-        { "5 min", 300000 },
-        { "1 minute", 60000 },
-        { "2 h", 7200000 },
-        { "1 hour", 3600000 },
-        { "1 d", 86400000 },
-        { "2 days", 172800000 },
-        { " 1 h 1 min 1 s 1 ms ", 3661001 },
+        {"30", 30000},         {"30 s", 30000},
+        {"30s", 30000},        {"2 seconds", 2000},
+        {"1 second", 1000},    {"250 ms", 250},
+        {"5 minutes", 300000}, {"5 min", 300000},
+        {"1 minute", 60000},   {"2 h", 7200000},
+        {"1 hour", 3600000},   {"1 d", 86400000},
+        {"2 days", 172800000}, {" 1 h 1 min 1 s 1 ms ", 3661001},
     };
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         v = 0;
-        int r = dp_config_parse_duration(durations[i].text, 0, UINT64_MAX,
-                                         &v, why, sizeof(why));
+        int r = dp_config_parse_duration(durations[i].text, 0, UINT64_MAX, &v,
+                                         why, sizeof(why));
         if (r != 0)
             print_error("%s: %s\n", durations[i].text, why);
         assert_int_equal(r, 0);
         assert_int_equal(v, durations[i].ms);
     }
     static const char *const bad[] = {
-        "", " ", "s", "1 2", "1 s 2", "-1 s", "1.5 s", "1 S", "1 sec x",
-        "99999999999999999999 d", "18446744073709551 d",
+        "",
+        " ",
+        "s",
+        "1 2",
+        "1 s 2",
+        "-1 s",
+        "1.5 s",
+        "1 S",
+        "1 sec x",
+        "99999999999999999999 d",
+        "18446744073709551 d",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int r = dp_config_parse_duration(bad[i], 0, UINT64_MAX, &v, why,
@@ -629,11 +643,13 @@ test_size_and_duration(void **state)
         assert_int_equal(r, -EINVAL);
         assert_true(why[0] != '\0');
     }
-    assert_int_equal(dp_config_parse_duration("999 ms", 1000, 2000, &v, why,
-                                              sizeof(why)), -EINVAL);
+    assert_int_equal(
+        dp_config_parse_duration("999 ms", 1000, 2000, &v, why, sizeof(why)),
+        -EINVAL);
     assert_string_equal(why, "expected a duration from 1 s to 2 s");
-    assert_int_equal(dp_config_parse_duration("1 ms", 2, 1500, &v, why,
-                                              sizeof(why)), -EINVAL);
+    assert_int_equal(
+        dp_config_parse_duration("1 ms", 2, 1500, &v, why, sizeof(why)),
+        -EINVAL);
     assert_string_equal(why, "expected a duration from 2 ms to 1500 ms");
 }
 
@@ -647,125 +663,140 @@ test_errors(void **state)
         const char *error;
     } cases[] = {
         /* keywords */
-        { "foo\n", "portierd.conf:1: unknown keyword 'foo'" },
-        { "\n\n  bar \"x\"\n", "portierd.conf:3: unknown keyword 'bar'" },
-        { "control {\n", "portierd.conf:1: block 'control' is not "
-          "supported yet" },
-        { "access_logger {\n", "portierd.conf:1: block 'access_logger' is "
-          "not supported yet" },
-        { "child_error_logger {\n", "portierd.conf:1: block "
-          "'child_error_logger' is not supported yet" },
-        { "spawn {\n", "portierd.conf:1: block 'spawn' is not supported "
-          "yet" },
-        { "ssl_client {\n", "portierd.conf:1: block 'ssl_client' is not "
-          "supported yet" },
-        { "emulate_mod_auth_easy yes\n", "portierd.conf:1: "
-          "'emulate_mod_auth_easy' is not supported yet" },
-        { "\"listener\" {\n", "portierd.conf:1: expected a keyword, found "
-          "'\"'" },
-        { "@foo\n", "portierd.conf:1: unknown directive '@foo'" },
-        { "@\n", "portierd.conf:1: expected a directive name after '@'" },
+        {"foo\n", "portierd.conf:1: unknown keyword 'foo'"},
+        {"\n\n  bar \"x\"\n", "portierd.conf:3: unknown keyword 'bar'"},
+        {"control {\n", "portierd.conf:1: block 'control' is not "
+                        "supported yet"},
+        {"access_logger {\n", "portierd.conf:1: block 'access_logger' is "
+                              "not supported yet"},
+        {"child_error_logger {\n", "portierd.conf:1: block "
+                                   "'child_error_logger' is not supported yet"},
+        {"spawn {\n", "portierd.conf:1: block 'spawn' is not supported "
+                      "yet"},
+        {"ssl_client {\n", "portierd.conf:1: block 'ssl_client' is not "
+                           "supported yet"},
+        {"emulate_mod_auth_easy yes\n",
+         "portierd.conf:1: "
+         "'emulate_mod_auth_easy' is not supported yet"},
+        {"\"listener\" {\n", "portierd.conf:1: expected a keyword, found "
+                             "'\"'"},
+        {"@foo\n", "portierd.conf:1: unknown directive '@foo'"},
+        {"@\n", "portierd.conf:1: expected a directive name after '@'"},
         /* blocks */
-        { "listener\n", "portierd.conf:1: expected '{' after 'listener'" },
-        { "listener {bind \"*\"\n", "portierd.conf:1: unexpected 'bind "
-          "\"*\"' at the end of the line" },
-        { "listener {\n  bind \"*\"\n", "portierd.conf:1: listener block is "
-          "not closed at the end of the file" },
-        { "listener {\n  bind \"*\" }\n", "portierd.conf:2: unexpected '}' "
-          "at the end of the line" },
-        { "}\n", "portierd.conf:1: '}' without an open block" },
-        { "listener {\n}\n", "portierd.conf:2: listener (opened at line 1) "
-          "has no 'bind' address" },
-        { "listener {\n bind \"*\"\n} x\n", "portierd.conf:3: unexpected 'x' "
-          "at the end of the line" },
-        { "listener {\n listener {\n", "portierd.conf:2: unknown listener "
-          "option 'listener'" },
+        {"listener\n", "portierd.conf:1: expected '{' after 'listener'"},
+        {"listener {bind \"*\"\n", "portierd.conf:1: unexpected 'bind "
+                                   "\"*\"' at the end of the line"},
+        {"listener {\n  bind \"*\"\n", "portierd.conf:1: listener block is "
+                                       "not closed at the end of the file"},
+        {"listener {\n  bind \"*\" }\n", "portierd.conf:2: unexpected '}' "
+                                         "at the end of the line"},
+        {"}\n", "portierd.conf:1: '}' without an open block"},
+        {"listener {\n}\n", "portierd.conf:2: listener (opened at line 1) "
+                            "has no 'bind' address"},
+        {"listener {\n bind \"*\"\n} x\n", "portierd.conf:3: unexpected 'x' "
+                                           "at the end of the line"},
+        {"listener {\n listener {\n", "portierd.conf:2: unknown listener "
+                                      "option 'listener'"},
         /* listener options */
-        { "listener {\n foo \"x\"\n}\n", "portierd.conf:2: unknown listener "
-          "option 'foo'" },
-        { "listener {\n ssl yes\n}\n", "portierd.conf:2: listener option "
-          "'ssl' is not supported yet" },
-        { "listener {\n ssl_cert \"a\" \"b\"\n}\n", "portierd.conf:2: "
-          "listener option 'ssl_cert' is not supported yet" },
-        { "listener {\n zeroconf_service \"x\"\n}\n", "portierd.conf:2: "
-          "listener option 'zeroconf_service' is not supported yet" },
-        { "listener {\n auth_alt_host yes\n}\n", "portierd.conf:2: listener "
-          "option 'auth_alt_host' is not supported yet" },
-        { "listener {\n bind \"*\"\n bind \"*:81\"\n}\n", "portierd.conf:3: "
-          "listener option 'bind' given twice" },
-        { "listener {\n tag \"a\"\n tag \"b\"\n}\n", "portierd.conf:3: "
-          "listener option 'tag' given twice" },
-        { "listener {\n bind *:80\n}\n", "portierd.conf:2: expected a value "
-          "for 'bind', found '*' (quote values with other characters than "
-          "letters, digits and '_.-:')" },
-        { "listener {\n bind a#b\n}\n", "portierd.conf:2: unexpected "
-          "character '#' in an unquoted value (only letters, digits and "
-          "'_.-:' may stand without quotes)" },
-        { "listener {\n bind 1.2.3.4/8\n}\n", "portierd.conf:2: unexpected "
-          "character '/' in an unquoted value (only letters, digits and "
-          "'_.-:' may stand without quotes)" },
-        { "listener {\n bind\n}\n", "portierd.conf:2: expected a value for "
-          "'bind'" },
-        { "listener {\n bind # comment\n}\n", "portierd.conf:2: expected a "
-          "value for 'bind'" },
-        { "listener {\n bind \"\"\n}\n", "portierd.conf:2: empty value for "
-          "'bind'" },
-        { "listener {\n bind \"*:80\n}\n", "portierd.conf:2: missing closing "
-          "double quote" },
-        { "listener {\n bind '*:80\n}\n", "portierd.conf:2: missing closing "
-          "single quote" },
-        { "listener {\n bind \"*:80\"x\n}\n", "portierd.conf:2: unexpected "
-          "character 'x' after a value for 'bind'" },
-        { "listener {\n bind \"*:80\" \"x\"\n}\n", "portierd.conf:2: "
-          "unexpected '\"x\"' at the end of the line" },
-        { "listener {\n bind \"host.example:80\"\n}\n", "portierd.conf:2: "
-          "invalid bind address: 'host.example' is not a numeric IPv4 or "
-          "IPv6 address (host names are not resolved; IPv6 goes in "
-          "brackets: '[::1]:80')" },
-        { "listener {\n bind \"*\"\n keepalive maybe\n}\n",
-          "portierd.conf:3: invalid value 'maybe' for 'keepalive': expected "
-          "yes or no" },
-        { "listener {\n bind \"*\"\n reuse_port \"YES\"\n}\n",
-          "portierd.conf:3: invalid value 'YES' for 'reuse_port': expected "
-          "yes or no" },
-        { "listener {\n bind \"*\"\n ack_timeout 0\n}\n",
-          "portierd.conf:3: invalid value '0' for 'ack_timeout': expected a "
-          "duration from 1 ms to 86400 s" },
-        { "listener {\n bind \"*\"\n ack_timeout \"soon\"\n}\n",
-          "portierd.conf:3: invalid value 'soon' for 'ack_timeout': expected "
-          "a duration such as '30 s', '500 ms' or '5 minutes' (units: ms, s, "
-          "min, h, d; no unit means seconds)" },
-        { "listener {\n bind \"*\"\n interface \"a-very-long-name0\"\n}\n",
-          "portierd.conf:3: invalid interface name 'a-very-long-name0' (at "
-          "most 15 bytes, no '/')" },
-        { "listener {\n bind \"1.2.3.4\"\n v6only yes\n}\n",
-          "portierd.conf:4: listener option 'v6only' needs an IPv6 bind "
-          "address" },
-        { "listener {\n bind \"/run/x.sock\"\n keepalive yes\n}\n",
-          "portierd.conf:4: listener option 'keepalive' needs an IP bind "
-          "address, not a local socket" },
-        { "listener {\n bind \"@x\"\n interface \"lo\"\n}\n",
-          "portierd.conf:4: listener option 'interface' needs an IP bind "
-          "address, not a local socket" },
-        { "listener {\n bind \"*\"\n translation_socket \"1.2.3.4:9\"\n}\n",
-          "portierd.conf:3: invalid translation_socket: '1.2.3.4:9' is not a "
-          "local socket address (expected '/path' or '@name')" },
+        {"listener {\n foo \"x\"\n}\n", "portierd.conf:2: unknown listener "
+                                        "option 'foo'"},
+        {"listener {\n ssl yes\n}\n", "portierd.conf:2: listener option "
+                                      "'ssl' is not supported yet"},
+        {"listener {\n ssl_cert \"a\" \"b\"\n}\n",
+         "portierd.conf:2: "
+         "listener option 'ssl_cert' is not supported yet"},
+        {"listener {\n zeroconf_service \"x\"\n}\n",
+         "portierd.conf:2: "
+         "listener option 'zeroconf_service' is not supported yet"},
+        {"listener {\n auth_alt_host yes\n}\n",
+         "portierd.conf:2: listener "
+         "option 'auth_alt_host' is not supported yet"},
+        {"listener {\n bind \"*\"\n bind \"*:81\"\n}\n",
+         "portierd.conf:3: "
+         "listener option 'bind' given twice"},
+        {"listener {\n tag \"a\"\n tag \"b\"\n}\n",
+         "portierd.conf:3: "
+         "listener option 'tag' given twice"},
+        {"listener {\n bind *:80\n}\n",
+         "portierd.conf:2: expected a value "
+         "for 'bind', found '*' (quote values with other characters than "
+         "letters, digits and '_.-:')"},
+        {"listener {\n bind a#b\n}\n",
+         "portierd.conf:2: unexpected "
+         "character '#' in an unquoted value (only letters, digits and "
+         "'_.-:' may stand without quotes)"},
+        {"listener {\n bind 1.2.3.4/8\n}\n",
+         "portierd.conf:2: unexpected "
+         "character '/' in an unquoted value (only letters, digits and "
+         "'_.-:' may stand without quotes)"},
+        {"listener {\n bind\n}\n", "portierd.conf:2: expected a value for "
+                                   "'bind'"},
+        {"listener {\n bind # comment\n}\n", "portierd.conf:2: expected a "
+                                             "value for 'bind'"},
+        {"listener {\n bind \"\"\n}\n", "portierd.conf:2: empty value for "
+                                        "'bind'"},
+        {"listener {\n bind \"*:80\n}\n", "portierd.conf:2: missing closing "
+                                          "double quote"},
+        {"listener {\n bind '*:80\n}\n", "portierd.conf:2: missing closing "
+                                         "single quote"},
+        {"listener {\n bind \"*:80\"x\n}\n",
+         "portierd.conf:2: unexpected "
+         "character 'x' after a value for 'bind'"},
+        {"listener {\n bind \"*:80\" \"x\"\n}\n",
+         "portierd.conf:2: "
+         "unexpected '\"x\"' at the end of the line"},
+        {"listener {\n bind \"host.example:80\"\n}\n",
+         "portierd.conf:2: "
+         "invalid bind address: 'host.example' is not a numeric IPv4 or "
+         "IPv6 address (host names are not resolved; IPv6 goes in "
+         "brackets: '[::1]:80')"},
+        {"listener {\n bind \"*\"\n keepalive maybe\n}\n",
+         "portierd.conf:3: invalid value 'maybe' for 'keepalive': expected "
+         "yes or no"},
+        {"listener {\n bind \"*\"\n reuse_port \"YES\"\n}\n",
+         "portierd.conf:3: invalid value 'YES' for 'reuse_port': expected "
+         "yes or no"},
+        {"listener {\n bind \"*\"\n ack_timeout 0\n}\n",
+         "portierd.conf:3: invalid value '0' for 'ack_timeout': expected a "
+         "duration from 1 ms to 86400 s"},
+        {"listener {\n bind \"*\"\n ack_timeout \"soon\"\n}\n",
+         "portierd.conf:3: invalid value 'soon' for 'ack_timeout': expected "
+         "a duration such as '30 s', '500 ms' or '5 minutes' (units: ms, s, "
+         "min, h, d; no unit means seconds)"},
+        {"listener {\n bind \"*\"\n interface \"a-very-long-name0\"\n}\n",
+         "portierd.conf:3: invalid interface name 'a-very-long-name0' (at "
+         "most 15 bytes, no '/')"},
+        {"listener {\n bind \"1.2.3.4\"\n v6only yes\n}\n",
+         "portierd.conf:4: listener option 'v6only' needs an IPv6 bind "
+         "address"},
+        {"listener {\n bind \"/run/x.sock\"\n keepalive yes\n}\n",
+         "portierd.conf:4: listener option 'keepalive' needs an IP bind "
+         "address, not a local socket"},
+        {"listener {\n bind \"@x\"\n interface \"lo\"\n}\n",
+         "portierd.conf:4: listener option 'interface' needs an IP bind "
+         "address, not a local socket"},
+        {"listener {\n bind \"*\"\n translation_socket \"1.2.3.4:9\"\n}\n",
+         "portierd.conf:3: invalid translation_socket: '1.2.3.4:9' is not a "
+         "local socket address (expected '/path' or '@name')"},
         /* set */
-        { "set max_connections \"5\"\n", "portierd.conf:1: expected '=' "
-          "after the setting name" },
-        { "set\n", "portierd.conf:1: expected a setting name after 'set'" },
+        {"set max_connections \"5\"\n", "portierd.conf:1: expected '=' "
+                                        "after the setting name"},
+        {"set\n", "portierd.conf:1: expected a setting name after 'set'"},
         /* includes need files */
-        { "@include \"x.conf\"\n", "portierd.conf:1: '@include' is not "
-          "available here (the text is parsed without file access)" },
-        { "@include_optional \"x.conf\"\n", "portierd.conf:1: "
-          "'@include_optional' is not available here (the text is parsed "
-          "without file access)" },
-        { "@include\n", "portierd.conf:1: expected a value for '@include'" },
+        {"@include \"x.conf\"\n",
+         "portierd.conf:1: '@include' is not "
+         "available here (the text is parsed without file access)"},
+        {"@include_optional \"x.conf\"\n",
+         "portierd.conf:1: "
+         "'@include_optional' is not available here (the text is parsed "
+         "without file access)"},
+        {"@include\n", "portierd.conf:1: expected a value for '@include'"},
         /* bytes */
-        { "listener {\n bind \"\x01\"\n}\n", "portierd.conf:2: invalid bind "
-          "address: '\\x01' is not a numeric IPv4 or IPv6 address (host "
-          "names are not resolved; IPv6 goes in brackets: '[::1]:80')" },
-        { "\xff\n", "portierd.conf:1: expected a keyword, found '\\xff'" },
+        {"listener {\n bind \"\x01\"\n}\n",
+         "portierd.conf:2: invalid bind "
+         "address: '\\x01' is not a numeric IPv4 or IPv6 address (host "
+         "names are not resolved; IPv6 goes in brackets: '[::1]:80')"},
+        {"\xff\n", "portierd.conf:1: expected a keyword, found '\\xff'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect_error(cases[i].text, cases[i].error);
@@ -775,8 +806,9 @@ test_errors(void **state)
     struct dp_config_error err;
     dp_config_init(&cfg);
     static const uint8_t nul[] = "# ok\nlistener {\n bind \"*\0\"\n}\n";
-    assert_int_equal(dp_config_parse_buffer("x.conf", nul, sizeof(nul) - 1,
-                                            &cfg, &err), -EINVAL);
+    assert_int_equal(
+        dp_config_parse_buffer("x.conf", nul, sizeof(nul) - 1, &cfg, &err),
+        -EINVAL);
     assert_string_equal(err.text, "x.conf:3: NUL byte in the text");
     assert_string_equal(err.file, "x.conf");
     assert_int_equal(err.line, 3);
@@ -785,8 +817,9 @@ test_errors(void **state)
     dp_config_free(&cfg);
 
     /* the column */
-    assert_int_equal(parse_ex("listener {\n  bind \"*\"\n  fo \"x\"\n}\n",
-                              &cfg, &err, false), -EINVAL);
+    assert_int_equal(parse_ex("listener {\n  bind \"*\"\n  fo \"x\"\n}\n", &cfg,
+                              &err, false),
+                     -EINVAL);
     assert_int_equal(err.line, 3);
     assert_int_equal(err.column, 3);
     dp_config_free(&cfg);
@@ -805,13 +838,12 @@ test_errors(void **state)
     strcpy(text + n + DP_CONFIG_MAX_STRING + 1, "\"\n");
     assert_int_equal(parse_ex(text, &cfg, &err, true), -EINVAL);
     assert_string_equal(err.text, "portierd.conf:1: value longer than 4096 "
-                        "bytes");
+                                  "bytes");
     dp_config_free(&cfg);
     text[n + DP_CONFIG_MAX_STRING] = '"';
     text[n + DP_CONFIG_MAX_STRING + 1] = '\0';
     assert_int_equal(parse_ex(text, &cfg, &err, true), 0);
-    assert_int_equal(strlen(cfg.settings.session_cookie),
-                     DP_CONFIG_MAX_STRING);
+    assert_int_equal(strlen(cfg.settings.session_cookie), DP_CONFIG_MAX_STRING);
     dp_config_free(&cfg);
 }
 
@@ -850,8 +882,8 @@ test_add_listen_and_finish(void **state)
     dp_config_init(&cfg);
     assert_int_equal(dp_config_add_listen(&cfg, "127.0.0.1:8080", &err), 0);
     assert_int_equal(dp_config_add_listen(&cfg, "[::1]", &err), 0);
-    assert_int_equal(dp_config_add_translation_socket(&cfg, "/run/t.sock",
-                                                      &err), 0);
+    assert_int_equal(
+        dp_config_add_translation_socket(&cfg, "/run/t.sock", &err), 0);
     assert_int_equal(dp_config_finish(&cfg, &err), 0);
     assert_int_equal(cfg.n_listeners, 2);
     assert_int_equal(cfg.listeners[0].bind.port, 8080);
@@ -861,9 +893,9 @@ test_add_listen_and_finish(void **state)
     assert_int_equal(cfg.n_translation_sockets, 1);
     assert_string_equal(cfg.translation_sockets[0].text, "/run/t.sock");
 
-    assert_int_equal(dp_config_add_listen(&cfg, "nowhere:80", &err),
-                     -EINVAL);
-    assert_string_equal(err.text, "--listen: 'nowhere' is not a numeric "
+    assert_int_equal(dp_config_add_listen(&cfg, "nowhere:80", &err), -EINVAL);
+    assert_string_equal(err.text,
+                        "--listen: 'nowhere' is not a numeric "
                         "IPv4 or IPv6 address (host names are not resolved;"
                         " IPv6 goes in brackets: '[::1]:80')");
     assert_string_equal(err.file, "");
@@ -871,8 +903,8 @@ test_add_listen_and_finish(void **state)
     assert_int_equal(dp_config_add_translation_socket(&cfg, "*:80", &err),
                      -EINVAL);
     assert_string_equal(err.text, "--translation-socket: '*:80' is not a "
-                        "local socket address (expected '/path' or "
-                        "'@name')");
+                                  "local socket address (expected '/path' or "
+                                  "'@name')");
     assert_int_equal(cfg.n_listeners, 2);
     assert_int_equal(cfg.n_translation_sockets, 1);
     dp_config_free(&cfg);
@@ -1118,8 +1150,7 @@ test_include_cycles(void **state)
     for (int i = 1; i <= DP_CONFIG_MAX_INCLUDE_DEPTH + 1; i++) {
         char name[32], text[64];
         snprintf(name, sizeof(name), "d%d.conf", i);
-        snprintf(text, sizeof(text), "@include_optional \"d%d.conf\"\n",
-                 i + 1);
+        snprintf(text, sizeof(text), "@include_optional \"d%d.conf\"\n", i + 1);
         tmp_file(t, name, text);
     }
     /* d2 .. d17 are 16 levels (d18 is optional and missing): fine */
@@ -1155,8 +1186,7 @@ main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_listener_limit),
         cmocka_unit_test(test_add_listen_and_finish),
-        cmocka_unit_test_setup_teardown(test_include, tmp_setup,
-                                        tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_include_cycles, tmp_setup,
                                         tmp_teardown),
     };
