@@ -50,7 +50,7 @@ static const struct dp_setting_info setting_table[] = {
 #undef DP_SETTING_SIZE
 #undef DP_SETTING_DURATION
 
-#define SETTING_OFFSET(name) offsetof(struct dp_config_settings, name),
+#define SETTING_OFFSET(name)                          offsetof(struct dp_config_settings, name),
 #define DP_SETTING_STRING(name, def, sup)             SETTING_OFFSET(name)
 #define DP_SETTING_CHOICE(name, def, choices, sup)    SETTING_OFFSET(name)
 #define DP_SETTING_BOOL(name, def, sup)               SETTING_OFFSET(name)
@@ -1280,6 +1280,39 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
     return 0;
 }
 
+/* An earlier listener that binds the same address, so that the second
+ * bind() would fail; NULL when there is none.  Port 0 (the kernel picks a
+ * port) and SO_REUSEPORT on both never conflict. */
+static const struct dp_config_listener *
+find_same_bind(const struct dp_config *cfg, const struct dp_config_listener *l)
+{
+    const struct dp_config_address *a = &l->bind;
+    if ((a->kind == DP_CONFIG_ADDRESS_IPV4 ||
+         a->kind == DP_CONFIG_ADDRESS_IPV6) &&
+        a->port == 0)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct dp_config_listener *o = &cfg->listeners[i];
+        if (o->bind.kind == a->kind && o->bind.addr_len == a->addr_len &&
+            memcmp(&o->bind.addr, &a->addr, a->addr_len) == 0 &&
+            !(o->reuse_port && l->reuse_port))
+            return o;
+    }
+    return NULL;
+}
+
+/* "file:line" of a listener, or "--listen". */
+static void
+format_origin(char *out, size_t size, const struct dp_config_listener *l)
+{
+    int n;
+    if (l->line > 0)
+        n = snprintf(out, size, "%s:%u", l->file, l->line);
+    else
+        n = snprintf(out, size, "%s", l->file);
+    (void)n;
+}
+
 static int
 listener_close(struct parser *ps)
 {
@@ -1307,6 +1340,18 @@ listener_close(struct parser *ps)
                     "listener option 'v6only' needs an IPv6 "
                     "bind address");
     struct dp_config *cfg = ps->cfg;
+    const struct dp_config_listener *other = find_same_bind(cfg, l);
+    if (other != NULL) {
+        char where[600];
+        char shown[SHOW_SIZE];
+        format_origin(where, sizeof(where), other);
+        return fail(
+            ps, NULL,
+            "listener binds '%s' like the listener at %s (set "
+            "'reuse_port yes' in both to share the address)",
+            show(shown, sizeof(shown), l->bind.text, strlen(l->bind.text)),
+            where);
+    }
     if (grow(&cfg->arena, (void **)&cfg->listeners, cfg->n_listeners,
              &cfg->listeners_cap, sizeof(*cfg->listeners)) != 0)
         return fail_nomem(ps);
@@ -1720,6 +1765,18 @@ add_listen(struct dp_config *cfg, const char *address,
         char msg[100];
         int n = snprintf(msg, sizeof(msg), "%s: more than %d listeners", origin,
                          DP_CONFIG_MAX_LISTENERS);
+        (void)n;
+        error_set(err, "", 0, 0, msg);
+        return -EINVAL;
+    }
+    const struct dp_config_listener *other = find_same_bind(cfg, &l);
+    if (other != NULL) {
+        char where[600];
+        char msg[1000];
+        format_origin(where, sizeof(where), other);
+        int n = snprintf(msg, sizeof(msg),
+                         "%s: '%s' is already bound by the listener at %s",
+                         origin, address, where);
         (void)n;
         error_set(err, "", 0, 0, msg);
         return -EINVAL;

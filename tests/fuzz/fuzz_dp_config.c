@@ -9,7 +9,8 @@
  * - the result is 0, -EINVAL or -ENOMEM; a failure has a message that
  *   starts with "fuzz.conf:LINE: " and a line inside the text;
  * - a success yields listeners whose addresses agree with their kind,
- *   family, length and port, translation sockets that are all local,
+ *   family, length and port, no two on one address unless both set
+ *   reuse_port (or the port is 0), translation sockets that are all local,
  *   strings that are non-empty and short enough, and parsing the same
  *   text again gives the same listeners and sockets;
  * - the stand-alone value parsers (address, size, duration) accept or
@@ -103,6 +104,16 @@ check_config(const struct dp_config *cfg)
         for (size_t j = 0; j < l->n_translation_sockets; j++)
             check_address(&l->translation_sockets[j], true);
         CHECK(l->file != NULL && l->line > 0);
+        /* no two listeners on one address (unless sharable) */
+        for (size_t j = 0; j < i; j++) {
+            const struct dp_config_listener *o = &cfg->listeners[j];
+            if (o->bind.addr_len == l->bind.addr_len &&
+                memcmp(&o->bind.addr, &l->bind.addr, l->bind.addr_len) == 0)
+                CHECK((o->reuse_port && l->reuse_port) ||
+                      ((l->bind.kind == DP_CONFIG_ADDRESS_IPV4 ||
+                        l->bind.kind == DP_CONFIG_ADDRESS_IPV6) &&
+                       l->bind.port == 0));
+        }
     }
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         check_address(&cfg->translation_sockets[i], true);

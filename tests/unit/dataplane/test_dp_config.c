@@ -778,6 +778,15 @@ test_errors(void **state)
         {"listener {\n bind \"*\"\n translation_socket \"1.2.3.4:9\"\n}\n",
          "portierd.conf:3: invalid translation_socket: '1.2.3.4:9' is not a "
          "local socket address (expected '/path' or '@name')"},
+        {"listener {\n bind \"*:80\"\n}\nlistener {\n bind \"[::]\"\n}\n",
+         "portierd.conf:6: listener binds '[::]' like the listener at "
+         "portierd.conf:1 (set 'reuse_port yes' in both to share the "
+         "address)"},
+        {"listener {\n bind \"@a\"\n reuse_port yes\n}\n"
+         "listener {\n bind \"@a\"\n}\n",
+         "portierd.conf:7: listener binds '@a' like the listener at "
+         "portierd.conf:1 (set 'reuse_port yes' in both to share the "
+         "address)"},
         /* set */
         {"set max_connections \"5\"\n", "portierd.conf:1: expected '=' "
                                         "after the setting name"},
@@ -885,6 +894,26 @@ test_add_listen_and_finish(void **state)
     assert_int_equal(
         dp_config_add_translation_socket(&cfg, "/run/t.sock", &err), 0);
     assert_int_equal(dp_config_finish(&cfg, &err), 0);
+    /* the same address twice: fine with reuse_port in both, or port 0 */
+    struct dp_config other;
+    parse_ok("listener {\n bind \"*:81\"\n reuse_port yes\n}\n"
+             "listener {\n bind \"*:81\"\n reuse_port yes\n}\n"
+             "listener {\n bind \"*:0\"\n}\n"
+             "listener {\n bind \"*:0\"\n}\n"
+             "listener {\n bind \"127.0.0.1:81\"\n}\n",
+             &other);
+    assert_int_equal(other.n_listeners, 5);
+    assert_int_equal(dp_config_add_listen(&other, "127.0.0.1:81", &err),
+                     -EINVAL);
+    assert_string_equal(err.text, "--listen: '127.0.0.1:81' is already "
+                                  "bound by the listener at "
+                                  "portierd.conf:15");
+    dp_config_free(&other);
+    assert_int_equal(dp_config_add_listen(&cfg, "127.0.0.1:8080", &err),
+                     -EINVAL);
+    assert_string_equal(err.text, "--listen: '127.0.0.1:8080' is already "
+                                  "bound by the listener at --listen");
+
     assert_int_equal(cfg.n_listeners, 2);
     assert_int_equal(cfg.listeners[0].bind.port, 8080);
     assert_string_equal(cfg.listeners[0].file, "--listen");
