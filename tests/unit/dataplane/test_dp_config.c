@@ -682,6 +682,8 @@ test_errors(void **state)
                              "'\"'"},
         {"@foo\n", "portierd.conf:1: unknown directive '@foo'"},
         {"@\n", "portierd.conf:1: expected a directive name after '@'"},
+        {"@ set x = \"y\"\n",
+         "portierd.conf:1: expected a directive name after '@'"},
         /* blocks */
         {"listener\n", "portierd.conf:1: expected '{' after 'listener'"},
         {"listener {bind \"*\"\n", "portierd.conf:1: unexpected 'bind "
