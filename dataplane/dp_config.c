@@ -1369,6 +1369,8 @@ parse_directive(struct parser *ps, struct cursor *c)
 {
     const char *start = c->p;
     c->p++; /* '@' */
+    if (c->p == c->end || !is_word_char(*c->p))
+        return fail(ps, c->p, "expected a directive name after '@'");
     const char *word;
     size_t len;
     int r = next_word(ps, c, &word, &len, "a directive name after '@'");

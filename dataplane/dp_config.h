@@ -173,8 +173,11 @@ int dp_config_parse_buffer(const char *name, const uint8_t *data, size_t len,
  * of the including file, a `*`, `?` or `[...]` in the last component is a
  * wildcard expanded in sorted order, and nesting deeper than
  * DP_CONFIG_MAX_INCLUDE_DEPTH (which includes every cycle) is an error.
- * Returns 0, -EINVAL, -ENOMEM, or the negative errno of a file that could
- * not be read; `err` says which and why.
+ * Returns 0; -EINVAL (syntax, value, a missing wildcard directory, a
+ * directory or other non-regular file), -ELOOP (an include cycle or too
+ * deep nesting), -EFBIG (a file over the size limit), -EMFILE (more than
+ * DP_CONFIG_MAX_FILES files), -ENOMEM, or the negative errno of a file
+ * that could not be opened or read; `err` says which file and why.
  */
 int dp_config_load_file(const char *path, struct dp_config *cfg,
                         struct dp_config_error *err);

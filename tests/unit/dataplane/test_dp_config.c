@@ -682,6 +682,8 @@ test_errors(void **state)
                              "'\"'"},
         {"@foo\n", "portierd.conf:1: unknown directive '@foo'"},
         {"@\n", "portierd.conf:1: expected a directive name after '@'"},
+        {"@ set x = \"y\"\n",
+         "portierd.conf:1: expected a directive name after '@'"},
         /* blocks */
         {"listener\n", "portierd.conf:1: expected '{' after 'listener'"},
         {"listener {bind \"*\"\n", "portierd.conf:1: unexpected 'bind "
@@ -1147,6 +1149,9 @@ test_include(void **state)
                       "T/bad7.conf:1: 'T/sub' is not a regular file");
     expect_load_error(t, "sub", -EINVAL,
                       "T/sub: 'T/sub' is not a regular file");
+    tmp_file(t, "bad10.conf", "@include_optional \"sub\"\n");
+    expect_load_error(t, "bad10.conf", -EINVAL,
+                      "T/bad10.conf:1: 'T/sub' is not a regular file");
 
     /* blocks end in the file that opened them */
     tmp_file(t, "bad8.conf", "listener {\n  @include \"close.inc\"\n");
@@ -1199,6 +1204,49 @@ test_include_cycles(void **state)
                       "deep");
 }
 
+static void
+test_limits(void **state)
+{
+    struct tmpdir *t = *state;
+    /* a file of exactly the maximum size loads; one byte more does not */
+    size_t size = DP_CONFIG_MAX_FILE_SIZE + 1;
+    char *text = malloc(size + 1);
+    assert_non_null(text);
+    memset(text, '#', size);
+    text[size - 2] = '\n';
+    text[size - 1] = '\n';
+    text[size] = '\0';
+    tmp_file(t, "big.conf", text);
+    expect_load_error(t, "big.conf", -EFBIG,
+                      "T/big.conf: 'T/big.conf' is larger than 1048576 "
+                      "bytes");
+    text[size - 1] = '\0';
+    tmp_file(t, "max.conf", text);
+    struct dp_config cfg;
+    struct dp_config_error err;
+    assert_int_equal(load(t, "max.conf", &cfg, &err), 0);
+    dp_config_free(&cfg);
+    free(text);
+
+    /* variables */
+    size = (DP_CONFIG_MAX_VARIABLES + 1) * 32;
+    text = malloc(size);
+    assert_non_null(text);
+    size_t len = 0;
+    for (int i = 0; i <= DP_CONFIG_MAX_VARIABLES; i++)
+        len +=
+            (size_t)snprintf(text + len, size - len, "@set v%d = \"x\"\n", i);
+    expect_error(text, "portierd.conf:1025: more than 1024 variables");
+    /* redefining one does not count */
+    len = 0;
+    for (int i = 0; i <= DP_CONFIG_MAX_VARIABLES; i++)
+        len += (size_t)snprintf(text + len, size - len, "@set v%d = \"x\"\n",
+                                i % 10);
+    parse_ok(text, &cfg);
+    dp_config_free(&cfg);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -1218,6 +1266,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_include_cycles, tmp_setup,
                                         tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_limits, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
