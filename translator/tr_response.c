@@ -45,6 +45,8 @@ static int
 emit(struct tr_response *r, uint16_t command, const void *payload,
      size_t len)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     const char *name = tp_command_name(command);
@@ -89,6 +91,8 @@ emit(struct tr_response *r, uint16_t command, const void *payload,
 static int
 emit_str(struct tr_response *r, uint16_t command, const char *s)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code == 0 && s == NULL)
         return set_error(r, -EINVAL, "NULL string for %s",
                          tp_command_name(command));
@@ -100,6 +104,8 @@ static int
 emit_pair(struct tr_response *r, uint16_t command, const char *name,
           char sep, const char *value)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     const char *cmd = tp_command_name(command);
@@ -126,6 +132,8 @@ emit_pair(struct tr_response *r, uint16_t command, const char *name,
 static int
 emit_u16(struct tr_response *r, uint16_t command, unsigned v)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code == 0 && v > UINT16_MAX)
         return set_error(r, -EINVAL, "%s value %u does not fit in 16 bits",
                          tp_command_name(command), v);
@@ -137,6 +145,8 @@ emit_u16(struct tr_response *r, uint16_t command, unsigned v)
 static int
 emit_u32(struct tr_response *r, uint16_t command, uint32_t v)
 {
+    if (r == NULL)
+        return -ENOMEM;
     uint8_t b[4];
     memcpy(b, &v, sizeof(b));   /* host order */
     return emit(r, command, b, sizeof(b));
@@ -146,6 +156,8 @@ static int
 emit_u16_list(struct tr_response *r, uint16_t command, const uint16_t *v,
               size_t n)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     /* The parser bounds VARY/INVALIDATE at 16; WANT shares the 64 of
@@ -210,6 +222,8 @@ tr_response_free(struct tr_response *r)
 int
 tr_response_finish(struct tr_response *r)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0 || r->finished)
         return r->code;
     return emit(r, TP_CMD_END, NULL, 0);
@@ -218,32 +232,34 @@ tr_response_finish(struct tr_response *r)
 const uint8_t *
 tr_response_data(const struct tr_response *r, size_t *len)
 {
-    *len = r->buf.len;
-    return r->buf.data;
+    *len = r != NULL ? r->buf.len : 0;
+    return r != NULL ? r->buf.data : NULL;
 }
 
 int
 tr_response_error_code(const struct tr_response *r)
 {
-    return r->code;
+    return r != NULL ? r->code : -ENOMEM;
 }
 
 const char *
 tr_response_error(const struct tr_response *r)
 {
-    return r->error;
+    return r != NULL ? r->error : "out of memory (no response)";
 }
 
 const struct tp_response *
 tr_response_parsed(const struct tr_response *r)
 {
-    return r->finished && r->code == 0 ? &r->parsed : NULL;
+    return r != NULL && r->finished && r->code == 0 ? &r->parsed : NULL;
 }
 
 int
 tr_response_packet(struct tr_response *r, uint16_t command, const void *data,
                    size_t len)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code == 0 &&
         (command == TP_CMD_BEGIN || command == TP_CMD_END))
         return set_error(r, -EINVAL, "%s is written by the builder, not by "
@@ -489,6 +505,8 @@ int
 tr_response_address(struct tr_response *r, const struct sockaddr *addr,
                     socklen_t len)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code == 0 && addr == NULL)
         return set_error(r, -EINVAL, "NULL socket address for ADDRESS");
     return emit(r, TP_CMD_ADDRESS, addr, len);
@@ -498,6 +516,8 @@ int
 tr_response_uid_gid(struct tr_response *r, uid_t uid, gid_t gid,
                     const gid_t *groups, size_t n_groups)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     if (n_groups > TP_MAX_GROUPS || (groups == NULL && n_groups > 0))
@@ -518,6 +538,8 @@ tr_response_uid_gid(struct tr_response *r, uid_t uid, gid_t gid,
 int
 tr_response_https_only(struct tr_response *r, unsigned port)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (port == 0)
         return emit(r, TP_CMD_HTTPS_ONLY, NULL, 0);
     return emit_u16(r, TP_CMD_HTTPS_ONLY, port);
@@ -528,6 +550,8 @@ tr_response_allow_remote_network(struct tr_response *r,
                                  const struct sockaddr *addr, socklen_t len,
                                  unsigned prefix_len)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     /* the prefix length byte first, then the sockaddr (spec §1.7.9) */
@@ -546,6 +570,8 @@ tr_response_allow_remote_network(struct tr_response *r,
 static int
 emit_bucket(struct tr_response *r, uint16_t command, float rate, float burst)
 {
+    if (r == NULL)
+        return -ENOMEM;
     uint8_t b[2 * sizeof(float)];
     memcpy(b, &rate, sizeof(float));
     memcpy(b + sizeof(float), &burst, sizeof(float));
@@ -570,6 +596,8 @@ static int
 emit_forward(struct tr_response *r, uint16_t command,
              const struct tr_header_forward *v, size_t n)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     const char *name = tp_command_name(command);
@@ -612,6 +640,8 @@ int
 tr_response_validate_mtime(struct tr_response *r, uint64_t mtime,
                            const char *path)
 {
+    if (r == NULL)
+        return -ENOMEM;
     if (r->code != 0)
         return r->code;
     if (path == NULL)
@@ -634,6 +664,8 @@ int
 tr_response_session_cookie_same_site(struct tr_response *r,
                                      enum tp_same_site value)
 {
+    if (r == NULL)
+        return -ENOMEM;
     switch (value) {
     case TP_SAME_SITE_STRICT:
         return emit_str(r, TP_CMD_SESSION_COOKIE_SAME_SITE, "strict");

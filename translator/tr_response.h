@@ -28,6 +28,11 @@
  *   tr_request_ctx_reply() (tr_server.h), which takes it over, or freed
  *   with tr_response_free().  Not thread-safe; one response per thread.
  *
+ * A NULL response (what tr_response_new() returns when out of memory) is
+ * accepted everywhere: every call returns -ENOMEM and
+ * tr_request_ctx_reply() reports it, so a program may build first and
+ * check once.
+ *
  * String arguments are NUL-terminated C strings (so they carry no NUL
  * byte, as the protocol requires); a NULL string is refused.  Opaque
  * packets take (data, len); data may be NULL only when len is 0.

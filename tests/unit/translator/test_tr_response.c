@@ -877,6 +877,40 @@ t_refusals_of_the_builder(void **state)
     tr_response_free(r);
 }
 
+/* NULL (tr_response_new() out of memory) is accepted everywhere. */
+static void
+t_null_response(void **state)
+{
+    (void)state;
+    struct tr_response *r = NULL;
+    assert_int_equal(tr_response_path(r, "/f"), -ENOMEM);
+    assert_int_equal(tr_response_status(r, 200), -ENOMEM);
+    assert_int_equal(tr_response_max_age(r, 1), -ENOMEM);
+    assert_int_equal(tr_response_session(r, "s", 1), -ENOMEM);
+    assert_int_equal(tr_response_header(r, "a", "b"), -ENOMEM);
+    assert_int_equal(tr_response_vary(r, NULL, 0), -ENOMEM);
+    assert_int_equal(tr_response_address(r, NULL, 0), -ENOMEM);
+    assert_int_equal(tr_response_uid_gid(r, 1, 1, NULL, 0), -ENOMEM);
+    assert_int_equal(tr_response_https_only(r, 0), -ENOMEM);
+    assert_int_equal(tr_response_allow_remote_network(r, NULL, 0, 0),
+                     -ENOMEM);
+    assert_int_equal(tr_response_rate_limit_site_traffic(r, 1, 1), -ENOMEM);
+    assert_int_equal(tr_response_request_header_forward(r, NULL, 0),
+                     -ENOMEM);
+    assert_int_equal(tr_response_validate_mtime(r, 1, "/x"), -ENOMEM);
+    assert_int_equal(
+        tr_response_session_cookie_same_site(r, TP_SAME_SITE_LAX), -ENOMEM);
+    assert_int_equal(tr_response_packet(r, 5, "\xc8\0", 2), -ENOMEM);
+    assert_int_equal(tr_response_finish(r), -ENOMEM);
+    assert_int_equal(tr_response_error_code(r), -ENOMEM);
+    assert_string_equal(tr_response_error(r), "out of memory (no response)");
+    size_t len = 1;
+    assert_null(tr_response_data(r, &len));
+    assert_int_equal(len, 0);
+    assert_null(tr_response_parsed(r));
+    tr_response_free(r);
+}
+
 /* The parser's rules, reported at the call that breaks them. */
 static void
 t_refusals_of_the_parser(void **state)
@@ -1036,7 +1070,8 @@ main(void)
         U(expand_append_auth), U(http_auth), U(token_auth),
         U(packet_escape_hatch),
         U(every_accepted_packet_has_a_call),
-        U(refusals_of_the_builder), U(refusals_of_the_parser),
+        U(refusals_of_the_builder), U(null_response),
+        U(refusals_of_the_parser),
         U(request_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
