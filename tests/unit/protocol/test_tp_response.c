@@ -1,0 +1,1920 @@
+/* Unit tests for protocol/tp_response: the translation RESPONSE parser
+ * (spec/protocols.md §1.2-§1.15).
+ *
+ * Vectors are built by hand from the spec, never by an encoder of ours:
+ * a few are literal byte arrays (u16 length, u16 command, payload; the
+ * command numbers written as the numbers of §1.4, little-endian as the
+ * spec's x86-64 examples; skipped on a big-endian host); the others go
+ * through put(), a five-line test-local helper that appends one packet
+ * header in host byte order (§1.2) and its payload.
+ *
+ * Every response that parses is also fed through tp_reader split at every
+ * byte offset and byte by byte into tp_response_parser_feed(), and the
+ * typed result (dumped field by field to text) must equal the one of
+ * tp_response_parse() on the whole buffer.  Every error case asserts the
+ * message and that the response was freed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tp_command.h"
+#include "tp_response.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+/* A packet header in little-endian order: u16 length, u16 command. */
+#define HDR(len, cmd)                                                      \
+    (uint8_t)((len)&0xff), (uint8_t)((len) >> 8), (uint8_t)((cmd)&0xff),   \
+        (uint8_t)((cmd) >> 8)
+
+static void
+need_little_endian(void)
+{
+    const uint16_t one = 1;
+    if (*(const uint8_t *)&one != 1)
+        skip();
+}
+
+/* ---- the test-local packet builder (host byte order, §1.2) ---- */
+
+struct msg {
+    size_t len;
+    uint8_t data[40000];
+};
+
+static void
+put(struct msg *m, uint16_t cmd, const void *payload, size_t len)
+{
+    uint16_t l = (uint16_t)len;
+    assert_true(len <= 0xffff && m->len + 4 + len <= sizeof(m->data));
+    memcpy(m->data + m->len, &l, 2);
+    memcpy(m->data + m->len + 2, &cmd, 2);
+    if (len > 0)
+        memcpy(m->data + m->len + 4, payload, len);
+    m->len += 4 + len;
+}
+
+/* A string literal as payload (may contain NULs). */
+#define P(m, cmd, lit) put(m, cmd, lit, sizeof(lit) - 1)
+
+static void
+put_s(struct msg *m, uint16_t cmd, const char *s)
+{
+    put(m, cmd, s, strlen(s));
+}
+
+static void
+put0(struct msg *m, uint16_t cmd)
+{
+    put(m, cmd, NULL, 0);
+}
+
+static void
+put_u16(struct msg *m, uint16_t cmd, uint16_t v)
+{
+    put(m, cmd, &v, sizeof(v));
+}
+
+static void
+put_u32(struct msg *m, uint16_t cmd, uint32_t v)
+{
+    put(m, cmd, &v, sizeof(v));
+}
+
+/* Start a response: BEGIN with a version byte (version < 0: empty). */
+static void
+begin(struct msg *m, int version)
+{
+    m->len = 0;
+    if (version < 0) {
+        put0(m, TP_CMD_BEGIN);
+    } else {
+        uint8_t v = (uint8_t)version;
+        put(m, TP_CMD_BEGIN, &v, 1);
+    }
+}
+
+static void
+end(struct msg *m)
+{
+    put0(m, TP_CMD_END);
+}
+
+/* struct sockaddr payloads for ADDRESS and ALLOW_REMOTE_NETWORK. */
+static size_t
+sa_in(void *out, const char *ip, uint16_t port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+    memcpy(out, &a, sizeof(a));
+    return sizeof(a);
+}
+
+static size_t
+sa_in6(void *out, const char *ip, uint16_t port)
+{
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof(a));
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    assert_int_equal(inet_pton(AF_INET6, ip, &a.sin6_addr), 1);
+    memcpy(out, &a, sizeof(a));
+    return sizeof(a);
+}
+
+/* AF_LOCAL with the path's NUL ('@' first: abstract, no NUL). */
+static size_t
+sa_un(void *out, const char *path)
+{
+    struct sockaddr_un a;
+    size_t n = strlen(path);
+    memset(&a, 0, sizeof(a));
+    a.sun_family = AF_LOCAL;
+    assert_true(n < sizeof(a.sun_path));
+    memcpy(a.sun_path, path, n);
+    if (path[0] == '@') {
+        a.sun_path[0] = '\0';
+    } else {
+        n++;
+    }
+    memcpy(out, &a, sizeof(a));
+    return offsetof(struct sockaddr_un, sun_path) + n;
+}
+
+/* ---- a text dump of every field of a response (for comparisons) ---- */
+
+struct text {
+    char *s;
+    size_t len, cap;
+};
+
+static void tx(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+tx(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL,
+                          t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        assert_true(n >= 0);
+        if (t->s != NULL && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *s = realloc(t->s, cap);
+        assert_non_null(s);
+        t->s = s;
+        t->cap = cap;
+    }
+}
+
+static void
+tx_str(struct text *t, const char *name, const char *s)
+{
+    if (s == NULL)
+        tx(t, "%s=-\n", name);
+    else
+        tx(t, "%s=\"%s\"\n", name, s);
+}
+
+static void
+tx_bytes(struct text *t, const void *data, size_t len)
+{
+    const uint8_t *d = data;
+    for (size_t i = 0; i < len; i++)
+        tx(t, "%02x", d[i]);
+}
+
+static void
+tx_slice(struct text *t, const char *name, struct pr_slice s)
+{
+    if (s.data == NULL) {
+        assert_int_equal(s.len, 0);
+        tx(t, "%s=-\n", name);
+        return;
+    }
+    tx(t, "%s=[%zu]", name, s.len);
+    tx_bytes(t, s.data, s.len);
+    tx(t, "\n");
+}
+
+static void
+tx_expandables(struct text *t, const char *name,
+               const struct tp_expandable_list *l)
+{
+    tx(t, "%s: %zu\n", name, l->n);
+    for (size_t i = 0; i < l->n; i++) {
+        tx_str(t, " value", l->v[i].value);
+        tx_str(t, " expand", l->v[i].expand);
+    }
+}
+
+static void
+tx_strings(struct text *t, const char *name, const struct tp_string_list *l)
+{
+    tx(t, "%s: %zu\n", name, l->n);
+    for (size_t i = 0; i < l->n; i++)
+        tx_str(t, " item", l->v[i]);
+}
+
+static void
+tx_headers(struct text *t, const char *name, const struct tp_header_list *l)
+{
+    tx(t, "%s: %zu\n", name, l->n);
+    for (size_t i = 0; i < l->n; i++)
+        tx(t, " %s:%s%s\n", l->v[i].name, l->v[i].value,
+           l->v[i].expand ? " (expand)" : "");
+}
+
+static void
+tx_u16s(struct text *t, const char *name, const struct tp_u16_list *l)
+{
+    tx(t, "%s:%s", name, l->v == NULL ? " -" : "");
+    for (size_t i = 0; i < l->n; i++)
+        tx(t, " %u", (unsigned)l->v[i]);
+    tx(t, "\n");
+}
+
+static void
+tx_child(struct text *t, const struct tp_child_options *c)
+{
+    tx_strings(t, "tags", &c->tags);
+    tx_expandables(t, "env", &c->env);
+    tx_str(t, "stderr_path", c->stderr_path);
+    tx_str(t, "expand_stderr_path", c->expand_stderr_path);
+    tx_str(t, "chdir", c->chdir);
+    tx_str(t, "rlimits", c->rlimits);
+    tx(t, "stderr_null=%d uid_gid=%d:%d:%d:%zu umask=%d nnp=%d sigkill=%d\n",
+       c->stderr_null, c->uid_gid.present, (int)c->uid_gid.uid,
+       (int)c->uid_gid.gid, c->uid_gid.n_groups, (int)c->umask,
+       c->no_new_privs, c->sigkill);
+    for (size_t i = 0; i < c->uid_gid.n_groups; i++)
+        tx(t, " group %d\n", (int)c->uid_gid.groups[i]);
+}
+
+static void
+tx_address(struct text *t, const struct tp_address *a)
+{
+    tx(t, "type=%d\n", (int)a->type);
+    tx_str(t, "path", a->path);
+    tx_str(t, "expand_path", a->expand_path);
+    tx_str(t, "content_type", a->content_type);
+    tx_slice(t, "content_type_lookup", a->content_type_lookup);
+    tx_str(t, "gzipped", a->gzipped);
+    tx(t, "auto_gzipped=%d auto_brotli_path=%d\n", a->auto_gzipped,
+       a->auto_brotli_path);
+    tx_str(t, "append_path", a->append_path);
+    tx_str(t, "beneath", a->beneath);
+    tx_str(t, "nfs_server", a->nfs_server);
+    tx_str(t, "nfs_export", a->nfs_export);
+    tx_str(t, "document_root", a->document_root);
+    tx_str(t, "expand_document_root", a->expand_document_root);
+    tx_str(t, "script_name", a->script_name);
+    tx_str(t, "expand_script_name", a->expand_script_name);
+    tx_str(t, "path_info", a->path_info);
+    tx_str(t, "expand_path_info", a->expand_path_info);
+    tx_str(t, "interpreter", a->interpreter);
+    tx_str(t, "action", a->action);
+    tx(t, "request_uri_verbatim=%d\n", a->request_uri_verbatim);
+    tx_expandables(t, "params", &a->params);
+    tx_expandables(t, "args", &a->args);
+    tx_str(t, "process_name", a->process_name);
+    tx(t, "concurrency=%u parallelism=%u disposable=%d instant_fade=%d\n",
+       (unsigned)a->concurrency, (unsigned)a->parallelism, a->disposable,
+       a->instant_fade);
+    tx_child(t, &a->child);
+    tx(t, "scheme=%d http2=%d\n", (int)a->scheme, a->http2);
+    tx_str(t, "host_and_port", a->host_and_port);
+    tx_str(t, "certificate", a->certificate);
+    tx(t, "addresses: %zu sticky=%d\n", a->addresses.n, a->addresses.sticky);
+    for (size_t i = 0; i < a->addresses.n; i++) {
+        const struct tp_socket_address *s = &a->addresses.v[i];
+        tx(t, " len=%u ", (unsigned)s->len);
+        tx_bytes(t, &s->addr, s->len);
+        tx(t, " host=%s port=%u\n", s->host ? s->host : "-",
+           (unsigned)s->port);
+    }
+    tx_str(t, "lhttp_uri", a->lhttp_uri);
+    tx_str(t, "expand_lhttp_uri", a->expand_lhttp_uri);
+    tx_str(t, "lhttp_host", a->lhttp_host);
+    tx(t, "non_blocking=%d\n", a->non_blocking);
+}
+
+static char *
+dump(const struct tp_response *r)
+{
+    struct text t = { NULL, 0, 0 };
+    tx(&t, "version=%u\n", (unsigned)r->version);
+    tx_address(&t, &r->address);
+    tx_str(&t, "address_cache_tag", r->address_cache_tag);
+    tx(&t, "filters: %zu\n", r->n_filters);
+    for (size_t i = 0; i < r->n_filters; i++) {
+        tx_address(&t, &r->filters[i]->address);
+        tx(&t, "no_body=%d reveal_user=%d\n", r->filters[i]->no_body,
+           r->filters[i]->reveal_user);
+        tx_str(&t, "filter cache_tag", r->filters[i]->cache_tag);
+    }
+    tx(&t, "filter_4xx=%d transparent=%d status=%u\n", r->filter_4xx,
+       r->transparent, (unsigned)r->status);
+    tx_str(&t, "redirect", r->redirect);
+    tx_str(&t, "expand_redirect", r->expand_redirect);
+    tx(&t, "rqs=%d rfu=%d\n", r->redirect_query_string, r->redirect_full_uri);
+    tx_str(&t, "bounce", r->bounce);
+    tx_str(&t, "message", r->message);
+    tx(&t, "tiny_image=%d https_only=%u\n", r->tiny_image,
+       (unsigned)r->https_only);
+    tx(&t, "networks: %zu\n", r->n_allow_remote_networks);
+    for (size_t i = 0; i < r->n_allow_remote_networks; i++) {
+        const struct tp_network *n = &r->allow_remote_networks[i];
+        tx(&t, " /%u ", (unsigned)n->prefix_len);
+        tx_bytes(&t, &n->addr, n->len);
+        tx(&t, "\n");
+    }
+    tx(&t, "nqs=%d dqs=%d\n", r->no_query_string, r->discard_query_string);
+    tx_str(&t, "scheme", r->scheme);
+    tx_str(&t, "host", r->host);
+    tx_str(&t, "site", r->site);
+    tx_str(&t, "expand_site", r->expand_site);
+    tx_str(&t, "uri", r->uri);
+    tx_str(&t, "expand_uri", r->expand_uri);
+    tx_headers(&t, "response_headers", &r->response_headers);
+    tx_headers(&t, "request_headers", &r->request_headers);
+    tx_str(&t, "www_authenticate", r->www_authenticate);
+    tx_str(&t, "authentication_info", r->authentication_info);
+    tx_str(&t, "generator", r->generator);
+    tx_str(&t, "analytics_id", r->analytics_id);
+    tx_str(&t, "stats_tag", r->stats_tag);
+    tx_str(&t, "listener_tag", r->listener_tag);
+    tx_str(&t, "document_root", r->document_root);
+    tx_str(&t, "expand_document_root", r->expand_document_root);
+    tx(&t, "expires=%u/%u\nforward:", (unsigned)r->expires_relative,
+       (unsigned)r->expires_relative_with_query);
+    for (int g = 0; g < TP_HG_COUNT; g++)
+        tx(&t, " %u/%u", (unsigned)r->request_header_forward[g],
+           (unsigned)r->response_header_forward[g]);
+    tx(&t, "\ndefer=%d rl=%g/%g %g/%g\n", r->defer,
+       (double)r->rate_limit_site_requests.rate,
+       (double)r->rate_limit_site_requests.burst,
+       (double)r->rate_limit_site_traffic.rate,
+       (double)r->rate_limit_site_traffic.burst);
+    tx(&t, "max_age=%u user_max_age=%u\n", (unsigned)r->max_age,
+       (unsigned)r->user_max_age);
+    tx_u16s(&t, "vary", &r->vary);
+    tx_u16s(&t, "invalidate", &r->invalidate);
+    tx_str(&t, "base", r->base);
+    tx(&t, "easy=%d unsafe=%d auto=%d\n", r->easy_base, r->unsafe_base,
+       r->auto_base);
+    tx_str(&t, "regex", r->regex);
+    tx_str(&t, "inverse_regex", r->inverse_regex);
+    tx(&t, "rx tail=%d unesc=%d iunesc=%d host=%d user=%d raw=%d\n",
+       r->regex_tail, r->regex_unescape, r->inverse_regex_unescape,
+       r->regex_on_host_uri, r->regex_on_user_uri, r->regex_raw);
+    tx_strings(&t, "cache_tags", &r->cache_tags);
+    tx_str(&t, "validate_mtime_path", r->validate_mtime_path);
+    tx(&t, "validate_mtime=%llu\n", (unsigned long long)r->validate_mtime);
+    tx(&t, "uncached=%d eager=%d inc=%d afc=%d\n", r->uncached,
+       r->eager_cache, r->ignore_no_cache, r->auto_flush_cache);
+    tx_u16s(&t, "want", &r->want);
+    tx_slice(&t, "want_full_uri", r->want_full_uri);
+    tx_slice(&t, "check", r->check);
+    tx_str(&t, "check_header", r->check_header);
+    tx(&t, "previous=%d\n", r->previous);
+    tx_slice(&t, "internal_redirect", r->internal_redirect);
+    tx_str(&t, "like_host", r->like_host);
+    tx_slice(&t, "layout", r->layout);
+    tx(&t, "layout items: %zu\n", r->n_layout_items);
+    for (size_t i = 0; i < r->n_layout_items; i++)
+        tx(&t, " %d %s%s\n", (int)r->layout_items[i].type,
+           r->layout_items[i].value,
+           r->layout_items[i].access_control_allow_all ? " (acaa)" : "");
+    tx_slice(&t, "file_not_found", r->file_not_found);
+    tx_slice(&t, "directory_index", r->directory_index);
+    tx(&t, "dis=%d\n", r->directory_index_slash);
+    tx_slice(&t, "enotdir", r->enotdir);
+    tx(&t, "path_exists=%d\n", r->path_exists);
+    tx_slice(&t, "probe_path_suffixes", r->probe_path_suffixes);
+    tx_strings(&t, "probe_suffixes", &r->probe_suffixes);
+    tx_str(&t, "test_path", r->test_path);
+    tx_str(&t, "expand_test_path", r->expand_test_path);
+    tx_str(&t, "read_file", r->read_file);
+    tx_str(&t, "expand_read_file", r->expand_read_file);
+    tx_slice(&t, "error_document", r->error_document);
+    tx_slice(&t, "chain", r->chain);
+    tx(&t, "break_chain=%d transparent_chain=%d\n", r->break_chain,
+       r->transparent_chain);
+    tx_str(&t, "content_type", r->content_type);
+    tx(&t, "ag=%d abp=%d\n", r->auto_gzipped, r->auto_brotli_path);
+    tx_slice(&t, "session", r->session);
+    tx_slice(&t, "realm_session", r->realm_session);
+    tx_str(&t, "realm", r->realm);
+    tx(&t, "rfab=%d\n", r->realm_from_auth_base);
+    tx_str(&t, "user", r->user);
+    tx_str(&t, "language", r->language);
+    tx(&t, "ds=%d drs=%d\n", r->discard_session, r->discard_realm_session);
+    tx_slice(&t, "attach_session", r->attach_session);
+    tx_str(&t, "session_site", r->session_site);
+    tx(&t, "secure_cookie=%d\n", r->secure_cookie);
+    tx_str(&t, "cookie_domain", r->cookie_domain);
+    tx_str(&t, "cookie_path", r->cookie_path);
+    tx_str(&t, "cookie_host", r->cookie_host);
+    tx_str(&t, "expand_cookie_host", r->expand_cookie_host);
+    tx(&t, "same_site=%d\n", (int)r->session_cookie_same_site);
+    tx_str(&t, "recover_session", r->recover_session);
+    tx(&t, "csrf=%d/%d\n", r->require_csrf_token, r->send_csrf_token);
+    tx_slice(&t, "auth", r->auth);
+    tx_str(&t, "auth_file", r->auth_file);
+    tx_str(&t, "expand_auth_file", r->expand_auth_file);
+    tx_slice(&t, "append_auth", r->append_auth);
+    tx_str(&t, "expand_append_auth", r->expand_append_auth);
+    tx_slice(&t, "http_auth", r->http_auth);
+    tx_slice(&t, "token_auth", r->token_auth);
+    tx(&t, "unattached child:\n");
+    tx_child(&t, &r->unattached_child);
+    return t.s;
+}
+
+/* ---- parsing helpers ---- */
+
+/*
+ * Feed data[0..len) through tp_reader into a fresh parser in two chunks
+ * split at k (k == SIZE_MAX: byte by byte).  Returns the parser's final
+ * status (MORE when the input ran out first); a reader error counts as
+ * ERROR with the reader's message in err.
+ */
+static enum tp_parse_status
+feed_split(const uint8_t *data, size_t len, size_t k, unsigned flags,
+           struct tp_response *out, char *err, size_t errlen)
+{
+    struct tp_reader reader;
+    struct tp_response_parser parser;
+    tp_reader_init(&reader, 0);
+    tp_response_parser_init(&parser, out);
+    tp_response_parser_set_request(&parser, flags);
+    snprintf(err, errlen, "%s", "");
+
+    enum tp_parse_status st = TP_PARSE_MORE;
+    size_t pos = 0;
+    while (pos < len && st == TP_PARSE_MORE) {
+        size_t stop = k == SIZE_MAX ? pos + 1 : (pos < k ? k : len);
+        while (pos < stop && st == TP_PARSE_MORE) {
+            size_t used = 0;
+            struct tp_packet pkt;
+            enum tp_reader_status rs =
+                tp_reader_feed(&reader, data + pos, stop - pos, &used, &pkt);
+            if (rs == TP_READER_ERROR) {
+                snprintf(err, errlen, "%s", tp_reader_error(&reader));
+                st = TP_PARSE_ERROR;
+                break;
+            }
+            pos += used;
+            if (rs == TP_READER_PACKET) {
+                st = tp_response_parser_feed(&parser, &pkt);
+                if (st == TP_PARSE_ERROR)
+                    snprintf(err, errlen, "%s",
+                             tp_response_parser_error(&parser));
+            }
+        }
+    }
+    tp_reader_destroy(&reader);
+    return st;
+}
+
+/*
+ * The buffer must parse (tp_response_parse_request with `flags`) into *out;
+ * the same typed result must come out of the incremental path at every
+ * split offset and byte by byte.  The caller frees *out.
+ */
+static void
+parse_ok_at(const uint8_t *data, size_t len, unsigned flags,
+            struct tp_response *out, const char *file, int line)
+{
+    char err[256] = "(unset)";
+    int rc = tp_response_parse_request(data, len, flags, out, err,
+                                       sizeof(err));
+    if (rc != 0) {
+        print_error("parse failed: %s\n", err);
+        _fail(file, line);
+    }
+    _assert_string_equal(err, "", file, line);
+    char *want = dump(out);
+
+    for (size_t k = 0; k <= len + 1; k++) {
+        size_t split = k <= len ? k : SIZE_MAX;
+        struct tp_response again;
+        enum tp_parse_status st =
+            feed_split(data, len, split, flags, &again, err, sizeof(err));
+        if (st != TP_PARSE_DONE) {
+            print_error("split at %zu: status %d: %s\n", split, (int)st, err);
+            tp_response_free(&again);
+            free(want);
+            _fail(file, line);
+        }
+        char *got = dump(&again);
+        tp_response_free(&again);
+        if (strcmp(got, want) != 0) {
+            print_error("split at %zu differs:\n%s\n--- whole:\n%s\n", split,
+                        got, want);
+            free(got);
+            free(want);
+            _fail(file, line);
+        }
+        free(got);
+    }
+    free(want);
+}
+
+#define parse_ok(m, out) parse_ok_at((m)->data, (m)->len, 0, out, __FILE__, \
+                                     __LINE__)
+#define parse_ok_flags(m, flags, out)                                      \
+    parse_ok_at((m)->data, (m)->len, flags, out, __FILE__, __LINE__)
+#define PARSE_OK_BYTES(bytes, out)                                         \
+    parse_ok_at(bytes, sizeof(bytes), 0, out, __FILE__, __LINE__)
+
+static bool
+all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 0)
+            return false;
+    return true;
+}
+
+/*
+ * The buffer must fail to parse with a message containing `want`; the
+ * response must come back freed (all zero).  When the incremental path
+ * also ends in ERROR on the same bytes, its message must be the same.
+ */
+static void
+parse_err_at(const uint8_t *data, size_t len, unsigned flags,
+             const char *want, const char *file, int line)
+{
+    char err[256] = "(unset)";
+    struct tp_response r;
+    memset(&r, 0xa5, sizeof(r));
+    int rc = tp_response_parse_request(data, len, flags, &r, err,
+                                       sizeof(err));
+    if (rc != -1) {
+        print_error("parsed, but expected error \"%s\"\n", want);
+        tp_response_free(&r);
+        _fail(file, line);
+    }
+    if (strstr(err, want) == NULL) {
+        print_error("error \"%s\" does not contain \"%s\"\n", err, want);
+        _fail(file, line);
+    }
+    if (!all_zero(&r, sizeof(r))) {
+        print_error("response not freed after \"%s\"\n", err);
+        _fail(file, line);
+    }
+
+    char err2[256];
+    struct tp_response again;
+    enum tp_parse_status st =
+        feed_split(data, len, len, flags, &again, err2, sizeof(err2));
+    tp_response_free(&again);
+    if (st == TP_PARSE_ERROR && strcmp(err, err2) != 0) {
+        print_error("incremental error \"%s\" != \"%s\"\n", err2, err);
+        _fail(file, line);
+    }
+}
+
+#define parse_err(m, want)                                                 \
+    parse_err_at((m)->data, (m)->len, 0, want, __FILE__, __LINE__)
+#define parse_err_flags(m, flags, want)                                    \
+    parse_err_at((m)->data, (m)->len, flags, want, __FILE__, __LINE__)
+#define PARSE_ERR_BYTES(bytes, want)                                       \
+    parse_err_at(bytes, sizeof(bytes), 0, want, __FILE__, __LINE__)
+
+/* BEGIN(3), one packet, END must fail with `want`. */
+static void
+one_err_at(uint16_t cmd, const void *payload, size_t len, const char *want,
+           const char *file, int line)
+{
+    struct msg *m = malloc(sizeof(*m));
+    assert_non_null(m);
+    begin(m, 3);
+    put(m, cmd, payload, len);
+    end(m);
+    parse_err_at(m->data, m->len, 0, want, file, line);
+    free(m);
+}
+
+#define one_err(cmd, lit, want)                                            \
+    one_err_at(cmd, lit, sizeof(lit) - 1, want, __FILE__, __LINE__)
+
+static struct msg *
+new_msg(int version)
+{
+    struct msg *m = malloc(sizeof(*m));
+    assert_non_null(m);
+    begin(m, version);
+    return m;
+}
+
+/* ==== literal vectors: command numbers as written in §1.4 ==== */
+
+/* The spec's own bytes (§1.2): BEGIN with version 3 and END. */
+static void
+test_spec_example_bytes(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t spec_begin_end[] = { 0x01, 0x00, 0x01, 0x00, 0x03,
+                                              0x00, 0x00, 0x02, 0x00 };
+    static const uint8_t ours[] = { HDR(1, 1), 3, HDR(0, 2) };
+    assert_memory_equal(spec_begin_end, ours, sizeof(ours));
+
+    struct tp_response r;
+    PARSE_OK_BYTES(spec_begin_end, &r);
+    assert_int_equal(r.version, 3);
+    assert_int_equal(r.address.type, TP_ADDRESS_NONE);
+    assert_false(tp_response_has_answer(&r));
+    tp_response_free(&r);
+
+    /* The builder produces the same bytes in host order. */
+    struct msg *m = new_msg(3);
+    end(m);
+    assert_int_equal(m->len, sizeof(spec_begin_end));
+    assert_memory_equal(m->data, spec_begin_end, m->len);
+    free(m);
+}
+
+static void
+test_literal_static_file(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t v[] = {
+        HDR(1, 1), 0x02,                                     /* BEGIN 2 */
+        HDR(15, 6), '/', 'v', 'a', 'r', '/', 'w', 'w', 'w', '/', 'i', 'n',
+        'd', 'e', 'x', '.',                                  /* PATH */
+        HDR(9, 7), 't', 'e', 'x', 't', '/', 'h', 't', 'm', 'l', /* C_T */
+        HDR(0, 140),                                         /* AUTO_GZIPPED */
+        HDR(4, 36), 0x2c, 0x01, 0x00, 0x00,                  /* MAX_AGE 300 */
+        HDR(4, 124), 0x10, 0x0e, 0x00, 0x00,                 /* EXPIRES 3600 */
+        HDR(2, 37), 0x04, 0x00,                              /* VARY URI */
+        HDR(0, 2),                                           /* END */
+    };
+    struct tp_response r;
+    PARSE_OK_BYTES(v, &r);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(r.address.type, TP_ADDRESS_LOCAL);
+    assert_string_equal(r.address.path, "/var/www/index.");
+    assert_string_equal(r.address.content_type, "text/html");
+    assert_true(r.address.auto_gzipped);
+    assert_int_equal(r.max_age, 300);
+    assert_int_equal(r.user_max_age, TP_MAX_AGE_UNSET);
+    assert_int_equal(r.expires_relative, 3600);
+    assert_int_equal(r.vary.n, 1);
+    assert_int_equal(r.vary.v[0], 4);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+}
+
+static void
+test_literal_http_proxy(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t v[] = {
+        HDR(1, 1), 0x03,                                   /* BEGIN 3 */
+        HDR(19, 8), 'h', 't', 't', 'p', ':', '/', '/', 'b', 'e', ':', '8',
+        '0', '8', '0', '/', 'a', 'p', 'p', '/',            /* HTTP */
+        HDR(12, 24), '1', '0', '.', '0', '.', '0', '.', '1', ':', '8', '0',
+        '8',                                               /* ADDRESS_STRING */
+        HDR(7, 24), '[', ':', ':', '1', ']', ':', '9',     /* ADDRESS_STRING */
+        HDR(0, 71),                                        /* STICKY */
+        HDR(0, 211),                                       /* HTTP2 */
+        HDR(4, 59), 'x', '-', 'a', ':',                    /* HEADER x-a: */
+        HDR(5, 18), 's', 'i', 't', 'e', '1',               /* SITE */
+        HDR(0, 2),
+    };
+    struct tp_response r;
+    PARSE_OK_BYTES(v, &r);
+    const struct tp_address *a = &r.address;
+    assert_int_equal(a->type, TP_ADDRESS_HTTP);
+    assert_int_equal(a->scheme, TP_HTTP_SCHEME_HTTP);
+    assert_string_equal(a->host_and_port, "be:8080");
+    assert_string_equal(a->path, "/app/");
+    assert_true(a->http2);
+    assert_true(a->addresses.sticky);
+    assert_int_equal(a->addresses.n, 2);
+    const struct sockaddr_in *in =
+        (const struct sockaddr_in *)&a->addresses.v[0].addr;
+    assert_int_equal(a->addresses.v[0].len, sizeof(*in));
+    assert_int_equal(in->sin_family, AF_INET);
+    assert_int_equal(ntohs(in->sin_port), 808);
+    assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a000001);
+    const struct sockaddr_in6 *in6 =
+        (const struct sockaddr_in6 *)&a->addresses.v[1].addr;
+    assert_int_equal(a->addresses.v[1].len, sizeof(*in6));
+    assert_int_equal(in6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(in6->sin6_port), 9);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr));
+    assert_int_equal(r.response_headers.n, 1);
+    assert_string_equal(r.response_headers.v[0].name, "x-a");
+    assert_string_equal(r.response_headers.v[0].value, "");
+    assert_string_equal(r.site, "site1");
+    tp_response_free(&r);
+}
+
+static void
+test_literal_generated_responses(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t status_message[] = {
+        HDR(0, 1),                                 /* BEGIN, no version */
+        HDR(2, 5), 0x94, 0x01,                     /* STATUS 404 */
+        HDR(4, 188), 'g', 'o', 'n', 'e',           /* MESSAGE */
+        HDR(0, 2),
+    };
+    struct tp_response r;
+    PARSE_OK_BYTES(status_message, &r);
+    assert_int_equal(r.version, 0);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.message, "gone");
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+
+    static const uint8_t redirect[] = {
+        HDR(1, 1), 0x03,
+        HDR(10, 9), 'h', 't', 't', 'p', ':', '/', '/', 'x', '/', 'y',
+        HDR(0, 129),                               /* REDIRECT_QUERY_STRING */
+        HDR(2, 5), 0x2d, 0x01,                     /* STATUS 301 */
+        HDR(0, 2),
+    };
+    PARSE_OK_BYTES(redirect, &r);
+    assert_string_equal(r.redirect, "http://x/y");
+    assert_true(r.redirect_query_string);
+    assert_int_equal(r.status, 301);
+    tp_response_free(&r);
+
+    static const uint8_t bounce_https_only[] = {
+        HDR(1, 1), 0x03,
+        HDR(4, 54), 'h', 't', 't', 'p',            /* BOUNCE */
+        HDR(0, 197),                               /* HTTPS_ONLY (443) */
+        HDR(0, 223),                               /* TINY_IMAGE */
+        HDR(0, 2),
+    };
+    PARSE_OK_BYTES(bounce_https_only, &r);
+    assert_string_equal(r.bounce, "http");
+    assert_int_equal(r.https_only, 443);
+    assert_true(r.tiny_image);
+    tp_response_free(&r);
+}
+
+static void
+test_literal_base_regex_expand(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t v[] = {
+        HDR(1, 1), 0x03,
+        HDR(3, 40), '/', 'a', '/',                         /* BASE */
+        HDR(0, 117),                                       /* EASY_BASE */
+        HDR(6, 79), '^', '(', '.', '*', ')', '$',          /* REGEX */
+        HDR(4, 80), '\\', '.', 'p', 'y',                   /* INVERSE_REGEX */
+        HDR(0, 118),                                       /* REGEX_TAIL */
+        HDR(3, 6), '/', 's', '/',                          /* PATH */
+        HDR(5, 84), '/', 's', '/', '\\', '1',              /* EXPAND_PATH */
+        HDR(0, 2),
+    };
+    /* EASY_BASE with EXPAND_PATH is refused at END (§1.11). */
+    PARSE_ERR_BYTES(v, "cannot combine EASY_BASE with EXPAND_PATH");
+
+    static const uint8_t ok[] = {
+        HDR(1, 1), 0x03,
+        HDR(3, 40), '/', 'a', '/',                         /* BASE */
+        HDR(6, 79), '^', '(', '.', '*', ')', '$',          /* REGEX */
+        HDR(3, 6), '/', 's', '/',                          /* PATH */
+        HDR(5, 84), '/', 's', '/', '\\', '1',              /* EXPAND_PATH */
+        HDR(4, 136), '/', 'u', '\\', '1',                  /* EXPAND_URI */
+        HDR(0, 2),
+    };
+    struct tp_response r;
+    PARSE_OK_BYTES(ok, &r);
+    assert_string_equal(r.base, "/a/");
+    assert_string_equal(r.regex, "^(.*)$");
+    assert_string_equal(r.address.path, "/s/");
+    assert_string_equal(r.address.expand_path, "/s/\\1");
+    assert_string_equal(r.expand_uri, "/u\\1");
+    tp_response_free(&r);
+}
+
+static void
+test_literal_errors(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t no_begin[] = { HDR(0, 2) };
+    PARSE_ERR_BYTES(no_begin, "first packet must be BEGIN, not END (2)");
+    static const uint8_t param[] = { HDR(1, 1), 3, HDR(1, 13), 'x',
+                                     HDR(0, 2) };
+    PARSE_ERR_BYTES(param, "misplaced translate request packet PARAM");
+    static const uint8_t n25[] = { HDR(1, 1), 3, HDR(0, 25), HDR(0, 2) };
+    PARSE_ERR_BYTES(n25, "unknown translation packet 25");
+    static const uint8_t n287[] = { HDR(1, 1), 3, HDR(0, 287), HDR(0, 2) };
+    PARSE_ERR_BYTES(n287, "unknown translation packet 287");
+    static const uint8_t ajp[] = { HDR(1, 1), 3, HDR(1, 30), 'x', HDR(0, 2) };
+    PARSE_ERR_BYTES(ajp, "obsolete translation packet AJP (30): AJP support "
+                         "has been removed");
+    static const uint8_t mount_proc[] = { HDR(1, 1), 3, HDR(0, 109),
+                                          HDR(0, 2) };
+    PARSE_ERR_BYTES(mount_proc, "unsupported translation packet MOUNT_PROC "
+                                "(109)");
+    static const uint8_t after_end[] = { HDR(1, 1), 3, HDR(0, 2), HDR(0, 2) };
+    PARSE_ERR_BYTES(after_end, "4 bytes after END");
+    static const uint8_t dup_ct[] = {
+        HDR(1, 1), 3, HDR(2, 6), '/', 'f', HDR(1, 7), 'a', HDR(1, 7), 'b',
+        HDR(0, 2),
+    };
+    PARSE_ERR_BYTES(dup_ct, "duplicate CONTENT_TYPE packet");
+    static const uint8_t rel_path[] = { HDR(1, 1), 3, HDR(1, 6), 'f',
+                                        HDR(0, 2) };
+    PARSE_ERR_BYTES(rel_path, "malformed PATH packet: payload must be an "
+                              "absolute path");
+    static const uint8_t nul_ct[] = {
+        HDR(1, 1), 3, HDR(2, 6), '/', 'f', HDR(3, 7), 'a', 0, 'b', HDR(0, 2),
+    };
+    PARSE_ERR_BYTES(nul_ct, "malformed CONTENT_TYPE packet: payload "
+                            "contains a NUL byte");
+    static const uint8_t truncated[] = { HDR(1, 1), 3, HDR(4, 6), '/', 'a' };
+    PARSE_ERR_BYTES(truncated, "stream ended after 2 of 4 payload bytes");
+}
+
+/* ==== BEGIN, END and framing ==== */
+
+static void
+test_begin_versions(void **state)
+{
+    (void)state;
+    static const int versions[] = { -1, 0, 1, 2, 3, 255 };
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        struct msg *m = new_msg(versions[i]);
+        end(m);
+        struct tp_response r;
+        parse_ok(m, &r);
+        assert_int_equal(r.version, versions[i] < 0 ? 0 : versions[i]);
+        tp_response_free(&r);
+        free(m);
+    }
+}
+
+static void
+test_begin_end_errors(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+
+    /* bad version payload */
+    m->len = 0;
+    P(m, TP_CMD_BEGIN, "\x03\x00");
+    end(m);
+    parse_err(m, "malformed BEGIN packet: payload must be empty or one "
+                 "byte");
+
+    /* missing BEGIN: any first packet */
+    m->len = 0;
+    P(m, TP_CMD_PATH, "/a");
+    end(m);
+    parse_err(m, "first packet must be BEGIN, not PATH (6)");
+    m->len = 0;
+    P(m, 25, "");
+    parse_err(m, "first packet must be BEGIN, not ? (25)");
+
+    /* double BEGIN */
+    begin(m, 3);
+    put0(m, TP_CMD_BEGIN);
+    end(m);
+    parse_err(m, "double BEGIN packet");
+
+    /* END with a payload */
+    begin(m, 3);
+    P(m, TP_CMD_END, "x");
+    parse_err(m, "malformed END packet: payload must be empty");
+
+    /* no END */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/a");
+    parse_err(m, "response ended before END");
+
+    /* truncated header and payload */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/abc");
+    m->len -= 1;
+    parse_err(m, "stream ended after 3 of 4 payload bytes (PATH)");
+    begin(m, 3);
+    memset(m->data + m->len, 0, 3);
+    m->len += 3;
+    parse_err(m, "stream ended after 3 of 4 header bytes");
+    begin(m, 3);
+    m->len = 3;
+    parse_err(m, "stream ended after 3 of 4 header bytes");
+
+    /* bytes after END: a whole packet, or one stray byte */
+    begin(m, 3);
+    end(m);
+    end(m);
+    parse_err(m, "4 bytes after END");
+    begin(m, 3);
+    end(m);
+    m->data[m->len++] = 0;
+    parse_err(m, "1 bytes after END");
+
+    /* empty input */
+    parse_err_at((const uint8_t *)"", 0, 0, "response ended before END",
+                 __FILE__, __LINE__);
+    char err[64];
+    struct tp_response r;
+    assert_int_equal(tp_response_parse(NULL, 0, &r, err, sizeof(err)), -1);
+    assert_string_equal(err, "response ended before END");
+    /* errlen 0: no message written, still an error */
+    strcpy(err, "kept");
+    assert_int_equal(tp_response_parse(NULL, 0, &r, err, 0), -1);
+    assert_string_equal(err, "kept");
+    free(m);
+}
+
+/* Packets after END and after an ERROR, through the incremental API. */
+static void
+test_parser_states(void **state)
+{
+    (void)state;
+    struct tp_response_parser p;
+    struct tp_response r;
+    tp_response_parser_init(&p, &r);
+    assert_string_equal(tp_response_parser_error(&p), "");
+    /* init defaults */
+    assert_int_equal(r.max_age, TP_MAX_AGE_UNSET);
+    assert_int_equal(r.user_max_age, TP_MAX_AGE_UNSET);
+    assert_int_equal(r.address.child.umask, TP_UMASK_UNSET);
+    assert_int_equal(r.unattached_child.umask, TP_UMASK_UNSET);
+    assert_int_equal(r.address.type, TP_ADDRESS_NONE);
+    static const uint8_t req_defaults[TP_HG_COUNT] = {
+        [TP_HG_IDENTITY] = TP_HF_MANGLE, [TP_HG_CAPABILITIES] = TP_HF_YES,
+        [TP_HG_COOKIE] = TP_HF_MANGLE,
+    };
+    static const uint8_t resp_defaults[TP_HG_COUNT] = {
+        [TP_HG_CAPABILITIES] = TP_HF_YES, [TP_HG_COOKIE] = TP_HF_MANGLE,
+        [TP_HG_TRANSFORMATION] = TP_HF_MANGLE, [TP_HG_LINK] = TP_HF_YES,
+        [TP_HG_AUTH] = TP_HF_MANGLE,
+    };
+    assert_memory_equal(r.request_header_forward, req_defaults, TP_HG_COUNT);
+    assert_memory_equal(r.response_header_forward, resp_defaults,
+                        TP_HG_COUNT);
+
+    uint8_t three = 3;
+    struct tp_packet begin_pkt = { TP_CMD_BEGIN, 1, &three };
+    struct tp_packet end_pkt = { TP_CMD_END, 0, (const uint8_t *)"" };
+    struct tp_packet path = { TP_CMD_PATH, 2, (const uint8_t *)"/x" };
+    assert_int_equal(tp_response_parser_feed(&p, &begin_pkt), TP_PARSE_MORE);
+    assert_int_equal(tp_response_parser_feed(&p, &path), TP_PARSE_MORE);
+    assert_int_equal(tp_response_parser_feed(&p, &end_pkt), TP_PARSE_DONE);
+    assert_string_equal(tp_response_parser_error(&p), "");
+    assert_string_equal(r.address.path, "/x");
+    /* packet after END */
+    assert_int_equal(tp_response_parser_feed(&p, &path), TP_PARSE_ERROR);
+    assert_string_equal(tp_response_parser_error(&p),
+                        "packet PATH (6) after END");
+    /* ERROR is final and keeps its message */
+    assert_int_equal(tp_response_parser_feed(&p, &end_pkt), TP_PARSE_ERROR);
+    assert_string_equal(tp_response_parser_error(&p),
+                        "packet PATH (6) after END");
+    tp_response_free(&r);
+    tp_response_free(&r); /* harmless twice */
+    assert_true(all_zero(&r, sizeof(r)));
+
+    /* END after END, BEGIN after END */
+    tp_response_parser_init(&p, &r);
+    assert_int_equal(tp_response_parser_feed(&p, &begin_pkt), TP_PARSE_MORE);
+    assert_int_equal(tp_response_parser_feed(&p, &end_pkt), TP_PARSE_DONE);
+    assert_int_equal(tp_response_parser_feed(&p, &begin_pkt), TP_PARSE_ERROR);
+    assert_string_equal(tp_response_parser_error(&p),
+                        "packet BEGIN (1) after END");
+    tp_response_free(&r);
+
+    /* an error mid-way is final */
+    tp_response_parser_init(&p, &r);
+    struct tp_packet bad = { 25, 0, (const uint8_t *)"" };
+    assert_int_equal(tp_response_parser_feed(&p, &begin_pkt), TP_PARSE_MORE);
+    assert_int_equal(tp_response_parser_feed(&p, &bad), TP_PARSE_ERROR);
+    assert_string_equal(tp_response_parser_error(&p),
+                        "unknown translation packet 25");
+    assert_int_equal(tp_response_parser_feed(&p, &end_pkt), TP_PARSE_ERROR);
+    assert_string_equal(tp_response_parser_error(&p),
+                        "unknown translation packet 25");
+    tp_response_free(&r);
+
+    /* the payload is copied: the caller's buffer may change afterwards */
+    tp_response_parser_init(&p, &r);
+    char buf[] = "/copied";
+    struct tp_packet copied = { TP_CMD_PATH, 7, (const uint8_t *)buf };
+    assert_int_equal(tp_response_parser_feed(&p, &begin_pkt), TP_PARSE_MORE);
+    assert_int_equal(tp_response_parser_feed(&p, &copied), TP_PARSE_MORE);
+    memset(buf, 'X', 7);
+    assert_int_equal(tp_response_parser_feed(&p, &end_pkt), TP_PARSE_DONE);
+    assert_string_equal(r.address.path, "/copied");
+    tp_response_free(&r);
+}
+
+/* ==== classification ==== */
+
+static void
+test_packet_support_table(void **state)
+{
+    (void)state;
+    size_t counts[TP_SUPPORT_UNSUPPORTED + 1] = { 0 };
+    for (unsigned n = 0; n <= 300; n++) {
+        const struct tp_command_info *info = tp_command_info((uint16_t)n);
+        enum tp_packet_support s = tp_response_packet_support((uint16_t)n);
+        const char *reason = tp_response_packet_reason((uint16_t)n);
+        assert_true(s <= TP_SUPPORT_UNSUPPORTED);
+        counts[s]++;
+        if (info == NULL) {
+            if (s != TP_SUPPORT_UNKNOWN)
+                fail_msg("unassigned %u classified %d", n, (int)s);
+            assert_null(reason);
+            continue;
+        }
+        if (s == TP_SUPPORT_UNKNOWN)
+            fail_msg("assigned command %s (%u) is unknown", info->name, n);
+        /* request-only exactly for the Q-only commands */
+        if ((info->direction == TP_DIR_Q) != (s == TP_SUPPORT_REQUEST_ONLY))
+            fail_msg("%s (%u): direction %d, support %s", info->name, n,
+                     (int)info->direction, tp_packet_support_name(s));
+        if (s == TP_SUPPORT_REMOVED || s == TP_SUPPORT_UNSUPPORTED) {
+            if (reason == NULL || reason[0] == '\0')
+                fail_msg("%s (%u) has no reason", info->name, n);
+        } else {
+            assert_null(reason);
+        }
+    }
+    /* 25 and 287..300 unassigned, plus 0 */
+    assert_int_equal(counts[TP_SUPPORT_UNKNOWN], 1 + 1 + 14);
+    assert_int_equal(301 - counts[TP_SUPPORT_UNKNOWN], tp_command_count());
+    assert_int_equal(tp_response_packet_support(0), TP_SUPPORT_UNKNOWN);
+    assert_int_equal(tp_response_packet_support(25), TP_SUPPORT_UNKNOWN);
+    assert_int_equal(tp_response_packet_support(287), TP_SUPPORT_UNKNOWN);
+    assert_int_equal(tp_response_packet_support(0xffff), TP_SUPPORT_UNKNOWN);
+    assert_null(tp_response_packet_reason(0xffff));
+
+    /* BEGIN and END */
+    assert_int_equal(tp_response_packet_support(1), TP_SUPPORT_ACCEPTED);
+    assert_int_equal(tp_response_packet_support(2), TP_SUPPORT_ACCEPTED);
+
+    /* names */
+    assert_string_equal(tp_packet_support_name(TP_SUPPORT_ACCEPTED),
+                        "accepted");
+    assert_string_equal(tp_packet_support_name(TP_SUPPORT_IGNORED), "ignored");
+    assert_string_equal(tp_packet_support_name(TP_SUPPORT_REQUEST_ONLY),
+                        "request-only");
+    assert_string_equal(tp_packet_support_name(TP_SUPPORT_REMOVED), "removed");
+    assert_string_equal(tp_packet_support_name(TP_SUPPORT_UNSUPPORTED),
+                        "unsupported");
+    assert_string_equal(tp_packet_support_name(TP_SUPPORT_UNKNOWN), "unknown");
+    assert_string_equal(tp_packet_support_name((enum tp_packet_support)99),
+                        "unknown");
+}
+
+/* The spec's lists of what a response may not carry (§1.4 after the
+ * table), by number. */
+static void
+test_packet_support_spec_lists(void **state)
+{
+    (void)state;
+    /* request-only: PARAM, REMOTE_HOST, WIDGET_TYPE, USER_AGENT, ARGS,
+     * QUERY_STRING, LOCAL_ADDRESS(_STRING), AUTHORIZATION, UA_CLASS,
+     * SUFFIX, LOGIN, CRON, PASSWORD, ALT_HOST, CHAIN_HEADER, AUTH_TOKEN,
+     * PLAN, PEEK */
+    static const uint16_t request_only[] = {
+        13, 16, 21, 35, 55, 38, 43, 44, 58, 88, 122, 164, 181, 166, 206,
+        217, 221, 241, 276,
+    };
+    for (size_t i = 0; i < sizeof(request_only) / 2; i++)
+        assert_int_equal(tp_response_packet_support(request_only[i]),
+                         TP_SUPPORT_REQUEST_ONLY);
+    /* refused as removed/deprecated or reported unknown by beng-proxy:
+     * DOMAIN_, AJP, DELEGATE, JAILCGI, REFENCE, SUBST_YAML_FILE,
+     * SUBST_ALT_SYNTAX */
+    static const uint16_t removed[] = { 31, 30, 41, 26, 167, 205, 207 };
+    for (size_t i = 0; i < sizeof(removed) / 2; i++)
+        assert_int_equal(tp_response_packet_support(removed[i]),
+                         TP_SUPPORT_REMOVED);
+    /* silently ignored: DEFLATED, AUTO_DEFLATE, TIMEOUT */
+    assert_int_equal(tp_response_packet_support(50), TP_SUPPORT_IGNORED);
+    assert_int_equal(tp_response_packet_support(158), TP_SUPPORT_IGNORED);
+    assert_int_equal(tp_response_packet_support(256), TP_SUPPORT_IGNORED);
+    /* LOGIN-family beng-proxy rejects: SERVICE, NO_PASSWORD,
+     * AUTHORIZED_KEYS, NO_HOME_AUTHORIZED_KEYS */
+    static const uint16_t login[] = { 168, 244, 248, 255 };
+    for (size_t i = 0; i < sizeof(login) / 2; i++) {
+        enum tp_packet_support s = tp_response_packet_support(login[i]);
+        assert_true(s == TP_SUPPORT_UNSUPPORTED || s == TP_SUPPORT_REMOVED);
+    }
+    /* VIEW and PROCESS: not supported (yet) */
+    assert_int_equal(tp_response_packet_support(34), TP_SUPPORT_UNSUPPORTED);
+    assert_int_equal(tp_response_packet_support(11), TP_SUPPORT_UNSUPPORTED);
+}
+
+/* Every refused command fails a response with a message naming it. */
+static void
+test_refused_packets_named(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    char want[200];
+    for (unsigned n = 0; n <= 300; n++) {
+        enum tp_packet_support s = tp_response_packet_support((uint16_t)n);
+        const char *name = tp_command_name((uint16_t)n);
+        switch (s) {
+        case TP_SUPPORT_REQUEST_ONLY:
+            snprintf(want, sizeof(want),
+                     "misplaced translate request packet %s", name);
+            break;
+        case TP_SUPPORT_REMOVED:
+            snprintf(want, sizeof(want),
+                     "obsolete translation packet %s (%u): %s", name, n,
+                     tp_response_packet_reason((uint16_t)n));
+            break;
+        case TP_SUPPORT_UNSUPPORTED:
+            snprintf(want, sizeof(want),
+                     "unsupported translation packet %s (%u)", name, n);
+            break;
+        case TP_SUPPORT_UNKNOWN:
+            snprintf(want, sizeof(want), "unknown translation packet %u", n);
+            break;
+        default:
+            continue;
+        }
+        /* empty and non-empty payloads alike */
+        begin(m, 3);
+        put0(m, (uint16_t)n);
+        end(m);
+        parse_err(m, want);
+        begin(m, 3);
+        P(m, (uint16_t)n, "/x\0y");
+        end(m);
+        parse_err(m, want);
+    }
+    static const uint16_t unknown[] = { 1000, 0x7fff, 0xfffe, 0xffff };
+    for (size_t i = 0; i < sizeof(unknown) / 2; i++) {
+        begin(m, 3);
+        put0(m, unknown[i]);
+        end(m);
+        snprintf(want, sizeof(want), "unknown translation packet %u",
+                 (unsigned)unknown[i]);
+        parse_err(m, want);
+    }
+    free(m);
+}
+
+/* IGNORED packets are shape-checked, then dropped. */
+static void
+test_ignored_packets(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_DEFLATED, "/x.deflate");
+    put0(m, TP_CMD_AUTO_DEFLATE);
+    put_u32(m, TP_CMD_TIMEOUT, 30);
+    put_u32(m, TP_CMD_TIMEOUT, 30); /* not even a duplicate */
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    struct tp_response empty;
+    struct tp_response_parser p;
+    tp_response_parser_init(&p, &empty);
+    empty.version = 3;
+    char *a = dump(&r), *b = dump(&empty);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    tp_response_free(&r);
+    tp_response_free(&empty);
+
+    one_err(TP_CMD_TIMEOUT, "\x1e\x00\x00",
+            "malformed TIMEOUT packet: payload must be a 4-byte integer");
+    one_err(TP_CMD_AUTO_DEFLATE, "x",
+            "malformed AUTO_DEFLATE packet: payload must be empty");
+    one_err(TP_CMD_DEFLATED, "a\0b",
+            "malformed DEFLATED packet: payload contains a NUL byte");
+    free(m);
+}
+
+/* ==== resource addresses (§1.7) ==== */
+
+static void
+test_local_file(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_BASE, "/static/");
+    P(m, TP_CMD_PATH, "/srv/www/");
+    P(m, TP_CMD_CONTENT_TYPE, "text/plain; charset=utf-8");
+    P(m, TP_CMD_GZIPPED, "/srv/www/index.gz");
+    put0(m, TP_CMD_AUTO_BROTLI_PATH);
+    P(m, TP_CMD_BENEATH, "/srv");
+    P(m, TP_CMD_APPEND_PATH, "index.html");
+    P(m, TP_CMD_PATH_INFO, "/ignored");           /* accepted, ignored */
+    P(m, TP_CMD_PATH_INFO, "/ignored-again");     /* not even a duplicate */
+    put_u16(m, TP_CMD_STATUS, 203);
+    put_u32(m, TP_CMD_EXPIRES_RELATIVE, 60);
+    put_u32(m, TP_CMD_EXPIRES_RELATIVE_WITH_QUERY, 7);
+    P(m, TP_CMD_CACHE_TAG, "files");
+    put0(m, TP_CMD_AUTO_FLUSH_CACHE);
+    put0(m, TP_CMD_UNCACHED);
+    put0(m, TP_CMD_EAGER_CACHE);
+    put0(m, TP_CMD_IGNORE_NO_CACHE);
+    P(m, TP_CMD_FILE_NOT_FOUND, "fnf");
+    P(m, TP_CMD_DIRECTORY_INDEX, "");
+    put0(m, TP_CMD_DIRECTORY_INDEX_SLASH);
+    P(m, TP_CMD_ENOTDIR_, "\x00\x01");
+    put0(m, TP_CMD_PATH_EXISTS);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    const struct tp_address *a = &r.address;
+    assert_int_equal(a->type, TP_ADDRESS_LOCAL);
+    assert_string_equal(a->path, "/srv/www/");
+    assert_string_equal(a->content_type, "text/plain; charset=utf-8");
+    assert_null(a->content_type_lookup.data);
+    assert_string_equal(a->gzipped, "/srv/www/index.gz");
+    assert_false(a->auto_gzipped);
+    assert_true(a->auto_brotli_path);
+    assert_string_equal(a->beneath, "/srv");
+    assert_string_equal(a->append_path, "index.html");
+    assert_null(a->path_info);
+    assert_int_equal(r.status, 203);
+    assert_int_equal(r.expires_relative, 60);
+    assert_int_equal(r.expires_relative_with_query, 7);
+    assert_string_equal(r.address_cache_tag, "files");
+    assert_int_equal(r.cache_tags.n, 0);
+    assert_true(r.auto_flush_cache && r.uncached && r.eager_cache &&
+                r.ignore_no_cache);
+    assert_int_equal(r.file_not_found.len, 3);
+    assert_memory_equal(r.file_not_found.data, "fnf", 3);
+    assert_non_null(r.directory_index.data); /* present though empty */
+    assert_int_equal(r.directory_index.len, 0);
+    assert_true(r.directory_index_slash);
+    assert_int_equal(r.enotdir.len, 2);
+    assert_memory_equal(r.enotdir.data, "\x00\x01", 2);
+    assert_true(r.path_exists);
+    /* a file address has no CGI, HTTP or child fields */
+    assert_null(a->document_root);
+    assert_int_equal(a->args.n, 0);
+    assert_int_equal(a->addresses.n, 0);
+    assert_int_equal(a->child.umask, TP_UMASK_UNSET);
+    tp_response_free(&r);
+
+    /* CONTENT_TYPE_LOOKUP and AUTO_GZIPPED variant */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CONTENT_TYPE_LOOKUP, "ctl\0data");
+    put0(m, TP_CMD_AUTO_GZIPPED);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.address.content_type_lookup.len, 8);
+    assert_memory_equal(r.address.content_type_lookup.data, "ctl\0data", 8);
+    assert_null(r.address.content_type);
+    assert_true(r.address.auto_gzipped);
+    assert_null(r.address.gzipped);
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_local_file_errors(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* modifiers without an address */
+    one_err(TP_CMD_CONTENT_TYPE, "text/html",
+            "misplaced CONTENT_TYPE packet: no resource address before it");
+    one_err(TP_CMD_GZIPPED, "/a.gz",
+            "misplaced GZIPPED packet: no resource address before it");
+    one_err(TP_CMD_AUTO_GZIPPED, "",
+            "misplaced AUTO_GZIPPED packet: no resource address before it");
+    one_err(TP_CMD_AUTO_BROTLI_PATH, "", "misplaced AUTO_BROTLI_PATH "
+                                         "packet: no resource address "
+                                         "before it");
+    one_err(TP_CMD_CONTENT_TYPE_LOOKUP, "x", "misplaced CONTENT_TYPE_LOOKUP "
+                                             "packet: no resource address "
+                                             "before it");
+    one_err(TP_CMD_BENEATH, "/a",
+            "misplaced BENEATH packet: no resource address before it");
+    one_err(TP_CMD_PATH_INFO, "/a",
+            "misplaced PATH_INFO packet: no resource address before it");
+
+    /* ... and at a wrong address */
+    static const uint16_t file_mods[] = {
+        TP_CMD_CONTENT_TYPE, TP_CMD_GZIPPED, TP_CMD_AUTO_GZIPPED,
+        TP_CMD_AUTO_BROTLI_PATH, TP_CMD_CONTENT_TYPE_LOOKUP, TP_CMD_BENEATH,
+    };
+    for (size_t i = 0; i < sizeof(file_mods) / 2; i++) {
+        char want[128];
+        begin(m, 3);
+        P(m, TP_CMD_CGI, "/cgi-bin/x");
+        if (file_mods[i] == TP_CMD_AUTO_GZIPPED ||
+            file_mods[i] == TP_CMD_AUTO_BROTLI_PATH)
+            put0(m, file_mods[i]);
+        else
+            P(m, file_mods[i], "/x");
+        end(m);
+        snprintf(want, sizeof(want),
+                 "misplaced %s packet: not valid for a CGI address",
+                 tp_command_name(file_mods[i]));
+        parse_err(m, want);
+    }
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "nfs1");
+    P(m, TP_CMD_NFS_EXPORT, "/e");
+    P(m, TP_CMD_PATH, "/p");
+    P(m, TP_CMD_BENEATH, "/p");
+    end(m);
+    parse_err(m, "misplaced BENEATH packet: not valid for a NFS address");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    P(m, TP_CMD_PATH_INFO, "/x");
+    end(m);
+    parse_err(m, "misplaced PATH_INFO packet: not valid for a HTTP address");
+
+    /* duplicates and exclusive pairs */
+    static const struct {
+        uint16_t first, second;
+        const char *want;
+    } pairs[] = {
+        { TP_CMD_CONTENT_TYPE, TP_CMD_CONTENT_TYPE,
+          "duplicate CONTENT_TYPE packet" },
+        { TP_CMD_CONTENT_TYPE_LOOKUP, TP_CMD_CONTENT_TYPE_LOOKUP,
+          "duplicate CONTENT_TYPE_LOOKUP packet" },
+        { TP_CMD_CONTENT_TYPE, TP_CMD_CONTENT_TYPE_LOOKUP,
+          "cannot combine CONTENT_TYPE with CONTENT_TYPE_LOOKUP" },
+        { TP_CMD_CONTENT_TYPE_LOOKUP, TP_CMD_CONTENT_TYPE,
+          "cannot combine CONTENT_TYPE with CONTENT_TYPE_LOOKUP" },
+        { TP_CMD_GZIPPED, TP_CMD_GZIPPED, "duplicate GZIPPED packet" },
+        { TP_CMD_AUTO_GZIPPED, TP_CMD_AUTO_GZIPPED,
+          "duplicate AUTO_GZIPPED packet" },
+        { TP_CMD_GZIPPED, TP_CMD_AUTO_GZIPPED,
+          "cannot combine GZIPPED with AUTO_GZIPPED" },
+        { TP_CMD_AUTO_GZIPPED, TP_CMD_GZIPPED,
+          "cannot combine GZIPPED with AUTO_GZIPPED" },
+        { TP_CMD_AUTO_BROTLI_PATH, TP_CMD_AUTO_BROTLI_PATH,
+          "duplicate AUTO_BROTLI_PATH packet" },
+        { TP_CMD_BENEATH, TP_CMD_BENEATH, "duplicate BENEATH packet" },
+        { TP_CMD_UNCACHED, TP_CMD_UNCACHED, "duplicate UNCACHED packet" },
+        { TP_CMD_EXPIRES_RELATIVE, TP_CMD_EXPIRES_RELATIVE,
+          "duplicate EXPIRES_RELATIVE packet" },
+        { TP_CMD_FILE_NOT_FOUND, TP_CMD_FILE_NOT_FOUND,
+          "duplicate FILE_NOT_FOUND packet" },
+        { TP_CMD_DIRECTORY_INDEX, TP_CMD_DIRECTORY_INDEX,
+          "duplicate DIRECTORY_INDEX packet" },
+        { TP_CMD_ENOTDIR_, TP_CMD_ENOTDIR_, "duplicate ENOTDIR_ packet" },
+        { TP_CMD_PATH_EXISTS, TP_CMD_PATH_EXISTS,
+          "duplicate PATH_EXISTS packet" },
+        { TP_CMD_PATH, TP_CMD_PATH, "misplaced PATH packet: the main slot "
+                                    "already has a PATH address" },
+        { TP_CMD_PATH, TP_CMD_CGI, "misplaced CGI packet: the main slot "
+                                   "already has a PATH address" },
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        begin(m, 3);
+        P(m, TP_CMD_PATH, "/f");
+        uint16_t c[2] = { pairs[i].first, pairs[i].second };
+        for (int j = 0; j < 2; j++) {
+            enum tp_payload_kind k = tp_command_info(c[j])->payload;
+            if (j == 0 && c[j] == TP_CMD_PATH)
+                continue;
+            if (k == TP_PL_NONE)
+                put0(m, c[j]);
+            else if (k == TP_PL_U32)
+                put_u32(m, c[j], 5);
+            else
+                P(m, c[j], "/x");
+        }
+        end(m);
+        parse_err(m, pairs[i].want);
+    }
+
+    /* payload shapes */
+    one_err(TP_CMD_PATH, "", "malformed PATH packet: payload must be an "
+                             "absolute path");
+    one_err(TP_CMD_PATH, "rel/x", "malformed PATH packet: payload must be "
+                                  "an absolute path");
+    one_err(TP_CMD_PATH, "/a\0b", "malformed PATH packet: payload contains "
+                                  "a NUL byte");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CONTENT_TYPE, "");
+    end(m);
+    parse_err(m, "malformed CONTENT_TYPE packet: payload must not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_GZIPPED, "f.gz");
+    end(m);
+    parse_err(m, "malformed GZIPPED packet: payload must be an absolute "
+                 "path");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_BENEATH, "srv");
+    end(m);
+    parse_err(m, "malformed BENEATH packet: payload must be an absolute "
+                 "path");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_AUTO_GZIPPED, "x");
+    end(m);
+    parse_err(m, "malformed AUTO_GZIPPED packet: payload must be empty");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_EXPIRES_RELATIVE, "\x01\x00");
+    end(m);
+    parse_err(m, "malformed EXPIRES_RELATIVE packet: payload must be a "
+                 "4-byte integer");
+    /* APPEND_PATH needs BASE */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_APPEND_PATH, "x");
+    end(m);
+    parse_err(m, "APPEND_PATH without BASE");
+    free(m);
+}
+
+static void
+test_nfs(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_NFS_SERVER, "nfs.example.com");
+    P(m, TP_CMD_NFS_EXPORT, "/export/www");
+    P(m, TP_CMD_PATH, "/site/index.html");
+    P(m, TP_CMD_CONTENT_TYPE, "text/html");
+    put0(m, TP_CMD_AUTO_GZIPPED);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.address.type, TP_ADDRESS_NFS);
+    assert_string_equal(r.address.nfs_server, "nfs.example.com");
+    assert_string_equal(r.address.nfs_export, "/export/www");
+    assert_string_equal(r.address.path, "/site/index.html");
+    assert_string_equal(r.address.content_type, "text/html");
+    assert_true(r.address.auto_gzipped);
+    tp_response_free(&r);
+
+    one_err(TP_CMD_NFS_EXPORT, "/e", "NFS_EXPORT without NFS_SERVER");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    P(m, TP_CMD_PATH, "/p");
+    end(m);
+    parse_err(m, "misplaced PATH packet: NFS_EXPORT must come first");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    P(m, TP_CMD_NFS_EXPORT, "/e");
+    P(m, TP_CMD_NFS_EXPORT, "/e");
+    end(m);
+    parse_err(m, "duplicate NFS_EXPORT packet");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    P(m, TP_CMD_NFS_EXPORT, "/e");
+    P(m, TP_CMD_PATH, "/p");
+    P(m, TP_CMD_PATH, "/q");
+    end(m);
+    parse_err(m, "duplicate PATH packet");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    end(m);
+    parse_err(m, "NFS_SERVER without NFS_EXPORT");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    P(m, TP_CMD_NFS_EXPORT, "/e");
+    end(m);
+    parse_err(m, "NFS address without PATH");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/p");
+    P(m, TP_CMD_NFS_SERVER, "s");
+    end(m);
+    parse_err(m, "misplaced NFS_SERVER packet: the main slot already has a "
+                 "PATH address");
+    one_err(TP_CMD_NFS_SERVER, "", "malformed NFS_SERVER packet: payload "
+                                   "must not be empty");
+    one_err(TP_CMD_NFS_SERVER, "a b", "malformed NFS_SERVER packet: not a "
+                                      "valid host");
+    one_err(TP_CMD_NFS_SERVER, "a/b", "malformed NFS_SERVER packet: not a "
+                                      "valid host");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    P(m, TP_CMD_NFS_EXPORT, "e");
+    end(m);
+    parse_err(m, "malformed NFS_EXPORT packet: must be an absolute path");
+    begin(m, 3);
+    P(m, TP_CMD_NFS_SERVER, "s");
+    P(m, TP_CMD_NFS_EXPORT, "");
+    end(m);
+    parse_err(m, "malformed NFS_EXPORT packet: must be an absolute path");
+    free(m);
+}
+
+static const struct sockaddr_in *
+sin_of(const struct tp_socket_address *s)
+{
+    assert_int_equal(s->len, sizeof(struct sockaddr_in));
+    assert_int_equal(s->addr.ss_family, AF_INET);
+    return (const struct sockaddr_in *)&s->addr;
+}
+
+static const struct sockaddr_in6 *
+sin6_of(const struct tp_socket_address *s)
+{
+    assert_int_equal(s->len, sizeof(struct sockaddr_in6));
+    assert_int_equal(s->addr.ss_family, AF_INET6);
+    return (const struct sockaddr_in6 *)&s->addr;
+}
+
+static void
+assert_sun(const struct tp_socket_address *s, const char *path)
+{
+    size_t n = strlen(path);
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&s->addr;
+    assert_int_equal(s->addr.ss_family, AF_LOCAL);
+    if (path[0] == '@') {
+        assert_int_equal(s->len, offsetof(struct sockaddr_un, sun_path) + n);
+        assert_int_equal(un->sun_path[0], 0);
+        assert_memory_equal(un->sun_path + 1, path + 1, n - 1);
+    } else {
+        assert_int_equal(s->len,
+                         offsetof(struct sockaddr_un, sun_path) + n + 1);
+        assert_string_equal(un->sun_path, path);
+    }
+}
+
+static void
+test_http(void **state)
+{
+    (void)state;
+    uint8_t sa[sizeof(struct sockaddr_storage)];
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_HTTP, "http://www.example.com:81/a/b?q=1");
+    P(m, TP_CMD_ADDRESS_STRING, "192.0.2.1");        /* default port 80 */
+    P(m, TP_CMD_ADDRESS_STRING, "192.0.2.2:8080");
+    P(m, TP_CMD_ADDRESS_STRING, "[2001:db8::1]:8443");
+    P(m, TP_CMD_ADDRESS_STRING, "[2001:db8::2]");    /* default port */
+    P(m, TP_CMD_ADDRESS_STRING, "2001:db8::3");      /* bare IPv6 */
+    P(m, TP_CMD_ADDRESS_STRING, "backend.local:8081");/* kept unresolved */
+    P(m, TP_CMD_ADDRESS_STRING, "backend2");
+    P(m, TP_CMD_ADDRESS_STRING, "/run/backend.sock");
+    P(m, TP_CMD_ADDRESS_STRING, "@backend");
+    put(m, TP_CMD_ADDRESS, sa, sa_in(sa, "198.51.100.7", 9090));
+    put(m, TP_CMD_ADDRESS, sa, sa_in6(sa, "::1", 9091));
+    put(m, TP_CMD_ADDRESS, sa, sa_un(sa, "/run/raw.sock"));
+    put(m, TP_CMD_ADDRESS, sa, sa_un(sa, "@raw"));
+    put0(m, TP_CMD_STICKY);
+    put0(m, TP_CMD_HTTP2);
+    P(m, TP_CMD_REQUEST_HEADER, "X-Backend:1");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    const struct tp_address *a = &r.address;
+    assert_int_equal(a->type, TP_ADDRESS_HTTP);
+    assert_int_equal(a->scheme, TP_HTTP_SCHEME_HTTP);
+    assert_string_equal(a->host_and_port, "www.example.com:81");
+    assert_string_equal(a->path, "/a/b?q=1");
+    assert_true(a->http2);
+    assert_true(a->addresses.sticky);
+    assert_null(a->certificate);
+    assert_int_equal(a->addresses.n, 13);
+    const struct tp_socket_address *v = a->addresses.v;
+    assert_int_equal(ntohs(sin_of(&v[0])->sin_port), 80);
+    assert_int_equal(ntohl(sin_of(&v[0])->sin_addr.s_addr), 0xc0000201);
+    assert_int_equal(ntohs(sin_of(&v[1])->sin_port), 8080);
+    assert_int_equal(ntohs(sin6_of(&v[2])->sin6_port), 8443);
+    struct in6_addr want6;
+    inet_pton(AF_INET6, "2001:db8::1", &want6);
+    assert_memory_equal(&sin6_of(&v[2])->sin6_addr, &want6, 16);
+    assert_int_equal(ntohs(sin6_of(&v[3])->sin6_port), 80);
+    assert_int_equal(ntohs(sin6_of(&v[4])->sin6_port), 80);
+    inet_pton(AF_INET6, "2001:db8::3", &want6);
+    assert_memory_equal(&sin6_of(&v[4])->sin6_addr, &want6, 16);
+    assert_int_equal(v[5].len, 0);
+    assert_string_equal(v[5].host, "backend.local");
+    assert_int_equal(v[5].port, 8081);
+    assert_int_equal(v[6].len, 0);
+    assert_string_equal(v[6].host, "backend2");
+    assert_int_equal(v[6].port, 80);
+    assert_sun(&v[7], "/run/backend.sock");
+    assert_sun(&v[8], "@backend");
+    assert_int_equal(ntohs(sin_of(&v[9])->sin_port), 9090);
+    assert_int_equal(ntohs(sin6_of(&v[10])->sin6_port), 9091);
+    assert_sun(&v[11], "/run/raw.sock");
+    assert_sun(&v[12], "@raw");
+    for (size_t i = 0; i < 13; i++)
+        if (i != 5 && i != 6)
+            assert_null(v[i].host);
+    assert_int_equal(r.request_headers.n, 1);
+    assert_string_equal(r.request_headers.v[0].name, "x-backend");
+    assert_string_equal(r.request_headers.v[0].value, "1");
+    assert_false(r.request_headers.v[0].expand);
+    tp_response_free(&r);
+
+    /* https: default port 443, CERTIFICATE; a URL without path is "/" */
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "https://secure.example");
+    P(m, TP_CMD_ADDRESS_STRING, "203.0.113.5");
+    P(m, TP_CMD_ADDRESS_STRING, "secure.example");
+    P(m, TP_CMD_CERTIFICATE, "client-cert_1");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.address.scheme, TP_HTTP_SCHEME_HTTPS);
+    assert_string_equal(r.address.host_and_port, "secure.example");
+    assert_string_equal(r.address.path, "/");
+    assert_string_equal(r.address.certificate, "client-cert_1");
+    assert_int_equal(ntohs(sin_of(&r.address.addresses.v[0])->sin_port), 443);
+    assert_int_equal(r.address.addresses.v[1].port, 443);
+    assert_false(r.address.addresses.sticky);
+    tp_response_free(&r);
+
+    /* unix: URL */
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "unix:/run/app.sock");
+    P(m, TP_CMD_ADDRESS_STRING, "/run/app.sock");
+    P(m, TP_CMD_BASE, "/app/");
+    P(m, TP_CMD_REGEX, "^(.*)");
+    P(m, TP_CMD_EXPAND_PATH, "/\\1");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.address.scheme, TP_HTTP_SCHEME_UNIX);
+    assert_string_equal(r.address.path, "/run/app.sock");
+    assert_null(r.address.host_and_port);
+    assert_string_equal(r.address.expand_path, "/\\1");
+    assert_sun(&r.address.addresses.v[0], "/run/app.sock");
+    tp_response_free(&r);
+
+    /* the longest socket paths that fit */
+    char longpath[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+    memset(longpath, 'p', sizeof(longpath));
+    longpath[0] = '/';
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    put(m, TP_CMD_ADDRESS_STRING, longpath, sizeof(longpath) - 3);
+    longpath[0] = '@';
+    put(m, TP_CMD_ADDRESS_STRING, longpath, sizeof(longpath) - 2);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.address.addresses.v[0].len,
+                     sizeof(struct sockaddr_un));
+    assert_int_equal(r.address.addresses.v[1].len,
+                     sizeof(struct sockaddr_un));
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+http_err_at(const char *url, uint16_t cmd, const void *payload, size_t len,
+            const char *want, const char *file, int line)
+{
+    struct msg *m = new_msg(3);
+    put_s(m, TP_CMD_HTTP, url);
+    if (cmd != 0)
+        put(m, cmd, payload, len);
+    end(m);
+    parse_err_at(m->data, m->len, 0, want, file, line);
+    free(m);
+}
+
+#define http_err(url, cmd, lit, want)                                      \
+    http_err_at(url, cmd, lit, sizeof(lit) - 1, want, __FILE__, __LINE__)
+
+static void
+test_http_errors(void **state)
+{
+    (void)state;
+    one_err(TP_CMD_HTTP, "", "malformed HTTP packet: payload must not be "
+                             "empty");
+    one_err(TP_CMD_HTTP, "ftp://h/", "malformed HTTP packet: not http://, "
+                                     "https:// or unix:/");
+    one_err(TP_CMD_HTTP, "/run/sock", "malformed HTTP packet: not http://, "
+                                      "https:// or unix:/");
+    one_err(TP_CMD_HTTP, "http://", "malformed HTTP packet: malformed host");
+    one_err(TP_CMD_HTTP, "http:///x", "malformed HTTP packet: malformed "
+                                      "host");
+    one_err(TP_CMD_HTTP, "http://a b/", "malformed HTTP packet: malformed "
+                                        "host");
+    one_err(TP_CMD_HTTP, "http://h/a b", "malformed HTTP packet: malformed "
+                                         "path");
+    one_err(TP_CMD_HTTP, "http://h/\xc3\xa4", "malformed HTTP packet: "
+                                              "malformed path");
+    one_err(TP_CMD_HTTP, "unix:/a b", "malformed HTTP packet: malformed "
+                                      "path");
+    one_err(TP_CMD_HTTP, "http://h/\0", "malformed HTTP packet: payload "
+                                        "contains a NUL byte");
+    http_err("http://h/", 0, "", "no ADDRESS for HTTP address");
+
+    /* ADDRESS without a list */
+    one_err(TP_CMD_ADDRESS_STRING, "1.2.3.4", "misplaced ADDRESS_STRING "
+            "packet: no HTTP, FASTCGI or WAS address before it");
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_ADDRESS_STRING, "1.2.3.4");
+    end(m);
+    parse_err(m, "misplaced ADDRESS_STRING packet: no HTTP, FASTCGI or WAS "
+                 "address before it");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_ADDRESS, "\x01\x00/x");
+    end(m);
+    parse_err(m, "misplaced ADDRESS packet: no HTTP, FASTCGI or WAS address "
+                 "before it");
+
+    /* binary ADDRESS */
+    uint8_t sa[sizeof(struct sockaddr_storage) + 8];
+    size_t n = sa_in(sa, "1.2.3.4", 80);
+    http_err_at("http://h/", TP_CMD_ADDRESS, sa, n - 1,
+                "malformed ADDRESS packet: wrong size for its family",
+                __FILE__, __LINE__);
+    http_err_at("http://h/", TP_CMD_ADDRESS, sa, n + 1,
+                "malformed ADDRESS packet: wrong size for its family",
+                __FILE__, __LINE__);
+    n = sa_in6(sa, "::1", 80);
+    http_err_at("http://h/", TP_CMD_ADDRESS, sa, n - 4,
+                "malformed ADDRESS packet: wrong size for its family",
+                __FILE__, __LINE__);
+    sa_un(sa, "/x");
+    http_err_at("http://h/", TP_CMD_ADDRESS, sa, 2,
+                "malformed ADDRESS packet: wrong size for AF_LOCAL",
+                __FILE__, __LINE__);
+    http_err_at("http://h/", TP_CMD_ADDRESS, sa,
+                sizeof(struct sockaddr_un) + 1,
+                "malformed ADDRESS packet: wrong size for AF_LOCAL",
+                __FILE__, __LINE__);
+    uint16_t family = AF_PACKET;
+    memcpy(sa, &family, 2);
+    http_err_at("http://h/", TP_CMD_ADDRESS, sa, 20,
+                "malformed ADDRESS packet: unsupported address family",
+                __FILE__, __LINE__);
+    http_err("http://h/", TP_CMD_ADDRESS, "\x02",
+             "malformed ADDRESS packet: payload is too short for a socket "
+             "address");
+    http_err("http://h/", TP_CMD_ADDRESS, "",
+             "malformed ADDRESS packet: payload is too short for a socket "
+             "address");
+
+    /* ADDRESS_STRING */
+    static const struct {
+        const char *s, *why;
+    } bad[] = {
+        { "1.2.3.4:", "malformed port" },
+        { "1.2.3.4:x", "malformed port" },
+        { "1.2.3.4:123456", "malformed port" },
+        { "1.2.3.4:0", "port out of range" },
+        { "1.2.3.4:65536", "port out of range" },
+        { "[::1", "missing ']'" },
+        { "[::1]x", "garbage after ']'" },
+        { "[::1]:", "malformed port" },
+        { "[::1]:99999", "port out of range" },
+        { "[::g]:80", "malformed IPv6 address" },
+        { "1::2::3", "malformed IPv6 address" },
+        { "[]:80", "malformed host" },
+        { ":80", "malformed host" },
+        { "1.2.3", "malformed host" },
+        { "1.2.3.256", "malformed host" },
+        { "a..b", "malformed host" },
+        { ".a", "malformed host" },
+        { "a.", "malformed host" },
+        { "a b", "malformed host" },
+        { "a/b", "malformed host" },
+    };
+    char want[128];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(want, sizeof(want), "malformed ADDRESS_STRING packet: %s",
+                 bad[i].why);
+        http_err_at("http://h/", TP_CMD_ADDRESS_STRING, bad[i].s,
+                    strlen(bad[i].s), want, __FILE__, __LINE__);
+    }
+    char longpath[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+    memset(longpath, 'p', sizeof(longpath));
+    longpath[0] = '/';
+    http_err_at("http://h/", TP_CMD_ADDRESS_STRING, longpath,
+                sizeof(longpath) - 2,
+                "malformed ADDRESS_STRING packet: socket path too long",
+                __FILE__, __LINE__);
+    longpath[0] = '@';
+    http_err_at("http://h/", TP_CMD_ADDRESS_STRING, longpath,
+                sizeof(longpath) - 1,
+                "malformed ADDRESS_STRING packet: socket path too long",
+                __FILE__, __LINE__);
+    http_err("http://h/", TP_CMD_ADDRESS_STRING, "",
+             "malformed ADDRESS_STRING packet: payload must not be empty");
+    http_err("http://h/", TP_CMD_ADDRESS_STRING, "1.2.3.4\0",
+             "malformed ADDRESS_STRING packet: payload contains a NUL byte");
+
+    /* list limit */
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    for (int i = 0; i <= TP_MAX_ADDRESSES; i++)
+        P(m, TP_CMD_ADDRESS_STRING, "10.0.0.1");
+    end(m);
+    parse_err(m, "too many ADDRESS_STRING packets (limit 32)");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    for (int i = 0; i < TP_MAX_ADDRESSES; i++)
+        P(m, TP_CMD_ADDRESS_STRING, "10.0.0.1");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.address.addresses.n, TP_MAX_ADDRESSES);
+    tp_response_free(&r);
+
+    /* STICKY, HTTP2, CERTIFICATE */
+    one_err(TP_CMD_STICKY, "", "misplaced STICKY packet: no address list "
+                               "before it");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/p");
+    put0(m, TP_CMD_STICKY);
+    end(m);
+    parse_err(m, "misplaced STICKY packet: no address list before it");
+    http_err("http://h/", TP_CMD_STICKY, "x", "malformed STICKY packet: "
+                                              "payload must be empty");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    P(m, TP_CMD_ADDRESS_STRING, "10.0.0.1");
+    put0(m, TP_CMD_STICKY);
+    put0(m, TP_CMD_STICKY);
+    end(m);
+    parse_err(m, "duplicate STICKY packet");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    put0(m, TP_CMD_HTTP2);
+    put0(m, TP_CMD_HTTP2);
+    end(m);
+    parse_err(m, "duplicate HTTP2 packet");
+    one_err(TP_CMD_HTTP2, "", "misplaced HTTP2 packet: no resource address "
+                              "before it");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/p");
+    put0(m, TP_CMD_HTTP2);
+    end(m);
+    parse_err(m, "misplaced HTTP2 packet: not valid for a PATH address");
+    http_err("http://h/", TP_CMD_CERTIFICATE, "c",
+             "misplaced CERTIFICATE packet: needs an https:// HTTP address");
+    one_err(TP_CMD_CERTIFICATE, "c",
+            "misplaced CERTIFICATE packet: needs an https:// HTTP address");
+    http_err("https://h/", TP_CMD_CERTIFICATE, "a b",
+             "malformed CERTIFICATE packet: must be a name of [A-Za-z0-9_-]");
+    http_err("https://h/", TP_CMD_CERTIFICATE, "",
+             "malformed CERTIFICATE packet: must be a name of [A-Za-z0-9_-]");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "https://h/");
+    P(m, TP_CMD_CERTIFICATE, "c");
+    P(m, TP_CMD_CERTIFICATE, "c");
+    end(m);
+    parse_err(m, "duplicate CERTIFICATE packet");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    P(m, TP_CMD_HTTP, "http://h/");
+    end(m);
+    parse_err(m, "misplaced HTTP packet: the main slot already has a HTTP "
+                 "address");
+    free(m);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_example_bytes),
+        cmocka_unit_test(test_literal_static_file),
+        cmocka_unit_test(test_literal_http_proxy),
+        cmocka_unit_test(test_literal_generated_responses),
+        cmocka_unit_test(test_literal_base_regex_expand),
+        cmocka_unit_test(test_literal_errors),
+        cmocka_unit_test(test_begin_versions),
+        cmocka_unit_test(test_begin_end_errors),
+        cmocka_unit_test(test_parser_states),
+        cmocka_unit_test(test_packet_support_table),
+        cmocka_unit_test(test_packet_support_spec_lists),
+        cmocka_unit_test(test_refused_packets_named),
+        cmocka_unit_test(test_ignored_packets),
+        cmocka_unit_test(test_local_file),
+        cmocka_unit_test(test_local_file_errors),
+        cmocka_unit_test(test_nfs),
+        cmocka_unit_test(test_http),
+        cmocka_unit_test(test_http_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
