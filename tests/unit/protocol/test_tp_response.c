@@ -1893,6 +1893,1078 @@ test_http_errors(void **state)
     free(m);
 }
 
+/* ==== spawned programs: CGI, FASTCGI, WAS, LHTTP (§1.7.3-§1.7.6) ==== */
+
+static void
+assert_expandable(const struct tp_expandable_list *l, size_t i,
+                  const char *value, const char *expand)
+{
+    assert_true(i < l->n);
+    assert_string_equal(l->v[i].value, value);
+    if (expand == NULL)
+        assert_null(l->v[i].expand);
+    else
+        assert_string_equal(l->v[i].expand, expand);
+}
+
+static void
+test_cgi(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_DOCUMENT_ROOT, "/srv/default");   /* copied into the CGI */
+    P(m, TP_CMD_BASE, "/cgi/");
+    P(m, TP_CMD_REGEX, "^cgi/(.*)$");
+    P(m, TP_CMD_CGI, "/usr/lib/cgi-bin/app.cgi");
+    P(m, TP_CMD_SCRIPT_NAME, "/cgi/app.cgi");
+    P(m, TP_CMD_PATH_INFO, "/x");
+    P(m, TP_CMD_EXPAND_PATH_INFO, "/\\1");
+    P(m, TP_CMD_EXPAND_SCRIPT_NAME, "/cgi/\\1");
+    P(m, TP_CMD_INTERPRETER, "/usr/bin/perl");
+    P(m, TP_CMD_ACTION, "/usr/bin/action");
+    P(m, TP_CMD_APPEND, "-w");
+    P(m, TP_CMD_APPEND, "--arg");
+    P(m, TP_CMD_EXPAND_APPEND, "--arg=\\1");
+    P(m, TP_CMD_PAIR, "CGI_PAIR=1");               /* environment for CGI */
+    P(m, TP_CMD_EXPAND_PAIR, "CGI_PAIR=\\1");
+    P(m, TP_CMD_SETENV, "LANG=C");
+    P(m, TP_CMD_EXPAND_SETENV, "LANG=\\1");
+    P(m, TP_CMD_SETENV, "EMPTY=");
+    P(m, TP_CMD_PROCESS_NAME, "app");
+    put0(m, TP_CMD_REQUEST_URI_VERBATIM);
+    P(m, TP_CMD_EXPAND_PATH, "/usr/lib/cgi-bin/\\1");
+    P(m, TP_CMD_CHILD_TAG, "site1");
+    P(m, TP_CMD_CHILD_TAG, "group");
+    P(m, TP_CMD_STDERR_PATH, "/var/log/cgi.err");
+    P(m, TP_CMD_CHDIR, "/srv/app");
+    {
+        int32_t ids[] = { 1000, 1001, 20, 21, -1 };
+        put(m, TP_CMD_UID_GID, ids, sizeof(ids));
+    }
+    put_u16(m, TP_CMD_UMASK, 022);
+    P(m, TP_CMD_RLIMITS, "c!Sv1Gn256Hn512 t60");
+    put0(m, TP_CMD_NO_NEW_PRIVS);
+    put0(m, TP_CMD_SIGKILL_);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    const struct tp_address *a = &r.address;
+    assert_int_equal(a->type, TP_ADDRESS_CGI);
+    assert_string_equal(a->path, "/usr/lib/cgi-bin/app.cgi");
+    assert_string_equal(a->expand_path, "/usr/lib/cgi-bin/\\1");
+    assert_string_equal(a->document_root, "/srv/default");
+    assert_null(a->expand_document_root);
+    assert_string_equal(a->script_name, "/cgi/app.cgi");
+    assert_string_equal(a->expand_script_name, "/cgi/\\1");
+    assert_string_equal(a->path_info, "/x");
+    assert_string_equal(a->expand_path_info, "/\\1");
+    assert_string_equal(a->interpreter, "/usr/bin/perl");
+    assert_string_equal(a->action, "/usr/bin/action");
+    assert_int_equal(a->args.n, 2);
+    assert_expandable(&a->args, 0, "-w", NULL);
+    assert_expandable(&a->args, 1, "--arg", "--arg=\\1");
+    assert_int_equal(a->params.n, 0);
+    const struct tp_child_options *c = &a->child;
+    assert_int_equal(c->env.n, 3);
+    assert_expandable(&c->env, 0, "CGI_PAIR=1", "CGI_PAIR=\\1");
+    assert_expandable(&c->env, 1, "LANG=C", "LANG=\\1");
+    assert_expandable(&c->env, 2, "EMPTY=", NULL);
+    assert_string_equal(a->process_name, "app");
+    assert_true(a->request_uri_verbatim);
+    assert_int_equal(c->tags.n, 2);
+    assert_string_equal(c->tags.v[0], "site1");
+    assert_string_equal(c->tags.v[1], "group");
+    assert_string_equal(c->stderr_path, "/var/log/cgi.err");
+    assert_false(c->stderr_null);
+    assert_string_equal(c->chdir, "/srv/app");
+    assert_true(c->uid_gid.present);
+    assert_int_equal(c->uid_gid.uid, 1000);
+    assert_int_equal(c->uid_gid.gid, 1001);
+    assert_int_equal(c->uid_gid.n_groups, 3);
+    assert_int_equal(c->uid_gid.groups[0], 20);
+    assert_int_equal(c->uid_gid.groups[2], -1);
+    assert_int_equal(c->umask, 022);
+    assert_string_equal(c->rlimits, "c!Sv1Gn256Hn512 t60");
+    assert_true(c->no_new_privs);
+    assert_true(c->sigkill);
+    /* the response-wide default stays too */
+    assert_string_equal(r.document_root, "/srv/default");
+    /* nothing leaked to the unattached block */
+    assert_int_equal(r.unattached_child.env.n, 0);
+    assert_int_equal(r.unattached_child.tags.n, 0);
+    tp_response_free(&r);
+
+    /* DOCUMENT_ROOT after the CGI: this CGI's own, overwriting (§1.6) */
+    begin(m, 3);
+    P(m, TP_CMD_DOCUMENT_ROOT, "/srv/default");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_DOCUMENT_ROOT, "/srv/own");
+    P(m, TP_CMD_DOCUMENT_ROOT, "/srv/own2");
+    P(m, TP_CMD_PATH_INFO, "/p/");
+    put0(m, TP_CMD_AUTO_BASE);
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.address.document_root, "/srv/own2");
+    assert_string_equal(r.document_root, "/srv/default");
+    assert_true(r.auto_base);
+    tp_response_free(&r);
+
+    /* DOCUMENT_ROOT after a file address, before END: the default, which
+     * a CGI in a FILTER slot inherits when it starts */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_DOCUMENT_ROOT, "/srv/late");
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_CGI, "/filter.cgi");
+    end(m);
+    parse_ok(m, &r);
+    assert_null(r.address.document_root);
+    assert_string_equal(r.document_root, "/srv/late");
+    assert_string_equal(r.filters[0]->address.document_root, "/srv/late");
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_cgi_errors(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    one_err(TP_CMD_CGI, "", "malformed CGI packet: payload must be an "
+                            "absolute path");
+    one_err(TP_CMD_CGI, "app.cgi", "malformed CGI packet: payload must be "
+                                   "an absolute path");
+    one_err(TP_CMD_DOCUMENT_ROOT, "srv", "malformed DOCUMENT_ROOT packet: "
+                                         "payload must be an absolute path");
+    one_err(TP_CMD_SCRIPT_NAME, "/s", "misplaced SCRIPT_NAME packet: no "
+                                      "resource address before it");
+    one_err(TP_CMD_APPEND, "x", "misplaced APPEND packet: no resource "
+                                "address before it");
+    one_err(TP_CMD_AUTO_BASE, "", "misplaced AUTO_BASE packet: needs a "
+                                  "CGI-like address with PATH_INFO");
+
+    static const struct {
+        const char *addr;     /* command name: PATH, HTTP or CGI */
+        uint16_t cmd;
+        const char *payload, *want;
+    } cases[] = {
+        { "PATH", TP_CMD_APPEND, "x", "misplaced APPEND packet: not valid "
+                                      "for a PATH address" },
+        { "HTTP", TP_CMD_APPEND, "x", "misplaced APPEND packet: not valid "
+                                      "for a HTTP address" },
+        { "PATH", TP_CMD_SCRIPT_NAME, "/s", "misplaced SCRIPT_NAME packet: "
+                                            "not valid for a PATH address" },
+        { "PATH", TP_CMD_INTERPRETER, "/i", "misplaced INTERPRETER packet: "
+                                            "not valid for a PATH address" },
+        { "PATH", TP_CMD_PROCESS_NAME, "p", "misplaced PROCESS_NAME packet: "
+                                            "not valid for a PATH address" },
+        { "PATH", TP_CMD_REQUEST_URI_VERBATIM, "",
+          "misplaced REQUEST_URI_VERBATIM packet: not valid for a PATH "
+          "address" },
+        { "CGI", TP_CMD_CONCURRENCY, "\x01\x00",
+          "misplaced CONCURRENCY packet: not valid for a CGI address" },
+        { "CGI", TP_CMD_PARALLELISM, "\x01\x00",
+          "misplaced PARALLELISM packet: not valid for a CGI address" },
+        { "CGI", TP_CMD_INSTANT_FADE, "",
+          "misplaced INSTANT_FADE packet: not valid for a CGI address" },
+        { "CGI", TP_CMD_DISPOSABLE, "", "misplaced DISPOSABLE packet: needs "
+                                        "a WAS address without "
+                                        "CONCURRENCY" },
+        { "CGI", TP_CMD_NON_BLOCKING, "", "misplaced NON_BLOCKING packet: "
+                                          "not valid for a CGI address" },
+        { "CGI", TP_CMD_LHTTP_URI, "/u", "misplaced LHTTP_URI packet: not "
+                                         "valid for a CGI address" },
+        { "CGI", TP_CMD_AUTO_BASE, "", "misplaced AUTO_BASE packet: needs a "
+                                       "CGI-like address with PATH_INFO" },
+        { "CGI", TP_CMD_APPEND, "", "malformed APPEND packet: payload must "
+                                    "not be empty" },
+        { "CGI", TP_CMD_PAIR, "NOVALUE", "malformed PAIR packet: must be "
+                                         "NAME=VALUE" },
+        { "CGI", TP_CMD_PAIR, "=x", "malformed PAIR packet: must be "
+                                    "NAME=VALUE" },
+        { "CGI", TP_CMD_PAIR, "", "malformed PAIR packet: must be "
+                                  "NAME=VALUE" },
+        { "CGI", TP_CMD_SETENV, "X", "malformed SETENV packet: must be "
+                                     "NAME=VALUE" },
+        { "CGI", TP_CMD_SETENV, "=", "malformed SETENV packet: must be "
+                                     "NAME=VALUE" },
+        { "CGI", TP_CMD_PROCESS_NAME, "", "malformed PROCESS_NAME packet: "
+                                          "payload must not be empty" },
+        { "CGI", TP_CMD_EXPAND_APPEND, "x", "EXPAND_APPEND without REGEX" },
+        { "CGI", TP_CMD_EXPAND_PAIR, "A=x", "EXPAND_PAIR without REGEX" },
+        { "CGI", TP_CMD_EXPAND_SETENV, "A=x", "EXPAND_SETENV without REGEX" },
+        { "CGI", TP_CMD_EXPAND_SCRIPT_NAME, "x", "EXPAND_SCRIPT_NAME without "
+                                                 "REGEX" },
+        { "CGI", TP_CMD_EXPAND_PATH_INFO, "x", "EXPAND_PATH_INFO without "
+                                               "REGEX" },
+        { "CGI", TP_CMD_EXPAND_PATH, "x", "EXPAND_PATH without REGEX" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        begin(m, 3);
+        if (strcmp(cases[i].addr, "PATH") == 0)
+            P(m, TP_CMD_PATH, "/f");
+        else if (strcmp(cases[i].addr, "HTTP") == 0)
+            P(m, TP_CMD_HTTP, "http://h/");
+        else
+            P(m, TP_CMD_CGI, "/c");
+        put(m, cases[i].cmd, cases[i].payload,
+            cases[i].cmd == TP_CMD_CONCURRENCY ||
+                    cases[i].cmd == TP_CMD_PARALLELISM
+                ? 2
+                : strlen(cases[i].payload));
+        end(m);
+        parse_err(m, cases[i].want);
+    }
+    begin(m, 3);
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_SCRIPT_NAME, "a\0b");
+    end(m);
+    parse_err(m, "malformed SCRIPT_NAME packet: payload contains a NUL byte");
+
+    /* EXPAND_APPEND/PAIR/SETENV need their item right before */
+    static const struct {
+        uint16_t item, expand;
+    } exp[] = {
+        { TP_CMD_APPEND, TP_CMD_EXPAND_APPEND },
+        { TP_CMD_PAIR, TP_CMD_EXPAND_PAIR },
+        { TP_CMD_SETENV, TP_CMD_EXPAND_SETENV },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        char want[128];
+        snprintf(want, sizeof(want), "misplaced %s packet: needs the item "
+                 "it expands right before it",
+                 tp_command_name(exp[i].expand));
+        begin(m, 3);
+        P(m, TP_CMD_BASE, "/");
+        P(m, TP_CMD_REGEX, ".");
+        P(m, TP_CMD_CGI, "/c");
+        P(m, exp[i].expand, "A=B");
+        end(m);
+        parse_err(m, want);
+        begin(m, 3);
+        P(m, TP_CMD_BASE, "/");
+        P(m, TP_CMD_REGEX, ".");
+        P(m, TP_CMD_CGI, "/c");
+        P(m, exp[i].item, "A=B");
+        P(m, exp[i].expand, "A=B");
+        P(m, exp[i].expand, "A=C");
+        end(m);
+        parse_err(m, want);
+    }
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_EXPAND_PAIR, "=B");
+    end(m);
+    parse_err(m, "malformed EXPAND_PAIR packet: must be NAME=VALUE");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_APPEND, "a");
+    P(m, TP_CMD_EXPAND_APPEND, "");
+    end(m);
+    parse_err(m, "malformed EXPAND_APPEND packet: payload must not be "
+                 "empty");
+
+    /* duplicates */
+    static const uint16_t dups[] = {
+        TP_CMD_SCRIPT_NAME, TP_CMD_PATH_INFO, TP_CMD_INTERPRETER,
+        TP_CMD_ACTION, TP_CMD_PROCESS_NAME, TP_CMD_REQUEST_URI_VERBATIM,
+        TP_CMD_EXPAND_PATH_INFO, TP_CMD_EXPAND_SCRIPT_NAME,
+        TP_CMD_EXPAND_PATH, TP_CMD_EXPAND_DOCUMENT_ROOT, TP_CMD_AUTO_BASE,
+    };
+    for (size_t i = 0; i < sizeof(dups) / 2; i++) {
+        char want[128];
+        snprintf(want, sizeof(want), "duplicate %s packet",
+                 tp_command_name(dups[i]));
+        begin(m, 3);
+        if (dups[i] != TP_CMD_AUTO_BASE) {
+            P(m, TP_CMD_BASE, "/");
+            P(m, TP_CMD_REGEX, ".");
+        }
+        P(m, TP_CMD_CGI, "/c");
+        if (dups[i] == TP_CMD_AUTO_BASE)
+            P(m, TP_CMD_PATH_INFO, "/i");
+        for (int j = 0; j < 2; j++) {
+            if (tp_command_info(dups[i])->payload == TP_PL_NONE)
+                put0(m, dups[i]);
+            else
+                P(m, dups[i], "/x");
+        }
+        end(m);
+        parse_err(m, want);
+    }
+
+    /* AUTO_BASE and BASE exclude each other; AUTO_BASE not in FILTER */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/b/");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_PATH_INFO, "/i");
+    put0(m, TP_CMD_AUTO_BASE);
+    end(m);
+    parse_err(m, "cannot combine AUTO_BASE with BASE");
+    begin(m, 3);
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_PATH_INFO, "/i");
+    put0(m, TP_CMD_AUTO_BASE);
+    P(m, TP_CMD_BASE, "/b/");
+    end(m);
+    parse_err(m, "cannot combine BASE with AUTO_BASE");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_PATH_INFO, "/i");
+    put0(m, TP_CMD_AUTO_BASE);
+    end(m);
+    parse_err(m, "misplaced AUTO_BASE packet: needs a CGI-like address with "
+                 "PATH_INFO");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    put0(m, TP_CMD_AUTO_BASE);
+    end(m);
+    parse_err(m, "misplaced AUTO_BASE packet: needs a CGI-like address with "
+                 "PATH_INFO");
+
+    /* list limits */
+    begin(m, 3);
+    P(m, TP_CMD_CGI, "/c");
+    for (int i = 0; i <= TP_MAX_ARGS; i++)
+        P(m, TP_CMD_APPEND, "a");
+    end(m);
+    parse_err(m, "too many APPEND packets (limit 64)");
+    begin(m, 3);
+    P(m, TP_CMD_CGI, "/c");
+    for (int i = 0; i <= TP_MAX_ENV; i++)
+        P(m, i % 2 ? TP_CMD_PAIR : TP_CMD_SETENV, "A=1");
+    end(m);
+    parse_err(m, "too many SETENV packets (limit 64)");
+    begin(m, 3);
+    P(m, TP_CMD_CGI, "/c");
+    for (int i = 0; i < TP_MAX_ARGS; i++)
+        P(m, TP_CMD_APPEND, "a");
+    for (int i = 0; i < TP_MAX_ENV; i++)
+        P(m, TP_CMD_SETENV, "A=1");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.address.args.n, TP_MAX_ARGS);
+    assert_int_equal(r.address.child.env.n, TP_MAX_ENV);
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_fastcgi(void **state)
+{
+    (void)state;
+    uint8_t sa[sizeof(struct sockaddr_storage)];
+    struct msg *m = new_msg(3);
+    /* spawned: PAIR is a FastCGI parameter, SETENV the environment */
+    P(m, TP_CMD_FASTCGI, "/usr/bin/php-cgi");
+    P(m, TP_CMD_PAIR, "SCRIPT_FILENAME=/srv/index.php");
+    P(m, TP_CMD_SETENV, "PHP_FCGI_CHILDREN=0");
+    P(m, TP_CMD_APPEND, "-c");
+    put_u16(m, TP_CMD_CONCURRENCY, 4);
+    put_u16(m, TP_CMD_PARALLELISM, 8);
+    put0(m, TP_CMD_INSTANT_FADE);
+    P(m, TP_CMD_INTERPRETER, "/bin/sh");
+    P(m, TP_CMD_SCRIPT_NAME, "/index.php");
+    P(m, TP_CMD_DOCUMENT_ROOT, "/srv");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    const struct tp_address *a = &r.address;
+    assert_int_equal(a->type, TP_ADDRESS_FASTCGI);
+    assert_string_equal(a->path, "/usr/bin/php-cgi");
+    assert_int_equal(a->params.n, 1);
+    assert_expandable(&a->params, 0, "SCRIPT_FILENAME=/srv/index.php", NULL);
+    assert_int_equal(a->child.env.n, 1);
+    assert_expandable(&a->child.env, 0, "PHP_FCGI_CHILDREN=0", NULL);
+    assert_int_equal(a->args.n, 1);
+    assert_int_equal(a->concurrency, 4);
+    assert_int_equal(a->parallelism, 8);
+    assert_true(a->instant_fade);
+    assert_string_equal(a->interpreter, "/bin/sh");
+    assert_string_equal(a->document_root, "/srv");
+    assert_null(r.document_root);
+    assert_int_equal(a->addresses.n, 0);
+    tp_response_free(&r);
+
+    /* remote: default port 9000 */
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/srv/index.php");
+    P(m, TP_CMD_ADDRESS_STRING, "127.0.0.1");
+    P(m, TP_CMD_ADDRESS_STRING, "fpm.local");
+    P(m, TP_CMD_ADDRESS_STRING, "[::1]:9001");
+    put(m, TP_CMD_ADDRESS, sa, sa_un(sa, "/run/php-fpm.sock"));
+    put0(m, TP_CMD_STICKY);
+    end(m);
+    parse_ok(m, &r);
+    a = &r.address;
+    assert_int_equal(a->addresses.n, 4);
+    assert_int_equal(ntohs(sin_of(&a->addresses.v[0])->sin_port), 9000);
+    assert_int_equal(a->addresses.v[1].port, 9000);
+    assert_int_equal(ntohs(sin6_of(&a->addresses.v[2])->sin6_port), 9001);
+    assert_sun(&a->addresses.v[3], "/run/php-fpm.sock");
+    assert_true(a->addresses.sticky);
+    tp_response_free(&r);
+
+    /* limits and duplicates */
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/f");
+    for (int i = 0; i <= TP_MAX_PAIRS; i++)
+        P(m, TP_CMD_PAIR, "A=1");
+    end(m);
+    parse_err(m, "too many PAIR packets (limit 64)");
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/f");
+    put_u16(m, TP_CMD_CONCURRENCY, 1);
+    put_u16(m, TP_CMD_CONCURRENCY, 2);
+    end(m);
+    parse_err(m, "duplicate CONCURRENCY packet");
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/f");
+    put_u16(m, TP_CMD_PARALLELISM, 1);
+    put_u16(m, TP_CMD_PARALLELISM, 2);
+    end(m);
+    parse_err(m, "duplicate PARALLELISM packet");
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/f");
+    put0(m, TP_CMD_INSTANT_FADE);
+    put0(m, TP_CMD_INSTANT_FADE);
+    end(m);
+    parse_err(m, "duplicate INSTANT_FADE packet");
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/f");
+    P(m, TP_CMD_CONCURRENCY, "\x01");
+    end(m);
+    parse_err(m, "malformed CONCURRENCY packet: payload must be a 2-byte "
+                 "integer");
+    begin(m, 3);
+    P(m, TP_CMD_FASTCGI, "/f");
+    put0(m, TP_CMD_DISPOSABLE);
+    end(m);
+    parse_err(m, "misplaced DISPOSABLE packet: needs a WAS address without "
+                 "CONCURRENCY");
+    one_err(TP_CMD_FASTCGI, "php", "malformed FASTCGI packet: payload must "
+                                   "be an absolute path");
+    free(m);
+}
+
+static void
+test_was(void **state)
+{
+    (void)state;
+    uint8_t sa[sizeof(struct sockaddr_storage)];
+    struct msg *m = new_msg(3);
+    /* classic WAS with DISPOSABLE; PAIR = WAS parameter */
+    P(m, TP_CMD_WAS, "/usr/lib/was/app");
+    put0(m, TP_CMD_DISPOSABLE);
+    P(m, TP_CMD_PAIR, "k=v");
+    P(m, TP_CMD_SETENV, "E=1");
+    P(m, TP_CMD_SCRIPT_NAME, "/");
+    P(m, TP_CMD_PATH_INFO, "/x");
+    put_u16(m, TP_CMD_PARALLELISM, 2);
+    put0(m, TP_CMD_REQUEST_URI_VERBATIM);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.address.type, TP_ADDRESS_WAS);
+    assert_true(r.address.disposable);
+    assert_int_equal(r.address.concurrency, 0);
+    assert_int_equal(r.address.params.n, 1);
+    assert_expandable(&r.address.params, 0, "k=v", NULL);
+    assert_int_equal(r.address.child.env.n, 1);
+    assert_int_equal(r.address.parallelism, 2);
+    tp_response_free(&r);
+
+    /* Multi-WAS: CONCURRENCY, no address */
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put_u16(m, TP_CMD_CONCURRENCY, 16);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.address.concurrency, 16);
+    assert_int_equal(r.address.addresses.n, 0);
+    tp_response_free(&r);
+
+    /* Remote WAS: CONCURRENCY and one AF_LOCAL address */
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    P(m, TP_CMD_ADDRESS_STRING, "@was-app");
+    put_u16(m, TP_CMD_CONCURRENCY, 8);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.address.addresses.n, 1);
+    assert_sun(&r.address.addresses.v[0], "@was-app");
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put_u16(m, TP_CMD_CONCURRENCY, 8);
+    put(m, TP_CMD_ADDRESS, sa, sa_un(sa, "/run/was.sock"));
+    end(m);
+    parse_ok(m, &r);
+    assert_sun(&r.address.addresses.v[0], "/run/was.sock");
+    tp_response_free(&r);
+
+    /* remote WAS errors (checked at END, §1.7.5) */
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    P(m, TP_CMD_ADDRESS_STRING, "/run/was.sock");
+    end(m);
+    parse_err(m, "remote WAS address without CONCURRENCY");
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put_u16(m, TP_CMD_CONCURRENCY, 8);
+    P(m, TP_CMD_ADDRESS_STRING, "/run/a.sock");
+    P(m, TP_CMD_ADDRESS_STRING, "/run/b.sock");
+    end(m);
+    parse_err(m, "remote WAS address with more than one ADDRESS");
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put_u16(m, TP_CMD_CONCURRENCY, 8);
+    P(m, TP_CMD_ADDRESS_STRING, "127.0.0.1:80");
+    end(m);
+    parse_err(m, "remote WAS address is not AF_LOCAL");
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put_u16(m, TP_CMD_CONCURRENCY, 8);
+    P(m, TP_CMD_ADDRESS_STRING, "was.example:80");
+    end(m);
+    parse_err(m, "remote WAS address is not AF_LOCAL");
+    /* DISPOSABLE only without CONCURRENCY, in either order */
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put_u16(m, TP_CMD_CONCURRENCY, 2);
+    put0(m, TP_CMD_DISPOSABLE);
+    end(m);
+    parse_err(m, "misplaced DISPOSABLE packet: needs a WAS address without "
+                 "CONCURRENCY");
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put0(m, TP_CMD_DISPOSABLE);
+    put_u16(m, TP_CMD_CONCURRENCY, 2);
+    end(m);
+    parse_err(m, "cannot combine DISPOSABLE with CONCURRENCY");
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    put0(m, TP_CMD_DISPOSABLE);
+    put0(m, TP_CMD_DISPOSABLE);
+    end(m);
+    parse_err(m, "duplicate DISPOSABLE packet");
+    /* INTERPRETER/ACTION are CGI/FastCGI only */
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    P(m, TP_CMD_INTERPRETER, "/i");
+    end(m);
+    parse_err(m, "misplaced INTERPRETER packet: not valid for a WAS "
+                 "address");
+    begin(m, 3);
+    P(m, TP_CMD_WAS, "/w");
+    P(m, TP_CMD_ACTION, "/a");
+    end(m);
+    parse_err(m, "misplaced ACTION packet: not valid for a WAS address");
+    one_err(TP_CMD_WAS, "w", "malformed WAS packet: payload must be an "
+                             "absolute path");
+    free(m);
+}
+
+static void
+test_lhttp(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_BASE, "/l/");
+    P(m, TP_CMD_REGEX, "^(.*)");
+    P(m, TP_CMD_LHTTP_PATH, "/usr/bin/lhttp-app");
+    P(m, TP_CMD_LHTTP_URI, "/app/");
+    P(m, TP_CMD_EXPAND_LHTTP_URI, "/app/\\1");
+    P(m, TP_CMD_LHTTP_HOST, "app.local");
+    put_u16(m, TP_CMD_CONCURRENCY, 1);
+    put_u16(m, TP_CMD_PARALLELISM, 3);
+    put0(m, TP_CMD_NON_BLOCKING);
+    put0(m, TP_CMD_INSTANT_FADE);
+    P(m, TP_CMD_APPEND, "--listen");
+    P(m, TP_CMD_PAIR, "P=1");         /* environment for LHTTP */
+    P(m, TP_CMD_SETENV, "S=2");
+    P(m, TP_CMD_PROCESS_NAME, "lhttp");
+    P(m, TP_CMD_CHILD_TAG, "t");
+    P(m, TP_CMD_FILE_NOT_FOUND, "x");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    const struct tp_address *a = &r.address;
+    assert_int_equal(a->type, TP_ADDRESS_LHTTP);
+    assert_string_equal(a->path, "/usr/bin/lhttp-app");
+    assert_string_equal(a->lhttp_uri, "/app/");
+    assert_string_equal(a->expand_lhttp_uri, "/app/\\1");
+    assert_string_equal(a->lhttp_host, "app.local");
+    assert_int_equal(a->concurrency, 1);
+    assert_int_equal(a->parallelism, 3);
+    assert_true(a->non_blocking && a->instant_fade);
+    assert_int_equal(a->params.n, 0);
+    assert_int_equal(a->child.env.n, 2);
+    assert_expandable(&a->child.env, 0, "P=1", NULL);
+    assert_expandable(&a->child.env, 1, "S=2", NULL);
+    assert_string_equal(a->process_name, "lhttp");
+    assert_null(a->document_root);
+    tp_response_free(&r);
+
+    /* EXPAND_LHTTP_URI alone satisfies "LHTTP_URI" */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_EXPAND_LHTTP_URI, "/\\0");
+    end(m);
+    parse_ok(m, &r);
+    assert_null(r.address.lhttp_uri);
+    tp_response_free(&r);
+
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    end(m);
+    parse_err(m, "missing LHTTP_URI");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "app/");
+    end(m);
+    parse_err(m, "malformed LHTTP_URI packet: payload must be an absolute "
+                 "path");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    end(m);
+    parse_err(m, "duplicate LHTTP_URI packet");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    P(m, TP_CMD_LHTTP_HOST, "");
+    end(m);
+    parse_err(m, "malformed LHTTP_HOST packet: payload must not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    put0(m, TP_CMD_NON_BLOCKING);
+    put0(m, TP_CMD_NON_BLOCKING);
+    end(m);
+    parse_err(m, "duplicate NON_BLOCKING packet");
+    one_err(TP_CMD_LHTTP_URI, "/", "misplaced LHTTP_URI packet: no resource "
+                                   "address before it");
+    one_err(TP_CMD_LHTTP_HOST, "h", "misplaced LHTTP_HOST packet: no "
+                                    "resource address before it");
+    one_err(TP_CMD_LHTTP_PATH, "l", "malformed LHTTP_PATH packet: payload "
+                                    "must be an absolute path");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    P(m, TP_CMD_EXPAND_PATH, "/x");
+    end(m);
+    parse_err(m, "misplaced EXPAND_PATH packet: not valid for a LHTTP "
+                 "address");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    P(m, TP_CMD_EXPAND_LHTTP_URI, "/x");
+    end(m);
+    parse_err(m, "EXPAND_LHTTP_URI without REGEX");
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    P(m, TP_CMD_SCRIPT_NAME, "/x");
+    end(m);
+    parse_err(m, "misplaced SCRIPT_NAME packet: not valid for a LHTTP "
+                 "address");
+    free(m);
+}
+
+/* ==== FILTER slots and PIPE (§1.7.7, §1.9) ==== */
+
+static void
+test_filters(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_SITE, "s");                       /* top level only */
+    P(m, TP_CMD_PATH, "/srv/page.html");
+    P(m, TP_CMD_CACHE_TAG, "main-tag");
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "sed");                     /* need not be absolute */
+    P(m, TP_CMD_APPEND, "-e");
+    P(m, TP_CMD_APPEND, "s/a/b/");
+    P(m, TP_CMD_SETENV, "LC_ALL=C");
+    P(m, TP_CMD_PAIR, "P=1");                     /* environment for PIPE */
+    P(m, TP_CMD_DOCUMENT_ROOT, "/pipe-root");
+    P(m, TP_CMD_CHILD_TAG, "pipe");
+    put0(m, TP_CMD_STDERR_NULL);
+    put0(m, TP_CMD_FILTER_NO_BODY);
+    put0(m, TP_CMD_REVEAL_USER);
+    P(m, TP_CMD_CACHE_TAG, "filter-tag");
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_HTTP, "http://filter/");
+    P(m, TP_CMD_ADDRESS_STRING, "10.1.1.1");
+    put0(m, TP_CMD_FILTER_4XX);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_CGI, "/filter.cgi");
+    P(m, TP_CMD_PATH_INFO, "/pi");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.address.type, TP_ADDRESS_LOCAL);
+    assert_string_equal(r.address_cache_tag, "main-tag");
+    assert_true(r.filter_4xx);
+    assert_int_equal(r.n_filters, 3);
+    const struct tp_filter *f = r.filters[0];
+    assert_int_equal(f->address.type, TP_ADDRESS_PIPE);
+    assert_string_equal(f->address.path, "sed");
+    assert_int_equal(f->address.args.n, 2);
+    assert_expandable(&f->address.args, 1, "s/a/b/", NULL);
+    assert_int_equal(f->address.child.env.n, 2);
+    assert_expandable(&f->address.child.env, 1, "P=1", NULL);
+    assert_string_equal(f->address.document_root, "/pipe-root");
+    assert_null(r.document_root);
+    assert_int_equal(f->address.child.tags.n, 1);
+    assert_true(f->address.child.stderr_null);
+    assert_int_equal(f->address.child.umask, TP_UMASK_UNSET);
+    assert_true(f->no_body && f->reveal_user);
+    assert_string_equal(f->cache_tag, "filter-tag");
+    f = r.filters[1];
+    assert_int_equal(f->address.type, TP_ADDRESS_HTTP);
+    assert_int_equal(f->address.addresses.n, 1);
+    assert_false(f->no_body || f->reveal_user);
+    assert_null(f->cache_tag);
+    assert_int_equal(f->address.child.umask, TP_UMASK_UNSET);
+    f = r.filters[2];
+    assert_int_equal(f->address.type, TP_ADDRESS_CGI);
+    assert_string_equal(f->address.path_info, "/pi");
+    /* the main address stayed untouched */
+    assert_int_equal(r.address.args.n, 0);
+    assert_int_equal(r.address.child.env.n, 0);
+    tp_response_free(&r);
+
+    /* a FILTER slot holds one address; limits */
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "/a");
+    P(m, TP_CMD_PIPE, "/b");
+    end(m);
+    parse_err(m, "misplaced PIPE packet: the FILTER slot already has a PIPE "
+                 "address");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    put0(m, TP_CMD_FILTER);
+    end(m);
+    parse_err(m, "FILTER without resource address");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    put0(m, TP_CMD_FILTER);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "/a");
+    end(m);
+    parse_err(m, "FILTER without resource address");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_HTTP, "http://f/");
+    end(m);
+    parse_err(m, "no ADDRESS for HTTP address");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    for (int i = 0; i <= TP_MAX_FILTERS; i++) {
+        put0(m, TP_CMD_FILTER);
+        P(m, TP_CMD_PIPE, "p");
+    }
+    end(m);
+    parse_err(m, "too many FILTER packets (limit 32)");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    for (int i = 0; i < TP_MAX_FILTERS; i++) {
+        put0(m, TP_CMD_FILTER);
+        P(m, TP_CMD_PIPE, "p");
+    }
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.n_filters, TP_MAX_FILTERS);
+    tp_response_free(&r);
+
+    /* PIPE only in a FILTER slot */
+    one_err(TP_CMD_PIPE, "/p", "misplaced PIPE packet: PIPE is only valid "
+                               "after FILTER");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "");
+    end(m);
+    parse_err(m, "malformed PIPE packet: payload must not be empty");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "a\0b");
+    end(m);
+    parse_err(m, "malformed PIPE packet: payload contains a NUL byte");
+    /* what a PIPE does not take */
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "p");
+    P(m, TP_CMD_SCRIPT_NAME, "/s");
+    end(m);
+    parse_err(m, "misplaced SCRIPT_NAME packet: not valid for a PIPE "
+                 "address");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "p");
+    put_u16(m, TP_CMD_CONCURRENCY, 1);
+    end(m);
+    parse_err(m, "misplaced CONCURRENCY packet: not valid for a PIPE "
+                 "address");
+
+    /* filter modifiers */
+    one_err(TP_CMD_REVEAL_USER, "", "REVEAL_USER without FILTER");
+    one_err(TP_CMD_FILTER_NO_BODY, "", "FILTER_NO_BODY without FILTER");
+    one_err(TP_CMD_FILTER, "x", "malformed FILTER packet: payload must be "
+                                "empty");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    put0(m, TP_CMD_REVEAL_USER);
+    put0(m, TP_CMD_REVEAL_USER);
+    end(m);
+    parse_err(m, "duplicate REVEAL_USER packet");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    put0(m, TP_CMD_FILTER_NO_BODY);
+    put0(m, TP_CMD_FILTER_NO_BODY);
+    end(m);
+    parse_err(m, "duplicate FILTER_NO_BODY packet");
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "p");
+    P(m, TP_CMD_CACHE_TAG, "a");
+    P(m, TP_CMD_CACHE_TAG, "b");
+    end(m);
+    parse_err(m, "duplicate CACHE_TAG packet");
+    put0(m, TP_CMD_FILTER_4XX);
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER_4XX);
+    put0(m, TP_CMD_FILTER_4XX);
+    end(m);
+    parse_err(m, "duplicate FILTER_4XX packet");
+    /* SITE and EXPAND_SITE only at top level */
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_SITE, "s");
+    end(m);
+    parse_err(m, "misplaced SITE packet: not allowed after FILTER");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_SITE, "s");
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_EXPAND_SITE, "s");
+    end(m);
+    parse_err(m, "misplaced EXPAND_SITE packet: not allowed after FILTER");
+    /* VIEW slots are not supported */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_VIEW, "v1");
+    end(m);
+    parse_err(m, "unsupported translation packet VIEW (34)");
+    free(m);
+}
+
+/* ==== child options (§1.8) ==== */
+
+static void
+test_child_options(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* before any address: the unattached block (valid, unused) */
+    P(m, TP_CMD_CHILD_TAG, "early");
+    P(m, TP_CMD_SETENV, "A=1");
+    P(m, TP_CMD_PAIR, "B=2");
+    put_u16(m, TP_CMD_UMASK, 0);
+    put0(m, TP_CMD_STDERR_NULL);
+    P(m, TP_CMD_CHDIR, "/");
+    P(m, TP_CMD_RLIMITS, "");
+    {
+        int32_t ids[2 + TP_MAX_GROUPS];
+        for (int i = 0; i < 2 + TP_MAX_GROUPS; i++)
+            ids[i] = 100 + i;
+        put(m, TP_CMD_UID_GID, ids, sizeof(ids));
+    }
+    put0(m, TP_CMD_NO_NEW_PRIVS);
+    put0(m, TP_CMD_SIGKILL_);
+    /* ... and after a file address too */
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CHILD_TAG, "late");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    const struct tp_child_options *c = &r.unattached_child;
+    assert_int_equal(c->tags.n, 2);
+    assert_string_equal(c->tags.v[1], "late");
+    assert_int_equal(c->env.n, 2);
+    assert_expandable(&c->env, 1, "B=2", NULL);
+    assert_int_equal(c->umask, 0);
+    assert_true(c->stderr_null);
+    assert_string_equal(c->chdir, "/");
+    assert_string_equal(c->rlimits, "");
+    assert_int_equal(c->uid_gid.n_groups, TP_MAX_GROUPS);
+    assert_int_equal(c->uid_gid.uid, 100);
+    assert_int_equal(c->uid_gid.groups[TP_MAX_GROUPS - 1],
+                     100 + 1 + TP_MAX_GROUPS);
+    assert_true(c->no_new_privs && c->sigkill);
+    assert_int_equal(r.address.child.tags.n, 0);
+    tp_response_free(&r);
+
+    /* EXPAND_STDERR_PATH; RLIMITS syntax */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_EXPAND_STDERR_PATH, "/log/\\0");
+    P(m, TP_CMD_RLIMITS, "Sc0 Hd1024K\tf!m99T\nn7M\rq1G");
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.address.child.expand_stderr_path, "/log/\\0");
+    assert_null(r.address.child.stderr_path);
+    tp_response_free(&r);
+
+    static const struct {
+        uint16_t cmd;
+        const char *payload;
+        size_t len;
+        const char *want;
+    } bad[] = {
+        { TP_CMD_UID_GID, "\x01\x00\x00\x00", 4,
+          "malformed UID_GID packet: must be 2 to 34 32-bit ids" },
+        { TP_CMD_UID_GID, "\x01\x00\x00\x00\x02\x00", 6,
+          "malformed UID_GID packet: must be 2 to 34 32-bit ids" },
+        { TP_CMD_UID_GID, "", 0,
+          "malformed UID_GID packet: must be 2 to 34 32-bit ids" },
+        { TP_CMD_UMASK, "\x00\x02", 2,
+          "malformed UMASK packet: umask above 0777" },
+        { TP_CMD_UMASK, "\x12", 1,
+          "malformed UMASK packet: payload must be a 2-byte integer" },
+        { TP_CMD_RLIMITS, "x1", 2,
+          "malformed RLIMITS packet: unknown resource letter" },
+        { TP_CMD_RLIMITS, "c", 1, "malformed RLIMITS packet: missing value" },
+        { TP_CMD_RLIMITS, "S", 1, "" /* only a prefix: accepted */ },
+        { TP_CMD_RLIMITS, "cK", 2,
+          "malformed RLIMITS packet: malformed value" },
+        { TP_CMD_RLIMITS, "c12345678901234567890", 21,
+          "malformed RLIMITS packet: malformed value" },
+        { TP_CMD_RLIMITS, "c1\0", 3,
+          "malformed RLIMITS packet: payload contains a NUL byte" },
+        { TP_CMD_STDERR_PATH, "log", 3,
+          "malformed STDERR_PATH packet: payload must be an absolute path" },
+        { TP_CMD_CHDIR, "tmp", 3,
+          "malformed CHDIR packet: payload must be an absolute path" },
+        { TP_CMD_CHILD_TAG, "", 0,
+          "malformed CHILD_TAG packet: payload must not be empty" },
+        { TP_CMD_NO_NEW_PRIVS, "x", 1,
+          "malformed NO_NEW_PRIVS packet: payload must be empty" },
+        { TP_CMD_SIGKILL_, "x", 1,
+          "malformed SIGKILL_ packet: payload must be empty" },
+        { TP_CMD_STDERR_NULL, "x", 1,
+          "malformed STDERR_NULL packet: payload must be empty" },
+        { TP_CMD_EXPAND_STDERR_PATH, "/x", 2,
+          "EXPAND_STDERR_PATH without REGEX" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        begin(m, 3);
+        P(m, TP_CMD_CGI, "/c");
+        put(m, bad[i].cmd, bad[i].payload, bad[i].len);
+        end(m);
+        if (bad[i].want[0] == '\0') {
+            parse_ok(m, &r);
+            tp_response_free(&r);
+        } else {
+            parse_err(m, bad[i].want);
+        }
+    }
+    {
+        int32_t ids[3 + TP_MAX_GROUPS] = { 0 };
+        begin(m, 3);
+        P(m, TP_CMD_CGI, "/c");
+        put(m, TP_CMD_UID_GID, ids, sizeof(ids));
+        end(m);
+        parse_err(m, "malformed UID_GID packet: must be 2 to 34 32-bit ids");
+    }
+
+    /* duplicates and exclusions, in a child and in the unattached block */
+    static const struct {
+        uint16_t a, b;
+        const char *want;
+    } pairs[] = {
+        { TP_CMD_UID_GID, TP_CMD_UID_GID, "duplicate UID_GID packet" },
+        { TP_CMD_UMASK, TP_CMD_UMASK, "duplicate UMASK packet" },
+        { TP_CMD_RLIMITS, TP_CMD_RLIMITS, "duplicate RLIMITS packet" },
+        { TP_CMD_CHDIR, TP_CMD_CHDIR, "duplicate CHDIR packet" },
+        { TP_CMD_NO_NEW_PRIVS, TP_CMD_NO_NEW_PRIVS,
+          "duplicate NO_NEW_PRIVS packet" },
+        { TP_CMD_SIGKILL_, TP_CMD_SIGKILL_, "duplicate SIGKILL_ packet" },
+        { TP_CMD_STDERR_PATH, TP_CMD_STDERR_PATH,
+          "duplicate STDERR_PATH packet" },
+        { TP_CMD_STDERR_NULL, TP_CMD_STDERR_NULL,
+          "duplicate STDERR_NULL packet" },
+        { TP_CMD_STDERR_PATH, TP_CMD_STDERR_NULL,
+          "cannot combine STDERR_NULL with STDERR_PATH" },
+        { TP_CMD_STDERR_NULL, TP_CMD_STDERR_PATH,
+          "cannot combine STDERR_PATH with STDERR_NULL" },
+        { TP_CMD_EXPAND_STDERR_PATH, TP_CMD_STDERR_NULL,
+          "cannot combine STDERR_NULL with STDERR_PATH" },
+        { TP_CMD_STDERR_NULL, TP_CMD_EXPAND_STDERR_PATH,
+          "cannot combine EXPAND_STDERR_PATH with STDERR_NULL" },
+        { TP_CMD_EXPAND_STDERR_PATH, TP_CMD_EXPAND_STDERR_PATH,
+          "duplicate EXPAND_STDERR_PATH packet" },
+    };
+    for (int where = 0; where < 2; where++) {
+        for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+            begin(m, 3);
+            P(m, TP_CMD_BASE, "/");
+            P(m, TP_CMD_REGEX, ".");
+            if (where == 0)
+                P(m, TP_CMD_FASTCGI, "/c");
+            uint16_t cmds[2] = { pairs[i].a, pairs[i].b };
+            for (int j = 0; j < 2; j++) {
+                switch (cmds[j]) {
+                case TP_CMD_UID_GID:
+                    P(m, cmds[j], "\x01\x00\x00\x00\x01\x00\x00\x00");
+                    break;
+                case TP_CMD_UMASK:
+                    put_u16(m, cmds[j], 077);
+                    break;
+                case TP_CMD_RLIMITS:
+                    P(m, cmds[j], "c0");
+                    break;
+                default:
+                    if (tp_command_info(cmds[j])->payload == TP_PL_NONE)
+                        put0(m, cmds[j]);
+                    else
+                        P(m, cmds[j], "/x");
+                }
+            }
+            end(m);
+            parse_err(m, pairs[i].want);
+        }
+    }
+
+    /* CHILD_TAG limit */
+    begin(m, 3);
+    P(m, TP_CMD_LHTTP_PATH, "/l");
+    P(m, TP_CMD_LHTTP_URI, "/");
+    for (int i = 0; i <= TP_MAX_CHILD_TAGS; i++)
+        P(m, TP_CMD_CHILD_TAG, "t");
+    end(m);
+    parse_err(m, "too many CHILD_TAG packets (limit 32)");
+    free(m);
+}
+
 int
 main(void)
 {
@@ -1915,6 +2987,13 @@ main(void)
         cmocka_unit_test(test_nfs),
         cmocka_unit_test(test_http),
         cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_cgi),
+        cmocka_unit_test(test_cgi_errors),
+        cmocka_unit_test(test_fastcgi),
+        cmocka_unit_test(test_was),
+        cmocka_unit_test(test_lhttp),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_child_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
