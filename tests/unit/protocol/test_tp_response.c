@@ -2965,6 +2965,645 @@ test_child_options(void **state)
     free(m);
 }
 
+/* ==== response-wide packets (§1.7.9) ==== */
+
+static void
+put_floats(struct msg *m, uint16_t cmd, float rate, float burst)
+{
+    uint8_t b[8];
+    memcpy(b, &rate, 4);
+    memcpy(b + 4, &burst, 4);
+    put(m, cmd, b, 8);
+}
+
+static void
+test_response_wide(void **state)
+{
+    (void)state;
+    uint8_t net[1 + sizeof(struct sockaddr_in6)];
+    struct msg *m = new_msg(3);
+    put_u16(m, TP_CMD_STATUS, 200);
+    P(m, TP_CMD_REDIRECT, "https://example.com/");
+    put0(m, TP_CMD_REDIRECT_QUERY_STRING);
+    P(m, TP_CMD_BOUNCE, "https://login.example.com/?next=");
+    P(m, TP_CMD_MESSAGE, "Hello,\tworld!\r\n~");
+    put0(m, TP_CMD_TINY_IMAGE);
+    P(m, TP_CMD_HEADER, "X-Frame-Options:DENY");
+    P(m, TP_CMD_HEADER, "x-empty:");
+    P(m, TP_CMD_HEADER, "X-Odd!#$%&'*+-.^_`|~:v:w");
+    P(m, TP_CMD_REQUEST_HEADER, "X-Request:r");
+    P(m, TP_CMD_WWW_AUTHENTICATE, "Basic realm=\"x\"");
+    P(m, TP_CMD_AUTHENTICATION_INFO, "nextnonce=\"1\"");
+    P(m, TP_CMD_SCHEME, "https");
+    P(m, TP_CMD_HOST, "www.example.com");
+    P(m, TP_CMD_SITE, "site-a");
+    P(m, TP_CMD_URI, "/override");
+    P(m, TP_CMD_GENERATOR, "gen-1_A");
+    P(m, TP_CMD_ANALYTICS_ID, "UA 123");
+    P(m, TP_CMD_STATS_TAG, "stats");
+    P(m, TP_CMD_LISTENER_TAG, "l1");
+    put_u32(m, TP_CMD_EXPIRES_RELATIVE, 86400);
+    put_u16(m, TP_CMD_HTTPS_ONLY, 8443);
+    net[0] = 8;
+    put(m, TP_CMD_ALLOW_REMOTE_NETWORK, net,
+        1 + sa_in(net + 1, "10.0.0.0", 0));
+    net[0] = 32;
+    put(m, TP_CMD_ALLOW_REMOTE_NETWORK, net,
+        1 + sa_in(net + 1, "192.0.2.1", 0));
+    net[0] = 0;
+    put(m, TP_CMD_ALLOW_REMOTE_NETWORK, net,
+        1 + sa_in(net + 1, "0.0.0.0", 0));
+    net[0] = 64;
+    put(m, TP_CMD_ALLOW_REMOTE_NETWORK, net,
+        1 + sa_in6(net + 1, "2001:db8:1:2::", 0));
+    net[0] = 128;
+    put(m, TP_CMD_ALLOW_REMOTE_NETWORK, net,
+        1 + sa_in6(net + 1, "::1", 0));
+    put0(m, TP_CMD_NO_QUERY_STRING);
+    put0(m, TP_CMD_DISCARD_QUERY_STRING);
+    put_floats(m, TP_CMD_RATE_LIMIT_SITE_REQUESTS, 10.5f, 20.0f);
+    put_floats(m, TP_CMD_RATE_LIMIT_SITE_TRAFFIC, 1e6f, 2e6f);
+    put0(m, TP_CMD_DEFER);
+    put0(m, TP_CMD_TRANSPARENT);
+    P(m, TP_CMD_ERROR_DOCUMENT, "");
+    P(m, TP_CMD_LANGUAGE, "de");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.redirect, "https://example.com/");
+    assert_true(r.redirect_query_string);
+    assert_string_equal(r.bounce, "https://login.example.com/?next=");
+    assert_string_equal(r.message, "Hello,\tworld!\r\n~");
+    assert_true(r.tiny_image);
+    assert_int_equal(r.response_headers.n, 3);
+    assert_string_equal(r.response_headers.v[0].name, "x-frame-options");
+    assert_string_equal(r.response_headers.v[0].value, "DENY");
+    assert_string_equal(r.response_headers.v[1].value, "");
+    assert_string_equal(r.response_headers.v[2].name, "x-odd!#$%&'*+-.^_`|~");
+    assert_string_equal(r.response_headers.v[2].value, "v:w");
+    assert_int_equal(r.request_headers.n, 1);
+    assert_string_equal(r.request_headers.v[0].name, "x-request");
+    assert_string_equal(r.www_authenticate, "Basic realm=\"x\"");
+    assert_string_equal(r.authentication_info, "nextnonce=\"1\"");
+    assert_string_equal(r.scheme, "https");
+    assert_string_equal(r.host, "www.example.com");
+    assert_string_equal(r.site, "site-a");
+    assert_string_equal(r.uri, "/override");
+    assert_string_equal(r.generator, "gen-1_A");
+    assert_string_equal(r.analytics_id, "UA 123");
+    assert_string_equal(r.stats_tag, "stats");
+    assert_string_equal(r.listener_tag, "l1");
+    assert_int_equal(r.expires_relative, 86400);
+    assert_int_equal(r.https_only, 8443);
+    assert_int_equal(r.n_allow_remote_networks, 5);
+    assert_int_equal(r.allow_remote_networks[0].prefix_len, 8);
+    assert_int_equal(r.allow_remote_networks[0].len,
+                     sizeof(struct sockaddr_in));
+    const struct sockaddr_in *in =
+        (const struct sockaddr_in *)&r.allow_remote_networks[0].addr;
+    assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a000000);
+    assert_int_equal(r.allow_remote_networks[3].prefix_len, 64);
+    assert_int_equal(r.allow_remote_networks[3].len,
+                     sizeof(struct sockaddr_in6));
+    assert_int_equal(r.allow_remote_networks[4].prefix_len, 128);
+    assert_true(r.no_query_string && r.discard_query_string);
+    assert_true(r.rate_limit_site_requests.rate == 10.5f);
+    assert_true(r.rate_limit_site_requests.burst == 20.0f);
+    assert_true(r.rate_limit_site_traffic.rate == 1e6f);
+    assert_true(r.rate_limit_site_traffic.burst == 2e6f);
+    assert_true(r.defer && r.transparent);
+    assert_non_null(r.error_document.data);
+    assert_int_equal(r.error_document.len, 0);
+    assert_string_equal(r.language, "de");
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+
+    /* HTTPS_ONLY: empty and 0 both mean 443 */
+    begin(m, 3);
+    put0(m, TP_CMD_HTTPS_ONLY);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.https_only, 443);
+    tp_response_free(&r);
+    begin(m, 3);
+    put_u16(m, TP_CMD_HTTPS_ONLY, 0);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.https_only, 443);
+    tp_response_free(&r);
+
+    /* MESSAGE of exactly 1024 bytes */
+    char big[TP_MAX_MESSAGE + 1];
+    memset(big, 'm', sizeof(big));
+    begin(m, 3);
+    put(m, TP_CMD_MESSAGE, big, TP_MAX_MESSAGE);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(strlen(r.message), TP_MAX_MESSAGE);
+    tp_response_free(&r);
+    begin(m, 3);
+    put(m, TP_CMD_MESSAGE, big, TP_MAX_MESSAGE + 1);
+    end(m);
+    parse_err(m, "malformed MESSAGE packet: longer than 1024 bytes");
+    free(m);
+}
+
+/* §1.6: these single-valued packets silently overwrite. */
+static void
+test_overwriting_packets(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    put_u16(m, TP_CMD_STATUS, 404);
+    put_u16(m, TP_CMD_STATUS, 410);
+    P(m, TP_CMD_HOST, "a");
+    P(m, TP_CMD_HOST, "b");
+    P(m, TP_CMD_URI, "/a");
+    P(m, TP_CMD_URI, "/b");
+    P(m, TP_CMD_REDIRECT, "/a");
+    P(m, TP_CMD_REDIRECT, "/b");
+    P(m, TP_CMD_BOUNCE, "a");
+    P(m, TP_CMD_BOUNCE, "b");
+    P(m, TP_CMD_SESSION, "a");
+    P(m, TP_CMD_SESSION, "");
+    P(m, TP_CMD_USER, "a");
+    P(m, TP_CMD_USER, "b");
+    P(m, TP_CMD_LANGUAGE, "a");
+    P(m, TP_CMD_LANGUAGE, "b");
+    P(m, TP_CMD_SITE, "a");
+    P(m, TP_CMD_SITE, "b");
+    P(m, TP_CMD_DOCUMENT_ROOT, "/a");
+    P(m, TP_CMD_DOCUMENT_ROOT, "/b");
+    P(m, TP_CMD_MESSAGE, "a");
+    P(m, TP_CMD_MESSAGE, "b");
+    P(m, TP_CMD_ERROR_DOCUMENT, "a");
+    P(m, TP_CMD_ERROR_DOCUMENT, "b");
+    put0(m, TP_CMD_PREVIOUS);
+    put0(m, TP_CMD_PREVIOUS);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.status, 410);
+    assert_string_equal(r.host, "b");
+    assert_string_equal(r.uri, "/b");
+    assert_string_equal(r.redirect, "/b");
+    assert_string_equal(r.bounce, "b");
+    assert_non_null(r.session.data);
+    assert_int_equal(r.session.len, 0);
+    assert_string_equal(r.user, "b");
+    assert_string_equal(r.language, "b");
+    assert_string_equal(r.site, "b");
+    assert_string_equal(r.document_root, "/b");
+    assert_string_equal(r.message, "b");
+    assert_memory_equal(r.error_document.data, "b", 1);
+    assert_true(r.previous);
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_response_wide_errors(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* STATUS */
+    static const uint16_t bad_status[] = { 0, 1, 99, 199, 209, 309, 499,
+                                           599, 600, 999, 65535 };
+    for (size_t i = 0; i < sizeof(bad_status) / 2; i++) {
+        char want[96];
+        begin(m, 3);
+        put_u16(m, TP_CMD_STATUS, bad_status[i]);
+        end(m);
+        snprintf(want, sizeof(want), "malformed STATUS packet: invalid HTTP "
+                 "status code %u", (unsigned)bad_status[i]);
+        parse_err(m, want);
+    }
+    static const uint16_t good_status[] = { 100, 204, 226, 308, 418, 451,
+                                            511 };
+    for (size_t i = 0; i < sizeof(good_status) / 2; i++) {
+        struct tp_response r;
+        begin(m, 3);
+        put_u16(m, TP_CMD_STATUS, good_status[i]);
+        end(m);
+        parse_ok(m, &r);
+        assert_int_equal(r.status, good_status[i]);
+        tp_response_free(&r);
+    }
+    one_err(TP_CMD_STATUS, "\xc8", "malformed STATUS packet: payload must be "
+                                   "a 2-byte integer");
+    one_err(TP_CMD_STATUS, "\xc8\x00\x00", "malformed STATUS packet: payload "
+                                           "must be a 2-byte integer");
+    /* MESSAGE */
+    one_err(TP_CMD_MESSAGE, "", "malformed MESSAGE packet: payload must not "
+                                "be empty");
+    one_err(TP_CMD_MESSAGE, "caf\xc3\xa9", "malformed MESSAGE packet: not "
+                                           "printable US-ASCII");
+    one_err(TP_CMD_MESSAGE, "a\x01", "malformed MESSAGE packet: not "
+                                     "printable US-ASCII");
+    one_err(TP_CMD_MESSAGE, "a\x7f", "malformed MESSAGE packet: not "
+                                     "printable US-ASCII");
+    one_err(TP_CMD_MESSAGE, "a\0", "malformed MESSAGE packet: payload "
+                                   "contains a NUL byte");
+    /* REDIRECT family */
+    one_err(TP_CMD_REDIRECT, "", "malformed REDIRECT packet: payload must "
+                                 "not be empty");
+    one_err(TP_CMD_REDIRECT, "/a\0", "malformed REDIRECT packet: payload "
+                                     "contains a NUL byte");
+    one_err(TP_CMD_BOUNCE, "", "malformed BOUNCE packet: payload must not be "
+                               "empty");
+    one_err(TP_CMD_REDIRECT_QUERY_STRING, "", "REDIRECT_QUERY_STRING without "
+                                              "REDIRECT");
+    one_err(TP_CMD_REDIRECT_FULL_URI, "", "REDIRECT_FULL_URI without BASE");
+    one_err(TP_CMD_EXPAND_REDIRECT, "x", "EXPAND_REDIRECT without REGEX");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/b/");
+    put0(m, TP_CMD_REDIRECT_FULL_URI);
+    end(m);
+    parse_err(m, "REDIRECT_FULL_URI without EASY_BASE");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/b/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_REDIRECT, "x");
+    end(m);
+    parse_err(m, "EXPAND_REDIRECT without REDIRECT");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/b/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_REDIRECT, "x");
+    P(m, TP_CMD_EXPAND_REDIRECT, "");
+    end(m);
+    parse_err(m, "malformed EXPAND_REDIRECT packet: payload must not be "
+                 "empty");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/b/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_REDIRECT, "x");
+    P(m, TP_CMD_EXPAND_REDIRECT, "y");
+    P(m, TP_CMD_EXPAND_REDIRECT, "z");
+    end(m);
+    parse_err(m, "duplicate EXPAND_REDIRECT packet");
+    begin(m, 3);
+    P(m, TP_CMD_REDIRECT, "x");
+    put0(m, TP_CMD_REDIRECT_QUERY_STRING);
+    put0(m, TP_CMD_REDIRECT_QUERY_STRING);
+    end(m);
+    parse_err(m, "duplicate REDIRECT_QUERY_STRING packet");
+    begin(m, 3);
+    P(m, TP_CMD_REDIRECT, "x");
+    P(m, TP_CMD_REDIRECT_QUERY_STRING, "x");
+    end(m);
+    parse_err(m, "malformed REDIRECT_QUERY_STRING packet: payload must be "
+                 "empty");
+
+    /* HEADER and REQUEST_HEADER */
+    static const uint16_t hcmds[] = { TP_CMD_HEADER, TP_CMD_REQUEST_HEADER };
+    for (size_t i = 0; i < 2; i++) {
+        const char *n = tp_command_name(hcmds[i]);
+        char want[128];
+        static const struct {
+            const char *payload, *why;
+        } bad[] = {
+            { "novalue", "must be name:value" },
+            { ":v", "must be name:value" },
+            { "", "must be name:value" },
+            { "a b:v", "malformed header name" },
+            { "a\"b:v", "malformed header name" },
+            { "a(b):v", "malformed header name" },
+            { "a\x80:v", "malformed header name" },
+            { "x:a\rb", "CR or LF in the value" },
+            { "x:a\nb", "CR or LF in the value" },
+        };
+        for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            begin(m, 3);
+            put_s(m, hcmds[i], bad[j].payload);
+            end(m);
+            snprintf(want, sizeof(want), "malformed %s packet: %s", n,
+                     bad[j].why);
+            parse_err(m, want);
+        }
+        begin(m, 3);
+        P(m, hcmds[i], "x:\0");
+        end(m);
+        snprintf(want, sizeof(want),
+                 "malformed %s packet: payload contains a NUL byte", n);
+        parse_err(m, want);
+        static const char *const hop[] = {
+            "connection", "Content-Length", "EXPECT", "keep-alive",
+            "proxy-authenticate", "proxy-authorization", "te", "trailer",
+            "trailers", "transfer-encoding", "Upgrade",
+        };
+        for (size_t j = 0; j < sizeof(hop) / sizeof(hop[0]); j++) {
+            char payload[64], lower[64];
+            snprintf(payload, sizeof(payload), "%s:x", hop[j]);
+            size_t k = 0;
+            for (; hop[j][k] != '\0'; k++)
+                lower[k] = (char)(hop[j][k] >= 'A' && hop[j][k] <= 'Z'
+                                      ? hop[j][k] - 'A' + 'a'
+                                      : hop[j][k]);
+            lower[k] = '\0';
+            begin(m, 3);
+            put_s(m, hcmds[i], payload);
+            end(m);
+            snprintf(want, sizeof(want), "hop-by-hop %s packet (%s)", n,
+                     lower);
+            parse_err(m, want);
+        }
+    }
+    /* the two header lists have separate limits */
+    begin(m, 3);
+    for (int i = 0; i < TP_MAX_HEADERS; i++) {
+        P(m, TP_CMD_HEADER, "x-h:1");
+        P(m, TP_CMD_REQUEST_HEADER, "x-r:1");
+    }
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.response_headers.n, TP_MAX_HEADERS);
+    assert_int_equal(r.request_headers.n, TP_MAX_HEADERS);
+    tp_response_free(&r);
+    begin(m, 3);
+    for (int i = 0; i <= TP_MAX_HEADERS; i++)
+        P(m, TP_CMD_HEADER, "x-h:1");
+    end(m);
+    parse_err(m, "too many HEADER packets (limit 64)");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    for (int i = 0; i < TP_MAX_HEADERS; i++)
+        P(m, TP_CMD_REQUEST_HEADER, "x-h:1");
+    P(m, TP_CMD_EXPAND_REQUEST_HEADER, "x-h:\\0");
+    end(m);
+    parse_err(m, "too many EXPAND_REQUEST_HEADER packets (limit 64)");
+
+    /* other response-wide strings */
+    one_err(TP_CMD_SCHEME, "ftp", "malformed SCHEME packet: must start with "
+                                  "\"http\"");
+    one_err(TP_CMD_SCHEME, "", "malformed SCHEME packet: must start with "
+                               "\"http\"");
+    one_err(TP_CMD_SITE, "", "malformed SITE packet: payload must not be "
+                             "empty");
+    one_err(TP_CMD_WWW_AUTHENTICATE, "", "malformed WWW_AUTHENTICATE packet: "
+                                         "payload must not be empty");
+    one_err(TP_CMD_AUTHENTICATION_INFO, "", "malformed AUTHENTICATION_INFO "
+                                            "packet: payload must not be "
+                                            "empty");
+    one_err(TP_CMD_GENERATOR, "a b", "malformed GENERATOR packet: payload "
+                                     "must be a name of [A-Za-z0-9_-]");
+    one_err(TP_CMD_GENERATOR, "", "malformed GENERATOR packet: payload must "
+                                  "be a non-empty name");
+    one_err(TP_CMD_STATS_TAG, "", "malformed STATS_TAG packet: payload must "
+                                  "not be empty");
+    one_err(TP_CMD_LISTENER_TAG, "", "malformed LISTENER_TAG packet: payload "
+                                     "must not be empty");
+    one_err(TP_CMD_URI, "rel", "malformed URI packet: must be an absolute "
+                               "URI path");
+    one_err(TP_CMD_URI, "", "malformed URI packet: must be an absolute URI "
+                            "path");
+    one_err(TP_CMD_HOST, "a\0", "malformed HOST packet: payload contains a "
+                                "NUL byte");
+    static const uint16_t dups[] = {
+        TP_CMD_WWW_AUTHENTICATE, TP_CMD_AUTHENTICATION_INFO, TP_CMD_SCHEME,
+        TP_CMD_GENERATOR, TP_CMD_ANALYTICS_ID, TP_CMD_STATS_TAG,
+        TP_CMD_LISTENER_TAG, TP_CMD_TINY_IMAGE, TP_CMD_NO_QUERY_STRING,
+        TP_CMD_DISCARD_QUERY_STRING, TP_CMD_DEFER, TP_CMD_TRANSPARENT,
+        TP_CMD_HTTPS_ONLY, TP_CMD_EXPIRES_RELATIVE_WITH_QUERY,
+    };
+    for (size_t i = 0; i < sizeof(dups) / 2; i++) {
+        char want[96];
+        enum tp_payload_kind k = tp_command_info(dups[i])->payload;
+        begin(m, 3);
+        for (int j = 0; j < 2; j++) {
+            if (k == TP_PL_NONE || k == TP_PL_OPT_U16)
+                put0(m, dups[i]);
+            else if (k == TP_PL_U32)
+                put_u32(m, dups[i], 1);
+            else
+                P(m, dups[i], "http");
+        }
+        end(m);
+        snprintf(want, sizeof(want), "duplicate %s packet",
+                 tp_command_name(dups[i]));
+        parse_err(m, want);
+    }
+    one_err(TP_CMD_HTTPS_ONLY, "\x01", "malformed HTTPS_ONLY packet: payload "
+                                       "must be empty or a 2-byte integer");
+    one_err(TP_CMD_TINY_IMAGE, "x", "malformed TINY_IMAGE packet: payload "
+                                    "must be empty");
+
+    /* ALLOW_REMOTE_NETWORK: prefix byte first, then the sockaddr (§1.7.9) */
+    uint8_t net[1 + sizeof(struct sockaddr_in6) + 1];
+    size_t n;
+    one_err(TP_CMD_ALLOW_REMOTE_NETWORK, "", "malformed ALLOW_REMOTE_NETWORK "
+                                             "packet: too short");
+    one_err(TP_CMD_ALLOW_REMOTE_NETWORK, "\x08\x02", "malformed "
+            "ALLOW_REMOTE_NETWORK packet: too short");
+    net[0] = 8;
+    n = 1 + sa_in(net + 1, "10.0.0.0", 0);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n - 1,
+               "malformed ALLOW_REMOTE_NETWORK packet: not an IPv4 or IPv6 "
+               "socket address", __FILE__, __LINE__);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n + 1,
+               "malformed ALLOW_REMOTE_NETWORK packet: not an IPv4 or IPv6 "
+               "socket address", __FILE__, __LINE__);
+    /* the documented-but-wrong order: sockaddr, then the prefix byte */
+    sa_in(net, "10.0.0.0", 0);
+    net[sizeof(struct sockaddr_in)] = 8;
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n,
+               "malformed ALLOW_REMOTE_NETWORK packet: not an IPv4 or IPv6 "
+               "socket address", __FILE__, __LINE__);
+    net[0] = 33;
+    sa_in(net + 1, "10.0.0.0", 0);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n,
+               "malformed ALLOW_REMOTE_NETWORK packet: prefix length too "
+               "large", __FILE__, __LINE__);
+    net[0] = 7;
+    sa_in(net + 1, "11.0.0.0", 0);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n,
+               "malformed ALLOW_REMOTE_NETWORK packet: host bits are not "
+               "zero", __FILE__, __LINE__);
+    net[0] = 31;
+    sa_in(net + 1, "192.0.2.1", 0);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n,
+               "malformed ALLOW_REMOTE_NETWORK packet: host bits are not "
+               "zero", __FILE__, __LINE__);
+    net[0] = 129;
+    n = 1 + sa_in6(net + 1, "::", 0);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n,
+               "malformed ALLOW_REMOTE_NETWORK packet: prefix length too "
+               "large", __FILE__, __LINE__);
+    net[0] = 127;
+    sa_in6(net + 1, "::1", 0);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, n,
+               "malformed ALLOW_REMOTE_NETWORK packet: host bits are not "
+               "zero", __FILE__, __LINE__);
+    uint16_t family = AF_LOCAL;
+    memcpy(net + 1, &family, 2);
+    one_err_at(TP_CMD_ALLOW_REMOTE_NETWORK, net, 1 + 16,
+               "malformed ALLOW_REMOTE_NETWORK packet: not an IPv4 or IPv6 "
+               "socket address", __FILE__, __LINE__);
+    begin(m, 3);
+    net[0] = 32;
+    n = 1 + sa_in(net + 1, "10.0.0.1", 0);
+    for (int i = 0; i <= TP_MAX_NETWORKS; i++)
+        put(m, TP_CMD_ALLOW_REMOTE_NETWORK, net, n);
+    end(m);
+    parse_err(m, "too many ALLOW_REMOTE_NETWORK packets (limit 32)");
+
+    /* RATE_LIMIT_SITE_*: two positive floats, after SITE */
+    static const uint16_t rl[] = { TP_CMD_RATE_LIMIT_SITE_REQUESTS,
+                                   TP_CMD_RATE_LIMIT_SITE_TRAFFIC };
+    for (size_t i = 0; i < 2; i++) {
+        const char *nm = tp_command_name(rl[i]);
+        char want[128];
+        begin(m, 3);
+        put_floats(m, rl[i], 1, 1);
+        end(m);
+        snprintf(want, sizeof(want), "%s without SITE", nm);
+        parse_err(m, want);
+        static const float bad[][2] = {
+            { 0, 1 }, { 1, 0 }, { -1, 1 }, { 1, -1 }, { NAN, 1 },
+            { 1, INFINITY }, { INFINITY, 1 },
+        };
+        snprintf(want, sizeof(want),
+                 "malformed %s packet: rate and burst must be positive", nm);
+        for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            begin(m, 3);
+            P(m, TP_CMD_SITE, "s");
+            put_floats(m, rl[i], bad[j][0], bad[j][1]);
+            end(m);
+            parse_err(m, want);
+        }
+        begin(m, 3);
+        P(m, TP_CMD_SITE, "s");
+        P(m, rl[i], "\x00\x00\x80\x3f");
+        end(m);
+        snprintf(want, sizeof(want),
+                 "malformed %s packet: must be two 32-bit floats", nm);
+        parse_err(m, want);
+        begin(m, 3);
+        P(m, TP_CMD_SITE, "s");
+        put_floats(m, rl[i], 1, 2);
+        put_floats(m, rl[i], 1, 2);
+        end(m);
+        snprintf(want, sizeof(want), "duplicate %s packet", nm);
+        parse_err(m, want);
+    }
+    free(m);
+}
+
+/* ==== header forwarding (§1.13) ==== */
+
+static void
+put_forward(struct msg *m, uint16_t cmd, const int16_t *groups,
+            const uint8_t *modes, size_t n)
+{
+    uint8_t b[64];
+    assert_true(n * 4 <= sizeof(b));
+    for (size_t i = 0; i < n; i++) {
+        memcpy(b + 4 * i, &groups[i], 2);
+        b[4 * i + 2] = modes[i];
+        b[4 * i + 3] = 0;
+    }
+    put(m, cmd, b, 4 * n);
+}
+
+static void
+test_header_forward(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* ALL = every group except SECURE, AUTH and SSL; later entries win;
+     * repeated packets accumulate */
+    static const int16_t g1[] = { -1, TP_HG_COOKIE };
+    static const uint8_t m1[] = { TP_HF_YES, TP_HF_BOTH };
+    put_forward(m, TP_CMD_REQUEST_HEADER_FORWARD, g1, m1, 2);
+    static const int16_t g2[] = { TP_HG_SSL };
+    static const uint8_t m2[] = { TP_HF_MANGLE };
+    put_forward(m, TP_CMD_REQUEST_HEADER_FORWARD, g2, m2, 1);
+    static const int16_t g3[] = { TP_HG_AUTH, TP_HG_LINK, TP_HG_SECURE };
+    static const uint8_t m3[] = { TP_HF_NO, TP_HF_MANGLE, TP_HF_YES };
+    put_forward(m, TP_CMD_RESPONSE_HEADER_FORWARD, g3, m3, 3);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    for (int g = 0; g < TP_HG_COUNT; g++) {
+        uint8_t want = TP_HF_YES;
+        if (g == TP_HG_COOKIE)
+            want = TP_HF_BOTH;
+        else if (g == TP_HG_SSL)
+            want = TP_HF_MANGLE;
+        else if (g == TP_HG_SECURE || g == TP_HG_AUTH)
+            want = TP_HF_NO; /* default, not touched by ALL */
+        assert_int_equal(r.request_header_forward[g], want);
+    }
+    assert_int_equal(r.response_header_forward[TP_HG_AUTH], TP_HF_NO);
+    assert_int_equal(r.response_header_forward[TP_HG_LINK], TP_HF_MANGLE);
+    assert_int_equal(r.response_header_forward[TP_HG_SECURE], TP_HF_YES);
+    assert_int_equal(r.response_header_forward[TP_HG_COOKIE], TP_HF_MANGLE);
+    assert_int_equal(r.response_header_forward[TP_HG_IDENTITY], TP_HF_NO);
+    tp_response_free(&r);
+
+    /* an empty packet changes nothing */
+    begin(m, 3);
+    put0(m, TP_CMD_RESPONSE_HEADER_FORWARD);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.response_header_forward[TP_HG_TRANSFORMATION],
+                     TP_HF_MANGLE);
+    tp_response_free(&r);
+
+    static const uint16_t cmds[] = { TP_CMD_REQUEST_HEADER_FORWARD,
+                                     TP_CMD_RESPONSE_HEADER_FORWARD };
+    for (size_t i = 0; i < 2; i++) {
+        char want[128];
+        const char *nm = tp_command_name(cmds[i]);
+        snprintf(want, sizeof(want),
+                 "malformed %s packet: length is not a multiple of 4", nm);
+        begin(m, 3);
+        P(m, cmds[i], "\x00\x00\x01");
+        end(m);
+        parse_err(m, want);
+        begin(m, 3);
+        P(m, cmds[i], "\x00\x00\x01\x00\x01");
+        end(m);
+        parse_err(m, want);
+        snprintf(want, sizeof(want),
+                 "malformed %s packet: bad group, mode or reserved byte", nm);
+        static const int16_t bg[] = { TP_HG_COUNT, -2, 0, 0 };
+        static const uint8_t bm[] = { 1, 1, 4, 255 };
+        for (size_t j = 0; j < 4; j++) {
+            begin(m, 3);
+            put_forward(m, cmds[i], &bg[j], &bm[j], 1);
+            end(m);
+            parse_err(m, want);
+        }
+        begin(m, 3);
+        P(m, cmds[i], "\x00\x00\x01\x01");
+        end(m);
+        parse_err(m, want);
+    }
+
+    /* a bad entry changes nothing, even after good ones in the packet */
+    struct tp_response_parser p;
+    tp_response_parser_init(&p, &r);
+    uint8_t three = 3;
+    struct tp_packet b = { TP_CMD_BEGIN, 1, &three };
+    assert_int_equal(tp_response_parser_feed(&p, &b), TP_PARSE_MORE);
+    static const uint8_t good_then_bad[] = { 3, 0, 3, 0, 99, 0, 1, 0 };
+    uint8_t payload[8];
+    memcpy(payload, good_then_bad, 8);
+    int16_t g = TP_HG_OTHER;
+    memcpy(payload, &g, 2);
+    g = 99;
+    memcpy(payload + 4, &g, 2);
+    struct tp_packet f = { TP_CMD_REQUEST_HEADER_FORWARD, 8, payload };
+    assert_int_equal(tp_response_parser_feed(&p, &f), TP_PARSE_ERROR);
+    assert_int_equal(r.request_header_forward[TP_HG_OTHER], TP_HF_NO);
+    tp_response_free(&r);
+    free(m);
+}
+
 int
 main(void)
 {
@@ -2994,6 +3633,10 @@ main(void)
         cmocka_unit_test(test_lhttp),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_child_options),
+        cmocka_unit_test(test_response_wide),
+        cmocka_unit_test(test_overwriting_packets),
+        cmocka_unit_test(test_response_wide_errors),
+        cmocka_unit_test(test_header_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
