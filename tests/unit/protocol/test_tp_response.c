@@ -3604,6 +3604,929 @@ test_header_forward(void **state)
     free(m);
 }
 
+/* ==== translation-cache packets (§1.11, §1.14, §1.15) ==== */
+
+static void
+test_max_age_anchor(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* before USER: the whole response; after USER: the user's validity */
+    put_u32(m, TP_CMD_MAX_AGE, 300);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_USER, "alice");
+    put_u32(m, TP_CMD_MAX_AGE, 60);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.max_age, 300);
+    assert_int_equal(r.user_max_age, 60);
+    assert_string_equal(r.user, "alice");
+    tp_response_free(&r);
+
+    /* the anchor is not reset by other packets: a MAX_AGE anywhere before
+     * USER is the response's */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CONTENT_TYPE, "a/b");
+    put_u32(m, TP_CMD_MAX_AGE, 0);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.max_age, 0);
+    assert_int_equal(r.user_max_age, TP_MAX_AGE_UNSET);
+    tp_response_free(&r);
+
+    /* only after USER */
+    begin(m, 3);
+    P(m, TP_CMD_USER, "");
+    P(m, TP_CMD_STATUS, "\xc8\x00");
+    put_u32(m, TP_CMD_MAX_AGE, 5);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.max_age, TP_MAX_AGE_UNSET);
+    assert_int_equal(r.user_max_age, 5);
+    assert_string_equal(r.user, "");
+    tp_response_free(&r);
+
+    /* each USER opens a new anchor */
+    begin(m, 3);
+    P(m, TP_CMD_USER, "a");
+    put_u32(m, TP_CMD_MAX_AGE, 1);
+    P(m, TP_CMD_USER, "b");
+    put_u32(m, TP_CMD_MAX_AGE, 2);
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.user, "b");
+    assert_int_equal(r.user_max_age, 2);
+    assert_int_equal(r.max_age, TP_MAX_AGE_UNSET);
+    tp_response_free(&r);
+
+    begin(m, 3);
+    put_u32(m, TP_CMD_MAX_AGE, 1);
+    P(m, TP_CMD_PATH, "/f");
+    put_u32(m, TP_CMD_MAX_AGE, 2);
+    end(m);
+    parse_err(m, "duplicate MAX_AGE packet");
+    begin(m, 3);
+    P(m, TP_CMD_USER, "a");
+    put_u32(m, TP_CMD_MAX_AGE, 1);
+    put_u32(m, TP_CMD_MAX_AGE, 2);
+    end(m);
+    parse_err(m, "duplicate MAX_AGE packet");
+    one_err(TP_CMD_MAX_AGE, "\x01\x00", "malformed MAX_AGE packet: payload "
+                                        "must be a 4-byte integer");
+    one_err(TP_CMD_MAX_AGE, "", "malformed MAX_AGE packet: payload must be a "
+                                "4-byte integer");
+    one_err(TP_CMD_USER, "a\0b", "malformed USER packet: payload contains a "
+                                 "NUL byte");
+    free(m);
+}
+
+static void
+test_vary_invalidate(void **state)
+{
+    (void)state;
+    static const uint16_t cmds[] = { TP_CMD_VARY, TP_CMD_INVALIDATE };
+    struct msg *m = new_msg(3);
+    for (size_t i = 0; i < 2; i++) {
+        uint16_t list[TP_MAX_VARY + 1];
+        for (int j = 0; j <= TP_MAX_VARY; j++)
+            list[j] = (uint16_t)(j + 1);
+        begin(m, 3);
+        put(m, cmds[i], list, 2 * TP_MAX_VARY);
+        end(m);
+        struct tp_response r;
+        parse_ok(m, &r);
+        const struct tp_u16_list *l =
+            cmds[i] == TP_CMD_VARY ? &r.vary : &r.invalidate;
+        assert_int_equal(l->n, TP_MAX_VARY);
+        assert_int_equal(l->v[0], 1);
+        assert_int_equal(l->v[TP_MAX_VARY - 1], TP_MAX_VARY);
+        tp_response_free(&r);
+
+        const char *nm = tp_command_name(cmds[i]);
+        char want[128];
+        begin(m, 3);
+        put(m, cmds[i], list, 2 * (TP_MAX_VARY + 1));
+        end(m);
+        snprintf(want, sizeof(want), "malformed %s packet: more than 16 "
+                 "commands", nm);
+        parse_err(m, want);
+        snprintf(want, sizeof(want), "malformed %s packet: payload must be "
+                 "a non-empty array of 2-byte integers", nm);
+        begin(m, 3);
+        put0(m, cmds[i]);
+        end(m);
+        parse_err(m, want);
+        begin(m, 3);
+        put(m, cmds[i], list, 3);
+        end(m);
+        parse_err(m, want);
+        begin(m, 3);
+        put_u16(m, cmds[i], TP_CMD_HOST);
+        put_u16(m, cmds[i], TP_CMD_URI);
+        end(m);
+        snprintf(want, sizeof(want), "duplicate %s packet", nm);
+        parse_err(m, want);
+    }
+    free(m);
+}
+
+static void
+test_base_regex(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_BASE, "/base/");
+    put0(m, TP_CMD_UNSAFE_BASE);
+    P(m, TP_CMD_REGEX, "^base/(.+)\\.php$");
+    P(m, TP_CMD_INVERSE_REGEX, "\\.\\./");
+    put0(m, TP_CMD_REGEX_TAIL);
+    put0(m, TP_CMD_REGEX_UNESCAPE);
+    put0(m, TP_CMD_INVERSE_REGEX_UNESCAPE);
+    put0(m, TP_CMD_REGEX_ON_HOST_URI);
+    put0(m, TP_CMD_REGEX_ON_USER_URI);
+    put0(m, TP_CMD_REGEX_RAW);
+    P(m, TP_CMD_CACHE_TAG, "t1");                  /* before the address */
+    P(m, TP_CMD_CACHE_TAG, "t2");
+    P(m, TP_CMD_FASTCGI, "/php");
+    P(m, TP_CMD_EXPAND_PATH, "/srv/\\1.php");
+    P(m, TP_CMD_CACHE_TAG, "http-cache");          /* after the address */
+    {
+        uint8_t vm[8 + 6];
+        uint64_t t = 1700000000;
+        memcpy(vm, &t, 8);
+        memcpy(vm + 8, "/etc/x", 6);
+        put(m, TP_CMD_VALIDATE_MTIME, vm, sizeof(vm));
+    }
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_string_equal(r.base, "/base/");
+    assert_true(r.unsafe_base);
+    assert_false(r.easy_base || r.auto_base);
+    assert_string_equal(r.regex, "^base/(.+)\\.php$");
+    assert_string_equal(r.inverse_regex, "\\.\\./");
+    assert_true(r.regex_tail && r.regex_unescape &&
+                r.inverse_regex_unescape && r.regex_on_host_uri &&
+                r.regex_on_user_uri && r.regex_raw);
+    assert_int_equal(r.cache_tags.n, 2);
+    assert_string_equal(r.cache_tags.v[0], "t1");
+    assert_string_equal(r.cache_tags.v[1], "t2");
+    assert_string_equal(r.address_cache_tag, "http-cache");
+    assert_string_equal(r.validate_mtime_path, "/etc/x");
+    assert_int_equal(r.validate_mtime, 1700000000);
+    tp_response_free(&r);
+
+    /* VALIDATE_MTIME 0 with the shortest path ("/" and one byte) */
+    begin(m, 3);
+    P(m, TP_CMD_VALIDATE_MTIME, "\0\0\0\0\0\0\0\0/a");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.validate_mtime, 0);
+    assert_string_equal(r.validate_mtime_path, "/a");
+    tp_response_free(&r);
+
+    /* EASY_BASE: the address must describe the base itself */
+    static const struct {
+        uint16_t addr;
+        const char *addr_payload;
+        uint16_t mod;          /* 0 = none */
+        const char *mod_payload;
+        const char *want;      /* NULL = accepted */
+    } easy[] = {
+        { TP_CMD_PATH, "/srv/", 0, NULL, NULL },
+        { TP_CMD_PATH, "/srv", 0, NULL, "PATH is not a valid base for "
+                                        "EASY_BASE" },
+        { TP_CMD_HTTP, "http://h/app/", 0, NULL, NULL },
+        { TP_CMD_HTTP, "http://h", 0, NULL, NULL },
+        { TP_CMD_HTTP, "http://h/app", 0, NULL, "HTTP path is not a valid "
+                                                "base for EASY_BASE" },
+        { TP_CMD_HTTP, "http://h/app", TP_CMD_EXPAND_PATH, "/\\1", NULL },
+        { TP_CMD_CGI, "/c", TP_CMD_SCRIPT_NAME, "/s/", NULL },
+        { TP_CMD_CGI, "/c", TP_CMD_SCRIPT_NAME, "/s", "SCRIPT_NAME is not a "
+                                                      "valid base for "
+                                                      "EASY_BASE" },
+        { TP_CMD_CGI, "/c", 0, NULL, "SCRIPT_NAME is not a valid base for "
+                                     "EASY_BASE" },
+        { TP_CMD_WAS, "/c", TP_CMD_PATH_INFO, "/p/", NULL },
+        { TP_CMD_WAS, "/c", TP_CMD_PATH_INFO, "/p", "PATH_INFO is not a "
+                                                    "valid base for "
+                                                    "EASY_BASE" },
+        { TP_CMD_FASTCGI, "/c", TP_CMD_EXPAND_SCRIPT_NAME, "/\\1", NULL },
+        { TP_CMD_FASTCGI, "/c", TP_CMD_EXPAND_PATH_INFO, "/\\1", NULL },
+        { TP_CMD_CGI, "/c", TP_CMD_EXPAND_DOCUMENT_ROOT, "/\\1", NULL },
+        { TP_CMD_CGI, "/c", TP_CMD_EXPAND_PATH, "/\\1", NULL },
+        { TP_CMD_LHTTP_PATH, "/l", TP_CMD_LHTTP_URI, "/u/", NULL },
+        { TP_CMD_LHTTP_PATH, "/l", TP_CMD_LHTTP_URI, "/u", "LHTTP_URI is not "
+                                                           "a valid base for "
+                                                           "EASY_BASE" },
+        { TP_CMD_LHTTP_PATH, "/l", TP_CMD_EXPAND_LHTTP_URI, "/\\1", NULL },
+        { TP_CMD_MESSAGE, "no address", 0, NULL, NULL },
+    };
+    for (size_t i = 0; i < sizeof(easy) / sizeof(easy[0]); i++) {
+        begin(m, 3);
+        P(m, TP_CMD_BASE, "/b/");
+        put0(m, TP_CMD_EASY_BASE);
+        P(m, TP_CMD_REGEX, "^(.*)");
+        put_s(m, easy[i].addr, easy[i].addr_payload);
+        if (easy[i].addr == TP_CMD_HTTP)
+            P(m, TP_CMD_ADDRESS_STRING, "10.0.0.1");
+        if (easy[i].mod != 0)
+            put_s(m, easy[i].mod, easy[i].mod_payload);
+        if (easy[i].addr == TP_CMD_LHTTP_PATH &&
+            easy[i].mod == TP_CMD_EXPAND_LHTTP_URI)
+            P(m, TP_CMD_LHTTP_URI, "/no-slash");
+        put0(m, TP_CMD_REDIRECT_FULL_URI);
+        end(m);
+        if (easy[i].want == NULL) {
+            parse_ok(m, &r);
+            assert_true(r.easy_base && r.redirect_full_uri);
+            tp_response_free(&r);
+        } else {
+            parse_err(m, easy[i].want);
+        }
+    }
+    free(m);
+}
+
+static void
+test_base_regex_errors(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* ordering: BASE -> REGEX -> EXPAND_* */
+    one_err(TP_CMD_REGEX, ".", "REGEX without BASE");
+    one_err(TP_CMD_INVERSE_REGEX, ".", "INVERSE_REGEX without BASE");
+    begin(m, 3);
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_BASE, "/");
+    end(m);
+    parse_err(m, "REGEX without BASE");
+    one_err(TP_CMD_EASY_BASE, "", "EASY_BASE without BASE");
+    one_err(TP_CMD_UNSAFE_BASE, "", "UNSAFE_BASE without BASE");
+    one_err(TP_CMD_REGEX_TAIL, "", "REGEX_TAIL without REGEX, INVERSE_REGEX "
+                                   "or LAYOUT");
+    one_err(TP_CMD_REGEX_UNESCAPE, "", "REGEX_UNESCAPE without REGEX or "
+                                       "INVERSE_REGEX");
+    one_err(TP_CMD_REGEX_ON_HOST_URI, "", "REGEX_ON_HOST_URI without REGEX "
+                                          "or INVERSE_REGEX");
+    one_err(TP_CMD_REGEX_ON_USER_URI, "", "REGEX_ON_USER_URI without REGEX "
+                                          "or INVERSE_REGEX");
+    one_err(TP_CMD_REGEX_RAW, "", "REGEX_RAW without REGEX");
+    one_err(TP_CMD_INVERSE_REGEX_UNESCAPE, "", "INVERSE_REGEX_UNESCAPE "
+                                               "without INVERSE_REGEX");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    put0(m, TP_CMD_INVERSE_REGEX_UNESCAPE);
+    end(m);
+    parse_err(m, "INVERSE_REGEX_UNESCAPE without INVERSE_REGEX");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_INVERSE_REGEX, ".");
+    put0(m, TP_CMD_REGEX_RAW);
+    end(m);
+    parse_err(m, "REGEX_RAW without REGEX");
+    /* ... but REGEX_UNESCAPE, REGEX_TAIL accept an INVERSE_REGEX alone */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_INVERSE_REGEX, ".");
+    put0(m, TP_CMD_REGEX_UNESCAPE);
+    put0(m, TP_CMD_REGEX_TAIL);
+    P(m, TP_CMD_PATH, "/f");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_null(r.regex);
+    tp_response_free(&r);
+
+    /* every EXPAND_ packet needs REGEX first, even with BASE */
+    static const uint16_t expands[] = {
+        TP_CMD_EXPAND_PATH_INFO, TP_CMD_EXPAND_PATH, TP_CMD_EXPAND_LHTTP_URI,
+        TP_CMD_EXPAND_APPEND, TP_CMD_EXPAND_PAIR, TP_CMD_EXPAND_REDIRECT,
+        TP_CMD_EXPAND_SCRIPT_NAME, TP_CMD_EXPAND_TEST_PATH,
+        TP_CMD_EXPAND_SETENV, TP_CMD_EXPAND_URI, TP_CMD_EXPAND_SITE,
+        TP_CMD_EXPAND_REQUEST_HEADER, TP_CMD_EXPAND_DOCUMENT_ROOT,
+        TP_CMD_EXPAND_AUTH_FILE, TP_CMD_EXPAND_APPEND_AUTH,
+        TP_CMD_EXPAND_COOKIE_HOST, TP_CMD_EXPAND_READ_FILE,
+        TP_CMD_EXPAND_HEADER, TP_CMD_EXPAND_STDERR_PATH,
+    };
+    size_t n_accepted_expand = 0;
+    for (unsigned c = 1; c <= TP_CMD_MAX; c++)
+        if (strncmp(tp_command_name((uint16_t)c), "EXPAND_", 7) == 0 &&
+            tp_response_packet_support((uint16_t)c) == TP_SUPPORT_ACCEPTED)
+            n_accepted_expand++;
+    assert_int_equal(n_accepted_expand, sizeof(expands) / 2);
+    for (size_t i = 0; i < sizeof(expands) / 2; i++) {
+        char want[96];
+        snprintf(want, sizeof(want), "%s without REGEX",
+                 tp_command_name(expands[i]));
+        for (int with_base = 0; with_base < 2; with_base++) {
+            begin(m, 3);
+            if (with_base)
+                P(m, TP_CMD_BASE, "/");
+            P(m, expands[i], "x=y:z");
+            end(m);
+            parse_err(m, want);
+        }
+    }
+
+    /* BASE payloads */
+    one_err(TP_CMD_BASE, "", "malformed BASE packet: payload must be an "
+                             "absolute path");
+    one_err(TP_CMD_BASE, "b/", "malformed BASE packet: payload must be an "
+                               "absolute path");
+    one_err(TP_CMD_BASE, "/b", "malformed BASE packet: must end with '/'");
+    one_err(TP_CMD_BASE, "/\0/", "malformed BASE packet: payload contains a "
+                                 "NUL byte");
+    one_err(TP_CMD_REGEX, "", "malformed REGEX packet: payload must not be "
+                              "empty");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_INVERSE_REGEX, "");
+    end(m);
+    parse_err(m, "malformed INVERSE_REGEX packet: payload must not be "
+                 "empty");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "a\0");
+    end(m);
+    parse_err(m, "malformed REGEX packet: payload contains a NUL byte");
+
+    /* duplicates */
+    static const uint16_t dups[] = {
+        TP_CMD_BASE, TP_CMD_REGEX, TP_CMD_INVERSE_REGEX, TP_CMD_EASY_BASE,
+        TP_CMD_UNSAFE_BASE, TP_CMD_REGEX_TAIL, TP_CMD_REGEX_UNESCAPE,
+        TP_CMD_INVERSE_REGEX_UNESCAPE, TP_CMD_REGEX_ON_HOST_URI,
+        TP_CMD_REGEX_ON_USER_URI, TP_CMD_REGEX_RAW, TP_CMD_EXPAND_URI,
+        TP_CMD_EAGER_CACHE, TP_CMD_IGNORE_NO_CACHE, TP_CMD_VALIDATE_MTIME,
+    };
+    for (size_t i = 0; i < sizeof(dups) / 2; i++) {
+        char want[96];
+        begin(m, 3);
+        if (dups[i] == TP_CMD_BASE)
+            P(m, TP_CMD_BASE, "/");
+        P(m, TP_CMD_BASE, "/");
+        if (dups[i] != TP_CMD_REGEX)
+            P(m, TP_CMD_REGEX, ".");
+        if (dups[i] != TP_CMD_INVERSE_REGEX)
+            P(m, TP_CMD_INVERSE_REGEX, ".");
+        for (int j = 0; j < 2; j++) {
+            if (dups[i] == TP_CMD_VALIDATE_MTIME)
+                P(m, dups[i], "\0\0\0\0\0\0\0\0/a");
+            else if (tp_command_info(dups[i])->payload == TP_PL_NONE)
+                put0(m, dups[i]);
+            else if (dups[i] != TP_CMD_BASE)
+                P(m, dups[i], "/");
+        }
+        end(m);
+        snprintf(want, sizeof(want), "duplicate %s packet",
+                 tp_command_name(dups[i]));
+        parse_err(m, want);
+    }
+
+    /* translation-cache CACHE_TAGs */
+    begin(m, 3);
+    P(m, TP_CMD_CACHE_TAG, "a");
+    P(m, TP_CMD_CACHE_TAG, "b");
+    P(m, TP_CMD_CACHE_TAG, "a");
+    end(m);
+    parse_err(m, "duplicate CACHE_TAG packet");
+    begin(m, 3);
+    P(m, TP_CMD_CACHE_TAG, "ab");
+    P(m, TP_CMD_CACHE_TAG, "a");        /* a prefix is another tag */
+    P(m, TP_CMD_CACHE_TAG, "abc");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.cache_tags.n, 3);
+    tp_response_free(&r);
+    begin(m, 3);
+    for (int i = 0; i <= TP_MAX_CACHE_TAGS; i++) {
+        char tag[8];
+        snprintf(tag, sizeof(tag), "t%d", i);
+        put_s(m, TP_CMD_CACHE_TAG, tag);
+    }
+    end(m);
+    parse_err(m, "too many CACHE_TAG packets (limit 32)");
+    one_err(TP_CMD_CACHE_TAG, "", "malformed CACHE_TAG packet: payload must "
+                                  "not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CACHE_TAG, "a");
+    P(m, TP_CMD_CACHE_TAG, "b");
+    end(m);
+    parse_err(m, "duplicate CACHE_TAG packet");
+    one_err(TP_CMD_AUTO_FLUSH_CACHE, "", "AUTO_FLUSH_CACHE without address "
+                                         "CACHE_TAG");
+    begin(m, 3);
+    P(m, TP_CMD_CACHE_TAG, "translation-cache-only");
+    P(m, TP_CMD_PATH, "/f");
+    put0(m, TP_CMD_AUTO_FLUSH_CACHE);
+    end(m);
+    parse_err(m, "AUTO_FLUSH_CACHE without address CACHE_TAG");
+
+    /* VALIDATE_MTIME: u64 + absolute path, >= 10 bytes, no NUL */
+    static const struct {
+        const char *p;
+        size_t len;
+    } vm[] = {
+        { "", 0 },
+        { "\0\0\0\0\0\0\0\0/", 9 },
+        { "\0\0\0\0\0\0\0\0ab", 10 },
+        { "\0\0\0\0\0\0\0\0/a\0", 11 },
+        { "\0\0\0\0\0\0\0/a", 9 },
+    };
+    for (size_t i = 0; i < sizeof(vm) / sizeof(vm[0]); i++)
+        one_err_at(TP_CMD_VALIDATE_MTIME, vm[i].p, vm[i].len,
+                   "malformed VALIDATE_MTIME packet: must be a 64-bit mtime "
+                   "and an absolute path", __FILE__, __LINE__);
+    free(m);
+}
+
+/* ==== repeat requests and probing (§1.5.2, §1.10) ==== */
+
+static void
+test_repeat_requests(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(1);
+    static const uint16_t want[] = { TP_CMD_REMOTE_HOST, TP_CMD_USER_AGENT,
+                                     TP_CMD_QUERY_STRING, TP_CMD_USER };
+    put(m, TP_CMD_WANT, want, sizeof(want));
+    P(m, TP_CMD_WANT_FULL_URI, "wfu");
+    P(m, TP_CMD_CHECK, "check\0bytes");
+    P(m, TP_CMD_CHECK_HEADER, "x-api-key");
+    P(m, TP_CMD_LIKE_HOST, "other.example");
+    put0(m, TP_CMD_PREVIOUS);
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.version, 1);
+    assert_int_equal(r.want.n, 4);
+    assert_memory_equal(r.want.v, want, sizeof(want));
+    assert_int_equal(r.want_full_uri.len, 3);
+    assert_int_equal(r.check.len, 11);
+    assert_memory_equal(r.check.data, "check\0bytes", 11);
+    assert_string_equal(r.check_header, "x-api-key");
+    assert_string_equal(r.like_host, "other.example");
+    assert_true(r.previous);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+
+    /* WANT: protocol version >= 1, no loops */
+    begin(m, 0);
+    put_u16(m, TP_CMD_WANT, TP_CMD_USER);
+    end(m);
+    parse_err(m, "WANT requires protocol version 1");
+    begin(m, -1);
+    put_u16(m, TP_CMD_WANT, TP_CMD_USER);
+    end(m);
+    parse_err(m, "WANT requires protocol version 1");
+    begin(m, 3);
+    put_u16(m, TP_CMD_WANT, TP_CMD_USER);
+    end(m);
+    parse_ok(m, &r);
+    tp_response_free(&r);
+    parse_err_flags(m, TP_REQUEST_WANT, "WANT loop");
+    parse_ok_flags(m, TP_REQUEST_WANT_FULL_URI, &r);
+    tp_response_free(&r);
+    begin(m, 3);
+    put_u16(m, TP_CMD_WANT, TP_CMD_USER);
+    put_u16(m, TP_CMD_WANT, TP_CMD_USER);
+    end(m);
+    parse_err(m, "duplicate WANT packet");
+    one_err(TP_CMD_WANT, "", "malformed WANT packet: payload must be a "
+                             "non-empty array of 2-byte integers");
+    one_err(TP_CMD_WANT, "\x0e", "malformed WANT packet: payload must be a "
+                                 "non-empty array of 2-byte integers");
+
+    /* WANT_FULL_URI */
+    begin(m, 3);
+    P(m, TP_CMD_WANT_FULL_URI, "");
+    end(m);
+    parse_ok(m, &r);
+    assert_non_null(r.want_full_uri.data);
+    tp_response_free(&r);
+    parse_err_flags(m, TP_REQUEST_WANT_FULL_URI, "WANT_FULL_URI loop");
+    begin(m, 3);
+    P(m, TP_CMD_WANT_FULL_URI, "a");
+    P(m, TP_CMD_WANT_FULL_URI, "a");
+    end(m);
+    parse_err(m, "duplicate WANT_FULL_URI packet");
+
+    /* CHECK and CHECK_HEADER */
+    one_err(TP_CMD_CHECK_HEADER, "x", "CHECK_HEADER without CHECK");
+    begin(m, 3);
+    P(m, TP_CMD_CHECK, "c");
+    P(m, TP_CMD_CHECK_HEADER, "X-Api-Key");
+    end(m);
+    parse_err(m, "malformed CHECK_HEADER packet: must be a lower-case header "
+                 "name");
+    begin(m, 3);
+    P(m, TP_CMD_CHECK, "c");
+    P(m, TP_CMD_CHECK_HEADER, "");
+    end(m);
+    parse_err(m, "malformed CHECK_HEADER packet: must be a lower-case header "
+                 "name");
+    begin(m, 3);
+    P(m, TP_CMD_CHECK, "c");
+    P(m, TP_CMD_CHECK, "c");
+    end(m);
+    parse_err(m, "duplicate CHECK packet");
+    begin(m, 3);
+    P(m, TP_CMD_CHECK, "c");
+    P(m, TP_CMD_CHECK_HEADER, "a");
+    P(m, TP_CMD_CHECK_HEADER, "b");
+    end(m);
+    parse_err(m, "duplicate CHECK_HEADER packet");
+    one_err(TP_CMD_PREVIOUS, "x", "malformed PREVIOUS packet: payload must "
+                                  "be empty");
+
+    /* INTERNAL_REDIRECT needs URI (or EXPAND_URI), not WANT_FULL_URI */
+    begin(m, 3);
+    P(m, TP_CMD_INTERNAL_REDIRECT, "ir");
+    P(m, TP_CMD_URI, "/new");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.internal_redirect.len, 2);
+    assert_string_equal(r.uri, "/new");
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_URI, "/\\1");
+    P(m, TP_CMD_INTERNAL_REDIRECT, "");
+    end(m);
+    parse_ok(m, &r);
+    tp_response_free(&r);
+    one_err(TP_CMD_INTERNAL_REDIRECT, "ir", "INTERNAL_REDIRECT without URI");
+    begin(m, 3);
+    P(m, TP_CMD_INTERNAL_REDIRECT, "ir");
+    P(m, TP_CMD_URI, "/new");
+    P(m, TP_CMD_WANT_FULL_URI, "w");
+    end(m);
+    parse_err(m, "cannot combine INTERNAL_REDIRECT with WANT_FULL_URI");
+    begin(m, 3);
+    P(m, TP_CMD_INTERNAL_REDIRECT, "a");
+    P(m, TP_CMD_INTERNAL_REDIRECT, "b");
+    P(m, TP_CMD_URI, "/");
+    end(m);
+    parse_err(m, "duplicate INTERNAL_REDIRECT packet");
+
+    /* LIKE_HOST */
+    one_err(TP_CMD_LIKE_HOST, "", "malformed LIKE_HOST packet: payload must "
+                                  "not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_LIKE_HOST, "a");
+    P(m, TP_CMD_LIKE_HOST, "b");
+    end(m);
+    parse_err(m, "duplicate LIKE_HOST packet");
+
+    /* CHAIN family */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CHAIN, "chain");
+    put0(m, TP_CMD_TRANSPARENT_CHAIN);
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.chain.len, 5);
+    assert_true(r.transparent_chain);
+    tp_response_free(&r);
+    one_err(TP_CMD_TRANSPARENT_CHAIN, "", "TRANSPARENT_CHAIN without CHAIN");
+    one_err(TP_CMD_BREAK_CHAIN, "", "BREAK_CHAIN without CHAIN request");
+    begin(m, 3);
+    put0(m, TP_CMD_BREAK_CHAIN);
+    end(m);
+    parse_ok_flags(m, TP_REQUEST_CHAIN, &r);
+    assert_true(r.break_chain);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_CHAIN, "a");
+    P(m, TP_CMD_CHAIN, "a");
+    end(m);
+    parse_err(m, "duplicate CHAIN packet");
+    begin(m, 3);
+    put0(m, TP_CMD_DEFER);
+    end(m);
+    parse_ok(m, &r);
+    assert_true(r.defer);
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_layout(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* the response's own URI/BASE/REGEX go before LAYOUT */
+    P(m, TP_CMD_URI, "/own");
+    P(m, TP_CMD_BASE, "/app/");
+    P(m, TP_CMD_REGEX, "^app/");
+    P(m, TP_CMD_LAYOUT, "layout\0opaque");
+    P(m, TP_CMD_URI, "/app/exact");
+    put0(m, TP_CMD_ACCESS_CONTROL_ALLOW_ALL);
+    P(m, TP_CMD_BASE, "/app/static/");
+    P(m, TP_CMD_REGEX, "api/v[0-9]+/");
+    put0(m, TP_CMD_ACCESS_CONTROL_ALLOW_ALL);
+    P(m, TP_CMD_URI, "relative");               /* relative URI items */
+    P(m, TP_CMD_URI, "");
+    put0(m, TP_CMD_REGEX_TAIL);                  /* interleaved packets */
+    P(m, TP_CMD_SITE, "s");
+    P(m, TP_CMD_REGEX, "x");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_string_equal(r.uri, "/own");
+    assert_string_equal(r.base, "/app/");
+    assert_string_equal(r.regex, "^app/");
+    assert_int_equal(r.layout.len, 13);
+    assert_int_equal(r.n_layout_items, 6);
+    static const struct {
+        enum tp_layout_type type;
+        const char *value;
+        bool acaa;
+    } items[] = {
+        { TP_LAYOUT_URI, "/app/exact", true },
+        { TP_LAYOUT_BASE, "/app/static/", false },
+        { TP_LAYOUT_REGEX, "api/v[0-9]+/", true },
+        { TP_LAYOUT_URI, "relative", false },
+        { TP_LAYOUT_URI, "", false },
+        { TP_LAYOUT_REGEX, "x", false },
+    };
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(r.layout_items[i].type, items[i].type);
+        assert_string_equal(r.layout_items[i].value, items[i].value);
+        assert_int_equal(r.layout_items[i].access_control_allow_all,
+                         items[i].acaa);
+    }
+    assert_true(r.regex_tail);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+
+    /* REGEX items need no BASE; REGEX_TAIL after a bare LAYOUT */
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    put0(m, TP_CMD_REGEX_TAIL);
+    P(m, TP_CMD_REGEX, "^a");
+    end(m);
+    parse_ok(m, &r);
+    assert_null(r.base);
+    assert_null(r.regex);
+    assert_int_equal(r.n_layout_items, 1);
+    tp_response_free(&r);
+
+    one_err(TP_CMD_LAYOUT, "l", "empty LAYOUT");
+    one_err(TP_CMD_LAYOUT, "", "malformed LAYOUT packet: payload must not "
+                               "be empty");
+    one_err(TP_CMD_ACCESS_CONTROL_ALLOW_ALL, "", "misplaced "
+            "ACCESS_CONTROL_ALLOW_ALL packet: needs a LAYOUT item before "
+            "it");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    put0(m, TP_CMD_ACCESS_CONTROL_ALLOW_ALL);
+    end(m);
+    parse_err(m, "misplaced ACCESS_CONTROL_ALLOW_ALL packet: needs a LAYOUT "
+                 "item before it");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_URI, "/a");
+    put0(m, TP_CMD_ACCESS_CONTROL_ALLOW_ALL);
+    put0(m, TP_CMD_ACCESS_CONTROL_ALLOW_ALL);
+    end(m);
+    parse_err(m, "duplicate ACCESS_CONTROL_ALLOW_ALL packet");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_URI, "/a");
+    P(m, TP_CMD_ACCESS_CONTROL_ALLOW_ALL, "x");
+    end(m);
+    parse_err(m, "malformed ACCESS_CONTROL_ALLOW_ALL packet: payload must be "
+                 "empty");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_URI, "/a");
+    P(m, TP_CMD_LAYOUT, "l");
+    end(m);
+    parse_err(m, "duplicate LAYOUT packet");
+    /* BASE items are checked as BASE (absolute, trailing '/', §1.11) */
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_BASE, "bar/");
+    end(m);
+    parse_err(m, "malformed BASE packet: payload must be an absolute path");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_BASE, "/bar");
+    end(m);
+    parse_err(m, "malformed BASE packet: must end with '/'");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_REGEX, "");
+    end(m);
+    parse_err(m, "malformed REGEX packet: payload must not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    for (int i = 0; i <= TP_MAX_LAYOUT_ITEMS; i++)
+        P(m, i % 3 == 0 ? TP_CMD_URI : i % 3 == 1 ? TP_CMD_BASE
+                                                  : TP_CMD_REGEX,
+          "/x/");
+    end(m);
+    parse_err(m, "too many BASE packets (limit 64)"); /* the 65th */
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    for (int i = 0; i < TP_MAX_LAYOUT_ITEMS; i++)
+        P(m, TP_CMD_BASE, "/x/");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.n_layout_items, TP_MAX_LAYOUT_ITEMS);
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_probing(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    /* TEST_PATH makes probes valid without an address */
+    P(m, TP_CMD_TEST_PATH, "/srv/test");
+    P(m, TP_CMD_FILE_NOT_FOUND, "f");
+    P(m, TP_CMD_DIRECTORY_INDEX, "d");
+    P(m, TP_CMD_ENOTDIR_, "e");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "pps");
+    for (int i = 0; i < TP_MAX_PROBE_SUFFIXES; i++)
+        P(m, TP_CMD_PROBE_SUFFIX, ".html");
+    P(m, TP_CMD_READ_FILE, "/etc/small");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_string_equal(r.test_path, "/srv/test");
+    assert_int_equal(r.probe_suffixes.n, TP_MAX_PROBE_SUFFIXES);
+    assert_string_equal(r.probe_suffixes.v[0], ".html");
+    assert_int_equal(r.probe_path_suffixes.len, 3);
+    assert_string_equal(r.read_file, "/etc/small");
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+
+    /* expanded variants */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_TEST_PATH, "/srv/\\1");
+    P(m, TP_CMD_EXPAND_READ_FILE, "/srv/\\1/.conf");
+    P(m, TP_CMD_FILE_NOT_FOUND, "f");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "");
+    P(m, TP_CMD_PROBE_SUFFIX, "");
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.expand_test_path, "/srv/\\1");
+    assert_string_equal(r.expand_read_file, "/srv/\\1/.conf");
+    assert_null(r.test_path);
+    assert_null(r.read_file);
+    tp_response_free(&r);
+
+    /* which addresses can be probed */
+    static const struct {
+        uint16_t addr;
+        const char *payload;
+        uint16_t probe;
+        const char *want;
+    } kinds[] = {
+        { TP_CMD_CGI, "/c", TP_CMD_FILE_NOT_FOUND, NULL },
+        { TP_CMD_FASTCGI, "/c", TP_CMD_ENOTDIR_, NULL },
+        { TP_CMD_WAS, "/c", TP_CMD_FILE_NOT_FOUND, NULL },
+        { TP_CMD_LHTTP_PATH, "/c", TP_CMD_FILE_NOT_FOUND, NULL },
+        { TP_CMD_NFS_SERVER, "s", TP_CMD_DIRECTORY_INDEX, NULL },
+        { TP_CMD_HTTP, "http://h/", TP_CMD_FILE_NOT_FOUND,
+          "FILE_NOT_FOUND not compatible with a HTTP address" },
+        { TP_CMD_HTTP, "http://h/", TP_CMD_ENOTDIR_,
+          "ENOTDIR_ not compatible with a HTTP address" },
+        { TP_CMD_CGI, "/c", TP_CMD_DIRECTORY_INDEX,
+          "DIRECTORY_INDEX not compatible with a CGI address" },
+        { TP_CMD_LHTTP_PATH, "/c", TP_CMD_DIRECTORY_INDEX,
+          "DIRECTORY_INDEX not compatible with a LHTTP address" },
+        { 0, NULL, TP_CMD_FILE_NOT_FOUND,
+          "FILE_NOT_FOUND without resource address" },
+        { 0, NULL, TP_CMD_DIRECTORY_INDEX,
+          "DIRECTORY_INDEX without resource address" },
+        { 0, NULL, TP_CMD_ENOTDIR_, "ENOTDIR_ without resource address" },
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        begin(m, 3);
+        if (kinds[i].addr != 0)
+            put_s(m, kinds[i].addr, kinds[i].payload);
+        if (kinds[i].addr == TP_CMD_HTTP)
+            P(m, TP_CMD_ADDRESS_STRING, "10.0.0.1");
+        if (kinds[i].addr == TP_CMD_LHTTP_PATH)
+            P(m, TP_CMD_LHTTP_URI, "/");
+        if (kinds[i].addr == TP_CMD_NFS_SERVER) {
+            P(m, TP_CMD_NFS_EXPORT, "/e");
+            P(m, TP_CMD_PATH, "/p");
+        }
+        P(m, kinds[i].probe, "x");
+        end(m);
+        if (kinds[i].want == NULL) {
+            parse_ok(m, &r);
+            tp_response_free(&r);
+        } else {
+            parse_err(m, kinds[i].want);
+        }
+    }
+    /* the main address counts, not a FILTER's */
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    P(m, TP_CMD_ADDRESS_STRING, "10.0.0.1");
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_FILE_NOT_FOUND, "x");
+    end(m);
+    parse_err(m, "FILE_NOT_FOUND not compatible with a HTTP address");
+
+    one_err(TP_CMD_DIRECTORY_INDEX_SLASH, "", "DIRECTORY_INDEX_SLASH without "
+                                              "DIRECTORY_INDEX");
+    one_err(TP_CMD_PROBE_PATH_SUFFIXES, "p", "PROBE_PATH_SUFFIXES without "
+                                             "TEST_PATH");
+    one_err(TP_CMD_PROBE_SUFFIX, ".x", "PROBE_SUFFIX without "
+                                       "PROBE_PATH_SUFFIXES");
+    begin(m, 3);
+    P(m, TP_CMD_TEST_PATH, "/t");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "p");
+    end(m);
+    parse_err(m, "PROBE_PATH_SUFFIXES without PROBE_SUFFIX");
+    begin(m, 3);
+    P(m, TP_CMD_TEST_PATH, "/t");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "p");
+    P(m, TP_CMD_PROBE_SUFFIX, "a/b");
+    end(m);
+    parse_err(m, "malformed PROBE_SUFFIX packet: contains '/'");
+    begin(m, 3);
+    P(m, TP_CMD_TEST_PATH, "/t");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "p");
+    P(m, TP_CMD_PROBE_SUFFIX, "a\0");
+    end(m);
+    parse_err(m, "malformed PROBE_SUFFIX packet: payload contains a NUL "
+                 "byte");
+    begin(m, 3);
+    P(m, TP_CMD_TEST_PATH, "/t");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "p");
+    for (int i = 0; i <= TP_MAX_PROBE_SUFFIXES; i++)
+        P(m, TP_CMD_PROBE_SUFFIX, ".x");
+    end(m);
+    parse_err(m, "too many PROBE_SUFFIX packets (limit 16)");
+    begin(m, 3);
+    P(m, TP_CMD_TEST_PATH, "/t");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "p");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "p");
+    end(m);
+    parse_err(m, "duplicate PROBE_PATH_SUFFIXES packet");
+
+    /* TEST_PATH and READ_FILE: one of plain/expanded */
+    one_err(TP_CMD_TEST_PATH, "t", "malformed TEST_PATH packet: payload must "
+                                   "be an absolute path");
+    one_err(TP_CMD_READ_FILE, "t", "malformed READ_FILE packet: payload must "
+                                   "be an absolute path");
+    static const struct {
+        uint16_t a, b;
+        const char *want;
+    } pairs[] = {
+        { TP_CMD_TEST_PATH, TP_CMD_TEST_PATH, "duplicate TEST_PATH packet" },
+        { TP_CMD_TEST_PATH, TP_CMD_EXPAND_TEST_PATH,
+          "cannot combine EXPAND_TEST_PATH with TEST_PATH" },
+        { TP_CMD_EXPAND_TEST_PATH, TP_CMD_TEST_PATH,
+          "cannot combine TEST_PATH with TEST_PATH" },
+        { TP_CMD_EXPAND_TEST_PATH, TP_CMD_EXPAND_TEST_PATH,
+          "duplicate EXPAND_TEST_PATH packet" },
+        { TP_CMD_READ_FILE, TP_CMD_READ_FILE, "duplicate READ_FILE packet" },
+        { TP_CMD_READ_FILE, TP_CMD_EXPAND_READ_FILE,
+          "cannot combine EXPAND_READ_FILE with READ_FILE" },
+        { TP_CMD_EXPAND_READ_FILE, TP_CMD_READ_FILE,
+          "cannot combine READ_FILE with READ_FILE" },
+        { TP_CMD_EXPAND_READ_FILE, TP_CMD_EXPAND_READ_FILE,
+          "duplicate EXPAND_READ_FILE packet" },
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        begin(m, 3);
+        P(m, TP_CMD_BASE, "/");
+        P(m, TP_CMD_REGEX, ".");
+        P(m, pairs[i].a, "/a");
+        P(m, pairs[i].b, "/b");
+        end(m);
+        parse_err(m, pairs[i].want);
+    }
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_TEST_PATH, "");
+    end(m);
+    parse_err(m, "malformed EXPAND_TEST_PATH packet: payload must not be "
+                 "empty");
+    one_err(TP_CMD_PATH_EXISTS, "x", "malformed PATH_EXISTS packet: payload "
+                                     "must be empty");
+    free(m);
+}
+
 int
 main(void)
 {
@@ -3637,6 +4560,13 @@ main(void)
         cmocka_unit_test(test_overwriting_packets),
         cmocka_unit_test(test_response_wide_errors),
         cmocka_unit_test(test_header_forward),
+        cmocka_unit_test(test_max_age_anchor),
+        cmocka_unit_test(test_vary_invalidate),
+        cmocka_unit_test(test_base_regex),
+        cmocka_unit_test(test_base_regex_errors),
+        cmocka_unit_test(test_repeat_requests),
+        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_probing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
