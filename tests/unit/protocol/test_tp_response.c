@@ -4527,6 +4527,518 @@ test_probing(void **state)
     free(m);
 }
 
+/* ==== sessions and authentication (§1.12) ==== */
+
+static void
+test_sessions(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_SESSION, "sess\0ion");
+    P(m, TP_CMD_REALM_SESSION, "");
+    P(m, TP_CMD_REALM, "");
+    P(m, TP_CMD_USER, "bob");
+    P(m, TP_CMD_LANGUAGE, "en");
+    put0(m, TP_CMD_DISCARD_SESSION);
+    put0(m, TP_CMD_DISCARD_REALM_SESSION);
+    P(m, TP_CMD_ATTACH_SESSION, "\x01\x02");
+    P(m, TP_CMD_SESSION_SITE, "");
+    put0(m, TP_CMD_SECURE_COOKIE);
+    P(m, TP_CMD_COOKIE_DOMAIN, "example.com");
+    P(m, TP_CMD_COOKIE_PATH, "/app");
+    P(m, TP_CMD_SESSION_COOKIE_SAME_SITE, "Strict");
+    P(m, TP_CMD_RECOVER_SESSION, "abc-123_~!");
+    put0(m, TP_CMD_REQUIRE_CSRF_TOKEN);
+    put0(m, TP_CMD_SEND_CSRF_TOKEN);
+    P(m, TP_CMD_HTTP_AUTH, "ha");
+    P(m, TP_CMD_TOKEN_AUTH, "");
+    P(m, TP_CMD_APPEND_AUTH, "\0x");
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_COOKIE_HOST, "cookies.example");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_int_equal(r.session.len, 8);
+    assert_memory_equal(r.session.data, "sess\0ion", 8);
+    assert_non_null(r.realm_session.data);
+    assert_int_equal(r.realm_session.len, 0);
+    assert_string_equal(r.realm, "");
+    assert_string_equal(r.user, "bob");
+    assert_string_equal(r.language, "en");
+    assert_true(r.discard_session && r.discard_realm_session);
+    assert_int_equal(r.attach_session.len, 2);
+    assert_string_equal(r.session_site, "");
+    assert_true(r.secure_cookie);
+    assert_string_equal(r.cookie_domain, "example.com");
+    assert_string_equal(r.cookie_path, "/app");
+    assert_int_equal(r.session_cookie_same_site, TP_SAME_SITE_STRICT);
+    assert_string_equal(r.recover_session, "abc-123_~!");
+    assert_true(r.require_csrf_token && r.send_csrf_token);
+    assert_int_equal(r.http_auth.len, 2);
+    assert_non_null(r.token_auth.data);
+    assert_int_equal(r.append_auth.len, 2);
+    assert_string_equal(r.cookie_host, "cookies.example");
+    assert_null(r.auth.data);
+    tp_response_free(&r);
+
+    static const struct {
+        const char *value;
+        enum tp_same_site want;
+    } ss[] = {
+        { "lax", TP_SAME_SITE_LAX }, { "NONE", TP_SAME_SITE_NONE },
+        { "sTrIcT", TP_SAME_SITE_STRICT },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        begin(m, 3);
+        put_s(m, TP_CMD_SESSION_COOKIE_SAME_SITE, ss[i].value);
+        end(m);
+        parse_ok(m, &r);
+        assert_int_equal(r.session_cookie_same_site, ss[i].want);
+        tp_response_free(&r);
+    }
+
+    /* AUTH with REALM_FROM_AUTH_BASE; AUTH_FILE; EXPAND variants */
+    begin(m, 3);
+    P(m, TP_CMD_AUTH, "auth\0payload");
+    put0(m, TP_CMD_REALM_FROM_AUTH_BASE);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_APPEND_AUTH, "\\1");
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_EXPAND_COOKIE_HOST, "\\1.example");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(r.auth.len, 12);
+    assert_true(r.realm_from_auth_base);
+    assert_string_equal(r.expand_append_auth, "\\1");
+    assert_string_equal(r.expand_cookie_host, "\\1.example");
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_AUTH_FILE, "/etc/auth");
+    put0(m, TP_CMD_REALM_FROM_AUTH_BASE);
+    P(m, TP_CMD_APPEND_AUTH, "");
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.auth_file, "/etc/auth");
+    assert_non_null(r.append_auth.data);
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_AUTH_FILE, "/etc/\\1");
+    P(m, TP_CMD_TOKEN_AUTH, "t");
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.expand_auth_file, "/etc/\\1");
+    assert_null(r.auth_file);
+    tp_response_free(&r);
+    free(m);
+}
+
+static void
+test_session_errors(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    one_err(TP_CMD_REALM, "r", "malformed REALM packet: only an empty REALM "
+                               "is accepted");
+    one_err(TP_CMD_ATTACH_SESSION, "", "malformed ATTACH_SESSION packet: "
+                                       "payload must not be empty");
+    one_err(TP_CMD_SESSION_COOKIE_SAME_SITE, "always", "malformed "
+            "SESSION_COOKIE_SAME_SITE packet: must be strict, lax or none");
+    one_err(TP_CMD_SESSION_COOKIE_SAME_SITE, "", "malformed "
+            "SESSION_COOKIE_SAME_SITE packet: must be strict, lax or none");
+    one_err(TP_CMD_SESSION_COOKIE_SAME_SITE, "laxx", "malformed "
+            "SESSION_COOKIE_SAME_SITE packet: must be strict, lax or none");
+    static const char *const bad_cookie[] = { "a b", "a\"b", "a,b", "a;b",
+                                              "a\\b", "a\x7f", "\xc3\xa4",
+                                              "a\tb" };
+    for (size_t i = 0; i < sizeof(bad_cookie) / sizeof(bad_cookie[0]); i++) {
+        begin(m, 3);
+        put_s(m, TP_CMD_RECOVER_SESSION, bad_cookie[i]);
+        end(m);
+        parse_err(m, "malformed RECOVER_SESSION packet: not a valid cookie "
+                     "value");
+    }
+    one_err(TP_CMD_RECOVER_SESSION, "", "malformed RECOVER_SESSION packet: "
+                                        "payload must not be empty");
+    one_err(TP_CMD_COOKIE_DOMAIN, "", "malformed COOKIE_DOMAIN packet: "
+                                      "payload must not be empty");
+    one_err(TP_CMD_COOKIE_PATH, "app", "malformed COOKIE_PATH packet: "
+                                       "payload must be an absolute path");
+    one_err(TP_CMD_AUTH_FILE, "auth", "malformed AUTH_FILE packet: payload "
+                                      "must be an absolute path");
+    one_err(TP_CMD_COOKIE_HOST, "h", "COOKIE_HOST without resource address");
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_COOKIE_HOST, "");
+    end(m);
+    parse_err(m, "malformed COOKIE_HOST packet: payload must not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_COOKIE_HOST, "h");
+    end(m);
+    parse_err(m, "EXPAND_COOKIE_HOST without resource address");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_SITE, "s");
+    P(m, TP_CMD_EXPAND_SITE, "");
+    end(m);
+    parse_err(m, "malformed EXPAND_SITE packet: payload must not be empty");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_SITE, "s");
+    end(m);
+    parse_err(m, "EXPAND_SITE without SITE");
+
+    /* exclusions between the authentication kinds */
+    static const struct {
+        uint16_t a, b;
+        const char *want;
+    } pairs[] = {
+        { TP_CMD_AUTH, TP_CMD_HTTP_AUTH, "cannot combine HTTP_AUTH with "
+                                         "AUTH" },
+        { TP_CMD_HTTP_AUTH, TP_CMD_AUTH, "cannot combine AUTH with "
+                                         "HTTP_AUTH" },
+        { TP_CMD_AUTH, TP_CMD_TOKEN_AUTH, "cannot combine TOKEN_AUTH with "
+                                          "AUTH" },
+        { TP_CMD_TOKEN_AUTH, TP_CMD_AUTH, "cannot combine AUTH with "
+                                          "TOKEN_AUTH" },
+        { TP_CMD_AUTH, TP_CMD_AUTH_FILE, "cannot combine AUTH_FILE with "
+                                         "AUTH" },
+        { TP_CMD_AUTH_FILE, TP_CMD_AUTH, "cannot combine AUTH with "
+                                         "AUTH_FILE" },
+        { TP_CMD_EXPAND_AUTH_FILE, TP_CMD_AUTH, "cannot combine AUTH with "
+                                                "AUTH_FILE" },
+        { TP_CMD_AUTH, TP_CMD_EXPAND_AUTH_FILE, "cannot combine "
+                                                "EXPAND_AUTH_FILE with "
+                                                "AUTH" },
+        { TP_CMD_AUTH, TP_CMD_AUTH, "duplicate AUTH packet" },
+        { TP_CMD_AUTH_FILE, TP_CMD_AUTH_FILE, "duplicate AUTH_FILE packet" },
+        { TP_CMD_HTTP_AUTH, TP_CMD_HTTP_AUTH, "duplicate HTTP_AUTH packet" },
+        { TP_CMD_TOKEN_AUTH, TP_CMD_TOKEN_AUTH,
+          "duplicate TOKEN_AUTH packet" },
+        { TP_CMD_HTTP_AUTH, TP_CMD_APPEND_AUTH, NULL },
+        { TP_CMD_HTTP_AUTH, TP_CMD_TOKEN_AUTH, NULL },
+        { TP_CMD_AUTH, TP_CMD_REALM_FROM_AUTH_BASE, NULL },
+        { TP_CMD_HTTP_AUTH, TP_CMD_REALM_FROM_AUTH_BASE,
+          "REALM_FROM_AUTH_BASE without AUTH or AUTH_FILE" },
+        { TP_CMD_REALM, TP_CMD_REALM_FROM_AUTH_BASE,
+          "REALM_FROM_AUTH_BASE without AUTH or AUTH_FILE" },
+        { TP_CMD_SESSION_COOKIE_SAME_SITE, TP_CMD_SESSION_COOKIE_SAME_SITE,
+          "duplicate SESSION_COOKIE_SAME_SITE packet" },
+        { TP_CMD_REALM, TP_CMD_REALM, "duplicate REALM packet" },
+        { TP_CMD_REALM_SESSION, TP_CMD_REALM_SESSION,
+          "duplicate REALM_SESSION packet" },
+        { TP_CMD_ATTACH_SESSION, TP_CMD_ATTACH_SESSION,
+          "duplicate ATTACH_SESSION packet" },
+        { TP_CMD_SESSION_SITE, TP_CMD_SESSION_SITE,
+          "duplicate SESSION_SITE packet" },
+        { TP_CMD_DISCARD_SESSION, TP_CMD_DISCARD_SESSION,
+          "duplicate DISCARD_SESSION packet" },
+        { TP_CMD_DISCARD_REALM_SESSION, TP_CMD_DISCARD_REALM_SESSION,
+          "duplicate DISCARD_REALM_SESSION packet" },
+        { TP_CMD_SECURE_COOKIE, TP_CMD_SECURE_COOKIE,
+          "duplicate SECURE_COOKIE packet" },
+        { TP_CMD_COOKIE_DOMAIN, TP_CMD_COOKIE_DOMAIN,
+          "duplicate COOKIE_DOMAIN packet" },
+        { TP_CMD_COOKIE_PATH, TP_CMD_COOKIE_PATH,
+          "duplicate COOKIE_PATH packet" },
+        { TP_CMD_RECOVER_SESSION, TP_CMD_RECOVER_SESSION,
+          "duplicate RECOVER_SESSION packet" },
+        { TP_CMD_REQUIRE_CSRF_TOKEN, TP_CMD_REQUIRE_CSRF_TOKEN,
+          "duplicate REQUIRE_CSRF_TOKEN packet" },
+        { TP_CMD_SEND_CSRF_TOKEN, TP_CMD_SEND_CSRF_TOKEN,
+          "duplicate SEND_CSRF_TOKEN packet" },
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        begin(m, 3);
+        P(m, TP_CMD_BASE, "/");
+        P(m, TP_CMD_REGEX, ".");
+        uint16_t c[2] = { pairs[i].a, pairs[i].b };
+        for (int j = 0; j < 2; j++) {
+            if (c[j] == TP_CMD_REALM)
+                put0(m, c[j]);
+            else if (c[j] == TP_CMD_SESSION_COOKIE_SAME_SITE)
+                P(m, c[j], "lax");
+            else if (tp_command_info(c[j])->payload == TP_PL_NONE)
+                put0(m, c[j]);
+            else
+                P(m, c[j], "/x");
+        }
+        end(m);
+        if (pairs[i].want == NULL) {
+            struct tp_response r;
+            parse_ok(m, &r);
+            tp_response_free(&r);
+        } else {
+            parse_err(m, pairs[i].want);
+        }
+    }
+    /* REALM vs REALM_FROM_AUTH_BASE, both orders */
+    begin(m, 3);
+    P(m, TP_CMD_AUTH, "a");
+    put0(m, TP_CMD_REALM);
+    put0(m, TP_CMD_REALM_FROM_AUTH_BASE);
+    end(m);
+    parse_err(m, "cannot combine REALM_FROM_AUTH_BASE with REALM");
+    begin(m, 3);
+    P(m, TP_CMD_AUTH, "a");
+    put0(m, TP_CMD_REALM_FROM_AUTH_BASE);
+    put0(m, TP_CMD_REALM);
+    end(m);
+    parse_err(m, "cannot combine REALM with REALM_FROM_AUTH_BASE");
+    begin(m, 3);
+    P(m, TP_CMD_AUTH, "a");
+    put0(m, TP_CMD_REALM_FROM_AUTH_BASE);
+    put0(m, TP_CMD_REALM_FROM_AUTH_BASE);
+    end(m);
+    parse_err(m, "duplicate REALM_FROM_AUTH_BASE packet");
+    /* APPEND_AUTH */
+    one_err(TP_CMD_APPEND_AUTH, "x", "APPEND_AUTH without AUTH, AUTH_FILE, "
+                                     "HTTP_AUTH or TOKEN_AUTH");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_APPEND_AUTH, "x");
+    end(m);
+    parse_err(m, "EXPAND_APPEND_AUTH without AUTH, AUTH_FILE, HTTP_AUTH or "
+                 "TOKEN_AUTH");
+    begin(m, 3);
+    P(m, TP_CMD_TOKEN_AUTH, "t");
+    P(m, TP_CMD_APPEND_AUTH, "x");
+    P(m, TP_CMD_APPEND_AUTH, "x");
+    end(m);
+    parse_err(m, "duplicate APPEND_AUTH packet");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_TOKEN_AUTH, "t");
+    P(m, TP_CMD_APPEND_AUTH, "x");
+    P(m, TP_CMD_EXPAND_APPEND_AUTH, "x");
+    end(m);
+    parse_err(m, "cannot combine EXPAND_APPEND_AUTH with APPEND_AUTH");
+    free(m);
+}
+
+/* ==== the answer to a CONTENT_TYPE_LOOKUP request (§1.10) ==== */
+
+static void
+test_content_type_lookup_answer(void **state)
+{
+    (void)state;
+    const unsigned ctl = TP_REQUEST_CONTENT_TYPE_LOOKUP;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_CONTENT_TYPE, "image/png");
+    put0(m, TP_CMD_AUTO_GZIPPED);
+    put0(m, TP_CMD_AUTO_BROTLI_PATH);
+    end(m);
+    struct tp_response r;
+    parse_ok_flags(m, ctl, &r);
+    assert_string_equal(r.content_type, "image/png");
+    assert_true(r.auto_gzipped && r.auto_brotli_path);
+    assert_int_equal(r.address.type, TP_ADDRESS_NONE);
+    assert_null(r.address.content_type);
+    tp_response_free(&r);
+    /* ... but not for an ordinary request */
+    parse_err(m, "misplaced CONTENT_TYPE packet: no resource address before "
+                 "it");
+
+    /* an empty answer is fine */
+    begin(m, 3);
+    end(m);
+    parse_ok_flags(m, ctl, &r);
+    assert_null(r.content_type);
+    tp_response_free(&r);
+
+    /* with an address they belong to the address as usual */
+    begin(m, 3);
+    P(m, TP_CMD_PATH, "/f");
+    P(m, TP_CMD_CONTENT_TYPE, "text/css");
+    put0(m, TP_CMD_AUTO_GZIPPED);
+    end(m);
+    parse_ok_flags(m, ctl, &r);
+    assert_null(r.content_type);
+    assert_false(r.auto_gzipped);
+    assert_string_equal(r.address.content_type, "text/css");
+    assert_true(r.address.auto_gzipped);
+    tp_response_free(&r);
+
+    begin(m, 3);
+    P(m, TP_CMD_CONTENT_TYPE, "a/b");
+    P(m, TP_CMD_CONTENT_TYPE, "a/b");
+    end(m);
+    parse_err_flags(m, ctl, "duplicate CONTENT_TYPE packet");
+    begin(m, 3);
+    put0(m, TP_CMD_AUTO_GZIPPED);
+    put0(m, TP_CMD_AUTO_GZIPPED);
+    end(m);
+    parse_err_flags(m, ctl, "duplicate AUTO_GZIPPED packet");
+    begin(m, 3);
+    put0(m, TP_CMD_AUTO_BROTLI_PATH);
+    put0(m, TP_CMD_AUTO_BROTLI_PATH);
+    end(m);
+    parse_err_flags(m, ctl, "duplicate AUTO_BROTLI_PATH packet");
+    begin(m, 3);
+    P(m, TP_CMD_GZIPPED, "/a.gz");
+    end(m);
+    parse_err_flags(m, ctl, "misplaced GZIPPED packet: no resource address "
+                            "before it");
+    begin(m, 3);
+    P(m, TP_CMD_CONTENT_TYPE_LOOKUP, "x");
+    end(m);
+    parse_err_flags(m, ctl, "misplaced CONTENT_TYPE_LOOKUP packet: no "
+                            "resource address before it");
+    /* a FILTER slot is not the answer's top level */
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_CONTENT_TYPE, "a/b");
+    end(m);
+    parse_err_flags(m, ctl, "misplaced CONTENT_TYPE packet: no resource "
+                            "address before it");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    P(m, TP_CMD_CONTENT_TYPE, "a/b");
+    end(m);
+    parse_err_flags(m, ctl, "misplaced CONTENT_TYPE packet: not valid for a "
+                            "HTTP address");
+    free(m);
+}
+
+/* ==== tp_response_has_answer() ==== */
+
+static void
+test_has_answer(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    struct tp_response r;
+    /* empty, and responses with only side information */
+    static const uint16_t no_answer[] = {
+        0, TP_CMD_SITE, TP_CMD_MAX_AGE, TP_CMD_SESSION, TP_CMD_USER,
+        TP_CMD_HEADER, TP_CMD_CHAIN, TP_CMD_ERROR_DOCUMENT, TP_CMD_BASE,
+        TP_CMD_TEST_PATH, TP_CMD_AUTH, TP_CMD_HTTP_AUTH, TP_CMD_VARY,
+        TP_CMD_AUTHENTICATION_INFO, TP_CMD_HTTPS_ONLY,
+    };
+    for (size_t i = 0; i < sizeof(no_answer) / 2; i++) {
+        begin(m, 3);
+        switch (no_answer[i]) {
+        case 0:
+            break;
+        case TP_CMD_MAX_AGE:
+            put_u32(m, TP_CMD_MAX_AGE, 10);
+            break;
+        case TP_CMD_VARY:
+            put_u16(m, TP_CMD_VARY, TP_CMD_HOST);
+            break;
+        case TP_CMD_HTTPS_ONLY:
+            put0(m, TP_CMD_HTTPS_ONLY);
+            break;
+        case TP_CMD_HEADER:
+            P(m, TP_CMD_HEADER, "x:y");
+            break;
+        default:
+            P(m, no_answer[i], "/x/");
+        }
+        end(m);
+        parse_ok(m, &r);
+        if (tp_response_has_answer(&r))
+            fail_msg("%s alone is an answer",
+                     tp_command_name(no_answer[i]));
+        tp_response_free(&r);
+    }
+
+    /* each documented answer on its own */
+    static const struct {
+        uint16_t cmd;
+        const char *payload;
+        size_t len;
+        unsigned flags;
+    } answers[] = {
+        { TP_CMD_PATH, "/f", 2, 0 },
+        { TP_CMD_CGI, "/c", 2, 0 },
+        { TP_CMD_REDIRECT, "/r", 2, 0 },
+        { TP_CMD_BOUNCE, "/b", 2, 0 },
+        { TP_CMD_STATUS, "\x94\x01", 2, 0 },
+        { TP_CMD_MESSAGE, "m", 1, 0 },
+        { TP_CMD_TINY_IMAGE, "", 0, 0 },
+        { TP_CMD_WWW_AUTHENTICATE, "Basic", 5, 0 },
+        { TP_CMD_CHECK, "", 0, 0 },
+        { TP_CMD_WANT, "\x0e\x00", 2, 0 },
+        { TP_CMD_WANT_FULL_URI, "", 0, 0 },
+        { TP_CMD_DEFER, "", 0, 0 },
+        { TP_CMD_LIKE_HOST, "h", 1, 0 },
+        { TP_CMD_PREVIOUS, "", 0, 0 },
+        { TP_CMD_BREAK_CHAIN, "", 0, TP_REQUEST_CHAIN },
+        { TP_CMD_READ_FILE, "/r", 2, 0 },
+        { TP_CMD_PATH_EXISTS, "", 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        begin(m, 3);
+        put(m, answers[i].cmd, answers[i].payload, answers[i].len);
+        end(m);
+        parse_ok_flags(m, answers[i].flags, &r);
+        if (!tp_response_has_answer(&r))
+            fail_msg("%s is not an answer", tp_command_name(answers[i].cmd));
+        tp_response_free(&r);
+    }
+    /* answers that need company */
+    begin(m, 3);
+    P(m, TP_CMD_INTERNAL_REDIRECT, "");
+    P(m, TP_CMD_URI, "/u");
+    end(m);
+    parse_ok(m, &r);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_LAYOUT, "l");
+    P(m, TP_CMD_URI, "/u");
+    end(m);
+    parse_ok(m, &r);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_TEST_PATH, "/t");
+    P(m, TP_CMD_PROBE_PATH_SUFFIXES, "");
+    P(m, TP_CMD_PROBE_SUFFIX, "x");
+    end(m);
+    parse_ok(m, &r);
+    assert_true(tp_response_has_answer(&r));
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_REDIRECT, "/r");
+    P(m, TP_CMD_EXPAND_REDIRECT, "/e");
+    P(m, TP_CMD_EXPAND_READ_FILE, "/e");
+    end(m);
+    parse_ok(m, &r);
+    assert_true(tp_response_has_answer(&r));
+    r.redirect = NULL;           /* each of the two alone */
+    assert_true(tp_response_has_answer(&r));
+    r.expand_redirect = NULL;
+    assert_true(tp_response_has_answer(&r));
+    r.expand_read_file = NULL;
+    assert_false(tp_response_has_answer(&r));
+    tp_response_free(&r);
+    /* a FILTER alone is not an answer */
+    begin(m, 3);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "p");
+    end(m);
+    parse_ok(m, &r);
+    assert_false(tp_response_has_answer(&r));
+    tp_response_free(&r);
+    /* a freed response has none */
+    struct tp_response zero;
+    memset(&zero, 0, sizeof(zero));
+    assert_false(tp_response_has_answer(&zero));
+    free(m);
+}
+
 int
 main(void)
 {
@@ -4567,6 +5079,10 @@ main(void)
         cmocka_unit_test(test_repeat_requests),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_probing),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_session_errors),
+        cmocka_unit_test(test_content_type_lookup_answer),
+        cmocka_unit_test(test_has_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
