@@ -584,7 +584,10 @@ parse_err_at(const uint8_t *data, size_t len, unsigned flags,
         _fail(file, line);
     }
 
-    char err2[256];
+    /* The incremental path in one piece: the same message when it ends in
+     * ERROR (it ends in MORE on truncated input, in DONE before bytes
+     * after END).  Split anywhere, it must end the same way. */
+    char err2[256], err3[256];
     struct tp_response again;
     enum tp_parse_status st =
         feed_split(data, len, len, flags, &again, err2, sizeof(err2));
@@ -592,6 +595,17 @@ parse_err_at(const uint8_t *data, size_t len, unsigned flags,
     if (st == TP_PARSE_ERROR && strcmp(err, err2) != 0) {
         print_error("incremental error \"%s\" != \"%s\"\n", err2, err);
         _fail(file, line);
+    }
+    for (size_t k = 0; k <= len + 1; k++) {
+        size_t split = k <= len ? k : SIZE_MAX;
+        enum tp_parse_status st3 =
+            feed_split(data, len, split, flags, &again, err3, sizeof(err3));
+        tp_response_free(&again);
+        if (st3 != st || strcmp(err2, err3) != 0) {
+            print_error("split at %zu: %d \"%s\", whole: %d \"%s\"\n", split,
+                        (int)st3, err3, (int)st, err2);
+            _fail(file, line);
+        }
     }
 }
 
@@ -5039,6 +5053,99 @@ test_has_answer(void **state)
     free(m);
 }
 
+
+/* ==== payload sizes and split input ==== */
+
+/* The largest payload a packet can carry (§1.2: u16 length). */
+static void
+test_largest_payload(void **state)
+{
+    (void)state;
+    size_t len = 5 + 4 + TP_MAX_PAYLOAD + 4;
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    uint16_t h[2] = { 1, TP_CMD_BEGIN };
+    memcpy(buf, h, 4);
+    buf[4] = 3;
+    h[0] = TP_MAX_PAYLOAD;
+    h[1] = TP_CMD_ERROR_DOCUMENT;
+    memcpy(buf + 5, h, 4);
+    for (size_t i = 0; i < TP_MAX_PAYLOAD; i++)
+        buf[9 + i] = (uint8_t)i;
+    h[0] = 0;
+    h[1] = TP_CMD_END;
+    memcpy(buf + 9 + TP_MAX_PAYLOAD, h, 4);
+    struct tp_response r;
+    char err[128];
+    assert_int_equal(tp_response_parse(buf, len, &r, err, sizeof(err)), 0);
+    assert_int_equal(r.error_document.len, TP_MAX_PAYLOAD);
+    assert_int_equal(r.error_document.data[TP_MAX_PAYLOAD - 1],
+                     (uint8_t)(TP_MAX_PAYLOAD - 1));
+    tp_response_free(&r);
+    /* byte by byte through the reader */
+    assert_int_equal(feed_split(buf, len, SIZE_MAX, 0, &r, err, sizeof(err)),
+                     TP_PARSE_DONE);
+    assert_int_equal(r.error_document.len, TP_MAX_PAYLOAD);
+    tp_response_free(&r);
+    /* one byte short: truncated */
+    assert_int_equal(tp_response_parse(buf, len - 1, &r, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "stream ended after 3 of 4 header bytes");
+    free(buf);
+}
+
+/* A response touching most of the struct, fed through tp_reader split at
+ * every byte offset and byte by byte (parse_ok() does it for every
+ * response in this file; this one checks the fields on each pass). */
+static void
+test_split_feed_composite(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_CACHE_TAG, "tc");
+    put_u32(m, TP_CMD_MAX_AGE, 30);
+    put_u16(m, TP_CMD_VARY, TP_CMD_HOST);
+    P(m, TP_CMD_BASE, "/app/");
+    P(m, TP_CMD_REGEX, "^app/(.*)$");
+    P(m, TP_CMD_SITE, "site");
+    P(m, TP_CMD_FASTCGI, "/usr/bin/app");
+    P(m, TP_CMD_ADDRESS_STRING, "[::1]:9000");
+    P(m, TP_CMD_PAIR, "A=1");
+    P(m, TP_CMD_EXPAND_PAIR, "A=\\1");
+    P(m, TP_CMD_EXPAND_PATH_INFO, "/\\1");
+    P(m, TP_CMD_HEADER, "X-A:b");
+    P(m, TP_CMD_USER, "u");
+    put_u32(m, TP_CMD_MAX_AGE, 10);
+    put0(m, TP_CMD_FILTER);
+    P(m, TP_CMD_PIPE, "/bin/cat");
+    P(m, TP_CMD_SETENV, "X=y");
+    P(m, TP_CMD_SESSION, "s\0s");
+    end(m);
+    for (size_t k = 0; k <= m->len + 1; k++) {
+        struct tp_response r;
+        char err[128];
+        size_t split = k <= m->len ? k : SIZE_MAX;
+        assert_int_equal(feed_split(m->data, m->len, split, 0, &r, err,
+                                    sizeof(err)),
+                         TP_PARSE_DONE);
+        assert_string_equal(err, "");
+        assert_int_equal(r.cache_tags.n, 1);
+        assert_int_equal(r.max_age, 30);
+        assert_int_equal(r.user_max_age, 10);
+        assert_int_equal(r.vary.v[0], TP_CMD_HOST);
+        assert_int_equal(r.address.type, TP_ADDRESS_FASTCGI);
+        assert_int_equal(ntohs(sin6_of(&r.address.addresses.v[0])->sin6_port),
+                         9000);
+        assert_expandable(&r.address.params, 0, "A=1", "A=\\1");
+        assert_string_equal(r.address.expand_path_info, "/\\1");
+        assert_int_equal(r.n_filters, 1);
+        assert_expandable(&r.filters[0]->address.child.env, 0, "X=y", NULL);
+        assert_int_equal(r.session.len, 3);
+        tp_response_free(&r);
+    }
+    free(m);
+}
+
 int
 main(void)
 {
@@ -5083,6 +5190,8 @@ main(void)
         cmocka_unit_test(test_session_errors),
         cmocka_unit_test(test_content_type_lookup_answer),
         cmocka_unit_test(test_has_answer),
+        cmocka_unit_test(test_largest_payload),
+        cmocka_unit_test(test_split_feed_composite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
