@@ -967,7 +967,9 @@ h_document_root(struct tp_response_parser *p, const struct tp_packet *pkt)
         f = plain ? &p->slot->document_root : &p->slot->expand_document_root;
     else
         f = plain ? &r->document_root : &r->expand_document_root;
-    if (!plain && *f != NULL)
+    /* the slot's copy of the response-wide default (§1.7.3) is not a
+     * packet of this address: its own EXPAND_DOCUMENT_ROOT replaces it */
+    if (!plain && *f != NULL && !(own && *f == r->expand_document_root))
         return duplicate(p, pkt);
     *f = dup_str(p, pkt->payload, pkt->length);
     return *f != NULL ? 0 : -1;

@@ -2023,6 +2023,45 @@ test_cgi(void **state)
     assert_true(r.auto_base);
     tp_response_free(&r);
 
+    /* the same for EXPAND_DOCUMENT_ROOT: the inherited default is no
+     * duplicate, a second one for the CGI itself is */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/srv/\\1");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/own/\\1");
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.address.expand_document_root, "/own/\\1");
+    assert_string_equal(r.expand_document_root, "/srv/\\1");
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/srv/\\1");
+    P(m, TP_CMD_WAS, "/c");
+    end(m);
+    parse_ok(m, &r);
+    assert_string_equal(r.address.expand_document_root, "/srv/\\1");
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/srv/\\1");
+    P(m, TP_CMD_CGI, "/c");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/own/\\1");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/own/\\1");
+    end(m);
+    parse_err(m, "duplicate EXPAND_DOCUMENT_ROOT packet");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "(.*)");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/srv/\\1");
+    P(m, TP_CMD_EXPAND_DOCUMENT_ROOT, "/srv/\\1");
+    end(m);
+    parse_err(m, "duplicate EXPAND_DOCUMENT_ROOT packet");
+
     /* DOCUMENT_ROOT after a file address, before END: the default, which
      * a CGI in a FILTER slot inherits when it starts */
     begin(m, 3);
