@@ -4500,7 +4500,7 @@ test_probing(void **state)
     one_err(TP_CMD_DIRECTORY_INDEX_SLASH, "", "DIRECTORY_INDEX_SLASH without "
                                               "DIRECTORY_INDEX");
     one_err(TP_CMD_PROBE_PATH_SUFFIXES, "p", "PROBE_PATH_SUFFIXES without "
-                                             "TEST_PATH");
+                                             "TEST_PATH or EXPAND_TEST_PATH");
     one_err(TP_CMD_PROBE_SUFFIX, ".x", "PROBE_SUFFIX without "
                                        "PROBE_PATH_SUFFIXES");
     begin(m, 3);
@@ -4546,16 +4546,18 @@ test_probing(void **state)
     } pairs[] = {
         { TP_CMD_TEST_PATH, TP_CMD_TEST_PATH, "duplicate TEST_PATH packet" },
         { TP_CMD_TEST_PATH, TP_CMD_EXPAND_TEST_PATH,
-          "cannot combine EXPAND_TEST_PATH with TEST_PATH" },
+          "cannot combine EXPAND_TEST_PATH with TEST_PATH or "
+          "EXPAND_TEST_PATH" },
         { TP_CMD_EXPAND_TEST_PATH, TP_CMD_TEST_PATH,
-          "cannot combine TEST_PATH with TEST_PATH" },
+          "cannot combine TEST_PATH with TEST_PATH or EXPAND_TEST_PATH" },
         { TP_CMD_EXPAND_TEST_PATH, TP_CMD_EXPAND_TEST_PATH,
           "duplicate EXPAND_TEST_PATH packet" },
         { TP_CMD_READ_FILE, TP_CMD_READ_FILE, "duplicate READ_FILE packet" },
         { TP_CMD_READ_FILE, TP_CMD_EXPAND_READ_FILE,
-          "cannot combine EXPAND_READ_FILE with READ_FILE" },
+          "cannot combine EXPAND_READ_FILE with READ_FILE or "
+          "EXPAND_READ_FILE" },
         { TP_CMD_EXPAND_READ_FILE, TP_CMD_READ_FILE,
-          "cannot combine READ_FILE with READ_FILE" },
+          "cannot combine READ_FILE with READ_FILE or EXPAND_READ_FILE" },
         { TP_CMD_EXPAND_READ_FILE, TP_CMD_EXPAND_READ_FILE,
           "duplicate EXPAND_READ_FILE packet" },
     };
@@ -4763,9 +4765,15 @@ test_session_errors(void **state)
         { TP_CMD_AUTH, TP_CMD_AUTH_FILE, "cannot combine AUTH_FILE with "
                                          "AUTH" },
         { TP_CMD_AUTH_FILE, TP_CMD_AUTH, "cannot combine AUTH with "
-                                         "AUTH_FILE" },
+                                         "AUTH_FILE or EXPAND_AUTH_FILE" },
         { TP_CMD_EXPAND_AUTH_FILE, TP_CMD_AUTH, "cannot combine AUTH with "
-                                                "AUTH_FILE" },
+                                                "AUTH_FILE or "
+                                                "EXPAND_AUTH_FILE" },
+        { TP_CMD_EXPAND_AUTH_FILE, TP_CMD_AUTH_FILE,
+          "cannot combine AUTH_FILE with AUTH_FILE or EXPAND_AUTH_FILE" },
+        { TP_CMD_AUTH_FILE, TP_CMD_EXPAND_AUTH_FILE,
+          "cannot combine EXPAND_AUTH_FILE with AUTH_FILE or "
+          "EXPAND_AUTH_FILE" },
         { TP_CMD_AUTH, TP_CMD_EXPAND_AUTH_FILE, "cannot combine "
                                                 "EXPAND_AUTH_FILE with "
                                                 "AUTH" },
@@ -4873,7 +4881,17 @@ test_session_errors(void **state)
     P(m, TP_CMD_APPEND_AUTH, "x");
     P(m, TP_CMD_EXPAND_APPEND_AUTH, "x");
     end(m);
-    parse_err(m, "cannot combine EXPAND_APPEND_AUTH with APPEND_AUTH");
+    parse_err(m, "cannot combine EXPAND_APPEND_AUTH with APPEND_AUTH or "
+                 "EXPAND_APPEND_AUTH");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_TOKEN_AUTH, "t");
+    P(m, TP_CMD_EXPAND_APPEND_AUTH, "x");
+    P(m, TP_CMD_APPEND_AUTH, "x");
+    end(m);
+    parse_err(m, "cannot combine APPEND_AUTH with APPEND_AUTH or "
+                 "EXPAND_APPEND_AUTH");
     free(m);
 }
 
