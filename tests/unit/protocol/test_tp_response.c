@@ -495,6 +495,24 @@ feed_split(const uint8_t *data, size_t len, size_t k, unsigned flags,
     return st;
 }
 
+/* Commands seen in responses that parsed (test_every_command_exercised
+ * runs last and checks that every interpreted command is among them). */
+static bool seen_ok[TP_CMD_MAX + 1];
+
+static void
+mark_seen(const uint8_t *data, size_t len)
+{
+    size_t pos = 0;
+    while (pos + 4 <= len) {
+        uint16_t l, c;
+        memcpy(&l, data + pos, 2);
+        memcpy(&c, data + pos + 2, 2);
+        if (c <= TP_CMD_MAX)
+            seen_ok[c] = true;
+        pos += 4 + (size_t)l;
+    }
+}
+
 /*
  * The buffer must parse (tp_response_parse_request with `flags`) into *out;
  * the same typed result must come out of the incremental path at every
@@ -512,6 +530,7 @@ parse_ok_at(const uint8_t *data, size_t len, unsigned flags,
         _fail(file, line);
     }
     _assert_string_equal(err, "", file, line);
+    mark_seen(data, len);
     char *want = dump(out);
 
     for (size_t k = 0; k <= len + 1; k++) {
@@ -3545,6 +3564,76 @@ test_response_wide_errors(void **state)
     free(m);
 }
 
+/* The expanded response-wide packets (§1.11). */
+static void
+test_expand_response_wide(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, "^([a-z]+)/(.*)$");
+    P(m, TP_CMD_SITE, "default");
+    P(m, TP_CMD_EXPAND_SITE, "site-\\1");
+    P(m, TP_CMD_HEADER, "X-Plain:p");
+    P(m, TP_CMD_EXPAND_HEADER, "X-Site:\\1");
+    P(m, TP_CMD_EXPAND_REQUEST_HEADER, "X-Rest:\\2");
+    P(m, TP_CMD_REDIRECT, "/r");
+    P(m, TP_CMD_EXPAND_REDIRECT, "/r/\\2");
+    P(m, TP_CMD_URI, "/u");
+    P(m, TP_CMD_EXPAND_URI, "/u/\\2");
+    end(m);
+    struct tp_response r;
+    parse_ok(m, &r);
+    assert_string_equal(r.site, "default");
+    assert_string_equal(r.expand_site, "site-\\1");
+    assert_int_equal(r.response_headers.n, 2);
+    assert_false(r.response_headers.v[0].expand);
+    assert_string_equal(r.response_headers.v[1].name, "x-site");
+    assert_string_equal(r.response_headers.v[1].value, "\\1");
+    assert_true(r.response_headers.v[1].expand);
+    assert_int_equal(r.request_headers.n, 1);
+    assert_string_equal(r.request_headers.v[0].name, "x-rest");
+    assert_string_equal(r.request_headers.v[0].value, "\\2");
+    assert_true(r.request_headers.v[0].expand);
+    assert_string_equal(r.redirect, "/r");
+    assert_string_equal(r.expand_redirect, "/r/\\2");
+    assert_string_equal(r.uri, "/u");
+    assert_string_equal(r.expand_uri, "/u/\\2");
+    tp_response_free(&r);
+
+    /* the expanded headers are checked like the plain ones */
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_HEADER, "Connection:\\0");
+    end(m);
+    parse_err(m, "hop-by-hop EXPAND_HEADER packet (connection)");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_EXPAND_REQUEST_HEADER, "no-colon");
+    end(m);
+    parse_err(m, "malformed EXPAND_REQUEST_HEADER packet: must be "
+                 "name:value");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    P(m, TP_CMD_SITE, "s");
+    P(m, TP_CMD_EXPAND_SITE, "a");
+    P(m, TP_CMD_EXPAND_SITE, "b");
+    end(m);
+    parse_err(m, "duplicate EXPAND_SITE packet");
+    begin(m, 3);
+    P(m, TP_CMD_BASE, "/");
+    P(m, TP_CMD_REGEX, ".");
+    for (int i = 0; i < TP_MAX_HEADERS; i++)
+        P(m, TP_CMD_HEADER, "x-h:1");
+    P(m, TP_CMD_EXPAND_HEADER, "x-h:\\0");
+    end(m);
+    parse_err(m, "too many EXPAND_HEADER packets (limit 64)");
+    free(m);
+}
+
 /* ==== header forwarding (§1.13) ==== */
 
 static void
@@ -5203,6 +5292,115 @@ test_split_feed_composite(void **state)
     free(m);
 }
 
+
+/* ==== systematic checks over the command table ==== */
+
+/* The shape checks of §1.2/§1.4 come before any context rule: every
+ * interpreted or ignored command with a text payload refuses a NUL byte,
+ * fixed-size integers refuse other sizes, empty-payload commands refuse
+ * a byte — whatever came before the packet. */
+static void
+test_payload_shapes_all_commands(void **state)
+{
+    (void)state;
+    struct msg *m = new_msg(3);
+    size_t checked = 0;
+    for (unsigned n = 3; n <= TP_CMD_MAX; n++) {
+        enum tp_packet_support s = tp_response_packet_support((uint16_t)n);
+        if (s != TP_SUPPORT_ACCEPTED && s != TP_SUPPORT_IGNORED)
+            continue;
+        const struct tp_command_info *info = tp_command_info((uint16_t)n);
+        const char *why;
+        const char *payload;
+        size_t len;
+        switch (info->payload) {
+        case TP_PL_STR:
+        case TP_PL_ABS_PATH:
+            if (n == TP_CMD_VALIDATE_MTIME)
+                continue; /* own binary format, tested above */
+            payload = "/a\0b";
+            len = 4;
+            why = "payload contains a NUL byte";
+            break;
+        case TP_PL_NAME:
+            payload = "a\0b";
+            len = 3;
+            why = "payload must be a name of [A-Za-z0-9_-]";
+            break;
+        case TP_PL_NONE:
+            payload = "\0";
+            len = 1;
+            why = "payload must be empty";
+            break;
+        case TP_PL_U16:
+            payload = "\0\0\0";
+            len = 3;
+            why = "payload must be a 2-byte integer";
+            break;
+        case TP_PL_U32:
+            payload = "\0\0";
+            len = 2;
+            why = "payload must be a 4-byte integer";
+            break;
+        case TP_PL_OPT_U16:
+            payload = "\0";
+            len = 1;
+            why = "payload must be empty or a 2-byte integer";
+            break;
+        case TP_PL_U16_ARRAY:
+            payload = "\0\0\0";
+            len = 3;
+            why = "payload must be a non-empty array of 2-byte integers";
+            break;
+        case TP_PL_SOCKADDR:
+            payload = "\2";
+            len = 1;
+            why = "payload is too short for a socket address";
+            break;
+        default:
+            continue; /* BYTES, STR0, BINARY: no generic shape */
+        }
+        char want[160];
+        snprintf(want, sizeof(want), "malformed %s packet: %s", info->name,
+                 why);
+        /* alone, and after a context in which the packet is valid */
+        begin(m, 3);
+        put(m, (uint16_t)n, payload, len);
+        end(m);
+        parse_err(m, want);
+        begin(m, 3);
+        P(m, TP_CMD_BASE, "/");
+        P(m, TP_CMD_REGEX, ".");
+        P(m, TP_CMD_SITE, "s");
+        P(m, TP_CMD_CGI, "/c");
+        put(m, (uint16_t)n, payload, len);
+        end(m);
+        parse_err(m, want);
+        checked++;
+    }
+    assert_int_equal(checked, 144);
+    free(m);
+}
+
+/* Runs last: every command the parser interprets or ignores appeared in
+ * at least one response of this file that parsed. */
+static void
+test_every_command_exercised(void **state)
+{
+    (void)state;
+    size_t missing = 0;
+    for (unsigned n = 1; n <= TP_CMD_MAX; n++) {
+        enum tp_packet_support s = tp_response_packet_support((uint16_t)n);
+        if ((s == TP_SUPPORT_ACCEPTED || s == TP_SUPPORT_IGNORED) &&
+            !seen_ok[n]) {
+            print_error("never parsed successfully: %s (%u)\n",
+                        tp_command_name((uint16_t)n), n);
+            missing++;
+        }
+    }
+    assert_int_equal(missing, 0);
+}
+
 int
 main(void)
 {
@@ -5235,6 +5433,7 @@ main(void)
         cmocka_unit_test(test_response_wide),
         cmocka_unit_test(test_overwriting_packets),
         cmocka_unit_test(test_response_wide_errors),
+        cmocka_unit_test(test_expand_response_wide),
         cmocka_unit_test(test_header_forward),
         cmocka_unit_test(test_max_age_anchor),
         cmocka_unit_test(test_vary_invalidate),
@@ -5249,6 +5448,9 @@ main(void)
         cmocka_unit_test(test_has_answer),
         cmocka_unit_test(test_largest_payload),
         cmocka_unit_test(test_split_feed_composite),
+        cmocka_unit_test(test_payload_shapes_all_commands),
+        /* keep last */
+        cmocka_unit_test(test_every_command_exercised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
