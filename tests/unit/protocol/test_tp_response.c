@@ -852,6 +852,78 @@ test_literal_base_regex_expand(void **state)
     tp_response_free(&r);
 }
 
+/* Binary payload layouts written out from the spec (§1.4, §1.7.9, §1.8,
+ * §1.13, §1.15), with the command numbers as numbers. */
+static void
+test_literal_binary_layouts(void **state)
+{
+    (void)state;
+    need_little_endian();
+    static const uint8_t v[] = {
+        HDR(1, 1), 0x03,
+        /* REQUEST_HEADER_FORWARD: {ALL(-1), YES}, {COOKIE(2), BOTH} */
+        HDR(8, 48), 0xff, 0xff, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00,
+        /* RESPONSE_HEADER_FORWARD: {LINK(8), NO} */
+        HDR(4, 49), 0x08, 0x00, 0x00, 0x00,
+        /* ALLOW_REMOTE_NETWORK: prefix 24, sockaddr_in 192.168.1.0 */
+        HDR(17, 263), 24, 0x02, 0x00, 0x00, 0x00, 192, 168, 1, 0,
+        0, 0, 0, 0, 0, 0, 0, 0,
+        /* SITE, then RATE_LIMIT_SITE_REQUESTS 10.0f, 20.0f */
+        HDR(1, 18), 's',
+        HDR(8, 264), 0x00, 0x00, 0x20, 0x41, 0x00, 0x00, 0xa0, 0x41,
+        /* VALIDATE_MTIME: u64 0x0102030405060708, "/etc/f" */
+        HDR(14, 94), 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+        '/', 'e', 't', 'c', '/', 'f',
+        /* HTTP + ADDRESS sockaddr_in 127.0.0.1:8080 */
+        HDR(9, 8), 'h', 't', 't', 'p', ':', '/', '/', 'h', '/',
+        HDR(16, 23), 0x02, 0x00, 0x1f, 0x90, 127, 0, 0, 1,
+        0, 0, 0, 0, 0, 0, 0, 0,
+        /* FILTER, PIPE "gzip", UID_GID 1000/1001 + group 100, UMASK 022 */
+        HDR(0, 10),
+        HDR(4, 39), 'g', 'z', 'i', 'p',
+        HDR(12, 165), 0xe8, 0x03, 0x00, 0x00, 0xe9, 0x03, 0x00, 0x00,
+        0x64, 0x00, 0x00, 0x00,
+        HDR(2, 193), 0x12, 0x00,
+        /* HTTPS_ONLY 8443 */
+        HDR(2, 197), 0xfb, 0x20,
+        HDR(0, 2),
+    };
+    struct tp_response r;
+    PARSE_OK_BYTES(v, &r);
+    for (int g = 0; g < TP_HG_COUNT; g++) {
+        uint8_t want = g == TP_HG_COOKIE ? TP_HF_BOTH : TP_HF_YES;
+        if (g == TP_HG_SECURE || g == TP_HG_SSL || g == TP_HG_AUTH)
+            want = TP_HF_NO;
+        assert_int_equal(r.request_header_forward[g], want);
+    }
+    assert_int_equal(r.response_header_forward[TP_HG_LINK], TP_HF_NO);
+    assert_int_equal(r.n_allow_remote_networks, 1);
+    assert_int_equal(r.allow_remote_networks[0].prefix_len, 24);
+    const struct sockaddr_in *in =
+        (const struct sockaddr_in *)&r.allow_remote_networks[0].addr;
+    assert_int_equal(in->sin_family, AF_INET);
+    assert_int_equal(ntohl(in->sin_addr.s_addr), 0xc0a80100);
+    assert_true(r.rate_limit_site_requests.rate == 10.0f);
+    assert_true(r.rate_limit_site_requests.burst == 20.0f);
+    assert_int_equal(r.validate_mtime, 0x0102030405060708ull);
+    assert_string_equal(r.validate_mtime_path, "/etc/f");
+    assert_int_equal(r.address.addresses.v[0].len, sizeof(*in));
+    const struct sockaddr_in *a =
+        (const struct sockaddr_in *)&r.address.addresses.v[0].addr;
+    assert_int_equal(a->sin_family, AF_INET);
+    assert_int_equal(ntohs(a->sin_port), 8080);
+    assert_int_equal(ntohl(a->sin_addr.s_addr), 0x7f000001);
+    const struct tp_child_options *c = &r.filters[0]->address.child;
+    assert_true(c->uid_gid.present);
+    assert_int_equal(c->uid_gid.uid, 1000);
+    assert_int_equal(c->uid_gid.gid, 1001);
+    assert_int_equal(c->uid_gid.n_groups, 1);
+    assert_int_equal(c->uid_gid.groups[0], 100);
+    assert_int_equal(c->umask, 022);
+    assert_int_equal(r.https_only, 8443);
+    tp_response_free(&r);
+}
+
 static void
 test_literal_errors(void **state)
 {
@@ -5410,6 +5482,7 @@ main(void)
         cmocka_unit_test(test_literal_http_proxy),
         cmocka_unit_test(test_literal_generated_responses),
         cmocka_unit_test(test_literal_base_regex_expand),
+        cmocka_unit_test(test_literal_binary_layouts),
         cmocka_unit_test(test_literal_errors),
         cmocka_unit_test(test_begin_versions),
         cmocka_unit_test(test_begin_end_errors),
