@@ -5365,6 +5365,116 @@ test_split_feed_composite(void **state)
 }
 
 
+/* A deterministic mutation run: whatever the bytes, tp_response_parse()
+ * and the incremental path (whole, and split at a few offsets) agree on
+ * the outcome, the message and the typed result, and nothing leaks. */
+static uint32_t
+lcg(uint32_t *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 8;
+}
+
+static void
+check_consistent(const uint8_t *data, size_t len, uint32_t *seed)
+{
+    char err[256], err2[256];
+    struct tp_response r, again;
+    int rc = tp_response_parse(data, len, &r, err, sizeof(err));
+    char *want = rc == 0 ? dump(&r) : NULL;
+    if (rc != 0)
+        assert_true(all_zero(&r, sizeof(r)));
+    tp_response_free(&r);
+
+    for (int i = 0; i < 4; i++) {
+        size_t k = i == 0 ? len : i == 3 ? SIZE_MAX : lcg(seed) % (len + 1);
+        enum tp_parse_status st =
+            feed_split(data, len, k, 0, &again, err2, sizeof(err2));
+        if (rc == 0) {
+            assert_int_equal(st, TP_PARSE_DONE);
+            char *got = dump(&again);
+            assert_string_equal(got, want);
+            free(got);
+        } else if (st == TP_PARSE_ERROR) {
+            assert_string_equal(err2, err);
+        } else if (st == TP_PARSE_DONE) {
+            assert_non_null(strstr(err, "bytes after END"));
+        } else {
+            assert_true(strstr(err, "ended") != NULL);
+        }
+        tp_response_free(&again);
+    }
+    free(want);
+}
+
+static void
+test_mutations_consistent(void **state)
+{
+    (void)state;
+    struct msg *base = new_msg(3);
+    P(base, TP_CMD_BASE, "/a/");
+    P(base, TP_CMD_REGEX, "^a/(.*)");
+    P(base, TP_CMD_CGI, "/c");
+    P(base, TP_CMD_PATH_INFO, "/p/");
+    P(base, TP_CMD_EXPAND_PATH_INFO, "/\\1");
+    P(base, TP_CMD_APPEND, "x");
+    P(base, TP_CMD_SETENV, "A=1");
+    put_u16(base, TP_CMD_UMASK, 022);
+    P(base, TP_CMD_HEADER, "x-a:b");
+    put0(base, TP_CMD_FILTER);
+    P(base, TP_CMD_HTTP, "http://h/");
+    P(base, TP_CMD_ADDRESS_STRING, "10.0.0.1:81");
+    put_u32(base, TP_CMD_MAX_AGE, 5);
+    end(base);
+
+    struct msg *m = new_msg(3);
+    uint32_t seed = 20261123;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(m->data, base->data, base->len);
+        m->len = base->len;
+        int edits = 1 + (int)(lcg(&seed) % 3);
+        for (int e = 0; e < edits && m->len > 0; e++) {
+            size_t at = lcg(&seed) % m->len;
+            switch (lcg(&seed) % 5) {
+            case 0: /* flip a byte */
+                m->data[at] ^= (uint8_t)(1u << (lcg(&seed) % 8));
+                break;
+            case 1: /* set a byte */
+                m->data[at] = (uint8_t)lcg(&seed);
+                break;
+            case 2: /* truncate */
+                m->len = at;
+                break;
+            case 3: /* a command number anywhere in 0..300 */
+                if (at + 1 < m->len) {
+                    uint16_t c = (uint16_t)(lcg(&seed) % 301);
+                    memcpy(m->data + at, &c, 2);
+                }
+                break;
+            default: /* insert a random packet before END */
+                if (m->len >= 4 && m->len + 12 < sizeof(m->data)) {
+                    uint8_t pk[12];
+                    uint16_t l = (uint16_t)(lcg(&seed) % 9);
+                    uint16_t c = (uint16_t)(lcg(&seed) % 301);
+                    memcpy(pk, &l, 2);
+                    memcpy(pk + 2, &c, 2);
+                    for (int b = 0; b < 8; b++)
+                        pk[4 + b] = (uint8_t)lcg(&seed);
+                    size_t tail = 4;
+                    memmove(m->data + m->len - tail + 4 + l,
+                            m->data + m->len - tail, tail);
+                    memcpy(m->data + m->len - tail, pk, 4 + (size_t)l);
+                    m->len += 4 + (size_t)l;
+                }
+                break;
+            }
+        }
+        check_consistent(m->data, m->len, &seed);
+    }
+    free(m);
+    free(base);
+}
+
 /* ==== systematic checks over the command table ==== */
 
 /* The shape checks of §1.2/§1.4 come before any context rule: every
@@ -5522,6 +5632,7 @@ main(void)
         cmocka_unit_test(test_largest_payload),
         cmocka_unit_test(test_split_feed_composite),
         cmocka_unit_test(test_payload_shapes_all_commands),
+        cmocka_unit_test(test_mutations_consistent),
         /* keep last */
         cmocka_unit_test(test_every_command_exercised),
     };
