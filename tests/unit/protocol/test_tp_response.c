@@ -1770,6 +1770,38 @@ test_http(void **state)
     assert_sun(&r.address.addresses.v[0], "/run/app.sock");
     tp_response_free(&r);
 
+    /* host names: labels of [A-Za-z0-9_-], the last one not all digits,
+     * at most 253 characters; IPv4-mapped IPv6 */
+    char host[300];
+    memset(host, 'a', sizeof(host));
+    for (size_t i = 63; i < 253; i += 64)
+        host[i] = '.';
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    put(m, TP_CMD_ADDRESS_STRING, host, 253);
+    P(m, TP_CMD_ADDRESS_STRING, "1.2.3.a-b_c:65535");
+    P(m, TP_CMD_ADDRESS_STRING, "[::ffff:192.0.2.9]:1");
+    end(m);
+    parse_ok(m, &r);
+    assert_int_equal(strlen(r.address.addresses.v[0].host), 253);
+    assert_string_equal(r.address.addresses.v[1].host, "1.2.3.a-b_c");
+    assert_int_equal(r.address.addresses.v[1].port, 65535);
+    assert_int_equal(ntohs(sin6_of(&r.address.addresses.v[2])->sin6_port),
+                     1);
+    assert_true(IN6_IS_ADDR_V4MAPPED(
+        &sin6_of(&r.address.addresses.v[2])->sin6_addr));
+    tp_response_free(&r);
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    put(m, TP_CMD_ADDRESS_STRING, host, 254);
+    end(m);
+    parse_err(m, "malformed ADDRESS_STRING packet: malformed host");
+    begin(m, 3);
+    P(m, TP_CMD_HTTP, "http://h/");
+    P(m, TP_CMD_ADDRESS_STRING, "a.b.123");
+    end(m);
+    parse_err(m, "malformed ADDRESS_STRING packet: malformed host");
+
     /* the longest socket paths that fit */
     char longpath[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
     memset(longpath, 'p', sizeof(longpath));
@@ -2890,7 +2922,6 @@ test_filters(void **state)
     P(m, TP_CMD_CACHE_TAG, "b");
     end(m);
     parse_err(m, "duplicate CACHE_TAG packet");
-    put0(m, TP_CMD_FILTER_4XX);
     begin(m, 3);
     put0(m, TP_CMD_FILTER_4XX);
     put0(m, TP_CMD_FILTER_4XX);
