@@ -28,6 +28,14 @@ struct hreq {
     size_t server;                /* index in the DEFER chain */
     struct dp_translate_op *op;
     struct dp_tcache_hit hit;
+
+    /* CONTENT_TYPE_LOOKUP (§1.5.3): a second translation for the file's
+     * suffix, while the main response (hit) is kept. */
+    const struct tp_response *main_response;
+    struct dp_response_headers *headers;
+    struct tp_request lookup;
+    struct dp_translate_op *lookup_op;
+    struct dp_tcache_hit lookup_hit;
 };
 
 struct dp_handler *
@@ -77,6 +85,11 @@ hreq_cleanup(void *arg)
         dp_translate_cancel(hr->op);
         hr->op = NULL;
     }
+    if (hr->lookup_op != NULL) {
+        dp_translate_cancel(hr->lookup_op);
+        hr->lookup_op = NULL;
+    }
+    dp_tcache_hit_release(&hr->lookup_hit);
     dp_tcache_hit_release(&hr->hit);
 }
 
@@ -214,8 +227,6 @@ missing_feature(const struct tp_response *r)
         { r->redirect_full_uri, "REDIRECT_FULL_URI" },
         { r->expand_redirect != NULL, "EXPAND_REDIRECT" },
         { r->tiny_image, "TINY_IMAGE" },
-        { r->address.content_type_lookup.data != NULL,
-          "CONTENT_TYPE_LOOKUP" },
         { r->address.gzipped != NULL, "GZIPPED" },
         { r->address.auto_gzipped, "AUTO_GZIPPED" },
         { r->address.auto_brotli_path, "AUTO_BROTLI_PATH" },
@@ -253,6 +264,96 @@ add_response_headers(struct hreq *hr, const struct tp_response *r,
             return -1;
     }
     return 0;
+}
+
+static uint64_t now_ms(struct hreq *hr);
+
+/* The answer to the CONTENT_TYPE_LOOKUP request: serve the file. */
+static void
+lookup_done(struct hreq *hr, const struct tp_response *answer)
+{
+    struct dp_request *req = hr->req;
+    struct tp_address address = hr->main_response->address;
+    if (answer->status >= 400) {
+        /* Portier: the translation server refuses this suffix. */
+        dp_request_error(req, answer->status, NULL);
+        return;
+    }
+    if (answer->content_type != NULL)
+        address.content_type = answer->content_type;
+    dp_file_serve(req, &address, hr->main_response->status, hr->headers);
+}
+
+static void
+on_lookup(void *ctx, struct tp_response *response, int status,
+          const char *msg)
+{
+    struct hreq *hr = ctx;
+    hr->lookup_op = NULL;
+    dp_request_set_abort(hr->req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(hr->req, (unsigned)status, msg);
+        return;
+    }
+    struct dp_tcache *cache = hr->handler->servers[hr->server].cache;
+    enum dp_tcache_status st = dp_tcache_store(cache, &hr->lookup, response,
+                                               now_ms(hr), &hr->lookup_hit);
+    free(response);
+    if (st == DP_TCACHE_ERROR) {
+        dp_request_error(hr->req, (unsigned)hr->lookup_hit.error_status,
+                         hr->lookup_hit.error);
+        return;
+    }
+    lookup_done(hr, &hr->lookup_hit.response);
+}
+
+/* Serve a LOCAL address, asking for its Content-Type first when the
+ * response said CONTENT_TYPE_LOOKUP and gave none. */
+static void
+serve_local(struct hreq *hr, const struct tp_response *r,
+            struct dp_response_headers *h)
+{
+    struct dp_request *req = hr->req;
+    const struct tp_address *a = &r->address;
+    if (a->content_type_lookup.data == NULL || a->content_type != NULL) {
+        dp_file_serve(req, a, r->status, h);
+        return;
+    }
+    const char *slash = strrchr(a->path, '/');
+    const char *dot = strrchr(slash != NULL ? slash : a->path, '.');
+    if (dot == NULL || dot[1] == '\0' || dot == slash + 1) {
+        dp_file_serve(req, a, r->status, h);    /* no suffix to look up */
+        return;
+    }
+    hr->main_response = r;
+    hr->headers = h;
+    tp_request_init(&hr->lookup);
+    hr->lookup.content_type_lookup = a->content_type_lookup;
+    hr->lookup.suffix = tp_slice_str(dot + 1);
+    struct dp_handler_server *srv = &hr->handler->servers[hr->server];
+    if (srv->cache != NULL) {
+        enum dp_tcache_status st = dp_tcache_lookup(
+            srv->cache, &hr->lookup, now_ms(hr), &hr->lookup_hit);
+        if (st == DP_TCACHE_HIT) {
+            lookup_done(hr, &hr->lookup_hit.response);
+            return;
+        }
+        if (st == DP_TCACHE_ERROR) {
+            dp_request_error(req, (unsigned)hr->lookup_hit.error_status,
+                             hr->lookup_hit.error);
+            return;
+        }
+        dp_tcache_hit_release(&hr->lookup_hit);
+    }
+    const char *msg = NULL;
+    hr->lookup_op = dp_translate(srv->stock, &hr->lookup,
+                                 TP_REQUEST_CONTENT_TYPE_LOOKUP, on_lookup,
+                                 hr, &msg);
+    if (hr->lookup_op == NULL) {
+        dp_request_error(req, 502, msg);
+        return;
+    }
+    dp_request_set_abort(req, hreq_abort, hr);
 }
 
 /* Act on a complete, effective translation response. */
@@ -420,7 +521,14 @@ execute(struct hreq *hr, const struct tp_response *r)
         return;
     }
     if (r->address.type == TP_ADDRESS_LOCAL) {
-        dp_file_serve(req, &r->address, r->status, &h);
+        struct dp_response_headers *hp = dp_pool_alloc(req->pool,
+                                                       sizeof(*hp));
+        if (hp == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        *hp = h;
+        serve_local(hr, r, hp);
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,
