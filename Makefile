@@ -57,8 +57,7 @@ fuzz: deps fuzz-deps
 	sh tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 run: build
-	@echo "portierd is not built yet: the data plane arrives with its issue" \
-	      "(HTTP/1.1 server and static files)." >&2; exit 1
+	@sh examples/run.sh $(BUILD)
 
 # The benchmark against nginx, lighttpd and h2o (integration/bench/README.md;
 # as root: it installs the peers and wrk).  Not part of make test.
