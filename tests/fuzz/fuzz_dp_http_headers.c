@@ -18,11 +18,15 @@
  * - Accept-Encoding qvalues lie in -1..1000, the choice is identity or
  *   an acceptable, available variant;
  * - an accepted user.ETag is a valid entity-tag, an accepted user.MaxAge
- *   lies in 1..one year.
+ *   lies in 1..one year;
+ * - the response plan (input as Range, If-Range or a precondition) has a
+ *   known status, a body only for GET 200/206, a Content-Length within
+ *   the file for a single part, and header text that fits its buffer.
  */
 #include "dp_accept_encoding.h"
 #include "dp_conditional.h"
 #include "dp_file_meta.h"
+#include "dp_file_response.h"
 #include "dp_http_date.h"
 #include "dp_range.h"
 
@@ -259,6 +263,49 @@ check_xattr_values(const char *s, size_t len)
               memchr(s, '\r', len) == NULL);
 }
 
+static void
+check_plan(const char *s, size_t len)
+{
+    static const uint8_t rnd[DP_BOUNDARY_RANDOM] = { 1, 2, 3 };
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    st.st_ino = 7;
+    st.st_size = 10000;
+    st.st_mtim.tv_sec = LM;
+    struct dp_file_meta m;
+    dp_file_meta_build(&m, &st, NULL, "text/plain", 10, NOW);
+    struct dp_file_options opt = { "gzip", true, 60, rnd };
+    for (int which = 0; which < 4; which++) {
+        struct dp_file_request req = { 0 };
+        req.method = which == 3 ? "HEAD" : "GET";
+        req.method_len = strlen(req.method);
+        req.range = "bytes=0-0,100-";
+        req.range_len = 14;
+        if (which == 0 || which == 3) {
+            req.range = s;
+            req.range_len = len;
+        } else if (which == 1) {
+            req.if_range = s;
+            req.if_range_len = len;
+        } else {
+            req.cond.if_none_match = s;
+            req.cond.if_none_match_len = len;
+        }
+        struct dp_file_response r;
+        dp_file_response_plan(&r, &req, &m, &opt, NOW);
+        CHECK(r.status == 200 || r.status == 206 || r.status == 304 ||
+              r.status == 412 || r.status == 416);
+        CHECK(r.body == (which != 3 && (r.status == 200 || r.status == 206)));
+        CHECK(r.n_headers <= DP_FILE_HEADERS_MAX);
+        if (r.status == 206 && !r.multipart)
+            CHECK(r.ranges.count == 1 && r.content_length <= 10000);
+        if (r.status == 200)
+            CHECK(r.content_length == 10000);
+        char text[1024];
+        CHECK(dp_file_response_headers_text(&r, text, sizeof(text)) >= 0);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -272,5 +319,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_range(s, size, sizes[i]);
     check_accept_encoding(s, size);
     check_xattr_values(s, size);
+    check_plan(s, size);
     return 0;
 }
