@@ -101,7 +101,11 @@ plan_partial(struct dp_file_response *r, const struct dp_range_set *set,
         return true;
     }
 
-    if (opt == NULL || opt->boundary_random == NULL)
+    /* Content-Encoding on a multipart body would claim the multipart
+     * itself is compressed; multiple ranges of a compressed variant are
+     * answered with the whole variant (RFC 9110 §14.2 lets us). */
+    if (opt == NULL || opt->boundary_random == NULL ||
+        opt->content_encoding != NULL)
         return false;
     dp_multipart_boundary(r->boundary, opt->boundary_random);
     uint64_t total;
@@ -164,6 +168,8 @@ dp_file_response_plan(struct dp_file_response *out,
             out->status = 416;
             add(out, "Content-Range", out->content_range, (size_t)n);
             add_str(out, "Accept-Ranges", "bytes");
+            if (opt != NULL && opt->vary_accept_encoding)
+                add_str(out, "Vary", "Accept-Encoding");
             return;
         }
         case DP_RANGE_PARTIAL:

@@ -25,8 +25,11 @@
  *   304:     ETag, Last-Modified, Cache-Control, Expires, Vary
  *            (RFC 9110 §15.4.5), no body;
  *   412:     nothing, no body;  405: Allow, no body;
- *   416:     Content-Range: bytes *\/SIZE, Accept-Ranges, no body.
+ *   416:     Content-Range: bytes *\/SIZE, Accept-Ranges, Vary, no body.
  *   (The backslash only protects this comment.)
+ * - Several ranges become a multipart/byteranges 206, except for a
+ *   compressed variant (Content-Encoding would then describe the
+ *   multipart body) or without boundary random bytes: then 200.
  * - Expiry: the translation's EXPIRES_RELATIVE, if given, wins over
  *   user.MaxAge (as CONTENT_TYPE wins over user.Content-Type); either
  *   yields "Cache-Control: max-age=N" and "Expires: now + N".

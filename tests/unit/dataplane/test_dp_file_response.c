@@ -278,6 +278,33 @@ test_multi_range(void **state)
            "Accept-Ranges: bytes\r\n");
     assert_false(r.multipart);
     assert_int_equal(r.ranges.count, 0);
+
+    /* a compressed variant: one range is fine, several give 200 */
+    struct dp_file_options gz = { "gzip", true, 0, rnd };
+    plan(&r, &req, &gz);
+    expect(&r, 200, true, 10000,
+           "Content-Type: application/pdf\r\n"
+           "Content-Encoding: gzip\r\n"
+           "ETag: " ETAG "\r\n"
+           "Last-Modified: " LM_TEXT "\r\n"
+           "Accept-Ranges: bytes\r\n"
+           "Vary: Accept-Encoding\r\n");
+    set_range(&req, "bytes=500-999");
+    plan(&r, &req, &gz);
+    expect(&r, 206, true, 500,
+           "Content-Type: application/pdf\r\n"
+           "Content-Encoding: gzip\r\n"
+           "Content-Range: bytes 500-999/10000\r\n"
+           "ETag: " ETAG "\r\n"
+           "Last-Modified: " LM_TEXT "\r\n"
+           "Accept-Ranges: bytes\r\n"
+           "Vary: Accept-Encoding\r\n");
+    set_range(&req, "bytes=10000-");
+    plan(&r, &req, &gz);
+    expect(&r, 416, false, 0,
+           "Content-Range: bytes */10000\r\n"
+           "Accept-Ranges: bytes\r\n"
+           "Vary: Accept-Encoding\r\n");
 }
 
 static void
