@@ -1172,7 +1172,7 @@ h_layout_item(struct tp_response_parser *p, const struct tp_packet *pkt,
               enum tp_layout_type type)
 {
     struct tp_response *r = p->response;
-    struct tp_layout_item *item =
+    struct tp_response_layout_item *item =
         push(p, &r->layout_items, sizeof(*item), &r->n_layout_items,
              &r->layout_items_cap, TP_MAX_LAYOUT_ITEMS, pkt);
     if (item == NULL)
@@ -1203,7 +1203,7 @@ h_access_control_allow_all(struct tp_response_parser *p,
     struct tp_response *r = p->response;
     if (r->n_layout_items == 0)
         return misplaced(p, pkt, "needs a LAYOUT item before it");
-    struct tp_layout_item *item = &r->layout_items[r->n_layout_items - 1];
+    struct tp_response_layout_item *item = &r->layout_items[r->n_layout_items - 1];
     if (item->access_control_allow_all)
         return duplicate(p, pkt);
     item->access_control_allow_all = true;

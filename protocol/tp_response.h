@@ -276,7 +276,7 @@ struct tp_network {
     uint8_t prefix_len;                  /* ≤ 32 (IPv4) or ≤ 128 (IPv6) */
 };
 
-struct tp_layout_item {
+struct tp_response_layout_item {
     enum tp_layout_type type;
     const char *value;
     bool access_control_allow_all;       /* ACCESS_CONTROL_ALLOW_ALL */
@@ -365,7 +365,7 @@ struct tp_response {
     struct pr_slice internal_redirect;   /* INTERNAL_REDIRECT */
     const char *like_host;               /* LIKE_HOST */
     struct pr_slice layout;              /* LAYOUT */
-    struct tp_layout_item *layout_items;
+    struct tp_response_layout_item *layout_items;
     size_t n_layout_items, layout_items_cap;
     struct pr_slice file_not_found;      /* FILE_NOT_FOUND */
     struct pr_slice directory_index;     /* DIRECTORY_INDEX */
