@@ -21,10 +21,14 @@
  *   lies in 1..one year;
  * - the response plan (input as Range, If-Range or a precondition) has a
  *   known status, a body only for GET 200/206, a Content-Length within
- *   the file for a single part, and header text that fits its buffer.
+ *   the file for a single part, and header text that fits its buffer;
+ * - read as a whole HTTP/1.1 request head (protocol/h1_request), the
+ *   fields are extracted with a scratch buffer of head_len bytes, which
+ *   is always enough, and planned like the rest.
  */
 #include "dp_accept_encoding.h"
 #include "dp_conditional.h"
+#include "dp_file_h1.h"
 #include "dp_file_meta.h"
 #include "dp_file_response.h"
 #include "dp_http_date.h"
@@ -306,6 +310,36 @@ check_plan(const char *s, size_t len)
     }
 }
 
+static void
+check_h1(const uint8_t *data, size_t size)
+{
+    struct h1_parser p;
+    struct h1_header headers[64];
+    struct h1_request req;
+    h1_parser_init(&p, NULL, headers, 64);
+    if (h1_parse_request(&p, data, size, &req) != H1_DONE)
+        return;
+    char *scratch = malloc(req.head_len + 1);
+    if (scratch == NULL)
+        return;
+    struct dp_file_h1 f;
+    CHECK(dp_file_from_h1(&req, scratch, req.head_len, &f) == 0);
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    st.st_size = 10000;
+    st.st_mtim.tv_sec = LM;
+    struct dp_file_meta m;
+    dp_file_meta_build(&m, &st, NULL, NULL, 0, NOW);
+    struct dp_file_response r;
+    dp_file_response_plan(&r, &f.req, &m, NULL, NOW);
+    CHECK(r.status >= 200 && r.status <= 416);
+    if (r.status == 405)
+        CHECK(!(f.req.method_len == 3 && memcmp(f.req.method, "GET", 3) == 0));
+    struct dp_accept_encoding ae;
+    dp_accept_encoding_parse(f.accept_encoding, f.accept_encoding_len, &ae);
+    free(scratch);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -320,5 +354,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_accept_encoding(s, size);
     check_xattr_values(s, size);
     check_plan(s, size);
+    check_h1(data, size);
     return 0;
 }
