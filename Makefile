@@ -72,6 +72,8 @@ docs: build
 	    $(BUILD)/tests/spec/gen_packet_doc
 	$(PYTHON) tests/spec/update_generated_doc.py docs/portierctl.md \
 	    $(BUILD)/ctl/portierctl --help-markdown
+	$(PYTHON) tests/spec/update_generated_doc.py docs/configuration.md \
+	    $(BUILD)/tests/spec/gen_config_doc
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
