@@ -2,6 +2,7 @@
  * dp_file: open, fstat, metadata, preconditions, ranges, body.
  */
 #include "dp_file.h"
+#include "dp_accept_encoding.h"
 #include "dp_conditional.h"
 #include "dp_file_meta.h"
 #include "dp_range.h"
@@ -144,23 +145,78 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
         return;
     }
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        fail_open(req, path, errno);
-        return;
-    }
+    /* A compressed variant (GZIPPED, AUTO_GZIPPED, AUTO_BROTLI_PATH),
+     * when the client accepts it and the file exists. */
+    int fd = -1;
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int err = errno;
-        close(fd);
-        fail_open(req, path, err);
-        return;
+    const char *encoding = NULL;
+    bool variants = address->gzipped != NULL || address->auto_gzipped ||
+                    address->auto_brotli_path;
+    if (variants) {
+        const char *ae_value = dp_request_header(req, "Accept-Encoding");
+        struct dp_accept_encoding ae;
+        dp_accept_encoding_parse(ae_value,
+                                 ae_value != NULL ? strlen(ae_value) : 0,
+                                 &ae);
+        size_t pn = strlen(path);
+        char *br = NULL, *auto_gz = NULL;
+        const char *gz = NULL;
+        if (address->auto_brotli_path &&
+            dp_accept_encoding_accepts(&ae, DP_CODING_BR) &&
+            (br = dp_pool_alloc(req->pool, pn + 4)) != NULL)
+            snprintf(br, pn + 4, "%s.br", path);
+        if (dp_accept_encoding_accepts(&ae, DP_CODING_GZIP)) {
+            if (address->gzipped != NULL) {
+                gz = address->gzipped;
+            } else if (address->auto_gzipped &&
+                       (auto_gz = dp_pool_alloc(req->pool, pn + 4)) !=
+                           NULL) {
+                snprintf(auto_gz, pn + 4, "%s.gz", path);
+                gz = auto_gz;
+            }
+        }
+        struct stat bst, gst;
+        bool have_br = br != NULL && stat(br, &bst) == 0 &&
+                       S_ISREG(bst.st_mode);
+        bool have_gz = gz != NULL && stat(gz, &gst) == 0 &&
+                       S_ISREG(gst.st_mode);
+        enum dp_coding c = dp_accept_encoding_choose(&ae, have_br, have_gz);
+        const char *vpath = c == DP_CODING_BR ? br
+                            : c == DP_CODING_GZIP ? gz : NULL;
+        if (vpath != NULL) {
+            fd = open(vpath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+            if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+                close(fd);
+                fd = -1;
+            }
+            if (fd >= 0) {
+                encoding = dp_coding_name(c);
+                path = vpath;
+            }
+        }
+        if (header(h, "Vary", "Accept-Encoding") != 0)
+            goto oom_fd;
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        dp_request_error(req, 404, NULL);
-        return;
+    if (fd < 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+            fail_open(req, path, errno);
+            return;
+        }
+        if (fstat(fd, &st) < 0) {
+            int err = errno;
+            close(fd);
+            fail_open(req, path, err);
+            return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            dp_request_error(req, 404, NULL);
+            return;
+        }
     }
+    if (encoding != NULL && header(h, "Content-Encoding", encoding) != 0)
+        goto oom_fd;
 
     time_t now = time(NULL);
     struct dp_file_xattrs x;
@@ -253,7 +309,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             dp_request_respond(req, 206, h, body);
             return;
         }
-        if (rs == DP_RANGE_PARTIAL) {
+        if (rs == DP_RANGE_PARTIAL && encoding == NULL) {
             /* multipart/byteranges.  Content-Type moves into the parts:
              * rebuild the head without it. */
             uint8_t rnd[DP_BOUNDARY_RANDOM];

@@ -194,7 +194,7 @@ dp_file_response_headers_text(const struct dp_file_response *r, char *buf,
 {
     size_t len = 0;
     for (unsigned i = 0; i < r->n_headers; i++) {
-        const struct dp_header *h = &r->headers[i];
+        const struct dp_file_header *h = &r->headers[i];
         size_t nl = strlen(h->name);
         size_t need = nl + 2 + h->value_len + 2;
         if (cap - len <= need)

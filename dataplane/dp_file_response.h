@@ -50,7 +50,7 @@
 #define DP_FILE_HEADERS_MAX 10
 
 /** One response header; `value` is not NUL-terminated. */
-struct dp_header {
+struct dp_file_header {
     const char *name;
     const char *value;
     size_t value_len;
@@ -90,7 +90,7 @@ struct dp_file_response {
     uint64_t content_length;
 
     unsigned n_headers;
-    struct dp_header headers[DP_FILE_HEADERS_MAX];
+    struct dp_file_header headers[DP_FILE_HEADERS_MAX];
 
     /** For 206: the parts in order; one part = single-part 206. */
     struct dp_range_set ranges;

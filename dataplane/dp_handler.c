@@ -227,9 +227,6 @@ missing_feature(const struct tp_response *r)
         { r->redirect_full_uri, "REDIRECT_FULL_URI" },
         { r->expand_redirect != NULL, "EXPAND_REDIRECT" },
         { r->tiny_image, "TINY_IMAGE" },
-        { r->address.gzipped != NULL, "GZIPPED" },
-        { r->address.auto_gzipped, "AUTO_GZIPPED" },
-        { r->address.auto_brotli_path, "AUTO_BROTLI_PATH" },
         { r->address.expand_path != NULL, "EXPAND_PATH" },
         { r->address.beneath != NULL, "BENEATH" },
     };

@@ -1,6 +1,7 @@
 """portierd serving local files (PATH), with a scripted translation server
 that states the packets each test wants, and real clients (http.client,
 curl, raw sockets)."""
+import os
 import re
 import subprocess
 
@@ -251,3 +252,76 @@ def test_unread_body_is_drained_or_closed(site):
                 b'GET /digits HTTP/1.1\r\nHost: x\r\n\r\n')
     assert out.count(b'HTTP/1.1 200 ') == 1
     assert b'Connection: close' in out
+
+
+def test_compressed_variants(portierd_factory, docroot):
+    import gzip
+    (docroot / 'page.html').write_text('plain ' * 50)
+    (docroot / 'page.html.gz').write_bytes(gzip.compress(b'plain ' * 50))
+    (docroot / 'page.html.br').write_bytes(b'not really brotli')
+    (docroot / 'only.txt').write_text('identity only')
+
+    def handler(req):
+        uri = req.text('URI')
+        packets = [packet('PATH', str(docroot) + uri),
+                   packet('CONTENT_TYPE', 'text/html')]
+        if uri == '/explicit':
+            packets = [packet('PATH', str(docroot) + '/page.html'),
+                       packet('CONTENT_TYPE', 'text/html'),
+                       packet('GZIPPED', str(docroot) + '/page.html.gz')]
+        else:
+            packets += [packet('AUTO_GZIPPED'), packet('AUTO_BROTLI_PATH')]
+        return packets
+
+    with ScriptedTranslationServer(handler) as srv:
+        d = portierd_factory([srv.address])
+        status, r, body = d.request('GET', '/page.html',
+                                    {'Accept-Encoding': 'gzip'})
+        assert status == 200
+        assert r.getheader('Content-Encoding') == 'gzip'
+        assert r.getheader('Vary') == 'Accept-Encoding'
+        assert r.getheader('Content-Type') == 'text/html'
+        assert gzip.decompress(body) == b'plain ' * 50
+        status, r, body = d.request('GET', '/page.html',
+                                    {'Accept-Encoding': 'gzip, br'})
+        assert r.getheader('Content-Encoding') == 'br'
+        assert body == b'not really brotli'
+        status, r, body = d.request('GET', '/page.html')
+        assert r.getheader('Content-Encoding') is None
+        assert r.getheader('Vary') == 'Accept-Encoding'
+        assert body == b'plain ' * 50
+        status, r, body = d.request('GET', '/page.html',
+                                    {'Accept-Encoding': 'gzip;q=0'})
+        assert r.getheader('Content-Encoding') is None
+        # no variant on disk: the file itself
+        status, r, body = d.request('GET', '/only.txt',
+                                    {'Accept-Encoding': 'gzip, br'})
+        assert r.getheader('Content-Encoding') is None
+        assert body == b'identity only'
+        status, r, body = d.request('GET', '/explicit',
+                                    {'Accept-Encoding': 'gzip'})
+        assert r.getheader('Content-Encoding') == 'gzip'
+        # variants have validators of their own
+        etag_gz = r.getheader('ETag')
+        status, r, _ = d.request('GET', '/explicit')
+        assert r.getheader('ETag') != etag_gz
+
+
+def test_xattrs(portierd_factory, docroot):
+    path = docroot / 'x.bin'
+    path.write_bytes(b'data')
+    try:
+        os.setxattr(path, 'user.Content-Type', b'text/x-custom')
+        os.setxattr(path, 'user.ETag', b'"v1"')
+        os.setxattr(path, 'user.MaxAge', b'600')
+    except OSError as e:
+        pytest.skip('no user xattrs on this file system: %s' % e)
+    with ScriptedTranslationServer(
+            lambda req: [packet('PATH', str(path))]) as srv:
+        d = portierd_factory([srv.address])
+        status, r, body = d.request('GET', '/x')
+        assert status == 200 and body == b'data'
+        assert r.getheader('Content-Type') == 'text/x-custom'
+        assert r.getheader('ETag') == '"v1"'
+        assert r.getheader('Cache-Control') == 'max-age=600'
+        assert d.request('GET', '/x', {'If-None-Match': '"v1"'})[0] == 304
