@@ -614,6 +614,28 @@ tr_server_listen_fd(struct tr_server *s, int fd)
     return 0;
 }
 
+/* A socket file nobody listens on any more (connect() is refused) is
+ * removed; a live one is -EADDRINUSE; anything else is left for bind() to
+ * judge. */
+static int
+remove_stale_socket(const struct sockaddr_un *sun, socklen_t len)
+{
+    struct stat st;
+    if (lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return 0;
+    int fd = socket(AF_LOCAL, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect(fd, (const struct sockaddr *)sun, len);
+    int err = errno;
+    close(fd);
+    if (rc == 0)
+        return -EADDRINUSE;
+    if (err == ECONNREFUSED)
+        unlink(sun->sun_path);
+    return 0;
+}
+
 int
 tr_server_listen(struct tr_server *s, const char *address)
 {
@@ -637,9 +659,9 @@ tr_server_listen(struct tr_server *s, const char *address)
         sun.sun_path[0] = '\0';    /* abstract: no terminator counted */
     } else {
         len++;
-        struct stat st;
-        if (lstat(address, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(address);   /* a stale socket; bind() tells if live */
+        int rc = remove_stale_socket(&sun, len);
+        if (rc < 0)
+            return rc;
     }
 
     int fd = socket(AF_LOCAL, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -713,6 +713,11 @@ test_listen_path(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
+    /* a live server's socket is not taken over */
+    struct fx *g = fx_new(M_SYNC);
+    assert_int_equal(tr_server_listen(g->s, path), -EADDRINUSE);
+    fx_free(g);
+    current = f;
     int a = connect_to(path);
     assert_true(a >= 0);
     send_bytes(a, REQ, sizeof(REQ));
