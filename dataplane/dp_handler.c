@@ -36,6 +36,12 @@ struct hreq {
     struct tp_request lookup;
     struct dp_translate_op *lookup_op;
     struct dp_tcache_hit lookup_hit;
+
+    /* HTTP_AUTH (§1.12): a sub-request with the client's credentials. */
+    struct tp_request auth;
+    struct dp_translate_op *auth_op;
+    struct tp_response *auth_response;
+    bool authorized;
 };
 
 struct dp_handler *
@@ -88,6 +94,15 @@ hreq_cleanup(void *arg)
     if (hr->lookup_op != NULL) {
         dp_translate_cancel(hr->lookup_op);
         hr->lookup_op = NULL;
+    }
+    if (hr->auth_op != NULL) {
+        dp_translate_cancel(hr->auth_op);
+        hr->auth_op = NULL;
+    }
+    if (hr->auth_response != NULL) {
+        tp_response_free(hr->auth_response);
+        free(hr->auth_response);
+        hr->auth_response = NULL;
     }
     dp_tcache_hit_release(&hr->lookup_hit);
     dp_tcache_hit_release(&hr->hit);
@@ -195,7 +210,8 @@ missing_feature(const struct tp_response *r)
         { r->n_filters > 0, "FILTER" },
         { r->check.data != NULL, "CHECK" },
         { r->auth.data != NULL || r->auth_file != NULL, "AUTH" },
-        { r->http_auth.data != NULL, "HTTP_AUTH" },
+        { r->append_auth.data != NULL || r->expand_append_auth != NULL,
+          "APPEND_AUTH" },
         { r->token_auth.data != NULL, "TOKEN_AUTH" },
         { r->layout.data != NULL, "LAYOUT" },
         { r->internal_redirect.data != NULL, "INTERNAL_REDIRECT" },
@@ -353,6 +369,87 @@ serve_local(struct hreq *hr, const struct tp_response *r,
     dp_request_set_abort(req, hreq_abort, hr);
 }
 
+static void execute(struct hreq *hr, const struct tp_response *r);
+
+static void
+on_http_auth(void *ctx, struct tp_response *response, int status,
+             const char *msg)
+{
+    struct hreq *hr = ctx;
+    struct dp_request *req = hr->req;
+    hr->auth_op = NULL;
+    dp_request_set_abort(req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(req, (unsigned)status, msg);
+        return;
+    }
+    hr->auth_response = response;   /* freed by the pool cleanup */
+    if (response->user != NULL && response->user[0] != '\0') {
+        /* The user applies to this request only (§1.12). */
+        hr->authorized = true;
+        execute(hr, hr->main_response);
+        return;
+    }
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    const char *challenge = response->www_authenticate != NULL
+                                ? response->www_authenticate
+                                : hr->main_response->www_authenticate;
+    if (challenge != NULL &&
+        dp_response_header(&h, "WWW-Authenticate", challenge) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    if (response->redirect != NULL) {
+        if (dp_response_header(&h, "Location", response->redirect) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        dp_request_error_headers(req, response->status != 0
+                                          ? response->status : 303,
+                                 &h, NULL);
+        return;
+    }
+    dp_request_error_headers(req, response->status >= 300
+                                      ? response->status : 401, &h, NULL);
+}
+
+/* HTTP_AUTH: without credentials 401 at once; with them, ask the
+ * translation server.  Returns true when the request waits for that. */
+static bool
+http_auth(struct hreq *hr, const struct tp_response *r)
+{
+    struct dp_request *req = hr->req;
+    const char *authz = dp_request_header(req, "Authorization");
+    if (authz == NULL) {
+        struct dp_response_headers h;
+        dp_response_headers_init(&h, req->pool);
+        if (r->www_authenticate != NULL &&
+            dp_response_header(&h, "WWW-Authenticate",
+                               r->www_authenticate) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return true;
+        }
+        dp_request_error_headers(req, 401, &h, NULL);
+        return true;
+    }
+    hr->main_response = r;
+    tp_request_init(&hr->auth);
+    hr->auth.http_auth = r->http_auth;
+    hr->auth.authorization = tp_slice_str(authz);
+    hr->auth.host = hr->treq.host;
+    hr->auth.listener_tag = hr->treq.listener_tag;
+    const char *msg = NULL;
+    hr->auth_op = dp_translate(hr->handler->servers[hr->server].stock,
+                               &hr->auth, 0, on_http_auth, hr, &msg);
+    if (hr->auth_op == NULL) {
+        dp_request_error(req, 502, msg);
+        return true;
+    }
+    dp_request_set_abort(req, hreq_abort, hr);
+    return true;
+}
+
 /* Act on a complete, effective translation response. */
 static void
 execute(struct hreq *hr, const struct tp_response *r)
@@ -434,6 +531,9 @@ execute(struct hreq *hr, const struct tp_response *r)
         dp_request_error(req, 502, msg);
         return;
     }
+
+    if (r->http_auth.data != NULL && !hr->authorized && http_auth(hr, r))
+        return;
 
     /* Policy packets (§1.7.9). */
     if (r->n_allow_remote_networks > 0) {

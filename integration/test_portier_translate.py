@@ -240,3 +240,49 @@ def test_example_site_end_to_end(binary, portierd_factory, tmp_path):
         assert d.request('GET', '/../site.json')[0] == 400
     finally:
         t.stop()
+
+
+def test_basic_auth(binary, portierd_factory, tmp_path):
+    import base64
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        import crypt
+    www = tmp_path / 'private'
+    www.mkdir()
+    (www / 'secret.txt').write_text('top secret')
+    htpasswd = tmp_path / 'htpasswd'
+    htpasswd.write_text('alice:%s\n' % crypt.crypt(
+        'wonderland', crypt.mksalt(crypt.METHOD_SHA512)))
+    site = {'vhosts': [{'name': 'default', 'mounts': [
+        {'mountpoint': '/', 'origin': 'file://' + str(www),
+         'basic-auth': str(htpasswd)}]}]}
+    t = Translate(binary, write_site(tmp_path, site), tmp_path)
+    try:
+        r = t.get('any', '/secret.txt')
+        assert r['HTTP_AUTH'] == [b'default /']
+        assert r['WWW_AUTHENTICATE'] == [
+            b'Basic realm="default", charset="UTF-8"']
+
+        def auth(user, password):
+            token = base64.b64encode(('%s:%s' % (user, password)).encode())
+            return t.ask(('HOST', 'any'), ('AUTHORIZATION', b'Basic ' + token),
+                         ('HTTP_AUTH', b'default /'))
+        assert auth('alice', 'wonderland')['USER'] == [b'alice']
+        bad = auth('alice', 'wrong')
+        assert 'USER' not in bad and bad['STATUS'] == [u16(401)]
+        assert 'USER' not in auth('bob', 'wonderland')
+
+        d = portierd_factory([t.address])
+        status, r, _ = d.request('GET', '/secret.txt')
+        assert status == 401
+        assert r.getheader('WWW-Authenticate').startswith('Basic realm=')
+        token = base64.b64encode(b'alice:wrong').decode()
+        assert d.request('GET', '/secret.txt',
+                         {'Authorization': 'Basic ' + token})[0] == 401
+        token = base64.b64encode(b'alice:wonderland').decode()
+        status, r, body = d.request('GET', '/secret.txt',
+                                    {'Authorization': 'Basic ' + token})
+        assert status == 200 and body == b'top secret'
+    finally:
+        t.stop()

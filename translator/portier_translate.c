@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DEFAULT_SOCKET "@portier-translate"
 #define DEFAULT_MAX_AGE 60          /* seconds a translation is reused */
@@ -29,7 +30,6 @@
 struct app {
     const char *site_path;
     struct tr_site *site;
-    unsigned generation;             /* bumped by every reload */
     unsigned max_age;
     uv_loop_t *loop;
     struct tr_server *server;
@@ -54,25 +54,38 @@ log_cb(const char *line, void *userdata)
     logf_("%s", line);
 }
 
-/* The CONTENT_TYPE_LOOKUP payload names the mount: "generation:vhost:
- * mount", so a lookup after a reload falls back to the built-in table
- * instead of using another mount's types. */
-static const struct tr_site_mount *
-mount_of_lookup(const struct app *app, const struct pr_slice *payload)
+/* The CONTENT_TYPE_LOOKUP and HTTP_AUTH payloads name the mount as
+ * "VHOST MOUNTPOINT" (neither contains a blank), so they still find the
+ * right mount after a reload, or none when it is gone. */
+static int
+mount_key(const struct tr_site_match *m, char *buf, size_t size)
 {
-    char buf[64];
+    int n = snprintf(buf, size, "%s %s", m->vhost->name,
+                     m->mount->mountpoint);
+    return n > 0 && (size_t)n < size ? n : -1;
+}
+
+static const struct tr_site_mount *
+mount_of_key(const struct app *app, const struct pr_slice *payload)
+{
+    char buf[1400];
     if (payload->len == 0 || payload->len >= sizeof(buf))
         return NULL;
     memcpy(buf, payload->data, payload->len);
     buf[payload->len] = '\0';
-    unsigned gen, v, m;
-    if (sscanf(buf, "%u:%u:%u", &gen, &v, &m) != 3 ||
-        gen != app->generation)
+    char *blank = strchr(buf, ' ');
+    if (blank == NULL)
         return NULL;
-    const struct tr_site_vhost *vhost = tr_site_vhost_at(app->site, v);
-    if (vhost == NULL || m >= vhost->n_mounts)
-        return NULL;
-    return &vhost->mounts[m];
+    *blank = '\0';
+    for (size_t i = 0; i < tr_site_vhost_count(app->site); i++) {
+        const struct tr_site_vhost *v = tr_site_vhost_at(app->site, i);
+        if (strcmp(v->name, buf) != 0)
+            continue;
+        for (size_t j = 0; j < v->n_mounts; j++)
+            if (strcmp(v->mounts[j].mountpoint, blank + 1) == 0)
+                return &v->mounts[j];
+    }
+    return NULL;
 }
 
 static void
@@ -80,7 +93,7 @@ answer_content_type(struct app *app, const struct tp_request *req,
                     struct tr_response *r)
 {
     const struct tr_site_mount *mount =
-        mount_of_lookup(app, &req->content_type_lookup);
+        mount_of_key(app, &req->content_type_lookup);
     char suffix[64] = "";
     if (req->suffix.len < sizeof(suffix)) {
         memcpy(suffix, req->suffix.data, req->suffix.len);
@@ -126,7 +139,7 @@ mount_base(const struct tr_site_mount *m)
 
 static void
 answer_file(struct app *app, const struct tr_site_match *match,
-            size_t vi, size_t mi, struct tr_response *r)
+            struct tr_response *r)
 {
     const struct tr_site_mount *m = match->mount;
     const char *rem = match->remainder;
@@ -141,8 +154,9 @@ answer_file(struct app *app, const struct tr_site_match *match,
         free(loc);
         return;
     }
-    char lookup[64];
-    snprintf(lookup, sizeof(lookup), "%u:%zu:%zu", app->generation, vi, mi);
+    char lookup[1400];
+    if (mount_key(match, lookup, sizeof(lookup)) < 0)
+        lookup[0] = '\0';
     if (rn == 0 || rem[rn - 1] == '/') {
         /* A directory: the index document, never a listing. */
         if (m->default_doc == NULL) {
@@ -175,23 +189,35 @@ answer_file(struct app *app, const struct tr_site_match *match,
     tr_response_easy_base(r);
     tr_response_inverse_regex(r, ".*/$");
     tr_response_path(r, path != NULL ? path : "/");
-    tr_response_content_type_lookup(r, lookup, strlen(lookup));
+    if (lookup[0] != '\0')
+        tr_response_content_type_lookup(r, lookup, strlen(lookup));
     mount_extras(app, m, r);
     free(base);
     free(path);
 }
 
 static void
-answer_mount(struct app *app, const struct tr_site_match *match, size_t vi,
-             size_t mi, const struct tp_request *req, struct tr_response *r)
+answer_mount(struct app *app, const struct tr_site_match *match,
+             struct tr_response *r)
 {
     const struct tr_site_mount *m = match->mount;
     const struct tr_site_origin *o = &m->origin;
     char *base = mount_base(m);
     char hostport[300];
+    if (m->basic_auth != NULL) {
+        /* The data plane asks us (HTTP_AUTH request) for every request
+         * with credentials, and answers 401 with this challenge without
+         * asking when there are none. */
+        char key[1400], challenge[600];
+        if (mount_key(match, key, sizeof(key)) > 0)
+            tr_response_http_auth(r, key, strlen(key));
+        snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\", "
+                 "charset=\"UTF-8\"", match->vhost->name);
+        tr_response_www_authenticate(r, challenge);
+    }
     switch (o->kind) {
     case TR_SITE_ORIGIN_FILE:
-        answer_file(app, match, vi, mi, r);
+        answer_file(app, match, r);
         break;
     case TR_SITE_ORIGIN_NFS: {
         char *path = join(o->path, "/", "");
@@ -259,8 +285,97 @@ answer_mount(struct app *app, const struct tr_site_match *match, size_t vi,
         break;
     }
     }
-    (void)req;
     free(base);
+}
+
+static int
+b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Decode standard base64 (with padding) into out; -1 when malformed. */
+static int
+b64decode(const char *in, size_t n, char *out, size_t size)
+{
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    size_t i = 0;
+    for (; i < n && in[i] != '='; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= size)
+                return -1;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    for (; i < n; i++)
+        if (in[i] != '=')
+            return -1;
+    out[o] = '\0';
+    return (int)o;
+}
+
+/* The answer to an HTTP_AUTH request: USER on good credentials, else
+ * 401 with the challenge.  Never cached (the data plane does not cache
+ * these requests either). */
+static void
+answer_http_auth(struct app *app, const struct tp_request *req,
+                 struct tr_response *r)
+{
+    const struct tr_site_mount *mount = mount_of_key(app, &req->http_auth);
+    char creds[600] = "";
+    const char *a = (const char *)req->authorization.data;
+    size_t an = req->authorization.len;
+    bool ok = false;
+    if (mount != NULL && a != NULL && an > 6 &&
+        strncasecmp(a, "Basic ", 6) == 0) {
+        size_t skip = 6;
+        while (skip < an && a[skip] == ' ')
+            skip++;
+        int n = b64decode(a + skip, an - skip, creds, sizeof(creds));
+        char *colon = n > 0 ? memchr(creds, ':', (size_t)n) : NULL;
+        if (colon != NULL && memchr(creds, '\0', (size_t)n) == NULL) {
+            *colon = '\0';
+            if (creds[0] != '\0' &&
+                tr_site_check_password(mount, creds, colon + 1) == 1) {
+                tr_response_user(r, creds);
+                ok = true;
+            }
+        }
+    }
+    if (!ok) {
+        /* The realm is the vhost's name, the first word of the key. */
+        char challenge[600];
+        size_t vn = 0;
+        while (vn < req->http_auth.len && req->http_auth.data[vn] != ' ')
+            vn++;
+        if (vn > 256)
+            vn = 256;
+        snprintf(challenge, sizeof(challenge),
+                 "Basic realm=\"%.*s\", charset=\"UTF-8\"", (int)vn,
+                 (const char *)req->http_auth.data);
+        tr_response_status(r, 401);
+        tr_response_www_authenticate(r, challenge);
+    }
+    tr_response_max_age(r, 0);
+    explicit_bzero(creds, sizeof(creds));
 }
 
 static void
@@ -275,6 +390,11 @@ handle(struct tr_request_ctx *ctx, const struct tp_request *req,
     }
     if (req->content_type_lookup.data != NULL) {
         answer_content_type(app, req, r);
+        tr_request_ctx_reply(ctx, r);
+        return;
+    }
+    if (req->http_auth.data != NULL) {
+        answer_http_auth(app, req, r);
         tr_request_ctx_reply(ctx, r);
         return;
     }
@@ -298,12 +418,7 @@ handle(struct tr_request_ctx *ctx, const struct tp_request *req,
         tr_response_status(r, (unsigned)tr_site_status_http(st));
         tr_response_max_age(r, app->max_age);
     } else {
-        size_t vi = 0, mi = 0;
-        for (size_t i = 0; i < tr_site_vhost_count(app->site); i++)
-            if (tr_site_vhost_at(app->site, i) == match.vhost)
-                vi = i;
-        mi = (size_t)(match.mount - match.vhost->mounts);
-        answer_mount(app, &match, vi, mi, req, r);
+        answer_mount(app, &match, r);
     }
     if (tr_response_finish(r) != 0)
         logf_("%s %s: cannot answer: %s", host,
@@ -325,7 +440,6 @@ on_signal(uv_signal_t *h, int signum)
         }
         tr_site_free(app->site);
         app->site = site;
-        app->generation++;
         logf_("reloaded %s", app->site_path);
         return;
     }
