@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/openat2.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,10 +111,54 @@ static const struct dp_body_class mp_class = {
 
 /* ---- serving ---- */
 
+/*
+ * Open a file for reading; with `beneath` (BENEATH) the path must lie
+ * below that directory and resolve there without leaving it, also through
+ * symbolic links (openat2 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS).
+ * Returns the descriptor or -errno (-EXDEV: it would escape).
+ */
+static int
+open_file(const char *path, const char *beneath)
+{
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (beneath == NULL) {
+        int fd = open(path, flags);
+        return fd >= 0 ? fd : -errno;
+    }
+    size_t bn = strlen(beneath);
+    while (bn > 1 && beneath[bn - 1] == '/')
+        bn--;
+    if (strncmp(path, beneath, bn) != 0 ||
+        (path[bn] != '/' && !(bn == 1 && beneath[0] == '/')))
+        return -EXDEV;
+    const char *rel = path + bn;
+    while (*rel == '/')
+        rel++;
+    if (*rel == '\0')
+        rel = ".";
+    int dir = open(beneath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -errno;
+    struct open_how how = {
+        .flags = (uint64_t)flags,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dir, rel, &how, sizeof(how));
+    int err = errno;
+    close(dir);
+    return fd >= 0 ? (int)fd : -err;
+}
+
 static void
 fail_open(struct dp_request *req, const char *path, int err)
 {
     char msg[300];
+    if (err == EXDEV) {
+        snprintf(msg, sizeof(msg), "%s resolves outside its BENEATH "
+                 "directory (symbolic link?)", path);
+        dp_request_error(req, 404, msg);
+        return;
+    }
     if (err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG ||
         err == ELOOP) {
         dp_request_error(req, 404, NULL);
@@ -184,7 +230,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
         const char *vpath = c == DP_CODING_BR ? br
                             : c == DP_CODING_GZIP ? gz : NULL;
         if (vpath != NULL) {
-            fd = open(vpath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+            fd = open_file(vpath, address->beneath);
             if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
                 close(fd);
                 fd = -1;
@@ -198,9 +244,9 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             goto oom_fd;
     }
     if (fd < 0) {
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        fd = open_file(path, address->beneath);
         if (fd < 0) {
-            fail_open(req, path, errno);
+            fail_open(req, path, -fd);
             return;
         }
         if (fstat(fd, &st) < 0) {

@@ -6,9 +6,10 @@
  *   or one that cannot be opened is 404 (403 for EACCES), never a
  *   listing.  The path is the translation server's (after the cache
  *   appended a BASE tail that dp_uri and dp_tcache checked for dot
- *   segments); symbolic links are followed as the file system resolves
- *   them, as in beng-proxy and nginx (docs/static-files.md says who
- *   guarantees what).
+ *   segments).  With BENEATH the path must resolve below that directory,
+ *   symbolic links included (openat2 RESOLVE_BENEATH); an escape is 404
+ *   with a log line.  Without BENEATH symbolic links are followed as the
+ *   file system resolves them, as in nginx.
  * - GET and HEAD only; any other method is 405 with Allow: GET, HEAD.
  * - Validators and metadata (ETag, Last-Modified, Content-Type,
  *   Cache-Control from user.MaxAge) from dp_file_meta; preconditions and

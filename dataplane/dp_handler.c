@@ -244,7 +244,6 @@ missing_feature(const struct tp_response *r)
         { r->expand_redirect != NULL, "EXPAND_REDIRECT" },
         { r->tiny_image, "TINY_IMAGE" },
         { r->address.expand_path != NULL, "EXPAND_PATH" },
-        { r->address.beneath != NULL, "BENEATH" },
     };
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
         if (checks[i].used)

@@ -120,6 +120,7 @@ def test_file_mount_packets(start, tmp_path):
     assert 'EASY_BASE' in r
     assert r['INVERSE_REGEX'] == [b'.*/$']
     assert r['PATH'] == [str(tmp_path / 'www').encode() + b'/']
+    assert r['BENEATH'] == [str(tmp_path / 'www').encode()]
     assert 'CONTENT_TYPE_LOOKUP' in r
     assert r['HEADER'] == [b'X-Site:example']
     assert r['EXPIRES_RELATIVE'] == [(120).to_bytes(4, 'little')]
@@ -238,6 +239,28 @@ def test_example_site_end_to_end(binary, portierd_factory, tmp_path):
         assert status == 200 and r.getheader('Content-Type') == 'text/css'
         assert d.request('GET', '/missing.html')[0] == 404
         assert d.request('GET', '/../site.json')[0] == 400
+    finally:
+        t.stop()
+
+
+def test_symlink_out_of_the_mount_is_refused(binary, portierd_factory,
+                                              tmp_path):
+    www = tmp_path / 'www'
+    www.mkdir()
+    (tmp_path / 'outside.txt').write_text('secret')
+    (www / 'inside.txt').write_text('public')
+    os.symlink(str(tmp_path / 'outside.txt'), str(www / 'escape.txt'))
+    os.symlink('inside.txt', str(www / 'alias.txt'))
+    site = {'vhosts': [{'name': 'default', 'mounts': [
+        {'mountpoint': '/', 'origin': 'file://' + str(www)}]}]}
+    t = Translate(binary, write_site(tmp_path, site), tmp_path)
+    try:
+        d = portierd_factory([t.address])
+        assert d.request('GET', '/inside.txt')[2] == b'public'
+        assert d.request('GET', '/alias.txt')[2] == b'public'
+        status, _, body = d.request('GET', '/escape.txt')
+        assert status == 404 and b'secret' not in body
+        assert 'outside its BENEATH directory' in d.log()
     finally:
         t.stop()
 

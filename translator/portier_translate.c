@@ -173,6 +173,7 @@ answer_file(struct app *app, const struct tr_site_match *match,
             tr_response_max_age(r, app->max_age);
         } else {
             tr_response_path(r, full);
+            tr_response_beneath(r, m->origin.path);
             if (type[0] != '\0')
                 tr_response_content_type(r, type);
             mount_extras(app, m, r);
@@ -189,6 +190,7 @@ answer_file(struct app *app, const struct tr_site_match *match,
     tr_response_easy_base(r);
     tr_response_inverse_regex(r, ".*/$");
     tr_response_path(r, path != NULL ? path : "/");
+    tr_response_beneath(r, m->origin.path);
     if (lookup[0] != '\0')
         tr_response_content_type_lookup(r, lookup, strlen(lookup));
     mount_extras(app, m, r);
