@@ -124,6 +124,7 @@ struct dp_conn {
     bool keep_alive;
     bool head_only;                   /* HEAD: no body bytes */
     bool body_chunked_in;             /* request body is chunked */
+    bool expect_continue;             /* Expect: 100-continue, no 100 sent */
     uint64_t body_in_left;            /* Content-Length bytes unread */
     void (*abort_fn)(void *ctx);
     void *abort_ctx;
@@ -580,9 +581,12 @@ dp_request_respond(struct dp_request *req, unsigned status,
     int64_t length = body != NULL ? body->length : 0;
     if (conn->server->shutting_down)
         conn->keep_alive = false;
-    /* An unread request body: drain it if small, else close after. */
+    /* An unread request body: drain it if small, else close after.  A
+     * client that expects 100-continue and did not get it may never send
+     * its body (RFC 9110 §10.1.1): close instead of waiting for it. */
     if (conn->body_chunked_in ||
-        conn->body_in_left > conn->server->settings.body_drain_limit)
+        conn->body_in_left > conn->server->settings.body_drain_limit ||
+        (conn->expect_continue && conn->body_in_left > conn->in_len))
         conn->keep_alive = false;
     conn->out.len = 0;
     conn->out_pos = 0;
@@ -1060,6 +1064,7 @@ conn_parse(struct dp_conn *conn)
     conn->head_only = req->method == DP_HTTP_HEAD;
     conn->body_chunked_in = head.chunked;
     conn->body_in_left = head.has_content_length ? head.content_length : 0;
+    conn->expect_continue = head.expect_continue;
     conn->status = 0;
     conn->state = CONN_HANDLER;
     uv_timer_stop(&conn->timer);
