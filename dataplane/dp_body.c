@@ -82,6 +82,7 @@ dp_body_new_memory(struct dp_pool *pool, const void *data, size_t len)
 struct file_body {
     struct dp_body base;
     int fd;
+    bool owns_fd;
     int64_t offset;
     const char *path;
 };
@@ -90,7 +91,8 @@ static void
 file_release(struct file_body *f)
 {
     if (f->fd >= 0) {
-        close(f->fd);
+        if (f->owns_fd)
+            close(f->fd);
         f->fd = -1;
     }
 }
@@ -168,18 +170,34 @@ static const struct dp_body_class file_class = {
     .close = file_close,
 };
 
-struct dp_body *
-dp_body_new_file(struct dp_pool *pool, int fd, int64_t offset,
-                 int64_t length, const char *path)
+static struct dp_body *
+new_file(struct dp_pool *pool, int fd, bool owns_fd, int64_t offset,
+         int64_t length, const char *path)
 {
     struct file_body *f = dp_pool_alloc(pool, sizeof(*f));
     if (f == NULL || dp_pool_cleanup(pool, file_cleanup, f) != 0) {
-        close(fd);
+        if (owns_fd)
+            close(fd);
         return NULL;
     }
     dp_body_init(&f->base, &file_class, length);
     f->fd = fd;
+    f->owns_fd = owns_fd;
     f->offset = offset;
     f->path = path;
     return &f->base;
+}
+
+struct dp_body *
+dp_body_new_file(struct dp_pool *pool, int fd, int64_t offset,
+                 int64_t length, const char *path)
+{
+    return new_file(pool, fd, true, offset, length, path);
+}
+
+struct dp_body *
+dp_body_new_file_borrowed(struct dp_pool *pool, int fd, int64_t offset,
+                          int64_t length, const char *path)
+{
+    return new_file(pool, fd, false, offset, length, path);
 }

@@ -131,4 +131,13 @@ struct dp_body *
 dp_body_new_file(struct dp_pool *pool, int fd, int64_t offset,
                  int64_t length, const char *path);
 
+/**
+ * Like dp_body_new_file(), for a descriptor the body does not own (an
+ * open-file cache's): it is never closed here, and must stay open until
+ * the pool is freed.
+ */
+struct dp_body *
+dp_body_new_file_borrowed(struct dp_pool *pool, int fd, int64_t offset,
+                          int64_t length, const char *path);
+
 #endif

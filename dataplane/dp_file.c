@@ -4,6 +4,7 @@
 #include "dp_file.h"
 #include "dp_accept_encoding.h"
 #include "dp_conditional.h"
+#include "dp_fcache.h"
 #include "dp_file_meta.h"
 #include "dp_range.h"
 
@@ -12,9 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <linux/openat2.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,20 +36,12 @@ struct mp_body {
     bool closed;
 };
 
+/* The descriptor belongs to the open-file cache (or the pool). */
 static void
 mp_release(struct mp_body *m)
 {
     m->closed = true;
-    if (m->fd >= 0) {
-        close(m->fd);
-        m->fd = -1;
-    }
-}
-
-static void
-mp_cleanup(void *arg)
-{
-    mp_release(arg);
+    m->fd = -1;
 }
 
 static void
@@ -111,42 +102,17 @@ static const struct dp_body_class mp_class = {
 
 /* ---- serving ---- */
 
-/*
- * Open a file for reading; with `beneath` (BENEATH) the path must lie
- * below that directory and resolve there without leaving it, also through
- * symbolic links (openat2 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS).
- * Returns the descriptor or -errno (-EXDEV: it would escape).
- */
-static int
-open_file(const char *path, const char *beneath)
+/* The body of [offset, offset+length) of a file: its bytes in memory for
+ * a small cached file, else the descriptor (sendfile). */
+static struct dp_body *
+file_body(struct dp_request *req, const struct dp_fcache_file *cf,
+          uint64_t offset, uint64_t length, const char *path)
 {
-    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-    if (beneath == NULL) {
-        int fd = open(path, flags);
-        return fd >= 0 ? fd : -errno;
-    }
-    size_t bn = strlen(beneath);
-    while (bn > 1 && beneath[bn - 1] == '/')
-        bn--;
-    if (strncmp(path, beneath, bn) != 0 ||
-        (path[bn] != '/' && !(bn == 1 && beneath[0] == '/')))
-        return -EXDEV;
-    const char *rel = path + bn;
-    while (*rel == '/')
-        rel++;
-    if (*rel == '\0')
-        rel = ".";
-    int dir = open(beneath, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return -errno;
-    struct open_how how = {
-        .flags = (uint64_t)flags,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    long fd = syscall(SYS_openat2, dir, rel, &how, sizeof(how));
-    int err = errno;
-    close(dir);
-    return fd >= 0 ? (int)fd : -err;
+    if (cf->data != NULL)
+        return dp_body_new_memory(req->pool, cf->data + offset,
+                                  (size_t)length);
+    return dp_body_new_file_borrowed(req->pool, cf->fd, (int64_t)offset,
+                                     (int64_t)length, path);
 }
 
 static void
@@ -194,7 +160,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
     /* A compressed variant (GZIPPED, AUTO_GZIPPED, AUTO_BROTLI_PATH),
      * when the client accepts it and the file exists. */
     int fd = -1;
-    struct stat st;
+    const struct dp_fcache_file *cf = NULL;
     const char *encoding = NULL;
     bool variants = address->gzipped != NULL || address->auto_gzipped ||
                     address->auto_brotli_path;
@@ -221,73 +187,62 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
                 gz = auto_gz;
             }
         }
-        struct stat bst, gst;
-        bool have_br = br != NULL && stat(br, &bst) == 0 &&
-                       S_ISREG(bst.st_mode);
-        bool have_gz = gz != NULL && stat(gz, &gst) == 0 &&
-                       S_ISREG(gst.st_mode);
+        const struct dp_fcache_file *bf = NULL, *gf = NULL;
+        bool have_br = br != NULL &&
+                       dp_fcache_open(req->pool, br, address->beneath,
+                                      &bf) == 0 &&
+                       S_ISREG(bf->st.st_mode);
+        bool have_gz = gz != NULL &&
+                       dp_fcache_open(req->pool, gz, address->beneath,
+                                      &gf) == 0 &&
+                       S_ISREG(gf->st.st_mode);
         enum dp_coding c = dp_accept_encoding_choose(&ae, have_br, have_gz);
-        const char *vpath = c == DP_CODING_BR ? br
-                            : c == DP_CODING_GZIP ? gz : NULL;
-        if (vpath != NULL) {
-            fd = open_file(vpath, address->beneath);
-            if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-                close(fd);
-                fd = -1;
-            }
-            if (fd >= 0) {
-                encoding = dp_coding_name(c);
-                path = vpath;
-            }
+        if (c == DP_CODING_BR || c == DP_CODING_GZIP) {
+            cf = c == DP_CODING_BR ? bf : gf;
+            encoding = dp_coding_name(c);
+            path = c == DP_CODING_BR ? br : gz;
         }
         if (header(h, "Vary", "Accept-Encoding") != 0)
-            goto oom_fd;
+            goto oom;
     }
-    if (fd < 0) {
-        fd = open_file(path, address->beneath);
-        if (fd < 0) {
-            fail_open(req, path, -fd);
+    if (cf == NULL) {
+        int rc = dp_fcache_open(req->pool, path, address->beneath, &cf);
+        if (rc < 0) {
+            fail_open(req, path, -rc);
             return;
         }
-        if (fstat(fd, &st) < 0) {
-            int err = errno;
-            close(fd);
-            fail_open(req, path, err);
-            return;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            close(fd);
+        if (!S_ISREG(cf->st.st_mode)) {
             dp_request_error(req, 404, NULL);
             return;
         }
     }
+    fd = cf->fd;
+    const struct stat *stp = &cf->st;
     if (encoding != NULL && header(h, "Content-Encoding", encoding) != 0)
-        goto oom_fd;
+        goto oom;
 
     time_t now = time(NULL);
-    struct dp_file_xattrs x;
-    dp_file_xattrs_read(fd, &x);
     struct dp_file_meta meta;
     const char *ct = address->content_type;
-    dp_file_meta_build(&meta, &st, &x, ct, ct != NULL ? strlen(ct) : 0,
-                       now);
+    dp_file_meta_build(&meta, stp, &cf->xattrs, ct,
+                       ct != NULL ? strlen(ct) : 0, now);
     struct dp_validators v;
     dp_file_meta_validators(&meta, &v);
 
     /* Headers every answer below carries. */
     char buf[DP_CACHE_CONTROL_SIZE];
     if (header(h, "ETag", meta.etag) != 0)
-        goto oom_fd;
+        goto oom;
     if (meta.has_last_modified &&
         header(h, "Last-Modified", meta.last_modified_text) != 0)
-        goto oom_fd;
+        goto oom;
     if (dp_file_meta_cache_control(&meta, buf, sizeof(buf)) > 0) {
         char expires[DP_HTTP_DATE_SIZE];
         if (header(h, "Cache-Control", buf) != 0)
-            goto oom_fd;
+            goto oom;
         if (dp_expires_format(now, meta.max_age, expires) == 0 &&
             header(h, "Expires", expires) != 0)
-            goto oom_fd;
+            goto oom;
     }
 
     const char *ims = dp_request_header(req, "If-Modified-Since");
@@ -308,7 +263,6 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
         enum dp_cond_result cr = dp_conditional_evaluate(method, &ch, &v,
                                                          now);
         if (cr != DP_COND_PROCEED) {
-            close(fd);
             if (cr == DP_COND_NOT_MODIFIED)
                 dp_request_respond(req, 304, h, NULL);
             else
@@ -320,14 +274,14 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
     const char *type = dp_pool_strndup(req->pool, meta.content_type,
                                        meta.content_type_len);
     if (type == NULL || header(h, "Content-Type", type) != 0)
-        goto oom_fd;
+        goto oom;
     if ((status == 0 || status == 200) &&
         header(h, "Accept-Ranges", "bytes") != 0)
-        goto oom_fd;
+        goto oom;
 
     const char *range = dp_request_header(req, "Range");
     const char *if_range = dp_request_header(req, "If-Range");
-    uint64_t size = (uint64_t)st.st_size;
+    uint64_t size = (uint64_t)stp->st_size;
     if ((status == 0 || status == 200) &&
         dp_range_wanted(method, range != NULL, if_range,
                         if_range ? strlen(if_range) : 0, &v, now)) {
@@ -336,7 +290,6 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
                                                  &set);
         char cr[DP_CONTENT_RANGE_SIZE];
         if (rs == DP_RANGE_UNSATISFIABLE) {
-            close(fd);
             dp_content_range_unsatisfied(cr, sizeof(cr), size);
             if (header(h, "Content-Range", cr) != 0)
                 goto oom;
@@ -346,10 +299,10 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
         if (rs == DP_RANGE_PARTIAL && set.count == 1) {
             dp_content_range(cr, sizeof(cr), &set.r[0], size);
             if (header(h, "Content-Range", cr) != 0)
-                goto oom_fd;
-            struct dp_body *body = dp_body_new_file(
-                req->pool, fd, (int64_t)set.r[0].first,
-                (int64_t)dp_byte_range_length(&set.r[0]), path);
+                goto oom;
+            struct dp_body *body = file_body(
+                req, cf, set.r[0].first, dp_byte_range_length(&set.r[0]),
+                path);
             if (body == NULL)
                 goto oom;
             dp_request_respond(req, 206, h, body);
@@ -369,25 +322,23 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             if (dp_multipart_length(&set, boundary, meta.content_type,
                                     meta.content_type_len, size,
                                     &total) != 0)
-                goto oom_fd;
+                goto oom;
             struct mp_body *m = dp_pool_calloc(req->pool, sizeof(*m));
             struct mp_segment *seg = dp_pool_calloc(
                 req->pool, (2 * set.count + 1) * sizeof(*seg));
             if (m == NULL || seg == NULL)
-                goto oom_fd;
+                goto oom;
             m->fd = -1;
-            if (dp_pool_cleanup(req->pool, mp_cleanup, m) != 0)
-                goto oom_fd;
             size_t hsize = DP_MULTIPART_HEADER_SIZE(meta.content_type_len);
             for (unsigned i = 0; i < set.count; i++) {
                 char *ph = dp_pool_alloc(req->pool, hsize);
                 if (ph == NULL)
-                    goto oom_fd;
+                    goto oom;
                 int n = dp_multipart_part_header(
                     ph, hsize, boundary, meta.content_type,
                     meta.content_type_len, &set.r[i], size, i == 0);
                 if (n < 0)
-                    goto oom_fd;
+                    goto oom;
                 seg[2 * i].mem = ph;
                 seg[2 * i].length = (uint64_t)n;
                 seg[2 * i + 1].offset = set.r[i].first;
@@ -395,11 +346,11 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             }
             char *tr = dp_pool_alloc(req->pool, DP_MULTIPART_TRAILER_SIZE);
             if (tr == NULL)
-                goto oom_fd;
+                goto oom;
             int tn = dp_multipart_trailer(tr, DP_MULTIPART_TRAILER_SIZE,
                                           boundary);
             if (tn < 0)
-                goto oom_fd;
+                goto oom;
             seg[2 * set.count].mem = tr;
             seg[2 * set.count].length = (uint64_t)tn;
 
@@ -414,18 +365,18 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
                     char *line = dp_pool_strndup(req->pool, p, n);
                     char *colon = line != NULL ? strchr(line, ':') : NULL;
                     if (colon == NULL)
-                        goto oom_fd;
+                        goto oom;
                     *colon = '\0';
                     line[n - 2] = '\0';
                     if (header(&h2, line, colon + 2) != 0)
-                        goto oom_fd;
+                        goto oom;
                 }
                 p += n;
             }
             char mct[128];
             dp_multipart_content_type(mct, sizeof(mct), boundary);
             if (header(&h2, "Content-Type", mct) != 0)
-                goto oom_fd;
+                goto oom;
             dp_body_init(&m->base, &mp_class, (int64_t)total);
             m->fd = fd;
             m->path = path;
@@ -437,15 +388,12 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
         /* DP_RANGE_IGNORE: the whole file */
     }
 
-    struct dp_body *body = dp_body_new_file(req->pool, fd, 0,
-                                            (int64_t)size, path);
+    struct dp_body *body = file_body(req, cf, 0, size, path);
     if (body == NULL)
         goto oom;
     dp_request_respond(req, status != 0 ? status : 200, h, body);
     return;
 
-oom_fd:
-    close(fd);
 oom:
     dp_request_error(req, 500, "out of memory");
 }

@@ -4,6 +4,7 @@
  * SIGHUP reopens the access log.
  */
 #include "dp_config.h"
+#include "dp_fcache.h"
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
@@ -330,6 +331,8 @@ main(int argc, char **argv)
     d.access_log_path = d.cfg.settings.access_log;
 
     signal(SIGPIPE, SIG_IGN);
+    dp_fcache_configure((size_t)d.cfg.settings.open_file_cache_entries,
+                        d.cfg.settings.open_file_cache_valid);
     d.loop = uv_default_loop();
     int status = run(&d);
     if (d.http != NULL)
@@ -338,6 +341,7 @@ main(int argc, char **argv)
     if (d.access_log_fd >= 0)
         close(d.access_log_fd);
     dp_config_free(&d.cfg);
+    dp_fcache_configure(0, 0);      /* close the cached files */
     uv_loop_close(d.loop);
     return status;
 }
