@@ -116,11 +116,12 @@ struct dp_conn {
     bool peer_closed;
 
     /* the current head parse, and the request */
-    struct h1_parser h1;
+    struct h1_parser *h1;             /* in the pool, while parsing */
     bool h1_started;
     struct dp_pool *pool;                /* NULL between requests */
     struct dp_request req;
-    char request_line[256];           /* for logs: "GET /x HTTP/1.1" */
+    const char *request_line;         /* for logs: "GET /x HTTP/1.1";
+                                         in the pool, or static "-" */
     bool keep_alive;
     bool head_only;                   /* HEAD: no body bytes */
     bool body_chunked_in;             /* request body is chunked */
@@ -414,6 +415,8 @@ conn_close(struct dp_conn *conn)
         pool_put(server, conn->pool);
         conn->pool = NULL;
     }
+    conn->request_line = "-";
+    conn->h1 = NULL;
     buf_put(server, conn->in);
     conn->in = NULL;
     pr_buf_free(&conn->out);
@@ -888,6 +891,8 @@ conn_finish_request(struct dp_conn *conn)
     pool_put(server, conn->pool);
     conn->pool = NULL;
     conn->h1_started = false;
+    conn->h1 = NULL;
+    conn->request_line = "-";
     conn->abort_fn = NULL;
     if (!conn->keep_alive || server->shutting_down) {
         if (shutdown(conn->fd, SHUT_WR) < 0) {
@@ -935,7 +940,10 @@ conn_begin_head(struct dp_conn *conn)
         .max_headers = server->settings.max_header_count,
         .max_head = server->settings.max_head_size,
     };
-    h1_parser_init(&conn->h1, &limits, headers, cap);
+    conn->h1 = dp_pool_alloc(conn->pool, sizeof(*conn->h1));
+    if (conn->h1 == NULL)
+        return -1;
+    h1_parser_init(conn->h1, &limits, headers, cap);
     conn->h1_started = true;
     return 0;
 }
@@ -1016,7 +1024,7 @@ conn_parse(struct dp_conn *conn)
         return STEP_DEAD;
     }
     struct h1_request head;
-    enum h1_result r = h1_parse_request(&conn->h1, conn->in, conn->in_len,
+    enum h1_result r = h1_parse_request(conn->h1, conn->in, conn->in_len,
                                         &head);
     if (r == H1_NEED_MORE) {
         if (conn->peer_closed) {
@@ -1035,12 +1043,12 @@ conn_parse(struct dp_conn *conn)
 
     conn_reset_request(conn);
     if (r != H1_DONE) {
-        unsigned status = r == H1_ERROR ? (unsigned)h1_parser_status(&conn->h1)
+        unsigned status = r == H1_ERROR ? (unsigned)h1_parser_status(conn->h1)
                                         : 431;
-        snprintf(conn->request_line, sizeof(conn->request_line), "-");
+        conn->request_line = "-";
         log_line("conn %llu %s: bad request head: %s (%u)",
                  (unsigned long long)conn->id, conn->peer_text,
-                 r == H1_ERROR ? h1_parser_error(&conn->h1)
+                 r == H1_ERROR ? h1_parser_error(conn->h1)
                                : "request head larger than the buffer",
                  status);
         conn->body_in_left = 0;
@@ -1057,9 +1065,12 @@ conn_parse(struct dp_conn *conn)
     }
     conn_consume(conn, head.head_len);
     struct dp_request *req = &conn->req;
-    snprintf(conn->request_line, sizeof(conn->request_line),
-             "%s %.200s HTTP/1.%u", req->method_name, req->target,
-             req->version_minor);
+    char line[256];
+    snprintf(line, sizeof(line), "%s %.200s HTTP/1.%u", req->method_name,
+             req->target, req->version_minor);
+    conn->request_line = dp_pool_strdup(conn->pool, line);
+    if (conn->request_line == NULL)
+        conn->request_line = "-";
     conn->keep_alive = head.keep_alive;
     conn->head_only = req->method == DP_HTTP_HEAD;
     conn->body_chunked_in = head.chunked;
@@ -1242,6 +1253,7 @@ conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss)
     conn->listener_tag = l->tag;
     conn->handler_ctx = l->handler_ctx;
     conn->state = CONN_HEAD;
+    conn->request_line = "-";
     conn->maybe_readable = true;    /* TCP_DEFER_ACCEPT: data is there */
     if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
         int one = 1;
