@@ -276,9 +276,10 @@ def test_peer_accepts_its_config(peer, tmp_path):
 
 def test_portier_command_and_translation_answer():
     argv = bench.portier_argv(bench.DEFAULT_PORTIER_CMD, 8084, '@bench-1',
-                              '/srv/www', '/tmp/x', '/b')
+                              '/srv/www', '/tmp/x', '/b', '/tmp/x/p.conf')
     assert argv == ['/b/dataplane/portierd', '--listen', '127.0.0.1:8084',
-                    '--translation-socket', '@bench-1']
+                    '--translation-socket', '@bench-1',
+                    '--config', '/tmp/x/p.conf']
     argv = bench.portier_argv("{build}/p --x '{tmp}/a b.conf' "
                               "--root {root} --config {config}", 1, '@s',
                               '/r b', '/t', '/b', '/t/c.conf')

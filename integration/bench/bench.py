@@ -65,7 +65,7 @@ TARGET_WORKLOADS = ('1k', '1m', '404')
 MEMORY_TARGET_KIB = 2.0
 
 DEFAULT_PORTIER_CMD = ('{build}/dataplane/portierd --listen 127.0.0.1:{port}'
-                       ' --translation-socket {tsock}')
+                       ' --translation-socket {tsock} --config {config}')
 
 
 def log(msg):
