@@ -21,7 +21,8 @@ def corpus():
     f['local_redirect'] = b'Location: /other/path?x=1\n\n'
     f['client_redirect'] = b'Location: https://example.com/\r\n\r\n'
     f['redirect_with_doc'] = (b'Status: 303 See Other\nLocation: http://a/\n'
-                              b'Content-Type: text/html\n\n<a href="http://a/">')
+                              b'Content-Type: text/html\n\n'
+                              b'<a href="http://a/">')
     f['relative_location'] = b'Location: //host/x\nSet-Cookie: a=b\n\n'
     f['status_only'] = b'Status: 204\n\n'
     f['hop_by_hop'] = (b'Connection: close\r\nKeep-Alive: 5\r\n'
@@ -40,7 +41,8 @@ def corpus():
     f['truncated'] = b'Status: 200 OK\r\nContent-Ty'
     f['empty_head'] = b'\r\nbody'
     f['duplicates'] = b'Content-Type: a\nContent-Type: b\n\n'
-    f['content_length_big'] = b'Status: 200\nContent-Length: 99999999999999999999\n\n'
+    f['content_length_big'] = (b'Status: 200\n'
+                               b'Content-Length: 99999999999999999999\n\n')
     f['long_line'] = b'Content-Type: a/b\nX: ' + b'v' * 600 + b'\n\n'
     return f
 

@@ -55,7 +55,8 @@ def corpus():
     f['bad_version'] = record(STDOUT, b'x', version=2)
     f['other_id'] = record(STDOUT, b'x', rid=2)
     f['id_zero'] = record(STDERR, b'x', rid=0)
-    f['forbidden'] = record(PARAMS) + record(BEGIN_REQUEST, b'\0\1\1' + b'\0' * 5)
+    f['forbidden'] = (record(PARAMS) +
+                      record(BEGIN_REQUEST, b'\0\1\1' + b'\0' * 5))
     f['unknown_type'] = record(12, b'abc')
     f['end_length'] = record(END_REQUEST, b'\0' * 9)
     f['gvr_big'] = record(GET_VALUES_RESULT, b'\0' * 1100, rid=0)

@@ -42,7 +42,8 @@ def main():
             break
         if not in_table:
             continue
-        m = re.match(r'^\| (\d+) \| `([A-Z0-9_]+)` \| (both|C→A|A→C) \|', line)
+        m = re.match(r'^\| (\d+) \| `([A-Z0-9_]+)` \| (both|C→A|A→C) \|',
+                     line)
         if m:
             spec[int(m.group(1))] = (m.group(2), m.group(3))
     checks = [
