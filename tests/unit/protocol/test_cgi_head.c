@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "cgi_head.h"
+#include "fcgi_codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,6 +521,75 @@ test_split_everywhere(void **state)
     cgi_head_destroy(&h);
 }
 
+/* The way FastCGI uses it: STDOUT spans from fcgi_codec, the head split
+ * across records, the body starting inside the second record. */
+static void
+test_fed_from_fastcgi_spans(void **state)
+{
+    static const uint8_t records[] = {
+        0x01, 0x06, 0x00, 0x01, 0x00, 0x0a, 0x06, 0x00,
+        'S', 't', 'a', 't', 'u', 's', ':', ' ', '2', '0',
+        0, 0, 0, 0, 0, 0,
+        0x01, 0x06, 0x00, 0x01, 0x00, 0x13, 0x00, 0x00,
+        '1', '\r', '\n', 'X', ':', ' ', 'y', '\r', '\n', '\r', '\n',
+        'b', 'o', 'd', 'y', '.', '.', '.', '\n',
+        0x01, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x03, 0x00, 0x01, 0x00, 0x08, 0x00, 0x00,
+        0, 0, 0, 0, 0, 0, 0, 0,
+    };
+    for (size_t cut = 0; cut <= sizeof(records); cut++) {
+        struct fcgi_decoder d;
+        fcgi_decoder_init(&d, 1);
+        struct cgi_head h;
+        cgi_head_init(&h, 0, 0);
+        char body[32];
+        size_t body_len = 0;
+        bool in_body = false, ended = false;
+        size_t bounds[3] = { 0, cut, sizeof(records) };
+        for (int i = 0; i < 2; i++) {
+            const uint8_t *p = records + bounds[i];
+            size_t len = bounds[i + 1] - bounds[i], pos = 0;
+            for (;;) {
+                size_t used;
+                struct fcgi_event ev;
+                enum fcgi_decoder_status st =
+                    fcgi_decoder_feed(&d, p + pos, len - pos, &used, &ev);
+                assert_int_not_equal(st, FCGI_DEC_ERROR);
+                pos += used;
+                if (st == FCGI_DEC_NEED_MORE)
+                    break;
+                if (st == FCGI_DEC_END_REQUEST)
+                    ended = true;
+                if (st != FCGI_DEC_STDOUT)
+                    continue;
+                struct pr_slice span = ev.data;
+                if (!in_body) {
+                    size_t head;
+                    enum cgi_head_status hs =
+                        cgi_head_feed(&h, span.data, span.len, &head);
+                    assert_int_not_equal(hs, CGI_HEAD_ERROR);
+                    in_body = hs == CGI_HEAD_DONE;
+                    span.data += head;
+                    span.len -= head;
+                }
+                assert_true(body_len + span.len <= sizeof(body));
+                if (span.len > 0)
+                    memcpy(body + body_len, span.data, span.len);
+                body_len += span.len;
+            }
+        }
+        assert_int_equal(fcgi_decoder_finish(&d), 0);
+        assert_true(ended && in_body);
+        assert_int_equal(h.status, 201);
+        assert_int_equal(h.head_len, 21);
+        assert_int_equal(h.n_headers, 1);
+        assert_header(&h, 0, "X", "y");
+        assert_int_equal(body_len, 8);
+        assert_memory_equal(body, "body...\n", 8);
+        cgi_head_destroy(&h);
+    }
+}
+
 int
 main(void)
 {
@@ -533,6 +603,7 @@ main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_finish),
         cmocka_unit_test(test_split_everywhere),
+        cmocka_unit_test(test_fed_from_fastcgi_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
