@@ -208,7 +208,7 @@ static int
 open_uncached(struct dp_pool *pool, const char *path, const char *beneath,
               const struct dp_fcache_file **out)
 {
-    struct dp_fcache_file *f = dp_pool_alloc(pool, sizeof(*f));
+    struct dp_fcache_file *f = dp_pool_calloc(pool, sizeof(*f));
     if (f == NULL)
         return -ENOMEM;
     int fd = open_path(path, beneath);
