@@ -3,7 +3,9 @@
  * docs/translation-cache.md for the user-facing description.
  *
  * Structure: every item sits in one hash table (key → chain of items, as
- * VARY allows several items per key) and in one LRU list.  An item owns
+ * VARY allows several items per key) and in one LRU list; items that
+ * stored HOST through VARY are also in a second table by that host, so
+ * INVALIDATE with HOST looks at the items of one host only (§1.15).  An item owns
  * the response it was stored from (moved in, never modified), the
  * request values its VARY asked for, the compiled REGEX/INVERSE_REGEX and,
  * for BASE responses, the "base" forms of the fields that get the URI
@@ -37,6 +39,9 @@ struct dp_tcache_item {
     bool in_cache;
 
     struct dp_tcache_item *hnext;        /* hash chain */
+    struct dp_tcache_item *host_next;    /* host index chain */
+    uint64_t host_hash;
+    bool host_indexed;                   /* stored a HOST through VARY */
     struct dp_tcache_item *lru_prev, *lru_next;
 
     uint64_t hash;
@@ -75,7 +80,8 @@ struct dp_tcache {
     bool active;
 
     struct dp_tcache_item **buckets;
-    size_t n_buckets;                    /* power of two */
+    struct dp_tcache_item **host_buckets; /* items by their VARY HOST */
+    size_t n_buckets;                    /* power of two, both tables */
     size_t n_base_items;
 
     struct dp_tcache_item *lru_head, *lru_tail;   /* head = most recent */
@@ -624,6 +630,20 @@ hash_unlink(struct dp_tcache *c, struct dp_tcache_item *it)
 }
 
 static void
+host_unlink(struct dp_tcache *c, struct dp_tcache_item *it)
+{
+    if (!it->host_indexed)
+        return;
+    struct dp_tcache_item **pp =
+        &c->host_buckets[it->host_hash & (c->n_buckets - 1)];
+    while (*pp != NULL && *pp != it)
+        pp = &(*pp)->host_next;
+    if (*pp == it)
+        *pp = it->host_next;
+    it->host_next = NULL;
+}
+
+static void
 lru_unlink(struct dp_tcache *c, struct dp_tcache_item *it)
 {
     if (it->lru_prev != NULL)
@@ -654,6 +674,7 @@ static void
 cache_remove(struct dp_tcache *c, struct dp_tcache_item *it)
 {
     hash_unlink(c, it);
+    host_unlink(c, it);
     lru_unlink(c, it);
     it->in_cache = false;
     c->stats.entries--;
@@ -668,8 +689,12 @@ cache_grow(struct dp_tcache *c)
 {
     size_t n = c->n_buckets * 2;
     struct dp_tcache_item **b = calloc(n, sizeof(*b));
-    if (b == NULL)
+    struct dp_tcache_item **hb = calloc(n, sizeof(*hb));
+    if (b == NULL || hb == NULL) {
+        free(b);
+        free(hb);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < c->n_buckets; i++) {
         struct dp_tcache_item *it = c->buckets[i];
         while (it != NULL) {
@@ -679,9 +704,19 @@ cache_grow(struct dp_tcache *c)
             b[j] = it;
             it = next;
         }
+        it = c->host_buckets[i];
+        while (it != NULL) {
+            struct dp_tcache_item *next = it->host_next;
+            size_t j = it->host_hash & (n - 1);
+            it->host_next = hb[j];
+            hb[j] = it;
+            it = next;
+        }
     }
     free(c->buckets);
+    free(c->host_buckets);
     c->buckets = b;
+    c->host_buckets = hb;
     c->n_buckets = n;
     return 0;
 }
@@ -699,7 +734,10 @@ dp_tcache_new(size_t max_items, size_t max_bytes)
     c->max_bytes = max_bytes;
     c->n_buckets = 64;
     c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
-    if (c->buckets == NULL) {
+    c->host_buckets = calloc(c->n_buckets, sizeof(*c->host_buckets));
+    if (c->buckets == NULL || c->host_buckets == NULL) {
+        free(c->buckets);
+        free(c->host_buckets);
         free(c);
         return NULL;
     }
@@ -722,6 +760,7 @@ dp_tcache_free(struct dp_tcache *cache)
         return;
     dp_tcache_flush(cache);
     free(cache->buckets);
+    free(cache->host_buckets);
     free(cache);
 }
 
@@ -1661,24 +1700,70 @@ auto_base(struct dp_tcache_item *it, const struct tp_request *req)
     return pr_arena_strndup(&it->arena, u, bl);
 }
 
+/*
+ * Remove every item `pred` accepts.  With `host` (a strict HOST value the
+ * predicate requires) only the items of the host index are visited; all
+ * others cannot match.  Returns how many were removed.
+ */
+static size_t
+remove_matching(struct dp_tcache *c, const struct pr_slice *host,
+                bool (*pred)(const struct dp_tcache_item *it,
+                             const void *ctx),
+                const void *ctx)
+{
+    size_t removed = 0;
+    struct dp_tcache_item *it;
+    uint64_t hh = 0;
+    if (host != NULL) {
+        hh = fnv_step(FNV_INIT, host->data, host->len);
+        it = c->host_buckets[hh & (c->n_buckets - 1)];
+    } else {
+        it = c->lru_head;
+    }
+    while (it != NULL) {
+        struct dp_tcache_item *next = host != NULL ? it->host_next
+                                                   : it->lru_next;
+        if ((host == NULL || it->host_hash == hh) && pred(it, ctx)) {
+            c->stats.invalidations++;
+            cache_remove(c, it);
+            removed++;
+        }
+        it = next;
+    }
+    return removed;
+}
+
+struct response_invalidate {
+    const struct tp_request *req;
+    const struct tp_u16_list *inv;
+};
+
+static bool
+response_invalidate_pred(const struct dp_tcache_item *it, const void *ctx)
+{
+    const struct response_invalidate *x = ctx;
+    for (size_t i = 0; i < x->inv->n; i++) {
+        uint16_t cmd = x->inv->v[i];
+        if (!strict_match(it, cmd, request_value(x->req, cmd)))
+            return false;
+    }
+    return true;
+}
+
 /* Remove every item for which all INVALIDATE commands match the request
  * strictly (§1.15). */
 static void
 apply_invalidate(struct dp_tcache *c, const struct tp_request *req,
                  const struct tp_u16_list *inv)
 {
-    struct dp_tcache_item *it = c->lru_head;
-    while (it != NULL) {
-        struct dp_tcache_item *next = it->lru_next;
-        bool all = true;
-        for (size_t i = 0; i < inv->n && all; i++)
-            all = strict_match(it, inv->v[i], request_value(req, inv->v[i]));
-        if (all) {
-            c->stats.invalidations++;
-            cache_remove(c, it);
-        }
-        it = next;
-    }
+    const struct pr_slice *host = NULL;
+    for (size_t i = 0; i < inv->n; i++)
+        if (inv->v[i] == TP_CMD_HOST)
+            host = &req->host;
+    if (host != NULL && !slice_set(*host))
+        return;                         /* nothing can match strictly */
+    struct response_invalidate x = { req, inv };
+    remove_matching(c, host, response_invalidate_pred, &x);
 }
 
 /* Put the item into the cache: replace items of the same key that match
@@ -1702,6 +1787,16 @@ cache_insert(struct dp_tcache *c, struct dp_tcache_item *it,
     size_t b = it->hash & (c->n_buckets - 1);
     it->hnext = c->buckets[b];
     c->buckets[b] = it;
+    for (size_t i = 0; i < it->n_vary; i++) {
+        const struct vary_value *v = &it->vary[i];
+        if (v->command == TP_CMD_HOST && v->present) {
+            it->host_hash = fnv_step(FNV_INIT, v->value.data, v->value.len);
+            it->host_indexed = true;
+            size_t hb = it->host_hash & (c->n_buckets - 1);
+            it->host_next = c->host_buckets[hb];
+            c->host_buckets[hb] = it;
+        }
+    }
     lru_push_front(c, it);
     it->in_cache = true;
     it->refs++;
@@ -1860,6 +1955,24 @@ item_has_tag(const struct dp_tcache_item *it, struct pr_slice tag)
     return false;
 }
 
+static bool
+control_invalidate_pred(const struct dp_tcache_item *it, const void *ctx)
+{
+    const struct ctl_tcache_invalidate *inv = ctx;
+    if (inv->has_site) {
+        const char *s = it->resp.site;
+        if (s == NULL || strlen(s) != inv->site.len ||
+            memcmp(s, inv->site.data, inv->site.len) != 0)
+            return false;
+    }
+    if (inv->has_cache_tag && !item_has_tag(it, inv->cache_tag))
+        return false;
+    for (size_t i = 0; i < inv->n_values; i++)
+        if (!strict_match(it, inv->values[i].command, inv->values[i].value))
+            return false;
+    return true;
+}
+
 size_t
 dp_tcache_invalidate(struct dp_tcache *cache,
                      const struct ctl_tcache_invalidate *inv)
@@ -1873,29 +1986,11 @@ dp_tcache_invalidate(struct dp_tcache *cache,
     }
     if (inv->n_values == 0 && !inv->has_site && !inv->has_cache_tag)
         return 0;
-    size_t removed = 0;
-    struct dp_tcache_item *it = cache->lru_head;
-    while (it != NULL) {
-        struct dp_tcache_item *next = it->lru_next;
-        bool all = true;
-        if (inv->has_site) {
-            const char *s = it->resp.site;
-            all = s != NULL && strlen(s) == inv->site.len &&
-                  memcmp(s, inv->site.data, inv->site.len) == 0;
-        }
-        if (all && inv->has_cache_tag)
-            all = item_has_tag(it, inv->cache_tag);
-        for (size_t i = 0; i < inv->n_values && all; i++)
-            all = strict_match(it, inv->values[i].command,
-                               inv->values[i].value);
-        if (all) {
-            cache->stats.invalidations++;
-            cache_remove(cache, it);
-            removed++;
-        }
-        it = next;
-    }
-    return removed;
+    const struct pr_slice *host = NULL;
+    for (size_t i = 0; i < inv->n_values; i++)
+        if (inv->values[i].command == TP_CMD_HOST)
+            host = &inv->values[i].value;
+    return remove_matching(cache, host, control_invalidate_pred, inv);
 }
 
 /* djb hash (xor variant) of a string. */
@@ -1910,7 +2005,10 @@ djb_hash(const char *s)
 
 size_t
 dp_tcache_expire_tag(struct dp_tcache *cache, struct pr_slice tag,
-                     uint64_t now_ms)
+                     uint64_t now_ms,
+                     void (*on_item)(const struct tp_response *resp,
+                                     uint64_t expires_ms, void *ctx),
+                     void *ctx)
 {
     if (cache == NULL || tag.len == 0)
         return 0;
@@ -1925,6 +2023,8 @@ dp_tcache_expire_tag(struct dp_tcache *cache, struct pr_slice tag,
                        1000000u;
         if (now_ms + delay_ms < it->expires_ms)
             it->expires_ms = now_ms + delay_ms;
+        if (on_item != NULL)
+            on_item(&it->resp, it->expires_ms, ctx);
         n++;
     }
     return n;

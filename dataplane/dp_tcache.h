@@ -154,12 +154,19 @@ dp_tcache_invalidate(struct dp_tcache *cache,
 
 /**
  * EXPIRE_TCACHE_TAG: every item tagged `tag` expires at now +
- * (djb_hash(SITE) & (2^39-1)) ns, immediately when it has no SITE.
- * Returns the number of items affected.
+ * (djb_hash(SITE) & (2^39-1)) ns, immediately when it has no SITE (an
+ * earlier expiry is kept).  For each such item `on_item` (may be NULL)
+ * is called with the stored response and the new expiry, so the caller
+ * can expire the child processes of its LHTTP/FastCGI/WAS addresses at
+ * the same moment; it must not call back into the cache.  Returns the
+ * number of items affected.
  */
 size_t
 dp_tcache_expire_tag(struct dp_tcache *cache, struct pr_slice tag,
-                     uint64_t now_ms);
+                     uint64_t now_ms,
+                     void (*on_item)(const struct tp_response *resp,
+                                     uint64_t expires_ms, void *ctx),
+                     void *ctx);
 
 /** Remove every expired item; returns how many. */
 size_t

@@ -1325,6 +1325,57 @@ test_invalidate_response(void **state)
 
 static void
 control_invalidate(struct dp_tcache *c, const struct ctl_tcache_value *v,
+                   size_t n, size_t expect_removed);
+
+static void
+test_invalidate_host_index(void **state)
+{
+    (void)state;
+    /* enough items to make the tables grow a few times */
+    struct dp_tcache *c = new_cache(10000, 0);
+    static char hosts[4][16], uris[300][16];
+    for (int h = 0; h < 4; h++)
+        snprintf(hosts[h], sizeof(hosts[h]), "host%d.example", h);
+    for (int i = 0; i < 300; i++) {
+        snprintf(uris[i], sizeof(uris[i]), "/p%d", i);
+        struct tp_request r = req_for(hosts[i % 4], uris[i]);
+        /* every third item does not vary by HOST */
+        store_vary(c, &r, i % 3 == 0 ? TP_CMD_SESSION : TP_CMD_HOST, 0, NULL,
+                   NULL);
+    }
+    assert_int_equal(entries(c), 300);
+
+    /* a response with INVALIDATE=HOST for host1 */
+    struct tp_request q = req_for(hosts[1], "/logout");
+    begin();
+    plist(TP_CMD_INVALIDATE, TP_CMD_HOST, 0, 0);
+    pstr(TP_CMD_PATH, "/srv/x");
+    pu32(TP_CMD_MAX_AGE, 0);
+    store_ok(c, &q, end(), false);
+    size_t expect = 0;
+    for (int i = 0; i < 300; i++) {
+        struct tp_request r = req_for(hosts[i % 4], uris[i]);
+        bool gone = i % 4 == 1 && i % 3 != 0;
+        expect += gone;
+        assert_int_equal(is_hit(c, &r), !gone);
+    }
+    assert_int_equal(entries(c), 300 - expect);
+
+    /* the control packet with HOST + URI finds one item */
+    struct ctl_tcache_value v[2] = {
+        { TP_CMD_HOST, S("host2.example") },
+        { TP_CMD_URI, S("/p2") },
+    };
+    control_invalidate(c, v, 2, 1);
+    struct tp_request r2 = req_for(hosts[2], "/p2");
+    assert_false(is_hit(c, &r2));
+    struct ctl_tcache_value hv = { TP_CMD_HOST, S("host3.example") };
+    control_invalidate(c, &hv, 1, 50);      /* 75 items, 25 without HOST */
+    dp_tcache_free(c);
+}
+
+static void
+control_invalidate(struct dp_tcache *c, const struct ctl_tcache_value *v,
                    size_t n, size_t expect_removed)
 {
     struct pr_buf b = PR_BUF_INIT;
@@ -1398,6 +1449,22 @@ test_control_invalidate(void **state)
     dp_tcache_free(c);
 }
 
+struct expired {
+    size_t n;
+    uint64_t at[4];
+    const char *site[4];
+};
+
+static void
+on_expired(const struct tp_response *resp, uint64_t expires_ms, void *ctx)
+{
+    struct expired *e = ctx;
+    assert_true(e->n < 4);
+    e->at[e->n] = expires_ms;
+    e->site[e->n] = resp->site;
+    e->n++;
+}
+
 static void
 test_expire_tag(void **state)
 {
@@ -1409,7 +1476,19 @@ test_expire_tag(void **state)
     store_vary(c, &a, 0, 0, NULL, "t");
     store_vary(c, &b, 0, 0, "some-site", "t");
     store_vary(c, &d, 0, 0, NULL, "other");
-    assert_int_equal(dp_tcache_expire_tag(c, S("t"), now), 2);
+    struct expired e = { 0 };
+    assert_int_equal(dp_tcache_expire_tag(c, S("t"), now, on_expired, &e),
+                     2);
+    assert_int_equal(e.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        if (e.site[i] == NULL) {
+            assert_int_equal(e.at[i], now);
+        } else {
+            assert_string_equal(e.site[i], "some-site");
+            assert_true(e.at[i] >= now && e.at[i] <= now + 549756);
+        }
+    }
+    assert_int_equal(dp_tcache_expire_tag(c, S("none"), now, NULL, NULL), 0);
     /* without SITE: at once */
     assert_false(is_hit(c, &a));
     assert_true(is_hit(c, &d));
@@ -1630,6 +1709,7 @@ main(void)
         cmocka_unit_test(test_expand_errors),
         cmocka_unit_test(test_invalidate_response),
         cmocka_unit_test(test_control_invalidate),
+        cmocka_unit_test(test_invalidate_host_index),
         cmocka_unit_test(test_expire_tag),
         cmocka_unit_test(test_eviction_items),
         cmocka_unit_test(test_eviction_bytes),
