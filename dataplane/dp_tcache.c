@@ -249,7 +249,8 @@ normalize(struct pr_arena *a, const char *s, size_t n, bool strip_leading,
  * The paranoid check of a (raw, %-encoded) path: no "." or ".." segment,
  * neither literal nor after unescaping (".%2e" is ".."), no segment that
  * starts with an encoded dot, no encoded '/' or NUL, no malformed escape,
- * no literal NUL or backslash.  Empty segments are harmless and allowed.
+ * no literal control character or backslash.  Empty segments are
+ * harmless and allowed.
  */
 static bool
 path_is_safe(const char *s, size_t n)
@@ -261,7 +262,7 @@ path_is_safe(const char *s, size_t n)
         bool dots_only = true;
         while (i < n && s[i] != '/') {
             uint8_t c = (uint8_t)s[i];
-            if (c == '\0' || c == '\\')
+            if (c < 0x20 || c == 0x7f || c == '\\')
                 return false;
             if (c == '%') {
                 if (n - i < 3)
@@ -1875,7 +1876,12 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
     if (cacheable && r->invalidate.n > 0)
         apply_invalidate(cache, req, &r->invalidate);
 
-    if (cacheable && response_storable(r)) {
+    /* The response for this request first: one that cannot be used for
+     * it (a bad template, a malformed URI) is not stored either. */
+    pr_arena_free(&hit->arena);         /* the tails above were scratch */
+    st = make_effective(it, req, true, hit);
+
+    if (st == DP_TCACHE_HIT && cacheable && response_storable(r)) {
         struct keybuf k;
         kb_init(&k);
         enum key_kind kind = build_key(&k, req);
@@ -1931,11 +1937,6 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
         }
     }
 
-    bool stored = hit->stored;
-    /* the tails computed so far were scratch */
-    pr_arena_free(&hit->arena);
-    st = make_effective(it, req, true, hit);
-    hit->stored = stored;
 out:
     item_unref(it);
     return st;

@@ -745,7 +745,7 @@ check_traversal(struct dp_tcache *c, const char *prefix, const char *base)
         "a/%2e%2e/%2e%2e/x", "..%2fetc%2fpasswd", "a%2f..%2f..%2fx",
         "a%00b", "a%2Fb", "./../x", "a/./../../x", "//../x", "a/..",
         "%2e", "a/%2e/b", "x/%2", "x/%zz", "a\\..\\b", "a/..%5cx",
-        ".%2E", "%2e%2E%2f",
+        ".%2E", "%2e%2E%2f", "a\nb", "a\rb", "a\x7f",
     };
     for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
         char uri[256];
@@ -1214,6 +1214,7 @@ test_expand_errors(void **state)
     pstr(TP_CMD_PATH, "/x");
     pstr(TP_CMD_EXPAND_PATH, "/srv/\\2");
     store_err(c, &r, end(), 502);
+    assert_int_equal(entries(c), 0);    /* not stored either */
     /* an invalid escape and a trailing backslash */
     begin();
     pstr(TP_CMD_BASE, "/e/");
