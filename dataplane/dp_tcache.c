@@ -884,12 +884,17 @@ struct expander {
     PCRE2_SIZE *ovector;
     uint32_t n_pairs;                    /* pairs pcre2_match() set */
     uint32_t n_groups;                   /* groups of the pattern + 1 */
+    bool raw;                            /* insert captures as they are */
 };
 
 /*
- * Expand a template (§1.11): \0..\9 insert the (URI-unescaped) group,
- * "\\" a backslash; anything else after a backslash is an error.
- * Returns the result in the hit's arena, or NULL with the hit's error.
+ * Expand a template (§1.11): \0..\9 insert the group, "\\" a backslash;
+ * anything else after a backslash is an error.  The group is inserted
+ * URI-unescaped, except into templates whose result is itself a URI
+ * (x->raw: HTTP EXPAND_PATH, EXPAND_LHTTP_URI, EXPAND_URI,
+ * EXPAND_REDIRECT): decoding there would let "%252e%252e" become a ".."
+ * that the next hop decodes again.  Returns the result in the hit's
+ * arena, or NULL with the hit's error.
  */
 static char *
 expand(struct expander *x, const char *what, const char *tmpl)
@@ -926,6 +931,10 @@ expand(struct expander *x, const char *what, const char *tmpl)
         size_t start = x->ovector[2 * g], end = x->ovector[2 * g + 1];
         if (end <= start)
             continue;
+        if (x->raw) {
+            err = pr_buf_append(&b, x->subject + start, end - start);
+            continue;
+        }
         size_t ulen;
         bool bad;
         char *u = unescape(&x->hit->arena, x->subject + start, end - start,
@@ -962,6 +971,17 @@ expand_field(struct expander *x, const char *what, const char **field,
     *field = v;
     *tmpl = NULL;
     return 0;
+}
+
+/* The same for a field whose value is a URI: captures go in raw. */
+static int
+expand_uri_field(struct expander *x, const char *what, const char **field,
+                 const char **tmpl)
+{
+    x->raw = true;
+    int ret = expand_field(x, what, field, tmpl);
+    x->raw = false;
+    return ret;
 }
 
 static bool
@@ -1041,14 +1061,17 @@ address_has_expand(const struct tp_address *a)
 static int
 expand_address(struct expander *x, struct tp_address *a)
 {
-    if (expand_field(x, "EXPAND_PATH", &a->path, &a->expand_path) < 0 ||
+    if ((a->type == TP_ADDRESS_HTTP
+             ? expand_uri_field(x, "EXPAND_PATH", &a->path, &a->expand_path)
+             : expand_field(x, "EXPAND_PATH", &a->path, &a->expand_path)) <
+            0 ||
         expand_field(x, "EXPAND_PATH_INFO", &a->path_info,
                      &a->expand_path_info) < 0 ||
         expand_field(x, "EXPAND_SCRIPT_NAME", &a->script_name,
                      &a->expand_script_name) < 0 ||
         expand_field(x, "EXPAND_DOCUMENT_ROOT", &a->document_root,
                      &a->expand_document_root) < 0 ||
-        expand_field(x, "EXPAND_LHTTP_URI", &a->lhttp_uri,
+        expand_uri_field(x, "EXPAND_LHTTP_URI", &a->lhttp_uri,
                      &a->expand_lhttp_uri) < 0 ||
         expand_field(x, "EXPAND_STDERR_PATH", &a->child.stderr_path,
                      &a->child.expand_stderr_path) < 0 ||
@@ -1141,10 +1164,10 @@ expand_response(const struct dp_tcache_item *it, const struct tp_request *req,
             r->filters_cap = r->n_filters;
         }
     }
-    if (expand_field(&x, "EXPAND_REDIRECT", &r->redirect,
+    if (expand_uri_field(&x, "EXPAND_REDIRECT", &r->redirect,
                      &r->expand_redirect) < 0 ||
         expand_field(&x, "EXPAND_SITE", &r->site, &r->expand_site) < 0 ||
-        expand_field(&x, "EXPAND_URI", &r->uri, &r->expand_uri) < 0 ||
+        expand_uri_field(&x, "EXPAND_URI", &r->uri, &r->expand_uri) < 0 ||
         expand_field(&x, "EXPAND_TEST_PATH", &r->test_path,
                      &r->expand_test_path) < 0 ||
         expand_field(&x, "EXPAND_READ_FILE", &r->read_file,

@@ -1197,6 +1197,28 @@ test_expand(void **state)
     assert_int_equal(dp_tcache_lookup(c, &x, now, &hit), DP_TCACHE_HIT);
     assert_string_equal(hit.response.redirect, "https://new.example/def");
     dp_tcache_hit_release(&hit);
+    /* a URI-valued template keeps the capture encoded */
+    x.uri = S("/rd/a%20b/%252e%252e");
+    assert_int_equal(dp_tcache_lookup(c, &x, now, &hit), DP_TCACHE_HIT);
+    assert_string_equal(hit.response.redirect,
+                        "https://new.example/a%20b/%252e%252e");
+    dp_tcache_hit_release(&hit);
+
+    struct tp_request hp = req_for("h", "/hp/x");
+    begin();
+    pstr(TP_CMD_BASE, "/hp/");
+    pstr(TP_CMD_REGEX, "/hp/(.*)");
+    phttp("http://backend/");
+    pstr(TP_CMD_EXPAND_PATH, "/api/\\1");
+    pstr(TP_CMD_EXPAND_REQUEST_HEADER, "x-name:\\1");
+    store_ok(c, &hp, end(), true);
+    hp.uri = S("/hp/a%20b/%252e%252e");
+    assert_int_equal(dp_tcache_lookup(c, &hp, now, &hit), DP_TCACHE_HIT);
+    assert_string_equal(hit.response.address.path, "/api/a%20b/%252e%252e");
+    /* a header value gets the decoded text */
+    assert_string_equal(hit.response.request_headers.v[0].value,
+                        "a b/%2e%2e");
+    dp_tcache_hit_release(&hit);
     dp_tcache_free(c);
 }
 
