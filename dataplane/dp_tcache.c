@@ -360,17 +360,21 @@ static void
 kb_escaped(struct keybuf *k, struct pr_slice s)
 {
     static const char hex[] = "0123456789ABCDEF";
+    if (s.data == NULL)
+        return;
+    size_t run = 0;                     /* start of the pending safe run */
     for (size_t i = 0; i < s.len; i++) {
         uint8_t c = s.data[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
             (c >= '0' && c <= '9') || c == '.' || c == '/' || c == '@' ||
-            c == '+' || c == ',') {
-            kb_add(k, &c, 1);
-        } else {
-            char e[3] = { '%', hex[c >> 4], hex[c & 15] };
-            kb_add(k, e, 3);
-        }
+            c == '+' || c == ',')
+            continue;
+        kb_add(k, s.data + run, i - run);
+        char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+        kb_add(k, e, 3);
+        run = i + 1;
     }
+    kb_add(k, s.data + run, s.len - run);
 }
 
 enum key_kind {
@@ -776,6 +780,10 @@ void
 dp_tcache_get_stats(const struct dp_tcache *cache,
                     struct dp_tcache_stats *stats)
 {
+    if (cache == NULL) {
+        memset(stats, 0, sizeof(*stats));
+        return;
+    }
     *stats = cache->stats;
 }
 

@@ -176,7 +176,7 @@ dp_tcache_expire(struct dp_tcache *cache, uint64_t now_ms);
 void
 dp_tcache_flush(struct dp_tcache *cache);
 
-/** Copy the counters. */
+/** Copy the counters (all zero for a NULL cache). */
 void
 dp_tcache_get_stats(const struct dp_tcache *cache,
                     struct dp_tcache_stats *stats);
