@@ -625,6 +625,14 @@ test_base_local_classic(void **state)
     assert_string_equal(lookup_path(c, &q), "/srv/www/a b/c+d");
     q.uri = S("/base/a//b/./c");        /* normalised */
     assert_string_equal(lookup_path(c, &q), "/srv/www/a/b/c");
+    q.uri = S("/base///x");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/x");
+    q.uri = S("/base/a/.");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/a/");
+    q.uri = S("/base/./");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/");
+    q.uri = S("/base/a/./");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/a/");
     q.uri = S("/base");                 /* not below BASE */
     assert_false(is_hit(c, &q));
     q.uri = S("/basement/x");
@@ -1086,6 +1094,38 @@ test_regex_and_inverse(void **state)
     h.uri = S("/oh/b");
     assert_true(is_hit(c, &h));
 
+    /* REGEX_ON_USER_URI: "user@uri" (also with REGEX_ON_HOST_URI:
+     * "user@host/uri") */
+    struct tp_request us = req_for("h", "/uu/a");
+    us.user = S("alice");
+    begin();
+    pstr(TP_CMD_BASE, "/uu/");
+    pstr(TP_CMD_REGEX, "alice@/uu/");
+    pflag(TP_CMD_REGEX_ON_USER_URI);
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_PATH, "/srv/uu/");
+    store_ok(c, &us, end(), true);
+    us.uri = S("/uu/b");
+    assert_true(is_hit(c, &us));
+    us.user = S("bob");
+    assert_false(is_hit(c, &us));
+    us.user = (struct pr_slice){ NULL, 0 };
+    assert_false(is_hit(c, &us));
+
+    /* INVERSE_REGEX_UNESCAPE applies to INVERSE_REGEX only */
+    struct tp_request iu = req_for("h", "/iu/a");
+    begin();
+    pstr(TP_CMD_BASE, "/iu/");
+    pstr(TP_CMD_INVERSE_REGEX, "/iu/secret");
+    pflag(TP_CMD_INVERSE_REGEX_UNESCAPE);
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_PATH, "/srv/iu/");
+    store_ok(c, &iu, end(), true);
+    iu.uri = S("/iu/%73ecret");         /* "secret" encoded */
+    assert_false(is_hit(c, &iu));
+    iu.uri = S("/iu/public");
+    assert_true(is_hit(c, &iu));
+
     /* a REGEX that does not compile: 502, nothing stored */
     struct tp_request bad = req_for("h", "/bad/x");
     size_t before = entries(c);
@@ -1144,6 +1184,21 @@ test_expand(void **state)
     assert_int_equal(dp_tcache_lookup(c, &r, now, &hit), DP_TCACHE_ERROR);
     assert_int_equal(hit.error_status, 400);
     dp_tcache_hit_release(&hit);
+
+    /* REGEX_RAW: the expansion input is not normalised ("//" stays) */
+    struct tp_request rw = req_for("h", "/raw/a");
+    begin();
+    pstr(TP_CMD_BASE, "/raw/");
+    pstr(TP_CMD_REGEX, "/raw/(.*)");
+    pflag(TP_CMD_REGEX_RAW);
+    pstr(TP_CMD_PATH, "/x");
+    pstr(TP_CMD_EXPAND_PATH, "/srv/raw/\\1");
+    store_ok(c, &rw, end(), true);
+    rw.uri = S("/raw/a//b");
+    assert_string_equal(lookup_path(c, &rw), "/srv/raw/a//b");
+    /* without it, "//" and "/./" are collapsed first */
+    r.uri = S("/x/bob//a/./b");
+    assert_string_equal(lookup_path(c, &r), "/home/bob/files/a/b");
 
     /* expansion of CGI fields, APPEND and PAIR lists, REDIRECT */
     struct tp_request g = req_for("h", "/g/tool/run");
