@@ -9,6 +9,13 @@
  * "/srv/\1" instead of a BASE tail, bits 3-4 the address kind (PATH,
  * HTTP, CGI PATH_INFO, LHTTP_URI), bit 5 REGEX_TAIL + REGEX_UNESCAPE.
  *
+ * With bit 7 set the input is instead: the flag byte, a u16 little-endian
+ * length, that many bytes of a translation response (any, as the
+ * response fuzzer would send), then '\n'-separated request URIs used as
+ * they are: the response is stored for the first URI, the others are
+ * looked up (and stored again, every second one), and every string of
+ * each effective response is read.
+ *
  * Invariants (abort() on failure): store and lookup never crash; without
  * UNSAFE_BASE every path a hit produces stays below its base and has no
  * "." or ".." segment, in plain or (for URI fields) %-decoded form; the
@@ -112,6 +119,112 @@ check_path(const char *p, const char *base, bool decode)
         abort();
 }
 
+/* Read every string an effective response may have had rewritten. */
+static size_t
+touch(const struct tp_response *r)
+{
+    size_t n = 0;
+    const char *f[] = {
+        r->address.path, r->address.path_info, r->address.script_name,
+        r->address.document_root, r->address.lhttp_uri, r->uri,
+        r->redirect, r->test_path, r->site, r->read_file, r->cookie_host,
+        r->auth_file, r->document_root, r->address.child.stderr_path,
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        n += f[i] != NULL ? strlen(f[i]) : 0;
+    for (size_t i = 0; i < r->address.args.n; i++)
+        n += strlen(r->address.args.v[i].value);
+    for (size_t i = 0; i < r->address.params.n; i++)
+        n += strlen(r->address.params.v[i].value);
+    for (size_t i = 0; i < r->response_headers.n; i++)
+        n += strlen(r->response_headers.v[i].value);
+    for (size_t i = 0; i < r->request_headers.n; i++)
+        n += strlen(r->request_headers.v[i].value);
+    for (size_t i = 0; i < r->n_filters; i++)
+        n += r->filters[i]->address.path != NULL
+                 ? strlen(r->filters[i]->address.path)
+                 : 0;
+    return n;
+}
+
+static void
+raw_mode(const uint8_t *data, size_t size)
+{
+    if (size < 3)
+        return;
+    size_t rlen = (size_t)data[1] | (size_t)data[2] << 8;
+    if (rlen > size - 3)
+        rlen = size - 3;
+    struct tp_response resp;
+    char err[200];
+    if (tp_response_parse(data + 3, rlen, &resp, err, sizeof(err)) != 0)
+        return;
+
+    char *uris[8];
+    size_t n_uris = 0;
+    const uint8_t *p = data + 3 + rlen, *end = data + size;
+    while (p < end && n_uris < 8) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+        char *u = malloc(len + 1);
+        if (u == NULL)
+            break;
+        memcpy(u, p, len);
+        u[len] = '\0';
+        uris[n_uris++] = u;
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    struct dp_tcache *c = dp_tcache_new(4, 0);
+    if (c == NULL || n_uris == 0) {
+        tp_response_free(&resp);
+        goto done;
+    }
+    dp_tcache_activate(c);
+    struct tp_request req;
+    tp_request_init(&req);
+    req.host = tp_slice_str("h");
+    req.session = tp_slice_str("s");
+    req.uri = (struct pr_slice){ (const uint8_t *)uris[0], strlen(uris[0]) };
+    struct dp_tcache_hit hit;
+    enum dp_tcache_status st = dp_tcache_store(c, &req, &resp, 0, &hit);
+    if (st == DP_TCACHE_HIT && touch(&hit.response) == (size_t)-1)
+        abort();
+    if (st == DP_TCACHE_ERROR && hit.error_status != 400 &&
+        hit.error_status != 502)
+        abort();
+    for (size_t i = 1; i < n_uris; i++) {
+        req.uri = (struct pr_slice){ (const uint8_t *)uris[i],
+                                     strlen(uris[i]) };
+        struct dp_tcache_hit h2;
+        st = dp_tcache_lookup(c, &req, i, &h2);
+        if (st == DP_TCACHE_HIT && touch(&h2.response) == (size_t)-1)
+            abort();
+        if (i % 2 == 0) {
+            /* store the same response again: replacement, INVALIDATE */
+            struct tp_response again;
+            if (tp_response_parse(data + 3, rlen, &again, err,
+                                  sizeof(err)) == 0) {
+                struct dp_tcache_hit h3;
+                dp_tcache_store(c, &req, &again, i, &h3);
+                dp_tcache_hit_release(&h3);
+            }
+        }
+        dp_tcache_hit_release(&h2);
+    }
+    dp_tcache_free(c);
+    c = NULL;
+    /* the first hit outlives the cache */
+    if (st == DP_TCACHE_HIT || hit.item != NULL)
+        (void)touch(&hit.response);
+    dp_tcache_hit_release(&hit);
+done:
+    dp_tcache_free(c);
+    for (size_t i = 0; i < n_uris; i++)
+        free(uris[i]);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -121,6 +234,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > 4000)
         return 0;
     const unsigned flags = data[0];
+    if (flags & 0x80) {
+        raw_mode(data, size);
+        return 0;
+    }
     const bool easy = flags & 1, unsafe = flags & 2, expand = flags & 4;
     const unsigned kind = (flags >> 3) & 3;
     const bool tail_unescape = flags & 32;
