@@ -1488,7 +1488,11 @@ make_effective(struct dp_tcache_item *it, const struct tp_request *req,
     return DP_TCACHE_HIT;
 
 fail:
+    /* an error holds nothing but its message */
     memset(r, 0, sizeof(*r));
+    pr_arena_free(&hit->arena);
+    hit->item = NULL;
+    item_unref(it);
     return DP_TCACHE_ERROR;
 }
 
@@ -1656,6 +1660,9 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     }
     kb_free(&k);
 
+    /* a miss or an error holds nothing (the match inputs were scratch) */
+    if (r <= 0)
+        pr_arena_free(&hit->arena);
     if (r < 0)
         return DP_TCACHE_ERROR;
     if (r == 0) {

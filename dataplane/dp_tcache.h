@@ -115,7 +115,8 @@ dp_tcache_request_cacheable(const struct tp_request *req);
  * VALIDATE_MTIME file must be unchanged).  HIT: *hit holds the effective
  * response.  ERROR: an item fits but cannot serve this URI (malformed
  * tail → 400, failed expansion → 400/502); *hit holds only the error.
- * In every case release *hit with dp_tcache_hit_release().
+ * Release a HIT with dp_tcache_hit_release(); after MISS and ERROR *hit
+ * holds no resources (releasing it anyway is harmless).
  */
 enum dp_tcache_status
 dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
@@ -128,8 +129,9 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
  * is activated instead, storing nothing), and produce the effective
  * response for `req` in *hit (EASY_BASE tails appended, EXPAND_*
  * expanded).  Returns HIT (hit->stored tells whether it was cached) or
- * ERROR (400/502 with a message; nothing stored).  `cache` may be NULL
- * (no caching, only the rewriting).  Release *hit in every case.
+ * ERROR (400/502 with a message; nothing stored; *hit holds no
+ * resources).  `cache` may be NULL (no caching, only the rewriting).
+ * Release a HIT with dp_tcache_hit_release().
  */
 enum dp_tcache_status
 dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
