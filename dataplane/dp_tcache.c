@@ -1295,11 +1295,9 @@ load_base(const struct dp_tcache_item *it, struct tp_response *r,
         bool raw = false;
         const char **f = address_tail_field(&r->address, &raw);
         if (f != NULL) {
+            /* no PATH_INFO: the tail becomes it (SCRIPT_NAME ends with
+             * '/' then, as EASY_BASE demands) */
             const char *b = it->addr_base;
-            if (b == NULL && (r->address.type == TP_ADDRESS_CGI ||
-                              r->address.type == TP_ADDRESS_FASTCGI ||
-                              r->address.type == TP_ADDRESS_WAS))
-                b = "/";    /* no PATH_INFO: the tail becomes one */
             *f = raw ? join(hit, b, t->raw, t->raw_len)
                      : join(hit, b, t->plain, t->plain_len);
             if (*f == NULL)
@@ -1334,7 +1332,8 @@ load_base(const struct dp_tcache_item *it, struct tp_response *r,
 /*
  * Cut `tail` off the end of `s` (the classic BASE store).  Returns the
  * base in the arena; NULL when s does not end with the tail at a '/'
- * boundary (*mismatch) or out of memory.
+ * boundary (*mismatch) or out of memory.  s equal to the tail leaves the
+ * empty base.
  */
 static const char *
 strip_tail(struct pr_arena *a, const char *s, const char *tail,
@@ -1345,7 +1344,7 @@ strip_tail(struct pr_arena *a, const char *s, const char *tail,
         return s;
     size_t n = strlen(s);
     if (n < tail_len || memcmp(s + n - tail_len, tail, tail_len) != 0 ||
-        n == tail_len || s[n - tail_len - 1] != '/') {
+        (n > tail_len && s[n - tail_len - 1] != '/')) {
         *mismatch = true;
         return NULL;
     }

@@ -852,6 +852,24 @@ test_base_cgi(void **state)
     assert_string_equal(hit.response.address.script_name, "/app/");
     dp_tcache_hit_release(&hit);
 
+    /* EASY_BASE without PATH_INFO (SCRIPT_NAME is the base): the tail
+     * becomes the PATH_INFO, so SCRIPT_NAME + PATH_INFO is the URI */
+    struct tp_request e = req_for("h", "/easy-cgi/x");
+    begin();
+    pstr(TP_CMD_BASE, "/easy-cgi/");
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_WAS, "/usr/lib/app.was");
+    pstr(TP_CMD_SCRIPT_NAME, "/easy-cgi/");
+    assert_int_equal(dp_tcache_store(c, &e, (resp = end(), &resp), now, &hit),
+                     DP_TCACHE_HIT);
+    assert_string_equal(hit.response.address.path_info, "x");
+    dp_tcache_hit_release(&hit);
+    e.uri = S("/easy-cgi/a/b%20c");
+    assert_int_equal(dp_tcache_lookup(c, &e, now, &hit), DP_TCACHE_HIT);
+    assert_int_equal(hit.response.address.type, TP_ADDRESS_WAS);
+    assert_string_equal(hit.response.address.path_info, "a/b c");
+    dp_tcache_hit_release(&hit);
+
     /* PATH_INFO that does not end with the tail: Base mismatch */
     struct tp_request m = req_for("h", "/app2/foo");
     begin();
