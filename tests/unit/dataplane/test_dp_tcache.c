@@ -431,6 +431,14 @@ test_key_parts(void **state)
     ch.status = 404;                    /* CHAIN + "=" + status */
     assert_false(is_hit(c, &ch));
 
+    struct tp_request mls;
+    tp_request_init(&mls);
+    mls.mount_listen_stream = S("key1");
+    store_ok(c, &mls, path_resp("/srv/mls", UINT32_MAX), true);
+    assert_string_equal(lookup_path(c, &mls), "/srv/mls");
+    mls.mount_listen_stream = S("key2");
+    assert_false(is_hit(c, &mls));
+
     struct tp_request wt;
     tp_request_init(&wt);
     wt.widget_type = S("clock");
@@ -580,6 +588,18 @@ test_vary(void **state)
     m2 = m;
     m2.query_string = S("q");           /* not in VARY */
     assert_true(is_hit(c, &m2));
+
+    /* VARY=URI compares the key's URI part: for a BASE item that is the
+     * BASE, so only the BASE itself matches */
+    struct tp_request vu = req_for("h", "/vu/");
+    begin();
+    pstr(TP_CMD_BASE, "/vu/");
+    plist(TP_CMD_VARY, TP_CMD_URI, 0, 0);
+    pstr(TP_CMD_PATH, "/srv/vu/");
+    store_ok(c, &vu, end(), true);
+    assert_string_equal(lookup_path(c, &vu), "/srv/vu/");
+    vu.uri = S("/vu/x");
+    assert_false(is_hit(c, &vu));
 
     /* unsupported commands in VARY are ignored */
     struct tp_request x = req_for("h", "/x");
