@@ -16,7 +16,7 @@ enum field_type {
     FT_TEXT = 1,        /* struct pr_slice, no NUL byte */
     FT_BYTES,           /* struct pr_slice, opaque */
     FT_STATUS,          /* uint16_t, 0 = not set */
-    FT_LAYOUT_ITEM,     /* struct tp_layout_item, sent as URI/BASE/REGEX */
+    FT_LAYOUT_ITEM,     /* tp_request_layout_item: URI, BASE or REGEX */
     FT_WANT,            /* uint16_t want[] + size_t want_count */
     FT_FLAG,            /* bool, sent as an empty packet */
 };
@@ -172,8 +172,8 @@ field_equal(const struct tp_request *a, const struct tp_request *b,
     case FT_STATUS:
         return a->status == b->status;
     case FT_LAYOUT_ITEM: {
-        const struct tp_layout_item *x = &a->layout_item;
-        const struct tp_layout_item *y = &b->layout_item;
+        const struct tp_request_layout_item *x = &a->layout_item;
+        const struct tp_request_layout_item *y = &b->layout_item;
         if (x->kind != y->kind)
             return false;
         /* NULL and "" both go out as an empty packet. */
@@ -269,7 +269,7 @@ marshal_field(const struct tp_request *req, const struct field *f,
     }
 
     case FT_LAYOUT_ITEM: {
-        const struct tp_layout_item *item = &req->layout_item;
+        const struct tp_request_layout_item *item = &req->layout_item;
         switch (item->kind) {
         case TP_LAYOUT_ITEM_NONE:
             return 0;

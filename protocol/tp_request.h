@@ -53,7 +53,7 @@ enum tp_layout_item_kind {
     TP_LAYOUT_ITEM_REGEX = TP_CMD_REGEX,
 };
 
-struct tp_layout_item {
+struct tp_request_layout_item {
     enum tp_layout_item_kind kind;
     struct pr_slice value;      /* sent only when kind != NONE */
 };
@@ -83,8 +83,8 @@ struct tp_request {
     struct pr_slice recover_session;
 
     struct pr_slice layout;
-    struct tp_layout_item layout_item;  /* needs layout; a URI item needs
-                                           uri (the first URI packet) */
+    /* needs layout; a URI item needs uri (the first URI packet) */
+    struct tp_request_layout_item layout_item;
 
     struct pr_slice internal_redirect;
     struct pr_slice check;

@@ -35,6 +35,7 @@
 #define MAX_HEADER_NAME 256
 #define MAX_ENV_NAME    128
 #define MAX_DEFAULT_DOC 255
+#define MAX_MEDIA_TYPE  255
 #define MAX_USER        255
 
 #define ORIGIN_SCHEMES                                                         \
@@ -695,6 +696,34 @@ expect_object(struct loader *ld, json_t *v, const struct pos *p,
     return 0;
 }
 
+/* An array of at most `max` elements, called `key` in messages (also for
+ * its elements: "more than 3 mounts"); `empty` is the message for one
+ * without any.  Its size in *n. */
+static int
+get_array(struct loader *ld, json_t *v, const struct pos *p, const char *key,
+          int max, const char *empty, size_t *n)
+{
+    if (!json_is_array(v))
+        return fail(ld, p->off, "\"%s\": expected an array, got %s", key,
+                    type_name(v));
+    *n = json_array_size(v);
+    if (*n == 0)
+        return fail(ld, p->off, "\"%s\": %s", key, empty);
+    if (*n > (size_t)max)
+        return fail(ld, p->off, "\"%s\": more than %d %s", key, max, key);
+    return 0;
+}
+
+/* "\"KEY\": \"TEXT\" WHY", for a bad key or value `text`. */
+static int
+fail_shown(struct loader *ld, size_t off, const char *key, const char *text,
+           size_t n, const char *why)
+{
+    char b[80];
+    return fail(ld, off, "\"%s\": \"%s\" %s", key, shown(b, sizeof(b), text, n),
+                why);
+}
+
 /* --- hosts, URLs and paths ---------------------------------------------- */
 
 /* NULL when s is a host name, an IPv4 address or a bracketed IPv6 address;
@@ -1276,6 +1305,9 @@ load_basic_auth(struct loader *ld, json_t *v, const struct pos *p,
 
 /* --- name/value objects ------------------------------------------------- */
 
+/* extra-mimetypes, headers and cgi-env are JSON objects of strings; one
+ * loader serves them all, told what sets each apart by a string_map. */
+
 struct named {
     const char *name;
     const char *value;
@@ -1331,6 +1363,106 @@ keep_pairs(struct loader *ld, const struct named *e, size_t n)
     return p;
 }
 
+/* Which names of one object count as the same. */
+enum name_clash {
+    CLASH_JSON,   /* equal keys only, which jansson refuses already */
+    CLASH_EXACT,  /* equal names (as kept: skipped, lower-cased) */
+    CLASH_NOCASE, /* names that differ in case only */
+};
+
+/* What sets one name/value option apart from the others. */
+struct string_map {
+    const char *option; /* the mount key, for messages */
+    int max;            /* entries at the most */
+    const char *units;  /* in "more than MAX UNITS" */
+    /* NULL when the key is acceptable; otherwise the end of the sentence
+     * "\"OPTION\": \"KEY\" ...".  May set *skip to a number of leading
+     * bytes of the key that the kept name leaves out. */
+    const char *(*key_problem)(const char *key, size_t n, size_t *skip);
+    size_t value_max; /* bytes in a value */
+    /* NULL, or a check of a value (the key's value, at `off`) that
+     * returns 0 or fail()'s answer. */
+    int (*check_value)(struct loader *ld, size_t off, const char *key,
+                       const char *s, size_t n);
+    bool lower_names; /* keep the names in lower case */
+    enum name_clash clash;
+    const char *what; /* a name, in the message for two that clash */
+    bool sorted;      /* keep the pairs sorted by name, not in file order */
+};
+
+/* Load an object of strings as `map` says into *out and *n_out. */
+static int
+load_string_map(struct loader *ld, json_t *v, const struct pos *p,
+                const struct string_map *map, const struct tr_site_pair **out,
+                size_t *n_out)
+{
+    int rc = expect_object(ld, v, p, map->option);
+    if (rc < 0)
+        return rc;
+    size_t n = json_object_size(v);
+    if (n > (size_t)map->max)
+        return fail(ld, p->off, "\"%s\": more than %d %s", map->option,
+                    map->max, map->units);
+    struct named *e = pr_arena_alloc(&ld->tmp, (n ? n : 1) * sizeof(*e));
+    if (e == NULL)
+        return oom(ld);
+    size_t i = 0;
+    for (void *it = json_object_iter(v); it != NULL;
+         it = json_object_iter_next(v, it), i++) {
+        const char *key = json_object_iter_key(it);
+        size_t kn = strlen(key), skip = 0;
+        const struct pos *vp = &p->kids[i];
+        const char *why = map->key_problem(key, kn, &skip);
+        if (why != NULL)
+            return fail_shown(ld, vp->key_off, map->option, key, kn, why);
+        const char *val;
+        size_t vn;
+        rc = get_string(ld, json_object_iter_value(it), vp, key, map->value_max,
+                        &val, &vn);
+        if (rc == 0 && map->check_value != NULL)
+            rc = map->check_value(ld, vp->off, key, val, vn);
+        if (rc < 0)
+            return rc;
+        e[i].name = map->lower_names ? adup_lower(ld, key + skip, kn - skip)
+                                     : adup(ld, key + skip, kn - skip);
+        e[i].value = adup(ld, val, vn);
+        e[i].off = vp->key_off;
+        if (e[i].name == NULL || e[i].value == NULL)
+            return oom(ld);
+    }
+    if (map->clash != CLASH_JSON) {
+        rc = refuse_duplicates(ld, e, n, map->clash == CLASH_NOCASE, map->what);
+        if (rc < 0)
+            return rc;
+    }
+    if (map->sorted)
+        qsort(e, n, sizeof(*e), cmp_named);
+    *out = keep_pairs(ld, e, n);
+    if (*out == NULL)
+        return oom(ld);
+    *n_out = n;
+    return 0;
+}
+
+/* extra-mimetypes: a suffix, with or without its dot, or "*". */
+static const char *
+suffix_problem(const char *key, size_t n, size_t *skip)
+{
+    *skip = n > 0 && key[0] == '.';
+    const char *suffix = key + *skip;
+    size_t sn = n - *skip;
+    bool ok = sn > 0 && sn <= MAX_SUFFIX;
+    if (strcmp(key, "*") != 0)
+        for (size_t k = 0; ok && k < sn; k++)
+            ok = is_alnum((unsigned char)suffix[k]) ||
+                 strchr("-_+~", suffix[k]) != NULL;
+    if (ok)
+        return NULL;
+    _Static_assert(MAX_SUFFIX == 32, "the message names MAX_SUFFIX");
+    return "is not a file suffix (up to 32 letters, digits, '-', '_', '+', "
+           "'~', without a further '.') nor \"*\"";
+}
+
 /* type/subtype[; parameters]: tokens around the '/', then nothing or a
  * ';' (after optional blanks) and printable ASCII. */
 static bool
@@ -1361,69 +1493,28 @@ valid_media_type(const char *s, size_t n)
 }
 
 static int
-load_mimetypes(struct loader *ld, json_t *v, const struct pos *p,
-               struct tr_site_mount *m)
+check_media_type(struct loader *ld, size_t off, const char *key, const char *s,
+                 size_t n)
 {
-    int rc = expect_object(ld, v, p, "extra-mimetypes");
-    if (rc < 0)
-        return rc;
-    size_t n = json_object_size(v);
-    if (n > TR_SITE_MAX_MIMETYPES)
-        return fail(ld, p->off, "\"extra-mimetypes\": more than %d entries",
-                    TR_SITE_MAX_MIMETYPES);
-    struct named *e = pr_arena_alloc(&ld->tmp, (n ? n : 1) * sizeof(*e));
-    if (e == NULL)
-        return oom(ld);
-    char b[80];
-    size_t i = 0;
-    for (void *it = json_object_iter(v); it != NULL;
-         it = json_object_iter_next(v, it), i++) {
-        const char *key = json_object_iter_key(it);
-        size_t kn = strlen(key);
-        const struct pos *vp = &p->kids[i];
-        const char *suffix = key;
-        if (kn > 0 && key[0] == '.') {
-            suffix++;
-            kn--;
-        }
-        bool ok = kn > 0 && kn <= MAX_SUFFIX;
-        if (strcmp(key, "*") != 0)
-            for (size_t k = 0; ok && k < kn; k++)
-                ok = is_alnum((unsigned char)suffix[k]) ||
-                     strchr("-_+~", suffix[k]) != NULL;
-        if (!ok)
-            return fail(ld, vp->key_off,
-                        "\"extra-mimetypes\": \"%s\" is not a file suffix "
-                        "(up to %d letters, digits, '-', '_', '+', '~', "
-                        "without a further '.') nor \"*\"",
-                        shown(b, sizeof(b), key, strlen(key)), MAX_SUFFIX);
-        const char *type;
-        size_t tn;
-        rc = get_string(ld, json_object_iter_value(it), vp, key, 255, &type,
-                        &tn);
-        if (rc < 0)
-            return rc;
-        if (tn > 0 && !valid_media_type(type, tn))
-            return fail(ld, vp->off,
-                        "\"extra-mimetypes\": \"%s\" is not a media type "
-                        "(type/subtype[; parameters]) nor \"\"",
-                        shown(b, sizeof(b), type, tn));
-        e[i].name = adup_lower(ld, suffix, kn);
-        e[i].value = adup(ld, type, tn);
-        e[i].off = vp->key_off;
-        if (e[i].name == NULL || e[i].value == NULL)
-            return oom(ld);
-    }
-    rc = refuse_duplicates(ld, e, n, false, "file suffix");
-    if (rc < 0)
-        return rc;
-    qsort(e, n, sizeof(*e), cmp_named);
-    m->extra_mimetypes = keep_pairs(ld, e, n);
-    if (m->extra_mimetypes == NULL)
-        return oom(ld);
-    m->n_extra_mimetypes = n;
+    if (n > 0 && !valid_media_type(s, n))
+        return fail_shown(ld, off, "extra-mimetypes", s, n,
+                          "is not a media type (type/subtype[; parameters]) "
+                          "nor \"\"");
     return 0;
 }
+
+static const struct string_map mimetypes_map = {
+    .option = "extra-mimetypes",
+    .max = TR_SITE_MAX_MIMETYPES,
+    .units = "entries",
+    .key_problem = suffix_problem,
+    .value_max = MAX_MEDIA_TYPE,
+    .check_value = check_media_type,
+    .lower_names = true,
+    .clash = CLASH_EXACT,
+    .what = "file suffix",
+    .sorted = true,
+};
 
 /* Headers the data plane owns: framing and hop-by-hop. */
 static const char *const reserved_headers[] = {
@@ -1431,120 +1522,86 @@ static const char *const reserved_headers[] = {
     "te", "trailer", "transfer-encoding", "upgrade",
 };
 
-static int
-load_headers(struct loader *ld, json_t *v, const struct pos *p,
-             struct tr_site_mount *m)
+static const char *
+header_name_problem(const char *key, size_t n, size_t *skip)
 {
-    int rc = expect_object(ld, v, p, "headers");
-    if (rc < 0)
-        return rc;
-    size_t n = json_object_size(v);
-    if (n > TR_SITE_MAX_HEADERS)
-        return fail(ld, p->off, "\"headers\": more than %d headers",
-                    TR_SITE_MAX_HEADERS);
-    struct named *e = pr_arena_alloc(&ld->tmp, (n ? n : 1) * sizeof(*e));
-    if (e == NULL)
-        return oom(ld);
-    char b[80];
-    size_t i = 0;
-    for (void *it = json_object_iter(v); it != NULL;
-         it = json_object_iter_next(v, it), i++) {
-        const char *key = json_object_iter_key(it);
-        size_t kn = strlen(key);
-        const struct pos *vp = &p->kids[i];
-        bool ok = kn > 0 && kn <= MAX_HEADER_NAME;
-        for (size_t k = 0; ok && k < kn; k++)
-            ok = is_tchar((unsigned char)key[k]);
-        if (!ok)
-            return fail(ld, vp->key_off,
-                        "\"headers\": \"%s\" is not a valid header name "
-                        "(an RFC 9110 token)",
-                        shown(b, sizeof(b), key, kn));
-        for (size_t r = 0; r < sizeof(reserved_headers) / sizeof(char *); r++)
-            if (strcmp_nocase(key, reserved_headers[r]) == 0)
-                return fail(ld, vp->key_off,
-                            "\"headers\": \"%s\" is managed by the data "
-                            "plane and cannot be set here",
-                            key);
-        const char *val;
-        size_t vn;
-        rc = get_string(ld, json_object_iter_value(it), vp, key,
-                        TR_SITE_MAX_STRING, &val, &vn);
-        if (rc < 0)
-            return rc;
-        for (size_t k = 0; k < vn; k++) {
-            unsigned char c = (unsigned char)val[k];
-            if ((is_control(c) && c != '\t'))
-                return fail(ld, vp->off,
-                            "\"headers\": the value of \"%s\" contains %s", key,
-                            c == '\r' || c == '\n' ? "a line break (CR or LF)"
-                                                   : "a control character");
-        }
-        e[i].name = adup(ld, key, kn);
-        e[i].value = adup(ld, val, vn);
-        e[i].off = vp->key_off;
-        if (e[i].name == NULL || e[i].value == NULL)
-            return oom(ld);
-    }
-    rc = refuse_duplicates(ld, e, n, true, "header");
-    if (rc < 0)
-        return rc;
-    m->headers = keep_pairs(ld, e, n);
-    if (m->headers == NULL)
-        return oom(ld);
-    m->n_headers = n;
-    return 0;
+    bool ok = n > 0 && n <= MAX_HEADER_NAME;
+    for (size_t k = 0; ok && k < n; k++)
+        ok = is_tchar((unsigned char)key[k]);
+    if (!ok)
+        return "is not a valid header name (an RFC 9110 token)";
+    for (size_t r = 0; r < sizeof(reserved_headers) / sizeof(char *); r++)
+        if (strcmp_nocase(key, reserved_headers[r]) == 0)
+            return "is managed by the data plane and cannot be set here";
+    return NULL;
 }
 
 static int
-load_cgi_env(struct loader *ld, json_t *v, const struct pos *p,
-             struct tr_site_mount *m)
+check_header_value(struct loader *ld, size_t off, const char *key,
+                   const char *s, size_t n)
 {
-    int rc = expect_object(ld, v, p, "cgi-env");
-    if (rc < 0)
-        return rc;
-    size_t n = json_object_size(v);
-    if (n > TR_SITE_MAX_CGI_ENV)
-        return fail(ld, p->off, "\"cgi-env\": more than %d variables",
-                    TR_SITE_MAX_CGI_ENV);
-    struct named *e = pr_arena_alloc(&ld->tmp, (n ? n : 1) * sizeof(*e));
-    if (e == NULL)
-        return oom(ld);
-    char b[80];
-    size_t i = 0;
-    for (void *it = json_object_iter(v); it != NULL;
-         it = json_object_iter_next(v, it), i++) {
-        const char *key = json_object_iter_key(it);
-        size_t kn = strlen(key);
-        const struct pos *vp = &p->kids[i];
-        bool ok = kn > 0 && kn <= MAX_ENV_NAME &&
-                  (is_alpha((unsigned char)key[0]) || key[0] == '_');
-        for (size_t k = 1; ok && k < kn; k++)
-            ok = is_alnum((unsigned char)key[k]) || key[k] == '_';
-        if (!ok)
-            return fail(ld, vp->key_off,
-                        "\"cgi-env\": \"%s\" is not a variable name "
-                        "([A-Za-z_][A-Za-z0-9_]*, up to %d bytes)",
-                        shown(b, sizeof(b), key, kn), MAX_ENV_NAME);
-        const char *val;
-        size_t vn;
-        rc = get_string(ld, json_object_iter_value(it), vp, key,
-                        TR_SITE_MAX_STRING, &val, &vn);
-        if (rc < 0)
-            return rc;
-        e[i].name = adup(ld, key, kn);
-        e[i].value = adup(ld, val, vn);
-        if (e[i].name == NULL || e[i].value == NULL)
-            return oom(ld);
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (is_control(c) && c != '\t')
+            return fail(ld, off, "\"headers\": the value of \"%s\" contains %s",
+                        key,
+                        c == '\r' || c == '\n' ? "a line break (CR or LF)"
+                                               : "a control character");
     }
-    m->cgi_env = keep_pairs(ld, e, n);
-    if (m->cgi_env == NULL)
-        return oom(ld);
-    m->n_cgi_env = n;
     return 0;
 }
+
+static const struct string_map headers_map = {
+    .option = "headers",
+    .max = TR_SITE_MAX_HEADERS,
+    .units = "headers",
+    .key_problem = header_name_problem,
+    .value_max = TR_SITE_MAX_STRING,
+    .check_value = check_header_value,
+    .clash = CLASH_NOCASE,
+    .what = "header",
+};
+
+static const char *
+env_name_problem(const char *key, size_t n, size_t *skip)
+{
+    bool ok = n > 0 && n <= MAX_ENV_NAME &&
+              (is_alpha((unsigned char)key[0]) || key[0] == '_');
+    for (size_t k = 1; ok && k < n; k++)
+        ok = is_alnum((unsigned char)key[k]) || key[k] == '_';
+    if (ok)
+        return NULL;
+    _Static_assert(MAX_ENV_NAME == 128, "the message names MAX_ENV_NAME");
+    return "is not a variable name ([A-Za-z_][A-Za-z0-9_]*, up to 128 bytes)";
+}
+
+/* Variables that differ in case only are different variables. */
+static const struct string_map cgi_env_map = {
+    .option = "cgi-env",
+    .max = TR_SITE_MAX_CGI_ENV,
+    .units = "variables",
+    .key_problem = env_name_problem,
+    .value_max = TR_SITE_MAX_STRING,
+    .clash = CLASH_JSON,
+};
 
 /* --- mounts and vhosts -------------------------------------------------- */
+
+/* NULL when s names a file in a directory ("default"), else why not. */
+static const char *
+default_doc_problem(const char *s, size_t n)
+{
+    if (n == 0)
+        return "is empty";
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return "is a dot segment";
+    for (size_t k = 0; k < n; k++)
+        if (s[k] == '/' || s[k] == '\\')
+            return "must be a file name, without '/' or '\\'";
+        else if (is_control((unsigned char)s[k]))
+            return "contains a control character";
+    return NULL;
+}
 
 enum mount_key {
     K_MOUNTPOINT = 0,
@@ -1633,8 +1690,7 @@ load_mount(struct loader *ld, json_t *v, const struct pos *p,
     size_t mn = 0;
     const char *why = strict_path_problem(s, n, &mn);
     if (why != NULL)
-        return fail(ld, vp[K_MOUNTPOINT]->off, "\"mountpoint\": \"%s\" %s",
-                    shown(b, sizeof(b), s, n), why);
+        return fail_shown(ld, vp[K_MOUNTPOINT]->off, "mountpoint", s, n, why);
     m->mountpoint = adup(ld, s, mn);
     if (m->mountpoint == NULL)
         return oom(ld);
@@ -1671,19 +1727,9 @@ load_mount(struct loader *ld, json_t *v, const struct pos *p,
                         MAX_DEFAULT_DOC, &s, &n);
         if (rc < 0)
             return rc;
-        why = NULL;
-        if (n == 0)
-            why = "is empty";
-        else if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-            why = "is a dot segment";
-        for (size_t k = 0; why == NULL && k < n; k++)
-            if (s[k] == '/' || s[k] == '\\')
-                why = "must be a file name, without '/' or '\\'";
-            else if (is_control((unsigned char)s[k]))
-                why = "contains a control character";
+        why = default_doc_problem(s, n);
         if (why != NULL)
-            return fail(ld, vp[K_DEFAULT]->off, "\"default\": \"%s\" %s",
-                        shown(b, sizeof(b), s, n), why);
+            return fail_shown(ld, vp[K_DEFAULT]->off, "default", s, n, why);
         m->default_doc = adup(ld, s, n);
         if (m->default_doc == NULL)
             return oom(ld);
@@ -1702,19 +1748,22 @@ load_mount(struct loader *ld, json_t *v, const struct pos *p,
             return rc;
         m->cgi_timeout = (unsigned)x;
     }
-    if (val[K_EXTRA_MIMETYPES] != NULL) {
-        rc = load_mimetypes(ld, val[K_EXTRA_MIMETYPES], vp[K_EXTRA_MIMETYPES],
-                            m);
-        if (rc < 0)
-            return rc;
-    }
-    if (val[K_HEADERS] != NULL) {
-        rc = load_headers(ld, val[K_HEADERS], vp[K_HEADERS], m);
-        if (rc < 0)
-            return rc;
-    }
-    if (val[K_CGI_ENV] != NULL) {
-        rc = load_cgi_env(ld, val[K_CGI_ENV], vp[K_CGI_ENV], m);
+    const struct {
+        enum mount_key key;
+        const struct string_map *map;
+        const struct tr_site_pair **out;
+        size_t *n_out;
+    } maps[] = {
+        {K_EXTRA_MIMETYPES, &mimetypes_map, &m->extra_mimetypes,
+         &m->n_extra_mimetypes},
+        {K_HEADERS, &headers_map, &m->headers, &m->n_headers},
+        {K_CGI_ENV, &cgi_env_map, &m->cgi_env, &m->n_cgi_env},
+    };
+    for (size_t k = 0; k < sizeof(maps) / sizeof(maps[0]); k++) {
+        if (val[maps[k].key] == NULL)
+            continue;
+        rc = load_string_map(ld, val[maps[k].key], vp[maps[k].key], maps[k].map,
+                             maps[k].out, maps[k].n_out);
         if (rc < 0)
             return rc;
     }
@@ -1753,15 +1802,11 @@ static int
 load_mounts(struct loader *ld, json_t *v, const struct pos *p,
             struct tr_site_vhost *vh)
 {
-    if (!json_is_array(v))
-        return fail(ld, p->off, "\"mounts\": expected an array, got %s",
-                    type_name(v));
-    size_t n = json_array_size(v);
-    if (n == 0)
-        return fail(ld, p->off, "\"mounts\": a vhost needs at least one mount");
-    if (n > TR_SITE_MAX_MOUNTS)
-        return fail(ld, p->off, "\"mounts\": more than %d mounts",
-                    TR_SITE_MAX_MOUNTS);
+    size_t n;
+    int rc = get_array(ld, v, p, "mounts", TR_SITE_MAX_MOUNTS,
+                       "a vhost needs at least one mount", &n);
+    if (rc < 0)
+        return rc;
     struct tr_site_mount *mounts =
         pr_arena_alloc(ld->arena, n * sizeof(*mounts));
     const struct tr_site_mount **by_length =
@@ -1770,7 +1815,7 @@ load_mounts(struct loader *ld, json_t *v, const struct pos *p,
     if (mounts == NULL || by_length == NULL || refs == NULL)
         return oom(ld);
     for (size_t i = 0; i < n; i++) {
-        int rc = load_mount(ld, json_array_get(v, i), &p->kids[i], &mounts[i]);
+        rc = load_mount(ld, json_array_get(v, i), &p->kids[i], &mounts[i]);
         if (rc < 0)
             return rc;
         /* the mountpoint's position, for a duplicate */
@@ -1936,15 +1981,11 @@ load_root(struct loader *ld, json_t *root, const struct pos *p)
     }
     if (vhosts == NULL)
         return fail(ld, p->off, "the site has no \"vhosts\"");
-    if (!json_is_array(vhosts))
-        return fail(ld, vp->off, "\"vhosts\": expected an array, got %s",
-                    type_name(vhosts));
-    size_t n = json_array_size(vhosts);
-    if (n == 0)
-        return fail(ld, vp->off, "\"vhosts\": the site needs a vhost");
-    if (n > TR_SITE_MAX_VHOSTS)
-        return fail(ld, vp->off, "\"vhosts\": more than %d vhosts",
-                    TR_SITE_MAX_VHOSTS);
+    size_t n;
+    int rc = get_array(ld, vhosts, vp, "vhosts", TR_SITE_MAX_VHOSTS,
+                       "the site needs a vhost", &n);
+    if (rc < 0)
+        return rc;
     struct tr_site *site = ld->site;
     site->vhosts = pr_arena_alloc(ld->arena, n * sizeof(*site->vhosts));
     size_t *name_offs = pr_arena_alloc(&ld->tmp, n * sizeof(size_t));
@@ -1954,8 +1995,8 @@ load_root(struct loader *ld, json_t *root, const struct pos *p)
     site->n_vhosts = n;
     size_t n_hosts = 0;
     for (size_t k = 0; k < n; k++) {
-        int rc = load_vhost(ld, json_array_get(vhosts, k), &vp->kids[k],
-                            &site->vhosts[k], &name_offs[k], &alias_offs[k]);
+        rc = load_vhost(ld, json_array_get(vhosts, k), &vp->kids[k],
+                        &site->vhosts[k], &name_offs[k], &alias_offs[k]);
         if (rc < 0)
             return rc;
         n_hosts += 1 + site->vhosts[k].n_aliases;

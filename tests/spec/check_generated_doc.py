@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """TAP test: the generated block of a document equals a generator's output.
 
-usage: check_generated_doc.py DOC GENERATOR
+usage: check_generated_doc.py DOC GENERATOR [ARG...]
 The block lies between the lines `<!-- BEGIN GENERATED: ... -->` and
 `<!-- END GENERATED -->`.  On a mismatch, prints the first differing line
 and how to regenerate (`make docs`).
@@ -11,9 +11,9 @@ import sys
 
 
 def main():
-    doc, generator = sys.argv[1], sys.argv[2]
+    doc, generator = sys.argv[1], sys.argv[2:]
     print("1..1")
-    want = subprocess.run([generator], check=True, capture_output=True,
+    want = subprocess.run(generator, check=True, capture_output=True,
                           text=True).stdout.splitlines()
     lines = open(doc, encoding="utf-8").read().splitlines()
     try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replace the generated block of a document with a generator's output.
 
-usage: update_generated_doc.py DOC GENERATOR
+usage: update_generated_doc.py DOC GENERATOR [ARG...]
 The block lies between `<!-- BEGIN GENERATED: ... -->` and
 `<!-- END GENERATED -->` (see check_generated_doc.py).
 """
@@ -10,8 +10,8 @@ import sys
 
 
 def main():
-    doc, generator = sys.argv[1], sys.argv[2]
-    out = subprocess.run([generator], check=True, capture_output=True,
+    doc, generator = sys.argv[1], sys.argv[2:]
+    out = subprocess.run(generator, check=True, capture_output=True,
                          text=True).stdout
     lines = open(doc, encoding="utf-8").read().splitlines(keepends=True)
     begin = next(i for i, l in enumerate(lines)

@@ -348,7 +348,7 @@ test_key_parts(void **state)
     v[2].want[0] = TP_CMD_USER_AGENT;
     v[2].want_count = 1;
     v[3].layout = S("L");
-    v[3].layout_item = (struct tp_layout_item){ TP_LAYOUT_ITEM_BASE,
+    v[3].layout_item = (struct tp_request_layout_item){ TP_LAYOUT_ITEM_BASE,
                                                S("/k/") };
     v[4].want_full_uri = S("w");
     v[5].file_not_found = S("f");

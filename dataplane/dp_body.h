@@ -1,0 +1,134 @@
+/*
+ * dp_body: the body source, one asynchronous pull interface with
+ * back-pressure that every producer implements (file, memory, pipe,
+ * socket, NFS reader, chunked decoder, FastCGI stdout, WAS data pipe,
+ * filters) and every consumer reads (HTTP writer, HTTP client request
+ * body, caches).
+ *
+ * Promises:
+ * - The consumer attaches a handler with dp_body_set_handler() and asks
+ *   for data with dp_body_read().  The source answers, synchronously
+ *   inside dp_body_read() or later from the event loop, by calling the
+ *   handler: data() any number of times, then exactly one of eof() or
+ *   error().  After eof()/error() the source has released itself.
+ * - Back-pressure: data() returns how many bytes it took (0..len).  When
+ *   it takes fewer than offered, the source stops and keeps the rest
+ *   until the consumer calls dp_body_read() again.  The bytes passed to
+ *   data() are valid only during the call.
+ * - Re-entrancy: inside data() the consumer must not call
+ *   dp_body_read() or dp_body_close(); it returns what it took and acts
+ *   afterwards.  eof() and error() may free the consumer.
+ * - The file-descriptor fast path: when the rest of the body is a region
+ *   of a regular file, dp_body_file() says so (fd, offset, length), and
+ *   the consumer may move bytes itself (sendfile) and report them with
+ *   dp_body_file_advance(); when the region is used up the body is done
+ *   and the consumer closes it.  A source that cannot offer this returns
+ *   false and is read with dp_body_read().
+ * - dp_body_close() aborts a body the consumer no longer wants (client
+ *   gone): the source releases everything (descriptors, backend
+ *   connections) and calls no handler any more.
+ * - `length` is the number of bytes still to come when known, -1 when not
+ *   (a chunked or streamed body); sources keep it current.
+ */
+#ifndef PORTIER_DP_BODY_H
+#define PORTIER_DP_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dp_body;
+struct dp_pool;
+
+struct dp_body_handler {
+    size_t (*data)(void *ctx, const uint8_t *data, size_t len);
+    void (*eof)(void *ctx);
+    /** err is a positive errno value; msg names the cause ("read error on
+     *  /srv/a.txt: Input/output error"), valid during the call. */
+    void (*error)(void *ctx, int err, const char *msg);
+};
+
+/** The rest of a body as a file region. */
+struct dp_body_file {
+    int fd;
+    int64_t offset;
+    int64_t length;
+};
+
+/** What a source implements.  file and file_advance are optional. */
+struct dp_body_class {
+    const char *name;
+    void (*read)(struct dp_body *body);
+    bool (*file)(struct dp_body *body, struct dp_body_file *out);
+    void (*file_advance)(struct dp_body *body, uint64_t n);
+    void (*close)(struct dp_body *body);
+};
+
+/** The common head of every source (embed it first). */
+struct dp_body {
+    const struct dp_body_class *cls;
+    const struct dp_body_handler *handler;
+    void *ctx;
+    int64_t length;
+};
+
+/** For sources: fill in the common head. */
+void
+dp_body_init(struct dp_body *body, const struct dp_body_class *cls,
+             int64_t length);
+
+static inline void
+dp_body_set_handler(struct dp_body *body,
+                    const struct dp_body_handler *handler, void *ctx)
+{
+    body->handler = handler;
+    body->ctx = ctx;
+}
+
+static inline void
+dp_body_read(struct dp_body *body)
+{
+    body->cls->read(body);
+}
+
+/** True (and *out set) when the rest of the body is a file region the
+ *  consumer may transfer itself. */
+static inline bool
+dp_body_file(struct dp_body *body, struct dp_body_file *out)
+{
+    return body->cls->file != NULL && body->cls->file(body, out);
+}
+
+/** The consumer moved n bytes of the region from dp_body_file() itself. */
+static inline void
+dp_body_file_advance(struct dp_body *body, uint64_t n)
+{
+    body->cls->file_advance(body, n);
+}
+
+static inline void
+dp_body_close(struct dp_body *body)
+{
+    body->cls->close(body);
+}
+
+/**
+ * A source over `len` bytes of memory that outlives the body (pool memory
+ * of the same request, or static data).  Allocated from `pool`; NULL when
+ * out of memory.
+ */
+struct dp_body *
+dp_body_new_memory(struct dp_pool *pool, const void *data, size_t len);
+
+/**
+ * A source over the region [offset, offset+length) of a regular file.
+ * The body owns fd from here on (closed when the body ends or is closed,
+ * and by the pool's cleanup at the latest) — also when this fails (NULL,
+ * out of memory: fd is closed).  Reads use pread(); consumers that can,
+ * use the file fast path.
+ */
+struct dp_body *
+dp_body_new_file(struct dp_pool *pool, int fd, int64_t offset,
+                 int64_t length, const char *path);
+
+#endif

@@ -1,0 +1,1235 @@
+#!/usr/bin/python3
+"""Portier's benchmark harness: portierd against nginx, lighttpd and h2o.
+
+One command (see README.md beside this file):
+
+    /usr/bin/python3 integration/bench/bench.py
+
+Two measurements, both on loopback with one worker per server:
+
+- throughput: wrk with the same settings against every server, on the same
+  files (1 KiB, 64 KiB, 1 MiB) and a missing path (404), several rounds
+  with the servers' order rotated each round; a table of the median run,
+  the range, latency percentiles, and each server's ratio to the fastest
+  peer.
+- memory: N idle keep-alive connections (each has sent one request and
+  read the answer), the server's resident memory before and after, and
+  the cost per connection.
+
+portierd gets a scripted translation server (integration/tplib.py) that
+answers every request with one cacheable response (BASE "/", EASY_BASE,
+PATH "<docroot>/", MAX_AGE 3600), so the translation is done once and
+the benchmark measures the cached path.  When portierd is not built the
+harness says so and still runs the peers.
+
+Standard library only (Debian's /usr/bin/python3).  Every server runs in
+its own process group on a free 127.0.0.1 port and is stopped by its PID
+when the harness ends; nothing else is touched.
+"""
+import argparse
+import atexit
+import http.client
+import os
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))   # integration/, for tplib
+
+PEERS = ('nginx', 'lighttpd', 'h2o')
+SERVERS = PEERS + ('portier',)
+PACKAGES = {'nginx': 'nginx', 'lighttpd': 'lighttpd', 'h2o': 'h2o',
+            'wrk': 'wrk', 'curl': 'curl'}
+
+# id -> (label, URL path, expected status, expected body size or None)
+WORKLOADS = {
+    '1k': ('static 1 KiB', '/1k', 200, 1024),
+    '64k': ('static 64 KiB', '/64k', 200, 65536),
+    '1m': ('static 1 MiB', '/1m', 200, 1048576),
+    '404': ('404 missing file', '/missing', 404, None),
+}
+FILES = {'1k': 1024, '64k': 65536, '1m': 1048576}
+
+# The issue's targets: Portier >= the fastest peer on these workloads.
+TARGET_WORKLOADS = ('1k', '1m', '404')
+MEMORY_TARGET_KIB = 2.0
+
+DEFAULT_PORTIER_CMD = ('{build}/dataplane/portierd --listen 127.0.0.1:{port}'
+                       ' --translation-socket {tsock}')
+
+
+def log(msg):
+    print('>> ' + msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Peer configurations (pure: text from parameters)
+
+def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
+    """nginx, one worker: sendfile, access log off, unlimited keep-alive
+    requests, open file cache (lighttpd and h2o cache by default), no
+    error-log line per 404, and tcp_nopush left at its default (off: with
+    it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB)."""
+    idle = ('    keepalive_timeout %ds;\n' % idle_timeout
+            if idle_timeout else '')
+    return (
+        'worker_processes 1;\n'
+        'worker_rlimit_nofile %d;\n'
+        'daemon off;\n'
+        'pid {tmp}/nginx.pid;\n'
+        'error_log {tmp}/nginx.err warn;\n'
+        'events {{ worker_connections %d; }}\n'
+        'http {{\n'
+        '    access_log off;\n'
+        '    sendfile on;\n'
+        '    keepalive_requests 1000000;\n'
+        '%s'
+        '    open_file_cache max=1024;\n'
+        '    log_not_found off;\n'
+        '    default_type application/octet-stream;\n'
+        '    client_body_temp_path {tmp}/nginx-body;\n'
+        '    proxy_temp_path {tmp}/nginx-proxy;\n'
+        '    fastcgi_temp_path {tmp}/nginx-fastcgi;\n'
+        '    uwsgi_temp_path {tmp}/nginx-uwsgi;\n'
+        '    scgi_temp_path {tmp}/nginx-scgi;\n'
+        '    server {{\n'
+        '        listen 127.0.0.1:{port};\n'
+        '        root {root};\n'
+        '    }}\n'
+        '}}\n' % (2 * max_conns + 64, max_conns, idle)
+    ).format(port=port, root=root, tmp=tmp)
+
+
+def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
+    """lighttpd, a single process (server.max-worker unset): sendfile is
+    its default network backend on Linux, no access log unless
+    mod_accesslog is loaded, its stat cache is on by default; keep-alive
+    requests made unlimited."""
+    lines = [
+        'server.document-root = "%s"' % root,
+        'server.bind = "127.0.0.1"',
+        'server.port = %d' % port,
+        'server.errorlog = "%s/lighttpd.err"' % tmp,
+        'server.max-keep-alive-requests = 1000000',
+    ]
+    if max_conns:
+        lines += ['server.max-connections = %d' % max_conns,
+                  'server.max-fds = %d' % (2 * max_conns + 64)]
+    if idle_timeout:
+        lines.append('server.max-keep-alive-idle = %d' % idle_timeout)
+    return '\n'.join(lines) + '\n'
+
+
+def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
+             as_root=None):
+    """h2o, one thread: its open-file cache is a default, no access log
+    unless configured, no limit on keep-alive requests.  (h2o has no
+    sendfile path: it reads files and writes them with writev.)"""
+    if as_root is None:
+        as_root = os.geteuid() == 0
+    lines = ['num-threads: 1',
+             'error-log: %s/h2o.err' % tmp]
+    if as_root:
+        lines.append('user: nobody')
+    if max_conns:
+        lines.append('max-connections: %d' % max_conns)
+    if idle_timeout:
+        lines.append('http1-request-timeout: %d' % idle_timeout)
+    lines += ['listen:',
+              '  host: 127.0.0.1',
+              '  port: %d' % port,
+              'hosts:',
+              '  default:',
+              '    paths:',
+              '      /:',
+              '        file.dir: %s' % root]
+    return '\n'.join(lines) + '\n'
+
+
+def portier_argv(template, port, tsock, root, tmp, build, config=''):
+    """The portierd command line from its template (split like a shell
+    line, then the placeholders replaced in each word): {port}, {tsock}
+    (abstract @name), {root}, {tmp}, {build}, {config}."""
+    values = {'port': str(port), 'tsock': tsock, 'root': root, 'tmp': tmp,
+              'build': build, 'config': config}
+    argv = []
+    for word in shlex.split(template):
+        for key, value in values.items():
+            word = word.replace('{%s}' % key, value)
+        argv.append(word)
+    return argv
+
+
+def portier_conf(max_conns=None):
+    """The configuration file behind {config}: nothing but comments for
+    the throughput run; max_connections for the memory check (portierd's
+    default, 8192, is below 10,000)."""
+    text = ('# written by integration/bench/bench.py for PORTIER_CMD '
+            '--config {config}\n')
+    if max_conns:
+        text += 'set max_connections = "%d"\n' % max_conns
+    return text
+
+
+def translation_answer(root):
+    """The packets of the one cacheable translation response: valid for
+    every URI below "/", the tail appended to the document root."""
+    import tplib
+    return [tplib.packet('BASE', '/'),
+            tplib.packet('EASY_BASE'),
+            tplib.packet('PATH', root.rstrip('/') + '/'),
+            tplib.packet('MAX_AGE', tplib.u32(3600))]
+
+
+# ---------------------------------------------------------------------------
+# wrk output
+
+_TIME_UNITS = {'us': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
+_SIZE_UNITS = {'B': 1, 'KB': 1024, 'MB': 1024 ** 2, 'GB': 1024 ** 3,
+               'TB': 1024 ** 4, 'PB': 1024 ** 5}
+
+
+def parse_time(text):
+    """wrk's latency text ('294.00us', '8.11ms', '1.20s') -> seconds."""
+    m = re.fullmatch(r'([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h)?', text.strip())
+    if not m:
+        raise ValueError('not a wrk time: %r' % text)
+    return float(m.group(1)) * _TIME_UNITS[m.group(2) or 's']
+
+
+def parse_size(text):
+    """wrk's byte text ('106.40MB', '512.00B') -> bytes."""
+    m = re.fullmatch(r'([0-9.]+)([KMGTP]?B)', text.strip())
+    if not m:
+        raise ValueError('not a wrk size: %r' % text)
+    return float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+def parse_wrk(text):
+    """The figures of one wrk --latency run; raises ValueError when the
+    output has no Requests/sec line (wrk failed)."""
+    r = {'latency': {}, 'non2xx3xx': 0, 'socket_errors': {}}
+    for line in text.splitlines():
+        s = line.strip()
+        m = re.match(r'Requests/sec:\s+([0-9.]+)$', s)
+        if m:
+            r['rps'] = float(m.group(1))
+            continue
+        m = re.match(r'Transfer/sec:\s+(\S+)$', s)
+        if m:
+            r['transfer'] = parse_size(m.group(1))
+            continue
+        m = re.match(r'(\d+(?:\.\d+)?)%\s+(\S+)$', s)
+        if m:
+            r['latency'][float(m.group(1))] = parse_time(m.group(2))
+            continue
+        m = re.match(r'Latency\s+(\S+)\s+(\S+)\s+(\S+)', s)
+        if m:
+            r['lat_avg'] = parse_time(m.group(1))
+            r['lat_max'] = parse_time(m.group(3))
+            continue
+        m = re.match(r'(\d+) requests in ([0-9.]+\w+), (\S+) read$', s)
+        if m:
+            r['requests'] = int(m.group(1))
+            r['duration'] = parse_time(m.group(2))
+            r['bytes'] = parse_size(m.group(3))
+            continue
+        m = re.match(r'Non-2xx or 3xx responses:\s+(\d+)$', s)
+        if m:
+            r['non2xx3xx'] = int(m.group(1))
+            continue
+        m = re.match(r'Socket errors:\s+(.*)$', s)
+        if m:
+            for part in m.group(1).split(','):
+                name, _, count = part.strip().partition(' ')
+                r['socket_errors'][name] = int(count)
+    if 'rps' not in r:
+        raise ValueError('no Requests/sec line in the wrk output')
+    return r
+
+
+def run_notes(r, want_status, want_size):
+    """Problems one wrk run shows: wrong statuses, socket errors, short
+    responses."""
+    notes = []
+    requests = r.get('requests', 0)
+    if want_status == 200 and r['non2xx3xx']:
+        notes.append('%d non-2xx/3xx' % r['non2xx3xx'])
+    if want_status != 200 and requests and r['non2xx3xx'] < requests:
+        notes.append('%d of %d answers were not errors'
+                     % (requests - r['non2xx3xx'], requests))
+    errors = {k: v for k, v in r['socket_errors'].items() if v}
+    if errors:
+        notes.append('socket errors ' + ' '.join(
+            '%s %d' % kv for kv in sorted(errors.items())))
+    if want_size and requests and r.get('bytes') is not None:
+        # wrk prints two decimals: allow 1% of rounding.
+        if r['bytes'] / requests < want_size * 0.99:
+            notes.append('%.0f bytes per response, want > %d'
+                         % (r['bytes'] / requests, want_size))
+    return notes
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+
+def fmt_rate(rps):
+    return '{:,.0f}'.format(rps)
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return '-'
+    if seconds < 1e-3:
+        return '%.0fus' % (seconds * 1e6)
+    if seconds < 1.0:
+        return '%.2fms' % (seconds * 1e3)
+    return '%.2fs' % seconds
+
+
+def fmt_bytes(n):
+    for unit, size in (('GB', 1024 ** 3), ('MB', 1024 ** 2), ('KB', 1024)):
+        if n >= size:
+            return '%.2f%s' % (n / size, unit)
+    return '%.0fB' % n
+
+
+# ---------------------------------------------------------------------------
+# Summaries (pure: from a list of runs)
+
+def summarize(runs):
+    """Runs of one (workload, server) cell -> the median run by req/s
+    (the lower middle one for an even count) with the range."""
+    ok = sorted((r for r in runs if r.get('rps') is not None),
+                key=lambda r: r['rps'])
+    if not ok:
+        return None
+    return {'median': ok[(len(ok) - 1) // 2], 'n': len(ok),
+            'lo': ok[0]['rps'], 'hi': ok[-1]['rps']}
+
+
+def fastest_peer(cells):
+    """cells: server -> summary.  The peer with the highest median req/s
+    (name, summary), or (None, None) when no peer has a result."""
+    best = (None, None)
+    for name in PEERS:
+        s = cells.get(name)
+        if not s or 'median' not in s:
+            continue
+        if best[1] is None or s['median']['rps'] > best[1]['median']['rps']:
+            best = (name, s)
+    return best
+
+
+def verdicts(results):
+    """results: workload -> server -> summary.  One line per target
+    workload: Portier's req/s ratio and p99 against the fastest peer."""
+    lines = []
+    for wl in TARGET_WORKLOADS:
+        cells = results.get(wl)
+        if not cells:
+            continue
+        peer, best = fastest_peer(cells)
+        mine = cells.get('portier')
+        label = WORKLOADS[wl][0]
+        if best is None:
+            lines.append('- %s: no peer result' % label)
+            continue
+        if mine is None or 'median' not in mine:
+            lines.append('- %s: no Portier result%s' % (
+                label, ' (%s)' % mine['failed'] if mine else ''))
+            continue
+        ratio = mine['median']['rps'] / best['median']['rps']
+        p99 = mine['median']['latency'].get(99.0)
+        peer_p99 = best['median']['latency'].get(99.0)
+        rate_ok = ratio >= 1.0
+        lat_ok = (p99 is not None and peer_p99 is not None and
+                  p99 <= peer_p99)
+        lines.append('- %s: Portier %s req/s = %.2f x %s (%s); p99 %s vs '
+                     '%s (%s)' % (
+                         label, fmt_rate(mine['median']['rps']), ratio, peer,
+                         'met' if rate_ok else 'not met', fmt_time(p99),
+                         fmt_time(peer_p99), 'met' if lat_ok else 'not met'))
+    return lines
+
+
+def throughput_table(results, order):
+    out = ['| workload | server | req/s (median) | range | p50 | p99 | '
+           'transfer/s | server CPU | ratio to fastest peer | notes |',
+           '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+    for wl in WORKLOADS:
+        cells = results.get(wl)
+        if not cells:
+            continue
+        peer, best = fastest_peer(cells)
+        for name in order:
+            s = cells.get(name)
+            if s is None:
+                continue
+            if s.get('failed'):
+                out.append('| %s | %s | - | - | - | - | - | - | - | %s |' % (
+                    WORKLOADS[wl][0], name, s['failed']))
+                continue
+            m = s['median']
+            ratio = ('%.2f' % (m['rps'] / best['median']['rps'])
+                     if best else '-')
+            if name == peer:
+                ratio += ' (fastest)'
+            out.append('| %s | %s | %s | %s-%s | %s | %s | %s/s | %s | %s '
+                       '| %s |' % (
+                           WORKLOADS[wl][0], name, fmt_rate(m['rps']),
+                           fmt_rate(s['lo']), fmt_rate(s['hi']),
+                           fmt_time(m['latency'].get(50.0)),
+                           fmt_time(m['latency'].get(99.0)),
+                           fmt_bytes(m.get('transfer', 0)),
+                           '%.0f%%' % m['cpu'] if 'cpu' in m else '-',
+                           ratio, '; '.join(s.get('notes', []))))
+    return '\n'.join(out)
+
+
+# ---------------------------------------------------------------------------
+# /proc
+
+def cpu_snapshot(path='/proc/stat'):
+    """(total, idle, steal) jiffies of all CPUs."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith('cpu '):
+                v = [int(x) for x in line.split()[1:9]]
+                # user nice system idle iowait irq softirq steal
+                return sum(v), v[3] + v[4], v[7]
+    raise ValueError('no cpu line in ' + path)
+
+
+def busy_percent(a, b):
+    total = b[0] - a[0]
+    return 100.0 * (total - (b[1] - a[1])) / total if total > 0 else 0.0
+
+
+def steal_percent(a, b):
+    total = b[0] - a[0]
+    return 100.0 * (b[2] - a[2]) / total if total > 0 else 0.0
+
+
+def group_pids(pgid):
+    """PIDs of the processes in process group pgid."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and ')'.
+        fields = stat[stat.rindex(')') + 2:].split()
+        if int(fields[2]) == pgid:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def group_rss_kib(pgid):
+    """Sum of VmRSS (KiB) over the processes of a group."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            with open('/proc/%d/status' % pid) as f:
+                for line in f:
+                    if line.startswith('VmRSS:'):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def group_cpu_ticks(pgid):
+    """utime + stime (clock ticks) summed over the processes of a group."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+# ---------------------------------------------------------------------------
+# HTTP helpers
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    """True once something accepts on 127.0.0.1:port; False if proc exits
+    or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def probe(port, path, want_status, want_body):
+    """Two GETs on one connection: status, body (size and bytes) and
+    keep-alive.  Returns (problems, warnings): a problem (wrong status or
+    body, no answer) rules the server out of the workload; a warning (the
+    connection was not kept alive) goes into the notes."""
+    problems, warnings = [], []
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
+    try:
+        for i in range(2):
+            conn.request('GET', path)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != want_status:
+                problems.append('HTTP %d, want %d' % (resp.status,
+                                                      want_status))
+                break
+            if want_body is not None and body != want_body:
+                problems.append('body of %d bytes differs from the file '
+                                '(%d bytes)' % (len(body), len(want_body)))
+                break
+            if i == 0 and resp.will_close:
+                warnings.append('connection not kept alive')
+    except (OSError, http.client.HTTPException) as e:
+        problems.append('%s: %s' % (type(e).__name__, e))
+    finally:
+        conn.close()
+    return problems, warnings
+
+
+def response_complete(buf):
+    """For a buffer holding the start of one HTTP/1.1 response: None while
+    incomplete, else (status, total length).  Content-Length and chunked
+    framing; raises ValueError on a malformed head."""
+    end = buf.find(b'\r\n\r\n')
+    if end < 0:
+        return None
+    head = buf[:end].decode('latin-1').split('\r\n')
+    m = re.match(r'HTTP/1\.[01] (\d{3})', head[0])
+    if not m:
+        raise ValueError('bad status line %r' % head[0])
+    status = int(m.group(1))
+    length, chunked = None, False
+    for line in head[1:]:
+        name, _, value = line.partition(':')
+        name = name.strip().lower()
+        if name == 'content-length':
+            length = int(value.strip())
+        elif name == 'transfer-encoding' and 'chunked' in value.lower():
+            chunked = True
+    body = end + 4
+    if chunked:
+        stop = buf.find(b'\r\n0\r\n\r\n', body - 2)
+        return None if stop < 0 else (status, stop + 7)
+    if length is None:
+        raise ValueError('response without Content-Length')
+    return (status, body + length) if len(buf) >= body + length else None
+
+
+def open_idle_connections(port, path, n, parallel=128, timeout=60.0):
+    """Open n connections to 127.0.0.1:port; on each send one GET and read
+    the whole answer, then leave it open and idle.  Returns (sockets,
+    problems)."""
+    request = ('GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n'
+               % (path, port)).encode()
+    sel = selectors.DefaultSelector()
+    done, problems = [], []
+    started = 0
+    in_flight = 0
+    deadline = time.monotonic() + timeout
+
+    def start_one():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(('127.0.0.1', port))
+        sel.register(s, selectors.EVENT_WRITE, {'state': 'connect',
+                                                'buf': b''})
+
+    try:
+        while len(done) + len(problems) < n:
+            while in_flight < parallel and started < n:
+                start_one()
+                started += 1
+                in_flight += 1
+            if time.monotonic() > deadline:
+                problems.append('timed out with %d connections pending'
+                                % in_flight)
+                break
+            for key, _ in sel.select(timeout=1.0):
+                s, st = key.fileobj, key.data
+                try:
+                    if st['state'] == 'connect':
+                        err = s.getsockopt(socket.SOL_SOCKET,
+                                           socket.SO_ERROR)
+                        if err:
+                            raise OSError(err, os.strerror(err))
+                        s.sendall(request)
+                        st['state'] = 'read'
+                        sel.modify(s, selectors.EVENT_READ, st)
+                        continue
+                    data = s.recv(262144)
+                    if not data:
+                        raise OSError('closed before the answer was read')
+                    st['buf'] += data
+                    got = response_complete(st['buf'])
+                    if got is None:
+                        continue
+                    if got[0] != 200:
+                        raise OSError('HTTP %d' % got[0])
+                    sel.unregister(s)
+                    in_flight -= 1
+                    done.append(s)
+                except (OSError, ValueError) as e:
+                    sel.unregister(s)
+                    s.close()
+                    in_flight -= 1
+                    problems.append(str(e))
+    finally:
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+        sel.close()
+    return done, problems
+
+
+def count_still_open(socks):
+    """How many of the idle connections the server has not closed."""
+    alive = 0
+    for s in socks:
+        try:
+            data = s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            if data:
+                alive += 1   # unexpected bytes, but open
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    return alive
+
+
+def raise_nofile(want):
+    """Raise RLIMIT_NOFILE (soft, and hard when allowed) to at least want;
+    servers started later inherit it.  Returns the soft limit reached."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (ValueError, OSError):
+            want = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+# ---------------------------------------------------------------------------
+# Servers
+
+class Server:
+    """One server under test, in its own process group (its PID)."""
+
+    def __init__(self, name, argv, port, tmp, cpus=None):
+        self.name, self.argv, self.port, self.tmp = name, argv, port, tmp
+        self.cpus = cpus
+        self.proc = None
+        self.tserver = None   # Portier's translation server
+
+    def start(self):
+        argv = self.argv
+        if self.cpus:
+            argv = ['taskset', '-c', self.cpus] + argv
+        out = open(os.path.join(self.tmp, self.name + '.log'), 'ab')
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=out,
+                                         cwd=self.tmp,
+                                         start_new_session=True)
+        finally:
+            out.close()
+        _STARTED.append(self)
+        up = wait_port(self.port, self.proc)
+        if up:
+            time.sleep(0.2)   # a server that dies right after listening
+            up = self.proc.poll() is None
+        if not up:
+            tail = self.log_tail()
+            self.stop()
+            raise RuntimeError('%s did not listen on 127.0.0.1:%d%s' % (
+                self.name, self.port, (': ' + tail) if tail else ''))
+
+    def log_tail(self):
+        text = ''
+        for suffix in ('.log', '.err'):
+            try:
+                with open(os.path.join(self.tmp, self.name + suffix),
+                          errors='replace') as f:
+                    text += f.read()
+            except OSError:
+                pass
+        return ' | '.join(text.strip().splitlines()[-3:])
+
+    @property
+    def pgid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            # the leader may be gone while its workers linger (the group
+            # keeps its id while any member lives)
+            if group_pids(self.proc.pid):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.tserver is not None:
+            self.tserver.stop()
+            self.tserver = None
+        if self in _STARTED:
+            _STARTED.remove(self)
+
+
+_STARTED = []
+
+
+def _stop_all():
+    for server in list(_STARTED):
+        server.stop()
+
+
+def make_server(name, tmp, root, args, memory_mode=False):
+    """The Server for name (not started), or raises RuntimeError with the
+    reason it cannot run."""
+    port = free_port()
+    sdir = os.path.join(tmp, name)
+    os.makedirs(sdir, exist_ok=True)
+    os.chmod(sdir, 0o755)
+    limits = {}
+    if memory_mode:
+        # Headroom: nginx starts closing idle keep-alive connections when
+        # fewer than 1/16 of its worker_connections are free.
+        limits = {'max_conns': args.conns_idle * 5 // 4 + 256,
+                  'idle_timeout': 300}
+    if name == 'nginx':
+        path = os.path.join(sdir, 'nginx.conf')
+        with open(path, 'w') as f:
+            f.write(nginx_conf(port, root, sdir, **limits))
+        argv = ['nginx', '-p', sdir + '/', '-e', sdir + '/nginx.err',
+                '-c', path]
+    elif name == 'lighttpd':
+        path = os.path.join(sdir, 'lighttpd.conf')
+        with open(path, 'w') as f:
+            f.write(lighttpd_conf(port, root, sdir, **limits))
+        argv = ['lighttpd', '-D', '-f', path]
+    elif name == 'h2o':
+        path = os.path.join(sdir, 'h2o.conf')
+        with open(path, 'w') as f:
+            f.write(h2o_conf(port, root, sdir, **limits))
+        argv = ['h2o', '-c', path]
+    elif name == 'portier':
+        import tplib
+        tsock = '@portier-bench-%d-%d' % (os.getpid(), port)
+        config = os.path.join(sdir, 'portierd.conf')
+        with open(config, 'w') as f:
+            f.write(portier_conf(limits.get('max_conns')))
+        argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
+                            args.build, config)
+        if not argv:
+            raise RuntimeError('the portierd command is empty')
+        exe = argv[0]
+        if not (os.access(exe, os.X_OK) if '/' in exe
+                else shutil.which(exe)):
+            raise RuntimeError('portierd not built: skipped (%s is missing)'
+                               % exe)
+        server = Server(name, argv, port, sdir, args.srv_cpus)
+        answer = translation_answer(root)
+        server.tserver = tplib.ScriptedTranslationServer(
+            handler=lambda req: answer, address=tsock)
+        return server
+    else:
+        raise RuntimeError('unknown server %s' % name)
+    return Server(name, argv, port, sdir, args.srv_cpus)
+
+
+def start_server(server):
+    if server.tserver is not None:
+        server.tserver.start()
+    server.start()
+
+
+# ---------------------------------------------------------------------------
+# Setup
+
+def install_missing(names, allow):
+    """apt-get install the Debian packages of the missing commands, with a
+    temporary policy-rc.d so apt starts no system service."""
+    need = sorted({PACKAGES[n] for n in names if not shutil.which(n)})
+    if not need:
+        return []
+    if not allow:
+        return need
+    if os.geteuid() != 0:
+        log('missing %s and not root: install them or run as root'
+            % ' '.join(need))
+        return need
+    log('apt-get install ' + ' '.join(need))
+    policy = '/usr/sbin/policy-rc.d'
+    added = False
+    if not os.path.exists(policy):
+        with open(policy, 'w') as f:
+            f.write('#!/bin/sh\n# portier bench: no services from apt\n'
+                    'exit 101\n')
+        os.chmod(policy, 0o755)
+        added = True
+    try:
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        rc = subprocess.run(['apt-get', '-o', 'DPkg::Lock::Timeout=600',
+                             'install', '-y', '-q', '--no-install-recommends']
+                            + need, env=env, stdout=sys.stderr).returncode
+        if rc != 0:
+            subprocess.run(['apt-get', 'update', '-q'], env=env,
+                           stdout=sys.stderr)
+            subprocess.run(['apt-get', '-o', 'DPkg::Lock::Timeout=600',
+                            'install', '-y', '-q',
+                            '--no-install-recommends'] + need, env=env,
+                           stdout=sys.stderr)
+    finally:
+        if added:
+            os.unlink(policy)
+    return sorted({PACKAGES[n] for n in names if not shutil.which(n)})
+
+
+def make_docroot(tmp):
+    root = os.path.join(tmp, 'www')
+    os.makedirs(root)
+    contents = {}
+    for name, size in FILES.items():
+        data = os.urandom(size)
+        with open(os.path.join(root, name), 'wb') as f:
+            f.write(data)
+        os.chmod(os.path.join(root, name), 0o644)
+        contents[name] = data
+    os.chmod(root, 0o755)
+    return root, contents
+
+
+def versions():
+    out = []
+    for argv in (['nginx', '-v'], ['lighttpd', '-v'], ['h2o', '--version'],
+                 ['wrk', '-v']):
+        if not shutil.which(argv[0]):
+            continue
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        first = (p.stdout.strip().splitlines() or [''])[0]
+        out.append(first.split(' [')[0].split(' - ')[0])
+    return out
+
+
+def loadavg():
+    with open('/proc/loadavg') as f:
+        return ' '.join(f.read().split()[:3])
+
+
+# ---------------------------------------------------------------------------
+# The two modes
+
+def run_wrk(args, url, tmp, tag):
+    argv = ['wrk', '-t%d' % args.threads, '-c%d' % args.conns,
+            '-d%s' % args.duration, '--latency', url]
+    if args.wrk_cpus:
+        argv = ['taskset', '-c', args.wrk_cpus] + argv
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           timeout=parse_time(args.duration) + 60)
+        text = p.stdout
+    except subprocess.TimeoutExpired as e:
+        text = (e.stdout or b'').decode(errors='replace') + '\nwrk timed out'
+    with open(os.path.join(tmp, 'wrk-%s.txt' % tag), 'w') as f:
+        f.write(text)
+    return text
+
+
+def throughput(args, names, tmp, root, contents):
+    servers, order = {}, []
+    for name in names:
+        try:
+            server = make_server(name, tmp, root, args)
+            start_server(server)
+        except RuntimeError as e:
+            print('%s' % e if 'not built' in str(e) else
+                  '%s: %s' % (name, e))
+            continue
+        servers[name] = server
+        order.append(name)
+        n = len(group_pids(server.pgid))
+        log('%s on 127.0.0.1:%d, %d process(es) in its group'
+            % (name, server.port, n))
+        if name == 'portier' and n > 2:
+            print('note: portierd runs %d processes; the comparison is meant '
+                  'for one worker (adapt --portier-cmd)' % n)
+
+    results = {wl: {} for wl in args.workloads}
+    machine = {'other': [], 'steal': []}
+    runs = {(wl, name): [] for wl in args.workloads for name in order}
+    extra = {(wl, name): [] for wl in args.workloads for name in order}
+    usable = {}
+    for wl in args.workloads:
+        label, path, status, size = WORKLOADS[wl]
+        body = contents.get(wl) if status == 200 else None
+        for name in order:
+            problems, warnings = probe(servers[name].port, path, status,
+                                       body)
+            extra[(wl, name)] += warnings
+            usable[(wl, name)] = not problems
+            if problems:
+                results[wl][name] = {'failed': 'probe failed: ' +
+                                     '; '.join(problems)}
+                log('%s %s: probe failed: %s' % (wl, name,
+                                                 '; '.join(problems)))
+
+    for rnd in range(args.repeat):
+        turn = order[rnd % len(order):] + order[:rnd % len(order)] \
+            if order else []
+        for wl in args.workloads:
+            label, path, status, size = WORKLOADS[wl]
+            for name in turn:
+                if not usable[(wl, name)]:
+                    continue
+                server = servers[name]
+                notes = []
+                if args.idle_sample > 0:
+                    a = cpu_snapshot()
+                    time.sleep(args.idle_sample)
+                    b = cpu_snapshot()
+                    other = busy_percent(a, b)
+                    machine['other'].append(other)
+                    if other > 10:
+                        notes.append('other load %.0f%%' % other)
+                s0, c0, t0 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
+                    time.monotonic()
+                text = run_wrk(args, 'http://127.0.0.1:%d%s'
+                               % (server.port, path), tmp,
+                               '%s-%s-%d' % (wl, name, rnd + 1))
+                s1, c1, t1 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
+                    time.monotonic()
+                steal = steal_percent(s0, s1)
+                machine['steal'].append(steal)
+                if steal > 2:
+                    notes.append('steal %.0f%%' % steal)
+                try:
+                    r = parse_wrk(text)
+                except ValueError:
+                    last = (text.strip().splitlines() or ['no output'])[-1]
+                    extra[(wl, name)].append('round %d: wrk failed: %s'
+                                             % (rnd + 1, last))
+                    log('round %d %s %s: wrk failed: %s'
+                        % (rnd + 1, wl, name, last))
+                    continue
+                r['cpu'] = 100.0 * (c1 - c0) / os.sysconf('SC_CLK_TCK') \
+                    / (t1 - t0)
+                notes += run_notes(r, status, size)
+                runs[(wl, name)].append(r)
+                extra[(wl, name)] += ['round %d: %s' % (rnd + 1, n)
+                                      for n in notes]
+                log('round %d %-4s %-8s %10s req/s  p99 %-8s %s' % (
+                    rnd + 1, wl, name, fmt_rate(r['rps']),
+                    fmt_time(r['latency'].get(99.0)), '; '.join(notes)))
+
+    for (wl, name), rs in runs.items():
+        if not usable[(wl, name)]:
+            continue
+        s = summarize(rs)
+        if s is None:
+            results[wl][name] = {'failed': '; '.join(extra[(wl, name)])
+                                 or 'no result'}
+            continue
+        s['notes'] = extra[(wl, name)]
+        results[wl][name] = s
+
+    if 'portier' in servers and servers['portier'].tserver is not None:
+        n = servers['portier'].tserver.count()
+        print('portier: %d translation request(s) in the whole run%s' % (
+            n, '' if n <= len(args.workloads) * 2 else
+            ' (more than expected: is the translation cached?)'))
+    for server in servers.values():
+        server.stop()
+    return results, order, machine
+
+
+def machine_line(machine):
+    """One line on the machine's state during a throughput run."""
+    parts = []
+    if machine['other']:
+        o = sorted(machine['other'])
+        parts.append('other CPU load before the runs: median %.0f%%, max '
+                     '%.0f%%' % (o[(len(o) - 1) // 2], o[-1]))
+    if machine['steal']:
+        parts.append('VM steal during the runs: max %.0f%%'
+                     % max(machine['steal']))
+    line = '# ' + '; '.join(parts) if parts else ''
+    if machine['other'] and sorted(machine['other'])[
+            (len(machine['other']) - 1) // 2] > 10:
+        line += ('\n# WARNING: something else kept the CPUs busy: these '
+                 'numbers are not a benchmark')
+    return line
+
+
+def memory(args, names, tmp, root):
+    want = args.conns_idle * 2 + 512
+    got = raise_nofile(want)
+    if got < args.conns_idle + 64:
+        print('memory: RLIMIT_NOFILE is %d, too low for %d connections'
+              % (got, args.conns_idle))
+        return []
+    rows = []
+    for name in names:
+        try:
+            server = make_server(name, tmp, root, args, memory_mode=True)
+            start_server(server)
+        except RuntimeError as e:
+            print('%s' % e if 'not built' in str(e) else
+                  '%s: %s' % (name, e))
+            continue
+        try:
+            rows.append(memory_one(args, server))
+        finally:
+            server.stop()
+    return rows
+
+
+def memory_one(args, server):
+    # Warm up: a few connections opened and closed, so one-time
+    # allocations (buffers, caches, the file's first open) are in "before".
+    warm, problems = open_idle_connections(server.port, '/1k', 64)
+    for s in warm:
+        s.close()
+    time.sleep(0.5)
+    before = group_rss_kib(server.pgid)
+    t0 = time.monotonic()
+    socks, problems = open_idle_connections(server.port, '/1k',
+                                            args.conns_idle)
+    took = time.monotonic() - t0
+    time.sleep(1.0)
+    after = group_rss_kib(server.pgid)
+    alive = count_still_open(socks)
+    nprocs = len(group_pids(server.pgid))
+    for s in socks:
+        s.close()
+    row = {'server': server.name, 'opened': len(socks), 'alive': alive,
+           'before': before, 'after': after, 'procs': nprocs,
+           'took': took, 'problems': problems}
+    if socks:
+        row['per_conn'] = (after - before) / len(socks)
+    log('memory %s: %d opened in %.1f s (%d still open), RSS %d -> %d KiB'
+        % (server.name, len(socks), took, alive, before, after))
+    return row
+
+
+def memory_table(rows, n):
+    out = ['| server | idle connections (still open) | RSS before | '
+           'RSS after | KiB per connection | processes | notes |',
+           '|---|---:|---:|---:|---:|---:|---|']
+    for r in rows:
+        notes = []
+        if r['opened'] < n:
+            notes.append('%d of %d failed: %s' % (
+                n - r['opened'], n, _first_kinds(r['problems'])))
+        if r['alive'] < r['opened']:
+            notes.append('%d closed by the server within 1 s'
+                         % (r['opened'] - r['alive']))
+        if r['server'] == 'portier' and 'per_conn' in r:
+            notes.append('target <= %.0f KiB: %s' % (
+                MEMORY_TARGET_KIB, 'met' if r['per_conn'] <= MEMORY_TARGET_KIB
+                else 'not met'))
+        out.append('| %s | %d (%d) | %d KiB | %d KiB | %s | %d | %s |' % (
+            r['server'], r['opened'], r['alive'], r['before'], r['after'],
+            '%.2f' % r['per_conn'] if 'per_conn' in r else '-',
+            r['procs'], '; '.join(notes)))
+    return '\n'.join(out)
+
+
+def _first_kinds(problems):
+    kinds = {}
+    for p in problems:
+        kinds[p] = kinds.get(p, 0) + 1
+    return ', '.join('%s (%d)' % kv for kv in list(kinds.items())[:3])
+
+
+# ---------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    env = os.environ.get
+    ap = argparse.ArgumentParser(
+        description='Benchmark portierd against nginx, lighttpd and h2o '
+        '(one worker each, loopback, wrk).  Every option has an environment '
+        'variable named in its help.')
+    ap.add_argument('--mode', choices=('all', 'throughput', 'memory'),
+                    default=env('MODE', 'all'), help='MODE [all]')
+    ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
+                    help='SERVERS, comma-separated [%(default)s]')
+    ap.add_argument('--workloads',
+                    default=env('WORKLOADS', ','.join(WORKLOADS)),
+                    help='WORKLOADS, comma-separated [%(default)s]')
+    ap.add_argument('--repeat', type=int, default=int(env('REPEAT', '3')),
+                    help='REPEAT: wrk runs per cell, servers alternating '
+                    '[%(default)s]')
+    ap.add_argument('--threads', type=int,
+                    default=int(env('WRK_THREADS', '1')),
+                    help='WRK_THREADS [%(default)s]')
+    ap.add_argument('--conns', type=int, default=int(env('WRK_CONNS', '32')),
+                    help='WRK_CONNS [%(default)s]')
+    ap.add_argument('--duration', default=env('WRK_DURATION', '5s'),
+                    help='WRK_DURATION [%(default)s]')
+    ap.add_argument('--idle-sample', type=float,
+                    default=float(env('IDLE_SAMPLE', '1')),
+                    help='IDLE_SAMPLE: seconds of other load measured '
+                    'before each run, 0 = off [%(default)s]')
+    ap.add_argument('--conns-idle', type=int,
+                    default=int(env('MEM_CONNS', '10000')),
+                    help='MEM_CONNS: idle connections of the memory check '
+                    '[%(default)s]')
+    ap.add_argument('--build', default=env('PORTIER_BUILD',
+                                           os.path.join(ROOT, 'build')),
+                    help='PORTIER_BUILD [%(default)s]')
+    ap.add_argument('--portier-cmd',
+                    default=env('PORTIER_CMD', DEFAULT_PORTIER_CMD),
+                    help='PORTIER_CMD: portierd command line, placeholders '
+                    '{build} {port} {tsock} {root} {tmp} {config} '
+                    '[%(default)s]')
+    ap.add_argument('--wrk-cpus', default=env('WRK_CPUS'),
+                    help='WRK_CPUS: taskset CPU list for wrk')
+    ap.add_argument('--srv-cpus', default=env('SRV_CPUS'),
+                    help='SRV_CPUS: taskset CPU list for every server')
+    ap.add_argument('--no-install', action='store_true',
+                    default=env('NO_INSTALL') == '1',
+                    help='NO_INSTALL=1: never run apt-get')
+    ap.add_argument('--keep-tmp', action='store_true',
+                    default=env('KEEP_TMP') == '1',
+                    help='KEEP_TMP=1: keep configs, logs and wrk output')
+    args = ap.parse_args(argv)
+    args.servers = [s for s in args.servers.replace(' ', ',').split(',') if s]
+    args.workloads = [w for w in args.workloads.replace(' ', ',').split(',')
+                      if w]
+    for s in args.servers:
+        if s not in SERVERS:
+            ap.error('unknown server %r (known: %s)' % (s, ', '.join(SERVERS)))
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            ap.error('unknown workload %r (known: %s)'
+                     % (w, ', '.join(WORKLOADS)))
+    if args.repeat < 1:
+        ap.error('--repeat must be at least 1')
+    try:
+        parse_time(args.duration)
+    except ValueError:
+        ap.error('--duration like 5s or 500ms')
+    args.build = os.path.abspath(args.build)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    peers = [s for s in args.servers if s in PEERS]
+    tools = peers + (['wrk'] if args.mode != 'memory' else [])
+    still = install_missing(tools, not args.no_install)
+    names = [s for s in args.servers
+             if s == 'portier' or PACKAGES[s] not in still]
+    for s in args.servers:
+        if s not in names:
+            print('%s: not installed, skipped' % s)
+    if args.mode != 'memory' and 'wrk' in still:
+        print('wrk is not installed: no throughput run')
+        if args.mode == 'throughput':
+            return 1
+        args.mode = 'memory'
+
+    tmp = tempfile.mkdtemp(prefix='portier-bench.')
+    os.chmod(tmp, 0o755)   # nginx workers and h2o run as nobody under root
+    try:
+        root, contents = make_docroot(tmp)
+        print('# Portier bench %s | %s | %d CPUs | loadavg %s' % (
+            time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+            ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
+            loadavg()))
+        print('# %s' % ' | '.join(versions()))
+        if args.mode in ('all', 'throughput'):
+            print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
+                  'alternating; one worker each' % (
+                      args.threads, args.conns, args.duration, args.repeat))
+            results, order, machine = throughput(args, names, tmp, root,
+                                                 contents)
+            print()
+            print(throughput_table(results, order))
+            line = machine_line(machine)
+            if line:
+                print(line)
+            lines = verdicts(results)
+            if lines and 'portier' in order:
+                print()
+                print('Targets (Portier against the fastest peer, same run):')
+                print('\n'.join(lines))
+        if args.mode in ('all', 'memory'):
+            print()
+            print('# memory: %d idle keep-alive connections (one GET /1k '
+                  'each), VmRSS summed over the server\'s process group'
+                  % args.conns_idle)
+            rows = memory(args, names, tmp, root)
+            if rows:
+                print()
+                print(memory_table(rows, args.conns_idle))
+        print()
+        print('# loadavg at end: %s' % loadavg())
+    finally:
+        _stop_all()
+        if args.keep_tmp:
+            log('kept ' + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _on_signal(signum, frame):
+    raise SystemExit(128 + signum)   # unwinds: every server is stopped
+
+
+if __name__ == '__main__':
+    atexit.register(_stop_all)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sys.exit(main())
