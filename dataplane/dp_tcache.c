@@ -106,6 +106,64 @@ hit_error(struct dp_tcache_hit *hit, int status, const char *fmt, ...)
     return -1;
 }
 
+/*
+ * The hit's scratch memory: small heap blocks, so that the few strings a
+ * BASE hit rewrites cost one small malloc() (pr_arena's blocks are 4 KiB)
+ * and stay valid when the caller moves the hit struct.
+ */
+struct dp_tcache_scratch {
+    struct dp_tcache_scratch *next;
+    size_t used, size;
+    max_align_t data[];
+};
+
+#define SCRATCH_BLOCK 448               /* + header: a malloc() below 512 */
+
+static void *
+hit_alloc(struct dp_tcache_hit *hit, size_t n)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = n == 0 ? align : (n + align - 1) & ~(align - 1);
+    struct dp_tcache_scratch *b = hit->scratch;
+    if (b == NULL || b->size - b->used < n) {
+        size_t size = n > SCRATCH_BLOCK ? n : SCRATCH_BLOCK;
+        b = malloc(sizeof(*b) + size);
+        if (b == NULL)
+            return NULL;
+        b->next = hit->scratch;
+        b->used = 0;
+        b->size = size;
+        hit->scratch = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static char *
+hit_strndup(struct dp_tcache_hit *hit, const void *src, size_t len)
+{
+    char *s = len < SIZE_MAX ? hit_alloc(hit, len + 1) : NULL;
+    if (s == NULL)
+        return NULL;
+    if (len > 0)
+        memcpy(s, src, len);
+    s[len] = '\0';
+    return s;
+}
+
+static void
+scratch_free(struct dp_tcache_hit *hit)
+{
+    while (hit->scratch != NULL) {
+        struct dp_tcache_scratch *next = hit->scratch->next;
+        free(hit->scratch);
+        hit->scratch = next;
+    }
+}
+
 static bool
 slice_set(struct pr_slice s)
 {
@@ -132,12 +190,12 @@ fnv_step(uint64_t h, const void *data, size_t len)
 #define FNV_INIT 0xcbf29ce484222325ull
 
 static char *
-arena_concat(struct pr_arena *a, const char *x, size_t xl, const char *y,
-             size_t yl)
+hit_concat(struct dp_tcache_hit *hit, const char *x, size_t xl,
+           const char *y, size_t yl)
 {
-    if (xl > SIZE_MAX / 2 || yl > SIZE_MAX / 2)
+    if (xl > SIZE_MAX / 4 || yl > SIZE_MAX / 4)
         return NULL;
-    char *s = pr_arena_alloc(a, xl + yl + 1);
+    char *s = hit_alloc(hit, xl + yl + 1);
     if (s == NULL)
         return NULL;
     if (xl > 0)
@@ -161,16 +219,17 @@ hexval(uint8_t c)
 }
 
 /*
- * %-unescape s[0..n) into the arena (NUL-terminated, *out_len set).
+ * %-unescape s[0..n) into the hit's scratch (NUL-terminated, *out_len
+ * set).
  * NULL with *bad = true for a malformed escape or an escaped NUL (which
  * would cut a C string short); NULL with *bad = false when out of memory.
  */
 static char *
-unescape(struct pr_arena *a, const char *s, size_t n, size_t *out_len,
+unescape(struct dp_tcache_hit *hit, const char *s, size_t n, size_t *out_len,
          bool *bad)
 {
     *bad = false;
-    char *o = pr_arena_alloc(a, n + 1);
+    char *o = hit_alloc(hit, n + 1);
     if (o == NULL)
         return NULL;
     size_t j = 0;
@@ -207,10 +266,10 @@ unescape(struct pr_arena *a, const char *s, size_t n, size_t *out_len,
  * leading '/' is kept.  ".." is kept (the safety check refuses it).
  */
 static char *
-normalize(struct pr_arena *a, const char *s, size_t n, bool strip_leading,
-          size_t *out_len)
+normalize(struct dp_tcache_hit *hit, const char *s, size_t n,
+          bool strip_leading, size_t *out_len)
 {
-    char *o = pr_arena_alloc(a, n + 1);
+    char *o = hit_alloc(hit, n + 1);
     if (o == NULL)
         return NULL;
     size_t j = 0, i = 0;
@@ -801,7 +860,6 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
             const char **out, size_t *out_len)
 {
     const struct tp_response *r = &it->resp;
-    struct pr_arena *a = &hit->arena;
     const char *s = req->uri.data != NULL ? (const char *)req->uri.data : "";
     size_t n = req->uri.len;
 
@@ -813,7 +871,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     if (inverse ? r->inverse_regex_unescape : r->regex_unescape) {
         bool bad;
-        s = unescape(a, s, n, &n, &bad);
+        s = unescape(hit, s, n, &n, &bad);
         if (s == NULL)
             return bad ? hit_error(hit, 400, "Malformed URI")
                        : hit_error(hit, 502, "out of memory");
@@ -826,7 +884,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
             s++;
             n--;
         }
-        char *t = pr_arena_alloc(a, h.len + 1 + n + 1);
+        char *t = hit_alloc(hit, h.len + 1 + n + 1);
         if (t == NULL)
             return hit_error(hit, 502, "out of memory");
         if (h.len > 0)
@@ -840,7 +898,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     if (r->regex_on_user_uri) {
         struct pr_slice u = req->user;
-        char *t = pr_arena_alloc(a, u.len + 1 + n + 1);
+        char *t = hit_alloc(hit, u.len + 1 + n + 1);
         if (t == NULL)
             return hit_error(hit, 502, "out of memory");
         if (u.len > 0)
@@ -854,7 +912,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     if (for_expand) {
         if (!r->regex_raw) {
-            s = normalize(a, s, n, false, &n);
+            s = normalize(hit, s, n, false, &n);
             if (s == NULL)
                 return hit_error(hit, 502, "out of memory");
         }
@@ -945,7 +1003,7 @@ expand(struct expander *x, const char *what, const char *tmpl)
         }
         size_t ulen;
         bool bad;
-        char *u = unescape(&x->hit->arena, x->subject + start, end - start,
+        char *u = unescape(x->hit, x->subject + start, end - start,
                            &ulen, &bad);
         if (u == NULL) {
             pr_buf_free(&b);
@@ -958,8 +1016,7 @@ expand(struct expander *x, const char *what, const char *tmpl)
         }
         err = pr_buf_append(&b, u, ulen);
     }
-    char *r = err == 0 ? pr_arena_strndup(&x->hit->arena, b.data, b.len)
-                       : NULL;
+    char *r = err == 0 ? hit_strndup(x->hit, b.data, b.len) : NULL;
     pr_buf_free(&b);
     if (r == NULL)
         hit_error(x->hit, 502, "out of memory");
@@ -1007,8 +1064,7 @@ expand_list(struct expander *x, const char *what,
 {
     if (!list_has_expand(l))
         return 0;
-    struct tp_expandable *v = pr_arena_alloc(&x->hit->arena,
-                                             l->n * sizeof(*v));
+    struct tp_expandable *v = hit_alloc(x->hit, l->n * sizeof(*v));
     if (v == NULL)
         return hit_error(x->hit, 502, "out of memory");
     for (size_t i = 0; i < l->n; i++) {
@@ -1039,7 +1095,7 @@ expand_headers(struct expander *x, const char *what, struct tp_header_list *l)
 {
     if (!headers_have_expand(l))
         return 0;
-    struct tp_header *v = pr_arena_alloc(&x->hit->arena, l->n * sizeof(*v));
+    struct tp_header *v = hit_alloc(x->hit, l->n * sizeof(*v));
     if (v == NULL)
         return hit_error(x->hit, 502, "out of memory");
     for (size_t i = 0; i < l->n; i++) {
@@ -1148,7 +1204,7 @@ expand_response(const struct dp_tcache_item *it, const struct tp_request *req,
             any = any || address_has_expand(&r->filters[i]->address);
         if (any) {
             struct tp_filter **f =
-                pr_arena_alloc(&hit->arena, r->n_filters * sizeof(*f));
+                hit_alloc(hit, r->n_filters * sizeof(*f));
             if (f == NULL) {
                 hit_error(hit, 502, "out of memory");
                 goto out;
@@ -1158,7 +1214,7 @@ expand_response(const struct dp_tcache_item *it, const struct tp_request *req,
                 if (!address_has_expand(&f[i]->address))
                     continue;
                 struct tp_filter *copy =
-                    pr_arena_alloc(&hit->arena, sizeof(*copy));
+                    hit_alloc(hit, sizeof(*copy));
                 if (copy == NULL) {
                     hit_error(hit, 502, "out of memory");
                     goto out;
@@ -1230,7 +1286,7 @@ make_tail(const struct dp_tcache_item *it, const struct tp_request *req,
     const char *s = (const char *)req->uri.data + it->base_len;
     size_t n = req->uri.len - it->base_len;
     if (!it->resp.unsafe_base) {
-        s = normalize(&hit->arena, s, n, true, &n);
+        s = normalize(hit, s, n, true, &n);
         if (s == NULL)
             return hit_error(hit, 502, "out of memory");
         if (!path_is_safe(s, n))
@@ -1239,20 +1295,20 @@ make_tail(const struct dp_tcache_item *it, const struct tp_request *req,
     t->raw = s;
     t->raw_len = n;
     bool bad;
-    t->plain = unescape(&hit->arena, s, n, &t->plain_len, &bad);
+    t->plain = unescape(hit, s, n, &t->plain_len, &bad);
     if (t->plain == NULL)
         return bad ? hit_error(hit, 400, "Malformed URI")
                    : hit_error(hit, 502, "out of memory");
     return 0;
 }
 
-/* base + tail into the hit's arena. */
+/* base + tail into the hit's scratch. */
 static const char *
 join(struct dp_tcache_hit *hit, const char *base, const char *tail,
      size_t tail_len)
 {
     const char *b = base != NULL ? base : "";
-    const char *r = arena_concat(&hit->arena, b, strlen(b), tail, tail_len);
+    const char *r = hit_concat(hit, b, strlen(b), tail, tail_len);
     if (r == NULL)
         hit_error(hit, 502, "out of memory");
     return r;
@@ -1489,7 +1545,7 @@ make_effective(struct dp_tcache_item *it, const struct tp_request *req,
 fail:
     /* an error holds nothing but its message */
     memset(r, 0, sizeof(*r));
-    pr_arena_free(&hit->arena);
+    scratch_free(hit);
     hit->item = NULL;
     item_unref(it);
     return DP_TCACHE_ERROR;
@@ -1500,7 +1556,7 @@ dp_tcache_hit_release(struct dp_tcache_hit *hit)
 {
     if (hit->item != NULL)
         item_unref(hit->item);
-    pr_arena_free(&hit->arena);
+    scratch_free(hit);
     memset(hit, 0, sizeof(*hit));
 }
 
@@ -1661,7 +1717,7 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
 
     /* a miss or an error holds nothing (the match inputs were scratch) */
     if (r <= 0)
-        pr_arena_free(&hit->arena);
+        scratch_free(hit);
     if (r < 0)
         return DP_TCACHE_ERROR;
     if (r == 0) {
@@ -1672,7 +1728,7 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     lru_unlink(cache, found);
     lru_push_front(cache, found);
     /* the match inputs are not needed any more */
-    pr_arena_free(&hit->arena);
+    scratch_free(hit);
     return make_effective(found, req, false, hit);
 }
 
@@ -1900,7 +1956,7 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
         struct tail t;
         if (make_tail(it, req, hit, &t) < 0 || prepare_base(it, &t, hit) < 0)
             goto out;
-        /* the tails live in the hit's arena; nothing keeps them */
+        /* the tails live in the hit's scratch; nothing keeps them */
     }
 
     /* §1.15: a cache starts working with the first response of its
@@ -1915,7 +1971,7 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
 
     /* The response for this request first: one that cannot be used for
      * it (a bad template, a malformed URI) is not stored either. */
-    pr_arena_free(&hit->arena);         /* the tails above were scratch */
+    scratch_free(hit);         /* the tails above were scratch */
     st = make_effective(it, req, true, hit);
 
     if (st == DP_TCACHE_HIT && cacheable && response_storable(r)) {

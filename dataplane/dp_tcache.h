@@ -46,6 +46,7 @@
 
 struct dp_tcache;
 struct dp_tcache_item;
+struct dp_tcache_scratch;
 
 enum dp_tcache_status {
     DP_TCACHE_MISS = 0,        /* lookup only: ask the translation server */
@@ -68,7 +69,8 @@ struct dp_tcache_hit {
 
     /* private */
     struct dp_tcache_item *item;
-    struct pr_arena arena;
+    struct dp_tcache_scratch *scratch;   /* heap blocks for the rewritten
+                                            fields */
 };
 
 /** Counters for STATS; `entries` and `bytes` are current values. */
