@@ -16,11 +16,12 @@
  *   bytes of accounted memory.  The least recently used items go first.
  * - Ownership: dp_tcache_store() takes the parsed response (it is moved
  *   into a refcounted item and the caller's struct is zeroed).  A hit
- *   (struct dp_tcache_hit) holds a reference on its item plus a small
- *   arena of its own for the fields that were rewritten for this request
+ *   (struct dp_tcache_hit) holds a reference on its item plus small heap
+ *   blocks of its own for the fields that were rewritten for this request
  *   (BASE tails, EXPAND_* results), so it stays valid after any later
  *   mutation of the cache, even after dp_tcache_free(), until
- *   dp_tcache_hit_release().
+ *   dp_tcache_hit_release(); the struct itself may be moved (copied)
+ *   freely before that.
  * - Errors are a status (400 for a malformed URI tail, 502 for a response
  *   the cache cannot use: "Base mismatch", a REGEX that does not compile,
  *   a bad expansion template) and a precise sentence, both kept in the
@@ -140,7 +141,7 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
                 struct tp_response *resp, uint64_t now_ms,
                 struct dp_tcache_hit *hit);
 
-/** Drop the hit's reference and its arena; *hit is zeroed.  Harmless on
+/** Drop the hit's reference and its memory; *hit is zeroed.  Harmless on
  *  a zeroed hit. */
 void
 dp_tcache_hit_release(struct dp_tcache_hit *hit);
