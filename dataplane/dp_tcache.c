@@ -3,7 +3,9 @@
  * docs/translation-cache.md for the user-facing description.
  *
  * Structure: every item sits in one hash table (key → chain of items, as
- * VARY allows several items per key) and in one LRU list.  An item owns
+ * VARY allows several items per key) and in one LRU list; items that
+ * stored HOST through VARY are also in a second table by that host, so
+ * INVALIDATE with HOST looks at the items of one host only (§1.15).  An item owns
  * the response it was stored from (moved in, never modified), the
  * request values its VARY asked for, the compiled REGEX/INVERSE_REGEX and,
  * for BASE responses, the "base" forms of the fields that get the URI
@@ -37,6 +39,9 @@ struct dp_tcache_item {
     bool in_cache;
 
     struct dp_tcache_item *hnext;        /* hash chain */
+    struct dp_tcache_item *host_next;    /* host index chain */
+    uint64_t host_hash;
+    bool host_indexed;                   /* stored a HOST through VARY */
     struct dp_tcache_item *lru_prev, *lru_next;
 
     uint64_t hash;
@@ -75,7 +80,8 @@ struct dp_tcache {
     bool active;
 
     struct dp_tcache_item **buckets;
-    size_t n_buckets;                    /* power of two */
+    struct dp_tcache_item **host_buckets; /* items by their VARY HOST */
+    size_t n_buckets;                    /* power of two, both tables */
     size_t n_base_items;
 
     struct dp_tcache_item *lru_head, *lru_tail;   /* head = most recent */
@@ -98,6 +104,64 @@ hit_error(struct dp_tcache_hit *hit, int status, const char *fmt, ...)
     va_end(ap);
     hit->error_status = status;
     return -1;
+}
+
+/*
+ * The hit's scratch memory: small heap blocks, so that the few strings a
+ * BASE hit rewrites cost one small malloc() (pr_arena's blocks are 4 KiB)
+ * and stay valid when the caller moves the hit struct.
+ */
+struct dp_tcache_scratch {
+    struct dp_tcache_scratch *next;
+    size_t used, size;
+    max_align_t data[];
+};
+
+#define SCRATCH_BLOCK 448               /* + header: a malloc() below 512 */
+
+static void *
+hit_alloc(struct dp_tcache_hit *hit, size_t n)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = n == 0 ? align : (n + align - 1) & ~(align - 1);
+    struct dp_tcache_scratch *b = hit->scratch;
+    if (b == NULL || b->size - b->used < n) {
+        size_t size = n > SCRATCH_BLOCK ? n : SCRATCH_BLOCK;
+        b = malloc(sizeof(*b) + size);
+        if (b == NULL)
+            return NULL;
+        b->next = hit->scratch;
+        b->used = 0;
+        b->size = size;
+        hit->scratch = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static char *
+hit_strndup(struct dp_tcache_hit *hit, const void *src, size_t len)
+{
+    char *s = len < SIZE_MAX ? hit_alloc(hit, len + 1) : NULL;
+    if (s == NULL)
+        return NULL;
+    if (len > 0)
+        memcpy(s, src, len);
+    s[len] = '\0';
+    return s;
+}
+
+static void
+scratch_free(struct dp_tcache_hit *hit)
+{
+    while (hit->scratch != NULL) {
+        struct dp_tcache_scratch *next = hit->scratch->next;
+        free(hit->scratch);
+        hit->scratch = next;
+    }
 }
 
 static bool
@@ -126,12 +190,12 @@ fnv_step(uint64_t h, const void *data, size_t len)
 #define FNV_INIT 0xcbf29ce484222325ull
 
 static char *
-arena_concat(struct pr_arena *a, const char *x, size_t xl, const char *y,
-             size_t yl)
+hit_concat(struct dp_tcache_hit *hit, const char *x, size_t xl,
+           const char *y, size_t yl)
 {
-    if (xl > SIZE_MAX / 2 || yl > SIZE_MAX / 2)
+    if (xl > SIZE_MAX / 4 || yl > SIZE_MAX / 4)
         return NULL;
-    char *s = pr_arena_alloc(a, xl + yl + 1);
+    char *s = hit_alloc(hit, xl + yl + 1);
     if (s == NULL)
         return NULL;
     if (xl > 0)
@@ -155,16 +219,17 @@ hexval(uint8_t c)
 }
 
 /*
- * %-unescape s[0..n) into the arena (NUL-terminated, *out_len set).
+ * %-unescape s[0..n) into the hit's scratch (NUL-terminated, *out_len
+ * set).
  * NULL with *bad = true for a malformed escape or an escaped NUL (which
  * would cut a C string short); NULL with *bad = false when out of memory.
  */
 static char *
-unescape(struct pr_arena *a, const char *s, size_t n, size_t *out_len,
+unescape(struct dp_tcache_hit *hit, const char *s, size_t n, size_t *out_len,
          bool *bad)
 {
     *bad = false;
-    char *o = pr_arena_alloc(a, n + 1);
+    char *o = hit_alloc(hit, n + 1);
     if (o == NULL)
         return NULL;
     size_t j = 0;
@@ -201,10 +266,10 @@ unescape(struct pr_arena *a, const char *s, size_t n, size_t *out_len,
  * leading '/' is kept.  ".." is kept (the safety check refuses it).
  */
 static char *
-normalize(struct pr_arena *a, const char *s, size_t n, bool strip_leading,
-          size_t *out_len)
+normalize(struct dp_tcache_hit *hit, const char *s, size_t n,
+          bool strip_leading, size_t *out_len)
 {
-    char *o = pr_arena_alloc(a, n + 1);
+    char *o = hit_alloc(hit, n + 1);
     if (o == NULL)
         return NULL;
     size_t j = 0, i = 0;
@@ -243,7 +308,8 @@ normalize(struct pr_arena *a, const char *s, size_t n, bool strip_leading,
  * The paranoid check of a (raw, %-encoded) path: no "." or ".." segment,
  * neither literal nor after unescaping (".%2e" is ".."), no segment that
  * starts with an encoded dot, no encoded '/' or NUL, no malformed escape,
- * no literal NUL or backslash.  Empty segments are harmless and allowed.
+ * no literal control character or backslash.  Empty segments are
+ * harmless and allowed.
  */
 static bool
 path_is_safe(const char *s, size_t n)
@@ -255,7 +321,7 @@ path_is_safe(const char *s, size_t n)
         bool dots_only = true;
         while (i < n && s[i] != '/') {
             uint8_t c = (uint8_t)s[i];
-            if (c == '\0' || c == '\\')
+            if (c < 0x20 || c == 0x7f || c == '\\')
                 return false;
             if (c == '%') {
                 if (n - i < 3)
@@ -353,17 +419,21 @@ static void
 kb_escaped(struct keybuf *k, struct pr_slice s)
 {
     static const char hex[] = "0123456789ABCDEF";
+    if (s.data == NULL)
+        return;
+    size_t run = 0;                     /* start of the pending safe run */
     for (size_t i = 0; i < s.len; i++) {
         uint8_t c = s.data[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
             (c >= '0' && c <= '9') || c == '.' || c == '/' || c == '@' ||
-            c == '+' || c == ',') {
-            kb_add(k, &c, 1);
-        } else {
-            char e[3] = { '%', hex[c >> 4], hex[c & 15] };
-            kb_add(k, e, 3);
-        }
+            c == '+' || c == ',')
+            continue;
+        kb_add(k, s.data + run, i - run);
+        char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+        kb_add(k, e, 3);
+        run = i + 1;
     }
+    kb_add(k, s.data + run, s.len - run);
 }
 
 enum key_kind {
@@ -624,6 +694,20 @@ hash_unlink(struct dp_tcache *c, struct dp_tcache_item *it)
 }
 
 static void
+host_unlink(struct dp_tcache *c, struct dp_tcache_item *it)
+{
+    if (!it->host_indexed)
+        return;
+    struct dp_tcache_item **pp =
+        &c->host_buckets[it->host_hash & (c->n_buckets - 1)];
+    while (*pp != NULL && *pp != it)
+        pp = &(*pp)->host_next;
+    if (*pp == it)
+        *pp = it->host_next;
+    it->host_next = NULL;
+}
+
+static void
 lru_unlink(struct dp_tcache *c, struct dp_tcache_item *it)
 {
     if (it->lru_prev != NULL)
@@ -654,6 +738,7 @@ static void
 cache_remove(struct dp_tcache *c, struct dp_tcache_item *it)
 {
     hash_unlink(c, it);
+    host_unlink(c, it);
     lru_unlink(c, it);
     it->in_cache = false;
     c->stats.entries--;
@@ -668,8 +753,12 @@ cache_grow(struct dp_tcache *c)
 {
     size_t n = c->n_buckets * 2;
     struct dp_tcache_item **b = calloc(n, sizeof(*b));
-    if (b == NULL)
+    struct dp_tcache_item **hb = calloc(n, sizeof(*hb));
+    if (b == NULL || hb == NULL) {
+        free(b);
+        free(hb);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < c->n_buckets; i++) {
         struct dp_tcache_item *it = c->buckets[i];
         while (it != NULL) {
@@ -679,9 +768,19 @@ cache_grow(struct dp_tcache *c)
             b[j] = it;
             it = next;
         }
+        it = c->host_buckets[i];
+        while (it != NULL) {
+            struct dp_tcache_item *next = it->host_next;
+            size_t j = it->host_hash & (n - 1);
+            it->host_next = hb[j];
+            hb[j] = it;
+            it = next;
+        }
     }
     free(c->buckets);
+    free(c->host_buckets);
     c->buckets = b;
+    c->host_buckets = hb;
     c->n_buckets = n;
     return 0;
 }
@@ -699,7 +798,10 @@ dp_tcache_new(size_t max_items, size_t max_bytes)
     c->max_bytes = max_bytes;
     c->n_buckets = 64;
     c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
-    if (c->buckets == NULL) {
+    c->host_buckets = calloc(c->n_buckets, sizeof(*c->host_buckets));
+    if (c->buckets == NULL || c->host_buckets == NULL) {
+        free(c->buckets);
+        free(c->host_buckets);
         free(c);
         return NULL;
     }
@@ -722,6 +824,7 @@ dp_tcache_free(struct dp_tcache *cache)
         return;
     dp_tcache_flush(cache);
     free(cache->buckets);
+    free(cache->host_buckets);
     free(cache);
 }
 
@@ -736,6 +839,10 @@ void
 dp_tcache_get_stats(const struct dp_tcache *cache,
                     struct dp_tcache_stats *stats)
 {
+    if (cache == NULL) {
+        memset(stats, 0, sizeof(*stats));
+        return;
+    }
     *stats = cache->stats;
 }
 
@@ -753,7 +860,6 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
             const char **out, size_t *out_len)
 {
     const struct tp_response *r = &it->resp;
-    struct pr_arena *a = &hit->arena;
     const char *s = req->uri.data != NULL ? (const char *)req->uri.data : "";
     size_t n = req->uri.len;
 
@@ -765,7 +871,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     if (inverse ? r->inverse_regex_unescape : r->regex_unescape) {
         bool bad;
-        s = unescape(a, s, n, &n, &bad);
+        s = unescape(hit, s, n, &n, &bad);
         if (s == NULL)
             return bad ? hit_error(hit, 400, "Malformed URI")
                        : hit_error(hit, 502, "out of memory");
@@ -778,7 +884,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
             s++;
             n--;
         }
-        char *t = pr_arena_alloc(a, h.len + 1 + n + 1);
+        char *t = hit_alloc(hit, h.len + 1 + n + 1);
         if (t == NULL)
             return hit_error(hit, 502, "out of memory");
         if (h.len > 0)
@@ -792,7 +898,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     if (r->regex_on_user_uri) {
         struct pr_slice u = req->user;
-        char *t = pr_arena_alloc(a, u.len + 1 + n + 1);
+        char *t = hit_alloc(hit, u.len + 1 + n + 1);
         if (t == NULL)
             return hit_error(hit, 502, "out of memory");
         if (u.len > 0)
@@ -806,7 +912,7 @@ match_input(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     if (for_expand) {
         if (!r->regex_raw) {
-            s = normalize(a, s, n, false, &n);
+            s = normalize(hit, s, n, false, &n);
             if (s == NULL)
                 return hit_error(hit, 502, "out of memory");
         }
@@ -844,12 +950,17 @@ struct expander {
     PCRE2_SIZE *ovector;
     uint32_t n_pairs;                    /* pairs pcre2_match() set */
     uint32_t n_groups;                   /* groups of the pattern + 1 */
+    bool raw;                            /* insert captures as they are */
 };
 
 /*
- * Expand a template (§1.11): \0..\9 insert the (URI-unescaped) group,
- * "\\" a backslash; anything else after a backslash is an error.
- * Returns the result in the hit's arena, or NULL with the hit's error.
+ * Expand a template (§1.11): \0..\9 insert the group, "\\" a backslash;
+ * anything else after a backslash is an error.  The group is inserted
+ * URI-unescaped, except into templates whose result is itself a URI
+ * (x->raw: HTTP EXPAND_PATH, EXPAND_LHTTP_URI, EXPAND_URI,
+ * EXPAND_REDIRECT): decoding there would let "%252e%252e" become a ".."
+ * that the next hop decodes again.  Returns the result in the hit's
+ * arena, or NULL with the hit's error.
  */
 static char *
 expand(struct expander *x, const char *what, const char *tmpl)
@@ -886,9 +997,13 @@ expand(struct expander *x, const char *what, const char *tmpl)
         size_t start = x->ovector[2 * g], end = x->ovector[2 * g + 1];
         if (end <= start)
             continue;
+        if (x->raw) {
+            err = pr_buf_append(&b, x->subject + start, end - start);
+            continue;
+        }
         size_t ulen;
         bool bad;
-        char *u = unescape(&x->hit->arena, x->subject + start, end - start,
+        char *u = unescape(x->hit, x->subject + start, end - start,
                            &ulen, &bad);
         if (u == NULL) {
             pr_buf_free(&b);
@@ -901,8 +1016,7 @@ expand(struct expander *x, const char *what, const char *tmpl)
         }
         err = pr_buf_append(&b, u, ulen);
     }
-    char *r = err == 0 ? pr_arena_strndup(&x->hit->arena, b.data, b.len)
-                       : NULL;
+    char *r = err == 0 ? hit_strndup(x->hit, b.data, b.len) : NULL;
     pr_buf_free(&b);
     if (r == NULL)
         hit_error(x->hit, 502, "out of memory");
@@ -924,6 +1038,17 @@ expand_field(struct expander *x, const char *what, const char **field,
     return 0;
 }
 
+/* The same for a field whose value is a URI: captures go in raw. */
+static int
+expand_uri_field(struct expander *x, const char *what, const char **field,
+                 const char **tmpl)
+{
+    x->raw = true;
+    int ret = expand_field(x, what, field, tmpl);
+    x->raw = false;
+    return ret;
+}
+
 static bool
 list_has_expand(const struct tp_expandable_list *l)
 {
@@ -939,8 +1064,7 @@ expand_list(struct expander *x, const char *what,
 {
     if (!list_has_expand(l))
         return 0;
-    struct tp_expandable *v = pr_arena_alloc(&x->hit->arena,
-                                             l->n * sizeof(*v));
+    struct tp_expandable *v = hit_alloc(x->hit, l->n * sizeof(*v));
     if (v == NULL)
         return hit_error(x->hit, 502, "out of memory");
     for (size_t i = 0; i < l->n; i++) {
@@ -971,7 +1095,7 @@ expand_headers(struct expander *x, const char *what, struct tp_header_list *l)
 {
     if (!headers_have_expand(l))
         return 0;
-    struct tp_header *v = pr_arena_alloc(&x->hit->arena, l->n * sizeof(*v));
+    struct tp_header *v = hit_alloc(x->hit, l->n * sizeof(*v));
     if (v == NULL)
         return hit_error(x->hit, 502, "out of memory");
     for (size_t i = 0; i < l->n; i++) {
@@ -1001,14 +1125,17 @@ address_has_expand(const struct tp_address *a)
 static int
 expand_address(struct expander *x, struct tp_address *a)
 {
-    if (expand_field(x, "EXPAND_PATH", &a->path, &a->expand_path) < 0 ||
+    if ((a->type == TP_ADDRESS_HTTP
+             ? expand_uri_field(x, "EXPAND_PATH", &a->path, &a->expand_path)
+             : expand_field(x, "EXPAND_PATH", &a->path, &a->expand_path)) <
+            0 ||
         expand_field(x, "EXPAND_PATH_INFO", &a->path_info,
                      &a->expand_path_info) < 0 ||
         expand_field(x, "EXPAND_SCRIPT_NAME", &a->script_name,
                      &a->expand_script_name) < 0 ||
         expand_field(x, "EXPAND_DOCUMENT_ROOT", &a->document_root,
                      &a->expand_document_root) < 0 ||
-        expand_field(x, "EXPAND_LHTTP_URI", &a->lhttp_uri,
+        expand_uri_field(x, "EXPAND_LHTTP_URI", &a->lhttp_uri,
                      &a->expand_lhttp_uri) < 0 ||
         expand_field(x, "EXPAND_STDERR_PATH", &a->child.stderr_path,
                      &a->child.expand_stderr_path) < 0 ||
@@ -1077,7 +1204,7 @@ expand_response(const struct dp_tcache_item *it, const struct tp_request *req,
             any = any || address_has_expand(&r->filters[i]->address);
         if (any) {
             struct tp_filter **f =
-                pr_arena_alloc(&hit->arena, r->n_filters * sizeof(*f));
+                hit_alloc(hit, r->n_filters * sizeof(*f));
             if (f == NULL) {
                 hit_error(hit, 502, "out of memory");
                 goto out;
@@ -1087,7 +1214,7 @@ expand_response(const struct dp_tcache_item *it, const struct tp_request *req,
                 if (!address_has_expand(&f[i]->address))
                     continue;
                 struct tp_filter *copy =
-                    pr_arena_alloc(&hit->arena, sizeof(*copy));
+                    hit_alloc(hit, sizeof(*copy));
                 if (copy == NULL) {
                     hit_error(hit, 502, "out of memory");
                     goto out;
@@ -1101,10 +1228,10 @@ expand_response(const struct dp_tcache_item *it, const struct tp_request *req,
             r->filters_cap = r->n_filters;
         }
     }
-    if (expand_field(&x, "EXPAND_REDIRECT", &r->redirect,
+    if (expand_uri_field(&x, "EXPAND_REDIRECT", &r->redirect,
                      &r->expand_redirect) < 0 ||
         expand_field(&x, "EXPAND_SITE", &r->site, &r->expand_site) < 0 ||
-        expand_field(&x, "EXPAND_URI", &r->uri, &r->expand_uri) < 0 ||
+        expand_uri_field(&x, "EXPAND_URI", &r->uri, &r->expand_uri) < 0 ||
         expand_field(&x, "EXPAND_TEST_PATH", &r->test_path,
                      &r->expand_test_path) < 0 ||
         expand_field(&x, "EXPAND_READ_FILE", &r->read_file,
@@ -1159,7 +1286,7 @@ make_tail(const struct dp_tcache_item *it, const struct tp_request *req,
     const char *s = (const char *)req->uri.data + it->base_len;
     size_t n = req->uri.len - it->base_len;
     if (!it->resp.unsafe_base) {
-        s = normalize(&hit->arena, s, n, true, &n);
+        s = normalize(hit, s, n, true, &n);
         if (s == NULL)
             return hit_error(hit, 502, "out of memory");
         if (!path_is_safe(s, n))
@@ -1168,20 +1295,20 @@ make_tail(const struct dp_tcache_item *it, const struct tp_request *req,
     t->raw = s;
     t->raw_len = n;
     bool bad;
-    t->plain = unescape(&hit->arena, s, n, &t->plain_len, &bad);
+    t->plain = unescape(hit, s, n, &t->plain_len, &bad);
     if (t->plain == NULL)
         return bad ? hit_error(hit, 400, "Malformed URI")
                    : hit_error(hit, 502, "out of memory");
     return 0;
 }
 
-/* base + tail into the hit's arena. */
+/* base + tail into the hit's scratch. */
 static const char *
 join(struct dp_tcache_hit *hit, const char *base, const char *tail,
      size_t tail_len)
 {
     const char *b = base != NULL ? base : "";
-    const char *r = arena_concat(&hit->arena, b, strlen(b), tail, tail_len);
+    const char *r = hit_concat(hit, b, strlen(b), tail, tail_len);
     if (r == NULL)
         hit_error(hit, 502, "out of memory");
     return r;
@@ -1224,11 +1351,9 @@ load_base(const struct dp_tcache_item *it, struct tp_response *r,
         bool raw = false;
         const char **f = address_tail_field(&r->address, &raw);
         if (f != NULL) {
+            /* no PATH_INFO: the tail becomes it (SCRIPT_NAME ends with
+             * '/' then, as EASY_BASE demands) */
             const char *b = it->addr_base;
-            if (b == NULL && (r->address.type == TP_ADDRESS_CGI ||
-                              r->address.type == TP_ADDRESS_FASTCGI ||
-                              r->address.type == TP_ADDRESS_WAS))
-                b = "/";    /* no PATH_INFO: the tail becomes one */
             *f = raw ? join(hit, b, t->raw, t->raw_len)
                      : join(hit, b, t->plain, t->plain_len);
             if (*f == NULL)
@@ -1263,7 +1388,8 @@ load_base(const struct dp_tcache_item *it, struct tp_response *r,
 /*
  * Cut `tail` off the end of `s` (the classic BASE store).  Returns the
  * base in the arena; NULL when s does not end with the tail at a '/'
- * boundary (*mismatch) or out of memory.
+ * boundary (*mismatch) or out of memory.  s equal to the tail leaves the
+ * empty base.
  */
 static const char *
 strip_tail(struct pr_arena *a, const char *s, const char *tail,
@@ -1274,7 +1400,7 @@ strip_tail(struct pr_arena *a, const char *s, const char *tail,
         return s;
     size_t n = strlen(s);
     if (n < tail_len || memcmp(s + n - tail_len, tail, tail_len) != 0 ||
-        n == tail_len || s[n - tail_len - 1] != '/') {
+        (n > tail_len && s[n - tail_len - 1] != '/')) {
         *mismatch = true;
         return NULL;
     }
@@ -1417,7 +1543,11 @@ make_effective(struct dp_tcache_item *it, const struct tp_request *req,
     return DP_TCACHE_HIT;
 
 fail:
+    /* an error holds nothing but its message */
     memset(r, 0, sizeof(*r));
+    scratch_free(hit);
+    hit->item = NULL;
+    item_unref(it);
     return DP_TCACHE_ERROR;
 }
 
@@ -1426,7 +1556,7 @@ dp_tcache_hit_release(struct dp_tcache_hit *hit)
 {
     if (hit->item != NULL)
         item_unref(hit->item);
-    pr_arena_free(&hit->arena);
+    scratch_free(hit);
     memset(hit, 0, sizeof(*hit));
 }
 
@@ -1585,6 +1715,9 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     }
     kb_free(&k);
 
+    /* a miss or an error holds nothing (the match inputs were scratch) */
+    if (r <= 0)
+        scratch_free(hit);
     if (r < 0)
         return DP_TCACHE_ERROR;
     if (r == 0) {
@@ -1595,7 +1728,7 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     lru_unlink(cache, found);
     lru_push_front(cache, found);
     /* the match inputs are not needed any more */
-    pr_arena_free(&hit->arena);
+    scratch_free(hit);
     return make_effective(found, req, false, hit);
 }
 
@@ -1661,24 +1794,70 @@ auto_base(struct dp_tcache_item *it, const struct tp_request *req)
     return pr_arena_strndup(&it->arena, u, bl);
 }
 
+/*
+ * Remove every item `pred` accepts.  With `host` (a strict HOST value the
+ * predicate requires) only the items of the host index are visited; all
+ * others cannot match.  Returns how many were removed.
+ */
+static size_t
+remove_matching(struct dp_tcache *c, const struct pr_slice *host,
+                bool (*pred)(const struct dp_tcache_item *it,
+                             const void *ctx),
+                const void *ctx)
+{
+    size_t removed = 0;
+    struct dp_tcache_item *it;
+    uint64_t hh = 0;
+    if (host != NULL) {
+        hh = fnv_step(FNV_INIT, host->data, host->len);
+        it = c->host_buckets[hh & (c->n_buckets - 1)];
+    } else {
+        it = c->lru_head;
+    }
+    while (it != NULL) {
+        struct dp_tcache_item *next = host != NULL ? it->host_next
+                                                   : it->lru_next;
+        if ((host == NULL || it->host_hash == hh) && pred(it, ctx)) {
+            c->stats.invalidations++;
+            cache_remove(c, it);
+            removed++;
+        }
+        it = next;
+    }
+    return removed;
+}
+
+struct response_invalidate {
+    const struct tp_request *req;
+    const struct tp_u16_list *inv;
+};
+
+static bool
+response_invalidate_pred(const struct dp_tcache_item *it, const void *ctx)
+{
+    const struct response_invalidate *x = ctx;
+    for (size_t i = 0; i < x->inv->n; i++) {
+        uint16_t cmd = x->inv->v[i];
+        if (!strict_match(it, cmd, request_value(x->req, cmd)))
+            return false;
+    }
+    return true;
+}
+
 /* Remove every item for which all INVALIDATE commands match the request
  * strictly (§1.15). */
 static void
 apply_invalidate(struct dp_tcache *c, const struct tp_request *req,
                  const struct tp_u16_list *inv)
 {
-    struct dp_tcache_item *it = c->lru_head;
-    while (it != NULL) {
-        struct dp_tcache_item *next = it->lru_next;
-        bool all = true;
-        for (size_t i = 0; i < inv->n && all; i++)
-            all = strict_match(it, inv->v[i], request_value(req, inv->v[i]));
-        if (all) {
-            c->stats.invalidations++;
-            cache_remove(c, it);
-        }
-        it = next;
-    }
+    const struct pr_slice *host = NULL;
+    for (size_t i = 0; i < inv->n; i++)
+        if (inv->v[i] == TP_CMD_HOST)
+            host = &req->host;
+    if (host != NULL && !slice_set(*host))
+        return;                         /* nothing can match strictly */
+    struct response_invalidate x = { req, inv };
+    remove_matching(c, host, response_invalidate_pred, &x);
 }
 
 /* Put the item into the cache: replace items of the same key that match
@@ -1702,6 +1881,16 @@ cache_insert(struct dp_tcache *c, struct dp_tcache_item *it,
     size_t b = it->hash & (c->n_buckets - 1);
     it->hnext = c->buckets[b];
     c->buckets[b] = it;
+    for (size_t i = 0; i < it->n_vary; i++) {
+        const struct vary_value *v = &it->vary[i];
+        if (v->command == TP_CMD_HOST && v->present) {
+            it->host_hash = fnv_step(FNV_INIT, v->value.data, v->value.len);
+            it->host_indexed = true;
+            size_t hb = it->host_hash & (c->n_buckets - 1);
+            it->host_next = c->host_buckets[hb];
+            c->host_buckets[hb] = it;
+        }
+    }
     lru_push_front(c, it);
     it->in_cache = true;
     it->refs++;
@@ -1767,7 +1956,7 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
         struct tail t;
         if (make_tail(it, req, hit, &t) < 0 || prepare_base(it, &t, hit) < 0)
             goto out;
-        /* the tails live in the hit's arena; nothing keeps them */
+        /* the tails live in the hit's scratch; nothing keeps them */
     }
 
     /* §1.15: a cache starts working with the first response of its
@@ -1780,7 +1969,12 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
     if (cacheable && r->invalidate.n > 0)
         apply_invalidate(cache, req, &r->invalidate);
 
-    if (cacheable && response_storable(r)) {
+    /* The response for this request first: one that cannot be used for
+     * it (a bad template, a malformed URI) is not stored either. */
+    scratch_free(hit);         /* the tails above were scratch */
+    st = make_effective(it, req, true, hit);
+
+    if (st == DP_TCACHE_HIT && cacheable && response_storable(r)) {
         struct keybuf k;
         kb_init(&k);
         enum key_kind kind = build_key(&k, req);
@@ -1836,11 +2030,6 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
         }
     }
 
-    bool stored = hit->stored;
-    /* the tails computed so far were scratch */
-    pr_arena_free(&hit->arena);
-    st = make_effective(it, req, true, hit);
-    hit->stored = stored;
 out:
     item_unref(it);
     return st;
@@ -1860,6 +2049,24 @@ item_has_tag(const struct dp_tcache_item *it, struct pr_slice tag)
     return false;
 }
 
+static bool
+control_invalidate_pred(const struct dp_tcache_item *it, const void *ctx)
+{
+    const struct ctl_tcache_invalidate *inv = ctx;
+    if (inv->has_site) {
+        const char *s = it->resp.site;
+        if (s == NULL || strlen(s) != inv->site.len ||
+            memcmp(s, inv->site.data, inv->site.len) != 0)
+            return false;
+    }
+    if (inv->has_cache_tag && !item_has_tag(it, inv->cache_tag))
+        return false;
+    for (size_t i = 0; i < inv->n_values; i++)
+        if (!strict_match(it, inv->values[i].command, inv->values[i].value))
+            return false;
+    return true;
+}
+
 size_t
 dp_tcache_invalidate(struct dp_tcache *cache,
                      const struct ctl_tcache_invalidate *inv)
@@ -1873,29 +2080,11 @@ dp_tcache_invalidate(struct dp_tcache *cache,
     }
     if (inv->n_values == 0 && !inv->has_site && !inv->has_cache_tag)
         return 0;
-    size_t removed = 0;
-    struct dp_tcache_item *it = cache->lru_head;
-    while (it != NULL) {
-        struct dp_tcache_item *next = it->lru_next;
-        bool all = true;
-        if (inv->has_site) {
-            const char *s = it->resp.site;
-            all = s != NULL && strlen(s) == inv->site.len &&
-                  memcmp(s, inv->site.data, inv->site.len) == 0;
-        }
-        if (all && inv->has_cache_tag)
-            all = item_has_tag(it, inv->cache_tag);
-        for (size_t i = 0; i < inv->n_values && all; i++)
-            all = strict_match(it, inv->values[i].command,
-                               inv->values[i].value);
-        if (all) {
-            cache->stats.invalidations++;
-            cache_remove(cache, it);
-            removed++;
-        }
-        it = next;
-    }
-    return removed;
+    const struct pr_slice *host = NULL;
+    for (size_t i = 0; i < inv->n_values; i++)
+        if (inv->values[i].command == TP_CMD_HOST)
+            host = &inv->values[i].value;
+    return remove_matching(cache, host, control_invalidate_pred, inv);
 }
 
 /* djb hash (xor variant) of a string. */
@@ -1910,7 +2099,10 @@ djb_hash(const char *s)
 
 size_t
 dp_tcache_expire_tag(struct dp_tcache *cache, struct pr_slice tag,
-                     uint64_t now_ms)
+                     uint64_t now_ms,
+                     void (*on_item)(const struct tp_response *resp,
+                                     uint64_t expires_ms, void *ctx),
+                     void *ctx)
 {
     if (cache == NULL || tag.len == 0)
         return 0;
@@ -1925,6 +2117,8 @@ dp_tcache_expire_tag(struct dp_tcache *cache, struct pr_slice tag,
                        1000000u;
         if (now_ms + delay_ms < it->expires_ms)
             it->expires_ms = now_ms + delay_ms;
+        if (on_item != NULL)
+            on_item(&it->resp, it->expires_ms, ctx);
         n++;
     }
     return n;

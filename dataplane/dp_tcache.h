@@ -16,11 +16,12 @@
  *   bytes of accounted memory.  The least recently used items go first.
  * - Ownership: dp_tcache_store() takes the parsed response (it is moved
  *   into a refcounted item and the caller's struct is zeroed).  A hit
- *   (struct dp_tcache_hit) holds a reference on its item plus a small
- *   arena of its own for the fields that were rewritten for this request
+ *   (struct dp_tcache_hit) holds a reference on its item plus small heap
+ *   blocks of its own for the fields that were rewritten for this request
  *   (BASE tails, EXPAND_* results), so it stays valid after any later
  *   mutation of the cache, even after dp_tcache_free(), until
- *   dp_tcache_hit_release().
+ *   dp_tcache_hit_release(); the struct itself may be moved (copied)
+ *   freely before that.
  * - Errors are a status (400 for a malformed URI tail, 502 for a response
  *   the cache cannot use: "Base mismatch", a REGEX that does not compile,
  *   a bad expansion template) and a precise sentence, both kept in the
@@ -46,6 +47,7 @@
 
 struct dp_tcache;
 struct dp_tcache_item;
+struct dp_tcache_scratch;
 
 enum dp_tcache_status {
     DP_TCACHE_MISS = 0,        /* lookup only: ask the translation server */
@@ -68,7 +70,8 @@ struct dp_tcache_hit {
 
     /* private */
     struct dp_tcache_item *item;
-    struct pr_arena arena;
+    struct dp_tcache_scratch *scratch;   /* heap blocks for the rewritten
+                                            fields */
 };
 
 /** Counters for STATS; `entries` and `bytes` are current values. */
@@ -115,7 +118,8 @@ dp_tcache_request_cacheable(const struct tp_request *req);
  * VALIDATE_MTIME file must be unchanged).  HIT: *hit holds the effective
  * response.  ERROR: an item fits but cannot serve this URI (malformed
  * tail → 400, failed expansion → 400/502); *hit holds only the error.
- * In every case release *hit with dp_tcache_hit_release().
+ * Release a HIT with dp_tcache_hit_release(); after MISS and ERROR *hit
+ * holds no resources (releasing it anyway is harmless).
  */
 enum dp_tcache_status
 dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
@@ -128,15 +132,16 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
  * is activated instead, storing nothing), and produce the effective
  * response for `req` in *hit (EASY_BASE tails appended, EXPAND_*
  * expanded).  Returns HIT (hit->stored tells whether it was cached) or
- * ERROR (400/502 with a message; nothing stored).  `cache` may be NULL
- * (no caching, only the rewriting).  Release *hit in every case.
+ * ERROR (400/502 with a message; nothing stored; *hit holds no
+ * resources).  `cache` may be NULL (no caching, only the rewriting).
+ * Release a HIT with dp_tcache_hit_release().
  */
 enum dp_tcache_status
 dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
                 struct tp_response *resp, uint64_t now_ms,
                 struct dp_tcache_hit *hit);
 
-/** Drop the hit's reference and its arena; *hit is zeroed.  Harmless on
+/** Drop the hit's reference and its memory; *hit is zeroed.  Harmless on
  *  a zeroed hit. */
 void
 dp_tcache_hit_release(struct dp_tcache_hit *hit);
@@ -154,12 +159,19 @@ dp_tcache_invalidate(struct dp_tcache *cache,
 
 /**
  * EXPIRE_TCACHE_TAG: every item tagged `tag` expires at now +
- * (djb_hash(SITE) & (2^39-1)) ns, immediately when it has no SITE.
- * Returns the number of items affected.
+ * (djb_hash(SITE) & (2^39-1)) ns, immediately when it has no SITE (an
+ * earlier expiry is kept).  For each such item `on_item` (may be NULL)
+ * is called with the stored response and the new expiry, so the caller
+ * can expire the child processes of its LHTTP/FastCGI/WAS addresses at
+ * the same moment; it must not call back into the cache.  Returns the
+ * number of items affected.
  */
 size_t
 dp_tcache_expire_tag(struct dp_tcache *cache, struct pr_slice tag,
-                     uint64_t now_ms);
+                     uint64_t now_ms,
+                     void (*on_item)(const struct tp_response *resp,
+                                     uint64_t expires_ms, void *ctx),
+                     void *ctx);
 
 /** Remove every expired item; returns how many. */
 size_t
@@ -169,7 +181,7 @@ dp_tcache_expire(struct dp_tcache *cache, uint64_t now_ms);
 void
 dp_tcache_flush(struct dp_tcache *cache);
 
-/** Copy the counters. */
+/** Copy the counters (all zero for a NULL cache). */
 void
 dp_tcache_get_stats(const struct dp_tcache *cache,
                     struct dp_tcache_stats *stats);

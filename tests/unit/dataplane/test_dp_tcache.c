@@ -431,6 +431,14 @@ test_key_parts(void **state)
     ch.status = 404;                    /* CHAIN + "=" + status */
     assert_false(is_hit(c, &ch));
 
+    struct tp_request mls;
+    tp_request_init(&mls);
+    mls.mount_listen_stream = S("key1");
+    store_ok(c, &mls, path_resp("/srv/mls", UINT32_MAX), true);
+    assert_string_equal(lookup_path(c, &mls), "/srv/mls");
+    mls.mount_listen_stream = S("key2");
+    assert_false(is_hit(c, &mls));
+
     struct tp_request wt;
     tp_request_init(&wt);
     wt.widget_type = S("clock");
@@ -581,6 +589,18 @@ test_vary(void **state)
     m2.query_string = S("q");           /* not in VARY */
     assert_true(is_hit(c, &m2));
 
+    /* VARY=URI compares the key's URI part: for a BASE item that is the
+     * BASE, so only the BASE itself matches */
+    struct tp_request vu = req_for("h", "/vu/");
+    begin();
+    pstr(TP_CMD_BASE, "/vu/");
+    plist(TP_CMD_VARY, TP_CMD_URI, 0, 0);
+    pstr(TP_CMD_PATH, "/srv/vu/");
+    store_ok(c, &vu, end(), true);
+    assert_string_equal(lookup_path(c, &vu), "/srv/vu/");
+    vu.uri = S("/vu/x");
+    assert_false(is_hit(c, &vu));
+
     /* unsupported commands in VARY are ignored */
     struct tp_request x = req_for("h", "/x");
     begin();
@@ -625,6 +645,14 @@ test_base_local_classic(void **state)
     assert_string_equal(lookup_path(c, &q), "/srv/www/a b/c+d");
     q.uri = S("/base/a//b/./c");        /* normalised */
     assert_string_equal(lookup_path(c, &q), "/srv/www/a/b/c");
+    q.uri = S("/base///x");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/x");
+    q.uri = S("/base/a/.");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/a/");
+    q.uri = S("/base/./");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/");
+    q.uri = S("/base/a/./");
+    assert_string_equal(lookup_path(c, &q), "/srv/www/a/");
     q.uri = S("/base");                 /* not below BASE */
     assert_false(is_hit(c, &q));
     q.uri = S("/basement/x");
@@ -745,7 +773,7 @@ check_traversal(struct dp_tcache *c, const char *prefix, const char *base)
         "a/%2e%2e/%2e%2e/x", "..%2fetc%2fpasswd", "a%2f..%2f..%2fx",
         "a%00b", "a%2Fb", "./../x", "a/./../../x", "//../x", "a/..",
         "%2e", "a/%2e/b", "x/%2", "x/%zz", "a\\..\\b", "a/..%5cx",
-        ".%2E", "%2e%2E%2f",
+        ".%2E", "%2e%2E%2f", "a\nb", "a\rb", "a\x7f",
     };
     for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
         char uri[256];
@@ -842,6 +870,24 @@ test_base_cgi(void **state)
     assert_string_equal(hit.response.address.path, "/usr/lib/cgi-bin/app.cgi");
     assert_string_equal(hit.response.address.path_info, "/zzz y");
     assert_string_equal(hit.response.address.script_name, "/app/");
+    dp_tcache_hit_release(&hit);
+
+    /* EASY_BASE without PATH_INFO (SCRIPT_NAME is the base): the tail
+     * becomes the PATH_INFO, so SCRIPT_NAME + PATH_INFO is the URI */
+    struct tp_request e = req_for("h", "/easy-cgi/x");
+    begin();
+    pstr(TP_CMD_BASE, "/easy-cgi/");
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_WAS, "/usr/lib/app.was");
+    pstr(TP_CMD_SCRIPT_NAME, "/easy-cgi/");
+    assert_int_equal(dp_tcache_store(c, &e, (resp = end(), &resp), now, &hit),
+                     DP_TCACHE_HIT);
+    assert_string_equal(hit.response.address.path_info, "x");
+    dp_tcache_hit_release(&hit);
+    e.uri = S("/easy-cgi/a/b%20c");
+    assert_int_equal(dp_tcache_lookup(c, &e, now, &hit), DP_TCACHE_HIT);
+    assert_int_equal(hit.response.address.type, TP_ADDRESS_WAS);
+    assert_string_equal(hit.response.address.path_info, "a/b c");
     dp_tcache_hit_release(&hit);
 
     /* PATH_INFO that does not end with the tail: Base mismatch */
@@ -1086,6 +1132,38 @@ test_regex_and_inverse(void **state)
     h.uri = S("/oh/b");
     assert_true(is_hit(c, &h));
 
+    /* REGEX_ON_USER_URI: "user@uri" (also with REGEX_ON_HOST_URI:
+     * "user@host/uri") */
+    struct tp_request us = req_for("h", "/uu/a");
+    us.user = S("alice");
+    begin();
+    pstr(TP_CMD_BASE, "/uu/");
+    pstr(TP_CMD_REGEX, "alice@/uu/");
+    pflag(TP_CMD_REGEX_ON_USER_URI);
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_PATH, "/srv/uu/");
+    store_ok(c, &us, end(), true);
+    us.uri = S("/uu/b");
+    assert_true(is_hit(c, &us));
+    us.user = S("bob");
+    assert_false(is_hit(c, &us));
+    us.user = (struct pr_slice){ NULL, 0 };
+    assert_false(is_hit(c, &us));
+
+    /* INVERSE_REGEX_UNESCAPE applies to INVERSE_REGEX only */
+    struct tp_request iu = req_for("h", "/iu/a");
+    begin();
+    pstr(TP_CMD_BASE, "/iu/");
+    pstr(TP_CMD_INVERSE_REGEX, "/iu/secret");
+    pflag(TP_CMD_INVERSE_REGEX_UNESCAPE);
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_PATH, "/srv/iu/");
+    store_ok(c, &iu, end(), true);
+    iu.uri = S("/iu/%73ecret");         /* "secret" encoded */
+    assert_false(is_hit(c, &iu));
+    iu.uri = S("/iu/public");
+    assert_true(is_hit(c, &iu));
+
     /* a REGEX that does not compile: 502, nothing stored */
     struct tp_request bad = req_for("h", "/bad/x");
     size_t before = entries(c);
@@ -1145,6 +1223,21 @@ test_expand(void **state)
     assert_int_equal(hit.error_status, 400);
     dp_tcache_hit_release(&hit);
 
+    /* REGEX_RAW: the expansion input is not normalised ("//" stays) */
+    struct tp_request rw = req_for("h", "/raw/a");
+    begin();
+    pstr(TP_CMD_BASE, "/raw/");
+    pstr(TP_CMD_REGEX, "/raw/(.*)");
+    pflag(TP_CMD_REGEX_RAW);
+    pstr(TP_CMD_PATH, "/x");
+    pstr(TP_CMD_EXPAND_PATH, "/srv/raw/\\1");
+    store_ok(c, &rw, end(), true);
+    rw.uri = S("/raw/a//b");
+    assert_string_equal(lookup_path(c, &rw), "/srv/raw/a//b");
+    /* without it, "//" and "/./" are collapsed first */
+    r.uri = S("/x/bob//a/./b");
+    assert_string_equal(lookup_path(c, &r), "/home/bob/files/a/b");
+
     /* expansion of CGI fields, APPEND and PAIR lists, REDIRECT */
     struct tp_request g = req_for("h", "/g/tool/run");
     begin();
@@ -1197,6 +1290,28 @@ test_expand(void **state)
     assert_int_equal(dp_tcache_lookup(c, &x, now, &hit), DP_TCACHE_HIT);
     assert_string_equal(hit.response.redirect, "https://new.example/def");
     dp_tcache_hit_release(&hit);
+    /* a URI-valued template keeps the capture encoded */
+    x.uri = S("/rd/a%20b/%252e%252e");
+    assert_int_equal(dp_tcache_lookup(c, &x, now, &hit), DP_TCACHE_HIT);
+    assert_string_equal(hit.response.redirect,
+                        "https://new.example/a%20b/%252e%252e");
+    dp_tcache_hit_release(&hit);
+
+    struct tp_request hp = req_for("h", "/hp/x");
+    begin();
+    pstr(TP_CMD_BASE, "/hp/");
+    pstr(TP_CMD_REGEX, "/hp/(.*)");
+    phttp("http://backend/");
+    pstr(TP_CMD_EXPAND_PATH, "/api/\\1");
+    pstr(TP_CMD_EXPAND_REQUEST_HEADER, "x-name:\\1");
+    store_ok(c, &hp, end(), true);
+    hp.uri = S("/hp/a%20b/%252e%252e");
+    assert_int_equal(dp_tcache_lookup(c, &hp, now, &hit), DP_TCACHE_HIT);
+    assert_string_equal(hit.response.address.path, "/api/a%20b/%252e%252e");
+    /* a header value gets the decoded text */
+    assert_string_equal(hit.response.request_headers.v[0].value,
+                        "a b/%2e%2e");
+    dp_tcache_hit_release(&hit);
     dp_tcache_free(c);
 }
 
@@ -1214,6 +1329,7 @@ test_expand_errors(void **state)
     pstr(TP_CMD_PATH, "/x");
     pstr(TP_CMD_EXPAND_PATH, "/srv/\\2");
     store_err(c, &r, end(), 502);
+    assert_int_equal(entries(c), 0);    /* not stored either */
     /* an invalid escape and a trailing backslash */
     begin();
     pstr(TP_CMD_BASE, "/e/");
@@ -1239,11 +1355,13 @@ test_expand_errors(void **state)
     assert_int_equal(dp_tcache_store(c, &r, &resp, now, &hit), DP_TCACHE_HIT);
     assert_string_equal(hit.response.address.path, "/srv/[]bcd");
     dp_tcache_hit_release(&hit);
-    /* a malformed escape in the captured text: 400 */
+    /* a malformed escape in the captured text: 400; an error holds no
+     * resources, so not releasing it leaks nothing (ASan checks) */
     r.uri = S("/e/b%zz");
     assert_int_equal(dp_tcache_lookup(c, &r, now, &hit), DP_TCACHE_ERROR);
     assert_int_equal(hit.error_status, 400);
-    dp_tcache_hit_release(&hit);
+    assert_null(hit.item);
+    assert_null(hit.response.address.path);
     dp_tcache_free(c);
 }
 
@@ -1325,6 +1443,57 @@ test_invalidate_response(void **state)
 
 static void
 control_invalidate(struct dp_tcache *c, const struct ctl_tcache_value *v,
+                   size_t n, size_t expect_removed);
+
+static void
+test_invalidate_host_index(void **state)
+{
+    (void)state;
+    /* enough items to make the tables grow a few times */
+    struct dp_tcache *c = new_cache(10000, 0);
+    static char hosts[4][16], uris[300][16];
+    for (int h = 0; h < 4; h++)
+        snprintf(hosts[h], sizeof(hosts[h]), "host%d.example", h);
+    for (int i = 0; i < 300; i++) {
+        snprintf(uris[i], sizeof(uris[i]), "/p%d", i);
+        struct tp_request r = req_for(hosts[i % 4], uris[i]);
+        /* every third item does not vary by HOST */
+        store_vary(c, &r, i % 3 == 0 ? TP_CMD_SESSION : TP_CMD_HOST, 0, NULL,
+                   NULL);
+    }
+    assert_int_equal(entries(c), 300);
+
+    /* a response with INVALIDATE=HOST for host1 */
+    struct tp_request q = req_for(hosts[1], "/logout");
+    begin();
+    plist(TP_CMD_INVALIDATE, TP_CMD_HOST, 0, 0);
+    pstr(TP_CMD_PATH, "/srv/x");
+    pu32(TP_CMD_MAX_AGE, 0);
+    store_ok(c, &q, end(), false);
+    size_t expect = 0;
+    for (int i = 0; i < 300; i++) {
+        struct tp_request r = req_for(hosts[i % 4], uris[i]);
+        bool gone = i % 4 == 1 && i % 3 != 0;
+        expect += gone;
+        assert_int_equal(is_hit(c, &r), !gone);
+    }
+    assert_int_equal(entries(c), 300 - expect);
+
+    /* the control packet with HOST + URI finds one item */
+    struct ctl_tcache_value v[2] = {
+        { TP_CMD_HOST, S("host2.example") },
+        { TP_CMD_URI, S("/p2") },
+    };
+    control_invalidate(c, v, 2, 1);
+    struct tp_request r2 = req_for(hosts[2], "/p2");
+    assert_false(is_hit(c, &r2));
+    struct ctl_tcache_value hv = { TP_CMD_HOST, S("host3.example") };
+    control_invalidate(c, &hv, 1, 50);      /* 75 items, 25 without HOST */
+    dp_tcache_free(c);
+}
+
+static void
+control_invalidate(struct dp_tcache *c, const struct ctl_tcache_value *v,
                    size_t n, size_t expect_removed)
 {
     struct pr_buf b = PR_BUF_INIT;
@@ -1398,6 +1567,22 @@ test_control_invalidate(void **state)
     dp_tcache_free(c);
 }
 
+struct expired {
+    size_t n;
+    uint64_t at[4];
+    const char *site[4];
+};
+
+static void
+on_expired(const struct tp_response *resp, uint64_t expires_ms, void *ctx)
+{
+    struct expired *e = ctx;
+    assert_true(e->n < 4);
+    e->at[e->n] = expires_ms;
+    e->site[e->n] = resp->site;
+    e->n++;
+}
+
 static void
 test_expire_tag(void **state)
 {
@@ -1409,7 +1594,19 @@ test_expire_tag(void **state)
     store_vary(c, &a, 0, 0, NULL, "t");
     store_vary(c, &b, 0, 0, "some-site", "t");
     store_vary(c, &d, 0, 0, NULL, "other");
-    assert_int_equal(dp_tcache_expire_tag(c, S("t"), now), 2);
+    struct expired e = { 0 };
+    assert_int_equal(dp_tcache_expire_tag(c, S("t"), now, on_expired, &e),
+                     2);
+    assert_int_equal(e.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        if (e.site[i] == NULL) {
+            assert_int_equal(e.at[i], now);
+        } else {
+            assert_string_equal(e.site[i], "some-site");
+            assert_true(e.at[i] >= now && e.at[i] <= now + 549756);
+        }
+    }
+    assert_int_equal(dp_tcache_expire_tag(c, S("none"), now, NULL, NULL), 0);
     /* without SITE: at once */
     assert_false(is_hit(c, &a));
     assert_true(is_hit(c, &d));
@@ -1630,6 +1827,7 @@ main(void)
         cmocka_unit_test(test_expand_errors),
         cmocka_unit_test(test_invalidate_response),
         cmocka_unit_test(test_control_invalidate),
+        cmocka_unit_test(test_invalidate_host_index),
         cmocka_unit_test(test_expire_tag),
         cmocka_unit_test(test_eviction_items),
         cmocka_unit_test(test_eviction_bytes),
