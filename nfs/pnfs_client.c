@@ -407,8 +407,11 @@ conn_service(struct pnfs_conn *conn, int revents)
     if (conn->state == CONN_DEAD)
         return;
     if (nfs_service(conn->nfs, revents) < 0) {
+        const char *why = nfs_get_error(conn->nfs);
+        if (why == NULL || why[0] == '\0')
+            why = "the server closed the connection";
         if (conn->state != CONN_DEAD)
-            conn_kill(conn, -ECONNRESET, nfs_get_error(conn->nfs));
+            conn_kill(conn, -ECONNRESET, why);
         return;
     }
     conn_update_poll(conn);
