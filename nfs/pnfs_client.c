@@ -1095,7 +1095,11 @@ file_fill(struct pnfs_file *file)
             break;
         struct chunk *c = ring_at(file, file->count);
         if (c->buf == NULL) {
-            c->buf = malloc(file->chunk_size);
+            /* A small file needs no full-size chunk buffers. */
+            uint64_t size = file->st.size < file->chunk_size
+                                ? file->st.size
+                                : file->chunk_size;
+            c->buf = malloc((size_t)size);
             if (c->buf == NULL)
                 break;
         }

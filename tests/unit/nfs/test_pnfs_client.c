@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "pnfs_client.h"
+#include "pnfs_registry.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -357,6 +358,51 @@ test_free_while_mounting(void **state)
     assert_int_equal(r.calls, 0);
 }
 
+static void
+test_registry_shares_clients(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct pnfs_client_config defaults;
+    pnfs_client_config_init(&defaults, NULL, NULL);
+    defaults.nfs_port = (unsigned)dead_port();
+    defaults.mount_port = defaults.nfs_port;
+    defaults.timeout_ms = 1000;
+    struct pnfs_registry *reg = pnfs_registry_new(&loop, &defaults);
+    char err[256];
+
+    struct pnfs_client *a = pnfs_registry_get(reg, "127.0.0.1", "/e1", err,
+                                              sizeof(err));
+    struct pnfs_client *b = pnfs_registry_get(reg, "127.0.0.1", "/e2", err,
+                                              sizeof(err));
+    struct pnfs_client *c = pnfs_registry_get(reg, "127.0.0.2", "/e1", err,
+                                              sizeof(err));
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_ptr_not_equal(a, b);
+    assert_ptr_not_equal(a, c);
+    assert_ptr_equal(pnfs_registry_get(reg, "127.0.0.1", "/e1", err,
+                                       sizeof(err)), a);
+    assert_int_equal(pnfs_registry_count(reg), 3);
+    assert_null(pnfs_registry_get(reg, "127.0.0.1", "no-slash", err,
+                                  sizeof(err)));
+    assert_non_null(strstr(err, "absolute"));
+    assert_int_equal(pnfs_registry_count(reg), 3);
+
+    /* The defaults reach the clients: the dead port refuses. */
+    struct result r = {.loop = &loop};
+    struct pnfs_op *op;
+    assert_int_equal(pnfs_stat(b, "/f", on_stat, &r, &op), 0);
+    while (r.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(r.status, -ECONNREFUSED);
+    assert_non_null(strstr(r.error, "export /e2"));
+
+    pnfs_registry_free(reg);
+    finish_loop(&loop);
+}
+
 int
 main(void)
 {
@@ -367,6 +413,7 @@ main(void)
         cmocka_unit_test(test_cancel_during_mount),
         cmocka_unit_test(test_hangup_fails_cleanly),
         cmocka_unit_test(test_free_while_mounting),
+        cmocka_unit_test(test_registry_shares_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
