@@ -201,6 +201,47 @@ def test_read_small_buffers(probe, server):
     assert fields(r)['crc32'] == crc_file(local)
 
 
+def test_random_access_ranges(probe, server):
+    """Ranges in any order on one open file: forwards, backwards, inside
+    the read-ahead window, across chunk boundaries, past the end."""
+    for name, ranges in (
+            ('odd.bin', [(0, 10), (65530, 20), (5, 100000), (196600, 99999),
+                         (3 * 65536 + 12345, 10), (100, 0), (7, 1)]),
+            ('huge.bin', [(BIG_SIZE - 100, 500), (4000, 70000),
+                          (BIG_SIZE // 2, 1 << 20), (0, 4096)])):
+        local = os.path.join(server.export_path, name)
+        size = os.path.getsize(local)
+        want = []
+        with open(local, 'rb') as f:
+            for off, length in ranges:
+                f.seek(off)
+                data = f.read(length) if off < size else b''
+                want.append('%d:%08x' % (len(data), zlib.crc32(data)))
+        spec = ' '.join('%d:%d' % r for r in ranges)
+        r = probe.cmd('ranges /%s %s' % (name, spec))
+        assert r == 'ok ranges=' + ','.join(want), r
+
+
+def test_changed_file_seen(probe, server):
+    """No stale attributes: a file rewritten on the server shows its new
+    size and contents at once (no cache in pnfs_client itself)."""
+    local = os.path.join(server.export_path, 'changing.txt')
+    with open(local, 'wb') as f:
+        f.write(b'short\n')
+    r = probe.cmd('read /changing.txt')
+    assert fields(r)['bytes'] == '6', r
+    with open(local, 'wb') as f:
+        f.write(b'a longer second version\n')
+    r = probe.cmd('read /changing.txt')
+    assert r.startswith('ok '), r
+    assert fields(r)['bytes'] == '24', r
+    assert fields(r)['crc32'] == '%08x' % zlib.crc32(
+        b'a longer second version\n')
+    os.unlink(local)
+    r = probe.cmd('stat /changing.txt')
+    assert r.startswith('error ENOENT'), r
+
+
 def test_huge_file_bounded_memory(probe, server):
     local = os.path.join(server.export_path, 'huge.bin')
     r = probe.cmd('read /huge.bin', timeout=120)

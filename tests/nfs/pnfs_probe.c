@@ -20,6 +20,9 @@
  *   parallel N PATH...      N concurrent reads over the paths in turn:
  *                           ok n=N then one line per read:
  *                           PATH bytes=N crc32=X | PATH error NAME msg
+ *   ranges PATH OFF:LEN...  open once, then read each range in turn on
+ *                           the same file (random access):
+ *                           ok ranges=GOT:CRC32,GOT:CRC32,...
  *   cancel-open PATH        start an open, cancel it at once, run 300 ms:
  *                           ok when the callback never ran
  *   cancel-read PATH        open, start a read, cancel it, close, run
@@ -384,6 +387,127 @@ cmd_cancel_read(const char *path)
     }
 }
 
+/* ---- ranges: several reads at given offsets on one open file ---- */
+
+static struct {
+    struct pnfs_file *file;
+    struct pnfs_op *op;
+    uint64_t off[32], len[32];
+    unsigned n, i;
+    uint64_t pos, end, got;
+    uint32_t crc;
+    char out[2048];
+    size_t out_len;
+} rg;
+
+static void range_step(void);
+
+static void
+range_end(const char *error_line)
+{
+    if (rg.file != NULL)
+        pnfs_file_close(rg.file);
+    rg.file = NULL;
+    if (error_line != NULL)
+        printf("%s\n", error_line);
+    else
+        printf("ok ranges=%s\n", rg.out);
+    command_done();
+}
+
+static void
+range_next(void)
+{
+    /* got:crc of the range just finished */
+    int n = snprintf(rg.out + rg.out_len, sizeof(rg.out) - rg.out_len,
+                     "%s%llu:%08x", rg.i > 0 ? "," : "",
+                     (unsigned long long)rg.got, rg.crc);
+    if (n > 0)
+        rg.out_len += (size_t)n;
+    if (++rg.i == rg.n) {
+        range_end(NULL);
+        return;
+    }
+    rg.pos = rg.off[rg.i];
+    rg.end = rg.off[rg.i] + rg.len[rg.i];
+    rg.got = 0;
+    rg.crc = 0;
+    range_step();
+}
+
+static void
+range_read_cb(void *ctx, ssize_t status, const void *data, const char *error)
+{
+    if (status < 0) {
+        char line[1200];
+        snprintf(line, sizeof(line), "error %s %s", errno_name((int)status),
+                 error);
+        range_end(line);
+        return;
+    }
+    if (status == 0) {
+        range_next();
+        return;
+    }
+    rg.crc = crc_update(rg.crc, data, (size_t)status);
+    rg.pos += (uint64_t)status;
+    rg.got += (uint64_t)status;
+    range_step();
+}
+
+static void
+range_step(void)
+{
+    if (rg.pos >= rg.end) {
+        range_next();
+        return;
+    }
+    int rc = pnfs_file_read(rg.file, rg.pos, (size_t)(rg.end - rg.pos),
+                            range_read_cb, NULL, &rg.op);
+    if (rc < 0)
+        range_end("error EOTHER pnfs_file_read refused");
+}
+
+static void
+range_open_cb(void *ctx, int status, struct pnfs_file *file,
+              const struct pnfs_stat *st, const char *error)
+{
+    if (status < 0) {
+        printf("error %s %s\n", errno_name(status), error);
+        command_done();
+        return;
+    }
+    rg.file = file;
+    rg.i = 0;
+    rg.pos = rg.off[0];
+    rg.end = rg.off[0] + rg.len[0];
+    rg.got = 0;
+    rg.crc = 0;
+    rg.out_len = 0;
+    rg.out[0] = '\0';
+    range_step();
+}
+
+static void
+cmd_ranges(const char *path, char **specs, unsigned n)
+{
+    if (n > 32)
+        n = 32;
+    rg.n = n;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned long long off = 0, len = 0;
+        sscanf(specs[i], "%llu:%llu", &off, &len);
+        rg.off[i] = off;
+        rg.len[i] = len;
+    }
+    struct pnfs_op *op;
+    int rc = pnfs_open(client, path, range_open_cb, NULL, &op);
+    if (rc < 0) {
+        printf("error %s pnfs_open refused\n", errno_name(rc));
+        command_done();
+    }
+}
+
 /* ---- stat, sleep, mounted ---- */
 
 static void
@@ -430,6 +554,8 @@ run_command(char *line)
     } else if (strcmp(cmd, "read") == 0 && argc >= 2 && argc <= 4) {
         cmd_read(argv[1], argc >= 3 ? (unsigned)atoi(argv[2]) : 0,
                  argc >= 4 ? (size_t)atol(argv[3]) : 0);
+    } else if (strcmp(cmd, "ranges") == 0 && argc >= 3) {
+        cmd_ranges(argv[1], argv + 2, argc - 2);
     } else if (strcmp(cmd, "parallel") == 0 && argc >= 3) {
         cmd_parallel((unsigned)atoi(argv[1]), argv + 2, argc - 2);
     } else if (strcmp(cmd, "cancel-open") == 0 && argc == 2) {
