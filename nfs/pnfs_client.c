@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include <nfsc/libnfs.h>
@@ -62,6 +64,8 @@ struct pnfs_conn {
     int poll_fd;
     ino_t poll_ino;
     int poll_events;
+    uv_getaddrinfo_t resolve;    /* the server's name, off the loop */
+    bool resolving;
     uv_timer_t timer;            /* mount deadline or deferred failure;
                                     closing it destroys the conn */
     int fail_err;                /* deferred failure (poll setup) */
@@ -148,6 +152,7 @@ static void mount_timer_cb(uv_timer_t *t);
 static void op_submit(struct pnfs_op *op);
 static void file_release(struct pnfs_file *file);
 static void file_try_deliver(struct pnfs_file *file);
+static bool file_ready(struct pnfs_file *file);
 static void client_check_idle(struct pnfs_client *client);
 static void op_timer_cb(uv_timer_t *t);
 
@@ -314,11 +319,12 @@ op_timer_cb(uv_timer_t *t)
             op_end(op);
             cb(ctx, 0, NULL, NULL);
         } else {
-            /* Read-ahead data is waiting. */
-            struct pnfs_file *file = op->file;
+            /* Read-ahead data is waiting.  The callback may close the
+             * file, so decide before delivering. */
             op->deferred = false;
-            file_try_deliver(file);
-            if (file->reader == op)
+            if (file_ready(op->file))
+                file_try_deliver(op->file);
+            else
                 uv_timer_start(&op->timer, op_timer_cb,
                                op->client->timeout_ms, 0);
         }
@@ -490,7 +496,8 @@ conn_closed_cb(uv_handle_t *h)
 static void
 conn_maybe_destroy(struct pnfs_conn *conn)
 {
-    if (conn->state != CONN_DEAD || conn->files > 0 || conn->closing)
+    if (conn->state != CONN_DEAD || conn->files > 0 || conn->closing ||
+        conn->resolving)
         return;
     conn->closing = true;
     uv_close((uv_handle_t *)&conn->timer, conn_closed_cb);
@@ -512,6 +519,8 @@ conn_kill(struct pnfs_conn *conn, int err, const char *msg)
         client->conn = NULL;
     uv_timer_stop(&conn->timer);
     conn_stop_poll(conn);
+    if (conn->resolving)
+        uv_cancel((uv_req_t *)&conn->resolve);
     struct pnfs_op *op;
     while ((op = conn->ops.head) != NULL)
         op_fail(op, err, conn->dead_msg);
@@ -573,6 +582,43 @@ mount_cb(int err, struct nfs_context *nfs, void *data, void *private_data)
         client_check_idle(conn->client);
 }
 
+static void
+resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct pnfs_conn *conn = req->data;
+    conn->resolving = false;
+    if (conn->state == CONN_DEAD) {
+        /* Timed out or the client went away meanwhile. */
+        uv_freeaddrinfo(res);
+        conn_maybe_destroy(conn);
+        return;
+    }
+    char msg[256];
+    if (status < 0 || res == NULL) {
+        snprintf(msg, sizeof(msg), "cannot resolve the server name: %s",
+                 uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+        uv_freeaddrinfo(res);
+        conn_kill(conn, -EHOSTUNREACH, msg);
+        return;
+    }
+    char addr[INET6_ADDRSTRLEN] = "";
+    if (res->ai_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, addr,
+                    sizeof(addr));
+    else
+        uv_ip4_name((const struct sockaddr_in *)res->ai_addr, addr,
+                    sizeof(addr));
+    uv_freeaddrinfo(res);
+    if (nfs_mount_async(conn->nfs, addr, conn->client->export_path,
+                        mount_cb, conn) != 0) {
+        snprintf(msg, sizeof(msg), "mount failed: %s",
+                 nfs_get_error(conn->nfs));
+        conn_kill(conn, -ECONNREFUSED, msg);
+        return;
+    }
+    conn_update_poll(conn);
+}
+
 static struct pnfs_conn *
 conn_new(struct pnfs_client *client, char *err, size_t errlen)
 {
@@ -620,16 +666,26 @@ conn_new(struct pnfs_client *client, char *err, size_t errlen)
     uv_timer_init(client->loop, &conn->timer);
     conn->timer.data = conn;
     conn->state = CONN_MOUNTING;
-    if (nfs_mount_async(conn->nfs, client->server, client->export_path,
-                        mount_cb, conn) != 0) {
-        snprintf(err, errlen, "mount failed: %s", nfs_get_error(conn->nfs));
+    /* libnfs would resolve the name with a blocking getaddrinfo() on the
+     * loop; resolve it on libuv's thread pool and give libnfs a numeric
+     * address instead. */
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    conn->resolve.data = conn;
+    int rc = uv_getaddrinfo(client->loop, &conn->resolve, resolved_cb,
+                            client->server, NULL, &hints);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot resolve the server name: %s",
+                 uv_strerror(rc));
         conn->state = CONN_DEAD;
         conn->client = NULL;
         conn_maybe_destroy(conn);
         return NULL;
     }
+    conn->resolving = true;
     uv_timer_start(&conn->timer, mount_timer_cb, client->timeout_ms, 0);
-    conn_update_poll(conn);
     return conn;
 }
 
@@ -1142,6 +1198,13 @@ file_seek(struct pnfs_file *file, uint64_t offset)
     }
 }
 
+/* True when the first chunk of the window has its answer. */
+static bool
+file_ready(struct pnfs_file *file)
+{
+    return file->count > 0 && file->chunks[file->head].done;
+}
+
 /* The reader's data is at hand (or its error, or the end): call back. */
 static void
 file_try_deliver(struct pnfs_file *file)
@@ -1200,7 +1263,7 @@ pnfs_file_read(struct pnfs_file *file, uint64_t offset, size_t max,
     }
     file_seek(file, offset);
     file_fill(file);
-    if (file->count > 0 && ring_at(file, 0)->done)
+    if (file_ready(file))
         op_defer(op, 0, NULL);
     else if (file->count == 0)
         op_defer(op, -ENOMEM, "out of memory for read-ahead");

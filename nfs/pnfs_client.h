@@ -3,8 +3,10 @@
  * on a caller's libuv loop.
  *
  * Promises:
- * - One client per (server, export), shared by every request.  It mounts
- *   on first use; operations started while it mounts wait in a queue.
+ * - One client per (server, export), shared by every request (see
+ *   pnfs_registry).  It mounts on first use (the server's name resolved
+ *   on libuv's thread pool, not by libnfs on the loop); operations
+ *   started while it mounts wait in a queue.
  *   libnfs runs behind a uv_poll_t on nfs_get_fd() with the interest of
  *   nfs_which_events(), progress by nfs_service(); no call blocks the
  *   loop.

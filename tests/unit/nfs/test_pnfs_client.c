@@ -230,6 +230,32 @@ test_refused(void **state)
 }
 
 static void
+test_name_resolved_off_the_loop(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct pnfs_client_config cfg;
+    pnfs_client_config_init(&cfg, "localhost", "/srv/export");
+    cfg.nfs_port = cfg.mount_port = (unsigned)dead_port();
+    cfg.timeout_ms = 3000;
+    char err[256];
+    struct pnfs_client *c = pnfs_client_new(&loop, &cfg, err, sizeof(err));
+    assert_non_null(c);
+    struct result r = {.loop = &loop};
+    struct pnfs_op *op;
+
+    assert_int_equal(pnfs_stat(c, "/a", on_stat, &r, &op), 0);
+    while (r.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    /* Resolved, connected, refused; the message keeps the name. */
+    assert_int_equal(r.status, -ECONNREFUSED);
+    assert_non_null(strstr(r.error, "stat /a on NFS server localhost "
+                                    "export /srv/export"));
+    pnfs_client_free(c);
+    finish_loop(&loop);
+}
+
+static void
 test_silent_server_times_out(void **state)
 {
     uv_loop_t loop;
@@ -409,6 +435,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_checked),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_name_resolved_off_the_loop),
         cmocka_unit_test(test_silent_server_times_out),
         cmocka_unit_test(test_cancel_during_mount),
         cmocka_unit_test(test_hangup_fails_cleanly),
