@@ -373,6 +373,17 @@ def test_server_not_answering_times_out(own_server, build_dir):
             assert r.startswith('error ETIMEDOUT stat /small.txt ' + where), r
         finally:
             g.resume()
+        # Frozen in the middle of a read, with read-ahead in flight.
+        p.send('read /huge.bin 20')
+        assert p.line() == 'started'
+        g.pause()
+        try:
+            t0 = time.monotonic()
+            r = p.result()
+            assert r.startswith('error ETIMEDOUT read /huge.bin ' + where), r
+            assert time.monotonic() - t0 < 4
+        finally:
+            g.resume()
         r = p.cmd('read /odd.bin')
         assert r.startswith('ok '), r
         assert fields(r)['crc32'] == crc_file(g.export_path + '/odd.bin')
