@@ -119,10 +119,11 @@ dp_xattr_max_age(const char *raw, size_t len, uint32_t *out);
 
 /**
  * Read user.Content-Type, user.ETag and user.MaxAge from the open file
- * `fd` into `*x`.  Missing, oversized or invalid attributes leave their
- * has_ flag false.  Returns 0, or -errno for an error other than "no such
- * attribute" / "attributes not supported" / "value too large" (e.g.
- * EBADF); `*x` is usable in every case.
+ * `fd` (a real descriptor: fgetxattr() refuses O_PATH ones) into `*x`.
+ * Missing, oversized or invalid attributes leave their has_ flag false.
+ * Returns 0, or -errno for an error other than "no such attribute" /
+ * "attributes not supported" / "value too large" (e.g. EBADF); `*x` is
+ * usable in every case.
  */
 int
 dp_file_xattrs_read(int fd, struct dp_file_xattrs *x);

@@ -239,7 +239,7 @@ boundary_ok(const char *b)
     if (b == NULL)
         return false;
     size_t n = strlen(b);
-    if (n == 0 || n > 70)
+    if (n == 0 || n > DP_BOUNDARY_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = b[i];

@@ -102,6 +102,8 @@ dp_content_range_unsatisfied(char *buf, size_t cap, uint64_t size);
 #define DP_BOUNDARY_RANDOM 16
 #define DP_BOUNDARY_LEN (2 * DP_BOUNDARY_RANDOM)
 #define DP_BOUNDARY_SIZE (DP_BOUNDARY_LEN + 1)
+/** The longest boundary the helpers accept (RFC 2046 §5.1.1). */
+#define DP_BOUNDARY_MAX 70
 
 /**
  * Make a multipart boundary from `random` (e.g. from getrandom()): 32
@@ -121,7 +123,7 @@ dp_multipart_content_type(char *buf, size_t cap, const char *boundary);
 
 /** Room for a part header with a content type of `ct_len` bytes. */
 #define DP_MULTIPART_HEADER_SIZE(ct_len)                                   \
-    (2 + 2 + DP_BOUNDARY_LEN + 2 + 14 + (ct_len) + 2 + 15 +                \
+    (2 + 2 + DP_BOUNDARY_MAX + 2 + 14 + (ct_len) + 2 + 15 +                \
      DP_CONTENT_RANGE_SIZE + 2 + 2 + 1)
 
 /**
@@ -138,7 +140,7 @@ dp_multipart_part_header(char *buf, size_t cap, const char *boundary,
                          bool first);
 
 /** Room for the closing delimiter. */
-#define DP_MULTIPART_TRAILER_SIZE (2 + 2 + DP_BOUNDARY_LEN + 2 + 2 + 1)
+#define DP_MULTIPART_TRAILER_SIZE (2 + 2 + DP_BOUNDARY_MAX + 2 + 2 + 1)
 
 /**
  * Write the close delimiter that ends the body: "\r\n--BOUNDARY--\r\n".

@@ -3,8 +3,12 @@
 Every server a test starts listens on loopback on a free port, is stopped
 by the PID the test got when it started it, and is bounded in time.  The
 build directory comes from $PORTIER_BUILD (set by tests/run_all.py)."""
+import http.client
 import os
+import signal
 import socket
+import subprocess
+import time
 
 import pytest
 
@@ -21,3 +25,95 @@ def free_port(host='127.0.0.1'):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+class Portierd:
+    """A running portierd, started by a test and stopped by its PID."""
+
+    def __init__(self, binary, args, port, log_path):
+        self.port = port
+        self.url = 'http://127.0.0.1:%d' % port
+        self.log_path = log_path
+        self._log = open(log_path, 'wb')
+        self.proc = subprocess.Popen([binary] + args, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('portierd exited with %d:\n%s' % (
+                    self.proc.returncode, self.log()))
+            try:
+                socket.create_connection(('127.0.0.1', port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError('portierd did not listen on %d' % port)
+
+    def log(self):
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def request(self, method, path, headers=None, body=None):
+        """One request on a fresh connection; (status, headers, body)."""
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, r, r.read()
+        finally:
+            conn.close()
+
+    def raw(self, data, timeout=5):
+        """Send raw bytes, read until the server closes (or timeout)."""
+        with socket.create_connection(('127.0.0.1', self.port),
+                                      timeout) as s:
+            s.sendall(data)
+            out = b''
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except socket.timeout:
+                pass
+            return out
+
+
+@pytest.fixture
+def portierd_factory(build_dir, tmp_path):
+    """Start portierd instances: factory(translation_addresses, *extra)."""
+    binary = os.path.join(build_dir, 'dataplane', 'portierd')
+    if not os.path.exists(binary):
+        pytest.skip('portierd not built')
+    started = []
+
+    def start(translation=(), extra=(), config=None):
+        port = free_port()
+        args = ['--listen', '127.0.0.1:%d' % port]
+        for t in translation:
+            args += ['--translation-socket', t]
+        if config is not None:
+            path = tmp_path / ('portierd-%d.conf' % port)
+            path.write_text(config)
+            args += ['--config', str(path)]
+        args += list(extra)
+        p = Portierd(binary, args, port,
+                     str(tmp_path / ('portierd-%d.log' % port)))
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()

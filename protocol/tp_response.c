@@ -87,14 +87,17 @@ enum {
     P_COUNT = 28,
 };
 
+/* A predicate that covers a packet and its EXPAND_ variant names both, so
+ * that "cannot combine X with ..." never reads "X with X". */
 static const char *const pred_names[P_COUNT] = {
     "REGEX", "INVERSE_REGEX", "REGEX or INVERSE_REGEX",
     "REGEX, INVERSE_REGEX or LAYOUT", "BASE", "EASY_BASE", "AUTO_BASE",
     "REDIRECT", "SITE", "CHECK", "CHAIN", "CHAIN request",
-    "DIRECTORY_INDEX", "TEST_PATH", "PROBE_PATH_SUFFIXES", "AUTH",
-    "AUTH_FILE", "AUTH or AUTH_FILE",
-    "AUTH, AUTH_FILE, HTTP_AUTH or TOKEN_AUTH", "HTTP_AUTH", "TOKEN_AUTH",
-    "APPEND_AUTH", "READ_FILE", "REALM", "REALM_FROM_AUTH_BASE",
+    "DIRECTORY_INDEX", "TEST_PATH or EXPAND_TEST_PATH",
+    "PROBE_PATH_SUFFIXES", "AUTH", "AUTH_FILE or EXPAND_AUTH_FILE",
+    "AUTH or AUTH_FILE", "AUTH, AUTH_FILE, HTTP_AUTH or TOKEN_AUTH",
+    "HTTP_AUTH", "TOKEN_AUTH", "APPEND_AUTH or EXPAND_APPEND_AUTH",
+    "READ_FILE or EXPAND_READ_FILE", "REALM", "REALM_FROM_AUTH_BASE",
     "resource address", "FILTER", "address CACHE_TAG",
 };
 
@@ -967,7 +970,9 @@ h_document_root(struct tp_response_parser *p, const struct tp_packet *pkt)
         f = plain ? &p->slot->document_root : &p->slot->expand_document_root;
     else
         f = plain ? &r->document_root : &r->expand_document_root;
-    if (!plain && *f != NULL)
+    /* the slot's copy of the response-wide default (§1.7.3) is not a
+     * packet of this address: its own EXPAND_DOCUMENT_ROOT replaces it */
+    if (!plain && *f != NULL && !(own && *f == r->expand_document_root))
         return duplicate(p, pkt);
     *f = dup_str(p, pkt->payload, pkt->length);
     return *f != NULL ? 0 : -1;

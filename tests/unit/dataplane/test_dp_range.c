@@ -287,6 +287,25 @@ test_boundary(void **state)
     assert_int_equal(dp_multipart_content_type(ct, sizeof(ct), "a\r\nb"),
                      -1);
     assert_int_equal(dp_multipart_content_type(ct, sizeof(ct), NULL), -1);
+
+    /* any boundary up to 70 characters fits the documented buffers */
+    char b70[72];
+    memset(b70, 'B', 70);
+    b70[70] = '\0';
+    struct dp_range_set set = { 2, { { 0, 0 }, { 500, 999 } } };
+    char h[DP_MULTIPART_HEADER_SIZE(4)];
+    assert_true(dp_multipart_part_header(h, sizeof(h), b70, "a/bc", 4,
+                                         &set.r[1], UINT64_MAX, false) > 0);
+    char t[DP_MULTIPART_TRAILER_SIZE];
+    assert_int_equal(dp_multipart_trailer(t, sizeof(t), b70), 78);
+    uint64_t total;
+    assert_int_equal(dp_multipart_length(&set, b70, "a/bc", 4, 1000, &total),
+                     0);
+    b70[70] = 'B';
+    b70[71] = '\0';
+    assert_int_equal(dp_multipart_trailer(t, sizeof(t), b70), -1);
+    assert_int_equal(dp_multipart_length(&set, b70, "a/bc", 4, 1000, &total),
+                     -1);
 }
 
 /* RFC 9110 §14.6's example: two parts of an 8000-byte PDF. */

@@ -1,0 +1,451 @@
+/*
+ * dp_file: open, fstat, metadata, preconditions, ranges, body.
+ */
+#include "dp_file.h"
+#include "dp_accept_encoding.h"
+#include "dp_conditional.h"
+#include "dp_file_meta.h"
+#include "dp_range.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <linux/openat2.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- a multipart/byteranges body: alternating memory and file parts,
+ * read with pread() ---- */
+
+struct mp_segment {
+    const char *mem;          /* NULL: a file region */
+    uint64_t offset, length;  /* file region, or mem[0..length) */
+};
+
+struct mp_body {
+    struct dp_body base;
+    int fd;
+    const char *path;
+    struct mp_segment *seg;
+    size_t n_seg, cur;
+    uint64_t done;            /* bytes of seg[cur] already delivered */
+    bool closed;
+};
+
+static void
+mp_release(struct mp_body *m)
+{
+    m->closed = true;
+    if (m->fd >= 0) {
+        close(m->fd);
+        m->fd = -1;
+    }
+}
+
+static void
+mp_cleanup(void *arg)
+{
+    mp_release(arg);
+}
+
+static void
+mp_read(struct dp_body *body)
+{
+    struct mp_body *m = (struct mp_body *)body;
+    static uint8_t chunk[32768];
+    while (!m->closed) {
+        if (m->cur == m->n_seg) {
+            mp_release(m);
+            body->handler->eof(body->ctx);
+            return;
+        }
+        struct mp_segment *s = &m->seg[m->cur];
+        const uint8_t *data;
+        size_t n = s->length - m->done < sizeof(chunk)
+                       ? (size_t)(s->length - m->done) : sizeof(chunk);
+        if (s->mem != NULL) {
+            data = (const uint8_t *)s->mem + m->done;
+        } else {
+            ssize_t r = pread(m->fd, chunk, n, (off_t)(s->offset + m->done));
+            if (r <= 0) {
+                char msg[300];
+                int err = r < 0 ? errno : EIO;
+                snprintf(msg, sizeof(msg), "%s %s: %s",
+                         r < 0 ? "read error on" : "file shrank while "
+                         "reading", m->path, strerror(err));
+                mp_release(m);
+                body->handler->error(body->ctx, err, msg);
+                return;
+            }
+            data = chunk;
+            n = (size_t)r;
+        }
+        size_t took = body->handler->data(body->ctx, data, n);
+        m->done += took;
+        body->length -= (int64_t)took;
+        if (m->done == s->length) {
+            m->cur++;
+            m->done = 0;
+        }
+        if (took < n)
+            return;
+    }
+}
+
+static void
+mp_close(struct dp_body *body)
+{
+    mp_release((struct mp_body *)body);
+}
+
+static const struct dp_body_class mp_class = {
+    .name = "multipart/byteranges",
+    .read = mp_read,
+    .close = mp_close,
+};
+
+/* ---- serving ---- */
+
+/*
+ * Open a file for reading; with `beneath` (BENEATH) the path must lie
+ * below that directory and resolve there without leaving it, also through
+ * symbolic links (openat2 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS).
+ * Returns the descriptor or -errno (-EXDEV: it would escape).
+ */
+static int
+open_file(const char *path, const char *beneath)
+{
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (beneath == NULL) {
+        int fd = open(path, flags);
+        return fd >= 0 ? fd : -errno;
+    }
+    size_t bn = strlen(beneath);
+    while (bn > 1 && beneath[bn - 1] == '/')
+        bn--;
+    if (strncmp(path, beneath, bn) != 0 ||
+        (path[bn] != '/' && !(bn == 1 && beneath[0] == '/')))
+        return -EXDEV;
+    const char *rel = path + bn;
+    while (*rel == '/')
+        rel++;
+    if (*rel == '\0')
+        rel = ".";
+    int dir = open(beneath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -errno;
+    struct open_how how = {
+        .flags = (uint64_t)flags,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dir, rel, &how, sizeof(how));
+    int err = errno;
+    close(dir);
+    return fd >= 0 ? (int)fd : -err;
+}
+
+static void
+fail_open(struct dp_request *req, const char *path, int err)
+{
+    char msg[300];
+    if (err == EXDEV) {
+        snprintf(msg, sizeof(msg), "%s resolves outside its BENEATH "
+                 "directory (symbolic link?)", path);
+        dp_request_error(req, 404, msg);
+        return;
+    }
+    if (err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG ||
+        err == ELOOP) {
+        dp_request_error(req, 404, NULL);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "open %s: %s", path, strerror(err));
+    dp_request_error(req, err == EACCES || err == EPERM ? 403 : 500, msg);
+}
+
+static int
+header(struct dp_response_headers *h, const char *name, const char *value)
+{
+    return dp_response_header(h, name, value);
+}
+
+void
+dp_file_serve(struct dp_request *req, const struct tp_address *address,
+              unsigned status, struct dp_response_headers *h)
+{
+    const char *path = address->path;
+    enum dp_method_class method = req->method == DP_HTTP_GET
+                                      ? DP_METHOD_GET
+                                      : req->method == DP_HTTP_HEAD
+                                            ? DP_METHOD_HEAD
+                                            : DP_METHOD_OTHER;
+    if (method == DP_METHOD_OTHER) {
+        if (header(h, "Allow", DP_FILE_ALLOW) != 0)
+            goto oom;
+        dp_request_error_headers(req, 405, h, NULL);
+        return;
+    }
+
+    /* A compressed variant (GZIPPED, AUTO_GZIPPED, AUTO_BROTLI_PATH),
+     * when the client accepts it and the file exists. */
+    int fd = -1;
+    struct stat st;
+    const char *encoding = NULL;
+    bool variants = address->gzipped != NULL || address->auto_gzipped ||
+                    address->auto_brotli_path;
+    if (variants) {
+        const char *ae_value = dp_request_header(req, "Accept-Encoding");
+        struct dp_accept_encoding ae;
+        dp_accept_encoding_parse(ae_value,
+                                 ae_value != NULL ? strlen(ae_value) : 0,
+                                 &ae);
+        size_t pn = strlen(path);
+        char *br = NULL, *auto_gz = NULL;
+        const char *gz = NULL;
+        if (address->auto_brotli_path &&
+            dp_accept_encoding_accepts(&ae, DP_CODING_BR) &&
+            (br = dp_pool_alloc(req->pool, pn + 4)) != NULL)
+            snprintf(br, pn + 4, "%s.br", path);
+        if (dp_accept_encoding_accepts(&ae, DP_CODING_GZIP)) {
+            if (address->gzipped != NULL) {
+                gz = address->gzipped;
+            } else if (address->auto_gzipped &&
+                       (auto_gz = dp_pool_alloc(req->pool, pn + 4)) !=
+                           NULL) {
+                snprintf(auto_gz, pn + 4, "%s.gz", path);
+                gz = auto_gz;
+            }
+        }
+        struct stat bst, gst;
+        bool have_br = br != NULL && stat(br, &bst) == 0 &&
+                       S_ISREG(bst.st_mode);
+        bool have_gz = gz != NULL && stat(gz, &gst) == 0 &&
+                       S_ISREG(gst.st_mode);
+        enum dp_coding c = dp_accept_encoding_choose(&ae, have_br, have_gz);
+        const char *vpath = c == DP_CODING_BR ? br
+                            : c == DP_CODING_GZIP ? gz : NULL;
+        if (vpath != NULL) {
+            fd = open_file(vpath, address->beneath);
+            if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+                close(fd);
+                fd = -1;
+            }
+            if (fd >= 0) {
+                encoding = dp_coding_name(c);
+                path = vpath;
+            }
+        }
+        if (header(h, "Vary", "Accept-Encoding") != 0)
+            goto oom_fd;
+    }
+    if (fd < 0) {
+        fd = open_file(path, address->beneath);
+        if (fd < 0) {
+            fail_open(req, path, -fd);
+            return;
+        }
+        if (fstat(fd, &st) < 0) {
+            int err = errno;
+            close(fd);
+            fail_open(req, path, err);
+            return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            dp_request_error(req, 404, NULL);
+            return;
+        }
+    }
+    if (encoding != NULL && header(h, "Content-Encoding", encoding) != 0)
+        goto oom_fd;
+
+    time_t now = time(NULL);
+    struct dp_file_xattrs x;
+    dp_file_xattrs_read(fd, &x);
+    struct dp_file_meta meta;
+    const char *ct = address->content_type;
+    dp_file_meta_build(&meta, &st, &x, ct, ct != NULL ? strlen(ct) : 0,
+                       now);
+    struct dp_validators v;
+    dp_file_meta_validators(&meta, &v);
+
+    /* Headers every answer below carries. */
+    char buf[DP_CACHE_CONTROL_SIZE];
+    if (header(h, "ETag", meta.etag) != 0)
+        goto oom_fd;
+    if (meta.has_last_modified &&
+        header(h, "Last-Modified", meta.last_modified_text) != 0)
+        goto oom_fd;
+    if (dp_file_meta_cache_control(&meta, buf, sizeof(buf)) > 0) {
+        char expires[DP_HTTP_DATE_SIZE];
+        if (header(h, "Cache-Control", buf) != 0)
+            goto oom_fd;
+        if (dp_expires_format(now, meta.max_age, expires) == 0 &&
+            header(h, "Expires", expires) != 0)
+            goto oom_fd;
+    }
+
+    const char *ims = dp_request_header(req, "If-Modified-Since");
+    const char *ius = dp_request_header(req, "If-Unmodified-Since");
+    const char *im = dp_request_header(req, "If-Match");
+    const char *inm = dp_request_header(req, "If-None-Match");
+    struct dp_cond_headers ch = {
+        .if_match = im, .if_match_len = im ? strlen(im) : 0,
+        .if_none_match = inm, .if_none_match_len = inm ? strlen(inm) : 0,
+        .if_modified_since = ims,
+        .if_modified_since_len = ims ? strlen(ims) : 0,
+        .if_unmodified_since = ius,
+        .if_unmodified_since_len = ius ? strlen(ius) : 0,
+    };
+    /* A translation-given status (STATUS with PATH) is not subject to
+     * conditional requests or ranges: it is not a plain 200. */
+    if (status == 0 || status == 200) {
+        enum dp_cond_result cr = dp_conditional_evaluate(method, &ch, &v,
+                                                         now);
+        if (cr != DP_COND_PROCEED) {
+            close(fd);
+            if (cr == DP_COND_NOT_MODIFIED)
+                dp_request_respond(req, 304, h, NULL);
+            else
+                dp_request_error(req, 412, NULL);
+            return;
+        }
+    }
+
+    const char *type = dp_pool_strndup(req->pool, meta.content_type,
+                                       meta.content_type_len);
+    if (type == NULL || header(h, "Content-Type", type) != 0)
+        goto oom_fd;
+    if ((status == 0 || status == 200) &&
+        header(h, "Accept-Ranges", "bytes") != 0)
+        goto oom_fd;
+
+    const char *range = dp_request_header(req, "Range");
+    const char *if_range = dp_request_header(req, "If-Range");
+    uint64_t size = (uint64_t)st.st_size;
+    if ((status == 0 || status == 200) &&
+        dp_range_wanted(method, range != NULL, if_range,
+                        if_range ? strlen(if_range) : 0, &v, now)) {
+        struct dp_range_set set;
+        enum dp_range_status rs = dp_range_parse(range, strlen(range), size,
+                                                 &set);
+        char cr[DP_CONTENT_RANGE_SIZE];
+        if (rs == DP_RANGE_UNSATISFIABLE) {
+            close(fd);
+            dp_content_range_unsatisfied(cr, sizeof(cr), size);
+            if (header(h, "Content-Range", cr) != 0)
+                goto oom;
+            dp_request_respond(req, 416, h, NULL);
+            return;
+        }
+        if (rs == DP_RANGE_PARTIAL && set.count == 1) {
+            dp_content_range(cr, sizeof(cr), &set.r[0], size);
+            if (header(h, "Content-Range", cr) != 0)
+                goto oom_fd;
+            struct dp_body *body = dp_body_new_file(
+                req->pool, fd, (int64_t)set.r[0].first,
+                (int64_t)dp_byte_range_length(&set.r[0]), path);
+            if (body == NULL)
+                goto oom;
+            dp_request_respond(req, 206, h, body);
+            return;
+        }
+        if (rs == DP_RANGE_PARTIAL && encoding == NULL) {
+            /* multipart/byteranges.  Content-Type moves into the parts:
+             * rebuild the head without it. */
+            uint8_t rnd[DP_BOUNDARY_RANDOM];
+            if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) !=
+                (ssize_t)sizeof(rnd))
+                for (size_t i = 0; i < sizeof(rnd); i++)
+                    rnd[i] = (uint8_t)(now >> (i % 8)) ^ (uint8_t)i;
+            char boundary[DP_BOUNDARY_SIZE];
+            dp_multipart_boundary(boundary, rnd);
+            uint64_t total;
+            if (dp_multipart_length(&set, boundary, meta.content_type,
+                                    meta.content_type_len, size,
+                                    &total) != 0)
+                goto oom_fd;
+            struct mp_body *m = dp_pool_calloc(req->pool, sizeof(*m));
+            struct mp_segment *seg = dp_pool_calloc(
+                req->pool, (2 * set.count + 1) * sizeof(*seg));
+            if (m == NULL || seg == NULL)
+                goto oom_fd;
+            m->fd = -1;
+            if (dp_pool_cleanup(req->pool, mp_cleanup, m) != 0)
+                goto oom_fd;
+            size_t hsize = DP_MULTIPART_HEADER_SIZE(meta.content_type_len);
+            for (unsigned i = 0; i < set.count; i++) {
+                char *ph = dp_pool_alloc(req->pool, hsize);
+                if (ph == NULL)
+                    goto oom_fd;
+                int n = dp_multipart_part_header(
+                    ph, hsize, boundary, meta.content_type,
+                    meta.content_type_len, &set.r[i], size, i == 0);
+                if (n < 0)
+                    goto oom_fd;
+                seg[2 * i].mem = ph;
+                seg[2 * i].length = (uint64_t)n;
+                seg[2 * i + 1].offset = set.r[i].first;
+                seg[2 * i + 1].length = dp_byte_range_length(&set.r[i]);
+            }
+            char *tr = dp_pool_alloc(req->pool, DP_MULTIPART_TRAILER_SIZE);
+            if (tr == NULL)
+                goto oom_fd;
+            int tn = dp_multipart_trailer(tr, DP_MULTIPART_TRAILER_SIZE,
+                                          boundary);
+            if (tn < 0)
+                goto oom_fd;
+            seg[2 * set.count].mem = tr;
+            seg[2 * set.count].length = (uint64_t)tn;
+
+            struct dp_response_headers h2;
+            dp_response_headers_init(&h2, req->pool);
+            /* Copy every header but Content-Type. */
+            const char *p = h->data, *end = h->data + h->len;
+            while (p < end) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                size_t n = (size_t)(eol - p) + 1;
+                if (strncasecmp(p, "Content-Type:", 13) != 0) {
+                    char *line = dp_pool_strndup(req->pool, p, n);
+                    char *colon = line != NULL ? strchr(line, ':') : NULL;
+                    if (colon == NULL)
+                        goto oom_fd;
+                    *colon = '\0';
+                    line[n - 2] = '\0';
+                    if (header(&h2, line, colon + 2) != 0)
+                        goto oom_fd;
+                }
+                p += n;
+            }
+            char mct[128];
+            dp_multipart_content_type(mct, sizeof(mct), boundary);
+            if (header(&h2, "Content-Type", mct) != 0)
+                goto oom_fd;
+            dp_body_init(&m->base, &mp_class, (int64_t)total);
+            m->fd = fd;
+            m->path = path;
+            m->seg = seg;
+            m->n_seg = 2 * set.count + 1;
+            dp_request_respond(req, 206, &h2, &m->base);
+            return;
+        }
+        /* DP_RANGE_IGNORE: the whole file */
+    }
+
+    struct dp_body *body = dp_body_new_file(req->pool, fd, 0,
+                                            (int64_t)size, path);
+    if (body == NULL)
+        goto oom;
+    dp_request_respond(req, status != 0 ? status : 200, h, body);
+    return;
+
+oom_fd:
+    close(fd);
+oom:
+    dp_request_error(req, 500, "out of memory");
+}

@@ -1,0 +1,759 @@
+/*
+ * dp_handler: the request's path after the head is parsed (DESIGN.md
+ * steps 3-5): translate, apply policy, execute.
+ */
+#include "dp_handler.h"
+#include "dp_file.h"
+#include "dp_uri.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* WANT may be answered once per request (a second one is a "WANT loop",
+ * which the response parser refuses); DEFER walks the chain once. */
+
+struct dp_handler {
+    uv_loop_t *loop;
+    struct dp_handler_server *servers;
+    size_t n_servers;
+};
+
+struct hreq {
+    struct dp_handler *handler;
+    struct dp_request *req;
+    struct tp_request treq;
+    unsigned request_flags;       /* TP_REQUEST_* for the parser */
+    size_t server;                /* index in the DEFER chain */
+    struct dp_translate_op *op;
+    struct dp_tcache_hit hit;
+
+    /* CONTENT_TYPE_LOOKUP (§1.5.3): a second translation for the file's
+     * suffix, while the main response (hit) is kept. */
+    const struct tp_response *main_response;
+    struct dp_response_headers *headers;
+    struct tp_request lookup;
+    struct dp_translate_op *lookup_op;
+    struct dp_tcache_hit lookup_hit;
+
+    /* HTTP_AUTH (§1.12): a sub-request with the client's credentials. */
+    struct tp_request auth;
+    struct dp_translate_op *auth_op;
+    struct tp_response *auth_response;
+    bool authorized;
+};
+
+struct dp_handler *
+dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
+               size_t n)
+{
+    struct dp_handler *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->servers = calloc(n > 0 ? n : 1, sizeof(*servers));
+    if (h->servers == NULL) {
+        free(h);
+        return NULL;
+    }
+    memcpy(h->servers, servers, n * sizeof(*servers));
+    h->n_servers = n;
+    h->loop = loop;
+    return h;
+}
+
+void
+dp_handler_free(struct dp_handler *handler)
+{
+    if (handler == NULL)
+        return;
+    free(handler->servers);
+    free(handler);
+}
+
+static struct pr_slice
+pool_slice(struct dp_pool *pool, const char *s, size_t n)
+{
+    struct pr_slice out = { NULL, 0 };
+    char *copy = dp_pool_strndup(pool, s, n);
+    if (copy != NULL) {
+        out.data = (const uint8_t *)copy;
+        out.len = n;
+    }
+    return out;
+}
+
+static void
+hreq_cleanup(void *arg)
+{
+    struct hreq *hr = arg;
+    if (hr->op != NULL) {
+        dp_translate_cancel(hr->op);
+        hr->op = NULL;
+    }
+    if (hr->lookup_op != NULL) {
+        dp_translate_cancel(hr->lookup_op);
+        hr->lookup_op = NULL;
+    }
+    if (hr->auth_op != NULL) {
+        dp_translate_cancel(hr->auth_op);
+        hr->auth_op = NULL;
+    }
+    if (hr->auth_response != NULL) {
+        tp_response_free(hr->auth_response);
+        free(hr->auth_response);
+        hr->auth_response = NULL;
+    }
+    dp_tcache_hit_release(&hr->lookup_hit);
+    dp_tcache_hit_release(&hr->hit);
+}
+
+static void
+hreq_abort(void *arg)
+{
+    hreq_cleanup(arg);
+}
+
+static void translate(struct hreq *hr);
+
+/* ---- generated responses ---- */
+
+static void
+respond_text(struct hreq *hr, unsigned status, const char *content_type,
+             const char *text, struct dp_response_headers *h)
+{
+    struct dp_request *req = hr->req;
+    struct dp_body *body = NULL;
+    if (text != NULL) {
+        if (dp_response_header(h, "Content-Type", content_type) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        body = dp_body_new_memory(req->pool, text, strlen(text));
+    }
+    dp_request_respond(req, status, h, body);
+}
+
+/* Percent-encode everything but unreserved characters and '/'. */
+static char *
+uri_escape(struct dp_pool *pool, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = dp_pool_alloc(pool, n * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    char *p = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || strchr("-._~", c) != NULL) {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+static bool
+network_contains(const struct tp_network *net, const struct sockaddr *peer)
+{
+    const uint8_t *a, *b;
+    unsigned bits;
+    if (net->addr.ss_family == AF_INET && peer->sa_family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)&net->addr)
+                ->sin_addr;
+        b = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
+        bits = 32;
+    } else if (net->addr.ss_family == AF_INET6 &&
+               peer->sa_family == AF_INET6) {
+        a = (const uint8_t *)&((const struct sockaddr_in6 *)&net->addr)
+                ->sin6_addr;
+        b = (const uint8_t *)&((const struct sockaddr_in6 *)peer)->sin6_addr;
+        bits = 128;
+    } else {
+        return false;
+    }
+    unsigned prefix = net->prefix_len < bits ? net->prefix_len : bits;
+    for (unsigned i = 0; i < prefix; i++) {
+        unsigned byte = i / 8, mask = 0x80u >> (i % 8);
+        if ((a[byte] & mask) != (b[byte] & mask))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The feature a response needs that this data plane does not have yet,
+ * named by its packet; NULL when everything it asks for is implemented.
+ */
+static const char *
+missing_feature(const struct tp_response *r)
+{
+    static const char *const kinds[] = {
+        [TP_ADDRESS_NFS] = "NFS_SERVER", [TP_ADDRESS_HTTP] = "HTTP",
+        [TP_ADDRESS_CGI] = "CGI", [TP_ADDRESS_FASTCGI] = "FASTCGI",
+        [TP_ADDRESS_WAS] = "WAS", [TP_ADDRESS_LHTTP] = "LHTTP_PATH",
+        [TP_ADDRESS_PIPE] = "PIPE",
+    };
+    if (r->address.type != TP_ADDRESS_NONE &&
+        r->address.type != TP_ADDRESS_LOCAL)
+        return kinds[r->address.type];
+    const struct {
+        bool used;
+        const char *name;
+    } checks[] = {
+        { r->n_filters > 0, "FILTER" },
+        { r->check.data != NULL, "CHECK" },
+        { r->auth.data != NULL || r->auth_file != NULL, "AUTH" },
+        { r->append_auth.data != NULL || r->expand_append_auth != NULL,
+          "APPEND_AUTH" },
+        { r->token_auth.data != NULL, "TOKEN_AUTH" },
+        { r->layout.data != NULL, "LAYOUT" },
+        { r->internal_redirect.data != NULL, "INTERNAL_REDIRECT" },
+        { r->like_host != NULL, "LIKE_HOST" },
+        { r->want_full_uri.data != NULL, "WANT_FULL_URI" },
+        { r->file_not_found.data != NULL, "FILE_NOT_FOUND" },
+        { r->directory_index.data != NULL, "DIRECTORY_INDEX" },
+        { r->enotdir.data != NULL, "ENOTDIR_" },
+        { r->path_exists, "PATH_EXISTS" },
+        { r->probe_path_suffixes.data != NULL, "PROBE_PATH_SUFFIXES" },
+        { r->read_file != NULL || r->expand_read_file != NULL,
+          "READ_FILE" },
+        { r->test_path != NULL || r->expand_test_path != NULL,
+          "TEST_PATH" },
+        { r->chain.data != NULL, "CHAIN" },
+        { r->error_document.data != NULL, "ERROR_DOCUMENT" },
+        { r->previous, "PREVIOUS" },
+        { r->session.data != NULL, "SESSION" },
+        { r->realm_session.data != NULL, "REALM_SESSION" },
+        { r->user != NULL, "USER" },
+        { r->attach_session.data != NULL, "ATTACH_SESSION" },
+        { r->discard_session || r->discard_realm_session,
+          "DISCARD_SESSION" },
+        { r->require_csrf_token || r->send_csrf_token,
+          "REQUIRE_CSRF_TOKEN" },
+        { r->rate_limit_site_requests.rate > 0 ||
+              r->rate_limit_site_traffic.rate > 0,
+          "RATE_LIMIT_SITE_REQUESTS" },
+        { r->redirect_full_uri, "REDIRECT_FULL_URI" },
+        { r->expand_redirect != NULL, "EXPAND_REDIRECT" },
+        { r->tiny_image, "TINY_IMAGE" },
+        { r->address.expand_path != NULL, "EXPAND_PATH" },
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+        if (checks[i].used)
+            return checks[i].name;
+    return NULL;
+}
+
+static int
+add_response_headers(struct hreq *hr, const struct tp_response *r,
+                     struct dp_response_headers *h)
+{
+    struct dp_request *req = hr->req;
+    for (size_t i = 0; i < r->response_headers.n; i++) {
+        const struct tp_header *x = &r->response_headers.v[i];
+        if (x->expand)
+            continue;   /* expanded by the cache before we see it */
+        if (dp_response_header(h, x->name, x->value) != 0)
+            return -1;
+    }
+    uint32_t rel = req->query != NULL && r->expires_relative_with_query > 0
+                       ? r->expires_relative_with_query
+                       : r->expires_relative;
+    if (rel > 0) {
+        char date[40];
+        time_t t = time(NULL) + (time_t)rel;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (dp_response_header(h, "Expires", date) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static uint64_t now_ms(struct hreq *hr);
+
+/* The answer to the CONTENT_TYPE_LOOKUP request: serve the file. */
+static void
+lookup_done(struct hreq *hr, const struct tp_response *answer)
+{
+    struct dp_request *req = hr->req;
+    struct tp_address address = hr->main_response->address;
+    if (answer->status >= 400) {
+        /* Portier: the translation server refuses this suffix. */
+        dp_request_error(req, answer->status, NULL);
+        return;
+    }
+    if (answer->content_type != NULL)
+        address.content_type = answer->content_type;
+    dp_file_serve(req, &address, hr->main_response->status, hr->headers);
+}
+
+static void
+on_lookup(void *ctx, struct tp_response *response, int status,
+          const char *msg)
+{
+    struct hreq *hr = ctx;
+    hr->lookup_op = NULL;
+    dp_request_set_abort(hr->req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(hr->req, (unsigned)status, msg);
+        return;
+    }
+    struct dp_tcache *cache = hr->handler->servers[hr->server].cache;
+    enum dp_tcache_status st = dp_tcache_store(cache, &hr->lookup, response,
+                                               now_ms(hr), &hr->lookup_hit);
+    free(response);
+    if (st == DP_TCACHE_ERROR) {
+        dp_request_error(hr->req, (unsigned)hr->lookup_hit.error_status,
+                         hr->lookup_hit.error);
+        return;
+    }
+    lookup_done(hr, &hr->lookup_hit.response);
+}
+
+/* Serve a LOCAL address, asking for its Content-Type first when the
+ * response said CONTENT_TYPE_LOOKUP and gave none. */
+static void
+serve_local(struct hreq *hr, const struct tp_response *r,
+            struct dp_response_headers *h)
+{
+    struct dp_request *req = hr->req;
+    const struct tp_address *a = &r->address;
+    if (a->content_type_lookup.data == NULL || a->content_type != NULL) {
+        dp_file_serve(req, a, r->status, h);
+        return;
+    }
+    const char *slash = strrchr(a->path, '/');
+    const char *dot = strrchr(slash != NULL ? slash : a->path, '.');
+    if (dot == NULL || dot[1] == '\0' || dot == slash + 1) {
+        dp_file_serve(req, a, r->status, h);    /* no suffix to look up */
+        return;
+    }
+    hr->main_response = r;
+    hr->headers = h;
+    tp_request_init(&hr->lookup);
+    hr->lookup.content_type_lookup = a->content_type_lookup;
+    hr->lookup.suffix = tp_slice_str(dot + 1);
+    struct dp_handler_server *srv = &hr->handler->servers[hr->server];
+    if (srv->cache != NULL) {
+        enum dp_tcache_status st = dp_tcache_lookup(
+            srv->cache, &hr->lookup, now_ms(hr), &hr->lookup_hit);
+        if (st == DP_TCACHE_HIT) {
+            lookup_done(hr, &hr->lookup_hit.response);
+            return;
+        }
+        if (st == DP_TCACHE_ERROR) {
+            dp_request_error(req, (unsigned)hr->lookup_hit.error_status,
+                             hr->lookup_hit.error);
+            return;
+        }
+        dp_tcache_hit_release(&hr->lookup_hit);
+    }
+    const char *msg = NULL;
+    hr->lookup_op = dp_translate(srv->stock, &hr->lookup,
+                                 TP_REQUEST_CONTENT_TYPE_LOOKUP, on_lookup,
+                                 hr, &msg);
+    if (hr->lookup_op == NULL) {
+        dp_request_error(req, 502, msg);
+        return;
+    }
+    dp_request_set_abort(req, hreq_abort, hr);
+}
+
+static void execute(struct hreq *hr, const struct tp_response *r);
+
+static void
+on_http_auth(void *ctx, struct tp_response *response, int status,
+             const char *msg)
+{
+    struct hreq *hr = ctx;
+    struct dp_request *req = hr->req;
+    hr->auth_op = NULL;
+    dp_request_set_abort(req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(req, (unsigned)status, msg);
+        return;
+    }
+    hr->auth_response = response;   /* freed by the pool cleanup */
+    if (response->user != NULL && response->user[0] != '\0') {
+        /* The user applies to this request only (§1.12). */
+        hr->authorized = true;
+        execute(hr, hr->main_response);
+        return;
+    }
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    const char *challenge = response->www_authenticate != NULL
+                                ? response->www_authenticate
+                                : hr->main_response->www_authenticate;
+    if (challenge != NULL &&
+        dp_response_header(&h, "WWW-Authenticate", challenge) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    if (response->redirect != NULL) {
+        if (dp_response_header(&h, "Location", response->redirect) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        dp_request_error_headers(req, response->status != 0
+                                          ? response->status : 303,
+                                 &h, NULL);
+        return;
+    }
+    dp_request_error_headers(req, response->status >= 300
+                                      ? response->status : 401, &h, NULL);
+}
+
+/* HTTP_AUTH: without credentials 401 at once; with them, ask the
+ * translation server.  Returns true when the request waits for that. */
+static bool
+http_auth(struct hreq *hr, const struct tp_response *r)
+{
+    struct dp_request *req = hr->req;
+    const char *authz = dp_request_header(req, "Authorization");
+    if (authz == NULL) {
+        struct dp_response_headers h;
+        dp_response_headers_init(&h, req->pool);
+        if (r->www_authenticate != NULL &&
+            dp_response_header(&h, "WWW-Authenticate",
+                               r->www_authenticate) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return true;
+        }
+        dp_request_error_headers(req, 401, &h, NULL);
+        return true;
+    }
+    hr->main_response = r;
+    tp_request_init(&hr->auth);
+    hr->auth.http_auth = r->http_auth;
+    hr->auth.authorization = tp_slice_str(authz);
+    hr->auth.host = hr->treq.host;
+    hr->auth.listener_tag = hr->treq.listener_tag;
+    const char *msg = NULL;
+    hr->auth_op = dp_translate(hr->handler->servers[hr->server].stock,
+                               &hr->auth, 0, on_http_auth, hr, &msg);
+    if (hr->auth_op == NULL) {
+        dp_request_error(req, 502, msg);
+        return true;
+    }
+    dp_request_set_abort(req, hreq_abort, hr);
+    return true;
+}
+
+/* Act on a complete, effective translation response. */
+static void
+execute(struct hreq *hr, const struct tp_response *r)
+{
+    struct dp_request *req = hr->req;
+    struct dp_handler *handler = hr->handler;
+    char msg[200];
+
+    if (r->defer) {
+        if (hr->server + 1 >= handler->n_servers) {
+            dp_request_error(req, 502, "Unexpected DEFER from the last "
+                             "translation server");
+            return;
+        }
+        hr->server++;
+        dp_tcache_hit_release(&hr->hit);
+        translate(hr);
+        return;
+    }
+    if (r->want.n > 0) {
+        for (size_t i = 0; i < r->want.n; i++)
+            if (r->want.v[i] == TP_CMD_LISTENER_TAG) {
+                dp_request_error(req, 502, "Translation protocol 2 doesn't "
+                                 "allow WANT/LISTENER_TAG");
+                return;
+            }
+        struct tp_request *t = &hr->treq;
+        size_t n = r->want.n < TP_REQUEST_MAX_WANT ? r->want.n
+                                                   : TP_REQUEST_MAX_WANT;
+        memcpy(t->want, r->want.v, n * sizeof(uint16_t));
+        t->want_count = n;
+        for (size_t i = 0; i < n; i++) {
+            const char *v = NULL;
+            struct pr_slice *dst = NULL;
+            switch (r->want.v[i]) {
+            case TP_CMD_REMOTE_HOST:
+                v = req->peer_text;
+                dst = &t->remote_host;
+                break;
+            case TP_CMD_USER_AGENT:
+                v = dp_request_header(req, "User-Agent");
+                dst = &t->user_agent;
+                break;
+            case TP_CMD_LANGUAGE:
+                v = dp_request_header(req, "Accept-Language");
+                dst = &t->language;
+                break;
+            case TP_CMD_QUERY_STRING:
+                if (req->query != NULL && req->query[0] != '\0')
+                    v = req->query;
+                dst = &t->query_string;
+                break;
+            default:
+                break;      /* ARGS, USER: none yet; others ignored */
+            }
+            if (dst != NULL && v != NULL)
+                *dst = pool_slice(req->pool, v, strlen(v));
+        }
+        hr->request_flags |= TP_REQUEST_WANT;
+        dp_tcache_hit_release(&hr->hit);
+        translate(hr);
+        return;
+    }
+    if (r->version < 2) {
+        snprintf(msg, sizeof(msg), "Unsupported translation protocol "
+                 "version %u", r->version);
+        dp_request_error(req, 502, msg);
+        return;
+    }
+    if (!tp_response_has_answer(r)) {
+        dp_request_error(req, 502, "Empty response from configuration "
+                         "server");
+        return;
+    }
+    const char *missing = missing_feature(r);
+    if (missing != NULL) {
+        snprintf(msg, sizeof(msg), "translation packet %s: this feature "
+                 "is not supported by Portier yet", missing);
+        dp_request_error(req, 502, msg);
+        return;
+    }
+
+    if (r->http_auth.data != NULL && !hr->authorized && http_auth(hr, r))
+        return;
+
+    /* Policy packets (§1.7.9). */
+    if (r->n_allow_remote_networks > 0) {
+        bool allowed = false;
+        for (size_t i = 0; i < r->n_allow_remote_networks && !allowed; i++)
+            allowed = network_contains(&r->allow_remote_networks[i],
+                                       req->peer);
+        if (!allowed) {
+            dp_request_error(req, 403, NULL);
+            return;
+        }
+    }
+    if (r->no_query_string && req->query != NULL) {
+        dp_request_error(req, 404, NULL);
+        return;
+    }
+
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    if (add_response_headers(hr, r, &h) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+
+    if (r->https_only != 0) {
+        /* Portier has no TLS listeners yet: every request is plain. */
+        char port[16] = "";
+        if (r->https_only != 443)
+            snprintf(port, sizeof(port), ":%u", r->https_only);
+        const char *host = req->host;
+        size_t hn = strcspn(host, ":");
+        if (host[0] == '[')
+            hn = strcspn(host, "]") + 1;
+        size_t ln = strlen(host) + strlen(port) + strlen(req->target) + 16;
+        char *loc = dp_pool_alloc(req->pool, ln);
+        if (loc == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        snprintf(loc, ln, "https://%.*s%s%s", (int)hn, host, port,
+                 req->target);
+        if (dp_response_header(&h, "Location", loc) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        respond_text(hr, 301, "text/plain; charset=utf-8", "redirection\n",
+                     &h);
+        return;
+    }
+    if (r->redirect != NULL || r->bounce != NULL) {
+        const char *loc = r->redirect;
+        if (loc == NULL) {
+            /* BOUNCE: the payload plus the escaped current URL. */
+            size_t n = strlen(req->host) + strlen(req->target) + 16;
+            char *url = dp_pool_alloc(req->pool, n);
+            if (url != NULL) {
+                snprintf(url, n, "http://%s%s", req->host, req->target);
+                const char *esc = uri_escape(req->pool, url);
+                size_t ln = strlen(r->bounce) + (esc ? strlen(esc) : 0) + 1;
+                char *l = dp_pool_alloc(req->pool, ln);
+                if (esc != NULL && l != NULL) {
+                    snprintf(l, ln, "%s%s", r->bounce, esc);
+                    loc = l;
+                }
+            }
+        } else if (r->redirect_query_string && req->query != NULL) {
+            size_t n = strlen(loc) + strlen(req->query) + 2;
+            char *l = dp_pool_alloc(req->pool, n);
+            if (l != NULL) {
+                snprintf(l, n, "%s%c%s", loc,
+                         strchr(loc, '?') != NULL ? '&' : '?', req->query);
+                loc = l;
+            }
+        }
+        if (loc == NULL || dp_response_header(&h, "Location", loc) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        respond_text(hr, r->status != 0 ? r->status : 303,
+                     "text/plain; charset=utf-8",
+                     r->message != NULL ? r->message : "redirection\n", &h);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_LOCAL) {
+        struct dp_response_headers *hp = dp_pool_alloc(req->pool,
+                                                       sizeof(*hp));
+        if (hp == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        *hp = h;
+        serve_local(hr, r, hp);
+        return;
+    }
+    /* No address: a generated response (STATUS, MESSAGE,
+     * WWW_AUTHENTICATE). */
+    unsigned status = r->status;
+    if (r->www_authenticate != NULL) {
+        if (dp_response_header(&h, "WWW-Authenticate",
+                               r->www_authenticate) != 0) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        if (status == 0)
+            status = 401;
+    }
+    if (r->authentication_info != NULL &&
+        dp_response_header(&h, "Authentication-Info",
+                           r->authentication_info) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    if (r->message != NULL) {
+        respond_text(hr, status != 0 ? status : 200,
+                     "text/plain; charset=us-ascii", r->message, &h);
+        return;
+    }
+    if (status == 0)
+        status = 200;
+    if (status >= 400) {
+        dp_request_error(req, status, NULL);
+        return;
+    }
+    dp_request_respond(req, status, &h, NULL);
+}
+
+static uint64_t
+now_ms(struct hreq *hr)
+{
+    return uv_now(hr->handler->loop);
+}
+
+static void
+on_translated(void *ctx, struct tp_response *response, int status,
+              const char *msg)
+{
+    struct hreq *hr = ctx;
+    hr->op = NULL;
+    dp_request_set_abort(hr->req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(hr->req, (unsigned)status, msg);
+        return;
+    }
+    struct dp_tcache *cache = hr->handler->servers[hr->server].cache;
+    enum dp_tcache_status st = dp_tcache_store(cache, &hr->treq, response,
+                                               now_ms(hr), &hr->hit);
+    free(response);
+    if (st == DP_TCACHE_ERROR) {
+        dp_request_error(hr->req, (unsigned)hr->hit.error_status,
+                         hr->hit.error);
+        return;
+    }
+    execute(hr, &hr->hit.response);
+}
+
+static void
+translate(struct hreq *hr)
+{
+    struct dp_handler_server *srv = &hr->handler->servers[hr->server];
+    if (srv->cache != NULL) {
+        enum dp_tcache_status st =
+            dp_tcache_lookup(srv->cache, &hr->treq, now_ms(hr), &hr->hit);
+        if (st == DP_TCACHE_HIT) {
+            execute(hr, &hr->hit.response);
+            return;
+        }
+        if (st == DP_TCACHE_ERROR) {
+            dp_request_error(hr->req, (unsigned)hr->hit.error_status,
+                             hr->hit.error);
+            return;
+        }
+        dp_tcache_hit_release(&hr->hit);
+    }
+    const char *msg = NULL;
+    hr->op = dp_translate(srv->stock, &hr->treq, hr->request_flags,
+                          on_translated, hr, &msg);
+    if (hr->op == NULL) {
+        dp_request_error(hr->req, 502, msg);
+        return;
+    }
+    dp_request_set_abort(hr->req, hreq_abort, hr);
+}
+
+void
+dp_handler_request(struct dp_request *req, void *ctx)
+{
+    struct dp_handler *handler = ctx;
+    if (req->host == NULL || req->host[0] == '\0') {
+        dp_request_error(req, 400, "request without Host");
+        return;
+    }
+    if (req->path[0] != '/') {
+        dp_request_error(req, 400, "request target is not a path");
+        return;
+    }
+    struct dp_uri_parts parts;
+    dp_uri_dissect(req->path, strlen(req->path), &parts);
+    const char *why = dp_uri_path_safe(parts.base.p, parts.base.n);
+    if (why != NULL) {
+        dp_request_error(req, 400, why);
+        return;
+    }
+    if (handler->n_servers == 0) {
+        dp_request_error(req, 502, "no translation server configured");
+        return;
+    }
+    struct hreq *hr = dp_pool_calloc(req->pool, sizeof(*hr));
+    if (hr == NULL || dp_pool_cleanup(req->pool, hreq_cleanup, hr) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    hr->handler = handler;
+    hr->req = req;
+    tp_request_init(&hr->treq);
+    hr->treq.host = tp_slice_str(req->host);
+    hr->treq.uri = pool_slice(req->pool, parts.base.p, parts.base.n);
+    if (req->listener_tag != NULL)
+        hr->treq.listener_tag = tp_slice_str(req->listener_tag);
+    if (hr->treq.uri.data == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    translate(hr);
+}

@@ -1,0 +1,1443 @@
+/*
+ * dp_http: connections as explicit state machines driven by one loop,
+ * conn_advance(), so that a handler answering synchronously, pipelined
+ * requests and body sources answering later all take the same path and
+ * nothing recurses:
+ *
+ *   IDLE/HEAD --head parsed--> HANDLER --respond--> WRITE --done--> DRAIN
+ *        ^                                                            |
+ *        +------------------ keep-alive ------------------------------+
+ *
+ * Any state may go to CLOSED.  Handles are freed in their close
+ * callbacks, so a connection pointer stays valid until the loop's next
+ * iteration even after conn_close().
+ */
+#include "dp_http.h"
+#include "h1_request.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_CONNECTIONS 8192
+#define DEFAULT_HEAD_TIMEOUT_MS 20000
+#define DEFAULT_KEEPALIVE_TIMEOUT_MS 30000
+#define DEFAULT_WRITE_TIMEOUT_MS 60000
+#define DEFAULT_DRAIN_LIMIT (64 * 1024)
+#define DEFAULT_MAX_HEADERS 100
+#define DEFAULT_MAX_HEAD (16 * 1024)
+#define ACCEPT_BATCH 64
+#define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
+#define SENDFILE_MAX (1024 * 1024)    /* per sendfile() call */
+#define LINGER_TIMEOUT_MS 2000
+#define LINGER_MAX_BYTES (1024 * 1024)
+
+enum conn_state {
+    CONN_HEAD = 1,     /* waiting for (the rest of) a request head */
+    CONN_HANDLER,      /* the handler owns the request */
+    CONN_WRITE,        /* sending the response */
+    CONN_DRAIN,        /* discarding an unread request body */
+    CONN_LINGER,       /* response sent, write side shut: discarding
+                          input until the client closes, so that unread
+                          bytes do not turn our close into a reset */
+    CONN_CLOSED,
+};
+
+struct dp_listener {
+    struct dp_http_server *server;
+    struct dp_listener *next;
+    uv_poll_t poll;
+    int fd;
+    char *tag;
+    void *handler_ctx;
+    bool active;
+};
+
+struct dp_http_server {
+    uv_loop_t *loop;
+    struct dp_http_settings settings;
+    dp_http_handler handler;
+    void *handler_ctx;
+    dp_http_access_log access_log;
+    void *access_log_ctx;
+    struct dp_listener *listeners;
+    struct dp_conn *conns;
+    unsigned n_conns;
+    uint64_t next_id;
+    time_t date_sec;
+    char date[40];                    /* "Date: <IMF-fixdate>\r\n" */
+    size_t date_len;
+    bool shutting_down;
+    void (*shutdown_cb)(void *ctx);
+    void *shutdown_ctx;
+    int open_handles;
+    struct dp_http_stats stats;
+    /* Request pools between requests: an idle connection holds none. */
+    struct dp_pool *free_pools[64];
+    unsigned n_free_pools;
+    /* Input buffers (max_head_size bytes) likewise. */
+    uint8_t *free_bufs[64];
+    unsigned n_free_bufs;
+};
+
+struct dp_conn {
+    struct dp_http_server *server;
+    struct dp_conn *prev, *next;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int fd;
+    int open_handles;
+    enum conn_state state;
+    bool advancing;                   /* inside conn_advance() */
+    bool want_write;                  /* polling for writability */
+    int poll_events;                  /* what conn->poll waits for */
+    bool maybe_readable;              /* the socket may hold input */
+    uint64_t id;
+    struct sockaddr_storage peer;
+    char peer_text[64];
+    const char *listener_tag;
+    void *handler_ctx;
+
+    /* input: bytes received and not yet consumed, from in[0] */
+    uint8_t *in;
+    size_t in_len, in_cap;
+    bool peer_closed;
+
+    /* the current head parse, and the request */
+    struct h1_parser h1;
+    bool h1_started;
+    struct dp_pool *pool;                /* NULL between requests */
+    struct dp_request req;
+    char request_line[256];           /* for logs: "GET /x HTTP/1.1" */
+    bool keep_alive;
+    bool head_only;                   /* HEAD: no body bytes */
+    bool body_chunked_in;             /* request body is chunked */
+    bool expect_continue;             /* Expect: 100-continue, no 100 sent */
+    uint64_t body_in_left;            /* Content-Length bytes unread */
+    void (*abort_fn)(void *ctx);
+    void *abort_ctx;
+
+    /* the response */
+    unsigned status;
+    struct pr_buf out;
+    size_t out_pos;
+    struct dp_body *body;
+    bool chunked_out;
+    bool body_done;
+    bool body_failed;
+    uint64_t body_sent;               /* body bytes, without framing */
+    int64_t response_length;          /* Content-Length sent, or -1 */
+};
+
+static const struct dp_body_handler conn_body_handler;
+static void conn_advance(struct dp_conn *conn);
+static void conn_poll_cb(uv_poll_t *poll, int status, int events);
+static void listener_resume_all(struct dp_http_server *server);
+
+/* ---- small helpers ---- */
+
+static void
+log_line(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    fwrite(buf, 1, (size_t)n, stderr);
+}
+
+static const char *
+reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default:
+        break;
+    }
+    if (status < 200)
+        return "Informational";
+    if (status < 300)
+        return "Success";
+    if (status < 400)
+        return "Redirection";
+    if (status < 500)
+        return "Client Error";
+    return "Server Error";
+}
+
+static const char *const wkday[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+                                     "Fri", "Sat" };
+static const char *const month[] = { "Jan", "Feb", "Mar", "Apr", "May",
+                                     "Jun", "Jul", "Aug", "Sep", "Oct",
+                                     "Nov", "Dec" };
+
+/* The Date header line, formatted once per second. */
+static void
+server_update_date(struct dp_http_server *server)
+{
+    time_t now = time(NULL);
+    if (now == server->date_sec)
+        return;
+    server->date_sec = now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int n = snprintf(server->date, sizeof(server->date),
+                     "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                     wkday[tm.tm_wday], tm.tm_mday, month[tm.tm_mon],
+                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    server->date_len = n > 0 ? (size_t)n : 0;
+}
+
+static int
+out_printf(struct pr_buf *out, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return -EINVAL;
+    return pr_buf_append(out, buf, (size_t)n);
+}
+
+static void
+format_peer(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(out, outlen, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(out, outlen, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, outlen, "local");
+    }
+}
+
+static struct dp_pool *
+pool_get(struct dp_http_server *server)
+{
+    if (server->n_free_pools > 0)
+        return server->free_pools[--server->n_free_pools];
+    return dp_pool_new(0);
+}
+
+static void
+pool_put(struct dp_http_server *server, struct dp_pool *pool)
+{
+    dp_pool_reset(pool);
+    if (server->n_free_pools < sizeof(server->free_pools) /
+                                   sizeof(server->free_pools[0]))
+        server->free_pools[server->n_free_pools++] = pool;
+    else
+        dp_pool_free(pool);
+}
+
+static uint8_t *
+buf_get(struct dp_http_server *server)
+{
+    if (server->n_free_bufs > 0)
+        return server->free_bufs[--server->n_free_bufs];
+    return malloc(server->settings.max_head_size);
+}
+
+static void
+buf_put(struct dp_http_server *server, uint8_t *buf)
+{
+    if (buf == NULL)
+        return;
+    if (server->n_free_bufs < sizeof(server->free_bufs) /
+                                  sizeof(server->free_bufs[0]))
+        server->free_bufs[server->n_free_bufs++] = buf;
+    else
+        free(buf);
+}
+
+/* ---- request API ---- */
+
+const char *
+dp_request_header(const struct dp_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+void
+dp_response_headers_init(struct dp_response_headers *h,
+                         struct dp_pool *pool)
+{
+    h->pool = pool;
+    h->data = NULL;
+    h->len = 0;
+    h->cap = 0;
+}
+
+int
+dp_response_header(struct dp_response_headers *h, const char *name,
+                   const char *value)
+{
+    size_t nn = strlen(name), vn = strlen(value);
+    size_t need = h->len + nn + 2 + vn + 2;
+    if (need > h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        while (cap < need)
+            cap *= 2;
+        char *data = dp_pool_alloc(h->pool, cap);
+        if (data == NULL)
+            return -ENOMEM;
+        if (h->len > 0)
+            memcpy(data, h->data, h->len);
+        h->data = data;
+        h->cap = cap;
+    }
+    memcpy(h->data + h->len, name, nn);
+    memcpy(h->data + h->len + nn, ": ", 2);
+    memcpy(h->data + h->len + nn + 2, value, vn);
+    memcpy(h->data + h->len + nn + 2 + vn, "\r\n", 2);
+    h->len = need;
+    return 0;
+}
+
+void
+dp_request_set_abort(struct dp_request *req, void (*fn)(void *ctx),
+                     void *ctx)
+{
+    req->conn->abort_fn = fn;
+    req->conn->abort_ctx = ctx;
+}
+
+/* ---- connection lifetime ---- */
+
+static void
+server_maybe_done(struct dp_http_server *server)
+{
+    if (server->shutting_down && server->n_conns == 0 &&
+        server->open_handles == 0 && server->shutdown_cb != NULL) {
+        void (*cb)(void *) = server->shutdown_cb;
+        server->shutdown_cb = NULL;
+        cb(server->shutdown_ctx);
+    }
+}
+
+static void
+conn_handle_closed(uv_handle_t *h)
+{
+    struct dp_conn *conn = h->data;
+    if (--conn->open_handles > 0)
+        return;
+    struct dp_http_server *server = conn->server;
+    free(conn);
+    server->open_handles--;
+    server_maybe_done(server);
+}
+
+static void
+conn_release_body(struct dp_conn *conn)
+{
+    if (conn->body != NULL && !conn->body_done) {
+        struct dp_body *body = conn->body;
+        conn->body = NULL;
+        dp_body_close(body);
+    }
+    conn->body = NULL;
+}
+
+static void
+conn_close(struct dp_conn *conn)
+{
+    if (conn->state == CONN_CLOSED)
+        return;
+    struct dp_http_server *server = conn->server;
+    bool was_handler = conn->state == CONN_HANDLER;
+    conn->state = CONN_CLOSED;
+    if (was_handler && conn->abort_fn != NULL) {
+        void (*fn)(void *) = conn->abort_fn;
+        conn->abort_fn = NULL;
+        fn(conn->abort_ctx);
+    }
+    conn_release_body(conn);
+    if (conn->pool != NULL) {
+        pool_put(server, conn->pool);
+        conn->pool = NULL;
+    }
+    buf_put(server, conn->in);
+    conn->in = NULL;
+    pr_buf_free(&conn->out);
+    if (conn->prev != NULL)
+        conn->prev->next = conn->next;
+    else
+        server->conns = conn->next;
+    if (conn->next != NULL)
+        conn->next->prev = conn->prev;
+    bool was_full = server->n_conns >= server->settings.max_connections;
+    server->n_conns--;
+    uv_close((uv_handle_t *)&conn->poll, conn_handle_closed);
+    uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
+    close(conn->fd);
+    conn->fd = -1;
+    if (was_full && !server->shutting_down)
+        listener_resume_all(server);
+}
+
+static void
+conn_timeout_cb(uv_timer_t *timer)
+{
+    struct dp_conn *conn = timer->data;
+    switch (conn->state) {
+    case CONN_HEAD:
+        if (conn->in_len > 0)
+            log_line("conn %llu %s: timeout reading the request head "
+                     "(%zu bytes received)", (unsigned long long)conn->id,
+                     conn->peer_text, conn->in_len);
+        break;
+    case CONN_WRITE:
+        log_line("conn %llu %s: write timeout, closing (\"%s\", %llu body "
+                 "bytes sent)", (unsigned long long)conn->id,
+                 conn->peer_text, conn->request_line,
+                 (unsigned long long)conn->body_sent);
+        break;
+    case CONN_DRAIN:
+    case CONN_LINGER:
+    case CONN_HANDLER:
+    case CONN_CLOSED:
+        break;
+    }
+    conn_close(conn);
+}
+
+static void
+conn_set_timer(struct dp_conn *conn, uint64_t ms)
+{
+    uv_timer_start(&conn->timer, conn_timeout_cb, ms, 0);
+}
+
+static void
+conn_poll(struct dp_conn *conn, int events)
+{
+    conn->want_write = (events & UV_WRITABLE) != 0;
+    if (events == conn->poll_events)
+        return;     /* unchanged: no epoll_ctl */
+    conn->poll_events = events;
+    if (events == 0)
+        uv_poll_stop(&conn->poll);
+    else
+        uv_poll_start(&conn->poll, events, conn_poll_cb);
+}
+
+/* ---- reading ---- */
+
+/* Read what the socket has into conn->in.  Returns bytes read, 0 when
+ * nothing is available now, -1 on EOF or error (conn->peer_closed). */
+static ssize_t
+conn_fill(struct dp_conn *conn)
+{
+    struct dp_http_server *server = conn->server;
+    if (conn->in == NULL) {
+        conn->in_cap = server->settings.max_head_size;
+        conn->in = buf_get(server);
+        if (conn->in == NULL) {
+            conn->peer_closed = true;
+            return -1;
+        }
+    }
+    if (conn->in_len == conn->in_cap)
+        return 0;
+    ssize_t n = recv(conn->fd, conn->in + conn->in_len,
+                     conn->in_cap - conn->in_len, 0);
+    if (n > 0) {
+        conn->in_len += (size_t)n;
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    conn->peer_closed = true;
+    return -1;
+}
+
+static void
+conn_consume(struct dp_conn *conn, size_t n)
+{
+    memmove(conn->in, conn->in + n, conn->in_len - n);
+    conn->in_len -= n;
+}
+
+/* ---- responding ---- */
+
+static void
+conn_response_error(struct dp_conn *conn, unsigned status);
+
+/* Append the response head to conn->out. */
+static int
+conn_build_head(struct dp_conn *conn, unsigned status,
+                const struct dp_response_headers *headers, int64_t length,
+                bool body_allowed)
+{
+    struct dp_http_server *server = conn->server;
+    struct pr_buf *out = &conn->out;
+    server_update_date(server);
+    int rc = out_printf(out, "HTTP/1.1 %u %s\r\n", status,
+                        reason_phrase(status));
+    if (rc == 0)
+        rc = pr_buf_append(out, server->date, server->date_len);
+    if (rc == 0)
+        rc = out_printf(out, "Server: %s\r\n",
+                        server->settings.server_string);
+    if (rc == 0 && headers != NULL && headers->len > 0)
+        rc = pr_buf_append(out, headers->data, headers->len);
+    conn->chunked_out = false;
+    conn->response_length = -1;
+    if (rc == 0 && body_allowed) {
+        if (length >= 0) {
+            conn->response_length = length;
+            rc = out_printf(out, "Content-Length: %lld\r\n",
+                            (long long)length);
+        } else if (conn->req.version_minor >= 1) {
+            conn->chunked_out = true;
+            rc = out_printf(out, "Transfer-Encoding: chunked\r\n");
+        } else {
+            conn->keep_alive = false;   /* close-delimited */
+        }
+    }
+    if (rc == 0) {
+        if (!conn->keep_alive)
+            rc = out_printf(out, "Connection: close\r\n\r\n");
+        else if (conn->req.version_minor == 0)
+            rc = out_printf(out, "Connection: keep-alive\r\n\r\n");
+        else
+            rc = pr_buf_append(out, "\r\n", 2);
+    }
+    return rc;
+}
+
+void
+dp_request_respond(struct dp_request *req, unsigned status,
+                   const struct dp_response_headers *headers,
+                   struct dp_body *body)
+{
+    struct dp_conn *conn = req->conn;
+    if (conn->state != CONN_HANDLER) {
+        /* A second answer, or one after the connection died. */
+        if (body != NULL)
+            dp_body_close(body);
+        return;
+    }
+    conn->abort_fn = NULL;
+    conn->status = status;
+    bool body_allowed = status >= 200 && status != 204 && status != 304;
+    int64_t length = body != NULL ? body->length : 0;
+    if (conn->server->shutting_down)
+        conn->keep_alive = false;
+    /* An unread request body: drain it if small, else close after.  A
+     * client that expects 100-continue and did not get it may never send
+     * its body (RFC 9110 §10.1.1): close instead of waiting for it. */
+    if (conn->body_chunked_in ||
+        conn->body_in_left > conn->server->settings.body_drain_limit ||
+        (conn->expect_continue && conn->body_in_left > conn->in_len))
+        conn->keep_alive = false;
+    conn->out.len = 0;
+    conn->out_pos = 0;
+    if (conn_build_head(conn, status, headers, length, body_allowed) != 0) {
+        if (body != NULL)
+            dp_body_close(body);
+        conn_close(conn);
+        return;
+    }
+    conn->body_sent = 0;
+    conn->body_done = false;
+    conn->body_failed = false;
+    if (body != NULL && (conn->head_only || !body_allowed)) {
+        dp_body_close(body);
+        body = NULL;
+    }
+    conn->body = body;
+    if (body != NULL)
+        dp_body_set_handler(body, &conn_body_handler, conn);
+    conn->state = CONN_WRITE;
+    conn->server->stats.status_class[status / 100 <= 5 ? status / 100 : 5]++;
+    conn_set_timer(conn, conn->server->settings.write_timeout_ms);
+    conn_advance(conn);
+}
+
+static const char *
+status_html(struct dp_pool *pool, unsigned status, size_t *len)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf),
+                     "<!DOCTYPE html>\n<html><head><title>%u %s</title>"
+                     "</head>\n<body><h1>%u %s</h1></body></html>\n",
+                     status, reason_phrase(status), status,
+                     reason_phrase(status));
+    *len = (size_t)n;
+    return dp_pool_strndup(pool, buf, (size_t)n);
+}
+
+void
+dp_request_error(struct dp_request *req, unsigned status,
+                 const char *log_msg)
+{
+    dp_request_error_headers(req, status, NULL, log_msg);
+}
+
+void
+dp_request_error_headers(struct dp_request *req, unsigned status,
+                         struct dp_response_headers *headers,
+                         const char *log_msg)
+{
+    struct dp_conn *conn = req->conn;
+    if (log_msg != NULL)
+        log_line("conn %llu %s: \"%s\": %u: %s",
+                 (unsigned long long)conn->id, conn->peer_text,
+                 conn->request_line, status, log_msg);
+    size_t len;
+    const char *html = status_html(req->pool, status, &len);
+    struct dp_response_headers h;
+    if (headers == NULL) {
+        dp_response_headers_init(&h, req->pool);
+        headers = &h;
+    }
+    struct dp_body *body = NULL;
+    if (html != NULL &&
+        dp_response_header(headers, "Content-Type",
+                           "text/html; charset=utf-8") == 0)
+        body = dp_body_new_memory(req->pool, html, len);
+    dp_request_respond(req, status, headers, body);
+}
+
+/* A head the parser refused: answer, then close. */
+static void
+conn_response_error(struct dp_conn *conn, unsigned status)
+{
+    conn->keep_alive = false;
+    conn->req.version_minor = 1;
+    conn->head_only = false;
+    conn->state = CONN_HANDLER;
+    dp_request_error(&conn->req, status, NULL);
+}
+
+/* body handler: the source pushes data; we frame it into conn->out. */
+static size_t
+conn_body_data(void *ctx, const uint8_t *data, size_t len)
+{
+    struct dp_conn *conn = ctx;
+    size_t room = conn->out.len - conn->out_pos < OUT_HIGH_WATER
+                      ? OUT_HIGH_WATER - (conn->out.len - conn->out_pos)
+                      : 0;
+    if (room == 0)
+        return 0;
+    size_t take = len < room ? len : room;
+    if (conn->response_length >= 0 &&
+        (int64_t)(conn->body_sent + take) > conn->response_length)
+        take = (size_t)(conn->response_length - (int64_t)conn->body_sent);
+    if (take == 0)
+        return 0;
+    int rc = 0;
+    if (conn->chunked_out)
+        rc = out_printf(&conn->out, "%zx\r\n", take);
+    if (rc == 0)
+        rc = pr_buf_append(&conn->out, data, take);
+    if (rc == 0 && conn->chunked_out)
+        rc = pr_buf_append(&conn->out, "\r\n", 2);
+    if (rc != 0)
+        return 0;
+    conn->body_sent += take;
+    if (!conn->advancing && !conn->want_write)
+        conn_poll(conn, UV_WRITABLE);   /* an async source: write soon */
+    return take;
+}
+
+static void
+conn_body_eof(void *ctx)
+{
+    struct dp_conn *conn = ctx;
+    conn->body_done = true;
+    conn->body = NULL;
+    if (conn->chunked_out)
+        pr_buf_append(&conn->out, "0\r\n\r\n", 5);
+    if (!conn->advancing && !conn->want_write)
+        conn_poll(conn, UV_WRITABLE);
+}
+
+static void
+conn_body_error(void *ctx, int err, const char *msg)
+{
+    struct dp_conn *conn = ctx;
+    conn->body_done = true;
+    conn->body_failed = true;
+    conn->body = NULL;
+    log_line("conn %llu %s: \"%s\": response body failed after %llu "
+             "bytes: %s", (unsigned long long)conn->id, conn->peer_text,
+             conn->request_line, (unsigned long long)conn->body_sent, msg);
+    (void)err;
+    if (!conn->advancing && !conn->want_write)
+        conn_poll(conn, UV_WRITABLE);
+}
+
+static const struct dp_body_handler conn_body_handler = {
+    conn_body_data, conn_body_eof, conn_body_error,
+};
+
+enum step {
+    STEP_AGAIN = 1,   /* progress made, go on */
+    STEP_WAIT,        /* blocked: poll or async source */
+    STEP_DONE,        /* the response is complete */
+    STEP_DEAD,        /* the connection was closed */
+};
+
+/* Send what conn->out holds. */
+static enum step
+conn_flush(struct dp_conn *conn, bool more)
+{
+    while (conn->out_pos < conn->out.len) {
+        ssize_t n = send(conn->fd, conn->out.data + conn->out_pos,
+                         conn->out.len - conn->out_pos,
+                         MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                conn_poll(conn, UV_WRITABLE);
+                return STEP_WAIT;
+            }
+            conn_close(conn);   /* client gone */
+            return STEP_DEAD;
+        }
+        conn->out_pos += (size_t)n;
+        conn->server->stats.bytes_out += (uint64_t)n;
+        conn_set_timer(conn, conn->server->settings.write_timeout_ms);
+    }
+    conn->out.len = 0;
+    conn->out_pos = 0;
+    return STEP_AGAIN;
+}
+
+static enum step
+conn_write_step(struct dp_conn *conn)
+{
+    struct dp_body_file region;
+    bool file = conn->body != NULL && !conn->chunked_out &&
+                dp_body_file(conn->body, &region);
+    if (conn->body != NULL && !file &&
+        conn->out.len - conn->out_pos < OUT_HIGH_WATER) {
+        /* Pull first, so the head and the first body bytes leave in one
+         * send(). */
+        dp_body_read(conn->body);
+        if (conn->state == CONN_CLOSED)
+            return STEP_DEAD;
+    }
+    enum step st = conn_flush(conn, file && region.length > 0);
+    if (st != STEP_AGAIN)
+        return st;
+    if (conn->body == NULL) {
+        if (conn->body_failed) {
+            conn_close(conn);   /* framing is broken: no keep-alive */
+            return STEP_DEAD;
+        }
+        return conn->body_done || conn->out.len == 0 ? STEP_DONE
+                                                     : STEP_AGAIN;
+    }
+    if (file) {
+        if (region.length == 0) {
+            struct dp_body *body = conn->body;
+            conn->body = NULL;
+            conn->body_done = true;
+            dp_body_close(body);
+            return STEP_DONE;
+        }
+        off_t off = (off_t)region.offset;
+        size_t count = region.length < SENDFILE_MAX ? (size_t)region.length
+                                                    : SENDFILE_MAX;
+        ssize_t n = sendfile(conn->fd, region.fd, &off, count);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                conn_poll(conn, UV_WRITABLE);
+                return STEP_WAIT;
+            }
+            if (errno != EPIPE && errno != ECONNRESET)
+                log_line("conn %llu %s: \"%s\": sendfile: %s",
+                         (unsigned long long)conn->id, conn->peer_text,
+                         conn->request_line, strerror(errno));
+            conn_close(conn);
+            return STEP_DEAD;
+        }
+        if (n == 0) {
+            log_line("conn %llu %s: \"%s\": file shrank while sending "
+                     "(%llu bytes missing)", (unsigned long long)conn->id,
+                     conn->peer_text, conn->request_line,
+                     (unsigned long long)region.length);
+            conn_close(conn);
+            return STEP_DEAD;
+        }
+        dp_body_file_advance(conn->body, (uint64_t)n);
+        conn->body_sent += (uint64_t)n;
+        conn->server->stats.bytes_out += (uint64_t)n;
+        conn_set_timer(conn, conn->server->settings.write_timeout_ms);
+        return STEP_AGAIN;
+    }
+    /* Pull mode: the source fills conn->out through conn_body_data. */
+    size_t before = conn->out.len;
+    dp_body_read(conn->body);
+    if (conn->out.len == before && conn->body != NULL) {
+        conn_poll(conn, 0);     /* the source will call back */
+        return STEP_WAIT;
+    }
+    return STEP_AGAIN;
+}
+
+static void
+conn_access_log(struct dp_conn *conn)
+{
+    struct dp_http_server *server = conn->server;
+    if (server->access_log == NULL)
+        return;
+    char ts[64], line[2048];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(ts, sizeof(ts), "%02d/%s/%04d:%02d:%02d:%02d +0000",
+             tm.tm_mday, month[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+    const char *referer = dp_request_header(&conn->req, "Referer");
+    const char *agent = dp_request_header(&conn->req, "User-Agent");
+    char host[INET6_ADDRSTRLEN] = "-";
+    if (conn->peer.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&conn->peer)->sin_addr,
+                  host, sizeof(host));
+    else if (conn->peer.ss_family == AF_INET6)
+        inet_ntop(AF_INET6,
+                  &((struct sockaddr_in6 *)&conn->peer)->sin6_addr, host,
+                  sizeof(host));
+    char bytes[32];
+    if (conn->body_sent == 0)
+        snprintf(bytes, sizeof(bytes), "-");
+    else
+        snprintf(bytes, sizeof(bytes), "%llu",
+                 (unsigned long long)conn->body_sent);
+    int n = snprintf(line, sizeof(line),
+                     "%s - - [%s] \"%s\" %u %s \"%s\" \"%s\"", host, ts,
+                     conn->request_line, conn->status, bytes,
+                     referer != NULL ? referer : "-",
+                     agent != NULL ? agent : "-");
+    if (n > 0)
+        server->access_log(line, (size_t)n < sizeof(line)
+                                     ? (size_t)n : sizeof(line) - 1,
+                           server->access_log_ctx);
+}
+
+/* The response is complete: log, release the request, go on. */
+static void
+conn_finish_request(struct dp_conn *conn)
+{
+    struct dp_http_server *server = conn->server;
+    server->stats.requests++;
+    conn_access_log(conn);
+    conn_release_body(conn);
+    pool_put(server, conn->pool);
+    conn->pool = NULL;
+    conn->h1_started = false;
+    conn->abort_fn = NULL;
+    if (!conn->keep_alive || server->shutting_down) {
+        if (shutdown(conn->fd, SHUT_WR) < 0) {
+            conn_close(conn);
+            return;
+        }
+        conn->state = CONN_LINGER;
+        conn->in_len = 0;
+        conn->body_in_left = 0;
+        conn->maybe_readable = true;
+        conn_set_timer(conn, LINGER_TIMEOUT_MS);
+        return;
+    }
+    conn->state = conn->body_in_left > 0 ? CONN_DRAIN : CONN_HEAD;
+    conn->maybe_readable = false;   /* the next poll event says so */
+    if (conn->state == CONN_HEAD)
+        conn_set_timer(conn, conn->in_len > 0
+                                 ? server->settings.head_timeout_ms
+                                 : server->settings.keepalive_timeout_ms);
+    else
+        conn_set_timer(conn, server->settings.head_timeout_ms);
+}
+
+/* ---- parsing a head ---- */
+
+static const char *
+pool_copy(struct dp_pool *pool, struct pr_slice v)
+{
+    return dp_pool_strndup(pool, v.data, v.len);
+}
+
+/* Begin a request: the pool, the header array, the parser. */
+static int
+conn_begin_head(struct dp_conn *conn)
+{
+    struct dp_http_server *server = conn->server;
+    if (conn->pool == NULL && (conn->pool = pool_get(server)) == NULL)
+        return -1;
+    size_t cap = server->settings.max_header_count + 1;
+    struct h1_header *headers = dp_pool_alloc(conn->pool,
+                                              cap * sizeof(*headers));
+    if (headers == NULL)
+        return -1;
+    struct h1_limits limits = {
+        .max_headers = server->settings.max_header_count,
+        .max_head = server->settings.max_head_size,
+    };
+    h1_parser_init(&conn->h1, &limits, headers, cap);
+    conn->h1_started = true;
+    return 0;
+}
+
+static void
+conn_reset_request(struct dp_conn *conn)
+{
+    memset(&conn->req, 0, sizeof(conn->req));
+    struct dp_request *req = &conn->req;
+    req->pool = conn->pool;
+    req->conn = conn;
+    req->peer = (const struct sockaddr *)&conn->peer;
+    req->peer_text = conn->peer_text;
+    req->listener_tag = conn->listener_tag;
+    req->id = conn->id;
+    req->start_ms = uv_now(conn->server->loop);
+    req->content_length = -1;
+    req->method_name = "-";
+    req->target = "-";
+    req->path = "-";
+    req->version_minor = 1;
+}
+
+/* Fill conn->req from a parsed head; -1 when out of memory. */
+static int
+conn_take_head(struct dp_conn *conn, const struct h1_request *h)
+{
+    struct dp_request *req = &conn->req;
+    struct dp_pool *pool = conn->pool;
+    struct dp_header *headers =
+        dp_pool_alloc(pool, (h->header_count + 1) * sizeof(*headers));
+    req->method_name = pool_copy(pool, h->method_token);
+    req->target = pool_copy(pool, h->target);
+    req->path = h->path.len > 0 ? pool_copy(pool, h->path) : "/";
+    req->query = h->has_query ? pool_copy(pool, h->query) : NULL;
+    req->host = h->host.data != NULL ? pool_copy(pool, h->host) : NULL;
+    if (headers == NULL || req->method_name == NULL || req->target == NULL ||
+        req->path == NULL || (h->has_query && req->query == NULL) ||
+        (h->host.data != NULL && req->host == NULL))
+        return -1;
+    for (size_t i = 0; i < h->header_count; i++) {
+        headers[i].name = pool_copy(pool, h->headers[i].name);
+        headers[i].value = pool_copy(pool, h->headers[i].value);
+        if (headers[i].name == NULL || headers[i].value == NULL)
+            return -1;
+    }
+    req->headers = headers;
+    req->n_headers = h->header_count;
+    switch (h->method) {
+    case H1_METHOD_GET: req->method = DP_HTTP_GET; break;
+    case H1_METHOD_HEAD: req->method = DP_HTTP_HEAD; break;
+    case H1_METHOD_POST: req->method = DP_HTTP_POST; break;
+    case H1_METHOD_PUT: req->method = DP_HTTP_PUT; break;
+    case H1_METHOD_DELETE: req->method = DP_HTTP_DELETE; break;
+    case H1_METHOD_OPTIONS: req->method = DP_HTTP_OPTIONS; break;
+    case H1_METHOD_PATCH: req->method = DP_HTTP_PATCH; break;
+    case H1_METHOD_CONNECT: req->method = DP_HTTP_CONNECT; break;
+    case H1_METHOD_TRACE: req->method = DP_HTTP_TRACE; break;
+    case H1_METHOD_OTHER: req->method = DP_HTTP_OTHER; break;
+    }
+    req->version_minor = h->version_minor;
+    req->content_length = h->has_content_length
+                              ? (int64_t)h->content_length : -1;
+    req->chunked = h->chunked;
+    return 0;
+}
+
+/* Try to take one request head from conn->in.  STEP_AGAIN: a request
+ * was handed to the handler (or refused); STEP_WAIT: more bytes needed. */
+static enum step
+conn_parse(struct dp_conn *conn)
+{
+    struct dp_http_server *server = conn->server;
+    if (!conn->h1_started && conn_begin_head(conn) != 0) {
+        log_line("conn %llu %s: out of memory", (unsigned long long)conn->id,
+                 conn->peer_text);
+        conn_close(conn);
+        return STEP_DEAD;
+    }
+    struct h1_request head;
+    enum h1_result r = h1_parse_request(&conn->h1, conn->in, conn->in_len,
+                                        &head);
+    if (r == H1_NEED_MORE) {
+        if (conn->peer_closed) {
+            if (conn->in_len > 0)
+                log_line("conn %llu %s: connection closed in the middle "
+                         "of a request head (%zu bytes)",
+                         (unsigned long long)conn->id, conn->peer_text,
+                         conn->in_len);
+            conn_close(conn);
+            return STEP_DEAD;
+        }
+        if (conn->in_len < conn->in_cap || conn->in == NULL)
+            return STEP_WAIT;
+        /* The buffer is full and the head still incomplete. */
+    }
+
+    conn_reset_request(conn);
+    if (r != H1_DONE) {
+        unsigned status = r == H1_ERROR ? (unsigned)h1_parser_status(&conn->h1)
+                                        : 431;
+        snprintf(conn->request_line, sizeof(conn->request_line), "-");
+        log_line("conn %llu %s: bad request head: %s (%u)",
+                 (unsigned long long)conn->id, conn->peer_text,
+                 r == H1_ERROR ? h1_parser_error(&conn->h1)
+                               : "request head larger than the buffer",
+                 status);
+        conn->body_in_left = 0;
+        conn->body_chunked_in = false;
+        conn->in_len = 0;
+        conn_response_error(conn, status);
+        return conn->state == CONN_CLOSED ? STEP_DEAD : STEP_AGAIN;
+    }
+    if (conn_take_head(conn, &head) != 0) {
+        log_line("conn %llu %s: out of memory", (unsigned long long)conn->id,
+                 conn->peer_text);
+        conn_close(conn);
+        return STEP_DEAD;
+    }
+    conn_consume(conn, head.head_len);
+    struct dp_request *req = &conn->req;
+    snprintf(conn->request_line, sizeof(conn->request_line),
+             "%s %.200s HTTP/1.%u", req->method_name, req->target,
+             req->version_minor);
+    conn->keep_alive = head.keep_alive;
+    conn->head_only = req->method == DP_HTTP_HEAD;
+    conn->body_chunked_in = head.chunked;
+    conn->body_in_left = head.has_content_length ? head.content_length : 0;
+    conn->expect_continue = head.expect_continue;
+    conn->status = 0;
+    conn->state = CONN_HANDLER;
+    uv_timer_stop(&conn->timer);
+    /* Polling stops only if the handler does not answer at once (see
+     * conn_advance): most answers come synchronously from the caches. */
+    server->handler(req, conn->handler_ctx);
+    return STEP_AGAIN;
+}
+
+/* Discard an unread request body (Content-Length) before the next
+ * request. */
+static enum step
+conn_drain(struct dp_conn *conn)
+{
+    for (;;) {
+        size_t n = conn->in_len < conn->body_in_left
+                       ? conn->in_len : (size_t)conn->body_in_left;
+        conn_consume(conn, n);
+        conn->body_in_left -= n;
+        if (conn->body_in_left == 0) {
+            conn->state = CONN_HEAD;
+            conn_set_timer(conn, conn->server->settings.head_timeout_ms);
+            return STEP_AGAIN;
+        }
+        ssize_t r = conn_fill(conn);
+        if (r < 0) {
+            conn_close(conn);
+            return STEP_DEAD;
+        }
+        if (r == 0) {
+            conn_poll(conn, UV_READABLE);
+            return STEP_WAIT;
+        }
+    }
+}
+
+/* Discard input until EOF, a limit or the timer. */
+static enum step
+conn_linger(struct dp_conn *conn)
+{
+    uint8_t buf[16384];
+    for (size_t total = 0; total < LINGER_MAX_BYTES;) {
+        ssize_t n = recv(conn->fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            total += (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            conn_poll(conn, UV_READABLE);
+            return STEP_WAIT;
+        }
+        break;
+    }
+    conn_close(conn);
+    return STEP_DEAD;
+}
+
+/* ---- the driver ---- */
+
+static void
+conn_advance(struct dp_conn *conn)
+{
+    if (conn->advancing)
+        return;
+    conn->advancing = true;
+    for (;;) {
+        enum step st = STEP_WAIT;
+        switch (conn->state) {
+        case CONN_HEAD:
+            if (conn->in_len > 0 || conn->peer_closed)
+                st = conn_parse(conn);
+            if (st == STEP_WAIT && conn->maybe_readable) {
+                ssize_t r = conn_fill(conn);
+                if (r > 0 || (r < 0 && conn->in_len > 0)) {
+                    st = STEP_AGAIN;
+                    break;
+                }
+                if (r < 0) {
+                    conn_close(conn);
+                    st = STEP_DEAD;
+                    break;
+                }
+                conn->maybe_readable = false;
+            }
+            if (st == STEP_WAIT) {
+                if (conn->in_len == 0) {
+                    /* Idle: hold no buffer. */
+                    buf_put(conn->server, conn->in);
+                    conn->in = NULL;
+                    conn->in_cap = 0;
+                    pr_buf_free(&conn->out);
+                }
+                conn_poll(conn, UV_READABLE);
+            }
+            break;
+        case CONN_HANDLER:
+            break;      /* the handler will call back */
+        case CONN_WRITE:
+            st = conn_write_step(conn);
+            if (st == STEP_DONE) {
+                conn_finish_request(conn);
+                st = STEP_AGAIN;
+            }
+            break;
+        case CONN_DRAIN:
+            st = conn_drain(conn);
+            break;
+        case CONN_LINGER:
+            st = conn_linger(conn);
+            break;
+        case CONN_CLOSED:
+            st = STEP_DEAD;
+            break;
+        }
+        if (st != STEP_AGAIN)
+            break;
+    }
+    if (conn->state == CONN_HANDLER)
+        conn_poll(conn, 0);     /* input waits in the kernel meanwhile */
+    conn->advancing = false;
+}
+
+static void
+conn_poll_cb(uv_poll_t *poll, int status, int events)
+{
+    struct dp_conn *conn = poll->data;
+    if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT)))
+        conn->maybe_readable = true;
+    if (status < 0 && conn->state == CONN_HEAD && conn->in_len == 0) {
+        conn_close(conn);
+        return;
+    }
+    conn_advance(conn);
+}
+
+/* ---- listeners ---- */
+
+static void
+listener_pause_all(struct dp_http_server *server)
+{
+    for (struct dp_listener *l = server->listeners; l != NULL; l = l->next)
+        if (l->active) {
+            uv_poll_stop(&l->poll);
+            l->active = false;
+        }
+}
+
+static void listener_cb(uv_poll_t *poll, int status, int events);
+
+static void
+listener_resume_all(struct dp_http_server *server)
+{
+    for (struct dp_listener *l = server->listeners; l != NULL; l = l->next)
+        if (!l->active) {
+            uv_poll_start(&l->poll, UV_READABLE, listener_cb);
+            l->active = true;
+        }
+}
+
+static void
+conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss)
+{
+    struct dp_http_server *server = l->server;
+    struct dp_conn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        close(fd);
+        log_line("out of memory accepting a connection");
+        return;
+    }
+    conn->server = server;
+    conn->fd = fd;
+    conn->id = ++server->next_id;
+    conn->peer = *ss;
+    format_peer(ss, conn->peer_text, sizeof(conn->peer_text));
+    conn->listener_tag = l->tag;
+    conn->handler_ctx = l->handler_ctx;
+    conn->state = CONN_HEAD;
+    conn->maybe_readable = true;    /* TCP_DEFER_ACCEPT: data is there */
+    if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    uv_poll_init(server->loop, &conn->poll, fd);
+    uv_timer_init(server->loop, &conn->timer);
+    conn->poll.data = conn;
+    conn->timer.data = conn;
+    conn->open_handles = 2;
+    server->open_handles++;
+    conn->next = server->conns;
+    if (server->conns != NULL)
+        server->conns->prev = conn;
+    server->conns = conn;
+    server->n_conns++;
+    server->stats.accepted++;
+    conn_set_timer(conn, server->settings.head_timeout_ms);
+    /* Data usually arrives with the connection: try at once. */
+    conn_advance(conn);
+}
+
+static void
+listener_cb(uv_poll_t *poll, int status, int events)
+{
+    struct dp_listener *l = poll->data;
+    struct dp_http_server *server = l->server;
+    (void)status;
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (server->n_conns >= server->settings.max_connections) {
+            listener_pause_all(server);
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                return;
+            if (errno == EMFILE || errno == ENFILE) {
+                log_line("accept: %s (max_connections %u, %u open): "
+                         "pausing until a connection closes",
+                         strerror(errno), server->settings.max_connections,
+                         server->n_conns);
+                listener_pause_all(server);
+                return;
+            }
+            log_line("accept: %s", strerror(errno));
+            return;
+        }
+        if (len == 0 || ss.ss_family == AF_UNSPEC)
+            ss.ss_family = AF_LOCAL;
+        conn_new(l, fd, &ss);
+    }
+}
+
+/* ---- the server ---- */
+
+struct dp_http_server *
+dp_http_server_new(uv_loop_t *loop, const struct dp_http_settings *settings,
+                   dp_http_handler handler, void *handler_ctx)
+{
+    struct dp_http_server *server = calloc(1, sizeof(*server));
+    if (server == NULL)
+        return NULL;
+    server->loop = loop;
+    if (settings != NULL)
+        server->settings = *settings;
+    struct dp_http_settings *s = &server->settings;
+    if (s->server_string == NULL)
+        s->server_string = "Portier";
+    if (s->max_connections == 0)
+        s->max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (s->head_timeout_ms == 0)
+        s->head_timeout_ms = DEFAULT_HEAD_TIMEOUT_MS;
+    if (s->keepalive_timeout_ms == 0)
+        s->keepalive_timeout_ms = DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    if (s->write_timeout_ms == 0)
+        s->write_timeout_ms = DEFAULT_WRITE_TIMEOUT_MS;
+    if (s->body_drain_limit == 0)
+        s->body_drain_limit = DEFAULT_DRAIN_LIMIT;
+    if (s->max_header_count == 0)
+        s->max_header_count = DEFAULT_MAX_HEADERS;
+    if (s->max_head_size == 0)
+        s->max_head_size = DEFAULT_MAX_HEAD;
+    server->handler = handler;
+    server->handler_ctx = handler_ctx;
+    server->date_sec = (time_t)-1;
+    return server;
+}
+
+void
+dp_http_server_set_access_log(struct dp_http_server *server,
+                              dp_http_access_log fn, void *ctx)
+{
+    server->access_log = fn;
+    server->access_log_ctx = ctx;
+}
+
+int
+dp_http_server_add_listener(struct dp_http_server *server, int fd,
+                            const char *tag, void *handler_ctx)
+{
+    struct dp_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return -ENOMEM;
+    if (tag != NULL && (l->tag = strdup(tag)) == NULL) {
+        free(l);
+        return -ENOMEM;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        int err = errno;
+        free(l->tag);
+        free(l);
+        return -err;
+    }
+    l->server = server;
+    l->fd = fd;
+    l->handler_ctx = handler_ctx != NULL ? handler_ctx
+                                         : server->handler_ctx;
+    int rc = uv_poll_init(server->loop, &l->poll, fd);
+    if (rc != 0) {
+        free(l->tag);
+        free(l);
+        return rc;
+    }
+    l->poll.data = l;
+    server->open_handles++;
+    l->next = server->listeners;
+    server->listeners = l;
+    if (!server->shutting_down &&
+        server->n_conns < server->settings.max_connections) {
+        uv_poll_start(&l->poll, UV_READABLE, listener_cb);
+        l->active = true;
+    }
+    return 0;
+}
+
+static void
+listener_closed(uv_handle_t *h)
+{
+    struct dp_listener *l = h->data;
+    struct dp_http_server *server = l->server;
+    free(l->tag);
+    free(l);
+    server->open_handles--;
+    server_maybe_done(server);
+}
+
+void
+dp_http_server_shutdown(struct dp_http_server *server,
+                        void (*cb)(void *ctx), void *ctx)
+{
+    server->shutting_down = true;
+    server->shutdown_cb = cb;
+    server->shutdown_ctx = ctx;
+    struct dp_listener *l = server->listeners;
+    server->listeners = NULL;
+    while (l != NULL) {
+        struct dp_listener *next = l->next;
+        uv_close((uv_handle_t *)&l->poll, listener_closed);
+        close(l->fd);
+        l = next;
+    }
+    /* Idle connections go now; busy ones after their response (which
+     * then says Connection: close). */
+    struct dp_conn *c = server->conns;
+    while (c != NULL) {
+        struct dp_conn *next = c->next;
+        if ((c->state == CONN_HEAD && c->in_len == 0) ||
+            c->state == CONN_LINGER)
+            conn_close(c);
+        c = next;
+    }
+    server_maybe_done(server);
+}
+
+void
+dp_http_server_free(struct dp_http_server *server)
+{
+    if (server == NULL)
+        return;
+    while (server->n_free_pools > 0)
+        dp_pool_free(server->free_pools[--server->n_free_pools]);
+    while (server->n_free_bufs > 0)
+        free(server->free_bufs[--server->n_free_bufs]);
+    free(server);
+}
+
+void
+dp_http_server_stats(const struct dp_http_server *server,
+                     struct dp_http_stats *out)
+{
+    *out = server->stats;
+    out->connections = server->n_conns;
+}

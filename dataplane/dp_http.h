@@ -1,0 +1,199 @@
+/*
+ * dp_http: the HTTP/1.1 server of one worker: listeners, connections,
+ * the request state machine and the response writer, on libuv.
+ *
+ * Promises:
+ * - Connections are driven by uv_poll_t with non-blocking syscalls on
+ *   our own buffers: reads into a buffer that exists only while a request
+ *   head is incomplete or pipelined bytes wait (an idle keep-alive
+ *   connection holds no buffer), writes as one gather, file bodies with
+ *   sendfile().
+ * - Requests on one connection are handled one at a time and answered in
+ *   order (pipelining): the next head is parsed when the previous
+ *   response is complete.
+ * - Every response has Date, Server and correct framing (Content-Length,
+ *   chunked for HTTP/1.1 bodies of unknown length, or close-delimited for
+ *   HTTP/1.0); HEAD gets the head only.  A request head the parser refuses
+ *   gets its status (400, 414, 431, 501, 505) with a short body, one log
+ *   line naming the cause, and the connection is closed.
+ * - Limits and timeouts (struct dp_http_settings): max_connections (the
+ *   listeners pause while it is reached), head read timeout, idle
+ *   keep-alive timeout, and a write timeout that fires when a response
+ *   makes no progress.  A request body the handler did not read is
+ *   drained when small, otherwise the connection is closed after the
+ *   response.
+ * - The handler gets each request and must eventually call exactly one
+ *   of dp_request_respond()/dp_request_error(), possibly from a later
+ *   loop iteration.  Everything the request allocates lives in req->pool,
+ *   released when the response is complete (or the connection dies,
+ *   after the abort callback ran).
+ */
+#ifndef PORTIER_DP_HTTP_H
+#define PORTIER_DP_HTTP_H
+
+#include "dp_body.h"
+#include "dp_pool.h"
+
+#include <uv.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct dp_http_server;
+struct dp_conn;
+
+struct dp_http_settings {
+    const char *server_string;        /* Server header; NULL = "Portier" */
+    unsigned max_connections;         /* 0 = 8192 */
+    uint64_t head_timeout_ms;         /* 0 = 20 s: complete request head */
+    uint64_t keepalive_timeout_ms;    /* 0 = 30 s: idle between requests */
+    uint64_t write_timeout_ms;        /* 0 = 60 s: no write progress */
+    uint64_t body_drain_limit;        /* 0 = 64 KiB: unread body drained */
+    unsigned max_header_count;        /* 0 = 100 */
+    size_t max_head_size;             /* 0 = 16 KiB (request line incl.) */
+};
+
+enum dp_http_method {
+    DP_HTTP_OTHER = 0,
+    DP_HTTP_GET,
+    DP_HTTP_HEAD,
+    DP_HTTP_POST,
+    DP_HTTP_PUT,
+    DP_HTTP_DELETE,
+    DP_HTTP_OPTIONS,
+    DP_HTTP_PATCH,
+    DP_HTTP_CONNECT,
+    DP_HTTP_TRACE,
+};
+
+struct dp_header {
+    const char *name;                 /* as received */
+    const char *value;                /* leading/trailing blanks removed */
+};
+
+/** What a handler sees of one request.  Strings are NUL-terminated and
+ *  live in pool. */
+struct dp_request {
+    struct dp_pool *pool;
+    struct dp_conn *conn;
+    enum dp_http_method method;
+    const char *method_name;
+    const char *target;               /* request-target as received */
+    const char *path;                 /* target up to '?' (still encoded) */
+    const char *query;                /* after '?', or NULL */
+    unsigned version_minor;           /* HTTP/1.x */
+    const struct dp_header *headers;
+    size_t n_headers;
+    const char *host;                 /* Host header (or target's host) */
+    int64_t content_length;           /* -1 when none / chunked */
+    bool chunked;
+    const char *listener_tag;         /* NULL when the listener has none */
+    const struct sockaddr *peer;
+    const char *peer_text;            /* "ip:port", "[ip6]:port", "local" */
+    uint64_t id;                      /* connection id, for logs */
+    uint64_t start_ms;                /* loop time when the head was read */
+};
+
+/** The first header named `name` (case-insensitive), or NULL. */
+const char *
+dp_request_header(const struct dp_request *req, const char *name);
+
+/** Response headers a handler adds: "Name: value" lines. */
+struct dp_response_headers {
+    struct dp_pool *pool;
+    char *data;
+    size_t len, cap;
+};
+
+void
+dp_response_headers_init(struct dp_response_headers *h,
+                         struct dp_pool *pool);
+
+/** Append a header; returns 0 or -ENOMEM.  Framing headers (Date,
+ *  Server, Content-Length, Transfer-Encoding, Connection) are the
+ *  server's and must not be added. */
+int
+dp_response_header(struct dp_response_headers *h, const char *name,
+                   const char *value);
+
+/**
+ * Answer the request: status, extra headers (may be NULL), and a body
+ * (NULL = empty).  The body's length decides the framing.  For HEAD and
+ * for 204/304 the body is closed unsent (its length still gives
+ * Content-Length for HEAD).  The server takes the body over.
+ */
+void
+dp_request_respond(struct dp_request *req, unsigned status,
+                   const struct dp_response_headers *headers,
+                   struct dp_body *body);
+
+/**
+ * Answer with an error page ("<status> <reason>" as a short HTML page)
+ * and log `log_msg` (when not NULL) in one line with the connection id,
+ * peer and request.
+ */
+void
+dp_request_error(struct dp_request *req, unsigned status,
+                 const char *log_msg);
+
+/** dp_request_error() with extra response headers (Allow for 405,
+ *  WWW-Authenticate for 401, ...); headers may be NULL. */
+void
+dp_request_error_headers(struct dp_request *req, unsigned status,
+                         struct dp_response_headers *headers,
+                         const char *log_msg);
+
+/** Called when the request dies before the handler answered (client
+ *  gone, server shutting down): cancel pending work.  Set it whenever
+ *  work is outstanding, clear it (NULL) when done. */
+void
+dp_request_set_abort(struct dp_request *req, void (*fn)(void *ctx),
+                     void *ctx);
+
+typedef void (*dp_http_handler)(struct dp_request *req, void *ctx);
+
+/** One access-log line is produced per response; the server hands it
+ *  to this callback (NULL = no access log). */
+typedef void (*dp_http_access_log)(const char *line, size_t len, void *ctx);
+
+struct dp_http_server *
+dp_http_server_new(uv_loop_t *loop, const struct dp_http_settings *settings,
+                   dp_http_handler handler, void *handler_ctx);
+
+void
+dp_http_server_set_access_log(struct dp_http_server *server,
+                              dp_http_access_log fn, void *ctx);
+
+/**
+ * Serve the listening socket `fd` (already bound and listening; the
+ * server takes it over) with `tag` as its LISTENER_TAG (may be NULL).
+ * Its requests go to the handler with `handler_ctx` (NULL: the server's
+ * default ctx).  Returns 0 or -errno; on failure fd is still the
+ * caller's.
+ */
+int
+dp_http_server_add_listener(struct dp_http_server *server, int fd,
+                            const char *tag, void *handler_ctx);
+
+/** Stop accepting; close idle connections now and the others when their
+ *  current response is done; cb runs when the last one is gone. */
+void
+dp_http_server_shutdown(struct dp_http_server *server,
+                        void (*cb)(void *ctx), void *ctx);
+
+/** Free a server whose shutdown completed. */
+void
+dp_http_server_free(struct dp_http_server *server);
+
+struct dp_http_stats {
+    uint64_t accepted, requests, bytes_out;
+    uint64_t status_class[6];         /* [1]..[5] = 1xx..5xx */
+    unsigned connections;
+};
+
+void
+dp_http_server_stats(const struct dp_http_server *server,
+                     struct dp_http_stats *out);
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * portierd: read the configuration, bind the listeners, run one worker
+ * loop.  SIGTERM/SIGINT stop gracefully (requests in progress finish),
+ * SIGHUP reopens the access log.
+ */
+#include "dp_config.h"
+#include "dp_handler.h"
+#include "dp_http.h"
+#include "dp_listen.h"
+#include "dp_tcache.h"
+#include "dp_translate.h"
+
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PORTIER_VERSION "0.1.0"
+
+/* One translation chain (DEFER order) with its stocks and caches. */
+struct chain {
+    struct dp_handler_server *servers;
+    size_t n;
+    struct dp_handler *handler;
+};
+
+struct daemon {
+    uv_loop_t *loop;
+    struct dp_config cfg;
+    struct dp_http_server *http;
+    struct chain *chains;       /* [0] = global, then one per listener
+                                   with its own translation_socket */
+    size_t n_chains;
+    uv_signal_t sigterm, sigint, sighup;
+    const char *access_log_path;
+    int access_log_fd;
+    bool stopping;
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: portierd [--config FILE] [--listen ADDRESS]... "
+            "[--translation-socket ADDRESS]... [--check]\n"
+            "\n"
+            "  -c, --config FILE              configuration file "
+            "(docs/configuration.md)\n"
+            "  -L, --listen ADDRESS           add a listener: HOST:PORT, "
+            "[IPv6]:PORT, *:PORT, /path, @abstract\n"
+            "  -t, --translation-socket ADDR  add a translation server: "
+            "/path or @abstract\n"
+            "      --check                    check the configuration and "
+            "exit (0 when valid)\n"
+            "  -h, --help                     this text\n"
+            "  -V, --version                  the version\n");
+}
+
+static void
+access_log_write(const char *line, size_t len, void *ctx)
+{
+    struct daemon *d = ctx;
+    if (d->access_log_fd < 0)
+        return;
+    char buf[2100];
+    if (len > sizeof(buf) - 1)
+        len = sizeof(buf) - 1;
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    /* O_APPEND: one write per line keeps lines whole. */
+    if (write(d->access_log_fd, buf, len + 1) < 0) {
+        /* The log is best effort; the request has been served. */
+    }
+}
+
+static int
+access_log_open(struct daemon *d)
+{
+    if (d->access_log_path == NULL)
+        return 0;
+    int fd = open(d->access_log_path,
+                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fprintf(stderr, "portierd: cannot open access log %s: %s\n",
+                d->access_log_path, strerror(errno));
+        return -1;
+    }
+    if (d->access_log_fd >= 0)
+        close(d->access_log_fd);
+    d->access_log_fd = fd;
+    return 0;
+}
+
+static void
+shutdown_done(void *ctx)
+{
+    struct daemon *d = ctx;
+    for (size_t i = 0; i < d->n_chains; i++)
+        for (size_t j = 0; j < d->chains[i].n; j++)
+            dp_translate_stock_free(d->chains[i].servers[j].stock);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (signum == SIGHUP) {
+        if (access_log_open(d) == 0 && d->access_log_path != NULL)
+            fprintf(stderr, "portierd: SIGHUP: access log %s reopened\n",
+                    d->access_log_path);
+        return;
+    }
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    fprintf(stderr, "portierd: %s: shutting down (requests in progress "
+            "finish)\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    dp_http_server_shutdown(d->http, shutdown_done, d);
+}
+
+static int
+chain_build(struct daemon *d, struct chain *c,
+            const struct dp_config_address *socks, size_t n)
+{
+    const struct dp_config_settings *s = &d->cfg.settings;
+    c->servers = calloc(n, sizeof(*c->servers));
+    if (c->servers == NULL)
+        return -1;
+    c->n = n;
+    for (size_t i = 0; i < n; i++) {
+        char err[300];
+        struct dp_translate_options opt = {
+            .limit = (unsigned)s->translate_stock_limit,
+            .read_timeout_ms = s->translation_timeout,
+        };
+        c->servers[i].stock = dp_translate_stock_new(d->loop, socks[i].text,
+                                                     &opt, err,
+                                                     sizeof(err));
+        if (c->servers[i].stock == NULL) {
+            fprintf(stderr, "portierd: %s\n", err);
+            return -1;
+        }
+        if (s->translate_cache_size > 0) {
+            c->servers[i].cache =
+                dp_tcache_new((size_t)s->translate_cache_size, 0);
+            if (c->servers[i].cache == NULL) {
+                fprintf(stderr, "portierd: out of memory\n");
+                return -1;
+            }
+        }
+    }
+    c->handler = dp_handler_new(d->loop, c->servers, n);
+    return c->handler != NULL ? 0 : -1;
+}
+
+static void
+chains_free(struct daemon *d)
+{
+    for (size_t i = 0; i < d->n_chains; i++) {
+        for (size_t j = 0; j < d->chains[i].n; j++)
+            dp_tcache_free(d->chains[i].servers[j].cache);
+        dp_handler_free(d->chains[i].handler);
+        free(d->chains[i].servers);
+    }
+    free(d->chains);
+}
+
+static int
+run(struct daemon *d)
+{
+    const struct dp_config *cfg = &d->cfg;
+    d->chains = calloc(cfg->n_listeners + 1, sizeof(*d->chains));
+    if (d->chains == NULL)
+        return 1;
+    d->n_chains = 1;
+    if (chain_build(d, &d->chains[0], cfg->translation_sockets,
+                    cfg->n_translation_sockets) != 0)
+        return 1;
+
+    const struct dp_config_settings *s = &cfg->settings;
+    struct dp_http_settings hs = {
+        .server_string = s->server_string,
+        .max_connections = (unsigned)s->max_connections,
+        .head_timeout_ms = s->request_header_timeout,
+        .keepalive_timeout_ms = s->keepalive_timeout,
+        .write_timeout_ms = s->write_timeout,
+        .max_header_count = (unsigned)s->max_request_headers,
+        .max_head_size = (size_t)s->max_request_head_size,
+    };
+    d->http = dp_http_server_new(d->loop, &hs, dp_handler_request, NULL);
+    if (d->http == NULL)
+        return 1;
+    if (access_log_open(d) != 0)
+        return 1;
+    if (d->access_log_path != NULL)
+        dp_http_server_set_access_log(d->http, access_log_write, d);
+
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct dp_config_listener *l = &cfg->listeners[i];
+        struct dp_handler *handler = d->chains[0].handler;
+        if (l->n_translation_sockets > 0) {
+            struct chain *c = &d->chains[d->n_chains++];
+            if (chain_build(d, c, l->translation_sockets,
+                            l->n_translation_sockets) != 0)
+                return 1;
+            handler = c->handler;
+        }
+        char err[300];
+        int fd = dp_listen_open(l, err, sizeof(err));
+        if (fd < 0) {
+            if (l->line > 0)
+                fprintf(stderr, "portierd: %s:%u: %s\n", l->file, l->line,
+                        err);
+            else
+                fprintf(stderr, "portierd: %s\n", err);
+            return 1;
+        }
+        int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
+        if (rc != 0) {
+            close(fd);
+            fprintf(stderr, "portierd: listener %s: %s\n", l->bind.text,
+                    uv_strerror(rc));
+            return 1;
+        }
+        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
+                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
+    }
+    for (size_t i = 0; i < cfg->n_translation_sockets; i++)
+        fprintf(stderr, "portierd: translation server %s\n",
+                cfg->translation_sockets[i].text);
+
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    uv_signal_init(d->loop, &d->sighup);
+    d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sighup, on_signal, SIGHUP);
+
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    fprintf(stderr, "portierd: stopped\n");
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'L' },
+        { "translation-socket", required_argument, NULL, 't' },
+        { "check", no_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct daemon d;
+    memset(&d, 0, sizeof(d));
+    d.access_log_fd = -1;
+    dp_config_init(&d.cfg);
+    const char *config_path = NULL;
+    bool check = false;
+    struct dp_config_error err;
+    memset(&err, 0, sizeof(err));
+
+    /* The file first, then the command line, whatever the order. */
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:L:t:hV", options, NULL)) !=
+           -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'k':
+            check = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("portierd %s\n", PORTIER_VERSION);
+            return 0;
+        case 'L':
+        case 't':
+            break;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "portierd: unexpected argument \"%s\"\n",
+                argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    int rc = 0;
+    if (config_path != NULL)
+        rc = dp_config_load_file(config_path, &d.cfg, &err);
+    optind = 1;
+    while (rc == 0 &&
+           (opt = getopt_long(argc, argv, "c:L:t:hV", options, NULL)) != -1) {
+        if (opt == 'L')
+            rc = dp_config_add_listen(&d.cfg, optarg, &err);
+        else if (opt == 't')
+            rc = dp_config_add_translation_socket(&d.cfg, optarg, &err);
+    }
+    if (rc == 0)
+        rc = dp_config_finish(&d.cfg, &err);
+    if (rc != 0) {
+        fprintf(stderr, "portierd: %s\n", err.text);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
+    if (check) {
+        printf("portierd: configuration %s is valid\n",
+               config_path != NULL ? config_path : "(command line)");
+        dp_config_free(&d.cfg);
+        return 0;
+    }
+    d.access_log_path = d.cfg.settings.access_log;
+
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    int status = run(&d);
+    if (d.http != NULL)
+        dp_http_server_free(d.http);
+    chains_free(&d);
+    if (d.access_log_fd >= 0)
+        close(d.access_log_fd);
+    dp_config_free(&d.cfg);
+    uv_loop_close(d.loop);
+    return status;
+}
