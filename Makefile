@@ -18,7 +18,11 @@ PYTHON       := /usr/bin/python3
 # installs those that are missing (non-interactively, as root or via sudo).
 DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
                 python3-pytest libcmocka-dev libuv1-dev libssl-dev \
-                libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev
+                libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev \
+                libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
+# (nfs-ganesha, rpcbind and nfs-ls from libnfs-utils run the NFS server of
+# the integration tests; .ci/install-deps keeps their packages from
+# starting system services.)
 # `make fuzz` also needs clang and its runtime.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
