@@ -25,10 +25,12 @@ civil_from_days(int64_t days, unsigned *y, unsigned *m, unsigned *d)
 {
     int64_t z = days + 719468;  /* days since 0000-03-01 */
     int64_t era = z / 146097;   /* z >= 0 here */
-    unsigned doe = (unsigned)(z - era * 146097);                /* [0, 146096] */
+    /* day of the era [0, 146096], year of the era [0, 399], day of the
+     * (March-based) year [0, 365], month with March = 0 */
+    unsigned doe = (unsigned)(z - era * 146097);
     unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);     /* [0, 365] */
-    unsigned mp = (5 * doy + 2) / 153;                          /* Mar = 0 */
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
     *d = doy - (153 * mp + 2) / 5 + 1;
     *m = mp < 10 ? mp + 3 : mp - 9;
     *y = (unsigned)(yoe + era * 400) + (*m <= 2 ? 1u : 0u);
