@@ -122,9 +122,9 @@ eq_ci(const uint8_t *s, size_t n, const char *lower)
 const struct h1_header *
 h1_request_find(const struct h1_request *req, const char *name)
 {
+    size_t n = strlen(name);
     for (size_t i = 0; i < req->header_count; i++) {
         const struct h1_header *h = &req->headers[i];
-        size_t n = strlen(name);
         if (h->name.len != n)
             continue;
         size_t k = 0;
@@ -389,6 +389,8 @@ parse_request_line(struct h1_parser *p, const uint8_t *buf, size_t *pos,
     while (h1_char_class[buf[i]] & H1_C_TARGET)
         i++;
     if (buf[i] != ' ') {
+        if (buf[i] == '\r' && buf[i + 1] != '\n')
+            return fail(p, 400, "bare CR in the request-target");
         if (buf[i] == '\r' || buf[i] == '\n')
             return fail(p, 400, i == t ? "request line has no request-target"
                                        : "request line has no HTTP version");

@@ -847,6 +847,8 @@ static struct reject rejects[] = {
       "invalid byte 0x23 in the request-target" },
     { "non-ASCII target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 0,
       400, "invalid byte 0xc3 in the request-target" },
+    { "bare CR in target", "GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400,
+      "bare CR in the request-target" },
     { "tab in target", "GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400,
       "invalid byte 0x09 in the request-target" },
     { "relative target", "GET a/b HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400,
