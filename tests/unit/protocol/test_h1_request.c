@@ -755,6 +755,31 @@ test_limit_head_size(void **state)
                                    "aaaaaaaa HTTP/1.1\r\n\r\n";
     expect_error_lim(S(longline), &lim, 8, 414,
                      "request line longer than 38 bytes");
+
+    /* The default: 32768 bytes, e.g. 4 cookie lines of about 8 KiB. */
+    char *big = malloc(33000);
+    assert_non_null(big);
+    size_t n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < 4; i++) {
+        size_t k = i < 3 ? 8000 : 32768 - n - 2 - 10;
+        memcpy(big + n, "Cookie: ", 8);
+        memset(big + n + 8, 'c', k);
+        memcpy(big + n + 8 + k, "\r\n", 2);
+        n += 8 + k + 2;
+    }
+    memcpy(big + n, "\r\n", 2);
+    n += 2;
+    assert_int_equal(n, 32768);
+    struct outcome o;
+    run_whole((uint8_t *)big, n, NULL, MAX_HDRS, &o, NULL, NULL);
+    assert_int_equal(o.res, H1_DONE);
+    memmove(big + 30, big + 29, n - 29);
+    big[29] = 'c';
+    run_whole((uint8_t *)big, n + 1, NULL, MAX_HDRS, &o, NULL, NULL);
+    assert_int_equal(o.res, H1_ERROR);
+    assert_int_equal(o.status, 431);
+    assert_string_equal(o.error, "request head larger than 32768 bytes");
+    free(big);
 }
 
 /* ---- rejections, one test case each ------------------------------------ */
