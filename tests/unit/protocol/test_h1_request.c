@@ -13,6 +13,7 @@
 
 #include "h1_request.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,6 +644,69 @@ test_error_is_sticky(void **state)
     assert_int_equal(h1_parser_status(&p), 400);
 }
 
+/* The word-at-a-time scans of values and targets: a byte at every
+ * position of a long run, against the byte-by-byte rule. */
+static void
+test_long_runs_every_position(void **state)
+{
+    static const uint8_t value_bytes[] = { 0x00, 0x01, 0x09, 0x1f, 0x20,
+                                           0x7e, 0x7f, 0x80, 0xff };
+    for (size_t b = 0; b < sizeof(value_bytes); b++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            uint8_t in[128];
+            size_t n = (size_t)sprintf((char *)in,
+                                       "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+            size_t vs = n;
+            memset(in + n, 'v', 40);
+            in[vs + pos] = value_bytes[b];
+            n += 40;
+            memcpy(in + n, "z\r\n\r\n", 5);
+            n += 5;
+            uint8_t c = value_bytes[b];
+            bool ok = c == 0x09 || c == 0x20 || (c >= 0x21 && c != 0x7f);
+            struct outcome o;
+            run_whole(in, n, NULL, MAX_HDRS, &o, NULL, NULL);
+            if (ok) {
+                assert_int_equal(o.res, H1_DONE);
+            } else {
+                char want[64];
+                if (c == 0)
+                    snprintf(want, sizeof(want), "NUL in header 2");
+                else
+                    snprintf(want, sizeof(want),
+                             "control character 0x%02x in header 2", c);
+                assert_int_equal(o.res, H1_ERROR);
+                assert_string_equal(o.error, want);
+            }
+        }
+    }
+    static const uint8_t target_bytes[] = { 0x00, 0x09, 0x21, 0x22, 0x23,
+                                            0x7e, 0x7f, 0x80, 0xc3 };
+    for (size_t b = 0; b < sizeof(target_bytes); b++) {
+        for (size_t pos = 1; pos < 40; pos++) {
+            uint8_t in[128];
+            memcpy(in, "GET ", 4);
+            memset(in + 4, 'a', 40);
+            in[4] = '/';
+            in[4 + pos] = target_bytes[b];
+            memcpy(in + 44, " HTTP/1.1\r\nHost: h\r\n\r\n", 23);
+            uint8_t c = target_bytes[b];
+            bool ok = c > 0x20 && c < 0x7f && c != '#';
+            struct outcome o;
+            run_whole(in, 67, NULL, MAX_HDRS, &o, NULL, NULL);
+            if (ok) {
+                assert_int_equal(o.res, H1_DONE);
+            } else {
+                char want[64];
+                snprintf(want, sizeof(want),
+                         "invalid byte 0x%02x in the request-target", c);
+                assert_int_equal(o.res, H1_ERROR);
+                assert_string_equal(o.error, want);
+            }
+        }
+    }
+}
+
 /* ---- limits ------------------------------------------------------------ */
 
 static void
@@ -1070,6 +1134,7 @@ main(void)
         cmocka_unit_test(test_need_more),
         cmocka_unit_test(test_done_repeat_and_reinit),
         cmocka_unit_test(test_error_is_sticky),
+        cmocka_unit_test(test_long_runs_every_position),
         cmocka_unit_test(test_limit_request_line),
         cmocka_unit_test(test_limit_header_count),
         cmocka_unit_test(test_limit_head_size),
