@@ -122,9 +122,9 @@ eq_ci(const uint8_t *s, size_t n, const char *lower)
 const struct h1_header *
 h1_request_find(const struct h1_request *req, const char *name)
 {
+    size_t n = strlen(name);
     for (size_t i = 0; i < req->header_count; i++) {
         const struct h1_header *h = &req->headers[i];
-        size_t n = strlen(name);
         if (h->name.len != n)
             continue;
         size_t k = 0;
@@ -251,6 +251,72 @@ scan_headers(struct h1_parser *p, const uint8_t *buf, size_t len)
 }
 
 /* ---- parse ----------------------------------------------------------- */
+
+/*
+ * Word-at-a-time fast paths for the two long runs of a head: field values
+ * and the request-target.  Eight bytes are loaded at once and tested with
+ * the classic SWAR tricks ("some byte is less than n", "some byte equals
+ * v"), which have no false negatives; a word that may hold a byte the
+ * fast path does not take goes to the byte loop with the table, which
+ * decides.  `end` is the head's length: no load goes past it.
+ */
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+
+static inline uint64_t
+load64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/* Non-zero when some byte of x is below n (n <= 128). */
+static inline uint64_t
+has_less(uint64_t x, uint8_t n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+/* Non-zero when some byte of x equals v. */
+static inline uint64_t
+has_byte(uint64_t x, uint8_t v)
+{
+    uint64_t y = x ^ (ONES * v);
+    return (y - ONES) & ~y & HIGHS;
+}
+
+/* Field-value bytes from i: controls (HTAB too) and DEL stop the words. */
+static size_t
+skip_value(const uint8_t *buf, size_t i, size_t end)
+{
+    while (end - i >= 8) {
+        uint64_t x = load64(buf + i);
+        if (has_less(x, 0x20) | has_byte(x, 0x7f))
+            break;
+        i += 8;
+    }
+    while (h1_char_class[buf[i]] & H1_C_VALUE)
+        i++;
+    return i;
+}
+
+/* Request-target bytes from i: SP and below, '#', DEL and non-ASCII stop
+ * the words. */
+static size_t
+skip_target(const uint8_t *buf, size_t i, size_t end)
+{
+    while (end - i >= 8) {
+        uint64_t x = load64(buf + i);
+        if (has_less(x, 0x21) | has_byte(x, '#') | has_byte(x, 0x7f) |
+            (x & HIGHS))
+            break;
+        i += 8;
+    }
+    while (h1_char_class[buf[i]] & H1_C_TARGET)
+        i++;
+    return i;
+}
 
 /* host [ ":" port ] (RFC 3986 §3.2.2, §3.2.3); the port is required in
  * authority-form.  IP literals are checked for their characters only. */
@@ -386,9 +452,10 @@ parse_request_line(struct h1_parser *p, const uint8_t *buf, size_t *pos,
     i++;
 
     size_t t = i;
-    while (h1_char_class[buf[i]] & H1_C_TARGET)
-        i++;
+    i = skip_target(buf, i, p->head_len);
     if (buf[i] != ' ') {
+        if (buf[i] == '\r' && buf[i + 1] != '\n')
+            return fail(p, 400, "bare CR in the request-target");
         if (buf[i] == '\r' || buf[i] == '\n')
             return fail(p, 400, i == t ? "request line has no request-target"
                                        : "request line has no HTTP version");
@@ -697,8 +764,7 @@ parse_head(struct h1_parser *p, const uint8_t *buf, struct h1_request *req)
         while (buf[i] == ' ' || buf[i] == '\t')
             i++;
         size_t vs = i;
-        while (h1_char_class[buf[i]] & H1_C_VALUE)
-            i++;
+        i = skip_value(buf, i, p->head_len);
         if (buf[i] != '\r' || buf[i + 1] != '\n')
             return bad_line_end(p, buf[i], hn);
         size_t ve = i;

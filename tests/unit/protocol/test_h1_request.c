@@ -13,6 +13,7 @@
 
 #include "h1_request.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,6 +644,69 @@ test_error_is_sticky(void **state)
     assert_int_equal(h1_parser_status(&p), 400);
 }
 
+/* The word-at-a-time scans of values and targets: a byte at every
+ * position of a long run, against the byte-by-byte rule. */
+static void
+test_long_runs_every_position(void **state)
+{
+    static const uint8_t value_bytes[] = { 0x00, 0x01, 0x09, 0x1f, 0x20,
+                                           0x7e, 0x7f, 0x80, 0xff };
+    for (size_t b = 0; b < sizeof(value_bytes); b++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            uint8_t in[128];
+            size_t n = (size_t)sprintf((char *)in,
+                                       "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+            size_t vs = n;
+            memset(in + n, 'v', 40);
+            in[vs + pos] = value_bytes[b];
+            n += 40;
+            memcpy(in + n, "z\r\n\r\n", 5);
+            n += 5;
+            uint8_t c = value_bytes[b];
+            bool ok = c == 0x09 || c == 0x20 || (c >= 0x21 && c != 0x7f);
+            struct outcome o;
+            run_whole(in, n, NULL, MAX_HDRS, &o, NULL, NULL);
+            if (ok) {
+                assert_int_equal(o.res, H1_DONE);
+            } else {
+                char want[64];
+                if (c == 0)
+                    snprintf(want, sizeof(want), "NUL in header 2");
+                else
+                    snprintf(want, sizeof(want),
+                             "control character 0x%02x in header 2", c);
+                assert_int_equal(o.res, H1_ERROR);
+                assert_string_equal(o.error, want);
+            }
+        }
+    }
+    static const uint8_t target_bytes[] = { 0x00, 0x09, 0x21, 0x22, 0x23,
+                                            0x7e, 0x7f, 0x80, 0xc3 };
+    for (size_t b = 0; b < sizeof(target_bytes); b++) {
+        for (size_t pos = 1; pos < 40; pos++) {
+            uint8_t in[128];
+            memcpy(in, "GET ", 4);
+            memset(in + 4, 'a', 40);
+            in[4] = '/';
+            in[4 + pos] = target_bytes[b];
+            memcpy(in + 44, " HTTP/1.1\r\nHost: h\r\n\r\n", 23);
+            uint8_t c = target_bytes[b];
+            bool ok = c > 0x20 && c < 0x7f && c != '#';
+            struct outcome o;
+            run_whole(in, 67, NULL, MAX_HDRS, &o, NULL, NULL);
+            if (ok) {
+                assert_int_equal(o.res, H1_DONE);
+            } else {
+                char want[64];
+                snprintf(want, sizeof(want),
+                         "invalid byte 0x%02x in the request-target", c);
+                assert_int_equal(o.res, H1_ERROR);
+                assert_string_equal(o.error, want);
+            }
+        }
+    }
+}
+
 /* ---- limits ------------------------------------------------------------ */
 
 static void
@@ -755,6 +819,31 @@ test_limit_head_size(void **state)
                                    "aaaaaaaa HTTP/1.1\r\n\r\n";
     expect_error_lim(S(longline), &lim, 8, 414,
                      "request line longer than 38 bytes");
+
+    /* The default: 32768 bytes, e.g. 4 cookie lines of about 8 KiB. */
+    char *big = malloc(33000);
+    assert_non_null(big);
+    size_t n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < 4; i++) {
+        size_t k = i < 3 ? 8000 : 32768 - n - 2 - 10;
+        memcpy(big + n, "Cookie: ", 8);
+        memset(big + n + 8, 'c', k);
+        memcpy(big + n + 8 + k, "\r\n", 2);
+        n += 8 + k + 2;
+    }
+    memcpy(big + n, "\r\n", 2);
+    n += 2;
+    assert_int_equal(n, 32768);
+    struct outcome o;
+    run_whole((uint8_t *)big, n, NULL, MAX_HDRS, &o, NULL, NULL);
+    assert_int_equal(o.res, H1_DONE);
+    memmove(big + 30, big + 29, n - 29);
+    big[29] = 'c';
+    run_whole((uint8_t *)big, n + 1, NULL, MAX_HDRS, &o, NULL, NULL);
+    assert_int_equal(o.res, H1_ERROR);
+    assert_int_equal(o.status, 431);
+    assert_string_equal(o.error, "request head larger than 32768 bytes");
+    free(big);
 }
 
 /* ---- rejections, one test case each ------------------------------------ */
@@ -847,6 +936,8 @@ static struct reject rejects[] = {
       "invalid byte 0x23 in the request-target" },
     { "non-ASCII target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 0,
       400, "invalid byte 0xc3 in the request-target" },
+    { "bare CR in target", "GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400,
+      "bare CR in the request-target" },
     { "tab in target", "GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400,
       "invalid byte 0x09 in the request-target" },
     { "relative target", "GET a/b HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400,
@@ -893,7 +984,8 @@ static struct reject rejects[] = {
       "more than one Host header (header 2)" },
     { "two different Host", RQ "Host: a\r\nhost: b\r\n\r\n", 0, 400,
       "more than one Host header (header 2)" },
-    { "empty Host", RQ "Host:\r\n\r\n", 0, 400, "empty Host header (header 1)" },
+    { "empty Host", RQ "Host:\r\n\r\n", 0, 400,
+      "empty Host header (header 1)" },
     { "Host with path", RQ "Host: h/x\r\n\r\n", 0, 400,
       "invalid Host header (header 1)" },
     { "Host with space", RQ "Host: a b\r\n\r\n", 0, 400,
@@ -1042,6 +1134,7 @@ main(void)
         cmocka_unit_test(test_need_more),
         cmocka_unit_test(test_done_repeat_and_reinit),
         cmocka_unit_test(test_error_is_sticky),
+        cmocka_unit_test(test_long_runs_every_position),
         cmocka_unit_test(test_limit_request_line),
         cmocka_unit_test(test_limit_header_count),
         cmocka_unit_test(test_limit_head_size),
