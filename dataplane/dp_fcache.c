@@ -22,6 +22,8 @@ struct entry {
     uint64_t hash;
     uint64_t expires_ms;
     unsigned refs;                     /* requests using the fd */
+    int error;                         /* negative: a cached ENOENT or
+                                          ENOTDIR (file.fd is -1) */
     bool linked;                       /* in the table and the list */
     char key[];                        /* path, NUL, beneath, NUL */
 };
@@ -91,7 +93,8 @@ open_path(const char *path, const char *beneath)
 static void
 entry_free(struct entry *e)
 {
-    close(e->file.fd);
+    if (e->file.fd >= 0)
+        close(e->file.fd);
     free((void *)(uintptr_t)e->file.data);
     free(e);
 }
@@ -262,23 +265,32 @@ dp_fcache_open(struct dp_pool *pool, const char *path, const char *beneath,
     if (e == NULL) {
         cache.misses++;
         int fd = open_path(path, beneath);
-        if (fd < 0) {
+        /* A missing file is remembered too (nginx's open_file_cache
+         * errors): 404s cost no system call within the validity. */
+        bool negative = fd == -ENOENT || fd == -ENOTDIR;
+        if (fd < 0 && !negative) {
             if (key != keybuf)
                 free(key);
             return fd;
         }
         e = calloc(1, sizeof(*e) + kn + 1);
-        if (e == NULL || fstat(fd, &e->file.st) < 0) {
+        if (e == NULL || (!negative && fstat(fd, &e->file.st) < 0)) {
             int err = e == NULL ? ENOMEM : errno;
             free(e);
-            close(fd);
+            if (fd >= 0)
+                close(fd);
             if (key != keybuf)
                 free(key);
             return -err;
         }
         e->file.fd = fd;
-        dp_file_xattrs_read(fd, &e->file.xattrs);
-        read_small(e);
+        if (negative) {
+            e->error = fd;
+            e->file.fd = -1;
+        } else {
+            dp_file_xattrs_read(fd, &e->file.xattrs);
+            read_small(e);
+        }
         memcpy(e->key, key, kn + 1);
         e->hash = h;
         e->expires_ms = now + cache.valid_ms;
@@ -301,6 +313,8 @@ dp_fcache_open(struct dp_pool *pool, const char *path, const char *beneath,
     }
     if (key != keybuf)
         free(key);
+    if (e->error != 0)
+        return e->error;
     if (dp_pool_cleanup(pool, release, e) != 0)
         return -ENOMEM;
     e->refs++;

@@ -12,7 +12,9 @@
  * - An entry is reused for at most `valid_ms` after it was opened (1 s by
  *   default): a file replaced or changed on disk is seen at the latest
  *   that much later (also for the contents of small files, which the
- *   entry keeps in memory).  Failures are not cached.
+ *   entry keeps in memory).  ENOENT and ENOTDIR are cached the same way
+ *   (a file created after a 404 is served at the latest that much later);
+ *   other failures are not cached.
  * - At most `max_entries` entries (LRU); 0 disables the cache (every
  *   request opens and closes).  A descriptor still used by a request is
  *   closed only after that request.

@@ -85,6 +85,13 @@ test_hits_and_small_data(void **state)
     assert_int_equal(st.misses, 2);
     assert_int_equal(dp_fcache_open(pool, in_dir("none"), NULL, &b),
                      -ENOENT);
+    /* the miss is remembered: a hit now, until the entry expires */
+    assert_int_equal(dp_fcache_open(pool, in_dir("none"), NULL, &b),
+                     -ENOENT);
+    dp_fcache_get_stats(&st);
+    assert_int_equal(st.hits, 2);
+    assert_int_equal(dp_fcache_open(pool, in_dir("small/x"), NULL, &b),
+                     -ENOTDIR);
     dp_pool_free(pool);
 }
 
