@@ -7,8 +7,9 @@
 - `ScriptedTranslationServer`: a translation server a test controls.  It
   listens on an abstract AF_LOCAL stream socket, reads each request up to
   END, records it, and answers with whatever the test's handler returns:
-  a list of packets, raw bytes (garbage, a truncated response), or one of
-  the actions HANG (never answer) and CLOSE (drop the connection).  It can
+  a list of packets, raw bytes (garbage, a truncated response), one of
+  the actions HANG (never answer) and CLOSE (drop the connection), or
+  CloseAfter(bytes) (send them, then drop the connection).  It can
   be stopped and started again on the same address, to play a translation
   server that crashes and comes back.
 
@@ -36,6 +37,14 @@ NAME = {number: name for name, number in CMD.items()}
 
 HANG = object()   # handler result: read the request, never answer
 CLOSE = object()  # handler result: close the connection without answering
+
+
+class CloseAfter:
+    """Handler result: send `data` (bytes or a list of packets), then close
+    the connection, like a server that dies in the middle of an answer."""
+
+    def __init__(self, data):
+        self.data = data
 
 
 def packet(command, payload=b''):
@@ -203,6 +212,11 @@ class ScriptedTranslationServer:
                         pass
                     return
                 if answer is CLOSE:
+                    return
+                if isinstance(answer, CloseAfter):
+                    data = answer.data
+                    conn.sendall(data if isinstance(data, bytes)
+                                 else response(*data))
                     return
                 if not isinstance(answer, bytes):
                     answer = response(*answer)
