@@ -104,6 +104,9 @@ def test_garbage(portierd_factory, docroot, servers):
         '/g-command': (struct.pack('<HH', 0, 0xfff0), 'BEGIN'),
         '/g-no-begin': (packet('PATH', str(docroot) + '/index.html') +
                         packet('END'), 'BEGIN'),
+        # its first bytes read as a packet of 21576 bytes: refused at
+        # once, without waiting for them
+        '/g-text': (b'HTTP/1.1 200 OK\r\n\r\n', 'BEGIN'),
         '/g-double-begin': (packet('BEGIN', b'\x03') + response(),
                             'double BEGIN'),
         '/g-bad-status': (response(packet('STATUS', b'\x01')), 'STATUS'),
