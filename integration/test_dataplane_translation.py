@@ -175,3 +175,240 @@ def test_empty_response(portierd_factory, servers):
     d = portierd_factory([srv.address])
     assert get(d, '/empty')[0] == 502
     one_failure_line(d, '/empty', 502, 'Empty response')
+
+
+# ---- repeated requests: WANT, DEFER ----
+
+def test_want(portierd_factory, docroot, servers):
+    wanted = u16(CMD['USER_AGENT'], CMD['QUERY_STRING'], CMD['REMOTE_HOST'],
+                 CMD['LANGUAGE'])
+
+    def handler(req):
+        if req.has('WANT'):
+            return file_answer(docroot, 'a.txt')
+        return [packet('WANT', wanted)]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address])
+    status, _, body = get(d, '/w?x=1&y', {'User-Agent': 'test-agent/1.0',
+                                         'Accept-Language': 'de-CH'})
+    assert status == 200 and body == b'a' * 100
+    assert srv.count() == 2
+    first, second = srv.requests
+    for name in ('WANT', 'USER_AGENT', 'QUERY_STRING', 'REMOTE_HOST',
+                 'LANGUAGE'):
+        assert not first.has(name), name
+    assert second.get('WANT') == wanted
+    assert second.text('URI') == first.text('URI') == '/w'
+    assert second.text('HOST') == first.text('HOST')
+    assert second.text('USER_AGENT') == 'test-agent/1.0'
+    assert second.text('QUERY_STRING') == 'x=1&y'
+    assert second.text('LANGUAGE') == 'de-CH'
+    assert second.text('REMOTE_HOST').startswith('127.0.0.1:')
+    # what the client does not send is not invented
+    del srv.requests[:]
+    assert get(d, '/w2', {'User-Agent': 'b'})[0] == 200
+    second = srv.requests[-1]
+    assert second.has('WANT') and not second.has('QUERY_STRING')
+    assert not second.has('LANGUAGE')
+
+
+def test_want_listener_tag_and_loop(portierd_factory, docroot, servers):
+    srv = servers(lambda req: [packet('WANT', u16(CMD['LISTENER_TAG']))])
+    d = portierd_factory([srv.address])
+    assert get(d, '/wl')[0] == 502
+    one_failure_line(d, '/wl', 502, 'WANT/LISTENER_TAG')
+    assert srv.count() == 1
+    # a WANT answered with another WANT
+    srv.handler = lambda req: [packet('WANT', u16(CMD['USER_AGENT']))]
+    assert get(d, '/loop')[0] == 502
+    one_failure_line(d, '/loop', 502, 'WANT loop')
+
+
+def test_defer(portierd_factory, docroot, servers):
+    first = servers(lambda req: [packet('DEFER')])
+    second = servers(lambda req: file_answer(docroot, 'a.txt'))
+    d = portierd_factory([first.address, second.address])
+    status, _, body = get(d, '/deferred?q')
+    assert status == 200 and body == b'a' * 100
+    assert first.count() == 1 and second.count() == 1
+    assert second.requests[0].text('URI') == '/deferred'
+    # not deferred: the second server is not asked
+    first.handler = lambda req: file_answer(docroot)
+    status, _, body = get(d, '/direct')
+    assert status == 200 and body == b'<p>hello</p>\n'
+    assert second.count() == 1
+    # the last server defers too
+    first.handler = lambda req: [packet('DEFER')]
+    second.handler = lambda req: [packet('DEFER')]
+    assert get(d, '/nowhere')[0] == 502
+    one_failure_line(d, '/nowhere', 502, 'DEFER from the last')
+
+
+def test_defer_from_the_only_server(portierd_factory, servers):
+    srv = servers(lambda req: [packet('DEFER')])
+    d = portierd_factory([srv.address])
+    assert get(d, '/only')[0] == 502
+    one_failure_line(d, '/only', 502, 'DEFER')
+
+
+# ---- response-wide packets ----
+
+def sockaddr_in(ip, port=0):
+    return struct.pack('=H', socket.AF_INET) + struct.pack('>H', port) + \
+        socket.inet_aton(ip) + bytes(8)
+
+
+def allow_network(ip, prefix):
+    return packet('ALLOW_REMOTE_NETWORK', bytes([prefix]) + sockaddr_in(ip))
+
+
+@pytest.fixture
+def policy(portierd_factory, docroot, servers):
+    """portierd and a server answering with answers[URI] (uncached)."""
+    answers = {}
+
+    def handler(req):
+        return answers[req.text('URI')] + [packet('MAX_AGE', u32(0))]
+
+    srv = servers(handler)
+    return portierd_factory([srv.address]), answers, srv
+
+
+def test_status_and_message(policy):
+    d, answers, _ = policy
+    answers['/s204'] = [packet('STATUS', u16(204))]
+    status, r, body = get(d, '/s204')
+    assert status == 204 and body == b''
+    answers['/s410'] = [packet('STATUS', u16(410))]
+    status, r, body = get(d, '/s410')
+    assert status == 410 and b'410' in body
+    answers['/m'] = [packet('MESSAGE', 'just a message\n')]
+    status, r, body = get(d, '/m')
+    assert status == 200 and body == b'just a message\n'
+    assert r.getheader('Content-Type').startswith('text/plain')
+    answers['/sm'] = [packet('STATUS', u16(418)), packet('MESSAGE', 'tea')]
+    status, r, body = get(d, '/sm')
+    assert status == 418 and body == b'tea'
+
+
+def test_status_with_path(policy, docroot):
+    d, answers, _ = policy
+    answers['/p'] = [packet('STATUS', u16(404))] + file_answer(docroot)
+    status, _, body = get(d, '/p')
+    assert status == 404 and body == b'<p>hello</p>\n'
+
+
+def test_redirect(policy):
+    d, answers, _ = policy
+    answers['/r'] = [packet('REDIRECT', 'http://e.example/there')]
+    status, r, body = get(d, '/r?a=1')
+    assert status == 303
+    assert r.getheader('Location') == 'http://e.example/there'
+    assert body == b'redirection\n'
+    answers['/r301'] = [packet('STATUS', u16(301)),
+                        packet('REDIRECT', 'http://e.example/perm')]
+    status, r, _ = get(d, '/r301')
+    assert status == 301 and r.getheader('Location') == \
+        'http://e.example/perm'
+    answers['/rq'] = [packet('REDIRECT', 'http://e.example/q'),
+                      packet('REDIRECT_QUERY_STRING')]
+    status, r, _ = get(d, '/rq?a=1&b=2')
+    assert status == 303
+    assert r.getheader('Location') == 'http://e.example/q?a=1&b=2'
+    status, r, _ = get(d, '/rq')
+    assert r.getheader('Location') == 'http://e.example/q'
+    answers['/rq2'] = [packet('REDIRECT', 'http://e.example/q?x=0'),
+                       packet('REDIRECT_QUERY_STRING')]
+    status, r, _ = get(d, '/rq2?a=1')
+    assert r.getheader('Location') == 'http://e.example/q?x=0&a=1'
+    answers['/rm'] = [packet('REDIRECT', 'http://e.example/'),
+                      packet('MESSAGE', 'go away')]
+    status, r, body = get(d, '/rm')
+    assert status == 303 and body == b'go away'
+
+
+def test_bounce(policy):
+    d, answers, _ = policy
+    answers['/b'] = [packet('BOUNCE', 'http://login.example/?next=')]
+    status, r, _ = get(d, '/b?x=1', {'Host': 'site.example'})
+    assert status == 303
+    assert r.getheader('Location') == \
+        'http://login.example/?next=http%3A%2F%2Fsite.example%2Fb%3Fx%3D1'
+    answers['/b307'] = [packet('STATUS', u16(307)),
+                        packet('BOUNCE', 'http://login.example/?u=')]
+    status, r, _ = get(d, '/b307', {'Host': 'site.example'})
+    assert status == 307
+
+
+def test_header_and_expires(policy, docroot):
+    d, answers, _ = policy
+    answers['/h'] = file_answer(docroot, 'index.html',
+                                packet('HEADER', 'X-Test:yes'),
+                                packet('HEADER', 'x-other:a b c'),
+                                packet('EXPIRES_RELATIVE', u32(3600)))
+    status, r, body = get(d, '/h')
+    assert status == 200 and body == b'<p>hello</p>\n'
+    assert r.getheader('X-Test') == 'yes'
+    assert r.getheader('X-Other') == 'a b c'
+    import email.utils
+    expires = email.utils.parsedate_to_datetime(r.getheader('Expires'))
+    assert abs(expires.timestamp() - time.time() - 3600) < 10
+    # on a generated response too
+    answers['/hm'] = [packet('MESSAGE', 'm'), packet('HEADER', 'x-m:1')]
+    status, r, body = get(d, '/hm')
+    assert r.getheader('X-M') == '1' and body == b'm'
+
+
+def test_allow_remote_network(policy, docroot):
+    d, answers, _ = policy
+    answers['/net-yes'] = [allow_network('10.0.0.0', 8),
+                           allow_network('127.0.0.0', 8)] + \
+        file_answer(docroot)
+    answers['/net-no'] = [allow_network('10.0.0.0', 8),
+                          allow_network('127.0.0.2', 32)] + \
+        file_answer(docroot)
+    answers['/net-host'] = [allow_network('127.0.0.1', 32)] + \
+        file_answer(docroot)
+    assert get(d, '/net-yes')[0] == 200
+    assert get(d, '/net-host')[0] == 200
+    status, _, body = get(d, '/net-no')
+    assert status == 403 and b'<p>hello' not in body
+
+
+def test_no_query_string(policy, docroot):
+    d, answers, _ = policy
+    answers['/nq'] = [packet('NO_QUERY_STRING')] + file_answer(docroot)
+    assert get(d, '/nq')[0] == 200
+    assert get(d, '/nq?x=1')[0] == 404
+
+
+def test_https_only(policy, docroot):
+    d, answers, _ = policy
+    answers['/tls'] = [packet('HTTPS_ONLY')] + file_answer(docroot)
+    status, r, _ = get(d, '/tls?a=b', {'Host': 'site.example:8080'})
+    assert status == 301
+    assert r.getheader('Location') == 'https://site.example/tls?a=b'
+    answers['/tls2'] = [packet('HTTPS_ONLY', u16(8443))] + \
+        file_answer(docroot)
+    status, r, _ = get(d, '/tls2', {'Host': 'site.example'})
+    assert status == 301
+    assert r.getheader('Location') == 'https://site.example:8443/tls2'
+
+
+@pytest.mark.parametrize('name,packets', [
+    ('HTTP', [packet('HTTP', 'http://127.0.0.1:1/x'),
+              packet('ADDRESS_STRING', '127.0.0.1:1')]),
+    ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
+                packet('HTTP', 'http://127.0.0.1:1/f'),
+                packet('ADDRESS_STRING', '127.0.0.1:1')]),
+    ('CHECK', [packet('CHECK', 'c'), packet('PATH', '/tmp/x')]),
+    ('SESSION', [packet('SESSION', 'abc'), packet('PATH', '/tmp/x')]),
+    ('CGI', [packet('CGI', '/bin/true')]),
+])
+def test_feature_not_built(policy, name, packets):
+    d, answers, _ = policy
+    answers['/nf'] = packets
+    status, _, _ = get(d, '/nf')
+    assert status == 502
+    one_failure_line(d, '/nf', 502, 'translation packet %s' % name)
