@@ -557,7 +557,8 @@ execute(struct hreq *hr, const struct tp_response *r)
     if (status == 0)
         status = 200;
     if (status >= 400) {
-        dp_request_error(req, status, NULL);
+        /* the error page keeps WWW-Authenticate and HEADER packets */
+        dp_request_error_headers(req, status, &h, NULL);
         return;
     }
     dp_request_respond(req, status, &h, NULL);

@@ -358,6 +358,12 @@ def test_header_and_expires(policy, docroot):
     answers['/hm'] = [packet('MESSAGE', 'm'), packet('HEADER', 'x-m:1')]
     status, r, body = get(d, '/hm')
     assert r.getheader('X-M') == '1' and body == b'm'
+    # and on an error page
+    answers['/h410'] = [packet('STATUS', u16(410)),
+                        packet('HEADER', 'x-gone:since yesterday')]
+    status, r, body = get(d, '/h410')
+    assert status == 410 and b'410' in body
+    assert r.getheader('X-Gone') == 'since yesterday'
 
 
 def test_allow_remote_network(policy, docroot):
@@ -394,6 +400,18 @@ def test_https_only(policy, docroot):
     status, r, _ = get(d, '/tls2', {'Host': 'site.example'})
     assert status == 301
     assert r.getheader('Location') == 'https://site.example:8443/tls2'
+
+
+def test_www_authenticate(policy):
+    d, answers, _ = policy
+    answers['/auth'] = [packet('WWW_AUTHENTICATE', 'Basic realm="x"')]
+    status, r, _ = get(d, '/auth')
+    assert status == 401
+    assert r.getheader('WWW-Authenticate') == 'Basic realm="x"'
+    answers['/auth-m'] = [packet('WWW_AUTHENTICATE', 'Bearer'),
+                          packet('MESSAGE', 'log in first')]
+    status, r, body = get(d, '/auth-m')
+    assert status == 401 and body == b'log in first'
 
 
 @pytest.mark.parametrize('name,packets', [
