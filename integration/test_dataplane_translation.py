@@ -430,3 +430,120 @@ def test_feature_not_built(policy, name, packets):
     status, _, _ = get(d, '/nf')
     assert status == 502
     one_failure_line(d, '/nf', 502, 'translation packet %s' % name)
+
+
+# ---- the translation cache, seen from the server ----
+#
+# A cache starts inactive: the first response of a server activates it
+# and is used but not stored (docs/translation-cache.md).
+
+def activate(d, srv):
+    assert get(d, '/activate')[0] in (200, 404)
+    return srv.count()
+
+
+def test_cache_max_age(portierd_factory, docroot, servers):
+    def handler(req):
+        uri = req.text('URI')
+        if uri == '/never':
+            return file_answer(docroot, 'index.html',
+                               packet('MAX_AGE', u32(0)))
+        if uri == '/short':
+            return file_answer(docroot, 'index.html',
+                               packet('MAX_AGE', u32(1)))
+        return file_answer(docroot)         # no MAX_AGE: 24 hours
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address])
+    n = activate(d, srv)
+    for _ in range(4):
+        assert get(d, '/never')[0] == 200
+    assert srv.count('URI', b'/never') == 4
+    for _ in range(4):
+        assert get(d, '/forever')[0] == 200
+    assert srv.count('URI', b'/forever') == 1
+    for _ in range(3):
+        assert get(d, '/short')[0] == 200
+    assert srv.count('URI', b'/short') == 1
+    time.sleep(1.1)
+    assert get(d, '/short')[0] == 200
+    assert srv.count('URI', b'/short') == 2
+    assert srv.count() == n + 4 + 1 + 2
+
+
+def test_cache_per_uri(portierd_factory, docroot, servers):
+    srv = servers(lambda req: file_answer(
+        docroot, 'a.txt' if req.text('URI') == '/a' else 'index.html'))
+    d = portierd_factory([srv.address])
+    activate(d, srv)
+    for _ in range(3):
+        for path, body in (('/a', b'a' * 100), ('/b', b'<p>hello</p>\n'),
+                           ('/b/c', b'<p>hello</p>\n')):
+            status, _, got = get(d, path)
+            assert status == 200 and got == body, path
+    # one request per URI: no BASE, so /b does not answer for /b/c
+    for uri in (b'/a', b'/b', b'/b/c'):
+        assert srv.count('URI', uri) == 1, uri
+    # HOST is always part of the key
+    assert get(d, '/a', {'Host': 'other.example'})[0] == 200
+    assert srv.count('URI', b'/a') == 2
+
+
+def want_vary_handler(docroot, final):
+    """WANT USER_AGENT first; then final(req) with VARY USER_AGENT."""
+    def handler(req):
+        if not req.has('WANT'):
+            return [packet('WANT', u16(CMD['USER_AGENT']))]
+        return [packet('VARY', u16(CMD['USER_AGENT']))] + final(req)
+    return handler
+
+
+def test_cache_vary(portierd_factory, docroot, servers):
+    srv = servers(want_vary_handler(docroot, lambda req: file_answer(
+        docroot, 'a.txt' if req.text('USER_AGENT') == 'A' else
+        'index.html')))
+    d = portierd_factory([srv.address])
+    activate(d, srv)
+    for _ in range(3):
+        for agent, body in (('A', b'a' * 100), ('B', b'<p>hello</p>\n')):
+            status, _, got = get(d, '/v', {'User-Agent': agent})
+            assert status == 200 and got == body, agent
+    # one WANT answer (no VARY: shared), one final answer per agent
+    assert srv.count('URI', b'/v') == 3
+    assert srv.count('USER_AGENT', b'A') == 1
+    assert srv.count('USER_AGENT', b'B') == 1
+
+
+def test_cache_invalidate(portierd_factory, docroot, servers):
+    def final(req):
+        out = file_answer(docroot, 'a.txt' if req.text('USER_AGENT') == 'A'
+                          else 'index.html')
+        if req.text('USER_AGENT') == 'B':
+            out.append(packet('INVALIDATE', u16(CMD['URI'])))
+        return out
+
+    srv = servers(want_vary_handler(docroot, final))
+    d = portierd_factory([srv.address])
+    activate(d, srv)
+    for _ in range(2):
+        assert get(d, '/i', {'User-Agent': 'A'})[2] == b'a' * 100
+    assert srv.count('USER_AGENT', b'A') == 1
+    # B's answer invalidates every item of URI /i (A's too)
+    assert get(d, '/i', {'User-Agent': 'B'})[2] == b'<p>hello</p>\n'
+    assert get(d, '/i', {'User-Agent': 'A'})[2] == b'a' * 100
+    assert srv.count('USER_AGENT', b'A') == 2
+    # items of other URIs stay
+    assert get(d, '/other', {'User-Agent': 'A'})[0] == 200
+    assert get(d, '/other', {'User-Agent': 'A'})[0] == 200
+    n = srv.count()
+    assert get(d, '/other', {'User-Agent': 'A'})[0] == 200
+    assert srv.count() == n
+
+
+def test_cache_disabled(portierd_factory, docroot, servers):
+    srv = servers(lambda req: file_answer(docroot))
+    d = portierd_factory([srv.address],
+                         config='set translate_cache_size = "0"\n')
+    for _ in range(4):
+        assert get(d, '/nc')[0] == 200
+    assert srv.count() == 4
