@@ -461,8 +461,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         return;
     }
 
-    if (r->https_only != 0) {
-        /* Portier has no TLS listeners yet: every request is plain. */
+    const char *https = dp_request_header(req, "X-CM4all-HTTPS");
+    if (r->https_only != 0 && (https == NULL || strcmp(https, "on") != 0)) {
+        /* Portier has no TLS listeners yet: a request is plain unless a
+         * TLS front end says otherwise (spec §1.7.9). */
         char port[16] = "";
         if (r->https_only != 443)
             snprintf(port, sizeof(port), ":%u", r->https_only);

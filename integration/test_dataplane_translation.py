@@ -400,6 +400,10 @@ def test_https_only(policy, docroot):
     status, r, _ = get(d, '/tls2', {'Host': 'site.example'})
     assert status == 301
     assert r.getheader('Location') == 'https://site.example:8443/tls2'
+    # a TLS front end says the request came over TLS: served
+    status, _, body = get(d, '/tls', {'X-CM4all-HTTPS': 'on'})
+    assert status == 200 and body == b'<p>hello</p>\n'
+    assert get(d, '/tls', {'X-CM4all-HTTPS': 'off'})[0] == 301
 
 
 def test_www_authenticate(policy):
