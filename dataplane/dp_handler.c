@@ -144,6 +144,22 @@ uri_escape(struct dp_pool *pool, const char *s)
     return out;
 }
 
+/* The request's target in origin form ("/path?query", still encoded),
+ * also when it came in absolute form; NULL when out of memory. */
+static const char *
+origin_form(struct dp_request *req)
+{
+    if (req->target[0] == '/')
+        return req->target;
+    const char *q = req->query;
+    size_t n = strlen(req->path) + (q != NULL ? strlen(q) + 1 : 0) + 1;
+    char *s = dp_pool_alloc(req->pool, n);
+    if (s != NULL)
+        snprintf(s, n, "%s%s%s", req->path, q != NULL ? "?" : "",
+                 q != NULL ? q : "");
+    return s;
+}
+
 static bool
 network_contains(const struct tp_network *net, const struct sockaddr *peer)
 {
@@ -472,14 +488,15 @@ execute(struct hreq *hr, const struct tp_response *r)
         size_t hn = strcspn(host, ":");
         if (host[0] == '[')
             hn = strcspn(host, "]") + 1;
-        size_t ln = strlen(host) + strlen(port) + strlen(req->target) + 16;
+        const char *target = origin_form(req);
+        size_t ln = strlen(host) + strlen(port) +
+                    (target != NULL ? strlen(target) : 0) + 16;
         char *loc = dp_pool_alloc(req->pool, ln);
-        if (loc == NULL) {
+        if (target == NULL || loc == NULL) {
             dp_request_error(req, 500, "out of memory");
             return;
         }
-        snprintf(loc, ln, "https://%.*s%s%s", (int)hn, host, port,
-                 req->target);
+        snprintf(loc, ln, "https://%.*s%s%s", (int)hn, host, port, target);
         if (dp_response_header(&h, "Location", loc) != 0) {
             dp_request_error(req, 500, "out of memory");
             return;
@@ -492,10 +509,12 @@ execute(struct hreq *hr, const struct tp_response *r)
         const char *loc = r->redirect;
         if (loc == NULL) {
             /* BOUNCE: the payload plus the escaped current URL. */
-            size_t n = strlen(req->host) + strlen(req->target) + 16;
+            const char *target = origin_form(req);
+            size_t n = strlen(req->host) +
+                       (target != NULL ? strlen(target) : 0) + 16;
             char *url = dp_pool_alloc(req->pool, n);
-            if (url != NULL) {
-                snprintf(url, n, "http://%s%s", req->host, req->target);
+            if (target != NULL && url != NULL) {
+                snprintf(url, n, "http://%s%s", req->host, target);
                 const char *esc = uri_escape(req->pool, url);
                 size_t ln = strlen(r->bounce) + (esc ? strlen(esc) : 0) + 1;
                 char *l = dp_pool_alloc(req->pool, ln);

@@ -339,6 +339,11 @@ def test_bounce(policy):
                         packet('BOUNCE', 'http://login.example/?u=')]
     status, r, _ = get(d, '/b307', {'Host': 'site.example'})
     assert status == 307
+    # an absolute-form request target: the URL is built once, not twice
+    out = d.raw(b'GET http://site.example/b?x=1 HTTP/1.1\r\nHost: other\r\n'
+                b'Connection: close\r\n\r\n')
+    assert (b'\r\nLocation: http://login.example/?next=http%3A%2F%2F'
+            b'site.example%2Fb%3Fx%3D1\r\n') in out, out
 
 
 def test_header_and_expires(policy, docroot):
@@ -400,6 +405,12 @@ def test_https_only(policy, docroot):
     status, r, _ = get(d, '/tls2', {'Host': 'site.example'})
     assert status == 301
     assert r.getheader('Location') == 'https://site.example:8443/tls2'
+    out = d.raw(b'GET http://site.example/tls?a=b HTTP/1.1\r\n'
+                b'Host: other\r\nConnection: close\r\n\r\n')
+    assert b'\r\nLocation: https://site.example/tls?a=b\r\n' in out, out
+    out = d.raw(b'GET http://[::1]:8080/tls HTTP/1.1\r\n'
+                b'Host: [::1]:8080\r\nConnection: close\r\n\r\n')
+    assert b'\r\nLocation: https://[::1]/tls\r\n' in out, out
     # a TLS front end says the request came over TLS: served
     status, _, body = get(d, '/tls', {'X-CM4all-HTTPS': 'on'})
     assert status == 200 and body == b'<p>hello</p>\n'
