@@ -562,3 +562,91 @@ def test_cache_disabled(portierd_factory, docroot, servers):
     for _ in range(4):
         assert get(d, '/nc')[0] == 200
     assert srv.count() == 4
+
+
+# ---- the connection pool to the translation server ----
+
+class Concurrency:
+    """A handler wrapper that counts answers in progress at once."""
+
+    def __init__(self, inner, delay):
+        self.inner, self.delay = inner, delay
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, req):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.delay)
+        with self.lock:
+            self.now -= 1
+        return self.inner(req)
+
+
+def parallel(d, paths):
+    results = {}
+
+    def one(path):
+        results[path] = get(d, path)[0]
+
+    threads = [threading.Thread(target=one, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    return results
+
+
+def test_stock_limit(portierd_factory, docroot, servers):
+    c = Concurrency(lambda req: file_answer(docroot, 'index.html',
+                                            packet('MAX_AGE', u32(0))), 0.2)
+    srv = servers(c)
+    d = portierd_factory([srv.address],
+                         config='set translate_stock_limit = "2"\n')
+    results = parallel(d, ['/p%d' % i for i in range(6)])
+    assert set(results.values()) == {200}, results
+    assert srv.count() == 6
+    assert c.most == 2
+    # and without the limit: all at once
+    d2 = portierd_factory([srv.address])
+    c.most = 0
+    results = parallel(d2, ['/q%d' % i for i in range(6)])
+    assert set(results.values()) == {200}
+    assert c.most >= 4
+
+
+def test_client_gone_during_translation(portierd_factory, docroot, servers):
+    srv = servers(lambda req: HANG if req.text('URI') == '/gone' else
+                  file_answer(docroot))
+    d = portierd_factory([srv.address])
+    for _ in range(3):
+        s = socket.create_connection(('127.0.0.1', d.port), 3)
+        s.sendall(b'GET /gone HTTP/1.1\r\nHost: x\r\n\r\n')
+        deadline = time.monotonic() + 3
+        n = srv.count()
+        while srv.count() == n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        s.close()
+    # the abandoned translations are cancelled; service goes on
+    time.sleep(0.2)
+    assert get(d, '/fine')[0] == 200
+    assert d.proc.poll() is None
+    assert log_lines(d, '/gone') == []
+
+
+def test_pipelined_behind_translation(portierd_factory, docroot, servers):
+    delays = {'/slow': 0.5}
+
+    def handler(req):
+        time.sleep(delays.get(req.text('URI'), 0))
+        return file_answer(docroot, 'a.txt' if req.text('URI') == '/slow'
+                           else 'index.html')
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address])
+    out = d.raw(b'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n'
+                b'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n'
+                b'GET /fast2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert out.count(b'HTTP/1.1 200 ') == 3
+    assert out.index(b'a' * 100) < out.index(b'<p>hello</p>')
