@@ -80,10 +80,11 @@ def wait_file(path, count, timeout=3):
 
 # ---- access log ----
 
+Q = r'(?:[^"\\]|\\.)*'     # a quoted field: '"' and '\\' escaped
 COMBINED = re.compile(
     r'^(?P<host>\S+) - - \[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d '
-    r'[+-]\d{4})\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
-    r'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$')
+    r'[+-]\d{4})\] "(?P<request>%s)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
+    r'"(?P<referer>%s)" "(?P<agent>%s)"$' % (Q, Q, Q))
 
 
 def test_access_log_and_sighup(portierd_factory, srv, tmp_path):
@@ -114,6 +115,27 @@ def test_access_log_and_sighup(portierd_factory, srv, tmp_path):
     lines = wait_file(log, 4)
     assert len(lines) == 4 and ' 400 ' in lines[3], lines
 
+    # quotes, backslashes and bytes outside ASCII cannot forge fields
+    out = d.raw(b'GET /esc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+                b'User-Agent: a" 200 1 "b\\c\xe9\r\n'
+                b'Referer: "\r\n\r\n')
+    assert out.startswith(b'HTTP/1.1 200 ')
+    lines = wait_file(log, 5)
+    m = COMBINED.match(lines[4])
+    assert m, lines[4]
+    assert m['agent'] == 'a\\" 200 1 \\"b\\\\c\\xe9'
+    assert m['referer'] == '\\"'
+    d.raw(b'GET /q"x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    # a very long field is cut, the line stays whole
+    d.raw(b'GET /long HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+          b'User-Agent: ' + b'\xe9"' * 1500 + b'\r\n\r\n')
+    lines = wait_file(log, 7)
+    assert len(lines) == 7
+    m = COMBINED.match(lines[5])
+    assert m and m['request'] == 'GET /q\\"x HTTP/1.1', lines[5]
+    m = COMBINED.match(lines[6])
+    assert m and m['agent'].startswith('\\xe9\\"\\xe9'), lines[6]
+
     # log rotation: rename, SIGHUP, the new lines go to a new file
     rotated = tmp_path / 'access.log.1'
     os.rename(log, rotated)
@@ -122,7 +144,7 @@ def test_access_log_and_sighup(portierd_factory, srv, tmp_path):
     assert d.request('GET', '/after-hup')[0] == 200
     assert wait_file(log, 1)[0].startswith('127.0.0.1 - - [')
     assert '"GET /after-hup HTTP/1.1" 200' in log.read_text()
-    assert len(rotated.read_text().splitlines()) == 4
+    assert len(rotated.read_text().splitlines()) == 7
     assert d.proc.poll() is None
 
 
