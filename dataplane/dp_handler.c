@@ -255,6 +255,36 @@ missing_feature(const struct tp_response *r)
     return NULL;
 }
 
+/* True when a header value holds a control character (CR and LF above
+ * all) that would break or forge the response head. */
+static bool
+bad_field_value(const char *v)
+{
+    for (; v != NULL && *v != '\0'; v++)
+        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+            return true;
+    return false;
+}
+
+/* The packet whose text would go into a response header unfit for it;
+ * NULL when all are fine. */
+static const char *
+bad_header_packet(const struct tp_response *r)
+{
+    if (bad_field_value(r->redirect))
+        return "REDIRECT";
+    if (bad_field_value(r->bounce))
+        return "BOUNCE";
+    if (bad_field_value(r->www_authenticate))
+        return "WWW_AUTHENTICATE";
+    if (bad_field_value(r->authentication_info))
+        return "AUTHENTICATION_INFO";
+    for (size_t i = 0; i < r->response_headers.n; i++)
+        if (bad_field_value(r->response_headers.v[i].value))
+            return "HEADER";
+    return NULL;
+}
+
 static int
 add_response_headers(struct hreq *hr, const struct tp_response *r,
                      struct dp_response_headers *h)
@@ -450,6 +480,13 @@ execute(struct hreq *hr, const struct tp_response *r)
     if (missing != NULL) {
         snprintf(msg, sizeof(msg), "translation packet %s: this feature "
                  "is not supported by Portier yet", missing);
+        dp_request_error(req, 502, msg);
+        return;
+    }
+    const char *bad = bad_header_packet(r);
+    if (bad != NULL) {
+        snprintf(msg, sizeof(msg), "translation packet %s: a control "
+                 "character (CR, LF, ...) in a header value", bad);
         dp_request_error(req, 502, msg);
         return;
     }

@@ -650,3 +650,21 @@ def test_pipelined_behind_translation(portierd_factory, docroot, servers):
                 b'GET /fast2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
     assert out.count(b'HTTP/1.1 200 ') == 3
     assert out.index(b'a' * 100) < out.index(b'<p>hello</p>')
+
+
+@pytest.mark.parametrize('name,packets', [
+    ('REDIRECT', [packet('REDIRECT', 'http://l/x\r\nSet-Cookie: a=b')]),
+    ('BOUNCE', [packet('BOUNCE', 'http://l/?u=\nX-Evil: 1\n')]),
+    ('WWW_AUTHENTICATE', [packet('WWW_AUTHENTICATE', 'Basic\r\nX-Evil: 1')]),
+    ('AUTHENTICATION_INFO', [packet('STATUS', u16(200)),
+                             packet('AUTHENTICATION_INFO', 'a\rX-Evil: 1')]),
+    ('HEADER', [packet('HEADER', 'x-a:b\x01c'), packet('MESSAGE', 'm')]),
+])
+def test_no_header_injection(policy, name, packets):
+    """A translation server's text never breaks the response head."""
+    d, answers, _ = policy
+    answers['/inj'] = packets
+    out = d.raw(b'GET /inj HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert out.startswith(b'HTTP/1.1 502 '), out
+    assert b'X-Evil' not in out and b'Set-Cookie' not in out
+    one_failure_line(d, '/inj', 502, 'translation packet %s' % name)
