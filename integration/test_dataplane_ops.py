@@ -408,3 +408,38 @@ def test_ipv6_listener(portierd_factory, srv):
         head, body = read_response(s)
     assert head.startswith(b'HTTP/1.1 200 ') and body == HELLO
     assert srv.requests[-1].text('HOST') == '[::1]'
+
+
+def test_write_timeout(portierd_factory, srv, docroot):
+    with open(docroot / 'a.txt', 'r+b') as f:
+        f.truncate(64 << 20)            # sparse: nothing to write to disk
+    d = portierd_factory([srv.address],
+                         config='set write_timeout = "1 s"\n')
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(3)
+    s.connect(('127.0.0.1', d.port))
+    s.sendall(b'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n')
+    # the client reads nothing: the server gives up after 1 s
+    lines = wait_log(d, 'write timeout', timeout=5)
+    assert len(lines) == 1 and '"GET /a.txt HTTP/1.1"' in lines[0]
+    got = 0
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    assert 0 < got < (64 << 20)
+    assert d.request('GET', '/index.html')[0] == 200
+
+
+def test_sighup_without_access_log(portierd_factory, srv):
+    d = portierd_factory([srv.address])
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.2)
+    assert d.proc.poll() is None
+    assert d.request('GET', '/index.html')[0] == 200

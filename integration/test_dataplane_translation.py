@@ -3,6 +3,7 @@ for the timeout, one log line naming the cause, recovery by itself),
 repeated requests (WANT, DEFER), the translation cache as seen from the
 server, and the response-wide policy packets.  Each test states the
 packets it wants through a ScriptedTranslationServer."""
+import http.client
 import socket
 import struct
 import threading
@@ -668,3 +669,44 @@ def test_no_header_injection(policy, name, packets):
     assert out.startswith(b'HTTP/1.1 502 '), out
     assert b'X-Evil' not in out and b'Set-Cookie' not in out
     one_failure_line(d, '/inj', 502, 'translation packet %s' % name)
+
+
+def test_server_closes_after_each_answer(portierd_factory, docroot,
+                                         servers):
+    """A server that closes every connection after its answer: a pooled
+    connection found dead is replaced without the client noticing."""
+    srv = servers(lambda req: CloseAfter(file_answer(
+        docroot, 'index.html', packet('MAX_AGE', u32(0)))))
+    d = portierd_factory([srv.address])
+    conn = http.client.HTTPConnection('127.0.0.1', d.port, timeout=5)
+    for i in range(20):
+        conn.request('GET', '/c%d' % i)
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b'<p>hello</p>\n'
+    conn.close()
+    assert srv.count() == 20
+    assert log_lines(d, ': 502: ') == []
+
+
+def test_waiting_for_a_slot_behind_a_timeout(portierd_factory, docroot,
+                                             servers):
+    srv = servers(lambda req: HANG if req.text('URI') == '/stuck' else
+                  file_answer(docroot, 'index.html',
+                              packet('MAX_AGE', u32(0))))
+    d = portierd_factory([srv.address], config=(
+        'set translate_stock_limit = "1"\n'
+        'set translation_timeout = "500 ms"\n'))
+    results = {}
+
+    def one(path):
+        results[path] = get(d, path)[0]
+
+    t = threading.Thread(target=one, args=('/stuck',))
+    t.start()
+    deadline = time.monotonic() + 3
+    while srv.count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    one('/queued')
+    t.join(5)
+    assert results == {'/stuck': 504, '/queued': 200}
+    one_failure_line(d, '/stuck', 504, 'within 500 ms')
