@@ -443,3 +443,24 @@ def test_sighup_without_access_log(portierd_factory, srv):
     time.sleep(0.2)
     assert d.proc.poll() is None
     assert d.request('GET', '/index.html')[0] == 200
+
+
+def test_listener_translation_socket(portierd_factory, srv, docroot,
+                                     tmp_path):
+    """A listener with its own translation_socket list asks only those
+    servers; the others use the global list."""
+    own = ScriptedTranslationServer(
+        lambda req: file_answer(docroot, 'a.txt'))
+    own.start()
+    try:
+        abstract = '@portier-test-own-%d-%d' % (os.getpid(), id(tmp_path))
+        d = portierd_factory([srv.address], config=(
+            'listener {\n  bind "%s"\n  translation_socket "%s"\n}\n'
+            % (abstract, own.address)))
+        head, body = unix_get(abstract, b'/x')
+        assert head.startswith(b'HTTP/1.1 200 ') and body == b'a' * 100
+        assert own.count() == 1 and srv.count() == 0
+        assert d.request('GET', '/x')[2] == HELLO
+        assert own.count() == 1 and srv.count() == 1
+    finally:
+        own.stop()
