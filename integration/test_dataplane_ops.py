@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dphelp import file_answer, make_docroot, wait_log
-from tplib import ScriptedTranslationServer, packet
+from tplib import ScriptedTranslationServer
 
 HELLO = b'<p>hello</p>\n'
 

@@ -11,10 +11,9 @@ import time
 
 import pytest
 
-from dphelp import (base_answer, file_answer, log_lines, make_docroot,
-                    one_failure_line, wait_log)
-from tplib import (CLOSE, CMD, HANG, CloseAfter, ScriptedTranslationServer,
-                   packet, response, u16, u32)
+from dphelp import file_answer, log_lines, make_docroot, one_failure_line
+from tplib import (CMD, HANG, CloseAfter, ScriptedTranslationServer,
+                   Trickle, packet, response, u16, u32)
 
 
 @pytest.fixture
@@ -846,3 +845,21 @@ def test_enotdir(policy, docroot):
     uris = [r.text('URI') for r in srv.requests]
     assert uris[0] == '/index.html/more/tail'
     assert uris[-1] == '/index.html'
+
+
+def test_answer_in_pieces(portierd_factory, docroot, servers):
+    """An answer that arrives a byte (or three) at a time, and one with
+    bytes after END (used, then the connection is not reused)."""
+    answer = file_answer(docroot, 'a.txt', packet('HEADER', 'x-p:1'),
+                         packet('MAX_AGE', u32(0)))
+    srv = servers(lambda req: Trickle(answer))
+    d = portierd_factory([srv.address])
+    for step in (1, 3):
+        srv.handler = lambda req: Trickle(answer, step)
+        status, r, body = get(d, '/piece%d' % step)
+        assert status == 200 and body == b'a' * 100
+        assert r.getheader('X-P') == '1'
+    srv.handler = lambda req: response(*answer) + b'\x00\x00'
+    for i in range(3):
+        assert get(d, '/extra%d' % i)[0] == 200
+    assert log_lines(d, ': 502: ') == []
