@@ -2,7 +2,7 @@
 file): a document root, answers for it, and log checks."""
 import time
 
-from tplib import packet, u32
+from tplib import packet
 
 
 def make_docroot(tmp_path):
@@ -16,11 +16,6 @@ def make_docroot(tmp_path):
 def file_answer(root, name='index.html', *extra):
     """A per-URI answer (no BASE): the named file, plus extra packets."""
     return [packet('PATH', '%s/%s' % (root, name))] + list(extra)
-
-
-def base_answer(root, max_age=300):
-    return [packet('BASE', '/'), packet('EASY_BASE'),
-            packet('PATH', str(root) + '/'), packet('MAX_AGE', u32(max_age))]
 
 
 def log_lines(d, needle):

@@ -224,6 +224,8 @@ def test_request_head_timeout(portierd_factory, srv):
     d = portierd_factory([srv.address], config=(
         'set request_header_timeout = "1 s"\n'
         'set keepalive_timeout = "10 s"\n'))
+    silent = connect(d)             # sends nothing at all
+    t_silent = time.monotonic()
     s = connect(d)
     s.sendall(b'GET /index.html HTTP/1.1\r\nHost: x\r\n')
     t0 = time.monotonic()
@@ -241,6 +243,12 @@ def test_request_head_timeout(portierd_factory, srv):
         time.sleep(0.2)
     assert read_response(s)[1] == HELLO
     s.close()
+    # the silent one is closed too (the kernel holds it up to 1 s more:
+    # TCP_DEFER_ACCEPT)
+    silent.settimeout(5)
+    assert silent.recv(100) == b''
+    assert time.monotonic() - t_silent < 4
+    silent.close()
 
 
 def test_keepalive_timeout(portierd_factory, srv):
@@ -464,3 +472,26 @@ def test_listener_translation_socket(portierd_factory, srv, docroot,
         assert own.count() == 1 and srv.count() == 1
     finally:
         own.stop()
+
+
+def test_sigterm_during_a_large_body(portierd_factory, srv, docroot):
+    size = 32 << 20
+    with open(docroot / 'a.txt', 'r+b') as f:
+        f.truncate(size)
+    d = portierd_factory([srv.address])
+    s = connect(d)
+    s.settimeout(5)
+    s.sendall(b'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n')
+    got = s.recv(65536)
+    assert got.startswith(b'HTTP/1.1 200 ')
+    d.proc.send_signal(signal.SIGTERM)
+    assert wait_log(d, 'shutting down')
+    received = len(got) - (got.index(b'\r\n\r\n') + 4)
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        received += len(chunk)
+    s.close()
+    assert received == size
+    assert d.proc.wait(10) == 0
