@@ -3,6 +3,7 @@ for the timeout, one log line naming the cause, recovery by itself),
 repeated requests (WANT, DEFER), the translation cache as seen from the
 server, and the response-wide policy packets.  Each test states the
 packets it wants through a ScriptedTranslationServer."""
+import email.utils
 import http.client
 import socket
 import struct
@@ -356,9 +357,17 @@ def test_header_and_expires(policy, docroot):
     assert status == 200 and body == b'<p>hello</p>\n'
     assert r.getheader('X-Test') == 'yes'
     assert r.getheader('X-Other') == 'a b c'
-    import email.utils
     expires = email.utils.parsedate_to_datetime(r.getheader('Expires'))
     assert abs(expires.timestamp() - time.time() - 3600) < 10
+    # another lifetime for URLs with a query string
+    answers['/hq'] = file_answer(docroot, 'index.html',
+                                 packet('EXPIRES_RELATIVE', u32(3600)),
+                                 packet('EXPIRES_RELATIVE_WITH_QUERY',
+                                        u32(60)))
+    for path, seconds in (('/hq', 3600), ('/hq?a=1', 60)):
+        status, r, _ = get(d, path)
+        expires = email.utils.parsedate_to_datetime(r.getheader('Expires'))
+        assert abs(expires.timestamp() - time.time() - seconds) < 10, path
     # on a generated response too
     answers['/hm'] = [packet('MESSAGE', 'm'), packet('HEADER', 'x-m:1')]
     status, r, body = get(d, '/hm')
