@@ -999,7 +999,10 @@ conn_take_head(struct dp_conn *conn, const struct h1_request *h)
         dp_pool_alloc(pool, (h->header_count + 1) * sizeof(*headers));
     req->method_name = pool_copy(pool, h->method_token);
     req->target = pool_copy(pool, h->target);
-    req->path = h->path.len > 0 ? pool_copy(pool, h->path) : "/";
+    /* "/" for "http://host" (RFC 9112 §3.2.2); "" for "*" (OPTIONS) and
+     * "host:port" (CONNECT), which name no path. */
+    req->path = h->path.len > 0 ? pool_copy(pool, h->path)
+                : h->target_form == H1_TARGET_ABSOLUTE ? "/" : "";
     req->query = h->has_query ? pool_copy(pool, h->query) : NULL;
     req->host = h->host.data != NULL ? pool_copy(pool, h->host) : NULL;
     if (headers == NULL || req->method_name == NULL || req->target == NULL ||

@@ -872,3 +872,21 @@ def test_answer_in_pieces(portierd_factory, docroot, servers):
     for i in range(3):
         assert get(d, '/extra%d' % i)[0] == 200
     assert log_lines(d, ': 502: ') == []
+
+
+def test_targets_without_a_path(portierd_factory, docroot, servers):
+    """OPTIONS * and CONNECT host:port name no path: 400 before
+    translation (as beng-proxy's "Malformed URI"), not a request for "/"."""
+    srv = servers(lambda req: [packet('MESSAGE', 'translated')])
+    d = portierd_factory([srv.address])
+    for raw in (b'OPTIONS * HTTP/1.1\r\nHost: x\r\n',
+                b'CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n'):
+        out = d.raw(raw + b'Connection: close\r\n\r\n')
+        assert out.startswith(b'HTTP/1.1 400 '), out
+        assert b'translated' not in out
+    assert srv.count() == 0
+    # an absolute-form target without a path means "/"
+    out = d.raw(b'GET http://x.example HTTP/1.1\r\nHost: x.example\r\n'
+                b'Connection: close\r\n\r\n')
+    assert out.startswith(b'HTTP/1.1 200 ') and out.endswith(b'translated')
+    assert srv.requests[0].text('URI') == '/'
