@@ -5,6 +5,7 @@ server, and the response-wide policy packets.  Each test states the
 packets it wants through a ScriptedTranslationServer."""
 import email.utils
 import http.client
+import re
 import socket
 import struct
 import threading
@@ -890,3 +891,35 @@ def test_targets_without_a_path(portierd_factory, docroot, servers):
                 b'Connection: close\r\n\r\n')
     assert out.startswith(b'HTTP/1.1 200 ') and out.endswith(b'translated')
     assert srv.requests[0].text('URI') == '/'
+
+
+def test_failures_in_a_pipeline(portierd_factory, docroot, servers):
+    """A failed translation answers its own request only: pipelined
+    requests around it are served in order on the same connection."""
+    srv = servers(lambda req: [] if req.text('URI') == '/bad' else
+                  file_answer(docroot, 'a.txt' if req.text('URI') == '/a'
+                              else 'index.html'))
+    d = portierd_factory([srv.address])
+    out = d.raw(b'GET /a HTTP/1.1\r\nHost: x\r\n\r\n'
+                b'HEAD /bad HTTP/1.1\r\nHost: x\r\n\r\n'
+                b'GET /bad HTTP/1.1\r\nHost: x\r\n\r\n'
+                b'GET /i HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    statuses = re.findall(rb'HTTP/1\.1 (\d{3}) ', out)
+    assert statuses == [b'200', b'502', b'502', b'200'], out
+    assert out.index(b'a' * 100) < out.index(b'<p>hello</p>')
+    # the HEAD answer has no body: the next response follows its head
+    head_502 = out.index(b'HTTP/1.1 502 ')
+    second_502 = out.index(b'HTTP/1.1 502 ', head_502 + 1)
+    assert out[head_502:second_502].endswith(b'\r\n\r\n')
+    assert len(log_lines(d, 'Empty response')) == 2
+
+
+def test_server_down_concurrent(portierd_factory, docroot):
+    address = '@portier-test-down-%d' % id(docroot)
+    d = portierd_factory([address])
+    results = parallel(d, ['/down%d' % i for i in range(8)])
+    assert set(results.values()) == {502}
+    for i in range(8):
+        one_failure_line(d, '/down%d' % i, 502, 'cannot connect')
+    out = d.raw(b'GET /down-10 HTTP/1.0\r\nHost: x\r\n\r\n')
+    assert out.startswith(b'HTTP/1.1 502 ') and b'Connection: close' in out
