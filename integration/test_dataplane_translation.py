@@ -5,6 +5,7 @@ server, and the response-wide policy packets.  Each test states the
 packets it wants through a ScriptedTranslationServer."""
 import email.utils
 import http.client
+import os
 import re
 import socket
 import struct
@@ -47,7 +48,7 @@ def get(d, path, headers=None):
 # ---- failures of the translation server ----
 
 def test_server_not_running(portierd_factory, docroot, servers):
-    address = '@portier-test-absent-%d' % id(docroot)
+    address = '@portier-test-absent-%d-%d' % (os.getpid(), id(docroot))
     d = portierd_factory([address])
     status, _, body = get(d, '/absent-1')
     assert status == 502 and b'502' in body
@@ -915,7 +916,7 @@ def test_failures_in_a_pipeline(portierd_factory, docroot, servers):
 
 
 def test_server_down_concurrent(portierd_factory, docroot):
-    address = '@portier-test-down-%d' % id(docroot)
+    address = '@portier-test-down-%d-%d' % (os.getpid(), id(docroot))
     d = portierd_factory([address])
     results = parallel(d, ['/down%d' % i for i in range(8)])
     assert set(results.values()) == {502}
