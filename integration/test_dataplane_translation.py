@@ -566,6 +566,22 @@ def test_cache_invalidate(portierd_factory, docroot, servers):
     assert srv.count() == n
 
 
+def test_cache_size(portierd_factory, docroot, servers):
+    srv = servers(lambda req: file_answer(docroot))
+    d = portierd_factory([srv.address],
+                         config='set translate_cache_size = "2"\n')
+    activate(d, srv)
+    for path in ('/s1', '/s2', '/s1', '/s2'):
+        assert get(d, path)[0] == 200
+    assert srv.count('URI', b'/s1') == 1 and srv.count('URI', b'/s2') == 1
+    # a third item pushes out the least recently used one (/s1)
+    assert get(d, '/s3')[0] == 200
+    assert get(d, '/s2')[0] == 200
+    assert srv.count('URI', b'/s2') == 1
+    assert get(d, '/s1')[0] == 200
+    assert srv.count('URI', b'/s1') == 2
+
+
 def test_cache_disabled(portierd_factory, docroot, servers):
     srv = servers(lambda req: file_answer(docroot))
     d = portierd_factory([srv.address],
