@@ -159,6 +159,22 @@ uri_escape(struct dp_pool *pool, const char *s)
     return out;
 }
 
+/* The request's target in origin form ("/path?query", still encoded),
+ * also when it came in absolute form; NULL when out of memory. */
+static const char *
+origin_form(struct dp_request *req)
+{
+    if (req->target[0] == '/')
+        return req->target;
+    const char *q = req->query;
+    size_t n = strlen(req->path) + (q != NULL ? strlen(q) + 1 : 0) + 1;
+    char *s = dp_pool_alloc(req->pool, n);
+    if (s != NULL)
+        snprintf(s, n, "%s%s%s", req->path, q != NULL ? "?" : "",
+                 q != NULL ? q : "");
+    return s;
+}
+
 static bool
 network_contains(const struct tp_network *net, const struct sockaddr *peer)
 {
@@ -248,6 +264,36 @@ missing_feature(const struct tp_response *r)
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
         if (checks[i].used)
             return checks[i].name;
+    return NULL;
+}
+
+/* True when a header value holds a control character (CR and LF above
+ * all) that would break or forge the response head. */
+static bool
+bad_field_value(const char *v)
+{
+    for (; v != NULL && *v != '\0'; v++)
+        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+            return true;
+    return false;
+}
+
+/* The packet whose text would go into a response header unfit for it;
+ * NULL when all are fine. */
+static const char *
+bad_header_packet(const struct tp_response *r)
+{
+    if (bad_field_value(r->redirect))
+        return "REDIRECT";
+    if (bad_field_value(r->bounce))
+        return "BOUNCE";
+    if (bad_field_value(r->www_authenticate))
+        return "WWW_AUTHENTICATE";
+    if (bad_field_value(r->authentication_info))
+        return "AUTHENTICATION_INFO";
+    for (size_t i = 0; i < r->response_headers.n; i++)
+        if (bad_field_value(r->response_headers.v[i].value))
+            return "HEADER";
     return NULL;
 }
 
@@ -530,6 +576,13 @@ execute(struct hreq *hr, const struct tp_response *r)
         dp_request_error(req, 502, msg);
         return;
     }
+    const char *bad = bad_header_packet(r);
+    if (bad != NULL) {
+        snprintf(msg, sizeof(msg), "translation packet %s: a control "
+                 "character (CR, LF, ...) in a header value", bad);
+        dp_request_error(req, 502, msg);
+        return;
+    }
 
     if (r->http_auth.data != NULL && !hr->authorized && http_auth(hr, r))
         return;
@@ -557,8 +610,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         return;
     }
 
-    if (r->https_only != 0) {
-        /* Portier has no TLS listeners yet: every request is plain. */
+    const char *https = dp_request_header(req, "X-CM4all-HTTPS");
+    if (r->https_only != 0 && (https == NULL || strcmp(https, "on") != 0)) {
+        /* Portier has no TLS listeners yet: a request is plain unless a
+         * TLS front end says otherwise (spec §1.7.9). */
         char port[16] = "";
         if (r->https_only != 443)
             snprintf(port, sizeof(port), ":%u", r->https_only);
@@ -566,14 +621,15 @@ execute(struct hreq *hr, const struct tp_response *r)
         size_t hn = strcspn(host, ":");
         if (host[0] == '[')
             hn = strcspn(host, "]") + 1;
-        size_t ln = strlen(host) + strlen(port) + strlen(req->target) + 16;
+        const char *target = origin_form(req);
+        size_t ln = strlen(host) + strlen(port) +
+                    (target != NULL ? strlen(target) : 0) + 16;
         char *loc = dp_pool_alloc(req->pool, ln);
-        if (loc == NULL) {
+        if (target == NULL || loc == NULL) {
             dp_request_error(req, 500, "out of memory");
             return;
         }
-        snprintf(loc, ln, "https://%.*s%s%s", (int)hn, host, port,
-                 req->target);
+        snprintf(loc, ln, "https://%.*s%s%s", (int)hn, host, port, target);
         if (dp_response_header(&h, "Location", loc) != 0) {
             dp_request_error(req, 500, "out of memory");
             return;
@@ -586,10 +642,12 @@ execute(struct hreq *hr, const struct tp_response *r)
         const char *loc = r->redirect;
         if (loc == NULL) {
             /* BOUNCE: the payload plus the escaped current URL. */
-            size_t n = strlen(req->host) + strlen(req->target) + 16;
+            const char *target = origin_form(req);
+            size_t n = strlen(req->host) +
+                       (target != NULL ? strlen(target) : 0) + 16;
             char *url = dp_pool_alloc(req->pool, n);
-            if (url != NULL) {
-                snprintf(url, n, "http://%s%s", req->host, req->target);
+            if (target != NULL && url != NULL) {
+                snprintf(url, n, "http://%s%s", req->host, target);
                 const char *esc = uri_escape(req->pool, url);
                 size_t ln = strlen(r->bounce) + (esc ? strlen(esc) : 0) + 1;
                 char *l = dp_pool_alloc(req->pool, ln);
@@ -653,7 +711,8 @@ execute(struct hreq *hr, const struct tp_response *r)
     if (status == 0)
         status = 200;
     if (status >= 400) {
-        dp_request_error(req, status, NULL);
+        /* the error page keeps WWW-Authenticate and HEADER packets */
+        dp_request_error_headers(req, status, &h, NULL);
         return;
     }
     dp_request_respond(req, status, &h, NULL);

@@ -840,6 +840,34 @@ conn_write_step(struct dp_conn *conn)
     return STEP_AGAIN;
 }
 
+/* A field of the access log as Apache writes it: '"' and '\\'
+ * escaped with a backslash, other bytes outside printable ASCII as
+ * \\xhh, so that a client cannot forge fields; "-" for none. */
+static const char *
+log_escape(const char *s, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (s == NULL)
+        return "-";
+    size_t o = 0;
+    for (; *s != '\0' && o + 5 < outlen; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void
 conn_access_log(struct dp_conn *conn)
 {
@@ -853,8 +881,16 @@ conn_access_log(struct dp_conn *conn)
     snprintf(ts, sizeof(ts), "%02d/%s/%04d:%02d:%02d:%02d +0000",
              tm.tm_mday, month[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
              tm.tm_min, tm.tm_sec);
-    const char *referer = dp_request_header(&conn->req, "Referer");
-    const char *agent = dp_request_header(&conn->req, "User-Agent");
+    char request_buf[4 * sizeof(conn->request_line) + 8];
+    char referer_buf[400], agent_buf[400];   /* the line fits 2048 */
+    const char *request = log_escape(conn->request_line, request_buf,
+                                     sizeof(request_buf));
+    const char *referer =
+        log_escape(dp_request_header(&conn->req, "Referer"), referer_buf,
+                   sizeof(referer_buf));
+    const char *agent =
+        log_escape(dp_request_header(&conn->req, "User-Agent"), agent_buf,
+                   sizeof(agent_buf));
     char host[INET6_ADDRSTRLEN] = "-";
     if (conn->peer.ss_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&conn->peer)->sin_addr,
@@ -871,9 +907,7 @@ conn_access_log(struct dp_conn *conn)
                  (unsigned long long)conn->body_sent);
     int n = snprintf(line, sizeof(line),
                      "%s - - [%s] \"%s\" %u %s \"%s\" \"%s\"", host, ts,
-                     conn->request_line, conn->status, bytes,
-                     referer != NULL ? referer : "-",
-                     agent != NULL ? agent : "-");
+                     request, conn->status, bytes, referer, agent);
     if (n > 0)
         server->access_log(line, (size_t)n < sizeof(line)
                                      ? (size_t)n : sizeof(line) - 1,
@@ -977,7 +1011,10 @@ conn_take_head(struct dp_conn *conn, const struct h1_request *h)
         dp_pool_alloc(pool, (h->header_count + 1) * sizeof(*headers));
     req->method_name = pool_copy(pool, h->method_token);
     req->target = pool_copy(pool, h->target);
-    req->path = h->path.len > 0 ? pool_copy(pool, h->path) : "/";
+    /* "/" for "http://host" (RFC 9112 §3.2.2); "" for "*" (OPTIONS) and
+     * "host:port" (CONNECT), which name no path. */
+    req->path = h->path.len > 0 ? pool_copy(pool, h->path)
+                : h->target_form == H1_TARGET_ABSOLUTE ? "/" : "";
     req->query = h->has_query ? pool_copy(pool, h->query) : NULL;
     req->host = h->host.data != NULL ? pool_copy(pool, h->host) : NULL;
     if (headers == NULL || req->method_name == NULL || req->target == NULL ||

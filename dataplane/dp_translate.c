@@ -61,6 +61,7 @@ struct dp_tconn {
     struct dp_translate_op *op;
     size_t written;
     size_t received;                    /* response bytes so far */
+    uint8_t first[TP_HEADER_SIZE];      /* the response's first header */
     struct tp_reader reader;
     struct tp_response *response;
     struct tp_response_parser parser;
@@ -422,7 +423,27 @@ conn_read(struct dp_tconn *conn)
                           conn->stock->address, conn->received);
             return;
         }
+        size_t before = conn->received;
         conn->received += (size_t)n;
+        if (before < TP_HEADER_SIZE) {
+            /* The first header must be BEGIN: refuse anything else (an
+             * HTTP answer, a stray service) at once, not after waiting
+             * for a "payload" of its first bytes' length. */
+            size_t k = TP_HEADER_SIZE - before;
+            memcpy(conn->first + before, buf, k < (size_t)n ? k : (size_t)n);
+            uint16_t length, command;
+            memcpy(&length, conn->first, 2);
+            memcpy(&command, conn->first + 2, 2);
+            if (conn->received >= TP_HEADER_SIZE &&
+                (command != TP_CMD_BEGIN || length > 1)) {
+                conn_fail(conn, 502,
+                          "translation server %s: the response does not "
+                          "start with a BEGIN packet (command %u, %u "
+                          "payload bytes): not the translation protocol",
+                          conn->stock->address, command, length);
+                return;
+            }
+        }
         size_t pos = 0;
         while (pos < (size_t)n) {
             size_t used;

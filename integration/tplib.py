@@ -7,8 +7,10 @@
 - `ScriptedTranslationServer`: a translation server a test controls.  It
   listens on an abstract AF_LOCAL stream socket, reads each request up to
   END, records it, and answers with whatever the test's handler returns:
-  a list of packets, raw bytes (garbage, a truncated response), or one of
-  the actions HANG (never answer) and CLOSE (drop the connection).  It can
+  a list of packets, raw bytes (garbage, a truncated response), one of
+  the actions HANG (never answer) and CLOSE (drop the connection), or
+  CloseAfter(bytes) (send them, then drop the connection) or
+  Trickle(bytes) (send them a few bytes at a time, with pauses).  It can
   be stopped and started again on the same address, to play a translation
   server that crashes and comes back.
 
@@ -19,6 +21,7 @@ import re
 import socket
 import struct
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,6 +39,23 @@ NAME = {number: name for name, number in CMD.items()}
 
 HANG = object()   # handler result: read the request, never answer
 CLOSE = object()  # handler result: close the connection without answering
+
+
+class Trickle:
+    """Handler result: send `data` (bytes or a list of packets) `step`
+    bytes at a time with `pause` seconds between, so that the client
+    reads it in pieces split anywhere."""
+
+    def __init__(self, data, step=1, pause=0.002):
+        self.data, self.step, self.pause = data, step, pause
+
+
+class CloseAfter:
+    """Handler result: send `data` (bytes or a list of packets), then close
+    the connection, like a server that dies in the middle of an answer."""
+
+    def __init__(self, data):
+        self.data = data
 
 
 def packet(command, payload=b''):
@@ -203,6 +223,19 @@ class ScriptedTranslationServer:
                         pass
                     return
                 if answer is CLOSE:
+                    return
+                if isinstance(answer, Trickle):
+                    data = answer.data
+                    if not isinstance(data, bytes):
+                        data = response(*data)
+                    for i in range(0, len(data), answer.step):
+                        conn.sendall(data[i:i + answer.step])
+                        time.sleep(answer.pause)
+                    continue
+                if isinstance(answer, CloseAfter):
+                    data = answer.data
+                    conn.sendall(data if isinstance(data, bytes)
+                                 else response(*data))
                     return
                 if not isinstance(answer, bytes):
                     answer = response(*answer)
