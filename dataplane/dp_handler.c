@@ -3,12 +3,15 @@
  * steps 3-5): translate, apply policy, execute.
  */
 #include "dp_handler.h"
+#include "dp_fcache.h"
 #include "dp_file.h"
 #include "dp_uri.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* WANT may be answered once per request (a second one is a "WANT loop",
@@ -36,6 +39,10 @@ struct hreq {
     struct tp_request lookup;
     struct dp_translate_op *lookup_op;
     struct dp_tcache_hit lookup_hit;
+
+    /* Repeat requests of §1.5.2 and their loop counters. */
+    unsigned n_internal_redirect, n_like_host, n_file_not_found,
+        n_directory_index, n_enotdir;
 
     /* HTTP_AUTH (§1.12): a sub-request with the client's credentials. */
     struct tp_request auth;
@@ -115,6 +122,35 @@ hreq_abort(void *arg)
 }
 
 static void translate(struct hreq *hr);
+
+static struct pr_slice
+copy_slice(struct dp_pool *pool, struct pr_slice v)
+{
+    return pool_slice(pool, (const char *)v.data, v.len);
+}
+
+/* Ask again with the request as changed by the caller: the response that
+ * asked for it (in hr->hit) is released first, so copy what you need. */
+static void
+repeat(struct hreq *hr)
+{
+    dp_tcache_hit_release(&hr->hit);
+    translate(hr);
+}
+
+/* Loop limits of spec §1.5.2; over the limit the client gets 502. */
+static bool
+over_limit(struct hreq *hr, unsigned *counter, unsigned limit,
+           const char *packet)
+{
+    if (++*counter <= limit)
+        return false;
+    char msg[120];
+    snprintf(msg, sizeof(msg), "more than %u %s repeat requests", limit,
+             packet);
+    dp_request_error(hr->req, 502, msg);
+    return true;
+}
 
 /* ---- generated responses ---- */
 
@@ -230,12 +266,6 @@ missing_feature(const struct tp_response *r)
           "APPEND_AUTH" },
         { r->token_auth.data != NULL, "TOKEN_AUTH" },
         { r->layout.data != NULL, "LAYOUT" },
-        { r->internal_redirect.data != NULL, "INTERNAL_REDIRECT" },
-        { r->like_host != NULL, "LIKE_HOST" },
-        { r->want_full_uri.data != NULL, "WANT_FULL_URI" },
-        { r->file_not_found.data != NULL, "FILE_NOT_FOUND" },
-        { r->directory_index.data != NULL, "DIRECTORY_INDEX" },
-        { r->enotdir.data != NULL, "ENOTDIR_" },
         { r->path_exists, "PATH_EXISTS" },
         { r->probe_path_suffixes.data != NULL, "PROBE_PATH_SUFFIXES" },
         { r->read_file != NULL || r->expand_read_file != NULL,
@@ -373,6 +403,48 @@ serve_local(struct hreq *hr, const struct tp_response *r,
 {
     struct dp_request *req = hr->req;
     const struct tp_address *a = &r->address;
+    if (r->file_not_found.data != NULL || r->directory_index.data != NULL ||
+        r->enotdir.data != NULL) {
+        /* §1.5.2: what the file system says may call for another
+         * translation. */
+        struct tp_request *t = &hr->treq;
+        const struct dp_fcache_file *cf = NULL;
+        int rc = dp_fcache_open(req->pool, a->path, a->beneath, &cf);
+        if (rc == -ENOENT && r->file_not_found.data != NULL) {
+            if (over_limit(hr, &hr->n_file_not_found, 20, "FILE_NOT_FOUND"))
+                return;
+            t->file_not_found = copy_slice(req->pool, r->file_not_found);
+            repeat(hr);
+            return;
+        }
+        if (rc == -ENOTDIR && r->enotdir.data != NULL) {
+            /* Ask for the URI without its last segment. */
+            const char *uri = (const char *)t->uri.data;
+            size_t n = t->uri.len;
+            while (n > 0 && uri[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--;    /* drop the '/' too */
+            if (n == 0 ||
+                over_limit(hr, &hr->n_enotdir, 64, "ENOTDIR_")) {
+                if (n == 0)
+                    dp_request_error(req, 404, NULL);
+                return;
+            }
+            t->enotdir = copy_slice(req->pool, r->enotdir);
+            t->uri = pool_slice(req->pool, uri, n);
+            repeat(hr);
+            return;
+        }
+        if (rc == 0 && S_ISDIR(cf->st.st_mode) &&
+            r->directory_index.data != NULL) {
+            if (over_limit(hr, &hr->n_directory_index, 4, "DIRECTORY_INDEX"))
+                return;
+            t->directory_index = copy_slice(req->pool, r->directory_index);
+            repeat(hr);
+            return;
+        }
+    }
     if (a->content_type_lookup.data == NULL || a->content_type != NULL) {
         dp_file_serve(req, a, r->status, h);
         return;
@@ -556,6 +628,34 @@ execute(struct hreq *hr, const struct tp_response *r)
         hr->request_flags |= TP_REQUEST_WANT;
         dp_tcache_hit_release(&hr->hit);
         translate(hr);
+        return;
+    }
+    if (r->want_full_uri.data != NULL) {
+        /* The URI with ;args and path info (not the query). */
+        struct tp_request *t = &hr->treq;
+        t->want_full_uri = copy_slice(req->pool, r->want_full_uri);
+        t->uri = pool_slice(req->pool, req->path, strlen(req->path));
+        hr->request_flags |= TP_REQUEST_WANT_FULL_URI;
+        repeat(hr);
+        return;
+    }
+    if (r->internal_redirect.data != NULL) {
+        if (over_limit(hr, &hr->n_internal_redirect, 4, "INTERNAL_REDIRECT"))
+            return;
+        struct tp_request *t = &hr->treq;
+        t->internal_redirect = copy_slice(req->pool, r->internal_redirect);
+        t->uri = pool_slice(req->pool, r->uri, strlen(r->uri));
+        t->layout = (struct pr_slice){ NULL, 0 };
+        t->layout_item.kind = TP_LAYOUT_ITEM_NONE;
+        repeat(hr);
+        return;
+    }
+    if (r->like_host != NULL) {
+        if (over_limit(hr, &hr->n_like_host, 4, "LIKE_HOST"))
+            return;
+        hr->treq.host = pool_slice(req->pool, r->like_host,
+                                   strlen(r->like_host));
+        repeat(hr);
         return;
     }
     if (r->version < 2) {
