@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define PORTIER_VERSION "0.1.0"
@@ -43,6 +44,24 @@ struct daemon {
     int access_log_fd;
     bool stopping;
 };
+
+/* Every connection, cached file and translation connection is a
+ * descriptor: raise the soft limit to the hard one and say what it is. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = before;
+    }
+    fprintf(stderr, "portierd: file descriptor limit %llu (was %llu)\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)before);
+}
 
 static void
 usage(FILE *out)
@@ -331,6 +350,7 @@ main(int argc, char **argv)
     d.access_log_path = d.cfg.settings.access_log;
 
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     dp_fcache_configure((size_t)d.cfg.settings.open_file_cache_entries,
                         d.cfg.settings.open_file_cache_valid);
     d.loop = uv_default_loop();
