@@ -300,6 +300,9 @@ serve_waiting(struct dp_translate_stock *stock)
 }
 
 /* The operation on `conn` failed: close the connection, report. */
+static void conn_fail(struct dp_tconn *conn, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 conn_fail(struct dp_tconn *conn, int status, const char *fmt, ...)
 {
