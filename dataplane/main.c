@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PORTIER_VERSION "0.1.0"
@@ -43,6 +46,7 @@ struct daemon {
     const char *access_log_path;
     int access_log_fd;
     bool stopping;
+    int *listen_fds;            /* bound before any worker starts */
 };
 
 /* Every connection, cached file and translation connection is a
@@ -76,6 +80,8 @@ usage(FILE *out)
             "[IPv6]:PORT, *:PORT, /path, @abstract\n"
             "  -t, --translation-socket ADDR  add a translation server: "
             "/path or @abstract\n"
+            "  -w, --workers N                worker processes (1..256; "
+            "setting `workers`, default 1)\n"
             "      --check                    check the configuration and "
             "exit (0 when valid)\n"
             "  -h, --help                     this text\n"
@@ -194,8 +200,195 @@ chains_free(struct daemon *d)
     free(d->chains);
 }
 
+/* Bind every listener (before workers start, so they share them). */
 static int
-run(struct daemon *d)
+bind_listeners(struct daemon *d)
+{
+    const struct dp_config *cfg = &d->cfg;
+    d->listen_fds = calloc(cfg->n_listeners + 1, sizeof(int));
+    if (d->listen_fds == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        d->listen_fds[i] = -1;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct dp_config_listener *l = &cfg->listeners[i];
+        char err[300];
+        int fd = dp_listen_open(l, err, sizeof(err));
+        if (fd < 0) {
+            if (l->line > 0)
+                fprintf(stderr, "portierd: %s:%u: %s\n", l->file, l->line,
+                        err);
+            else
+                fprintf(stderr, "portierd: %s\n", err);
+            return -1;
+        }
+        d->listen_fds[i] = fd;
+        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
+                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
+    }
+    for (size_t i = 0; i < cfg->n_translation_sockets; i++)
+        fprintf(stderr, "portierd: translation server %s\n",
+                cfg->translation_sockets[i].text);
+    return 0;
+}
+
+static void
+close_listeners(struct daemon *d)
+{
+    if (d->listen_fds == NULL)
+        return;
+    for (size_t i = 0; i < d->cfg.n_listeners; i++)
+        if (d->listen_fds[i] >= 0)
+            close(d->listen_fds[i]);
+    free(d->listen_fds);
+    d->listen_fds = NULL;
+}
+
+/* ---- the master: forks the workers and keeps them running ---- */
+
+#define MAX_WORKERS 256
+
+static volatile sig_atomic_t master_term, master_hup;
+
+static void
+master_signal(int signum)
+{
+    if (signum == SIGHUP)
+        master_hup = 1;
+    else if (signum != SIGCHLD)
+        master_term = 1;
+}
+
+struct worker {
+    pid_t pid;
+    struct timespec started;
+};
+
+static int run_worker(struct daemon *d);
+
+static pid_t
+spawn_worker(struct daemon *d, const sigset_t *child_mask)
+{
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;     /* the master, or -1 */
+    /* A worker: default signal dispositions (libuv installs its own),
+     * and it dies with the master, so none is ever left behind. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigprocmask(SIG_SETMASK, child_mask, NULL);
+    if (getppid() == 1)
+        _exit(0);       /* the master is already gone */
+    d->loop = uv_default_loop();
+    int status = run_worker(d);
+    _exit(status);
+}
+
+static double
+seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) +
+           (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/*
+ * Start `n` workers, restart one that dies (after a pause when it died
+ * within 2 s of its start, so a crash loop does not spin), forward SIGHUP,
+ * and on SIGTERM/SIGINT stop them and wait.  Returns the exit status.
+ */
+static int
+run_master(struct daemon *d, unsigned n)
+{
+    struct worker workers[MAX_WORKERS];
+    memset(workers, 0, sizeof(workers));
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = master_signal;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    for (unsigned i = 0; i < n; i++) {
+        workers[i].pid = spawn_worker(d, &old);
+        clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
+        if (workers[i].pid < 0)
+            fprintf(stderr, "portierd: fork: %s\n", strerror(errno));
+        else
+            fprintf(stderr, "portierd: worker %d started\n",
+                    (int)workers[i].pid);
+    }
+    bool stopping = false;
+    unsigned alive = n;
+    while (alive > 0) {
+        sigsuspend(&old);
+        if (master_hup) {
+            master_hup = 0;
+            for (unsigned i = 0; i < n; i++)
+                if (workers[i].pid > 0)
+                    kill(workers[i].pid, SIGHUP);
+        }
+        if (master_term && !stopping) {
+            stopping = true;
+            fprintf(stderr, "portierd: stopping %u worker(s)\n", alive);
+            for (unsigned i = 0; i < n; i++)
+                if (workers[i].pid > 0)
+                    kill(workers[i].pid, SIGTERM);
+        }
+        int wstatus;
+        pid_t pid;
+        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+            unsigned i = 0;
+            while (i < n && workers[i].pid != pid)
+                i++;
+            if (i == n)
+                continue;
+            if (WIFSIGNALED(wstatus))
+                fprintf(stderr, "portierd: worker %d killed by signal %d%s\n",
+                        (int)pid, WTERMSIG(wstatus),
+                        stopping ? "" : "; starting a new one");
+            else if (!stopping || WEXITSTATUS(wstatus) != 0)
+                fprintf(stderr, "portierd: worker %d exited with status "
+                        "%d%s\n", (int)pid, WEXITSTATUS(wstatus),
+                        stopping ? "" : "; starting a new one");
+            workers[i].pid = 0;
+            alive--;
+            if (stopping)
+                continue;
+            if (seconds_since(&workers[i].started) < 2.0) {
+                /* It died young: do not spin. */
+                struct timespec pause = { 1, 0 };
+                nanosleep(&pause, NULL);
+            }
+            workers[i].pid = spawn_worker(d, &old);
+            clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
+            if (workers[i].pid > 0) {
+                alive++;
+                fprintf(stderr, "portierd: worker %d started\n",
+                        (int)workers[i].pid);
+            }
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    fprintf(stderr, "portierd: stopped\n");
+    return 0;
+}
+
+static int
+run_worker(struct daemon *d)
 {
     const struct dp_config *cfg = &d->cfg;
     d->chains = calloc(cfg->n_listeners + 1, sizeof(*d->chains));
@@ -234,16 +427,8 @@ run(struct daemon *d)
                 return 1;
             handler = c->handler;
         }
-        char err[300];
-        int fd = dp_listen_open(l, err, sizeof(err));
-        if (fd < 0) {
-            if (l->line > 0)
-                fprintf(stderr, "portierd: %s:%u: %s\n", l->file, l->line,
-                        err);
-            else
-                fprintf(stderr, "portierd: %s\n", err);
-            return 1;
-        }
+        int fd = d->listen_fds[i];
+        d->listen_fds[i] = -1;      /* the server owns it now */
         int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
         if (rc != 0) {
             close(fd);
@@ -251,12 +436,7 @@ run(struct daemon *d)
                     uv_strerror(rc));
             return 1;
         }
-        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
-                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
     }
-    for (size_t i = 0; i < cfg->n_translation_sockets; i++)
-        fprintf(stderr, "portierd: translation server %s\n",
-                cfg->translation_sockets[i].text);
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
@@ -267,7 +447,8 @@ run(struct daemon *d)
     uv_signal_start(&d->sighup, on_signal, SIGHUP);
 
     uv_run(d->loop, UV_RUN_DEFAULT);
-    fprintf(stderr, "portierd: stopped\n");
+    if (d->listen_fds == NULL || d->cfg.settings.workers <= 1)
+        fprintf(stderr, "portierd: stopped\n");
     return 0;
 }
 
@@ -279,6 +460,7 @@ main(int argc, char **argv)
         { "listen", required_argument, NULL, 'L' },
         { "translation-socket", required_argument, NULL, 't' },
         { "check", no_argument, NULL, 'k' },
+        { "workers", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -289,12 +471,13 @@ main(int argc, char **argv)
     dp_config_init(&d.cfg);
     const char *config_path = NULL;
     bool check = false;
+    unsigned workers_arg = 0;
     struct dp_config_error err;
     memset(&err, 0, sizeof(err));
 
     /* The file first, then the command line, whatever the order. */
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:L:t:hV", options, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "c:L:t:w:hV", options, NULL)) !=
            -1) {
         switch (opt) {
         case 'c':
@@ -309,6 +492,17 @@ main(int argc, char **argv)
         case 'V':
             printf("portierd %s\n", PORTIER_VERSION);
             return 0;
+        case 'w': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 256) {
+                fprintf(stderr, "portierd: --workers: \"%s\" is not a "
+                        "number from 1 to 256\n", optarg);
+                return 2;
+            }
+            workers_arg = (unsigned)v;
+            break;
+        }
         case 'L':
         case 't':
             break;
@@ -328,7 +522,7 @@ main(int argc, char **argv)
         rc = dp_config_load_file(config_path, &d.cfg, &err);
     optind = 1;
     while (rc == 0 &&
-           (opt = getopt_long(argc, argv, "c:L:t:hV", options, NULL)) != -1) {
+           (opt = getopt_long(argc, argv, "c:L:t:w:hV", options, NULL)) != -1) {
         if (opt == 'L')
             rc = dp_config_add_listen(&d.cfg, optarg, &err);
         else if (opt == 't')
@@ -336,6 +530,8 @@ main(int argc, char **argv)
     }
     if (rc == 0)
         rc = dp_config_finish(&d.cfg, &err);
+    if (workers_arg > 0)
+        d.cfg.settings.workers = workers_arg;
     if (rc != 0) {
         fprintf(stderr, "portierd: %s\n", err.text);
         dp_config_free(&d.cfg);
@@ -353,8 +549,21 @@ main(int argc, char **argv)
     raise_nofile();
     dp_fcache_configure((size_t)d.cfg.settings.open_file_cache_entries,
                         d.cfg.settings.open_file_cache_valid);
-    d.loop = uv_default_loop();
-    int status = run(&d);
+    int status = 1;
+    unsigned workers = (unsigned)d.cfg.settings.workers;
+    if (bind_listeners(&d) == 0) {
+        if (workers > 1) {
+            status = run_master(&d, workers);
+            close_listeners(&d);
+            dp_config_free(&d.cfg);
+            return status;
+        }
+        d.loop = uv_default_loop();
+        status = run_worker(&d);
+    }
+    close_listeners(&d);
+    if (d.loop == NULL)
+        d.loop = uv_default_loop();
     if (d.http != NULL)
         dp_http_server_free(d.http);
     chains_free(&d);
