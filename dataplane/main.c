@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +246,72 @@ close_listeners(struct daemon *d)
     d->listen_fds = NULL;
 }
 
+/*
+ * `user` / `group` (lwsws's username / groupname): after binding, a
+ * process started as root serves as this user.  Looked up before any
+ * worker starts; -1 with a message when a name is unknown or the switch
+ * fails.  Without `user` nothing changes (and root keeps root: say so).
+ */
+struct identity {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    const char *name;
+};
+
+static int
+resolve_identity(const struct dp_config_settings *s, struct identity *id)
+{
+    memset(id, 0, sizeof(*id));
+    if (s->user == NULL) {
+        if (s->group != NULL) {
+            fprintf(stderr, "portierd: setting 'group' needs 'user'\n");
+            return -1;
+        }
+        if (geteuid() == 0)
+            fprintf(stderr, "portierd: running as root (set user = \"...\" "
+                    "to serve as another user)\n");
+        return 0;
+    }
+    struct passwd *pw = getpwnam(s->user);
+    if (pw == NULL) {
+        fprintf(stderr, "portierd: setting 'user': unknown user \"%s\"\n",
+                s->user);
+        return -1;
+    }
+    id->set = true;
+    id->uid = pw->pw_uid;
+    id->gid = pw->pw_gid;
+    id->name = s->user;
+    if (s->group != NULL) {
+        struct group *gr = getgrnam(s->group);
+        if (gr == NULL) {
+            fprintf(stderr, "portierd: setting 'group': unknown group "
+                    "\"%s\"\n", s->group);
+            return -1;
+        }
+        id->gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+static int
+drop_privileges(const struct identity *id)
+{
+    if (!id->set || (geteuid() == id->uid && getegid() == id->gid))
+        return 0;
+    if (setgroups(1, &id->gid) != 0 || setgid(id->gid) != 0 ||
+        setuid(id->uid) != 0) {
+        fprintf(stderr, "portierd: cannot become user %s (uid %u gid %u): "
+                "%s\n", id->name, (unsigned)id->uid, (unsigned)id->gid,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static struct identity run_as;
+
 /* ---- the master: forks the workers and keeps them running ---- */
 
 #define MAX_WORKERS 256
@@ -283,6 +351,8 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
     sigprocmask(SIG_SETMASK, child_mask, NULL);
     if (getppid() == 1)
         _exit(0);       /* the master is already gone */
+    if (drop_privileges(&run_as) != 0)
+        _exit(1);
     d->loop = uv_default_loop();
     int status = run_worker(d);
     _exit(status);
@@ -551,15 +621,18 @@ main(int argc, char **argv)
                         d.cfg.settings.open_file_cache_valid);
     int status = 1;
     unsigned workers = (unsigned)d.cfg.settings.workers;
-    if (bind_listeners(&d) == 0) {
+    if (resolve_identity(&d.cfg.settings, &run_as) == 0 &&
+        bind_listeners(&d) == 0) {
         if (workers > 1) {
             status = run_master(&d, workers);
             close_listeners(&d);
             dp_config_free(&d.cfg);
             return status;
         }
-        d.loop = uv_default_loop();
-        status = run_worker(&d);
+        if (drop_privileges(&run_as) == 0) {
+            d.loop = uv_default_loop();
+            status = run_worker(&d);
+        }
     }
     close_listeners(&d);
     if (d.loop == NULL)
