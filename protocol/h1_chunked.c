@@ -97,6 +97,21 @@ bad_line_byte(struct h1_chunked *c, uint8_t b, const char *where)
     return fail(c, "invalid byte 0x%02x in %s", b, where);
 }
 
+/* The two bytes that end an extension name or value: ';' opens the next
+ * extension, CR ends the chunk line.  Moves to the state that follows and
+ * says whether `b` was one of them. */
+static bool
+ext_delimiter(struct h1_chunked *c, uint8_t b)
+{
+    if (b == ';')
+        c->state = S_EXT_NAME_START;
+    else if (b == '\r')
+        c->state = S_SIZE_LF;
+    else
+        return false;
+    return true;
+}
+
 enum h1_chunked_status
 h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
                 size_t *consumed, struct pr_slice *out)
@@ -183,23 +198,15 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
                 break;
             if (b == '=')
                 c->state = S_EXT_VAL_START;
-            else if (b == ';')
-                c->state = S_EXT_NAME_START;
-            else if (b == '\r')
-                c->state = S_SIZE_LF;
             else if (is_ws(b))
                 c->state = S_EXT_AFTER_NAME;
-            else
+            else if (!ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension name");
             break;
         case S_EXT_AFTER_NAME:
             if (b == '=')
                 c->state = S_EXT_VAL_START;
-            else if (b == ';')
-                c->state = S_EXT_NAME_START;
-            else if (b == '\r')
-                c->state = S_SIZE_LF;
-            else if (!is_ws(b))
+            else if (!is_ws(b) && !ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension");
             break;
         case S_EXT_VAL_START:
@@ -213,13 +220,9 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
         case S_EXT_VAL_TOKEN:
             if (is_tchar(b))
                 break;
-            if (b == ';')
-                c->state = S_EXT_NAME_START;
-            else if (b == '\r')
-                c->state = S_SIZE_LF;
-            else if (is_ws(b))
+            if (is_ws(b))
                 c->state = S_EXT_AFTER_VAL;
-            else
+            else if (!ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension value");
             break;
         case S_EXT_QUOTED:
@@ -236,11 +239,7 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
             c->state = S_EXT_QUOTED;
             break;
         case S_EXT_AFTER_VAL:
-            if (b == ';')
-                c->state = S_EXT_NAME_START;
-            else if (b == '\r')
-                c->state = S_SIZE_LF;
-            else if (!is_ws(b))
+            if (!is_ws(b) && !ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension");
             break;
         case S_SIZE_LF:
