@@ -1,9 +1,9 @@
 #include "ctl_protocol.h"
 
+#include "pr_errf.h"
 #include "tp_command.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,28 +39,6 @@ ctl_command_name(uint16_t number)
 
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
-
-static size_t
-errf(char *err, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* snprintf into a caller's buffer that may be absent; returns how many
- * characters were stored (so a caller can append after them). */
-static size_t
-errf(char *err, size_t size, const char *fmt, ...)
-{
-    if (err == NULL || size == 0)
-        return 0;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        err[0] = '\0';
-        return 0;
-    }
-    return (size_t)n < size ? (size_t)n : size - 1;
-}
 
 static const char *
 plural(size_t n)
@@ -122,27 +100,27 @@ walk_frames(const uint8_t *p, size_t len, size_t base, const char *where,
         }
 
         size_t n = len % 4 != 0
-                       ? errf(err, err_size, "%s%zu byte%s%s", odd[0], len,
-                              plural(len), odd[1])
+                       ? pr_errf(err, err_size, "%s%zu byte%s%s", odd[0], len,
+                                 plural(len), odd[1])
                        : 0;
         char *e = err != NULL ? err + n : NULL;
         size_t es = err_size - n;
         char buf[24];
         const char *name = label(buf, sizeof(buf), name_of, command);
         if (status == CTL_DGRAM_TRUNCATED_HEADER)
-            errf(e, es, "truncated header at %s %zu (%zu of %d bytes)",
-                 where, base + pos, left, CTL_HEADER_SIZE);
+            pr_errf(e, es, "truncated header at %s %zu (%zu of %d bytes)",
+                    where, base + pos, left, CTL_HEADER_SIZE);
         else if (status == CTL_DGRAM_TRUNCATED_PAYLOAD)
-            errf(e, es,
-                 "truncated payload at %s %zu: %s declares %zu bytes, "
-                 "%zu follow",
-                 where, base + pos + CTL_HEADER_SIZE, name, plen, left);
+            pr_errf(e, es,
+                    "truncated payload at %s %zu: %s declares %zu bytes, "
+                    "%zu follow",
+                    where, base + pos + CTL_HEADER_SIZE, name, plen, left);
         else
-            errf(e, es,
-                 "truncated padding at %s %zu: %zu of %zu padding bytes "
-                 "after the %zu-byte %s payload",
-                 where, base + pos + CTL_HEADER_SIZE + plen, left - plen, pad,
-                 plen, name);
+            pr_errf(e, es,
+                    "truncated padding at %s %zu: %zu of %zu padding bytes "
+                    "after the %zu-byte %s payload",
+                    where, base + pos + CTL_HEADER_SIZE + plen, left - plen,
+                    pad, plen, name);
         return status;
     }
     return CTL_DGRAM_OK;
@@ -230,16 +208,16 @@ ctl_tcache_decode(struct ctl_tcache_invalidate *out, const uint8_t *payload,
 
         if (kind == 0) {
             name = label(buf, sizeof(buf), tp_command_name, command);
-            errf(err, err_size,
-                 "%s at payload offset %zu is not allowed in "
-                 "TCACHE_INVALIDATE",
-                 name, pos);
+            pr_errf(err, err_size,
+                    "%s at payload offset %zu is not allowed in "
+                    "TCACHE_INVALIDATE",
+                    name, pos);
             return -EBADMSG;
         }
         if (kind != TC_BYTES && plen > 0 && memchr(value.data, 0, plen)) {
-            errf(err, err_size,
-                 "%s value at payload offset %zu contains a NUL byte", name,
-                 pos);
+            pr_errf(err, err_size,
+                    "%s value at payload offset %zu contains a NUL byte", name,
+                    pos);
             return -EBADMSG;
         }
 
@@ -251,9 +229,9 @@ ctl_tcache_decode(struct ctl_tcache_invalidate *out, const uint8_t *payload,
             out->cache_tag = value;
         } else {
             if (++n_match > CTL_TCACHE_MAX_VALUES) {
-                errf(err, err_size,
-                     "more than %d match values: %s at payload offset %zu",
-                     CTL_TCACHE_MAX_VALUES, name, pos);
+                pr_errf(err, err_size,
+                        "more than %d match values: %s at payload offset %zu",
+                        CTL_TCACHE_MAX_VALUES, name, pos);
                 return -EBADMSG;
             }
             /* A repeated command keeps its slot and takes the new value,
@@ -283,9 +261,9 @@ ctl_tcache_encode(struct pr_buf *out, const struct ctl_tcache_value *values,
         size_t vlen = values[i].value.len;
         if (vlen > CTL_MAX_PAYLOAD) {
             char buf[24];
-            errf(err, err_size, "%s value of %zu bytes exceeds %d bytes",
-                 label(buf, sizeof(buf), tp_command_name, values[i].command),
-                 vlen, CTL_MAX_PAYLOAD);
+            pr_errf(err, err_size, "%s value of %zu bytes exceeds %d bytes",
+                    label(buf, sizeof(buf), tp_command_name, values[i].command),
+                    vlen, CTL_MAX_PAYLOAD);
             return -EMSGSIZE;
         }
         total += CTL_HEADER_SIZE + vlen + ctl_padding(vlen);
@@ -359,15 +337,15 @@ check_rule(enum ctl_payload_rule rule, const uint8_t *p, size_t len,
     switch (rule) {
     case CTL_PL_EMPTY:
         if (len != 0) {
-            errf(err, err_size, "payload must be empty, got %zu byte%s", len,
-                 plural(len));
+            pr_errf(err, err_size, "payload must be empty, got %zu byte%s", len,
+                    plural(len));
             return false;
         }
         return true;
     case CTL_PL_U8:
         if (len != 1) {
-            errf(err, err_size, "payload must be exactly 1 byte, got %zu",
-                 len);
+            pr_errf(err, err_size, "payload must be exactly 1 byte, got %zu",
+                    len);
             return false;
         }
         return true;
@@ -387,9 +365,9 @@ check_rule(enum ctl_payload_rule rule, const uint8_t *p, size_t len,
         break;
     case CTL_PL_OPT_U32:
         if (len != 0 && len != 4) {
-            errf(err, err_size,
-                 "payload must be empty or a 4-byte integer, got %zu byte%s",
-                 len, plural(len));
+            pr_errf(err, err_size,
+                    "payload must be empty or a 4-byte integer, got %zu byte%s",
+                    len, plural(len));
             return false;
         }
         return true;
@@ -398,10 +376,10 @@ check_rule(enum ctl_payload_rule rule, const uint8_t *p, size_t len,
         break;
     case CTL_PL_BAN:
         if (len <= 4) {
-            errf(err, err_size,
-                 "payload must be a 4-byte duration and an address, "
-                 "got %zu byte%s",
-                 len, plural(len));
+            pr_errf(err, err_size,
+                    "payload must be a 4-byte duration and an address, "
+                    "got %zu byte%s",
+                    len, plural(len));
             return false;
         }
         for (size_t i = 4; i < len; i++)
@@ -429,7 +407,7 @@ check_rule(enum ctl_payload_rule rule, const uint8_t *p, size_t len,
     }
     if (msg == NULL)
         return true;
-    errf(err, err_size, "%s", msg);
+    pr_errf(err, err_size, "%s", msg);
     return false;
 }
 
@@ -442,19 +420,19 @@ check_command(uint16_t command, const uint8_t *p, size_t len, size_t offset,
     const struct ctl_command_info *info = ctl_command_info(command);
     if (info == NULL) {
         if (offset == SIZE_MAX)
-            errf(err, err_size, "unknown command %u", (unsigned)command);
+            pr_errf(err, err_size, "unknown command %u", (unsigned)command);
         else
-            errf(err, err_size, "unknown command %u at offset %zu",
-                 (unsigned)command, offset);
+            pr_errf(err, err_size, "unknown command %u at offset %zu",
+                    (unsigned)command, offset);
         return CTL_COMMAND_UNKNOWN;
     }
     char detail[CTL_ERROR_SIZE];
     if (check_rule(info->rule, p, len, detail, sizeof(detail)))
         return CTL_COMMAND_OK;
     size_t n = offset == SIZE_MAX
-                   ? errf(err, err_size, "%s: ", info->name)
-                   : errf(err, err_size, "%s at offset %zu: ", info->name,
-                          offset);
+                   ? pr_errf(err, err_size, "%s: ", info->name)
+                   : pr_errf(err, err_size, "%s at offset %zu: ", info->name,
+                             offset);
     if (err != NULL && err_size > n + 1) {
         /* Append the detail without a format (it may be long). */
         size_t dlen = strlen(detail);
@@ -488,15 +466,15 @@ ctl_datagram_parse(struct ctl_datagram *d, const uint8_t *data, size_t len)
     d->error[0] = '\0';
 
     if (len < CTL_MAGIC_SIZE) {
-        errf(d->error, sizeof(d->error),
-             "datagram of %zu bytes is too short for the magic", len);
+        pr_errf(d->error, sizeof(d->error),
+                "datagram of %zu bytes is too short for the magic", len);
         return d->status = CTL_DGRAM_SHORT;
     }
     uint32_t magic = pr_load_be32(data);
     if (magic != CTL_MAGIC) {
-        errf(d->error, sizeof(d->error),
-             "wrong magic 0x%08x at offset 0 (expected 0x%08x)",
-             (unsigned)magic, (unsigned)CTL_MAGIC);
+        pr_errf(d->error, sizeof(d->error),
+                "wrong magic 0x%08x at offset 0 (expected 0x%08x)",
+                (unsigned)magic, (unsigned)CTL_MAGIC);
         return d->status = CTL_DGRAM_BAD_MAGIC;
     }
     static const char *const odd[2] = {

@@ -1,5 +1,7 @@
 #include "fcgi_codec.h"
 
+#include "pr_errf.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -200,26 +202,6 @@ fcgi_append_pairs(struct pr_buf *out, uint8_t type, uint16_t request_id,
 /* ------------------------------------------------------------------ */
 /* Name-value pair decoder                                             */
 
-static size_t
-errf(char *err, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static size_t
-errf(char *err, size_t size, const char *fmt, ...)
-{
-    if (err == NULL || size == 0)
-        return 0;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        err[0] = '\0';
-        return 0;
-    }
-    return (size_t)n < size ? (size_t)n : size - 1;
-}
-
 /* One length at data[*pos..len): one byte below 128, else four (u32 BE,
  * high bit set).  Returns 0, or -1 when it is truncated. */
 static int
@@ -242,25 +224,25 @@ int
 fcgi_nv_next(const uint8_t *data, size_t len, size_t *pos,
              struct fcgi_pair *pair, char *err, size_t err_size)
 {
-    errf(err, err_size, "%s", "");
+    pr_errf(err, err_size, "%s", "");
     if (*pos >= len)
         return 0;
     size_t start = *pos, p = *pos, nlen = 0, vlen = 0;
     if (get_nv_length(data, len, &p, &nlen) != 0) {
-        errf(err, err_size,
-             "name-value pair at offset %zu: name length truncated", start);
+        pr_errf(err, err_size,
+                "name-value pair at offset %zu: name length truncated", start);
         return -EBADMSG;
     }
     if (get_nv_length(data, len, &p, &vlen) != 0) {
-        errf(err, err_size,
-             "name-value pair at offset %zu: value length truncated", start);
+        pr_errf(err, err_size,
+                "name-value pair at offset %zu: value length truncated", start);
         return -EBADMSG;
     }
     if (nlen > len - p || vlen > len - p - nlen) {
-        errf(err, err_size,
-             "name-value pair at offset %zu: %zu name and %zu value bytes, "
-             "only %zu left",
-             start, nlen, vlen, len - p);
+        pr_errf(err, err_size,
+                "name-value pair at offset %zu: %zu name and %zu value bytes, "
+                "only %zu left",
+                start, nlen, vlen, len - p);
         return -EBADMSG;
     }
     pair->name = (struct pr_slice){ data + p, nlen };

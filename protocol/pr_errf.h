@@ -1,0 +1,41 @@
+/*
+ * pr_errf: the message formatter of the codecs whose functions write their
+ * error into a caller's buffer (fcgi_codec, ctl_protocol).
+ *
+ * Promises:
+ * - pr_errf() is snprintf() into a buffer that may be absent (NULL or
+ *   size 0: nothing is written); it returns how many characters were
+ *   stored, so a caller can append after them.  A formatting failure
+ *   leaves an empty string.
+ * - Internal to protocol/: header-only and static, so it adds no symbol
+ *   to libportier-translator (whose version script exports every pr_*),
+ *   and it is not one of the installed headers.
+ */
+#ifndef PORTIER_PR_ERRF_H
+#define PORTIER_PR_ERRF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+static inline size_t
+pr_errf(char *err, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline size_t
+pr_errf(char *err, size_t size, const char *fmt, ...)
+{
+    if (err == NULL || size == 0)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, size, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        err[0] = '\0';
+        return 0;
+    }
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+#endif
