@@ -1,5 +1,7 @@
 #include "cgi_head.h"
 
+#include "h1_chars.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +45,6 @@ fail(struct cgi_head *h, const char *fmt, ...)
 }
 
 static bool
-is_tchar(uint8_t c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool
-is_blank(uint8_t c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static bool
 slice_ieq(struct pr_slice s, const char *name)
 {
     size_t n = strlen(name);
@@ -93,7 +80,7 @@ parse_status(struct cgi_head *h, size_t line, struct pr_slice v)
 {
     if (h->has_status)
         return fail(h, "line %zu: duplicate Status", line);
-    bool ok = v.len >= 3 && (v.len == 3 || is_blank(v.data[3]));
+    bool ok = v.len >= 3 && (v.len == 3 || h1_is_ows(v.data[3]));
     unsigned code = 0;
     for (size_t i = 0; ok && i < 3; i++) {
         if (v.data[i] < '0' || v.data[i] > '9')
@@ -108,7 +95,7 @@ parse_status(struct cgi_head *h, size_t line, struct pr_slice v)
         return fail(h, "line %zu: Status %u is not a final status "
                     "(200..599)", line, code);
     size_t r = 3;
-    while (r < v.len && is_blank(v.data[r]))
+    while (r < v.len && h1_is_ows(v.data[r]))
         r++;
     h->has_status = true;
     h->status = code;
@@ -141,7 +128,7 @@ parse_location(struct cgi_head *h, size_t line, struct pr_slice v)
     if (v.len == 0)
         return fail(h, "line %zu: empty Location", line);
     for (size_t i = 0; i < v.len; i++)
-        if (is_blank(v.data[i]))
+        if (h1_is_ows(v.data[i]))
             return fail(h, "line %zu: whitespace in Location", line);
     h->location = v;
     if (v.data[0] == '/' && (v.len == 1 || v.data[1] != '/'))
@@ -179,7 +166,7 @@ parse_content_length(struct cgi_head *h, size_t line, struct pr_slice v)
 static int
 parse_line(struct cgi_head *h, size_t line, const uint8_t *p, size_t len)
 {
-    if (is_blank(p[0]))
+    if (h1_is_ows(p[0]))
         return fail(h, "line %zu: obs-fold continuation lines are refused",
                     line);
     const uint8_t *colon = memchr(p, ':', len);
@@ -189,14 +176,14 @@ parse_line(struct cgi_head *h, size_t line, const uint8_t *p, size_t len)
     if (name.len == 0)
         return fail(h, "line %zu: empty header name", line);
     for (size_t i = 0; i < name.len; i++)
-        if (!is_tchar(name.data[i]))
+        if (!h1_is_tchar(name.data[i]))
             return fail(h, "line %zu: invalid character 0x%02x in the "
                         "header name", line, (unsigned)name.data[i]);
 
     size_t vs = name.len + 1, ve = len;
-    while (vs < ve && is_blank(p[vs]))
+    while (vs < ve && h1_is_ows(p[vs]))
         vs++;
-    while (ve > vs && is_blank(p[ve - 1]))
+    while (ve > vs && h1_is_ows(p[ve - 1]))
         ve--;
     struct pr_slice value = { p + vs, ve - vs };
     for (size_t i = 0; i < value.len; i++) {

@@ -14,10 +14,14 @@
  *   (unreserved, sub-delims, '%', ':', '[', ']').  H1_C_HEX: HEXDIG.
  *   H1_C_QDTEXT: quoted-string text (HTAB, SP, VCHAR except '"' and '\',
  *   obs-text).
+ * - h1_is_tchar() and h1_is_ows() are the two predicates every header
+ *   parser needs (protocol/ and dataplane/ alike): token character, and
+ *   optional whitespace (SP or HTAB, RFC 9110 §5.6.3).
  */
 #ifndef PORTIER_H1_CHARS_H
 #define PORTIER_H1_CHARS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define H1_C_TCHAR 0x01u
@@ -34,6 +38,20 @@ static inline uint8_t
 h1_lower(uint8_t c)
 {
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
+/** A token character (RFC 9110 §5.6.2 tchar). */
+static inline bool
+h1_is_tchar(uint8_t c)
+{
+    return (h1_char_class[c] & H1_C_TCHAR) != 0;
+}
+
+/** Optional whitespace: SP or HTAB. */
+static inline bool
+h1_is_ows(uint8_t c)
+{
+    return c == ' ' || c == '\t';
 }
 
 #endif

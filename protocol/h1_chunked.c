@@ -76,18 +76,6 @@ hex_value(uint8_t b)
     return (unsigned)(h1_lower(b) - 'a' + 10);
 }
 
-static bool
-is_ws(uint8_t b)
-{
-    return b == ' ' || b == '\t';
-}
-
-static bool
-is_tchar(uint8_t b)
-{
-    return (h1_char_class[b] & H1_C_TCHAR) != 0;
-}
-
 /* A byte that cannot continue the chunk line here. */
 static enum h1_chunked_status
 bad_line_byte(struct h1_chunked *c, uint8_t b, const char *where)
@@ -173,7 +161,7 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
             } else if (b == ';') {
                 c->ext_len = 1;
                 c->state = S_EXT_NAME_START;
-            } else if (is_ws(b)) {
+            } else if (h1_is_ows(b)) {
                 c->ext_len = 1;
                 c->state = S_SIZE_BWS;
             } else {
@@ -183,22 +171,22 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
         case S_SIZE_BWS:
             if (b == ';')
                 c->state = S_EXT_NAME_START;
-            else if (!is_ws(b))
+            else if (!h1_is_ows(b))
                 return b == '\r' ? fail(c, "whitespace after a chunk size")
                                  : bad_line_byte(c, b, "a chunk line");
             break;
         case S_EXT_NAME_START:
-            if (is_tchar(b))
+            if (h1_is_tchar(b))
                 c->state = S_EXT_NAME;
-            else if (!is_ws(b))
+            else if (!h1_is_ows(b))
                 return bad_line_byte(c, b, "a chunk extension name");
             break;
         case S_EXT_NAME:
-            if (is_tchar(b))
+            if (h1_is_tchar(b))
                 break;
             if (b == '=')
                 c->state = S_EXT_VAL_START;
-            else if (is_ws(b))
+            else if (h1_is_ows(b))
                 c->state = S_EXT_AFTER_NAME;
             else if (!ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension name");
@@ -206,21 +194,21 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
         case S_EXT_AFTER_NAME:
             if (b == '=')
                 c->state = S_EXT_VAL_START;
-            else if (!is_ws(b) && !ext_delimiter(c, b))
+            else if (!h1_is_ows(b) && !ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension");
             break;
         case S_EXT_VAL_START:
             if (b == '"')
                 c->state = S_EXT_QUOTED;
-            else if (is_tchar(b))
+            else if (h1_is_tchar(b))
                 c->state = S_EXT_VAL_TOKEN;
-            else if (!is_ws(b))
+            else if (!h1_is_ows(b))
                 return bad_line_byte(c, b, "a chunk extension value");
             break;
         case S_EXT_VAL_TOKEN:
-            if (is_tchar(b))
+            if (h1_is_tchar(b))
                 break;
-            if (is_ws(b))
+            if (h1_is_ows(b))
                 c->state = S_EXT_AFTER_VAL;
             else if (!ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension value");
@@ -239,7 +227,7 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
             c->state = S_EXT_QUOTED;
             break;
         case S_EXT_AFTER_VAL:
-            if (!is_ws(b) && !ext_delimiter(c, b))
+            if (!h1_is_ows(b) && !ext_delimiter(c, b))
                 return bad_line_byte(c, b, "a chunk extension");
             break;
         case S_SIZE_LF:
@@ -266,10 +254,10 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
         case S_TRAILER_START:
             if (b == '\r') {
                 c->state = S_END_LF;
-            } else if (is_tchar(b)) {
+            } else if (h1_is_tchar(b)) {
                 c->trailer_fields++;
                 c->state = S_TR_NAME;
-            } else if (is_ws(b)) {
+            } else if (h1_is_ows(b)) {
                 return fail(c, "obsolete line folding in the trailer section");
             } else if (b == ':') {
                 return fail(c, "empty trailer field name");
@@ -280,10 +268,10 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
         case S_TR_NAME:
             if (b == ':')
                 c->state = S_TR_VALUE;
-            else if (is_ws(b))
+            else if (h1_is_ows(b))
                 return fail(c, "whitespace before the colon in a trailer "
                                "field");
-            else if (!is_tchar(b))
+            else if (!h1_is_tchar(b))
                 return bad_line_byte(c, b, "a trailer field name");
             break;
         case S_TR_VALUE:

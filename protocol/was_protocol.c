@@ -1,5 +1,7 @@
 #include "was_protocol.h"
 
+#include "h1_chars.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -90,15 +92,6 @@ plural(size_t n)
 }
 
 static bool
-is_tchar(uint8_t c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool
 is_metric_char(uint8_t c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -121,7 +114,7 @@ check_pair(uint16_t command, const char *name, const uint8_t *p, size_t len,
                     (size_t)(nul - p));
     if (command == WAS_CMD_HEADER) {
         for (size_t i = 0; i < nlen; i++)
-            if (!is_tchar(p[i]))
+            if (!h1_is_tchar(p[i]))
                 return errf(err, err_size,
                             "HEADER: invalid character 0x%02x in the name",
                             (unsigned)p[i]);
