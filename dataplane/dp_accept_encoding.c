@@ -2,23 +2,10 @@
  * dp_accept_encoding.h. */
 #include "dp_accept_encoding.h"
 
+#include "h1_chars.h"
+
 #include <string.h>
 #include <strings.h>
-
-static bool
-is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static bool
-is_tchar(char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 /* qvalue at s[*i]: "0" [ "." 0*3DIGIT ] / "1" [ "." 0*3("0") ]. */
 static bool
@@ -63,12 +50,12 @@ parse(const char *s, size_t len, struct dp_accept_encoding *out)
 {
     size_t i = 0;
     while (i < len) {
-        if (s[i] == ',' || is_ows(s[i])) {
+        if (s[i] == ',' || h1_is_ows(s[i])) {
             i++;
             continue;
         }
         size_t start = i;
-        while (i < len && is_tchar(s[i]))
+        while (i < len && h1_is_tchar(s[i]))
             i++;
         if (i == start)
             return false;
@@ -77,11 +64,11 @@ parse(const char *s, size_t len, struct dp_accept_encoding *out)
 
         short q = 1000;
         size_t j = i;
-        while (j < len && is_ows(s[j]))
+        while (j < len && h1_is_ows(s[j]))
             j++;
         if (j < len && s[j] == ';') {
             j++;
-            while (j < len && is_ows(s[j]))
+            while (j < len && h1_is_ows(s[j]))
                 j++;
             if (j + 1 >= len || (s[j] != 'q' && s[j] != 'Q') ||
                 s[j + 1] != '=')
@@ -89,7 +76,7 @@ parse(const char *s, size_t len, struct dp_accept_encoding *out)
             j += 2;
             if (!qvalue(s, len, &j, &q))
                 return false;
-            while (j < len && is_ows(s[j]))
+            while (j < len && h1_is_ows(s[j]))
                 j++;
         }
         if (j < len && s[j] != ',')

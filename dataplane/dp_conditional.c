@@ -3,6 +3,7 @@
 #include "dp_conditional.h"
 
 #include "dp_http_date.h"
+#include "h1_chars.h"
 
 #include <string.h>
 
@@ -10,12 +11,6 @@ static bool
 is_etagc(unsigned char c)
 {
     return c == 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80;
-}
-
-static bool
-is_ows(char c)
-{
-    return c == ' ' || c == '\t';
 }
 
 enum dp_method_class
@@ -90,9 +85,9 @@ dp_etag_list_match(const char *list, size_t len, const char *etag,
                    size_t etag_len, bool strong)
 {
     size_t i = 0;
-    while (i < len && is_ows(list[i]))
+    while (i < len && h1_is_ows(list[i]))
         i++;
-    while (len > i && is_ows(list[len - 1]))
+    while (len > i && h1_is_ows(list[len - 1]))
         len--;
     if (len - i == 1 && list[i] == '*')
         return DP_ETAG_LIST_ANY;
@@ -122,13 +117,13 @@ dp_etag_list_match(const char *list, size_t len, const char *etag,
                 tags_equal(w, o, ol, cur_weak, cur, cur_len, strong))
                 matched = true;
             i += n;
-            while (i < len && is_ows(list[i]))
+            while (i < len && h1_is_ows(list[i]))
                 i++;
             if (i < len && list[i] != ',')
                 return DP_ETAG_LIST_MALFORMED;
             continue;
         }
-        while (i < len && is_ows(list[i]))
+        while (i < len && h1_is_ows(list[i]))
             i++;
     }
     return matched ? DP_ETAG_LIST_MATCH : DP_ETAG_LIST_NO_MATCH;
@@ -193,9 +188,9 @@ dp_if_range_matches(const char *value, size_t len,
     if (value == NULL)
         return false;
     size_t i = 0;
-    while (i < len && is_ows(value[i]))
+    while (i < len && h1_is_ows(value[i]))
         i++;
-    while (len > i && is_ows(value[len - 1]))
+    while (len > i && h1_is_ows(value[len - 1]))
         len--;
     const char *s = value + i;
     size_t n = len - i;

@@ -1,25 +1,12 @@
 /* Static file metadata and xattrs; the contract is in dp_file_meta.h. */
 #include "dp_file_meta.h"
 
+#include "h1_chars.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
-
-static bool
-is_tchar(char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool
-is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
 
 static bool
 is_etagc(unsigned char c)
@@ -91,7 +78,7 @@ static size_t
 token(const char *s, size_t len, size_t i)
 {
     size_t start = i;
-    while (i < len && is_tchar(s[i]))
+    while (i < len && h1_is_tchar(s[i]))
         i++;
     return i - start;
 }
@@ -112,12 +99,12 @@ dp_media_type_valid(const char *s, size_t len)
     i += n;
     /* parameters = *( OWS ";" OWS [ parameter ] ) */
     while (i < len) {
-        while (i < len && is_ows(s[i]))
+        while (i < len && h1_is_ows(s[i]))
             i++;
         if (i >= len || s[i] != ';')
             return false;
         i++;
-        while (i < len && is_ows(s[i]))
+        while (i < len && h1_is_ows(s[i]))
             i++;
         if (i >= len || s[i] == ';')
             continue;

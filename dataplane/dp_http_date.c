@@ -1,6 +1,8 @@
 /* HTTP-date formatting and parsing; the contract is in dp_http_date.h. */
 #include "dp_http_date.h"
 
+#include "h1_chars.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -191,12 +193,6 @@ assemble(long long year, unsigned month, unsigned day, unsigned wday,
     return true;
 }
 
-static bool
-is_ows(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
 /* "Sun, 06 Nov 1994 08:49:37 GMT", after the day-name and ", ". */
 static bool
 parse_imf(struct cursor *c, unsigned wday, time_t *out)
@@ -263,9 +259,9 @@ dp_http_date_parse(const char *s, size_t len, time_t now, time_t *out)
     if (s == NULL)
         return -1;
     struct cursor c = { s, s + len };
-    while (c.p < c.end && is_ows(*c.p))
+    while (c.p < c.end && h1_is_ows(*c.p))
         c.p++;
-    while (c.end > c.p && is_ows(c.end[-1]))
+    while (c.end > c.p && h1_is_ows(c.end[-1]))
         c.end--;
 
     unsigned wday;

@@ -1,31 +1,17 @@
 /* Byte ranges and 206 framing; the contract is in dp_range.h. */
 #include "dp_range.h"
 
+#include "h1_chars.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 static bool
-is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static bool
 is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-/* tchar (RFC 9110 §5.6.2) */
-static bool
-is_tchar(char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 /* 1*DIGIT at s[*i], saturating at UINT64_MAX. */
@@ -61,7 +47,7 @@ parse_specs(const char *s, size_t len, struct spec *specs, unsigned *count)
     while (i < len) {
         if (s[i] == ',') {
             i++;
-            while (i < len && is_ows(s[i]))
+            while (i < len && h1_is_ows(s[i]))
                 i++;
             continue;
         }
@@ -86,7 +72,7 @@ parse_specs(const char *s, size_t len, struct spec *specs, unsigned *count)
         if (n == DP_RANGE_MAX_SPECS)
             return false;
         specs[n++] = sp;
-        while (i < len && is_ows(s[i]))
+        while (i < len && h1_is_ows(s[i]))
             i++;
         if (i < len && s[i] != ',')
             return false;
@@ -129,14 +115,14 @@ dp_range_parse(const char *s, size_t len, uint64_t size,
     if (s == NULL)
         return DP_RANGE_IGNORE;
     size_t i = 0;
-    while (i < len && is_ows(s[i]))
+    while (i < len && h1_is_ows(s[i]))
         i++;
-    while (len > i && is_ows(s[len - 1]))
+    while (len > i && h1_is_ows(s[len - 1]))
         len--;
 
     /* range-unit "=" */
     size_t unit = i;
-    while (i < len && is_tchar(s[i]))
+    while (i < len && h1_is_tchar(s[i]))
         i++;
     if (i == unit || i >= len || s[i] != '=')
         return DP_RANGE_IGNORE;
