@@ -14,9 +14,11 @@
  *   (unreserved, sub-delims, '%', ':', '[', ']').  H1_C_HEX: HEXDIG.
  *   H1_C_QDTEXT: quoted-string text (HTAB, SP, VCHAR except '"' and '\',
  *   obs-text).
- * - h1_is_tchar() and h1_is_ows() are the two predicates every header
- *   parser needs (protocol/ and dataplane/ alike): token character, and
- *   optional whitespace (SP or HTAB, RFC 9110 §5.6.3).
+ * - h1_is_tchar(), h1_is_ows() and h1_hex_value() are the small helpers
+ *   every parser of header fields, URIs and site files needs (protocol/,
+ *   dataplane/, translator/ alike): token character, optional whitespace
+ *   (SP or HTAB, RFC 9110 §5.6.3), and the value of a HEXDIG (-1 for any
+ *   other byte).
  */
 #ifndef PORTIER_H1_CHARS_H
 #define PORTIER_H1_CHARS_H
@@ -52,6 +54,18 @@ static inline bool
 h1_is_ows(uint8_t c)
 {
     return c == ' ' || c == '\t';
+}
+
+/** The value of a hex digit, either case; -1 for any other byte. */
+static inline int
+h1_hex_value(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = h1_lower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
 }
 
 #endif

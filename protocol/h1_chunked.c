@@ -68,14 +68,6 @@ h1_chunked_error(const struct h1_chunked *c)
     return c->error;
 }
 
-static unsigned
-hex_value(uint8_t b)
-{
-    if (b <= '9')
-        return (unsigned)(b - '0');
-    return (unsigned)(h1_lower(b) - 'a' + 10);
-}
-
 /* A byte that cannot continue the chunk line here. */
 static enum h1_chunked_status
 bad_line_byte(struct h1_chunked *c, uint8_t b, const char *where)
@@ -143,7 +135,7 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
                     return fail(c, "missing chunk size");
                 return fail(c, "invalid byte 0x%02x in a chunk size", b);
             }
-            c->remaining = hex_value(b);
+            c->remaining = (unsigned)h1_hex_value(b);
             c->digits = 1;
             c->ext_len = 0;
             c->state = S_SIZE;
@@ -155,7 +147,8 @@ h1_chunked_feed(struct h1_chunked *c, const uint8_t *data, size_t len,
                                 H1_CHUNKED_MAX_DIGITS);
                 if (c->remaining > ((uint64_t)INT64_MAX >> 4))
                     return fail(c, "chunk size over 2^63-1");
-                c->remaining = (c->remaining << 4) | hex_value(b);
+                c->remaining =
+                    (c->remaining << 4) | (unsigned)h1_hex_value(b);
             } else if (b == '\r') {
                 c->state = S_SIZE_LF;
             } else if (b == ';') {
