@@ -14,6 +14,8 @@
  */
 #include "dp_tcache.h"
 
+#include "h1_chars.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -206,18 +208,6 @@ hit_concat(struct dp_tcache_hit *hit, const char *x, size_t xl,
     return s;
 }
 
-static int
-hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * %-unescape s[0..n) into the hit's scratch (NUL-terminated, *out_len
  * set).
@@ -246,7 +236,8 @@ unescape(struct dp_tcache_hit *hit, const char *s, size_t n, size_t *out_len,
             *bad = true;
             return NULL;
         }
-        int hi = hexval((uint8_t)s[i + 1]), lo = hexval((uint8_t)s[i + 2]);
+        int hi = h1_hex_value((uint8_t)s[i + 1]);
+        int lo = h1_hex_value((uint8_t)s[i + 2]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             *bad = true;
             return NULL;
@@ -326,8 +317,8 @@ path_is_safe(const char *s, size_t n)
             if (c == '%') {
                 if (n - i < 3)
                     return false;
-                int hi = hexval((uint8_t)s[i + 1]);
-                int lo = hexval((uint8_t)s[i + 2]);
+                int hi = h1_hex_value((uint8_t)s[i + 1]);
+                int lo = h1_hex_value((uint8_t)s[i + 2]);
                 if (hi < 0 || lo < 0)
                     return false;
                 c = (uint8_t)(hi << 4 | lo);

@@ -1,6 +1,8 @@
 /* dp_uri: dissecting and checking request paths. */
 #include "dp_uri.h"
 
+#include "h1_chars.h"
+
 #include <string.h>
 
 void
@@ -30,18 +32,6 @@ dp_uri_dissect(const char *uri, size_t len, struct dp_uri_parts *out)
         out->path_info.p = slash;
         out->path_info.n = rest - out->args.n;
     }
-}
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Is segment [s, s+n) "." or ".." once %2e is decoded? */
@@ -75,10 +65,10 @@ dp_uri_path_safe(const char *path, size_t len)
         if (c == '\\')
             return "backslash in the path";
         if (c == '%') {
-            if (i + 2 >= len || hexval(path[i + 1]) < 0 ||
-                hexval(path[i + 2]) < 0)
+            if (i + 2 >= len || h1_hex_value(path[i + 1]) < 0 ||
+                h1_hex_value(path[i + 2]) < 0)
                 return "malformed percent-encoding in the path";
-            int v = hexval(path[i + 1]) * 16 + hexval(path[i + 2]);
+            int v = h1_hex_value(path[i + 1]) * 16 + h1_hex_value(path[i + 2]);
             if (v == 0)
                 return "encoded NUL in the path";
             if (v == '/' || v == '\\')
