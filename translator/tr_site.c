@@ -12,6 +12,7 @@
  */
 #include "tr_site.h"
 
+#include "h1_chars.h"
 #include "pr_bytes.h"
 
 #include <crypt.h>
@@ -117,18 +118,6 @@ is_alnum(int c)
 }
 
 static int
-hex_value(int c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int
 to_lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
@@ -138,13 +127,6 @@ static bool
 is_control(unsigned char c)
 {
     return c < 0x20 || c == 0x7f;
-}
-
-/* RFC 9110 tchar. */
-static bool
-is_tchar(int c)
-{
-    return is_alnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 /* The alphabet of crypt(3) salts and hashes. */
@@ -740,7 +722,7 @@ host_problem(const char *s, size_t n)
         for (size_t i = 1; i + 1 < n; i++) {
             if (s[i] == ':')
                 colon = true;
-            else if (hex_value((unsigned char)s[i]) < 0 && s[i] != '.')
+            else if (h1_hex_value((unsigned char)s[i]) < 0 && s[i] != '.')
                 return "invalid character in an IPv6 address";
         }
         return colon ? NULL : "invalid IPv6 address";
@@ -813,8 +795,8 @@ url_path_problem(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
-            if (i + 2 >= n || hex_value((unsigned char)s[i + 1]) < 0 ||
-                hex_value((unsigned char)s[i + 2]) < 0)
+            if (i + 2 >= n || h1_hex_value((unsigned char)s[i + 1]) < 0 ||
+                h1_hex_value((unsigned char)s[i + 2]) < 0)
                 return "malformed %-escape in the URL path";
             i += 2;
         } else if (c == '?' || c == '#') {
@@ -1469,12 +1451,12 @@ static bool
 valid_media_type(const char *s, size_t n)
 {
     size_t i = 0;
-    while (i < n && is_tchar((unsigned char)s[i]))
+    while (i < n && h1_is_tchar((unsigned char)s[i]))
         i++;
     if (i == 0 || i == n || s[i] != '/')
         return false;
     size_t sub = ++i;
-    while (i < n && is_tchar((unsigned char)s[i]))
+    while (i < n && h1_is_tchar((unsigned char)s[i]))
         i++;
     if (i == sub)
         return false;
@@ -1527,7 +1509,7 @@ header_name_problem(const char *key, size_t n, size_t *skip)
 {
     bool ok = n > 0 && n <= MAX_HEADER_NAME;
     for (size_t k = 0; ok && k < n; k++)
-        ok = is_tchar((unsigned char)key[k]);
+        ok = h1_is_tchar((unsigned char)key[k]);
     if (!ok)
         return "is not a valid header name (an RFC 9110 token)";
     for (size_t r = 0; r < sizeof(reserved_headers) / sizeof(char *); r++)
@@ -2334,8 +2316,8 @@ tr_site_normalize_path(const char *raw, size_t len, char *buf, size_t buf_size)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)raw[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hex_value((unsigned char)raw[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value((unsigned char)raw[i + 2]) : -1;
+            int hi = i + 2 < len ? h1_hex_value((unsigned char)raw[i + 1]) : -1;
+            int lo = i + 2 < len ? h1_hex_value((unsigned char)raw[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return TR_SITE_BAD_PATH;
             c = (unsigned char)(hi * 16 + lo);
