@@ -7,6 +7,8 @@
  */
 #include "tp_request.h"
 
+#include "pr_errf.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -584,12 +586,10 @@ parse_error(char *err, size_t errlen, int code, const char *fmt, ...)
 static int
 parse_error(char *err, size_t errlen, int code, const char *fmt, ...)
 {
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    pr_verrf(err, errlen, fmt, ap);
+    va_end(ap);
     return code;
 }
 

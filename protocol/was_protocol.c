@@ -1,6 +1,7 @@
 #include "was_protocol.h"
 
 #include "h1_chars.h"
+#include "pr_errf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -76,12 +77,10 @@ errf(char *err, size_t size, const char *fmt, ...)
 static int
 errf(char *err, size_t size, const char *fmt, ...)
 {
-    if (err != NULL && size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, size, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    pr_verrf(err, size, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
