@@ -1,6 +1,7 @@
 #include "ctl_args.h"
 
 #include "ctl_protocol.h"
+#include "pr_errf.h"
 #include "tp_command.h"
 
 #include <errno.h>
@@ -51,13 +52,10 @@ usage_error(char *err, size_t size, const char *fmt, ...)
 static int
 usage_error(char *err, size_t size, const char *fmt, ...)
 {
-    if (err != NULL && size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vsnprintf(err, size, fmt, ap) < 0)
-            err[0] = '\0';
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    pr_verrf(err, size, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 

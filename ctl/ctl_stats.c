@@ -1,6 +1,7 @@
 #include "ctl_stats.h"
 
 #include "ctl_protocol.h"
+#include "pr_errf.h"
 
 #include <msgpack.h>
 
@@ -20,13 +21,10 @@ bad(char *err, size_t size, const char *fmt, ...)
 static int
 bad(char *err, size_t size, const char *fmt, ...)
 {
-    if (err != NULL && size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vsnprintf(err, size, fmt, ap) < 0)
-            err[0] = '\0';
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    pr_verrf(err, size, fmt, ap);
+    va_end(ap);
     return -EBADMSG;
 }
 
