@@ -282,22 +282,28 @@ conn_close(struct dp_tconn *conn)
     conn->fd = -1;
 }
 
+/* Take the oldest operation off the (non-empty) waiting list. */
+static struct dp_translate_op *
+pop_waiting(struct dp_translate_stock *stock)
+{
+    struct dp_translate_op *op = stock->waiting;
+    stock->waiting = op->next;
+    if (stock->waiting == NULL)
+        stock->waiting_tail = &stock->waiting;
+    stock->n_waiting--;
+    op->queued = false;
+    op->next = NULL;
+    return op;
+}
+
 /* A slot became free: start the oldest waiting operation on a new
  * connection. */
 static void
 serve_waiting(struct dp_translate_stock *stock)
 {
     while (stock->waiting != NULL && !stock->freeing &&
-           stock->n_conns < stock->opt.limit) {
-        struct dp_translate_op *op = stock->waiting;
-        stock->waiting = op->next;
-        if (stock->waiting == NULL)
-            stock->waiting_tail = &stock->waiting;
-        stock->n_waiting--;
-        op->queued = false;
-        op->next = NULL;
-        dispatch(op, true);
-    }
+           stock->n_conns < stock->opt.limit)
+        dispatch(pop_waiting(stock), true);
 }
 
 /* The operation on `conn` failed: close the connection, report. */
@@ -368,14 +374,7 @@ conn_idle(struct dp_tconn *conn)
     conn->reused = true;
     uv_timer_stop(&conn->timer);
     if (stock->waiting != NULL) {
-        struct dp_translate_op *op = stock->waiting;
-        stock->waiting = op->next;
-        if (stock->waiting == NULL)
-            stock->waiting_tail = &stock->waiting;
-        stock->n_waiting--;
-        op->queued = false;
-        op->next = NULL;
-        conn_start(conn, op);
+        conn_start(conn, pop_waiting(stock));
         return;
     }
     conn->idle_listed = true;
