@@ -14,16 +14,18 @@
  *   (unreserved, sub-delims, '%', ':', '[', ']').  H1_C_HEX: HEXDIG.
  *   H1_C_QDTEXT: quoted-string text (HTAB, SP, VCHAR except '"' and '\',
  *   obs-text).
- * - h1_is_tchar(), h1_is_ows() and h1_hex_value() are the small helpers
- *   every parser of header fields, URIs and site files needs (protocol/,
- *   dataplane/, translator/ alike): token character, optional whitespace
- *   (SP or HTAB, RFC 9110 §5.6.3), and the value of a HEXDIG (-1 for any
- *   other byte).
+ * - h1_is_tchar(), h1_is_ows(), h1_is_field_value() and h1_hex_value()
+ *   are the small helpers every parser of header fields, URIs and site
+ *   files needs (protocol/, dataplane/, translator/ alike): token
+ *   character, optional whitespace (SP or HTAB, RFC 9110 §5.6.3), bytes
+ *   fit for a field value, and the value of a HEXDIG (-1 for any other
+ *   byte).
  */
 #ifndef PORTIER_H1_CHARS_H
 #define PORTIER_H1_CHARS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define H1_C_TCHAR 0x01u
@@ -54,6 +56,18 @@ static inline bool
 h1_is_ows(uint8_t c)
 {
     return c == ' ' || c == '\t';
+}
+
+/** True when every byte of s[0..len) is a field-value character: no
+ *  control character but HTAB, so the bytes may go into a header line. */
+static inline bool
+h1_is_field_value(const void *s, size_t len)
+{
+    const uint8_t *p = s;
+    for (size_t i = 0; i < len; i++)
+        if (!(h1_char_class[p[i]] & H1_C_VALUE))
+            return false;
+    return true;
 }
 
 /** The value of a hex digit, either case; -1 for any other byte. */
