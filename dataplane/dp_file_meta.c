@@ -233,19 +233,6 @@ put_hex(char *p, uint64_t v)
     return p;
 }
 
-static bool
-field_value_ok(const char *s, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 void
 dp_file_meta_build(struct dp_file_meta *m, const struct stat *st,
                    const struct dp_file_xattrs *x, const char *content_type,
@@ -283,8 +270,8 @@ dp_file_meta_build(struct dp_file_meta *m, const struct stat *st,
         m->last_modified = lm;
     }
 
-    if (content_type != NULL &&
-        field_value_ok(content_type, content_type_len)) {
+    if (content_type != NULL && content_type_len > 0 &&
+        h1_is_field_value(content_type, content_type_len)) {
         m->content_type = content_type;
         m->content_type_len = content_type_len;
     } else if (x != NULL && x->has_content_type) {

@@ -236,20 +236,6 @@ boundary_ok(const char *b)
     return true;
 }
 
-/* A field value we may copy into a header line: no CTL but HTAB. */
-static bool
-field_value_ok(const char *s, size_t len)
-{
-    if (s == NULL || len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 int
 dp_multipart_content_type(char *buf, size_t cap, const char *boundary)
 {
@@ -268,7 +254,8 @@ dp_multipart_part_header(char *buf, size_t cap, const char *boundary,
 {
     if (cap == 0 || !boundary_ok(boundary) ||
         (content_type != NULL &&
-         (!field_value_ok(content_type, content_type_len) ||
+         (content_type_len == 0 ||
+          !h1_is_field_value(content_type, content_type_len) ||
           content_type_len > INT32_MAX)))
         return -1;
     int n;
