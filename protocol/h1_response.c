@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char wkday[7][4] = { "Thu", "Fri", "Sat", "Sun",
-                                  "Mon", "Tue", "Wed" };
+static const char wkday[7][4] = { "Sun", "Mon", "Tue", "Wed",
+                                  "Thu", "Fri", "Sat" };
 static const char month[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
@@ -19,12 +19,13 @@ put2(char *p, unsigned v)
 
 /* Days since 1970-01-01 to year/month/day in the proleptic Gregorian
  * calendar: shift to years starting on March 1st so the leap day comes
- * last, then split into 400-year eras of 146097 days. */
+ * last, then split into 400-year eras of 146097 days (floored, so days
+ * before 0000-03-01 work too). */
 static void
-civil_from_days(int64_t days, unsigned *y, unsigned *m, unsigned *d)
+civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d)
 {
     int64_t z = days + 719468;  /* days since 0000-03-01 */
-    int64_t era = z / 146097;   /* z >= 0 here */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     /* day of the era [0, 146096], year of the era [0, 399], day of the
      * (March-based) year [0, 365], month with March = 0 */
     unsigned doe = (unsigned)(z - era * 146097);
@@ -33,7 +34,42 @@ civil_from_days(int64_t days, unsigned *y, unsigned *m, unsigned *d)
     unsigned mp = (5 * doy + 2) / 153;
     *d = doy - (153 * mp + 2) / 5 + 1;
     *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (unsigned)(yoe + era * 400) + (*m <= 2 ? 1u : 0u);
+    *y = (int64_t)yoe + era * 400 + (*m <= 2 ? 1 : 0);
+}
+
+int
+h1_format_date_checked(char *out, int64_t t)
+{
+    /* 0000-01-01 and 10000-01-01 as days since the epoch */
+    const int64_t first_day = -719528, end_day = 2932897;
+    int64_t days = t / 86400;
+    if (t % 86400 < 0)
+        days--;                 /* floor */
+    if (days < first_day || days >= end_day)
+        return -1;
+    unsigned secs = (unsigned)(t - days * 86400);
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+
+    /* 1970-01-01 was a Thursday (4) */
+    memcpy(out, wkday[((days % 7) + 7 + 4) % 7], 3);
+    out[3] = ',';
+    out[4] = ' ';
+    put2(out + 5, d);
+    out[7] = ' ';
+    memcpy(out + 8, month[m - 1], 3);
+    out[11] = ' ';
+    put2(out + 12, (unsigned)(y / 100));
+    put2(out + 14, (unsigned)(y % 100));
+    out[16] = ' ';
+    put2(out + 17, secs / 3600);
+    out[19] = ':';
+    put2(out + 20, secs / 60 % 60);
+    out[22] = ':';
+    put2(out + 23, secs % 60);
+    memcpy(out + 25, " GMT", 4);
+    return 0;
 }
 
 size_t
@@ -44,27 +80,7 @@ h1_format_date(char *out, int64_t t)
         t = 0;
     if (t > max)
         t = max;
-    int64_t days = t / 86400;
-    unsigned secs = (unsigned)(t % 86400);
-    unsigned y, m, d;
-    civil_from_days(days, &y, &m, &d);
-
-    memcpy(out, wkday[days % 7], 3);
-    out[3] = ',';
-    out[4] = ' ';
-    put2(out + 5, d);
-    out[7] = ' ';
-    memcpy(out + 8, month[m - 1], 3);
-    out[11] = ' ';
-    put2(out + 12, y / 100);
-    put2(out + 14, y % 100);
-    out[16] = ' ';
-    put2(out + 17, secs / 3600);
-    out[19] = ':';
-    put2(out + 20, secs / 60 % 60);
-    out[22] = ':';
-    put2(out + 23, secs % 60);
-    memcpy(out + 25, " GMT", 4);
+    h1_format_date_checked(out, t);
     return H1_DATE_LEN;
 }
 

@@ -6,7 +6,9 @@
  *   no locale or time-zone dependence.
  * - h1_format_date() writes the IMF-fixdate of RFC 9110 §5.6.7
  *   ("Sun, 06 Nov 1994 08:49:37 GMT", always 29 bytes) for the Date and
- *   Last-Modified headers.
+ *   Last-Modified headers; h1_format_date_checked() is the same formatter
+ *   without the clamping, for every time whose year IMF-fixdate can
+ *   express (0000 to 9999; dataplane/dp_http_date builds on it).
  * - h1_format_status_line() writes "HTTP/1.1 <code> <reason>\r\n" with
  *   the reason phrase of h1_reason_phrase().
  * - Outputs are truncated never: a buffer too small gives 0 and is left
@@ -29,6 +31,14 @@
  */
 size_t
 h1_format_date(char *out, int64_t t);
+
+/**
+ * Write the IMF-fixdate of `t` into out (room for H1_DATE_LEN bytes; no
+ * NUL is written) and return 0; or return -1, writing nothing, when the
+ * year of `t` lies outside 0000..9999.
+ */
+int
+h1_format_date_checked(char *out, int64_t t);
 
 /** The reason phrase of a status ("Not Found"); "Unknown" for codes
  *  without one. */
