@@ -2,6 +2,7 @@
 #include "dp_http_date.h"
 
 #include "h1_chars.h"
+#include "h1_response.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,9 +21,6 @@ static const char month_names[12][4] = {
 };
 
 #define SECONDS_PER_DAY 86400
-/* 0000-01-01 and 10000-01-01 as days since the epoch. */
-#define FIRST_DAY (-719528LL)
-#define END_DAY 2932897LL
 
 long long
 dp_days_from_civil(long long year, unsigned month, unsigned day)
@@ -76,44 +74,17 @@ floor_div(long long a, long long b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static void
-put2(char *p, unsigned v)
-{
-    p[0] = (char)('0' + v / 10);
-    p[1] = (char)('0' + v % 10);
-}
+/* The formatting is protocol/h1_response's; this adds the NUL. */
+_Static_assert(DP_HTTP_DATE_LEN == H1_DATE_LEN, "one IMF-fixdate length");
 
 int
 dp_http_date_format(time_t t, char out[DP_HTTP_DATE_SIZE])
 {
-    long long days = floor_div((long long)t, SECONDS_PER_DAY);
-    if (days < FIRST_DAY || days >= END_DAY) {
+    if (h1_format_date_checked(out, (int64_t)t) != 0) {
         out[0] = '\0';
         return -1;
     }
-    long long secs = (long long)t - days * SECONDS_PER_DAY;
-    long long year;
-    unsigned month, day;
-    civil_from_days(days, &year, &month, &day);
-    /* 1970-01-01 was a Thursday (4). */
-    unsigned wday = (unsigned)(((days % 7) + 7 + 4) % 7);
-
-    memcpy(out, day_names[wday], 3);
-    out[3] = ',';
-    out[4] = ' ';
-    put2(out + 5, day);
-    out[7] = ' ';
-    memcpy(out + 8, month_names[month - 1], 3);
-    out[11] = ' ';
-    put2(out + 12, (unsigned)(year / 100));
-    put2(out + 14, (unsigned)(year % 100));
-    out[16] = ' ';
-    put2(out + 17, (unsigned)(secs / 3600));
-    out[19] = ':';
-    put2(out + 20, (unsigned)(secs / 60 % 60));
-    out[22] = ':';
-    put2(out + 23, (unsigned)(secs % 60));
-    memcpy(out + 25, " GMT", 5);
+    out[DP_HTTP_DATE_LEN] = '\0';
     return 0;
 }
 
