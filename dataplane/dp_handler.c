@@ -5,6 +5,7 @@
 #include "dp_handler.h"
 #include "dp_fcache.h"
 #include "dp_file.h"
+#include "dp_file_meta.h"
 #include "dp_uri.h"
 
 #include <errno.h>
@@ -342,19 +343,38 @@ add_response_headers(struct hreq *hr, const struct tp_response *r,
     uint32_t rel = req->query != NULL && r->expires_relative_with_query > 0
                        ? r->expires_relative_with_query
                        : r->expires_relative;
-    if (rel > 0) {
-        char date[40];
-        time_t t = time(NULL) + (time_t)rel;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        if (dp_response_header(h, "Expires", date) != 0)
-            return -1;
-    }
+    char date[DP_HTTP_DATE_SIZE];
+    if (rel > 0 && dp_expires_format(time(NULL), rel, date) == 0 &&
+        dp_response_header(h, "Expires", date) != 0)
+        return -1;
     return 0;
 }
 
 static uint64_t now_ms(struct hreq *hr);
+
+/* A translation answer to `treq` arrived (or its failure): store it in the
+ * server's cache, which fills *hit.  False when the request has been
+ * answered with an error instead. */
+static bool
+store_answer(struct hreq *hr, const struct tp_request *treq,
+             struct tp_response *response, int status, const char *msg,
+             struct dp_tcache_hit *hit)
+{
+    dp_request_set_abort(hr->req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(hr->req, (unsigned)status, msg);
+        return false;
+    }
+    struct dp_tcache *cache = hr->handler->servers[hr->server].cache;
+    enum dp_tcache_status st = dp_tcache_store(cache, treq, response,
+                                               now_ms(hr), hit);
+    free(response);
+    if (st == DP_TCACHE_ERROR) {
+        dp_request_error(hr->req, (unsigned)hit->error_status, hit->error);
+        return false;
+    }
+    return true;
+}
 
 /* The answer to the CONTENT_TYPE_LOOKUP request: serve the file. */
 static void
@@ -378,21 +398,9 @@ on_lookup(void *ctx, struct tp_response *response, int status,
 {
     struct hreq *hr = ctx;
     hr->lookup_op = NULL;
-    dp_request_set_abort(hr->req, NULL, NULL);
-    if (response == NULL) {
-        dp_request_error(hr->req, (unsigned)status, msg);
-        return;
-    }
-    struct dp_tcache *cache = hr->handler->servers[hr->server].cache;
-    enum dp_tcache_status st = dp_tcache_store(cache, &hr->lookup, response,
-                                               now_ms(hr), &hr->lookup_hit);
-    free(response);
-    if (st == DP_TCACHE_ERROR) {
-        dp_request_error(hr->req, (unsigned)hr->lookup_hit.error_status,
-                         hr->lookup_hit.error);
-        return;
-    }
-    lookup_done(hr, &hr->lookup_hit.response);
+    if (store_answer(hr, &hr->lookup, response, status, msg,
+                     &hr->lookup_hit))
+        lookup_done(hr, &hr->lookup_hit.response);
 }
 
 /* Serve a LOCAL address, asking for its Content-Type first when the
@@ -839,21 +847,8 @@ on_translated(void *ctx, struct tp_response *response, int status,
 {
     struct hreq *hr = ctx;
     hr->op = NULL;
-    dp_request_set_abort(hr->req, NULL, NULL);
-    if (response == NULL) {
-        dp_request_error(hr->req, (unsigned)status, msg);
-        return;
-    }
-    struct dp_tcache *cache = hr->handler->servers[hr->server].cache;
-    enum dp_tcache_status st = dp_tcache_store(cache, &hr->treq, response,
-                                               now_ms(hr), &hr->hit);
-    free(response);
-    if (st == DP_TCACHE_ERROR) {
-        dp_request_error(hr->req, (unsigned)hr->hit.error_status,
-                         hr->hit.error);
-        return;
-    }
-    execute(hr, &hr->hit.response);
+    if (store_answer(hr, &hr->treq, response, status, msg, &hr->hit))
+        execute(hr, &hr->hit.response);
 }
 
 static void
