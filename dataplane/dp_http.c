@@ -13,6 +13,7 @@
  * iteration even after conn_close().
  */
 #include "dp_http.h"
+#include "dp_http_date.h"
 #include "h1_request.h"
 
 #include <arpa/inet.h>
@@ -217,8 +218,6 @@ reason_phrase(unsigned status)
     return "Server Error";
 }
 
-static const char *const wkday[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-                                     "Fri", "Sat" };
 static const char *const month[] = { "Jan", "Feb", "Mar", "Apr", "May",
                                      "Jun", "Jul", "Aug", "Sep", "Oct",
                                      "Nov", "Dec" };
@@ -231,12 +230,11 @@ server_update_date(struct dp_http_server *server)
     if (now == server->date_sec)
         return;
     server->date_sec = now;
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    int n = snprintf(server->date, sizeof(server->date),
-                     "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
-                     wkday[tm.tm_wday], tm.tm_mday, month[tm.tm_mon],
-                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    char date[DP_HTTP_DATE_SIZE];
+    int n = dp_http_date_format(now, date) == 0
+                ? snprintf(server->date, sizeof(server->date),
+                           "Date: %s\r\n", date)
+                : -1;
     server->date_len = n > 0 ? (size_t)n : 0;
 }
 
