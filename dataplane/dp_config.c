@@ -43,12 +43,6 @@
 static const struct dp_setting_info setting_table[] = {
 #include "dp_config_settings.def"
 };
-#undef DP_SETTING_STRING
-#undef DP_SETTING_CHOICE
-#undef DP_SETTING_BOOL
-#undef DP_SETTING_UINT
-#undef DP_SETTING_SIZE
-#undef DP_SETTING_DURATION
 
 #define SETTING_OFFSET(name) offsetof(struct dp_config_settings, name),
 #define DP_SETTING_STRING(name, def, sup)             SETTING_OFFSET(name)
@@ -60,12 +54,6 @@ static const struct dp_setting_info setting_table[] = {
 static const size_t setting_offset[] = {
 #include "dp_config_settings.def"
 };
-#undef DP_SETTING_STRING
-#undef DP_SETTING_CHOICE
-#undef DP_SETTING_BOOL
-#undef DP_SETTING_UINT
-#undef DP_SETTING_SIZE
-#undef DP_SETTING_DURATION
 #undef SETTING_OFFSET
 
 #define N_SETTINGS (sizeof(setting_table) / sizeof(setting_table[0]))
@@ -87,12 +75,6 @@ settings_init(struct dp_config_settings *s)
 #define DP_SETTING_SIZE(name, def, max, sup)          s->name = def;
 #define DP_SETTING_DURATION(name, def, min, max, sup) s->name = def;
 #include "dp_config_settings.def"
-#undef DP_SETTING_STRING
-#undef DP_SETTING_CHOICE
-#undef DP_SETTING_BOOL
-#undef DP_SETTING_UINT
-#undef DP_SETTING_SIZE
-#undef DP_SETTING_DURATION
 }
 
 void

@@ -104,12 +104,6 @@ struct dp_config_listener {
 struct dp_config_settings {
 #include "dp_config_settings.def"
 };
-#undef DP_SETTING_STRING
-#undef DP_SETTING_CHOICE
-#undef DP_SETTING_BOOL
-#undef DP_SETTING_UINT
-#undef DP_SETTING_SIZE
-#undef DP_SETTING_DURATION
 
 struct dp_config {
     struct dp_config_listener *listeners; /* in file order */
