@@ -1,7 +1,7 @@
 #include "ctl_args.h"
 
 #include "ctl_protocol.h"
-#include "pr_errf.h"
+#include "pr_internal.h"
 #include "tp_command.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 #include "ctl_stats.h"
 
 #include "ctl_protocol.h"
-#include "pr_errf.h"
+#include "pr_internal.h"
 
 #include <msgpack.h>
 

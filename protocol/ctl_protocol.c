@@ -1,6 +1,6 @@
 #include "ctl_protocol.h"
 
-#include "pr_errf.h"
+#include "pr_internal.h"
 #include "tp_command.h"
 
 #include <errno.h>

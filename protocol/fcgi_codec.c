@@ -1,6 +1,6 @@
 #include "fcgi_codec.h"
 
-#include "pr_errf.h"
+#include "pr_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -416,13 +416,8 @@ fcgi_decoder_feed(struct fcgi_decoder *d, const uint8_t *data, size_t len,
                 *consumed = pos;
                 return FCGI_DEC_NEED_MORE;
             }
-            size_t n = FCGI_HEADER_SIZE - d->header_fill;
-            if (n > len - pos)
-                n = len - pos;
-            memcpy(d->header + d->header_fill, data + pos, n);
-            d->header_fill += n;
-            pos += n;
-            if (d->header_fill < FCGI_HEADER_SIZE)
+            if (!pr_fill(d->header, &d->header_fill, FCGI_HEADER_SIZE, data,
+                         len, &pos))
                 break;
             enum fcgi_decoder_status st = start_record(d);
             if (st != 0)

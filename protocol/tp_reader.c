@@ -1,6 +1,7 @@
 #include "tp_reader.h"
 
 #include "pr_bytes.h"
+#include "pr_internal.h"
 #include "tp_command.h"
 
 #include <stdarg.h>
@@ -75,13 +76,8 @@ tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
             header = data;
             pos = TP_HEADER_SIZE;
         } else {
-            size_t n = TP_HEADER_SIZE - r->header_fill;
-            if (n > len)
-                n = len;
-            memcpy(r->header + r->header_fill, data, n);
-            r->header_fill += n;
-            pos = n;
-            if (r->header_fill < TP_HEADER_SIZE) {
+            if (!pr_fill(r->header, &r->header_fill, TP_HEADER_SIZE, data,
+                         len, &pos)) {
                 *consumed = pos;
                 return TP_READER_NEED_MORE;
             }
@@ -123,14 +119,10 @@ tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
 
     /* ST_PAYLOAD: assemble in our buffer. */
     uint16_t length = pr_load_u16(r->header);
-    size_t n = length - r->payload_fill;
-    if (n > len - pos)
-        n = len - pos;
-    memcpy(r->payload + r->payload_fill, data + pos, n);
-    r->payload_fill += n;
-    pos += n;
+    bool whole = pr_fill(r->payload, &r->payload_fill, length, data, len,
+                         &pos);
     *consumed = pos;
-    if (r->payload_fill < length)
+    if (!whole)
         return TP_READER_NEED_MORE;
 
     pkt->command = pr_load_u16(r->header + 2);

@@ -7,7 +7,7 @@
  */
 #include "tp_request.h"
 
-#include "pr_errf.h"
+#include "pr_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 #include "was_protocol.h"
 
 #include "h1_chars.h"
-#include "pr_errf.h"
+#include "pr_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -317,13 +317,8 @@ was_reader_feed(struct was_reader *r, const uint8_t *data, size_t len,
         return WAS_READER_NEED_MORE;
 
     if (r->state == ST_HEADER) {
-        size_t n = WAS_HEADER_SIZE - r->header_fill;
-        if (n > len)
-            n = len;
-        memcpy(r->header + r->header_fill, data, n);
-        r->header_fill += n;
-        pos = n;
-        if (r->header_fill < WAS_HEADER_SIZE) {
+        if (!pr_fill(r->header, &r->header_fill, WAS_HEADER_SIZE, data, len,
+                     &pos)) {
             *consumed = pos;
             return WAS_READER_NEED_MORE;
         }
@@ -350,14 +345,10 @@ was_reader_feed(struct was_reader *r, const uint8_t *data, size_t len,
     }
 
     uint16_t length = pr_load_u16(r->header);
-    size_t n = length - r->payload_fill;
-    if (n > len - pos)
-        n = len - pos;
-    memcpy(r->payload + r->payload_fill, data + pos, n);
-    r->payload_fill += n;
-    pos += n;
+    bool whole = pr_fill(r->payload, &r->payload_fill, length, data, len,
+                         &pos);
     *consumed = pos;
-    if (r->payload_fill < length)
+    if (!whole)
         return WAS_READER_NEED_MORE;
     return deliver(r, pr_load_u16(r->header + 2), r->payload, length, pkt);
 }
