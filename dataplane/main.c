@@ -4,6 +4,7 @@
  * SIGHUP reopens the access log.
  */
 #include "dp_config.h"
+#include "dp_control.h"
 #include "dp_fcache.h"
 #include "dp_handler.h"
 #include "dp_http.h"
@@ -38,6 +39,7 @@ struct daemon {
     struct chain *chains;       /* [0] = global, then one per listener
                                    with its own translation_socket */
     size_t n_chains;
+    struct dp_control *control;  /* the control sockets (docs/control.md) */
     uv_signal_t sigterm, sigint, sighup;
     const char *access_log_path;
     int access_log_fd;
@@ -102,6 +104,9 @@ static void
 shutdown_done(void *ctx)
 {
     struct daemon *d = ctx;
+    /* The control server points at the stocks: close it first. */
+    dp_control_close(d->control);
+    d->control = NULL;
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
@@ -175,6 +180,64 @@ chains_free(struct daemon *d)
     free(d->chains);
 }
 
+/* Open the control sockets; the commands reach every chain's stocks and
+ * caches and the HTTP server. */
+static int
+control_start(struct daemon *d)
+{
+    const struct dp_config *cfg = &d->cfg;
+    if (cfg->n_controls == 0)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_chains; i++)
+        n += d->chains[i].n;
+    struct dp_translate_stock **stocks = calloc(n + 1, sizeof(*stocks));
+    struct dp_tcache **caches = calloc(n + 1, sizeof(*caches));
+    if (stocks == NULL || caches == NULL) {
+        free(stocks);
+        free(caches);
+        fprintf(stderr, "portierd: out of memory\n");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_chains; i++)
+        for (size_t j = 0; j < d->chains[i].n; j++, k++) {
+            stocks[k] = d->chains[i].servers[j].stock;
+            caches[k] = d->chains[i].servers[j].cache;
+        }
+    struct dp_control_targets t = {
+        .http = d->http,
+        .stocks = stocks,
+        .n_stocks = n,
+        .caches = caches,
+        .n_caches = n,
+    };
+    d->control = dp_control_new(d->loop, &t);
+    free(stocks);
+    free(caches);
+    if (d->control == NULL) {
+        fprintf(stderr, "portierd: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_controls; i++) {
+        const struct dp_config_control *cc = &cfg->controls[i];
+        char err[400];
+        if (dp_control_open(d->control, cc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "portierd: %s:%u: %s\n", cc->file, cc->line,
+                    err);
+            return -1;
+        }
+        fprintf(stderr, "portierd: control socket %s%s%s%s%s\n",
+                cc->bind.text,
+                cc->multicast_group.kind != 0 ? " multicast group " : "",
+                cc->multicast_group.kind != 0 ? cc->multicast_group.text
+                                              : "",
+                cc->interface != NULL ? " on " : "",
+                cc->interface != NULL ? cc->interface : "");
+    }
+    return 0;
+}
+
 static int
 run(struct daemon *d)
 {
@@ -238,6 +301,8 @@ run(struct daemon *d)
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         fprintf(stderr, "portierd: translation server %s\n",
                 cfg->translation_sockets[i].text);
+    if (control_start(d) != 0)
+        return 1;
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
@@ -335,6 +400,9 @@ main(int argc, char **argv)
                         d.cfg.settings.open_file_cache_valid);
     d.loop = uv_default_loop();
     int status = run(&d);
+    /* Only after a failed start is it still open (shutdown_done closes
+     * it otherwise): remove its socket files. */
+    dp_control_close(d.control);
     if (d.http != NULL)
         dp_http_server_free(d.http);
     chains_free(&d);
