@@ -674,7 +674,8 @@ dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
     int r = 0;
     if (local)
         r = setsockopt(s->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-    else
+    else if (cc->multicast_group.kind != 0)
+        /* Several receivers of one group on a machine share the port. */
         r = setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (r != 0) {
         int e = errno;
