@@ -296,3 +296,32 @@ def test_path_socket_removed(portierd_factory, servers, docroot, ctl,
     assert stats(ctl, path)['workers'] == 1
     d.stop()
     assert not os.path.exists(path)
+
+
+def test_udp_port_taken_fails_start(portierd_factory, servers, docroot):
+    srv = servers(lambda req: file_answer(docroot))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(('127.0.0.1', 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError) as e:
+            portierd_factory([srv.address], config=control_config(
+                '127.0.0.1:%d' % port))
+    assert (':1: cannot bind control socket 127.0.0.1:%d: Address already '
+            'in use' % port) in str(e.value)
+
+
+def test_udp_ipv6(portierd_factory, servers, docroot, ctl):
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(('::1', 0))
+            port = s.getsockname()[1]
+    except OSError as e:
+        pytest.skip('no IPv6 on lo: %s' % e)
+    srv = servers(lambda req: file_answer(docroot))
+    d = portierd_factory([srv.address],
+                         config=control_config('[::1]:%d' % port))
+    p = run(ctl, '--server', '[::1]:%d' % port, 'nop')
+    assert p.returncode == 0, p.stderr
+    lines = wait_log(d, 'refused NOP from [::1]:')
+    assert len(lines) == 1
+    assert 'on [::1]:%d' % port in lines[0]
