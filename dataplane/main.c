@@ -1,7 +1,9 @@
 /*
- * portierd: read the configuration, bind the listeners, run one worker
- * loop.  SIGTERM/SIGINT stop gracefully (requests in progress finish),
- * SIGHUP reopens the access log.
+ * portierd: read the configuration, bind the listeners and the control
+ * sockets (dp_control, docs/control.md), run one worker loop.
+ * SIGTERM/SIGINT stop gracefully (requests in progress finish; the control
+ * sockets close with the translation stocks), SIGHUP reopens the access
+ * log.
  */
 #include "dp_config.h"
 #include "dp_control.h"
