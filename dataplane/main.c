@@ -270,16 +270,32 @@ run(struct daemon *d)
     if (d->access_log_path != NULL)
         dp_http_server_set_access_log(d->http, access_log_write, d);
 
+    /* Every chain first, then the control sockets (they reach every
+     * chain's caches), then the listeners: when a client can connect,
+     * the control sockets are ready too. */
+    struct dp_handler **handlers =
+        calloc(cfg->n_listeners + 1, sizeof(*handlers));
+    if (handlers == NULL)
+        return 1;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct dp_config_listener *l = &cfg->listeners[i];
-        struct dp_handler *handler = d->chains[0].handler;
+        handlers[i] = d->chains[0].handler;
         if (l->n_translation_sockets > 0) {
             struct chain *c = &d->chains[d->n_chains++];
             if (chain_build(d, c, l->translation_sockets,
-                            l->n_translation_sockets) != 0)
+                            l->n_translation_sockets) != 0) {
+                free(handlers);
                 return 1;
-            handler = c->handler;
+            }
+            handlers[i] = c->handler;
         }
+    }
+    if (control_start(d) != 0) {
+        free(handlers);
+        return 1;
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct dp_config_listener *l = &cfg->listeners[i];
         char err[300];
         int fd = dp_listen_open(l, err, sizeof(err));
         if (fd < 0) {
@@ -288,23 +304,25 @@ run(struct daemon *d)
                         err);
             else
                 fprintf(stderr, "portierd: %s\n", err);
+            free(handlers);
             return 1;
         }
-        int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
+        int rc =
+            dp_http_server_add_listener(d->http, fd, l->tag, handlers[i]);
         if (rc != 0) {
             close(fd);
             fprintf(stderr, "portierd: listener %s: %s\n", l->bind.text,
                     uv_strerror(rc));
+            free(handlers);
             return 1;
         }
         fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
                 l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
     }
+    free(handlers);
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         fprintf(stderr, "portierd: translation server %s\n",
                 cfg->translation_sockets[i].text);
-    if (control_start(d) != 0)
-        return 1;
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
