@@ -52,7 +52,7 @@ static const struct dp_setting_info setting_table[] = {
 #undef DP_SETTING_SIZE
 #undef DP_SETTING_DURATION
 
-#define SETTING_OFFSET(name)                          offsetof(struct dp_config_settings, name),
+#define SETTING_OFFSET(name) offsetof(struct dp_config_settings, name),
 #define DP_SETTING_STRING(name, def, sup)             SETTING_OFFSET(name)
 #define DP_SETTING_CHOICE(name, def, choices, sup)    SETTING_OFFSET(name)
 #define DP_SETTING_BOOL(name, def, sup)               SETTING_OFFSET(name)

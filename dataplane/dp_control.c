@@ -643,8 +643,8 @@ on_socket_closed(uv_handle_t *h)
 }
 
 int
-dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
-                char *err, size_t err_size)
+dp_control_bind(const struct dp_config_control *cc, char *err,
+                size_t err_size)
 {
     const struct dp_config_address *a = &cc->bind;
     bool local = a->kind == DP_CONFIG_ADDRESS_LOCAL ||
@@ -652,35 +652,19 @@ dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
     int family = local ? AF_LOCAL
                  : a->kind == DP_CONFIG_ADDRESS_IPV4 ? AF_INET
                                                      : AF_INET6;
-    struct control_socket **grown =
-        realloc(c->sockets, (c->n_sockets + 1) * sizeof(*c->sockets));
-    if (grown == NULL)
-        return fail_errno(ENOMEM, err, err_size, "allocate", a->text);
-    c->sockets = grown;
-    struct control_socket *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return fail_errno(ENOMEM, err, err_size, "allocate", a->text);
-    s->owner = c;
-    s->local = local;
-    int n = snprintf(s->name, sizeof(s->name), "%s", a->text);
-    (void)n;
-    s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
-        int e = errno;
-        free(s);
-        return fail_errno(e, err, err_size, "create", a->text);
-    }
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail_errno(errno, err, err_size, "create", a->text);
     int one = 1;
     int r = 0;
     if (local)
-        r = setsockopt(s->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+        r = setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
     else if (cc->multicast_group.kind != 0)
         /* Several receivers of one group on a machine share the port. */
-        r = setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        r = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (r != 0) {
         int e = errno;
-        close(s->fd);
-        free(s);
+        close(fd);
         return fail_errno(e, err, err_size, "configure", a->text);
     }
     if (a->kind == DP_CONFIG_ADDRESS_LOCAL) {
@@ -691,47 +675,79 @@ dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
         if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(path);
     }
-    if (bind(s->fd, (const struct sockaddr *)&a->addr, a->addr_len) != 0) {
+    if (bind(fd, (const struct sockaddr *)&a->addr, a->addr_len) != 0) {
         int e = errno;
-        close(s->fd);
-        free(s);
+        close(fd);
         return fail_errno(e, err, err_size, "bind", a->text);
     }
+    if (cc->multicast_group.kind != 0) {
+        r = join_group(fd, cc, err, err_size);
+        if (r != 0) {
+            close(fd);
+            return r;
+        }
+    }
+    return fd;
+}
+
+int
+dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
+               int fd, char *err, size_t err_size)
+{
+    const struct dp_config_address *a = &cc->bind;
+    struct control_socket **grown =
+        realloc(c->sockets, (c->n_sockets + 1) * sizeof(*c->sockets));
+    if (grown == NULL) {
+        close(fd);
+        return fail_errno(ENOMEM, err, err_size, "watch", a->text);
+    }
+    c->sockets = grown;
+    struct control_socket *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        close(fd);
+        return fail_errno(ENOMEM, err, err_size, "watch", a->text);
+    }
+    s->owner = c;
+    s->fd = fd;
+    s->local = a->kind == DP_CONFIG_ADDRESS_LOCAL ||
+               a->kind == DP_CONFIG_ADDRESS_ABSTRACT;
+    int n = snprintf(s->name, sizeof(s->name), "%s", a->text);
+    (void)n;
     if (a->kind == DP_CONFIG_ADDRESS_LOCAL) {
         n = snprintf(s->unlink_path, sizeof(s->unlink_path), "%s",
                      ((const struct sockaddr_un *)&a->addr)->sun_path);
         (void)n;
     }
-    if (cc->multicast_group.kind != 0) {
-        r = join_group(s->fd, cc, err, err_size);
-        if (r != 0) {
-            close(s->fd);
-            free(s);
-            return r;
-        }
+    int r = uv_poll_init(c->loop, &s->poll, fd);
+    if (r != 0) {
+        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
+                     a->text, uv_strerror(r));
+        (void)n;
+        close(fd);
+        free(s);
+        return r;
     }
-    r = uv_poll_init(c->loop, &s->poll, s->fd);
-    if (r == 0) {
-        s->poll.data = s;
-        r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-        c->sockets[c->n_sockets++] = s;
-        c->open_handles++;
-        if (r != 0) {
-            n = snprintf(err, err_size, "cannot watch control socket %s: %s",
-                         a->text, uv_strerror(r));
-            (void)n;
-            return r;
-        }
-        return 0;
+    s->poll.data = s;
+    c->sockets[c->n_sockets++] = s;
+    c->open_handles++;
+    r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    if (r != 0) {
+        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
+                     a->text, uv_strerror(r));
+        (void)n;
+        return r; /* closed with the others by dp_control_close() */
     }
-    n = snprintf(err, err_size, "cannot watch control socket %s: %s",
-                 a->text, uv_strerror(r));
-    (void)n;
-    if (s->unlink_path[0] != '\0')
-        unlink(s->unlink_path);
-    close(s->fd);
-    free(s);
-    return r;
+    return 0;
+}
+
+int
+dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
+                char *err, size_t err_size)
+{
+    int fd = dp_control_bind(cc, err, err_size);
+    if (fd < 0)
+        return fd;
+    return dp_control_add(c, cc, fd, err, err_size);
 }
 
 void

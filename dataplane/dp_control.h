@@ -117,8 +117,27 @@ struct dp_control *
 dp_control_new(uv_loop_t *loop, const struct dp_control_targets *targets);
 
 /**
- * Open, bind (and join the multicast group of) one `control` block's
- * socket and start watching it.  0, or a negative errno with a sentence
+ * Create and bind one `control` block's socket (and join its multicast
+ * group), without a loop: portierd does this before it drops privileges.
+ * Returns the non-blocking descriptor, or a negative errno with a
+ * sentence in err.
+ */
+int
+dp_control_bind(const struct dp_config_control *cc, char *err,
+                size_t err_size);
+
+/**
+ * Start watching fd, a socket from dp_control_bind(cc), which the server
+ * owns from now on (also on failure, when it is closed).  0 or a negative
+ * errno with a sentence in err.
+ */
+int
+dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
+               int fd, char *err, size_t err_size);
+
+/**
+ * dp_control_bind() and dp_control_add() in one: open, bind (and join the
+ * multicast group of) one `control` block's socket and start watching it.  0, or a negative errno with a sentence
  * in err ("cannot bind control socket 127.0.0.1:5478: Address already in
  * use").
  */

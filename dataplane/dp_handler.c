@@ -619,8 +619,17 @@ execute(struct hreq *hr, const struct tp_response *r)
                     v = req->query;
                 dst = &t->query_string;
                 break;
+            case TP_CMD_ARGS: {
+                /* the ";args" of the request path, as received */
+                struct dp_uri_parts parts;
+                dp_uri_dissect(req->path, strlen(req->path), &parts);
+                if (parts.args.p != NULL && parts.args.n > 0)
+                    t->args = pool_slice(req->pool, parts.args.p,
+                                         parts.args.n);
+                break;
+            }
             default:
-                break;      /* ARGS, USER: none yet; others ignored */
+                break;      /* USER: no sessions yet; others ignored */
             }
             if (dst != NULL && v != NULL)
                 *dst = pool_slice(req->pool, v, strlen(v));

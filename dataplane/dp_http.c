@@ -149,6 +149,9 @@ static void listener_resume_all(struct dp_http_server *server);
 
 /* ---- small helpers ---- */
 
+static void log_line(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 static void
 log_line(const char *fmt, ...)
 {
@@ -236,6 +239,9 @@ server_update_date(struct dp_http_server *server)
                      tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     server->date_len = n > 0 ? (size_t)n : 0;
 }
+
+static int out_printf(struct pr_buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 out_printf(struct pr_buf *out, const char *fmt, ...)

@@ -5,8 +5,8 @@
  * Structure: every item sits in one hash table (key → chain of items, as
  * VARY allows several items per key) and in one LRU list; items that
  * stored HOST through VARY are also in a second table by that host, so
- * INVALIDATE with HOST looks at the items of one host only (§1.15).  An item owns
- * the response it was stored from (moved in, never modified), the
+ * INVALIDATE with HOST looks at the items of one host only (§1.15).  An
+ * item owns the response it was stored from (moved in, never modified), the
  * request values its VARY asked for, the compiled REGEX/INVERSE_REGEX and,
  * for BASE responses, the "base" forms of the fields that get the URI
  * tail appended on a hit.  Items are refcounted: the cache holds one

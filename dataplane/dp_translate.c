@@ -36,6 +36,7 @@ struct dp_translate_op {
     struct dp_tconn *conn;
     bool retried;
     bool queued;                        /* in stock->waiting */
+    bool starting;                      /* inside dp_translate() */
     bool deferred;                      /* in stock->deferred */
     int fail_status;
     char fail_msg[MSG_MAX];
@@ -300,6 +301,9 @@ serve_waiting(struct dp_translate_stock *stock)
 }
 
 /* The operation on `conn` failed: close the connection, report. */
+static void conn_fail(struct dp_tconn *conn, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 conn_fail(struct dp_tconn *conn, int status, const char *fmt, ...)
 {
@@ -311,7 +315,11 @@ conn_fail(struct dp_tconn *conn, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     conn_close(conn);
-    if (op != NULL) {
+    if (op != NULL && op->starting) {
+        /* A send that failed inside dp_translate(): report it from the
+         * loop, as promised. */
+        fail_later(op, status, msg);
+    } else if (op != NULL) {
         stock->stats.failures++;
         if (status == 504)
             stock->stats.timeouts++;
@@ -659,7 +667,9 @@ dp_translate(struct dp_translate_stock *stock, const struct tp_request *req,
     op->cb = cb;
     op->ctx = ctx;
     stock->stats.requests++;
+    op->starting = true;
     dispatch(op, false);
+    op->starting = false;
     return op;
 }
 

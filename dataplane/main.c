@@ -1,6 +1,6 @@
 /*
- * portierd: read the configuration, bind the listeners and the control
- * sockets (dp_control, docs/control.md), run one worker loop.
+ * portierd: read the configuration, bind the control sockets (dp_control,
+ * docs/control.md) and the listeners, run one worker loop.
  * SIGTERM/SIGINT stop gracefully (requests in progress finish; the control
  * sockets close with the translation stocks), SIGHUP reopens the access
  * log.
@@ -19,10 +19,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PORTIER_VERSION "0.1.0"
@@ -41,12 +47,32 @@ struct daemon {
     struct chain *chains;       /* [0] = global, then one per listener
                                    with its own translation_socket */
     size_t n_chains;
-    struct dp_control *control;  /* the control sockets (docs/control.md) */
     uv_signal_t sigterm, sigint, sighup;
     const char *access_log_path;
     int access_log_fd;
     bool stopping;
+    int *listen_fds;            /* bound before any worker starts */
+    int *control_fds;           /* likewise, one per control block */
+    struct dp_control *control; /* the control server (docs/control.md) */
 };
+
+/* Every connection, cached file and translation connection is a
+ * descriptor: raise the soft limit to the hard one and say what it is. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = before;
+    }
+    fprintf(stderr, "portierd: file descriptor limit %llu (was %llu)\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)before);
+}
 
 static void
 usage(FILE *out)
@@ -61,6 +87,8 @@ usage(FILE *out)
             "[IPv6]:PORT, *:PORT, /path, @abstract\n"
             "  -t, --translation-socket ADDR  add a translation server: "
             "/path or @abstract\n"
+            "  -w, --workers N                worker processes (1..256; "
+            "setting `workers`, default 1)\n"
             "      --check                    check the configuration and "
             "exit (0 when valid)\n"
             "  -h, --help                     this text\n"
@@ -182,8 +210,295 @@ chains_free(struct daemon *d)
     free(d->chains);
 }
 
-/* Open the control sockets; the commands reach every chain's stocks and
- * caches and the HTTP server. */
+/* Bind every listener (before workers start, so they share them). */
+static int
+bind_listeners(struct daemon *d)
+{
+    const struct dp_config *cfg = &d->cfg;
+    d->listen_fds = calloc(cfg->n_listeners + 1, sizeof(int));
+    if (d->listen_fds == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        d->listen_fds[i] = -1;
+    /* The control sockets first: once a client can connect, they are
+     * bound too. */
+    d->control_fds = calloc(cfg->n_controls + 1, sizeof(int));
+    if (d->control_fds == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->n_controls; i++)
+        d->control_fds[i] = -1;
+    for (size_t i = 0; i < cfg->n_controls; i++) {
+        const struct dp_config_control *cc = &cfg->controls[i];
+        char err[400];
+        int fd = dp_control_bind(cc, err, sizeof(err));
+        if (fd < 0) {
+            fprintf(stderr, "portierd: %s:%u: %s\n", cc->file, cc->line,
+                    err);
+            return -1;
+        }
+        d->control_fds[i] = fd;
+        fprintf(stderr, "portierd: control socket %s%s%s%s%s\n",
+                cc->bind.text,
+                cc->multicast_group.kind != 0 ? " multicast group " : "",
+                cc->multicast_group.kind != 0 ? cc->multicast_group.text
+                                              : "",
+                cc->interface != NULL ? " on " : "",
+                cc->interface != NULL ? cc->interface : "");
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct dp_config_listener *l = &cfg->listeners[i];
+        char err[300];
+        int fd = dp_listen_open(l, err, sizeof(err));
+        if (fd < 0) {
+            if (l->line > 0)
+                fprintf(stderr, "portierd: %s:%u: %s\n", l->file, l->line,
+                        err);
+            else
+                fprintf(stderr, "portierd: %s\n", err);
+            return -1;
+        }
+        d->listen_fds[i] = fd;
+        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
+                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
+    }
+    for (size_t i = 0; i < cfg->n_translation_sockets; i++)
+        fprintf(stderr, "portierd: translation server %s\n",
+                cfg->translation_sockets[i].text);
+    return 0;
+}
+
+static void
+close_listeners(struct daemon *d)
+{
+    if (d->control_fds != NULL) {
+        for (size_t i = 0; i < d->cfg.n_controls; i++)
+            if (d->control_fds[i] >= 0)
+                close(d->control_fds[i]);
+        free(d->control_fds);
+        d->control_fds = NULL;
+    }
+    if (d->listen_fds == NULL)
+        return;
+    for (size_t i = 0; i < d->cfg.n_listeners; i++)
+        if (d->listen_fds[i] >= 0)
+            close(d->listen_fds[i]);
+    free(d->listen_fds);
+    d->listen_fds = NULL;
+}
+
+/*
+ * `user` / `group` (lwsws's username / groupname): after binding, a
+ * process started as root serves as this user.  Looked up before any
+ * worker starts; -1 with a message when a name is unknown or the switch
+ * fails.  Without `user` nothing changes (and root keeps root: say so).
+ */
+struct identity {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    const char *name;
+};
+
+static int
+resolve_identity(const struct dp_config_settings *s, struct identity *id)
+{
+    memset(id, 0, sizeof(*id));
+    if (s->user == NULL) {
+        if (s->group != NULL) {
+            fprintf(stderr, "portierd: setting 'group' needs 'user'\n");
+            return -1;
+        }
+        if (geteuid() == 0)
+            fprintf(stderr, "portierd: running as root (set user = \"...\" "
+                    "to serve as another user)\n");
+        return 0;
+    }
+    struct passwd *pw = getpwnam(s->user);
+    if (pw == NULL) {
+        fprintf(stderr, "portierd: setting 'user': unknown user \"%s\"\n",
+                s->user);
+        return -1;
+    }
+    id->set = true;
+    id->uid = pw->pw_uid;
+    id->gid = pw->pw_gid;
+    id->name = s->user;
+    if (s->group != NULL) {
+        struct group *gr = getgrnam(s->group);
+        if (gr == NULL) {
+            fprintf(stderr, "portierd: setting 'group': unknown group "
+                    "\"%s\"\n", s->group);
+            return -1;
+        }
+        id->gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+static int
+drop_privileges(const struct identity *id)
+{
+    if (!id->set || (geteuid() == id->uid && getegid() == id->gid))
+        return 0;
+    if (setgroups(1, &id->gid) != 0 || setgid(id->gid) != 0 ||
+        setuid(id->uid) != 0) {
+        fprintf(stderr, "portierd: cannot become user %s (uid %u gid %u): "
+                "%s\n", id->name, (unsigned)id->uid, (unsigned)id->gid,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static struct identity run_as;
+
+/* ---- the master: forks the workers and keeps them running ---- */
+
+#define MAX_WORKERS 256
+
+static volatile sig_atomic_t master_term, master_hup;
+
+static void
+master_signal(int signum)
+{
+    if (signum == SIGHUP)
+        master_hup = 1;
+    else if (signum != SIGCHLD)
+        master_term = 1;
+}
+
+struct worker {
+    pid_t pid;
+    struct timespec started;
+};
+
+static int run_worker(struct daemon *d);
+
+static pid_t
+spawn_worker(struct daemon *d, const sigset_t *child_mask)
+{
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;     /* the master, or -1 */
+    /* A worker: default signal dispositions (libuv installs its own),
+     * and it dies with the master, so none is ever left behind. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigprocmask(SIG_SETMASK, child_mask, NULL);
+    if (getppid() == 1)
+        _exit(0);       /* the master is already gone */
+    if (drop_privileges(&run_as) != 0)
+        _exit(1);
+    d->loop = uv_default_loop();
+    int status = run_worker(d);
+    _exit(status);
+}
+
+static double
+seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) +
+           (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/*
+ * Start `n` workers, restart one that dies (after a pause when it died
+ * within 2 s of its start, so a crash loop does not spin), forward SIGHUP,
+ * and on SIGTERM/SIGINT stop them and wait.  Returns the exit status.
+ */
+static int
+run_master(struct daemon *d, unsigned n)
+{
+    struct worker workers[MAX_WORKERS];
+    memset(workers, 0, sizeof(workers));
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = master_signal;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    for (unsigned i = 0; i < n; i++) {
+        workers[i].pid = spawn_worker(d, &old);
+        clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
+        if (workers[i].pid < 0)
+            fprintf(stderr, "portierd: fork: %s\n", strerror(errno));
+        else
+            fprintf(stderr, "portierd: worker %d started\n",
+                    (int)workers[i].pid);
+    }
+    bool stopping = false;
+    unsigned alive = n;
+    while (alive > 0) {
+        sigsuspend(&old);
+        if (master_hup) {
+            master_hup = 0;
+            for (unsigned i = 0; i < n; i++)
+                if (workers[i].pid > 0)
+                    kill(workers[i].pid, SIGHUP);
+        }
+        if (master_term && !stopping) {
+            stopping = true;
+            fprintf(stderr, "portierd: stopping %u worker(s)\n", alive);
+            for (unsigned i = 0; i < n; i++)
+                if (workers[i].pid > 0)
+                    kill(workers[i].pid, SIGTERM);
+        }
+        int wstatus;
+        pid_t pid;
+        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+            unsigned i = 0;
+            while (i < n && workers[i].pid != pid)
+                i++;
+            if (i == n)
+                continue;
+            if (WIFSIGNALED(wstatus))
+                fprintf(stderr, "portierd: worker %d killed by signal %d%s\n",
+                        (int)pid, WTERMSIG(wstatus),
+                        stopping ? "" : "; starting a new one");
+            else if (!stopping || WEXITSTATUS(wstatus) != 0)
+                fprintf(stderr, "portierd: worker %d exited with status "
+                        "%d%s\n", (int)pid, WEXITSTATUS(wstatus),
+                        stopping ? "" : "; starting a new one");
+            workers[i].pid = 0;
+            alive--;
+            if (stopping)
+                continue;
+            if (seconds_since(&workers[i].started) < 2.0) {
+                /* It died young: do not spin. */
+                struct timespec pause = { 1, 0 };
+                nanosleep(&pause, NULL);
+            }
+            workers[i].pid = spawn_worker(d, &old);
+            clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
+            if (workers[i].pid > 0) {
+                alive++;
+                fprintf(stderr, "portierd: worker %d started\n",
+                        (int)workers[i].pid);
+            }
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    fprintf(stderr, "portierd: stopped\n");
+    return 0;
+}
+
+/* Hand the bound control sockets to a control server that reaches every
+ * chain's stocks and caches and the HTTP server. */
 static int
 control_start(struct daemon *d)
 {
@@ -224,24 +539,19 @@ control_start(struct daemon *d)
     for (size_t i = 0; i < cfg->n_controls; i++) {
         const struct dp_config_control *cc = &cfg->controls[i];
         char err[400];
-        if (dp_control_open(d->control, cc, err, sizeof(err)) != 0) {
+        int fd = d->control_fds[i];
+        d->control_fds[i] = -1;     /* the control server owns it now */
+        if (dp_control_add(d->control, cc, fd, err, sizeof(err)) != 0) {
             fprintf(stderr, "portierd: %s:%u: %s\n", cc->file, cc->line,
                     err);
             return -1;
         }
-        fprintf(stderr, "portierd: control socket %s%s%s%s%s\n",
-                cc->bind.text,
-                cc->multicast_group.kind != 0 ? " multicast group " : "",
-                cc->multicast_group.kind != 0 ? cc->multicast_group.text
-                                              : "",
-                cc->interface != NULL ? " on " : "",
-                cc->interface != NULL ? cc->interface : "");
     }
     return 0;
 }
 
 static int
-run(struct daemon *d)
+run_worker(struct daemon *d)
 {
     const struct dp_config *cfg = &d->cfg;
     d->chains = calloc(cfg->n_listeners + 1, sizeof(*d->chains));
@@ -270,59 +580,29 @@ run(struct daemon *d)
     if (d->access_log_path != NULL)
         dp_http_server_set_access_log(d->http, access_log_write, d);
 
-    /* Every chain first, then the control sockets (they reach every
-     * chain's caches), then the listeners: when a client can connect,
-     * the control sockets are ready too. */
-    struct dp_handler **handlers =
-        calloc(cfg->n_listeners + 1, sizeof(*handlers));
-    if (handlers == NULL)
-        return 1;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct dp_config_listener *l = &cfg->listeners[i];
-        handlers[i] = d->chains[0].handler;
+        struct dp_handler *handler = d->chains[0].handler;
         if (l->n_translation_sockets > 0) {
             struct chain *c = &d->chains[d->n_chains++];
             if (chain_build(d, c, l->translation_sockets,
-                            l->n_translation_sockets) != 0) {
-                free(handlers);
+                            l->n_translation_sockets) != 0)
                 return 1;
-            }
-            handlers[i] = c->handler;
+            handler = c->handler;
         }
-    }
-    if (control_start(d) != 0) {
-        free(handlers);
-        return 1;
-    }
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        const struct dp_config_listener *l = &cfg->listeners[i];
-        char err[300];
-        int fd = dp_listen_open(l, err, sizeof(err));
-        if (fd < 0) {
-            if (l->line > 0)
-                fprintf(stderr, "portierd: %s:%u: %s\n", l->file, l->line,
-                        err);
-            else
-                fprintf(stderr, "portierd: %s\n", err);
-            free(handlers);
-            return 1;
-        }
-        int rc =
-            dp_http_server_add_listener(d->http, fd, l->tag, handlers[i]);
+        int fd = d->listen_fds[i];
+        d->listen_fds[i] = -1;      /* the server owns it now */
+        int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
         if (rc != 0) {
             close(fd);
             fprintf(stderr, "portierd: listener %s: %s\n", l->bind.text,
                     uv_strerror(rc));
-            free(handlers);
             return 1;
         }
-        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
-                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
     }
-    free(handlers);
-    for (size_t i = 0; i < cfg->n_translation_sockets; i++)
-        fprintf(stderr, "portierd: translation server %s\n",
-                cfg->translation_sockets[i].text);
+
+    if (control_start(d) != 0)
+        return 1;
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
@@ -333,7 +613,8 @@ run(struct daemon *d)
     uv_signal_start(&d->sighup, on_signal, SIGHUP);
 
     uv_run(d->loop, UV_RUN_DEFAULT);
-    fprintf(stderr, "portierd: stopped\n");
+    if (d->listen_fds == NULL || d->cfg.settings.workers <= 1)
+        fprintf(stderr, "portierd: stopped\n");
     return 0;
 }
 
@@ -345,6 +626,7 @@ main(int argc, char **argv)
         { "listen", required_argument, NULL, 'L' },
         { "translation-socket", required_argument, NULL, 't' },
         { "check", no_argument, NULL, 'k' },
+        { "workers", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -355,12 +637,13 @@ main(int argc, char **argv)
     dp_config_init(&d.cfg);
     const char *config_path = NULL;
     bool check = false;
+    unsigned workers_arg = 0;
     struct dp_config_error err;
     memset(&err, 0, sizeof(err));
 
     /* The file first, then the command line, whatever the order. */
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:L:t:hV", options, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "c:L:t:w:hV", options, NULL)) !=
            -1) {
         switch (opt) {
         case 'c':
@@ -375,6 +658,17 @@ main(int argc, char **argv)
         case 'V':
             printf("portierd %s\n", PORTIER_VERSION);
             return 0;
+        case 'w': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 256) {
+                fprintf(stderr, "portierd: --workers: \"%s\" is not a "
+                        "number from 1 to 256\n", optarg);
+                return 2;
+            }
+            workers_arg = (unsigned)v;
+            break;
+        }
         case 'L':
         case 't':
             break;
@@ -394,7 +688,7 @@ main(int argc, char **argv)
         rc = dp_config_load_file(config_path, &d.cfg, &err);
     optind = 1;
     while (rc == 0 &&
-           (opt = getopt_long(argc, argv, "c:L:t:hV", options, NULL)) != -1) {
+           (opt = getopt_long(argc, argv, "c:L:t:w:hV", options, NULL)) != -1) {
         if (opt == 'L')
             rc = dp_config_add_listen(&d.cfg, optarg, &err);
         else if (opt == 't')
@@ -402,8 +696,21 @@ main(int argc, char **argv)
     }
     if (rc == 0)
         rc = dp_config_finish(&d.cfg, &err);
+    if (workers_arg > 0)
+        d.cfg.settings.workers = workers_arg;
     if (rc != 0) {
         fprintf(stderr, "portierd: %s\n", err.text);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
+    if (d.cfg.n_controls > 0 && d.cfg.settings.workers > 1) {
+        /* Each datagram would reach one worker only, so an invalidation
+         * would miss the other workers' caches. */
+        fprintf(stderr,
+                "portierd: %s:%u: control blocks need a single process "
+                "(workers 1) until the master forwards commands to every "
+                "worker\n",
+                d.cfg.controls[0].file, d.cfg.controls[0].line);
         dp_config_free(&d.cfg);
         return 1;
     }
@@ -416,13 +723,30 @@ main(int argc, char **argv)
     d.access_log_path = d.cfg.settings.access_log;
 
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     dp_fcache_configure((size_t)d.cfg.settings.open_file_cache_entries,
                         d.cfg.settings.open_file_cache_valid);
-    d.loop = uv_default_loop();
-    int status = run(&d);
-    /* Only after a failed start is it still open (shutdown_done closes
-     * it otherwise): remove its socket files. */
-    dp_control_close(d.control);
+    int status = 1;
+    unsigned workers = (unsigned)d.cfg.settings.workers;
+    if (resolve_identity(&d.cfg.settings, &run_as) == 0 &&
+        bind_listeners(&d) == 0) {
+        if (workers > 1) {
+            status = run_master(&d, workers);
+            close_listeners(&d);
+            dp_config_free(&d.cfg);
+            return status;
+        }
+        if (drop_privileges(&run_as) == 0) {
+            d.loop = uv_default_loop();
+            status = run_worker(&d);
+            /* Only after a failed start is it still open (shutdown_done
+             * closes it otherwise): remove its socket files. */
+            dp_control_close(d.control);
+        }
+    }
+    close_listeners(&d);
+    if (d.loop == NULL)
+        d.loop = uv_default_loop();
     if (d.http != NULL)
         dp_http_server_free(d.http);
     chains_free(&d);

@@ -932,3 +932,19 @@ def test_server_down_concurrent(portierd_factory, docroot):
         one_failure_line(d, '/down%d' % i, 502, 'cannot connect')
     out = d.raw(b'GET /down-10 HTTP/1.0\r\nHost: x\r\n\r\n')
     assert out.startswith(b'HTTP/1.1 502 ') and b'Connection: close' in out
+
+
+def test_want_args(portierd_factory, docroot, servers):
+    def handler(req):
+        if req.has('WANT'):
+            return file_answer(docroot, 'a.txt', packet('MAX_AGE', u32(0)))
+        return [packet('WANT', u16(CMD['ARGS'])), packet('MAX_AGE', u32(0))]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address])
+    assert get(d, '/p;a=1;b=2/info?q')[0] == 200
+    second = srv.requests[-1]
+    assert second.text('ARGS') == 'a=1;b=2'
+    assert second.text('URI') == '/p'
+    assert get(d, '/plain')[0] == 200
+    assert not srv.requests[-1].has('ARGS')

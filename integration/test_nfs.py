@@ -367,7 +367,10 @@ def test_server_not_answering_times_out(own_server, build_dir):
             t0 = time.monotonic()
             r = p.cmd('read /odd.bin')
             elapsed = time.monotonic() - t0
-            assert r.startswith('error ETIMEDOUT open /odd.bin ' + where), r
+            # The open normally times out; if the server still answered it
+            # while being stopped, the first read does.
+            assert (r.startswith('error ETIMEDOUT open /odd.bin ' + where) or
+                    r.startswith('error ETIMEDOUT read /odd.bin ' + where)), r
             assert 1.2 < elapsed < 4, elapsed
             # A fresh mount against the frozen server times out too.
             r = p.cmd('stat /small.txt')

@@ -1208,7 +1208,8 @@ h_access_control_allow_all(struct tp_response_parser *p,
     struct tp_response *r = p->response;
     if (r->n_layout_items == 0)
         return misplaced(p, pkt, "needs a LAYOUT item before it");
-    struct tp_response_layout_item *item = &r->layout_items[r->n_layout_items - 1];
+    struct tp_response_layout_item *item =
+        &r->layout_items[r->n_layout_items - 1];
     if (item->access_control_allow_all)
         return duplicate(p, pkt);
     item->access_control_allow_all = true;
@@ -1511,9 +1512,11 @@ static int
 h_probe(struct tp_response_parser *p, const struct tp_packet *pkt)
 {
     struct tp_response *r = p->response;
-    struct pr_slice *f = pkt->command == TP_CMD_FILE_NOT_FOUND ? &r->file_not_found
-                         : pkt->command == TP_CMD_ENOTDIR_     ? &r->enotdir
-                                                               : &r->directory_index;
+    struct pr_slice *f = pkt->command == TP_CMD_FILE_NOT_FOUND
+                             ? &r->file_not_found
+                         : pkt->command == TP_CMD_ENOTDIR_
+                             ? &r->enotdir
+                             : &r->directory_index;
     unsigned ok = pkt->command == TP_CMD_DIRECTORY_INDEX
                       ? K_FILE
                       : K_FILE | K_CGI | K(LHTTP);
@@ -1562,7 +1565,8 @@ h_probe_suffix(struct tp_response_parser *p, const struct tp_packet *pkt)
 #define AFLAG(f, k) ACC(.op = OP_FLAG, .dom = D_ADDR, .kinds = (k), A(f))
 #define AU16(f, k) ACC(.op = OP_U16, .dom = D_ADDR, .kinds = (k), A(f))
 #define CFLAG(f) ACC(.op = OP_FLAG, .dom = D_CHILD, .off = CO(f))
-#define FFLAG(f) ACC(.op = OP_FLAG, .dom = D_FILTER, .off = FO(f), .need = P_FILTER)
+#define FFLAG(f)                                                          \
+    ACC(.op = OP_FLAG, .dom = D_FILTER, .off = FO(f), .need = P_FILTER)
 
 static const char R_WIDGET[] = "widgets, views and processors are not "
                                "supported yet";
@@ -1677,14 +1681,16 @@ static const struct rule rules[TP_CMD_MAX + 1] = {
     [TP_CMD_LHTTP_URI] = ASTR(A(lhttp_uri), .kinds = K(LHTTP)),
     [TP_CMD_EXPAND_LHTTP_URI] = ASTR(A(expand_lhttp_uri), .kinds = K(LHTTP),
                                      .flags = F_NONEMPTY, .need = P_REGEX),
-    [TP_CMD_LHTTP_HOST] = ASTR(A(lhttp_host), .kinds = K(LHTTP), .flags = F_NONEMPTY),
+    [TP_CMD_LHTTP_HOST] =
+        ASTR(A(lhttp_host), .kinds = K(LHTTP), .flags = F_NONEMPTY),
     [TP_CMD_CONCURRENCY] = AU16(concurrency, K_SERVER),
     [TP_CMD_WANT_FULL_URI] = ACC(.fn = h_want_full_uri),
     [TP_CMD_USER_NAMESPACE] = UNSUP(R_JAIL),
     [TP_CMD_NETWORK_NAMESPACE] = UNSUP(R_JAIL),
     [TP_CMD_EXPAND_APPEND] =
         ACC(.fn = h_list, .flags = F_NONEMPTY, .need = P_REGEX),
-    [TP_CMD_EXPAND_PAIR] = ACC(.fn = h_list, .need = P_REGEX, .check = chk_pair),
+    [TP_CMD_EXPAND_PAIR] =
+        ACC(.fn = h_list, .need = P_REGEX, .check = chk_pair),
     [TP_CMD_PID_NAMESPACE] = UNSUP(R_JAIL),
     [TP_CMD_PIVOT_ROOT] = UNSUP(R_JAIL),
     [TP_CMD_MOUNT_PROC] = UNSUP(R_JAIL),
@@ -1721,7 +1727,8 @@ static const struct rule rules[TP_CMD_MAX + 1] = {
     [TP_CMD_AUTH] =
         SLICE(R(auth), .excl = P_AUTH_FILE | P_HTTP_AUTH | P_TOKEN_AUTH),
     [TP_CMD_SETENV] = ACC(.fn = h_list, .check = chk_pair),
-    [TP_CMD_EXPAND_SETENV] = ACC(.fn = h_list, .need = P_REGEX, .check = chk_pair),
+    [TP_CMD_EXPAND_SETENV] =
+        ACC(.fn = h_list, .need = P_REGEX, .check = chk_pair),
     [TP_CMD_EXPAND_URI] =
         STR(R(expand_uri), .flags = F_NONEMPTY, .need = P_REGEX),
     [TP_CMD_EXPAND_SITE] =
@@ -1889,7 +1896,8 @@ static const struct rule rules[TP_CMD_MAX + 1] = {
     [TP_CMD_MOUNT_TMP_TMPFS_EXEC] = UNSUP(R_JAIL),
     [TP_CMD_DIRECTORY_INDEX_SLASH] =
         FLAG(R(directory_index_slash), .need = P_DIRECTORY_INDEX),
-    [TP_CMD_APPEND_PATH] = ASTR(A(append_path), .kinds = K_FILE, .need = P_BASE),
+    [TP_CMD_APPEND_PATH] =
+        ASTR(A(append_path), .kinds = K_FILE, .need = P_BASE),
     [TP_CMD_NO_QUERY_STRING] = FLAG(R(no_query_string)),
     [TP_CMD_INSTANT_FADE] = AFLAG(instant_fade, K_SERVER),
     [TP_CMD_SIGKILL_] = CFLAG(sigkill),

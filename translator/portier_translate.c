@@ -36,6 +36,9 @@ struct app {
     uv_signal_t sighup, sigterm, sigint;
 };
 
+static void logf_(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 static void
 logf_(const char *fmt, ...)
 {
