@@ -10,6 +10,8 @@
  */
 #include "dp_config.h"
 
+#include "ctl_protocol.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -548,6 +550,21 @@ struct variable {
 enum block {
     BLOCK_NONE = 0,
     BLOCK_LISTENER,
+    BLOCK_CONTROL,
+};
+
+/* Options of a `control` block. */
+enum control_option {
+    COPT_BIND = 0,
+    COPT_MULTICAST_GROUP,
+    COPT_INTERFACE,
+    COPT_COUNT,
+};
+
+static const char *const control_option_names[COPT_COUNT] = {
+    [COPT_BIND] = "bind",
+    [COPT_MULTICAST_GROUP] = "multicast_group",
+    [COPT_INTERFACE] = "interface",
 };
 
 /* Listener options, for the duplicate check and the messages. */
@@ -588,7 +605,6 @@ static const struct {
     const char *name;
     bool block;
 } toplevel_unsupported[] = {
-    {"control", true},
     {"access_logger", true},
     {"child_error_logger", true},
     {"spawn", true},
@@ -616,6 +632,8 @@ struct parser {
     struct dp_config_listener cur;
     size_t cur_ts_cap;
     bool cur_seen[LOPT_COUNT];
+    struct dp_config_control cur_control;
+    bool cur_control_seen[COPT_COUNT];
 
     /* The expanded value of the current line. */
     char value[DP_CONFIG_MAX_STRING + 1];
@@ -1342,6 +1360,181 @@ listener_close(struct parser *ps)
     return 0;
 }
 
+/* --- control blocks ------------------------------------------------ */
+
+static int
+control_open(struct parser *ps, struct cursor *c)
+{
+    int r = expect_symbol(ps, c, '{', "after 'control'");
+    if (r != 0)
+        return r;
+    r = expect_end(ps, c);
+    if (r != 0)
+        return r;
+    if (ps->cfg->n_controls >= DP_CONFIG_MAX_CONTROLS)
+        return fail(ps, NULL, "more than %d control blocks",
+                    DP_CONFIG_MAX_CONTROLS);
+    memset(&ps->cur_control, 0, sizeof(ps->cur_control));
+    memset(ps->cur_control_seen, 0, sizeof(ps->cur_control_seen));
+    ps->cur_control.file = ps->file;
+    ps->cur_control.line = ps->line;
+    ps->block = BLOCK_CONTROL;
+    ps->block_depth = ps->depth;
+    ps->block_line = ps->line;
+    return 0;
+}
+
+/* True for 224.0.0.0/4 and ff00::/8. */
+static bool
+is_multicast(const struct dp_config_address *a)
+{
+    if (a->kind == DP_CONFIG_ADDRESS_IPV4) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->addr;
+        return IN_MULTICAST(ntohl(in->sin_addr.s_addr));
+    }
+    if (a->kind == DP_CONFIG_ADDRESS_IPV6) {
+        const struct sockaddr_in6 *in6 =
+            (const struct sockaddr_in6 *)&a->addr;
+        return IN6_IS_ADDR_MULTICAST(&in6->sin6_addr);
+    }
+    return false;
+}
+
+static int
+control_option(struct parser *ps, struct cursor *c, const char *word,
+               size_t len)
+{
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), word, len);
+    int opt;
+    for (opt = 0; opt < COPT_COUNT; opt++)
+        if (word_is(word, len, control_option_names[opt]))
+            break;
+    if (opt == COPT_COUNT)
+        return fail(ps, word, "unknown control option '%s'", shown);
+    if (ps->cur_control_seen[opt])
+        return fail(ps, word, "control option '%s' given twice", shown);
+    ps->cur_control_seen[opt] = true;
+
+    skip_blanks(c);
+    const char *at = c->p;
+    char what[SHOW_SIZE + 64];
+    int n = snprintf(what, sizeof(what), "'%s'", shown);
+    (void)n;
+    int r = value_and_end(ps, c, what);
+    if (r != 0)
+        return r;
+    char value_shown[SHOW_SIZE];
+    show(value_shown, sizeof(value_shown), ps->value, ps->value_len);
+
+    struct dp_config_control *cc = &ps->cur_control;
+    switch ((enum control_option)opt) {
+    case COPT_BIND:
+        return add_address(ps, at, ps->value, false, CTL_DEFAULT_PORT,
+                           &cc->bind, "control bind address");
+    case COPT_MULTICAST_GROUP:
+        r = add_address(ps, at, ps->value, false, 0, &cc->multicast_group,
+                        "multicast_group");
+        if (r != 0)
+            return r;
+        if (!is_multicast(&cc->multicast_group) ||
+            cc->multicast_group.wildcard)
+            return fail(ps, at,
+                        "invalid multicast_group '%s': not an IPv4 "
+                        "(224.0.0.0/4) or IPv6 (ff00::/8) multicast "
+                        "address",
+                        value_shown);
+        if (cc->multicast_group.port != 0)
+            return fail(ps, at,
+                        "invalid multicast_group '%s': a group has no "
+                        "port (the port is the one of 'bind')",
+                        value_shown);
+        return 0;
+    case COPT_INTERFACE:
+        if (ps->value_len == 0 || ps->value_len >= IFNAMSIZ ||
+            strchr(ps->value, '/') != NULL)
+            return fail(ps, at,
+                        "invalid interface name '%s' (1 to %d "
+                        "bytes, no '/')",
+                        value_shown, IFNAMSIZ - 1);
+        cc->interface = arena_strdup(ps, ps->value);
+        return cc->interface != NULL ? 0 : fail_nomem(ps);
+    case COPT_COUNT:
+        break;
+    }
+    return fail(ps, word, "unknown control option '%s'", shown);
+}
+
+/* An earlier control block that binds the same address, or NULL. */
+static const struct dp_config_control *
+find_same_control(const struct dp_config *cfg,
+                  const struct dp_config_control *cc)
+{
+    const struct dp_config_address *a = &cc->bind;
+    if ((a->kind == DP_CONFIG_ADDRESS_IPV4 ||
+         a->kind == DP_CONFIG_ADDRESS_IPV6) &&
+        a->port == 0)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_controls; i++) {
+        const struct dp_config_control *o = &cfg->controls[i];
+        if (o->bind.kind == a->kind && o->bind.addr_len == a->addr_len &&
+            memcmp(&o->bind.addr, &a->addr, a->addr_len) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int
+control_close(struct parser *ps)
+{
+    struct dp_config_control *cc = &ps->cur_control;
+    if (!ps->cur_control_seen[COPT_BIND])
+        return fail(ps, NULL,
+                    "control block (opened at line %u) has no 'bind' "
+                    "address",
+                    ps->block_line);
+    bool local = cc->bind.kind == DP_CONFIG_ADDRESS_LOCAL ||
+                 cc->bind.kind == DP_CONFIG_ADDRESS_ABSTRACT;
+    if (local && ps->cur_control_seen[COPT_MULTICAST_GROUP])
+        return fail(ps, NULL,
+                    "control option 'multicast_group' needs a UDP bind "
+                    "address, not a local socket");
+    if (local && ps->cur_control_seen[COPT_INTERFACE])
+        return fail(ps, NULL,
+                    "control option 'interface' needs a UDP bind "
+                    "address, not a local socket");
+    if (ps->cur_control_seen[COPT_INTERFACE] &&
+        !ps->cur_control_seen[COPT_MULTICAST_GROUP])
+        return fail(ps, NULL,
+                    "control option 'interface' needs a "
+                    "'multicast_group' (it names where the group is "
+                    "joined)");
+    if (ps->cur_control_seen[COPT_MULTICAST_GROUP] &&
+        cc->multicast_group.kind != cc->bind.kind)
+        return fail(ps, NULL,
+                    "multicast_group '%s' and bind address '%s' are of "
+                    "different IP versions (write 0.0.0.0 for an IPv4 "
+                    "group; '*' is IPv6)",
+                    cc->multicast_group.text, cc->bind.text);
+    struct dp_config *cfg = ps->cfg;
+    const struct dp_config_control *other = find_same_control(cfg, cc);
+    if (other != NULL) {
+        char shown[SHOW_SIZE];
+        return fail(ps, NULL,
+                    "control block binds '%s' like the control block at "
+                    "%s:%u",
+                    show(shown, sizeof(shown), cc->bind.text,
+                         strlen(cc->bind.text)),
+                    other->file, other->line);
+    }
+    if (grow(&cfg->arena, (void **)&cfg->controls, cfg->n_controls,
+             &cfg->controls_cap, sizeof(*cfg->controls)) != 0)
+        return fail_nomem(ps);
+    cfg->controls[cfg->n_controls++] = *cc;
+    ps->block = BLOCK_NONE;
+    return 0;
+}
+
 /* --- lines --------------------------------------------------------- */
 
 static int include_files(struct parser *ps, const char *at, bool optional);
@@ -1399,21 +1592,28 @@ parse_line(struct parser *ps, const char *line, const char *end)
             return fail(ps, at, "'}' without an open block");
         if (ps->block_depth != ps->depth)
             return fail(ps, at, "'}' closes a block opened in another file");
+        if (ps->block == BLOCK_CONTROL)
+            return control_close(ps);
         return listener_close(ps);
     }
 
     const char *word;
     size_t len;
     int r = next_word(ps, &c, &word, &len,
-                      ps->block == BLOCK_LISTENER ? "a listener option"
-                                                  : "a keyword");
+                      ps->block == BLOCK_LISTENER  ? "a listener option"
+                      : ps->block == BLOCK_CONTROL ? "a control option"
+                                                   : "a keyword");
     if (r != 0)
         return r;
     if (ps->block == BLOCK_LISTENER)
         return listener_option(ps, &c, word, len);
+    if (ps->block == BLOCK_CONTROL)
+        return control_option(ps, &c, word, len);
 
     if (word_is(word, len, "listener"))
         return listener_open(ps, &c);
+    if (word_is(word, len, "control"))
+        return control_open(ps, &c);
     if (word_is(word, len, "set"))
         return handle_set(ps, &c);
     if (word_is(word, len, "translation_socket")) {
@@ -1474,9 +1674,8 @@ parse_text(struct parser *ps, const char *name, const uint8_t *data, size_t len)
     if (r == 0 && ps->block != BLOCK_NONE && ps->block_depth == ps->depth) {
         ps->line = ps->block_line;
         ps->line_start = NULL;
-        r = fail(ps, NULL,
-                 "listener block is not closed at the end of the "
-                 "file");
+        r = fail(ps, NULL, "%s block is not closed at the end of the file",
+                 ps->block == BLOCK_CONTROL ? "control" : "listener");
     }
     if (r == 0) {
         ps->file = saved_file;

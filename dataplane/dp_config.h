@@ -1,7 +1,8 @@
 /*
  * dp_config: the configuration file of portierd, in the language of the
  * beng-proxy manual (docs/configuration.md): `listener { ... }` blocks,
- * `translation_socket`, `set NAME = "VALUE"`, `@include`,
+ * `control { ... }` blocks, `translation_socket`, `set NAME = "VALUE"`,
+ * `@include`,
  * `@include_optional`, `@set NAME = "VALUE"` with `${NAME}`, comments.
  *
  * Promises:
@@ -42,6 +43,7 @@
 #define DP_CONFIG_MAX_VARIABLES           1024
 #define DP_CONFIG_MAX_LISTENERS           256
 #define DP_CONFIG_MAX_TRANSLATION_SOCKETS 32 /* global, and per listener */
+#define DP_CONFIG_MAX_CONTROLS            32   /* `control` blocks */
 
 /* The default port of a listener's `bind` address without a port. */
 #define DP_CONFIG_DEFAULT_HTTP_PORT 80
@@ -92,6 +94,19 @@ struct dp_config_listener {
     unsigned line;    /* dp_config_add_listen(), line 0) */
 };
 
+/* One `control { ... }` block (docs/control.md). */
+struct dp_config_control {
+    /* UDP (IPV4/IPV6, default port CTL_DEFAULT_PORT) or a local datagram
+     * socket (LOCAL/ABSTRACT). */
+    struct dp_config_address bind;
+    /* A multicast group to join (IPV4 or IPV6, port 0, the family of
+     * `bind`); kind 0 when not set. */
+    struct dp_config_address multicast_group;
+    const char *interface; /* where the group is joined; NULL = any */
+    const char *file;      /* where the block starts */
+    unsigned line;
+};
+
 /* Field types of the settings (see dp_config_settings.def). */
 #define DP_SETTING_STRING(name, def, sup)             const char *name;
 #define DP_SETTING_CHOICE(name, def, choices, sup)    const char *name;
@@ -111,6 +126,8 @@ struct dp_config {
     /* Global translation servers, in file order (the DEFER chain). */
     struct dp_config_address *translation_sockets;
     size_t n_translation_sockets;
+    struct dp_config_control *controls; /* in file order */
+    size_t n_controls;
     struct dp_config_settings settings;
     /* Tests and fuzzing only: parse and store settings that are not
      * supported yet instead of refusing them.  portierd never sets it. */
@@ -118,6 +135,7 @@ struct dp_config {
     /* private */
     size_t listeners_cap;
     size_t translation_sockets_cap;
+    size_t controls_cap;
     struct pr_arena arena;
 };
 

@@ -1,9 +1,12 @@
 /*
- * portierd: read the configuration, bind the listeners, run one worker
- * loop.  SIGTERM/SIGINT stop gracefully (requests in progress finish),
- * SIGHUP reopens the access log.
+ * portierd: read the configuration, bind the control sockets (dp_control,
+ * docs/control.md) and the listeners, run one worker loop.
+ * SIGTERM/SIGINT stop gracefully (requests in progress finish; the control
+ * sockets close with the translation stocks), SIGHUP reopens the access
+ * log.
  */
 #include "dp_config.h"
+#include "dp_control.h"
 #include "dp_fcache.h"
 #include "dp_handler.h"
 #include "dp_http.h"
@@ -49,6 +52,8 @@ struct daemon {
     int access_log_fd;
     bool stopping;
     int *listen_fds;            /* bound before any worker starts */
+    int *control_fds;           /* likewise, one per control block */
+    struct dp_control *control; /* the control server (docs/control.md) */
 };
 
 /* Every connection, cached file and translation connection is a
@@ -129,6 +134,9 @@ static void
 shutdown_done(void *ctx)
 {
     struct daemon *d = ctx;
+    /* The control server points at the stocks: close it first. */
+    dp_control_close(d->control);
+    d->control = NULL;
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
@@ -212,6 +220,31 @@ bind_listeners(struct daemon *d)
         return -1;
     for (size_t i = 0; i < cfg->n_listeners; i++)
         d->listen_fds[i] = -1;
+    /* The control sockets first: once a client can connect, they are
+     * bound too. */
+    d->control_fds = calloc(cfg->n_controls + 1, sizeof(int));
+    if (d->control_fds == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->n_controls; i++)
+        d->control_fds[i] = -1;
+    for (size_t i = 0; i < cfg->n_controls; i++) {
+        const struct dp_config_control *cc = &cfg->controls[i];
+        char err[400];
+        int fd = dp_control_bind(cc, err, sizeof(err));
+        if (fd < 0) {
+            fprintf(stderr, "portierd: %s:%u: %s\n", cc->file, cc->line,
+                    err);
+            return -1;
+        }
+        d->control_fds[i] = fd;
+        fprintf(stderr, "portierd: control socket %s%s%s%s%s\n",
+                cc->bind.text,
+                cc->multicast_group.kind != 0 ? " multicast group " : "",
+                cc->multicast_group.kind != 0 ? cc->multicast_group.text
+                                              : "",
+                cc->interface != NULL ? " on " : "",
+                cc->interface != NULL ? cc->interface : "");
+    }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct dp_config_listener *l = &cfg->listeners[i];
         char err[300];
@@ -237,6 +270,13 @@ bind_listeners(struct daemon *d)
 static void
 close_listeners(struct daemon *d)
 {
+    if (d->control_fds != NULL) {
+        for (size_t i = 0; i < d->cfg.n_controls; i++)
+            if (d->control_fds[i] >= 0)
+                close(d->control_fds[i]);
+        free(d->control_fds);
+        d->control_fds = NULL;
+    }
     if (d->listen_fds == NULL)
         return;
     for (size_t i = 0; i < d->cfg.n_listeners; i++)
@@ -457,6 +497,59 @@ run_master(struct daemon *d, unsigned n)
     return 0;
 }
 
+/* Hand the bound control sockets to a control server that reaches every
+ * chain's stocks and caches and the HTTP server. */
+static int
+control_start(struct daemon *d)
+{
+    const struct dp_config *cfg = &d->cfg;
+    if (cfg->n_controls == 0)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_chains; i++)
+        n += d->chains[i].n;
+    struct dp_translate_stock **stocks = calloc(n + 1, sizeof(*stocks));
+    struct dp_tcache **caches = calloc(n + 1, sizeof(*caches));
+    if (stocks == NULL || caches == NULL) {
+        free(stocks);
+        free(caches);
+        fprintf(stderr, "portierd: out of memory\n");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_chains; i++)
+        for (size_t j = 0; j < d->chains[i].n; j++, k++) {
+            stocks[k] = d->chains[i].servers[j].stock;
+            caches[k] = d->chains[i].servers[j].cache;
+        }
+    struct dp_control_targets t = {
+        .http = d->http,
+        .stocks = stocks,
+        .n_stocks = n,
+        .caches = caches,
+        .n_caches = n,
+    };
+    d->control = dp_control_new(d->loop, &t);
+    free(stocks);
+    free(caches);
+    if (d->control == NULL) {
+        fprintf(stderr, "portierd: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_controls; i++) {
+        const struct dp_config_control *cc = &cfg->controls[i];
+        char err[400];
+        int fd = d->control_fds[i];
+        d->control_fds[i] = -1;     /* the control server owns it now */
+        if (dp_control_add(d->control, cc, fd, err, sizeof(err)) != 0) {
+            fprintf(stderr, "portierd: %s:%u: %s\n", cc->file, cc->line,
+                    err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int
 run_worker(struct daemon *d)
 {
@@ -507,6 +600,9 @@ run_worker(struct daemon *d)
             return 1;
         }
     }
+
+    if (control_start(d) != 0)
+        return 1;
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
@@ -607,6 +703,17 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
+    if (d.cfg.n_controls > 0 && d.cfg.settings.workers > 1) {
+        /* Each datagram would reach one worker only, so an invalidation
+         * would miss the other workers' caches. */
+        fprintf(stderr,
+                "portierd: %s:%u: control blocks need a single process "
+                "(workers 1) until the master forwards commands to every "
+                "worker\n",
+                d.cfg.controls[0].file, d.cfg.controls[0].line);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
     if (check) {
         printf("portierd: configuration %s is valid\n",
                config_path != NULL ? config_path : "(command line)");
@@ -632,6 +739,9 @@ main(int argc, char **argv)
         if (drop_privileges(&run_as) == 0) {
             d.loop = uv_default_loop();
             status = run_worker(&d);
+            /* Only after a failed start is it still open (shutdown_done
+             * closes it otherwise): remove its socket files. */
+            dp_control_close(d.control);
         }
     }
     close_listeners(&d);

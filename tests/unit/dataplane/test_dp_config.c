@@ -665,8 +665,45 @@ test_errors(void **state)
         /* keywords */
         {"foo\n", "portierd.conf:1: unknown keyword 'foo'"},
         {"\n\n  bar \"x\"\n", "portierd.conf:3: unknown keyword 'bar'"},
-        {"control {\n", "portierd.conf:1: block 'control' is not "
-                        "supported yet"},
+        /* control blocks */
+        {"control {\n", "portierd.conf:1: control block is not closed at "
+                        "the end of the file"},
+        {"control {\n}\n", "portierd.conf:2: control block (opened at "
+                           "line 1) has no 'bind' address"},
+        {"control {\n  foo \"x\"\n}\n",
+         "portierd.conf:2: unknown control option 'foo'"},
+        {"control {\n  bind \"@a\"\n  bind \"@b\"\n}\n",
+         "portierd.conf:3: control option 'bind' given twice"},
+        {"control {\n  bind \"127.0.0.1:99999\"\n}\n",
+         "portierd.conf:2: invalid control bind address: invalid port "
+         "'99999' (expected 0 to 65535)"},
+        {"control {\n  bind \"0.0.0.0\"\n  multicast_group "
+         "\"10.0.0.1\"\n}\n",
+         "portierd.conf:3: invalid multicast_group '10.0.0.1': not an IPv4 "
+         "(224.0.0.0/4) or IPv6 (ff00::/8) multicast address"},
+        {"control {\n  bind \"0.0.0.0\"\n  multicast_group "
+         "\"224.0.0.1:5\"\n}\n",
+         "portierd.conf:3: invalid multicast_group '224.0.0.1:5': a group "
+         "has no port (the port is the one of 'bind')"},
+        {"control {\n  bind \"@c\"\n  multicast_group "
+         "\"224.0.0.1\"\n}\n",
+         "portierd.conf:4: control option 'multicast_group' needs a UDP "
+         "bind address, not a local socket"},
+        {"control {\n  bind \"0.0.0.0\"\n  interface \"lo\"\n}\n",
+         "portierd.conf:4: control option 'interface' needs a "
+         "'multicast_group' (it names where the group is joined)"},
+        {"control {\n  bind \"*\"\n  multicast_group "
+         "\"224.0.0.1\"\n}\n",
+         "portierd.conf:4: multicast_group '224.0.0.1' and bind address "
+         "'*' are of different IP versions (write 0.0.0.0 for an IPv4 "
+         "group; '*' is IPv6)"},
+        {"control {\n  bind \"0.0.0.0\"\n  multicast_group "
+         "\"224.0.0.1\"\n  interface \"a/b\"\n}\n",
+         "portierd.conf:4: invalid interface name 'a/b' (1 to 15 bytes, "
+         "no '/')"},
+        {"control {\n  bind \"@x\"\n}\ncontrol {\n  bind \"@x\"\n}\n",
+         "portierd.conf:6: control block binds '@x' like the control block "
+         "at portierd.conf:1"},
         {"access_logger {\n", "portierd.conf:1: block 'access_logger' is "
                               "not supported yet"},
         {"child_error_logger {\n", "portierd.conf:1: block "
@@ -856,6 +893,60 @@ test_errors(void **state)
     assert_int_equal(parse_ex(text, &cfg, &err, true), 0);
     assert_int_equal(strlen(cfg.settings.session_cookie), DP_CONFIG_MAX_STRING);
     dp_config_free(&cfg);
+}
+
+static void
+test_control(void **state)
+{
+    (void)state;
+    struct dp_config cfg;
+    parse_ok("control {\n"
+             "  bind \"@portier-control\"\n"
+             "}\n"
+             "control {\n"
+             "  bind \"/run/portier/control\"\n"
+             "}\n"
+             "control {\n"
+             "  bind \"127.0.0.1\"\n"
+             "}\n"
+             "control {\n"
+             "  bind \"0.0.0.0:7000\"\n"
+             "  multicast_group \"239.192.0.1\"\n"
+             "  interface \"lo\"\n"
+             "}\n"
+             "control {\n"
+             "  bind \"*\"\n"
+             "  multicast_group \"ff02::1:5\"\n"
+             "}\n",
+             &cfg);
+    assert_int_equal(cfg.n_controls, 5);
+    const struct dp_config_control *c = cfg.controls;
+    assert_int_equal(c[0].bind.kind, DP_CONFIG_ADDRESS_ABSTRACT);
+    assert_string_equal(c[0].bind.text, "@portier-control");
+    assert_int_equal(c[0].multicast_group.kind, 0);
+    assert_null(c[0].interface);
+    assert_int_equal(c[0].line, 1);
+    assert_int_equal(c[1].bind.kind, DP_CONFIG_ADDRESS_LOCAL);
+    assert_string_equal(un(&c[1].bind)->sun_path, "/run/portier/control");
+    assert_int_equal(c[2].bind.kind, DP_CONFIG_ADDRESS_IPV4);
+    assert_int_equal(c[2].bind.port, 5478);
+    assert_int_equal(ntohs(in4(&c[2].bind)->sin_port), 5478);
+    assert_int_equal(c[3].bind.port, 7000);
+    assert_int_equal(c[3].multicast_group.kind, DP_CONFIG_ADDRESS_IPV4);
+    assert_int_equal(ntohl(in4(&c[3].multicast_group)->sin_addr.s_addr),
+                     0xefc00001u);
+    assert_string_equal(c[3].interface, "lo");
+    assert_int_equal(c[3].line, 10);
+    assert_int_equal(c[4].bind.kind, DP_CONFIG_ADDRESS_IPV6);
+    assert_true(c[4].bind.wildcard);
+    assert_int_equal(c[4].bind.port, 5478);
+    assert_int_equal(c[4].multicast_group.kind, DP_CONFIG_ADDRESS_IPV6);
+    assert_int_equal(in6(&c[4].multicast_group)->sin6_addr.s6_addr[0],
+                     0xff);
+    /* Listeners are not affected. */
+    assert_int_equal(cfg.n_listeners, 0);
+    dp_config_free(&cfg);
+    assert_int_equal(cfg.n_controls, 0);
 }
 
 static void
@@ -1261,6 +1352,7 @@ main(void)
         cmocka_unit_test(test_settings_values),
         cmocka_unit_test(test_size_and_duration),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_control),
         cmocka_unit_test(test_listener_limit),
         cmocka_unit_test(test_add_listen_and_finish),
         cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),

@@ -1,0 +1,771 @@
+/*
+ * dp_control: the control server (see dp_control.h, docs/control.md).
+ */
+#include "dp_control.h"
+
+#include "ctl_protocol.h"
+#include "dp_fcache.h"
+#include "dp_http.h"
+#include "dp_tcache.h"
+#include "dp_translate.h"
+
+#include <msgpack.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Pure helpers                                                        */
+
+bool
+dp_ratelog_allow(struct dp_ratelog *r, uint64_t now_ms, uint64_t *suppressed)
+{
+    if (r->logged && now_ms - r->last_ms < DP_RATELOG_INTERVAL_MS) {
+        r->suppressed++;
+        return false;
+    }
+    *suppressed = r->suppressed;
+    r->suppressed = 0;
+    r->logged = true;
+    r->last_ms = now_ms;
+    return true;
+}
+
+enum dp_control_verdict
+dp_control_check(uint16_t command, bool local, bool has_creds, uid_t uid,
+                 uid_t self)
+{
+    if (!local)
+        return command == CTL_CMD_TCACHE_INVALIDATE ||
+                       command == CTL_CMD_FLUSH_FILTER_CACHE
+                   ? DP_CONTROL_ALLOW
+                   : DP_CONTROL_DENY_IP;
+    if (!has_creds)
+        return DP_CONTROL_DENY_NO_CREDS;
+    return uid == self || uid == 0 ? DP_CONTROL_ALLOW : DP_CONTROL_DENY_UID;
+}
+
+struct pack_out {
+    struct pr_buf buf;
+    bool failed;
+};
+
+static int
+pack_write(void *data, const char *buf, size_t len)
+{
+    struct pack_out *o = data;
+    if (o->failed || pr_buf_append(&o->buf, buf, len) != 0) {
+        o->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+pack_key(msgpack_packer *pk, const char *key)
+{
+    size_t n = strlen(key);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, key, n);
+}
+
+static void
+pack_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    pack_key(pk, key);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void
+pack_cache(msgpack_packer *pk, const char *key, uint64_t entries,
+           uint64_t hits, uint64_t misses)
+{
+    pack_key(pk, key);
+    msgpack_pack_map(pk, 3);
+    pack_u64(pk, "entries", entries);
+    pack_u64(pk, "hits", hits);
+    pack_u64(pk, "misses", misses);
+}
+
+int
+dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
+{
+    struct pack_out o = {PR_BUF_INIT, false};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &o, pack_write);
+    msgpack_pack_map(&pk, 8);
+    pack_u64(&pk, "workers", 1);
+    pack_u64(&pk, "connections", st->connections);
+    pack_u64(&pk, "accepted", st->accepted);
+    pack_key(&pk, "requests");
+    msgpack_pack_map(&pk, 6);
+    pack_u64(&pk, "total", st->requests);
+    static const char *const classes[] = {"", "1xx", "2xx", "3xx", "4xx",
+                                          "5xx"};
+    for (int i = 1; i <= 5; i++)
+        pack_u64(&pk, classes[i], st->status_class[i]);
+    pack_u64(&pk, "bytes_out", st->bytes_out);
+    pack_key(&pk, "translation");
+    msgpack_pack_map(&pk, 3);
+    pack_u64(&pk, "requests", st->translation_requests);
+    pack_u64(&pk, "failures", st->translation_failures);
+    pack_u64(&pk, "timeouts", st->translation_timeouts);
+    pack_cache(&pk, "translation_cache", st->tcache_entries,
+               st->tcache_hits, st->tcache_misses);
+    pack_cache(&pk, "file_cache", st->fcache_entries, st->fcache_hits,
+               st->fcache_misses);
+    struct pr_buf map = o.buf;
+    if (o.failed) {
+        pr_buf_free(&map);
+        return -ENOMEM;
+    }
+    if (map.len > CTL_MAX_PAYLOAD) {
+        pr_buf_free(&map);
+        return -EMSGSIZE;
+    }
+    if (pr_buf_reserve(out, CTL_HEADER_SIZE + map.len) != 0) {
+        pr_buf_free(&map);
+        return -ENOMEM;
+    }
+    uint8_t head[CTL_HEADER_SIZE] = {
+        (uint8_t)(map.len >> 8), (uint8_t)map.len, 0, CTL_CMD_STATS,
+    };
+    int r = pr_buf_append(out, head, sizeof(head));
+    if (r == 0)
+        r = pr_buf_append(out, map.data, map.len);
+    pr_buf_free(&map);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* The server                                                          */
+
+/* Room for one datagram: the largest a local socket will hand us in one
+ * piece here (bigger ones arrive with MSG_TRUNC and are dropped). */
+#define RECV_SIZE 65536
+
+struct control_socket {
+    uv_poll_t poll;
+    struct dp_control *owner;
+    int fd;
+    bool local;
+    char name[128];       /* the bind text, for log lines */
+    char unlink_path[108]; /* "" unless we created a file-system socket */
+};
+
+struct dp_control {
+    uv_loop_t *loop;
+    struct dp_http_server *http;
+    struct dp_translate_stock **stocks;
+    size_t n_stocks;
+    struct dp_tcache **caches;
+    size_t n_caches;
+    struct control_socket **sockets;
+    size_t n_sockets;
+    size_t open_handles;
+    bool closing;
+    unsigned log_level;
+    uid_t self;
+    struct dp_ratelog malformed_log, refused_log, reply_log;
+    uint8_t logged_once[65536 / 8]; /* per command number */
+    uint8_t buf[RECV_SIZE];
+};
+
+struct dp_control *
+dp_control_new(uv_loop_t *loop, const struct dp_control_targets *t)
+{
+    struct dp_control *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->loop = loop;
+    c->http = t->http;
+    c->log_level = 1;
+    c->self = geteuid();
+    if (t->n_stocks > 0) {
+        c->stocks = calloc(t->n_stocks, sizeof(*c->stocks));
+        if (c->stocks == NULL)
+            goto fail;
+        memcpy(c->stocks, t->stocks, t->n_stocks * sizeof(*c->stocks));
+        c->n_stocks = t->n_stocks;
+    }
+    if (t->n_caches > 0) {
+        c->caches = calloc(t->n_caches, sizeof(*c->caches));
+        if (c->caches == NULL)
+            goto fail;
+        memcpy(c->caches, t->caches, t->n_caches * sizeof(*c->caches));
+        c->n_caches = t->n_caches;
+    }
+    return c;
+fail:
+    free(c->stocks);
+    free(c->caches);
+    free(c);
+    return NULL;
+}
+
+unsigned
+dp_control_log_level(const struct dp_control *c)
+{
+    return c->log_level;
+}
+
+/* "127.0.0.1:40000", "[::1]:5", "uid 1000 pid 77", "local sender". */
+static void
+describe_peer(char *out, size_t size, bool local,
+              const struct sockaddr_storage *from, bool has_creds,
+              const struct ucred *cred)
+{
+    int n;
+    if (local) {
+        if (has_creds)
+            n = snprintf(out, size, "uid %u pid %d", (unsigned)cred->uid,
+                         (int)cred->pid);
+        else
+            n = snprintf(out, size, "local sender without credentials");
+    } else if (from->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)from;
+        char a[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+        n = snprintf(out, size, "%s:%u", a, ntohs(in->sin_port));
+    } else if (from->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)from;
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+        n = snprintf(out, size, "[%s]:%u", a, ntohs(in6->sin6_port));
+    } else {
+        n = snprintf(out, size, "unknown sender");
+    }
+    (void)n;
+}
+
+static void log_limited(struct dp_control *c, struct dp_ratelog *r,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+log_limited(struct dp_control *c, struct dp_ratelog *r, const char *fmt, ...)
+{
+    uint64_t suppressed;
+    if (!dp_ratelog_allow(r, uv_now(c->loop), &suppressed))
+        return;
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    (void)n;
+    if (suppressed > 0)
+        fprintf(stderr,
+                "portierd: control: %s (%llu similar lines suppressed)\n",
+                line, (unsigned long long)suppressed);
+    else
+        fprintf(stderr, "portierd: control: %s\n", line);
+}
+
+/* Log `what` for a command number the first time only. */
+static void
+log_once(struct dp_control *c, uint16_t command, const char *what)
+{
+    uint8_t bit = (uint8_t)(1u << (command & 7));
+    if (c->logged_once[command >> 3] & bit)
+        return;
+    c->logged_once[command >> 3] |= bit;
+    fprintf(stderr, "portierd: control: %s (logged once)\n", what);
+}
+
+static void
+collect_stats(const struct dp_control *c, struct dp_control_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (c->http != NULL) {
+        struct dp_http_stats hs;
+        dp_http_server_stats(c->http, &hs);
+        st->connections = hs.connections;
+        st->accepted = hs.accepted;
+        st->requests = hs.requests;
+        for (int i = 0; i < 6; i++)
+            st->status_class[i] = hs.status_class[i];
+        st->bytes_out = hs.bytes_out;
+    }
+    for (size_t i = 0; i < c->n_stocks; i++) {
+        if (c->stocks[i] == NULL)
+            continue;
+        struct dp_translate_stats ts;
+        dp_translate_stock_stats(c->stocks[i], &ts);
+        st->translation_requests += ts.requests;
+        st->translation_failures += ts.failures;
+        st->translation_timeouts += ts.timeouts;
+    }
+    for (size_t i = 0; i < c->n_caches; i++) {
+        if (c->caches[i] == NULL)
+            continue;
+        struct dp_tcache_stats cs;
+        dp_tcache_get_stats(c->caches[i], &cs);
+        st->tcache_entries += cs.entries;
+        st->tcache_hits += cs.hits;
+        st->tcache_misses += cs.misses;
+    }
+    struct dp_fcache_stats fs;
+    dp_fcache_get_stats(&fs);
+    st->fcache_entries = fs.entries;
+    st->fcache_hits = fs.hits;
+    st->fcache_misses = fs.misses;
+}
+
+static void
+reply_stats(struct dp_control *c, struct control_socket *s,
+            const struct sockaddr_storage *from, socklen_t from_len,
+            const char *peer)
+{
+    /* An unbound local sender has no address to answer to. */
+    if (from_len <= (socklen_t)sizeof(sa_family_t)) {
+        log_limited(c, &c->reply_log,
+                    "STATS from %s on %s: the sender has no address to "
+                    "answer to",
+                    peer, s->name);
+        return;
+    }
+    struct dp_control_stats st;
+    collect_stats(c, &st);
+    struct pr_buf out = PR_BUF_INIT;
+    if (dp_control_stats_encode(&out, &st) != 0) {
+        log_limited(c, &c->reply_log, "STATS from %s on %s: %s", peer,
+                    s->name, "out of memory");
+        return;
+    }
+    ssize_t n = sendto(s->fd, out.data, out.len, MSG_DONTWAIT,
+                       (const struct sockaddr *)from, from_len);
+    if (n < 0)
+        log_limited(c, &c->reply_log,
+                    "cannot send the STATS reply to %s on %s: %s", peer,
+                    s->name, strerror(errno));
+    pr_buf_free(&out);
+}
+
+static void
+do_tcache_invalidate(struct dp_control *c, const struct ctl_packet *p,
+                     const char *peer)
+{
+    struct ctl_tcache_invalidate inv;
+    char err[CTL_ERROR_SIZE];
+    if (ctl_tcache_decode(&inv, p->payload.data, p->payload.len, err,
+                          sizeof(err)) != 0) {
+        /* ctl_datagram_next() checked it already; keep the guard. */
+        log_limited(c, &c->malformed_log, "TCACHE_INVALIDATE from %s: %s",
+                    peer, err);
+        return;
+    }
+    size_t removed = 0;
+    for (size_t i = 0; i < c->n_caches; i++) {
+        if (c->caches[i] == NULL)
+            continue;
+        if (inv.flush_all)
+            dp_tcache_flush(c->caches[i]);
+        else
+            removed += dp_tcache_invalidate(c->caches[i], &inv);
+    }
+    if (c->log_level >= 2) {
+        if (inv.flush_all)
+            fprintf(stderr,
+                    "portierd: control: TCACHE_INVALIDATE from %s: every "
+                    "translation cache flushed\n",
+                    peer);
+        else
+            fprintf(stderr,
+                    "portierd: control: TCACHE_INVALIDATE from %s: %zu "
+                    "items removed\n",
+                    peer, removed);
+    }
+}
+
+static void
+do_expire_tcache_tag(struct dp_control *c, const struct ctl_packet *p,
+                     const char *peer)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_caches; i++)
+        if (c->caches[i] != NULL)
+            n += dp_tcache_expire_tag(c->caches[i], p->payload,
+                                      uv_now(c->loop), NULL, NULL);
+    if (c->log_level >= 2)
+        fprintf(stderr,
+                "portierd: control: EXPIRE_TCACHE_TAG from %s: %zu items "
+                "expire\n",
+                peer, n);
+}
+
+static void
+execute(struct dp_control *c, struct control_socket *s,
+        const struct ctl_packet *p, const struct sockaddr_storage *from,
+        socklen_t from_len, const char *peer)
+{
+    char what[200];
+    int n;
+    switch (p->command) {
+    case CTL_CMD_NOP:
+        return;
+    case CTL_CMD_TCACHE_INVALIDATE:
+        do_tcache_invalidate(c, p, peer);
+        return;
+    case CTL_CMD_EXPIRE_TCACHE_TAG:
+        do_expire_tcache_tag(c, p, peer);
+        return;
+    case CTL_CMD_VERBOSE: {
+        unsigned old = c->log_level;
+        c->log_level = p->payload.data[0];
+        fprintf(stderr,
+                "portierd: control: VERBOSE from %s: log level %u "
+                "(was %u)\n",
+                peer, c->log_level, old);
+        return;
+    }
+    case CTL_CMD_STATS:
+        reply_stats(c, s, from, from_len, peer);
+        return;
+    case CTL_CMD_FLUSH_NFS_CACHE:
+    case CTL_CMD_FLUSH_FILTER_CACHE:
+    case CTL_CMD_FLUSH_HTTP_CACHE:
+        n = snprintf(what, sizeof(what),
+                     "%s is not implemented: portierd has no such cache "
+                     "yet; ignored",
+                     ctl_command_name(p->command));
+        break;
+    default:
+        n = snprintf(what, sizeof(what),
+                     "%s is not implemented in portierd; ignored",
+                     ctl_command_name(p->command));
+        break;
+    }
+    (void)n;
+    log_once(c, p->command, what);
+}
+
+static const char *
+verdict_text(enum dp_control_verdict v)
+{
+    switch (v) {
+    case DP_CONTROL_DENY_IP:
+        return "only TCACHE_INVALIDATE and FLUSH_FILTER_CACHE are accepted "
+               "over UDP";
+    case DP_CONTROL_DENY_UID:
+        return "a local sender must run as portierd's uid or as root";
+    case DP_CONTROL_DENY_NO_CREDS:
+        return "the datagram carries no credentials";
+    case DP_CONTROL_ALLOW:
+        break;
+    }
+    return "allowed";
+}
+
+static void
+handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
+                bool truncated, const struct sockaddr_storage *from,
+                socklen_t from_len, bool has_creds, const struct ucred *cred)
+{
+    char peer[160];
+    describe_peer(peer, sizeof(peer), s->local, from, has_creds, cred);
+    if (truncated) {
+        log_limited(c, &c->malformed_log,
+                    "dropped a datagram from %s on %s: larger than %d bytes",
+                    peer, s->name, RECV_SIZE);
+        return;
+    }
+    struct ctl_datagram d;
+    if (ctl_datagram_parse(&d, c->buf, len) != CTL_DGRAM_OK) {
+        log_limited(c, &c->malformed_log,
+                    "dropped a malformed datagram from %s on %s: %s", peer,
+                    s->name, ctl_datagram_error(&d));
+        return;
+    }
+    struct ctl_packet p;
+    while (ctl_datagram_next(&d, &p)) {
+        if (p.status == CTL_COMMAND_UNKNOWN) {
+            log_once(c, p.command, p.error);
+            continue;
+        }
+        if (p.status != CTL_COMMAND_OK) {
+            log_limited(c, &c->malformed_log,
+                        "ignored a malformed command from %s on %s: %s",
+                        peer, s->name, p.error);
+            continue;
+        }
+        enum dp_control_verdict v =
+            dp_control_check(p.command, s->local, has_creds,
+                             has_creds ? cred->uid : (uid_t)-1, c->self);
+        if (v != DP_CONTROL_ALLOW) {
+            log_limited(c, &c->refused_log, "refused %s from %s on %s: %s",
+                        ctl_command_name(p.command), peer, s->name,
+                        verdict_text(v));
+            continue;
+        }
+        execute(c, s, &p, from, from_len, peer);
+    }
+}
+
+static void
+on_readable(uv_poll_t *h, int status, int events)
+{
+    struct control_socket *s = h->data;
+    struct dp_control *c = s->owner;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int round = 0; round < 64; round++) {
+        struct sockaddr_storage from;
+        memset(&from, 0, sizeof(from));
+        union {
+            char buf[CMSG_SPACE(sizeof(struct ucred)) +
+                     CMSG_SPACE(sizeof(int) * 8)];
+            struct cmsghdr align;
+        } ctrl;
+        struct iovec iov = {c->buf, sizeof(c->buf)};
+        struct msghdr msg = {
+            .msg_name = &from,
+            .msg_namelen = sizeof(from),
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = ctrl.buf,
+            .msg_controllen = sizeof(ctrl.buf),
+        };
+        ssize_t n = recvmsg(s->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+            return; /* EAGAIN, or an error the next poll reports again */
+        bool has_creds = false;
+        struct ucred cred;
+        memset(&cred, 0, sizeof(cred));
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+             cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET)
+                continue;
+            if (cm->cmsg_type == SCM_CREDENTIALS &&
+                cm->cmsg_len == CMSG_LEN(sizeof(cred))) {
+                memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+                has_creds = true;
+            } else if (cm->cmsg_type == SCM_RIGHTS) {
+                /* STOPWATCH_PIPE is not implemented: close what came. */
+                size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < nfd; i++) {
+                    int fd;
+                    memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+                           sizeof(int));
+                    close(fd);
+                }
+            }
+        }
+        handle_datagram(c, s, (size_t)n, (msg.msg_flags & MSG_TRUNC) != 0,
+                        &from, msg.msg_namelen, has_creds, &cred);
+        if (c->closing)
+            return;
+    }
+}
+
+static int
+fail_errno(int e, char *err, size_t err_size, const char *what,
+           const char *name)
+{
+    int n = snprintf(err, err_size, "cannot %s control socket %s: %s", what,
+                     name, strerror(e));
+    (void)n;
+    return -e;
+}
+
+static int
+join_group(int fd, const struct dp_config_control *cc, char *err,
+           size_t err_size)
+{
+    unsigned ifindex = 0;
+    if (cc->interface != NULL) {
+        ifindex = if_nametoindex(cc->interface);
+        if (ifindex == 0) {
+            int e = errno;
+            int n = snprintf(err, err_size,
+                             "control socket %s: unknown interface '%s': %s",
+                             cc->bind.text, cc->interface, strerror(e));
+            (void)n;
+            return -e;
+        }
+    }
+    int r;
+    if (cc->multicast_group.kind == DP_CONFIG_ADDRESS_IPV4) {
+        struct ip_mreqn mr;
+        memset(&mr, 0, sizeof(mr));
+        mr.imr_multiaddr =
+            ((const struct sockaddr_in *)&cc->multicast_group.addr)->sin_addr;
+        mr.imr_ifindex = (int)ifindex;
+        r = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr));
+    } else {
+        struct ipv6_mreq mr;
+        memset(&mr, 0, sizeof(mr));
+        mr.ipv6mr_multiaddr =
+            ((const struct sockaddr_in6 *)&cc->multicast_group.addr)
+                ->sin6_addr;
+        mr.ipv6mr_interface = ifindex;
+        r = setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mr,
+                       sizeof(mr));
+    }
+    if (r != 0) {
+        int e = errno;
+        int n = snprintf(err, err_size,
+                         "control socket %s: cannot join multicast group "
+                         "%s: %s",
+                         cc->bind.text, cc->multicast_group.text,
+                         strerror(e));
+        (void)n;
+        return -e;
+    }
+    return 0;
+}
+
+static void
+on_socket_closed(uv_handle_t *h)
+{
+    struct control_socket *s = h->data;
+    struct dp_control *c = s->owner;
+    close(s->fd);
+    free(s);
+    if (--c->open_handles == 0 && c->closing) {
+        free(c->sockets);
+        free(c->stocks);
+        free(c->caches);
+        free(c);
+    }
+}
+
+int
+dp_control_bind(const struct dp_config_control *cc, char *err,
+                size_t err_size)
+{
+    const struct dp_config_address *a = &cc->bind;
+    bool local = a->kind == DP_CONFIG_ADDRESS_LOCAL ||
+                 a->kind == DP_CONFIG_ADDRESS_ABSTRACT;
+    int family = local ? AF_LOCAL
+                 : a->kind == DP_CONFIG_ADDRESS_IPV4 ? AF_INET
+                                                     : AF_INET6;
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail_errno(errno, err, err_size, "create", a->text);
+    int one = 1;
+    int r = 0;
+    if (local)
+        r = setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+    else if (cc->multicast_group.kind != 0)
+        /* Several receivers of one group on a machine share the port. */
+        r = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (r != 0) {
+        int e = errno;
+        close(fd);
+        return fail_errno(e, err, err_size, "configure", a->text);
+    }
+    if (a->kind == DP_CONFIG_ADDRESS_LOCAL) {
+        /* A socket file left by an earlier run would make bind() fail;
+         * remove it, but never anything that is not a socket. */
+        const char *path = ((const struct sockaddr_un *)&a->addr)->sun_path;
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+    }
+    if (bind(fd, (const struct sockaddr *)&a->addr, a->addr_len) != 0) {
+        int e = errno;
+        close(fd);
+        return fail_errno(e, err, err_size, "bind", a->text);
+    }
+    if (cc->multicast_group.kind != 0) {
+        r = join_group(fd, cc, err, err_size);
+        if (r != 0) {
+            close(fd);
+            return r;
+        }
+    }
+    return fd;
+}
+
+int
+dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
+               int fd, char *err, size_t err_size)
+{
+    const struct dp_config_address *a = &cc->bind;
+    struct control_socket **grown =
+        realloc(c->sockets, (c->n_sockets + 1) * sizeof(*c->sockets));
+    if (grown == NULL) {
+        close(fd);
+        return fail_errno(ENOMEM, err, err_size, "watch", a->text);
+    }
+    c->sockets = grown;
+    struct control_socket *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        close(fd);
+        return fail_errno(ENOMEM, err, err_size, "watch", a->text);
+    }
+    s->owner = c;
+    s->fd = fd;
+    s->local = a->kind == DP_CONFIG_ADDRESS_LOCAL ||
+               a->kind == DP_CONFIG_ADDRESS_ABSTRACT;
+    int n = snprintf(s->name, sizeof(s->name), "%s", a->text);
+    (void)n;
+    if (a->kind == DP_CONFIG_ADDRESS_LOCAL) {
+        n = snprintf(s->unlink_path, sizeof(s->unlink_path), "%s",
+                     ((const struct sockaddr_un *)&a->addr)->sun_path);
+        (void)n;
+    }
+    int r = uv_poll_init(c->loop, &s->poll, fd);
+    if (r != 0) {
+        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
+                     a->text, uv_strerror(r));
+        (void)n;
+        close(fd);
+        free(s);
+        return r;
+    }
+    s->poll.data = s;
+    c->sockets[c->n_sockets++] = s;
+    c->open_handles++;
+    r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    if (r != 0) {
+        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
+                     a->text, uv_strerror(r));
+        (void)n;
+        return r; /* closed with the others by dp_control_close() */
+    }
+    return 0;
+}
+
+int
+dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
+                char *err, size_t err_size)
+{
+    int fd = dp_control_bind(cc, err, err_size);
+    if (fd < 0)
+        return fd;
+    return dp_control_add(c, cc, fd, err, err_size);
+}
+
+void
+dp_control_close(struct dp_control *c)
+{
+    if (c == NULL || c->closing)
+        return;
+    c->closing = true;
+    for (size_t i = 0; i < c->n_sockets; i++) {
+        struct control_socket *s = c->sockets[i];
+        if (s->unlink_path[0] != '\0')
+            unlink(s->unlink_path);
+        uv_close((uv_handle_t *)&s->poll, on_socket_closed);
+    }
+    if (c->open_handles == 0) {
+        free(c->sockets);
+        free(c->stocks);
+        free(c->caches);
+        free(c);
+    }
+}

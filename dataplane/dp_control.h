@@ -1,0 +1,159 @@
+/*
+ * dp_control: portierd's control server (docs/control.md): datagram
+ * sockets from `control { ... }` blocks that receive beng-proxy control
+ * datagrams (protocol/ctl_protocol) and act on the caches and counters of
+ * this process.
+ *
+ * Promises:
+ * - One libuv loop, no threads.  Each socket is watched with a uv_poll_t;
+ *   a readable socket is drained with recvmsg() until EAGAIN.
+ * - A datagram is executed only when ctl_datagram_parse() accepts its
+ *   framing; otherwise it is dropped with a rate-limited log line (at most
+ *   one per second per server, naming how many were suppressed).
+ * - Permissions (dp_control_check()): over UDP only TCACHE_INVALIDATE and
+ *   FLUSH_FILTER_CACHE (the stricter rule of the beng-proxy manual); from
+ *   a local socket every command, but only from the uid of portierd or
+ *   root, as the kernel reports it (SO_PASSCRED, SCM_CREDENTIALS).
+ *   Refusals are logged, rate-limited.
+ * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
+ *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()).
+ *   Commands for parts portierd does not have (FLUSH_HTTP_CACHE, ...) and
+ *   every other command are logged once per command number and ignored.
+ * - Descriptors received with SCM_RIGHTS are closed at once.
+ * - Nothing here owns the caches, stocks or the HTTP server it is given;
+ *   they must outlive the server (until dp_control_close()).
+ */
+#ifndef PORTIER_DP_CONTROL_H
+#define PORTIER_DP_CONTROL_H
+
+#include "dp_config.h"
+#include "pr_bytes.h"
+
+#include <uv.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dp_http_server;
+struct dp_translate_stock;
+struct dp_tcache;
+
+/* ------------------------------------------------------------------ */
+/* Pure helpers                                                        */
+
+/** A log line limiter: at most one line per DP_RATELOG_INTERVAL_MS. */
+#define DP_RATELOG_INTERVAL_MS 1000
+
+struct dp_ratelog {
+    bool logged;          /* a line was ever allowed */
+    uint64_t last_ms;     /* when the last line was allowed */
+    uint64_t suppressed;  /* refused since then */
+};
+
+/**
+ * May a line be logged at now_ms?  When yes, *suppressed receives how many
+ * were refused since the previous allowed line (and the count restarts);
+ * when no, the refusal is counted.  Times must not go backwards.
+ */
+bool
+dp_ratelog_allow(struct dp_ratelog *r, uint64_t now_ms, uint64_t *suppressed);
+
+enum dp_control_verdict {
+    DP_CONTROL_ALLOW = 0,
+    DP_CONTROL_DENY_IP,        /* the command is not accepted over UDP */
+    DP_CONTROL_DENY_UID,       /* a local sender of another uid */
+    DP_CONTROL_DENY_NO_CREDS,  /* a local datagram without credentials */
+};
+
+/**
+ * The permission rule.  local: the datagram came from an AF_LOCAL socket;
+ * has_creds/uid: the sender's credentials (SCM_CREDENTIALS); self: the
+ * uid portierd runs as.
+ */
+enum dp_control_verdict
+dp_control_check(uint16_t command, bool local, bool has_creds, uid_t uid,
+                 uid_t self);
+
+/** The counters a STATS reply carries (docs/control.md, "STATS"). */
+struct dp_control_stats {
+    uint64_t connections;        /* open HTTP connections now */
+    uint64_t accepted;           /* HTTP connections accepted */
+    uint64_t requests;           /* HTTP responses sent */
+    uint64_t status_class[6];    /* [1]..[5]: 1xx..5xx */
+    uint64_t bytes_out;          /* HTTP bytes written */
+    uint64_t translation_requests, translation_failures,
+        translation_timeouts;
+    uint64_t tcache_entries, tcache_hits, tcache_misses;
+    uint64_t fcache_entries, fcache_hits, fcache_misses;
+};
+
+/**
+ * Append a whole STATS reply datagram to out: u16 BE payload length,
+ * u16 BE command STATS (6), then the msgpack map of st.  0, -EMSGSIZE
+ * (never with this schema) or -ENOMEM; out is unchanged on failure.
+ */
+int
+dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* The server                                                          */
+
+/** What the commands act on.  The arrays are copied; NULL caches are
+ *  skipped. */
+struct dp_control_targets {
+    struct dp_http_server *http;          /* may be NULL */
+    struct dp_translate_stock *const *stocks;
+    size_t n_stocks;
+    struct dp_tcache *const *caches;
+    size_t n_caches;
+};
+
+struct dp_control;
+
+/** A server without sockets, or NULL (out of memory). */
+struct dp_control *
+dp_control_new(uv_loop_t *loop, const struct dp_control_targets *targets);
+
+/**
+ * Create and bind one `control` block's socket (and join its multicast
+ * group), without a loop: portierd does this before it drops privileges.
+ * Returns the non-blocking descriptor, or a negative errno with a
+ * sentence in err.
+ */
+int
+dp_control_bind(const struct dp_config_control *cc, char *err,
+                size_t err_size);
+
+/**
+ * Start watching fd, a socket from dp_control_bind(cc), which the server
+ * owns from now on (also on failure, when it is closed).  0 or a negative
+ * errno with a sentence in err.
+ */
+int
+dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
+               int fd, char *err, size_t err_size);
+
+/**
+ * dp_control_bind() and dp_control_add() in one: open, bind (and join the
+ * multicast group of) one `control` block's socket and start watching it.  0, or a negative errno with a sentence
+ * in err ("cannot bind control socket 127.0.0.1:5478: Address already in
+ * use").
+ */
+int
+dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
+                char *err, size_t err_size);
+
+/** The log level last set by VERBOSE (initially 1). */
+unsigned
+dp_control_log_level(const struct dp_control *c);
+
+/**
+ * Stop: close every socket (removing `/path` sockets it created) and
+ * free the server once libuv has closed the handles.  c may be NULL.
+ */
+void
+dp_control_close(struct dp_control *c);
+
+#endif
