@@ -352,6 +352,67 @@ drop_privileges(const struct identity *id)
 
 static struct identity run_as;
 
+/* What the command line said, so that a reload reads the same. */
+static struct {
+    int argc;
+    char **argv;
+    const char *config_path;
+    unsigned workers;
+} cmdline;
+
+static const struct option long_options[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "listen", required_argument, NULL, 'L' },
+    { "translation-socket", required_argument, NULL, 't' },
+    { "check", no_argument, NULL, 'k' },
+    { "workers", required_argument, NULL, 'w' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* The configuration file, then the command line's listeners and
+ * translation sockets, then the defaults.  0 or the error in *err. */
+static int
+load_config(struct dp_config *cfg, struct dp_config_error *err)
+{
+    int rc = 0;
+    if (cmdline.config_path != NULL)
+        rc = dp_config_load_file(cmdline.config_path, cfg, err);
+    optind = 1;
+    int opt;
+    while (rc == 0 && (opt = getopt_long(cmdline.argc, cmdline.argv,
+                                         "c:L:t:w:hV", long_options,
+                                         NULL)) != -1) {
+        if (opt == 'L')
+            rc = dp_config_add_listen(cfg, optarg, err);
+        else if (opt == 't')
+            rc = dp_config_add_translation_socket(cfg, optarg, err);
+    }
+    if (rc == 0)
+        rc = dp_config_finish(cfg, err);
+    if (cmdline.workers > 0)
+        cfg->settings.workers = cmdline.workers;
+    return rc;
+}
+
+/* A reload keeps the bound sockets: the listeners must stay the same. */
+static bool
+same_listeners(const struct dp_config *a, const struct dp_config *b)
+{
+    if (a->n_listeners != b->n_listeners)
+        return false;
+    for (size_t i = 0; i < a->n_listeners; i++) {
+        const struct dp_config_listener *x = &a->listeners[i];
+        const struct dp_config_listener *y = &b->listeners[i];
+        if (strcmp(x->bind.text, y->bind.text) != 0 ||
+            (x->tag == NULL) != (y->tag == NULL) ||
+            (x->tag != NULL && strcmp(x->tag, y->tag) != 0))
+            return false;
+    }
+    return true;
+}
+
 /* ---- the master: forks the workers and keeps them running ---- */
 
 #define MAX_WORKERS 256
@@ -370,6 +431,7 @@ master_signal(int signum)
 struct worker {
     pid_t pid;
     struct timespec started;
+    bool retiring;          /* of an older configuration: not restarted */
 };
 
 static int run_worker(struct daemon *d);
@@ -393,6 +455,7 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
         _exit(0);       /* the master is already gone */
     if (drop_privileges(&run_as) != 0)
         _exit(1);
+    d->access_log_path = d->cfg.settings.access_log;   /* after a reload */
     d->loop = uv_default_loop();
     int status = run_worker(d);
     _exit(status);
@@ -415,8 +478,9 @@ seconds_since(const struct timespec *t)
 static int
 run_master(struct daemon *d, unsigned n)
 {
-    struct worker workers[MAX_WORKERS];
+    struct worker workers[2 * MAX_WORKERS];
     memset(workers, 0, sizeof(workers));
+    unsigned slots = 2 * MAX_WORKERS;
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGCHLD);
@@ -445,16 +509,54 @@ run_master(struct daemon *d, unsigned n)
     unsigned alive = n;
     while (alive > 0) {
         sigsuspend(&old);
-        if (master_hup) {
+        if (master_hup && !stopping) {
             master_hup = 0;
-            for (unsigned i = 0; i < n; i++)
-                if (workers[i].pid > 0)
-                    kill(workers[i].pid, SIGHUP);
+            /* Reload: new workers with the new configuration; the old
+             * ones stop accepting and exit once their requests are done.
+             * The listening sockets stay, so nothing is refused. */
+            struct dp_config fresh;
+            struct dp_config_error err;
+            memset(&err, 0, sizeof(err));
+            dp_config_init(&fresh);
+            int rc = load_config(&fresh, &err);
+            if (rc != 0 || !same_listeners(&d->cfg, &fresh)) {
+                fprintf(stderr, "portierd: SIGHUP: reload refused, the "
+                        "running configuration stays: %s\n",
+                        rc != 0 ? err.text
+                                : "the listeners changed (restart "
+                                  "portierd to change them)");
+                dp_config_free(&fresh);
+            } else {
+                for (unsigned i = 0; i < slots; i++)
+                    if (workers[i].pid > 0 && !workers[i].retiring) {
+                        workers[i].retiring = true;
+                        kill(workers[i].pid, SIGTERM);
+                    }
+                dp_config_free(&d->cfg);
+                d->cfg = fresh;
+                unsigned want = (unsigned)d->cfg.settings.workers;
+                if (want > MAX_WORKERS)
+                    want = MAX_WORKERS;
+                unsigned started = 0;
+                for (unsigned i = 0; i < slots && started < want; i++) {
+                    if (workers[i].pid != 0)
+                        continue;
+                    workers[i].retiring = false;
+                    workers[i].pid = spawn_worker(d, &old);
+                    clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
+                    if (workers[i].pid > 0) {
+                        alive++;
+                        started++;
+                    }
+                }
+                fprintf(stderr, "portierd: SIGHUP: configuration reloaded, "
+                        "%u new worker(s)\n", started);
+            }
         }
         if (master_term && !stopping) {
             stopping = true;
             fprintf(stderr, "portierd: stopping %u worker(s)\n", alive);
-            for (unsigned i = 0; i < n; i++)
+            for (unsigned i = 0; i < slots; i++)
                 if (workers[i].pid > 0)
                     kill(workers[i].pid, SIGTERM);
         }
@@ -462,10 +564,16 @@ run_master(struct daemon *d, unsigned n)
         pid_t pid;
         while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
             unsigned i = 0;
-            while (i < n && workers[i].pid != pid)
+            while (i < slots && workers[i].pid != pid)
                 i++;
-            if (i == n)
+            if (i == slots)
                 continue;
+            if (workers[i].retiring) {
+                workers[i].pid = 0;
+                workers[i].retiring = false;
+                alive--;
+                continue;   /* an old worker done with its requests */
+            }
             if (WIFSIGNALED(wstatus))
                 fprintf(stderr, "portierd: worker %d killed by signal %d%s\n",
                         (int)pid, WTERMSIG(wstatus),
@@ -621,16 +729,6 @@ run_worker(struct daemon *d)
 int
 main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "listen", required_argument, NULL, 'L' },
-        { "translation-socket", required_argument, NULL, 't' },
-        { "check", no_argument, NULL, 'k' },
-        { "workers", required_argument, NULL, 'w' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
     struct daemon d;
     memset(&d, 0, sizeof(d));
     d.access_log_fd = -1;
@@ -643,7 +741,7 @@ main(int argc, char **argv)
 
     /* The file first, then the command line, whatever the order. */
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:L:t:w:hV", options, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "c:L:t:w:hV", long_options, NULL)) !=
            -1) {
         switch (opt) {
         case 'c':
@@ -683,21 +781,11 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    int rc = 0;
-    if (config_path != NULL)
-        rc = dp_config_load_file(config_path, &d.cfg, &err);
-    optind = 1;
-    while (rc == 0 &&
-           (opt = getopt_long(argc, argv, "c:L:t:w:hV", options, NULL)) != -1) {
-        if (opt == 'L')
-            rc = dp_config_add_listen(&d.cfg, optarg, &err);
-        else if (opt == 't')
-            rc = dp_config_add_translation_socket(&d.cfg, optarg, &err);
-    }
-    if (rc == 0)
-        rc = dp_config_finish(&d.cfg, &err);
-    if (workers_arg > 0)
-        d.cfg.settings.workers = workers_arg;
+    cmdline.argc = argc;
+    cmdline.argv = argv;
+    cmdline.config_path = config_path;
+    cmdline.workers = workers_arg;
+    int rc = load_config(&d.cfg, &err);
     if (rc != 0) {
         fprintf(stderr, "portierd: %s\n", err.text);
         dp_config_free(&d.cfg);

@@ -109,3 +109,64 @@ def test_unknown_user_is_a_config_error(portierd_factory):
     import pytest
     with pytest.raises(RuntimeError, match="unknown user"):
         portierd_factory([], config='set user = "no-such-user-x"\n')
+
+
+def test_reload_with_workers(portierd_factory, tmp_path):
+    import http.client
+    import threading
+    www = tmp_path / 'www'
+    www.mkdir()
+    (www / 'a.txt').write_text('x' * 100)
+    srv = ScriptedTranslationServer(lambda req: [
+        packet('BASE', '/'), packet('EASY_BASE'),
+        packet('PATH', str(www) + '/'), packet('MAX_AGE', u32(60))])
+    srv.start()
+    try:
+        d = portierd_factory([srv.address], extra=['--workers', '2'],
+                             config='set server_string = "one"\n')
+        conf = [a for a in d.proc.args if a.endswith('.conf')][0]
+        master = d.proc.pid
+        old = wait_for(lambda: len(children(master)) == 2 and
+                       children(master))
+        # a client loop that must see no failure during the reloads
+        failures, done, count = [], threading.Event(), [0]
+
+        def client():
+            while not done.is_set():
+                try:
+                    c = http.client.HTTPConnection('127.0.0.1', d.port,
+                                                   timeout=5)
+                    c.request('GET', '/a.txt')
+                    r = c.getresponse()
+                    if r.status != 200 or len(r.read()) != 100:
+                        failures.append(r.status)
+                    c.close()
+                    count[0] += 1
+                except OSError as e:
+                    failures.append(repr(e))
+        t = threading.Thread(target=client)
+        t.start()
+        try:
+            with open(conf, 'w') as f:
+                f.write('set server_string = "two"\n')
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: d.request('GET', '/a.txt')[1]
+                     .getheader('Server') == 'two')
+            new = wait_for(lambda: len(children(master)) == 2 and
+                           not set(old) & set(children(master)) and
+                           children(master))
+            assert 'configuration reloaded' in d.log()
+            # an invalid file: logged, the running configuration stays
+            with open(conf, 'w') as f:
+                f.write('set no_such_setting = "1"\n')
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: 'reload refused' in d.log())
+            assert "unknown setting 'no_such_setting'" in d.log()
+            assert sorted(children(master)) == sorted(new)
+            assert d.request('GET', '/a.txt')[1].getheader('Server') == 'two'
+        finally:
+            done.set()
+            t.join(timeout=10)
+        assert failures == [] and count[0] > 0
+    finally:
+        srv.stop()
