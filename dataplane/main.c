@@ -818,6 +818,9 @@ main(int argc, char **argv)
     unsigned workers = (unsigned)d.cfg.settings.workers;
     if (resolve_identity(&d.cfg.settings, &run_as) == 0 &&
         bind_listeners(&d) == 0) {
+        /* Every listener accepts connections from here on (they wait in
+         * the backlog until a loop runs). */
+        fprintf(stderr, "portierd: ready\n");
         if (workers > 1) {
             status = run_master(&d, workers);
             close_listeners(&d);

@@ -44,9 +44,12 @@ class Portierd:
                     self.proc.returncode, self.log()))
             try:
                 socket.create_connection(('127.0.0.1', port), 0.2).close()
-                return
+                # every listener is bound once it says so
+                if 'portierd: ready' in self.log():
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError('portierd did not listen on %d' % port)
 
