@@ -935,6 +935,23 @@ arena_strdup(struct parser *ps, const char *s)
     return pr_arena_strndup(&ps->cfg->arena, s, strlen(s));
 }
 
+/* The value after a block option's name, up to the end of the line, in
+ * ps->value; *at is where it starts and value_shown its printable form,
+ * both for messages. */
+static int
+option_value(struct parser *ps, struct cursor *c, const char *shown,
+             const char **at, char value_shown[SHOW_SIZE])
+{
+    skip_blanks(c);
+    *at = c->p;
+    char what[SHOW_SIZE + 8];
+    snprintf(what, sizeof(what), "'%s'", shown);
+    int r = value_and_end(ps, c, what);
+    if (r == 0)
+        show(value_shown, SHOW_SIZE, ps->value, ps->value_len);
+    return r;
+}
+
 /* --- @set ---------------------------------------------------------- */
 
 static int
@@ -1217,16 +1234,11 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
         return fail(ps, word, "listener option '%s' given twice", shown);
     ps->cur_seen[opt] = true;
 
-    skip_blanks(c);
-    const char *at = c->p;
-    char what[SHOW_SIZE + 64];
-    int n = snprintf(what, sizeof(what), "'%s'", shown);
-    (void)n;
-    int r = value_and_end(ps, c, what);
+    const char *at;
+    char value_shown[SHOW_SIZE];
+    int r = option_value(ps, c, shown, &at, value_shown);
     if (r != 0)
         return r;
-    char value_shown[SHOW_SIZE];
-    show(value_shown, sizeof(value_shown), ps->value, ps->value_len);
 
     struct dp_config_listener *l = &ps->cur;
     bool *flag = NULL;
@@ -1416,16 +1428,11 @@ control_option(struct parser *ps, struct cursor *c, const char *word,
         return fail(ps, word, "control option '%s' given twice", shown);
     ps->cur_control_seen[opt] = true;
 
-    skip_blanks(c);
-    const char *at = c->p;
-    char what[SHOW_SIZE + 64];
-    int n = snprintf(what, sizeof(what), "'%s'", shown);
-    (void)n;
-    int r = value_and_end(ps, c, what);
+    const char *at;
+    char value_shown[SHOW_SIZE];
+    int r = option_value(ps, c, shown, &at, value_shown);
     if (r != 0)
         return r;
-    char value_shown[SHOW_SIZE];
-    show(value_shown, sizeof(value_shown), ps->value, ps->value_len);
 
     struct dp_config_control *cc = &ps->cur_control;
     switch ((enum control_option)opt) {
