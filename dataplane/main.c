@@ -12,6 +12,7 @@
 #include "dp_http.h"
 #include "dp_listen.h"
 #include "dp_tcache.h"
+#include "dp_tls.h"
 #include "dp_translate.h"
 
 #include <uv.h>
@@ -54,6 +55,7 @@ struct daemon {
     int *listen_fds;            /* bound before any worker starts */
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
+    struct dp_tls_set tls;      /* built before any worker starts */
 };
 
 /* Every connection, cached file and translation connection is a
@@ -258,8 +260,9 @@ bind_listeners(struct daemon *d)
             return -1;
         }
         d->listen_fds[i] = fd;
-        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
-                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
+        fprintf(stderr, "portierd: listening on %s%s%s%s\n", l->bind.text,
+                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "",
+                l->ssl ? " (TLS)" : "");
     }
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         fprintf(stderr, "portierd: translation server %s\n",
@@ -519,7 +522,12 @@ run_master(struct daemon *d, unsigned n)
             memset(&err, 0, sizeof(err));
             dp_config_init(&fresh);
             int rc = load_config(&fresh, &err);
+            struct dp_tls_set fresh_tls;
+            memset(&fresh_tls, 0, sizeof(fresh_tls));
+            if (rc == 0)
+                rc = dp_tls_set_load(&fresh, &fresh_tls, &err);
             if (rc != 0 || !same_listeners(&d->cfg, &fresh)) {
+                dp_tls_set_free(&fresh_tls);
                 fprintf(stderr, "portierd: SIGHUP: reload refused, the "
                         "running configuration stays: %s\n",
                         rc != 0 ? err.text
@@ -534,6 +542,8 @@ run_master(struct daemon *d, unsigned n)
                     }
                 dp_config_free(&d->cfg);
                 d->cfg = fresh;
+                dp_tls_set_free(&d->tls);
+                d->tls = fresh_tls;
                 unsigned want = (unsigned)d->cfg.settings.workers;
                 if (want > MAX_WORKERS)
                     want = MAX_WORKERS;
@@ -700,7 +710,8 @@ run_worker(struct daemon *d)
         }
         int fd = d->listen_fds[i];
         d->listen_fds[i] = -1;      /* the server owns it now */
-        int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
+        int rc = dp_http_server_add_tls_listener(d->http, fd, l->tag,
+                                                 handler, d->tls.servers[i]);
         if (rc != 0) {
             close(fd);
             fprintf(stderr, "portierd: listener %s: %s\n", l->bind.text,
@@ -802,7 +813,15 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
+    /* Certificates and keys are read now: before privileges are dropped,
+     * and so that --check finds a missing or mismatched file. */
+    if (dp_tls_set_load(&d.cfg, &d.tls, &err) != 0) {
+        fprintf(stderr, "portierd: %s\n", err.text);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
     if (check) {
+        dp_tls_set_free(&d.tls);
         printf("portierd: configuration %s is valid\n",
                config_path != NULL ? config_path : "(command line)");
         dp_config_free(&d.cfg);
@@ -824,6 +843,7 @@ main(int argc, char **argv)
         if (workers > 1) {
             status = run_master(&d, workers);
             close_listeners(&d);
+            dp_tls_set_free(&d.tls);
             dp_config_free(&d.cfg);
             return status;
         }
@@ -843,6 +863,7 @@ main(int argc, char **argv)
     chains_free(&d);
     if (d.access_log_fd >= 0)
         close(d.access_log_fd);
+    dp_tls_set_free(&d.tls);
     dp_config_free(&d.cfg);
     dp_fcache_configure(0, 0);      /* close the cached files */
     uv_loop_close(d.loop);
