@@ -16,6 +16,12 @@ Two measurements, both on loopback with one worker per server:
   read the answer), the server's resident memory before and after, and
   the cost per connection.
 
+With --tls (TLS=1) the throughput run is over HTTPS instead: every server
+listens with TLS and the same certificate (ECDSA P-256, made with the
+openssl command in the temporary directory), and wrk keeps its
+connections alive, so it measures the per-request cost of TLS records
+rather than handshakes.
+
 portierd gets a scripted translation server (integration/tplib.py) that
 answers every request with one cacheable response (BASE "/", EASY_BASE,
 PATH "<docroot>/", MAX_AGE 3600), so the translation is done once and
@@ -49,7 +55,16 @@ sys.path.insert(0, os.path.dirname(HERE))   # integration/, for tplib
 PEERS = ('nginx', 'lighttpd', 'h2o')
 SERVERS = PEERS + ('portier',)
 PACKAGES = {'nginx': 'nginx', 'lighttpd': 'lighttpd', 'h2o': 'h2o',
-            'wrk': 'wrk', 'curl': 'curl'}
+            'wrk': 'wrk', 'curl': 'curl', 'openssl': 'openssl',
+            'lighttpd-mod-openssl': 'lighttpd-mod-openssl'}
+# lighttpd's TLS module is a package of its own, not a command.
+LIGHTTPD_OPENSSL = '/usr/lib/lighttpd/mod_openssl.so'
+PRESENT = {'lighttpd-mod-openssl':
+           lambda name: os.path.exists(LIGHTTPD_OPENSSL)}
+
+
+def present(name):
+    return PRESENT.get(name, shutil.which)(name)
 
 # id -> (label, URL path, expected status, expected body size or None)
 WORKLOADS = {
@@ -66,6 +81,9 @@ MEMORY_TARGET_KIB = 2.0
 
 DEFAULT_PORTIER_CMD = ('{build}/dataplane/portierd --listen 127.0.0.1:{port}'
                        ' --translation-socket {tsock} --config {config}')
+# With --tls the listener is in the configuration file (portier_conf).
+DEFAULT_PORTIER_TLS_CMD = ('{build}/dataplane/portierd'
+                           ' --translation-socket {tsock} --config {config}')
 
 
 def log(msg):
@@ -75,13 +93,21 @@ def log(msg):
 # ---------------------------------------------------------------------------
 # Peer configurations (pure: text from parameters)
 
-def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
+def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
+               tls=None):
     """nginx, one worker: sendfile, access log off, unlimited keep-alive
     requests, open file cache (lighttpd and h2o cache by default), no
     error-log line per 404, and tcp_nopush left at its default (off: with
-    it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB)."""
+    it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB).
+    tls=(cert, key): HTTPS with TLS 1.2/1.3 and a session cache."""
     idle = ('    keepalive_timeout %ds;\n' % idle_timeout
             if idle_timeout else '')
+    ssl = ''
+    if tls:
+        ssl = ('        ssl_certificate %s;\n'
+               '        ssl_certificate_key %s;\n'
+               '        ssl_protocols TLSv1.2 TLSv1.3;\n'
+               '        ssl_session_cache shared:SSL:10m;\n' % tls)
     return (
         'worker_processes 1;\n'
         'worker_rlimit_nofile %d;\n'
@@ -103,18 +129,23 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
         '    uwsgi_temp_path {tmp}/nginx-uwsgi;\n'
         '    scgi_temp_path {tmp}/nginx-scgi;\n'
         '    server {{\n'
-        '        listen 127.0.0.1:{port};\n'
+        '        listen 127.0.0.1:{port}%s;\n'
+        '%s'
         '        root {root};\n'
         '    }}\n'
-        '}}\n' % (2 * max_conns + 64, max_conns, idle)
+        '}}\n' % (2 * max_conns + 64, max_conns, idle,
+                  ' ssl' if tls else '',
+                  ssl.replace('{', '{{').replace('}', '}}'))
     ).format(port=port, root=root, tmp=tmp)
 
 
-def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
+def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None,
+                  tls=None):
     """lighttpd, a single process (server.max-worker unset): sendfile is
     its default network backend on Linux, no access log unless
     mod_accesslog is loaded, its stat cache is on by default; keep-alive
-    requests made unlimited."""
+    requests made unlimited.  tls=(cert, key): mod_openssl with its
+    defaults (TLS 1.2 and 1.3)."""
     lines = [
         'server.document-root = "%s"' % root,
         'server.bind = "127.0.0.1"',
@@ -127,14 +158,20 @@ def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
                   'server.max-fds = %d' % (2 * max_conns + 64)]
     if idle_timeout:
         lines.append('server.max-keep-alive-idle = %d' % idle_timeout)
+    if tls:
+        lines += ['server.modules += ("mod_openssl")',
+                  'ssl.engine = "enable"',
+                  'ssl.pemfile = "%s"' % tls[0],
+                  'ssl.privkey = "%s"' % tls[1]]
     return '\n'.join(lines) + '\n'
 
 
 def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
-             as_root=None):
+             as_root=None, tls=None):
     """h2o, one thread: its open-file cache is a default, no access log
     unless configured, no limit on keep-alive requests.  (h2o has no
-    sendfile path: it reads files and writes them with writev.)"""
+    sendfile path: it reads files and writes them with writev.)
+    tls=(cert, key): an ssl listener with its defaults."""
     if as_root is None:
         as_root = os.geteuid() == 0
     lines = ['num-threads: 1',
@@ -147,8 +184,12 @@ def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
         lines.append('http1-request-timeout: %d' % idle_timeout)
     lines += ['listen:',
               '  host: 127.0.0.1',
-              '  port: %d' % port,
-              'hosts:',
+              '  port: %d' % port]
+    if tls:
+        lines += ['  ssl:',
+                  '    certificate-file: %s' % tls[0],
+                  '    key-file: %s' % tls[1]]
+    lines += ['hosts:',
               '  default:',
               '    paths:',
               '      /:',
@@ -170,15 +211,39 @@ def portier_argv(template, port, tsock, root, tmp, build, config=''):
     return argv
 
 
-def portier_conf(max_conns=None):
+def portier_conf(max_conns=None, tls=None, port=None):
     """The configuration file behind {config}: nothing but comments for
     the throughput run; max_connections for the memory check (portierd's
-    default, 8192, is below 10,000)."""
+    default, 8192, is below 10,000); with tls=(cert, key) the TLS listener
+    on 127.0.0.1:port (DEFAULT_PORTIER_TLS_CMD has no --listen)."""
     text = ('# written by integration/bench/bench.py for PORTIER_CMD '
             '--config {config}\n')
     if max_conns:
         text += 'set max_connections = "%d"\n' % max_conns
+    if tls:
+        text += ('listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+                 '  ssl_cert "%s" "%s"\n}\n' % (port, tls[0], tls[1]))
     return text
+
+
+def make_tls_cert(tmp):
+    """A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1
+    in tmp: (cert path, key path); raises RuntimeError without openssl."""
+    cert = os.path.join(tmp, 'bench-cert.pem')
+    key = os.path.join(tmp, 'bench-key.pem')
+    try:
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec',
+                        '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                        '-keyout', key, '-out', cert, '-subj',
+                        '/CN=localhost', '-addext',
+                        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+                        '-days', '2'], check=True, capture_output=True,
+                       timeout=30)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError('cannot make a TLS certificate: %s' % e)
+    for path in (cert, key):
+        os.chmod(path, 0o644)   # nginx/h2o workers run as nobody
+    return cert, key
 
 
 def translation_answer(root):
@@ -491,13 +556,23 @@ def wait_port(port, proc, timeout=10.0):
     return False
 
 
-def probe(port, path, want_status, want_body):
+def probe(port, path, want_status, want_body, tls=False):
     """Two GETs on one connection: status, body (size and bytes) and
     keep-alive.  Returns (problems, warnings): a problem (wrong status or
     body, no answer) rules the server out of the workload; a warning (the
-    connection was not kept alive) goes into the notes."""
+    connection was not kept alive) goes into the notes.  With tls, over
+    HTTPS (the certificate is not verified), and the negotiated protocol
+    and cipher become a note."""
     problems, warnings = [], []
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
+    if tls:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=5,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
     try:
         for i in range(2):
             conn.request('GET', path)
@@ -513,6 +588,9 @@ def probe(port, path, want_status, want_body):
                 break
             if i == 0 and resp.will_close:
                 warnings.append('connection not kept alive')
+            if i == 0 and tls and conn.sock is not None:
+                warnings.append('%s %s' % (conn.sock.version(),
+                                           conn.sock.cipher()[0]))
     except (OSError, http.client.HTTPException) as e:
         problems.append('%s: %s' % (type(e).__name__, e))
     finally:
@@ -744,6 +822,9 @@ def make_server(name, tmp, root, args, memory_mode=False):
         # fewer than 1/16 of its worker_connections are free.
         limits = {'max_conns': args.conns_idle * 5 // 4 + 256,
                   'idle_timeout': 300}
+    tls = getattr(args, 'tls_files', None)
+    if tls:
+        limits['tls'] = tls
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
@@ -765,7 +846,7 @@ def make_server(name, tmp, root, args, memory_mode=False):
         tsock = '@portier-bench-%d-%d' % (os.getpid(), port)
         config = os.path.join(sdir, 'portierd.conf')
         with open(config, 'w') as f:
-            f.write(portier_conf(limits.get('max_conns')))
+            f.write(portier_conf(limits.get('max_conns'), tls, port))
         argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
                             args.build, config)
         if not argv:
@@ -797,7 +878,7 @@ def start_server(server):
 def install_missing(names, allow):
     """apt-get install the Debian packages of the missing commands, with a
     temporary policy-rc.d so apt starts no system service."""
-    need = sorted({PACKAGES[n] for n in names if not shutil.which(n)})
+    need = sorted({PACKAGES[n] for n in names if not present(n)})
     if not need:
         return []
     if not allow:
@@ -830,7 +911,7 @@ def install_missing(names, allow):
     finally:
         if added:
             os.unlink(policy)
-    return sorted({PACKAGES[n] for n in names if not shutil.which(n)})
+    return sorted({PACKAGES[n] for n in names if not present(n)})
 
 
 def make_docroot(tmp):
@@ -914,7 +995,7 @@ def throughput(args, names, tmp, root, contents):
         body = contents.get(wl) if status == 200 else None
         for name in order:
             problems, warnings = probe(servers[name].port, path, status,
-                                       body)
+                                       body, tls=args.tls)
             extra[(wl, name)] += warnings
             usable[(wl, name)] = not problems
             if problems:
@@ -943,8 +1024,9 @@ def throughput(args, names, tmp, root, contents):
                         notes.append('other load %.0f%%' % other)
                 s0, c0, t0 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
                     time.monotonic()
-                text = run_wrk(args, 'http://127.0.0.1:%d%s'
-                               % (server.port, path), tmp,
+                text = run_wrk(args, '%s://127.0.0.1:%d%s'
+                               % ('https' if args.tls else 'http',
+                                  server.port, path), tmp,
                                '%s-%s-%d' % (wl, name, rnd + 1))
                 s1, c1, t1 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
                     time.monotonic()
@@ -1100,7 +1182,8 @@ def parse_args(argv=None):
         '(one worker each, loopback, wrk).  Every option has an environment '
         'variable named in its help.')
     ap.add_argument('--mode', choices=('all', 'throughput', 'memory'),
-                    default=env('MODE', 'all'), help='MODE [all]')
+                    default=env('MODE', 'all'),
+                    help='MODE [all; with --tls throughput only]')
     ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
                     help='SERVERS, comma-separated [%(default)s]')
     ap.add_argument('--workloads',
@@ -1127,11 +1210,11 @@ def parse_args(argv=None):
     ap.add_argument('--build', default=env('PORTIER_BUILD',
                                            os.path.join(ROOT, 'build')),
                     help='PORTIER_BUILD [%(default)s]')
-    ap.add_argument('--portier-cmd',
-                    default=env('PORTIER_CMD', DEFAULT_PORTIER_CMD),
+    ap.add_argument('--portier-cmd', default=env('PORTIER_CMD'),
                     help='PORTIER_CMD: portierd command line, placeholders '
                     '{build} {port} {tsock} {root} {tmp} {config} '
-                    '[%(default)s]')
+                    '[%s; with --tls %s]' % (DEFAULT_PORTIER_CMD,
+                                             DEFAULT_PORTIER_TLS_CMD))
     ap.add_argument('--wrk-cpus', default=env('WRK_CPUS'),
                     help='WRK_CPUS: taskset CPU list for wrk')
     ap.add_argument('--srv-cpus', default=env('SRV_CPUS'),
@@ -1139,6 +1222,10 @@ def parse_args(argv=None):
     ap.add_argument('--no-install', action='store_true',
                     default=env('NO_INSTALL') == '1',
                     help='NO_INSTALL=1: never run apt-get')
+    ap.add_argument('--tls', action='store_true',
+                    default=env('TLS') == '1',
+                    help='TLS=1: the throughput run over HTTPS (one '
+                    'certificate for every server; no memory check)')
     ap.add_argument('--keep-tmp', action='store_true',
                     default=env('KEEP_TMP') == '1',
                     help='KEEP_TMP=1: keep configs, logs and wrk output')
@@ -1160,6 +1247,9 @@ def parse_args(argv=None):
     except ValueError:
         ap.error('--duration like 5s or 500ms')
     args.build = os.path.abspath(args.build)
+    if args.portier_cmd is None:
+        args.portier_cmd = (DEFAULT_PORTIER_TLS_CMD if args.tls
+                            else DEFAULT_PORTIER_CMD)
     return args
 
 
@@ -1167,7 +1257,22 @@ def main(argv=None):
     args = parse_args(argv)
     peers = [s for s in args.servers if s in PEERS]
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
+    if args.tls:
+        if args.mode == 'memory':
+            print('--tls measures throughput only: no memory check')
+            return 1
+        args.mode = 'throughput'
+        tools.append('openssl')
+        if 'lighttpd' in peers:
+            tools.append('lighttpd-mod-openssl')
     still = install_missing(tools, not args.no_install)
+    if 'openssl' in still:
+        print('openssl is not installed: no certificate for --tls')
+        return 1
+    if 'lighttpd-mod-openssl' in still and 'lighttpd' not in still:
+        print('lighttpd: mod_openssl (lighttpd-mod-openssl) is missing: '
+              'no TLS for it')
+        still.append('lighttpd')
     names = [s for s in args.servers
              if s == 'portier' or PACKAGES[s] not in still]
     for s in args.servers:
@@ -1183,6 +1288,7 @@ def main(argv=None):
     os.chmod(tmp, 0o755)   # nginx workers and h2o run as nobody under root
     try:
         root, contents = make_docroot(tmp)
+        args.tls_files = make_tls_cert(tmp) if args.tls else None
         print('# Portier bench %s | %s | %d CPUs | loadavg %s' % (
             time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
             ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
@@ -1190,8 +1296,10 @@ def main(argv=None):
         print('# %s' % ' | '.join(versions()))
         if args.mode in ('all', 'throughput'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
-                  'alternating; one worker each' % (
-                      args.threads, args.conns, args.duration, args.repeat))
+                  'alternating; one worker each%s' % (
+                      args.threads, args.conns, args.duration, args.repeat,
+                      '; HTTPS (keep-alive), one ECDSA P-256 certificate'
+                      if args.tls else ''))
             results, order, machine = throughput(args, names, tmp, root,
                                                  contents)
             print()
