@@ -312,6 +312,12 @@ running_changed(int delta)
         uv_unref((uv_handle_t *)&sp.sigchld);
 }
 
+uv_loop_t *
+dp_spawn_loop(void)
+{
+    return sp.started ? sp.loop : NULL;
+}
+
 size_t
 dp_spawn_count(void)
 {

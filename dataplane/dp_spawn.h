@@ -121,6 +121,10 @@ dp_spawn_policy_check(const struct dp_spawn_policy *policy,
 int
 dp_spawn_init(uv_loop_t *loop, const struct dp_spawn_policy *policy);
 
+/** The loop the spawner runs on (NULL before dp_spawn_init()). */
+uv_loop_t *
+dp_spawn_loop(void);
+
 /** The worker stops: every child gets SIGTERM now (SIGKILL later); the
  *  loop keeps running until all are reaped. */
 void

@@ -5,6 +5,7 @@
  * sockets close with the translation stocks), SIGHUP reopens the access
  * log.
  */
+#include "dp_cgi.h"
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
@@ -727,6 +728,7 @@ run_worker(struct daemon *d)
         return 1;
     if (dp_spawn_init(d->loop, &spawn_policy) != 0)
         return 1;
+    dp_cgi_configure(s->cgi_timeout, s->server_string);
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
