@@ -12,6 +12,7 @@
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
+#include "dp_proxy.h"
 #include "dp_spawn.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
@@ -143,6 +144,7 @@ shutdown_done(void *ctx)
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
+    dp_proxy_shutdown();
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -685,6 +687,16 @@ run_worker(struct daemon *d)
         return 1;
 
     const struct dp_config_settings *s = &cfg->settings;
+    struct dp_http_client_options ho = {
+        .limit = (unsigned)s->tcp_stock_limit,
+        .connect_timeout_ms = s->backend_connect_timeout,
+        .response_timeout_ms = s->backend_response_timeout,
+        .body_timeout_ms = s->backend_body_timeout,
+        .idle_timeout_ms = s->backend_idle_timeout,
+        .fail_timeout_ms = s->backend_fail_timeout,
+    };
+    if (dp_proxy_init(d->loop, &ho) != 0)
+        return 1;
     struct dp_http_settings hs = {
         .server_string = s->server_string,
         .max_connections = (unsigned)s->max_connections,
