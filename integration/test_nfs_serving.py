@@ -418,3 +418,60 @@ def test_flush_nfs_cache(site, server, build_dir):
         assert d.request('GET', '/flush.txt')[2] == b'version 2\n'
     finally:
         os.unlink(path)
+
+
+def test_portier_translate_nfs_origin(portierd_factory, server, build_dir,
+                                      tmp_path):
+    """portier-translate's nfs://server/export and nfs://server/export//sub
+    origins, end to end through portierd to ganesha."""
+    import json
+    binary = os.path.join(build_dir, 'translator', 'portier-translate')
+    if not os.path.exists(binary):
+        pytest.skip('portier-translate not built')
+    site = {'vhosts': [{'name': 'default', 'mounts': [
+        {'mountpoint': '/s',
+         'origin': 'nfs://127.0.0.1%s//sub' % server.export_path,
+         'extra-mimetypes': {'bin': 'application/x-test'}},
+        {'mountpoint': '/whole',
+         'origin': 'nfs://127.0.0.1%s' % server.export_path},
+    ]}]}
+    site_path = tmp_path / 'site.json'
+    site_path.write_text(json.dumps(site))
+    address = '@portier-test-nfs-pt-%d-%s' % (os.getpid(),
+                                              uuid.uuid4().hex[:8])
+    log = open(str(tmp_path / 'pt.log'), 'wb')
+    pt = subprocess.Popen([binary, '--socket', address, str(site_path)],
+                          stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        d = None
+        while d is None:
+            try:
+                d = portierd_factory([address], config=config(server))
+                if d.request('GET', '/s/one-mib.bin')[0] == 502 and \
+                        time.monotonic() < deadline:
+                    d = None    # portier-translate not listening yet
+                    time.sleep(0.1)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+        status, r, body = d.request('GET', '/s/one-mib.bin')
+        assert status == 200
+        assert body == on_disk(server, '/sub/one-mib.bin')
+        assert r.getheader('Content-Type') == 'application/x-test'
+        status, r, body = d.request('GET', '/whole/small.txt')
+        assert status == 200 and body == b'Hello from NFS.\n', d.log()
+        assert r.getheader('Content-Type') == 'text/plain'
+        # A suffix the mount does not know is not served (site-file.md).
+        assert d.request('GET', '/whole/sub/one-mib.bin')[0] == 404
+        status, r, body = d.request('GET', '/s/one-mib.bin',
+                                    {'Range': 'bytes=10-19'})
+        assert status == 206
+        assert body == on_disk(server, '/sub/one-mib.bin')[10:20]
+        assert d.request('GET', '/whole/nope.txt')[0] == 404
+        assert d.request('GET', '/s/small.txt')[0] == 404   # not in //sub
+        assert d.request('GET', '/whole/sub/')[0] == 404    # no listing
+    finally:
+        pt.send_signal(15)
+        pt.wait(timeout=10)
+        log.close()
