@@ -435,9 +435,23 @@ on_open(void *ctx, int status, struct pnfs_file *file,
     }
     nr->file = file;
     nr->pst = *st;
-    if (nfs.cache != NULL)
+    if (nfs.cache != NULL) {
+        /* Fresh attributes; contents read under the same version stay
+         * good (pnfs_cache_put_attr() drops them otherwise). */
         pnfs_cache_put_attr(nfs.cache, nr->server, nr->export_path,
                             nr->path, st, uv_now(nfs.loop));
+        nr->blob = pnfs_cache_get_data(nfs.cache, nr->server,
+                                       nr->export_path, nr->path, st);
+        if (nr->blob != NULL) {
+            pnfs_file_close(nr->file);
+            nr->file = NULL;
+            nr->data = pnfs_blob_data(nr->blob);
+            if (nr->data == NULL)
+                nr->data = (const uint8_t *)"";
+            answer(nr);
+            return;
+        }
+    }
     if (small(st) && st->size > 0 && nr->req->method == DP_HTTP_GET) {
         nr->buf = dp_pool_alloc(nr->req->pool, (size_t)st->size);
         if (nr->buf == NULL) {
@@ -460,24 +474,45 @@ on_open(void *ctx, int status, struct pnfs_file *file,
     answer(nr);
 }
 
-/* From the cache without any NFS call: fresh attributes of a regular
- * file and its contents read under them. */
-static bool
-from_cache(struct nreq *nr)
+static void
+blob_release(void *arg)
 {
+    pnfs_blob_unref(arg);
+}
+
+/* From the cache without any NFS call and without copies (all of it
+ * happens now): fresh attributes of a regular file and its contents read
+ * under them. */
+static bool
+serve_cached(struct dp_request *req, const struct tp_address *address,
+             unsigned status, struct dp_response_headers *headers)
+{
+    struct nreq nr = {
+        .req = req,
+        .headers = headers,
+        .status = status,
+        .path = address->path,
+        .content_type = address->content_type,
+    };
     if (nfs.cache == NULL ||
-        pnfs_cache_get_attr(nfs.cache, nr->server, nr->export_path,
-                            nr->path, &nr->pst, uv_now(nfs.loop)) != 0 ||
-        !S_ISREG(nr->pst.mode))
+        pnfs_cache_get_attr(nfs.cache, address->nfs_server,
+                            address->nfs_export, address->path, &nr.pst,
+                            uv_now(nfs.loop)) != 0 ||
+        !S_ISREG(nr.pst.mode))
         return false;
-    nr->blob = pnfs_cache_get_data(nfs.cache, nr->server, nr->export_path,
-                                   nr->path, &nr->pst);
-    if (nr->blob == NULL)
+    struct pnfs_blob *blob = pnfs_cache_get_data(
+        nfs.cache, address->nfs_server, address->nfs_export, address->path,
+        &nr.pst);
+    if (blob == NULL)
         return false;
-    nr->data = pnfs_blob_data(nr->blob);
-    if (nr->data == NULL)
-        nr->data = (const uint8_t *)"";
-    answer(nr);
+    if (dp_pool_cleanup(req->pool, blob_release, blob) != 0) {
+        pnfs_blob_unref(blob);
+        return false;
+    }
+    nr.data = pnfs_blob_data(blob);
+    if (nr.data == NULL)
+        nr.data = (const uint8_t *)"";
+    answer(&nr);
     return true;
 }
 
@@ -491,6 +526,8 @@ dp_nfs_serve(struct dp_request *req, const struct tp_address *address,
         dp_request_error(req, 502, "NFS: not configured in this process");
         return;
     }
+    if (serve_cached(req, address, status, headers))
+        return;
     struct nreq *nr = dp_pool_calloc(req->pool, sizeof(*nr));
     if (nr == NULL || dp_pool_cleanup(req->pool, nreq_cleanup, nr) != 0) {
         dp_request_error(req, 500, "out of memory");
@@ -511,8 +548,6 @@ dp_nfs_serve(struct dp_request *req, const struct tp_address *address,
         dp_request_error(req, 500, "out of memory");
         return;
     }
-    if (from_cache(nr))
-        return;
     char err[300];
     nr->client = pnfs_registry_get(nfs.reg, nr->server, nr->export_path,
                                    err, sizeof(err));

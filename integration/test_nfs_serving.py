@@ -475,3 +475,27 @@ def test_portier_translate_nfs_origin(portierd_factory, server, build_dir,
         pt.send_signal(15)
         pt.wait(timeout=10)
         log.close()
+
+
+def test_cached_file_changed_on_server(site, server):
+    """With the cache on, a changed file shows once the cached attributes
+    (1 s) expire; an unchanged one keeps coming from the cache."""
+    d = site()
+    path = os.path.join(server.export_path, 'change.txt')
+    with open(path, 'wb') as f:
+        f.write(b'first\n')
+    try:
+        status, r, body = d.request('GET', '/change.txt')
+        assert body == b'first\n'
+        etag = r.getheader('ETag')
+        time.sleep(1.2)     # attributes expire, contents stay valid
+        status, r, body = d.request('GET', '/change.txt')
+        assert body == b'first\n' and r.getheader('ETag') == etag
+        with open(path, 'wb') as f:
+            f.write(b'second\n')
+        time.sleep(1.2)
+        status, r, body = d.request('GET', '/change.txt')
+        assert status == 200 and body == b'second\n'
+        assert r.getheader('ETag') != etag
+    finally:
+        os.unlink(path)
