@@ -16,7 +16,9 @@
  *   root, as the kernel reports it (SO_PASSCRED, SCM_CREDENTIALS).
  *   Refusals are logged, rate-limited.
  * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
- *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()).
+ *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()),
+ *   FLUSH_NFS_CACHE (dp_nfs_flush_cache(), one log line at level 1 or
+ *   more; logged once and ignored in a build without NFS).
  *   Commands for parts portierd does not have (FLUSH_HTTP_CACHE, ...) and
  *   every other command are logged once per command number and ignored.
  * - Descriptors received with SCM_RIGHTS are closed at once.

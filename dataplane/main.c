@@ -9,6 +9,7 @@
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
+#include "dp_nfs.h"
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
@@ -143,6 +144,7 @@ shutdown_done(void *ctx)
     dp_control_close(d->control);
     d->control = NULL;
     dp_spawn_shutdown();
+    dp_nfs_shutdown();      /* every request is done: close the clients */
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
@@ -709,6 +711,18 @@ run_worker(struct daemon *d)
     };
     if (dp_proxy_init(d->loop, &ho) != 0)
         return 1;
+    struct dp_nfs_settings ns = {
+        .cache_size = (size_t)s->nfs_cache_size,
+        .nfs_port = (unsigned)s->nfs_port,
+        .mount_port = (unsigned)s->nfs_mount_port,
+        .timeout_ms = s->nfs_timeout,
+        .idle_ms = s->nfs_idle_timeout,
+    };
+    char nerr[200];
+    if (dp_nfs_configure(d->loop, &ns, nerr, sizeof(nerr)) != 0) {
+        fprintf(stderr, "portierd: %s\n", nerr);
+        return 1;
+    }
     struct dp_http_settings hs = {
         .server_string = s->server_string,
         .max_connections = (unsigned)s->max_connections,
@@ -896,6 +910,7 @@ main(int argc, char **argv)
              * closes it otherwise): remove its socket files. */
             dp_control_close(d.control);
         }
+        dp_nfs_shutdown();
     }
     close_listeners(&d);
     if (d.loop == NULL)
