@@ -556,7 +556,12 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
     signal(SIGHUP, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    sigprocmask(SIG_SETMASK, child_mask, NULL);
+    /* SIGHUP stays blocked until the loop's handler is installed: one
+     * the master passes on (after a refused reload) must neither kill a
+     * starting worker nor get lost (run_worker() unblocks it). */
+    sigset_t mask = *child_mask;
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     if (getppid() == 1)
         _exit(0);       /* the master is already gone */
     /* The master's sockets and the other workers' channels are not ours. */
@@ -988,6 +993,10 @@ run_worker(struct daemon *d)
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sighup, on_signal, SIGHUP);
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &hup, NULL);   /* blocked by spawn_worker() */
 
     uv_run(d->loop, UV_RUN_DEFAULT);
     if (d->listen_fds == NULL || d->cfg.settings.workers <= 1)

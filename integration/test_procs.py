@@ -417,3 +417,31 @@ def test_multicast_with_workers(portierd_factory, servers, tmp_path, ctl):
     for d in instances:
         lines = wait_log(d, 'TCACHE_INVALIDATE from ', count=2)
         assert len(lines) == 2, d.log()
+
+
+def test_sighup_flushes_and_fades(portierd_factory, servers, tmp_path):
+    root = make_docroot(tmp_path)
+    srv = servers(lambda req: base_answer(root))
+    # One process: SIGHUP flushes the translation cache (the next request
+    # is translated again) and says that no child pool exists to fade.
+    d = portierd_factory([srv.address], workers=1)
+    for _ in range(3):
+        assert get(d.port, '/a.txt')[0] == 200
+    n = srv.count()
+    assert get(d.port, '/a.txt')[0] == 200 and srv.count() == n
+    d.proc.send_signal(signal.SIGHUP)
+    line = wait_log(d, 'portierd: SIGHUP: 1 translation cache(s) flushed')
+    assert len(line) == 1
+    assert 'no child process pool to fade' in line[0]
+    assert get(d.port, '/a.txt')[0] == 200
+    assert srv.count() == n + 1
+    # Workers: a reload the master refuses still reaches every worker.
+    conf = tmp_path / 'refused.conf'
+    conf.write_text('')
+    d = portierd_factory([srv.address], workers=2,
+                         extra=['--config', str(conf)])
+    wait_for(lambda: len(children(d.proc.pid)) == 2)
+    conf.write_text('set no_such_setting = "1"\n')
+    d.proc.send_signal(signal.SIGHUP)
+    wait_log(d, 'reload refused')
+    assert len(wait_log(d, 'translation cache(s) flushed', count=2)) == 2
