@@ -365,6 +365,11 @@ def test_control_with_workers(portierd_factory, servers, tmp_path, ctl):
     assert run(ctl, '--server', sock, 'fade-children').returncode == 0
     stats(ctl, sock)
     assert len(log_lines(d, 'FADE_CHILDREN: no child process pool')) == 2
+    assert run(ctl, '--server', sock, 'terminate-children',
+               'blue').returncode == 0
+    stats(ctl, sock)
+    lines = log_lines(d, 'TERMINATE_CHILDREN: no child process pool')
+    assert len(lines) == 2 and 'nothing to terminate' in lines[0]
     # A worker that does not answer: named, left out of the sum.
     os.kill(kids[0], signal.SIGSTOP)
     try:
