@@ -13,7 +13,12 @@
 #include <msgpack.h>
 
 #include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static const msgpack_object *
 get(const msgpack_object *map, const char *key)
@@ -294,6 +299,185 @@ test_pool_registry(void **state)
     assert_int_equal(dp_control_pool_count(), 0);
 }
 
+/* Poll the relay's descriptors (up to 2 s) and dispatch at now. */
+static void
+pump(struct dp_relay *r, uint64_t now)
+{
+    struct pollfd fds[8];
+    size_t n = dp_relay_pollfds(r, fds, 8);
+    assert_true(poll(fds, n, 2000) > 0);
+    dp_relay_dispatch(r, fds, n, now);
+}
+
+/* One message from a worker's end of its channel (non-blocking: -1 when
+ * there is none). */
+static ssize_t
+take(int fd, uint8_t *buf, size_t size)
+{
+    return recv(fd, buf, size, MSG_DONTWAIT);
+}
+
+static void
+answer_stats(int fd, uint32_t id, uint64_t base)
+{
+    struct pr_buf map = PR_BUF_INIT, msg = PR_BUF_INIT;
+    worker_map(&map, base);
+    assert_int_equal(dp_control_channel_encode(&msg, DP_CHANNEL_STATS, id,
+                                               NULL, map.data, map.len),
+                     0);
+    assert_int_equal(send(fd, msg.data, msg.len, 0), (ssize_t)msg.len);
+    pr_buf_free(&map);
+    pr_buf_free(&msg);
+}
+
+/* The live path without processes: a local control socket, two "workers"
+ * that are socket pairs in this process. */
+static void
+test_relay_forwards_and_sums(void **state)
+{
+    (void)state;
+    struct dp_config_control cc;
+    memset(&cc, 0, sizeof(cc));
+    char name[64];
+    snprintf(name, sizeof(name), "@portier-test-relay-%d", (int)getpid());
+    struct sockaddr_un *un = (struct sockaddr_un *)&cc.bind.addr;
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path + 1, name + 1, strlen(name) - 1);
+    cc.bind.kind = DP_CONFIG_ADDRESS_ABSTRACT;
+    cc.bind.text = name;
+    cc.bind.addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                                   strlen(name));
+    char err[300];
+    int fd = dp_control_bind(&cc, err, sizeof(err));
+    assert_true(fd >= 0);
+    struct dp_relay *r = dp_relay_new(geteuid());
+    assert_non_null(r);
+    assert_int_equal(dp_relay_add_socket(r, &cc, fd), 0);
+    int w1[2], w2[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, w1), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, w2), 0);
+    assert_int_equal(dp_relay_add_worker(r, 4242, w1[0]), 0);
+    assert_int_equal(dp_relay_add_worker(r, 4343, w2[0]), 0);
+    assert_int_equal(dp_relay_timeout_ms(r, 0), -1);
+
+    /* A client with an address to answer to (autobind). */
+    int c = socket(AF_UNIX, SOCK_DGRAM, 0);
+    assert_true(c >= 0);
+    struct sockaddr_un autobind = {.sun_family = AF_UNIX};
+    assert_int_equal(bind(c, (struct sockaddr *)&autobind,
+                          sizeof(sa_family_t)),
+                     0);
+    struct pr_buf dg = PR_BUF_INIT;
+    assert_int_equal(ctl_datagram_begin(&dg), 0);
+    assert_int_equal(ctl_datagram_append(&dg, CTL_CMD_NOP, NULL, 0), 0);
+    assert_int_equal(ctl_datagram_append(&dg, CTL_CMD_STATS, NULL, 0), 0);
+    assert_int_equal(ctl_datagram_append(&dg, CTL_CMD_VERBOSE, "\x03", 1),
+                     0);
+    assert_int_equal(sendto(c, dg.data, dg.len, 0,
+                            (struct sockaddr *)&cc.bind.addr,
+                            cc.bind.addr_len),
+                     (ssize_t)dg.len);
+    pump(r, 1000);
+
+    /* Both workers got the same batch, the commands in their order. */
+    uint8_t buf[70000];
+    uint32_t ids[2];
+    int ends[2] = {w1[1], w2[1]};
+    for (int i = 0; i < 2; i++) {
+        ssize_t n = take(ends[i], buf, sizeof(buf));
+        assert_true(n > 0);
+        uint8_t type;
+        struct pr_slice peer, payload;
+        assert_int_equal(dp_control_channel_decode(buf, (size_t)n, &type,
+                                                   &ids[i], &peer, &payload),
+                         0);
+        assert_int_equal(type, DP_CHANNEL_COMMANDS);
+        assert_true(ids[i] != 0);
+        assert_true(peer.len > 4 && memcmp(peer.data, "uid ", 4) == 0);
+        assert_int_equal(payload.len, dg.len);
+        assert_memory_equal(payload.data, dg.data, dg.len);
+    }
+    assert_int_equal(ids[0], ids[1]);
+    assert_int_equal(dp_relay_timeout_ms(r, 1000), DP_RELAY_STATS_TIMEOUT_MS);
+
+    /* One answers, the other does not: the reply comes at the timeout. */
+    answer_stats(w1[1], ids[0], 3);
+    answer_stats(w1[1], ids[0], 3);     /* a repeat is ignored */
+    pump(r, 1100);
+    assert_int_equal(take(c, buf, sizeof(buf)), -1);
+    assert_int_equal(dp_relay_timeout_ms(r, 1100),
+                     DP_RELAY_STATS_TIMEOUT_MS - 100);
+    dp_relay_dispatch(r, NULL, 0, 1000 + DP_RELAY_STATS_TIMEOUT_MS);
+    ssize_t n = take(c, buf, sizeof(buf));
+    assert_true(n > 0);
+    struct pr_buf reply = {buf, (size_t)n, sizeof(buf)};
+    msgpack_unpacked u;
+    decode_reply(&reply, &u);
+    assert_int_equal(get_u64(&u.data, "workers"), 1);
+    assert_int_equal(get_u64(&u.data, "workers_asked"), 2);
+    assert_int_equal(get_u64(&u.data, "connections"), 3);
+    assert_int_equal(
+        get_u64(&get(&u.data, "per_worker")->via.array.ptr[0], "pid"), 4242);
+    msgpack_unpacked_destroy(&u);
+    assert_int_equal(dp_relay_timeout_ms(r, 5000), -1);
+
+    /* A late answer to a finished request changes nothing. */
+    answer_stats(w2[1], ids[1], 9);
+    pump(r, 3000);
+    assert_int_equal(take(c, buf, sizeof(buf)), -1);
+
+    /* Worker 4343 is gone: the next STATS waits for 4242 only and is
+     * answered as soon as it answers. */
+    dp_relay_remove_worker(r, 4343);
+    assert_int_equal(ctl_datagram_begin(&dg), 0);
+    assert_int_equal(ctl_datagram_append(&dg, CTL_CMD_STATS, NULL, 0), 0);
+    assert_int_equal(sendto(c, dg.data, dg.len, 0,
+                            (struct sockaddr *)&cc.bind.addr,
+                            cc.bind.addr_len),
+                     (ssize_t)dg.len);
+    pump(r, 4000);
+    n = take(w1[1], buf, sizeof(buf));
+    assert_true(n > 0);
+    uint8_t type;
+    uint32_t id;
+    struct pr_slice peer, payload;
+    assert_int_equal(dp_control_channel_decode(buf, (size_t)n, &type, &id,
+                                               &peer, &payload),
+                     0);
+    assert_true(id != ids[0]);
+    answer_stats(w1[1], id, 5);
+    pump(r, 4001);
+    n = take(c, buf, sizeof(buf));
+    assert_true(n > 0);
+    reply = (struct pr_buf){buf, (size_t)n, sizeof(buf)};
+    decode_reply(&reply, &u);
+    assert_int_equal(get_u64(&u.data, "workers"), 1);
+    assert_int_equal(get_u64(&u.data, "workers_asked"), 1);
+    assert_int_equal(get_u64(&u.data, "connections"), 5);
+    msgpack_unpacked_destroy(&u);
+
+    /* A malformed datagram and an empty batch reach nobody. */
+    assert_int_equal(sendto(c, "garbage!", 8, 0,
+                            (struct sockaddr *)&cc.bind.addr,
+                            cc.bind.addr_len),
+                     8);
+    pump(r, 6000);
+    assert_int_equal(take(w1[1], buf, sizeof(buf)), -1);
+    assert_int_equal(ctl_datagram_begin(&dg), 0);
+    assert_int_equal(sendto(c, dg.data, dg.len, 0,
+                            (struct sockaddr *)&cc.bind.addr,
+                            cc.bind.addr_len),
+                     (ssize_t)dg.len);
+    pump(r, 7000);
+    assert_int_equal(take(w1[1], buf, sizeof(buf)), -1);
+
+    pr_buf_free(&dg);
+    close(c);
+    close(w1[1]);
+    close(w2[1]);
+    dp_relay_free(r);
+}
+
 int
 main(void)
 {
@@ -303,6 +487,7 @@ main(void)
         cmocka_unit_test(test_too_many_workers_for_one_datagram),
         cmocka_unit_test(test_channel_codec),
         cmocka_unit_test(test_pool_registry),
+        cmocka_unit_test(test_relay_forwards_and_sums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
