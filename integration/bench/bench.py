@@ -5,7 +5,9 @@ One command (see README.md beside this file):
 
     /usr/bin/python3 integration/bench/bench.py
 
-Two measurements, both on loopback with one worker per server:
+Two measurements, both on loopback with the same number of workers per
+server (--workers, default 1: nginx worker_processes, lighttpd
+server.max-worker, h2o num-threads, portierd --workers):
 
 - throughput: wrk with the same settings against every server, on the same
   files (1 KiB, 64 KiB, 1 MiB) and a missing path (404), several rounds
@@ -69,7 +71,8 @@ TARGET_WORKLOADS = ('1k', '1m', '404')
 MEMORY_TARGET_KIB = 2.0
 
 DEFAULT_PORTIER_CMD = ('{build}/dataplane/portierd --listen 127.0.0.1:{port}'
-                       ' --translation-socket {tsock} --config {config}')
+                       ' --translation-socket {tsock} --config {config}'
+                       ' --workers {workers}')
 
 
 def log(msg):
@@ -79,15 +82,16 @@ def log(msg):
 # ---------------------------------------------------------------------------
 # Peer configurations (pure: text from parameters)
 
-def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
-    """nginx, one worker: sendfile, access log off, unlimited keep-alive
+def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
+               workers=1):
+    """nginx, `workers` worker processes (1: one): sendfile, access log off, unlimited keep-alive
     requests, open file cache (lighttpd and h2o cache by default), no
     error-log line per 404, and tcp_nopush left at its default (off: with
     it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB)."""
     idle = ('    keepalive_timeout %ds;\n' % idle_timeout
             if idle_timeout else '')
     return (
-        'worker_processes 1;\n'
+        'worker_processes %d;\n'
         'worker_rlimit_nofile %d;\n'
         'daemon off;\n'
         'pid {tmp}/nginx.pid;\n'
@@ -110,12 +114,14 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
         '        listen 127.0.0.1:{port};\n'
         '        root {root};\n'
         '    }}\n'
-        '}}\n' % (2 * max_conns + 64, max_conns, idle)
+        '}}\n' % (workers, 2 * max_conns + 64, max_conns, idle)
     ).format(port=port, root=root, tmp=tmp)
 
 
-def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
-    """lighttpd, a single process (server.max-worker unset): sendfile is
+def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None,
+                  workers=1):
+    """lighttpd, a single process (server.max-worker unset) or, with
+    workers > 1, server.max-worker = workers: sendfile is
     its default network backend on Linux, no access log unless
     mod_accesslog is loaded, its stat cache is on by default; keep-alive
     requests made unlimited."""
@@ -131,17 +137,19 @@ def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
                   'server.max-fds = %d' % (2 * max_conns + 64)]
     if idle_timeout:
         lines.append('server.max-keep-alive-idle = %d' % idle_timeout)
+    if workers > 1:
+        lines.append('server.max-worker = %d' % workers)
     return '\n'.join(lines) + '\n'
 
 
 def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
-             as_root=None):
-    """h2o, one thread: its open-file cache is a default, no access log
+             as_root=None, workers=1):
+    """h2o, `workers` threads (num-threads): its open-file cache is a default, no access log
     unless configured, no limit on keep-alive requests.  (h2o has no
     sendfile path: it reads files and writes them with writev.)"""
     if as_root is None:
         as_root = os.geteuid() == 0
-    lines = ['num-threads: 1',
+    lines = ['num-threads: %d' % workers,
              'error-log: %s/h2o.err' % tmp]
     if as_root:
         lines.append('user: nobody')
@@ -160,12 +168,13 @@ def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
     return '\n'.join(lines) + '\n'
 
 
-def portier_argv(template, port, tsock, root, tmp, build, config=''):
+def portier_argv(template, port, tsock, root, tmp, build, config='',
+                 workers=1):
     """The portierd command line from its template (split like a shell
     line, then the placeholders replaced in each word): {port}, {tsock}
-    (abstract @name), {root}, {tmp}, {build}, {config}."""
+    (abstract @name), {root}, {tmp}, {build}, {config}, {workers}."""
     values = {'port': str(port), 'tsock': tsock, 'root': root, 'tmp': tmp,
-              'build': build, 'config': config}
+              'build': build, 'config': config, 'workers': str(workers)}
     argv = []
     for word in shlex.split(template):
         for key, value in values.items():
@@ -742,12 +751,12 @@ def make_server(name, tmp, root, args, memory_mode=False):
     sdir = os.path.join(tmp, name)
     os.makedirs(sdir, exist_ok=True)
     os.chmod(sdir, 0o755)
-    limits = {}
+    limits = {'workers': args.workers}
     if memory_mode:
         # Headroom: nginx starts closing idle keep-alive connections when
         # fewer than 1/16 of its worker_connections are free.
-        limits = {'max_conns': args.conns_idle * 5 // 4 + 256,
-                  'idle_timeout': 300}
+        limits.update({'max_conns': args.conns_idle * 5 // 4 + 256,
+                       'idle_timeout': 300})
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
@@ -771,7 +780,7 @@ def make_server(name, tmp, root, args, memory_mode=False):
         with open(config, 'w') as f:
             f.write(portier_conf(limits.get('max_conns')))
         argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
-                            args.build, config)
+                            args.build, config, args.workers)
         if not argv:
             raise RuntimeError('the portierd command is empty')
         exe = argv[0]
@@ -904,9 +913,10 @@ def throughput(args, names, tmp, root, contents):
         n = len(group_pids(server.pgid))
         log('%s on 127.0.0.1:%d, %d process(es) in its group'
             % (name, server.port, n))
-        if name == 'portier' and n > 2:
-            print('note: portierd runs %d processes; the comparison is meant '
-                  'for one worker (adapt --portier-cmd)' % n)
+        want = 1 if args.workers == 1 else args.workers + 1
+        if name == 'portier' and n != want:
+            print('note: portierd runs %d processes; --workers %d means %d '
+                  '(adapt --portier-cmd)' % (n, args.workers, want))
 
     results = {wl: {} for wl in args.workloads}
     machine = {'other': [], 'steal': []}
@@ -1264,7 +1274,7 @@ def parse_args(argv=None):
     env = os.environ.get
     ap = argparse.ArgumentParser(
         description='Benchmark portierd against nginx, lighttpd and h2o '
-        '(one worker each, loopback, wrk).  Every option has an environment '
+        '(--workers each, loopback, wrk).  Every option has an environment '
         'variable named in its help.')
     ap.add_argument('--mode', choices=('all', 'throughput', 'memory',
                                        'nfs'),
@@ -1279,6 +1289,9 @@ def parse_args(argv=None):
     ap.add_argument('--repeat', type=int, default=int(env('REPEAT', '3')),
                     help='REPEAT: wrk runs per cell, servers alternating '
                     '[%(default)s]')
+    ap.add_argument('--workers', type=int, default=int(env('WORKERS', '1')),
+                    help='WORKERS: worker processes (threads for h2o) of '
+                    'every server [%(default)s]')
     ap.add_argument('--threads', type=int,
                     default=int(env('WRK_THREADS', '1')),
                     help='WRK_THREADS [%(default)s]')
@@ -1325,6 +1338,8 @@ def parse_args(argv=None):
                      % (w, ', '.join(WORKLOADS)))
     if args.repeat < 1:
         ap.error('--repeat must be at least 1')
+    if not 1 <= args.workers <= 256:
+        ap.error('--workers must be from 1 to 256')
     try:
         parse_time(args.duration)
     except ValueError:
@@ -1362,8 +1377,9 @@ def main(argv=None):
         print('# %s' % ' | '.join(versions()))
         if args.mode in ('all', 'throughput'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
-                  'alternating; one worker each' % (
-                      args.threads, args.conns, args.duration, args.repeat))
+                  'alternating; %d worker(s) each' % (
+                      args.threads, args.conns, args.duration, args.repeat,
+                      args.workers))
             results, order, machine = throughput(args, names, tmp, root,
                                                  contents)
             print()
