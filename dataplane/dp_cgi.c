@@ -30,6 +30,12 @@ dp_cgi_configure(uint64_t timeout_ms, const char *server_software)
                                                   : "Portier";
 }
 
+uint64_t
+dp_cgi_timeout(void)
+{
+    return cgi_timeout_ms;
+}
+
 /* ---- the environment ---- */
 
 static bool

@@ -45,6 +45,10 @@
 void
 dp_cgi_configure(uint64_t timeout_ms, const char *server_software);
 
+/** The configured timeout in milliseconds (PIPE filters use it too). */
+uint64_t
+dp_cgi_timeout(void);
+
 /** How the handler takes a local redirect: fn(ctx, "/path?query"). */
 struct dp_cgi_redirect {
     void (*fn)(void *ctx, const char *uri);
