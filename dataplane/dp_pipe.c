@@ -210,6 +210,19 @@ dp_pipe_install(struct dp_request *req, const struct tp_response *r)
     if (ch == NULL)
         return -1;
     ch->r = r;
+    /* A range of the unfiltered body is no range of the filtered one:
+     * the resource sees the request without Range and If-Range. */
+    struct dp_header *h = dp_pool_alloc(req->pool, (req->n_headers + 1) *
+                                                       sizeof(*h));
+    if (h == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, "Range") != 0 &&
+            strcasecmp(req->headers[i].name, "If-Range") != 0)
+            h[n++] = req->headers[i];
+    req->headers = h;
+    req->n_headers = n;
     dp_request_set_response_filter(req, on_response, ch);
     return 0;
 }

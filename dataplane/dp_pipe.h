@@ -16,7 +16,10 @@
  *   options as for every child).  Status and headers are kept, except:
  *   Content-Length goes (the length is unknown), Digest is dropped, and
  *   an ETag is rewritten to one derived from the old ETag, the program and
- *   its arguments.  Other responses pass unchanged.
+ *   its arguments.  Other responses pass unchanged.  The resource does
+ *   not see Range and If-Range (a range of the unfiltered body is none of
+ *   the filtered one): it answers 200, and the client gets the whole
+ *   filtered body.
  * - Every stage streams with back-pressure; cgi_timeout applies to each
  *   program's output; a program that cannot start is 502 (the log says
  *   why); each child dies with the request.
