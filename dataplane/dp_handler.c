@@ -8,6 +8,7 @@
 #include "dp_fcache.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
+#include "dp_proxy.h"
 #include "dp_uri.h"
 
 #include <errno.h>
@@ -251,14 +252,15 @@ static const char *
 missing_feature(const struct tp_response *r)
 {
     static const char *const kinds[] = {
-        [TP_ADDRESS_NFS] = "NFS_SERVER", [TP_ADDRESS_HTTP] = "HTTP",
+        [TP_ADDRESS_NFS] = "NFS_SERVER",
         [TP_ADDRESS_CGI] = "CGI", [TP_ADDRESS_FASTCGI] = "FASTCGI",
         [TP_ADDRESS_WAS] = "WAS", [TP_ADDRESS_LHTTP] = "LHTTP_PATH",
         [TP_ADDRESS_PIPE] = "PIPE",
     };
     if (r->address.type != TP_ADDRESS_NONE &&
         r->address.type != TP_ADDRESS_LOCAL &&
-        r->address.type != TP_ADDRESS_CGI)
+        r->address.type != TP_ADDRESS_CGI &&
+        r->address.type != TP_ADDRESS_HTTP)
         return kinds[r->address.type];
     const struct {
         bool used;
@@ -857,6 +859,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         else
             dp_cgi_serve(req, &r->address, hp, &redirect,
                          hr->n_cgi_redirect == 0);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_HTTP) {
+        dp_proxy_serve(req, r, &h);
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,

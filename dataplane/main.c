@@ -12,8 +12,10 @@
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
+#include "dp_proxy.h"
 #include "dp_spawn.h"
 #include "dp_tcache.h"
+#include "dp_tls.h"
 #include "dp_translate.h"
 
 #include <uv.h>
@@ -56,6 +58,7 @@ struct daemon {
     int *listen_fds;            /* bound before any worker starts */
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
+    struct dp_tls_set tls;      /* built before any worker starts */
 };
 
 /* Every connection, cached file and translation connection is a
@@ -143,6 +146,7 @@ shutdown_done(void *ctx)
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
+    dp_proxy_shutdown();
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -261,8 +265,9 @@ bind_listeners(struct daemon *d)
             return -1;
         }
         d->listen_fds[i] = fd;
-        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
-                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
+        fprintf(stderr, "portierd: listening on %s%s%s%s\n", l->bind.text,
+                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "",
+                l->ssl ? " (TLS)" : "");
     }
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         fprintf(stderr, "portierd: translation server %s\n",
@@ -528,7 +533,14 @@ run_master(struct daemon *d, unsigned n)
             if (rc == 0 && dp_spawn_policy_resolve(&fresh.spawn, &policy,
                                                    perr, sizeof(perr)) != 0)
                 rc = -1;
+            struct dp_tls_set fresh_tls;
+            memset(&fresh_tls, 0, sizeof(fresh_tls));
+            if (rc == 0 && dp_tls_set_load(&fresh, &fresh_tls, &err) != 0) {
+                dp_spawn_policy_free(&policy);
+                rc = -1;
+            }
             if (rc != 0 || !same_listeners(&d->cfg, &fresh)) {
+                dp_tls_set_free(&fresh_tls);
                 fprintf(stderr, "portierd: SIGHUP: reload refused, the "
                         "running configuration stays: %s\n",
                         perr[0] != '\0' ? perr
@@ -548,6 +560,8 @@ run_master(struct daemon *d, unsigned n)
                     }
                 dp_config_free(&d->cfg);
                 d->cfg = fresh;
+                dp_tls_set_free(&d->tls);
+                d->tls = fresh_tls;
                 unsigned want = (unsigned)d->cfg.settings.workers;
                 if (want > MAX_WORKERS)
                     want = MAX_WORKERS;
@@ -685,6 +699,16 @@ run_worker(struct daemon *d)
         return 1;
 
     const struct dp_config_settings *s = &cfg->settings;
+    struct dp_http_client_options ho = {
+        .limit = (unsigned)s->tcp_stock_limit,
+        .connect_timeout_ms = s->backend_connect_timeout,
+        .response_timeout_ms = s->backend_response_timeout,
+        .body_timeout_ms = s->backend_body_timeout,
+        .idle_timeout_ms = s->backend_idle_timeout,
+        .fail_timeout_ms = s->backend_fail_timeout,
+    };
+    if (dp_proxy_init(d->loop, &ho) != 0)
+        return 1;
     struct dp_http_settings hs = {
         .server_string = s->server_string,
         .max_connections = (unsigned)s->max_connections,
@@ -715,7 +739,8 @@ run_worker(struct daemon *d)
         }
         int fd = d->listen_fds[i];
         d->listen_fds[i] = -1;      /* the server owns it now */
-        int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
+        int rc = dp_http_server_add_tls_listener(d->http, fd, l->tag,
+                                                 handler, d->tls.servers[i]);
         if (rc != 0) {
             close(fd);
             fprintf(stderr, "portierd: listener %s: %s\n", l->bind.text,
@@ -828,7 +853,16 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
+    /* Certificates and keys are read now: before privileges are dropped,
+     * and so that --check finds a missing or mismatched file. */
+    if (dp_tls_set_load(&d.cfg, &d.tls, &err) != 0) {
+        fprintf(stderr, "portierd: %s\n", err.text);
+        dp_spawn_policy_free(&spawn_policy);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
     if (check) {
+        dp_tls_set_free(&d.tls);
         printf("portierd: configuration %s is valid\n",
                config_path != NULL ? config_path : "(command line)");
         dp_spawn_policy_free(&spawn_policy);
@@ -851,6 +885,7 @@ main(int argc, char **argv)
         if (workers > 1) {
             status = run_master(&d, workers);
             close_listeners(&d);
+            dp_tls_set_free(&d.tls);
             dp_config_free(&d.cfg);
             return status;
         }
@@ -870,6 +905,7 @@ main(int argc, char **argv)
     chains_free(&d);
     if (d.access_log_fd >= 0)
         close(d.access_log_fd);
+    dp_tls_set_free(&d.tls);
     dp_config_free(&d.cfg);
     dp_fcache_configure(0, 0);      /* close the cached files */
     dp_spawn_policy_free(&spawn_policy);
