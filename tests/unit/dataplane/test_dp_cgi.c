@@ -181,6 +181,15 @@ test_address_and_body(void **state)
     env = dp_cgi_environment(f.pool, &f.req, &f.a, NULL, false);
     assert_string_equal(get(env, "REQUEST_URI"), "/other");
     assert_string_equal(get(env, "QUERY_STRING"), "forced");
+
+    /* a TLS listener, without the front end's header */
+    dp_pool_free(f.pool);
+    setup_request(&f);
+    f.req.tls = true;
+    f.req.n_headers = 1;
+    env = dp_cgi_environment(f.pool, &f.req, &f.a, NULL, true);
+    assert_string_equal(get(env, "HTTPS"), "on");
+    assert_string_equal(get(env, "SERVER_PORT"), "443");
     dp_pool_free(f.pool);
 }
 
