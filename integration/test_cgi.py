@@ -533,3 +533,33 @@ def test_pipe_filter_on_cgi_output(cgi):
     status, r, body = d.request('POST', '/cgi/echo/2', body=b'x')
     assert status == 502
     assert wait_log(d, 'cannot start pipe /nonexistent: execve')
+
+
+def test_with_workers(portierd_factory, build_dir):
+    """Each worker spawns and reaps its own children; the master has
+    none; stopping leaves no process behind."""
+    site = Site(build_dir)
+    site.srv.start()
+    try:
+        d = portierd_factory([site.srv.address], extra=['--workers', '2'],
+                             config=spawn_block() +
+                             'set cgi_timeout = "1 s"\n')
+        for i in range(6):
+            status, r, body = d.request('GET', '/cgi/hello/%d' % i)
+            assert status == 200 and body == b'Hello, world!\n'
+        s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
+        s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
+        pid = slow_pid(d, 1)
+        workers = children_of(d.proc.pid)
+        assert len(workers) == 2
+        assert pid not in workers
+        assert any(pid in children_of(w) for w in workers)
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=8) == 0
+        assert time.monotonic() - t0 < 5
+        s.close()
+        assert wait_gone(pid, timeout=3)
+        assert cgi_processes(build_dir) == []
+    finally:
+        site.srv.stop()
