@@ -4,6 +4,7 @@
  */
 #include "dp_handler.h"
 #include "dp_cgi.h"
+#include "dp_pipe.h"
 #include "dp_fcache.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
@@ -138,6 +139,7 @@ copy_slice(struct dp_pool *pool, struct pr_slice v)
 static void
 repeat(struct hreq *hr)
 {
+    dp_request_set_response_filter(hr->req, NULL, NULL);
     dp_tcache_hit_release(&hr->hit);
     translate(hr);
 }
@@ -266,7 +268,7 @@ missing_feature(const struct tp_response *r)
         bool used;
         const char *name;
     } checks[] = {
-        { r->n_filters > 0, "FILTER" },
+        { !dp_pipe_supported(r), "FILTER" },
         { r->check.data != NULL, "CHECK" },
         { r->auth.data != NULL || r->auth_file != NULL, "AUTH" },
         { r->append_auth.data != NULL || r->expand_append_auth != NULL,
@@ -781,6 +783,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         return;
     }
 
+    if (dp_pipe_install(req, r) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
     const char *https = dp_request_header(req, "X-CM4all-HTTPS");
     if (r->https_only != 0 && (https == NULL || strcmp(https, "on") != 0)) {
         /* Portier has no TLS listeners yet: a request is plain unless a
