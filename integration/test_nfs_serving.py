@@ -499,3 +499,22 @@ def test_cached_file_changed_on_server(site, server):
         assert r.getheader('ETag') != etag
     finally:
         os.unlink(path)
+
+
+def test_expand_path(portierd_factory, server):
+    """REGEX + EXPAND_PATH on an NFS address: /files/NAME serves
+    /sub/NAME, through the translation cache's expansion."""
+    srv = ScriptedTranslationServer(lambda req: [
+        packet('BASE', '/files/'), packet('REGEX', '^/files/(.+)$'),
+        packet('NFS_SERVER', '127.0.0.1'),
+        packet('NFS_EXPORT', server.export_path),
+        packet('PATH', '/unused'), packet('EXPAND_PATH', '/sub/\\1')])
+    srv.start()
+    try:
+        d = portierd_factory([srv.address], config=config(server))
+        status, r, body = d.request('GET', '/files/one-mib.bin')
+        assert status == 200, d.log()
+        assert body == on_disk(server, '/sub/one-mib.bin')
+        assert d.request('GET', '/files/missing')[0] == 404
+    finally:
+        srv.stop()
