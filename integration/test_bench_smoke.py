@@ -462,3 +462,26 @@ def test_memory_check_through_the_portier_slot(tmp_path, capsys):
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_nfs_table_and_answer():
+    """The nfs mode's pure parts: the translation answer names the export,
+    the table shows each variant and its ratio to local files."""
+    answer = bench.nfs_translation_answer('/srv/www')
+    want = [('BASE', b'/'), ('EASY_BASE', b''), ('NFS_SERVER', b'127.0.0.1'),
+            ('NFS_EXPORT', b'/srv/www'), ('PATH', b'/')]
+    assert answer[:5] == [tplib.packet(n, v) for n, v in want]
+
+    def cell(rps, cpu):
+        return {'median': {'rps': rps, 'cpu_us': cpu}, 'lo': rps,
+                'hi': rps, 'n': 1}
+    results = {'1k': {'local': cell(20000, 10.0),
+                      'nfs-cache': cell(16000, 12.0),
+                      'nfs-nocache': {'failed': 'probe failed: HTTP 502'}},
+               '1m': {}}
+    table = bench.nfs_table(results, ['local', 'nfs-cache', 'nfs-nocache'])
+    lines = table.splitlines()
+    assert lines[0] == '| workload | local | nfs-cache | nfs-nocache |'
+    assert '16,000 req/s' in lines[2] and 'local/NFS 1.25x' in lines[2]
+    assert 'probe failed: HTTP 502' in lines[2]
+    assert 'no result' in lines[3]

@@ -1258,10 +1258,13 @@ def nfs_run(args, tmp, root, contents):
         if 'median' in local and 'median' in cached:
             ratio = local['median']['rps'] / cached['median']['rps']
             print()
+            cpu = cached['median']['cpu_us'] / local['median']['cpu_us']
             print('Target: 1 KiB from NFS with the cache within %.1fx of '
-                  'local files: %.2fx, %s' % (
+                  'local files: local/NFS req/s %.2fx, %s; portierd CPU per '
+                  'request NFS/local %.2fx' % (
                       NFS_TARGET_RATIO, ratio,
-                      'met' if ratio <= NFS_TARGET_RATIO else 'NOT met'))
+                      'met' if ratio <= NFS_TARGET_RATIO else 'NOT met',
+                      cpu))
         for server in servers.values():
             server.stop()
     finally:
