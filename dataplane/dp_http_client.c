@@ -1116,7 +1116,10 @@ dp_http_client_request(struct dp_http_client *client,
     if (op == NULL)
         return NULL;
     op->nodes = calloc(n, sizeof(*op->nodes) + sizeof(bool));
-    op->out_cap = request->head_len + 64 + OUT_HIGH + 32;
+    /* room for the head, its framing line and CRLF, and with a body for
+     * OUT_HIGH bytes of it with chunk framing */
+    op->out_cap = request->head_len + 96 +
+                  (request->body != NULL ? OUT_HIGH + 32 : 0);
     op->out = malloc(op->out_cap);
     if (op->nodes == NULL || op->out == NULL) {
         op_free(op);
