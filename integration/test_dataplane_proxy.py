@@ -585,3 +585,33 @@ def test_client_gone_while_waiting(proxy):
     time.sleep(1.2)
     assert d.request('GET', '/echo/after')[0] == 200
     assert d.proc.poll() is None
+
+
+def test_connect_timeout_504(portierd_factory, servers):
+    # a listener whose accept queue is full: the kernel drops further
+    # SYNs, so connecting hangs
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.bind(('127.0.0.1', 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(('127.0.0.1', port))
+            fillers.append(s)
+        time.sleep(0.2)
+        srv = servers(lambda req: http_answer([port], req.text('URI')))
+        d = portierd_factory([srv.address], config=CONFIG)
+        t0 = time.monotonic()
+        status, _, _ = d.request('GET', '/hang')
+        assert status == 504
+        assert 1.5 < time.monotonic() - t0 < 4
+        lines = wait_log(d, '"GET /hang HTTP/1.1": 504: ')
+        assert len(lines) == 1
+        assert '127.0.0.1:%d: connect timeout' % port in lines[0], lines[0]
+    finally:
+        for s in fillers:
+            s.close()
+        lst.close()
