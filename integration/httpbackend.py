@@ -62,6 +62,13 @@ RAW = {
                        b'\r\nuntil the end',
     'continue_then_ok': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n'
                         b'Content-Length: 2\r\n\r\nok',
+    'twice_continue': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 '
+                      b'Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n'
+                      b'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok',
+    'continue_close': b'HTTP/1.1 100 Continue\r\n\r\n',
+    'http10_close': b'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n'
+                    b'one-zero',
+    'status_600': b'HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n',
     'switching': b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n',
     'excess': b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA',
 }

@@ -280,6 +280,8 @@ def test_large_download_and_upload(proxy):
     ('head_cut', 'in the middle of the response head'),
     ('te_gzip', 'transfer coding "gzip" not supported'),
     ('switching', '101 Switching Protocols'),
+    ('continue_close', 'in the middle of the response head'),
+    ('status_600', 'status code 600 out of range'),
 ])
 def test_malformed_response_502(proxy, name, cause):
     d, b, _ = proxy
@@ -316,6 +318,11 @@ def test_close_delimited_interim_excess(proxy):
     assert status == 200 and body == b'ok'
     status, _, body = d.request('GET', '/raw/excess')
     assert status == 200 and body == b'ok'
+    status, _, body = d.request('GET', '/raw/twice_continue')
+    assert status == 201 and body == b'ok'
+    status, r, body = d.request('GET', '/raw/http10_close')
+    assert status == 200 and body == b'one-zero'
+    assert r.getheader('Transfer-Encoding') == 'chunked'
 
 
 def test_slow_backend_504(proxy):
@@ -343,6 +350,13 @@ def test_failover_and_all_dead(portierd_factory, servers, backend):
         status, _, body = d.request('GET', '/echo/f%d' % i)
         assert status == 200, d.log()
     assert len(backend.requests) == 6
+    # a request body survives a failed connection attempt: it is read
+    # only once a backend is connected
+    for i in range(3):
+        status, _, body = d.request('POST', '/echo/fp%d' % i,
+                                    body=b'payload-%d' % i)
+        assert status == 200
+        assert json.loads(body)['length'] == 9
     status, _, _ = d.request('GET', '/dead')
     assert status == 502
     lines = wait_log(d, '"GET /dead HTTP/1.1": 502: ')
@@ -615,3 +629,36 @@ def test_connect_timeout_504(portierd_factory, servers):
         for s in fillers:
             s.close()
         lst.close()
+
+
+def test_expect_100_continue(proxy):
+    d, _, _ = proxy
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(b'POST /echo/x HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Length: 5\r\nExpect: 100-continue\r\n\r\n')
+        interim = s.recv(100)
+        assert interim == b'HTTP/1.1 100 Continue\r\n\r\n'
+        s.sendall(b'hello')
+        out = b''
+        while b'"sha256"' not in out:
+            part = s.recv(65536)
+            if not part:
+                break
+            out += part
+    assert out.startswith(b'HTTP/1.1 200 ')
+    info = json.loads(out.partition(b'\r\n\r\n')[2])
+    assert info['length'] == 5
+    h = {k.lower() for k, _ in info['headers']}
+    assert 'expect' not in h
+
+
+def test_idle_timeout_closes_pooled(portierd_factory, servers, backend):
+    srv = servers(lambda req: http_answer([backend.port], req.text('URI')))
+    d = portierd_factory([srv.address], config=CONFIG +
+                         'set backend_idle_timeout = "300 ms"\n')
+    assert d.request('GET', '/echo/1')[0] == 200
+    assert d.request('GET', '/echo/2')[0] == 200
+    assert backend.connections == 1
+    time.sleep(0.8)
+    assert d.request('GET', '/echo/3')[0] == 200
+    assert backend.connections == 2
