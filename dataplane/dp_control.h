@@ -16,7 +16,8 @@
  *   root, as the kernel reports it (SO_PASSCRED, SCM_CREDENTIALS).
  *   Refusals are logged, rate-limited.
  * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
- *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()).
+ *   DISCARD_SESSION (the sessions whose ATTACH_SESSION equals the
+ *   payload), STATS (a reply datagram with a msgpack map, dp_control_stats_encode()).
  *   Commands for parts portierd does not have (FLUSH_HTTP_CACHE, ...) and
  *   every other command are logged once per command number and ignored.
  * - Descriptors received with SCM_RIGHTS are closed at once.
@@ -39,6 +40,7 @@
 struct dp_http_server;
 struct dp_translate_stock;
 struct dp_tcache;
+struct dp_session_manager;
 
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
@@ -108,6 +110,7 @@ struct dp_control_targets {
     size_t n_stocks;
     struct dp_tcache *const *caches;
     size_t n_caches;
+    struct dp_session_manager *sessions;  /* DISCARD_SESSION; may be NULL */
 };
 
 struct dp_control;
