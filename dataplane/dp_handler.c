@@ -596,9 +596,9 @@ on_auth(void *ctx, struct tp_response *response, int status,
         fprintf(stderr, "portierd: %s\n", why);
     if (auth_answer_decides(hr, response))
         return;
-    if (response->user == NULL || response->user[0] == '\0' ||
-        dp_session_request_session_user(&hr->sess) == NULL) {
-        /* §1.12: neither a user nor a decision */
+    if (response->user == NULL || response->user[0] == '\0') {
+        /* §1.12: neither a user nor a decision (a USER with MAX_AGE 0
+         * still admits this request, though the login does not last) */
         dp_request_error(req, 403, NULL);
         return;
     }

@@ -331,6 +331,9 @@ def test_auth_example(portierd_factory, docroot, servers):
             if req.get('AUTH') == b'opaque2-deny':
                 return [NOCACHE, packet('STATUS', u16(403)),
                         packet('MESSAGE', 'denied')]
+            if req.get('AUTH') == b'opaque2-once':
+                return [NOCACHE, packet('USER', 'once'),
+                        packet('MAX_AGE', u32(0))]
             if req.get('AUTH') == b'opaque2-login':
                 return [NOCACHE, packet('REDIRECT', 'http://login.example/')]
             return [NOCACHE]           # neither user nor decision
@@ -343,7 +346,7 @@ def test_auth_example(portierd_factory, docroot, servers):
                 return file_answer(docroot) + [NOCACHE]
             return [packet('WANT', u16(CMD['USER'])), NOCACHE]
         tail = {'/foo.html': b'', '/deny': b'-deny', '/login': b'-login',
-                '/nothing': b'-nothing'}[uri]
+                '/nothing': b'-nothing', '/once': b'-once'}[uri]
         return file_answer(docroot) + [packet('AUTH', b'opaque2' + tail),
                                        NOCACHE]
 
@@ -374,6 +377,13 @@ def test_auth_example(portierd_factory, docroot, servers):
     assert status == 303
     assert r.getheader('Location') == 'http://login.example/'
     assert get(d, '/nothing', {'Host': 'x.example'})[0] == 403
+    # USER with MAX_AGE 0 admits this request; the login does not last
+    once = {'Host': 'once.example'}
+    _, r, _ = get(d, '/once', once)
+    assert r.status == 200
+    n = srv.count('AUTH')
+    assert get(d, '/once', with_cookie(cookie_of(r), headers=once))[0] == 200
+    assert srv.count('AUTH') == n + 1
 
 
 def test_auth_file_and_append(portierd_factory, docroot, servers, tmp_path):
