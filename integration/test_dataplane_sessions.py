@@ -598,3 +598,21 @@ def test_save_path_needs_one_worker(build_dir, tmp_path):
     p = subprocess.run([binary, '--config', str(conf), '--check'],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1 and 'session_save_path' in p.stderr
+
+
+def test_session_limit_evicts_oldest(portierd_factory, docroot, servers):
+    srv = servers(lambda req: file_answer(docroot) + [NOCACHE] + (
+        [] if req.text('URI') == '/x'
+        else [packet('SESSION', req.text('URI'))]))
+    d = portierd_factory([srv.address], config='set max_sessions = "2"\n')
+    first = cookie_of(get(d, '/1')[1])
+    second = cookie_of(get(d, '/2')[1])
+    get(d, '/x', with_cookie(first))       # the first is used again
+    third = cookie_of(get(d, '/3')[1])
+    assert wait_log(d, 'session limit 2 reached')
+    get(d, '/x', with_cookie(second))      # evicted: least recently used
+    assert not srv.requests[-1].has('SESSION')
+    get(d, '/x', with_cookie(first))
+    assert srv.requests[-1].get('SESSION') == b'/1'
+    get(d, '/x', with_cookie(third))
+    assert srv.requests[-1].get('SESSION') == b'/3'
