@@ -5,6 +5,7 @@
 
 #include "ctl_protocol.h"
 #include "dp_fcache.h"
+#include "dp_nfs.h"
 #include "dp_http.h"
 #include "dp_session.h"
 #include "dp_tcache.h"
@@ -460,6 +461,19 @@ execute(struct dp_control *c, struct control_socket *s,
         reply_stats(c, s, from, from_len, peer);
         return;
     case CTL_CMD_FLUSH_NFS_CACHE:
+        if (dp_nfs_available()) {
+            size_t dropped = dp_nfs_flush_cache();
+            if (c->log_level >= 1)
+                fprintf(stderr,
+                        "portierd: control: FLUSH_NFS_CACHE from %s: NFS "
+                        "cache flushed (%zu entries dropped)\n",
+                        peer, dropped);
+            return;
+        }
+        n = snprintf(what, sizeof(what),
+                     "FLUSH_NFS_CACHE is not implemented: portierd was "
+                     "built without NFS; ignored");
+        break;
     case CTL_CMD_FLUSH_FILTER_CACHE:
     case CTL_CMD_FLUSH_HTTP_CACHE:
         n = snprintf(what, sizeof(what),

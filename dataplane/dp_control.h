@@ -17,7 +17,10 @@
  *   Refusals are logged, rate-limited.
  * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
  *   DISCARD_SESSION (the sessions whose ATTACH_SESSION equals the
- *   payload), STATS (a reply datagram with a msgpack map, dp_control_stats_encode()).
+ *   payload), STATS (a reply datagram with a msgpack map,
+ *   dp_control_stats_encode()),
+ *   FLUSH_NFS_CACHE (dp_nfs_flush_cache(), one log line at level 1 or
+ *   more; logged once and ignored in a build without NFS).
  *   Commands for parts portierd does not have (FLUSH_HTTP_CACHE, ...) and
  *   every other command are logged once per command number and ignored.
  * - Descriptors received with SCM_RIGHTS are closed at once.

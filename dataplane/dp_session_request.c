@@ -63,8 +63,7 @@ dp_sessions_now(void)
 bool
 dp_session_request_over_tls(const struct dp_request *req)
 {
-    (void)req;      /* no TLS listener yet: see the header */
-    return false;
+    return req->tls;
 }
 
 static const char *

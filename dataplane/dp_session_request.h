@@ -119,11 +119,8 @@ dp_session_request_user(struct dp_session_request *sr);
 const char *
 dp_session_request_session_user(struct dp_session_request *sr);
 
-/**
- * The hook for TLS: true when the request came over a TLS listener.  No
- * listener speaks TLS yet, so this is false; when dp_request gains a TLS
- * flag, this returns it and the cookie gets "Secure".
- */
+/** True when the request came over a TLS listener (dp_request.tls): the
+ *  cookie gets "Secure" and the TOKEN_AUTH redirect "https". */
 bool
 dp_session_request_over_tls(const struct dp_request *req);
 

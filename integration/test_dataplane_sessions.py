@@ -4,14 +4,18 @@ session cookie and SESSION round trip, USER login and logout, the cluster
 node in the id, the manual's CHECK examples 1 and 2, AUTH, HTTP_AUTH and
 TOKEN_AUTH conversations, DISCARD_SESSION as packet and control command,
 and sessions that survive a restart through session_save_path."""
+import http.client
 import os
 import re
+import shutil
+import ssl
 import subprocess
 import time
 import uuid
 
 import pytest
 
+from conftest import free_port
 from dphelp import file_answer, make_docroot, one_failure_line, wait_log
 from tplib import CMD, ScriptedTranslationServer, packet, u16, u32
 
@@ -616,3 +620,62 @@ def test_session_limit_evicts_oldest(portierd_factory, docroot, servers):
     assert srv.requests[-1].get('SESSION') == b'/1'
     get(d, '/x', with_cookie(third))
     assert srv.requests[-1].get('SESSION') == b'/3'
+
+
+@pytest.mark.skipif(shutil.which('openssl') is None,
+                    reason='needs the openssl command')
+def test_secure_cookie_over_tls(portierd_factory, docroot, servers,
+                                tmp_path):
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+                    '-subj', '/CN=s.test', '-keyout', 's.key', '-out',
+                    's.pem'], cwd=tmp_path, check=True, capture_output=True,
+                   timeout=30)
+    srv = servers(lambda req: file_answer(docroot) + [
+        packet('SESSION', 'v'), packet('TOKEN_AUTH', 't'), NOCACHE]
+        if not req.has('TOKEN_AUTH') else [packet('USER', 'u')])
+    port = free_port()
+    d = portierd_factory([srv.address], config=(
+        'listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+        '  ssl_cert "%s/s.pem" "%s/s.key"\n}\n' % (port, tmp_path,
+                                                   tmp_path)))
+    ctx = ssl._create_unverified_context()
+    conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=10,
+                                       context=ctx)
+    try:
+        conn.request('GET', '/t?access_token=x', headers={'Host': 's.test'})
+        r = conn.getresponse()
+        r.read()
+    finally:
+        conn.close()
+    # over TLS: Secure, and the token redirect stays on https
+    assert r.status == 303
+    assert re.match(r'^beng_proxy_session=[0-9a-f]{32}; HttpOnly; Path=/; '
+                    r'Secure$', r.getheader('Set-Cookie'))
+    assert r.getheader('Location') == 'https://s.test/t'
+    # the plain listener: no Secure
+    _, r, _ = get(d, '/t?access_token=x', {'Host': 's.test'})
+    assert COOKIE_RE.match(r.getheader('Set-Cookie'))
+    assert r.getheader('Location') == 'http://s.test/t'
+
+
+def test_expand_auth_file_and_append(portierd_factory, docroot, servers,
+                                     tmp_path):
+    (tmp_path / 'alpha.auth').write_bytes(b'key-alpha')
+
+    def handler(req):
+        if req.has('AUTH'):
+            return [NOCACHE, packet('USER', 'x')]
+        return [packet('BASE', '/exp/'), packet('REGEX', '^/exp/(\\w+)$'),
+                packet('PATH', str(docroot / 'index.html')),
+                packet('EXPAND_AUTH_FILE', str(tmp_path) + '/\\1.auth'),
+                packet('EXPAND_APPEND_AUTH', '+\\1'), NOCACHE]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address])
+    status, _, body = get(d, '/exp/alpha')
+    assert status == 200 and body == HELLO
+    assert srv.requests[-1].get('AUTH') == b'key-alpha+alpha'
+    # a file that does not exist: 500, named in the log
+    assert get(d, '/exp/beta')[0] == 500
+    one_failure_line(d, '/exp/beta', 500, 'beta.auth')
