@@ -128,6 +128,8 @@ struct dp_conn {
     bool want_write;                  /* polling for writability */
     int poll_events;                  /* what conn->poll waits for */
     bool maybe_readable;              /* the socket may hold input */
+    bool hup_checked;                 /* CONN_HANDLER: a hang-up event
+                                         came with input still pending */
     uint64_t id;
     struct sockaddr_storage peer;
     char peer_text[64];
@@ -153,6 +155,8 @@ struct dp_conn {
     uint64_t body_in_left;            /* Content-Length bytes unread */
     void (*abort_fn)(void *ctx);
     void *abort_ctx;
+    dp_response_filter resp_filter;   /* dp_request_set_response_filter */
+    void *resp_filter_ctx;
     struct req_body *rbody;           /* dp_request_body(), while open */
     bool rbody_used;                  /* dp_request_body() was called */
 
@@ -397,6 +401,14 @@ dp_response_header(struct dp_response_headers *h, const char *name,
 }
 
 void
+dp_request_set_response_filter(struct dp_request *req,
+                               dp_response_filter fn, void *ctx)
+{
+    req->conn->resp_filter = fn;
+    req->conn->resp_filter_ctx = ctx;
+}
+
+void
 dp_request_set_abort(struct dp_request *req, void (*fn)(void *ctx),
                      void *ctx)
 {
@@ -534,6 +546,11 @@ conn_poll(struct dp_conn *conn, int events)
     conn->want_write = (events & UV_WRITABLE) != 0;
     if (rbody_wants_input(conn))
         events |= UV_READABLE | conn->tls_poll_extra;
+    /* While a handler works (a CGI program, a backend), hear the client
+     * hang up so that its abort callback ends that work at once. */
+    if (conn->state == CONN_HANDLER && !(events & UV_READABLE) &&
+        !conn->hup_checked)
+        events |= UV_DISCONNECT;
     if (events == conn->poll_events)
         return;     /* unchanged: no epoll_ctl */
     conn->poll_events = events;
@@ -972,6 +989,12 @@ dp_request_respond(struct dp_request *req, unsigned status,
             dp_body_close(body);
         return;
     }
+    if (conn->resp_filter != NULL) {
+        dp_response_filter fn = conn->resp_filter;
+        conn->resp_filter = NULL;
+        fn(conn->resp_filter_ctx, req, status, headers, body);
+        return;
+    }
     conn->abort_fn = NULL;
     conn->status = status;
     if (conn->rbody != NULL && conn->rbody->want_input)
@@ -1067,6 +1090,7 @@ conn_response_error(struct dp_conn *conn, unsigned status)
     conn->req.version_minor = 1;
     conn->head_only = false;
     conn->state = CONN_HANDLER;
+    conn->resp_filter = NULL;
     dp_request_error(&conn->req, status, NULL);
 }
 
@@ -1609,6 +1633,8 @@ conn_parse(struct dp_conn *conn)
     conn->expect_continue = head.expect_continue;
     conn->status = 0;
     conn->state = CONN_HANDLER;
+    conn->hup_checked = false;
+    conn->resp_filter = NULL;
     uv_timer_stop(&conn->timer);
     if (conn->plain_on_tls) {
         conn_plain_on_tls(conn);
@@ -1743,6 +1769,21 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
     if (status < 0 && conn->state == CONN_HEAD && conn->in_len == 0) {
         conn_close(conn);
         return;
+    }
+    if (conn->state == CONN_HANDLER && !rbody_wants_input(conn) &&
+        (status < 0 || (events & UV_DISCONNECT))) {
+        /* Gone, unless input is still pending (a pipelined request
+         * before the FIN): then stop watching for the hang-up. */
+        char c;
+        ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (status < 0 || n == 0 ||
+            (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn->keep_alive = false;
+            conn_close(conn);
+            return;
+        }
+        conn->hup_checked = true;
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
     if (rbody_wants_input(conn) && conn->maybe_readable) {
         rbody_read(&conn->rbody->base);
@@ -1987,6 +2028,21 @@ dp_http_server_shutdown(struct dp_http_server *server,
         c = next;
     }
     server_maybe_done(server);
+}
+
+unsigned
+dp_http_server_abort(struct dp_http_server *server)
+{
+    unsigned n = 0;
+    struct dp_conn *c = server->conns;
+    while (c != NULL) {
+        struct dp_conn *next = c->next;
+        conn_close(c);
+        n++;
+        c = next;
+    }
+    server_maybe_done(server);
+    return n;
 }
 
 void
