@@ -22,9 +22,11 @@
  *   (502, 504) and one log line naming the backend; after the response
  *   started, a failing backend closes the client connection with one log
  *   line.
+ * - ADDRESS_STRING host names are resolved first (dp_resolve, cached);
+ *   every address of every name joins the list.  A name that does not
+ *   resolve is 502 naming it.
  * - Not yet (502 naming the packet or the scheme): https:// backends,
- *   HTTP2, ADDRESS_STRING with a host name (the data plane does not
- *   resolve names yet), WebSocket upgrades (101 is 502).
+ *   HTTP2, WebSocket upgrades (101 is 502).
  */
 #ifndef PORTIER_DP_PROXY_H
 #define PORTIER_DP_PROXY_H

@@ -662,3 +662,22 @@ def test_idle_timeout_closes_pooled(portierd_factory, servers, backend):
     time.sleep(0.8)
     assert d.request('GET', '/echo/3')[0] == 200
     assert backend.connections == 2
+
+
+def test_address_string_host_name(portierd_factory, servers, backend):
+    # "localhost" comes from /etc/hosts: no DNS query leaves the machine
+    dead = free_port()
+
+    def handler(req):
+        uri = req.text('URI')
+        return [packet('HTTP', 'http://localhost:%d%s' % (backend.port, uri)),
+                packet('ADDRESS_STRING', 'localhost:%d' % dead),
+                packet('ADDRESS_STRING', 'localhost:%d' % backend.port)]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    for i in range(4):
+        status, _, body = d.request('GET', '/echo/n%d' % i)
+        assert status == 200, d.log()
+        h = {k.lower(): v for k, v in json.loads(body)['headers']}
+        assert h['host'] == 'localhost:%d' % backend.port
