@@ -17,11 +17,14 @@
 
 static struct dp_http_client *client;
 static uv_loop_t *client_loop;
+static const struct dp_tls_client *client_certs;
 static char local_host[256];
 
 int
-dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options)
+dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options,
+              const struct dp_tls_client *certs)
 {
+    client_certs = certs;
     if (gethostname(local_host, sizeof(local_host) - 1) != 0)
         snprintf(local_host, sizeof(local_host), "portier");
     client = dp_http_client_new(loop, options);
@@ -43,6 +46,8 @@ struct preq {
     struct dp_response_headers headers;
     uint8_t response_modes[TP_HG_COUNT];
     struct dp_http_op *op;
+    char *tls_host;                 /* https: the URL host */
+    const struct dp_tls_client_cert *cert;
 
     /* the addresses, host names resolved */
     struct tp_socket_address *addrs;
@@ -308,6 +313,8 @@ send_request(struct preq *p)
         .head_text = (const char *)head.data,
         .head_len = head.len,
         .body = body,
+        .tls_host = p->tls_host,
+        .cert = p->cert,
     };
     p->op = dp_http_client_request(client, &hr, &proxy_handler, p);
     pr_buf_free(&head);
@@ -383,11 +390,6 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
         dp_request_error(req, 500, "the HTTP client is not set up");
         return;
     }
-    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
-        dp_request_error(req, 502, "translation packet HTTP: https:// "
-                         "backends are not supported by Portier yet");
-        return;
-    }
     if (a->http2) {
         dp_request_error(req, 502, "translation packet HTTP2: this feature "
                          "is not supported by Portier yet");
@@ -421,6 +423,41 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
     p->req = req;
     p->r = r;
     p->headers = *headers;
+    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
+        /* the host of host[:port] or [v6][:port] */
+        const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
+        size_t n = strlen(hp);
+        const char *h = hp;
+        if (hp[0] == '[') {
+            h = hp + 1;
+            n = strcspn(h, "]");
+        } else if (strchr(hp, ':') != NULL) {
+            n = (size_t)(strchr(hp, ':') - hp);
+        }
+        p->tls_host = dp_pool_strndup(req->pool, h, n);
+        if (p->tls_host == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        if (p->tls_host[0] == '\0') {
+            dp_request_error(req, 502, "translation packet HTTP: an "
+                             "https:// URL without a host");
+            return;
+        }
+    }
+    if (a->certificate != NULL) {
+        p->cert = client_certs != NULL
+                      ? dp_tls_client_find(client_certs, a->certificate)
+                      : NULL;
+        if (p->cert == NULL) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "translation packet CERTIFICATE "
+                     "\"%s\": no ssl_client certificate has that name",
+                     a->certificate);
+            dp_request_error(req, 502, msg);
+            return;
+        }
+    }
     memcpy(p->response_modes, r->response_header_forward,
            sizeof(p->response_modes));
     if (cap == a->addresses.n)
