@@ -404,8 +404,9 @@ class Nginx:
     """nginx from Debian on a free loopback port, one worker, its access
     log naming the connection serial of every request."""
 
-    def __init__(self, tmp, tls=None):
-        """tls: (certificate, key) files: the port speaks TLS."""
+    def __init__(self, tmp, tls=None, extra=''):
+        """tls: (certificate, key) files: the port speaks TLS; extra:
+        more lines for the server block."""
         if shutil.which('nginx') is None:
             pytest.skip('nginx is not installed')
         self.dir = tmp
@@ -432,11 +433,13 @@ class Nginx:
                 '  server {{\n'
                 '    listen 127.0.0.1:{port}{ssl};\n'
                 '{certs}'
+                '{extra}'
                 '    root {d}/www;\n'
                 '    location /post {{ return 200 "posted\\n"; }}\n'
                 '  }}\n'
                 '}}\n'.format(
                     d=tmp, port=self.port, ssl=' ssl' if tls else '',
+                    extra=extra,
                     certs=('    ssl_certificate %s;\n'
                            '    ssl_certificate_key %s;\n' % tls)
                     if tls else '') % user)
@@ -717,6 +720,11 @@ def test_ca(tmp_path):
     openssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey',
             'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2',
             '-extfile', 'ext', cwd=d)
+    openssl('req', *ec, '-keyout', 'client.key', '-out', 'client.csr',
+            '-subj', '/CN=portier-client', cwd=d)
+    openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey',
+            'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2',
+            cwd=d)
     (d / 'empty.pem').write_text('')
     return d
 
@@ -833,3 +841,32 @@ def test_https_plain_port_and_unknown_certificate(portierd_factory, servers,
     lines = wait_log(d, '"GET /cert HTTP/1.1": 502: ')
     assert len(lines) == 1
     assert 'CERTIFICATE "nope": no ssl_client certificate' in lines[0]
+
+
+def test_https_client_certificate(portierd_factory, servers, tmp_path,
+                                  test_ca, monkeypatch):
+    monkeypatch.setenv('SSL_CERT_FILE', str(test_ca / 'ca.pem'))
+    ngx = Nginx(str(tmp_path / 'nginx-mtls'),
+                tls=(str(test_ca / 'srv.pem'), str(test_ca / 'srv.key')),
+                extra='    ssl_client_certificate %s;\n'
+                      '    ssl_verify_client on;\n'
+                      '    location /who { return 200 "$ssl_client_s_dn"; }\n'
+                      % (test_ca / 'ca.pem'))
+    try:
+        def handler(req):
+            uri = req.text('URI')
+            if uri == '/with':
+                return https_answer(ngx.port, '/who') + [
+                    packet('CERTIFICATE', 'mine')]
+            return https_answer(ngx.port, '/who')
+        srv = servers(handler)
+        d = portierd_factory([srv.address], config=CONFIG + (
+            'ssl_client {\n  cert "%s" "%s" "mine"\n}\n'
+            % (test_ca / 'client.pem', test_ca / 'client.key')))
+        status, _, body = d.request('GET', '/with')
+        assert status == 200 and body == b'CN=portier-client', d.log()
+        # without a certificate nginx refuses: 400 passes through
+        status, _, _ = d.request('GET', '/without')
+        assert status == 400
+    finally:
+        ngx.stop()
