@@ -1076,8 +1076,9 @@ run_worker(struct daemon *d)
         .body_timeout_ms = s->backend_body_timeout,
         .idle_timeout_ms = s->backend_idle_timeout,
         .fail_timeout_ms = s->backend_fail_timeout,
+        .tls_no_verify = !s->backend_tls_verify,
     };
-    if (dp_proxy_init(d->loop, &ho) != 0)
+    if (dp_proxy_init(d->loop, &ho, d->tls.client) != 0)
         return 1;
     struct dp_nfs_settings ns = {
         .cache_size = (size_t)s->nfs_cache_size,

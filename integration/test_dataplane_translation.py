@@ -441,8 +441,8 @@ def test_www_authenticate(policy):
 
 
 @pytest.mark.parametrize('name,packets', [
-    ('HTTP', [packet('HTTP', 'https://127.0.0.1:1/x'),
-              packet('ADDRESS_STRING', '127.0.0.1:1')]),
+    ('HTTP2', [packet('HTTP', 'http://127.0.0.1:1/x'),
+               packet('ADDRESS_STRING', '127.0.0.1:1'), packet('HTTP2')]),
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
                 packet('HTTP', 'http://127.0.0.1:1/f'),
                 packet('ADDRESS_STRING', '127.0.0.1:1')]),
