@@ -281,6 +281,12 @@ struct dp_child {
     uv_timer_t timer;                 /* grace periods */
     bool timer_open;
     int kill_stage;                   /* 0 none, 1 TERM sent, 2 KILL sent */
+    /* the exec report: a failure between fork and exec, read from the
+     * loop (the worker never waits for the child to reach execve) */
+    int exec_fd;
+    uv_poll_t exec_poll;
+    bool exec_poll_open;
+    char *start_error;
     /* stderr to the log */
     int err_fd;
     uv_poll_t err_poll;
@@ -413,6 +419,53 @@ on_err_readable(uv_poll_t *h, int status, int events)
         err_close(c);
 }
 
+static const char *step_name(int step);
+
+/* Read the exec report if it is there; close it at EOF or once read. */
+static void
+exec_report(struct dp_child *c)
+{
+    if (c->exec_fd < 0)
+        return;
+    int msg[2];
+    ssize_t n;
+    do
+        n = read(c->exec_fd, msg, sizeof(msg));
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n == (ssize_t)sizeof(msg)) {
+        char text[400];
+        snprintf(text, sizeof(text), "cannot start %s: %s: %s", c->name,
+                 step_name(msg[0]), strerror(msg[1]));
+        c->start_error = strdup(text);
+        log_line(c, text, strlen(text));
+    }
+    if (c->exec_poll_open) {
+        c->exec_poll_open = false;
+        c->refs++;
+        uv_poll_stop(&c->exec_poll);
+        uv_close((uv_handle_t *)&c->exec_poll, on_closed);
+    }
+    close(c->exec_fd);
+    c->exec_fd = -1;
+}
+
+static void
+on_exec_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    exec_report(h->data);
+}
+
+const char *
+dp_child_start_error(struct dp_child *c)
+{
+    exec_report(c);
+    return c->start_error;
+}
+
 static void
 child_free(struct dp_child *c)
 {
@@ -423,6 +476,7 @@ child_free(struct dp_child *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     sp.n_children--;
+    free(c->start_error);
     free(c->name);
     free(c);
 }
@@ -499,6 +553,7 @@ reaped(struct dp_child *c, int status)
     c->exited = true;
     running_changed(-1);
     timer_stop(c);
+    exec_report(c);
     if (c->err_fd >= 0) {
         err_drain(c);
         err_close(c);
@@ -507,7 +562,9 @@ reaped(struct dp_child *c, int status)
                 WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM ||
                                         WTERMSIG(status) == SIGKILL);
     char msg[120];
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    if (c->start_error != NULL) {
+        /* logged when it was read */
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         int n = snprintf(msg, sizeof(msg), "exited with status %d",
                          WEXITSTATUS(status));
         log_line(c, msg, (size_t)n);
@@ -849,6 +906,19 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
             p.stderr_path = co->stderr_path;
     }
 
+    /* The common mistakes, answered at once (the exec report of the
+     * child comes later, from the loop). */
+    struct stat st;
+    const char *why = NULL;
+    if (stat(o->path, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
+        why = "not an executable file";
+    if (why != NULL) {
+        snprintf(err, errlen, "cannot start %s: %s", o->name, why);
+        return NULL;
+    }
+
     int null_in = -1, null_out = -1, errpipe[2] = { -1, -1 };
     int execpipe[2] = { -1, -1 };
     struct dp_child *c = calloc(1, sizeof(*c));
@@ -858,6 +928,7 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         return NULL;
     }
     c->err_fd = -1;
+    c->exec_fd = -1;
     c->sigkill_first = co != NULL && co->sigkill;
     p.fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : (null_in = open_null(O_RDONLY));
     p.fds[1] = o->stdout_fd >= 0 ? o->stdout_fd
@@ -879,12 +950,10 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     p.n_fds = 3 + o->n_extra_fds;
 
     pid_t pid = -1;
-    int fail_step = 0, fail_errno = 0;
     if (p.fds[0] < 0 || p.fds[1] < 0 || p.fds[2] < 0 ||
         pipe2(execpipe, O_CLOEXEC) != 0) {
-        fail_errno = errno;
         snprintf(err, errlen, "cannot set up the descriptors of %s: %s",
-                 o->name, strerror(fail_errno));
+                 o->name, strerror(errno));
     } else {
         pid = fork();
         if (pid == 0) {
@@ -903,34 +972,24 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         close(null_in);
     if (null_out >= 0)
         close(null_out);
-    if (pid > 0) {
+    if (pid > 0)
         setpgid(pid, pid);      /* also here: no race with kill() */
-        int msg[2];
-        ssize_t n;
-        do
-            n = read(execpipe[0], msg, sizeof(msg));
-        while (n < 0 && errno == EINTR);
-        if (n == (ssize_t)sizeof(msg)) {
-            fail_step = msg[0];
-            fail_errno = msg[1];
-        }
-    }
-    if (execpipe[0] >= 0)
-        close(execpipe[0]);
-    if (pid > 0 && fail_step != 0) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        snprintf(err, errlen, "cannot start %s: %s: %s", o->name,
-                 step_name(fail_step), strerror(fail_errno));
-        pid = -1;
-    }
     if (pid <= 0) {
+        if (execpipe[0] >= 0)
+            close(execpipe[0]);
         if (errpipe[0] >= 0)
             close(errpipe[0]);
         free(c->name);
         free(c);
         return NULL;
+    }
+    c->exec_fd = execpipe[0];
+    fcntl(c->exec_fd, F_SETFL, O_NONBLOCK);
+    if (uv_poll_init(sp.loop, &c->exec_poll, c->exec_fd) == 0) {
+        c->exec_poll.data = c;
+        c->exec_poll_open = true;
+        uv_unref((uv_handle_t *)&c->exec_poll);
+        uv_poll_start(&c->exec_poll, UV_READABLE, on_exec_readable);
     }
 
     c->pid = pid;

@@ -380,11 +380,21 @@ def test_malformed_head(cgi):
     assert wait_log(d, 'output ended before the response head')
 
 
-def test_not_executable_and_missing(cgi, tmp_path):
+def test_cannot_start(cgi, tmp_path):
     d, site = cgi
     status, r, body = d.request('GET', '/cgi/nonexistent')
     assert status == 502
-    assert wait_log(d, 'execve: No such file or directory')
+    assert wait_log(d, 'cannot start cgi %s: No such file or directory'
+                    % site.program('nonexistent'))
+    # a failure between fork and exec, reported from the child
+    site.extra['env'] = [packet('CHDIR', '/nonexistent-dir')]
+    status, r, body = d.request('GET', '/cgi/env/1')
+    assert status == 502
+    lines = wait_log(d, '"GET /cgi/env/1 HTTP/1.1": 502')
+    assert lines and 'chdir (CHDIR): No such file or directory' in lines[0]
+    # the child's own log line, and no "exited with status 127"
+    assert wait_log(d, ']: cannot start cgi %s: chdir' % site.program('env'))
+    assert not wait_log(d, 'exited with status 127', timeout=0.3)
 
 
 def slow_pid(d, count):
@@ -532,7 +542,7 @@ def test_pipe_filter_on_cgi_output(cgi):
     site.extra['echo'] = [packet('FILTER'), packet('PIPE', '/nonexistent')]
     status, r, body = d.request('POST', '/cgi/echo/2', body=b'x')
     assert status == 502
-    assert wait_log(d, 'cannot start pipe /nonexistent: execve')
+    assert wait_log(d, 'cannot start pipe /nonexistent: No such file')
 
 
 def test_with_workers(portierd_factory, build_dir):
