@@ -213,7 +213,8 @@ struct rlimit_set {
 };
 
 /* Parse RLIMITS text ("[SH]?letter(!|digits[KMGT]?)", blanks ignored;
- * '!' = unlimited; no S/H prefix sets both). */
+ * '!' = unlimited).  As in libcommon, both limits are set until an 'S'
+ * or 'H' selects one of them for the letters that follow. */
 static int
 rlimits_parse(const char *s, struct rlimit_set *out, char *err,
               size_t errlen)
@@ -262,7 +263,6 @@ rlimits_parse(const char *s, struct rlimit_set *out, char *err,
         out->hard[out->n] = hard;
         out->value[out->n] = v;
         out->n++;
-        soft = hard = true;
     }
     return 0;
 }

@@ -358,7 +358,7 @@ test_spawn_identity_and_limits(void **state)
     struct tp_child_options co;
     memset(&co, 0, sizeof(co));
     co.umask = 027;
-    co.rlimits = "n64 Sc0";
+    co.rlimits = "n64 Sc0 f!";
     struct run r = { false, 0 };
     char err[300], out[256];
     int fd;
