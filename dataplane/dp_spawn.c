@@ -281,11 +281,9 @@ struct dp_child {
     uv_timer_t timer;                 /* grace periods */
     bool timer_open;
     int kill_stage;                   /* 0 none, 1 TERM sent, 2 KILL sent */
-    /* the exec report: a failure between fork and exec, read from the
-     * loop (the worker never waits for the child to reach execve) */
+    /* the exec report: a failure between fork and exec (the worker
+     * never waits for the child to reach execve) */
     int exec_fd;
-    uv_poll_t exec_poll;
-    bool exec_poll_open;
     char *start_error;
     /* stderr to the log */
     int err_fd;
@@ -294,6 +292,9 @@ struct dp_child {
     char line[1024];
     size_t line_len;
 };
+
+/* /dev/null, opened once per worker (read and write). */
+static int null_fd = -1;
 
 static struct {
     uv_loop_t *loop;
@@ -441,22 +442,8 @@ exec_report(struct dp_child *c)
         c->start_error = strdup(text);
         log_line(c, text, strlen(text));
     }
-    if (c->exec_poll_open) {
-        c->exec_poll_open = false;
-        c->refs++;
-        uv_poll_stop(&c->exec_poll);
-        uv_close((uv_handle_t *)&c->exec_poll, on_closed);
-    }
     close(c->exec_fd);
     c->exec_fd = -1;
-}
-
-static void
-on_exec_readable(uv_poll_t *h, int status, int events)
-{
-    (void)status;
-    (void)events;
-    exec_report(h->data);
 }
 
 const char *
@@ -671,6 +658,10 @@ dp_spawn_fini(void)
         }
     uv_close((uv_handle_t *)&sp.sigchld, NULL);
     uv_run(sp.loop, UV_RUN_NOWAIT);
+    if (null_fd >= 0) {
+        close(null_fd);
+        null_fd = -1;
+    }
     free(sp.users);
     free(sp.groups);
     sp.started = false;
@@ -789,11 +780,18 @@ struct exec_plan {
 static void __attribute__((noreturn))
 child_main(const struct exec_plan *p, int pipe_fd)
 {
+    /* execve() resets caught signals; ignored ones stay ignored, so
+     * those a server commonly ignores or catches (libuv's watchers) go
+     * back to their defaults before the mask (all blocked by the
+     * parent around fork) is cleared. */
+    static const int ignored[] = {
+        SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1,
+        SIGUSR2, SIGALRM, SIGXFSZ, SIGTTIN, SIGTTOU, SIGTSTP,
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        signal(ignored[i], SIG_DFL);
     sigset_t all;
     sigemptyset(&all);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &all, NULL);
     setpgid(0, 0);
 
@@ -863,9 +861,11 @@ child_main(const struct exec_plan *p, int pipe_fd)
 }
 
 static int
-open_null(int flags)
+dev_null(void)
 {
-    return open("/dev/null", flags | O_CLOEXEC);
+    if (null_fd < 0)
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    return null_fd;
 }
 
 struct dp_child *
@@ -919,7 +919,7 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         return NULL;
     }
 
-    int null_in = -1, null_out = -1, errpipe[2] = { -1, -1 };
+    int errpipe[2] = { -1, -1 };
     int execpipe[2] = { -1, -1 };
     struct dp_child *c = calloc(1, sizeof(*c));
     if (c == NULL || (c->name = strdup(o->name)) == NULL) {
@@ -930,9 +930,8 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     c->err_fd = -1;
     c->exec_fd = -1;
     c->sigkill_first = co != NULL && co->sigkill;
-    p.fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : (null_in = open_null(O_RDONLY));
-    p.fds[1] = o->stdout_fd >= 0 ? o->stdout_fd
-                                 : (null_out = open_null(O_WRONLY));
+    p.fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : dev_null();
+    p.fds[1] = o->stdout_fd >= 0 ? o->stdout_fd : dev_null();
     bool log_stderr = co == NULL || (!co->stderr_null &&
                                      co->stderr_path == NULL);
     if (log_stderr) {
@@ -941,9 +940,7 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
             fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
         }
     } else {
-        if (null_out < 0)
-            null_out = open_null(O_WRONLY);
-        p.fds[2] = null_out;    /* STDERR_PATH replaces it in the child */
+        p.fds[2] = dev_null();  /* STDERR_PATH replaces it in the child */
     }
     for (size_t i = 0; i < o->n_extra_fds; i++)
         p.fds[3 + i] = o->extra_fds[i];
@@ -955,11 +952,17 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         snprintf(err, errlen, "cannot set up the descriptors of %s: %s",
                  o->name, strerror(errno));
     } else {
+        /* Signals stay blocked in the child until its handlers are the
+         * defaults: no handler of the worker runs in it. */
+        sigset_t all, old;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
         pid = fork();
         if (pid == 0) {
             close(execpipe[0]);
             child_main(&p, execpipe[1]);
         }
+        sigprocmask(SIG_SETMASK, &old, NULL);
         if (pid < 0)
             snprintf(err, errlen, "fork for %s: %s", o->name,
                      strerror(errno));
@@ -968,10 +971,6 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         close(execpipe[1]);
     if (errpipe[1] >= 0)
         close(errpipe[1]);
-    if (null_in >= 0)
-        close(null_in);
-    if (null_out >= 0)
-        close(null_out);
     if (pid > 0)
         setpgid(pid, pid);      /* also here: no race with kill() */
     if (pid <= 0) {
@@ -985,12 +984,9 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     }
     c->exec_fd = execpipe[0];
     fcntl(c->exec_fd, F_SETFL, O_NONBLOCK);
-    if (uv_poll_init(sp.loop, &c->exec_poll, c->exec_fd) == 0) {
-        c->exec_poll.data = c;
-        c->exec_poll_open = true;
-        uv_unref((uv_handle_t *)&c->exec_poll);
-        uv_poll_start(&c->exec_poll, UV_READABLE, on_exec_readable);
-    }
+    /* No poll for it: a child that fails writes its report and exits at
+     * once, so the report is read when the child is reaped (or when an
+     * owner asks, dp_child_start_error()). */
 
     c->pid = pid;
     c->refs = 2;                /* the process and the owner */
