@@ -2030,6 +2030,21 @@ dp_http_server_shutdown(struct dp_http_server *server,
     server_maybe_done(server);
 }
 
+unsigned
+dp_http_server_abort(struct dp_http_server *server)
+{
+    unsigned n = 0;
+    struct dp_conn *c = server->conns;
+    while (c != NULL) {
+        struct dp_conn *next = c->next;
+        conn_close(c);
+        n++;
+        c = next;
+    }
+    server_maybe_done(server);
+    return n;
+}
+
 void
 dp_http_server_free(struct dp_http_server *server)
 {

@@ -242,6 +242,15 @@ void
 dp_http_server_shutdown(struct dp_http_server *server,
                         void (*cb)(void *ctx), void *ctx);
 
+/**
+ * After dp_http_server_shutdown(), when its time is up: close every
+ * connection that is still open, whatever it is doing (a response in
+ * progress is cut).  Returns how many were closed; the shutdown callback
+ * runs once their handles are closed.
+ */
+unsigned
+dp_http_server_abort(struct dp_http_server *server);
+
 /** Free a server whose shutdown completed. */
 void
 dp_http_server_free(struct dp_http_server *server);
