@@ -397,6 +397,53 @@ def test_cannot_start(cgi, tmp_path):
     assert not wait_log(d, 'exited with status 127', timeout=0.3)
 
 
+@pytest.fixture
+def open_dir():
+    """A directory every user may write (the child opens STDERR_PATH as
+    its own user); removed afterwards."""
+    import shutil
+    import tempfile
+    path = tempfile.mkdtemp(prefix='portier-test-cgi-')
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_stderr_path_and_null(cgi, open_dir):
+    d, site = cgi
+    import pathlib
+    path = pathlib.Path(open_dir) / 'echo.err'
+    # a file the child may not open: it does not start
+    site.extra['echo'] = [packet('STDERR_PATH', '/proc/no/such/file')]
+    status, r, body = d.request('POST', '/cgi/echo/0', body=b'1')
+    assert status == 502
+    assert wait_log(d, 'opening STDERR_PATH: No such file or directory')
+    site.extra['echo'] = [packet('STDERR_PATH', str(path))]
+    status, r, body = d.request('POST', '/cgi/echo/1', body=b'12345')
+    assert status == 200 and body == b'12345'
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not (
+            path.exists() and path.read_text()):
+        time.sleep(0.02)
+    assert path.read_text() == 'echo: 5 bytes\n'
+    if os.geteuid() == 0:
+        assert path.stat().st_uid == 65534     # opened as the child
+    # appended, not truncated
+    site.extra['echo'] = [packet('STDERR_PATH', str(path))]
+    d.request('POST', '/cgi/echo/2', body=b'123')
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and \
+            path.read_text().count('\n') < 2:
+        time.sleep(0.02)
+    assert path.read_text() == 'echo: 5 bytes\necho: 3 bytes\n'
+    # STDERR_NULL: nothing in portierd's log
+    site.extra['echo'] = [packet('STDERR_NULL')]
+    d.request('POST', '/cgi/echo/3', body=b'1234567')
+    time.sleep(0.3)
+    assert 'echo: 7 bytes' not in d.log()
+    assert 'echo: 5 bytes' not in d.log()
+
+
 def slow_pid(d, count):
     lines = wait_log(d, 'slow: pid ', count=count, timeout=5)
     assert len(lines) >= count, d.log()
