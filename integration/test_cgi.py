@@ -620,3 +620,52 @@ def test_with_workers(portierd_factory, build_dir):
         assert cgi_processes(build_dir) == []
     finally:
         site.srv.stop()
+
+
+def test_body_not_read_and_expect_continue(cgi):
+    d, site = cgi
+    # hello ignores stdin: the body is dropped, the answer comes
+    status, r, body = d.request('POST', '/cgi/hello', body=b'z' * 32768)
+    assert status == 200 and body == b'Hello, world!\n'
+    # a large one: the answer comes while the client still sends (the
+    # server may close after it rather than read megabytes for nothing)
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+    s.sendall(b'POST /cgi/hello HTTP/1.1\r\nHost: x\r\n'
+              b'Content-Length: %d\r\n\r\n' % (8 << 20))
+
+    def send():
+        try:
+            for _ in range(128):
+                s.sendall(b'z' * 65536)
+        except OSError:
+            pass
+    t = threading.Thread(target=send)
+    t.start()
+    data = b''
+    while not data.endswith(b'\r\n0\r\n\r\n'):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b'HTTP/1.1 200 ')
+    assert b'\r\n\r\ne\r\nHello, world!\n\r\n0\r\n\r\n' in data
+    s.shutdown(socket.SHUT_RDWR)
+    t.join()
+    s.close()
+    # Expect: 100-continue: the body is asked for when the CGI reads it
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+    s.sendall(b'POST /cgi/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+              b'Expect: 100-continue\r\nConnection: close\r\n\r\n')
+    first = s.recv(100)
+    assert first.startswith(b'HTTP/1.1 100 Continue\r\n\r\n'), first
+    s.sendall(b'hello')
+    data = first
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, rest = data.split(b'\r\n\r\n', 1)[1].partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200 ')
+    assert b'hello' in rest
