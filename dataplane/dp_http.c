@@ -14,7 +14,12 @@
  */
 #include "dp_http.h"
 #include "dp_http_date.h"
+#include "dp_tls.h"
+#include "h1_chunked.h"
 #include "h1_request.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,11 +44,15 @@
 #define DEFAULT_DRAIN_LIMIT (64 * 1024)
 #define DEFAULT_MAX_HEADERS 100
 #define DEFAULT_MAX_HEAD (16 * 1024)
+#define DEFAULT_BODY_TIMEOUT_MS 60000
 #define ACCEPT_BATCH 64
 #define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
 #define SENDFILE_MAX (1024 * 1024)    /* per sendfile() call */
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
+#define TLS_RECORD_HANDSHAKE 0x16     /* first byte of a ClientHello */
+#define STS_HEADER \
+    "Strict-Transport-Security: max-age=15768000; includeSubDomains\r\n"
 
 enum conn_state {
     CONN_HEAD = 1,     /* waiting for (the rest of) a request head */
@@ -63,6 +72,7 @@ struct dp_listener {
     int fd;
     char *tag;
     void *handler_ctx;
+    struct dp_tls_server *tls;        /* NULL: plain HTTP */
     bool active;
 };
 
@@ -93,6 +103,19 @@ struct dp_http_server {
     unsigned n_free_bufs;
 };
 
+/* The request body as a source: see "the request body" below. */
+struct req_body {
+    struct dp_body base;
+    struct dp_conn *conn;
+    struct h1_chunked chunked;
+    bool is_chunked;
+    bool want_input;      /* waiting for the socket */
+    bool pumping;         /* inside rbody_pump() */
+    bool again;           /* dp_body_read() came during the pump */
+    size_t pending;       /* chunked: data bytes at the front of conn->in */
+    uint64_t received;    /* body bytes handed to the consumer */
+};
+
 struct dp_conn {
     struct dp_http_server *server;
     struct dp_conn *prev, *next;
@@ -105,6 +128,8 @@ struct dp_conn {
     bool want_write;                  /* polling for writability */
     int poll_events;                  /* what conn->poll waits for */
     bool maybe_readable;              /* the socket may hold input */
+    bool hup_checked;                 /* CONN_HANDLER: a hang-up event
+                                         came with input still pending */
     uint64_t id;
     struct sockaddr_storage peer;
     char peer_text[64];
@@ -130,6 +155,10 @@ struct dp_conn {
     uint64_t body_in_left;            /* Content-Length bytes unread */
     void (*abort_fn)(void *ctx);
     void *abort_ctx;
+    dp_response_filter resp_filter;   /* dp_request_set_response_filter */
+    void *resp_filter_ctx;
+    struct req_body *rbody;           /* dp_request_body(), while open */
+    bool rbody_used;                  /* dp_request_body() was called */
 
     /* the response */
     unsigned status;
@@ -141,10 +170,24 @@ struct dp_conn {
     bool body_failed;
     uint64_t body_sent;               /* body bytes, without framing */
     int64_t response_length;          /* Content-Length sent, or -1 */
+
+    /* TLS: `tls` is the listener's while the connection speaks (or may
+     * still speak) TLS, NULL on a plain connection; `ssl` exists once the
+     * first byte said TLS. */
+    struct dp_tls_server *tls;
+    struct dp_tls_server *listener_tls;
+    SSL *ssl;
+    int tls_poll_extra;               /* UV_WRITABLE: SSL_read must write */
+    bool tls_established;             /* handshake done, peer looked at */
+    bool plain_on_tls;                /* plain HTTP on a TLS listener */
+    bool sts;                         /* add Strict-Transport-Security */
+    char *peer_subject, *peer_issuer; /* verified client certificate */
 };
 
 static const struct dp_body_handler conn_body_handler;
 static void conn_advance(struct dp_conn *conn);
+static void rbody_end(struct dp_conn *conn, const char *why);
+static bool rbody_wants_input(const struct dp_conn *conn);
 static void conn_poll_cb(uv_poll_t *poll, int status, int events);
 static void listener_resume_all(struct dp_http_server *server);
 
@@ -358,6 +401,14 @@ dp_response_header(struct dp_response_headers *h, const char *name,
 }
 
 void
+dp_request_set_response_filter(struct dp_request *req,
+                               dp_response_filter fn, void *ctx)
+{
+    req->conn->resp_filter = fn;
+    req->conn->resp_filter_ctx = ctx;
+}
+
+void
 dp_request_set_abort(struct dp_request *req, void (*fn)(void *ctx),
                      void *ctx)
 {
@@ -409,6 +460,8 @@ conn_close(struct dp_conn *conn)
     struct dp_http_server *server = conn->server;
     bool was_handler = conn->state == CONN_HANDLER;
     conn->state = CONN_CLOSED;
+    rbody_end(conn, "the connection closed before the request body was "
+                    "read");
     if (was_handler && conn->abort_fn != NULL) {
         void (*fn)(void *) = conn->abort_fn;
         conn->abort_fn = NULL;
@@ -434,6 +487,14 @@ conn_close(struct dp_conn *conn)
     server->n_conns--;
     uv_close((uv_handle_t *)&conn->poll, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
+    if (conn->ssl != NULL) {
+        SSL_free(conn->ssl);
+        conn->ssl = NULL;
+        free(conn->peer_subject);
+        free(conn->peer_issuer);
+        conn->peer_subject = conn->peer_issuer = NULL;
+        ERR_clear_error();
+    }
     close(conn->fd);
     conn->fd = -1;
     if (was_full && !server->shutting_down)
@@ -457,9 +518,16 @@ conn_timeout_cb(uv_timer_t *timer)
                  conn->peer_text, conn->request_line,
                  (unsigned long long)conn->body_sent);
         break;
+    case CONN_HANDLER:
+        if (rbody_wants_input(conn))
+            log_line("conn %llu %s: \"%s\": timeout reading the request "
+                     "body (%llu bytes received)",
+                     (unsigned long long)conn->id, conn->peer_text,
+                     conn->request_line,
+                     (unsigned long long)conn->rbody->received);
+        break;
     case CONN_DRAIN:
     case CONN_LINGER:
-    case CONN_HANDLER:
     case CONN_CLOSED:
         break;
     }
@@ -476,6 +544,13 @@ static void
 conn_poll(struct dp_conn *conn, int events)
 {
     conn->want_write = (events & UV_WRITABLE) != 0;
+    if (rbody_wants_input(conn))
+        events |= UV_READABLE | conn->tls_poll_extra;
+    /* While a handler works (a CGI program, a backend), hear the client
+     * hang up so that its abort callback ends that work at once. */
+    if (conn->state == CONN_HANDLER && !(events & UV_READABLE) &&
+        !conn->hup_checked)
+        events |= UV_DISCONNECT;
     if (events == conn->poll_events)
         return;     /* unchanged: no epoll_ctl */
     conn->poll_events = events;
@@ -486,6 +561,81 @@ conn_poll(struct dp_conn *conn, int events)
 }
 
 /* ---- reading ---- */
+
+/* The handshake is done: note the client certificate. */
+static void
+conn_tls_established(struct dp_conn *conn)
+{
+    conn->tls_established = true;
+    if (dp_tls_peer_names(conn->ssl, &conn->peer_subject,
+                          &conn->peer_issuer) != 0)
+        log_line("conn %llu %s: out of memory for the client certificate's "
+                 "names", (unsigned long long)conn->id, conn->peer_text);
+}
+
+/*
+ * recv() for a connection on a TLS listener, with recv()'s results (>0,
+ * 0 at EOF, -1 with errno; EAGAIN when OpenSSL waits for the socket, with
+ * conn->tls_poll_extra saying whether it waits to write).  The first byte
+ * decides: a TLS record starts the handshake, anything else makes this a
+ * plain connection (conn->plain_on_tls), answered by conn_parse().
+ */
+static ssize_t
+conn_tls_recv(struct dp_conn *conn, uint8_t *buf, size_t len)
+{
+    if (conn->ssl == NULL) {
+        uint8_t first;
+        ssize_t n = recv(conn->fd, &first, 1, MSG_PEEK);
+        if (n <= 0)
+            return n;
+        if (first != TLS_RECORD_HANDSHAKE) {
+            conn->plain_on_tls = true;
+            conn->tls = NULL;
+            return recv(conn->fd, buf, len, 0);
+        }
+        conn->ssl = SSL_new(dp_tls_server_ctx(conn->tls));
+        if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1) {
+            log_line("conn %llu %s: cannot start TLS: %s",
+                     (unsigned long long)conn->id, conn->peer_text,
+                     dp_tls_error_reason("out of memory"));
+            errno = ENOMEM;
+            return -1;
+        }
+        SSL_set_accept_state(conn->ssl);
+        conn->sts = dp_tls_server_sts(conn->tls);
+    }
+    conn->tls_poll_extra = 0;
+    int n = SSL_read(conn->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) {
+        if (!conn->tls_established)
+            conn_tls_established(conn);
+        return n;
+    }
+    int e = SSL_get_error(conn->ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        conn->tls_poll_extra = UV_WRITABLE;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;       /* close_notify */
+    default:
+        break;
+    }
+    if (!conn->tls_established)
+        log_line("conn %llu %s: TLS handshake failed: %s",
+                 (unsigned long long)conn->id, conn->peer_text,
+                 e == SSL_ERROR_SYSCALL
+                     ? (ERR_peek_error() == 0 ? "connection closed"
+                                              : dp_tls_error_reason("?"))
+                     : dp_tls_error_reason("protocol error"));
+    ERR_clear_error();
+    errno = ECONNRESET;
+    return -1;
+}
 
 /* Read what the socket has into conn->in.  Returns bytes read, 0 when
  * nothing is available now, -1 on EOF or error (conn->peer_closed). */
@@ -503,8 +653,11 @@ conn_fill(struct dp_conn *conn)
     }
     if (conn->in_len == conn->in_cap)
         return 0;
-    ssize_t n = recv(conn->fd, conn->in + conn->in_len,
-                     conn->in_cap - conn->in_len, 0);
+    ssize_t n = conn->tls == NULL
+                    ? recv(conn->fd, conn->in + conn->in_len,
+                           conn->in_cap - conn->in_len, 0)
+                    : conn_tls_recv(conn, conn->in + conn->in_len,
+                                    conn->in_cap - conn->in_len);
     if (n > 0) {
         conn->in_len += (size_t)n;
         return n;
@@ -520,6 +673,258 @@ conn_consume(struct dp_conn *conn, size_t n)
 {
     memmove(conn->in, conn->in + n, conn->in_len - n);
     conn->in_len -= n;
+}
+
+/* ---- the request body as a source (dp_request_body) ----
+ *
+ * The body's bytes come from conn->in, which the socket refills.  For a
+ * chunked body the decoder strips the framing in place: the data span it
+ * finds stays at the front of conn->in (`pending` bytes) until the
+ * consumer took it, so back-pressure never needs a copy. */
+
+
+static bool
+rbody_wants_input(const struct dp_conn *conn)
+{
+    return conn->rbody != NULL && conn->rbody->want_input;
+}
+
+/* Stop reading for the body: it ended, was closed, or failed.  With `why`
+ * the consumer gets error() (when it still listens). */
+static void
+rbody_end(struct dp_conn *conn, const char *why)
+{
+    struct req_body *rb = conn->rbody;
+    if (rb == NULL)
+        return;
+    conn->rbody = NULL;
+    rb->want_input = false;
+    if (conn->state == CONN_HANDLER)
+        uv_timer_stop(&conn->timer);
+    if (rb->pending > 0) {
+        /* Unread data of a chunk: the framing around it is gone, so the
+         * connection cannot be reused. */
+        conn->keep_alive = false;
+        conn->body_chunked_in = true;
+    }
+    if (why != NULL && rb->base.handler != NULL) {
+        const struct dp_body_handler *h = rb->base.handler;
+        rb->base.handler = NULL;
+        h->error(rb->base.ctx, ECONNABORTED, why);
+    }
+}
+
+static void
+rbody_fail(struct dp_conn *conn, int err, const char *msg)
+{
+    struct req_body *rb = conn->rbody;
+    const struct dp_body_handler *h = rb->base.handler;
+    void *ctx = rb->base.ctx;
+    rb->base.handler = NULL;
+    rbody_end(conn, NULL);
+    conn->keep_alive = false;
+    log_line("conn %llu %s: \"%s\": request body: %s",
+             (unsigned long long)conn->id, conn->peer_text,
+             conn->request_line, msg);
+    if (h != NULL)
+        h->error(ctx, err, msg);
+}
+
+static void
+rbody_eof(struct dp_conn *conn)
+{
+    struct req_body *rb = conn->rbody;
+    const struct dp_body_handler *h = rb->base.handler;
+    void *ctx = rb->base.ctx;
+    rb->base.handler = NULL;
+    rb->base.length = 0;
+    conn->body_chunked_in = false;
+    rbody_end(conn, NULL);
+    if (h != NULL)
+        h->eof(ctx);
+}
+
+/* "HTTP/1.1 100 Continue" before the first body byte is read, unless a
+ * final response is already under way. */
+static void
+rbody_continue(struct dp_conn *conn)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    conn->expect_continue = false;
+    if (conn->state != CONN_HANDLER)
+        return;
+    ssize_t n;
+    if (conn->ssl != NULL) {
+        /* One record: all or nothing.  When OpenSSL must wait, the line
+         * leaves from conn->out, which passes it to SSL_write() again as
+         * a retry must. */
+        n = SSL_write(conn->ssl, line, (int)sizeof(line) - 1);
+        ERR_clear_error();
+    } else {
+        n = send(conn->fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
+    }
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < sizeof(line) - 1)
+        /* The rest leaves ahead of the response head. */
+        pr_buf_append(&conn->out, line + n, sizeof(line) - 1 - (size_t)n);
+}
+
+/* Hand the consumer what conn->in holds; read more when it is empty. */
+static void
+rbody_pump(struct dp_conn *conn)
+{
+    struct req_body *rb = conn->rbody;
+    char msg[200];
+    for (;;) {
+        if (conn->rbody != rb || rb->base.handler == NULL)
+            return;
+        const uint8_t *data = NULL;
+        size_t avail = 0;
+        if (rb->is_chunked) {
+            if (rb->pending == 0 && conn->in_len > 0) {
+                size_t used;
+                struct pr_slice span;
+                enum h1_chunked_status st =
+                    h1_chunked_feed(&rb->chunked, conn->in, conn->in_len,
+                                    &used, &span);
+                if (st == H1_CHUNKED_ERROR) {
+                    snprintf(msg, sizeof(msg), "bad chunked encoding: %s",
+                             h1_chunked_error(&rb->chunked));
+                    rbody_fail(conn, EBADMSG, msg);
+                    return;
+                }
+                if (st == H1_CHUNKED_END) {
+                    conn_consume(conn, used);
+                    rbody_eof(conn);
+                    return;
+                }
+                if (st == H1_CHUNKED_DATA) {
+                    /* Keep the span at the front of conn->in. */
+                    size_t framing = (size_t)(span.data - conn->in);
+                    conn_consume(conn, framing);
+                    rb->pending = span.len;
+                } else {
+                    conn_consume(conn, used);
+                }
+            }
+            data = conn->in;
+            avail = rb->pending;
+        } else {
+            if (conn->body_in_left == 0) {
+                rbody_eof(conn);
+                return;
+            }
+            data = conn->in;
+            avail = conn->in_len < conn->body_in_left
+                        ? conn->in_len : (size_t)conn->body_in_left;
+        }
+        if (avail > 0) {
+            if (conn->state == CONN_HANDLER)
+                uv_timer_stop(&conn->timer);
+            size_t took = rb->base.handler->data(rb->base.ctx, data, avail);
+            if (conn->rbody != rb)
+                return;
+            if (took > avail)
+                took = avail;
+            conn_consume(conn, took);
+            rb->received += took;
+            if (rb->is_chunked) {
+                rb->pending -= took;
+            } else {
+                conn->body_in_left -= took;
+                rb->base.length = (int64_t)conn->body_in_left;
+            }
+            if (took < avail)
+                return;         /* back-pressure: the consumer reads again */
+            continue;
+        }
+        /* conn->in holds no body bytes: read the socket. */
+        if (conn->expect_continue)
+            rbody_continue(conn);
+        ssize_t r = conn_fill(conn);
+        if (r > 0)
+            continue;
+        if (r < 0) {
+            snprintf(msg, sizeof(msg),
+                     "connection closed after %llu body bytes",
+                     (unsigned long long)rb->received);
+            rbody_fail(conn, ECONNRESET, msg);
+            return;
+        }
+        if (conn->in_len == conn->in_cap) {
+            /* A full buffer without a complete chunk line. */
+            rbody_fail(conn, EBADMSG, "chunk framing larger than the "
+                                      "input buffer");
+            return;
+        }
+        rb->want_input = true;
+        if (conn->state == CONN_HANDLER)
+            conn_set_timer(conn, conn->server->settings.body_timeout_ms);
+        if (!conn->advancing)
+            conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+        return;
+    }
+}
+
+static void
+rbody_read(struct dp_body *body)
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (conn->rbody != rb)
+        return;
+    if (rb->pumping) {
+        rb->again = true;
+        return;
+    }
+    rb->pumping = true;
+    do {
+        rb->again = false;
+        rb->want_input = false;
+        rbody_pump(conn);
+    } while (rb->again && conn->rbody == rb);
+    rb->pumping = false;
+}
+
+static void
+rbody_close(struct dp_body *body)
+{
+    struct req_body *rb = (struct req_body *)body;
+    rb->base.handler = NULL;
+    if (rb->conn->rbody == rb)
+        rbody_end(rb->conn, NULL);
+}
+
+static const struct dp_body_class rbody_class = {
+    .name = "request body",
+    .read = rbody_read,
+    .close = rbody_close,
+};
+
+struct dp_body *
+dp_request_body(struct dp_request *req)
+{
+    struct dp_conn *conn = req->conn;
+    if (conn->rbody != NULL)
+        return &conn->rbody->base;
+    if (conn->rbody_used ||
+        (conn->state != CONN_HANDLER && conn->state != CONN_WRITE) ||
+        (!conn->body_chunked_in && conn->body_in_left == 0))
+        return NULL;
+    struct req_body *rb = dp_pool_alloc(req->pool, sizeof(*rb));
+    if (rb == NULL)
+        return NULL;
+    memset(rb, 0, sizeof(*rb));
+    dp_body_init(&rb->base, &rbody_class,
+                 conn->body_chunked_in ? -1 : (int64_t)conn->body_in_left);
+    rb->conn = conn;
+    rb->is_chunked = conn->body_chunked_in;
+    if (rb->is_chunked)
+        h1_chunked_init(&rb->chunked, 0, 0);
+    conn->rbody = rb;
+    conn->rbody_used = true;
+    return &rb->base;
 }
 
 /* ---- responding ---- */
@@ -545,6 +950,8 @@ conn_build_head(struct dp_conn *conn, unsigned status,
                         server->settings.server_string);
     if (rc == 0 && headers != NULL && headers->len > 0)
         rc = pr_buf_append(out, headers->data, headers->len);
+    if (rc == 0 && conn->sts)
+        rc = pr_buf_append(out, STS_HEADER, sizeof(STS_HEADER) - 1);
     conn->chunked_out = false;
     conn->response_length = -1;
     if (rc == 0 && body_allowed) {
@@ -582,8 +989,16 @@ dp_request_respond(struct dp_request *req, unsigned status,
             dp_body_close(body);
         return;
     }
+    if (conn->resp_filter != NULL) {
+        dp_response_filter fn = conn->resp_filter;
+        conn->resp_filter = NULL;
+        fn(conn->resp_filter_ctx, req, status, headers, body);
+        return;
+    }
     conn->abort_fn = NULL;
     conn->status = status;
+    if (conn->rbody != NULL && conn->rbody->want_input)
+        uv_timer_stop(&conn->timer);    /* the write timer takes over */
     bool body_allowed = status >= 200 && status != 204 && status != 304;
     int64_t length = body != NULL ? body->length : 0;
     if (conn->server->shutting_down)
@@ -595,8 +1010,11 @@ dp_request_respond(struct dp_request *req, unsigned status,
         conn->body_in_left > conn->server->settings.body_drain_limit ||
         (conn->expect_continue && conn->body_in_left > conn->in_len))
         conn->keep_alive = false;
-    conn->out.len = 0;
-    conn->out_pos = 0;
+    if (conn->out_pos >= conn->out.len) {
+        /* (else a "100 Continue" that did not fit the socket waits) */
+        conn->out.len = 0;
+        conn->out_pos = 0;
+    }
     if (conn_build_head(conn, status, headers, length, body_allowed) != 0) {
         if (body != NULL)
             dp_body_close(body);
@@ -672,6 +1090,7 @@ conn_response_error(struct dp_conn *conn, unsigned status)
     conn->req.version_minor = 1;
     conn->head_only = false;
     conn->state = CONN_HANDLER;
+    conn->resp_filter = NULL;
     dp_request_error(&conn->req, status, NULL);
 }
 
@@ -744,14 +1163,50 @@ enum step {
     STEP_DEAD,        /* the connection was closed */
 };
 
+/* SSL_write() what conn->out holds: bytes written, or 0 after setting the
+ * poll events OpenSSL waits for, or -1 when the connection is dead.  A
+ * retry after a wait passes the same bytes again (the buffer may have
+ * moved or grown behind them: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+static ssize_t
+conn_tls_send(struct dp_conn *conn)
+{
+    size_t len = conn->out.len - conn->out_pos;
+    int n = SSL_write(conn->ssl, conn->out.data + conn->out_pos,
+                      len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(conn->ssl, n)) {
+    case SSL_ERROR_WANT_WRITE:
+        conn_poll(conn, UV_WRITABLE);
+        return 0;
+    case SSL_ERROR_WANT_READ:
+        conn_poll(conn, UV_READABLE);
+        return 0;
+    default:
+        ERR_clear_error();
+        return -1;
+    }
+}
+
 /* Send what conn->out holds. */
 static enum step
 conn_flush(struct dp_conn *conn, bool more)
 {
     while (conn->out_pos < conn->out.len) {
-        ssize_t n = send(conn->fd, conn->out.data + conn->out_pos,
-                         conn->out.len - conn->out_pos,
-                         MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        ssize_t n;
+        if (conn->ssl != NULL) {
+            n = conn_tls_send(conn);
+            if (n == 0)
+                return STEP_WAIT;
+            if (n < 0) {
+                conn_close(conn);
+                return STEP_DEAD;
+            }
+        } else {
+            n = send(conn->fd, conn->out.data + conn->out_pos,
+                     conn->out.len - conn->out_pos,
+                     MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -775,8 +1230,10 @@ static enum step
 conn_write_step(struct dp_conn *conn)
 {
     struct dp_body_file region;
+    /* sendfile() on plain connections; over TLS the source's own read
+     * (pread) fills conn->out for SSL_write(). */
     bool file = conn->body != NULL && !conn->chunked_out &&
-                dp_body_file(conn->body, &region);
+                conn->ssl == NULL && dp_body_file(conn->body, &region);
     if (conn->body != NULL && !file &&
         conn->out.len - conn->out_pos < OUT_HIGH_WATER) {
         /* Pull first, so the head and the first body bytes leave in one
@@ -926,6 +1383,9 @@ conn_finish_request(struct dp_conn *conn)
     server->stats.requests++;
     conn_access_log(conn);
     conn_release_body(conn);
+    rbody_end(conn, "the response was complete before the request body "
+                    "was read");
+    conn->rbody_used = false;
     pool_put(server, conn->pool);
     conn->pool = NULL;
     conn->h1_started = false;
@@ -933,6 +1393,10 @@ conn_finish_request(struct dp_conn *conn)
     conn->request_line = "-";
     conn->abort_fn = NULL;
     if (!conn->keep_alive || server->shutting_down) {
+        if (conn->ssl != NULL && conn->tls_established) {
+            SSL_shutdown(conn->ssl);    /* close_notify, best effort */
+            ERR_clear_error();
+        }
         if (shutdown(conn->fd, SHUT_WR) < 0) {
             conn_close(conn);
             return;
@@ -945,7 +1409,9 @@ conn_finish_request(struct dp_conn *conn)
         return;
     }
     conn->state = conn->body_in_left > 0 ? CONN_DRAIN : CONN_HEAD;
-    conn->maybe_readable = false;   /* the next poll event says so */
+    /* The next poll event says so; but OpenSSL may hold decrypted bytes
+     * already read from the socket. */
+    conn->maybe_readable = conn->ssl != NULL && SSL_has_pending(conn->ssl);
     if (conn->state == CONN_HEAD)
         conn_set_timer(conn, conn->in_len > 0
                                  ? server->settings.head_timeout_ms
@@ -996,6 +1462,9 @@ conn_reset_request(struct dp_conn *conn)
     req->peer = (const struct sockaddr *)&conn->peer;
     req->peer_text = conn->peer_text;
     req->listener_tag = conn->listener_tag;
+    req->tls = conn->ssl != NULL;
+    req->peer_subject = conn->peer_subject;
+    req->peer_issuer_subject = conn->peer_issuer;
     req->id = conn->id;
     req->start_ms = uv_now(conn->server->loop);
     req->content_length = -1;
@@ -1050,6 +1519,51 @@ conn_take_head(struct dp_conn *conn, const struct h1_request *h)
                               ? (int64_t)h->content_length : -1;
     req->chunked = h->chunked;
     return 0;
+}
+
+/* A plain HTTP request on a TLS listener: 400 saying so, or with
+ * redirect-http a 301 to the same host and target over https; then the
+ * connection closes. */
+static void
+conn_plain_on_tls(struct dp_conn *conn)
+{
+    struct dp_request *req = &conn->req;
+    conn->keep_alive = false;
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    bool redirect = conn->tls == NULL && conn->listener_tls != NULL &&
+                    dp_tls_server_redirect_http(conn->listener_tls) &&
+                    req->host != NULL && req->host[0] != '\0' &&
+                    req->target[0] == '/';
+    const char *text;
+    unsigned status;
+    if (redirect) {
+        size_t n = strlen(req->host) + strlen(req->target) + 9;
+        char *location = dp_pool_alloc(req->pool, n);
+        if (location == NULL) {
+            conn_close(conn);
+            return;
+        }
+        snprintf(location, n, "https://%s%s", req->host, req->target);
+        if (dp_response_header(&h, "Location", location) != 0) {
+            conn_close(conn);
+            return;
+        }
+        status = 301;
+        text = "This resource is served over HTTPS.\n";
+    } else {
+        log_line("conn %llu %s: \"%s\": plain HTTP request on a TLS "
+                 "listener (400)", (unsigned long long)conn->id,
+                 conn->peer_text, conn->request_line);
+        status = 400;
+        text = "400 Bad Request: this port speaks HTTPS (TLS); the client "
+               "sent a plain HTTP request. Use an https:// URL.\n";
+    }
+    struct dp_body *body = NULL;
+    if (dp_response_header(&h, "Content-Type",
+                           "text/plain; charset=utf-8") == 0)
+        body = dp_body_new_memory(req->pool, text, strlen(text));
+    dp_request_respond(req, status, &h, body);
 }
 
 /* Try to take one request head from conn->in.  STEP_AGAIN: a request
@@ -1119,7 +1633,13 @@ conn_parse(struct dp_conn *conn)
     conn->expect_continue = head.expect_continue;
     conn->status = 0;
     conn->state = CONN_HANDLER;
+    conn->hup_checked = false;
+    conn->resp_filter = NULL;
     uv_timer_stop(&conn->timer);
+    if (conn->plain_on_tls) {
+        conn_plain_on_tls(conn);
+        return conn->state == CONN_CLOSED ? STEP_DEAD : STEP_AGAIN;
+    }
     /* Polling stops only if the handler does not answer at once (see
      * conn_advance): most answers come synchronously from the caches. */
     server->handler(req, conn->handler_ctx);
@@ -1147,7 +1667,7 @@ conn_drain(struct dp_conn *conn)
             return STEP_DEAD;
         }
         if (r == 0) {
-            conn_poll(conn, UV_READABLE);
+            conn_poll(conn, UV_READABLE | conn->tls_poll_extra);
             return STEP_WAIT;
         }
     }
@@ -1209,7 +1729,7 @@ conn_advance(struct dp_conn *conn)
                     conn->in_cap = 0;
                     pr_buf_free(&conn->out);
                 }
-                conn_poll(conn, UV_READABLE);
+                conn_poll(conn, UV_READABLE | conn->tls_poll_extra);
             }
             break;
         case CONN_HANDLER:
@@ -1243,11 +1763,33 @@ static void
 conn_poll_cb(uv_poll_t *poll, int status, int events)
 {
     struct dp_conn *conn = poll->data;
-    if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT)))
+    if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT)) ||
+        (conn->tls_poll_extra & events))
         conn->maybe_readable = true;
     if (status < 0 && conn->state == CONN_HEAD && conn->in_len == 0) {
         conn_close(conn);
         return;
+    }
+    if (conn->state == CONN_HANDLER && !rbody_wants_input(conn) &&
+        (status < 0 || (events & UV_DISCONNECT))) {
+        /* Gone, unless input is still pending (a pipelined request
+         * before the FIN): then stop watching for the hang-up. */
+        char c;
+        ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (status < 0 || n == 0 ||
+            (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn->keep_alive = false;
+            conn_close(conn);
+            return;
+        }
+        conn->hup_checked = true;
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+    }
+    if (rbody_wants_input(conn) && conn->maybe_readable) {
+        rbody_read(&conn->rbody->base);
+        if (conn->state == CONN_CLOSED)
+            return;
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
     conn_advance(conn);
 }
@@ -1293,6 +1835,7 @@ conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss)
     format_peer(ss, conn->peer_text, sizeof(conn->peer_text));
     conn->listener_tag = l->tag;
     conn->handler_ctx = l->handler_ctx;
+    conn->tls = conn->listener_tls = l->tls;
     conn->state = CONN_HEAD;
     conn->request_line = "-";
     conn->maybe_readable = true;    /* TCP_DEFER_ACCEPT: data is there */
@@ -1382,6 +1925,8 @@ dp_http_server_new(uv_loop_t *loop, const struct dp_http_settings *settings,
         s->max_header_count = DEFAULT_MAX_HEADERS;
     if (s->max_head_size == 0)
         s->max_head_size = DEFAULT_MAX_HEAD;
+    if (s->body_timeout_ms == 0)
+        s->body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
     server->handler = handler;
     server->handler_ctx = handler_ctx;
     server->date_sec = (time_t)-1;
@@ -1400,6 +1945,15 @@ int
 dp_http_server_add_listener(struct dp_http_server *server, int fd,
                             const char *tag, void *handler_ctx)
 {
+    return dp_http_server_add_tls_listener(server, fd, tag, handler_ctx,
+                                           NULL);
+}
+
+int
+dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
+                                const char *tag, void *handler_ctx,
+                                struct dp_tls_server *tls)
+{
     struct dp_listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return -ENOMEM;
@@ -1416,6 +1970,7 @@ dp_http_server_add_listener(struct dp_http_server *server, int fd,
     }
     l->server = server;
     l->fd = fd;
+    l->tls = tls;
     l->handler_ctx = handler_ctx != NULL ? handler_ctx
                                          : server->handler_ctx;
     int rc = uv_poll_init(server->loop, &l->poll, fd);
@@ -1473,6 +2028,21 @@ dp_http_server_shutdown(struct dp_http_server *server,
         c = next;
     }
     server_maybe_done(server);
+}
+
+unsigned
+dp_http_server_abort(struct dp_http_server *server)
+{
+    unsigned n = 0;
+    struct dp_conn *c = server->conns;
+    while (c != NULL) {
+        struct dp_conn *next = c->next;
+        conn_close(c);
+        n++;
+        c = next;
+    }
+    server_maybe_done(server);
+    return n;
 }
 
 void

@@ -7,7 +7,9 @@
  *   our own buffers: reads into a buffer that exists only while a request
  *   head is incomplete or pipelined bytes wait (an idle keep-alive
  *   connection holds no buffer), writes as one gather, file bodies with
- *   sendfile().
+ *   sendfile().  On a TLS listener the same paths go through OpenSSL on
+ *   the same non-blocking socket (file bodies with pread() and
+ *   SSL_write()); a plain connection pays one branch for it.
  * - Requests on one connection are handled one at a time and answered in
  *   order (pipelining): the next head is parsed when the previous
  *   response is complete.
@@ -52,6 +54,8 @@ struct dp_http_settings {
     uint64_t body_drain_limit;        /* 0 = 64 KiB: unread body drained */
     unsigned max_header_count;        /* 0 = 100 */
     size_t max_head_size;             /* 0 = 16 KiB (request line incl.) */
+    uint64_t body_timeout_ms;         /* 0 = 60 s: waiting for request
+                                         body bytes the handler asked for */
 };
 
 enum dp_http_method {
@@ -93,6 +97,14 @@ struct dp_request {
     const char *peer_text;            /* "ip:port", "[ip6]:port", "local" */
     uint64_t id;                      /* connection id, for logs */
     uint64_t start_ms;                /* loop time when the head was read */
+    /* TLS (docs/tls.md): whether the request came over TLS, and with a
+     * verified client certificate (ssl_verify) its subject and its
+     * issuer's subject as RFC 2253 strings ("CN=alice,O=Example"), for
+     * X-CM4all-BENG-Peer-Subject / -Peer-Issuer-Subject; NULL without
+     * one.  They live as long as the connection. */
+    bool tls;
+    const char *peer_subject;
+    const char *peer_issuer_subject;
 };
 
 /** The first header named `name` (case-insensitive), or NULL. */
@@ -144,6 +156,38 @@ dp_request_error_headers(struct dp_request *req, unsigned status,
                          struct dp_response_headers *headers,
                          const char *log_msg);
 
+/**
+ * The request body as a body source (dp_body.h), or NULL when the
+ * request has none (no Content-Length, or 0, and not chunked) or it was
+ * already taken and has ended.  The first call creates it; later calls
+ * return the same source while it is open.  It streams from the
+ * connection with back-pressure (length = the bytes still to come, or -1
+ * when chunked; the chunked framing is removed), sends "100 Continue" to
+ * a client that expects it when first read (unless the final response
+ * has started), and ends with error() on a premature close, bad chunk
+ * framing, or when no byte arrives for body_timeout_ms while the handler
+ * waits for one.  The handler may respond before the body is read; when
+ * the response is complete (or the connection closes) while the source is
+ * still open, its consumer gets error(), and the rest of the body is
+ * drained (small Content-Length) or the connection closed.  The source
+ * lives in req->pool.
+ */
+struct dp_body *
+dp_request_body(struct dp_request *req);
+
+/** A transformation of the response (the filter chain of a translation
+ *  response): set, the next dp_request_respond() (dp_request_error()
+ *  too) calls fn instead of answering; the hook is cleared before fn
+ *  runs, and fn answers with dp_request_respond() itself. */
+typedef void (*dp_response_filter)(void *ctx, struct dp_request *req,
+                                   unsigned status,
+                                   const struct dp_response_headers *h,
+                                   struct dp_body *body);
+
+void
+dp_request_set_response_filter(struct dp_request *req,
+                               dp_response_filter fn, void *ctx);
+
 /** Called when the request dies before the handler answered (client
  *  gone, server shutting down): cancel pending work.  Set it whenever
  *  work is outstanding, clear it (NULL) when done. */
@@ -176,11 +220,36 @@ int
 dp_http_server_add_listener(struct dp_http_server *server, int fd,
                             const char *tag, void *handler_ctx);
 
+struct dp_tls_server;
+
+/**
+ * dp_http_server_add_listener() for a TLS listener (docs/tls.md): every
+ * connection does a TLS handshake with `tls` (dp_tls.h; it must outlive
+ * the server) within the head timeout, then speaks HTTP/1.1 through it.
+ * A connection whose first byte is not a TLS record is read as plain HTTP
+ * and its first request answered with 400 (or, with `redirect-http`, a
+ * 301 to https://HOST/TARGET), then closed.  With `sts`, responses over
+ * TLS carry Strict-Transport-Security.
+ */
+int
+dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
+                                const char *tag, void *handler_ctx,
+                                struct dp_tls_server *tls);
+
 /** Stop accepting; close idle connections now and the others when their
  *  current response is done; cb runs when the last one is gone. */
 void
 dp_http_server_shutdown(struct dp_http_server *server,
                         void (*cb)(void *ctx), void *ctx);
+
+/**
+ * After dp_http_server_shutdown(), when its time is up: close every
+ * connection that is still open, whatever it is doing (a response in
+ * progress is cut).  Returns how many were closed; the shutdown callback
+ * runs once their handles are closed.
+ */
+unsigned
+dp_http_server_abort(struct dp_http_server *server);
 
 /** Free a server whose shutdown completed. */
 void
