@@ -124,9 +124,10 @@ def site(portierd_factory, server):
     srv.start()
     started = []
 
-    def start(cache='64 MB', control=None):
+    def start(cache='64 MB', control=None, workers=1):
         d = portierd_factory([srv.address],
-                             config=config(server, cache, control))
+                             config=config(server, cache, control),
+                             workers=workers)
         started.append(d)
         return d
 
@@ -599,3 +600,22 @@ def test_client_unmounts_after_idling(portierd_factory, server):
         assert nfs_connections(server.nfs_port) == before + 1
     finally:
         srv.stop()
+
+
+def test_flush_nfs_cache_reaches_every_worker(site, server, build_dir):
+    ctl = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.access(ctl, os.X_OK):
+        pytest.skip('portierctl is not built')
+    sock = '@portier-test-nfs-ctl-%d-%s' % (os.getpid(),
+                                             uuid.uuid4().hex[:8])
+    d = site(control=sock, workers=2)
+    for _ in range(8):      # some requests on each worker, probably
+        assert d.request('GET', '/small.txt')[0] == 200
+    subprocess.run([ctl, '--server', sock, 'flush-nfs-cache'], check=True,
+                   timeout=20)
+    lines = wait_log(d, 'FLUSH_NFS_CACHE from', count=2)
+    assert len(lines) == 2, lines
+    assert all('(via the master)' in line for line in lines), lines
+    # Both workers still serve.
+    for _ in range(4):
+        assert d.request('GET', '/small.txt')[2] == b'Hello from NFS.\n'
