@@ -551,6 +551,8 @@ enum block {
     BLOCK_NONE = 0,
     BLOCK_LISTENER,
     BLOCK_CONTROL,
+    BLOCK_SPAWN,
+    BLOCK_SSL_CLIENT,
 };
 
 /* Options of a `control` block. */
@@ -578,6 +580,12 @@ enum listener_option {
     LOPT_V6ONLY,
     LOPT_ACK_TIMEOUT,
     LOPT_TRANSLATION_SOCKET,
+    LOPT_SSL,
+    LOPT_SSL_CERT,
+    LOPT_SSL_VERIFY,
+    LOPT_SSL_CA_CERT,
+    LOPT_STS,
+    LOPT_REDIRECT_HTTP,
     LOPT_COUNT,
 };
 
@@ -591,12 +599,18 @@ static const char *const listener_option_names[LOPT_COUNT] = {
     [LOPT_V6ONLY] = "v6only",
     [LOPT_ACK_TIMEOUT] = "ack_timeout",
     [LOPT_TRANSLATION_SOCKET] = "translation_socket",
+    [LOPT_SSL] = "ssl",
+    [LOPT_SSL_CERT] = "ssl_cert",
+    [LOPT_SSL_VERIFY] = "ssl_verify",
+    [LOPT_SSL_CA_CERT] = "ssl_ca_cert",
+    /* lwsws's vhost options, spelled as lwsws spells them */
+    [LOPT_STS] = "sts",
+    [LOPT_REDIRECT_HTTP] = "redirect-http",
 };
 
 /* Listener options of the manual that portierd does not implement yet. */
 static const char *const listener_unsupported[] = {
-    "zeroconf_service", "zeroconf_type", "auth_alt_host", "ssl",
-    "ssl_cert",         "ssl_verify",    "ssl_ca_cert",
+    "zeroconf_service", "zeroconf_type", "auth_alt_host",
 };
 
 /* Top-level directives of the manual that portierd does not implement
@@ -607,8 +621,6 @@ static const struct {
 } toplevel_unsupported[] = {
     {"access_logger", true},
     {"child_error_logger", true},
-    {"spawn", true},
-    {"ssl_client", true},
     {"emulate_mod_auth_easy", false},
 };
 
@@ -631,6 +643,7 @@ struct parser {
     unsigned block_line;
     struct dp_config_listener cur;
     size_t cur_ts_cap;
+    size_t cur_certs_cap;
     bool cur_seen[LOPT_COUNT];
     struct dp_config_control cur_control;
     bool cur_control_seen[COPT_COUNT];
@@ -1200,12 +1213,81 @@ listener_open(struct parser *ps, struct cursor *c)
     memset(&ps->cur, 0, sizeof(ps->cur));
     memset(ps->cur_seen, 0, sizeof(ps->cur_seen));
     ps->cur_ts_cap = 0;
+    ps->cur_certs_cap = 0;
     ps->cur.file = ps->file;
     ps->cur.line = ps->line;
     ps->block = BLOCK_LISTENER;
     ps->block_depth = ps->depth;
     ps->block_line = ps->line;
     return 0;
+}
+
+/*
+ * The values of a certificate line up to the end of the line: at least
+ * `min`, at most `max`, each copied into the arena; `usage` completes
+ * "'NAME' needs ..." when there are too few.  The count, or -EINVAL /
+ * -ENOMEM.
+ */
+static int
+cert_values(struct parser *ps, struct cursor *c, const char *word,
+            const char *shown, size_t min, size_t max, const char *usage,
+            const char **out)
+{
+    size_t n = 0;
+    while (!at_end(c)) {
+        if (n == max)
+            return fail(ps, c->p, "too many values for '%s' (%s)", shown,
+                        usage);
+        const char *at = c->p;
+        char what[SHOW_SIZE + 32];
+        snprintf(what, sizeof(what), "a value for '%s'", shown);
+        int r = next_value(ps, c, what);
+        if (r != 0)
+            return r;
+        if (ps->value_len == 0)
+            return fail(ps, at, "empty value for '%s'", shown);
+        out[n] = arena_strdup(ps, ps->value);
+        if (out[n] == NULL)
+            return fail_nomem(ps);
+        n++;
+    }
+    if (n < min)
+        return fail(ps, word, "'%s' needs %s", shown, usage);
+    return (int)n;
+}
+
+/* Append a certificate to *arr (at most DP_CONFIG_MAX_SSL_CERTS). */
+static int
+append_cert(struct parser *ps, const char *word, const char *shown,
+            const char *const values[3], size_t n,
+            struct dp_config_cert **arr, size_t *len, size_t *cap)
+{
+    if (*len >= DP_CONFIG_MAX_SSL_CERTS)
+        return fail(ps, word, "more than %d '%s' lines",
+                    DP_CONFIG_MAX_SSL_CERTS, shown);
+    if (grow(&ps->cfg->arena, (void **)arr, *len, cap, sizeof(**arr)) != 0)
+        return fail_nomem(ps);
+    struct dp_config_cert *cert = &(*arr)[(*len)++];
+    cert->cert = values[0];
+    cert->key = values[1];
+    cert->name = n > 2 ? values[2] : NULL;
+    cert->file = ps->file;
+    cert->line = ps->line;
+    return 0;
+}
+
+/* `ssl_cert "CERT" "KEY"` (repeatable). */
+static int
+listener_ssl_cert(struct parser *ps, struct cursor *c, const char *word)
+{
+    const char *values[3] = {NULL, NULL, NULL};
+    int n = cert_values(ps, c, word, "ssl_cert", 2, 2,
+                        "a certificate file and a key file", values);
+    if (n < 0)
+        return n;
+    struct dp_config_listener *l = &ps->cur;
+    return append_cert(ps, word, "ssl_cert", values, (size_t)n,
+                       &l->ssl_certs, &l->n_ssl_certs, &ps->cur_certs_cap);
 }
 
 static int
@@ -1230,9 +1312,12 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
                             shown);
         return fail(ps, word, "unknown listener option '%s'", shown);
     }
-    if (opt != LOPT_TRANSLATION_SOCKET && ps->cur_seen[opt])
+    if (opt != LOPT_TRANSLATION_SOCKET && opt != LOPT_SSL_CERT &&
+        ps->cur_seen[opt])
         return fail(ps, word, "listener option '%s' given twice", shown);
     ps->cur_seen[opt] = true;
+    if (opt == LOPT_SSL_CERT)
+        return listener_ssl_cert(ps, c, word);
 
     const char *at;
     char value_shown[SHOW_SIZE];
@@ -1281,6 +1366,34 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
         return append_translation_socket(ps, at, &l->translation_sockets,
                                          &l->n_translation_sockets,
                                          &ps->cur_ts_cap);
+    case LOPT_SSL:
+        flag = &l->ssl;
+        break;
+    case LOPT_SSL_VERIFY:
+        if (strcmp(ps->value, "no") == 0)
+            l->ssl_verify = DP_CONFIG_SSL_VERIFY_NO;
+        else if (strcmp(ps->value, "yes") == 0)
+            l->ssl_verify = DP_CONFIG_SSL_VERIFY_YES;
+        else if (strcmp(ps->value, "optional") == 0)
+            l->ssl_verify = DP_CONFIG_SSL_VERIFY_OPTIONAL;
+        else
+            return fail(ps, at,
+                        "invalid value '%s' for 'ssl_verify': expected "
+                        "yes, no or optional",
+                        value_shown);
+        return 0;
+    case LOPT_SSL_CA_CERT:
+        l->ssl_ca_cert = arena_strdup(ps, ps->value);
+        l->ssl_ca_cert_file = ps->file;
+        l->ssl_ca_cert_line = ps->line;
+        return l->ssl_ca_cert != NULL ? 0 : fail_nomem(ps);
+    case LOPT_STS:
+        flag = &l->sts;
+        break;
+    case LOPT_REDIRECT_HTTP:
+        flag = &l->redirect_http;
+        break;
+    case LOPT_SSL_CERT:
     case LOPT_COUNT:
         break;
     }
@@ -1351,6 +1464,36 @@ listener_close(struct parser *ps)
         return fail(ps, NULL,
                     "listener option 'v6only' needs an IPv6 "
                     "bind address");
+    if (l->ssl && l->n_ssl_certs == 0)
+        return fail(ps, NULL,
+                    "listener (opened at line %u) has 'ssl yes' but no "
+                    "'ssl_cert'",
+                    ps->block_line);
+    if (!l->ssl) {
+        static const enum listener_option tls_only[] = {
+            LOPT_SSL_CERT, LOPT_SSL_VERIFY,    LOPT_SSL_CA_CERT,
+            LOPT_STS,      LOPT_REDIRECT_HTTP,
+        };
+        for (size_t i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++)
+            if (ps->cur_seen[tls_only[i]])
+                return fail(ps, NULL,
+                            "listener (opened at line %u): option '%s' "
+                            "needs 'ssl yes'",
+                            ps->block_line, listener_option_names[tls_only[i]]);
+    }
+    if (l->ssl_verify != DP_CONFIG_SSL_VERIFY_NO && l->ssl_ca_cert == NULL)
+        return fail(ps, NULL,
+                    "listener (opened at line %u): 'ssl_verify %s' needs "
+                    "'ssl_ca_cert' (the CA that signs client certificates)",
+                    ps->block_line,
+                    l->ssl_verify == DP_CONFIG_SSL_VERIFY_YES ? "yes"
+                                                              : "optional");
+    if (l->ssl_verify == DP_CONFIG_SSL_VERIFY_NO && l->ssl_ca_cert != NULL)
+        return fail(ps, NULL,
+                    "listener (opened at line %u): 'ssl_ca_cert' has no "
+                    "effect without 'ssl_verify yes' or 'ssl_verify "
+                    "optional'",
+                    ps->block_line);
     struct dp_config *cfg = ps->cfg;
     const struct dp_config_listener *other = find_same_bind(cfg, l);
     if (other != NULL) {
@@ -1542,6 +1685,198 @@ control_close(struct parser *ps)
     return 0;
 }
 
+/* --- the spawn block ----------------------------------------------- */
+
+static int
+spawn_open(struct parser *ps, struct cursor *c)
+{
+    struct dp_config_spawn *sp = &ps->cfg->spawn;
+    if (sp->present)
+        return fail(ps, NULL, "a second spawn block (the first is at %s:%u)",
+                    sp->file, sp->line);
+    int r = expect_symbol(ps, c, '{', "after 'spawn'");
+    if (r != 0)
+        return r;
+    r = expect_end(ps, c);
+    if (r != 0)
+        return r;
+    sp->present = true;
+    sp->file = ps->file;
+    sp->line = ps->line;
+    ps->block = BLOCK_SPAWN;
+    ps->block_depth = ps->depth;
+    ps->block_line = ps->line;
+    return 0;
+}
+
+/* --- ssl_client ---------------------------------------------------- */
+
+static int
+ssl_client_open(struct parser *ps, struct cursor *c)
+{
+    int r = expect_symbol(ps, c, '{', "after 'ssl_client'");
+    if (r != 0)
+        return r;
+    r = expect_end(ps, c);
+    if (r != 0)
+        return r;
+    ps->block = BLOCK_SSL_CLIENT;
+    ps->block_depth = ps->depth;
+    ps->block_line = ps->line;
+    return 0;
+}
+
+/* A user or group name as the system tools accept it: a letter or '_'
+ * first, then letters, digits, '_', '.', '-', and an optional final '$'. */
+static bool
+is_id_name(const char *s)
+{
+    if (!is_alpha(*s) && *s != '_')
+        return false;
+    for (s++; *s != '\0'; s++)
+        if (!is_alpha(*s) && !is_digit(*s) && *s != '_' && *s != '.' &&
+            *s != '-' && !(*s == '$' && s[1] == '\0'))
+            return false;
+    return true;
+}
+
+/* ps->value as a spawn id: a name, "N", "N-M" or "N-".  Ranges only
+ * when allow_range. */
+static int
+spawn_id(struct parser *ps, const char *at, const char *what,
+         bool allow_range, struct dp_config_spawn_id *id)
+{
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), ps->value, ps->value_len);
+    memset(id, 0, sizeof(*id));
+    id->file = ps->file;
+    id->line = ps->line;
+    const char *v = ps->value;
+    if (!is_digit(v[0])) {
+        if (!is_id_name(v) || ps->value_len > 64)
+            return fail(ps, at, "invalid %s '%s': expected a name, a "
+                        "number%s", what, shown,
+                        allow_range ? " or a range (1000-1999, 2000-)"
+                                    : "");
+        id->name = arena_strdup(ps, v);
+        return id->name != NULL ? 0 : fail_nomem(ps);
+    }
+    const uint64_t max = UINT32_MAX - 1;    /* (uid_t)-1 means "none" */
+    const char *p = v;
+    uint64_t first, last;
+    if (!parse_decimal(&p, &first) || first > max)
+        return fail(ps, at, "invalid %s '%s': a number from 0 to %llu",
+                    what, shown, (unsigned long long)max);
+    last = first;
+    if (*p == '-' && allow_range) {
+        p++;
+        if (*p == '\0') {
+            last = max;
+        } else if (!parse_decimal(&p, &last) || last > max) {
+            return fail(ps, at, "invalid %s '%s': the end of the range is "
+                        "not a number from 0 to %llu", what, shown,
+                        (unsigned long long)max);
+        }
+        if (last < first)
+            return fail(ps, at, "invalid %s '%s': the range ends before "
+                        "it starts", what, shown);
+    }
+    if (*p != '\0')
+        return fail(ps, at, "invalid %s '%s': expected a name, a number%s",
+                    what, shown,
+                    allow_range ? " or a range (1000-1999, 2000-)" : "");
+    id->first = (uint32_t)first;
+    id->last = (uint32_t)last;
+    return 0;
+}
+
+static int
+spawn_option(struct parser *ps, struct cursor *c, const char *word,
+             size_t len)
+{
+    static const char *const unsupported[] = {
+        "CPUWeight", "TasksMax", "MemoryMax", "IOWeight",
+    };
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), word, len);
+    bool is_default = word_is(word, len, "default_user");
+    bool is_user = word_is(word, len, "allow_user");
+    bool is_group = word_is(word, len, "allow_group");
+    if (!is_default && !is_user && !is_group) {
+        for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]);
+             i++)
+            if (word_is(word, len, unsupported[i]))
+                return fail(ps, word, "spawn option '%s' is not supported "
+                            "yet", shown);
+        return fail(ps, word, "unknown spawn option '%s'", shown);
+    }
+    struct dp_config_spawn *sp = &ps->cfg->spawn;
+    if (is_default && sp->has_default_user)
+        return fail(ps, word, "spawn option 'default_user' given twice");
+    const char *at;
+    char value_shown[SHOW_SIZE];
+    int r = option_value(ps, c, shown, &at, value_shown);
+    if (r != 0)
+        return r;
+    if (is_default) {
+        r = spawn_id(ps, at, "default_user", false, &sp->default_user);
+        if (r == 0)
+            sp->has_default_user = true;
+        return r;
+    }
+    struct dp_config *cfg = ps->cfg;
+    struct dp_config_spawn_id **arr = is_user ? &sp->allow_users
+                                              : &sp->allow_groups;
+    size_t *n = is_user ? &sp->n_allow_users : &sp->n_allow_groups;
+    size_t *cap = is_user ? &cfg->allow_users_cap : &cfg->allow_groups_cap;
+    if (*n >= DP_CONFIG_MAX_SPAWN_IDS)
+        return fail(ps, word, "more than %d '%s' lines",
+                    DP_CONFIG_MAX_SPAWN_IDS, shown);
+    struct dp_config_spawn_id id;
+    r = spawn_id(ps, at, is_user ? "allow_user" : "allow_group", true, &id);
+    if (r != 0)
+        return r;
+    if (grow(&cfg->arena, (void **)arr, *n, cap, sizeof(**arr)) != 0)
+        return fail_nomem(ps);
+    (*arr)[(*n)++] = id;
+    return 0;
+}
+
+/* `cert "CERT" "KEY" ["NAME"]`: names are unique. */
+static int
+ssl_client_option(struct parser *ps, struct cursor *c, const char *word,
+                  size_t len)
+{
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), word, len);
+    if (!word_is(word, len, "cert"))
+        return fail(ps, word,
+                    "unknown ssl_client option '%s' (expected 'cert')",
+                    shown);
+    const char *values[3] = {NULL, NULL, NULL};
+    int n = cert_values(ps, c, word, "cert", 2, 3,
+                        "a certificate file, a key file and optionally a "
+                        "name",
+                        values);
+    if (n < 0)
+        return n;
+    struct dp_config *cfg = ps->cfg;
+    if (n == 3)
+        for (size_t i = 0; i < cfg->n_ssl_client_certs; i++) {
+            const struct dp_config_cert *o = &cfg->ssl_client_certs[i];
+            if (o->name != NULL && strcmp(o->name, values[2]) == 0)
+                return fail(ps, word,
+                            "ssl_client certificate name '%s' is already "
+                            "used at %s:%u",
+                            show(shown, sizeof(shown), values[2],
+                                 strlen(values[2])),
+                            o->file, o->line);
+        }
+    return append_cert(ps, word, "cert", values, (size_t)n,
+                       &cfg->ssl_client_certs, &cfg->n_ssl_client_certs,
+                       &cfg->ssl_client_certs_cap);
+}
+
 /* --- lines --------------------------------------------------------- */
 
 static int include_files(struct parser *ps, const char *at, bool optional);
@@ -1601,26 +1936,40 @@ parse_line(struct parser *ps, const char *line, const char *end)
             return fail(ps, at, "'}' closes a block opened in another file");
         if (ps->block == BLOCK_CONTROL)
             return control_close(ps);
+        if (ps->block == BLOCK_SPAWN || ps->block == BLOCK_SSL_CLIENT) {
+            ps->block = BLOCK_NONE;
+            return 0;
+        }
         return listener_close(ps);
     }
 
     const char *word;
     size_t len;
     int r = next_word(ps, &c, &word, &len,
-                      ps->block == BLOCK_LISTENER  ? "a listener option"
-                      : ps->block == BLOCK_CONTROL ? "a control option"
-                                                   : "a keyword");
+                      ps->block == BLOCK_LISTENER     ? "a listener option"
+                      : ps->block == BLOCK_CONTROL    ? "a control option"
+                      : ps->block == BLOCK_SPAWN      ? "a spawn option"
+                      : ps->block == BLOCK_SSL_CLIENT ? "an ssl_client option"
+                                                      : "a keyword");
     if (r != 0)
         return r;
     if (ps->block == BLOCK_LISTENER)
         return listener_option(ps, &c, word, len);
     if (ps->block == BLOCK_CONTROL)
         return control_option(ps, &c, word, len);
+    if (ps->block == BLOCK_SPAWN)
+        return spawn_option(ps, &c, word, len);
+    if (ps->block == BLOCK_SSL_CLIENT)
+        return ssl_client_option(ps, &c, word, len);
 
     if (word_is(word, len, "listener"))
         return listener_open(ps, &c);
     if (word_is(word, len, "control"))
         return control_open(ps, &c);
+    if (word_is(word, len, "spawn"))
+        return spawn_open(ps, &c);
+    if (word_is(word, len, "ssl_client"))
+        return ssl_client_open(ps, &c);
     if (word_is(word, len, "set"))
         return handle_set(ps, &c);
     if (word_is(word, len, "translation_socket")) {
@@ -1682,7 +2031,10 @@ parse_text(struct parser *ps, const char *name, const uint8_t *data, size_t len)
         ps->line = ps->block_line;
         ps->line_start = NULL;
         r = fail(ps, NULL, "%s block is not closed at the end of the file",
-                 ps->block == BLOCK_CONTROL ? "control" : "listener");
+                 ps->block == BLOCK_CONTROL      ? "control"
+                 : ps->block == BLOCK_SPAWN      ? "spawn"
+                 : ps->block == BLOCK_SSL_CLIENT ? "ssl_client"
+                                                 : "listener");
     }
     if (r == 0) {
         ps->file = saved_file;

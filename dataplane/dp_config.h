@@ -1,7 +1,8 @@
 /*
  * dp_config: the configuration file of portierd, in the language of the
  * beng-proxy manual (docs/configuration.md): `listener { ... }` blocks,
- * `control { ... }` blocks, `translation_socket`, `set NAME = "VALUE"`,
+ * `control { ... }` blocks, the `spawn { ... }` block, `translation_socket`,
+ * `set NAME = "VALUE"`,
  * `@include`,
  * `@include_optional`, `@set NAME = "VALUE"` with `${NAME}`, comments.
  *
@@ -44,6 +45,8 @@
 #define DP_CONFIG_MAX_LISTENERS           256
 #define DP_CONFIG_MAX_TRANSLATION_SOCKETS 32 /* global, and per listener */
 #define DP_CONFIG_MAX_CONTROLS            32   /* `control` blocks */
+#define DP_CONFIG_MAX_SPAWN_IDS           256  /* allow_user, allow_group */
+#define DP_CONFIG_MAX_SSL_CERTS           256  /* per listener; ssl_client */
 
 /* The default port of a listener's `bind` address without a port. */
 #define DP_CONFIG_DEFAULT_HTTP_PORT 80
@@ -77,6 +80,22 @@ struct dp_config_address {
     struct sockaddr_storage addr;
 };
 
+/* A certificate and its key (PEM file names, as written), from a
+ * listener's `ssl_cert` or a `cert` line of `ssl_client`. */
+struct dp_config_cert {
+    const char *cert;   /* certificate, possibly followed by its chain */
+    const char *key;    /* private key */
+    const char *name;   /* ssl_client: the optional name; NULL otherwise */
+    const char *file;   /* where the line is, for load-time errors */
+    unsigned line;
+};
+
+enum dp_config_ssl_verify {
+    DP_CONFIG_SSL_VERIFY_NO = 0,    /* no client certificate requested */
+    DP_CONFIG_SSL_VERIFY_YES,       /* required and verified */
+    DP_CONFIG_SSL_VERIFY_OPTIONAL,  /* requested; verified when sent */
+};
+
 struct dp_config_listener {
     struct dp_config_address bind;
     const char *tag;         /* LISTENER_TAG; NULL when not set */
@@ -90,6 +109,17 @@ struct dp_config_listener {
      * are none, the global list applies. */
     struct dp_config_address *translation_sockets;
     size_t n_translation_sockets;
+    /* TLS (docs/tls.md): `ssl yes` needs at least one ssl_cert; the other
+     * TLS options need `ssl yes`. */
+    bool ssl;
+    struct dp_config_cert *ssl_certs; /* in file order; [0] the default */
+    size_t n_ssl_certs;
+    enum dp_config_ssl_verify ssl_verify;
+    const char *ssl_ca_cert;      /* needed by ssl_verify yes/optional */
+    const char *ssl_ca_cert_file; /* where the option is */
+    unsigned ssl_ca_cert_line;
+    bool sts;                  /* Strict-Transport-Security */
+    bool redirect_http;        /* `redirect-http`: plain HTTP -> 301 */
     const char *file; /* where the block starts ("--listen" for */
     unsigned line;    /* dp_config_add_listen(), line 0) */
 };
@@ -105,6 +135,31 @@ struct dp_config_control {
     const char *interface; /* where the group is joined; NULL = any */
     const char *file;      /* where the block starts */
     unsigned line;
+};
+
+/* One `allow_user` / `allow_group` value of the spawn block: a name, a
+ * number, a range "FIRST-LAST" or an open range "FIRST-". */
+struct dp_config_spawn_id {
+    const char *name;        /* a user/group name; NULL for numbers */
+    uint32_t first, last;    /* numbers: first..last inclusive; an open
+                              * range ends at UINT32_MAX - 1 */
+    const char *file;        /* where it was written */
+    unsigned line;
+};
+
+/* The `spawn { ... }` block (docs/configuration.md): who child processes
+ * may run as.  Names are resolved when portierd starts (dp_spawn). */
+struct dp_config_spawn {
+    bool present;            /* the block was given */
+    const char *file;        /* where it starts */
+    unsigned line;
+    struct dp_config_spawn_id default_user;  /* .name or number; valid
+                                              * when has_default_user */
+    bool has_default_user;
+    struct dp_config_spawn_id *allow_users;  /* in file order */
+    size_t n_allow_users;
+    struct dp_config_spawn_id *allow_groups;
+    size_t n_allow_groups;
 };
 
 /* Field types of the settings (see dp_config_settings.def). */
@@ -128,7 +183,12 @@ struct dp_config {
     size_t n_translation_sockets;
     struct dp_config_control *controls; /* in file order */
     size_t n_controls;
+    /* `ssl_client { cert ... }` lines of every ssl_client block, in file
+     * order (names unique). */
+    struct dp_config_cert *ssl_client_certs;
+    size_t n_ssl_client_certs;
     struct dp_config_settings settings;
+    struct dp_config_spawn spawn;
     /* Tests and fuzzing only: parse and store settings that are not
      * supported yet instead of refusing them.  portierd never sets it. */
     bool accept_unsupported;
@@ -136,6 +196,8 @@ struct dp_config {
     size_t listeners_cap;
     size_t translation_sockets_cap;
     size_t controls_cap;
+    size_t allow_users_cap, allow_groups_cap;
+    size_t ssl_client_certs_cap;
     struct pr_arena arena;
 };
 

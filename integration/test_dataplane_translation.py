@@ -441,14 +441,14 @@ def test_www_authenticate(policy):
 
 
 @pytest.mark.parametrize('name,packets', [
-    ('HTTP', [packet('HTTP', 'http://127.0.0.1:1/x'),
+    ('HTTP', [packet('HTTP', 'https://127.0.0.1:1/x'),
               packet('ADDRESS_STRING', '127.0.0.1:1')]),
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
                 packet('HTTP', 'http://127.0.0.1:1/f'),
                 packet('ADDRESS_STRING', '127.0.0.1:1')]),
     ('CHECK', [packet('CHECK', 'c'), packet('PATH', '/tmp/x')]),
     ('SESSION', [packet('SESSION', 'abc'), packet('PATH', '/tmp/x')]),
-    ('CGI', [packet('CGI', '/bin/true')]),
+    ('WAS', [packet('WAS', '/bin/true')]),
 ])
 def test_feature_not_built(policy, name, packets):
     d, answers, _ = policy

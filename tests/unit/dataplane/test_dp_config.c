@@ -708,10 +708,25 @@ test_errors(void **state)
                               "not supported yet"},
         {"child_error_logger {\n", "portierd.conf:1: block "
                                    "'child_error_logger' is not supported yet"},
-        {"spawn {\n", "portierd.conf:1: block 'spawn' is not supported "
-                      "yet"},
-        {"ssl_client {\n", "portierd.conf:1: block 'ssl_client' is not "
-                           "supported yet"},
+        {"spawn {\n", "portierd.conf:1: spawn block is not closed at the "
+                      "end of the file"},
+        {"ssl_client {\n", "portierd.conf:1: ssl_client block is not "
+                           "closed at the end of the file"},
+        {"ssl_client {\n cert \"a\"\n}\n",
+         "portierd.conf:2: 'cert' needs a certificate file, a key file and "
+         "optionally a name"},
+        {"ssl_client {\n cert \"a\" \"b\" \"n\" \"x\"\n}\n",
+         "portierd.conf:2: too many values for 'cert' (a certificate file, a "
+         "key file and optionally a name)"},
+        {"ssl_client {\n cert \"a\" \"\"\n}\n",
+         "portierd.conf:2: empty value for 'cert'"},
+        {"ssl_client {\n key \"a\"\n}\n",
+         "portierd.conf:2: unknown ssl_client option 'key' (expected "
+         "'cert')"},
+        {"ssl_client {\n cert \"a\" \"b\" n\n}\nssl_client {\n"
+         " cert \"c\" \"d\" n\n}\n",
+         "portierd.conf:5: ssl_client certificate name 'n' is already used "
+         "at portierd.conf:2"},
         {"emulate_mod_auth_easy yes\n",
          "portierd.conf:1: "
          "'emulate_mod_auth_easy' is not supported yet"},
@@ -739,11 +754,51 @@ test_errors(void **state)
         /* listener options */
         {"listener {\n foo \"x\"\n}\n", "portierd.conf:2: unknown listener "
                                         "option 'foo'"},
-        {"listener {\n ssl yes\n}\n", "portierd.conf:2: listener option "
-                                      "'ssl' is not supported yet"},
-        {"listener {\n ssl_cert \"a\" \"b\"\n}\n",
-         "portierd.conf:2: "
-         "listener option 'ssl_cert' is not supported yet"},
+        {"listener {\n bind \"*\"\n ssl yes\n}\n",
+         "portierd.conf:4: listener (opened at line 1) has 'ssl yes' but "
+         "no 'ssl_cert'"},
+        {"listener {\n bind \"*\"\n ssl_cert \"a\" \"b\"\n}\n",
+         "portierd.conf:4: listener (opened at line 1): option 'ssl_cert' "
+         "needs 'ssl yes'"},
+        {"listener {\n bind \"*\"\n sts yes\n}\n",
+         "portierd.conf:4: listener (opened at line 1): option 'sts' "
+         "needs 'ssl yes'"},
+        {"listener {\n bind \"*\"\n redirect-http yes\n}\n",
+         "portierd.conf:4: listener (opened at line 1): option "
+         "'redirect-http' needs 'ssl yes'"},
+        {"listener {\n ssl maybe\n}\n",
+         "portierd.conf:2: invalid value 'maybe' for 'ssl': expected yes "
+         "or no"},
+        {"listener {\n ssl yes\n ssl no\n}\n",
+         "portierd.conf:3: listener option 'ssl' given twice"},
+        {"listener {\n ssl_cert \"a\"\n}\n",
+         "portierd.conf:2: 'ssl_cert' needs a certificate file and a key "
+         "file"},
+        {"listener {\n ssl_cert\n}\n",
+         "portierd.conf:2: 'ssl_cert' needs a certificate file and a key "
+         "file"},
+        {"listener {\n ssl_cert \"a\" \"b\" \"c\"\n}\n",
+         "portierd.conf:2: too many values for 'ssl_cert' (a certificate "
+         "file and a key file)"},
+        {"listener {\n ssl_cert \"a\" b#c\n}\n",
+         "portierd.conf:2: unexpected character '#' in an unquoted value "
+         "(only letters, digits and '_.-:' may stand without quotes)"},
+        {"listener {\n ssl_verify sometimes\n}\n",
+         "portierd.conf:2: invalid value 'sometimes' for 'ssl_verify': "
+         "expected yes, no or optional"},
+        {"listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+         " ssl_verify yes\n}\n",
+         "portierd.conf:6: listener (opened at line 1): 'ssl_verify yes' "
+         "needs 'ssl_ca_cert' (the CA that signs client certificates)"},
+        {"listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+         " ssl_verify optional\n}\n",
+         "portierd.conf:6: listener (opened at line 1): 'ssl_verify "
+         "optional' needs 'ssl_ca_cert' (the CA that signs client "
+         "certificates)"},
+        {"listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+         " ssl_ca_cert ca\n}\n",
+         "portierd.conf:6: listener (opened at line 1): 'ssl_ca_cert' has "
+         "no effect without 'ssl_verify yes' or 'ssl_verify optional'"},
         {"listener {\n zeroconf_service \"x\"\n}\n",
          "portierd.conf:2: "
          "listener option 'zeroconf_service' is not supported yet"},
@@ -947,6 +1002,75 @@ test_control(void **state)
     assert_int_equal(cfg.n_listeners, 0);
     dp_config_free(&cfg);
     assert_int_equal(cfg.n_controls, 0);
+}
+
+static void
+test_spawn(void **state)
+{
+    (void)state;
+    struct dp_config cfg;
+    parse_ok_ex("spawn {\n  default_user \"www-data\"\n"
+                "  allow_user \"www-data\"\n  allow_user 1000\n"
+                "  allow_user \"2000-2999\"\n  allow_user 2147483648-\n"
+                "  allow_group \"nogroup\"\n  allow_group \"100-\"\n}\n",
+                &cfg, false);
+    const struct dp_config_spawn *sp = &cfg.spawn;
+    assert_true(sp->present);
+    assert_int_equal(sp->line, 1);
+    assert_true(sp->has_default_user);
+    assert_string_equal(sp->default_user.name, "www-data");
+    assert_int_equal(sp->n_allow_users, 4);
+    assert_string_equal(sp->allow_users[0].name, "www-data");
+    assert_int_equal(sp->allow_users[0].line, 3);
+    assert_null(sp->allow_users[1].name);
+    assert_int_equal(sp->allow_users[1].first, 1000);
+    assert_int_equal(sp->allow_users[1].last, 1000);
+    assert_int_equal(sp->allow_users[2].first, 2000);
+    assert_int_equal(sp->allow_users[2].last, 2999);
+    assert_int_equal(sp->allow_users[3].first, 2147483648u);
+    assert_int_equal(sp->allow_users[3].last, UINT32_MAX - 1);
+    assert_int_equal(sp->n_allow_groups, 2);
+    assert_string_equal(sp->allow_groups[0].name, "nogroup");
+    assert_int_equal(sp->allow_groups[1].first, 100);
+    assert_int_equal(sp->allow_groups[1].file[0], 'p');
+    dp_config_free(&cfg);
+
+    parse_ok_ex("set workers = \"2\"\n", &cfg, false);
+    assert_false(cfg.spawn.present);
+    dp_config_free(&cfg);
+
+    static const struct {
+        const char *text, *error;
+    } cases[] = {
+        {"spawn {\n  allow_user \"2000-1000\"\n}\n",
+         "portierd.conf:2: invalid allow_user '2000-1000': the range ends "
+         "before it starts"},
+        {"spawn {\n  allow_user \"4294967295\"\n}\n",
+         "portierd.conf:2: invalid allow_user '4294967295': a number from 0 "
+         "to 4294967294"},
+        {"spawn {\n  allow_group \"10-x\"\n}\n",
+         "portierd.conf:2: invalid allow_group '10-x': the end of the range "
+         "is not a number from 0 to 4294967294"},
+        {"spawn {\n  allow_user \"a b\"\n}\n",
+         "portierd.conf:2: invalid allow_user 'a b': expected a name, a "
+         "number or a range (1000-1999, 2000-)"},
+        {"spawn {\n  default_user \"100-\"\n}\n",
+         "portierd.conf:2: invalid default_user '100-': expected a name, a "
+         "number"},
+        {"spawn {\n  default_user \"a\"\n  default_user \"b\"\n}\n",
+         "portierd.conf:3: spawn option 'default_user' given twice"},
+        {"spawn {\n  MemoryMax \"16 GB\"\n}\n",
+         "portierd.conf:2: spawn option 'MemoryMax' is not supported yet"},
+        {"spawn {\n  allow \"x\"\n}\n",
+         "portierd.conf:2: unknown spawn option 'allow'"},
+        {"spawn {\n}\nspawn {\n}\n",
+         "portierd.conf:3: a second spawn block (the first is at "
+         "portierd.conf:1)"},
+        {"spawn {\n  allow_user\n}\n",
+         "portierd.conf:2: expected a value for 'allow_user'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error(cases[i].text, cases[i].error);
 }
 
 static void
@@ -1338,6 +1462,67 @@ test_limits(void **state)
     free(text);
 }
 
+static void
+test_tls_options(void **state)
+{
+    (void)state;
+    struct dp_config cfg;
+    parse_ok_ex("@set dir = \"/etc/ssl\"\n"
+                "listener {\n"
+                "  bind \"*:443\"\n"
+                "  ssl yes\n"
+                "  ssl_cert \"${dir}/a.pem\" \"${dir}/a.key\"\n"
+                "  ssl_cert b.pem 'b.key'\n"
+                "  ssl_verify optional\n"
+                "  ssl_ca_cert \"/etc/ssl/ca.pem\"\n"
+                "  sts yes\n"
+                "  redirect-http yes\n"
+                "}\n"
+                "listener {\n"
+                "  bind \"*:80\"\n"
+                "}\n"
+                "ssl_client {\n"
+                "  cert \"c.pem\" \"c.key\"\n"
+                "  cert \"d.pem\" \"d.key\" \"thename\"  # named\n"
+                "}\n",
+                &cfg, false);
+    assert_int_equal(cfg.n_listeners, 2);
+    const struct dp_config_listener *l = &cfg.listeners[0];
+    assert_true(l->ssl);
+    assert_int_equal(l->n_ssl_certs, 2);
+    assert_string_equal(l->ssl_certs[0].cert, "/etc/ssl/a.pem");
+    assert_string_equal(l->ssl_certs[0].key, "/etc/ssl/a.key");
+    assert_null(l->ssl_certs[0].name);
+    assert_string_equal(l->ssl_certs[0].file, "portierd.conf");
+    assert_int_equal(l->ssl_certs[0].line, 5);
+    assert_string_equal(l->ssl_certs[1].cert, "b.pem");
+    assert_string_equal(l->ssl_certs[1].key, "b.key");
+    assert_int_equal(l->ssl_certs[1].line, 6);
+    assert_int_equal(l->ssl_verify, DP_CONFIG_SSL_VERIFY_OPTIONAL);
+    assert_string_equal(l->ssl_ca_cert, "/etc/ssl/ca.pem");
+    assert_int_equal(l->ssl_ca_cert_line, 8);
+    assert_true(l->sts);
+    assert_true(l->redirect_http);
+    const struct dp_config_listener *p = &cfg.listeners[1];
+    assert_false(p->ssl);
+    assert_int_equal(p->n_ssl_certs, 0);
+    assert_int_equal(p->ssl_verify, DP_CONFIG_SSL_VERIFY_NO);
+    assert_false(p->sts);
+    assert_int_equal(cfg.n_ssl_client_certs, 2);
+    assert_string_equal(cfg.ssl_client_certs[0].cert, "c.pem");
+    assert_null(cfg.ssl_client_certs[0].name);
+    assert_string_equal(cfg.ssl_client_certs[1].key, "d.key");
+    assert_string_equal(cfg.ssl_client_certs[1].name, "thename");
+    assert_int_equal(cfg.ssl_client_certs[1].line, 17);
+    dp_config_free(&cfg);
+
+    /* ssl_verify yes, and no certificates for a plain listener */
+    parse_ok_ex("listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+                " ssl_verify yes\n ssl_ca_cert ca\n}\n",
+                &cfg, false);
+    dp_config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1353,8 +1538,10 @@ main(void)
         cmocka_unit_test(test_size_and_duration),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_control),
+        cmocka_unit_test(test_spawn),
         cmocka_unit_test(test_listener_limit),
         cmocka_unit_test(test_add_listen_and_finish),
+        cmocka_unit_test(test_tls_options),
         cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_include_cycles, tmp_setup,
                                         tmp_teardown),
