@@ -9,6 +9,7 @@
 #include "dp_file_meta.h"
 #include "dp_proxy.h"
 #include "dp_uri.h"
+#include "dp_was.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -258,7 +259,8 @@ missing_feature(const struct tp_response *r)
     if (r->address.type != TP_ADDRESS_NONE &&
         r->address.type != TP_ADDRESS_LOCAL &&
         r->address.type != TP_ADDRESS_CGI &&
-        r->address.type != TP_ADDRESS_HTTP)
+        r->address.type != TP_ADDRESS_HTTP &&
+        r->address.type != TP_ADDRESS_WAS)
         return kinds[r->address.type];
     const struct {
         bool used;
@@ -829,6 +831,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         respond_text(hr, r->status != 0 ? r->status : 303,
                      "text/plain; charset=utf-8",
                      r->message != NULL ? r->message : "redirection\n", &h);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_WAS) {
+        dp_was_request(req, &r->address, &h);
         return;
     }
     if (r->address.type == TP_ADDRESS_LOCAL) {

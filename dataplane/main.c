@@ -14,6 +14,7 @@
 #include "dp_listen.h"
 #include "dp_proxy.h"
 #include "dp_spawn.h"
+#include "dp_was.h"
 #include "dp_tcache.h"
 #include "dp_tls.h"
 #include "dp_translate.h"
@@ -142,6 +143,7 @@ shutdown_done(void *ctx)
     /* The control server points at the stocks: close it first. */
     dp_control_close(d->control);
     d->control = NULL;
+    dp_was_shutdown();
     dp_spawn_shutdown();
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
@@ -754,6 +756,13 @@ run_worker(struct daemon *d)
     if (dp_spawn_init(d->loop, &spawn_policy) != 0)
         return 1;
     dp_cgi_configure(s->cgi_timeout, s->server_string);
+    struct dp_was_settings ws = {
+        .stock_limit = (unsigned)s->was_stock_limit,
+        .stock_max_idle = (unsigned)s->was_stock_max_idle,
+        .timeout_ms = s->was_timeout,
+    };
+    if (dp_was_init(d->loop, &ws) != 0)
+        return 1;
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);

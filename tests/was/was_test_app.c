@@ -6,8 +6,8 @@
  *                 remote_host, document_root, tls, headers, parameters
  *   /abort-early  was_app_abort() before the head (500)
  *   /abort-mid    1000 body bytes, then was_app_abort() (PREMATURE 1000)
- *   /crash        100 body bytes, then exit(3)
- *   /exit         exits at once without an answer
+ *   /crash        exit(3) without an answer
+ *   /crash-mid    100 body bytes, then exit(3)
  *   /hang         never answers
  *   /ignore-body  answers "ignored\n" without reading the request body
  *   /slow         sleeps `query` milliseconds, then answers its pid
@@ -16,6 +16,7 @@
  */
 #include "was_app.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,15 @@ info(struct was_app *app)
     return 0;
 }
 
+/* path is `name` or starts with `name` + '/'. */
+static bool
+is(const char *path, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(path, name, n) == 0 &&
+           (path[n] == '\0' || path[n] == '/');
+}
+
 static int
 serve(struct was_app *app)
 {
@@ -58,40 +68,42 @@ serve(struct was_app *app)
     size_t n = strcspn(uri, "?");
     char path[256];
     snprintf(path, sizeof(path), "%.*s", (int)n, uri);
-    if (strcmp(path, "/info") == 0)
+    if (is(path, "/info"))
         return info(app);
-    if (strcmp(path, "/abort-early") == 0) {
+    if (is(path, "/abort-early")) {
         was_app_set_header(app, "x-dropped", "yes");
         return was_app_abort(app);
     }
-    if (strcmp(path, "/abort-mid") == 0) {
+    if (is(path, "/abort-mid")) {
         char buf[1000];
         memset(buf, 'x', sizeof(buf));
         was_app_set_length(app, 5000);
         was_app_write(app, buf, sizeof(buf));
         return was_app_abort(app);
     }
-    if (strcmp(path, "/crash") == 0) {
+    if (is(path, "/crash")) {
+        fprintf(stderr, "was-test-app: crashing as asked\n");
+        exit(3);
+    }
+    if (is(path, "/crash-mid")) {
         char buf[100];
         memset(buf, 'c', sizeof(buf));
         was_app_write(app, buf, sizeof(buf));
         fprintf(stderr, "was-test-app: crashing as asked\n");
         exit(3);
     }
-    if (strcmp(path, "/exit") == 0)
-        exit(0);
-    if (strcmp(path, "/hang") == 0) {
+    if (is(path, "/hang")) {
         for (;;)
             pause();
     }
-    if (strcmp(path, "/ignore-body") == 0)
+    if (is(path, "/ignore-body"))
         return was_app_puts(app, "ignored\n");
-    if (strcmp(path, "/slow") == 0 && q != NULL) {
+    if (is(path, "/slow") && q != NULL) {
         long ms = strtol(q, NULL, 10);
         struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
     }
-    if (strcmp(path, "/status") == 0 && q != NULL)
+    if (is(path, "/status") && q != NULL)
         return was_app_status(app, (unsigned)strtoul(q, NULL, 10));
     return was_app_printf(app, "%d\n", (int)getpid());
 }
