@@ -9,6 +9,7 @@
 #include "dp_file_meta.h"
 #include "dp_proxy.h"
 #include "dp_uri.h"
+#include "dp_lhttp.h"
 #include "dp_was.h"
 
 #include <errno.h>
@@ -260,7 +261,8 @@ missing_feature(const struct tp_response *r)
         r->address.type != TP_ADDRESS_LOCAL &&
         r->address.type != TP_ADDRESS_CGI &&
         r->address.type != TP_ADDRESS_HTTP &&
-        r->address.type != TP_ADDRESS_WAS)
+        r->address.type != TP_ADDRESS_WAS &&
+        r->address.type != TP_ADDRESS_LHTTP)
         return kinds[r->address.type];
     const struct {
         bool used;
@@ -835,6 +837,10 @@ execute(struct hreq *hr, const struct tp_response *r)
     }
     if (r->address.type == TP_ADDRESS_WAS) {
         dp_was_request(req, &r->address, &h);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_LHTTP) {
+        dp_lhttp_request(req, r, &h);
         return;
     }
     if (r->address.type == TP_ADDRESS_LOCAL) {

@@ -14,6 +14,7 @@
 #include "dp_listen.h"
 #include "dp_proxy.h"
 #include "dp_spawn.h"
+#include "dp_lhttp.h"
 #include "dp_was.h"
 #include "dp_tcache.h"
 #include "dp_tls.h"
@@ -144,6 +145,7 @@ shutdown_done(void *ctx)
     dp_control_close(d->control);
     d->control = NULL;
     dp_was_shutdown();
+    dp_lhttp_shutdown();
     dp_spawn_shutdown();
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
@@ -762,6 +764,12 @@ run_worker(struct daemon *d)
         .timeout_ms = s->was_timeout,
     };
     if (dp_was_init(d->loop, &ws) != 0)
+        return 1;
+    struct dp_lhttp_settings ls = {
+        .stock_limit = (unsigned)s->lhttp_stock_limit,
+        .stock_max_idle = (unsigned)s->lhttp_stock_max_idle,
+    };
+    if (dp_lhttp_init(d->loop, &ls) != 0)
         return 1;
 
     uv_signal_init(d->loop, &d->sigterm);
