@@ -222,6 +222,47 @@ def test_echo_large_body_bounded_rss(was_server):
     assert peak < 64 * 1024, 'portierd RSS %d KiB' % peak
 
 
+def test_echo_large_chunked_both_ways(was_server):
+    """A 24 MiB chunked request: LENGTH reaches the echo only at the end,
+    so its answer is chunked too; the bytes come back intact."""
+    d = was_server()
+    piece = os.urandom(1 << 16)
+    n_pieces = 384
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=30)
+    s.sendall(b'POST /echo/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+              b'Transfer-Encoding: chunked\r\n\r\n')
+
+    def send():
+        for _ in range(n_pieces):
+            s.sendall(b'%x\r\n' % len(piece) + piece + b'\r\n')
+        s.sendall(b'0\r\n\r\n')
+    t = threading.Thread(target=send)
+    t.start()
+    f = s.makefile('rb')
+    status = f.readline()
+    assert status.startswith(b'HTTP/1.1 200')
+    head = b''
+    while True:
+        line = f.readline()
+        if line == b'\r\n':
+            break
+        head += line.lower()
+    assert b'transfer-encoding: chunked' in head
+    got = hashlib.sha256()
+    total = 0
+    while True:
+        size = int(f.readline().split(b';')[0], 16)
+        if size == 0:
+            break
+        got.update(f.read(size))
+        total += size
+        assert f.read(2) == b'\r\n'
+    t.join()
+    s.close()
+    assert total == len(piece) * n_pieces
+    assert got.digest() == hashlib.sha256(piece * n_pieces).digest()
+
+
 def test_stream(was_server):
     d = was_server()
     status, r, body = d.request('GET', '/stream/?size=5000000&piece=1000')
