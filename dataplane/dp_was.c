@@ -441,6 +441,8 @@ in_data(void *ctx, const uint8_t *data, size_t len)
         done += (size_t)n;
     }
     p->req_sent += done;
+    if (done > 0)
+        timer_restart(p);       /* the application reads: progress */
     return done;
 }
 

@@ -40,15 +40,17 @@ stream(struct was_app *app)
     if (query_number(q, "length", 0) != 0 &&
         was_app_set_length(app, size) != 0)
         return -1;
-    char *buf = malloc(piece);
+    /* the pattern once, 26 bytes longer than a piece: a piece starting
+     * at any offset is a slice of it */
+    char *buf = malloc(piece + 26);
     if (buf == NULL)
         return -1;
+    for (size_t i = 0; i < piece + 26; i++)
+        buf[i] = (char)('a' + i % 26);
     int rc = was_app_output_begin(app);
     for (unsigned long long off = 0; rc == 0 && off < size;) {
         size_t n = size - off < piece ? (size_t)(size - off) : piece;
-        for (size_t i = 0; i < n; i++)
-            buf[i] = (char)('a' + (off + i) % 26);
-        rc = was_app_write(app, buf, n);
+        rc = was_app_write(app, buf + off % 26, n);
         off += n;
     }
     free(buf);
