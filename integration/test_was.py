@@ -298,6 +298,25 @@ def test_client_gone_mid_body_reuses(was_server):
     assert children(d.proc.pid) == pids
 
 
+def test_client_aborts_request_body_reuses(was_server):
+    """The client sends part of the body and goes away: portierd cuts
+    the request body with PREMATURE, the echo cuts its answer, and after
+    the drain the same process serves the next request."""
+    d = was_server('set was_stock_limit = "1"\n')
+    assert d.request('POST', '/echo/', body=b'warm')[2] == b'warm'
+    pids = children(d.proc.pid)
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+    s.sendall(b'POST /echo/ HTTP/1.1\r\nHost: x\r\n'
+              b'Content-Length: 10000000\r\n\r\n' + b'p' * 300000)
+    got = 0
+    while got < 1000:
+        got += len(s.recv(65536))
+    s.close()
+    status, _, body = d.request('POST', '/echo/', body=b'again')
+    assert (status, body) == (200, b'again')
+    assert children(d.proc.pid) == pids
+
+
 def test_app_abort_before_head(was_server):
     d = was_server()
     status, _, body = d.request('GET', '/abort-early')
