@@ -4,9 +4,11 @@
  */
 #include "dp_handler.h"
 #include "dp_cgi.h"
+#include "dp_pipe.h"
 #include "dp_fcache.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
+#include "dp_nfs.h"
 #include "dp_proxy.h"
 #include "dp_uri.h"
 #include "dp_lhttp.h"
@@ -139,6 +141,7 @@ copy_slice(struct dp_pool *pool, struct pr_slice v)
 static void
 repeat(struct hreq *hr)
 {
+    dp_request_set_response_filter(hr->req, NULL, NULL);
     dp_tcache_hit_release(&hr->hit);
     translate(hr);
 }
@@ -262,13 +265,14 @@ missing_feature(const struct tp_response *r)
         r->address.type != TP_ADDRESS_CGI &&
         r->address.type != TP_ADDRESS_HTTP &&
         r->address.type != TP_ADDRESS_WAS &&
-        r->address.type != TP_ADDRESS_LHTTP)
+        r->address.type != TP_ADDRESS_LHTTP &&
+        (r->address.type != TP_ADDRESS_NFS || !dp_nfs_available()))
         return kinds[r->address.type];
     const struct {
         bool used;
         const char *name;
     } checks[] = {
-        { r->n_filters > 0, "FILTER" },
+        { !dp_pipe_supported(r), "FILTER" },
         { r->check.data != NULL, "CHECK" },
         { r->auth.data != NULL || r->auth_file != NULL, "AUTH" },
         { r->append_auth.data != NULL || r->expand_append_auth != NULL,
@@ -385,6 +389,17 @@ store_answer(struct hreq *hr, const struct tp_request *treq,
 }
 
 /* The answer to the CONTENT_TYPE_LOOKUP request: serve the file. */
+/* A file, LOCAL or NFS, with the Content-Type settled. */
+static void
+serve_file(struct dp_request *req, const struct tp_address *a,
+           unsigned status, struct dp_response_headers *h)
+{
+    if (a->type == TP_ADDRESS_NFS)
+        dp_nfs_serve(req, a, status, h);
+    else
+        dp_file_serve(req, a, status, h);
+}
+
 static void
 lookup_done(struct hreq *hr, const struct tp_response *answer)
 {
@@ -397,7 +412,7 @@ lookup_done(struct hreq *hr, const struct tp_response *answer)
     }
     if (answer->content_type != NULL)
         address.content_type = answer->content_type;
-    dp_file_serve(req, &address, hr->main_response->status, hr->headers);
+    serve_file(req, &address, hr->main_response->status, hr->headers);
 }
 
 static void
@@ -411,16 +426,17 @@ on_lookup(void *ctx, struct tp_response *response, int status,
         lookup_done(hr, &hr->lookup_hit.response);
 }
 
-/* Serve a LOCAL address, asking for its Content-Type first when the
- * response said CONTENT_TYPE_LOOKUP and gave none. */
+/* Serve a LOCAL or NFS address, asking for its Content-Type first when
+ * the response said CONTENT_TYPE_LOOKUP and gave none. */
 static void
 serve_local(struct hreq *hr, const struct tp_response *r,
             struct dp_response_headers *h)
 {
     struct dp_request *req = hr->req;
     const struct tp_address *a = &r->address;
-    if (r->file_not_found.data != NULL || r->directory_index.data != NULL ||
-        r->enotdir.data != NULL) {
+    if (a->type == TP_ADDRESS_LOCAL &&
+        (r->file_not_found.data != NULL || r->directory_index.data != NULL ||
+         r->enotdir.data != NULL)) {
         /* §1.5.2: what the file system says may call for another
          * translation. */
         struct tp_request *t = &hr->treq;
@@ -462,13 +478,13 @@ serve_local(struct hreq *hr, const struct tp_response *r,
         }
     }
     if (a->content_type_lookup.data == NULL || a->content_type != NULL) {
-        dp_file_serve(req, a, r->status, h);
+        serve_file(req, a, r->status, h);
         return;
     }
     const char *slash = strrchr(a->path, '/');
     const char *dot = strrchr(slash != NULL ? slash : a->path, '.');
     if (dot == NULL || dot[1] == '\0' || dot == slash + 1) {
-        dp_file_serve(req, a, r->status, h);    /* no suffix to look up */
+        serve_file(req, a, r->status, h);       /* no suffix to look up */
         return;
     }
     hr->main_response = r;
@@ -771,6 +787,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         return;
     }
 
+    if (dp_pipe_install(req, r) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
     const char *https = dp_request_header(req, "X-CM4all-HTTPS");
     if (r->https_only != 0 && (https == NULL || strcmp(https, "on") != 0)) {
         /* Portier has no TLS listeners yet: a request is plain unless a
@@ -843,7 +863,8 @@ execute(struct hreq *hr, const struct tp_response *r)
         dp_lhttp_request(req, r, &h);
         return;
     }
-    if (r->address.type == TP_ADDRESS_LOCAL) {
+    if (r->address.type == TP_ADDRESS_LOCAL ||
+        r->address.type == TP_ADDRESS_NFS) {
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         if (hp == NULL) {

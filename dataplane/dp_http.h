@@ -175,6 +175,19 @@ dp_request_error_headers(struct dp_request *req, unsigned status,
 struct dp_body *
 dp_request_body(struct dp_request *req);
 
+/** A transformation of the response (the filter chain of a translation
+ *  response): set, the next dp_request_respond() (dp_request_error()
+ *  too) calls fn instead of answering; the hook is cleared before fn
+ *  runs, and fn answers with dp_request_respond() itself. */
+typedef void (*dp_response_filter)(void *ctx, struct dp_request *req,
+                                   unsigned status,
+                                   const struct dp_response_headers *h,
+                                   struct dp_body *body);
+
+void
+dp_request_set_response_filter(struct dp_request *req,
+                               dp_response_filter fn, void *ctx);
+
 /** Called when the request dies before the handler answered (client
  *  gone, server shutting down): cancel pending work.  Set it whenever
  *  work is outstanding, clear it (NULL) when done. */
@@ -228,6 +241,15 @@ dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
 void
 dp_http_server_shutdown(struct dp_http_server *server,
                         void (*cb)(void *ctx), void *ctx);
+
+/**
+ * After dp_http_server_shutdown(), when its time is up: close every
+ * connection that is still open, whatever it is doing (a response in
+ * progress is cut).  Returns how many were closed; the shutdown callback
+ * runs once their handles are closed.
+ */
+unsigned
+dp_http_server_abort(struct dp_http_server *server);
 
 /** Free a server whose shutdown completed. */
 void
