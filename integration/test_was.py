@@ -314,7 +314,7 @@ def test_client_aborts_request_body_reuses(was_server):
     s.close()
     status, _, body = d.request('POST', '/echo/', body=b'again')
     assert (status, body) == (200, b'again')
-    assert children(d.proc.pid) == pids
+    assert children(d.proc.pid) == pids, d.log()
 
 
 def test_app_abort_before_head(was_server):

@@ -203,6 +203,18 @@ def test_app_ignores_complete_body(app):
     assert a.close() == 0
 
 
+def test_stop_crossing_the_end_is_ignored(app):
+    """A STOP sent while the response ended (it crossed LENGTH or
+    PREMATURE) reaches the application between requests: ignored."""
+    a = app('was-stream')
+    a.request('/?size=10')
+    assert a.response()[2:] == (pattern(10), 'LENGTH')
+    a.send(packet(STOP))
+    a.request('/?size=5')
+    assert a.response()[2:] == (pattern(5), 'LENGTH')
+    assert a.close() == 0
+
+
 def test_abort_early_is_500(app):
     a = app('was-test-app')
     a.request('/abort-early')

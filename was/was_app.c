@@ -296,6 +296,8 @@ on_packet(struct was_app *app, const struct was_packet *pkt)
         app->next_request = true;
         return 1;
     }
+    if (!app->in_request && pkt->command == WAS_CMD_STOP)
+        return 0;       /* crossed our end of the last response */
     if (!app->in_request) {
         if (pkt->command != WAS_CMD_REQUEST)
             return broken(app, "%s packet outside a request",

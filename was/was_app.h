@@ -19,6 +19,8 @@
  *   its body is discarded (STOP, then the pipe drained up to LENGTH or
  *   PREMATURE), and a response body is finished with LENGTH or cut with
  *   PREMATURE, so the container may reuse the process.
+ * - A STOP that arrives after the response ended (it crossed our
+ *   PREMATURE or the end of the body) is ignored.
  * - Packets are encoded and checked with protocol/was_protocol: STATUS
  *   and METHOD travel as 4-byte values; both widths are accepted.
  * - Errors: functions return 0 (or a count) on success and -1 on
