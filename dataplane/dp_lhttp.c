@@ -37,6 +37,8 @@ struct lh_stock {
     char *key;
     size_t key_len;
     char *name;                   /* "lhttp /path", for logs */
+    char *tags;                   /* CHILD_TAG values, NUL-separated */
+    size_t tags_len;
     unsigned concurrency;
     unsigned limit;               /* live processes; 0: any */
     struct lh_proc *procs;        /* live ones */
@@ -333,6 +335,60 @@ call_gone(void *arg)
         proc_retire(p, true);
 }
 
+/* CHILD_TAG: the stock keeps its address's tags as NUL-separated
+ * strings; an empty tag matches every stock. */
+static char *
+tags_copy(const struct tp_string_list *tags, size_t *len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tags->n; i++)
+        n += strlen(tags->v[i]) + 1;
+    char *out = malloc(n > 0 ? n : 1);
+    if (out == NULL)
+        return NULL;
+    size_t pos = 0;
+    for (size_t i = 0; i < tags->n; i++) {
+        size_t l = strlen(tags->v[i]) + 1;
+        memcpy(out + pos, tags->v[i], l);
+        pos += l;
+    }
+    *len = n;
+    return out;
+}
+
+static bool
+tags_match(const char *tags, size_t len, const char *tag, size_t tag_len)
+{
+    if (tag_len == 0)
+        return true;
+    for (size_t pos = 0; pos < len;) {
+        size_t l = strlen(tags + pos);
+        if (l == tag_len && memcmp(tags + pos, tag, tag_len) == 0)
+            return true;
+        pos += l + 1;
+    }
+    return false;
+}
+
+size_t
+dp_lhttp_fade(const char *tag, size_t tag_len, bool terminate)
+{
+    size_t n = 0;
+    for (struct lh_stock *s = lh.stocks; s != NULL; s = s->next) {
+        if (!tags_match(s->tags, s->tags_len, tag, tag_len))
+            continue;
+        struct lh_proc *p = s->procs;
+        while (p != NULL) {
+            struct lh_proc *next = p->next;
+            n++;
+            /* busy and fading: ended when its last request is gone */
+            proc_retire(p, terminate || p->n_busy == 0);
+            p = next;
+        }
+    }
+    return n;
+}
+
 static int
 key_add(struct pr_buf *k, const char *s)
 {
@@ -384,6 +440,13 @@ stock_get(const struct tp_address *a)
         return NULL;
     }
     snprintf(name, nl, "lhttp %s", a->path);
+    s->tags = tags_copy(&a->child.tags, &s->tags_len);
+    if (s->tags == NULL) {
+        free(s);
+        free(name);
+        pr_buf_free(&k);
+        return NULL;
+    }
     s->key = (char *)k.data;
     s->key_len = k.len;
     s->name = name;

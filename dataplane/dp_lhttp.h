@@ -35,6 +35,7 @@
 
 #include <uv.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,16 @@ dp_lhttp_init(uv_loop_t *loop, const struct dp_lhttp_settings *settings);
  *  requests; no new process is started. */
 void
 dp_lhttp_shutdown(void);
+
+/**
+ * FADE_CHILDREN / TERMINATE_CHILDREN (docs/control.md) for the pools
+ * whose CHILD_TAG list holds `tag` (tag_len 0: every pool): processes
+ * leave the pool; idle ones get SIGTERM now, busy ones after their last
+ * request (fade) or now (terminate: their requests fail).  Returns the
+ * processes affected.
+ */
+size_t
+dp_lhttp_fade(const char *tag, size_t tag_len, bool terminate);
 
 /** Processes of every LHTTP pool (tests, statistics). */
 size_t

@@ -42,6 +42,8 @@ struct was_stock {
     char *key;
     size_t key_len;
     char *name;                    /* "was /path/to/app", for logs */
+    char *tags;                    /* CHILD_TAG values, NUL-separated */
+    size_t tags_len;
     struct was_proc *procs;        /* every live process */
     unsigned n_procs, n_idle;
     struct was_call *wait_head, *wait_tail;
@@ -96,6 +98,8 @@ struct was_proc {
     int64_t resp_premature;        /* PREMATURE, or -1 */
     bool resp_done;
     bool stop_sent;
+    bool fading;                   /* FADE_CHILDREN: end after this
+                                      request */
 };
 
 struct was_call {
@@ -130,6 +134,8 @@ static void drain(struct was_proc *p);
 static void control_cb(uv_poll_t *h, int status, int events);
 static void in_cb(uv_poll_t *h, int status, int events);
 static void out_cb(uv_poll_t *h, int status, int events);
+static bool tags_match(const char *tags, size_t len, const char *tag,
+                       size_t tag_len);
 
 int
 dp_was_init(uv_loop_t *loop, const struct dp_was_settings *settings)
@@ -146,6 +152,29 @@ size_t
 dp_was_process_count(void)
 {
     return was.n_procs;
+}
+
+size_t
+dp_was_fade(const char *tag, size_t tag_len, bool terminate)
+{
+    size_t n = 0;
+    for (struct was_stock *s = was.stocks; s != NULL; s = s->next) {
+        if (!tags_match(s->tags, s->tags_len, tag, tag_len))
+            continue;
+        struct was_proc *p = s->procs;
+        while (p != NULL) {
+            struct was_proc *next = p->next;
+            n++;
+            if (p->state == PROC_IDLE)
+                proc_destroy(p);
+            else if (terminate)
+                proc_fail(p, 502, "terminated (TERMINATE_CHILDREN)");
+            else
+                p->fading = true;
+            p = next;
+        }
+    }
+    return n;
 }
 
 void
@@ -307,7 +336,7 @@ proc_release(struct was_proc *p)
 {
     struct was_stock *s = p->stock;
     timer_stop(p);
-    if (was.stopping) {
+    if (was.stopping || p->fading) {
         proc_destroy(p);
         return;
     }
@@ -1139,6 +1168,41 @@ stock_kick(struct was_stock *s)
 
 /* ---- stocks ---- */
 
+/* CHILD_TAG: the stock keeps its address's tags as NUL-separated
+ * strings; an empty tag matches every stock. */
+static char *
+tags_copy(const struct tp_string_list *tags, size_t *len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tags->n; i++)
+        n += strlen(tags->v[i]) + 1;
+    char *out = malloc(n > 0 ? n : 1);
+    if (out == NULL)
+        return NULL;
+    size_t pos = 0;
+    for (size_t i = 0; i < tags->n; i++) {
+        size_t l = strlen(tags->v[i]) + 1;
+        memcpy(out + pos, tags->v[i], l);
+        pos += l;
+    }
+    *len = n;
+    return out;
+}
+
+static bool
+tags_match(const char *tags, size_t len, const char *tag, size_t tag_len)
+{
+    if (tag_len == 0)
+        return true;
+    for (size_t pos = 0; pos < len;) {
+        size_t l = strlen(tags + pos);
+        if (l == tag_len && memcmp(tags + pos, tag, tag_len) == 0)
+            return true;
+        pos += l + 1;
+    }
+    return false;
+}
+
 static int
 key_add(struct pr_buf *k, const char *s)
 {
@@ -1196,6 +1260,13 @@ stock_get(const struct tp_address *a)
         return NULL;
     }
     snprintf(name, nl, "was %s", a->path);
+    s->tags = tags_copy(&a->child.tags, &s->tags_len);
+    if (s->tags == NULL) {
+        free(s);
+        free(name);
+        pr_buf_free(&k);
+        return NULL;
+    }
     s->key = (char *)k.data;
     s->key_len = k.len;
     s->name = name;

@@ -50,6 +50,7 @@
 
 #include <uv.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,15 @@ dp_was_init(uv_loop_t *loop, const struct dp_was_settings *settings);
  *  request is done; no new process is started. */
 void
 dp_was_shutdown(void);
+
+/**
+ * FADE_CHILDREN / TERMINATE_CHILDREN (docs/control.md) for the pools
+ * whose CHILD_TAG list holds `tag` (tag_len 0: every pool): idle
+ * processes end now; busy ones end after their request (fade) or now,
+ * their request failing (terminate).  Returns the processes affected.
+ */
+size_t
+dp_was_fade(const char *tag, size_t tag_len, bool terminate);
 
 /** Processes of every WAS pool (tests, statistics). */
 size_t

@@ -206,6 +206,34 @@ on_sighup(struct daemon *d)
             "%zu child process(es) fading\n", caches, n);
 }
 
+/* The WAS and LHTTP pools in the control server's child-pool registry
+ * (FADE_CHILDREN, TERMINATE_CHILDREN, SIGHUP). */
+static int was_pool_ctx, lhttp_pool_ctx;
+
+static size_t
+was_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_was_fade(tag, tag_len, false);
+}
+
+static size_t
+was_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_was_fade(tag, tag_len, true);
+}
+
+static size_t
+lhttp_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_lhttp_fade(tag, tag_len, false);
+}
+
+static size_t
+lhttp_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_lhttp_fade(tag, tag_len, true);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
@@ -1058,6 +1086,13 @@ run_worker(struct daemon *d)
     };
     if (dp_lhttp_init(d->loop, &ls) != 0)
         return 1;
+    const struct dp_control_pool pools[] = {
+        { "was", was_fade, was_terminate, &was_pool_ctx },
+        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx },
+    };
+    for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
+        if (dp_control_register_pool(&pools[i]) != 0)
+            return 1;
 
     uv_timer_init(d->loop, &d->shutdown_timer);
     d->shutdown_timer.data = d;

@@ -1,6 +1,7 @@
 """portierd's local HTTP servers (dataplane/dp_lhttp.c): LHTTP_PATH with
 examples/lhttp/hello.c behind a scripted translation server."""
 import os
+import signal
 import threading
 import time
 
@@ -160,3 +161,13 @@ def test_no_orphans(lhttp_server, prog):
     assert running_programs({prog})
     d.stop()
     assert wait_for(lambda: not running_programs({prog}), 10)
+
+
+def test_sighup_fades_processes(lhttp_server):
+    d = lhttp_server()
+    first = d.request('GET', '/slow?0')[2]
+    d.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: '1 child process(es) fading' in d.log(), 5)
+    status, _, body = d.request('GET', '/slow?0')
+    assert status == 200 and body != first
+    assert wait_for(lambda: len(children(d.proc.pid)) == 1, 10)

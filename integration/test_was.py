@@ -3,7 +3,10 @@ translation server answers WAS with the programs of examples/was/ and
 tests/was/was_test_app.c; requests go through portierd."""
 import hashlib
 import os
+import signal
 import socket
+import subprocess
+import uuid
 import threading
 import time
 
@@ -405,3 +408,43 @@ def test_no_orphans(was_server, progs):
     assert running_programs(set(progs.values()))
     d.stop()
     assert wait_for(lambda: not running_programs(set(progs.values())), 10)
+
+
+def test_sighup_fades_processes(was_server):
+    """SIGHUP fades every child: the idle WAS process ends, the next
+    request gets a new one."""
+    d = was_server()
+    first = d.request('GET', '/x')[2]
+    d.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: '1 child process(es) fading' in d.log(), 5)
+    assert wait_for(lambda: children(d.proc.pid) == [], 10)
+    status, _, body = d.request('GET', '/x')
+    assert status == 200 and body != first
+
+
+def test_fade_children_by_tag(was_server, build_dir):
+    """FADE_CHILDREN with a CHILD_TAG fades only the pools with that tag;
+    a busy process finishes its request first."""
+    ctl = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.path.exists(ctl):
+        pytest.skip('portierctl not built')
+    sock = '@portier-test-was-ctl-%s' % uuid.uuid4().hex[:8]
+
+    def tags(uri):
+        return [packet('CHILD_TAG', 'blue' if 'blue' in uri else 'red')]
+    d = was_server('control {\n  bind "%s"\n}\n' % sock, extra=tags)
+    blue = d.request('GET', '/x/blue')[2]
+    red = d.request('GET', '/x/red')[2]
+    assert blue != red
+    results = []
+    t = threading.Thread(target=lambda: results.append(
+        d.request('GET', '/slow/blue?600')))
+    t.start()
+    time.sleep(0.2)
+    p = subprocess.run([ctl, '--server', sock, 'fade-children', 'blue'],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    t.join()
+    assert results[0][0] == 200     # the busy one finished its request
+    assert d.request('GET', '/x/red')[2] == red
+    assert d.request('GET', '/x/blue')[2] not in (blue, results[0][2])
