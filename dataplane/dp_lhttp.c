@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct lh_call;
@@ -208,6 +209,17 @@ proc_spawn(struct lh_stock *s, struct lh_call *call, char *err,
     return p;
 }
 
+/* True when the program has exited (a zombie the spawner has not reaped
+ * yet): WNOWAIT leaves it to the spawner's SIGCHLD handling. */
+static bool
+proc_exited(const struct lh_proc *p)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t)p->pid, &si,
+                  WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+}
+
 /* Hand the request to the reverse proxy, addressed to p's socket. */
 static void
 call_start(struct lh_call *call, struct lh_proc *p)
@@ -243,14 +255,22 @@ call_start(struct lh_call *call, struct lh_proc *p)
 static struct lh_proc *
 acquire(struct lh_stock *s)
 {
-    for (struct lh_proc *p = s->procs; p != NULL; p = p->next)
-        if (p->n_busy < s->concurrency)
-            return p;
+    struct lh_proc *p = s->procs;
+    while (p != NULL) {
+        struct lh_proc *next = p->next;
+        if (p->n_busy < s->concurrency) {
+            if (!proc_exited(p))
+                return p;
+            /* gone, and the spawner has not told us yet */
+            proc_retire(p, true);
+        }
+        p = next;
+    }
     if (lh.stopping || (s->limit != 0 && s->n_procs >= s->limit))
         return NULL;
     struct lh_call *call = s->wait_head;
     char err[400];
-    struct lh_proc *p = proc_spawn(s, call, err, sizeof(err));
+    p = proc_spawn(s, call, err, sizeof(err));
     if (p == NULL) {
         char msg[600];
         snprintf(msg, sizeof(msg), "LHTTP server %s: %s", s->name + 6, err);
