@@ -84,7 +84,7 @@ def test_concurrency_several_requests_per_process(lhttp_server):
                      extra=lambda uri: [packet('CONCURRENCY', u16(4))])
     results = []
     threads = [threading.Thread(
-        target=lambda: results.append(d.request('GET', '/slow?400')))
+        target=lambda: results.append(d.request('GET', '/slow?800')))
         for _ in range(4)]
     t0 = time.monotonic()
     for t in threads:
@@ -94,7 +94,7 @@ def test_concurrency_several_requests_per_process(lhttp_server):
     elapsed = time.monotonic() - t0
     assert [r[0] for r in results] == [200] * 4
     assert len({r[2] for r in results}) == 1
-    assert elapsed < 1.2, elapsed       # not four rounds of 400 ms
+    assert elapsed < 2.4, elapsed       # not four rounds of 800 ms
 
 
 def test_concurrency_one_spreads_over_processes(lhttp_server):
