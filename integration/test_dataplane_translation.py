@@ -447,7 +447,9 @@ def test_www_authenticate(policy):
                 packet('HTTP', 'http://127.0.0.1:1/f'),
                 packet('ADDRESS_STRING', '127.0.0.1:1')]),
     ('TINY_IMAGE', [packet('TINY_IMAGE')]),
-    ('WAS', [packet('WAS', '/bin/true')]),
+    # WAS itself is served (dp_was); Multi-WAS is not
+    ('CONCURRENCY', [packet('WAS', '/bin/true'),
+                     packet('CONCURRENCY', b'\x04\x00')]),
 ])
 def test_feature_not_built(policy, name, packets):
     d, answers, _ = policy
