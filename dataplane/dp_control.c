@@ -5,6 +5,7 @@
 
 #include "ctl_protocol.h"
 #include "dp_fcache.h"
+#include "dp_http_cache_request.h"
 #include "dp_nfs.h"
 #include "dp_http.h"
 #include "dp_session.h"
@@ -627,8 +628,22 @@ execute(struct dp_control *c, struct control_socket *s,
                      "FLUSH_NFS_CACHE is not implemented: portierd was "
                      "built without NFS; ignored");
         break;
+    case CTL_CMD_FLUSH_HTTP_CACHE: {
+        char tag[256];
+        size_t tn = p->payload.len < sizeof(tag) - 1 ? p->payload.len
+                                                     : sizeof(tag) - 1;
+        memcpy(tag, p->payload.data, tn);
+        tag[tn] = '\0';
+        size_t dropped = dp_hcache_flush(tag);
+        if (c->log_level >= 1)
+            fprintf(stderr,
+                    "portierd: control: FLUSH_HTTP_CACHE from %s: %s%s%s "
+                    "(%zu entries dropped)\n",
+                    peer, tn > 0 ? "entries tagged \"" : "every entry",
+                    tn > 0 ? tag : "", tn > 0 ? "\"" : "", dropped);
+        return;
+    }
     case CTL_CMD_FLUSH_FILTER_CACHE:
-    case CTL_CMD_FLUSH_HTTP_CACHE:
         n = snprintf(what, sizeof(what),
                      "%s is not implemented: portierd has no such cache "
                      "yet; ignored",

@@ -6,6 +6,7 @@
 #include "dp_proxy.h"
 
 #include "dp_forward.h"
+#include "dp_http_cache_request.h"
 #include "dp_resolve.h"
 
 #include <arpa/inet.h>
@@ -55,6 +56,7 @@ struct preq {
     struct dp_resolve_op *resolve;
     bool resolving_sync;
     char resolve_error[300];
+    struct dp_hcache_use *cache;    /* NULL: the cache is not involved */
 };
 
 /* ---- the request head ---- */
@@ -62,6 +64,7 @@ struct preq {
 struct head_out {
     struct pr_buf buf;
     const struct tp_header_list *replaced;  /* REQUEST_HEADER names */
+    bool drop_conditionals;         /* the cache revalidates */
     int failed;
 };
 
@@ -94,6 +97,8 @@ emit_request(void *ctx, const char *name, size_t nn, const char *value,
     struct head_out *o = ctx;
     if (replaced(o->replaced, name, nn))
         return 0;
+    if (o->drop_conditionals && nn >= 3 && strncasecmp(name, "If-", 3) == 0)
+        return 0;
     return head_line(o, name, nn, value, vn);
 }
 
@@ -122,10 +127,11 @@ method_has_body_semantics(const struct dp_request *req)
 /* The head for the backend; 0 or -ENOMEM. */
 static int
 build_head(struct dp_request *req, const struct tp_response *r, bool body,
-           struct pr_buf *out)
+           const char *conditional, struct pr_buf *out)
 {
     const struct tp_address *a = &r->address;
-    struct head_out o = { .buf = PR_BUF_INIT, .replaced = &r->request_headers };
+    struct head_out o = { .buf = PR_BUF_INIT, .replaced = &r->request_headers,
+                          .drop_conditionals = conditional != NULL };
     const char *path = a->path != NULL ? a->path : "/";
     const char *q = req->query;
     char line[64];
@@ -180,6 +186,9 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
         rc = head_line(&o, x->name, strlen(x->name), x->value,
                        strlen(x->value));
     }
+    if (rc == 0 && conditional != NULL &&
+        pr_buf_append(&o.buf, conditional, strlen(conditional)))
+        rc = -ENOMEM;
     if (rc == 0 && !body && method_has_body_semantics(req)) {
         snprintf(line, sizeof(line), "Content-Length: 0\r\n");
         if (pr_buf_append(&o.buf, line, strlen(line)))
@@ -242,6 +251,7 @@ on_response(void *ctx, const struct h1_response_head *head,
         .local_host = local_host,
         .session_cookie = "beng_proxy_session",
     };
+    size_t backend_from = p->headers.len;
     if (dp_forward_response_headers(&in, emit_response, p) != 0) {
         if (body != NULL)
             dp_body_close(body);
@@ -256,6 +266,10 @@ on_response(void *ctx, const struct h1_response_head *head,
             dp_body_init(body, &length_body_class,
                          (int64_t)head->content_length);
     }
+    if (dp_hcache_response(p->cache, head->status, head->headers,
+                           head->header_count, &p->headers, backend_from,
+                           &body))
+        return;
     dp_request_respond(req, head->status, &p->headers, body);
 }
 
@@ -296,7 +310,8 @@ send_request(struct preq *p)
     const struct tp_response *r = p->r;
     struct dp_body *body = dp_request_body(req);
     struct pr_buf head;
-    if (build_head(req, r, body != NULL, &head) != 0) {
+    if (build_head(req, r, body != NULL, dp_hcache_conditional(p->cache),
+                   &head) != 0) {
         if (body != NULL)
             dp_body_close(body);
         dp_request_error(req, 500, "out of memory");
@@ -381,9 +396,27 @@ resolve_next(struct preq *p)
     send_request(p);
 }
 
+/* The backend resource for the HTTP cache: the URL and the query. */
+static const char *
+cache_uri(struct dp_request *req, const struct tp_address *a)
+{
+    if (a->scheme == TP_HTTP_SCHEME_UNIX)
+        return NULL;    /* not yet: the socket is not part of a key */
+    const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
+    const char *path = a->path != NULL ? a->path : "/";
+    const char *q = req->query != NULL ? req->query : "";
+    size_t n = strlen(hp) + strlen(path) + strlen(q) + 16;
+    char *u = dp_pool_alloc(req->pool, n);
+    if (u != NULL)
+        snprintf(u, n, "%s://%s%s%s%s",
+                 a->scheme == TP_HTTP_SCHEME_HTTPS ? "https" : "http", hp,
+                 path, req->query != NULL ? "?" : "", q);
+    return u;
+}
+
 void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
-               const struct dp_response_headers *headers)
+               const struct dp_response_headers *headers, const char *user)
 {
     const struct tp_address *a = &r->address;
     if (client == NULL) {
@@ -460,6 +493,11 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
     }
     memcpy(p->response_modes, r->response_header_forward,
            sizeof(p->response_modes));
+    const char *curi = r->uncached ? NULL : cache_uri(req, a);
+    if (curi != NULL &&
+        dp_hcache_begin(req, curi, r->address_cache_tag, user != NULL,
+                        headers, &p->cache))
+        return;
     if (cap == a->addresses.n)
         send_request(p);
     else

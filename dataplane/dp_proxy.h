@@ -28,6 +28,10 @@
  * - https:// URLs: TLS to the backend (dp_http_client), SNI and the
  *   verified name from the URL host, CERTIFICATE choosing an ssl_client
  *   certificate (502 naming it when none has that name).
+ * - The HTTP cache (dp_http_cache_request) sees GET and HEAD requests
+ *   unless UNCACHED: a fresh entry answers without the backend, a stale
+ *   one makes the request conditional (the client's If-* headers are then
+ *   not forwarded), and storable responses are teed into it.
  * - Not yet (502 naming the packet): HTTP2, WebSocket upgrades (101 is
  *   502).
  */
@@ -52,9 +56,10 @@ void
 dp_proxy_shutdown(void);
 
 /** Serve `r` (address type HTTP) for `req`; `headers` hold the
- *  translation's response headers (copied). */
+ *  translation's response headers (copied); `user` is the request's user
+ *  (NULL: none), for the HTTP cache's rules. */
 void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
-               const struct dp_response_headers *headers);
+               const struct dp_response_headers *headers, const char *user);
 
 #endif

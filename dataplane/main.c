@@ -18,6 +18,7 @@
 #include "dp_http.h"
 #include "dp_listen.h"
 #include "dp_proxy.h"
+#include "dp_http_cache_request.h"
 #include "dp_relay.h"
 #include "dp_session_file.h"
 #include "dp_session_request.h"
@@ -201,6 +202,7 @@ shutdown_done(void *ctx)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
     dp_proxy_shutdown();
+    dp_hcache_shutdown();
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -1111,6 +1113,9 @@ run_worker(struct daemon *d)
         .tls_no_verify = !s->backend_tls_verify,
     };
     if (dp_proxy_init(d->loop, &ho, d->tls.client) != 0)
+        return 1;
+    if (dp_hcache_configure((size_t)s->http_cache_size,
+                            s->http_cache_obey_no_cache) != 0)
         return 1;
     struct dp_nfs_settings ns = {
         .cache_size = (size_t)s->nfs_cache_size,

@@ -276,13 +276,14 @@ def test_malformed_and_unimplemented(portierd_factory, servers, docroot,
     assert ('truncated payload at offset 8: FADE_CHILDREN declares 8 bytes, '
             '2 follow') in lines[1]
     assert '(4 similar lines suppressed)' in lines[1]
-    # No HTTP cache exists: logged once, the rest ignored.  FADE_CHILDREN
+    # No filter cache exists: logged once, the rest ignored.  FADE_CHILDREN
     # reaches the WAS and LHTTP pools (with nothing in them).
     for _ in range(3):
-        assert run(ctl, '--server', sock, 'flush-http-cache').returncode == 0
+        assert run(ctl, '--server', sock,
+                   'flush-filter-cache').returncode == 0
         assert run(ctl, '--server', sock, 'fade-children').returncode == 0
     stats(ctl, sock)
-    assert len(log_lines(d, 'FLUSH_HTTP_CACHE is not implemented')) == 1
+    assert len(log_lines(d, 'FLUSH_FILTER_CACHE is not implemented')) == 1
     assert log_lines(d, 'FADE_CHILDREN: no child process pool') == []
     # The server still works.
     assert get(d, '/ok') == 200

@@ -1,0 +1,560 @@
+/*
+ * The HTTP cache's hook for backend handlers: lookup and answers from
+ * memory, conditional revalidation, and the body tee that fills entries.
+ */
+#include "dp_http_cache_request.h"
+
+#include "dp_conditional.h"
+#include "dp_http_date.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static struct dp_hc_store *store;
+static bool obey_no_cache = true;
+
+int
+dp_hcache_configure(size_t size, bool obey)
+{
+    obey_no_cache = obey;
+    if (size == 0)
+        return 0;
+    store = dp_hc_store_new(size);
+    return store != NULL ? 0 : -1;
+}
+
+void
+dp_hcache_shutdown(void)
+{
+    dp_hc_store_free(store);
+    store = NULL;
+}
+
+size_t
+dp_hcache_flush(const char *tag)
+{
+    if (store == NULL)
+        return 0;
+    return dp_hc_store_flush(store, tag != NULL && tag[0] != '\0' ? tag
+                                                                   : NULL);
+}
+
+void
+dp_hcache_stats(struct dp_hc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (store != NULL)
+        dp_hc_store_stats(store, out);
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct dp_hcache_use {
+    struct dp_request *req;
+    char *key;
+    const char *tag;
+    struct dp_response_headers headers;   /* the translation's */
+    struct dp_hc_request hreq;
+    int64_t request_ms;
+    bool may_store;
+    struct dp_hc_entry *stale;            /* being revalidated */
+    char *conditional;
+};
+
+static void
+use_cleanup(void *arg)
+{
+    struct dp_hcache_use *u = arg;
+    if (u->stale != NULL) {
+        dp_hc_entry_unref(u->stale);
+        u->stale = NULL;
+    }
+}
+
+static void
+entry_cleanup(void *arg)
+{
+    dp_hc_entry_unref(arg);
+}
+
+/* The entry's stored header lines into h. */
+static int
+add_entry_headers(struct dp_response_headers *h,
+                  const struct dp_hc_entry *e, struct dp_pool *pool)
+{
+    const char *p = e->headers, *end = e->headers + e->headers_len;
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon != NULL) {
+            const char *v = colon + 1;
+            while (v < eol && *v == ' ')
+                v++;
+            char *n = dp_pool_strndup(pool, p, (size_t)(colon - p));
+            char *vv = dp_pool_strndup(pool, v, (size_t)(eol - v));
+            if (n == NULL || vv == NULL || dp_response_header(h, n, vv) != 0)
+                return -ENOMEM;
+        }
+        p = eol + 2;
+    }
+    return 0;
+}
+
+/* Answer req from entry e (a reference the request pool now holds). */
+static void
+serve_entry(struct dp_request *req, const struct dp_response_headers *th,
+            struct dp_hc_entry *e, int64_t now)
+{
+    if (dp_pool_cleanup(req->pool, entry_cleanup, e) != 0) {
+        dp_hc_entry_unref(e);
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    struct dp_response_headers h = *th;
+    char age[32];
+    int64_t a = dp_hc_current_age(e->facts.initial_age_ms,
+                                  e->facts.response_ms, now) / 1000;
+    snprintf(age, sizeof(age), "%lld", (long long)a);
+    if (add_entry_headers(&h, e, req->pool) != 0 ||
+        dp_response_header(&h, "Age", age) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    unsigned status = e->status;
+    if (status == 200) {
+        struct dp_cond_headers ch = { 0 };
+        ch.if_none_match = dp_request_header(req, "If-None-Match");
+        ch.if_none_match_len = ch.if_none_match ? strlen(ch.if_none_match)
+                                                : 0;
+        ch.if_modified_since = dp_request_header(req, "If-Modified-Since");
+        ch.if_modified_since_len =
+            ch.if_modified_since ? strlen(ch.if_modified_since) : 0;
+        struct dp_validators v = { 0 };
+        if (e->etag != NULL && dp_etag_valid(e->etag, strlen(e->etag))) {
+            v.etag = e->etag;
+            v.etag_len = strlen(e->etag);
+        }
+        time_t lm;
+        if (e->last_modified != NULL &&
+            dp_http_date_parse(e->last_modified, strlen(e->last_modified),
+                               (time_t)(now / 1000), &lm) == 0) {
+            v.has_last_modified = true;
+            v.last_modified = lm;
+        }
+        enum dp_method_class mc = req->method == DP_HTTP_HEAD
+                                      ? DP_METHOD_HEAD
+                                      : DP_METHOD_GET;
+        if (dp_conditional_evaluate(mc, &ch, &v, (time_t)(now / 1000)) ==
+            DP_COND_NOT_MODIFIED) {
+            dp_request_respond(req, 304, &h, NULL);
+            return;
+        }
+    }
+    struct dp_body *body = dp_body_new_memory(req->pool, e->body,
+                                              e->body_len);
+    if (body == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    dp_request_respond(req, status, &h, body);
+}
+
+static bool
+fresh(const struct dp_hc_entry *e, int64_t now)
+{
+    return e->facts.lifetime_ms >
+           dp_hc_current_age(e->facts.initial_age_ms, e->facts.response_ms,
+                             now);
+}
+
+bool
+dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
+                bool has_user, const struct dp_response_headers *headers,
+                struct dp_hcache_use **use)
+{
+    *use = NULL;
+    if (store == NULL)
+        return false;
+    struct dp_hc_header *hs = NULL;
+    if (req->n_headers > 0) {
+        hs = dp_pool_alloc(req->pool, req->n_headers * sizeof(*hs));
+        if (hs == NULL)
+            return false;
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        hs[i].name = req->headers[i].name;
+        hs[i].name_len = strlen(req->headers[i].name);
+        hs[i].value = req->headers[i].value;
+        hs[i].value_len = strlen(req->headers[i].value);
+    }
+    struct dp_hc_request hr = {
+        .get_or_head = req->method == DP_HTTP_GET ||
+                       req->method == DP_HTTP_HEAD,
+        .headers = hs,
+        .n_headers = req->n_headers,
+        .has_user = has_user,
+        .obey_no_cache = obey_no_cache,
+    };
+    enum dp_hc_request_mode mode = dp_hc_request_check(&hr);
+    if (mode == DP_HC_BYPASS)
+        return false;
+    const char *host = req->host != NULL ? req->host : "";
+    size_t kn = strlen(uri) + strlen(host) + 2;
+    char *key = dp_pool_alloc(req->pool, kn);
+    struct dp_hcache_use *u = dp_pool_calloc(req->pool, sizeof(*u));
+    if (key == NULL || u == NULL ||
+        dp_pool_cleanup(req->pool, use_cleanup, u) != 0)
+        return false;
+    snprintf(key, kn, "%s\n%s", uri, host);
+    u->req = req;
+    u->key = key;
+    u->tag = tag;
+    u->headers = *headers;
+    u->hreq = hr;
+    u->request_ms = now_ms();
+    u->may_store = true;
+    if (mode == DP_HC_LOOKUP) {
+        struct dp_hc_entry *e = dp_hc_store_lookup(store, key, hs,
+                                                   req->n_headers);
+        if (e != NULL && dp_hc_request_personal(&hr) && !e->facts.shared) {
+            dp_hc_entry_unref(e);
+            e = NULL;
+        }
+        if (e != NULL && fresh(e, u->request_ms)) {
+            dp_hc_store_count(store, true, false, false);
+            serve_entry(req, headers, e, u->request_ms);
+            return true;
+        }
+        dp_hc_store_count(store, false, true, false);
+        if (e != NULL && e->etag == NULL && e->last_modified == NULL) {
+            dp_hc_store_remove(store, e);
+            dp_hc_entry_unref(e);
+            e = NULL;
+        }
+        if (e != NULL) {
+            size_t cn = 64 + (e->etag ? strlen(e->etag) : 0) +
+                        (e->last_modified ? strlen(e->last_modified) : 0);
+            u->conditional = dp_pool_alloc(req->pool, cn);
+            if (u->conditional == NULL) {
+                dp_hc_entry_unref(e);
+                return false;
+            }
+            u->stale = e;
+            size_t off = 0;
+            if (e->etag != NULL)
+                off += (size_t)snprintf(u->conditional + off, cn - off,
+                                        "If-None-Match: %s\r\n", e->etag);
+            if (e->last_modified != NULL)
+                snprintf(u->conditional + off, cn - off,
+                         "If-Modified-Since: %s\r\n", e->last_modified);
+        }
+    } else {
+        dp_hc_store_count(store, false, true, false);
+    }
+    *use = u;
+    return false;
+}
+
+const char *
+dp_hcache_conditional(const struct dp_hcache_use *use)
+{
+    return use != NULL ? use->conditional : NULL;
+}
+
+/* ---- the tee ---- */
+
+struct tee {
+    struct dp_body base;
+    struct dp_body *inner;
+    struct dp_hcache_use *use;
+    struct dp_hc_facts facts;
+    unsigned status;
+    char *headers;                    /* malloc'd, the stored lines */
+    size_t headers_len;
+    uint8_t *buf;                     /* malloc'd copy of the body */
+    size_t len, cap, limit;
+    bool dropped;
+};
+
+static void
+tee_drop(struct tee *t)
+{
+    free(t->buf);
+    free(t->headers);
+    t->buf = NULL;
+    t->headers = NULL;
+    t->dropped = true;
+}
+
+static void
+tee_cleanup(void *arg)
+{
+    tee_drop(arg);
+}
+
+static size_t
+tee_data(void *ctx, const uint8_t *data, size_t len)
+{
+    struct tee *t = ctx;
+    size_t n = t->base.handler->data(t->base.ctx, data, len);
+    t->base.length = t->inner->length;
+    if (t->dropped || n == 0)
+        return n;
+    if (t->len + n > t->limit) {
+        tee_drop(t);
+        return n;
+    }
+    if (t->len + n > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4096;
+        while (cap < t->len + n)
+            cap *= 2;
+        if (cap > t->limit)
+            cap = t->limit;
+        uint8_t *b = realloc(t->buf, cap);
+        if (b == NULL) {
+            tee_drop(t);
+            return n;
+        }
+        t->buf = b;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, data, n);
+    t->len += n;
+    return n;
+}
+
+static void
+tee_eof(void *ctx)
+{
+    struct tee *t = ctx;
+    if (!t->dropped && store != NULL) {
+        struct dp_hcache_use *u = t->use;
+        struct dp_hc_entry *e = dp_hc_entry_new(
+            u->key, t->status, t->headers, t->headers_len, t->buf, t->len,
+            u->tag, &t->facts, u->hreq.headers, u->hreq.n_headers);
+        if (e != NULL) {
+            dp_hc_store_put(store, e);
+            dp_hc_entry_unref(e);
+        }
+    }
+    tee_drop(t);
+    t->base.handler->eof(t->base.ctx);
+}
+
+static void
+tee_error(void *ctx, int err, const char *msg)
+{
+    struct tee *t = ctx;
+    tee_drop(t);
+    t->base.handler->error(t->base.ctx, err, msg);
+}
+
+static const struct dp_body_handler tee_handler = {
+    tee_data, tee_eof, tee_error,
+};
+
+static void
+tee_read(struct dp_body *body)
+{
+    struct tee *t = (struct tee *)body;
+    dp_body_read(t->inner);
+}
+
+static void
+tee_close(struct dp_body *body)
+{
+    struct tee *t = (struct tee *)body;
+    tee_drop(t);
+    dp_body_close(t->inner);
+}
+
+static const struct dp_body_class tee_class = {
+    .name = "http-cache-tee",
+    .read = tee_read,
+    .close = tee_close,
+};
+
+static bool
+is_set_cookie(const char *line, size_t n)
+{
+    return (n >= 11 && strncasecmp(line, "Set-Cookie:", 11) == 0) ||
+           (n >= 12 && strncasecmp(line, "Set-Cookie2:", 12) == 0);
+}
+
+/* The backend's lines of `out` without Set-Cookie, malloc'd. */
+static char *
+stored_headers(const struct dp_response_headers *out, size_t from,
+               size_t *len)
+{
+    size_t n = out->len > from ? out->len - from : 0;
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    size_t k = 0;
+    const char *p = out->data + from, *end = out->data + out->len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol != NULL ? eol + 1 : end;
+        if (!is_set_cookie(p, (size_t)(next - p))) {
+            memcpy(d + k, p, (size_t)(next - p));
+            k += (size_t)(next - p);
+        }
+        p = next;
+    }
+    d[k] = '\0';
+    *len = k;
+    return d;
+}
+
+static void
+raw_headers(struct dp_pool *pool, const struct h1_header *raw, size_t n,
+            struct dp_hc_header **out)
+{
+    *out = n > 0 ? dp_pool_alloc(pool, n * sizeof(**out)) : NULL;
+    for (size_t i = 0; *out != NULL && i < n; i++) {
+        (*out)[i].name = (const char *)raw[i].name.data;
+        (*out)[i].name_len = raw[i].name.len;
+        (*out)[i].value = (const char *)raw[i].value.data;
+        (*out)[i].value_len = raw[i].value.len;
+    }
+}
+
+/* A 304 to our conditional request: refresh the stale entry from the
+ * 304's headers over the stored ones, then answer from it. */
+static void
+revalidated(struct dp_hcache_use *u, const struct h1_header *raw,
+            size_t n_raw, int64_t now)
+{
+    struct dp_request *req = u->req;
+    struct dp_hc_entry *e = u->stale;
+    u->stale = NULL;
+    /* the stored lines as headers, then the 304's (which win: first) */
+    size_t cap = n_raw + 64;
+    struct dp_hc_header *hs = dp_pool_alloc(req->pool, cap * sizeof(*hs));
+    size_t n = 0;
+    if (hs != NULL) {
+        for (size_t i = 0; i < n_raw; i++) {
+            hs[n].name = (const char *)raw[i].name.data;
+            hs[n].name_len = raw[i].name.len;
+            hs[n].value = (const char *)raw[i].value.data;
+            hs[n].value_len = raw[i].value.len;
+            n++;
+        }
+        const char *p = e->headers, *end = e->headers + e->headers_len;
+        while (p < end && n < cap) {
+            const char *eol = memchr(p, '\r', (size_t)(end - p));
+            if (eol == NULL)
+                eol = end;
+            const char *colon = memchr(p, ':', (size_t)(eol - p));
+            if (colon != NULL) {
+                const char *v = colon + 1;
+                while (v < eol && *v == ' ')
+                    v++;
+                hs[n].name = p;
+                hs[n].name_len = (size_t)(colon - p);
+                hs[n].value = v;
+                hs[n].value_len = (size_t)(eol - v);
+                n++;
+            }
+            p = eol + 2;
+        }
+    }
+    /* find_header() takes the first: the 304's Date, Cache-Control... but
+     * Cache-Control lines are all parsed; keep the 304's when it has one */
+    bool cc304 = false;
+    for (size_t i = 0; i < n_raw; i++)
+        if (raw[i].name.len == 13 &&
+            strncasecmp((const char *)raw[i].name.data, "Cache-Control",
+                        13) == 0)
+            cc304 = true;
+    if (cc304)
+        for (size_t i = n_raw; i < n; i++)
+            if (hs[i].name_len == 13 &&
+                strncasecmp(hs[i].name, "Cache-Control", 13) == 0)
+                hs[i].name_len = 0;
+    struct dp_hc_response rs = { e->status, hs, n, u->request_ms, now };
+    struct dp_hc_facts f;
+    const char *why;
+    struct dp_hc_request anon = u->hreq;
+    anon.has_user = false;
+    anon.n_headers = 0;  /* the entry's shared flag is kept as stored */
+    if (hs != NULL && dp_hc_response_check(&anon, &rs, &f, &why))
+        dp_hc_entry_refresh(e, &f);
+    else
+        dp_hc_store_remove(store, e);
+    dp_hc_store_count(store, false, false, true);
+    serve_entry(req, &u->headers, e, now);
+}
+
+bool
+dp_hcache_response(struct dp_hcache_use *u, unsigned status,
+                   const struct h1_header *raw, size_t n_raw,
+                   const struct dp_response_headers *out, size_t from,
+                   struct dp_body **body)
+{
+    if (u == NULL || store == NULL)
+        return false;
+    struct dp_request *req = u->req;
+    int64_t now = now_ms();
+    if (status == 304 && u->stale != NULL) {
+        if (*body != NULL)
+            dp_body_close(*body);
+        *body = NULL;
+        revalidated(u, raw, n_raw, now);
+        return true;
+    }
+    if (u->stale != NULL && status != 304) {
+        /* the backend answered anew: the stale variant goes */
+        dp_hc_store_remove(store, u->stale);
+    }
+    if (!u->may_store || req->method != DP_HTTP_GET || *body == NULL)
+        return false;
+    struct dp_hc_header *hs;
+    raw_headers(req->pool, raw, n_raw, &hs);
+    if (n_raw > 0 && hs == NULL)
+        return false;
+    struct dp_hc_response rs = { status, hs, n_raw, u->request_ms, now };
+    struct dp_hc_facts f;
+    const char *why;
+    if (!dp_hc_response_check(&u->hreq, &rs, &f, &why))
+        return false;
+    size_t limit = dp_hc_store_entry_limit(store);
+    if ((*body)->length > (int64_t)limit)
+        return false;
+    struct tee *t = dp_pool_calloc(req->pool, sizeof(*t));
+    if (t == NULL || dp_pool_cleanup(req->pool, tee_cleanup, t) != 0)
+        return false;
+    t->headers = stored_headers(out, from, &t->headers_len);
+    if (t->headers == NULL)
+        return false;
+    /* the facts point into the raw head: the entry copies them at the
+     * end, so keep copies in the pool now */
+    if (f.etag != NULL)
+        f.etag = dp_pool_strndup(req->pool, f.etag, f.etag_len);
+    if (f.last_modified != NULL)
+        f.last_modified = dp_pool_strndup(req->pool, f.last_modified,
+                                          f.last_modified_len);
+    if (f.vary != NULL)
+        f.vary = dp_pool_strndup(req->pool, f.vary, f.vary_len);
+    t->facts = f;
+    t->status = status;
+    t->use = u;
+    t->limit = limit;
+    t->inner = *body;
+    dp_body_init(&t->base, &tee_class, t->inner->length);
+    dp_body_set_handler(t->inner, &tee_handler, t);
+    *body = &t->base;
+    return false;
+}

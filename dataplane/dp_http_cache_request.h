@@ -1,0 +1,86 @@
+/*
+ * dp_http_cache_request: the HTTP cache in a request's path — the hook a
+ * backend handler (HTTP now; CGI, FastCGI, WAS, LHTTP the same way) calls
+ * before it asks its backend and when the response head is back.  The
+ * rules and the store are dp_http_cache's; this module keeps one store
+ * per worker (docs/http-cache.md).
+ *
+ * Promises:
+ * - dp_hcache_begin(): a GET or HEAD whose key (the backend URI and the
+ *   request's Host) has a fresh entry matching its Vary values is
+ *   answered from memory: the translation's headers, the stored ones,
+ *   Age; 304 when the client's If-None-Match (weak comparison) or, without
+ *   it, If-Modified-Since matches.  A request with Authorization or a
+ *   user is answered only from an entry whose response allowed it.  A
+ *   stale entry with a validator makes the backend request conditional
+ *   (dp_hcache_conditional()); one without is dropped.
+ * - dp_hcache_response(): a 304 to a conditional request of ours
+ *   refreshes the entry and the client gets the entry (or its own 304);
+ *   a storable response's body is teed: the client gets every byte as it
+ *   comes, with the backend's back-pressure, and a copy is kept up to
+ *   the per-entry limit; only a body that reached its end becomes an
+ *   entry (too large, an error, or a client gone: dropped).  Set-Cookie
+ *   is never stored.
+ * - Everything a request holds (entry references, a partial copy) is
+ *   released by the request pool's cleanups whatever way it ends.
+ */
+#ifndef PORTIER_DP_HTTP_CACHE_REQUEST_H
+#define PORTIER_DP_HTTP_CACHE_REQUEST_H
+
+#include "dp_http.h"
+#include "dp_http_cache.h"
+#include "h1_response_head.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/** The worker's cache: `size` bytes (0 disables it).  0 or -1. */
+int
+dp_hcache_configure(size_t size, bool obey_no_cache);
+
+void
+dp_hcache_shutdown(void);
+
+/** FLUSH_HTTP_CACHE: every entry (tag NULL or empty) or those with the
+ *  CACHE_TAG; returns how many were dropped. */
+size_t
+dp_hcache_flush(const char *tag);
+
+/** Statistics (all zero without a cache). */
+void
+dp_hcache_stats(struct dp_hc_stats *out);
+
+struct dp_hcache_use;
+
+/**
+ * Before the backend.  True: the request was answered from the cache.
+ * False: go on to the backend; *use is the handle for
+ * dp_hcache_response() (NULL when the cache is not involved).  `uri`
+ * identifies the backend resource (method-independent), `tag` is the
+ * address's CACHE_TAG (may be NULL), `headers` the translation's
+ * response headers.
+ */
+bool
+dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
+                bool has_user, const struct dp_response_headers *headers,
+                struct dp_hcache_use **use);
+
+/** Header lines ("Name: value\r\n") that make the backend request
+ *  conditional, or NULL; when set, the client's own If-* headers must
+ *  not be forwarded. */
+const char *
+dp_hcache_conditional(const struct dp_hcache_use *use);
+
+/**
+ * The backend's response head: `raw` its headers, `out` the client's
+ * response headers of which those from byte `from` on came from the
+ * backend.  True: the cache answered the request (the body was closed).
+ * False: the caller answers with *body, which may now be a tee.
+ */
+bool
+dp_hcache_response(struct dp_hcache_use *use, unsigned status,
+                   const struct h1_header *raw, size_t n_raw,
+                   const struct dp_response_headers *out, size_t from,
+                   struct dp_body **body);
+
+#endif

@@ -1,0 +1,351 @@
+"""The HTTP cache (docs/http-cache.md) in front of an HTTP backend: a hit
+costs the backend nothing, max-age expiry, no-store and private, Vary,
+revalidation with 304, Authorization, request no-cache, FLUSH_HTTP_CACHE
+through portierctl (all and by CACHE_TAG), a body larger than the
+per-entry limit, and http_cache_size 0.  The backend is a small Python
+server that counts the requests of each path."""
+import http.server
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from dphelp import log_lines
+from tplib import ScriptedTranslationServer, packet
+
+
+class CountingBackend:
+    """Answers each path from `routes` (path -> function(headers) giving
+    (status, [(name, value)], body)); counts requests and keeps the last
+    request headers per path."""
+
+    def __init__(self):
+        self.routes = {}
+        self.counts = {}
+        self.seen = {}
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *a):
+                pass
+
+            def answer(self, head_only):
+                path = self.path.split('?')[0]
+                with outer.lock:
+                    outer.counts[self.path] = outer.counts.get(self.path,
+                                                               0) + 1
+                    outer.seen[self.path] = dict(
+                        (k.lower(), v) for k, v in self.headers.items())
+                fn = outer.routes.get(path)
+                if fn is None:
+                    status, headers, body = 404, [], b'none'
+                else:
+                    status, headers, body = fn(self.headers)
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                if status != 304:
+                    self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                if not head_only and status != 304:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self.answer(False)
+
+            def do_HEAD(self):
+                self.answer(True)
+
+            def do_POST(self):
+                n = int(self.headers.get('Content-Length', '0'))
+                self.rfile.read(n)
+                self.answer(False)
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def count(self, target):
+        with self.lock:
+            return self.counts.get(target, 0)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def ctl(build_dir):
+    path = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.access(path, os.X_OK):
+        pytest.skip('portierctl is not built')
+    return path
+
+
+@pytest.fixture
+def cached(portierd_factory):
+    """portierd with a control socket whose translation server sends
+    every URI to the counting backend; tags[uri] adds a CACHE_TAG."""
+    backend = CountingBackend()
+    tags = {}
+    sock = '@portier-test-hcache-%d-%s' % (os.getpid(),
+                                           uuid.uuid4().hex[:8])
+
+    def handler(req):
+        uri = req.text('URI')
+        path = uri.split('?')[0]
+        out = [packet('HTTP', 'http://127.0.0.1:%d%s' % (backend.port, path)),
+               packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port)]
+        if path in tags:
+            out.append(packet('CACHE_TAG', tags[path]))
+        return out
+
+    srv = ScriptedTranslationServer(handler)
+    srv.start()
+    config = ('set http_cache_size = "1 MB"\n'
+              'control {\n  bind "%s"\n}\n' % sock)
+    d = portierd_factory([srv.address], config=config)
+    yield d, backend, tags, sock
+    srv.stop()
+    backend.stop()
+
+
+def fixed(status, headers, body):
+    return lambda h: (status, headers, body)
+
+
+def get(d, path, headers=None, method='GET'):
+    status, r, body = d.request(method, path, headers or {})
+    return status, r, body
+
+
+def test_hit(cached):
+    d, b, _, _ = cached
+    b.routes['/a'] = fixed(200, [('Cache-Control', 'max-age=60'),
+                                 ('Content-Type', 'text/plain'),
+                                 ('ETag', '"a1"')], b'hello')
+    s1, r1, body1 = get(d, '/a')
+    s2, r2, body2 = get(d, '/a')
+    assert (s1, body1) == (200, b'hello')
+    assert (s2, body2) == (200, b'hello')
+    assert b.count('/a') == 1
+    assert r2.getheader('Content-Type') == 'text/plain'
+    assert r2.getheader('ETag') == '"a1"'
+    assert r2.getheader('Age') is not None
+    assert int(r2.getheader('Age')) <= 1
+    # HEAD is answered from the GET entry, with its length
+    s3, r3, body3 = get(d, '/a', method='HEAD')
+    assert s3 == 200 and body3 == b''
+    assert r3.getheader('Content-Length') == '5'
+    assert b.count('/a') == 1
+    # the client's own conditional on a fresh entry: 304 from the cache
+    s4, _, _ = get(d, '/a', {'If-None-Match': '"a1"'})
+    assert s4 == 304
+    assert b.count('/a') == 1
+    # another query string is another resource
+    assert get(d, '/a?x=1')[0] == 200
+    assert b.count('/a?x=1') == 1
+    # POST never uses the cache
+    assert d.request('POST', '/a', {}, b'x')[0] == 200
+    assert b.count('/a') == 2
+
+
+def test_max_age_expiry(cached):
+    d, b, _, _ = cached
+    b.routes['/e'] = fixed(200, [('Cache-Control', 'max-age=1')], b'e')
+    assert get(d, '/e')[0] == 200
+    assert get(d, '/e')[0] == 200
+    assert b.count('/e') == 1
+    time.sleep(2.1)
+    assert get(d, '/e')[0] == 200
+    assert b.count('/e') == 2
+    assert get(d, '/e')[0] == 200
+    assert b.count('/e') == 2
+
+
+@pytest.mark.parametrize('cc', ['no-store, max-age=60',
+                                'private, max-age=60'])
+def test_not_stored(cached, cc):
+    d, b, _, _ = cached
+    b.routes['/n'] = fixed(200, [('Cache-Control', cc)], b'n')
+    for _ in range(3):
+        assert get(d, '/n')[0] == 200
+    assert b.count('/n') == 3
+
+
+def test_no_freshness_no_validator_not_stored(cached):
+    d, b, _, _ = cached
+    b.routes['/plain'] = fixed(200, [], b'p')
+    get(d, '/plain')
+    get(d, '/plain')
+    assert b.count('/plain') == 2
+
+
+def test_vary(cached):
+    d, b, _, _ = cached
+
+    def route(h):
+        enc = h.get('Accept-Encoding', 'none')
+        return (200, [('Cache-Control', 'max-age=60'),
+                      ('Vary', 'Accept-Encoding')], enc.encode())
+
+    b.routes['/v'] = route
+    assert get(d, '/v', {'Accept-Encoding': 'gzip'})[2] == b'gzip'
+    assert get(d, '/v', {'Accept-Encoding': 'br'})[2] == b'br'
+    assert b.count('/v') == 2
+    assert get(d, '/v', {'Accept-Encoding': 'gzip'})[2] == b'gzip'
+    assert get(d, '/v', {'Accept-Encoding': 'br'})[2] == b'br'
+    assert b.count('/v') == 2
+    # another value is another variant (http.client sends identity)
+    assert get(d, '/v')[2] == b'identity'
+    assert b.count('/v') == 3
+    assert get(d, '/v')[2] == b'identity'
+    assert b.count('/v') == 3
+
+
+def test_revalidation_304(cached):
+    d, b, _, _ = cached
+    state = {'etag': '"v1"', 'body': b'version one'}
+
+    def route(h):
+        if h.get('If-None-Match') == state['etag']:
+            return 304, [('ETag', state['etag']),
+                         ('Cache-Control', 'max-age=1')], b''
+        return 200, [('ETag', state['etag']), ('Cache-Control', 'max-age=1'),
+                     ('Content-Type', 'text/plain')], state['body']
+
+    b.routes['/r'] = route
+    assert get(d, '/r')[2] == b'version one'
+    time.sleep(1.2)
+    # stale: the backend is asked with If-None-Match and answers 304
+    s, r, body = get(d, '/r')
+    assert (s, body) == (200, b'version one')
+    assert r.getheader('Content-Type') == 'text/plain'
+    assert b.count('/r') == 2
+    assert b.seen['/r'].get('if-none-match') == '"v1"'
+    # refreshed: fresh again
+    assert get(d, '/r')[2] == b'version one'
+    assert b.count('/r') == 2
+    # the client's own conditional after a revalidation: its 304
+    time.sleep(1.2)
+    s, _, _ = get(d, '/r', {'If-None-Match': '"v1"'})
+    assert s == 304
+    assert b.count('/r') == 3
+    # a changed resource: 200 replaces the entry
+    time.sleep(1.2)
+    state['etag'] = '"v2"'
+    state['body'] = b'version two'
+    assert get(d, '/r')[2] == b'version two'
+    assert b.count('/r') == 4
+    assert get(d, '/r')[2] == b'version two'
+    assert b.count('/r') == 4
+
+
+def test_authorization(cached):
+    d, b, _, _ = cached
+    b.routes['/priv'] = fixed(200, [('Cache-Control', 'max-age=60')], b'x')
+    b.routes['/pub'] = fixed(200, [('Cache-Control', 'public, max-age=60')],
+                             b'y')
+    auth = {'Authorization': 'Basic dTpw'}
+    # not stored when requested with Authorization
+    get(d, '/priv', auth)
+    get(d, '/priv', auth)
+    assert b.count('/priv') == 2
+    # an anonymous entry does not answer a request with Authorization
+    get(d, '/priv')
+    get(d, '/priv')
+    assert b.count('/priv') == 3
+    get(d, '/priv', auth)
+    assert b.count('/priv') == 4
+    # public: stored and shared
+    get(d, '/pub', auth)
+    get(d, '/pub', auth)
+    get(d, '/pub')
+    assert b.count('/pub') == 1
+
+
+def test_request_no_cache(cached):
+    d, b, _, _ = cached
+    b.routes['/nc'] = fixed(200, [('Cache-Control', 'max-age=60')], b'z')
+    get(d, '/nc')
+    get(d, '/nc', {'Cache-Control': 'no-cache'})
+    get(d, '/nc', {'Pragma': 'no-cache'})
+    assert b.count('/nc') == 3
+    get(d, '/nc')
+    assert b.count('/nc') == 3
+
+
+def run(ctl, *args):
+    return subprocess.run([ctl, *args], capture_output=True, text=True,
+                          timeout=20)
+
+
+def barrier(ctl, sock):
+    p = run(ctl, '--server', sock, 'stats', '--json')
+    assert p.returncode == 0, p.stderr
+
+
+def test_flush(cached, ctl):
+    d, b, tags, sock = cached
+    for path in ('/t1', '/t2', '/u'):
+        b.routes[path] = fixed(200, [('Cache-Control', 'max-age=60')], b'f')
+    tags['/t1'] = 'news'
+    tags['/t2'] = 'sport'
+    for path in ('/t1', '/t2', '/u'):
+        get(d, path)
+        get(d, path)
+        assert b.count(path) == 1
+    p = run(ctl, '--server', sock, 'flush-http-cache', 'news')
+    assert p.returncode == 0, p.stderr
+    barrier(ctl, sock)
+    for path in ('/t1', '/t2', '/u'):
+        get(d, path)
+    assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (2, 1, 1)
+    p = run(ctl, '--server', sock, 'flush-http-cache')
+    assert p.returncode == 0, p.stderr
+    barrier(ctl, sock)
+    for path in ('/t1', '/t2', '/u'):
+        get(d, path)
+    assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (3, 2, 2)
+    assert log_lines(d, 'FLUSH_HTTP_CACHE is not implemented') == []
+
+
+def test_too_large_not_stored(cached):
+    d, b, _, _ = cached
+    # 1 MB cache: the per-entry limit is 125000 bytes
+    big = b'x' * 200000
+    b.routes['/big'] = fixed(200, [('Cache-Control', 'max-age=60')], big)
+    assert get(d, '/big')[2] == big
+    assert get(d, '/big')[2] == big
+    assert b.count('/big') == 2
+
+
+def test_disabled(portierd_factory):
+    backend = CountingBackend()
+    backend.routes['/a'] = fixed(200, [('Cache-Control', 'max-age=60')],
+                                 b'a')
+
+    def handler(req):
+        return [packet('HTTP', 'http://127.0.0.1:%d/a' % backend.port),
+                packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port)]
+
+    srv = ScriptedTranslationServer(handler)
+    srv.start()
+    try:
+        d = portierd_factory([srv.address],
+                             config='set http_cache_size = "0"\n')
+        get(d, '/a')
+        get(d, '/a')
+        assert backend.count('/a') == 2
+    finally:
+        srv.stop()
+        backend.stop()
