@@ -4,6 +4,7 @@
 #include "dp_cgi.h"
 #include "cgi_head.h"
 #include "dp_child_io.h"
+#include "dp_http_cache_request.h"
 #include "dp_pool.h"
 #include "dp_spawn.h"
 #include "dp_uri.h"
@@ -250,6 +251,7 @@ struct cgi {
     struct dp_pipe_head head_cb;
     struct cgi_head head;
     bool head_init, in_head;
+    struct dp_hcache_use *cache;      /* NULL: the cache is not involved */
 };
 
 static void
@@ -402,6 +404,7 @@ head_ready(void *ctx)
     }
 
     struct dp_response_headers *rh = c->headers;
+    size_t backend_from = rh->len;
     for (size_t i = 0; i < h->n_headers; i++) {
         const struct cgi_header *x = &h->headers[i];
         if (server_header(&x->name))
@@ -417,19 +420,45 @@ head_ready(void *ctx)
         dp_pipe_body_set_length(c->out, (int64_t)h->content_length);
     struct dp_body *out = c->out;
     c->out = NULL;
+    if (c->cache != NULL) {
+        struct h1_header *raw = dp_pool_alloc(req->pool,
+                                              (h->n_headers + 1) *
+                                                  sizeof(*raw));
+        if (raw != NULL) {
+            for (size_t i = 0; i < h->n_headers; i++) {
+                raw[i].name = h->headers[i].name;
+                raw[i].value = h->headers[i].value;
+            }
+            if (dp_hcache_response(c->cache, h->status, raw, h->n_headers,
+                                   rh, backend_from, &out))
+                return;
+        }
+    }
     dp_request_respond(req, h->status, rh, out);
 }
 
 void
 dp_cgi_serve(struct dp_request *req, const struct tp_address *a,
              struct dp_response_headers *headers,
-             const struct dp_cgi_redirect *redirect, bool with_body)
+             const struct dp_cgi_redirect *redirect, bool with_body,
+             const struct dp_cgi_cache *cache)
 {
     struct dp_pool *pool = req->pool;
     struct cgi *c = dp_pool_calloc(pool, sizeof(*c));
     if (c == NULL || dp_pool_cleanup(pool, cgi_cleanup, c) != 0) {
         dp_request_error(req, 500, "out of memory");
         return;
+    }
+    if (cache != NULL) {
+        size_t kn = strlen(a->path) + strlen(req->target) + 8;
+        char *key = dp_pool_alloc(pool, kn);
+        if (key != NULL) {
+            snprintf(key, kn, "cgi:%s %s", a->path, req->target);
+            if (dp_hcache_begin(req, key, cache->tag, cache->user != NULL,
+                                headers, &c->cache))
+                return;
+            dp_hcache_no_revalidation(c->cache);
+        }
     }
     c->req = req;
     c->address = a;

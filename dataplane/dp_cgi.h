@@ -55,18 +55,29 @@ struct dp_cgi_redirect {
     void *ctx;
 };
 
+/** The HTTP cache's view of a CGI request. */
+struct dp_cgi_cache {
+    const char *tag;                  /* CACHE_TAG or NULL */
+    const char *user;                 /* the request's user or NULL */
+};
+
 /**
  * Serve `address` (type CGI) for `req`.  `headers` hold the
  * translation's response headers (kept, before the program's).
  * `redirect` (may be NULL: then a local redirect is 502) is called for a
  * local redirect once the child has been released; the address must not
  * be used afterwards.  `with_body`: false for a request re-handled after
- * a local redirect (its body is not the new request's).
+ * a local redirect (its body is not the new request's).  GET and HEAD
+ * go through the HTTP cache (docs/http-cache.md): the key is the program
+ * and the request target; `cache` NULL (UNCACHED) keeps it out.  Stale
+ * entries are not revalidated (the program gets the client's request as
+ * it is).
  */
 void
 dp_cgi_serve(struct dp_request *req, const struct tp_address *address,
              struct dp_response_headers *headers,
-             const struct dp_cgi_redirect *redirect, bool with_body);
+             const struct dp_cgi_redirect *redirect, bool with_body,
+             const struct dp_cgi_cache *cache);
 
 /**
  * Pure: the environment of a CGI child for `req` and `address` (RFC 3875

@@ -1157,13 +1157,16 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         struct dp_cgi_redirect redirect = { cgi_local_redirect, hr };
+        struct dp_cgi_cache cgi_cache = { r->address_cache_tag,
+                                          hreq_user(hr) };
         if (hp != NULL)
             *hp = h;
         if (hp == NULL)
             dp_request_error(req, 500, "out of memory");
         else
             dp_cgi_serve(req, &r->address, hp, &redirect,
-                         hr->n_cgi_redirect == 0);
+                         hr->n_cgi_redirect == 0,
+                         r->uncached ? NULL : &cgi_cache);
         return;
     }
     if (r->address.type == TP_ADDRESS_HTTP) {

@@ -267,6 +267,17 @@ dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
     return false;
 }
 
+void
+dp_hcache_no_revalidation(struct dp_hcache_use *u)
+{
+    if (u == NULL || u->stale == NULL)
+        return;
+    dp_hc_store_remove(store, u->stale);
+    dp_hc_entry_unref(u->stale);
+    u->stale = NULL;
+    u->conditional = NULL;
+}
+
 const char *
 dp_hcache_conditional(const struct dp_hcache_use *use)
 {

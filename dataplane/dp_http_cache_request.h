@@ -65,6 +65,12 @@ dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
                 bool has_user, const struct dp_response_headers *headers,
                 struct dp_hcache_use **use);
 
+/** For a backend that cannot be asked conditionally (CGI: the program
+ *  sees the client's request): a stale entry is not revalidated, the
+ *  backend's answer replaces it.  use may be NULL. */
+void
+dp_hcache_no_revalidation(struct dp_hcache_use *use);
+
 /** Header lines ("Name: value\r\n") that make the backend request
  *  conditional, or NULL; when set, the client's own If-* headers must
  *  not be forwarded. */

@@ -6,7 +6,9 @@ per-entry limit, and http_cache_size 0.  The backend is a small Python
 server that counts the requests of each path."""
 import http.server
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -349,3 +351,63 @@ def test_disabled(portierd_factory):
     finally:
         srv.stop()
         backend.stop()
+
+
+def spawn_block():
+    """As root a child needs a user: nobody (and never root)."""
+    if os.geteuid() != 0:
+        return ''
+    return ('spawn {\n  default_user "nobody"\n  allow_user "nobody"\n'
+            '  allow_group "nogroup"\n}\n')
+
+
+CGI_SCRIPT = '''#!/bin/sh
+echo "Content-Type: text/plain"
+case "$QUERY_STRING" in
+  nostore) echo "Cache-Control: no-store" ;;
+  *) echo "Cache-Control: max-age=60" ;;
+esac
+echo ""
+echo "pid $$"
+'''
+
+
+def test_cgi(portierd_factory):
+    """CGI responses are cached too: the program's PID in the body shows
+    whether it ran again."""
+    tmp = tempfile.mkdtemp(prefix='portier-hcache-cgi-')
+    try:
+        os.chmod(tmp, 0o755)
+        script = os.path.join(tmp, 'counter.sh')
+        with open(script, 'w') as f:
+            f.write(CGI_SCRIPT)
+        os.chmod(script, 0o755)
+        tags = {}
+
+        def handler(req):
+            path = req.text('URI').split('?')[0]
+            out = [packet('CGI', script)]
+            if path in tags:
+                out.append(packet('CACHE_TAG', tags[path]))
+            return out
+
+        srv = ScriptedTranslationServer(handler)
+        srv.start()
+        try:
+            d = portierd_factory([srv.address], config=spawn_block() +
+                                 'set http_cache_size = "1 MB"\n')
+            s1, _, b1 = get(d, '/x')
+            s2, r2, b2 = get(d, '/x')
+            assert (s1, s2) == (200, 200)
+            assert b1.startswith(b'pid ') and b1 == b2
+            assert r2.getheader('Age') is not None
+            # another target is another entry
+            assert get(d, '/y')[2] != b1
+            # no-store: the program runs each time
+            n1 = get(d, '/x?nostore')[2]
+            n2 = get(d, '/x?nostore')[2]
+            assert n1 != n2
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(tmp)
