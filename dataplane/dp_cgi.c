@@ -441,7 +441,7 @@ void
 dp_cgi_serve(struct dp_request *req, const struct tp_address *a,
              struct dp_response_headers *headers,
              const struct dp_cgi_redirect *redirect, bool with_body,
-             const struct dp_cgi_cache *cache)
+             const struct dp_hcache_info *cache)
 {
     struct dp_pool *pool = req->pool;
     struct cgi *c = dp_pool_calloc(pool, sizeof(*c));

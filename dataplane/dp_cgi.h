@@ -30,6 +30,7 @@
 #ifndef PORTIER_DP_CGI_H
 #define PORTIER_DP_CGI_H
 
+#include "dp_http_cache_request.h"
 #include "dp_http.h"
 #include "tp_response.h"
 
@@ -55,12 +56,6 @@ struct dp_cgi_redirect {
     void *ctx;
 };
 
-/** The HTTP cache's view of a CGI request. */
-struct dp_cgi_cache {
-    const char *tag;                  /* CACHE_TAG or NULL */
-    const char *user;                 /* the request's user or NULL */
-};
-
 /**
  * Serve `address` (type CGI) for `req`.  `headers` hold the
  * translation's response headers (kept, before the program's).
@@ -77,7 +72,7 @@ void
 dp_cgi_serve(struct dp_request *req, const struct tp_address *address,
              struct dp_response_headers *headers,
              const struct dp_cgi_redirect *redirect, bool with_body,
-             const struct dp_cgi_cache *cache);
+             const struct dp_hcache_info *cache);
 
 /**
  * Pure: the environment of a CGI child for `req` and `address` (RFC 3875

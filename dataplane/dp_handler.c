@@ -1134,7 +1134,10 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         return;
     }
     if (r->address.type == TP_ADDRESS_WAS) {
-        dp_was_request(req, &r->address, &h);
+        struct dp_hcache_info was_cache = { r->address_cache_tag,
+                                            hreq_user(hr) };
+        dp_was_request(req, &r->address, &h,
+                       r->uncached ? NULL : &was_cache);
         return;
     }
     if (r->address.type == TP_ADDRESS_LHTTP) {
@@ -1157,8 +1160,8 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         struct dp_cgi_redirect redirect = { cgi_local_redirect, hr };
-        struct dp_cgi_cache cgi_cache = { r->address_cache_tag,
-                                          hreq_user(hr) };
+        struct dp_hcache_info cgi_cache = { r->address_cache_tag,
+                                           hreq_user(hr) };
         if (hp != NULL)
             *hp = h;
         if (hp == NULL)

@@ -52,6 +52,12 @@ dp_hcache_stats(struct dp_hc_stats *out);
 
 struct dp_hcache_use;
 
+/** What a backend handler passes on for the cache (NULL: UNCACHED). */
+struct dp_hcache_info {
+    const char *tag;                  /* the address's CACHE_TAG or NULL */
+    const char *user;                 /* the request's user or NULL */
+};
+
 /**
  * Before the backend.  True: the request was answered from the cache.
  * False: go on to the backend; *use is the handle for

@@ -113,6 +113,8 @@ struct was_call {
     struct pr_buf packets;         /* the request's metadata packets */
     bool has_body;
     const struct tp_address *address;
+    struct dp_hcache_use *cache;   /* NULL: the HTTP cache not involved */
+    size_t backend_from;           /* the application's headers start */
 };
 
 static struct {
@@ -729,6 +731,48 @@ framing_header(const struct pr_slice name)
     return false;
 }
 
+/* The HTTP cache sees the response: the application's header lines of
+ * call->headers as the raw head; *body may become a tee.  (No
+ * revalidation for WAS, so the cache never answers here itself.) */
+static void
+cache_response(struct was_call *call, unsigned status, struct dp_body **body)
+{
+    struct dp_request *req = call->req;
+    const char *p = call->headers.data + call->backend_from;
+    const char *end = call->headers.data + call->headers.len;
+    size_t n = 0;
+    for (const char *x = p; x < end; x++)
+        n += *x == '\n';
+    struct h1_header *raw = dp_pool_alloc(req->pool,
+                                          (n + 1) * sizeof(*raw));
+    if (raw == NULL)
+        return;
+    size_t k = 0;
+    while (p < end && k < n) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        const char *colon = eol != NULL ? memchr(p, ':', (size_t)(eol - p))
+                                        : NULL;
+        if (eol == NULL)
+            break;
+        if (colon != NULL) {
+            const char *v = colon + 1;
+            while (v < eol && *v == ' ')
+                v++;
+            raw[k].name.data = (const uint8_t *)p;
+            raw[k].name.len = (size_t)(colon - p);
+            raw[k].value.data = (const uint8_t *)v;
+            raw[k].value.len = (size_t)(eol - v);
+            k++;
+        }
+        p = eol + 2;
+    }
+    if (dp_hcache_response(call->cache, status, raw, k, &call->headers,
+                           call->backend_from, body)) {
+        /* not reached: WAS entries are never revalidated */
+        *body = NULL;
+    }
+}
+
 /* Send the head (and the body source) to the HTTP server. */
 static void
 respond(struct was_proc *p)
@@ -749,8 +793,10 @@ respond(struct was_proc *p)
                                 ? p->resp_length -
                                       (int64_t)p->resp_received
                                 : -1;
-    dp_request_respond(call->req, status, &call->headers,
-                       body != NULL ? &body->base : NULL);
+    struct dp_body *out = body != NULL ? &body->base : NULL;
+    if (call->cache != NULL)
+        cache_response(call, status, &out);
+    dp_request_respond(call->req, status, &call->headers, out);
     proc_check_done(p);
 }
 
@@ -1390,7 +1436,8 @@ build_packets(struct was_call *call, const char **why)
 
 void
 dp_was_request(struct dp_request *req, const struct tp_address *address,
-               const struct dp_response_headers *headers)
+               const struct dp_response_headers *headers,
+               const struct dp_hcache_info *cache)
 {
     if (address->concurrency > 0 || address->addresses.n > 0) {
         dp_request_error(req, 502, "translation packet CONCURRENCY with "
@@ -1401,6 +1448,20 @@ dp_was_request(struct dp_request *req, const struct tp_address *address,
     if (was.loop == NULL || was.stopping) {
         dp_request_error(req, 503, "WAS: the worker is stopping");
         return;
+    }
+    struct dp_hcache_use *cu = NULL;
+    if (cache != NULL) {
+        struct dp_response_headers none;
+        dp_response_headers_init(&none, req->pool);
+        size_t kn = strlen(address->path) + strlen(req->target) + 8;
+        char *key = dp_pool_alloc(req->pool, kn);
+        if (key != NULL) {
+            snprintf(key, kn, "was:%s %s", address->path, req->target);
+            if (dp_hcache_begin(req, key, cache->tag, cache->user != NULL,
+                                headers != NULL ? headers : &none, &cu))
+                return;
+            dp_hcache_no_revalidation(cu);
+        }
     }
     struct was_call *call = dp_pool_calloc(req->pool, sizeof(*call));
     if (call == NULL || dp_pool_cleanup(req->pool, call_gone, call) != 0) {
@@ -1413,6 +1474,8 @@ dp_was_request(struct dp_request *req, const struct tp_address *address,
         call->headers = *headers;
     else
         dp_response_headers_init(&call->headers, req->pool);
+    call->cache = cu;
+    call->backend_from = call->headers.len;
     const char *why = NULL;
     if (build_packets(call, &why) != 0) {
         char msg[300];

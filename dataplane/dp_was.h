@@ -46,6 +46,7 @@
 #define PORTIER_DP_WAS_H
 
 #include "dp_http.h"
+#include "dp_http_cache_request.h"
 #include "tp_response.h"
 
 #include <uv.h>
@@ -87,10 +88,14 @@ dp_was_process_count(void);
  * Serve `req` with the WAS application of `address` (type
  * TP_ADDRESS_WAS).  `headers` (may be NULL) are extra response headers
  * from the translation; they and `address` must live as long as
- * req->pool.  Answers the request in every case, now or later.
+ * req->pool.  Answers the request in every case, now or later.  GET and
+ * HEAD go through the HTTP cache unless `cache` is NULL (UNCACHED): the
+ * key is the application's path and the request target; stale entries
+ * are not revalidated.
  */
 void
 dp_was_request(struct dp_request *req, const struct tp_address *address,
-               const struct dp_response_headers *headers);
+               const struct dp_response_headers *headers,
+               const struct dp_hcache_info *cache);
 
 #endif

@@ -448,3 +448,17 @@ def test_fade_children_by_tag(was_server, build_dir):
     assert results[0][0] == 200     # the busy one finished its request
     assert d.request('GET', '/x/red')[2] == red
     assert d.request('GET', '/x/blue')[2] not in (blue, results[0][2])
+
+
+def test_http_cache(was_server):
+    """WAS responses go through the HTTP cache (docs/http-cache.md): the
+    application's request count shows whether it was asked."""
+    d = was_server('set http_cache_size = "1 MB"\n')
+    s1, _, b1 = d.request('GET', '/cacheable')
+    s2, r2, b2 = d.request('GET', '/cacheable')
+    assert (s1, s2) == (200, 200) and b1 == b2
+    assert r2.getheader('Cache-Control') == 'max-age=60'
+    assert r2.getheader('Age') is not None
+    n1 = d.request('GET', '/cacheable?nostore')[2]
+    n2 = d.request('GET', '/cacheable?nostore')[2]
+    assert n1 != n2 and n1 != b1

@@ -12,6 +12,8 @@
  *   /ignore-body  answers "ignored\n" without reading the request body
  *   /slow         sleeps `query` milliseconds, then answers its pid
  *   /status       answers the status in the query without body
+ *   /cacheable    Cache-Control: max-age=60 (no-store with the query
+ *                 "nostore"), answers "pid/count" (requests so far)
  * anything else   its pid
  */
 #include "was_app.h"
@@ -102,6 +104,15 @@ serve(struct was_app *app)
         long ms = strtol(q, NULL, 10);
         struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
+    }
+    if (is(path, "/cacheable")) {
+        static unsigned count;
+        count++;
+        was_app_set_header(app, "cache-control",
+                           q != NULL && strcmp(q, "nostore") == 0
+                               ? "no-store"
+                               : "max-age=60");
+        return was_app_printf(app, "%d/%u\n", (int)getpid(), count);
     }
     if (is(path, "/status") && q != NULL)
         return was_app_status(app, (unsigned)strtoul(q, NULL, 10));
