@@ -200,7 +200,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct pack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, pack_write);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 10);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -223,6 +223,8 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
                st->fcache_misses);
     pack_cache(&pk, "nfs_cache", st->nfs_cache_entries, st->nfs_cache_hits,
                st->nfs_cache_misses);
+    pack_cache(&pk, "http_cache", st->http_cache_entries,
+               st->http_cache_hits, st->http_cache_misses);
     struct pr_buf map = o.buf;
     if (o.failed) {
         pr_buf_free(&map);
@@ -429,6 +431,11 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
     st->nfs_cache_entries = ns.cache_entries;
     st->nfs_cache_hits = ns.data_hits;
     st->nfs_cache_misses = ns.data_misses;
+    struct dp_hc_stats hs;
+    dp_hcache_stats(&hs);
+    st->http_cache_entries = hs.entries;
+    st->http_cache_hits = hs.hits;
+    st->http_cache_misses = hs.misses;
 }
 
 static void

@@ -178,6 +178,7 @@ struct dp_control_stats {
     uint64_t tcache_entries, tcache_hits, tcache_misses;
     uint64_t fcache_entries, fcache_hits, fcache_misses;
     uint64_t nfs_cache_entries, nfs_cache_hits, nfs_cache_misses;
+    uint64_t http_cache_entries, http_cache_hits, http_cache_misses;
 };
 
 /**

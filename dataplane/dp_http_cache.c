@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define ENTRY_OVERHEAD 256
-#define ENTRY_LIMIT_MAX ((size_t)64 << 20)
+#define ENTRY_LIMIT_MAX ((size_t)4 << 20)
 #define HEURISTIC_MAX_MS (24 * 3600 * 1000LL)
 
 /* ---- Cache-Control ---- */

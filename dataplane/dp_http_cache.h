@@ -35,7 +35,7 @@
  *   entry of the same key and variant.  The sum of the entries' sizes
  *   (their bytes plus a fixed overhead) stays within the store's
  *   capacity by evicting the least recently used; an entry over the
- *   per-entry limit (an eighth of the capacity, at most 64 MiB) is never
+ *   per-entry limit (an eighth of the capacity, at most 4 MiB) is never
  *   stored.  Entries are reference-counted: a flushed or evicted entry
  *   in use lives until its last reference is released.
  */

@@ -123,11 +123,12 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     s0 = stats(ctl, sock)
     assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
                        'bytes_out', 'translation', 'translation_cache',
-                       'file_cache', 'nfs_cache'}
+                       'file_cache', 'nfs_cache', 'http_cache'}
     assert s0['workers'] == 1
     assert set(s0['requests']) == {'total', '1xx', '2xx', '3xx', '4xx',
                                    '5xx'}
-    for key in ('translation_cache', 'file_cache', 'nfs_cache'):
+    for key in ('translation_cache', 'file_cache', 'nfs_cache',
+                'http_cache'):
         assert set(s0[key]) == {'entries', 'hits', 'misses'}
     assert get(d, '/x') == 200          # activates the cache
     assert get(d, '/x') == 200          # stored

@@ -5,8 +5,10 @@ through portierctl (all and by CACHE_TAG), a body larger than the
 per-entry limit, and http_cache_size 0.  The backend is a small Python
 server that counts the requests of each path."""
 import http.server
+import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -45,10 +47,14 @@ class CountingBackend:
                     outer.seen[self.path] = dict(
                         (k.lower(), v) for k, v in self.headers.items())
                 fn = outer.routes.get(path)
+                cut = None
                 if fn is None:
                     status, headers, body = 404, [], b'none'
                 else:
-                    status, headers, body = fn(self.headers)
+                    answer = fn(self.headers)
+                    status, headers, body = answer[:3]
+                    if len(answer) > 3:
+                        cut = answer[3]     # close after this many bytes
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
@@ -56,6 +62,12 @@ class CountingBackend:
                     self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
                 if not head_only and status != 304:
+                    if cut is not None:
+                        self.wfile.write(body[:cut])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
                     self.wfile.write(body)
 
             def do_GET(self):
@@ -319,6 +331,11 @@ def test_flush(cached, ctl):
         get(d, path)
     assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (3, 2, 2)
     assert log_lines(d, 'FLUSH_HTTP_CACHE is not implemented') == []
+    p = run(ctl, '--server', sock, 'stats', '--json')
+    st = json.loads(p.stdout)['http_cache']
+    assert st['entries'] == 3
+    # 3 misses + 3 hits, 1 miss + 2 hits after 'news', 3 misses after all
+    assert st['hits'] == 5 and st['misses'] == 7
 
 
 def test_too_large_not_stored(cached):
@@ -411,3 +428,40 @@ def test_cgi(portierd_factory):
             srv.stop()
     finally:
         shutil.rmtree(tmp)
+
+
+def test_cut_body_not_stored(cached):
+    """A backend that closes early: the client's response is cut, and
+    nothing is stored."""
+    d, b, _, _ = cached
+    b.routes['/cut'] = lambda h: (200, [('Cache-Control', 'max-age=60')],
+                                  b'y' * 10000, 4000)
+    for _ in range(2):
+        try:
+            d.request('GET', '/cut')
+        except Exception:
+            pass     # the cut shows as an incomplete read
+    assert b.count('/cut') == 2
+    # the server still works, and a complete body is stored
+    b.routes['/cut'] = fixed(200, [('Cache-Control', 'max-age=60')], b'ok')
+    assert get(d, '/cut')[2] == b'ok'
+    assert get(d, '/cut')[2] == b'ok'
+    assert b.count('/cut') == 3
+
+
+def test_client_gone_not_stored(cached):
+    """The client goes away after the head: the tee's copy is dropped
+    (the entry would be incomplete)."""
+    d, b, _, _ = cached
+    big = b'z' * 120000          # under the 125000-byte entry limit
+    b.routes['/gone'] = fixed(200, [('Cache-Control', 'max-age=60')], big)
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b'GET /gone HTTP/1.1\r\nHost: x\r\n\r\n')
+    s.recv(100)
+    s.close()
+    time.sleep(0.5)
+    s1, _, body = get(d, '/gone')
+    assert s1 == 200 and body == big
+    # stored or not, the entry is never a partial body
+    assert get(d, '/gone')[2] == big

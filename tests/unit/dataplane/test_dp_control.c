@@ -120,6 +120,9 @@ test_stats_encode(void **state)
         .nfs_cache_entries = 3,
         .nfs_cache_hits = 30,
         .nfs_cache_misses = 5,
+        .http_cache_entries = 6,
+        .http_cache_hits = 60,
+        .http_cache_misses = 8,
     };
     struct pr_buf out = PR_BUF_INIT;
     assert_int_equal(pr_buf_append(&out, "x", 1), 0); /* appends */
@@ -140,7 +143,7 @@ test_stats_encode(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len - 4); /* exactly one object */
     const msgpack_object *m = &u.data;
-    assert_int_equal(m->via.map.size, 9);
+    assert_int_equal(m->via.map.size, 10);
     assert_int_equal(get_u64(m, "workers"), 1);
     assert_int_equal(get_u64(m, "connections"), 3);
     assert_int_equal(get_u64(m, "accepted"), 70);
@@ -169,6 +172,10 @@ test_stats_encode(void **state)
     assert_int_equal(get_u64(nc, "entries"), 3);
     assert_int_equal(get_u64(nc, "hits"), 30);
     assert_int_equal(get_u64(nc, "misses"), 5);
+    const msgpack_object *hc = get(m, "http_cache");
+    assert_int_equal(get_u64(hc, "entries"), 6);
+    assert_int_equal(get_u64(hc, "hits"), 60);
+    assert_int_equal(get_u64(hc, "misses"), 8);
     msgpack_unpacked_destroy(&u);
     pr_buf_free(&out);
 }

@@ -300,6 +300,11 @@ test_store_lru_and_limit(void **state)
     dp_hc_entry_unref(e);
     dp_hc_store_free(s);
 
+    /* the per-entry limit is at most 4 MiB */
+    s = dp_hc_store_new((size_t)512 << 20);
+    assert_int_equal(dp_hc_store_entry_limit(s), 4 << 20);
+    dp_hc_store_free(s);
+
     /* capacity 0 keeps nothing */
     s = dp_hc_store_new(0);
     e = entry("a", "b", NULL, NULL, NULL, 0);
