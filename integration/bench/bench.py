@@ -103,14 +103,15 @@ def log(msg):
 # Peer configurations (pure: text from parameters)
 
 def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
-               workers=1, origin=None, tls=None):
+               workers=1, origin=None, tls=None, cache=False):
     """nginx, `workers` worker processes: sendfile, access log off, unlimited keep-alive
     requests, open file cache (lighttpd and h2o cache by default), no
     error-log line per 404, and tcp_nopush left at its default (off: with
     it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB).  With
     origin (a port): a reverse proxy to 127.0.0.1:origin instead, HTTP/1.1
     with upstream keepalive.  tls=(cert, key): HTTPS with TLS 1.2/1.3 and
-    a session cache."""
+    a session cache.  cache (with origin): proxy_cache in a keys zone,
+    obeying the origin's Cache-Control."""
     idle = ('    keepalive_timeout %ds;\n' % idle_timeout
             if idle_timeout else '')
     upstream = site = ''
@@ -120,7 +121,11 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
                     % origin)
         site = ('        location / {{ proxy_pass http://origin; '
                 'proxy_http_version 1.1; '
-                'proxy_set_header Connection ""; }}\n')
+                'proxy_set_header Connection "";%s }}\n'
+                % (' proxy_cache bench;' if cache else ''))
+        if cache:
+            upstream += ('    proxy_cache_path {tmp}/nginx-cache '
+                         'keys_zone=bench:10m;\n')
     else:
         site = '        root {root};\n'
     if tls:
@@ -243,15 +248,19 @@ def portier_argv(template, port, tsock, root, tmp, build, config='',
     return argv
 
 
-def portier_conf(max_conns=None, tls=None, port=None, cgi=False):
+def portier_conf(max_conns=None, tls=None, port=None, cgi=False,
+                 http_cache=True):
     """The configuration file behind {config}: nothing but comments for
     the throughput run; max_connections for the memory check (portierd's
     default, 8192, is below 10,000); with tls=(cert, key) the TLS listener
     on 127.0.0.1:port (DEFAULT_PORTIER_TLS_CMD has no --listen); for CGI
     under root, the user the children run as (portierd never starts a
-    child as root)."""
+    child as root).  http_cache False: the HTTP cache off (the proxy
+    mode measures forwarding)."""
     text = ('# written by integration/bench/bench.py for PORTIER_CMD '
             '--config {config}\n')
+    if not http_cache:
+        text += 'set http_cache_size = "0"\n'
     if max_conns:
         text += 'set max_connections = "%d"\n' % max_conns
     if tls:
@@ -889,7 +898,9 @@ def make_server(name, tmp, root, args, memory_mode=False):
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
-            f.write(nginx_conf(port, root, sdir, origin=origin, **limits))
+            f.write(nginx_conf(port, root, sdir, origin=origin,
+                               cache=getattr(args, 'mode', '') ==
+                               'proxy-cache', **limits))
         argv = ['nginx', '-p', sdir + '/', '-e', sdir + '/nginx.err',
                 '-c', path]
     elif name == 'lighttpd':
@@ -910,7 +921,9 @@ def make_server(name, tmp, root, args, memory_mode=False):
         config = os.path.join(sdir, 'portierd.conf')
         cgi = 'cgi' in getattr(args, 'workloads', ()) and not memory_mode
         with open(config, 'w') as f:
-            f.write(portier_conf(limits.get('max_conns'), tls, port, cgi))
+            f.write(portier_conf(limits.get('max_conns'), tls, port, cgi,
+                                 http_cache=getattr(args, 'mode', '') !=
+                                 'proxy'))
         argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
                             args.build, config, args.workers)
         if not argv:
@@ -1426,12 +1439,15 @@ def parse_args(argv=None):
         '(--workers each, loopback, wrk).  Every option has an environment '
         'variable named in its help.')
     ap.add_argument('--mode', choices=('all', 'throughput', 'memory',
-                                       'nfs', 'proxy'),
+                                       'nfs', 'proxy', 'proxy-cache'),
                     default=env('MODE', 'all'),
                     help='MODE [all]; nfs (not part of all): portierd on '
                     'NFS against local files; proxy: nginx (proxy_pass, '
-                    'upstream keepalive) and portierd (HTTP address) in '
-                    'front of one origin nginx')
+                    'upstream keepalive) and portierd (HTTP address, '
+                    'HTTP cache off) in front of one origin nginx; '
+                    'proxy-cache: the same with nginx proxy_cache and '
+                    'portierd\'s HTTP cache, the origin sending '
+                    'Cache-Control: max-age=3600')
     ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
                     help='SERVERS, comma-separated [%(default)s]')
     ap.add_argument('--workloads',
@@ -1533,7 +1549,7 @@ def main(argv=None):
     for s in args.servers:
         if s not in names:
             print('%s: not installed, skipped' % s)
-    if args.mode == 'proxy' and 'nginx' in still:
+    if args.mode in ('proxy', 'proxy-cache') and 'nginx' in still:
         print('nginx is not installed: no origin server for the proxy mode')
         return 1
     if args.mode != 'memory' and 'wrk' in still:
@@ -1552,23 +1568,31 @@ def main(argv=None):
             ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
             loadavg()))
         print('# %s' % ' | '.join(versions()))
-        if args.mode == 'proxy':
+        if args.mode in ('proxy', 'proxy-cache'):
             origin = Server('origin', [], free_port(), tmp)
             odir = os.path.join(tmp, 'origin')
             os.makedirs(odir, exist_ok=True)
             os.chmod(odir, 0o755)
             path = os.path.join(odir, 'nginx.conf')
+            conf = nginx_conf(origin.port, root, odir)
+            if args.mode == 'proxy-cache':
+                conf = conf.replace('        root ',
+                                    '        expires 1h;\n        root ', 1)
             with open(path, 'w') as f:
-                f.write(nginx_conf(origin.port, root, odir))
+                f.write(conf)
             origin.argv = ['nginx', '-p', odir + '/', '-e',
                            odir + '/nginx.err', '-c', path]
             origin.tmp = odir
             origin.start()
             args.origin_port = origin.port
             names = [n for n in names if n in ('nginx', 'portier')]
-            print('# proxy mode: every server proxies to one origin nginx '
-                  'on 127.0.0.1:%d (keep-alive to it)' % origin.port)
-        if args.mode in ('all', 'throughput', 'proxy'):
+            print('# %s mode: every server proxies to one origin nginx '
+                  'on 127.0.0.1:%d (keep-alive to it)%s' % (
+                      args.mode, origin.port,
+                      '; nginx proxy_cache and portierd\'s HTTP cache, '
+                      'origin max-age=3600' if args.mode == 'proxy-cache'
+                      else '; no cache'))
+        if args.mode in ('all', 'throughput', 'proxy', 'proxy-cache'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
                   'alternating; %d worker(s) each%s' % (
                       args.threads, args.conns, args.duration, args.repeat,
