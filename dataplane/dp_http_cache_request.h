@@ -20,7 +20,7 @@
  *   comes, with the backend's back-pressure, and a copy is kept up to
  *   the per-entry limit; only a body that reached its end becomes an
  *   entry (too large, an error, or a client gone: dropped).  Set-Cookie
- *   is never stored.
+ *   and Age are never stored (a hit sends its own Age).
  * - Everything a request holds (entry references, a partial copy) is
  *   released by the request pool's cleanups whatever way it ends.
  */

@@ -465,3 +465,24 @@ def test_client_gone_not_stored(cached):
     assert s1 == 200 and body == big
     # stored or not, the entry is never a partial body
     assert get(d, '/gone')[2] == big
+
+
+def test_age(cached):
+    """The backend's Age counts in the entry's age, and a hit sends one
+    Age header (the stored one is not replayed)."""
+    d, b, _, _ = cached
+    b.routes['/age'] = fixed(200, [('Cache-Control', 'max-age=60'),
+                                   ('Age', '5')], b'a')
+    assert get(d, '/age')[0] == 200
+    s, r, _ = get(d, '/age')
+    assert s == 200 and b.count('/age') == 1
+    assert 5 <= int(r.getheader('Age')) <= 6
+    # max-age 10 with Age 9: fresh for about one second only
+    b.routes['/old'] = fixed(200, [('Cache-Control', 'max-age=10'),
+                                   ('Age', '9')], b'o')
+    get(d, '/old')
+    get(d, '/old')
+    assert b.count('/old') == 1
+    time.sleep(1.2)
+    get(d, '/old')
+    assert b.count('/old') == 2
