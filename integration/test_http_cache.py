@@ -486,3 +486,47 @@ def test_age(cached):
     time.sleep(1.2)
     get(d, '/old')
     assert b.count('/old') == 2
+
+
+def test_session_user(portierd_factory):
+    """A request that runs as a session user is answered only from an
+    entry whose response allowed it (public), and its own response is
+    stored only then."""
+    backend = CountingBackend()
+    backend.routes['/login'] = fixed(200, [], b'in')
+    backend.routes['/p'] = fixed(200, [('Cache-Control', 'max-age=60')],
+                                 b'p')
+    backend.routes['/pub'] = fixed(200, [('Cache-Control',
+                                          'public, max-age=60')], b'q')
+
+    def handler(req):
+        path = req.text('URI').split('?')[0]
+        out = [packet('HTTP', 'http://127.0.0.1:%d%s' % (backend.port, path)),
+               packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port)]
+        if path == '/login':
+            out.append(packet('USER', 'hans'))
+        return out
+
+    srv = ScriptedTranslationServer(handler)
+    srv.start()
+    try:
+        d = portierd_factory([srv.address],
+                             config='set http_cache_size = "1 MB"\n')
+        _, r, _ = get(d, '/login')
+        cookie = r.getheader('Set-Cookie').split(';')[0]
+        user = {'Cookie': cookie}
+        get(d, '/p')                       # anonymous: stored
+        get(d, '/p')
+        assert backend.count('/p') == 1
+        get(d, '/p', user)                 # not from the anonymous entry
+        get(d, '/p', user)                 # and not stored for the user
+        assert backend.count('/p') == 3
+        get(d, '/p')                       # the anonymous entry is intact
+        assert backend.count('/p') == 3
+        get(d, '/pub', user)               # public: stored and shared
+        get(d, '/pub', user)
+        get(d, '/pub')
+        assert backend.count('/pub') == 1
+    finally:
+        srv.stop()
+        backend.stop()
