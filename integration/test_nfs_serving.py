@@ -13,6 +13,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -420,6 +421,12 @@ def test_server_not_answering_gives_504(portierd_factory, own_server):
         g.pause()
         wait_stopped(g.proc.pid)
         try:
+            # A client that gives up while the open waits: the operation
+            # is cancelled with the request.
+            with socket.create_connection(('127.0.0.1', d.port)) as s:
+                s.sendall(b'GET /sub/one-mib.bin HTTP/1.1\r\n'
+                          b'Host: x\r\n\r\n')
+                time.sleep(0.2)
             t0 = time.monotonic()
             status, r, body = d.request('GET', '/digits')
             elapsed = time.monotonic() - t0
