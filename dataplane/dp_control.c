@@ -199,7 +199,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct pack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, pack_write);
-    msgpack_pack_map(&pk, 8);
+    msgpack_pack_map(&pk, 9);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -220,6 +220,8 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
                st->tcache_hits, st->tcache_misses);
     pack_cache(&pk, "file_cache", st->fcache_entries, st->fcache_hits,
                st->fcache_misses);
+    pack_cache(&pk, "nfs_cache", st->nfs_cache_entries, st->nfs_cache_hits,
+               st->nfs_cache_misses);
     struct pr_buf map = o.buf;
     if (o.failed) {
         pr_buf_free(&map);
@@ -421,6 +423,11 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
     st->fcache_entries = fs.entries;
     st->fcache_hits = fs.hits;
     st->fcache_misses = fs.misses;
+    struct dp_nfs_stats ns;
+    dp_nfs_get_stats(&ns);
+    st->nfs_cache_entries = ns.cache_entries;
+    st->nfs_cache_hits = ns.data_hits;
+    st->nfs_cache_misses = ns.data_misses;
 }
 
 static void

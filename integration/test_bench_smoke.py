@@ -247,6 +247,23 @@ def test_lighttpd_and_h2o_configs():
                                                           workers=2)
     assert bench.h2o_conf(1, '/r', '/t', workers=2).startswith(
         'num-threads: 2\n')
+    cgi = bench.lighttpd_conf(8082, '/srv/www', '/tmp/x',
+                              cgi_program='/b/examples/cgi-hello')
+    assert '"mod_cgi"' in cgi
+    assert 'alias.url = ("/cgi/hello" => "/b/examples/cgi-hello")' in cgi
+    assert 'mod_cgi' not in bench.lighttpd_conf(8082, '/srv/www', '/tmp/x')
+
+
+def test_cgi_workload_options():
+    a = bench.parse_args(['--workloads', 'cgi'])
+    assert a.workloads == ['cgi']
+    assert 'cgi' in bench.TARGET_WORKLOADS
+    assert bench.WORKLOADS['cgi'][1] == '/cgi/hello'
+    assert ('spawn {' in bench.portier_conf(cgi=True)) == \
+        (os.geteuid() == 0)
+    assert 'spawn' not in bench.portier_conf()
+    packets = tplib.parse_packets(b''.join(bench.cgi_answer('/b/x')))
+    assert packets[0] == ('CGI', b'/b/x')
 
 
 def _docroot(tmp_path):
@@ -271,7 +288,8 @@ def test_peer_accepts_its_config(peer, tmp_path):
         argv = ['nginx', '-t', '-q', '-p', tmp + '/', '-e',
                 tmp + '/nginx.err', '-c', str(conf)]
     elif peer == 'lighttpd':
-        conf.write_text(bench.lighttpd_conf(port, root, tmp))
+        conf.write_text(bench.lighttpd_conf(port, root, tmp,
+                                            cgi_program='/bin/true'))
         argv = ['lighttpd', '-tt', '-f', str(conf)]
     else:
         conf.write_text(bench.h2o_conf(port, root, tmp))
