@@ -870,3 +870,73 @@ def test_https_client_certificate(portierd_factory, servers, tmp_path,
         assert status == 400
     finally:
         ngx.stop()
+
+
+# ---- FILTER with an HTTP address ----
+
+def test_http_filter(portierd_factory, servers, backend, tmp_path):
+    doc = tmp_path / 'doc.txt'
+    data = pattern(200000)
+    doc.write_bytes(data)
+
+    def flt(uri):
+        return [packet('FILTER'),
+                packet('HTTP', 'http://127.0.0.1:%d%s' % (backend.port, uri)),
+                packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port)]
+
+    def handler(req):
+        uri = req.text('URI')
+        if uri == '/one':
+            return [packet('PATH', str(doc))] + flt('/echo/filter')
+        if uri == '/status':
+            return [packet('PATH', str(doc))] + flt('/status/404')
+        if uri == '/two':
+            return [packet('PATH', str(doc))] + flt('/chunked/a') + \
+                flt('/echo/b')
+        if uri == '/proxied':
+            return http_answer([backend.port], '/big/1000') + \
+                flt('/echo/c')
+        return [packet('STATUS', u16(404))]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    status, r, body = d.request('GET', '/one')
+    assert status == 200, d.log()
+    info = json.loads(body)
+    assert info['method'] == 'POST' and info['target'] == '/echo/filter'
+    assert info['length'] == len(data)
+    assert info['sha256'] == hashlib.sha256(data).hexdigest()
+    h = {k.lower(): v for k, v in info['headers']}
+    assert 'content-type' in h
+    # the filter's own headers come back (ETag: by the always-forwarded
+    # group), its status 200 keeps the original one
+    assert r.getheader('ETag') == '"e1"'
+    # a filter status other than 200 and 204 replaces the status
+    status, _, _ = d.request('GET', '/status')
+    assert status == 404
+    # two filters in a row: the second sees the first one's output
+    status, _, body = d.request('GET', '/two')
+    assert status == 200
+    info = json.loads(body)
+    assert info['target'] == '/echo/b' and info['length'] > 100
+    # a proxied response through a filter
+    status, _, body = d.request('GET', '/proxied')
+    info = json.loads(body)
+    assert status == 200 and info['length'] == 1000
+    assert info['sha256'] == hashlib.sha256(pattern(1000)).hexdigest()
+
+
+def test_http_filter_down(portierd_factory, servers, tmp_path):
+    doc = tmp_path / 'doc.txt'
+    doc.write_bytes(b'x' * 100)
+    dead = free_port()
+    srv = servers(lambda req: [
+        packet('PATH', str(doc)), packet('FILTER'),
+        packet('HTTP', 'http://127.0.0.1:%d/f' % dead),
+        packet('ADDRESS_STRING', '127.0.0.1:%d' % dead)])
+    d = portierd_factory([srv.address], config=CONFIG)
+    status, _, _ = d.request('GET', '/x')
+    assert status == 502
+    lines = wait_log(d, '"GET /x HTTP/1.1": 502: ')
+    assert len(lines) == 1 and 'FILTER: connecting to the backend' in \
+        lines[0], d.log()
