@@ -249,12 +249,13 @@ on_response(void *ctx, const struct h1_response_head *head,
         return;
     }
     if (body == NULL && req->method == DP_HTTP_HEAD &&
-        head->has_content_length && head->status != 204 &&
-        head->status != 304) {
+        head->status != 204 && head->status != 304) {
+        /* the head a GET would get: the backend's length, else chunked */
         body = dp_pool_alloc(req->pool, sizeof(*body));
         if (body != NULL)
             dp_body_init(body, &length_body_class,
-                         (int64_t)head->content_length);
+                         head->has_content_length
+                             ? (int64_t)head->content_length : -1);
     }
     dp_request_respond(req, head->status, &p->headers, body);
 }

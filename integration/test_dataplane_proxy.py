@@ -134,6 +134,8 @@ def test_head(proxy):
     assert r.getheader('Content-Length') == '12345'
     status, r, body = d.request('HEAD', '/chunked')
     assert status == 200 and body == b''
+    assert r.getheader('Transfer-Encoding') == 'chunked'
+    assert r.getheader('Content-Length') is None
 
 
 def test_chunked_response(proxy):
