@@ -360,6 +360,15 @@ dp_forward_request_headers(const struct dp_forward_request *in,
     if (m[TP_HG_FORWARD] == TP_HF_MANGLE && host != NULL)
         rc = emit(ctx, "X-Forwarded-Host", 16,
                   (const char *)host->value.data, host->value.len);
+    if (rc == 0 && m[TP_HG_SSL] == TP_HF_MANGLE) {
+        if (in->peer_subject != NULL)
+            rc = emit(ctx, "X-CM4all-BENG-Peer-Subject", 26,
+                      in->peer_subject, strlen(in->peer_subject));
+        if (rc == 0 && in->peer_issuer_subject != NULL)
+            rc = emit(ctx, "X-CM4all-BENG-Peer-Issuer-Subject", 33,
+                      in->peer_issuer_subject,
+                      strlen(in->peer_issuer_subject));
+    }
     return rc;
 }
 

@@ -25,9 +25,10 @@
  *   X-Forwarded-For the client's address appended (YES: passed
  *   unchanged), FORWARD adds X-Forwarded-Host from the client's Host;
  *   BOTH for COOKIE forwards Cookie2 and Cookie without the proxy's
- *   session cookie.  MANGLE of COOKIE, AUTH, SECURE and SSL generates
- *   nothing yet (no sessions, no TLS listener): the client's headers of
- *   those groups are dropped.
+ *   session cookie; SSL generates X-CM4all-BENG-Peer-Subject and
+ *   -Peer-Issuer-Subject from the client's verified certificate.  MANGLE
+ *   of COOKIE, AUTH and SECURE generates nothing yet (no sessions): the
+ *   client's headers of those groups are dropped.
  * - Response headers: Accept-Ranges, Age, Allow, Cache-Control, the
  *   body headers and Content-Security-Policy..., Digest, ETag, Expires,
  *   Last-Modified, Retry-After, Vary, X-Content-Type-Options and
@@ -63,6 +64,9 @@ struct dp_forward_request {
     const char *local_host;           /* for Via; NULL: no Via added */
     const char *product;              /* User-Agent product token */
     const char *session_cookie;       /* cookie name BOTH excludes */
+    const char *peer_subject;         /* verified client certificate over
+                                         TLS (SSL MANGLE), or NULL */
+    const char *peer_issuer_subject;
 };
 
 /** Emit the request headers for the backend.  Returns 0 or the first

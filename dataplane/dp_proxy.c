@@ -170,6 +170,8 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
         .local_host = local_host,
         .product = "Portier",
         .session_cookie = "beng_proxy_session",
+        .peer_subject = req->peer_subject,
+        .peer_issuer_subject = req->peer_issuer_subject,
     };
     if (rc == 0)
         rc = dp_forward_request_headers(&in, emit_request, &o);

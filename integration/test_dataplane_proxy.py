@@ -942,3 +942,42 @@ def test_http_filter_down(portierd_factory, servers, tmp_path):
     lines = wait_log(d, '"GET /x HTTP/1.1": 502: ')
     assert len(lines) == 1 and 'FILTER: connecting to the backend' in \
         lines[0], d.log()
+
+
+def test_peer_subject_forwarded(portierd_factory, servers, backend, test_ca):
+    """SSL MANGLE: the verified client certificate of a TLS listener
+    becomes X-CM4all-BENG-Peer-Subject / -Peer-Issuer-Subject."""
+    import ssl
+    port = free_port()
+    modes = u16(9) + b'\x02\x00'        # SSL: MANGLE
+
+    def handler(req):
+        uri = req.text('URI')
+        extra = [packet('REQUEST_HEADER_FORWARD', modes)] \
+            if uri == '/echo/m' else []
+        return http_answer([backend.port], uri, *extra)
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG + (
+        'listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+        '  ssl_cert "%s" "%s"\n  ssl_verify yes\n  ssl_ca_cert "%s"\n}\n'
+        % (port, test_ca / 'srv.pem', test_ca / 'srv.key',
+           test_ca / 'ca.pem')))
+    ctx = ssl.create_default_context(cafile=str(test_ca / 'ca.pem'))
+    ctx.load_cert_chain(str(test_ca / 'client.pem'),
+                        str(test_ca / 'client.key'))
+    for uri, want in (('/echo/m', True), ('/echo/d', False)):
+        c = http.client.HTTPSConnection('localhost', port, context=ctx,
+                                        timeout=10)
+        c.request('GET', uri, headers={
+            'X-CM4all-BENG-Peer-Subject': 'CN=forged'})
+        r = c.getresponse()
+        assert r.status == 200, d.log()
+        h = {k.lower(): v for k, v in json.loads(r.read())['headers']}
+        c.close()
+        if want:
+            assert h['x-cm4all-beng-peer-subject'] == 'CN=portier-client'
+            assert h['x-cm4all-beng-peer-issuer-subject'] == \
+                'CN=Portier test CA'
+        else:
+            assert 'x-cm4all-beng-peer-subject' not in h

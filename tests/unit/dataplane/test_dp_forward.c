@@ -175,6 +175,37 @@ test_request_no_identity_no_agent(void **state)
 }
 
 static void
+test_request_ssl_mangle(void **state)
+{
+    (void)state;
+    uint8_t m[TP_HG_COUNT];
+    memset(m, TP_HF_NO, sizeof(m));
+    m[TP_HG_SSL] = TP_HF_MANGLE;
+    static const struct h1_header forged[] = {
+        H("X-CM4all-BENG-Peer-Subject", "CN=forged"),
+        H("X-CM4all-HTTPS", "on"),
+    };
+    struct dp_forward_request in = {
+        .headers = forged, .n_headers = 2, .modes = m,
+        .peer_subject = "CN=alice,O=Example",
+        .peer_issuer_subject = "CN=Test CA",
+    };
+    struct out o = { .len = 0 };
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text,
+                        "X-CM4all-BENG-Peer-Subject: CN=alice,O=Example\n"
+                        "X-CM4all-BENG-Peer-Issuer-Subject: CN=Test CA\n");
+    /* YES passes the client's, generates nothing */
+    m[TP_HG_SSL] = TP_HF_YES;
+    o.len = 0;
+    o.text[0] = '\0';
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text,
+                        "X-CM4all-BENG-Peer-Subject: CN=forged\n"
+                        "X-CM4all-HTTPS: on\n");
+}
+
+static void
 test_emit_stops(void **state)
 {
     (void)state;
@@ -278,6 +309,7 @@ main(void)
         cmocka_unit_test(test_request_all_yes),
         cmocka_unit_test(test_request_mangle_and_both),
         cmocka_unit_test(test_request_no_identity_no_agent),
+        cmocka_unit_test(test_request_ssl_mangle),
         cmocka_unit_test(test_emit_stops),
         cmocka_unit_test(test_response_defaults),
         cmocka_unit_test(test_response_modes),
