@@ -33,8 +33,9 @@
  *   body headers and Content-Security-Policy..., Digest, ETag, Expires,
  *   Last-Modified, Retry-After, Vary, X-Content-Type-Options and
  *   X-Frame-Options always; the others by RESPONSE_HEADER_FORWARD: YES
- *   forwards, NO drops; MANGLE forwards LINK (Location, Content-Location:
- *   no relocation yet) and AUTH, appends "1.1 <local host>" to Via
+ *   forwards, NO drops; MANGLE forwards LINK (Location, Content-Location;
+ *   the caller relocates them with dp_forward_relocate()) and AUTH,
+ *   appends "1.1 <local host>" to Via
  *   (IDENTITY), and drops COOKIE (Set-Cookie goes to a session's cookie
  *   jar in beng-proxy; Portier has none yet) and TRANSFORMATION; BOTH
  *   forwards Set-Cookie except the proxy's session cookie.
@@ -88,5 +89,27 @@ struct dp_forward_response {
 int
 dp_forward_response_headers(const struct dp_forward_response *in,
                             dp_forward_emit emit, void *ctx);
+
+/**
+ * LINK MANGLE (beng-proxy's relocation): a Location from the backend
+ * that points into the backend's URL space, rewritten to the client's.
+ * `uri` must be "scheme://HOST/path", "//HOST/path" with HOST equal to
+ * `internal_host` (NULL for unix: then only "/path" matches), or
+ * "/path"; `internal_path` is the backend request's path (query
+ * removed), `external_path` the client's (no query, no ;args), `base` the
+ * translation's BASE ("" when none).  With tail = external_path after
+ * base and prefix = internal_path without tail (it must end in '/'), the
+ * result is external_scheme "://" external_host base + (path after
+ * prefix), written into out (size bytes).  Returns false when anything
+ * does not match (out untouched) or the result does not fit (out
+ * undefined): the header is then passed on unchanged.
+ */
+bool
+dp_forward_relocate(const char *uri, size_t uri_len,
+                    const char *internal_host, const char *internal_path,
+                    size_t internal_path_len, const char *external_scheme,
+                    const char *external_host, const char *external_path,
+                    size_t external_path_len, const char *base, char *out,
+                    size_t size);
 
 #endif

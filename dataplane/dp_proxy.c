@@ -7,6 +7,7 @@
 
 #include "dp_forward.h"
 #include "dp_resolve.h"
+#include "dp_uri.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -216,6 +217,35 @@ static const struct dp_body_class length_body_class = {
     .close = length_body_close,
 };
 
+/* LINK MANGLE: Location and Content-Location relocated into the
+ * client's URL space (dp_forward_relocate()); NULL: keep the value. */
+static char *
+relocate(struct preq *p, const char *value, size_t vn)
+{
+    struct dp_request *req = p->req;
+    const struct tp_response *r = p->r;
+    const struct tp_address *a = &r->address;
+    const char *path = a->path != NULL ? a->path : "/";
+    size_t path_len = strcspn(path, "?");
+    const char *https = dp_request_header(req, "X-CM4all-HTTPS");
+    const char *scheme = r->scheme != NULL ? r->scheme
+                         : req->tls || (https != NULL &&
+                                        strcmp(https, "on") == 0)
+                             ? "https" : "http";
+    const char *host = r->host != NULL ? r->host : req->host;
+    const char *base = r->base != NULL ? r->base : "";
+    struct dp_uri_parts parts;
+    dp_uri_dissect(req->path, strlen(req->path), &parts);
+    size_t size = strlen(scheme) + strlen(host) + strlen(base) + vn + 8;
+    char *out = dp_pool_alloc(req->pool, size);
+    if (out == NULL || host == NULL ||
+        !dp_forward_relocate(value, vn, a->host_and_port, path, path_len,
+                             scheme, host, parts.base.p, parts.base.n,
+                             base, out, size))
+        return NULL;
+    return out;
+}
+
 static int
 emit_response(void *ctx, const char *name, size_t nn, const char *value,
               size_t vn)
@@ -223,7 +253,13 @@ emit_response(void *ctx, const char *name, size_t nn, const char *value,
     struct preq *p = ctx;
     struct dp_pool *pool = p->req->pool;
     char *n = dp_pool_strndup(pool, name, nn);
-    char *v = dp_pool_strndup(pool, value, vn);
+    char *v = NULL;
+    if (p->response_modes[TP_HG_LINK] == TP_HF_MANGLE &&
+        ((nn == 8 && strncasecmp(name, "Location", 8) == 0) ||
+         (nn == 16 && strncasecmp(name, "Content-Location", 16) == 0)))
+        v = relocate(p, value, vn);
+    if (v == NULL)
+        v = dp_pool_strndup(pool, value, vn);
     if (n == NULL || v == NULL)
         return -ENOMEM;
     return dp_response_header(&p->headers, n, v);

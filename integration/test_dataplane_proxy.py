@@ -981,3 +981,28 @@ def test_peer_subject_forwarded(portierd_factory, servers, backend, test_ca):
                 'CN=Portier test CA'
         else:
             assert 'x-cm4all-beng-peer-subject' not in h
+
+
+def test_location_relocated(portierd_factory, servers, backend):
+    """LINK MANGLE: a Location into the backend's URL space comes back in
+    the client's (BASE /ext/ maps to the backend's /int/)."""
+    link = {'mode': b'\x02'}
+
+    def handler(req):
+        return [packet('BASE', '/ext/'), packet('EASY_BASE'),
+                packet('HTTP', 'http://127.0.0.1:%d/int/' % backend.port),
+                packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port),
+                packet('RESPONSE_HEADER_FORWARD',
+                       u16(8) + link['mode'] + b'\x00')]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    status, r, _ = d.request('GET', '/ext/sub/redir',
+                             {'Host': 'www.example'})
+    assert status == 302, d.log()
+    assert r.getheader('Location') == 'http://www.example/ext/sub/c'
+    assert backend.requests[-1]['target'] == '/int/sub/redir'
+    status, r, _ = d.request('GET', '/ext/sub/redir',
+                             {'Host': 'www.example',
+                              'X-CM4all-HTTPS': 'on'})
+    assert r.getheader('Location') == 'https://www.example/ext/sub/c'

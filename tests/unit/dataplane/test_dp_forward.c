@@ -301,6 +301,69 @@ test_response_modes(void **state)
                  "Via: 1.1 backend, 1.1 proxy1\n");
 }
 
+/* The relocation cases of beng-proxy's own test (spec §8's "URI
+ * helpers"), plus unix and no-BASE cases. */
+static void
+test_relocate(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *uri, *internal_host, *internal_path, *external_path,
+            *base, *expected;
+    } v[] = {
+        { "http://internal-host/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/",
+          "https://external-host:80/ext-base/c" },
+        { "//internal-host/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/",
+          "https://external-host:80/ext-base/c" },
+        { "/int-base/c", "i", "/int-base/request", "/ext-base/request",
+          "/ext-base/", "https://external-host:80/ext-base/c" },
+        { "http://internal-host/int-base/c?x=1", "internal-host",
+          "/int-base/", "/ext-base/", "/ext-base/",
+          "https://external-host:80/ext-base/c?x=1" },
+        /* failures */
+        { "c", "internal-host", "/int-base/request", "/ext-base/request",
+          "/ext-base/", NULL },
+        { "//host-mismatch/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/", NULL },
+        { "http://internal-host/wrong-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/", NULL },
+        { "http://internal-host/int-base/c", "internal-host",
+          "/int-base/request", "/wrong-base/request", "/ext-base/", NULL },
+        { "http://internal-host:8080/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/", NULL },
+        /* unix: only a path can match */
+        { "http://x/int-base/c", NULL, "/int-base/request",
+          "/ext-base/request", "/ext-base/", NULL },
+        { "/int-base/c", NULL, "/int-base/request", "/ext-base/request",
+          "/ext-base/", "https://external-host:80/ext-base/c" },
+        /* no BASE: the prefix must still end with a slash */
+        { "/b/foo", "h", "/b/foo", "/foo", "", NULL },
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char out[256] = "unchanged";
+        bool ok = dp_forward_relocate(
+            v[i].uri, strlen(v[i].uri), v[i].internal_host,
+            v[i].internal_path, strlen(v[i].internal_path), "https",
+            "external-host:80", v[i].external_path,
+            strlen(v[i].external_path), v[i].base, out, sizeof(out));
+        if (v[i].expected == NULL) {
+            assert_false(ok);
+            assert_string_equal(out, "unchanged");
+        } else {
+            assert_true(ok);
+            assert_string_equal(out, v[i].expected);
+        }
+    }
+    /* too small a buffer: refused */
+    char tiny[8];
+    assert_false(dp_forward_relocate("/int-base/c", 11, "h",
+                                     "/int-base/request", 17, "https", "x",
+                                     "/ext-base/request", 17, "/ext-base/",
+                                     tiny, sizeof(tiny)));
+}
+
 int
 main(void)
 {
@@ -313,6 +376,7 @@ main(void)
         cmocka_unit_test(test_emit_stops),
         cmocka_unit_test(test_response_defaults),
         cmocka_unit_test(test_response_modes),
+        cmocka_unit_test(test_relocate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
