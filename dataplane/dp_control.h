@@ -16,7 +16,9 @@
  *   root, as the kernel reports it (SO_PASSCRED, SCM_CREDENTIALS).
  *   Refusals are logged, rate-limited.
  * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
- *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()),
+ *   DISCARD_SESSION (the sessions whose ATTACH_SESSION equals the
+ *   payload), STATS (a reply datagram with a msgpack map,
+ *   dp_control_stats_encode()),
  *   FLUSH_NFS_CACHE (dp_nfs_flush_cache(), one log line at level 1 or
  *   more; logged once and ignored in a build without NFS).
  *   FADE_CHILDREN and TERMINATE_CHILDREN (handed to the child-process
@@ -50,6 +52,7 @@
 struct dp_http_server;
 struct dp_translate_stock;
 struct dp_tcache;
+struct dp_session_manager;
 
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
@@ -174,6 +177,7 @@ struct dp_control_stats {
         translation_timeouts;
     uint64_t tcache_entries, tcache_hits, tcache_misses;
     uint64_t fcache_entries, fcache_hits, fcache_misses;
+    uint64_t nfs_cache_entries, nfs_cache_hits, nfs_cache_misses;
 };
 
 /**
@@ -195,6 +199,7 @@ struct dp_control_targets {
     size_t n_stocks;
     struct dp_tcache *const *caches;
     size_t n_caches;
+    struct dp_session_manager *sessions;  /* DISCARD_SESSION; may be NULL */
 };
 
 struct dp_control;

@@ -19,7 +19,11 @@
 #include "dp_listen.h"
 #include "dp_proxy.h"
 #include "dp_relay.h"
+#include "dp_session_file.h"
+#include "dp_session_request.h"
 #include "dp_spawn.h"
+#include "dp_lhttp.h"
+#include "dp_was.h"
 #include "dp_tcache.h"
 #include "dp_tls.h"
 #include "dp_translate.h"
@@ -67,6 +71,9 @@ struct daemon {
     int *listen_fds;            /* bound before any worker starts */
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
+    struct dp_sessions *sessions;   /* this worker's browser sessions */
+    uv_timer_t session_timer;   /* expiry and session_save_path */
+    bool session_timer_running;
     struct dp_tls_set tls;      /* built before any worker starts */
     int channel_fd;             /* a worker's end of the master's channel,
                                    or -1 */
@@ -107,6 +114,10 @@ usage(FILE *out)
             "setting `workers`;\n"
             "                                 0 = one per online core, "
             "the default)\n"
+            "      --cluster-size N           number of nodes of a cluster "
+            "with sticky sessions (1..65536)\n"
+            "      --cluster-node K           this node's number in the "
+            "cluster (0..N-1)\n"
             "      --check                    check the configuration and "
             "exit (0 when valid)\n"
             "  -h, --help                     this text\n"
@@ -148,13 +159,42 @@ access_log_open(struct daemon *d)
     return 0;
 }
 
+/* Save the sessions to session_save_path (when set); logs failures. */
+static void
+sessions_save(struct daemon *d)
+{
+    const char *path = d->cfg.settings.session_save_path;
+    if (path == NULL || d->sessions == NULL)
+        return;
+    char err[512];
+    if (dp_session_file_save(dp_sessions_manager(d->sessions), path, err,
+                             sizeof(err)) != 0)
+        fprintf(stderr, "portierd: %s\n", err);
+}
+
+static void
+on_session_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    dp_session_expire(dp_sessions_manager(d->sessions), dp_sessions_now());
+    sessions_save(d);
+}
+
 static void
 shutdown_done(void *ctx)
 {
     struct daemon *d = ctx;
+    sessions_save(d);
+    if (d->session_timer_running) {
+        uv_timer_stop(&d->session_timer);
+        uv_close((uv_handle_t *)&d->session_timer, NULL);
+        d->session_timer_running = false;
+    }
     /* The control server points at the stocks: close it first. */
     dp_control_close(d->control);
     d->control = NULL;
+    dp_was_shutdown();
+    dp_lhttp_shutdown();
     dp_spawn_shutdown();
     dp_nfs_shutdown();      /* every request is done: close the clients */
     for (size_t i = 0; i < d->n_chains; i++)
@@ -200,6 +240,34 @@ on_sighup(struct daemon *d)
     size_t n = dp_control_children(false, "", 0);
     fprintf(stderr, "portierd: SIGHUP: %zu translation cache(s) flushed; "
             "%zu child process(es) fading\n", caches, n);
+}
+
+/* The WAS and LHTTP pools in the control server's child-pool registry
+ * (FADE_CHILDREN, TERMINATE_CHILDREN, SIGHUP). */
+static int was_pool_ctx, lhttp_pool_ctx;
+
+static size_t
+was_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_was_fade(tag, tag_len, false);
+}
+
+static size_t
+was_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_was_fade(tag, tag_len, true);
+}
+
+static size_t
+lhttp_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_lhttp_fade(tag, tag_len, false);
+}
+
+static size_t
+lhttp_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_lhttp_fade(tag, tag_len, true);
 }
 
 static void
@@ -254,7 +322,10 @@ chain_build(struct daemon *d, struct chain *c,
         }
     }
     c->handler = dp_handler_new(d->loop, c->servers, n);
-    return c->handler != NULL ? 0 : -1;
+    if (c->handler == NULL)
+        return -1;
+    dp_handler_set_sessions(c->handler, d->sessions);
+    return 0;
 }
 
 static void
@@ -420,6 +491,7 @@ static struct {
     const char *config_path;
     unsigned workers;
     bool workers_set;
+    unsigned cluster_size, cluster_node;
 } cmdline;
 
 static const struct option long_options[] = {
@@ -428,6 +500,8 @@ static const struct option long_options[] = {
     { "translation-socket", required_argument, NULL, 't' },
     { "check", no_argument, NULL, 'k' },
     { "workers", required_argument, NULL, 'w' },
+    { "cluster-size", required_argument, NULL, 'S' },
+    { "cluster-node", required_argument, NULL, 'N' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -905,6 +979,8 @@ control_start(struct daemon *d)
         .n_stocks = n,
         .caches = caches,
         .n_caches = n,
+        .sessions = d->sessions != NULL ? dp_sessions_manager(d->sessions)
+                                        : NULL,
     };
     d->control = dp_control_new(d->loop, &t);
     free(stocks);
@@ -961,10 +1037,61 @@ master_start_relay(struct daemon *d)
     return 0;
 }
 
+/* This worker's sessions: the store, the file, the timer. */
+static int
+sessions_start(struct daemon *d)
+{
+    const struct dp_config_settings *s = &d->cfg.settings;
+    struct dp_sessions_config sc = {
+        .cookie_name = s->session_cookie,
+        .dynamic_cookie = s->dynamic_session_cookie,
+        .same_site = s->session_cookie_same_site == NULL
+                         ? DP_SESSION_SAME_SITE_NONE_SET
+                     : strcmp(s->session_cookie_same_site, "strict") == 0
+                         ? DP_SESSION_SAME_SITE_STRICT
+                         : DP_SESSION_SAME_SITE_LAX,
+        .store = {
+            .cluster_size = cmdline.cluster_size,
+            .cluster_node = cmdline.cluster_node > 0
+                                ? cmdline.cluster_node - 1 : 0,
+            .idle_timeout_ms = s->session_idle_timeout,
+            .max_sessions = (size_t)s->max_sessions,
+        },
+    };
+    d->sessions = dp_sessions_new(&sc);
+    if (d->sessions == NULL) {
+        fprintf(stderr, "portierd: out of memory\n");
+        return -1;
+    }
+    if (cmdline.cluster_size > 1)
+        fprintf(stderr, "portierd: cluster node %u of %u: session ids carry "
+                "the node\n", sc.store.cluster_node, sc.store.cluster_size);
+    if (s->session_save_path != NULL) {
+        char err[512];
+        long n = dp_session_file_load(dp_sessions_manager(d->sessions),
+                                      s->session_save_path,
+                                      dp_sessions_now(), err, sizeof(err));
+        if (n < 0)
+            fprintf(stderr, "portierd: %s\n", err);
+        else
+            fprintf(stderr, "portierd: %ld session(s) loaded from %s\n", n,
+                    s->session_save_path);
+    }
+    uint64_t every = s->session_save_interval;
+    uv_timer_init(d->loop, &d->session_timer);
+    d->session_timer.data = d;
+    uv_timer_start(&d->session_timer, on_session_timer, every, every);
+    uv_unref((uv_handle_t *)&d->session_timer);
+    d->session_timer_running = true;
+    return 0;
+}
+
 static int
 run_worker(struct daemon *d)
 {
     const struct dp_config *cfg = &d->cfg;
+    if (sessions_start(d) != 0)
+        return 1;
     d->chains = calloc(cfg->n_listeners + 1, sizeof(*d->chains));
     if (d->chains == NULL)
         return 1;
@@ -1002,6 +1129,7 @@ run_worker(struct daemon *d)
         .max_connections = (unsigned)s->max_connections,
         .head_timeout_ms = s->request_header_timeout,
         .body_timeout_ms = s->request_body_timeout,
+        .tarpit_delay_ms = s->tarpit_delay,
         .keepalive_timeout_ms = s->keepalive_timeout,
         .write_timeout_ms = s->write_timeout,
         .max_header_count = (unsigned)s->max_request_headers,
@@ -1042,6 +1170,26 @@ run_worker(struct daemon *d)
     if (dp_spawn_init(d->loop, &spawn_policy) != 0)
         return 1;
     dp_cgi_configure(s->cgi_timeout, s->server_string);
+    struct dp_was_settings ws = {
+        .stock_limit = (unsigned)s->was_stock_limit,
+        .stock_max_idle = (unsigned)s->was_stock_max_idle,
+        .timeout_ms = s->was_timeout,
+    };
+    if (dp_was_init(d->loop, &ws) != 0)
+        return 1;
+    struct dp_lhttp_settings ls = {
+        .stock_limit = (unsigned)s->lhttp_stock_limit,
+        .stock_max_idle = (unsigned)s->lhttp_stock_max_idle,
+    };
+    if (dp_lhttp_init(d->loop, &ls) != 0)
+        return 1;
+    const struct dp_control_pool pools[] = {
+        { "was", was_fade, was_terminate, &was_pool_ctx },
+        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx },
+    };
+    for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
+        if (dp_control_register_pool(&pools[i]) != 0)
+            return 1;
 
     uv_timer_init(d->loop, &d->shutdown_timer);
     d->shutdown_timer.data = d;
@@ -1108,6 +1256,25 @@ main(int argc, char **argv)
             workers_set = true;
             break;
         }
+        case 'S':
+        case 'N': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            unsigned long max = opt == 'S' ? 65536 : 65535;
+            if (*optarg == '\0' || *end != '\0' || v > max ||
+                (opt == 'S' && v < 1)) {
+                fprintf(stderr, "portierd: --cluster-%s: \"%s\" is not a "
+                        "number from %d to %lu\n",
+                        opt == 'S' ? "size" : "node", optarg,
+                        opt == 'S' ? 1 : 0, max);
+                return 2;
+            }
+            if (opt == 'S')
+                cmdline.cluster_size = (unsigned)v;
+            else
+                cmdline.cluster_node = (unsigned)v + 1;   /* 0 = not given */
+            break;
+        }
         case 'L':
         case 't':
             break;
@@ -1122,6 +1289,12 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (cmdline.cluster_node > 0 &&
+        cmdline.cluster_node > cmdline.cluster_size) {
+        fprintf(stderr, "portierd: --cluster-node %u needs --cluster-size "
+                "greater than it\n", cmdline.cluster_node - 1);
+        return 2;
+    }
     cmdline.argc = argc;
     cmdline.argv = argv;
     cmdline.config_path = config_path;
@@ -1130,6 +1303,15 @@ main(int argc, char **argv)
     int rc = load_config(&d.cfg, &err);
     if (rc != 0) {
         fprintf(stderr, "portierd: %s\n", err.text);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
+    if (d.cfg.settings.session_save_path != NULL &&
+        d.cfg.settings.workers > 1) {
+        /* Sessions live in each worker process: one file per process
+         * would overwrite the others' sessions. */
+        fprintf(stderr, "portierd: setting 'session_save_path' needs a "
+                "single process (workers 1): sessions are kept per worker\n");
         dp_config_free(&d.cfg);
         return 1;
     }
@@ -1195,6 +1377,7 @@ main(int argc, char **argv)
     if (d.http != NULL)
         dp_http_server_free(d.http);
     chains_free(&d);
+    dp_sessions_free(d.sessions);
     if (d.access_log_fd >= 0)
         close(d.access_log_fd);
     dp_tls_set_free(&d.tls);

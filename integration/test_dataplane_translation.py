@@ -445,9 +445,10 @@ def test_www_authenticate(policy):
                packet('ADDRESS_STRING', '127.0.0.1:1'), packet('HTTP2')]),
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
                 packet('CGI', '/bin/true')]),
-    ('CHECK', [packet('CHECK', 'c'), packet('PATH', '/tmp/x')]),
-    ('SESSION', [packet('SESSION', 'abc'), packet('PATH', '/tmp/x')]),
-    ('WAS', [packet('WAS', '/bin/true')]),
+    ('TINY_IMAGE', [packet('TINY_IMAGE')]),
+    # WAS itself is served (dp_was); Multi-WAS is not
+    ('CONCURRENCY', [packet('WAS', '/bin/true'),
+                     packet('CONCURRENCY', b'\x04\x00')]),
 ])
 def test_feature_not_built(policy, name, packets):
     d, answers, _ = policy

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -357,7 +358,7 @@ test_spawn_identity_and_limits(void **state)
     struct tp_child_options co;
     memset(&co, 0, sizeof(co));
     co.umask = 027;
-    co.rlimits = "n64 Sc0";
+    co.rlimits = "n64 Sc0 f!";
     struct run r = { false, 0 };
     char err[300], out[256];
     int fd;
@@ -396,25 +397,62 @@ test_spawn_failures(void **state)
         .stdin_fd = -1,
         .stdout_fd = -1,
     };
+    /* refused at once: missing, not executable */
     assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
-    assert_string_equal(err, "cannot start cgi /nonexistent/x: execve: No "
-                        "such file or directory");
+    assert_string_equal(err, "cannot start cgi /nonexistent/x: No such "
+                        "file or directory");
+    o.path = "/etc/passwd";
+    assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
+    assert_string_equal(err, "cannot start cgi /nonexistent/x: not an "
+                        "executable file");
+
+    /* reported from the loop: the child exits with 127 */
     struct tp_child_options co;
     memset(&co, 0, sizeof(co));
     co.umask = TP_UMASK_UNSET;
     co.chdir = "/nonexistent-dir";
     o.path = "/bin/true";
     o.child = &co;
-    assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
-    assert_string_equal(err, "cannot start cgi /nonexistent/x: chdir "
-                        "(CHDIR): No such file or directory");
+    struct run r = { false, 0 };
+    struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    assert_non_null(c);
+    run_until(exited, &r);
+    assert_true(r.exited);
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 127);
+    assert_string_equal(dp_child_start_error(c), "cannot start cgi "
+                        "/nonexistent/x: chdir (CHDIR): No such file or "
+                        "directory");
+    dp_child_release(c, false);
+
+    char script[] = "/tmp/portier-test-spawn-XXXXXX";
+    int fd = mkstemp(script);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "\x01\x02garbage", 9), 9);
+    close(fd);
+    chmod(script, 0755);
     co.chdir = NULL;
+    o.path = script;
+    memset(&r, 0, sizeof(r));
+    c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    assert_non_null(c);
+    run_until(exited, &r);
+    unlink(script);
+    assert_int_equal(WEXITSTATUS(r.status), 127);
+    char want[200];
+    snprintf(want, sizeof(want), "cannot start cgi /nonexistent/x: execve: "
+             "%s", strerror(ENOEXEC));
+    assert_string_equal(dp_child_start_error(c), want);
+    dp_child_release(c, false);
+
     co.uid_gid.present = true;
     co.uid_gid.uid = 4242;
     co.uid_gid.gid = 4242;
+    o.path = "/bin/true";
     assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
     assert_string_equal(err, "UID_GID 4242:4242: user 4242 is not allowed "
                         "by spawn { allow_user }");
+    run_until(none_left, NULL);
     assert_int_equal(dp_spawn_count(), 0);
 }
 
