@@ -361,6 +361,9 @@ dp_forward_request_headers(const struct dp_forward_request *in,
     if (m[TP_HG_FORWARD] == TP_HF_MANGLE && host != NULL)
         rc = emit(ctx, "X-Forwarded-Host", 16,
                   (const char *)host->value.data, host->value.len);
+    if (rc == 0 && m[TP_HG_SECURE] == TP_HF_MANGLE && in->user != NULL &&
+        in->user[0] != '\0' && h1_is_field_value(in->user, strlen(in->user)))
+        rc = emit(ctx, "X-CM4all-BENG-User", 18, in->user, strlen(in->user));
     if (rc == 0 && m[TP_HG_SSL] == TP_HF_MANGLE) {
         if (in->peer_subject != NULL)
             rc = emit(ctx, "X-CM4all-BENG-Peer-Subject", 26,

@@ -26,9 +26,10 @@
  *   unchanged), FORWARD adds X-Forwarded-Host from the client's Host;
  *   BOTH for COOKIE forwards Cookie2 and Cookie without the proxy's
  *   session cookie; SSL generates X-CM4all-BENG-Peer-Subject and
- *   -Peer-Issuer-Subject from the client's verified certificate.  MANGLE
- *   of COOKIE, AUTH and SECURE generates nothing yet (no sessions): the
- *   client's headers of those groups are dropped.
+ *   -Peer-Issuer-Subject from the client's verified certificate; SECURE
+ *   generates X-CM4all-BENG-User from the request's user (a value fit
+ *   for a header only).  MANGLE of COOKIE and AUTH generates nothing
+ *   yet: the client's headers of those groups are dropped.
  * - Response headers: Accept-Ranges, Age, Allow, Cache-Control, the
  *   body headers and Content-Security-Policy..., Digest, ETag, Expires,
  *   Last-Modified, Retry-After, Vary, X-Content-Type-Options and
@@ -68,6 +69,8 @@ struct dp_forward_request {
     const char *peer_subject;         /* verified client certificate over
                                          TLS (SSL MANGLE), or NULL */
     const char *peer_issuer_subject;
+    const char *user;                 /* the request's user (session USER
+                                         or HTTP_AUTH), or NULL */
 };
 
 /** Emit the request headers for the backend.  Returns 0 or the first

@@ -48,6 +48,7 @@ struct preq {
     uint8_t response_modes[TP_HG_COUNT];
     struct dp_http_op *op;
     char *tls_host;                 /* https: the URL host */
+    const char *user;               /* for X-CM4all-BENG-User, or NULL */
     const struct dp_tls_client_cert *cert;
 
     /* the addresses, host names resolved */
@@ -123,7 +124,7 @@ method_has_body_semantics(const struct dp_request *req)
 /* The head for the backend; 0 or -ENOMEM. */
 static int
 build_head(struct dp_request *req, const struct tp_response *r, bool body,
-           struct pr_buf *out)
+           const char *user, struct pr_buf *out)
 {
     const struct tp_address *a = &r->address;
     struct head_out o = { .buf = PR_BUF_INIT, .replaced = &r->request_headers };
@@ -171,6 +172,7 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
         .local_host = local_host,
         .product = "Portier",
         .session_cookie = "beng_proxy_session",
+        .user = user,
         .peer_subject = req->peer_subject,
         .peer_issuer_subject = req->peer_issuer_subject,
     };
@@ -335,7 +337,7 @@ send_request(struct preq *p)
     const struct tp_response *r = p->r;
     struct dp_body *body = dp_request_body(req);
     struct pr_buf head;
-    if (build_head(req, r, body != NULL, &head) != 0) {
+    if (build_head(req, r, body != NULL, p->user, &head) != 0) {
         if (body != NULL)
             dp_body_close(body);
         dp_request_error(req, 500, "out of memory");
@@ -633,6 +635,14 @@ void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
                const struct dp_response_headers *headers)
 {
+    dp_proxy_serve_user(req, r, headers, NULL);
+}
+
+void
+dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
+                    const struct dp_response_headers *headers,
+                    const char *user)
+{
     const struct tp_address *a = &r->address;
     if (client == NULL) {
         dp_request_error(req, 500, "the HTTP client is not set up");
@@ -671,6 +681,13 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
     p->req = req;
     p->r = r;
     p->headers = *headers;
+    if (user != NULL) {
+        p->user = dp_pool_strndup(req->pool, user, strlen(user));
+        if (p->user == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+    }
     if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
         p->tls_host = tls_host_of(req->pool, a);
         if (p->tls_host == NULL) {

@@ -57,6 +57,14 @@ void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
                const struct dp_response_headers *headers);
 
+/** dp_proxy_serve() for a request that runs as `user` (the session's
+ *  USER or the HTTP_AUTH user; NULL: none): X-CM4all-BENG-User with
+ *  SECURE MANGLE. */
+void
+dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
+                    const struct dp_response_headers *headers,
+                    const char *user);
+
 /** The answer of an HTTP filter: the filtered response (status per spec
  *  §1.9, the filter's headers as RESPONSE_HEADER_FORWARD lets them
  *  through, its body), or err_status (502, 504, 500) and a message. */

@@ -1012,3 +1012,38 @@ def test_location_relocated(portierd_factory, servers, backend):
                              {'Host': 'www.example',
                               'X-CM4all-HTTPS': 'on'})
     assert r.getheader('Location') == 'https://www.example/ext/sub/c'
+
+
+def test_session_user_forwarded(portierd_factory, servers, backend):
+    """SECURE MANGLE: the session's USER goes to the backend as
+    X-CM4all-BENG-User; the client's header never does."""
+    secure = u16(6) + b'\x02\x00'
+
+    def handler(req):
+        uri = req.text('URI')
+        packets = http_answer([backend.port], uri,
+                              packet('REQUEST_HEADER_FORWARD', secure))
+        if uri == '/echo/login':
+            packets.insert(0, packet('USER', 'alice'))
+        return packets
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    status, r, body = d.request('GET', '/echo/login',
+                                {'X-CM4all-BENG-User': 'mallory'})
+    assert status == 200, d.log()
+    h = {k.lower(): v for k, v in json.loads(body)['headers']}
+    assert h.get('x-cm4all-beng-user') == 'alice', h
+    cookie = r.getheader('Set-Cookie')
+    assert cookie, d.log()
+    # the next request of the session runs as alice too
+    status, _, body = d.request('GET', '/echo/next', {
+        'Cookie': cookie.split(';')[0],
+        'X-CM4all-BENG-User': 'mallory'})
+    h = {k.lower(): v for k, v in json.loads(body)['headers']}
+    assert h.get('x-cm4all-beng-user') == 'alice', h
+    # without a session: no user, and not the client's
+    status, _, body = d.request('GET', '/echo/anon',
+                                {'X-CM4all-BENG-User': 'mallory'})
+    h = {k.lower(): v for k, v in json.loads(body)['headers']}
+    assert 'x-cm4all-beng-user' not in h

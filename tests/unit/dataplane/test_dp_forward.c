@@ -206,6 +206,35 @@ test_request_ssl_mangle(void **state)
 }
 
 static void
+test_request_user(void **state)
+{
+    (void)state;
+    uint8_t m[TP_HG_COUNT];
+    memset(m, TP_HF_NO, sizeof(m));
+    static const struct h1_header forged[] = {
+        H("X-CM4all-BENG-User", "mallory"),
+    };
+    struct dp_forward_request in = {
+        .headers = forged, .n_headers = 1, .modes = m, .user = "alice",
+    };
+    struct out o = { .len = 0 };
+    /* SECURE NO and YES: no user header, never the client's */
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    m[TP_HG_SECURE] = TP_HF_YES;
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "");
+    m[TP_HG_SECURE] = TP_HF_MANGLE;
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "X-CM4all-BENG-User: alice\n");
+    /* a value unfit for a header is not sent */
+    in.user = "al\r\nice";
+    o.len = 0;
+    o.text[0] = '\0';
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "");
+}
+
+static void
 test_emit_stops(void **state)
 {
     (void)state;
@@ -373,6 +402,7 @@ main(void)
         cmocka_unit_test(test_request_mangle_and_both),
         cmocka_unit_test(test_request_no_identity_no_agent),
         cmocka_unit_test(test_request_ssl_mangle),
+        cmocka_unit_test(test_request_user),
         cmocka_unit_test(test_emit_stops),
         cmocka_unit_test(test_response_defaults),
         cmocka_unit_test(test_response_modes),
