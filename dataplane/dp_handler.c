@@ -1209,7 +1209,7 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         return;
     }
     if (r->address.type == TP_ADDRESS_HTTP) {
-        dp_proxy_serve(req, r, &h);
+        dp_proxy_serve_user(req, r, &h, hreq_user(hr));
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,

@@ -57,4 +57,33 @@ void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
                const struct dp_response_headers *headers);
 
+/** dp_proxy_serve() for a request that runs as `user` (the session's
+ *  USER or the HTTP_AUTH user; NULL: none): X-CM4all-BENG-User with
+ *  SECURE MANGLE. */
+void
+dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
+                    const struct dp_response_headers *headers,
+                    const char *user);
+
+/** The answer of an HTTP filter: the filtered response (status per spec
+ *  §1.9, the filter's headers as RESPONSE_HEADER_FORWARD lets them
+ *  through, its body), or err_status (502, 504, 500) and a message. */
+typedef void (*dp_proxy_filter_cb)(void *ctx, unsigned status,
+                                   const struct dp_response_headers *h,
+                                   struct dp_body *body,
+                                   unsigned err_status, const char *err);
+
+/**
+ * FILTER with an HTTP address: POST `body` (may be NULL) with the header
+ * lines of `headers` (but the framing ones) to the filter's URL; cb gets
+ * the result later.  The filter takes `body` over.  0, or -1 with err set
+ * (the body is closed; cb does not run).
+ */
+int
+dp_proxy_filter(struct dp_request *req, const struct tp_response *r,
+                const struct tp_filter *filter, unsigned status,
+                const struct dp_response_headers *headers,
+                struct dp_body *body, dp_proxy_filter_cb cb, void *ctx,
+                char *err, size_t errlen);
+
 #endif
