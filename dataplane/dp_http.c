@@ -14,6 +14,7 @@
  */
 #include "dp_http.h"
 #include "dp_http_date.h"
+#include "h1_chunked.h"
 #include "h1_request.h"
 
 #include <arpa/inet.h>
@@ -39,6 +40,7 @@
 #define DEFAULT_DRAIN_LIMIT (64 * 1024)
 #define DEFAULT_MAX_HEADERS 100
 #define DEFAULT_MAX_HEAD (16 * 1024)
+#define DEFAULT_BODY_TIMEOUT_MS 60000
 #define ACCEPT_BATCH 64
 #define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
 #define SENDFILE_MAX (1024 * 1024)    /* per sendfile() call */
@@ -93,6 +95,19 @@ struct dp_http_server {
     unsigned n_free_bufs;
 };
 
+/* The request body as a source: see "the request body" below. */
+struct req_body {
+    struct dp_body base;
+    struct dp_conn *conn;
+    struct h1_chunked chunked;
+    bool is_chunked;
+    bool want_input;      /* waiting for the socket */
+    bool pumping;         /* inside rbody_pump() */
+    bool again;           /* dp_body_read() came during the pump */
+    size_t pending;       /* chunked: data bytes at the front of conn->in */
+    uint64_t received;    /* body bytes handed to the consumer */
+};
+
 struct dp_conn {
     struct dp_http_server *server;
     struct dp_conn *prev, *next;
@@ -130,6 +145,8 @@ struct dp_conn {
     uint64_t body_in_left;            /* Content-Length bytes unread */
     void (*abort_fn)(void *ctx);
     void *abort_ctx;
+    struct req_body *rbody;           /* dp_request_body(), while open */
+    bool rbody_used;                  /* dp_request_body() was called */
 
     /* the response */
     unsigned status;
@@ -145,6 +162,8 @@ struct dp_conn {
 
 static const struct dp_body_handler conn_body_handler;
 static void conn_advance(struct dp_conn *conn);
+static void rbody_end(struct dp_conn *conn, const char *why);
+static bool rbody_wants_input(const struct dp_conn *conn);
 static void conn_poll_cb(uv_poll_t *poll, int status, int events);
 static void listener_resume_all(struct dp_http_server *server);
 
@@ -409,6 +428,8 @@ conn_close(struct dp_conn *conn)
     struct dp_http_server *server = conn->server;
     bool was_handler = conn->state == CONN_HANDLER;
     conn->state = CONN_CLOSED;
+    rbody_end(conn, "the connection closed before the request body was "
+                    "read");
     if (was_handler && conn->abort_fn != NULL) {
         void (*fn)(void *) = conn->abort_fn;
         conn->abort_fn = NULL;
@@ -457,9 +478,16 @@ conn_timeout_cb(uv_timer_t *timer)
                  conn->peer_text, conn->request_line,
                  (unsigned long long)conn->body_sent);
         break;
+    case CONN_HANDLER:
+        if (rbody_wants_input(conn))
+            log_line("conn %llu %s: \"%s\": timeout reading the request "
+                     "body (%llu bytes received)",
+                     (unsigned long long)conn->id, conn->peer_text,
+                     conn->request_line,
+                     (unsigned long long)conn->rbody->received);
+        break;
     case CONN_DRAIN:
     case CONN_LINGER:
-    case CONN_HANDLER:
     case CONN_CLOSED:
         break;
     }
@@ -476,6 +504,8 @@ static void
 conn_poll(struct dp_conn *conn, int events)
 {
     conn->want_write = (events & UV_WRITABLE) != 0;
+    if (rbody_wants_input(conn))
+        events |= UV_READABLE;
     if (events == conn->poll_events)
         return;     /* unchanged: no epoll_ctl */
     conn->poll_events = events;
@@ -520,6 +550,249 @@ conn_consume(struct dp_conn *conn, size_t n)
 {
     memmove(conn->in, conn->in + n, conn->in_len - n);
     conn->in_len -= n;
+}
+
+/* ---- the request body as a source (dp_request_body) ----
+ *
+ * The body's bytes come from conn->in, which the socket refills.  For a
+ * chunked body the decoder strips the framing in place: the data span it
+ * finds stays at the front of conn->in (`pending` bytes) until the
+ * consumer took it, so back-pressure never needs a copy. */
+
+
+static bool
+rbody_wants_input(const struct dp_conn *conn)
+{
+    return conn->rbody != NULL && conn->rbody->want_input;
+}
+
+/* Stop reading for the body: it ended, was closed, or failed.  With `why`
+ * the consumer gets error() (when it still listens). */
+static void
+rbody_end(struct dp_conn *conn, const char *why)
+{
+    struct req_body *rb = conn->rbody;
+    if (rb == NULL)
+        return;
+    conn->rbody = NULL;
+    rb->want_input = false;
+    if (conn->state == CONN_HANDLER)
+        uv_timer_stop(&conn->timer);
+    if (rb->pending > 0) {
+        /* Unread data of a chunk: the framing around it is gone, so the
+         * connection cannot be reused. */
+        conn->keep_alive = false;
+        conn->body_chunked_in = true;
+    }
+    if (why != NULL && rb->base.handler != NULL) {
+        const struct dp_body_handler *h = rb->base.handler;
+        rb->base.handler = NULL;
+        h->error(rb->base.ctx, ECONNABORTED, why);
+    }
+}
+
+static void
+rbody_fail(struct dp_conn *conn, int err, const char *msg)
+{
+    struct req_body *rb = conn->rbody;
+    const struct dp_body_handler *h = rb->base.handler;
+    void *ctx = rb->base.ctx;
+    rb->base.handler = NULL;
+    rbody_end(conn, NULL);
+    conn->keep_alive = false;
+    log_line("conn %llu %s: \"%s\": request body: %s",
+             (unsigned long long)conn->id, conn->peer_text,
+             conn->request_line, msg);
+    if (h != NULL)
+        h->error(ctx, err, msg);
+}
+
+static void
+rbody_eof(struct dp_conn *conn)
+{
+    struct req_body *rb = conn->rbody;
+    const struct dp_body_handler *h = rb->base.handler;
+    void *ctx = rb->base.ctx;
+    rb->base.handler = NULL;
+    rb->base.length = 0;
+    conn->body_chunked_in = false;
+    rbody_end(conn, NULL);
+    if (h != NULL)
+        h->eof(ctx);
+}
+
+/* "HTTP/1.1 100 Continue" before the first body byte is read, unless a
+ * final response is already under way. */
+static void
+rbody_continue(struct dp_conn *conn)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    conn->expect_continue = false;
+    if (conn->state != CONN_HANDLER)
+        return;
+    ssize_t n = send(conn->fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < sizeof(line) - 1)
+        /* The rest leaves ahead of the response head. */
+        pr_buf_append(&conn->out, line + n, sizeof(line) - 1 - (size_t)n);
+}
+
+/* Hand the consumer what conn->in holds; read more when it is empty. */
+static void
+rbody_pump(struct dp_conn *conn)
+{
+    struct req_body *rb = conn->rbody;
+    char msg[200];
+    for (;;) {
+        if (conn->rbody != rb || rb->base.handler == NULL)
+            return;
+        const uint8_t *data = NULL;
+        size_t avail = 0;
+        if (rb->is_chunked) {
+            if (rb->pending == 0 && conn->in_len > 0) {
+                size_t used;
+                struct pr_slice span;
+                enum h1_chunked_status st =
+                    h1_chunked_feed(&rb->chunked, conn->in, conn->in_len,
+                                    &used, &span);
+                if (st == H1_CHUNKED_ERROR) {
+                    snprintf(msg, sizeof(msg), "bad chunked encoding: %s",
+                             h1_chunked_error(&rb->chunked));
+                    rbody_fail(conn, EBADMSG, msg);
+                    return;
+                }
+                if (st == H1_CHUNKED_END) {
+                    conn_consume(conn, used);
+                    rbody_eof(conn);
+                    return;
+                }
+                if (st == H1_CHUNKED_DATA) {
+                    /* Keep the span at the front of conn->in. */
+                    size_t framing = (size_t)(span.data - conn->in);
+                    conn_consume(conn, framing);
+                    rb->pending = span.len;
+                } else {
+                    conn_consume(conn, used);
+                }
+            }
+            data = conn->in;
+            avail = rb->pending;
+        } else {
+            if (conn->body_in_left == 0) {
+                rbody_eof(conn);
+                return;
+            }
+            data = conn->in;
+            avail = conn->in_len < conn->body_in_left
+                        ? conn->in_len : (size_t)conn->body_in_left;
+        }
+        if (avail > 0) {
+            if (conn->state == CONN_HANDLER)
+                uv_timer_stop(&conn->timer);
+            size_t took = rb->base.handler->data(rb->base.ctx, data, avail);
+            if (conn->rbody != rb)
+                return;
+            if (took > avail)
+                took = avail;
+            conn_consume(conn, took);
+            rb->received += took;
+            if (rb->is_chunked) {
+                rb->pending -= took;
+            } else {
+                conn->body_in_left -= took;
+                rb->base.length = (int64_t)conn->body_in_left;
+            }
+            if (took < avail)
+                return;         /* back-pressure: the consumer reads again */
+            continue;
+        }
+        /* conn->in holds no body bytes: read the socket. */
+        if (conn->expect_continue)
+            rbody_continue(conn);
+        ssize_t r = conn_fill(conn);
+        if (r > 0)
+            continue;
+        if (r < 0) {
+            snprintf(msg, sizeof(msg),
+                     "connection closed after %llu body bytes",
+                     (unsigned long long)rb->received);
+            rbody_fail(conn, ECONNRESET, msg);
+            return;
+        }
+        if (conn->in_len == conn->in_cap) {
+            /* A full buffer without a complete chunk line. */
+            rbody_fail(conn, EBADMSG, "chunk framing larger than the "
+                                      "input buffer");
+            return;
+        }
+        rb->want_input = true;
+        if (conn->state == CONN_HANDLER)
+            conn_set_timer(conn, conn->server->settings.body_timeout_ms);
+        if (!conn->advancing)
+            conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+        return;
+    }
+}
+
+static void
+rbody_read(struct dp_body *body)
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (conn->rbody != rb)
+        return;
+    if (rb->pumping) {
+        rb->again = true;
+        return;
+    }
+    rb->pumping = true;
+    do {
+        rb->again = false;
+        rb->want_input = false;
+        rbody_pump(conn);
+    } while (rb->again && conn->rbody == rb);
+    rb->pumping = false;
+}
+
+static void
+rbody_close(struct dp_body *body)
+{
+    struct req_body *rb = (struct req_body *)body;
+    rb->base.handler = NULL;
+    if (rb->conn->rbody == rb)
+        rbody_end(rb->conn, NULL);
+}
+
+static const struct dp_body_class rbody_class = {
+    .name = "request body",
+    .read = rbody_read,
+    .close = rbody_close,
+};
+
+struct dp_body *
+dp_request_body(struct dp_request *req)
+{
+    struct dp_conn *conn = req->conn;
+    if (conn->rbody != NULL)
+        return &conn->rbody->base;
+    if (conn->rbody_used ||
+        (conn->state != CONN_HANDLER && conn->state != CONN_WRITE) ||
+        (!conn->body_chunked_in && conn->body_in_left == 0))
+        return NULL;
+    struct req_body *rb = dp_pool_alloc(req->pool, sizeof(*rb));
+    if (rb == NULL)
+        return NULL;
+    memset(rb, 0, sizeof(*rb));
+    dp_body_init(&rb->base, &rbody_class,
+                 conn->body_chunked_in ? -1 : (int64_t)conn->body_in_left);
+    rb->conn = conn;
+    rb->is_chunked = conn->body_chunked_in;
+    if (rb->is_chunked)
+        h1_chunked_init(&rb->chunked, 0, 0);
+    conn->rbody = rb;
+    conn->rbody_used = true;
+    return &rb->base;
 }
 
 /* ---- responding ---- */
@@ -584,6 +857,8 @@ dp_request_respond(struct dp_request *req, unsigned status,
     }
     conn->abort_fn = NULL;
     conn->status = status;
+    if (conn->rbody != NULL && conn->rbody->want_input)
+        uv_timer_stop(&conn->timer);    /* the write timer takes over */
     bool body_allowed = status >= 200 && status != 204 && status != 304;
     int64_t length = body != NULL ? body->length : 0;
     if (conn->server->shutting_down)
@@ -595,8 +870,11 @@ dp_request_respond(struct dp_request *req, unsigned status,
         conn->body_in_left > conn->server->settings.body_drain_limit ||
         (conn->expect_continue && conn->body_in_left > conn->in_len))
         conn->keep_alive = false;
-    conn->out.len = 0;
-    conn->out_pos = 0;
+    if (conn->out_pos >= conn->out.len) {
+        /* (else a "100 Continue" that did not fit the socket waits) */
+        conn->out.len = 0;
+        conn->out_pos = 0;
+    }
     if (conn_build_head(conn, status, headers, length, body_allowed) != 0) {
         if (body != NULL)
             dp_body_close(body);
@@ -926,6 +1204,9 @@ conn_finish_request(struct dp_conn *conn)
     server->stats.requests++;
     conn_access_log(conn);
     conn_release_body(conn);
+    rbody_end(conn, "the response was complete before the request body "
+                    "was read");
+    conn->rbody_used = false;
     pool_put(server, conn->pool);
     conn->pool = NULL;
     conn->h1_started = false;
@@ -1249,6 +1530,12 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
         conn_close(conn);
         return;
     }
+    if (rbody_wants_input(conn) && conn->maybe_readable) {
+        rbody_read(&conn->rbody->base);
+        if (conn->state == CONN_CLOSED)
+            return;
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+    }
     conn_advance(conn);
 }
 
@@ -1382,6 +1669,8 @@ dp_http_server_new(uv_loop_t *loop, const struct dp_http_settings *settings,
         s->max_header_count = DEFAULT_MAX_HEADERS;
     if (s->max_head_size == 0)
         s->max_head_size = DEFAULT_MAX_HEAD;
+    if (s->body_timeout_ms == 0)
+        s->body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
     server->handler = handler;
     server->handler_ctx = handler_ctx;
     server->date_sec = (time_t)-1;

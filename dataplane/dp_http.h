@@ -52,6 +52,8 @@ struct dp_http_settings {
     uint64_t body_drain_limit;        /* 0 = 64 KiB: unread body drained */
     unsigned max_header_count;        /* 0 = 100 */
     size_t max_head_size;             /* 0 = 16 KiB (request line incl.) */
+    uint64_t body_timeout_ms;         /* 0 = 60 s: waiting for request
+                                         body bytes the handler asked for */
 };
 
 enum dp_http_method {
@@ -143,6 +145,25 @@ void
 dp_request_error_headers(struct dp_request *req, unsigned status,
                          struct dp_response_headers *headers,
                          const char *log_msg);
+
+/**
+ * The request body as a body source (dp_body.h), or NULL when the
+ * request has none (no Content-Length, or 0, and not chunked) or it was
+ * already taken and has ended.  The first call creates it; later calls
+ * return the same source while it is open.  It streams from the
+ * connection with back-pressure (length = the bytes still to come, or -1
+ * when chunked; the chunked framing is removed), sends "100 Continue" to
+ * a client that expects it when first read (unless the final response
+ * has started), and ends with error() on a premature close, bad chunk
+ * framing, or when no byte arrives for body_timeout_ms while the handler
+ * waits for one.  The handler may respond before the body is read; when
+ * the response is complete (or the connection closes) while the source is
+ * still open, its consumer gets error(), and the rest of the body is
+ * drained (small Content-Length) or the connection closed.  The source
+ * lives in req->pool.
+ */
+struct dp_body *
+dp_request_body(struct dp_request *req);
 
 /** Called when the request dies before the handler answered (client
  *  gone, server shutting down): cancel pending work.  Set it whenever

@@ -675,6 +675,7 @@ run_worker(struct daemon *d)
         .server_string = s->server_string,
         .max_connections = (unsigned)s->max_connections,
         .head_timeout_ms = s->request_header_timeout,
+        .body_timeout_ms = s->request_body_timeout,
         .keepalive_timeout_ms = s->keepalive_timeout,
         .write_timeout_ms = s->write_timeout,
         .max_header_count = (unsigned)s->max_request_headers,
