@@ -4,6 +4,7 @@
  */
 #include "dp_handler.h"
 #include "dp_fcache.h"
+#include "dp_fcgi.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
 #include "dp_uri.h"
@@ -22,6 +23,7 @@ struct dp_handler {
     uv_loop_t *loop;
     struct dp_handler_server *servers;
     size_t n_servers;
+    struct dp_fcgi_stock *fcgi;   /* FASTCGI; NULL: 502 */
 };
 
 struct hreq {
@@ -68,6 +70,12 @@ dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
     h->n_servers = n;
     h->loop = loop;
     return h;
+}
+
+void
+dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock)
+{
+    handler->fcgi = stock;
 }
 
 void
@@ -254,7 +262,8 @@ missing_feature(const struct tp_response *r)
         [TP_ADDRESS_PIPE] = "PIPE",
     };
     if (r->address.type != TP_ADDRESS_NONE &&
-        r->address.type != TP_ADDRESS_LOCAL)
+        r->address.type != TP_ADDRESS_LOCAL &&
+        r->address.type != TP_ADDRESS_FASTCGI)
         return kinds[r->address.type];
     const struct {
         bool used;
@@ -800,6 +809,22 @@ execute(struct hreq *hr, const struct tp_response *r)
         }
         *hp = h;
         serve_local(hr, r, hp);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_FASTCGI && handler->fcgi != NULL) {
+        struct dp_response_headers *hp = dp_pool_alloc(req->pool,
+                                                       sizeof(*hp));
+        if (hp == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        *hp = h;
+        dp_fcgi_serve(handler->fcgi, req, r, hp);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_FASTCGI) {
+        dp_request_error(req, 502, "translation packet FASTCGI: no FastCGI "
+                         "stock in this process");
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,

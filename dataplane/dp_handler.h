@@ -12,12 +12,14 @@
  * - The repeat requests implemented here follow spec/protocols.md §1.5.2
  *   (WANT) and §1.16 (DEFER); version < 2 in a response to an HTTP
  *   request is 502 (§1.3).
- * - Resource kinds: LOCAL files (dp_file).  Others answer 502 naming the
- *   packet until their issue lands.
+ * - Resource kinds: LOCAL files (dp_file), FASTCGI (dp_fcgi, when a
+ *   stock was set).  Others answer 502 naming the packet until their
+ *   issue lands.
  */
 #ifndef PORTIER_DP_HANDLER_H
 #define PORTIER_DP_HANDLER_H
 
+#include "dp_fcgi.h"
 #include "dp_http.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
@@ -43,6 +45,10 @@ dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
 
 void
 dp_handler_free(struct dp_handler *handler);
+
+/** Serve FASTCGI addresses with `stock` (the caller's; may be NULL). */
+void
+dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock);
 
 /** The dp_http_handler: ctx is a struct dp_handler. */
 void

@@ -8,6 +8,7 @@
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
+#include "dp_fcgi.h"
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
@@ -54,6 +55,7 @@ struct daemon {
     int *listen_fds;            /* bound before any worker starts */
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
+    struct dp_fcgi_stock *fcgi; /* FastCGI connections and processes */
 };
 
 /* Every connection, cached file and translation connection is a
@@ -137,6 +139,9 @@ shutdown_done(void *ctx)
     /* The control server points at the stocks: close it first. */
     dp_control_close(d->control);
     d->control = NULL;
+    /* Children are stopped and reaped while the loop still runs. */
+    dp_fcgi_stock_free(d->fcgi);
+    d->fcgi = NULL;
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
@@ -153,6 +158,9 @@ on_signal(uv_signal_t *h, int signum)
         if (access_log_open(d) == 0 && d->access_log_path != NULL)
             fprintf(stderr, "portierd: SIGHUP: access log %s reopened\n",
                     d->access_log_path);
+        if (d->fcgi != NULL)
+            fprintf(stderr, "portierd: SIGHUP: %u FastCGI processes "
+                    "fading\n", dp_fcgi_stock_fade(d->fcgi, NULL));
         return;
     }
     if (d->stopping)
@@ -195,7 +203,10 @@ chain_build(struct daemon *d, struct chain *c,
         }
     }
     c->handler = dp_handler_new(d->loop, c->servers, n);
-    return c->handler != NULL ? 0 : -1;
+    if (c->handler == NULL)
+        return -1;
+    dp_handler_set_fcgi(c->handler, d->fcgi);
+    return 0;
 }
 
 static void
@@ -666,6 +677,17 @@ run_worker(struct daemon *d)
     if (d->chains == NULL)
         return 1;
     d->n_chains = 1;
+    const struct dp_config_settings *cs = &cfg->settings;
+    struct dp_fcgi_settings fs = {
+        .stock_limit = (unsigned)cs->fastcgi_stock_limit,
+        .stock_max_idle = (unsigned)cs->fastcgi_stock_max_idle,
+        .idle_timeout_ms = cs->fastcgi_idle_timeout,
+        .timeout_ms = cs->fastcgi_timeout,
+        .server_software = cs->server_string,
+    };
+    d->fcgi = dp_fcgi_stock_new(d->loop, &fs);
+    if (d->fcgi == NULL)
+        return 1;
     if (chain_build(d, &d->chains[0], cfg->translation_sockets,
                     cfg->n_translation_sockets) != 0)
         return 1;
