@@ -245,3 +245,280 @@ def test_remote_down_is_502(portierd_factory, site, apps):
     assert len(lines) == 1 and 'connect to FastCGI server ' + name in \
         lines[0], d.log()
     d.stop()
+
+
+# ---- request bodies ----
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def pattern(n):
+    block = bytes((i * 7 + (i >> 8)) & 0xff for i in range(65536))
+    full, rest = divmod(n, len(block))
+    return block, full, rest
+
+
+def post_streaming(d, path, size, chunked, sample=None):
+    """POST `size` bytes of a pattern while reading the answer (both ways
+    at once, as a real client would); returns (status, headers, the
+    number of bytes, whether they equal what was sent)."""
+    block, full, rest = pattern(size)
+    sock = socket.create_connection(('127.0.0.1', d.port), timeout=30)
+    head = 'POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\n' % path
+    if chunked:
+        head += 'Transfer-Encoding: chunked\r\n\r\n'
+    else:
+        head += 'Content-Length: %d\r\n\r\n' % size
+    errors = []
+
+    def send():
+        try:
+            sock.sendall(head.encode())
+            for i in range(full + (1 if rest else 0)):
+                part = block if i < full else block[:rest]
+                if chunked:
+                    sock.sendall(b'%x\r\n' % len(part) + part + b'\r\n')
+                else:
+                    sock.sendall(part)
+            if chunked:
+                sock.sendall(b'0\r\n\r\n')
+        except OSError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    r = http.client.HTTPResponse(sock)
+    r.begin()
+    got, same, offset = 0, True, 0
+    while True:
+        data = r.read(65536)
+        if not data:
+            break
+        # compare against the pattern at this offset
+        pos = 0
+        while pos < len(data):
+            boff = (got + pos) % len(block)
+            n = min(len(data) - pos, len(block) - boff)
+            if data[pos:pos + n] != block[boff:boff + n]:
+                same = False
+            pos += n
+        got += len(data)
+        if sample is not None:
+            sample()
+    t.join(timeout=30)
+    sock.close()
+    assert not errors, errors
+    return r.status, r, got, same
+
+
+@pytest.mark.parametrize('chunked', [False, True],
+                         ids=['content-length', 'chunked'])
+def test_echo_post(portierd_factory, site, apps, chunked):
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s)
+    for size in (0, 1, 100000, 3 * 65536 + 17):
+        if size == 0 and chunked:
+            continue
+        status, r, got, same = post_streaming(d, '/echo', size, chunked)
+        assert status == 200, d.log()
+        assert got == size and same
+        if size > 0:    # without a body no CONTENT_TYPE (§6.2)
+            assert r.getheader('Content-Type') == 'application/x-test'
+        if chunked:
+            assert r.getheader('Transfer-Encoding') == 'chunked'
+        else:
+            assert r.getheader('Content-Length') == str(size)
+    # the same process served them all: the connection was kept
+    kids = stop_and_check_children(d)
+    assert len(kids) == 1
+
+
+@pytest.mark.parametrize('chunked', [False, True],
+                         ids=['content-length', 'chunked'])
+def test_echo_100mib_bounded_memory(portierd_factory, site, apps, chunked):
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s)
+    status, _, got, same = post_streaming(d, '/warm', 1000, chunked)
+    assert status == 200
+    base = rss_kib(d.proc.pid)
+    peak = [base]
+
+    def sample():
+        peak[0] = max(peak[0], rss_kib(d.proc.pid))
+
+    size = 100 * 1024 * 1024
+    status, _, got, same = post_streaming(d, '/big', size, chunked, sample)
+    assert status == 200, d.log()
+    assert got == size and same
+    # 100 MiB went through; portierd grew by a few buffers at most
+    assert peak[0] - base < 16 * 1024, (base, peak[0])
+    d.stop()
+
+
+# ---- failures ----
+
+def test_crash_gives_502_and_is_replaced(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['crash'])})
+    d = start(portierd_factory, s)
+    status, _, body = d.request('GET', '/c?ok')
+    assert status == 200 and body.startswith(b'alive ')
+    first = int(body.split()[1])
+    status, _, _ = d.request('GET', '/c?early')
+    assert status == 502
+    lines = wait_log(d, '"GET /c?early HTTP/1.1": 502')
+    assert len(lines) == 1 and apps['crash'] in lines[0], d.log()
+    # the next request works, on a new process
+    status, _, body = d.request('GET', '/c?ok')
+    assert status == 200, d.log()
+    second = int(body.split()[1])
+    assert second != first
+    assert not os.path.exists('/proc/%d' % first) or \
+        'Z' not in open('/proc/%d/stat' % first).read().rsplit(')', 1)[1]
+    d.stop()
+
+
+def test_crash_after_head_closes_connection(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['crash'])})
+    d = start(portierd_factory, s)
+    raw = d.raw(b'GET /c?late HTTP/1.1\r\nHost: x\r\n\r\n', timeout=10)
+    head, _, body = raw.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200'), raw[:200]
+    assert b'Content-Length: 1000' in head
+    # the connection was closed after the 100 bytes it had
+    assert body == b'x' * 100
+    lines = wait_log(d, 'response body failed after 100 bytes')
+    assert len(lines) == 1 and apps['crash'] in lines[0], d.log()
+    status, _, body = d.request('GET', '/c?ok')
+    assert status == 200
+    d.stop()
+
+
+def test_slow_hits_timeout(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_timeout = "500 ms"\n')
+    t0 = time.monotonic()
+    status, _, _ = d.request('GET', '/s?30')
+    assert status == 504
+    assert time.monotonic() - t0 < 5
+    lines = wait_log(d, '"GET /s?30 HTTP/1.1": 504')
+    assert len(lines) == 1 and 'no answer within 500 ms' in lines[0] and \
+        apps['slow'] in lines[0], d.log()
+    # the hung process was stopped; a quick request works
+    status, _, body = d.request('GET', '/s?0')
+    assert status == 200 and body == b'slept 0\n'
+    deadline = time.monotonic() + 5
+    while len(processes_running(apps['slow'])) > 1 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(processes_running(apps['slow'])) == 1
+    d.stop()
+
+
+# ---- pools ----
+
+def test_pool_limit_queues(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_stock_limit = "2"\n')
+    results = []
+
+    def one():
+        results.append(d.request('GET', '/s?1')[0])
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    # never more than the limit
+    assert len(processes_running(apps['slow'])) == 2
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [200] * 5
+    # 5 requests of 1 s on 2 processes: three rounds
+    assert time.monotonic() - t0 >= 2.5
+    assert len(children(d.proc.pid)) == 2
+    d.stop()
+
+
+def test_parallelism_lowers_limit(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'], packet('PARALLELISM', u16(1)))})
+    d = start(portierd_factory, s)
+    results = []
+    threads = [threading.Thread(
+        target=lambda: results.append(d.request('GET', '/s?1')[0]))
+        for _ in range(2)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert len(processes_running(apps['slow'])) == 1
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [200, 200] and time.monotonic() - t0 >= 1.9
+    d.stop()
+
+
+def test_idle_reaping(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_idle_timeout = "1 s"\n'
+              'set fastcgi_stock_max_idle = "2"\n')
+    results = []
+    threads = [threading.Thread(
+        target=lambda: results.append(d.request('GET', '/s?1')[0]))
+        for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert len(processes_running(apps['slow'])) == 4
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [200] * 4
+    # over max_idle: two stopped at once
+    deadline = time.monotonic() + 3
+    while len(children(d.proc.pid)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(children(d.proc.pid)) == 2
+    # idle longer than fastcgi_idle_timeout: the rest go too
+    deadline = time.monotonic() + 5
+    while children(d.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children(d.proc.pid) == []
+    assert processes_running(apps['slow']) == []
+    d.stop()
+
+
+def test_sighup_fades(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['hello'], packet('CHILD_TAG', 'a'))})
+    d = start(portierd_factory, s)
+    status, _, body = d.request('GET', '/h?pid')
+    first = int(body)
+    assert children(d.proc.pid) == [first]
+    d.proc.send_signal(signal.SIGHUP)
+    wait_log(d, 'FastCGI processes fading')
+    deadline = time.monotonic() + 5
+    while children(d.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children(d.proc.pid) == []
+    status, _, body = d.request('GET', '/h?pid')
+    assert status == 200 and int(body) != first
+    d.stop()
+
+
+def test_no_orphans_after_shutdown(portierd_factory, site, apps):
+    s = site({'/h': spawned(apps['hello']), '/s': spawned(apps['slow'])})
+    d = start(portierd_factory, s)
+    assert d.request('GET', '/h')[0] == 200
+    t = threading.Thread(target=lambda: d.request('GET', '/s?1'))
+    t.start()
+    time.sleep(0.3)
+    kids = children(d.proc.pid)
+    assert len(kids) == 2
+    d.stop()
+    t.join(timeout=10)
+    for k in kids:
+        assert not os.path.exists('/proc/%d' % k), 'orphan %d' % k
