@@ -551,6 +551,7 @@ enum block {
     BLOCK_NONE = 0,
     BLOCK_LISTENER,
     BLOCK_CONTROL,
+    BLOCK_SPAWN,
 };
 
 /* Options of a `control` block. */
@@ -607,7 +608,6 @@ static const struct {
 } toplevel_unsupported[] = {
     {"access_logger", true},
     {"child_error_logger", true},
-    {"spawn", true},
     {"ssl_client", true},
     {"emulate_mod_auth_easy", false},
 };
@@ -1542,6 +1542,146 @@ control_close(struct parser *ps)
     return 0;
 }
 
+/* --- the spawn block ----------------------------------------------- */
+
+static int
+spawn_open(struct parser *ps, struct cursor *c)
+{
+    struct dp_config_spawn *sp = &ps->cfg->spawn;
+    if (sp->present)
+        return fail(ps, NULL, "a second spawn block (the first is at %s:%u)",
+                    sp->file, sp->line);
+    int r = expect_symbol(ps, c, '{', "after 'spawn'");
+    if (r != 0)
+        return r;
+    r = expect_end(ps, c);
+    if (r != 0)
+        return r;
+    sp->present = true;
+    sp->file = ps->file;
+    sp->line = ps->line;
+    ps->block = BLOCK_SPAWN;
+    ps->block_depth = ps->depth;
+    ps->block_line = ps->line;
+    return 0;
+}
+
+/* A user or group name as the system tools accept it: a letter or '_'
+ * first, then letters, digits, '_', '.', '-', and an optional final '$'. */
+static bool
+is_id_name(const char *s)
+{
+    if (!is_alpha(*s) && *s != '_')
+        return false;
+    for (s++; *s != '\0'; s++)
+        if (!is_alpha(*s) && !is_digit(*s) && *s != '_' && *s != '.' &&
+            *s != '-' && !(*s == '$' && s[1] == '\0'))
+            return false;
+    return true;
+}
+
+/* ps->value as a spawn id: a name, "N", "N-M" or "N-".  Ranges only
+ * when allow_range. */
+static int
+spawn_id(struct parser *ps, const char *at, const char *what,
+         bool allow_range, struct dp_config_spawn_id *id)
+{
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), ps->value, ps->value_len);
+    memset(id, 0, sizeof(*id));
+    id->file = ps->file;
+    id->line = ps->line;
+    const char *v = ps->value;
+    if (!is_digit(v[0])) {
+        if (!is_id_name(v) || ps->value_len > 64)
+            return fail(ps, at, "invalid %s '%s': expected a name, a "
+                        "number%s", what, shown,
+                        allow_range ? " or a range (1000-1999, 2000-)"
+                                    : "");
+        id->name = arena_strdup(ps, v);
+        return id->name != NULL ? 0 : fail_nomem(ps);
+    }
+    const uint64_t max = UINT32_MAX - 1;    /* (uid_t)-1 means "none" */
+    const char *p = v;
+    uint64_t first, last;
+    if (!parse_decimal(&p, &first) || first > max)
+        return fail(ps, at, "invalid %s '%s': a number from 0 to %llu",
+                    what, shown, (unsigned long long)max);
+    last = first;
+    if (*p == '-' && allow_range) {
+        p++;
+        if (*p == '\0') {
+            last = max;
+        } else if (!parse_decimal(&p, &last) || last > max) {
+            return fail(ps, at, "invalid %s '%s': the end of the range is "
+                        "not a number from 0 to %llu", what, shown,
+                        (unsigned long long)max);
+        }
+        if (last < first)
+            return fail(ps, at, "invalid %s '%s': the range ends before "
+                        "it starts", what, shown);
+    }
+    if (*p != '\0')
+        return fail(ps, at, "invalid %s '%s': expected a name, a number%s",
+                    what, shown,
+                    allow_range ? " or a range (1000-1999, 2000-)" : "");
+    id->first = (uint32_t)first;
+    id->last = (uint32_t)last;
+    return 0;
+}
+
+static int
+spawn_option(struct parser *ps, struct cursor *c, const char *word,
+             size_t len)
+{
+    static const char *const unsupported[] = {
+        "CPUWeight", "TasksMax", "MemoryMax", "IOWeight",
+    };
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), word, len);
+    bool is_default = word_is(word, len, "default_user");
+    bool is_user = word_is(word, len, "allow_user");
+    bool is_group = word_is(word, len, "allow_group");
+    if (!is_default && !is_user && !is_group) {
+        for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]);
+             i++)
+            if (word_is(word, len, unsupported[i]))
+                return fail(ps, word, "spawn option '%s' is not supported "
+                            "yet", shown);
+        return fail(ps, word, "unknown spawn option '%s'", shown);
+    }
+    struct dp_config_spawn *sp = &ps->cfg->spawn;
+    if (is_default && sp->has_default_user)
+        return fail(ps, word, "spawn option 'default_user' given twice");
+    const char *at;
+    char value_shown[SHOW_SIZE];
+    int r = option_value(ps, c, shown, &at, value_shown);
+    if (r != 0)
+        return r;
+    if (is_default) {
+        r = spawn_id(ps, at, "default_user", false, &sp->default_user);
+        if (r == 0)
+            sp->has_default_user = true;
+        return r;
+    }
+    struct dp_config *cfg = ps->cfg;
+    struct dp_config_spawn_id **arr = is_user ? &sp->allow_users
+                                              : &sp->allow_groups;
+    size_t *n = is_user ? &sp->n_allow_users : &sp->n_allow_groups;
+    size_t *cap = is_user ? &cfg->allow_users_cap : &cfg->allow_groups_cap;
+    if (*n >= DP_CONFIG_MAX_SPAWN_IDS)
+        return fail(ps, word, "more than %d '%s' lines",
+                    DP_CONFIG_MAX_SPAWN_IDS, shown);
+    struct dp_config_spawn_id id;
+    r = spawn_id(ps, at, is_user ? "allow_user" : "allow_group", true, &id);
+    if (r != 0)
+        return r;
+    if (grow(&cfg->arena, (void **)arr, *n, cap, sizeof(**arr)) != 0)
+        return fail_nomem(ps);
+    (*arr)[(*n)++] = id;
+    return 0;
+}
+
 /* --- lines --------------------------------------------------------- */
 
 static int include_files(struct parser *ps, const char *at, bool optional);
@@ -1601,6 +1741,10 @@ parse_line(struct parser *ps, const char *line, const char *end)
             return fail(ps, at, "'}' closes a block opened in another file");
         if (ps->block == BLOCK_CONTROL)
             return control_close(ps);
+        if (ps->block == BLOCK_SPAWN) {
+            ps->block = BLOCK_NONE;
+            return 0;
+        }
         return listener_close(ps);
     }
 
@@ -1609,6 +1753,7 @@ parse_line(struct parser *ps, const char *line, const char *end)
     int r = next_word(ps, &c, &word, &len,
                       ps->block == BLOCK_LISTENER  ? "a listener option"
                       : ps->block == BLOCK_CONTROL ? "a control option"
+                      : ps->block == BLOCK_SPAWN   ? "a spawn option"
                                                    : "a keyword");
     if (r != 0)
         return r;
@@ -1616,11 +1761,15 @@ parse_line(struct parser *ps, const char *line, const char *end)
         return listener_option(ps, &c, word, len);
     if (ps->block == BLOCK_CONTROL)
         return control_option(ps, &c, word, len);
+    if (ps->block == BLOCK_SPAWN)
+        return spawn_option(ps, &c, word, len);
 
     if (word_is(word, len, "listener"))
         return listener_open(ps, &c);
     if (word_is(word, len, "control"))
         return control_open(ps, &c);
+    if (word_is(word, len, "spawn"))
+        return spawn_open(ps, &c);
     if (word_is(word, len, "set"))
         return handle_set(ps, &c);
     if (word_is(word, len, "translation_socket")) {
@@ -1682,7 +1831,9 @@ parse_text(struct parser *ps, const char *name, const uint8_t *data, size_t len)
         ps->line = ps->block_line;
         ps->line_start = NULL;
         r = fail(ps, NULL, "%s block is not closed at the end of the file",
-                 ps->block == BLOCK_CONTROL ? "control" : "listener");
+                 ps->block == BLOCK_CONTROL ? "control"
+                 : ps->block == BLOCK_SPAWN ? "spawn"
+                                            : "listener");
     }
     if (r == 0) {
         ps->file = saved_file;

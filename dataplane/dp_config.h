@@ -1,7 +1,8 @@
 /*
  * dp_config: the configuration file of portierd, in the language of the
  * beng-proxy manual (docs/configuration.md): `listener { ... }` blocks,
- * `control { ... }` blocks, `translation_socket`, `set NAME = "VALUE"`,
+ * `control { ... }` blocks, the `spawn { ... }` block, `translation_socket`,
+ * `set NAME = "VALUE"`,
  * `@include`,
  * `@include_optional`, `@set NAME = "VALUE"` with `${NAME}`, comments.
  *
@@ -44,6 +45,7 @@
 #define DP_CONFIG_MAX_LISTENERS           256
 #define DP_CONFIG_MAX_TRANSLATION_SOCKETS 32 /* global, and per listener */
 #define DP_CONFIG_MAX_CONTROLS            32   /* `control` blocks */
+#define DP_CONFIG_MAX_SPAWN_IDS           256  /* allow_user, allow_group */
 
 /* The default port of a listener's `bind` address without a port. */
 #define DP_CONFIG_DEFAULT_HTTP_PORT 80
@@ -107,6 +109,31 @@ struct dp_config_control {
     unsigned line;
 };
 
+/* One `allow_user` / `allow_group` value of the spawn block: a name, a
+ * number, a range "FIRST-LAST" or an open range "FIRST-". */
+struct dp_config_spawn_id {
+    const char *name;        /* a user/group name; NULL for numbers */
+    uint32_t first, last;    /* numbers: first..last inclusive; an open
+                              * range ends at UINT32_MAX - 1 */
+    const char *file;        /* where it was written */
+    unsigned line;
+};
+
+/* The `spawn { ... }` block (docs/configuration.md): who child processes
+ * may run as.  Names are resolved when portierd starts (dp_spawn). */
+struct dp_config_spawn {
+    bool present;            /* the block was given */
+    const char *file;        /* where it starts */
+    unsigned line;
+    struct dp_config_spawn_id default_user;  /* .name or number; valid
+                                              * when has_default_user */
+    bool has_default_user;
+    struct dp_config_spawn_id *allow_users;  /* in file order */
+    size_t n_allow_users;
+    struct dp_config_spawn_id *allow_groups;
+    size_t n_allow_groups;
+};
+
 /* Field types of the settings (see dp_config_settings.def). */
 #define DP_SETTING_STRING(name, def, sup)             const char *name;
 #define DP_SETTING_CHOICE(name, def, choices, sup)    const char *name;
@@ -129,6 +156,7 @@ struct dp_config {
     struct dp_config_control *controls; /* in file order */
     size_t n_controls;
     struct dp_config_settings settings;
+    struct dp_config_spawn spawn;
     /* Tests and fuzzing only: parse and store settings that are not
      * supported yet instead of refusing them.  portierd never sets it. */
     bool accept_unsupported;
@@ -136,6 +164,7 @@ struct dp_config {
     size_t listeners_cap;
     size_t translation_sockets_cap;
     size_t controls_cap;
+    size_t allow_users_cap, allow_groups_cap;
     struct pr_arena arena;
 };
 

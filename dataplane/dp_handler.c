@@ -3,6 +3,7 @@
  * steps 3-5): translate, apply policy, execute.
  */
 #include "dp_handler.h"
+#include "dp_cgi.h"
 #include "dp_fcache.h"
 #include "dp_fcgi.h"
 #include "dp_file.h"
@@ -45,7 +46,7 @@ struct hreq {
 
     /* Repeat requests of §1.5.2 and their loop counters. */
     unsigned n_internal_redirect, n_like_host, n_file_not_found,
-        n_directory_index, n_enotdir;
+        n_directory_index, n_enotdir, n_cgi_redirect;
 
     /* HTTP_AUTH (§1.12): a sub-request with the client's credentials. */
     struct tp_request auth;
@@ -263,6 +264,7 @@ missing_feature(const struct tp_response *r)
     };
     if (r->address.type != TP_ADDRESS_NONE &&
         r->address.type != TP_ADDRESS_LOCAL &&
+        r->address.type != TP_ADDRESS_CGI &&
         r->address.type != TP_ADDRESS_FASTCGI)
         return kinds[r->address.type];
     const struct {
@@ -504,6 +506,42 @@ serve_local(struct hreq *hr, const struct tp_response *r,
 }
 
 static void execute(struct hreq *hr, const struct tp_response *r);
+
+/* A CGI's local redirect (RFC 3875 §6.2.2): handle the request again
+ * for that "/path?query", as a GET without body. */
+static void
+cgi_local_redirect(void *ctx, const char *uri)
+{
+    struct hreq *hr = ctx;
+    struct dp_request *req = hr->req;
+    if (over_limit(hr, &hr->n_cgi_redirect, DP_CGI_MAX_LOCAL_REDIRECTS,
+                   "CGI local redirect"))
+        return;
+    char *path = dp_pool_strdup(req->pool, uri);
+    char *q = path != NULL ? strchr(path, '?') : NULL;
+    if (q != NULL)
+        *q++ = '\0';
+    struct dp_uri_parts parts;
+    if (path != NULL)
+        dp_uri_dissect(path, strlen(path), &parts);
+    if (path == NULL || dp_uri_path_safe(parts.base.p, parts.base.n)) {
+        dp_request_error(req, 502, "CGI local redirect to a bad path");
+        return;
+    }
+    req->target = uri;
+    req->path = path;
+    req->query = q;
+    req->method = DP_HTTP_GET;
+    req->method_name = "GET";
+    tp_request_init(&hr->treq);
+    hr->treq.host = tp_slice_str(req->host);
+    hr->treq.uri = pool_slice(req->pool, parts.base.p, parts.base.n);
+    if (req->listener_tag != NULL)
+        hr->treq.listener_tag = tp_slice_str(req->listener_tag);
+    hr->request_flags = 0;
+    hr->server = 0;
+    repeat(hr);
+}
 
 static void
 on_http_auth(void *ctx, struct tp_response *response, int status,
@@ -825,6 +863,19 @@ execute(struct hreq *hr, const struct tp_response *r)
     if (r->address.type == TP_ADDRESS_FASTCGI) {
         dp_request_error(req, 502, "translation packet FASTCGI: no FastCGI "
                          "stock in this process");
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_CGI) {
+        struct dp_response_headers *hp = dp_pool_alloc(req->pool,
+                                                       sizeof(*hp));
+        struct dp_cgi_redirect redirect = { cgi_local_redirect, hr };
+        if (hp != NULL)
+            *hp = h;
+        if (hp == NULL)
+            dp_request_error(req, 500, "out of memory");
+        else
+            dp_cgi_serve(req, &r->address, hp, &redirect,
+                         hr->n_cgi_redirect == 0);
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,

@@ -120,6 +120,8 @@ struct dp_conn {
     bool want_write;                  /* polling for writability */
     int poll_events;                  /* what conn->poll waits for */
     bool maybe_readable;              /* the socket may hold input */
+    bool hup_checked;                 /* CONN_HANDLER: a hang-up event
+                                         came with input still pending */
     uint64_t id;
     struct sockaddr_storage peer;
     char peer_text[64];
@@ -506,6 +508,11 @@ conn_poll(struct dp_conn *conn, int events)
     conn->want_write = (events & UV_WRITABLE) != 0;
     if (rbody_wants_input(conn))
         events |= UV_READABLE;
+    /* While a handler works (a CGI program, a backend), hear the client
+     * hang up so that its abort callback ends that work at once. */
+    if (conn->state == CONN_HANDLER && !(events & UV_READABLE) &&
+        !conn->hup_checked)
+        events |= UV_DISCONNECT;
     if (events == conn->poll_events)
         return;     /* unchanged: no epoll_ctl */
     conn->poll_events = events;
@@ -1400,6 +1407,7 @@ conn_parse(struct dp_conn *conn)
     conn->expect_continue = head.expect_continue;
     conn->status = 0;
     conn->state = CONN_HANDLER;
+    conn->hup_checked = false;
     uv_timer_stop(&conn->timer);
     /* Polling stops only if the handler does not answer at once (see
      * conn_advance): most answers come synchronously from the caches. */
@@ -1529,6 +1537,21 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
     if (status < 0 && conn->state == CONN_HEAD && conn->in_len == 0) {
         conn_close(conn);
         return;
+    }
+    if (conn->state == CONN_HANDLER && !rbody_wants_input(conn) &&
+        (status < 0 || (events & UV_DISCONNECT))) {
+        /* Gone, unless input is still pending (a pipelined request
+         * before the FIN): then stop watching for the hang-up. */
+        char c;
+        ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (status < 0 || n == 0 ||
+            (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn->keep_alive = false;
+            conn_close(conn);
+            return;
+        }
+        conn->hup_checked = true;
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
     if (rbody_wants_input(conn) && conn->maybe_readable) {
         rbody_read(&conn->rbody->base);

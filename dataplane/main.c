@@ -5,6 +5,7 @@
  * sockets close with the translation stocks), SIGHUP reopens the access
  * log.
  */
+#include "dp_cgi.h"
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
@@ -12,6 +13,7 @@
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
+#include "dp_spawn.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
 
@@ -142,6 +144,7 @@ shutdown_done(void *ctx)
     /* Children are stopped and reaped while the loop still runs. */
     dp_fcgi_stock_free(d->fcgi);
     d->fcgi = NULL;
+    dp_spawn_shutdown();
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
@@ -362,6 +365,7 @@ drop_privileges(const struct identity *id)
 }
 
 static struct identity run_as;
+static struct dp_spawn_policy spawn_policy;   /* the spawn { } block */
 
 /* What the command line said, so that a reload reads the same. */
 static struct {
@@ -530,14 +534,24 @@ run_master(struct daemon *d, unsigned n)
             memset(&err, 0, sizeof(err));
             dp_config_init(&fresh);
             int rc = load_config(&fresh, &err);
+            struct dp_spawn_policy policy;
+            char perr[600] = "";
+            if (rc == 0 && dp_spawn_policy_resolve(&fresh.spawn, &policy,
+                                                   perr, sizeof(perr)) != 0)
+                rc = -1;
             if (rc != 0 || !same_listeners(&d->cfg, &fresh)) {
                 fprintf(stderr, "portierd: SIGHUP: reload refused, the "
                         "running configuration stays: %s\n",
-                        rc != 0 ? err.text
-                                : "the listeners changed (restart "
-                                  "portierd to change them)");
+                        perr[0] != '\0' ? perr
+                        : rc != 0 ? err.text
+                                  : "the listeners changed (restart "
+                                    "portierd to change them)");
+                if (rc == 0)
+                    dp_spawn_policy_free(&policy);
                 dp_config_free(&fresh);
             } else {
+                dp_spawn_policy_free(&spawn_policy);
+                spawn_policy = policy;
                 for (unsigned i = 0; i < slots; i++)
                     if (workers[i].pid > 0 && !workers[i].retiring) {
                         workers[i].retiring = true;
@@ -734,6 +748,9 @@ run_worker(struct daemon *d)
 
     if (control_start(d) != 0)
         return 1;
+    if (dp_spawn_init(d->loop, &spawn_policy) != 0)
+        return 1;
+    dp_cgi_configure(s->cgi_timeout, s->server_string);
 
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
@@ -744,6 +761,7 @@ run_worker(struct daemon *d)
     uv_signal_start(&d->sighup, on_signal, SIGHUP);
 
     uv_run(d->loop, UV_RUN_DEFAULT);
+    dp_spawn_fini();
     if (d->listen_fds == NULL || d->cfg.settings.workers <= 1)
         fprintf(stderr, "portierd: stopped\n");
     return 0;
@@ -825,9 +843,17 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
+    char spawn_err[600];
+    if (dp_spawn_policy_resolve(&d.cfg.spawn, &spawn_policy, spawn_err,
+                                sizeof(spawn_err)) != 0) {
+        fprintf(stderr, "portierd: %s\n", spawn_err);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
     if (check) {
         printf("portierd: configuration %s is valid\n",
                config_path != NULL ? config_path : "(command line)");
+        dp_spawn_policy_free(&spawn_policy);
         dp_config_free(&d.cfg);
         return 0;
     }
@@ -868,6 +894,7 @@ main(int argc, char **argv)
         close(d.access_log_fd);
     dp_config_free(&d.cfg);
     dp_fcache_configure(0, 0);      /* close the cached files */
+    dp_spawn_policy_free(&spawn_policy);
     uv_loop_close(d.loop);
     return status;
 }

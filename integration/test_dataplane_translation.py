@@ -448,7 +448,7 @@ def test_www_authenticate(policy):
                 packet('ADDRESS_STRING', '127.0.0.1:1')]),
     ('CHECK', [packet('CHECK', 'c'), packet('PATH', '/tmp/x')]),
     ('SESSION', [packet('SESSION', 'abc'), packet('PATH', '/tmp/x')]),
-    ('CGI', [packet('CGI', '/bin/true')]),
+    ('WAS', [packet('WAS', '/bin/true')]),
 ])
 def test_feature_not_built(policy, name, packets):
     d, answers, _ = policy

@@ -708,8 +708,8 @@ test_errors(void **state)
                               "not supported yet"},
         {"child_error_logger {\n", "portierd.conf:1: block "
                                    "'child_error_logger' is not supported yet"},
-        {"spawn {\n", "portierd.conf:1: block 'spawn' is not supported "
-                      "yet"},
+        {"spawn {\n", "portierd.conf:1: spawn block is not closed at the "
+                      "end of the file"},
         {"ssl_client {\n", "portierd.conf:1: block 'ssl_client' is not "
                            "supported yet"},
         {"emulate_mod_auth_easy yes\n",
@@ -947,6 +947,75 @@ test_control(void **state)
     assert_int_equal(cfg.n_listeners, 0);
     dp_config_free(&cfg);
     assert_int_equal(cfg.n_controls, 0);
+}
+
+static void
+test_spawn(void **state)
+{
+    (void)state;
+    struct dp_config cfg;
+    parse_ok_ex("spawn {\n  default_user \"www-data\"\n"
+                "  allow_user \"www-data\"\n  allow_user 1000\n"
+                "  allow_user \"2000-2999\"\n  allow_user 2147483648-\n"
+                "  allow_group \"nogroup\"\n  allow_group \"100-\"\n}\n",
+                &cfg, false);
+    const struct dp_config_spawn *sp = &cfg.spawn;
+    assert_true(sp->present);
+    assert_int_equal(sp->line, 1);
+    assert_true(sp->has_default_user);
+    assert_string_equal(sp->default_user.name, "www-data");
+    assert_int_equal(sp->n_allow_users, 4);
+    assert_string_equal(sp->allow_users[0].name, "www-data");
+    assert_int_equal(sp->allow_users[0].line, 3);
+    assert_null(sp->allow_users[1].name);
+    assert_int_equal(sp->allow_users[1].first, 1000);
+    assert_int_equal(sp->allow_users[1].last, 1000);
+    assert_int_equal(sp->allow_users[2].first, 2000);
+    assert_int_equal(sp->allow_users[2].last, 2999);
+    assert_int_equal(sp->allow_users[3].first, 2147483648u);
+    assert_int_equal(sp->allow_users[3].last, UINT32_MAX - 1);
+    assert_int_equal(sp->n_allow_groups, 2);
+    assert_string_equal(sp->allow_groups[0].name, "nogroup");
+    assert_int_equal(sp->allow_groups[1].first, 100);
+    assert_int_equal(sp->allow_groups[1].file[0], 'p');
+    dp_config_free(&cfg);
+
+    parse_ok_ex("set workers = \"2\"\n", &cfg, false);
+    assert_false(cfg.spawn.present);
+    dp_config_free(&cfg);
+
+    static const struct {
+        const char *text, *error;
+    } cases[] = {
+        {"spawn {\n  allow_user \"2000-1000\"\n}\n",
+         "portierd.conf:2: invalid allow_user '2000-1000': the range ends "
+         "before it starts"},
+        {"spawn {\n  allow_user \"4294967295\"\n}\n",
+         "portierd.conf:2: invalid allow_user '4294967295': a number from 0 "
+         "to 4294967294"},
+        {"spawn {\n  allow_group \"10-x\"\n}\n",
+         "portierd.conf:2: invalid allow_group '10-x': the end of the range "
+         "is not a number from 0 to 4294967294"},
+        {"spawn {\n  allow_user \"a b\"\n}\n",
+         "portierd.conf:2: invalid allow_user 'a b': expected a name, a "
+         "number or a range (1000-1999, 2000-)"},
+        {"spawn {\n  default_user \"100-\"\n}\n",
+         "portierd.conf:2: invalid default_user '100-': expected a name, a "
+         "number"},
+        {"spawn {\n  default_user \"a\"\n  default_user \"b\"\n}\n",
+         "portierd.conf:3: spawn option 'default_user' given twice"},
+        {"spawn {\n  MemoryMax \"16 GB\"\n}\n",
+         "portierd.conf:2: spawn option 'MemoryMax' is not supported yet"},
+        {"spawn {\n  allow \"x\"\n}\n",
+         "portierd.conf:2: unknown spawn option 'allow'"},
+        {"spawn {\n}\nspawn {\n}\n",
+         "portierd.conf:3: a second spawn block (the first is at "
+         "portierd.conf:1)"},
+        {"spawn {\n  allow_user\n}\n",
+         "portierd.conf:2: expected a value for 'allow_user'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error(cases[i].text, cases[i].error);
 }
 
 static void
@@ -1353,6 +1422,7 @@ main(void)
         cmocka_unit_test(test_size_and_duration),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_control),
+        cmocka_unit_test(test_spawn),
         cmocka_unit_test(test_listener_limit),
         cmocka_unit_test(test_add_listen_and_finish),
         cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),
