@@ -15,6 +15,7 @@
 #include "dp_fcgi.h"
 #include "cgi_head.h"
 #include "dp_fcgi_params.h"
+#include "dp_spawn.h"
 #include "fcgi_codec.h"
 
 #include <arpa/inet.h>
@@ -32,7 +33,6 @@
 #define IN_BUF_SIZE 65536
 #define OUT_HIGH_WATER 65536
 #define STDERR_LINE_MAX 512
-#define KILL_GRACE_MS 2000
 #define REAP_PER_TICK 4
 
 struct fcgi_op;
@@ -55,10 +55,10 @@ struct fcgi_app {
     /* spawned: argv/env NULL-terminated, strings owned */
     char **argv;
     char **env;
-    char *file;                 /* what execvp runs */
-    char *cwd;
-    char *stderr_path;
-    bool stderr_null;
+    char *file;                 /* what execve runs */
+    char *spawn_name;           /* "fastcgi PROGRAM" for dp_spawn's log */
+    struct tp_child_options child;  /* copies: chdir, stderr, limits, ids */
+    char *own_chdir, *own_stderr_path, *own_rlimits;  /* child's strings */
     char **tags;
     size_t n_tags;
 
@@ -84,11 +84,8 @@ struct fcgi_item {
     bool dead;                  /* unlinked; waiting for handles */
     int open_handles;
 
-    bool spawned;
-    uv_process_t proc;
-    bool exited;
-    bool killed;                /* we sent the signal */
-    uv_timer_t kill_timer;
+    struct dp_child *child;     /* spawned: the process; NULL remote */
+    pid_t pid;
 };
 
 struct dp_fcgi_stock {
@@ -304,8 +301,10 @@ app_free(struct fcgi_app *app)
     free_strv(app->argv);
     free_strv(app->env);
     free(app->file);
-    free(app->cwd);
-    free(app->stderr_path);
+    free(app->spawn_name);
+    free(app->own_chdir);
+    free(app->own_stderr_path);
+    free(app->own_rlimits);
     free_strv(app->tags);
     free(app);
 }
@@ -314,23 +313,6 @@ static char **
 strv_new(size_t n)
 {
     return calloc(n + 1, sizeof(char *));
-}
-
-/* A spawned application's options; NULL with *why set when a child
- * option asks for something this spawner cannot do. */
-static const char *
-unsupported_option(const struct tp_address *a)
-{
-    const struct tp_child_options *c = &a->child;
-    if (c->uid_gid.present)
-        return "UID_GID";
-    if (c->umask != TP_UMASK_UNSET)
-        return "UMASK";
-    if (c->rlimits != NULL)
-        return "RLIMITS";
-    if (c->no_new_privs)
-        return "NO_NEW_PRIVS";
-    return NULL;
 }
 
 static struct fcgi_app *
@@ -404,12 +386,25 @@ app_new(struct dp_fcgi_stock *stock, const struct tp_address *a,
         if ((app->tags[j] = strdup(a->child.tags.v[j])) == NULL)
             goto fail;
     app->n_tags = a->child.tags.n;
-    app->cwd = xstrdup(a->child.chdir);
-    app->stderr_path = xstrdup(a->child.stderr_path);
-    app->stderr_null = a->child.stderr_null;
+    /* dp_spawn reads these of the child options; the lists stay empty */
+    const struct tp_child_options *c = &a->child;
+    app->child.umask = c->umask;
+    app->child.uid_gid = c->uid_gid;
+    app->child.no_new_privs = c->no_new_privs;
+    app->child.sigkill = c->sigkill;
+    app->child.stderr_null = c->stderr_null;
+    app->child.chdir = app->own_chdir = xstrdup(c->chdir);
+    app->child.stderr_path = app->own_stderr_path = xstrdup(c->stderr_path);
+    app->child.rlimits = app->own_rlimits = xstrdup(c->rlimits);
     app->name = xstrdup(a->path);
-    if (app->file == NULL || app->name == NULL)
+    size_t sn = strlen(a->path) + 10;
+    app->spawn_name = malloc(sn);
+    if (app->file == NULL || app->name == NULL || app->spawn_name == NULL ||
+        (c->chdir != NULL && app->child.chdir == NULL) ||
+        (c->stderr_path != NULL && app->child.stderr_path == NULL) ||
+        (c->rlimits != NULL && app->child.rlimits == NULL))
         goto fail;
+    snprintf(app->spawn_name, sn, "fastcgi %s", a->path);
     return app;
 fail:
     app_free(app);
@@ -479,9 +474,8 @@ stock_maybe_free(struct dp_fcgi_stock *stock)
 }
 
 static void
-item_handle_closed(uv_handle_t *h)
+item_unref(struct fcgi_item *item)
 {
-    struct fcgi_item *item = h->data;
     if (--item->open_handles > 0)
         return;
     struct dp_fcgi_stock *stock = item->app->stock;
@@ -491,37 +485,19 @@ item_handle_closed(uv_handle_t *h)
 }
 
 static void
-kill_timer_cb(uv_timer_t *t)
+item_handle_closed(uv_handle_t *h)
 {
-    struct fcgi_item *item = t->data;
-    if (!item->exited) {
-        log_line("fastcgi %s: pid %d ignored SIGTERM for %u ms: SIGKILL",
-                 item->app->name, (int)item->proc.pid, KILL_GRACE_MS);
-        kill(-item->proc.pid, SIGKILL);
-        kill(item->proc.pid, SIGKILL);
-    }
+    item_unref(h->data);
 }
 
+/* The process ended on its own (dp_spawn logged how, unless normal). */
 static void
-proc_exit_cb(uv_process_t *p, int64_t status, int signum)
+child_exit_cb(void *ctx, int wait_status)
 {
-    struct fcgi_item *item = p->data;
-    item->exited = true;
-    if (!item->killed) {
-        if (signum != 0)
-            log_line("fastcgi %s: pid %d killed by signal %d", item->app->name,
-                     (int)p->pid, signum);
-        else
-            log_line("fastcgi %s: pid %d exited with status %lld",
-                     item->app->name, (int)p->pid, (long long)status);
-    } else if (signum == 0 || signum == SIGTERM || signum == SIGKILL) {
-        /* stopped by us, as intended */
-    }
-    uv_timer_stop(&item->kill_timer);
-    uv_close((uv_handle_t *)&item->kill_timer, item_handle_closed);
-    uv_close((uv_handle_t *)p, item_handle_closed);
+    struct fcgi_item *item = ctx;
+    (void)wait_status;
     if (!item->dead)
-        item_destroy(item);     /* crashed: its request fails (EOF) */
+        item_destroy(item);     /* its request fails */
 }
 
 static void op_fail(struct fcgi_op *op, unsigned status, const char *fmt,
@@ -546,17 +522,19 @@ item_destroy(struct fcgi_item *item)
     if (item->idle)
         app->n_idle--;
     item->idle = false;
+    /* One reference for the item itself, dropped below. */
+    item->open_handles++;
     if (item->fd >= 0) {
         uv_poll_stop(&item->poll);
         uv_close((uv_handle_t *)&item->poll, item_handle_closed);
         close(item->fd);
         item->fd = -1;
     }
-    if (item->spawned && !item->exited) {
-        item->killed = true;
-        kill(-item->proc.pid, SIGTERM);
-        kill(item->proc.pid, SIGTERM);
-        uv_timer_start(&item->kill_timer, kill_timer_cb, KILL_GRACE_MS, 0);
+    if (item->child != NULL) {
+        /* SIGTERM to its process group now, SIGKILL later; reaped by
+         * the spawner */
+        dp_child_release(item->child, true);
+        item->child = NULL;
     }
     struct fcgi_op *op = item->op;
     item->op = NULL;
@@ -568,6 +546,7 @@ item_destroy(struct fcgi_item *item)
     /* The slot is free: a waiting request may get a new one. */
     if (!app->stock->closing)
         app_dispatch(app);
+    item_unref(item);
 }
 
 static void item_poll_cb(uv_poll_t *poll, int status, int events);
@@ -658,15 +637,16 @@ item_spawn(struct fcgi_app *app, char *msg, size_t msglen)
         return NULL;
     }
     item->fd = -1;
-    struct sockaddr_un un;
-    memset(&un, 0, sizeof(un));
-    un.sun_family = AF_UNIX;
-    int n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1,
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+    un->sun_family = AF_UNIX;
+    int n = snprintf(un->sun_path + 1, sizeof(un->sun_path) - 1,
                      "portier-fcgi-%d-%u", (int)getpid(), ++stock->counter);
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
                                 (size_t)n);
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&un, len) != 0 ||
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)un, len) != 0 ||
         listen(lfd, 2) != 0) {
         snprintf(msg, msglen, "listener socket for %s: %s", app->name,
                  strerror(errno));
@@ -675,65 +655,30 @@ item_spawn(struct fcgi_app *app, char *msg, size_t msglen)
         free(item);
         return NULL;
     }
-    int efd = -1;
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_INHERIT_FD;
-    stdio[0].data.fd = lfd;
-    stdio[1].flags = UV_IGNORE;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
-    if (app->stderr_null) {
-        stdio[2].flags = UV_IGNORE;
-    } else if (app->stderr_path != NULL) {
-        efd = open(app->stderr_path, O_WRONLY | O_APPEND | O_CREAT |
-                   O_CLOEXEC, 0600);
-        if (efd < 0) {
-            snprintf(msg, msglen, "STDERR_PATH %s: %s", app->stderr_path,
-                     strerror(errno));
-            close(lfd);
-            free(item);
-            return NULL;
-        }
-        stdio[2].data.fd = efd;
-    }
-    uv_process_options_t opt;
-    memset(&opt, 0, sizeof(opt));
-    opt.exit_cb = proc_exit_cb;
-    opt.file = app->file;
-    opt.args = app->argv;
-    opt.env = app->env;
-    opt.cwd = app->cwd;
-    opt.flags = UV_PROCESS_DETACHED;    /* a session of its own */
-    opt.stdio_count = 3;
-    opt.stdio = stdio;
-    item->proc.data = item;
-    int rc = uv_spawn(stock->loop, &item->proc, &opt);
+    struct dp_spawn_options opt = {
+        .name = app->spawn_name,
+        .path = app->file,
+        .argv = app->argv,
+        .envp = app->env,
+        .child = &app->child,
+        .stdin_fd = lfd,            /* FCGI_LISTENSOCK_FILENO */
+        .stdout_fd = -1,
+    };
+    char err[300];
+    item->child = dp_spawn(&opt, child_exit_cb, item, err, sizeof(err));
     close(lfd);
-    if (efd >= 0)
-        close(efd);
-    if (rc != 0) {
-        snprintf(msg, msglen, "spawn %s: %s", app->file, uv_strerror(rc));
-        /* libuv wants the handle closed even after a failed spawn */
-        item->open_handles = 1;
-        item->dead = true;
-        item->app = app;
-        stock->live_items++;
-        uv_close((uv_handle_t *)&item->proc, item_handle_closed);
+    if (item->child == NULL) {
+        snprintf(msg, msglen, "%s", err);
+        free(item);
         return NULL;
     }
-    item->spawned = true;
-    item->open_handles = 2;
-    uv_timer_init(stock->loop, &item->kill_timer);
-    item->kill_timer.data = item;
+    item->pid = dp_child_pid(item->child);
     item_link(app, item);
     bool in_progress = false;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    memcpy(&ss, &un, len);
     int fd = connect_socket(&ss, len, &in_progress);
     if (fd < 0) {
         snprintf(msg, msglen, "connect to %s (pid %d): %s", app->name,
-                 (int)item->proc.pid, strerror(-fd));
+                 (int)item->pid, strerror(-fd));
         item_destroy(item);
         return NULL;
     }
@@ -1606,16 +1551,6 @@ dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,
     if (stock == NULL || stock->closing) {
         dp_request_error(req, 503, "FastCGI: shutting down");
         return;
-    }
-    if (a->addresses.n == 0) {
-        const char *opt = unsupported_option(a);
-        if (opt != NULL) {
-            snprintf(msg, sizeof(msg), "translation packet %s for a "
-                     "FastCGI child: not supported by Portier's spawner",
-                     opt);
-            dp_request_error(req, 502, msg);
-            return;
-        }
     }
     for (size_t i = 0; i < a->addresses.n; i++)
         if (a->addresses.v[i].len == 0) {

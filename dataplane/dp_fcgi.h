@@ -10,12 +10,13 @@
  *   ADDRESS; keyed by everything that shapes the process: program,
  *   ACTION, INTERPRETER, APPEND, SETENV, CHDIR, stderr options,
  *   CHILD_TAG).
- * - A spawned application gets a listening AF_LOCAL stream socket (an
- *   abstract name) on fd 0, /dev/null on fd 1, portierd's stderr (or
- *   STDERR_PATH, or /dev/null with STDERR_NULL) on fd 2, only the SETENV
- *   variables as its environment, a session (process group) of its own,
- *   and SIGTERM when portierd's worker dies.  One request per process at
- *   a time (CONCURRENCY above 1 is treated as 1).
+ * - A spawned application is started by dp_spawn (the worker's spawner:
+ *   process group, clean environment of exactly the SETENV variables,
+ *   the spawn {} user policy, CHDIR, STDERR_PATH/STDERR_NULL, UMASK,
+ *   RLIMITS, NO_NEW_PRIVS, stderr lines to the error log, SIGKILL when
+ *   the worker dies) with a listening AF_LOCAL stream socket (an
+ *   abstract name, backlog 2) on fd 0 and /dev/null on fd 1.  One
+ *   request per process at a time (CONCURRENCY above 1 is treated as 1).
  * - Each request: BEGIN_REQUEST (RESPONDER, KEEP_CONN), PARAMS
  *   (dp_fcgi_params), STDIN streamed from dp_request_body() with
  *   back-pressure, STDOUT parsed as a CGI head (cgi_head) and streamed to
@@ -37,9 +38,9 @@
  * - dp_fcgi_stock_fade() / _terminate() act on the applications with a
  *   CHILD_TAG (or all): fade stops idle processes now and busy ones when
  *   their request is done; terminate stops all now (their requests
- *   fail).  dp_fcgi_stock_free() terminates everything and reaps the
- *   processes while the loop keeps running; a child that ignores SIGTERM
- *   gets SIGKILL after 2 s.
+ *   fail).  dp_fcgi_stock_free() releases every process (SIGTERM now,
+ *   SIGKILL 2 s later; dp_spawn reaps them while the loop keeps running)
+ *   and closes every connection.
  */
 #ifndef PORTIER_DP_FCGI_H
 #define PORTIER_DP_FCGI_H

@@ -135,7 +135,15 @@ def site():
         s.srv.stop()
 
 
+def spawn_block():
+    """As root a child needs a user (never root): nobody."""
+    if os.geteuid() != 0:
+        return ''
+    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
+
+
 def start(portierd_factory, s, config=''):
+    config = spawn_block() + config
     return portierd_factory([s.srv.address],
                             config=config if config else None)
 
@@ -163,7 +171,12 @@ def test_hello_spawned(portierd_factory, site, apps):
         assert body == b'Hello, world!\n'
         assert r.getheader('Content-Type') == 'text/plain'
     # one process served the three requests one after the other
-    assert len(processes_running(apps['hello'])) >= 1
+    pids = processes_running(apps['hello'])
+    assert len(pids) == 1
+    with open('/proc/%d/status' % pids[0]) as f:
+        uid = [l for l in f if l.startswith('Uid:')][0].split()[1]
+    if os.geteuid() == 0:       # the spawn block's default user
+        assert int(uid) != 0
     kids = stop_and_check_children(d)
     assert len(kids) == 1
     assert processes_running(apps['hello']) == []
