@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -535,3 +536,216 @@ def test_no_orphans_after_shutdown(portierd_factory, site, apps):
     t.join(timeout=10)
     for k in kids:
         assert not os.path.exists('/proc/%d' % k), 'orphan %d' % k
+
+
+# ---- a scripted FastCGI server: STDOUT handling ----
+
+def record(rtype, rid, content=b'', padding=0):
+    return struct.pack('>BBHHBB', 1, rtype, rid, len(content), padding,
+                       0) + content + b'\0' * padding
+
+
+STDOUT, STDERR, END = 6, 7, 3
+
+
+def end_request(rid, app_status=0, protocol_status=0):
+    return record(END, rid, struct.pack('>IB3x', app_status,
+                                        protocol_status))
+
+
+class ScriptedFcgi:
+    """A FastCGI server whose answers the test writes: script(params,
+    stdin, rid) returns a list of byte strings, each sent with its own
+    send() (a short pause between them)."""
+
+    def __init__(self, script):
+        self.script = script
+        self.address = '@portier-test-sfcgi-%d-%d' % (os.getpid(), id(self))
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind('\0' + self.address[1:])
+        self.sock.listen(8)
+        self.connections = 0
+        self.begins = []
+        self.thread = threading.Thread(target=self.accept, daemon=True)
+        self.thread.start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.serve, args=(conn,),
+                             daemon=True).start()
+
+    @staticmethod
+    def read_exact(conn, n):
+        data = b''
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def serve(self, conn):
+        try:
+            while True:
+                params, stdin, rid = b'', b'', 0
+                params_done = stdin_done = False
+                while not (params_done and stdin_done):
+                    h = self.read_exact(conn, 8)
+                    _, rtype, rid, clen, plen, _ = struct.unpack('>BBHHBB', h)
+                    content = self.read_exact(conn, clen + plen)[:clen]
+                    if rtype == 1:
+                        self.begins.append((rid, content))
+                    elif rtype == 4:
+                        params += content
+                        params_done = clen == 0
+                    elif rtype == 5:
+                        stdin += content
+                        stdin_done = clen == 0
+                for part in self.script(parse_pairs(params), stdin, rid):
+                    conn.sendall(part)
+                    time.sleep(0.001)
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def parse_pairs(data):
+    out, pos = {}, 0
+
+    def length():
+        nonlocal pos
+        if data[pos] < 128:
+            pos += 1
+            return data[pos - 1]
+        v = struct.unpack_from('>I', data, pos)[0] & 0x7fffffff
+        pos += 4
+        return v
+    while pos < len(data):
+        n = length()
+        v = length()
+        out[data[pos:pos + n].decode()] = data[pos + n:pos + n + v].decode()
+        pos += n + v
+    return out
+
+
+def stdout_records(rid, data, size=7, padding=3):
+    return [record(STDOUT, rid, data[i:i + size], padding)
+            for i in range(0, len(data), size)]
+
+
+@pytest.fixture
+def scripted():
+    made = []
+
+    def make(script):
+        f = ScriptedFcgi(script)
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.stop()
+
+
+def test_stdout_split_padded_with_stderr(portierd_factory, site, scripted):
+    body = b''.join(b'line %d\n' % i for i in range(200))
+
+    def script(params, stdin, rid):
+        out = stdout_records(rid, b'Content-Type: text/x-split\r\n'
+                             b'X-App: yes\r\n\r\n' + body)
+        out.insert(3, record(STDERR, rid, b'warn one\nwarn '))
+        out.insert(5, record(STDERR, rid, b'two\n'))
+        # one record cut into single bytes
+        tail = record(STDOUT, rid, b'!', 5)
+        out += [tail[i:i + 1] for i in range(len(tail))]
+        out += [record(STDOUT, rid), record(STDERR, rid), end_request(rid)]
+        return out
+
+    f = scripted(script)
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    for i in range(2):
+        status, r, got = d.request('GET', '/split')
+        assert status == 200, d.log()
+        assert got == body + b'!'
+        assert r.getheader('Content-Type') == 'text/x-split'
+        assert r.getheader('X-App') == 'yes'
+    assert len(wait_log(d, 'fastcgi @%s: stderr: warn one' % f.address[1:])) \
+        == 2
+    assert len(log_lines(d, 'stderr: warn two')) == 2
+    # one connection, kept (KEEP_CONN), request ids not 0, role RESPONDER
+    assert f.connections == 1
+    for rid, content in f.begins:
+        assert rid != 0 and content[:3] == b'\x00\x01\x01'
+    d.stop()
+
+
+@pytest.mark.parametrize('head,cause', [
+    (b'Foo\r\n\r\n', 'malformed response head'),
+    (b'Location: /local\r\n\r\n', 'local redirect'),
+    (b'Status: 99\r\nContent-Type: a/b\r\n\r\n', 'malformed response head'),
+])
+def test_bad_head_is_502(portierd_factory, site, scripted, head, cause):
+    f = scripted(lambda p, i, rid: [record(STDOUT, rid, head),
+                                    record(STDOUT, rid), end_request(rid)])
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    status, _, _ = d.request('GET', '/bad')
+    assert status == 502
+    lines = wait_log(d, '"GET /bad HTTP/1.1": 502')
+    assert len(lines) == 1 and cause in lines[0], d.log()
+    d.stop()
+
+
+def test_bad_record_is_502(portierd_factory, site, scripted):
+    f = scripted(lambda p, i, rid: [b'\x02' + record(STDOUT, rid, b'x')[1:]])
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    status, _, _ = d.request('GET', '/rec')
+    assert status == 502
+    lines = wait_log(d, '"GET /rec HTTP/1.1": 502')
+    assert len(lines) == 1 and 'bad record' in lines[0], d.log()
+    d.stop()
+
+
+def test_status_and_content_length(portierd_factory, site, scripted):
+    def script(params, stdin, rid):
+        q = params['QUERY_STRING']
+        if q == 'short':
+            head = b'Content-Type: a/b\r\nContent-Length: 10\r\n\r\nabc'
+        elif q == 'long':
+            head = b'Content-Type: a/b\r\nContent-Length: 3\r\n\r\nabcdef'
+        else:
+            head = (b'Status: 404 Not Found\r\nContent-Type: text/plain\r\n'
+                    b'Connection: x\r\n\r\nnope')
+        # in one piece: END_REQUEST is there before the client is done
+        return [record(STDOUT, rid, head) + record(STDOUT, rid) +
+                end_request(rid)]
+
+    f = scripted(script)
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    status, r, body = d.request('GET', '/cl?404')
+    assert status == 404 and body == b'nope'
+    assert r.getheader('Connection') is None
+    # more than Content-Length: cut at it, the connection stays usable
+    status, r, body = d.request('GET', '/cl?long')
+    assert status == 200 and body == b'abc'
+    # less: the client's connection is closed after what there was
+    raw = d.raw(b'GET /cl?short HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert raw.endswith(b'\r\n\r\nabc'), raw
+    assert len(wait_log(d, '7 bytes short of the Content-Length')) == 1
+    # HEAD: the body is not sent, the connection still reused
+    status, r, body = d.request('HEAD', '/cl?404')
+    assert status == 404 and body == b''
+    assert f.connections == 1, f.connections
+    d.stop()
