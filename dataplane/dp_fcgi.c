@@ -14,6 +14,7 @@
  */
 #include "dp_fcgi.h"
 #include "cgi_head.h"
+#include "dp_fcgi_head.h"
 #include "dp_fcgi_params.h"
 #include "dp_spawn.h"
 #include "fcgi_codec.h"
@@ -897,41 +898,25 @@ static const struct dp_body_class fcgi_body_class = {
 static bool
 op_respond(struct fcgi_op *op)
 {
-    struct cgi_head *h = &op->head;
     struct dp_request *req = op->req;
-    if (h->local_redirect) {
-        op_fail(op, 502, "local redirect to \"%.*s\" (CGI Location with "
-                "a local path) is not supported", (int)h->location.len,
-                (const char *)h->location.data);
+    struct dp_fcgi_head result;
+    char msg[300];
+    if (req == NULL) {
+        op->responded = true;
+        return true;    /* the client is gone: discard */
+    }
+    int rc = dp_fcgi_head_response(&op->head, op->headers, &result, msg,
+                                   sizeof(msg));
+    if (rc != 0) {
+        op_fail(op, rc == -ENOMEM ? 500 : 502, "%s", msg);
         return false;
     }
     op->responded = true;
-    if (req == NULL)
-        return true;   /* the client is gone: discard */
-    struct dp_response_headers *rh = op->headers;
-    for (size_t i = 0; i < h->n_headers; i++) {
-        const struct cgi_header *x = &h->headers[i];
-        char name[128];
-        if (x->name.len >= sizeof(name))
-            continue;
-        memcpy(name, x->name.data, x->name.len);
-        name[x->name.len] = '\0';
-        if (strcasecmp(name, "Content-Length") == 0 ||
-            strcasecmp(name, "Date") == 0 || strcasecmp(name, "Server") == 0)
-            continue;
-        char *value = dp_pool_strndup(req->pool, x->value.data, x->value.len);
-        if (value == NULL || dp_response_header(rh, name, value) != 0) {
-            op->responded = false;
-            op_fail(op, 500, "out of memory");
-            return false;
-        }
-    }
-    dp_body_init(&op->body, &fcgi_body_class,
-                 h->has_content_length ? (int64_t)h->content_length : -1);
+    dp_body_init(&op->body, &fcgi_body_class, result.length);
     op->body_active = true;
     op->body_wanted = false;
     dp_request_set_abort(req, NULL, NULL);
-    dp_request_respond(req, h->status, rh, &op->body);
+    dp_request_respond(req, result.status, op->headers, &op->body);
     return !op->done;
 }
 
