@@ -859,6 +859,26 @@ op_fail(struct fcgi_op *op, unsigned status, const char *fmt, ...)
     op_leave(op);
 }
 
+/* The exchange cannot complete (the client is gone and the application
+ * will not get all of its STDIN): drop the connection (and process)
+ * without a word to the client. */
+static void
+op_abandon(struct fcgi_op *op)
+{
+    if (op->done)
+        return;
+    op_enter(op);
+    struct fcgi_item *item = op->item;
+    op->item = NULL;
+    op->body_active = false;
+    if (item != NULL) {
+        item->op = NULL;
+        item_destroy(item);
+    }
+    op_finish(op);
+    op_leave(op);
+}
+
 /* ---- the response body source ---- */
 
 static void
@@ -881,9 +901,13 @@ body_close(struct dp_body *body)
                                             offsetof(struct fcgi_op, body));
     op->body_active = false;
     op->body_wanted = false;
+    op->pend_len = 0;
+    if (!op->stdin_done) {
+        op_abandon(op);
+        return;
+    }
     /* The client is gone or wants no body (HEAD): read the rest of the
      * answer and discard it, so the connection can be reused. */
-    op->pend_len = 0;
     if (op->item != NULL)
         item_update_poll(op->item);
 }
@@ -1159,9 +1183,9 @@ in_error(void *ctx, int err, const char *msg)
     if (op->done)
         return;
     if (op->head_done && !op->body_active) {
-        /* The client has its response; the application did not read all
-         * of the body.  The connection cannot be reused. */
-        op->stdin_done = false;
+        /* The client has its response; the application will not get the
+         * rest of its STDIN: the connection cannot be reused. */
+        op_abandon(op);
         return;
     }
     op_fail(op, 400, "request body: %s", msg);
@@ -1350,10 +1374,12 @@ link_cleanup(void *arg)
     if (op->in != NULL) {
         struct dp_body *in = op->in;
         op->in = NULL;
-        dp_body_close(in);      /* STDIN stays incomplete */
+        dp_body_close(in);
     }
     if (!op->responded)
         op_fail(op, 502, "the request ended before the response");
+    else if (!op->stdin_done)
+        op_abandon(op);     /* STDIN stays incomplete */
 }
 
 static void

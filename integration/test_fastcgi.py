@@ -749,3 +749,45 @@ def test_status_and_content_length(portierd_factory, site, scripted):
     assert status == 404 and body == b''
     assert f.connections == 1, f.connections
     d.stop()
+
+
+# ---- clients that go away ----
+
+def test_client_gone_before_head(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s)
+    with socket.create_connection(('127.0.0.1', d.port)) as c:
+        c.sendall(b'GET /s?30 HTTP/1.1\r\nHost: x\r\n\r\n')
+        time.sleep(0.5)
+        busy = processes_running(apps['slow'])
+        assert len(busy) == 1
+    # the process working for nobody is stopped (not left for 30 s)
+    deadline = time.monotonic() + 5
+    while processes_running(apps['slow']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_running(apps['slow']) == []
+    status, _, body = d.request('GET', '/s?0')
+    assert status == 200 and body == b'slept 0\n'
+    d.stop()
+
+
+def test_client_gone_during_upload(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s)
+    assert post_streaming(d, '/e', 10, False)[0] == 200
+    first = processes_running(apps['echo'])
+    assert len(first) == 1
+    with socket.create_connection(('127.0.0.1', d.port)) as c:
+        c.sendall(b'POST /e HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Length: 1000000\r\n\r\n' + b'a' * 300000)
+        head = c.recv(100)
+        assert head.startswith(b'HTTP/1.1 200'), head
+    # the echo waits for STDIN that will never come: stopped at once
+    deadline = time.monotonic() + 5
+    while first[0] in processes_running(apps['echo']) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first[0] not in processes_running(apps['echo'])
+    status, _, got, same = post_streaming(d, '/e', 1000, True)
+    assert status == 200 and got == 1000 and same
+    d.stop()
