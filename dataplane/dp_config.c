@@ -552,6 +552,7 @@ enum block {
     BLOCK_LISTENER,
     BLOCK_CONTROL,
     BLOCK_SPAWN,
+    BLOCK_SSL_CLIENT,
 };
 
 /* Options of a `control` block. */
@@ -579,6 +580,12 @@ enum listener_option {
     LOPT_V6ONLY,
     LOPT_ACK_TIMEOUT,
     LOPT_TRANSLATION_SOCKET,
+    LOPT_SSL,
+    LOPT_SSL_CERT,
+    LOPT_SSL_VERIFY,
+    LOPT_SSL_CA_CERT,
+    LOPT_STS,
+    LOPT_REDIRECT_HTTP,
     LOPT_COUNT,
 };
 
@@ -592,12 +599,18 @@ static const char *const listener_option_names[LOPT_COUNT] = {
     [LOPT_V6ONLY] = "v6only",
     [LOPT_ACK_TIMEOUT] = "ack_timeout",
     [LOPT_TRANSLATION_SOCKET] = "translation_socket",
+    [LOPT_SSL] = "ssl",
+    [LOPT_SSL_CERT] = "ssl_cert",
+    [LOPT_SSL_VERIFY] = "ssl_verify",
+    [LOPT_SSL_CA_CERT] = "ssl_ca_cert",
+    /* lwsws's vhost options, spelled as lwsws spells them */
+    [LOPT_STS] = "sts",
+    [LOPT_REDIRECT_HTTP] = "redirect-http",
 };
 
 /* Listener options of the manual that portierd does not implement yet. */
 static const char *const listener_unsupported[] = {
-    "zeroconf_service", "zeroconf_type", "auth_alt_host", "ssl",
-    "ssl_cert",         "ssl_verify",    "ssl_ca_cert",
+    "zeroconf_service", "zeroconf_type", "auth_alt_host",
 };
 
 /* Top-level directives of the manual that portierd does not implement
@@ -608,7 +621,6 @@ static const struct {
 } toplevel_unsupported[] = {
     {"access_logger", true},
     {"child_error_logger", true},
-    {"ssl_client", true},
     {"emulate_mod_auth_easy", false},
 };
 
@@ -631,6 +643,7 @@ struct parser {
     unsigned block_line;
     struct dp_config_listener cur;
     size_t cur_ts_cap;
+    size_t cur_certs_cap;
     bool cur_seen[LOPT_COUNT];
     struct dp_config_control cur_control;
     bool cur_control_seen[COPT_COUNT];
@@ -1200,12 +1213,81 @@ listener_open(struct parser *ps, struct cursor *c)
     memset(&ps->cur, 0, sizeof(ps->cur));
     memset(ps->cur_seen, 0, sizeof(ps->cur_seen));
     ps->cur_ts_cap = 0;
+    ps->cur_certs_cap = 0;
     ps->cur.file = ps->file;
     ps->cur.line = ps->line;
     ps->block = BLOCK_LISTENER;
     ps->block_depth = ps->depth;
     ps->block_line = ps->line;
     return 0;
+}
+
+/*
+ * The values of a certificate line up to the end of the line: at least
+ * `min`, at most `max`, each copied into the arena; `usage` completes
+ * "'NAME' needs ..." when there are too few.  The count, or -EINVAL /
+ * -ENOMEM.
+ */
+static int
+cert_values(struct parser *ps, struct cursor *c, const char *word,
+            const char *shown, size_t min, size_t max, const char *usage,
+            const char **out)
+{
+    size_t n = 0;
+    while (!at_end(c)) {
+        if (n == max)
+            return fail(ps, c->p, "too many values for '%s' (%s)", shown,
+                        usage);
+        const char *at = c->p;
+        char what[SHOW_SIZE + 32];
+        snprintf(what, sizeof(what), "a value for '%s'", shown);
+        int r = next_value(ps, c, what);
+        if (r != 0)
+            return r;
+        if (ps->value_len == 0)
+            return fail(ps, at, "empty value for '%s'", shown);
+        out[n] = arena_strdup(ps, ps->value);
+        if (out[n] == NULL)
+            return fail_nomem(ps);
+        n++;
+    }
+    if (n < min)
+        return fail(ps, word, "'%s' needs %s", shown, usage);
+    return (int)n;
+}
+
+/* Append a certificate to *arr (at most DP_CONFIG_MAX_SSL_CERTS). */
+static int
+append_cert(struct parser *ps, const char *word, const char *shown,
+            const char *const values[3], size_t n,
+            struct dp_config_cert **arr, size_t *len, size_t *cap)
+{
+    if (*len >= DP_CONFIG_MAX_SSL_CERTS)
+        return fail(ps, word, "more than %d '%s' lines",
+                    DP_CONFIG_MAX_SSL_CERTS, shown);
+    if (grow(&ps->cfg->arena, (void **)arr, *len, cap, sizeof(**arr)) != 0)
+        return fail_nomem(ps);
+    struct dp_config_cert *cert = &(*arr)[(*len)++];
+    cert->cert = values[0];
+    cert->key = values[1];
+    cert->name = n > 2 ? values[2] : NULL;
+    cert->file = ps->file;
+    cert->line = ps->line;
+    return 0;
+}
+
+/* `ssl_cert "CERT" "KEY"` (repeatable). */
+static int
+listener_ssl_cert(struct parser *ps, struct cursor *c, const char *word)
+{
+    const char *values[3] = {NULL, NULL, NULL};
+    int n = cert_values(ps, c, word, "ssl_cert", 2, 2,
+                        "a certificate file and a key file", values);
+    if (n < 0)
+        return n;
+    struct dp_config_listener *l = &ps->cur;
+    return append_cert(ps, word, "ssl_cert", values, (size_t)n,
+                       &l->ssl_certs, &l->n_ssl_certs, &ps->cur_certs_cap);
 }
 
 static int
@@ -1230,9 +1312,12 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
                             shown);
         return fail(ps, word, "unknown listener option '%s'", shown);
     }
-    if (opt != LOPT_TRANSLATION_SOCKET && ps->cur_seen[opt])
+    if (opt != LOPT_TRANSLATION_SOCKET && opt != LOPT_SSL_CERT &&
+        ps->cur_seen[opt])
         return fail(ps, word, "listener option '%s' given twice", shown);
     ps->cur_seen[opt] = true;
+    if (opt == LOPT_SSL_CERT)
+        return listener_ssl_cert(ps, c, word);
 
     const char *at;
     char value_shown[SHOW_SIZE];
@@ -1281,6 +1366,34 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
         return append_translation_socket(ps, at, &l->translation_sockets,
                                          &l->n_translation_sockets,
                                          &ps->cur_ts_cap);
+    case LOPT_SSL:
+        flag = &l->ssl;
+        break;
+    case LOPT_SSL_VERIFY:
+        if (strcmp(ps->value, "no") == 0)
+            l->ssl_verify = DP_CONFIG_SSL_VERIFY_NO;
+        else if (strcmp(ps->value, "yes") == 0)
+            l->ssl_verify = DP_CONFIG_SSL_VERIFY_YES;
+        else if (strcmp(ps->value, "optional") == 0)
+            l->ssl_verify = DP_CONFIG_SSL_VERIFY_OPTIONAL;
+        else
+            return fail(ps, at,
+                        "invalid value '%s' for 'ssl_verify': expected "
+                        "yes, no or optional",
+                        value_shown);
+        return 0;
+    case LOPT_SSL_CA_CERT:
+        l->ssl_ca_cert = arena_strdup(ps, ps->value);
+        l->ssl_ca_cert_file = ps->file;
+        l->ssl_ca_cert_line = ps->line;
+        return l->ssl_ca_cert != NULL ? 0 : fail_nomem(ps);
+    case LOPT_STS:
+        flag = &l->sts;
+        break;
+    case LOPT_REDIRECT_HTTP:
+        flag = &l->redirect_http;
+        break;
+    case LOPT_SSL_CERT:
     case LOPT_COUNT:
         break;
     }
@@ -1351,6 +1464,36 @@ listener_close(struct parser *ps)
         return fail(ps, NULL,
                     "listener option 'v6only' needs an IPv6 "
                     "bind address");
+    if (l->ssl && l->n_ssl_certs == 0)
+        return fail(ps, NULL,
+                    "listener (opened at line %u) has 'ssl yes' but no "
+                    "'ssl_cert'",
+                    ps->block_line);
+    if (!l->ssl) {
+        static const enum listener_option tls_only[] = {
+            LOPT_SSL_CERT, LOPT_SSL_VERIFY,    LOPT_SSL_CA_CERT,
+            LOPT_STS,      LOPT_REDIRECT_HTTP,
+        };
+        for (size_t i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++)
+            if (ps->cur_seen[tls_only[i]])
+                return fail(ps, NULL,
+                            "listener (opened at line %u): option '%s' "
+                            "needs 'ssl yes'",
+                            ps->block_line, listener_option_names[tls_only[i]]);
+    }
+    if (l->ssl_verify != DP_CONFIG_SSL_VERIFY_NO && l->ssl_ca_cert == NULL)
+        return fail(ps, NULL,
+                    "listener (opened at line %u): 'ssl_verify %s' needs "
+                    "'ssl_ca_cert' (the CA that signs client certificates)",
+                    ps->block_line,
+                    l->ssl_verify == DP_CONFIG_SSL_VERIFY_YES ? "yes"
+                                                              : "optional");
+    if (l->ssl_verify == DP_CONFIG_SSL_VERIFY_NO && l->ssl_ca_cert != NULL)
+        return fail(ps, NULL,
+                    "listener (opened at line %u): 'ssl_ca_cert' has no "
+                    "effect without 'ssl_verify yes' or 'ssl_verify "
+                    "optional'",
+                    ps->block_line);
     struct dp_config *cfg = ps->cfg;
     const struct dp_config_listener *other = find_same_bind(cfg, l);
     if (other != NULL) {
@@ -1566,6 +1709,23 @@ spawn_open(struct parser *ps, struct cursor *c)
     return 0;
 }
 
+/* --- ssl_client ---------------------------------------------------- */
+
+static int
+ssl_client_open(struct parser *ps, struct cursor *c)
+{
+    int r = expect_symbol(ps, c, '{', "after 'ssl_client'");
+    if (r != 0)
+        return r;
+    r = expect_end(ps, c);
+    if (r != 0)
+        return r;
+    ps->block = BLOCK_SSL_CLIENT;
+    ps->block_depth = ps->depth;
+    ps->block_line = ps->line;
+    return 0;
+}
+
 /* A user or group name as the system tools accept it: a letter or '_'
  * first, then letters, digits, '_', '.', '-', and an optional final '$'. */
 static bool
@@ -1682,6 +1842,41 @@ spawn_option(struct parser *ps, struct cursor *c, const char *word,
     return 0;
 }
 
+/* `cert "CERT" "KEY" ["NAME"]`: names are unique. */
+static int
+ssl_client_option(struct parser *ps, struct cursor *c, const char *word,
+                  size_t len)
+{
+    char shown[SHOW_SIZE];
+    show(shown, sizeof(shown), word, len);
+    if (!word_is(word, len, "cert"))
+        return fail(ps, word,
+                    "unknown ssl_client option '%s' (expected 'cert')",
+                    shown);
+    const char *values[3] = {NULL, NULL, NULL};
+    int n = cert_values(ps, c, word, "cert", 2, 3,
+                        "a certificate file, a key file and optionally a "
+                        "name",
+                        values);
+    if (n < 0)
+        return n;
+    struct dp_config *cfg = ps->cfg;
+    if (n == 3)
+        for (size_t i = 0; i < cfg->n_ssl_client_certs; i++) {
+            const struct dp_config_cert *o = &cfg->ssl_client_certs[i];
+            if (o->name != NULL && strcmp(o->name, values[2]) == 0)
+                return fail(ps, word,
+                            "ssl_client certificate name '%s' is already "
+                            "used at %s:%u",
+                            show(shown, sizeof(shown), values[2],
+                                 strlen(values[2])),
+                            o->file, o->line);
+        }
+    return append_cert(ps, word, "cert", values, (size_t)n,
+                       &cfg->ssl_client_certs, &cfg->n_ssl_client_certs,
+                       &cfg->ssl_client_certs_cap);
+}
+
 /* --- lines --------------------------------------------------------- */
 
 static int include_files(struct parser *ps, const char *at, bool optional);
@@ -1741,7 +1936,7 @@ parse_line(struct parser *ps, const char *line, const char *end)
             return fail(ps, at, "'}' closes a block opened in another file");
         if (ps->block == BLOCK_CONTROL)
             return control_close(ps);
-        if (ps->block == BLOCK_SPAWN) {
+        if (ps->block == BLOCK_SPAWN || ps->block == BLOCK_SSL_CLIENT) {
             ps->block = BLOCK_NONE;
             return 0;
         }
@@ -1751,10 +1946,11 @@ parse_line(struct parser *ps, const char *line, const char *end)
     const char *word;
     size_t len;
     int r = next_word(ps, &c, &word, &len,
-                      ps->block == BLOCK_LISTENER  ? "a listener option"
-                      : ps->block == BLOCK_CONTROL ? "a control option"
-                      : ps->block == BLOCK_SPAWN   ? "a spawn option"
-                                                   : "a keyword");
+                      ps->block == BLOCK_LISTENER     ? "a listener option"
+                      : ps->block == BLOCK_CONTROL    ? "a control option"
+                      : ps->block == BLOCK_SPAWN      ? "a spawn option"
+                      : ps->block == BLOCK_SSL_CLIENT ? "an ssl_client option"
+                                                      : "a keyword");
     if (r != 0)
         return r;
     if (ps->block == BLOCK_LISTENER)
@@ -1763,6 +1959,8 @@ parse_line(struct parser *ps, const char *line, const char *end)
         return control_option(ps, &c, word, len);
     if (ps->block == BLOCK_SPAWN)
         return spawn_option(ps, &c, word, len);
+    if (ps->block == BLOCK_SSL_CLIENT)
+        return ssl_client_option(ps, &c, word, len);
 
     if (word_is(word, len, "listener"))
         return listener_open(ps, &c);
@@ -1770,6 +1968,8 @@ parse_line(struct parser *ps, const char *line, const char *end)
         return control_open(ps, &c);
     if (word_is(word, len, "spawn"))
         return spawn_open(ps, &c);
+    if (word_is(word, len, "ssl_client"))
+        return ssl_client_open(ps, &c);
     if (word_is(word, len, "set"))
         return handle_set(ps, &c);
     if (word_is(word, len, "translation_socket")) {
@@ -1831,9 +2031,10 @@ parse_text(struct parser *ps, const char *name, const uint8_t *data, size_t len)
         ps->line = ps->block_line;
         ps->line_start = NULL;
         r = fail(ps, NULL, "%s block is not closed at the end of the file",
-                 ps->block == BLOCK_CONTROL ? "control"
-                 : ps->block == BLOCK_SPAWN ? "spawn"
-                                            : "listener");
+                 ps->block == BLOCK_CONTROL      ? "control"
+                 : ps->block == BLOCK_SPAWN      ? "spawn"
+                 : ps->block == BLOCK_SSL_CLIENT ? "ssl_client"
+                                                 : "listener");
     }
     if (r == 0) {
         ps->file = saved_file;

@@ -46,6 +46,7 @@
 #define DP_CONFIG_MAX_TRANSLATION_SOCKETS 32 /* global, and per listener */
 #define DP_CONFIG_MAX_CONTROLS            32   /* `control` blocks */
 #define DP_CONFIG_MAX_SPAWN_IDS           256  /* allow_user, allow_group */
+#define DP_CONFIG_MAX_SSL_CERTS           256  /* per listener; ssl_client */
 
 /* The default port of a listener's `bind` address without a port. */
 #define DP_CONFIG_DEFAULT_HTTP_PORT 80
@@ -79,6 +80,22 @@ struct dp_config_address {
     struct sockaddr_storage addr;
 };
 
+/* A certificate and its key (PEM file names, as written), from a
+ * listener's `ssl_cert` or a `cert` line of `ssl_client`. */
+struct dp_config_cert {
+    const char *cert;   /* certificate, possibly followed by its chain */
+    const char *key;    /* private key */
+    const char *name;   /* ssl_client: the optional name; NULL otherwise */
+    const char *file;   /* where the line is, for load-time errors */
+    unsigned line;
+};
+
+enum dp_config_ssl_verify {
+    DP_CONFIG_SSL_VERIFY_NO = 0,    /* no client certificate requested */
+    DP_CONFIG_SSL_VERIFY_YES,       /* required and verified */
+    DP_CONFIG_SSL_VERIFY_OPTIONAL,  /* requested; verified when sent */
+};
+
 struct dp_config_listener {
     struct dp_config_address bind;
     const char *tag;         /* LISTENER_TAG; NULL when not set */
@@ -92,6 +109,17 @@ struct dp_config_listener {
      * are none, the global list applies. */
     struct dp_config_address *translation_sockets;
     size_t n_translation_sockets;
+    /* TLS (docs/tls.md): `ssl yes` needs at least one ssl_cert; the other
+     * TLS options need `ssl yes`. */
+    bool ssl;
+    struct dp_config_cert *ssl_certs; /* in file order; [0] the default */
+    size_t n_ssl_certs;
+    enum dp_config_ssl_verify ssl_verify;
+    const char *ssl_ca_cert;      /* needed by ssl_verify yes/optional */
+    const char *ssl_ca_cert_file; /* where the option is */
+    unsigned ssl_ca_cert_line;
+    bool sts;                  /* Strict-Transport-Security */
+    bool redirect_http;        /* `redirect-http`: plain HTTP -> 301 */
     const char *file; /* where the block starts ("--listen" for */
     unsigned line;    /* dp_config_add_listen(), line 0) */
 };
@@ -155,6 +183,10 @@ struct dp_config {
     size_t n_translation_sockets;
     struct dp_config_control *controls; /* in file order */
     size_t n_controls;
+    /* `ssl_client { cert ... }` lines of every ssl_client block, in file
+     * order (names unique). */
+    struct dp_config_cert *ssl_client_certs;
+    size_t n_ssl_client_certs;
     struct dp_config_settings settings;
     struct dp_config_spawn spawn;
     /* Tests and fuzzing only: parse and store settings that are not
@@ -165,6 +197,7 @@ struct dp_config {
     size_t translation_sockets_cap;
     size_t controls_cap;
     size_t allow_users_cap, allow_groups_cap;
+    size_t ssl_client_certs_cap;
     struct pr_arena arena;
 };
 

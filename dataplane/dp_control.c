@@ -5,6 +5,7 @@
 
 #include "ctl_protocol.h"
 #include "dp_fcache.h"
+#include "dp_nfs.h"
 #include "dp_http.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
@@ -54,6 +55,99 @@ dp_control_check(uint16_t command, bool local, bool has_creds, uid_t uid,
     if (!has_creds)
         return DP_CONTROL_DENY_NO_CREDS;
     return uid == self || uid == 0 ? DP_CONTROL_ALLOW : DP_CONTROL_DENY_UID;
+}
+
+int
+dp_control_channel_encode(struct pr_buf *out, uint8_t type, uint32_t id,
+                          const char *peer, const void *payload, size_t len)
+{
+    size_t peer_len = peer != NULL ? strlen(peer) : 0;
+    if (peer_len > 255)
+        peer_len = 255;
+    uint8_t head[DP_CHANNEL_HEAD_SIZE] = {
+        type, (uint8_t)peer_len, 0, 0,
+        (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8),
+        (uint8_t)id,
+    };
+    out->len = 0;
+    if (pr_buf_reserve(out, sizeof(head) + peer_len + len) != 0)
+        return -ENOMEM;
+    int r = pr_buf_append(out, head, sizeof(head));
+    if (r == 0 && peer_len > 0)
+        r = pr_buf_append(out, peer, peer_len);
+    if (r == 0 && len > 0)
+        r = pr_buf_append(out, payload, len);
+    return r;
+}
+
+int
+dp_control_channel_decode(const uint8_t *msg, size_t len, uint8_t *type,
+                          uint32_t *id, struct pr_slice *peer,
+                          struct pr_slice *payload)
+{
+    if (len < DP_CHANNEL_HEAD_SIZE)
+        return -EINVAL;
+    size_t peer_len = msg[1];
+    if (len - DP_CHANNEL_HEAD_SIZE < peer_len)
+        return -EINVAL;
+    *type = msg[0];
+    *id = (uint32_t)msg[4] << 24 | (uint32_t)msg[5] << 16 |
+          (uint32_t)msg[6] << 8 | msg[7];
+    peer->data = msg + DP_CHANNEL_HEAD_SIZE;
+    peer->len = peer_len;
+    payload->data = msg + DP_CHANNEL_HEAD_SIZE + peer_len;
+    payload->len = len - DP_CHANNEL_HEAD_SIZE - peer_len;
+    return 0;
+}
+
+/* The child-process pools of this process (process-wide, since the
+ * pools are; a worker is one process). */
+static struct dp_control_pool *pools;
+static size_t n_pools;
+
+int
+dp_control_register_pool(const struct dp_control_pool *pool)
+{
+    struct dp_control_pool *grown =
+        realloc(pools, (n_pools + 1) * sizeof(*pools));
+    if (grown == NULL)
+        return -ENOMEM;
+    pools = grown;
+    pools[n_pools++] = *pool;
+    return 0;
+}
+
+void
+dp_control_unregister_pool(void *ctx)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n_pools; i++)
+        if (pools[i].ctx != ctx)
+            pools[j++] = pools[i];
+    n_pools = j;
+    if (n_pools == 0) {
+        free(pools);
+        pools = NULL;
+    }
+}
+
+size_t
+dp_control_pool_count(void)
+{
+    return n_pools;
+}
+
+size_t
+dp_control_children(bool terminate, const char *tag, size_t tag_len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_pools; i++) {
+        size_t (*fn)(void *, const char *, size_t) =
+            terminate ? pools[i].terminate : pools[i].fade;
+        if (fn != NULL)
+            n += fn(pools[i].ctx, tag, tag_len);
+    }
+    return n;
 }
 
 struct pack_out {
@@ -160,6 +254,9 @@ struct control_socket {
     struct dp_control *owner;
     int fd;
     bool local;
+    bool channel;         /* the master's channel (commands checked) */
+    bool stats_sent;      /* channel: this message's STATS answered */
+    uint32_t msg_id;      /* channel: the id of the message in hand */
     char name[128];       /* the bind text, for log lines */
     char unlink_path[108]; /* "" unless we created a file-system socket */
 };
@@ -179,7 +276,8 @@ struct dp_control {
     uid_t self;
     struct dp_ratelog malformed_log, refused_log, reply_log;
     uint8_t logged_once[65536 / 8]; /* per command number */
-    uint8_t buf[RECV_SIZE];
+    uint8_t buf[RECV_SIZE + 512]; /* a channel message: head, peer,
+                                   * datagram */
 };
 
 struct dp_control *
@@ -220,9 +318,8 @@ dp_control_log_level(const struct dp_control *c)
     return c->log_level;
 }
 
-/* "127.0.0.1:40000", "[::1]:5", "uid 1000 pid 77", "local sender". */
-static void
-describe_peer(char *out, size_t size, bool local,
+void
+dp_control_describe_peer(char *out, size_t size, bool local,
               const struct sockaddr_storage *from, bool has_creds,
               const struct ucred *cred)
 {
@@ -329,7 +426,7 @@ reply_stats(struct dp_control *c, struct control_socket *s,
             const char *peer)
 {
     /* An unbound local sender has no address to answer to. */
-    if (from_len <= (socklen_t)sizeof(sa_family_t)) {
+    if (!s->channel && from_len <= (socklen_t)sizeof(sa_family_t)) {
         log_limited(c, &c->reply_log,
                     "STATS from %s on %s: the sender has no address to "
                     "answer to",
@@ -344,8 +441,27 @@ reply_stats(struct dp_control *c, struct control_socket *s,
                     s->name, "out of memory");
         return;
     }
-    ssize_t n = sendto(s->fd, out.data, out.len, MSG_DONTWAIT,
-                       (const struct sockaddr *)from, from_len);
+    ssize_t n;
+    if (s->channel) {
+        /* To the master: this worker's map, which it sums. */
+        struct pr_buf msg = PR_BUF_INIT;
+        n = -1;
+        if (s->stats_sent) {
+            n = 0;          /* one answer per forwarded datagram */
+        } else if (dp_control_channel_encode(
+                       &msg, DP_CHANNEL_STATS, s->msg_id, NULL,
+                       out.data + CTL_HEADER_SIZE,
+                       out.len - CTL_HEADER_SIZE) == 0) {
+            n = send(s->fd, msg.data, msg.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            s->stats_sent = true;
+        } else {
+            errno = ENOMEM;
+        }
+        pr_buf_free(&msg);
+    } else {
+        n = sendto(s->fd, out.data, out.len, MSG_DONTWAIT,
+                   (const struct sockaddr *)from, from_len);
+    }
     if (n < 0)
         log_limited(c, &c->reply_log,
                     "cannot send the STATS reply to %s on %s: %s", peer,
@@ -406,6 +522,33 @@ do_expire_tcache_tag(struct dp_control *c, const struct ctl_packet *p,
 }
 
 static void
+do_children(struct dp_control *c, const struct ctl_packet *p,
+            const char *peer)
+{
+    bool terminate = p->command == CTL_CMD_TERMINATE_CHILDREN;
+    const char *name = ctl_command_name(p->command);
+    if (dp_control_pool_count() == 0) {
+        char what[200];
+        int n = snprintf(what, sizeof(what),
+                         "%s: no child process pool exists in portierd; "
+                         "nothing to %s",
+                         name, terminate ? "terminate" : "fade");
+        (void)n;
+        log_once(c, p->command, what);
+        return;
+    }
+    size_t n = dp_control_children(terminate, (const char *)p->payload.data,
+                                   p->payload.len);
+    if (c->log_level >= 2)
+        fprintf(stderr,
+                "portierd: control: %s from %s%s%.*s%s: %zu child "
+                "process(es) in %zu pool(s)\n",
+                name, peer, p->payload.len > 0 ? " tag '" : "",
+                (int)p->payload.len, (const char *)p->payload.data,
+                p->payload.len > 0 ? "'" : "", n, dp_control_pool_count());
+}
+
+static void
 execute(struct dp_control *c, struct control_socket *s,
         const struct ctl_packet *p, const struct sockaddr_storage *from,
         socklen_t from_len, const char *peer)
@@ -433,7 +576,24 @@ execute(struct dp_control *c, struct control_socket *s,
     case CTL_CMD_STATS:
         reply_stats(c, s, from, from_len, peer);
         return;
+    case CTL_CMD_FADE_CHILDREN:
+    case CTL_CMD_TERMINATE_CHILDREN:
+        do_children(c, p, peer);
+        return;
     case CTL_CMD_FLUSH_NFS_CACHE:
+        if (dp_nfs_available()) {
+            size_t dropped = dp_nfs_flush_cache();
+            if (c->log_level >= 1)
+                fprintf(stderr,
+                        "portierd: control: FLUSH_NFS_CACHE from %s: NFS "
+                        "cache flushed (%zu entries dropped)\n",
+                        peer, dropped);
+            return;
+        }
+        n = snprintf(what, sizeof(what),
+                     "FLUSH_NFS_CACHE is not implemented: portierd was "
+                     "built without NFS; ignored");
+        break;
     case CTL_CMD_FLUSH_FILTER_CACHE:
     case CTL_CMD_FLUSH_HTTP_CACHE:
         n = snprintf(what, sizeof(what),
@@ -451,8 +611,8 @@ execute(struct dp_control *c, struct control_socket *s,
     log_once(c, p->command, what);
 }
 
-static const char *
-verdict_text(enum dp_control_verdict v)
+const char *
+dp_control_verdict_text(enum dp_control_verdict v)
 {
     switch (v) {
     case DP_CONTROL_DENY_IP:
@@ -474,7 +634,8 @@ handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
                 socklen_t from_len, bool has_creds, const struct ucred *cred)
 {
     char peer[160];
-    describe_peer(peer, sizeof(peer), s->local, from, has_creds, cred);
+    dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
+                             cred);
     if (truncated) {
         log_limited(c, &c->malformed_log,
                     "dropped a datagram from %s on %s: larger than %d bytes",
@@ -506,7 +667,7 @@ handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
         if (v != DP_CONTROL_ALLOW) {
             log_limited(c, &c->refused_log, "refused %s from %s on %s: %s",
                         ctl_command_name(p.command), peer, s->name,
-                        verdict_text(v));
+                        dp_control_verdict_text(v));
             continue;
         }
         execute(c, s, &p, from, from_len, peer);
@@ -529,7 +690,7 @@ on_readable(uv_poll_t *h, int status, int events)
                      CMSG_SPACE(sizeof(int) * 8)];
             struct cmsghdr align;
         } ctrl;
-        struct iovec iov = {c->buf, sizeof(c->buf)};
+        struct iovec iov = {c->buf, RECV_SIZE};
         struct msghdr msg = {
             .msg_name = &from,
             .msg_namelen = sizeof(from),
@@ -568,6 +729,113 @@ on_readable(uv_poll_t *h, int status, int events)
         if (c->closing)
             return;
     }
+}
+
+/* A message from the master: commands it received and checked. */
+static void
+handle_channel_message(struct dp_control *c, struct control_socket *s,
+                       size_t len)
+{
+    uint8_t type;
+    uint32_t id;
+    struct pr_slice peer_text, dgram;
+    if (dp_control_channel_decode(c->buf, len, &type, &id, &peer_text,
+                                  &dgram) != 0 ||
+        type != DP_CHANNEL_COMMANDS) {
+        log_limited(c, &c->malformed_log,
+                    "dropped a message of %zu bytes from the master that "
+                    "is not a command batch",
+                    len);
+        return;
+    }
+    char peer[300];
+    int n = snprintf(peer, sizeof(peer), "%.*s (via the master)",
+                     (int)peer_text.len, (const char *)peer_text.data);
+    (void)n;
+    struct ctl_datagram d;
+    if (ctl_datagram_parse(&d, dgram.data, dgram.len) != CTL_DGRAM_OK) {
+        log_limited(c, &c->malformed_log,
+                    "dropped a malformed datagram from %s: %s", peer,
+                    ctl_datagram_error(&d));
+        return;
+    }
+    s->msg_id = id;
+    s->stats_sent = false;
+    struct ctl_packet p;
+    while (ctl_datagram_next(&d, &p)) {
+        if (p.status != CTL_COMMAND_OK)
+            continue;   /* the master forwards only well-formed ones */
+        execute(c, s, &p, NULL, 0, peer);
+    }
+}
+
+static void
+on_channel_readable(uv_poll_t *h, int status, int events)
+{
+    struct control_socket *s = h->data;
+    struct dp_control *c = s->owner;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int round = 0; round < 64; round++) {
+        ssize_t n = recv(s->fd, c->buf, sizeof(c->buf), MSG_DONTWAIT);
+        if (n == 0) {
+            /* The master is gone (the worker follows it). */
+            uv_poll_stop(&s->poll);
+            return;
+        }
+        if (n < 0)
+            return;
+        handle_channel_message(c, s, (size_t)n);
+        if (c->closing)
+            return;
+    }
+}
+
+int
+dp_control_add_channel(struct dp_control *c, int fd, char *err,
+                       size_t err_size)
+{
+    struct control_socket **grown =
+        realloc(c->sockets, (c->n_sockets + 1) * sizeof(*c->sockets));
+    struct control_socket *s = NULL;
+    if (grown != NULL) {
+        c->sockets = grown;
+        s = calloc(1, sizeof(*s));
+    }
+    if (s == NULL) {
+        close(fd);
+        int n = snprintf(err, err_size, "cannot watch the master's "
+                         "channel: out of memory");
+        (void)n;
+        return -ENOMEM;
+    }
+    s->owner = c;
+    s->fd = fd;
+    s->local = true;
+    s->channel = true;
+    int n = snprintf(s->name, sizeof(s->name), "the master's channel");
+    (void)n;
+    int r = uv_poll_init(c->loop, &s->poll, fd);
+    if (r != 0) {
+        n = snprintf(err, err_size, "cannot watch the master's channel: %s",
+                     uv_strerror(r));
+        (void)n;
+        close(fd);
+        free(s);
+        return r;
+    }
+    s->poll.data = s;
+    c->sockets[c->n_sockets++] = s;
+    c->open_handles++;
+    r = uv_poll_start(&s->poll, UV_READABLE, on_channel_readable);
+    if (r != 0) {
+        n = snprintf(err, err_size, "cannot watch the master's channel: %s",
+                     uv_strerror(r));
+        (void)n;
+        return r;
+    }
+    return 0;
 }
 
 static int

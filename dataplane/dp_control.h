@@ -16,9 +16,19 @@
  *   root, as the kernel reports it (SO_PASSCRED, SCM_CREDENTIALS).
  *   Refusals are logged, rate-limited.
  * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
- *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()).
- *   Commands for parts portierd does not have (FLUSH_HTTP_CACHE, ...) and
- *   every other command are logged once per command number and ignored.
+ *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()),
+ *   FLUSH_NFS_CACHE (dp_nfs_flush_cache(), one log line at level 1 or
+ *   more; logged once and ignored in a build without NFS).
+ *   FADE_CHILDREN and TERMINATE_CHILDREN (handed to the child-process
+ *   pools registered with dp_control_register_pool(); without any, logged
+ *   once).  Commands for parts portierd does not have (FLUSH_HTTP_CACHE,
+ *   ...) and every other command are logged once per command number and
+ *   ignored.
+ * - With workers, the master owns the control sockets (dp_relay) and each
+ *   worker's server has one socket only, the master's channel
+ *   (dp_control_add_channel()): its messages carry commands the master
+ *   has checked, executed without a second check; a STATS among them is
+ *   answered on the channel with this worker's map.
  * - Descriptors received with SCM_RIGHTS are closed at once.
  * - Nothing here owns the caches, stocks or the HTTP server it is given;
  *   they must outlive the server (until dp_control_close()).
@@ -34,6 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct dp_http_server;
@@ -75,6 +86,82 @@ enum dp_control_verdict {
 enum dp_control_verdict
 dp_control_check(uint16_t command, bool local, bool has_creds, uid_t uid,
                  uid_t self);
+
+/** "the only TCACHE_INVALIDATE and ... over UDP" etc.: why v refused. */
+const char *
+dp_control_verdict_text(enum dp_control_verdict v);
+
+/**
+ * A sender for log lines: "127.0.0.1:40000", "[::1]:5", "uid 1000 pid
+ * 77", "local sender without credentials".  cred is read only when
+ * has_creds.
+ */
+void
+dp_control_describe_peer(char *out, size_t size, bool local,
+                         const struct sockaddr_storage *from, bool has_creds,
+                         const struct ucred *cred);
+
+/*
+ * The master's channel to a worker: a SOCK_SEQPACKET socket pair, one
+ * message per record.  A message is an 8-byte head (type u8, peer length
+ * u8, two zero bytes, id u32 BE), the peer text (for log lines), then the
+ * payload:
+ *   DP_CHANNEL_COMMANDS  master -> worker: a control datagram (magic and
+ *                        packets) whose every command the master allowed;
+ *                        id != 0 when it contains a STATS to answer
+ *   DP_CHANNEL_STATS     worker -> master: this worker's STATS msgpack map
+ *                        (no reply framing), id from the request
+ */
+#define DP_CHANNEL_HEAD_SIZE 8
+enum {
+    DP_CHANNEL_COMMANDS = 1,
+    DP_CHANNEL_STATS = 2,
+};
+
+/** One channel message into out (its contents replaced; the peer text is
+ *  cut at 255 bytes; peer may be NULL).  0 or -ENOMEM. */
+int
+dp_control_channel_encode(struct pr_buf *out, uint8_t type, uint32_t id,
+                          const char *peer, const void *payload, size_t len);
+
+/** Split a channel message; the slices point into msg.  0 or -EINVAL
+ *  (shorter than its head or its peer text). */
+int
+dp_control_channel_decode(const uint8_t *msg, size_t len, uint8_t *type,
+                          uint32_t *id, struct pr_slice *peer,
+                          struct pr_slice *payload);
+
+/*
+ * Child-process pools (FastCGI, WAS, LHTTP, CGI: the issues that build
+ * them) register here, once per process, and receive FADE_CHILDREN,
+ * TERMINATE_CHILDREN and portierd's SIGHUP (a fade of every child).
+ * tag/tag_len is the command's CHILD_TAG (not NUL-terminated); an empty
+ * tag means every child.  Each callback returns how many processes it
+ * faded or terminated.  A pool that goes away unregisters by its ctx.
+ */
+struct dp_control_pool {
+    const char *name;       /* "fastcgi", for log lines; not copied */
+    size_t (*fade)(void *ctx, const char *tag, size_t tag_len);
+    size_t (*terminate)(void *ctx, const char *tag, size_t tag_len);
+    void *ctx;
+};
+
+/** Register a pool (the struct is copied).  0 or -ENOMEM. */
+int
+dp_control_register_pool(const struct dp_control_pool *pool);
+
+/** Remove every registration with this ctx. */
+void
+dp_control_unregister_pool(void *ctx);
+
+/** How many pools are registered. */
+size_t
+dp_control_pool_count(void);
+
+/** Fade (or terminate) the children with this tag in every pool; the sum
+ *  of what the callbacks returned. */
+size_t
+dp_control_children(bool terminate, const char *tag, size_t tag_len);
 
 /** The counters a STATS reply carries (docs/control.md, "STATS"). */
 struct dp_control_stats {
@@ -144,6 +231,15 @@ dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
 int
 dp_control_open(struct dp_control *c, const struct dp_config_control *cc,
                 char *err, size_t err_size);
+
+/**
+ * Start watching fd, this worker's end of the master's channel (the
+ * server owns it from now on, also on failure).  0 or a negative errno
+ * with a sentence in err.
+ */
+int
+dp_control_add_channel(struct dp_control *c, int fd, char *err,
+                       size_t err_size);
 
 /** The log level last set by VERBOSE (initially 1). */
 unsigned

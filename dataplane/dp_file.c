@@ -102,17 +102,18 @@ static const struct dp_body_class mp_class = {
 
 /* ---- serving ---- */
 
-/* The body of [offset, offset+length) of a file: its bytes in memory for
- * a small cached file, else the descriptor (sendfile). */
+/* The body of [offset, offset+length) of a local file: its bytes in
+ * memory for a small cached file, else the descriptor (sendfile). */
 static struct dp_body *
-file_body(struct dp_request *req, const struct dp_fcache_file *cf,
-          uint64_t offset, uint64_t length, const char *path)
+local_body(const struct dp_file_found *f, struct dp_request *req,
+           uint64_t offset, uint64_t length)
 {
+    const struct dp_fcache_file *cf = f->body_ctx;
     if (cf->data != NULL)
         return dp_body_new_memory(req->pool, cf->data + offset,
                                   (size_t)length);
     return dp_body_new_file_borrowed(req->pool, cf->fd, (int64_t)offset,
-                                     (int64_t)length, path);
+                                     (int64_t)length, f->path);
 }
 
 static void
@@ -140,26 +141,28 @@ header(struct dp_response_headers *h, const char *name, const char *value)
     return dp_response_header(h, name, value);
 }
 
+bool
+dp_file_method_allowed(struct dp_request *req, struct dp_response_headers *h)
+{
+    if (req->method == DP_HTTP_GET || req->method == DP_HTTP_HEAD)
+        return true;
+    if (header(h, "Allow", DP_FILE_ALLOW) != 0)
+        dp_request_error(req, 500, "out of memory");
+    else
+        dp_request_error_headers(req, 405, h, NULL);
+    return false;
+}
+
 void
 dp_file_serve(struct dp_request *req, const struct tp_address *address,
               unsigned status, struct dp_response_headers *h)
 {
     const char *path = address->path;
-    enum dp_method_class method = req->method == DP_HTTP_GET
-                                      ? DP_METHOD_GET
-                                      : req->method == DP_HTTP_HEAD
-                                            ? DP_METHOD_HEAD
-                                            : DP_METHOD_OTHER;
-    if (method == DP_METHOD_OTHER) {
-        if (header(h, "Allow", DP_FILE_ALLOW) != 0)
-            goto oom;
-        dp_request_error_headers(req, 405, h, NULL);
+    if (!dp_file_method_allowed(req, h))
         return;
-    }
 
     /* A compressed variant (GZIPPED, AUTO_GZIPPED, AUTO_BROTLI_PATH),
      * when the client accepts it and the file exists. */
-    int fd = -1;
     const struct dp_fcache_file *cf = NULL;
     const char *encoding = NULL;
     bool variants = address->gzipped != NULL || address->auto_gzipped ||
@@ -216,15 +219,40 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             return;
         }
     }
-    fd = cf->fd;
-    const struct stat *stp = &cf->st;
+    struct dp_file_found f = {
+        .st = &cf->st,
+        .xattrs = &cf->xattrs,
+        .content_type = address->content_type,
+        .encoding = encoding,
+        .path = path,
+        .fd = cf->fd,
+        .body = local_body,
+        .body_ctx = cf,
+    };
+    dp_file_answer(req, status, h, &f);
+    return;
+
+oom:
+    dp_request_error(req, 500, "out of memory");
+}
+
+void
+dp_file_answer(struct dp_request *req, unsigned status,
+               struct dp_response_headers *h, const struct dp_file_found *f)
+{
+    enum dp_method_class method = req->method == DP_HTTP_HEAD
+                                      ? DP_METHOD_HEAD
+                                      : DP_METHOD_GET;
+    const struct stat *stp = f->st;
+    const char *encoding = f->encoding;
+    const char *path = f->path;
     if (encoding != NULL && header(h, "Content-Encoding", encoding) != 0)
         goto oom;
 
     time_t now = time(NULL);
     struct dp_file_meta meta;
-    const char *ct = address->content_type;
-    dp_file_meta_build(&meta, stp, &cf->xattrs, ct,
+    const char *ct = f->content_type;
+    dp_file_meta_build(&meta, stp, f->xattrs, ct,
                        ct != NULL ? strlen(ct) : 0, now);
     struct dp_validators v;
     dp_file_meta_validators(&meta, &v);
@@ -300,15 +328,15 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             dp_content_range(cr, sizeof(cr), &set.r[0], size);
             if (header(h, "Content-Range", cr) != 0)
                 goto oom;
-            struct dp_body *body = file_body(
-                req, cf, set.r[0].first, dp_byte_range_length(&set.r[0]),
-                path);
+            struct dp_body *body = f->body(
+                f, req, set.r[0].first,
+                dp_byte_range_length(&set.r[0]));
             if (body == NULL)
                 goto oom;
             dp_request_respond(req, 206, h, body);
             return;
         }
-        if (rs == DP_RANGE_PARTIAL && encoding == NULL) {
+        if (rs == DP_RANGE_PARTIAL && encoding == NULL && f->fd >= 0) {
             /* multipart/byteranges.  Content-Type moves into the parts:
              * rebuild the head without it. */
             uint8_t rnd[DP_BOUNDARY_RANDOM];
@@ -378,7 +406,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
             if (header(&h2, "Content-Type", mct) != 0)
                 goto oom;
             dp_body_init(&m->base, &mp_class, (int64_t)total);
-            m->fd = fd;
+            m->fd = f->fd;
             m->path = path;
             m->seg = seg;
             m->n_seg = 2 * set.count + 1;
@@ -388,7 +416,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
         /* DP_RANGE_IGNORE: the whole file */
     }
 
-    struct dp_body *body = file_body(req, cf, 0, size, path);
+    struct dp_body *body = f->body(f, req, 0, size);
     if (body == NULL)
         goto oom;
     dp_request_respond(req, status != 0 ? status : 200, h, body);

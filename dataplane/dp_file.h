@@ -17,12 +17,21 @@
  *   412, 206 (one range, or several as multipart/byteranges) and 416.
  * - The body of a whole file or one range is a file body (sendfile); a
  *   multipart body is read with pread().
+ * - dp_file_answer() is that decision (validators, preconditions, ranges,
+ *   headers, body) for a file found anywhere: LOCAL passes its fstat() and
+ *   descriptor, NFS (dp_nfs) a struct stat filled from the NFS attributes
+ *   and a body factory of its own, so both answer alike.
  */
 #ifndef PORTIER_DP_FILE_H
 #define PORTIER_DP_FILE_H
 
+#include "dp_file_meta.h"
 #include "dp_http.h"
 #include "tp_response.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 /**
  * Serve `address` (type LOCAL) for `req`.  `status` overrides 200 when
@@ -32,5 +41,37 @@
 void
 dp_file_serve(struct dp_request *req, const struct tp_address *address,
               unsigned status, struct dp_response_headers *headers);
+
+/** A regular file found and ready to be answered. */
+struct dp_file_found {
+    const struct stat *st;            /* st_dev, st_ino, st_size, st_mtim */
+    const struct dp_file_xattrs *xattrs;  /* NULL: none */
+    const char *content_type;         /* the translation's, or NULL */
+    const char *encoding;             /* "gzip"/"br" variant, or NULL */
+    const char *path;                 /* for messages */
+    /** A descriptor for pread() (multipart/byteranges), or -1: several
+     *  ranges are then answered with the whole file (200). */
+    int fd;
+    /** The body of [offset, offset+length); NULL when out of memory. */
+    struct dp_body *(*body)(const struct dp_file_found *f,
+                            struct dp_request *req, uint64_t offset,
+                            uint64_t length);
+    const void *body_ctx;
+};
+
+/** For GET and HEAD true; else answers 405 (with Allow) and false. */
+bool
+dp_file_method_allowed(struct dp_request *req,
+                       struct dp_response_headers *headers);
+
+/**
+ * Answer `req` (GET or HEAD) with the file `f`: 304/412, 206/416 or
+ * `status` (0: 200) with its validators, Content-Type and body.  The
+ * body factory is called at most once, synchronously.
+ */
+void
+dp_file_answer(struct dp_request *req, unsigned status,
+               struct dp_response_headers *headers,
+               const struct dp_file_found *f);
 
 #endif

@@ -8,6 +8,8 @@
 #include "dp_fcgi.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
+#include "dp_nfs.h"
+#include "dp_proxy.h"
 #include "dp_uri.h"
 
 #include <errno.h>
@@ -257,7 +259,7 @@ static const char *
 missing_feature(const struct tp_response *r)
 {
     static const char *const kinds[] = {
-        [TP_ADDRESS_NFS] = "NFS_SERVER", [TP_ADDRESS_HTTP] = "HTTP",
+        [TP_ADDRESS_NFS] = "NFS_SERVER",
         [TP_ADDRESS_CGI] = "CGI", [TP_ADDRESS_FASTCGI] = "FASTCGI",
         [TP_ADDRESS_WAS] = "WAS", [TP_ADDRESS_LHTTP] = "LHTTP_PATH",
         [TP_ADDRESS_PIPE] = "PIPE",
@@ -265,7 +267,9 @@ missing_feature(const struct tp_response *r)
     if (r->address.type != TP_ADDRESS_NONE &&
         r->address.type != TP_ADDRESS_LOCAL &&
         r->address.type != TP_ADDRESS_CGI &&
-        r->address.type != TP_ADDRESS_FASTCGI)
+        r->address.type != TP_ADDRESS_FASTCGI &&
+        r->address.type != TP_ADDRESS_HTTP &&
+        (r->address.type != TP_ADDRESS_NFS || !dp_nfs_available()))
         return kinds[r->address.type];
     const struct {
         bool used;
@@ -388,6 +392,17 @@ store_answer(struct hreq *hr, const struct tp_request *treq,
 }
 
 /* The answer to the CONTENT_TYPE_LOOKUP request: serve the file. */
+/* A file, LOCAL or NFS, with the Content-Type settled. */
+static void
+serve_file(struct dp_request *req, const struct tp_address *a,
+           unsigned status, struct dp_response_headers *h)
+{
+    if (a->type == TP_ADDRESS_NFS)
+        dp_nfs_serve(req, a, status, h);
+    else
+        dp_file_serve(req, a, status, h);
+}
+
 static void
 lookup_done(struct hreq *hr, const struct tp_response *answer)
 {
@@ -400,7 +415,7 @@ lookup_done(struct hreq *hr, const struct tp_response *answer)
     }
     if (answer->content_type != NULL)
         address.content_type = answer->content_type;
-    dp_file_serve(req, &address, hr->main_response->status, hr->headers);
+    serve_file(req, &address, hr->main_response->status, hr->headers);
 }
 
 static void
@@ -414,16 +429,17 @@ on_lookup(void *ctx, struct tp_response *response, int status,
         lookup_done(hr, &hr->lookup_hit.response);
 }
 
-/* Serve a LOCAL address, asking for its Content-Type first when the
- * response said CONTENT_TYPE_LOOKUP and gave none. */
+/* Serve a LOCAL or NFS address, asking for its Content-Type first when
+ * the response said CONTENT_TYPE_LOOKUP and gave none. */
 static void
 serve_local(struct hreq *hr, const struct tp_response *r,
             struct dp_response_headers *h)
 {
     struct dp_request *req = hr->req;
     const struct tp_address *a = &r->address;
-    if (r->file_not_found.data != NULL || r->directory_index.data != NULL ||
-        r->enotdir.data != NULL) {
+    if (a->type == TP_ADDRESS_LOCAL &&
+        (r->file_not_found.data != NULL || r->directory_index.data != NULL ||
+         r->enotdir.data != NULL)) {
         /* §1.5.2: what the file system says may call for another
          * translation. */
         struct tp_request *t = &hr->treq;
@@ -465,13 +481,13 @@ serve_local(struct hreq *hr, const struct tp_response *r,
         }
     }
     if (a->content_type_lookup.data == NULL || a->content_type != NULL) {
-        dp_file_serve(req, a, r->status, h);
+        serve_file(req, a, r->status, h);
         return;
     }
     const char *slash = strrchr(a->path, '/');
     const char *dot = strrchr(slash != NULL ? slash : a->path, '.');
     if (dot == NULL || dot[1] == '\0' || dot == slash + 1) {
-        dp_file_serve(req, a, r->status, h);    /* no suffix to look up */
+        serve_file(req, a, r->status, h);       /* no suffix to look up */
         return;
     }
     hr->main_response = r;
@@ -838,7 +854,8 @@ execute(struct hreq *hr, const struct tp_response *r)
                      r->message != NULL ? r->message : "redirection\n", &h);
         return;
     }
-    if (r->address.type == TP_ADDRESS_LOCAL) {
+    if (r->address.type == TP_ADDRESS_LOCAL ||
+        r->address.type == TP_ADDRESS_NFS) {
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         if (hp == NULL) {
@@ -876,6 +893,10 @@ execute(struct hreq *hr, const struct tp_response *r)
         else
             dp_cgi_serve(req, &r->address, hp, &redirect,
                          hr->n_cgi_redirect == 0);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_HTTP) {
+        dp_proxy_serve(req, r, &h);
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,

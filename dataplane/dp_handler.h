@@ -12,9 +12,10 @@
  * - The repeat requests implemented here follow spec/protocols.md §1.5.2
  *   (WANT) and §1.16 (DEFER); version < 2 in a response to an HTTP
  *   request is 502 (§1.3).
- * - Resource kinds: LOCAL files (dp_file), FASTCGI (dp_fcgi, when a
- *   stock was set).  Others answer 502 naming the packet until their
- *   issue lands.
+ * - Resource kinds: LOCAL files (dp_file), HTTP backends (dp_proxy), CGI
+ *   (dp_cgi), FASTCGI (dp_fcgi, when a stock was set), NFS files (dp_nfs,
+ *   when built with libnfs).  Others answer 502 naming the packet until
+ *   their issue lands.
  */
 #ifndef PORTIER_DP_HANDLER_H
 #define PORTIER_DP_HANDLER_H

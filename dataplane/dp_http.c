@@ -14,8 +14,12 @@
  */
 #include "dp_http.h"
 #include "dp_http_date.h"
+#include "dp_tls.h"
 #include "h1_chunked.h"
 #include "h1_request.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +50,9 @@
 #define SENDFILE_MAX (1024 * 1024)    /* per sendfile() call */
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
+#define TLS_RECORD_HANDSHAKE 0x16     /* first byte of a ClientHello */
+#define STS_HEADER \
+    "Strict-Transport-Security: max-age=15768000; includeSubDomains\r\n"
 
 enum conn_state {
     CONN_HEAD = 1,     /* waiting for (the rest of) a request head */
@@ -65,6 +72,7 @@ struct dp_listener {
     int fd;
     char *tag;
     void *handler_ctx;
+    struct dp_tls_server *tls;        /* NULL: plain HTTP */
     bool active;
 };
 
@@ -160,6 +168,18 @@ struct dp_conn {
     bool body_failed;
     uint64_t body_sent;               /* body bytes, without framing */
     int64_t response_length;          /* Content-Length sent, or -1 */
+
+    /* TLS: `tls` is the listener's while the connection speaks (or may
+     * still speak) TLS, NULL on a plain connection; `ssl` exists once the
+     * first byte said TLS. */
+    struct dp_tls_server *tls;
+    struct dp_tls_server *listener_tls;
+    SSL *ssl;
+    int tls_poll_extra;               /* UV_WRITABLE: SSL_read must write */
+    bool tls_established;             /* handshake done, peer looked at */
+    bool plain_on_tls;                /* plain HTTP on a TLS listener */
+    bool sts;                         /* add Strict-Transport-Security */
+    char *peer_subject, *peer_issuer; /* verified client certificate */
 };
 
 static const struct dp_body_handler conn_body_handler;
@@ -457,6 +477,14 @@ conn_close(struct dp_conn *conn)
     server->n_conns--;
     uv_close((uv_handle_t *)&conn->poll, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
+    if (conn->ssl != NULL) {
+        SSL_free(conn->ssl);
+        conn->ssl = NULL;
+        free(conn->peer_subject);
+        free(conn->peer_issuer);
+        conn->peer_subject = conn->peer_issuer = NULL;
+        ERR_clear_error();
+    }
     close(conn->fd);
     conn->fd = -1;
     if (was_full && !server->shutting_down)
@@ -507,7 +535,7 @@ conn_poll(struct dp_conn *conn, int events)
 {
     conn->want_write = (events & UV_WRITABLE) != 0;
     if (rbody_wants_input(conn))
-        events |= UV_READABLE;
+        events |= UV_READABLE | conn->tls_poll_extra;
     /* While a handler works (a CGI program, a backend), hear the client
      * hang up so that its abort callback ends that work at once. */
     if (conn->state == CONN_HANDLER && !(events & UV_READABLE) &&
@@ -523,6 +551,81 @@ conn_poll(struct dp_conn *conn, int events)
 }
 
 /* ---- reading ---- */
+
+/* The handshake is done: note the client certificate. */
+static void
+conn_tls_established(struct dp_conn *conn)
+{
+    conn->tls_established = true;
+    if (dp_tls_peer_names(conn->ssl, &conn->peer_subject,
+                          &conn->peer_issuer) != 0)
+        log_line("conn %llu %s: out of memory for the client certificate's "
+                 "names", (unsigned long long)conn->id, conn->peer_text);
+}
+
+/*
+ * recv() for a connection on a TLS listener, with recv()'s results (>0,
+ * 0 at EOF, -1 with errno; EAGAIN when OpenSSL waits for the socket, with
+ * conn->tls_poll_extra saying whether it waits to write).  The first byte
+ * decides: a TLS record starts the handshake, anything else makes this a
+ * plain connection (conn->plain_on_tls), answered by conn_parse().
+ */
+static ssize_t
+conn_tls_recv(struct dp_conn *conn, uint8_t *buf, size_t len)
+{
+    if (conn->ssl == NULL) {
+        uint8_t first;
+        ssize_t n = recv(conn->fd, &first, 1, MSG_PEEK);
+        if (n <= 0)
+            return n;
+        if (first != TLS_RECORD_HANDSHAKE) {
+            conn->plain_on_tls = true;
+            conn->tls = NULL;
+            return recv(conn->fd, buf, len, 0);
+        }
+        conn->ssl = SSL_new(dp_tls_server_ctx(conn->tls));
+        if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1) {
+            log_line("conn %llu %s: cannot start TLS: %s",
+                     (unsigned long long)conn->id, conn->peer_text,
+                     dp_tls_error_reason("out of memory"));
+            errno = ENOMEM;
+            return -1;
+        }
+        SSL_set_accept_state(conn->ssl);
+        conn->sts = dp_tls_server_sts(conn->tls);
+    }
+    conn->tls_poll_extra = 0;
+    int n = SSL_read(conn->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) {
+        if (!conn->tls_established)
+            conn_tls_established(conn);
+        return n;
+    }
+    int e = SSL_get_error(conn->ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        conn->tls_poll_extra = UV_WRITABLE;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;       /* close_notify */
+    default:
+        break;
+    }
+    if (!conn->tls_established)
+        log_line("conn %llu %s: TLS handshake failed: %s",
+                 (unsigned long long)conn->id, conn->peer_text,
+                 e == SSL_ERROR_SYSCALL
+                     ? (ERR_peek_error() == 0 ? "connection closed"
+                                              : dp_tls_error_reason("?"))
+                     : dp_tls_error_reason("protocol error"));
+    ERR_clear_error();
+    errno = ECONNRESET;
+    return -1;
+}
 
 /* Read what the socket has into conn->in.  Returns bytes read, 0 when
  * nothing is available now, -1 on EOF or error (conn->peer_closed). */
@@ -540,8 +643,11 @@ conn_fill(struct dp_conn *conn)
     }
     if (conn->in_len == conn->in_cap)
         return 0;
-    ssize_t n = recv(conn->fd, conn->in + conn->in_len,
-                     conn->in_cap - conn->in_len, 0);
+    ssize_t n = conn->tls == NULL
+                    ? recv(conn->fd, conn->in + conn->in_len,
+                           conn->in_cap - conn->in_len, 0)
+                    : conn_tls_recv(conn, conn->in + conn->in_len,
+                                    conn->in_cap - conn->in_len);
     if (n > 0) {
         conn->in_len += (size_t)n;
         return n;
@@ -637,7 +743,16 @@ rbody_continue(struct dp_conn *conn)
     conn->expect_continue = false;
     if (conn->state != CONN_HANDLER)
         return;
-    ssize_t n = send(conn->fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
+    ssize_t n;
+    if (conn->ssl != NULL) {
+        /* One record: all or nothing.  When OpenSSL must wait, the line
+         * leaves from conn->out, which passes it to SSL_write() again as
+         * a retry must. */
+        n = SSL_write(conn->ssl, line, (int)sizeof(line) - 1);
+        ERR_clear_error();
+    } else {
+        n = send(conn->fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
+    }
     if (n < 0)
         n = 0;
     if ((size_t)n < sizeof(line) - 1)
@@ -825,6 +940,8 @@ conn_build_head(struct dp_conn *conn, unsigned status,
                         server->settings.server_string);
     if (rc == 0 && headers != NULL && headers->len > 0)
         rc = pr_buf_append(out, headers->data, headers->len);
+    if (rc == 0 && conn->sts)
+        rc = pr_buf_append(out, STS_HEADER, sizeof(STS_HEADER) - 1);
     conn->chunked_out = false;
     conn->response_length = -1;
     if (rc == 0 && body_allowed) {
@@ -1029,14 +1146,50 @@ enum step {
     STEP_DEAD,        /* the connection was closed */
 };
 
+/* SSL_write() what conn->out holds: bytes written, or 0 after setting the
+ * poll events OpenSSL waits for, or -1 when the connection is dead.  A
+ * retry after a wait passes the same bytes again (the buffer may have
+ * moved or grown behind them: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+static ssize_t
+conn_tls_send(struct dp_conn *conn)
+{
+    size_t len = conn->out.len - conn->out_pos;
+    int n = SSL_write(conn->ssl, conn->out.data + conn->out_pos,
+                      len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(conn->ssl, n)) {
+    case SSL_ERROR_WANT_WRITE:
+        conn_poll(conn, UV_WRITABLE);
+        return 0;
+    case SSL_ERROR_WANT_READ:
+        conn_poll(conn, UV_READABLE);
+        return 0;
+    default:
+        ERR_clear_error();
+        return -1;
+    }
+}
+
 /* Send what conn->out holds. */
 static enum step
 conn_flush(struct dp_conn *conn, bool more)
 {
     while (conn->out_pos < conn->out.len) {
-        ssize_t n = send(conn->fd, conn->out.data + conn->out_pos,
-                         conn->out.len - conn->out_pos,
-                         MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        ssize_t n;
+        if (conn->ssl != NULL) {
+            n = conn_tls_send(conn);
+            if (n == 0)
+                return STEP_WAIT;
+            if (n < 0) {
+                conn_close(conn);
+                return STEP_DEAD;
+            }
+        } else {
+            n = send(conn->fd, conn->out.data + conn->out_pos,
+                     conn->out.len - conn->out_pos,
+                     MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1060,8 +1213,10 @@ static enum step
 conn_write_step(struct dp_conn *conn)
 {
     struct dp_body_file region;
+    /* sendfile() on plain connections; over TLS the source's own read
+     * (pread) fills conn->out for SSL_write(). */
     bool file = conn->body != NULL && !conn->chunked_out &&
-                dp_body_file(conn->body, &region);
+                conn->ssl == NULL && dp_body_file(conn->body, &region);
     if (conn->body != NULL && !file &&
         conn->out.len - conn->out_pos < OUT_HIGH_WATER) {
         /* Pull first, so the head and the first body bytes leave in one
@@ -1221,6 +1376,10 @@ conn_finish_request(struct dp_conn *conn)
     conn->request_line = "-";
     conn->abort_fn = NULL;
     if (!conn->keep_alive || server->shutting_down) {
+        if (conn->ssl != NULL && conn->tls_established) {
+            SSL_shutdown(conn->ssl);    /* close_notify, best effort */
+            ERR_clear_error();
+        }
         if (shutdown(conn->fd, SHUT_WR) < 0) {
             conn_close(conn);
             return;
@@ -1233,7 +1392,9 @@ conn_finish_request(struct dp_conn *conn)
         return;
     }
     conn->state = conn->body_in_left > 0 ? CONN_DRAIN : CONN_HEAD;
-    conn->maybe_readable = false;   /* the next poll event says so */
+    /* The next poll event says so; but OpenSSL may hold decrypted bytes
+     * already read from the socket. */
+    conn->maybe_readable = conn->ssl != NULL && SSL_has_pending(conn->ssl);
     if (conn->state == CONN_HEAD)
         conn_set_timer(conn, conn->in_len > 0
                                  ? server->settings.head_timeout_ms
@@ -1284,6 +1445,9 @@ conn_reset_request(struct dp_conn *conn)
     req->peer = (const struct sockaddr *)&conn->peer;
     req->peer_text = conn->peer_text;
     req->listener_tag = conn->listener_tag;
+    req->tls = conn->ssl != NULL;
+    req->peer_subject = conn->peer_subject;
+    req->peer_issuer_subject = conn->peer_issuer;
     req->id = conn->id;
     req->start_ms = uv_now(conn->server->loop);
     req->content_length = -1;
@@ -1338,6 +1502,51 @@ conn_take_head(struct dp_conn *conn, const struct h1_request *h)
                               ? (int64_t)h->content_length : -1;
     req->chunked = h->chunked;
     return 0;
+}
+
+/* A plain HTTP request on a TLS listener: 400 saying so, or with
+ * redirect-http a 301 to the same host and target over https; then the
+ * connection closes. */
+static void
+conn_plain_on_tls(struct dp_conn *conn)
+{
+    struct dp_request *req = &conn->req;
+    conn->keep_alive = false;
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    bool redirect = conn->tls == NULL && conn->listener_tls != NULL &&
+                    dp_tls_server_redirect_http(conn->listener_tls) &&
+                    req->host != NULL && req->host[0] != '\0' &&
+                    req->target[0] == '/';
+    const char *text;
+    unsigned status;
+    if (redirect) {
+        size_t n = strlen(req->host) + strlen(req->target) + 9;
+        char *location = dp_pool_alloc(req->pool, n);
+        if (location == NULL) {
+            conn_close(conn);
+            return;
+        }
+        snprintf(location, n, "https://%s%s", req->host, req->target);
+        if (dp_response_header(&h, "Location", location) != 0) {
+            conn_close(conn);
+            return;
+        }
+        status = 301;
+        text = "This resource is served over HTTPS.\n";
+    } else {
+        log_line("conn %llu %s: \"%s\": plain HTTP request on a TLS "
+                 "listener (400)", (unsigned long long)conn->id,
+                 conn->peer_text, conn->request_line);
+        status = 400;
+        text = "400 Bad Request: this port speaks HTTPS (TLS); the client "
+               "sent a plain HTTP request. Use an https:// URL.\n";
+    }
+    struct dp_body *body = NULL;
+    if (dp_response_header(&h, "Content-Type",
+                           "text/plain; charset=utf-8") == 0)
+        body = dp_body_new_memory(req->pool, text, strlen(text));
+    dp_request_respond(req, status, &h, body);
 }
 
 /* Try to take one request head from conn->in.  STEP_AGAIN: a request
@@ -1409,6 +1618,10 @@ conn_parse(struct dp_conn *conn)
     conn->state = CONN_HANDLER;
     conn->hup_checked = false;
     uv_timer_stop(&conn->timer);
+    if (conn->plain_on_tls) {
+        conn_plain_on_tls(conn);
+        return conn->state == CONN_CLOSED ? STEP_DEAD : STEP_AGAIN;
+    }
     /* Polling stops only if the handler does not answer at once (see
      * conn_advance): most answers come synchronously from the caches. */
     server->handler(req, conn->handler_ctx);
@@ -1436,7 +1649,7 @@ conn_drain(struct dp_conn *conn)
             return STEP_DEAD;
         }
         if (r == 0) {
-            conn_poll(conn, UV_READABLE);
+            conn_poll(conn, UV_READABLE | conn->tls_poll_extra);
             return STEP_WAIT;
         }
     }
@@ -1498,7 +1711,7 @@ conn_advance(struct dp_conn *conn)
                     conn->in_cap = 0;
                     pr_buf_free(&conn->out);
                 }
-                conn_poll(conn, UV_READABLE);
+                conn_poll(conn, UV_READABLE | conn->tls_poll_extra);
             }
             break;
         case CONN_HANDLER:
@@ -1532,7 +1745,8 @@ static void
 conn_poll_cb(uv_poll_t *poll, int status, int events)
 {
     struct dp_conn *conn = poll->data;
-    if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT)))
+    if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT)) ||
+        (conn->tls_poll_extra & events))
         conn->maybe_readable = true;
     if (status < 0 && conn->state == CONN_HEAD && conn->in_len == 0) {
         conn_close(conn);
@@ -1603,6 +1817,7 @@ conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss)
     format_peer(ss, conn->peer_text, sizeof(conn->peer_text));
     conn->listener_tag = l->tag;
     conn->handler_ctx = l->handler_ctx;
+    conn->tls = conn->listener_tls = l->tls;
     conn->state = CONN_HEAD;
     conn->request_line = "-";
     conn->maybe_readable = true;    /* TCP_DEFER_ACCEPT: data is there */
@@ -1712,6 +1927,15 @@ int
 dp_http_server_add_listener(struct dp_http_server *server, int fd,
                             const char *tag, void *handler_ctx)
 {
+    return dp_http_server_add_tls_listener(server, fd, tag, handler_ctx,
+                                           NULL);
+}
+
+int
+dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
+                                const char *tag, void *handler_ctx,
+                                struct dp_tls_server *tls)
+{
     struct dp_listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return -ENOMEM;
@@ -1728,6 +1952,7 @@ dp_http_server_add_listener(struct dp_http_server *server, int fd,
     }
     l->server = server;
     l->fd = fd;
+    l->tls = tls;
     l->handler_ctx = handler_ctx != NULL ? handler_ctx
                                          : server->handler_ctx;
     int rc = uv_poll_init(server->loop, &l->poll, fd);
@@ -1785,6 +2010,21 @@ dp_http_server_shutdown(struct dp_http_server *server,
         c = next;
     }
     server_maybe_done(server);
+}
+
+unsigned
+dp_http_server_abort(struct dp_http_server *server)
+{
+    unsigned n = 0;
+    struct dp_conn *c = server->conns;
+    while (c != NULL) {
+        struct dp_conn *next = c->next;
+        conn_close(c);
+        n++;
+        c = next;
+    }
+    server_maybe_done(server);
+    return n;
 }
 
 void

@@ -7,7 +7,9 @@
  *   our own buffers: reads into a buffer that exists only while a request
  *   head is incomplete or pipelined bytes wait (an idle keep-alive
  *   connection holds no buffer), writes as one gather, file bodies with
- *   sendfile().
+ *   sendfile().  On a TLS listener the same paths go through OpenSSL on
+ *   the same non-blocking socket (file bodies with pread() and
+ *   SSL_write()); a plain connection pays one branch for it.
  * - Requests on one connection are handled one at a time and answered in
  *   order (pipelining): the next head is parsed when the previous
  *   response is complete.
@@ -95,6 +97,14 @@ struct dp_request {
     const char *peer_text;            /* "ip:port", "[ip6]:port", "local" */
     uint64_t id;                      /* connection id, for logs */
     uint64_t start_ms;                /* loop time when the head was read */
+    /* TLS (docs/tls.md): whether the request came over TLS, and with a
+     * verified client certificate (ssl_verify) its subject and its
+     * issuer's subject as RFC 2253 strings ("CN=alice,O=Example"), for
+     * X-CM4all-BENG-Peer-Subject / -Peer-Issuer-Subject; NULL without
+     * one.  They live as long as the connection. */
+    bool tls;
+    const char *peer_subject;
+    const char *peer_issuer_subject;
 };
 
 /** The first header named `name` (case-insensitive), or NULL. */
@@ -197,11 +207,36 @@ int
 dp_http_server_add_listener(struct dp_http_server *server, int fd,
                             const char *tag, void *handler_ctx);
 
+struct dp_tls_server;
+
+/**
+ * dp_http_server_add_listener() for a TLS listener (docs/tls.md): every
+ * connection does a TLS handshake with `tls` (dp_tls.h; it must outlive
+ * the server) within the head timeout, then speaks HTTP/1.1 through it.
+ * A connection whose first byte is not a TLS record is read as plain HTTP
+ * and its first request answered with 400 (or, with `redirect-http`, a
+ * 301 to https://HOST/TARGET), then closed.  With `sts`, responses over
+ * TLS carry Strict-Transport-Security.
+ */
+int
+dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
+                                const char *tag, void *handler_ctx,
+                                struct dp_tls_server *tls);
+
 /** Stop accepting; close idle connections now and the others when their
  *  current response is done; cb runs when the last one is gone. */
 void
 dp_http_server_shutdown(struct dp_http_server *server,
                         void (*cb)(void *ctx), void *ctx);
+
+/**
+ * After dp_http_server_shutdown(), when its time is up: close every
+ * connection that is still open, whatever it is doing (a response in
+ * progress is cut).  Returns how many were closed; the shutdown callback
+ * runs once their handles are closed.
+ */
+unsigned
+dp_http_server_abort(struct dp_http_server *server);
 
 /** Free a server whose shutdown completed. */
 void

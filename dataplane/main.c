@@ -1,20 +1,28 @@
 /*
  * portierd: read the configuration, bind the control sockets (dp_control,
- * docs/control.md) and the listeners, run one worker loop.
- * SIGTERM/SIGINT stop gracefully (requests in progress finish; the control
- * sockets close with the translation stocks), SIGHUP reopens the access
- * log.
+ * docs/control.md) and the listeners, then run one worker loop (`workers`
+ * 1) or a master that forks the workers, restarts those that die (with
+ * back-off), relays control commands to them (dp_relay) and reloads the
+ * configuration on SIGHUP (docs/operations.md).
+ * SIGTERM/SIGINT stop gracefully: requests in progress finish, and after
+ * `shutdown_timeout` the connections left are cut; the exit status is 0.
+ * SIGHUP in a worker (or the single process) reopens the access log,
+ * flushes the translation caches and fades the child processes.
  */
 #include "dp_cgi.h"
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
 #include "dp_fcgi.h"
+#include "dp_nfs.h"
 #include "dp_handler.h"
 #include "dp_http.h"
 #include "dp_listen.h"
+#include "dp_proxy.h"
+#include "dp_relay.h"
 #include "dp_spawn.h"
 #include "dp_tcache.h"
+#include "dp_tls.h"
 #include "dp_translate.h"
 
 #include <uv.h>
@@ -23,6 +31,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +39,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +61,7 @@ struct daemon {
                                    with its own translation_socket */
     size_t n_chains;
     uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t shutdown_timer;  /* SIGTERM: shutdown_timeout */
     const char *access_log_path;
     int access_log_fd;
     bool stopping;
@@ -58,6 +69,9 @@ struct daemon {
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
     struct dp_fcgi_stock *fcgi; /* FastCGI connections and processes */
+    struct dp_tls_set tls;      /* built before any worker starts */
+    int channel_fd;             /* a worker's end of the master's channel,
+                                   or -1 */
 };
 
 /* Every connection, cached file and translation connection is a
@@ -91,8 +105,10 @@ usage(FILE *out)
             "[IPv6]:PORT, *:PORT, /path, @abstract\n"
             "  -t, --translation-socket ADDR  add a translation server: "
             "/path or @abstract\n"
-            "  -w, --workers N                worker processes (1..256; "
-            "setting `workers`, default 1)\n"
+            "  -w, --workers N                worker processes (0..256; "
+            "setting `workers`;\n"
+            "                                 0 = one per online core, "
+            "the default)\n"
             "      --check                    check the configuration and "
             "exit (0 when valid)\n"
             "  -h, --help                     this text\n"
@@ -134,6 +150,36 @@ access_log_open(struct daemon *d)
     return 0;
 }
 
+/* The FastCGI stock as a child pool of the control server
+ * (FADE_CHILDREN, TERMINATE_CHILDREN, SIGHUP); an empty tag means all. */
+static size_t
+fcgi_children(void *ctx, const char *tag, size_t tag_len, bool terminate)
+{
+    char buf[256];
+    const char *t = NULL;
+    if (tag_len > 0) {
+        if (tag_len >= sizeof(buf) || memchr(tag, '\0', tag_len) != NULL)
+            return 0;       /* no CHILD_TAG can match it */
+        memcpy(buf, tag, tag_len);
+        buf[tag_len] = '\0';
+        t = buf;
+    }
+    return terminate ? dp_fcgi_stock_terminate(ctx, t)
+                     : dp_fcgi_stock_fade(ctx, t);
+}
+
+static size_t
+fcgi_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return fcgi_children(ctx, tag, tag_len, false);
+}
+
+static size_t
+fcgi_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return fcgi_children(ctx, tag, tag_len, true);
+}
+
 static void
 shutdown_done(void *ctx)
 {
@@ -142,15 +188,54 @@ shutdown_done(void *ctx)
     dp_control_close(d->control);
     d->control = NULL;
     /* Children are stopped and reaped while the loop still runs. */
+    dp_control_unregister_pool(d->fcgi);
     dp_fcgi_stock_free(d->fcgi);
     d->fcgi = NULL;
     dp_spawn_shutdown();
+    dp_nfs_shutdown();      /* every request is done: close the clients */
     for (size_t i = 0; i < d->n_chains; i++)
         for (size_t j = 0; j < d->chains[i].n; j++)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
+    dp_proxy_shutdown();
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+    uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+}
+
+/* shutdown_timeout is up: cut what is still open. */
+static void
+on_shutdown_timeout(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    unsigned n = dp_http_server_abort(d->http);
+    fprintf(stderr, "portierd: shutdown timeout (%llu ms) reached: %u "
+            "connection(s) still busy were cut\n",
+            (unsigned long long)d->cfg.settings.shutdown_timeout, n);
+}
+
+/* SIGHUP: what beng-proxy does, as far as portierd has it. */
+static void
+on_sighup(struct daemon *d)
+{
+    if (access_log_open(d) == 0 && d->access_log_path != NULL)
+        fprintf(stderr, "portierd: SIGHUP: access log %s reopened\n",
+                d->access_log_path);
+    size_t caches = 0;
+    for (size_t i = 0; i < d->n_chains; i++)
+        for (size_t j = 0; j < d->chains[i].n; j++)
+            if (d->chains[i].servers[j].cache != NULL) {
+                dp_tcache_flush(d->chains[i].servers[j].cache);
+                caches++;
+            }
+    if (dp_control_pool_count() == 0) {
+        fprintf(stderr, "portierd: SIGHUP: %zu translation cache(s) "
+                "flushed; no child process pool to fade\n", caches);
+        return;
+    }
+    size_t n = dp_control_children(false, "", 0);
+    fprintf(stderr, "portierd: SIGHUP: %zu translation cache(s) flushed; "
+            "%zu child process(es) fading\n", caches, n);
 }
 
 static void
@@ -158,19 +243,18 @@ on_signal(uv_signal_t *h, int signum)
 {
     struct daemon *d = h->data;
     if (signum == SIGHUP) {
-        if (access_log_open(d) == 0 && d->access_log_path != NULL)
-            fprintf(stderr, "portierd: SIGHUP: access log %s reopened\n",
-                    d->access_log_path);
-        if (d->fcgi != NULL)
-            fprintf(stderr, "portierd: SIGHUP: %u FastCGI processes "
-                    "fading\n", dp_fcgi_stock_fade(d->fcgi, NULL));
+        on_sighup(d);
         return;
     }
     if (d->stopping)
         return;
     d->stopping = true;
     fprintf(stderr, "portierd: %s: shutting down (requests in progress "
-            "finish)\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+            "finish, for at most %llu ms)\n",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT",
+            (unsigned long long)d->cfg.settings.shutdown_timeout);
+    uv_timer_start(&d->shutdown_timer, on_shutdown_timeout,
+                   d->cfg.settings.shutdown_timeout, 0);
     dp_http_server_shutdown(d->http, shutdown_done, d);
 }
 
@@ -272,8 +356,9 @@ bind_listeners(struct daemon *d)
             return -1;
         }
         d->listen_fds[i] = fd;
-        fprintf(stderr, "portierd: listening on %s%s%s\n", l->bind.text,
-                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "");
+        fprintf(stderr, "portierd: listening on %s%s%s%s\n", l->bind.text,
+                l->tag != NULL ? " tag " : "", l->tag != NULL ? l->tag : "",
+                l->ssl ? " (TLS)" : "");
     }
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         fprintf(stderr, "portierd: translation server %s\n",
@@ -373,6 +458,7 @@ static struct {
     char **argv;
     const char *config_path;
     unsigned workers;
+    bool workers_set;
 } cmdline;
 
 static const struct option long_options[] = {
@@ -406,12 +492,19 @@ load_config(struct dp_config *cfg, struct dp_config_error *err)
     }
     if (rc == 0)
         rc = dp_config_finish(cfg, err);
-    if (cmdline.workers > 0)
+    if (cmdline.workers_set)
         cfg->settings.workers = cmdline.workers;
+    if (cfg->settings.workers == 0) {
+        /* One per online core. */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->settings.workers =
+            cores < 1 ? 1 : cores > 256 ? 256 : (uint64_t)cores;
+    }
     return rc;
 }
 
-/* A reload keeps the bound sockets: the listeners must stay the same. */
+/* A reload keeps the bound sockets: the listeners and the control
+ * blocks must stay the same. */
 static bool
 same_listeners(const struct dp_config *a, const struct dp_config *b)
 {
@@ -425,12 +518,28 @@ same_listeners(const struct dp_config *a, const struct dp_config *b)
             (x->tag != NULL && strcmp(x->tag, y->tag) != 0))
             return false;
     }
+    if (a->n_controls != b->n_controls)
+        return false;
+    for (size_t i = 0; i < a->n_controls; i++) {
+        const struct dp_config_control *x = &a->controls[i];
+        const struct dp_config_control *y = &b->controls[i];
+        if (strcmp(x->bind.text, y->bind.text) != 0 ||
+            x->multicast_group.kind != y->multicast_group.kind ||
+            (x->multicast_group.kind != 0 &&
+             strcmp(x->multicast_group.text, y->multicast_group.text) != 0) ||
+            (x->interface == NULL) != (y->interface == NULL) ||
+            (x->interface != NULL && strcmp(x->interface, y->interface) != 0))
+            return false;
+    }
     return true;
 }
 
 /* ---- the master: forks the workers and keeps them running ---- */
 
 #define MAX_WORKERS 256
+#define QUICK_DEATH_MS 5000     /* a worker that dies younger: back off */
+#define MAX_BACKOFF_MS 30000
+#define STOP_GRACE_MS 5000      /* beyond shutdown_timeout, then SIGKILL */
 
 static volatile sig_atomic_t master_term, master_hup;
 
@@ -444,20 +553,52 @@ master_signal(int signum)
 }
 
 struct worker {
-    pid_t pid;
-    struct timespec started;
+    pid_t pid;              /* 0: the slot is free (or waits, below) */
+    uint64_t started;       /* ms, monotonic */
     bool retiring;          /* of an older configuration: not restarted */
+    uint64_t restart_at;    /* != 0: start a worker here at this time */
+    unsigned quick_deaths;  /* in a row, each within QUICK_DEATH_MS */
 };
 
+/* The master's control server; NULL without control blocks. */
+static struct dp_relay *relay;
+
 static int run_worker(struct daemon *d);
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 static pid_t
 spawn_worker(struct daemon *d, const sigset_t *child_mask)
 {
+    int pair[2] = {-1, -1};
+    if (relay != NULL &&
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                   pair) != 0) {
+        fprintf(stderr, "portierd: socketpair for a worker's control "
+                "channel: %s\n", strerror(errno));
+        return -1;
+    }
     fflush(stderr);
     pid_t pid = fork();
-    if (pid != 0)
-        return pid;     /* the master, or -1 */
+    if (pid != 0) {
+        if (pair[1] >= 0)
+            close(pair[1]);
+        if (pid < 0) {
+            if (pair[0] >= 0)
+                close(pair[0]);
+            return pid;
+        }
+        if (pair[0] >= 0 && dp_relay_add_worker(relay, pid, pair[0]) != 0)
+            fprintf(stderr, "portierd: worker %d gets no control commands: "
+                    "out of memory\n", (int)pid);
+        return pid;
+    }
     /* A worker: default signal dispositions (libuv installs its own),
      * and it dies with the master, so none is ever left behind. */
     signal(SIGTERM, SIG_DFL);
@@ -465,9 +606,20 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
     signal(SIGHUP, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    sigprocmask(SIG_SETMASK, child_mask, NULL);
+    /* SIGHUP stays blocked until the loop's handler is installed: one
+     * the master passes on (after a refused reload) must neither kill a
+     * starting worker nor get lost (run_worker() unblocks it). */
+    sigset_t mask = *child_mask;
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     if (getppid() == 1)
         _exit(0);       /* the master is already gone */
+    /* The master's sockets and the other workers' channels are not ours. */
+    if (pair[0] >= 0)
+        close(pair[0]);
+    dp_relay_forget(relay);
+    relay = NULL;
+    d->channel_fd = pair[1];
     if (drop_privileges(&run_as) != 0)
         _exit(1);
     d->access_log_path = d->cfg.settings.access_log;   /* after a reload */
@@ -476,24 +628,159 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
     _exit(status);
 }
 
-static double
-seconds_since(const struct timespec *t)
+/* Start a worker in slot w; false when fork() failed (then it is tried
+ * again a second later). */
+static bool
+start_slot(struct daemon *d, struct worker *w, const sigset_t *mask)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t->tv_sec) +
-           (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+    w->restart_at = 0;
+    w->retiring = false;
+    w->pid = spawn_worker(d, mask);
+    w->started = now_ms();
+    if (w->pid < 0) {
+        fprintf(stderr, "portierd: cannot start a worker: %s; trying again "
+                "in 1 s\n", strerror(errno));
+        w->pid = 0;
+        w->restart_at = w->started + 1000;
+        return false;
+    }
+    fprintf(stderr, "portierd: worker %d started\n", (int)w->pid);
+    return true;
+}
+
+/* How a worker ended, for the log: "exited with status 3", "killed by
+ * signal 9 (Killed)". */
+static void
+describe_exit(char *out, size_t size, int wstatus)
+{
+    int n;
+    if (WIFSIGNALED(wstatus))
+        n = snprintf(out, size, "killed by signal %d (%s)%s",
+                     WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)),
+                     WCOREDUMP(wstatus) ? ", core dumped" : "");
+    else
+        n = snprintf(out, size, "exited with status %d",
+                     WEXITSTATUS(wstatus));
+    (void)n;
+}
+
+/* A worker of slot w ended (not while stopping): schedule its successor,
+ * at once or after a back-off that doubles with each death in a row
+ * within QUICK_DEATH_MS of the start (1 s, 2 s, ... 30 s). */
+static void
+schedule_restart(struct worker *w, pid_t pid, int wstatus, uint64_t now)
+{
+    char how[120];
+    describe_exit(how, sizeof(how), wstatus);
+    if (now - w->started < QUICK_DEATH_MS)
+        w->quick_deaths++;
+    else
+        w->quick_deaths = 0;
+    uint64_t delay = 0;
+    if (w->quick_deaths > 0) {
+        delay = 1000;
+        for (unsigned i = 1; i < w->quick_deaths && delay < MAX_BACKOFF_MS;
+             i++)
+            delay *= 2;
+        if (delay > MAX_BACKOFF_MS)
+            delay = MAX_BACKOFF_MS;
+    }
+    if (delay == 0)
+        fprintf(stderr, "portierd: worker %d %s; starting a new one\n",
+                (int)pid, how);
+    else
+        fprintf(stderr, "portierd: worker %d %s; starting a new one in "
+                "%llu s (%u death(s) in a row within %d s of the start)\n",
+                (int)pid, how, (unsigned long long)(delay / 1000),
+                w->quick_deaths, QUICK_DEATH_MS / 1000);
+    w->pid = 0;
+    w->restart_at = now + delay;
+    if (w->restart_at == 0)
+        w->restart_at = 1;
+}
+
+/* SIGHUP: a new configuration and new workers, or (refused) the running
+ * workers reopen their logs, flush and fade. */
+static void
+master_reload(struct daemon *d, struct worker *workers, unsigned slots,
+              unsigned *alive, const sigset_t *mask)
+{
+    struct dp_config fresh;
+    struct dp_config_error err;
+    memset(&err, 0, sizeof(err));
+    dp_config_init(&fresh);
+    int rc = load_config(&fresh, &err);
+    struct dp_spawn_policy policy;
+    char perr[600] = "";
+    if (rc == 0 && dp_spawn_policy_resolve(&fresh.spawn, &policy, perr,
+                                           sizeof(perr)) != 0)
+        rc = -1;
+    struct dp_tls_set fresh_tls;
+    memset(&fresh_tls, 0, sizeof(fresh_tls));
+    if (rc == 0 && perr[0] == '\0' &&
+        dp_tls_set_load(&fresh, &fresh_tls, &err) != 0) {
+        dp_spawn_policy_free(&policy);
+        rc = -1;
+    }
+    if (rc != 0 || !same_listeners(&d->cfg, &fresh)) {
+        fprintf(stderr, "portierd: SIGHUP: reload refused, the "
+                "running configuration stays: %s\n",
+                perr[0] != '\0' ? perr
+                : rc != 0 ? err.text
+                          : "the listeners or control blocks changed "
+                            "(restart portierd to change them)");
+        if (rc == 0)
+            dp_spawn_policy_free(&policy);
+        dp_tls_set_free(&fresh_tls);
+        dp_config_free(&fresh);
+        for (unsigned i = 0; i < slots; i++)
+            if (workers[i].pid > 0 && !workers[i].retiring)
+                kill(workers[i].pid, SIGHUP);
+        return;
+    }
+    /* The old workers stop accepting and exit once their requests are
+     * done; the listening sockets stay, so nothing is refused. */
+    for (unsigned i = 0; i < slots; i++) {
+        workers[i].restart_at = 0;
+        if (workers[i].pid > 0 && !workers[i].retiring) {
+            workers[i].retiring = true;
+            if (relay != NULL)
+                dp_relay_remove_worker(relay, workers[i].pid);
+            kill(workers[i].pid, SIGTERM);
+        }
+    }
+    dp_spawn_policy_free(&spawn_policy);
+    spawn_policy = policy;
+    dp_config_free(&d->cfg);
+    d->cfg = fresh;
+    dp_tls_set_free(&d->tls);
+    d->tls = fresh_tls;
+    unsigned want = (unsigned)d->cfg.settings.workers;
+    if (want > MAX_WORKERS)
+        want = MAX_WORKERS;
+    unsigned started = 0;
+    for (unsigned i = 0; i < slots && started < want; i++) {
+        if (workers[i].pid != 0)
+            continue;
+        workers[i].quick_deaths = 0;
+        if (start_slot(d, &workers[i], mask))
+            (*alive)++;
+        started++;
+    }
+    fprintf(stderr, "portierd: SIGHUP: configuration reloaded, %u new "
+            "worker(s)\n", started);
 }
 
 /*
- * Start `n` workers, restart one that dies (after a pause when it died
- * within 2 s of its start, so a crash loop does not spin), forward SIGHUP,
- * and on SIGTERM/SIGINT stop them and wait.  Returns the exit status.
+ * Start `n` workers, restart one that dies (with back-off), relay control
+ * commands, reload on SIGHUP, and on SIGTERM/SIGINT pass the signal on,
+ * wait for the workers (at most shutdown_timeout + STOP_GRACE_MS, then
+ * SIGKILL) and return 0.
  */
 static int
 run_master(struct daemon *d, unsigned n)
 {
-    struct worker workers[2 * MAX_WORKERS];
+    static struct worker workers[2 * MAX_WORKERS];
     memset(workers, 0, sizeof(workers));
     unsigned slots = 2 * MAX_WORKERS;
     sigset_t block, old;
@@ -511,79 +798,70 @@ run_master(struct daemon *d, unsigned n)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    for (unsigned i = 0; i < n; i++) {
-        workers[i].pid = spawn_worker(d, &old);
-        clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
-        if (workers[i].pid < 0)
-            fprintf(stderr, "portierd: fork: %s\n", strerror(errno));
-        else
-            fprintf(stderr, "portierd: worker %d started\n",
-                    (int)workers[i].pid);
-    }
+    unsigned alive = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (start_slot(d, &workers[i], &old))
+            alive++;
     bool stopping = false;
-    unsigned alive = n;
-    while (alive > 0) {
-        sigsuspend(&old);
-        if (master_hup && !stopping) {
-            master_hup = 0;
-            /* Reload: new workers with the new configuration; the old
-             * ones stop accepting and exit once their requests are done.
-             * The listening sockets stay, so nothing is refused. */
-            struct dp_config fresh;
-            struct dp_config_error err;
-            memset(&err, 0, sizeof(err));
-            dp_config_init(&fresh);
-            int rc = load_config(&fresh, &err);
-            struct dp_spawn_policy policy;
-            char perr[600] = "";
-            if (rc == 0 && dp_spawn_policy_resolve(&fresh.spawn, &policy,
-                                                   perr, sizeof(perr)) != 0)
-                rc = -1;
-            if (rc != 0 || !same_listeners(&d->cfg, &fresh)) {
-                fprintf(stderr, "portierd: SIGHUP: reload refused, the "
-                        "running configuration stays: %s\n",
-                        perr[0] != '\0' ? perr
-                        : rc != 0 ? err.text
-                                  : "the listeners changed (restart "
-                                    "portierd to change them)");
-                if (rc == 0)
-                    dp_spawn_policy_free(&policy);
-                dp_config_free(&fresh);
-            } else {
-                dp_spawn_policy_free(&spawn_policy);
-                spawn_policy = policy;
-                for (unsigned i = 0; i < slots; i++)
-                    if (workers[i].pid > 0 && !workers[i].retiring) {
-                        workers[i].retiring = true;
-                        kill(workers[i].pid, SIGTERM);
-                    }
-                dp_config_free(&d->cfg);
-                d->cfg = fresh;
-                unsigned want = (unsigned)d->cfg.settings.workers;
-                if (want > MAX_WORKERS)
-                    want = MAX_WORKERS;
-                unsigned started = 0;
-                for (unsigned i = 0; i < slots && started < want; i++) {
-                    if (workers[i].pid != 0)
-                        continue;
-                    workers[i].retiring = false;
-                    workers[i].pid = spawn_worker(d, &old);
-                    clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
-                    if (workers[i].pid > 0) {
-                        alive++;
-                        started++;
-                    }
-                }
-                fprintf(stderr, "portierd: SIGHUP: configuration reloaded, "
-                        "%u new worker(s)\n", started);
+    uint64_t stop_deadline = 0;
+    bool killed = false;
+    struct pollfd fds[64 + 2 * MAX_WORKERS];
+    for (;;) {
+        bool waiting_restart = false;
+        for (unsigned i = 0; i < slots; i++)
+            if (workers[i].restart_at != 0)
+                waiting_restart = true;
+        if (alive == 0 && (stopping || !waiting_restart))
+            break;
+        uint64_t now = now_ms();
+        int timeout = -1;
+        for (unsigned i = 0; i < slots; i++)
+            if (workers[i].restart_at != 0) {
+                int t = workers[i].restart_at > now
+                            ? (int)(workers[i].restart_at - now)
+                            : 0;
+                if (timeout < 0 || t < timeout)
+                    timeout = t;
             }
+        if (stopping && !killed) {
+            int t = stop_deadline > now ? (int)(stop_deadline - now) : 0;
+            if (timeout < 0 || t < timeout)
+                timeout = t;
+        }
+        size_t nfds = 0;
+        if (relay != NULL) {
+            nfds = dp_relay_pollfds(relay, fds, sizeof(fds) / sizeof(*fds));
+            int t = dp_relay_timeout_ms(relay, now);
+            if (t >= 0 && (timeout < 0 || t < timeout))
+                timeout = t;
+        }
+        struct timespec ts = {timeout / 1000, (long)(timeout % 1000) *
+                                                  1000000L};
+        int ready = ppoll(fds, nfds, timeout >= 0 ? &ts : NULL, &old);
+        if (ready < 0)
+            for (size_t i = 0; i < nfds; i++)
+                fds[i].revents = 0;
+        now = now_ms();
+        if (relay != NULL)
+            dp_relay_dispatch(relay, fds, nfds, now);
+
+        if (master_hup) {
+            master_hup = 0;
+            if (!stopping)
+                master_reload(d, workers, slots, &alive, &old);
         }
         if (master_term && !stopping) {
             stopping = true;
-            fprintf(stderr, "portierd: stopping %u worker(s)\n", alive);
-            for (unsigned i = 0; i < slots; i++)
+            stop_deadline = now + d->cfg.settings.shutdown_timeout +
+                            STOP_GRACE_MS;
+            fprintf(stderr, "portierd: stopping %u worker(s) (requests in "
+                    "progress finish, for at most %llu ms)\n", alive,
+                    (unsigned long long)d->cfg.settings.shutdown_timeout);
+            for (unsigned i = 0; i < slots; i++) {
+                workers[i].restart_at = 0;
                 if (workers[i].pid > 0)
                     kill(workers[i].pid, SIGTERM);
+            }
         }
         int wstatus;
         pid_t pid;
@@ -593,36 +871,41 @@ run_master(struct daemon *d, unsigned n)
                 i++;
             if (i == slots)
                 continue;
+            if (relay != NULL)
+                dp_relay_remove_worker(relay, pid);
+            alive--;
             if (workers[i].retiring) {
                 workers[i].pid = 0;
                 workers[i].retiring = false;
-                alive--;
                 continue;   /* an old worker done with its requests */
             }
-            if (WIFSIGNALED(wstatus))
-                fprintf(stderr, "portierd: worker %d killed by signal %d%s\n",
-                        (int)pid, WTERMSIG(wstatus),
-                        stopping ? "" : "; starting a new one");
-            else if (!stopping || WEXITSTATUS(wstatus) != 0)
-                fprintf(stderr, "portierd: worker %d exited with status "
-                        "%d%s\n", (int)pid, WEXITSTATUS(wstatus),
-                        stopping ? "" : "; starting a new one");
-            workers[i].pid = 0;
-            alive--;
-            if (stopping)
+            if (stopping) {
+                if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+                    char how[120];
+                    describe_exit(how, sizeof(how), wstatus);
+                    fprintf(stderr, "portierd: worker %d %s\n", (int)pid,
+                            how);
+                }
+                workers[i].pid = 0;
                 continue;
-            if (seconds_since(&workers[i].started) < 2.0) {
-                /* It died young: do not spin. */
-                struct timespec pause = { 1, 0 };
-                nanosleep(&pause, NULL);
             }
-            workers[i].pid = spawn_worker(d, &old);
-            clock_gettime(CLOCK_MONOTONIC, &workers[i].started);
-            if (workers[i].pid > 0) {
-                alive++;
-                fprintf(stderr, "portierd: worker %d started\n",
-                        (int)workers[i].pid);
-            }
+            schedule_restart(&workers[i], pid, wstatus, now);
+        }
+        if (!stopping)
+            for (unsigned i = 0; i < slots; i++)
+                if (workers[i].restart_at != 0 &&
+                    workers[i].restart_at <= now &&
+                    start_slot(d, &workers[i], &old))
+                    alive++;
+        if (stopping && !killed && now >= stop_deadline && alive > 0) {
+            killed = true;
+            fprintf(stderr, "portierd: %u worker(s) still running %llu ms "
+                    "after SIGTERM: killed\n", alive,
+                    (unsigned long long)(d->cfg.settings.shutdown_timeout +
+                                         STOP_GRACE_MS));
+            for (unsigned i = 0; i < slots; i++)
+                if (workers[i].pid > 0)
+                    kill(workers[i].pid, SIGKILL);
         }
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -636,7 +919,7 @@ static int
 control_start(struct daemon *d)
 {
     const struct dp_config *cfg = &d->cfg;
-    if (cfg->n_controls == 0)
+    if (cfg->n_controls == 0 && d->channel_fd < 0)
         return 0;
     size_t n = 0;
     for (size_t i = 0; i < d->n_chains; i++)
@@ -669,6 +952,18 @@ control_start(struct daemon *d)
         fprintf(stderr, "portierd: out of memory\n");
         return -1;
     }
+    if (d->channel_fd >= 0) {
+        /* A worker: the master owns the sockets and hands us what it
+         * accepted. */
+        char err[200];
+        int fd = d->channel_fd;
+        d->channel_fd = -1;
+        if (dp_control_add_channel(d->control, fd, err, sizeof(err)) != 0) {
+            fprintf(stderr, "portierd: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
     for (size_t i = 0; i < cfg->n_controls; i++) {
         const struct dp_config_control *cc = &cfg->controls[i];
         char err[400];
@@ -678,6 +973,28 @@ control_start(struct daemon *d)
             fprintf(stderr, "portierd: %s:%u: %s\n", cc->file, cc->line,
                     err);
             return -1;
+        }
+    }
+    return 0;
+}
+
+/* With workers: the master takes over the bound control sockets. */
+static int
+master_start_relay(struct daemon *d)
+{
+    if (d->cfg.n_controls == 0)
+        return 0;
+    relay = dp_relay_new(run_as.set ? run_as.uid : geteuid());
+    if (relay == NULL) {
+        fprintf(stderr, "portierd: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < d->cfg.n_controls; i++) {
+        int fd = d->control_fds[i];
+        d->control_fds[i] = -1;
+        if (dp_relay_add_socket(relay, &d->cfg.controls[i], fd) != 0) {
+            fprintf(stderr, "portierd: out of memory\n");
+            return 1;
         }
     }
     return 0;
@@ -700,13 +1017,41 @@ run_worker(struct daemon *d)
         .server_software = cs->server_string,
     };
     d->fcgi = dp_fcgi_stock_new(d->loop, &fs);
-    if (d->fcgi == NULL)
+    struct dp_control_pool fcgi_pool = {
+        .name = "fastcgi",
+        .fade = fcgi_fade,
+        .terminate = fcgi_terminate,
+        .ctx = d->fcgi,
+    };
+    if (d->fcgi == NULL || dp_control_register_pool(&fcgi_pool) != 0)
         return 1;
     if (chain_build(d, &d->chains[0], cfg->translation_sockets,
                     cfg->n_translation_sockets) != 0)
         return 1;
 
     const struct dp_config_settings *s = &cfg->settings;
+    struct dp_http_client_options ho = {
+        .limit = (unsigned)s->tcp_stock_limit,
+        .connect_timeout_ms = s->backend_connect_timeout,
+        .response_timeout_ms = s->backend_response_timeout,
+        .body_timeout_ms = s->backend_body_timeout,
+        .idle_timeout_ms = s->backend_idle_timeout,
+        .fail_timeout_ms = s->backend_fail_timeout,
+    };
+    if (dp_proxy_init(d->loop, &ho) != 0)
+        return 1;
+    struct dp_nfs_settings ns = {
+        .cache_size = (size_t)s->nfs_cache_size,
+        .nfs_port = (unsigned)s->nfs_port,
+        .mount_port = (unsigned)s->nfs_mount_port,
+        .timeout_ms = s->nfs_timeout,
+        .idle_ms = s->nfs_idle_timeout,
+    };
+    char nerr[200];
+    if (dp_nfs_configure(d->loop, &ns, nerr, sizeof(nerr)) != 0) {
+        fprintf(stderr, "portierd: %s\n", nerr);
+        return 1;
+    }
     struct dp_http_settings hs = {
         .server_string = s->server_string,
         .max_connections = (unsigned)s->max_connections,
@@ -737,7 +1082,8 @@ run_worker(struct daemon *d)
         }
         int fd = d->listen_fds[i];
         d->listen_fds[i] = -1;      /* the server owns it now */
-        int rc = dp_http_server_add_listener(d->http, fd, l->tag, handler);
+        int rc = dp_http_server_add_tls_listener(d->http, fd, l->tag,
+                                                 handler, d->tls.servers[i]);
         if (rc != 0) {
             close(fd);
             fprintf(stderr, "portierd: listener %s: %s\n", l->bind.text,
@@ -752,6 +1098,8 @@ run_worker(struct daemon *d)
         return 1;
     dp_cgi_configure(s->cgi_timeout, s->server_string);
 
+    uv_timer_init(d->loop, &d->shutdown_timer);
+    d->shutdown_timer.data = d;
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
@@ -759,6 +1107,10 @@ run_worker(struct daemon *d)
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sighup, on_signal, SIGHUP);
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &hup, NULL);   /* blocked by spawn_worker() */
 
     uv_run(d->loop, UV_RUN_DEFAULT);
     dp_spawn_fini();
@@ -773,10 +1125,12 @@ main(int argc, char **argv)
     struct daemon d;
     memset(&d, 0, sizeof(d));
     d.access_log_fd = -1;
+    d.channel_fd = -1;
     dp_config_init(&d.cfg);
     const char *config_path = NULL;
     bool check = false;
     unsigned workers_arg = 0;
+    bool workers_set = false;
     struct dp_config_error err;
     memset(&err, 0, sizeof(err));
 
@@ -800,12 +1154,13 @@ main(int argc, char **argv)
         case 'w': {
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 256) {
+            if (*optarg == '\0' || *end != '\0' || v > 256) {
                 fprintf(stderr, "portierd: --workers: \"%s\" is not a "
-                        "number from 1 to 256\n", optarg);
+                        "number from 0 to 256\n", optarg);
                 return 2;
             }
             workers_arg = (unsigned)v;
+            workers_set = true;
             break;
         }
         case 'L':
@@ -826,20 +1181,10 @@ main(int argc, char **argv)
     cmdline.argv = argv;
     cmdline.config_path = config_path;
     cmdline.workers = workers_arg;
+    cmdline.workers_set = workers_set;
     int rc = load_config(&d.cfg, &err);
     if (rc != 0) {
         fprintf(stderr, "portierd: %s\n", err.text);
-        dp_config_free(&d.cfg);
-        return 1;
-    }
-    if (d.cfg.n_controls > 0 && d.cfg.settings.workers > 1) {
-        /* Each datagram would reach one worker only, so an invalidation
-         * would miss the other workers' caches. */
-        fprintf(stderr,
-                "portierd: %s:%u: control blocks need a single process "
-                "(workers 1) until the master forwards commands to every "
-                "worker\n",
-                d.cfg.controls[0].file, d.cfg.controls[0].line);
         dp_config_free(&d.cfg);
         return 1;
     }
@@ -850,7 +1195,16 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
+    /* Certificates and keys are read now: before privileges are dropped,
+     * and so that --check finds a missing or mismatched file. */
+    if (dp_tls_set_load(&d.cfg, &d.tls, &err) != 0) {
+        fprintf(stderr, "portierd: %s\n", err.text);
+        dp_spawn_policy_free(&spawn_policy);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
     if (check) {
+        dp_tls_set_free(&d.tls);
         printf("portierd: configuration %s is valid\n",
                config_path != NULL ? config_path : "(command line)");
         dp_spawn_policy_free(&spawn_policy);
@@ -871,8 +1225,13 @@ main(int argc, char **argv)
          * the backlog until a loop runs). */
         fprintf(stderr, "portierd: ready\n");
         if (workers > 1) {
-            status = run_master(&d, workers);
+            status = master_start_relay(&d);
+            if (status == 0)
+                status = run_master(&d, workers);
+            dp_relay_free(relay);
+            relay = NULL;
             close_listeners(&d);
+            dp_tls_set_free(&d.tls);
             dp_config_free(&d.cfg);
             return status;
         }
@@ -883,6 +1242,7 @@ main(int argc, char **argv)
              * closes it otherwise): remove its socket files. */
             dp_control_close(d.control);
         }
+        dp_nfs_shutdown();
     }
     close_listeners(&d);
     if (d.loop == NULL)
@@ -892,6 +1252,7 @@ main(int argc, char **argv)
     chains_free(&d);
     if (d.access_log_fd >= 0)
         close(d.access_log_fd);
+    dp_tls_set_free(&d.tls);
     dp_config_free(&d.cfg);
     dp_fcache_configure(0, 0);      /* close the cached files */
     dp_spawn_policy_free(&spawn_policy);

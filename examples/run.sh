@@ -2,6 +2,7 @@
 # `make run`: portier-translate serving examples/site/site.json and portierd
 # on http://127.0.0.1:$PORT (8080), in the foreground.  Ctrl-C (or
 # SIGTERM) stops both; if one of them exits, the other is stopped too.
+# WORKERS=N runs portierd with N worker processes (default 1).
 # usage: examples/run.sh BUILD_DIR
 set -u
 build=${1:-build}
@@ -16,8 +17,10 @@ mkdir -p "$logdir"
 tpid=$!
 # the translation server must listen before portierd's first request
 sleep 0.2
+# WORKERS: worker processes (default 1 here; portierd's own default is one
+# per core)
 "$build/dataplane/portierd" --listen "127.0.0.1:$port" \
-    --translation-socket "$sock" &
+    --translation-socket "$sock" --workers "${WORKERS:-1}" &
 ppid=$!
 
 stop() {

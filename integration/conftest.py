@@ -96,15 +96,22 @@ class Portierd:
 
 @pytest.fixture
 def portierd_factory(build_dir, tmp_path):
-    """Start portierd instances: factory(translation_addresses, *extra)."""
+    """Start portierd instances: factory(translation_addresses, *extra).
+
+    portierd's default is one worker per core; the tests that count
+    requests at the translation server or read one process's counters
+    need a single process, so the factory asks for `workers` (1) unless
+    `extra` says --workers itself."""
     binary = os.path.join(build_dir, 'dataplane', 'portierd')
     if not os.path.exists(binary):
         pytest.skip('portierd not built')
     started = []
 
-    def start(translation=(), extra=(), config=None):
+    def start(translation=(), extra=(), config=None, workers=1):
         port = free_port()
         args = ['--listen', '127.0.0.1:%d' % port]
+        if '--workers' not in extra:
+            args += ['--workers', str(workers)]
         for t in translation:
             args += ['--translation-socket', t]
         if config is not None:

@@ -240,6 +240,13 @@ def test_lighttpd_and_h2o_configs():
     assert 'user: nobody' in conf and 'port: 8083' in conf
     assert 'file.dir: /srv/www' in conf and 'access-log' not in conf
     assert 'user:' not in bench.h2o_conf(8083, '/r', '/t', as_root=False)
+    # two workers each
+    assert 'worker_processes 2;' in bench.nginx_conf(1, '/r', '/t',
+                                                     workers=2)
+    assert 'server.max-worker = 2' in bench.lighttpd_conf(1, '/r', '/t',
+                                                          workers=2)
+    assert bench.h2o_conf(1, '/r', '/t', workers=2).startswith(
+        'num-threads: 2\n')
 
 
 def _docroot(tmp_path):
@@ -279,7 +286,10 @@ def test_portier_command_and_translation_answer():
                               '/srv/www', '/tmp/x', '/b', '/tmp/x/p.conf')
     assert argv == ['/b/dataplane/portierd', '--listen', '127.0.0.1:8084',
                     '--translation-socket', '@bench-1',
-                    '--config', '/tmp/x/p.conf']
+                    '--config', '/tmp/x/p.conf', '--workers', '1']
+    argv = bench.portier_argv(bench.DEFAULT_PORTIER_CMD, 8084, '@bench-1',
+                              '/srv/www', '/tmp/x', '/b', '/tmp/x/p.conf', 2)
+    assert argv[-2:] == ['--workers', '2']
     argv = bench.portier_argv("{build}/p --x '{tmp}/a b.conf' "
                               "--root {root} --config {config}", 1, '@s',
                               '/r b', '/t', '/b', '/t/c.conf')

@@ -294,7 +294,7 @@ def run_portierd(build_dir, *args):
      "setting 'http_cache_size' is not supported yet"),
     ('set max_connections = "0"\n', 1, 'max_connections'),
     ('set translation_timeout = "fast"\n', 1, 'translation_timeout'),
-    ('listener {\n  bind "127.0.0.1:0"\n  ssl yes\n}\n', 3, 'ssl'),
+    ('listener {\n  bind "127.0.0.1:0"\n  ssl yes\n}\n', 4, 'ssl_cert'),
     ('listener {\n  bind "127.0.0.1:0"\n', 1, 'listener'),
 ])
 def test_config_errors(build_dir, tmp_path, text, line, message):

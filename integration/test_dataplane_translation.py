@@ -441,7 +441,7 @@ def test_www_authenticate(policy):
 
 
 @pytest.mark.parametrize('name,packets', [
-    ('HTTP', [packet('HTTP', 'http://127.0.0.1:1/x'),
+    ('HTTP', [packet('HTTP', 'https://127.0.0.1:1/x'),
               packet('ADDRESS_STRING', '127.0.0.1:1')]),
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
                 packet('HTTP', 'http://127.0.0.1:1/f'),

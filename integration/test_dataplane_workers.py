@@ -45,7 +45,7 @@ def test_workers_replace_and_stop(portierd_factory, tmp_path):
         assert workers[1] in replaced
         for _ in range(20):
             assert d.request('GET', '/a.txt')[0] == 200
-        assert 'killed by signal 9; starting a new one' in d.log()
+        assert 'killed by signal 9 (Killed); starting a new one' in d.log()
         # SIGTERM: every worker stops, the master exits 0
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(timeout=10) == 0

@@ -513,7 +513,7 @@ def test_sighup_fades(portierd_factory, site, apps):
     first = int(body)
     assert children(d.proc.pid) == [first]
     d.proc.send_signal(signal.SIGHUP)
-    wait_log(d, 'FastCGI processes fading')
+    assert len(wait_log(d, '1 child process(es) fading')) == 1
     deadline = time.monotonic() + 5
     while children(d.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -790,4 +790,64 @@ def test_client_gone_during_upload(portierd_factory, site, apps):
     assert first[0] not in processes_running(apps['echo'])
     status, _, got, same = post_streaming(d, '/e', 1000, True)
     assert status == 200 and got == 1000 and same
+    d.stop()
+
+
+# ---- FADE_CHILDREN / TERMINATE_CHILDREN through the control socket ----
+
+def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
+                                           build_dir):
+    ctl = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.access(ctl, os.X_OK):
+        pytest.skip('portierctl is not built')
+    sock = '@portier-test-fcgictl-%d' % os.getpid()
+    s = site({'/a': spawned(apps['hello'], packet('CHILD_TAG', 'blue')),
+              '/b': spawned(apps['slow'], packet('CHILD_TAG', 'green'))})
+    d = start(portierd_factory, s, 'control {\n  bind "%s"\n}\n' % sock)
+
+    def portierctl(*args):
+        p = subprocess.run([ctl, '--server', sock, *args],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode == 0, p.stderr
+        # a STATS round trip: the datagram before it was handled
+        subprocess.run([ctl, '--server', sock, 'stats'],
+                       capture_output=True, timeout=20)
+
+    assert d.request('GET', '/a?pid')[0] == 200
+    results = []
+    t = threading.Thread(
+        target=lambda: results.append(d.request('GET', '/b?2')[0]))
+    t.start()
+    time.sleep(0.3)
+    hello = processes_running(apps['hello'])
+    slow = processes_running(apps['slow'])
+    assert len(hello) == 1 and len(slow) == 1
+    # another tag: nothing happens
+    portierctl('fade-children', 'red')
+    assert processes_running(apps['hello']) == hello
+    # fade "green": the busy process finishes its request, then goes
+    portierctl('fade-children', 'green')
+    assert processes_running(apps['slow']) == slow
+    t.join(timeout=10)
+    assert results == [200]
+    deadline = time.monotonic() + 5
+    while processes_running(apps['slow']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_running(apps['slow']) == []
+    assert processes_running(apps['hello']) == hello
+    # terminate "blue": the idle hello goes at once
+    portierctl('terminate-children', 'blue')
+    deadline = time.monotonic() + 5
+    while processes_running(apps['hello']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_running(apps['hello']) == []
+    # terminate during a request: it fails, the next one gets a new process
+    t = threading.Thread(
+        target=lambda: results.append(d.request('GET', '/b?5')[0]))
+    t.start()
+    time.sleep(0.3)
+    portierctl('terminate-children', 'green')
+    t.join(timeout=10)
+    assert results == [200, 502]
+    assert d.request('GET', '/b?0')[0] == 200
     d.stop()

@@ -197,6 +197,24 @@ find(struct pnfs_cache *c, const char *server, const char *export_path,
     return lookup(c, key, n, *hash);
 }
 
+/* Look an entry up without keeping its key (the getters, once per
+ * request): a short key is built on the stack. */
+static struct entry *
+find_only(struct pnfs_cache *c, const char *server, const char *export_path,
+          const char *path)
+{
+    char stack[512];
+    size_t n = key_build(NULL, server, export_path, path);
+    char *key = n <= sizeof(stack) ? stack : malloc(n);
+    if (key == NULL)
+        return NULL;
+    key_build(key, server, export_path, path);
+    struct entry *e = lookup(c, key, n, hash_bytes(key, n));
+    if (key != stack)
+        free(key);
+    return e;
+}
+
 static void
 grow(struct pnfs_cache *c)
 {
@@ -343,11 +361,7 @@ pnfs_cache_get_attr(struct pnfs_cache *c, const char *server,
                     const char *export_path, const char *path,
                     struct pnfs_stat *st, uint64_t now_ms)
 {
-    char *key;
-    size_t key_len = 0;
-    uint64_t h = 0;
-    struct entry *e = find(c, server, export_path, path, &key, &key_len, &h);
-    free(key);
+    struct entry *e = find_only(c, server, export_path, path);
     if (e == NULL || now_ms >= e->attr_expires) {
         if (e != NULL && e->blob == NULL)
             entry_remove(c, e);
@@ -366,11 +380,7 @@ pnfs_cache_get_data(struct pnfs_cache *c, const char *server,
                     const char *export_path, const char *path,
                     const struct pnfs_stat *current)
 {
-    char *key;
-    size_t key_len = 0;
-    uint64_t h = 0;
-    struct entry *e = find(c, server, export_path, path, &key, &key_len, &h);
-    free(key);
+    struct entry *e = find_only(c, server, export_path, path);
     if (e == NULL || e->blob == NULL) {
         c->stats.data_misses++;
         return NULL;

@@ -140,6 +140,26 @@ mount_base(const struct tr_site_mount *m)
                 "");
 }
 
+/* The address of `path` inside a file or NFS mount: PATH with BENEATH
+ * (the mount's directory) for a file, NFS_SERVER + NFS_EXPORT + PATH
+ * (inside the export) for NFS. */
+static void
+file_address(const struct tr_site_mount *m, const char *path,
+             struct tr_response *r)
+{
+    const struct tr_site_origin *o = &m->origin;
+    if (o->kind == TR_SITE_ORIGIN_NFS) {
+        tr_response_nfs_server(r, o->host);
+        tr_response_nfs_export(r, o->nfs_export);
+        tr_response_path(r, path);
+        return;
+    }
+    tr_response_path(r, path);
+    tr_response_beneath(r, o->path);
+}
+
+/* A file or NFS mount: the index document for a directory, else one
+ * cacheable answer for the whole mount with a CONTENT_TYPE_LOOKUP. */
 static void
 answer_file(struct app *app, const struct tr_site_match *match,
             struct tr_response *r)
@@ -175,8 +195,7 @@ answer_file(struct app *app, const struct tr_site_match *match,
             tr_response_status(r, 404);
             tr_response_max_age(r, app->max_age);
         } else {
-            tr_response_path(r, full);
-            tr_response_beneath(r, m->origin.path);
+            file_address(m, full, r);
             if (type[0] != '\0')
                 tr_response_content_type(r, type);
             mount_extras(app, m, r);
@@ -192,8 +211,7 @@ answer_file(struct app *app, const struct tr_site_match *match,
     tr_response_base(r, base != NULL ? base : "/");
     tr_response_easy_base(r);
     tr_response_inverse_regex(r, ".*/$");
-    tr_response_path(r, path != NULL ? path : "/");
-    tr_response_beneath(r, m->origin.path);
+    file_address(m, path != NULL ? path : "/", r);
     if (lookup[0] != '\0')
         tr_response_content_type_lookup(r, lookup, strlen(lookup));
     mount_extras(app, m, r);
@@ -222,19 +240,9 @@ answer_mount(struct app *app, const struct tr_site_match *match,
     }
     switch (o->kind) {
     case TR_SITE_ORIGIN_FILE:
+    case TR_SITE_ORIGIN_NFS:
         answer_file(app, match, r);
         break;
-    case TR_SITE_ORIGIN_NFS: {
-        char *path = join(o->path, "/", "");
-        tr_response_base(r, base);
-        tr_response_easy_base(r);
-        tr_response_nfs_server(r, o->host);
-        tr_response_nfs_export(r, o->nfs_export);
-        tr_response_path(r, path);
-        mount_extras(app, m, r);
-        free(path);
-        break;
-    }
     case TR_SITE_ORIGIN_HTTP:
     case TR_SITE_ORIGIN_HTTPS: {
         size_t un = strlen(o->url);

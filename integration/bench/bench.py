@@ -5,7 +5,9 @@ One command (see README.md beside this file):
 
     /usr/bin/python3 integration/bench/bench.py
 
-Two measurements, both on loopback with one worker per server:
+Two measurements, both on loopback with the same number of workers per
+server (--workers, default 1: nginx worker_processes, lighttpd
+server.max-worker, h2o num-threads, portierd --workers):
 
 - throughput: wrk with the same settings against every server, on the same
   files (1 KiB, 64 KiB, 1 MiB) and a missing path (404), several rounds
@@ -15,6 +17,10 @@ Two measurements, both on loopback with one worker per server:
 - memory: N idle keep-alive connections (each has sent one request and
   read the answer), the server's resident memory before and after, and
   the cost per connection.
+- nfs (only with --mode nfs): portierd serving the 1 KiB and 1 MiB files
+  from an NFSv3 export (nfs-ganesha on loopback, integration/nfs_server.py)
+  with the NFS cache on and off, next to the same files served locally,
+  in one run; the ratio of NFS to local requests/s.
 
 portierd gets a scripted translation server (integration/tplib.py) that
 answers every request with one cacheable response (BASE "/", EASY_BASE,
@@ -65,7 +71,8 @@ TARGET_WORKLOADS = ('1k', '1m', '404')
 MEMORY_TARGET_KIB = 2.0
 
 DEFAULT_PORTIER_CMD = ('{build}/dataplane/portierd --listen 127.0.0.1:{port}'
-                       ' --translation-socket {tsock} --config {config}')
+                       ' --translation-socket {tsock} --config {config}'
+                       ' --workers {workers}')
 
 
 def log(msg):
@@ -75,15 +82,16 @@ def log(msg):
 # ---------------------------------------------------------------------------
 # Peer configurations (pure: text from parameters)
 
-def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
-    """nginx, one worker: sendfile, access log off, unlimited keep-alive
+def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
+               workers=1):
+    """nginx, `workers` worker processes (1: one): sendfile, access log off, unlimited keep-alive
     requests, open file cache (lighttpd and h2o cache by default), no
     error-log line per 404, and tcp_nopush left at its default (off: with
     it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB)."""
     idle = ('    keepalive_timeout %ds;\n' % idle_timeout
             if idle_timeout else '')
     return (
-        'worker_processes 1;\n'
+        'worker_processes %d;\n'
         'worker_rlimit_nofile %d;\n'
         'daemon off;\n'
         'pid {tmp}/nginx.pid;\n'
@@ -106,12 +114,14 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None):
         '        listen 127.0.0.1:{port};\n'
         '        root {root};\n'
         '    }}\n'
-        '}}\n' % (2 * max_conns + 64, max_conns, idle)
+        '}}\n' % (workers, 2 * max_conns + 64, max_conns, idle)
     ).format(port=port, root=root, tmp=tmp)
 
 
-def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
-    """lighttpd, a single process (server.max-worker unset): sendfile is
+def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None,
+                  workers=1):
+    """lighttpd, a single process (server.max-worker unset) or, with
+    workers > 1, server.max-worker = workers: sendfile is
     its default network backend on Linux, no access log unless
     mod_accesslog is loaded, its stat cache is on by default; keep-alive
     requests made unlimited."""
@@ -127,17 +137,19 @@ def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None):
                   'server.max-fds = %d' % (2 * max_conns + 64)]
     if idle_timeout:
         lines.append('server.max-keep-alive-idle = %d' % idle_timeout)
+    if workers > 1:
+        lines.append('server.max-worker = %d' % workers)
     return '\n'.join(lines) + '\n'
 
 
 def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
-             as_root=None):
-    """h2o, one thread: its open-file cache is a default, no access log
+             as_root=None, workers=1):
+    """h2o, `workers` threads (num-threads): its open-file cache is a default, no access log
     unless configured, no limit on keep-alive requests.  (h2o has no
     sendfile path: it reads files and writes them with writev.)"""
     if as_root is None:
         as_root = os.geteuid() == 0
-    lines = ['num-threads: 1',
+    lines = ['num-threads: %d' % workers,
              'error-log: %s/h2o.err' % tmp]
     if as_root:
         lines.append('user: nobody')
@@ -156,12 +168,13 @@ def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
     return '\n'.join(lines) + '\n'
 
 
-def portier_argv(template, port, tsock, root, tmp, build, config=''):
+def portier_argv(template, port, tsock, root, tmp, build, config='',
+                 workers=1):
     """The portierd command line from its template (split like a shell
     line, then the placeholders replaced in each word): {port}, {tsock}
-    (abstract @name), {root}, {tmp}, {build}, {config}."""
+    (abstract @name), {root}, {tmp}, {build}, {config}, {workers}."""
     values = {'port': str(port), 'tsock': tsock, 'root': root, 'tmp': tmp,
-              'build': build, 'config': config}
+              'build': build, 'config': config, 'workers': str(workers)}
     argv = []
     for word in shlex.split(template):
         for key, value in values.items():
@@ -738,12 +751,12 @@ def make_server(name, tmp, root, args, memory_mode=False):
     sdir = os.path.join(tmp, name)
     os.makedirs(sdir, exist_ok=True)
     os.chmod(sdir, 0o755)
-    limits = {}
+    limits = {'workers': args.workers}
     if memory_mode:
         # Headroom: nginx starts closing idle keep-alive connections when
         # fewer than 1/16 of its worker_connections are free.
-        limits = {'max_conns': args.conns_idle * 5 // 4 + 256,
-                  'idle_timeout': 300}
+        limits.update({'max_conns': args.conns_idle * 5 // 4 + 256,
+                       'idle_timeout': 300})
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
@@ -767,7 +780,7 @@ def make_server(name, tmp, root, args, memory_mode=False):
         with open(config, 'w') as f:
             f.write(portier_conf(limits.get('max_conns')))
         argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
-                            args.build, config)
+                            args.build, config, args.workers)
         if not argv:
             raise RuntimeError('the portierd command is empty')
         exe = argv[0]
@@ -900,9 +913,10 @@ def throughput(args, names, tmp, root, contents):
         n = len(group_pids(server.pgid))
         log('%s on 127.0.0.1:%d, %d process(es) in its group'
             % (name, server.port, n))
-        if name == 'portier' and n > 2:
-            print('note: portierd runs %d processes; the comparison is meant '
-                  'for one worker (adapt --portier-cmd)' % n)
+        want = 1 if args.workers == 1 else args.workers + 1
+        if name == 'portier' and n != want:
+            print('note: portierd runs %d processes; --workers %d means %d '
+                  '(adapt --portier-cmd)' % (n, args.workers, want))
 
     results = {wl: {} for wl in args.workloads}
     machine = {'other': [], 'steal': []}
@@ -1093,14 +1107,180 @@ def _first_kinds(problems):
 
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# NFS: portierd on NFS (cache on and off) next to portierd on local files
+
+NFS_WORKLOADS = ('1k', '1m')
+NFS_TARGET_RATIO = 1.2     # small files, cache on: within 1.2x of local
+
+
+def nfs_translation_answer(export):
+    """Like translation_answer(), with the files on NFS."""
+    import tplib
+    return [tplib.packet('BASE', '/'),
+            tplib.packet('EASY_BASE'),
+            tplib.packet('NFS_SERVER', '127.0.0.1'),
+            tplib.packet('NFS_EXPORT', export),
+            tplib.packet('PATH', '/'),
+            tplib.packet('MAX_AGE', tplib.u32(3600))]
+
+
+def nfs_conf(ganesha, cache_size):
+    return ('# written by integration/bench/bench.py --mode nfs\n'
+            'set nfs_port = "%d"\nset nfs_mount_port = "%d"\n'
+            'set nfs_cache_size = "%s"\n'
+            % (ganesha.nfs_port, ganesha.mount_port, cache_size))
+
+
+def make_portier_variant(name, tmp, args, answer, conf_text):
+    """A portierd Server (not started) with its own translation server and
+    configuration file."""
+    import tplib
+    port = free_port()
+    sdir = os.path.join(tmp, name)
+    os.makedirs(sdir, exist_ok=True)
+    tsock = '@portier-bench-%d-%d' % (os.getpid(), port)
+    config = os.path.join(sdir, 'portierd.conf')
+    with open(config, 'w') as f:
+        f.write(conf_text)
+    argv = portier_argv(args.portier_cmd, port, tsock, '', sdir, args.build,
+                        config)
+    exe = argv[0] if argv else ''
+    if not (os.access(exe, os.X_OK) if '/' in exe else shutil.which(exe)):
+        raise RuntimeError('portierd not built: skipped (%s is missing)'
+                           % exe)
+    server = Server(name, argv, port, sdir, args.srv_cpus)
+    server.tserver = tplib.ScriptedTranslationServer(
+        handler=lambda req: answer, address=tsock)
+    return server
+
+
+def nfs_table(results, order):
+    """results: workload -> variant -> summary.  Requests/s (median and
+    range) and the ratio to local files."""
+    head = '| workload | ' + ' | '.join(order) + ' |'
+    lines = [head, '|' + '---|' * (len(order) + 1)]
+    for wl in NFS_WORKLOADS:
+        cells = results.get(wl, {})
+        local = cells.get('local')
+        row = [WORKLOADS[wl][0]]
+        for name in order:
+            c = cells.get(name)
+            if not c or 'median' not in c:
+                row.append((c or {}).get('failed', 'no result'))
+                continue
+            text = '%s req/s (%s-%s), %.1f us CPU/req' % (
+                fmt_rate(c['median']['rps']), fmt_rate(c['lo']),
+                fmt_rate(c['hi']), c['median']['cpu_us'])
+            if name != 'local' and local and 'median' in local:
+                text += ', local/NFS %.2fx' % (local['median']['rps'] /
+                                               c['median']['rps'])
+            row.append(text)
+        lines.append('| ' + ' | '.join(row) + ' |')
+    return '\n'.join(lines)
+
+
+def nfs_run(args, tmp, root, contents):
+    """The nfs mode.  Returns the exit status."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    import nfs_server
+    reason = nfs_server.why_unavailable()
+    if reason:
+        print('nfs: %s' % reason)
+        return 1
+    ndir = os.path.join(tmp, 'nfs')
+    os.makedirs(ndir)
+    rpc = nfs_server.Rpcbind(ndir)
+    rpc.start()
+    ganesha = nfs_server.Ganesha(ndir, root)
+    try:
+        ganesha.start()
+        variants = [
+            ('local', translation_answer(root), portier_conf()),
+            ('nfs-cache', nfs_translation_answer(root),
+             nfs_conf(ganesha, '64 MB')),
+            ('nfs-nocache', nfs_translation_answer(root),
+             nfs_conf(ganesha, '0')),
+        ]
+        servers, order = {}, []
+        for name, answer, conf in variants:
+            server = make_portier_variant(name, tmp, args, answer, conf)
+            start_server(server)
+            servers[name] = server
+            order.append(name)
+        runs = {(wl, n): [] for wl in NFS_WORKLOADS for n in order}
+        results = {wl: {} for wl in NFS_WORKLOADS}
+        for wl in NFS_WORKLOADS:
+            label, path, status, size = WORKLOADS[wl]
+            for name in order:
+                problems, _ = probe(servers[name].port, path, status,
+                                    contents[wl])
+                if problems:
+                    results[wl][name] = {'failed': '; '.join(problems)}
+        for rnd in range(args.repeat):
+            turn = order[rnd % len(order):] + order[:rnd % len(order)]
+            for wl in NFS_WORKLOADS:
+                path = WORKLOADS[wl][1]
+                for name in turn:
+                    if name in results[wl]:
+                        continue
+                    c0 = group_cpu_ticks(servers[name].pgid)
+                    text = run_wrk(args, 'http://127.0.0.1:%d%s' % (
+                        servers[name].port, path), tmp,
+                        'nfs-%s-%s-%d' % (wl, name, rnd + 1))
+                    c1 = group_cpu_ticks(servers[name].pgid)
+                    try:
+                        r = parse_wrk(text)
+                    except ValueError:
+                        log('round %d %s %s: wrk failed' % (rnd + 1, wl,
+                                                           name))
+                        continue
+                    # portierd's own CPU per request: steadier than req/s
+                    # when other processes share the cores.
+                    r['cpu_us'] = 1e6 * (c1 - c0) / os.sysconf(
+                        'SC_CLK_TCK') / max(r.get('requests', 1), 1)
+                    notes = run_notes(r, 200, WORKLOADS[wl][3])
+                    runs[(wl, name)].append(r)
+                    log('round %d %-3s %-12s %10s req/s  p99 %-8s '
+                        '%5.1f us CPU/req %s' % (
+                            rnd + 1, wl, name, fmt_rate(r['rps']),
+                            fmt_time(r['latency'].get(99.0)), r['cpu_us'],
+                            '; '.join(notes)))
+        for (wl, name), rs in runs.items():
+            if name in results[wl]:
+                continue
+            s = summarize(rs)
+            results[wl][name] = s if s else {'failed': 'no result'}
+        print()
+        print(nfs_table(results, order))
+        local = results['1k'].get('local', {})
+        cached = results['1k'].get('nfs-cache', {})
+        if 'median' in local and 'median' in cached:
+            ratio = local['median']['rps'] / cached['median']['rps']
+            print()
+            print('Target: 1 KiB from NFS with the cache within %.1fx of '
+                  'local files: %.2fx, %s' % (
+                      NFS_TARGET_RATIO, ratio,
+                      'met' if ratio <= NFS_TARGET_RATIO else 'NOT met'))
+        for server in servers.values():
+            server.stop()
+    finally:
+        ganesha.stop()
+        rpc.stop()
+    return 0
+
+
 def parse_args(argv=None):
     env = os.environ.get
     ap = argparse.ArgumentParser(
         description='Benchmark portierd against nginx, lighttpd and h2o '
-        '(one worker each, loopback, wrk).  Every option has an environment '
+        '(--workers each, loopback, wrk).  Every option has an environment '
         'variable named in its help.')
-    ap.add_argument('--mode', choices=('all', 'throughput', 'memory'),
-                    default=env('MODE', 'all'), help='MODE [all]')
+    ap.add_argument('--mode', choices=('all', 'throughput', 'memory',
+                                       'nfs'),
+                    default=env('MODE', 'all'),
+                    help='MODE [all]; nfs (not part of all): portierd on '
+                    'NFS against local files')
     ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
                     help='SERVERS, comma-separated [%(default)s]')
     ap.add_argument('--workloads',
@@ -1109,6 +1289,9 @@ def parse_args(argv=None):
     ap.add_argument('--repeat', type=int, default=int(env('REPEAT', '3')),
                     help='REPEAT: wrk runs per cell, servers alternating '
                     '[%(default)s]')
+    ap.add_argument('--workers', type=int, default=int(env('WORKERS', '1')),
+                    help='WORKERS: worker processes (threads for h2o) of '
+                    'every server [%(default)s]')
     ap.add_argument('--threads', type=int,
                     default=int(env('WRK_THREADS', '1')),
                     help='WRK_THREADS [%(default)s]')
@@ -1155,6 +1338,8 @@ def parse_args(argv=None):
                      % (w, ', '.join(WORKLOADS)))
     if args.repeat < 1:
         ap.error('--repeat must be at least 1')
+    if not 1 <= args.workers <= 256:
+        ap.error('--workers must be from 1 to 256')
     try:
         parse_time(args.duration)
     except ValueError:
@@ -1165,6 +1350,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.mode == 'nfs':
+        return main_nfs(args)
     peers = [s for s in args.servers if s in PEERS]
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
     still = install_missing(tools, not args.no_install)
@@ -1190,8 +1377,9 @@ def main(argv=None):
         print('# %s' % ' | '.join(versions()))
         if args.mode in ('all', 'throughput'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
-                  'alternating; one worker each' % (
-                      args.threads, args.conns, args.duration, args.repeat))
+                  'alternating; %d worker(s) each' % (
+                      args.threads, args.conns, args.duration, args.repeat,
+                      args.workers))
             results, order, machine = throughput(args, names, tmp, root,
                                                  contents)
             print()
@@ -1222,6 +1410,34 @@ def main(argv=None):
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def main_nfs(args):
+    if install_missing(['wrk'], not args.no_install):
+        print('wrk is not installed: no nfs run')
+        return 1
+    tmp = tempfile.mkdtemp(prefix='portier-bench.')
+    os.chmod(tmp, 0o755)
+    try:
+        root, contents = make_docroot(tmp)
+        print('# Portier bench --mode nfs %s | %s | %d CPUs | loadavg %s' % (
+            time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+            ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
+            loadavg()))
+        print('# wrk -t%d -c%d -d%s --latency, %d round(s), variants '
+              'alternating; one portierd worker each; nfs-ganesha on '
+              'loopback' % (args.threads, args.conns, args.duration,
+                            args.repeat))
+        status = nfs_run(args, tmp, root, contents)
+        print()
+        print('# loadavg at end: %s' % loadavg())
+        return status
+    finally:
+        _stop_all()
+        if args.keep_tmp:
+            log('kept ' + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _on_signal(signum, frame):

@@ -710,8 +710,23 @@ test_errors(void **state)
                                    "'child_error_logger' is not supported yet"},
         {"spawn {\n", "portierd.conf:1: spawn block is not closed at the "
                       "end of the file"},
-        {"ssl_client {\n", "portierd.conf:1: block 'ssl_client' is not "
-                           "supported yet"},
+        {"ssl_client {\n", "portierd.conf:1: ssl_client block is not "
+                           "closed at the end of the file"},
+        {"ssl_client {\n cert \"a\"\n}\n",
+         "portierd.conf:2: 'cert' needs a certificate file, a key file and "
+         "optionally a name"},
+        {"ssl_client {\n cert \"a\" \"b\" \"n\" \"x\"\n}\n",
+         "portierd.conf:2: too many values for 'cert' (a certificate file, a "
+         "key file and optionally a name)"},
+        {"ssl_client {\n cert \"a\" \"\"\n}\n",
+         "portierd.conf:2: empty value for 'cert'"},
+        {"ssl_client {\n key \"a\"\n}\n",
+         "portierd.conf:2: unknown ssl_client option 'key' (expected "
+         "'cert')"},
+        {"ssl_client {\n cert \"a\" \"b\" n\n}\nssl_client {\n"
+         " cert \"c\" \"d\" n\n}\n",
+         "portierd.conf:5: ssl_client certificate name 'n' is already used "
+         "at portierd.conf:2"},
         {"emulate_mod_auth_easy yes\n",
          "portierd.conf:1: "
          "'emulate_mod_auth_easy' is not supported yet"},
@@ -739,11 +754,51 @@ test_errors(void **state)
         /* listener options */
         {"listener {\n foo \"x\"\n}\n", "portierd.conf:2: unknown listener "
                                         "option 'foo'"},
-        {"listener {\n ssl yes\n}\n", "portierd.conf:2: listener option "
-                                      "'ssl' is not supported yet"},
-        {"listener {\n ssl_cert \"a\" \"b\"\n}\n",
-         "portierd.conf:2: "
-         "listener option 'ssl_cert' is not supported yet"},
+        {"listener {\n bind \"*\"\n ssl yes\n}\n",
+         "portierd.conf:4: listener (opened at line 1) has 'ssl yes' but "
+         "no 'ssl_cert'"},
+        {"listener {\n bind \"*\"\n ssl_cert \"a\" \"b\"\n}\n",
+         "portierd.conf:4: listener (opened at line 1): option 'ssl_cert' "
+         "needs 'ssl yes'"},
+        {"listener {\n bind \"*\"\n sts yes\n}\n",
+         "portierd.conf:4: listener (opened at line 1): option 'sts' "
+         "needs 'ssl yes'"},
+        {"listener {\n bind \"*\"\n redirect-http yes\n}\n",
+         "portierd.conf:4: listener (opened at line 1): option "
+         "'redirect-http' needs 'ssl yes'"},
+        {"listener {\n ssl maybe\n}\n",
+         "portierd.conf:2: invalid value 'maybe' for 'ssl': expected yes "
+         "or no"},
+        {"listener {\n ssl yes\n ssl no\n}\n",
+         "portierd.conf:3: listener option 'ssl' given twice"},
+        {"listener {\n ssl_cert \"a\"\n}\n",
+         "portierd.conf:2: 'ssl_cert' needs a certificate file and a key "
+         "file"},
+        {"listener {\n ssl_cert\n}\n",
+         "portierd.conf:2: 'ssl_cert' needs a certificate file and a key "
+         "file"},
+        {"listener {\n ssl_cert \"a\" \"b\" \"c\"\n}\n",
+         "portierd.conf:2: too many values for 'ssl_cert' (a certificate "
+         "file and a key file)"},
+        {"listener {\n ssl_cert \"a\" b#c\n}\n",
+         "portierd.conf:2: unexpected character '#' in an unquoted value "
+         "(only letters, digits and '_.-:' may stand without quotes)"},
+        {"listener {\n ssl_verify sometimes\n}\n",
+         "portierd.conf:2: invalid value 'sometimes' for 'ssl_verify': "
+         "expected yes, no or optional"},
+        {"listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+         " ssl_verify yes\n}\n",
+         "portierd.conf:6: listener (opened at line 1): 'ssl_verify yes' "
+         "needs 'ssl_ca_cert' (the CA that signs client certificates)"},
+        {"listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+         " ssl_verify optional\n}\n",
+         "portierd.conf:6: listener (opened at line 1): 'ssl_verify "
+         "optional' needs 'ssl_ca_cert' (the CA that signs client "
+         "certificates)"},
+        {"listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+         " ssl_ca_cert ca\n}\n",
+         "portierd.conf:6: listener (opened at line 1): 'ssl_ca_cert' has "
+         "no effect without 'ssl_verify yes' or 'ssl_verify optional'"},
         {"listener {\n zeroconf_service \"x\"\n}\n",
          "portierd.conf:2: "
          "listener option 'zeroconf_service' is not supported yet"},
@@ -1407,6 +1462,67 @@ test_limits(void **state)
     free(text);
 }
 
+static void
+test_tls_options(void **state)
+{
+    (void)state;
+    struct dp_config cfg;
+    parse_ok_ex("@set dir = \"/etc/ssl\"\n"
+                "listener {\n"
+                "  bind \"*:443\"\n"
+                "  ssl yes\n"
+                "  ssl_cert \"${dir}/a.pem\" \"${dir}/a.key\"\n"
+                "  ssl_cert b.pem 'b.key'\n"
+                "  ssl_verify optional\n"
+                "  ssl_ca_cert \"/etc/ssl/ca.pem\"\n"
+                "  sts yes\n"
+                "  redirect-http yes\n"
+                "}\n"
+                "listener {\n"
+                "  bind \"*:80\"\n"
+                "}\n"
+                "ssl_client {\n"
+                "  cert \"c.pem\" \"c.key\"\n"
+                "  cert \"d.pem\" \"d.key\" \"thename\"  # named\n"
+                "}\n",
+                &cfg, false);
+    assert_int_equal(cfg.n_listeners, 2);
+    const struct dp_config_listener *l = &cfg.listeners[0];
+    assert_true(l->ssl);
+    assert_int_equal(l->n_ssl_certs, 2);
+    assert_string_equal(l->ssl_certs[0].cert, "/etc/ssl/a.pem");
+    assert_string_equal(l->ssl_certs[0].key, "/etc/ssl/a.key");
+    assert_null(l->ssl_certs[0].name);
+    assert_string_equal(l->ssl_certs[0].file, "portierd.conf");
+    assert_int_equal(l->ssl_certs[0].line, 5);
+    assert_string_equal(l->ssl_certs[1].cert, "b.pem");
+    assert_string_equal(l->ssl_certs[1].key, "b.key");
+    assert_int_equal(l->ssl_certs[1].line, 6);
+    assert_int_equal(l->ssl_verify, DP_CONFIG_SSL_VERIFY_OPTIONAL);
+    assert_string_equal(l->ssl_ca_cert, "/etc/ssl/ca.pem");
+    assert_int_equal(l->ssl_ca_cert_line, 8);
+    assert_true(l->sts);
+    assert_true(l->redirect_http);
+    const struct dp_config_listener *p = &cfg.listeners[1];
+    assert_false(p->ssl);
+    assert_int_equal(p->n_ssl_certs, 0);
+    assert_int_equal(p->ssl_verify, DP_CONFIG_SSL_VERIFY_NO);
+    assert_false(p->sts);
+    assert_int_equal(cfg.n_ssl_client_certs, 2);
+    assert_string_equal(cfg.ssl_client_certs[0].cert, "c.pem");
+    assert_null(cfg.ssl_client_certs[0].name);
+    assert_string_equal(cfg.ssl_client_certs[1].key, "d.key");
+    assert_string_equal(cfg.ssl_client_certs[1].name, "thename");
+    assert_int_equal(cfg.ssl_client_certs[1].line, 17);
+    dp_config_free(&cfg);
+
+    /* ssl_verify yes, and no certificates for a plain listener */
+    parse_ok_ex("listener {\n bind \"*\"\n ssl yes\n ssl_cert a b\n"
+                " ssl_verify yes\n ssl_ca_cert ca\n}\n",
+                &cfg, false);
+    dp_config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1425,6 +1541,7 @@ main(void)
         cmocka_unit_test(test_spawn),
         cmocka_unit_test(test_listener_limit),
         cmocka_unit_test(test_add_listen_and_finish),
+        cmocka_unit_test(test_tls_options),
         cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_include_cycles, tmp_setup,
                                         tmp_teardown),

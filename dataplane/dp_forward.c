@@ -1,0 +1,445 @@
+/*
+ * Header forwarding: every header name is classified once (a small
+ * switch on its length-independent prefix), then the group's mode
+ * decides.  The generated headers (User-Agent, Via, X-Forwarded-For,
+ * X-Forwarded-Host) are written after the forwarded ones.
+ */
+#include "dp_forward.h"
+
+#include "h1_chars.h"
+#include "tp_response.h"
+
+#include <string.h>
+
+/* Classes besides the groups (enum tp_header_group, 0..TP_HG_COUNT). */
+enum {
+    C_ALWAYS = -1,
+    C_DROP = -2,
+    C_USER_AGENT = -3,
+    C_VIA = -4,
+    C_XFF = -5,
+    C_HOST = -6,
+    C_GENERATOR = -7,
+};
+
+static bool
+eq(const struct pr_slice *s, const char *lower)
+{
+    size_t n = strlen(lower);
+    if (s->len != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (h1_lower(s->data[i]) != (uint8_t)lower[i])
+            return false;
+    return true;
+}
+
+/* The rest of s after the lower-case prefix, or false. */
+static bool
+after(const struct pr_slice *s, const char *prefix, struct pr_slice *rest)
+{
+    size_t n = strlen(prefix);
+    if (s->len < n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (h1_lower(s->data[i]) != (uint8_t)prefix[i])
+            return false;
+    rest->data = s->data + n;
+    rest->len = s->len - n;
+    return true;
+}
+
+static bool
+is_hop_by_hop(const struct pr_slice *n)
+{
+    static const char *const names[] = {
+        "connection", "keep-alive", "proxy-authenticate",
+        "proxy-authorization", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade", "content-length", "expect",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (eq(n, names[i]))
+            return true;
+    return false;
+}
+
+/* True when `name` is one of the tokens of the Connection headers. */
+static bool
+named_by_connection(const struct h1_header *h, size_t n,
+                    const struct pr_slice *name)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!eq(&h[k].name, "connection"))
+            continue;
+        const uint8_t *v = h[k].value.data;
+        size_t len = h[k].value.len, i = 0;
+        while (i < len) {
+            while (i < len && (v[i] == ',' || h1_is_ows(v[i])))
+                i++;
+            size_t s = i;
+            while (i < len && v[i] != ',' && !h1_is_ows(v[i]))
+                i++;
+            if (i - s == name->len) {
+                size_t j = 0;
+                while (j < name->len &&
+                       h1_lower(v[s + j]) == h1_lower(name->data[j]))
+                    j++;
+                if (j == name->len)
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool
+is_body_header(const struct pr_slice *rest)
+{
+    return eq(rest, "encoding") || eq(rest, "language") ||
+           eq(rest, "md5") || eq(rest, "range") || eq(rest, "type") ||
+           eq(rest, "disposition");
+}
+
+static int
+classify_request(const struct pr_slice *n, bool with_body)
+{
+    struct pr_slice r;
+    if (is_hop_by_hop(n))
+        return C_DROP;
+    if (eq(n, "accept") || eq(n, "cache-control") || eq(n, "from"))
+        return C_ALWAYS;
+    if (eq(n, "accept-charset") || eq(n, "accept-encoding") ||
+        eq(n, "accept-language") || eq(n, "range") ||
+        eq(n, "if-modified-since") || eq(n, "if-unmodified-since") ||
+        eq(n, "if-match") || eq(n, "if-none-match") || eq(n, "if-range"))
+        return C_ALWAYS;
+    if (after(n, "content-", &r))
+        return is_body_header(&r) ? (with_body ? C_ALWAYS : C_DROP)
+                                  : TP_HG_OTHER;
+    if (eq(n, "host"))
+        return C_HOST;
+    if (eq(n, "user-agent"))
+        return C_USER_AGENT;
+    if (eq(n, "via"))
+        return C_VIA;
+    if (eq(n, "x-forwarded-for"))
+        return C_XFF;
+    if (eq(n, "cookie") || eq(n, "cookie2"))
+        return TP_HG_COOKIE;
+    if (eq(n, "authorization"))
+        return TP_HG_AUTH;
+    if (eq(n, "referer"))
+        return TP_HG_LINK;
+    if (eq(n, "origin") || eq(n, "access-control-request-method") ||
+        eq(n, "access-control-request-headers"))
+        return TP_HG_CORS;
+    if (after(n, "x-cm4all-", &r)) {
+        struct pr_slice b;
+        if (eq(&r, "docroot"))
+            return C_DROP;
+        if (eq(&r, "https"))
+            return TP_HG_SSL;
+        if (after(&r, "beng-", &b)) {
+            if (eq(&b, "user"))
+                return C_DROP;
+            if (eq(&b, "peer-subject") || eq(&b, "peer-issuer-subject"))
+                return TP_HG_SSL;
+            return TP_HG_SECURE;
+        }
+    }
+    return TP_HG_OTHER;
+}
+
+static int
+emit_slice(dp_forward_emit emit, void *ctx, const struct h1_header *h)
+{
+    return emit(ctx, (const char *)h->name.data, h->name.len,
+                (const char *)h->value.data, h->value.len);
+}
+
+/* Cookie without the pairs named `exclude`; written into out (room for
+ * the whole value).  Returns the length (0: nothing left). */
+static size_t
+cookie_exclude(const struct pr_slice *v, const char *exclude, char *out)
+{
+    size_t o = 0, i = 0, xn = exclude != NULL ? strlen(exclude) : 0;
+    while (i < v->len) {
+        while (i < v->len && (v->data[i] == ';' || h1_is_ows(v->data[i])))
+            i++;
+        size_t s = i;
+        while (i < v->len && v->data[i] != ';')
+            i++;
+        size_t e = i;
+        while (e > s && h1_is_ows(v->data[e - 1]))
+            e--;
+        if (e == s)
+            continue;
+        size_t nl = 0;
+        while (s + nl < e && v->data[s + nl] != '=')
+            nl++;
+        while (nl > 0 && h1_is_ows(v->data[s + nl - 1]))
+            nl--;
+        if (xn > 0 && nl == xn && memcmp(v->data + s, exclude, xn) == 0)
+            continue;
+        if (o > 0) {
+            out[o++] = ';';
+            out[o++] = ' ';
+        }
+        memcpy(out + o, v->data + s, e - s);
+        o += e - s;
+    }
+    return o;
+}
+
+/* The values of every header named `lower`, joined with ", " into out
+ * (cap bytes); the length, or 0 when there is none.  Values that do
+ * not fit are left out. */
+static size_t
+join_values(const struct h1_header *h, size_t n, const char *lower,
+            char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!eq(&h[k].name, lower) || h[k].value.len == 0)
+            continue;
+        size_t need = h[k].value.len + (o > 0 ? 2 : 0);
+        if (o + need > cap)
+            continue;
+        if (o > 0) {
+            out[o++] = ',';
+            out[o++] = ' ';
+        }
+        memcpy(out + o, h[k].value.data, h[k].value.len);
+        o += h[k].value.len;
+    }
+    return o;
+}
+
+/* Emit `name` with the joined values of the header, and `append` after
+ * them (", " between) when not NULL. */
+static int
+emit_joined(dp_forward_emit emit, void *ctx, const struct h1_header *h,
+            size_t n, const char *lower, const char *name,
+            const char *append)
+{
+    char buf[4096];
+    size_t an = append != NULL ? strlen(append) : 0;
+    size_t len = join_values(h, n, lower, buf, sizeof(buf) - an - 2);
+    if (an > 0) {
+        if (len > 0) {
+            buf[len++] = ',';
+            buf[len++] = ' ';
+        }
+        memcpy(buf + len, append, an);
+        len += an;
+    }
+    if (len == 0)
+        return 0;
+    return emit(ctx, name, strlen(name), buf, len);
+}
+
+int
+dp_forward_request_headers(const struct dp_forward_request *in,
+                           dp_forward_emit emit, void *ctx)
+{
+    const struct h1_header *h = in->headers;
+    size_t n = in->n_headers;
+    const uint8_t *m = in->modes;
+    const struct h1_header *host = NULL, *agent = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct pr_slice *name = &h[i].name;
+        int c = classify_request(name, in->with_body);
+        if (c != C_DROP && named_by_connection(h, n, name))
+            c = C_DROP;
+        switch (c) {
+        case C_ALWAYS:
+            rc = emit_slice(emit, ctx, &h[i]);
+            break;
+        case C_DROP:
+        case C_VIA:
+        case C_XFF:
+            break;
+        case C_HOST:
+            if (host == NULL)
+                host = &h[i];
+            break;
+        case C_USER_AGENT:
+            if (agent == NULL)
+                agent = &h[i];
+            break;
+        default:
+            if (m[c] == TP_HF_YES) {
+                rc = emit_slice(emit, ctx, &h[i]);
+            } else if (m[c] == TP_HF_BOTH && c == TP_HG_COOKIE) {
+                if (eq(name, "cookie2")) {
+                    rc = emit_slice(emit, ctx, &h[i]);
+                    break;
+                }
+                char buf[8192];
+                if (h[i].value.len > sizeof(buf))
+                    break;
+                size_t len = cookie_exclude(&h[i].value,
+                                            in->session_cookie, buf);
+                if (len > 0)
+                    rc = emit(ctx, (const char *)name->data, name->len, buf,
+                              len);
+            }
+            break;
+        }
+    }
+    if (rc != 0)
+        return rc;
+
+    uint8_t cap = m[TP_HG_CAPABILITIES];
+    if (cap != TP_HF_NO) {
+        const char *product = in->product != NULL ? in->product : "Portier";
+        if (cap == TP_HF_MANGLE || agent == NULL)
+            rc = emit(ctx, "User-Agent", 10, product, strlen(product));
+        else
+            rc = emit_slice(emit, ctx, agent);
+        if (rc != 0)
+            return rc;
+    }
+    uint8_t id = m[TP_HG_IDENTITY];
+    if (id != TP_HF_NO) {
+        bool mangle = id == TP_HF_MANGLE;
+        char via[300] = "";
+        const char *own = NULL;
+        if (mangle && in->local_host != NULL) {
+            size_t ln = strlen(in->local_host);
+            if (ln > sizeof(via) - 5)
+                ln = sizeof(via) - 5;
+            memcpy(via, "1.1 ", 4);
+            memcpy(via + 4, in->local_host, ln);
+            via[4 + ln] = '\0';
+            own = via;
+        }
+        rc = emit_joined(emit, ctx, h, n, "via", "Via", own);
+        if (rc == 0)
+            rc = emit_joined(emit, ctx, h, n, "x-forwarded-for",
+                             "X-Forwarded-For",
+                             mangle ? in->remote_host : NULL);
+        if (rc != 0)
+            return rc;
+    }
+    if (m[TP_HG_FORWARD] == TP_HF_MANGLE && host != NULL)
+        rc = emit(ctx, "X-Forwarded-Host", 16,
+                  (const char *)host->value.data, host->value.len);
+    return rc;
+}
+
+static int
+classify_response(const struct pr_slice *n)
+{
+    struct pr_slice r;
+    if (is_hop_by_hop(n) || eq(n, "date") || eq(n, "server"))
+        return C_DROP;
+    if (eq(n, "accept-ranges") || eq(n, "age") || eq(n, "allow") ||
+        eq(n, "cache-control") || eq(n, "digest") || eq(n, "etag") ||
+        eq(n, "expires") || eq(n, "last-modified") ||
+        eq(n, "retry-after") || eq(n, "vary") ||
+        eq(n, "x-content-type-options") || eq(n, "x-frame-options"))
+        return C_ALWAYS;
+    if (after(n, "content-", &r))
+        return eq(&r, "location") ? TP_HG_LINK : C_ALWAYS;
+    if (eq(n, "location"))
+        return TP_HG_LINK;
+    if (after(n, "access-control-", &r))
+        return TP_HG_CORS;
+    if (eq(n, "www-authenticate") || eq(n, "authentication-info"))
+        return TP_HG_AUTH;
+    if (eq(n, "set-cookie") || eq(n, "set-cookie2"))
+        return TP_HG_COOKIE;
+    if (eq(n, "via"))
+        return C_VIA;
+    if (after(n, "x-cm4all-", &r)) {
+        struct pr_slice b;
+        if (eq(&r, "generator"))
+            return C_GENERATOR;
+        if (eq(&r, "https"))
+            return TP_HG_SSL;
+        if (eq(&r, "view"))
+            return TP_HG_TRANSFORMATION;
+        if (after(&r, "beng-", &b)) {
+            if (eq(&b, "peer-subject") || eq(&b, "peer-issuer-subject"))
+                return TP_HG_OTHER;
+            return TP_HG_SECURE;
+        }
+    }
+    return TP_HG_OTHER;
+}
+
+/* The cookie name of a Set-Cookie value is `name`. */
+static bool
+set_cookie_is(const struct pr_slice *v, const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n == 0 || v->len <= n || memcmp(v->data, name, n) != 0)
+        return false;
+    return v->data[n] == '=' || h1_is_ows(v->data[n]);
+}
+
+int
+dp_forward_response_headers(const struct dp_forward_response *in,
+                            dp_forward_emit emit, void *ctx)
+{
+    const struct h1_header *h = in->headers;
+    size_t n = in->n_headers;
+    const uint8_t *m = in->modes;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int c = classify_response(&h[i].name);
+        if (c != C_DROP && named_by_connection(h, n, &h[i].name))
+            c = C_DROP;
+        switch (c) {
+        case C_ALWAYS:
+            rc = emit_slice(emit, ctx, &h[i]);
+            break;
+        case C_DROP:
+        case C_VIA:
+            break;
+        case C_GENERATOR:
+            if (m[TP_HG_IDENTITY] != TP_HF_NO)
+                rc = emit_slice(emit, ctx, &h[i]);
+            break;
+        default:
+            switch (m[c]) {
+            case TP_HF_YES:
+                rc = emit_slice(emit, ctx, &h[i]);
+                break;
+            case TP_HF_MANGLE:
+                if (c == TP_HG_LINK || c == TP_HG_AUTH ||
+                    c == TP_HG_CAPABILITIES)
+                    rc = emit_slice(emit, ctx, &h[i]);
+                break;
+            case TP_HF_BOTH:
+                if (c == TP_HG_COOKIE &&
+                    !set_cookie_is(&h[i].value, in->session_cookie))
+                    rc = emit_slice(emit, ctx, &h[i]);
+                break;
+            default:
+                break;
+            }
+            break;
+        }
+    }
+    if (rc != 0)
+        return rc;
+    uint8_t id = m[TP_HG_IDENTITY];
+    if (id != TP_HF_NO) {
+        char via[300];
+        const char *own = NULL;
+        if (id == TP_HF_MANGLE && in->local_host != NULL) {
+            size_t ln = strlen(in->local_host);
+            if (ln > sizeof(via) - 5)
+                ln = sizeof(via) - 5;
+            memcpy(via, "1.1 ", 4);
+            memcpy(via + 4, in->local_host, ln);
+            via[4 + ln] = '\0';
+            own = via;
+        }
+        rc = emit_joined(emit, ctx, h, n, "via", "Via", own);
+    }
+    return rc;
+}

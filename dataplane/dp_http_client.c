@@ -1,0 +1,1209 @@
+/*
+ * The HTTP/1.1 client.  Three kinds of objects:
+ * - a node per backend address (kept for the client's life): its pool of
+ *   idle connections, its waiting operations, its failure mark;
+ * - a connection: socket, uv_poll_t, uv_timer_t, and a 64 KiB input
+ *   buffer while busy; freed in the handles' close callbacks;
+ * - an operation: one request from start to the end of its response
+ *   body; it is also the response body source (struct dp_body first).
+ * Errors before the response are reported from a zero timer (never from
+ * inside a call by the caller), so an operation that fails stays in
+ * memory, marked done, until that timer runs.
+ */
+#include "dp_http_client.h"
+
+#include "h1_chunked.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define IN_CAP (64 * 1024)
+#define OUT_HIGH (64 * 1024)
+#define MAX_HEADERS 100
+
+struct hconn;
+
+struct node {
+    struct node *next;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char name[128];
+    unsigned n_conns;                   /* open: busy, idle, connecting */
+    struct hconn *idle;                 /* idle list */
+    struct dp_http_op *wait_head, *wait_tail;
+    uint64_t fail_until;
+};
+
+struct hconn {
+    struct dp_http_client *client;
+    struct node *node;
+    struct hconn *idle_prev, *idle_next;
+    bool idle;
+    bool closed;
+    bool reused;                        /* served a request before */
+    bool eof;                           /* the backend closed its side */
+    int fd;
+    int events;
+    int open_handles;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    struct dp_http_op *op;
+    uint8_t *in;
+    size_t in_len, in_pos;
+};
+
+enum op_state {
+    OP_WAITING = 1,                     /* for a connection slot */
+    OP_CONNECTING,
+    OP_SENDING,                         /* head and body going out */
+    OP_HEAD,                            /* waiting for the response head */
+    OP_BODY,                            /* the response body streams */
+    OP_DONE,                            /* failed: error() is deferred */
+};
+
+struct dp_http_op {
+    struct dp_body body;                /* the response body source */
+    struct dp_http_client *client;
+    const struct dp_http_client_handler *handler;
+    void *ctx;
+    struct dp_http_op *next;            /* wait list or deferred list */
+    enum op_state state;
+
+    struct node **nodes;                /* one per address */
+    bool *tried;
+    size_t n_addrs, start, cur;
+    bool head, idempotent, had_body, retried, fresh;
+    bool all_timeouts;
+    char errors[400];
+
+    struct hconn *conn;
+    uint8_t *out;
+    size_t out_len, out_pos, out_cap;
+    struct dp_body *req_body;
+    bool req_chunked, req_done, in_send, send_failed;
+    char req_error[200];
+
+    struct h1_response_parser parser;
+    struct h1_header hdrs[MAX_HEADERS];
+    size_t head_start;
+    enum h1_body_framing framing;
+    uint64_t remaining;
+    struct h1_chunked chunked;
+    size_t pending;                     /* decoded bytes at in_pos */
+    bool keep_alive, want;
+
+    unsigned fail_status;
+    char fail_msg[600];
+};
+
+struct dp_http_client {
+    uv_loop_t *loop;
+    struct dp_http_client_options opt;
+    struct node *nodes;
+    unsigned rr;
+    unsigned open_handles;
+    bool freeing;
+    uv_timer_t defer_timer;
+    struct dp_http_op *deferred, *deferred_tail;
+    struct dp_http_client_stats stats;
+};
+
+static void conn_poll_cb(uv_poll_t *poll, int status, int events);
+static void op_acquire(struct dp_http_op *op);
+static void op_next_address(struct dp_http_op *op);
+static void op_send(struct dp_http_op *op);
+static void node_kick(struct node *node);
+static const struct dp_body_class op_body_class;
+static const struct dp_body_handler req_body_handler;
+
+/* ---- client ---- */
+
+static void
+client_maybe_free(struct dp_http_client *client)
+{
+    if (!client->freeing || client->open_handles > 0)
+        return;
+    while (client->nodes != NULL) {
+        struct node *n = client->nodes;
+        client->nodes = n->next;
+        free(n);
+    }
+    free(client);
+}
+
+static void
+client_handle_closed(uv_handle_t *h)
+{
+    struct dp_http_client *client = h->data;
+    client->open_handles--;
+    client_maybe_free(client);
+}
+
+static void
+deferred_run(uv_timer_t *timer)
+{
+    struct dp_http_client *client = timer->data;
+    while (client->deferred != NULL) {
+        struct dp_http_op *op = client->deferred;
+        client->deferred = op->next;
+        if (client->deferred == NULL)
+            client->deferred_tail = NULL;
+        const struct dp_http_client_handler *handler = op->handler;
+        void *ctx = op->ctx;
+        unsigned status = op->fail_status;
+        char msg[sizeof(op->fail_msg)];
+        memcpy(msg, op->fail_msg, sizeof(msg));
+        free(op->out);
+        free(op->nodes);
+        free(op);
+        handler->error(ctx, status, msg);
+    }
+}
+
+struct dp_http_client *
+dp_http_client_new(uv_loop_t *loop,
+                   const struct dp_http_client_options *options)
+{
+    struct dp_http_client *client = calloc(1, sizeof(*client));
+    if (client == NULL)
+        return NULL;
+    client->loop = loop;
+    if (options != NULL)
+        client->opt = *options;
+    struct dp_http_client_options *o = &client->opt;
+    if (o->connect_timeout_ms == 0)
+        o->connect_timeout_ms = 10000;
+    if (o->response_timeout_ms == 0)
+        o->response_timeout_ms = 120000;
+    if (o->body_timeout_ms == 0)
+        o->body_timeout_ms = 120000;
+    if (o->idle_timeout_ms == 0)
+        o->idle_timeout_ms = 30000;
+    if (o->fail_timeout_ms == 0)
+        o->fail_timeout_ms = 20000;
+    uv_timer_init(loop, &client->defer_timer);
+    client->defer_timer.data = client;
+    client->open_handles = 1;
+    return client;
+}
+
+void
+dp_http_client_stats(const struct dp_http_client *client,
+                     struct dp_http_client_stats *out)
+{
+    *out = client->stats;
+}
+
+/* ---- nodes ---- */
+
+static void
+address_text(const struct sockaddr_storage *a, socklen_t len, char *out,
+             size_t size)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)a;
+        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+        snprintf(out, size, "%s:%u", ip, ntohs(s->sin_port));
+    } else if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+        snprintf(out, size, "[%s]:%u", ip, ntohs(s->sin6_port));
+    } else if (a->ss_family == AF_LOCAL) {
+        const struct sockaddr_un *s = (const struct sockaddr_un *)a;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                       ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+        if (n > 0 && s->sun_path[0] == '\0')
+            snprintf(out, size, "@%.*s", (int)(n - 1), s->sun_path + 1);
+        else
+            snprintf(out, size, "%.*s", (int)strnlen(s->sun_path, n),
+                     s->sun_path);
+    } else {
+        snprintf(out, size, "(address family %d)", a->ss_family);
+    }
+}
+
+static struct node *
+node_get(struct dp_http_client *client, const struct tp_socket_address *a)
+{
+    for (struct node *n = client->nodes; n != NULL; n = n->next)
+        if (n->len == a->len && memcmp(&n->addr, &a->addr, a->len) == 0)
+            return n;
+    struct node *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    memcpy(&n->addr, &a->addr, a->len);
+    n->len = a->len;
+    address_text(&n->addr, n->len, n->name, sizeof(n->name));
+    n->next = client->nodes;
+    client->nodes = n;
+    return n;
+}
+
+static void
+node_wait_remove(struct node *node, struct dp_http_op *op)
+{
+    struct dp_http_op **pp = &node->wait_head, *prev = NULL;
+    while (*pp != NULL && *pp != op) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = op->next;
+    if (node->wait_tail == op)
+        node->wait_tail = prev;
+    op->next = NULL;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_handle_closed(uv_handle_t *h)
+{
+    struct hconn *conn = h->data;
+    if (--conn->open_handles > 0)
+        return;
+    struct dp_http_client *client = conn->client;
+    free(conn->in);
+    free(conn);
+    client->open_handles--;
+    client_maybe_free(client);
+}
+
+static void
+idle_unlink(struct hconn *conn)
+{
+    if (!conn->idle)
+        return;
+    struct node *node = conn->node;
+    if (conn->idle_prev != NULL)
+        conn->idle_prev->idle_next = conn->idle_next;
+    else
+        node->idle = conn->idle_next;
+    if (conn->idle_next != NULL)
+        conn->idle_next->idle_prev = conn->idle_prev;
+    conn->idle_prev = conn->idle_next = NULL;
+    conn->idle = false;
+    conn->client->stats.idle--;
+}
+
+static void
+conn_set_poll(struct hconn *conn, int events)
+{
+    if (conn->events == events)
+        return;
+    conn->events = events;
+    if (events == 0)
+        uv_poll_stop(&conn->poll);
+    else
+        uv_poll_start(&conn->poll, events, conn_poll_cb);
+}
+
+/* Close the socket; the memory goes in the close callbacks.  The
+ * operation is detached; waiting operations are not kicked here. */
+static void
+conn_close(struct hconn *conn)
+{
+    if (conn->closed)
+        return;
+    conn->closed = true;
+    idle_unlink(conn);
+    conn->node->n_conns--;
+    conn->client->stats.connections--;
+    if (conn->op != NULL) {
+        conn->op->conn = NULL;
+        conn->op = NULL;
+    }
+    uv_close((uv_handle_t *)&conn->poll, conn_handle_closed);
+    uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
+    close(conn->fd);
+    conn->fd = -1;
+}
+
+static void
+conn_idle_timeout(uv_timer_t *timer)
+{
+    struct hconn *conn = timer->data;
+    struct node *node = conn->node;
+    conn_close(conn);
+    node_kick(node);
+}
+
+/* Park a connection whose response is complete in its node's pool. */
+static void
+conn_release(struct hconn *conn)
+{
+    struct dp_http_client *client = conn->client;
+    struct node *node = conn->node;
+    conn->op = NULL;
+    conn->reused = true;
+    free(conn->in);
+    conn->in = NULL;
+    conn->in_len = conn->in_pos = 0;
+    conn->idle = true;
+    conn->idle_prev = NULL;
+    conn->idle_next = node->idle;
+    if (node->idle != NULL)
+        node->idle->idle_prev = conn;
+    node->idle = conn;
+    client->stats.idle++;
+    conn_set_poll(conn, UV_READABLE);
+    uv_timer_start(&conn->timer, conn_idle_timeout, client->opt.idle_timeout_ms,
+                   0);
+    node_kick(node);
+}
+
+static struct hconn *
+conn_new(struct dp_http_client *client, struct node *node, char *err,
+         size_t errlen)
+{
+    int fd = socket(node->addr.ss_family,
+                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket(): %s", strerror(errno));
+        return NULL;
+    }
+    if (node->addr.ss_family != AF_LOCAL) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (connect(fd, (const struct sockaddr *)&node->addr, node->len) < 0 &&
+        errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        snprintf(err, errlen, "connect: %s",
+                 e == EAGAIN ? "listen queue full" : strerror(e));
+        return NULL;
+    }
+    struct hconn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    conn->client = client;
+    conn->node = node;
+    conn->fd = fd;
+    uv_poll_init(client->loop, &conn->poll, fd);
+    uv_timer_init(client->loop, &conn->timer);
+    conn->poll.data = conn;
+    conn->timer.data = conn;
+    conn->open_handles = 2;
+    client->open_handles++;
+    node->n_conns++;
+    client->stats.connections++;
+    client->stats.connects++;
+    return conn;
+}
+
+/* ---- operations: failure before the response ---- */
+
+static void
+op_free(struct dp_http_op *op)
+{
+    free(op->out);
+    free(op->nodes);
+    free(op);
+}
+
+/* Fail before the response: close everything, report from the zero
+ * timer. */
+static void
+op_fail(struct dp_http_op *op, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+op_fail(struct dp_http_op *op, unsigned status, const char *fmt, ...)
+{
+    struct dp_http_client *client = op->client;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->fail_msg, sizeof(op->fail_msg), fmt, ap);
+    va_end(ap);
+    op->fail_status = status;
+    struct node *kick = NULL;
+    if (op->state == OP_WAITING && op->nodes[op->cur] != NULL)
+        node_wait_remove(op->nodes[op->cur], op);
+    if (op->conn != NULL) {
+        kick = op->conn->node;
+        conn_close(op->conn);
+    }
+    if (op->req_body != NULL) {
+        struct dp_body *b = op->req_body;
+        op->req_body = NULL;
+        dp_body_close(b);
+    }
+    op->state = OP_DONE;
+    op->next = NULL;
+    if (client->deferred_tail != NULL)
+        client->deferred_tail->next = op;
+    else
+        client->deferred = op;
+    client->deferred_tail = op;
+    uv_timer_start(&client->defer_timer, deferred_run, 0, 0);
+    if (kick != NULL)
+        node_kick(kick);
+}
+
+static void
+op_connect_failed(struct dp_http_op *op, const char *why, bool timeout)
+{
+    struct dp_http_client *client = op->client;
+    struct node *node = op->nodes[op->cur];
+    node->fail_until = uv_now(client->loop) + client->opt.fail_timeout_ms;
+    size_t n = strlen(op->errors);
+    snprintf(op->errors + n, sizeof(op->errors) - n, "%s%s: %s",
+             n > 0 ? "; " : "", node->name, why);
+    if (!timeout)
+        op->all_timeouts = false;
+    if (op->conn != NULL)
+        conn_close(op->conn);
+    op_next_address(op);
+    node_kick(node);
+}
+
+/* ---- operations: connecting and sending ---- */
+
+static void
+conn_timeout(uv_timer_t *timer)
+{
+    struct hconn *conn = timer->data;
+    struct dp_http_op *op = conn->op;
+    struct dp_http_client *client = conn->client;
+    if (op == NULL)
+        return;
+    switch (op->state) {
+    case OP_CONNECTING:
+        op_connect_failed(op, "connect timeout", true);
+        break;
+    case OP_SENDING:
+    case OP_HEAD:
+        op_fail(op, 504, "backend %s: no response within %llu ms",
+                conn->node->name,
+                (unsigned long long)client->opt.response_timeout_ms);
+        break;
+    case OP_BODY: {
+        /* silence inside the body */
+        char msg[300];
+        snprintf(msg, sizeof(msg), "backend %s: no response body data "
+                 "within %llu ms", conn->node->name,
+                 (unsigned long long)client->opt.body_timeout_ms);
+        const struct dp_body_handler *h = op->body.handler;
+        void *ctx = op->body.ctx;
+        struct node *node = conn->node;
+        conn_close(conn);
+        if (op->req_body != NULL)
+            dp_body_close(op->req_body);
+        op_free(op);
+        node_kick(node);
+        h->error(ctx, ETIMEDOUT, msg);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Start the request on op->conn (connected). */
+static void
+op_begin_send(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    conn->op = op;
+    if (conn->in == NULL) {
+        conn->in = malloc(IN_CAP);
+        if (conn->in == NULL) {
+            op_fail(op, 500, "out of memory");
+            return;
+        }
+    }
+    conn->in_len = conn->in_pos = 0;
+    conn->eof = false;
+    op->head_start = 0;
+    h1_response_parser_init(&op->parser, MAX_HEADERS, 0, op->hdrs,
+                            MAX_HEADERS, op->head);
+    op->state = OP_SENDING;
+    op->out_pos = 0;
+    uv_timer_start(&conn->timer, conn_timeout,
+                   op->client->opt.response_timeout_ms, 0);
+    conn_set_poll(conn, UV_READABLE);
+    op_send(op);
+}
+
+static void
+op_acquire(struct dp_http_op *op)
+{
+    struct dp_http_client *client = op->client;
+    struct node *node = op->nodes[op->cur];
+    unsigned limit = client->opt.limit;
+    if (!op->fresh && node->idle != NULL) {
+        struct hconn *conn = node->idle;
+        idle_unlink(conn);
+        uv_timer_stop(&conn->timer);
+        client->stats.reuses++;
+        op->conn = conn;
+        op_begin_send(op);
+        return;
+    }
+    if (limit > 0 && node->n_conns >= limit) {
+        if (node->idle != NULL) {
+            /* a fresh connection wanted: make room */
+            conn_close(node->idle);
+        } else {
+            op->state = OP_WAITING;
+            op->next = NULL;
+            if (node->wait_tail != NULL)
+                node->wait_tail->next = op;
+            else
+                node->wait_head = op;
+            node->wait_tail = op;
+            return;
+        }
+    }
+    op->fresh = false;
+    char err[200];
+    struct hconn *conn = conn_new(client, node, err, sizeof(err));
+    if (conn == NULL) {
+        op_connect_failed(op, err, false);
+        return;
+    }
+    op->conn = conn;
+    conn->op = op;
+    op->state = OP_CONNECTING;
+    conn_set_poll(conn, UV_WRITABLE);
+    uv_timer_start(&conn->timer, conn_timeout,
+                   client->opt.connect_timeout_ms, 0);
+}
+
+/* A slot of `node` may be free: start waiting operations. */
+static void
+node_kick(struct node *node)
+{
+    struct dp_http_client *client = NULL;
+    while (node->wait_head != NULL) {
+        struct dp_http_op *op = node->wait_head;
+        client = op->client;
+        if (client->opt.limit > 0 && node->n_conns >= client->opt.limit &&
+            node->idle == NULL)
+            return;
+        node->wait_head = op->next;
+        if (node->wait_head == NULL)
+            node->wait_tail = NULL;
+        op->next = NULL;
+        op_acquire(op);
+    }
+}
+
+static void
+op_next_address(struct dp_http_op *op)
+{
+    uint64_t now = uv_now(op->client->loop);
+    size_t pick = (size_t)-1, fallback = (size_t)-1;
+    for (size_t k = 0; k < op->n_addrs; k++) {
+        size_t i = (op->start + k) % op->n_addrs;
+        if (op->tried[i])
+            continue;
+        if (op->nodes[i]->fail_until <= now) {
+            pick = i;
+            break;
+        }
+        if (fallback == (size_t)-1)
+            fallback = i;
+    }
+    if (pick == (size_t)-1)
+        pick = fallback;
+    if (pick == (size_t)-1) {
+        op_fail(op, op->all_timeouts ? 504 : 502,
+                "connecting to the backend%s failed: %s",
+                op->n_addrs > 1 ? "s" : "", op->errors);
+        return;
+    }
+    op->tried[pick] = true;
+    op->cur = pick;
+    op_acquire(op);
+}
+
+static size_t
+req_body_data(void *ctx, const uint8_t *data, size_t len)
+{
+    struct dp_http_op *op = ctx;
+    size_t queued = op->out_len - op->out_pos;
+    if (queued >= OUT_HIGH || op->send_failed)
+        return op->send_failed ? len : 0;
+    size_t take = OUT_HIGH - queued;
+    if (take > len)
+        take = len;
+    if (op->out_pos > 0 && op->out_pos == op->out_len)
+        op->out_pos = op->out_len = 0;
+    if (op->out_pos > 0) {
+        memmove(op->out, op->out + op->out_pos, queued);
+        op->out_pos = 0;
+        op->out_len = queued;
+    }
+    if (op->req_chunked)
+        op->out_len += (size_t)snprintf((char *)op->out + op->out_len, 20,
+                                        "%zx\r\n", take);
+    memcpy(op->out + op->out_len, data, take);
+    op->out_len += take;
+    if (op->req_chunked) {
+        memcpy(op->out + op->out_len, "\r\n", 2);
+        op->out_len += 2;
+    }
+    if (!op->in_send && op->conn != NULL)
+        conn_set_poll(op->conn, UV_READABLE | UV_WRITABLE);
+    return take;
+}
+
+static void
+req_body_eof(void *ctx)
+{
+    struct dp_http_op *op = ctx;
+    op->req_body = NULL;
+    op->req_done = true;
+    if (op->req_chunked && !op->send_failed) {
+        if (op->out_pos > 0 && op->out_pos == op->out_len)
+            op->out_pos = op->out_len = 0;
+        memcpy(op->out + op->out_len, "0\r\n\r\n", 5);
+        op->out_len += 5;
+    }
+    if (!op->in_send && op->conn != NULL && op->state == OP_SENDING)
+        op_send(op);
+}
+
+static void
+req_body_error(void *ctx, int err, const char *msg)
+{
+    struct dp_http_op *op = ctx;
+    (void)err;
+    op->req_body = NULL;
+    snprintf(op->req_error, sizeof(op->req_error), "%s", msg);
+    if (op->in_send)
+        return;     /* op_send() reports it */
+    if (op->state <= OP_HEAD)
+        op_fail(op, 400, "request body: %s", msg);
+}
+
+static const struct dp_body_handler req_body_handler = {
+    req_body_data, req_body_eof, req_body_error,
+};
+
+static void
+op_send(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    for (;;) {
+        while (op->out_pos < op->out_len && !op->send_failed) {
+            ssize_t n = send(conn->fd, op->out + op->out_pos,
+                             op->out_len - op->out_pos, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN) {
+                    conn_set_poll(conn, UV_READABLE | UV_WRITABLE);
+                    return;
+                }
+                /* The backend may have answered already (413...): the
+                 * read side decides. */
+                op->send_failed = true;
+                break;
+            }
+            op->out_pos += (size_t)n;
+            uv_timer_start(&conn->timer, conn_timeout,
+                           op->client->opt.response_timeout_ms, 0);
+        }
+        if (op->send_failed) {
+            if (op->req_body != NULL) {
+                struct dp_body *b = op->req_body;
+                op->req_body = NULL;
+                dp_body_close(b);
+            }
+            op->req_done = true;
+            conn_set_poll(conn, UV_READABLE);
+            op->state = OP_HEAD;
+            return;
+        }
+        if (op->req_body == NULL || op->req_done)
+            break;
+        size_t before = op->out_len - op->out_pos;
+        op->in_send = true;
+        dp_body_read(op->req_body);
+        op->in_send = false;
+        if (op->state == OP_DONE)
+            return;
+        if (op->req_error[0] != '\0' && op->req_body == NULL &&
+            !op->req_done) {
+            op_fail(op, 400, "request body: %s", op->req_error);
+            return;
+        }
+        if (op->out_len - op->out_pos == before && !op->req_done) {
+            conn_set_poll(conn, UV_READABLE);   /* the source calls back */
+            return;
+        }
+    }
+    if (op->state == OP_SENDING)
+        op->state = OP_HEAD;
+    conn_set_poll(conn, UV_READABLE);
+}
+
+/* ---- the response ---- */
+
+static void
+op_finish(struct dp_http_op *op, bool reusable)
+{
+    struct hconn *conn = op->conn;
+    if (op->req_body != NULL) {
+        struct dp_body *b = op->req_body;
+        op->req_body = NULL;
+        dp_body_close(b);
+        reusable = false;
+    }
+    if (conn == NULL)
+        return;
+    uv_timer_stop(&conn->timer);
+    op->conn = NULL;
+    if (reusable && !conn->eof && conn->in_pos == conn->in_len &&
+        op->req_done && op->out_pos == op->out_len && !op->send_failed) {
+        conn_release(conn);
+    } else {
+        struct node *node = conn->node;
+        conn_close(conn);
+        node_kick(node);
+    }
+}
+
+/* The body ended: hand the connection back, free the operation, eof(). */
+static void
+op_body_end(struct dp_http_op *op)
+{
+    const struct dp_body_handler *h = op->body.handler;
+    void *ctx = op->body.ctx;
+    op_finish(op, op->keep_alive && op->framing != H1_BODY_CLOSE);
+    op_free(op);
+    h->eof(ctx);
+}
+
+static void
+op_body_fail(struct dp_http_op *op, int err, const char *msg)
+{
+    const struct dp_body_handler *h = op->body.handler;
+    void *ctx = op->body.ctx;
+    op_finish(op, false);
+    op_free(op);
+    h->error(ctx, err, msg);
+}
+
+/* Hand buffered body bytes to the consumer while it takes them.  False
+ * when the operation is gone (the body ended or failed). */
+static bool
+op_deliver(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    const struct dp_body_handler *h = op->body.handler;
+    while (op->want) {
+        size_t avail = conn->in_len - conn->in_pos;
+        const uint8_t *p = conn->in + conn->in_pos;
+        if (op->framing == H1_BODY_CHUNKED && op->pending == 0 &&
+            avail > 0) {
+            size_t used = 0;
+            struct pr_slice out = { NULL, 0 };
+            enum h1_chunked_status st =
+                h1_chunked_feed(&op->chunked, p, avail, &used, &out);
+            if (st == H1_CHUNKED_ERROR) {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "backend %s: bad chunked "
+                         "response body: %s", conn->node->name,
+                         h1_chunked_error(&op->chunked));
+                op_body_fail(op, EPROTO, msg);
+                return false;
+            }
+            if (st == H1_CHUNKED_DATA) {
+                conn->in_pos += used - out.len;
+                op->pending = out.len;
+                continue;
+            }
+            conn->in_pos += used;
+            if (st == H1_CHUNKED_END) {
+                op_body_end(op);
+                return false;
+            }
+            continue;
+        }
+        if (op->framing == H1_BODY_LENGTH && op->remaining == 0) {
+            op_body_end(op);
+            return false;
+        }
+        size_t n = op->framing == H1_BODY_CHUNKED ? op->pending : avail;
+        if (op->framing == H1_BODY_LENGTH && n > op->remaining)
+            n = (size_t)op->remaining;
+        if (n == 0) {
+            if (conn->eof && op->framing == H1_BODY_CLOSE) {
+                op_body_end(op);
+                return false;
+            }
+            break;
+        }
+        size_t take = h->data(op->body.ctx, p, n);
+        conn->in_pos += take;
+        if (op->framing == H1_BODY_CHUNKED)
+            op->pending -= take;
+        if (op->framing == H1_BODY_LENGTH) {
+            op->remaining -= take;
+            op->body.length = (int64_t)op->remaining;
+        }
+        if (take < n)
+            op->want = false;
+    }
+    if (op->want && conn->eof) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "backend %s closed the connection "
+                 "before the end of the response body", conn->node->name);
+        op_body_fail(op, EPIPE, msg);
+        return false;
+    }
+    if (conn->in_pos == conn->in_len)
+        conn->in_pos = conn->in_len = 0;
+    if (op->want) {
+        conn_set_poll(conn, UV_READABLE);
+        uv_timer_start(&conn->timer, conn_timeout,
+                       op->client->opt.body_timeout_ms, 0);
+    } else {
+        conn_set_poll(conn, 0);
+        uv_timer_stop(&conn->timer);
+    }
+    return true;
+}
+
+static void
+op_body_read(struct dp_body *body)
+{
+    struct dp_http_op *op = (struct dp_http_op *)body;
+    op->want = true;
+    op_deliver(op);
+}
+
+static void
+op_body_close(struct dp_body *body)
+{
+    struct dp_http_op *op = (struct dp_http_op *)body;
+    op_finish(op, false);
+    op_free(op);
+}
+
+static const struct dp_body_class op_body_class = {
+    .name = "http-response",
+    .read = op_body_read,
+    .close = op_body_close,
+};
+
+/* A response head is complete. */
+static void
+op_response(struct dp_http_op *op, const struct h1_response_head *r)
+{
+    struct hconn *conn = op->conn;
+    conn->in_pos = op->head_start + r->head_len;
+    op->framing = r->framing;
+    op->keep_alive = r->keep_alive;
+    if (!op->req_done || op->out_pos < op->out_len) {
+        /* answered before the request was sent completely: the
+         * connection's state is unclear, so it is not kept */
+        op->keep_alive = false;
+        if (op->req_body != NULL) {
+            struct dp_body *b = op->req_body;
+            op->req_body = NULL;
+            dp_body_close(b);
+        }
+        op->req_done = true;
+        op->out_pos = op->out_len;
+    }
+    const struct dp_http_client_handler *handler = op->handler;
+    void *ctx = op->ctx;
+    if (r->framing == H1_BODY_NONE) {
+        op->state = OP_BODY;
+        handler->response(ctx, r, NULL);
+        op_finish(op, op->keep_alive);
+        op_free(op);
+        return;
+    }
+    op->remaining = r->content_length;
+    if (r->framing == H1_BODY_CHUNKED)
+        h1_chunked_init(&op->chunked, 0, 0);
+    dp_body_init(&op->body, &op_body_class,
+                 r->framing == H1_BODY_LENGTH ? (int64_t)r->content_length
+                                              : -1);
+    op->state = OP_BODY;
+    op->want = false;
+    conn_set_poll(conn, 0);
+    uv_timer_stop(&conn->timer);
+    handler->response(ctx, r, &op->body);
+}
+
+/* Readable while sending or waiting for the head. */
+static void
+op_read_head(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    for (;;) {
+        if (conn->in_len == IN_CAP) {
+            op_fail(op, 502, "backend %s: response head too large",
+                    conn->node->name);
+            return;
+        }
+        ssize_t n = recv(conn->fd, conn->in + conn->in_len,
+                         IN_CAP - conn->in_len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            int e = n < 0 ? errno : 0;
+            bool nothing = conn->in_len == 0;
+            if (nothing && conn->reused && op->idempotent &&
+                !op->had_body && !op->retried) {
+                /* the keep-alive race: once more on a new connection */
+                struct node *node = conn->node;
+                op->retried = true;
+                op->fresh = true;
+                op->client->stats.retries++;
+                conn_close(conn);
+                op_acquire(op);
+                node_kick(node);
+                return;
+            }
+            if (e != 0)
+                op_fail(op, 502, "backend %s: %s %s", conn->node->name,
+                        nothing ? "no response:" : "response head cut off:",
+                        strerror(e));
+            else
+                op_fail(op, 502, "backend %s closed the connection %s",
+                        conn->node->name,
+                        nothing ? "without a response"
+                                : "in the middle of the response head");
+            return;
+        }
+        conn->in_len += (size_t)n;
+        for (;;) {
+            struct h1_response_head r;
+            enum h1_result res = h1_parse_response(
+                &op->parser, conn->in + op->head_start,
+                conn->in_len - op->head_start, &r);
+            if (res == H1_NEED_MORE)
+                break;
+            if (res == H1_ERROR) {
+                op_fail(op, 502, "backend %s: malformed response head: %s",
+                        conn->node->name,
+                        h1_response_parser_error(&op->parser));
+                return;
+            }
+            if (r.status == 101) {
+                op_fail(op, 502, "backend %s: 101 Switching Protocols is "
+                        "not supported", conn->node->name);
+                return;
+            }
+            if (r.status < 200) {
+                /* interim: skip it */
+                op->head_start += r.head_len;
+                h1_response_parser_init(&op->parser, MAX_HEADERS, 0,
+                                        op->hdrs, MAX_HEADERS, op->head);
+                continue;
+            }
+            op_response(op, &r);
+            return;
+        }
+    }
+}
+
+static void
+op_read_body(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    if (conn->in_pos > 0) {
+        memmove(conn->in, conn->in + conn->in_pos,
+                conn->in_len - conn->in_pos);
+        conn->in_len -= conn->in_pos;
+        conn->in_pos = 0;
+    }
+    if (conn->in_len == IN_CAP) {
+        op_deliver(op);
+        return;
+    }
+    ssize_t n = recv(conn->fd, conn->in + conn->in_len,
+                     IN_CAP - conn->in_len, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "backend %s: reading the response body: "
+                 "%s", conn->node->name, strerror(errno));
+        op_body_fail(op, errno, msg);
+        return;
+    }
+    if (n == 0)
+        conn->eof = true;
+    else
+        conn->in_len += (size_t)n;
+    op_deliver(op);
+}
+
+static void
+conn_poll_cb(uv_poll_t *poll, int status, int events)
+{
+    struct hconn *conn = poll->data;
+    if (conn->idle) {
+        /* closed by the backend, or junk: not reusable */
+        struct node *node = conn->node;
+        conn_close(conn);
+        node_kick(node);
+        return;
+    }
+    struct dp_http_op *op = conn->op;
+    if (op == NULL)
+        return;
+    if (op->state == OP_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (status < 0)
+            err = -status;
+        else if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err != 0) {
+            char why[160];
+            snprintf(why, sizeof(why), "connect: %s", strerror(err));
+            op_connect_failed(op, why, false);
+            return;
+        }
+        conn->node->fail_until = 0;
+        op_begin_send(op);
+        return;
+    }
+    if (status < 0)
+        events |= UV_READABLE;  /* recv() reports the error */
+    if (op->state == OP_SENDING || op->state == OP_HEAD) {
+        if ((events & UV_WRITABLE) && op->state == OP_SENDING) {
+            op_send(op);
+            if (op->state == OP_DONE || op->conn != conn)
+                return;
+        }
+        if (events & UV_READABLE)
+            op_read_head(op);
+        return;
+    }
+    if (op->state == OP_BODY && (events & UV_READABLE))
+        op_read_body(op);
+}
+
+/* ---- the public calls ---- */
+
+struct dp_http_op *
+dp_http_client_request(struct dp_http_client *client,
+                       const struct dp_http_request *request,
+                       const struct dp_http_client_handler *handler,
+                       void *ctx)
+{
+    size_t n = request->n_addresses;
+    if (n == 0)
+        return NULL;
+    struct dp_http_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return NULL;
+    op->nodes = calloc(n, sizeof(*op->nodes) + sizeof(bool));
+    op->out_cap = request->head_len + 64 + OUT_HIGH + 32;
+    op->out = malloc(op->out_cap);
+    if (op->nodes == NULL || op->out == NULL) {
+        op_free(op);
+        return NULL;
+    }
+    op->tried = (bool *)(op->nodes + n);
+    for (size_t i = 0; i < n; i++) {
+        op->nodes[i] = node_get(client, &request->addresses[i]);
+        if (op->nodes[i] == NULL) {
+            op_free(op);
+            return NULL;
+        }
+    }
+    op->client = client;
+    op->handler = handler;
+    op->ctx = ctx;
+    op->n_addrs = n;
+    op->start = client->rr++ % n;
+    op->head = request->head;
+    op->idempotent = request->idempotent;
+    op->all_timeouts = true;
+    memcpy(op->out, request->head_text, request->head_len);
+    op->out_len = request->head_len;
+    struct dp_body *body = request->body;
+    if (body != NULL) {
+        op->had_body = true;
+        op->req_body = body;
+        op->req_chunked = body->length < 0;
+        if (op->req_chunked)
+            op->out_len += (size_t)snprintf((char *)op->out + op->out_len,
+                                            64, "Transfer-Encoding: "
+                                            "chunked\r\n");
+        else
+            op->out_len += (size_t)snprintf((char *)op->out + op->out_len,
+                                            64, "Content-Length: %lld\r\n",
+                                            (long long)body->length);
+        dp_body_set_handler(body, &req_body_handler, op);
+    } else {
+        op->req_done = true;
+    }
+    memcpy(op->out + op->out_len, "\r\n", 2);
+    op->out_len += 2;
+    op_next_address(op);
+    return op;
+}
+
+void
+dp_http_client_abort(struct dp_http_op *op)
+{
+    struct dp_http_client *client = op->client;
+    if (op->state == OP_DONE) {
+        /* its error is deferred: drop it */
+        struct dp_http_op **pp = &client->deferred, *prev = NULL;
+        while (*pp != NULL && *pp != op) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp != NULL) {
+            *pp = op->next;
+            if (client->deferred_tail == op)
+                client->deferred_tail = prev;
+        }
+        op_free(op);
+        return;
+    }
+    if (op->state == OP_WAITING)
+        node_wait_remove(op->nodes[op->cur], op);
+    struct node *kick = NULL;
+    if (op->conn != NULL) {
+        kick = op->conn->node;
+        conn_close(op->conn);
+    }
+    if (op->req_body != NULL)
+        dp_body_close(op->req_body);
+    op_free(op);
+    if (kick != NULL)
+        node_kick(kick);
+}
+
+void
+dp_http_client_free(struct dp_http_client *client)
+{
+    if (client == NULL)
+        return;
+    client->freeing = true;
+    for (struct node *n = client->nodes; n != NULL; n = n->next)
+        while (n->idle != NULL)
+            conn_close(n->idle);
+    uv_close((uv_handle_t *)&client->defer_timer, client_handle_closed);
+}

@@ -1,0 +1,345 @@
+/*
+ * The reverse proxy handler: builds the backend request head, hands it
+ * with the request body to dp_http_client, and turns the backend's
+ * response into the client's.
+ */
+#include "dp_proxy.h"
+
+#include "dp_forward.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static struct dp_http_client *client;
+static char local_host[256];
+
+int
+dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options)
+{
+    if (gethostname(local_host, sizeof(local_host) - 1) != 0)
+        snprintf(local_host, sizeof(local_host), "portier");
+    client = dp_http_client_new(loop, options);
+    return client != NULL ? 0 : -1;
+}
+
+void
+dp_proxy_shutdown(void)
+{
+    dp_http_client_free(client);
+    client = NULL;
+}
+
+struct preq {
+    struct dp_request *req;
+    struct dp_response_headers headers;
+    uint8_t response_modes[TP_HG_COUNT];
+    struct dp_http_op *op;
+};
+
+/* ---- the request head ---- */
+
+struct head_out {
+    struct pr_buf buf;
+    const struct tp_header_list *replaced;  /* REQUEST_HEADER names */
+    int failed;
+};
+
+static bool
+replaced(const struct tp_header_list *l, const char *name, size_t n)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!l->v[i].expand && strlen(l->v[i].name) == n &&
+            strncasecmp(l->v[i].name, name, n) == 0)
+            return true;
+    return false;
+}
+
+static int
+head_line(struct head_out *o, const char *name, size_t nn, const char *value,
+          size_t vn)
+{
+    if (pr_buf_append(&o->buf, name, nn) != 0 ||
+        pr_buf_append(&o->buf, ": ", 2) != 0 ||
+        pr_buf_append(&o->buf, value, vn) != 0 ||
+        pr_buf_append(&o->buf, "\r\n", 2) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int
+emit_request(void *ctx, const char *name, size_t nn, const char *value,
+             size_t vn)
+{
+    struct head_out *o = ctx;
+    if (replaced(o->replaced, name, nn))
+        return 0;
+    return head_line(o, name, nn, value, vn);
+}
+
+static const char *
+peer_ip(const struct sockaddr *peer, char *out, size_t size)
+{
+    if (peer == NULL)
+        return NULL;
+    if (peer->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr,
+                         out, (socklen_t)size);
+    if (peer->sa_family == AF_INET6)
+        return inet_ntop(AF_INET6,
+                         &((const struct sockaddr_in6 *)peer)->sin6_addr, out,
+                         (socklen_t)size);
+    return NULL;
+}
+
+static bool
+method_has_body_semantics(const struct dp_request *req)
+{
+    return req->method == DP_HTTP_POST || req->method == DP_HTTP_PUT ||
+           req->method == DP_HTTP_PATCH;
+}
+
+/* The head for the backend; 0 or -ENOMEM. */
+static int
+build_head(struct dp_request *req, const struct tp_response *r, bool body,
+           struct pr_buf *out)
+{
+    const struct tp_address *a = &r->address;
+    struct head_out o = { .buf = PR_BUF_INIT, .replaced = &r->request_headers };
+    const char *path = a->path != NULL ? a->path : "/";
+    const char *q = req->query;
+    char line[64];
+    int rc = 0;
+    if (pr_buf_append(&o.buf, req->method_name, strlen(req->method_name)) ||
+        pr_buf_append(&o.buf, " ", 1) ||
+        pr_buf_append(&o.buf, path, strlen(path)))
+        rc = -ENOMEM;
+    if (rc == 0 && q != NULL) {
+        const char *sep = strchr(path, '?') != NULL ? "&" : "?";
+        if (pr_buf_append(&o.buf, sep, 1) || pr_buf_append(&o.buf, q,
+                                                           strlen(q)))
+            rc = -ENOMEM;
+    }
+    if (rc == 0 && pr_buf_append(&o.buf, " HTTP/1.1\r\n", 11))
+        rc = -ENOMEM;
+    const char *host = a->host_and_port != NULL ? a->host_and_port
+                                                : req->host;
+    if (rc == 0 && host != NULL)
+        rc = head_line(&o, "Host", 4, host, strlen(host));
+
+    /* the client's headers as slices for dp_forward */
+    struct h1_header *hs = NULL;
+    if (rc == 0 && req->n_headers > 0) {
+        hs = dp_pool_alloc(req->pool, req->n_headers * sizeof(*hs));
+        if (hs == NULL)
+            rc = -ENOMEM;
+    }
+    for (size_t i = 0; rc == 0 && i < req->n_headers; i++) {
+        hs[i].name.data = (const uint8_t *)req->headers[i].name;
+        hs[i].name.len = strlen(req->headers[i].name);
+        hs[i].value.data = (const uint8_t *)req->headers[i].value;
+        hs[i].value.len = strlen(req->headers[i].value);
+    }
+    char ip[INET6_ADDRSTRLEN];
+    struct dp_forward_request in = {
+        .headers = hs,
+        .n_headers = req->n_headers,
+        .modes = r->request_header_forward,
+        .with_body = body,
+        .remote_host = peer_ip(req->peer, ip, sizeof(ip)),
+        .local_host = local_host,
+        .product = "Portier",
+        .session_cookie = "beng_proxy_session",
+    };
+    if (rc == 0)
+        rc = dp_forward_request_headers(&in, emit_request, &o);
+    for (size_t i = 0; rc == 0 && i < r->request_headers.n; i++) {
+        const struct tp_header *x = &r->request_headers.v[i];
+        if (x->expand)
+            continue;
+        rc = head_line(&o, x->name, strlen(x->name), x->value,
+                       strlen(x->value));
+    }
+    if (rc == 0 && !body && method_has_body_semantics(req)) {
+        snprintf(line, sizeof(line), "Content-Length: 0\r\n");
+        if (pr_buf_append(&o.buf, line, strlen(line)))
+            rc = -ENOMEM;
+    }
+    if (rc != 0) {
+        pr_buf_free(&o.buf);
+        return rc;
+    }
+    *out = o.buf;
+    return 0;
+}
+
+/* ---- the response ---- */
+
+/* HEAD: a body that is never read, only its length counts. */
+static void
+length_body_read(struct dp_body *body)
+{
+    body->handler->eof(body->ctx);
+}
+
+static void
+length_body_close(struct dp_body *body)
+{
+    (void)body;
+}
+
+static const struct dp_body_class length_body_class = {
+    .name = "head-length",
+    .read = length_body_read,
+    .close = length_body_close,
+};
+
+static int
+emit_response(void *ctx, const char *name, size_t nn, const char *value,
+              size_t vn)
+{
+    struct preq *p = ctx;
+    struct dp_pool *pool = p->req->pool;
+    char *n = dp_pool_strndup(pool, name, nn);
+    char *v = dp_pool_strndup(pool, value, vn);
+    if (n == NULL || v == NULL)
+        return -ENOMEM;
+    return dp_response_header(&p->headers, n, v);
+}
+
+static void
+on_response(void *ctx, const struct h1_response_head *head,
+            struct dp_body *body)
+{
+    struct preq *p = ctx;
+    struct dp_request *req = p->req;
+    p->op = NULL;
+    dp_request_set_abort(req, NULL, NULL);
+    struct dp_forward_response in = {
+        .headers = head->headers,
+        .n_headers = head->header_count,
+        .modes = p->response_modes,
+        .local_host = local_host,
+        .session_cookie = "beng_proxy_session",
+    };
+    if (dp_forward_response_headers(&in, emit_response, p) != 0) {
+        if (body != NULL)
+            dp_body_close(body);
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    if (body == NULL && req->method == DP_HTTP_HEAD &&
+        head->has_content_length && head->status != 204 &&
+        head->status != 304) {
+        body = dp_pool_alloc(req->pool, sizeof(*body));
+        if (body != NULL)
+            dp_body_init(body, &length_body_class,
+                         (int64_t)head->content_length);
+    }
+    dp_request_respond(req, head->status, &p->headers, body);
+}
+
+static void
+on_error(void *ctx, unsigned status, const char *msg)
+{
+    struct preq *p = ctx;
+    p->op = NULL;
+    dp_request_set_abort(p->req, NULL, NULL);
+    dp_request_error(p->req, status, msg);
+}
+
+static const struct dp_http_client_handler proxy_handler = {
+    on_response, on_error,
+};
+
+static void
+preq_abort(void *ctx)
+{
+    struct preq *p = ctx;
+    if (p->op != NULL) {
+        struct dp_http_op *op = p->op;
+        p->op = NULL;
+        dp_http_client_abort(op);
+    }
+}
+
+void
+dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
+               const struct dp_response_headers *headers)
+{
+    const struct tp_address *a = &r->address;
+    if (client == NULL) {
+        dp_request_error(req, 500, "the HTTP client is not set up");
+        return;
+    }
+    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
+        dp_request_error(req, 502, "translation packet HTTP: https:// "
+                         "backends are not supported by Portier yet");
+        return;
+    }
+    if (a->http2) {
+        dp_request_error(req, 502, "translation packet HTTP2: this feature "
+                         "is not supported by Portier yet");
+        return;
+    }
+    if (a->addresses.n == 0) {
+        dp_request_error(req, 502, "HTTP address without ADDRESS");
+        return;
+    }
+    for (size_t i = 0; i < a->addresses.n; i++)
+        if (a->addresses.v[i].len == 0) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "translation packet ADDRESS_STRING "
+                     "\"%s\": host names are not resolved by Portier yet",
+                     a->addresses.v[i].host != NULL
+                         ? a->addresses.v[i].host : "");
+            dp_request_error(req, 502, msg);
+            return;
+        }
+    if (req->method == DP_HTTP_CONNECT) {
+        dp_request_error(req, 405, NULL);
+        return;
+    }
+    struct preq *p = dp_pool_calloc(req->pool, sizeof(*p));
+    if (p == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    p->req = req;
+    p->headers = *headers;
+    memcpy(p->response_modes, r->response_header_forward,
+           sizeof(p->response_modes));
+
+    struct dp_body *body = dp_request_body(req);
+    struct pr_buf head;
+    if (build_head(req, r, body != NULL, &head) != 0) {
+        if (body != NULL)
+            dp_body_close(body);
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    enum dp_http_method m = req->method;
+    struct dp_http_request hr = {
+        .addresses = a->addresses.v,
+        .n_addresses = a->addresses.n,
+        .head = m == DP_HTTP_HEAD,
+        .idempotent = m == DP_HTTP_GET || m == DP_HTTP_HEAD ||
+                      m == DP_HTTP_OPTIONS || m == DP_HTTP_TRACE ||
+                      m == DP_HTTP_PUT || m == DP_HTTP_DELETE,
+        .head_text = (const char *)head.data,
+        .head_len = head.len,
+        .body = body,
+    };
+    p->op = dp_http_client_request(client, &hr, &proxy_handler, p);
+    pr_buf_free(&head);
+    if (p->op == NULL) {
+        if (body != NULL)
+            dp_body_close(body);
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    dp_request_set_abort(req, preq_abort, p);
+}

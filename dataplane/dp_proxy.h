@@ -1,0 +1,53 @@
+/*
+ * dp_proxy: the HTTP resource address (spec/protocols.md §1.7.2): the
+ * request goes to an HTTP backend through dp_http_client and its
+ * response comes back to the client.
+ *
+ * Promises:
+ * - The backend request: the client's method, the address's path with
+ *   the client's query string appended ("&" when the path has a query
+ *   already), HTTP/1.1, Host from the URL (the client's Host for unix:
+ *   addresses), the request headers dp_forward lets through by the
+ *   REQUEST_HEADER_FORWARD modes, then the REQUEST_HEADER packets
+ *   (replacing forwarded headers of the same name).  The request body
+ *   streams from dp_request_body() (Content-Length, or chunked when the
+ *   client sent it chunked); POST, PUT and PATCH without a body send
+ *   Content-Length: 0.
+ * - The response: the backend's status, the response headers dp_forward
+ *   lets through by RESPONSE_HEADER_FORWARD after the translation's
+ *   HEADER packets, and the body streamed with back-pressure (its length
+ *   when the backend gave one, else chunked to the client).  A HEAD
+ *   response keeps the backend's Content-Length.
+ * - Errors before the response are answered with the client's status
+ *   (502, 504) and one log line naming the backend; after the response
+ *   started, a failing backend closes the client connection with one log
+ *   line.
+ * - Not yet (502 naming the packet or the scheme): https:// backends,
+ *   HTTP2, ADDRESS_STRING with a host name (the data plane does not
+ *   resolve names yet), WebSocket upgrades (101 is 502).
+ */
+#ifndef PORTIER_DP_PROXY_H
+#define PORTIER_DP_PROXY_H
+
+#include "dp_http.h"
+#include "dp_http_client.h"
+#include "tp_response.h"
+
+#include <uv.h>
+
+/** Create the worker's HTTP client (once, before serving); returns 0 or
+ *  -1 (out of memory). */
+int
+dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options);
+
+/** Free the worker's HTTP client (at shutdown, no request in progress). */
+void
+dp_proxy_shutdown(void);
+
+/** Serve `r` (address type HTTP) for `req`; `headers` hold the
+ *  translation's response headers (copied). */
+void
+dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
+               const struct dp_response_headers *headers);
+
+#endif

@@ -1,0 +1,212 @@
+"""A small HTTP/1.1 backend on raw sockets for the proxy tests (not a test
+file): keep-alive, Content-Length and chunked request bodies, echo of
+what it received, large bodies, slow answers, and scripted raw
+(malformed) responses.  It counts the connections it accepted.
+
+Paths:
+  /echo...        200, JSON of method, target, headers, body length and
+                  SHA-256 (Content-Length)
+  /chunked...     the same JSON, sent chunked in small chunks
+  /big/N          N bytes of pattern() (Content-Length), in 1 MiB writes
+  /slow/S         waits S seconds, then 200 "slow"
+  /raw/NAME       the bytes RAW[NAME], then closes the connection
+  /status/N       status N with an empty body (Content-Length: 0)
+"""
+import hashlib
+import json
+import socket
+import threading
+import time
+
+
+def pattern(n, offset=0):
+    """Deterministic bytes: 251-byte cycle (prime, so misaligned copies
+    show)."""
+    block = bytes(range(251)) * 4200   # about 1 MiB
+    out = bytearray()
+    pos = offset % 251
+    while len(out) < n:
+        out += block[pos:pos + (n - len(out))]
+        pos = 0
+    return bytes(out)
+
+
+RAW = {
+    'bare_lf': b'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
+    'cl_te': b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'
+             b'Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    'cl_differ': b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'
+                 b'Content-Length: 3\r\n\r\nok',
+    'obs_fold': b'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n'
+                b'\r\nok',
+    'nul': b'HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok',
+    'bare_cr': b'HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok',
+    'not_http': b'<html>hello</html>\r\n\r\n',
+    'http2': b'HTTP/2.0 200 OK\r\n\r\n',
+    'empty': b'',
+    'head_cut': b'HTTP/1.1 200 OK\r\nContent-Le',
+    'body_cut': b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b',
+    'chunk_cut': b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                 b'5\r\nhello\r\n',
+    'bad_chunk': b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                 b'zz\r\nhello\r\n0\r\n\r\n',
+    'te_gzip': b'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n'
+               b'\r\n0\r\n\r\n',
+    'close_delimited': b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n'
+                       b'\r\nuntil the end',
+    'continue_then_ok': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n'
+                        b'Content-Length: 2\r\n\r\nok',
+    'switching': b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n',
+    'excess': b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA',
+}
+
+
+class Backend:
+    def __init__(self, family=socket.AF_INET, path=None):
+        if family == socket.AF_UNIX:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(path)
+            self.port = None
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.bind(('127.0.0.1', 0))
+            self.port = self.sock.getsockname()[1]
+        self.sock.listen(128)
+        self.connections = 0
+        self.requests = []
+        self._lock = threading.Lock()
+        self._stop = False
+        self._conns = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._conns.add(c)
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(30)
+        buf = b''
+        try:
+            while True:
+                while b'\r\n\r\n' not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b'\r\n\r\n', 1)
+                lines = head.decode('latin-1').split('\r\n')
+                method, target, _ = lines[0].split(' ', 2)
+                headers = [tuple(x.split(': ', 1)) for x in lines[1:]]
+                hmap = {k.lower(): v for k, v in headers}
+                h = hashlib.sha256()
+                n = 0
+                if 'content-length' in hmap:
+                    left = int(hmap['content-length'])
+                    while left > 0:
+                        if not buf:
+                            buf = c.recv(1 << 20)
+                            if not buf:
+                                return
+                        part, buf = buf[:left], buf[left:]
+                        h.update(part)
+                        n += len(part)
+                        left -= len(part)
+                elif hmap.get('transfer-encoding') == 'chunked':
+                    while True:
+                        while b'\r\n' not in buf:
+                            buf += c.recv(65536)
+                        size_line, buf = buf.split(b'\r\n', 1)
+                        size = int(size_line.split(b';')[0], 16)
+                        while len(buf) < size + 2:
+                            d = c.recv(1 << 20)
+                            if not d:
+                                return
+                            buf += d
+                        h.update(buf[:size])
+                        n += size
+                        buf = buf[size + 2:]
+                        if size == 0:
+                            break
+                info = {'method': method, 'target': target,
+                        'headers': headers, 'length': n,
+                        'sha256': h.hexdigest()}
+                with self._lock:
+                    self.requests.append(info)
+                if not self._answer(c, method, target, info):
+                    return
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._conns.discard(c)
+            c.close()
+
+    def _answer(self, c, method, target, info):
+        """Send the response; False to close the connection."""
+        head_only = method == 'HEAD'
+        if target.startswith('/raw/'):
+            c.sendall(RAW[target[5:].split('?')[0]])
+            return False
+        if target.startswith('/big/'):
+            n = int(target[5:])
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n'
+                      b'Content-Type: application/octet-stream\r\n\r\n' % n)
+            if head_only:
+                return True
+            sent = 0
+            while sent < n:
+                part = pattern(min(1 << 20, n - sent), sent)
+                c.sendall(part)
+                sent += len(part)
+            return True
+        if target.startswith('/slow/'):
+            time.sleep(float(target[6:]))
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow')
+            return True
+        if target.startswith('/status/'):
+            c.sendall(b'HTTP/1.1 %s X\r\nContent-Length: 0\r\n\r\n'
+                      % target[8:].encode())
+            return True
+        body = json.dumps(info).encode()
+        extra = (b'Content-Type: application/json\r\nX-Custom: yes\r\n'
+                 b'ETag: "e1"\r\nSet-Cookie: a=b\r\n'
+                 b'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n')
+        if target.startswith('/chunked'):
+            out = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n' + \
+                extra + b'\r\n'
+            if not head_only:
+                for i in range(0, len(body), 7):
+                    part = body[i:i + 7]
+                    out += b'%x\r\n%s\r\n' % (len(part), part)
+                out += b'0\r\n\r\n'
+            c.sendall(out)
+            return True
+        out = b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n' % len(body) + \
+            extra + b'\r\n'
+        if not head_only:
+            out += body
+        c.sendall(out)
+        return True
