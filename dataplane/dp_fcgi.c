@@ -1387,7 +1387,20 @@ op_abort(void *ctx)
 {
     struct fcgi_op *op = ctx;
     op->req = NULL;
-    op_fail(op, 502, "the client went away before the response");
+    op->headers = NULL;
+    if (op->waiting || op->item == NULL || !op->stdin_done) {
+        /* nothing sent yet, or the application would wait for STDIN */
+        op_fail(op, 502, "the client went away before the response");
+        return;
+    }
+    /* Let the application finish and discard its answer: the process
+     * (or connection) stays in the pool; fastcgi_timeout still applies. */
+    op->responded = true;
+    if (op->in != NULL) {
+        struct dp_body *in = op->in;
+        op->in = NULL;
+        dp_body_close(in);
+    }
 }
 
 /* ---- the stock ---- */
