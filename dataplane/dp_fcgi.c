@@ -148,6 +148,7 @@ struct fcgi_op {
 static void item_destroy(struct fcgi_item *item);
 static void item_update_poll(struct fcgi_item *item);
 static void op_process(struct fcgi_op *op);
+static bool op_deliver(struct fcgi_op *op);
 static void op_flush(struct fcgi_op *op);
 static void app_dispatch(struct fcgi_app *app);
 
@@ -889,8 +890,13 @@ body_read(struct dp_body *body)
     if (!op->body_active)
         return;
     op->body_wanted = true;
-    if (op->depth > 0)
-        return;         /* op_process is on the stack and will deliver */
+    if (op->depth > 0) {
+        /* op_process is on the stack (this is the first read, from
+         * dp_request_respond()): hand over what is pending now, so the
+         * head and the first bytes leave together; it does the rest. */
+        op_deliver(op);
+        return;
+    }
     op_process(op);
 }
 
@@ -918,6 +924,33 @@ static const struct dp_body_class fcgi_body_class = {
     .close = body_close,
 };
 
+/* The length of the rest of STDOUT when all of it is buffered already
+ * (its empty record follows in the buffer), else -1: a small answer then
+ * goes out with a Content-Length, head and body in one send(). */
+static int64_t
+buffered_stdout_length(const struct fcgi_op *op)
+{
+    struct fcgi_decoder d = op->dec;
+    uint64_t n = op->pend_len;
+    size_t pos = op->buf_pos;
+    while (pos < op->buf_len) {
+        size_t used = 0;
+        struct fcgi_event ev;
+        enum fcgi_decoder_status st =
+            fcgi_decoder_feed(&d, op->buf + pos, op->buf_len - pos, &used,
+                              &ev);
+        pos += used;
+        if (st == FCGI_DEC_STDOUT)
+            n += ev.data.len;
+        else if (st == FCGI_DEC_STDOUT_END)
+            return (int64_t)n;
+        else if (st != FCGI_DEC_STDERR && st != FCGI_DEC_STDERR_END &&
+                 st != FCGI_DEC_MANAGEMENT)
+            return -1;
+    }
+    return -1;
+}
+
 /* Send the response head; false when the op failed. */
 static bool
 op_respond(struct fcgi_op *op)
@@ -936,12 +969,34 @@ op_respond(struct fcgi_op *op)
         return false;
     }
     op->responded = true;
+    if (result.length < 0)
+        result.length = buffered_stdout_length(op);
     dp_body_init(&op->body, &fcgi_body_class, result.length);
     op->body_active = true;
     op->body_wanted = false;
     dp_request_set_abort(req, NULL, NULL);
     dp_request_respond(req, result.status, op->headers, &op->body);
     return !op->done;
+}
+
+/* STDOUT ended: end the client's body (an error when it is shorter
+ * than its Content-Length). */
+static void
+op_body_end(struct fcgi_op *op)
+{
+    op->body_active = false;
+    op->body_eof_sent = true;
+    const struct dp_body_handler *h = op->body.handler;
+    if (op->body.length > 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "fastcgi %s: %lld bytes short of "
+                 "the Content-Length", op->app->name,
+                 (long long)op->body.length);
+        h->error(op->body.ctx, EPROTO, msg);
+    } else {
+        op->body.length = 0;
+        h->eof(op->body.ctx);
+    }
 }
 
 /* Hand pending STDOUT bytes to the client; false while it is blocked. */
@@ -989,6 +1044,11 @@ op_deliver(struct fcgi_op *op)
             return false;
         }
     }
+    if (op->stdout_ended && op->body_active) {
+        /* complete before END_REQUEST: the client need not wait for it */
+        op_body_end(op);
+        return !op->done;
+    }
     return true;
 }
 
@@ -1004,18 +1064,7 @@ op_end_request(struct fcgi_op *op, const struct fcgi_event *ev)
         return;
     }
     if (op->body_active) {
-        op->body_active = false;
-        const struct dp_body_handler *h = op->body.handler;
-        if (op->body.length > 0) {
-            char msg[300];
-            snprintf(msg, sizeof(msg), "fastcgi %s: %lld bytes short of "
-                     "the Content-Length", op->app->name,
-                     (long long)op->body.length);
-            h->error(op->body.ctx, EPROTO, msg);
-        } else {
-            op->body.length = 0;
-            h->eof(op->body.ctx);
-        }
+        op_body_end(op);
         if (op->done)
             return;
     }
