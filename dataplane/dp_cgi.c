@@ -30,6 +30,12 @@ dp_cgi_configure(uint64_t timeout_ms, const char *server_software)
                                                   : "Portier";
 }
 
+uint64_t
+dp_cgi_timeout(void)
+{
+    return cgi_timeout_ms;
+}
+
 /* ---- the environment ---- */
 
 static bool
@@ -108,7 +114,7 @@ dp_cgi_environment(struct dp_pool *pool, const struct dp_request *req,
     struct dp_spawn_env env;
     dp_spawn_env_init(&env, pool);
     const char *https = dp_request_header(req, "X-CM4all-HTTPS");
-    bool tls = https != NULL && strcmp(https, "on") == 0;
+    bool tls = req->tls || (https != NULL && strcmp(https, "on") == 0);
     const char *query = req->query != NULL ? req->query : "";
 
     dp_spawn_env_set(&env, "GATEWAY_INTERFACE", "CGI/1.1");

@@ -45,6 +45,10 @@
 void
 dp_cgi_configure(uint64_t timeout_ms, const char *server_software);
 
+/** The configured timeout in milliseconds (PIPE filters use it too). */
+uint64_t
+dp_cgi_timeout(void);
+
 /** How the handler takes a local redirect: fn(ctx, "/path?query"). */
 struct dp_cgi_redirect {
     void (*fn)(void *ctx, const char *uri);
@@ -72,7 +76,8 @@ dp_cgi_serve(struct dp_request *req, const struct tp_address *address,
  * SERVER_SOFTWARE, SERVER_NAME and SERVER_PORT (from Host; 80, or 443
  * with HTTPS, when it names no port), REMOTE_ADDR and REMOTE_PORT (IP
  * peers only), CONTENT_TYPE and CONTENT_LENGTH (when the request has a
- * body of known length), HTTPS=on (X-CM4all-HTTPS: on), one HTTP_NAME per
+ * body of known length), HTTPS=on (a TLS listener, or X-CM4all-HTTPS: on
+ * from a TLS front end), one HTTP_NAME per
  * request header (upper case, '-' and other non-alphanumerics as '_';
  * repeated headers joined with ", "; Content-Type, Content-Length,
  * Proxy, X-CM4all-HTTPS and hop-by-hop headers left out), then PAIR and

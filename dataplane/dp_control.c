@@ -7,6 +7,7 @@
 #include "dp_fcache.h"
 #include "dp_nfs.h"
 #include "dp_http.h"
+#include "dp_session.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
 
@@ -268,6 +269,7 @@ struct dp_control {
     size_t n_stocks;
     struct dp_tcache **caches;
     size_t n_caches;
+    struct dp_session_manager *sessions;
     struct control_socket **sockets;
     size_t n_sockets;
     size_t open_handles;
@@ -288,6 +290,7 @@ dp_control_new(uv_loop_t *loop, const struct dp_control_targets *t)
         return NULL;
     c->loop = loop;
     c->http = t->http;
+    c->sessions = t->sessions;
     c->log_level = 1;
     c->self = geteuid();
     if (t->n_stocks > 0) {
@@ -549,6 +552,26 @@ do_children(struct dp_control *c, const struct ctl_packet *p,
 }
 
 static void
+do_discard_session(struct dp_control *c, const struct ctl_packet *p,
+                   const char *peer)
+{
+    if (c->sessions == NULL || p->payload.len == 0) {
+        log_limited(c, &c->malformed_log,
+                    "DISCARD_SESSION from %s: %s", peer,
+                    c->sessions == NULL ? "no session store"
+                                        : "empty ATTACH_SESSION id");
+        return;
+    }
+    size_t n = dp_session_discard_attached(c->sessions, p->payload.data,
+                                           p->payload.len);
+    if (c->log_level >= 2)
+        fprintf(stderr,
+                "portierd: control: DISCARD_SESSION from %s: %zu sessions "
+                "discarded\n",
+                peer, n);
+}
+
+static void
 execute(struct dp_control *c, struct control_socket *s,
         const struct ctl_packet *p, const struct sockaddr_storage *from,
         socklen_t from_len, const char *peer)
@@ -563,6 +586,9 @@ execute(struct dp_control *c, struct control_socket *s,
         return;
     case CTL_CMD_EXPIRE_TCACHE_TAG:
         do_expire_tcache_tag(c, p, peer);
+        return;
+    case CTL_CMD_DISCARD_SESSION:
+        do_discard_session(c, p, peer);
         return;
     case CTL_CMD_VERBOSE: {
         unsigned old = c->log_level;

@@ -16,7 +16,9 @@
  *   root, as the kernel reports it (SO_PASSCRED, SCM_CREDENTIALS).
  *   Refusals are logged, rate-limited.
  * - Implemented: NOP, TCACHE_INVALIDATE, EXPIRE_TCACHE_TAG, VERBOSE,
- *   STATS (a reply datagram with a msgpack map, dp_control_stats_encode()),
+ *   DISCARD_SESSION (the sessions whose ATTACH_SESSION equals the
+ *   payload), STATS (a reply datagram with a msgpack map,
+ *   dp_control_stats_encode()),
  *   FLUSH_NFS_CACHE (dp_nfs_flush_cache(), one log line at level 1 or
  *   more; logged once and ignored in a build without NFS).
  *   FADE_CHILDREN and TERMINATE_CHILDREN (handed to the child-process
@@ -50,6 +52,7 @@
 struct dp_http_server;
 struct dp_translate_stock;
 struct dp_tcache;
+struct dp_session_manager;
 
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
@@ -195,6 +198,7 @@ struct dp_control_targets {
     size_t n_stocks;
     struct dp_tcache *const *caches;
     size_t n_caches;
+    struct dp_session_manager *sessions;  /* DISCARD_SESSION; may be NULL */
 };
 
 struct dp_control;

@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 /* ---- a multipart/byteranges body: alternating memory and file parts,
- * read with pread() ---- */
+ * read with pread() from a descriptor, or else through bodies that the
+ * found file's factory makes, one region at a time ---- */
 
 struct mp_segment {
     const char *mem;          /* NULL: a file region */
@@ -28,12 +29,16 @@ struct mp_segment {
 
 struct mp_body {
     struct dp_body base;
-    int fd;
+    int fd;                   /* -1: regions through found->body() */
     const char *path;
     struct mp_segment *seg;
     size_t n_seg, cur;
     uint64_t done;            /* bytes of seg[cur] already delivered */
     bool closed;
+    struct dp_request *req;
+    struct dp_file_found *found;  /* a copy, in the pool */
+    struct dp_body *sub;      /* the current region's body */
+    bool in_read;             /* inside dp_body_read(sub) */
 };
 
 /* The descriptor belongs to the open-file cache (or the pool). */
@@ -42,6 +47,68 @@ mp_release(struct mp_body *m)
 {
     m->closed = true;
     m->fd = -1;
+    if (m->sub != NULL) {
+        struct dp_body *sub = m->sub;
+        m->sub = NULL;
+        dp_body_close(sub);
+    }
+}
+
+static void mp_read(struct dp_body *body);
+
+static size_t
+mp_sub_data(void *ctx, const uint8_t *data, size_t len)
+{
+    struct mp_body *m = ctx;
+    size_t took = m->base.handler->data(m->base.ctx, data, len);
+    m->done += took;
+    m->base.length -= (int64_t)took;
+    return took;
+}
+
+static void
+mp_sub_eof(void *ctx)
+{
+    struct mp_body *m = ctx;
+    m->sub = NULL;
+    m->cur++;
+    m->done = 0;
+    if (!m->in_read)
+        mp_read(&m->base);    /* it ended from the loop: go on */
+}
+
+static void
+mp_sub_error(void *ctx, int err, const char *msg)
+{
+    struct mp_body *m = ctx;
+    m->sub = NULL;
+    mp_release(m);
+    m->base.handler->error(m->base.ctx, err, msg);
+}
+
+static const struct dp_body_handler mp_sub_handler = {
+    mp_sub_data, mp_sub_eof, mp_sub_error,
+};
+
+/* One step of a region read through a sub-body; false when mp_read()
+ * must return (waiting for the sub-body or the consumer, or done). */
+static bool
+mp_sub_step(struct mp_body *m, const struct mp_segment *s)
+{
+    if (m->sub == NULL) {
+        m->sub = m->found->body(m->found, m->req, s->offset, s->length);
+        if (m->sub == NULL) {
+            mp_release(m);
+            m->base.handler->error(m->base.ctx, ENOMEM, "out of memory");
+            return false;
+        }
+        dp_body_set_handler(m->sub, &mp_sub_handler, m);
+    }
+    size_t cur = m->cur;
+    m->in_read = true;
+    dp_body_read(m->sub);
+    m->in_read = false;
+    return !m->closed && m->cur != cur;
 }
 
 static void
@@ -56,6 +123,11 @@ mp_read(struct dp_body *body)
             return;
         }
         struct mp_segment *s = &m->seg[m->cur];
+        if (s->mem == NULL && m->fd < 0) {
+            if (!mp_sub_step(m, s))
+                return;
+            continue;
+        }
         const uint8_t *data;
         size_t n = s->length - m->done < sizeof(chunk)
                        ? (size_t)(s->length - m->done) : sizeof(chunk);
@@ -336,7 +408,7 @@ dp_file_answer(struct dp_request *req, unsigned status,
             dp_request_respond(req, 206, h, body);
             return;
         }
-        if (rs == DP_RANGE_PARTIAL && encoding == NULL && f->fd >= 0) {
+        if (rs == DP_RANGE_PARTIAL && encoding == NULL) {
             /* multipart/byteranges.  Content-Type moves into the parts:
              * rebuild the head without it. */
             uint8_t rnd[DP_BOUNDARY_RANDOM];
@@ -408,6 +480,13 @@ dp_file_answer(struct dp_request *req, unsigned status,
             dp_body_init(&m->base, &mp_class, (int64_t)total);
             m->fd = f->fd;
             m->path = path;
+            m->req = req;
+            if (f->fd < 0) {
+                m->found = dp_pool_alloc(req->pool, sizeof(*m->found));
+                if (m->found == NULL)
+                    goto oom;
+                *m->found = *f;
+            }
             m->seg = seg;
             m->n_seg = 2 * set.count + 1;
             dp_request_respond(req, 206, &h2, &m->base);

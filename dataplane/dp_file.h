@@ -49,14 +49,18 @@ struct dp_file_found {
     const char *content_type;         /* the translation's, or NULL */
     const char *encoding;             /* "gzip"/"br" variant, or NULL */
     const char *path;                 /* for messages */
-    /** A descriptor for pread() (multipart/byteranges), or -1: several
-     *  ranges are then answered with the whole file (200). */
+    /** A descriptor for pread() (the parts of multipart/byteranges), or
+     *  -1: then the parts come from body() too. */
     int fd;
-    /** The body of [offset, offset+length); NULL when out of memory. */
+    /** The body of [offset, offset+length); NULL when out of memory.
+     *  Called once, or once per part of a multipart answer when fd is -1
+     *  (each body ends or is closed before the next is made), any time
+     *  while the request lives: what it uses must live in req->pool. */
     struct dp_body *(*body)(const struct dp_file_found *f,
                             struct dp_request *req, uint64_t offset,
                             uint64_t length);
     const void *body_ctx;
+    void *body_arg;
 };
 
 /** For GET and HEAD true; else answers 405 (with Allow) and false. */
@@ -66,8 +70,9 @@ dp_file_method_allowed(struct dp_request *req,
 
 /**
  * Answer `req` (GET or HEAD) with the file `f`: 304/412, 206/416 or
- * `status` (0: 200) with its validators, Content-Type and body.  The
- * body factory is called at most once, synchronously.
+ * `status` (0: 200) with its validators, Content-Type and body.  `f`
+ * itself may be on the caller's stack (it is copied when a multipart
+ * body needs it later).
  */
 void
 dp_file_answer(struct dp_request *req, unsigned status,

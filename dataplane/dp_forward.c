@@ -23,9 +23,8 @@ enum {
 };
 
 static bool
-eq(const struct pr_slice *s, const char *lower)
+eq_n(const struct pr_slice *s, const char *lower, size_t n)
 {
-    size_t n = strlen(lower);
     if (s->len != n)
         return false;
     for (size_t i = 0; i < n; i++)
@@ -33,6 +32,10 @@ eq(const struct pr_slice *s, const char *lower)
             return false;
     return true;
 }
+
+/* Compare with a lower-case string literal (its length at compile time,
+ * so most names are refused by their length alone). */
+#define eq(s, literal) eq_n((s), "" literal, sizeof(literal) - 1)
 
 /* The rest of s after the lower-case prefix, or false. */
 static bool
@@ -52,13 +55,19 @@ after(const struct pr_slice *s, const char *prefix, struct pr_slice *rest)
 static bool
 is_hop_by_hop(const struct pr_slice *n)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-authenticate",
-        "proxy-authorization", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "content-length", "expect",
+#define NAME(x) { x, sizeof(x) - 1 }
+    static const struct {
+        const char *s;
+        size_t n;
+    } names[] = {
+        NAME("connection"), NAME("keep-alive"), NAME("proxy-authenticate"),
+        NAME("proxy-authorization"), NAME("proxy-connection"), NAME("te"),
+        NAME("trailer"), NAME("transfer-encoding"), NAME("upgrade"),
+        NAME("content-length"), NAME("expect"),
     };
+#undef NAME
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (eq(n, names[i]))
+        if (eq_n(n, names[i].s, names[i].n))
             return true;
     return false;
 }
@@ -87,6 +96,30 @@ named_by_connection(const struct h1_header *h, size_t n,
                 if (j == name->len)
                     return true;
             }
+        }
+    }
+    return false;
+}
+
+/* True when some Connection header names a header (a token other than
+ * close and keep-alive, which name nothing to drop). */
+static bool
+connection_names_headers(const struct h1_header *h, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!eq(&h[k].name, "connection"))
+            continue;
+        const uint8_t *v = h[k].value.data;
+        size_t len = h[k].value.len, i = 0;
+        while (i < len) {
+            while (i < len && (v[i] == ',' || h1_is_ows(v[i])))
+                i++;
+            size_t s = i;
+            while (i < len && v[i] != ',' && !h1_is_ows(v[i]))
+                i++;
+            struct pr_slice t = { v + s, i - s };
+            if (t.len > 0 && !eq(&t, "close") && !eq(&t, "keep-alive"))
+                return true;
         }
     }
     return false;
@@ -200,7 +233,7 @@ join_values(const struct h1_header *h, size_t n, const char *lower,
 {
     size_t o = 0;
     for (size_t k = 0; k < n; k++) {
-        if (!eq(&h[k].name, lower) || h[k].value.len == 0)
+        if (!eq_n(&h[k].name, lower, strlen(lower)) || h[k].value.len == 0)
             continue;
         size_t need = h[k].value.len + (o > 0 ? 2 : 0);
         if (o + need > cap)
@@ -246,11 +279,12 @@ dp_forward_request_headers(const struct dp_forward_request *in,
     size_t n = in->n_headers;
     const uint8_t *m = in->modes;
     const struct h1_header *host = NULL, *agent = NULL;
+    bool named = connection_names_headers(h, n);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct pr_slice *name = &h[i].name;
         int c = classify_request(name, in->with_body);
-        if (c != C_DROP && named_by_connection(h, n, name))
+        if (c != C_DROP && named && named_by_connection(h, n, name))
             c = C_DROP;
         switch (c) {
         case C_ALWAYS:
@@ -387,10 +421,11 @@ dp_forward_response_headers(const struct dp_forward_response *in,
     const struct h1_header *h = in->headers;
     size_t n = in->n_headers;
     const uint8_t *m = in->modes;
+    bool named = connection_names_headers(h, n);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         int c = classify_response(&h[i].name);
-        if (c != C_DROP && named_by_connection(h, n, &h[i].name))
+        if (c != C_DROP && named && named_by_connection(h, n, &h[i].name))
             c = C_DROP;
         switch (c) {
         case C_ALWAYS:

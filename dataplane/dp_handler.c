@@ -3,13 +3,16 @@
  * steps 3-5): translate, apply policy, execute.
  */
 #include "dp_handler.h"
+#include "dp_auth.h"
 #include "dp_cgi.h"
+#include "dp_pipe.h"
 #include "dp_fcache.h"
 #include "dp_fcgi.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
 #include "dp_nfs.h"
 #include "dp_proxy.h"
+#include "dp_session_request.h"
 #include "dp_uri.h"
 
 #include <errno.h>
@@ -27,6 +30,7 @@ struct dp_handler {
     struct dp_handler_server *servers;
     size_t n_servers;
     struct dp_fcgi_stock *fcgi;   /* FASTCGI; NULL: 502 */
+    struct dp_sessions *sessions;     /* NULL: no session management */
 };
 
 struct hreq {
@@ -50,11 +54,22 @@ struct hreq {
     unsigned n_internal_redirect, n_like_host, n_file_not_found,
         n_directory_index, n_enotdir, n_cgi_redirect;
 
-    /* HTTP_AUTH (§1.12): a sub-request with the client's credentials. */
+    /* HTTP_AUTH, AUTH, TOKEN_AUTH (§1.12): a sub-request with the
+     * client's credentials; authorized once one succeeded. */
     struct tp_request auth;
     struct dp_translate_op *auth_op;
     struct tp_response *auth_response;
     bool authorized;
+    bool token_present;               /* TOKEN_AUTH: access_token given */
+    const char *uri_without_token;    /* TOKEN_AUTH: for the 303 */
+
+    /* The browser session (dp_session_request). */
+    struct dp_session_request sess;
+
+    /* CHECK (§1.12): the response that asked, for PREVIOUS. */
+    struct dp_tcache_hit previous_hit;
+    bool has_previous;
+    unsigned n_check;
 };
 
 struct dp_handler *
@@ -79,6 +94,13 @@ void
 dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock)
 {
     handler->fcgi = stock;
+}
+
+void
+dp_handler_set_sessions(struct dp_handler *handler,
+                        struct dp_sessions *sessions)
+{
+    handler->sessions = sessions;
 }
 
 void
@@ -125,6 +147,7 @@ hreq_cleanup(void *arg)
     }
     dp_tcache_hit_release(&hr->lookup_hit);
     dp_tcache_hit_release(&hr->hit);
+    dp_tcache_hit_release(&hr->previous_hit);
 }
 
 static void
@@ -146,6 +169,7 @@ copy_slice(struct dp_pool *pool, struct pr_slice v)
 static void
 repeat(struct hreq *hr)
 {
+    dp_request_set_response_filter(hr->req, NULL, NULL);
     dp_tcache_hit_release(&hr->hit);
     translate(hr);
 }
@@ -275,12 +299,7 @@ missing_feature(const struct tp_response *r)
         bool used;
         const char *name;
     } checks[] = {
-        { r->n_filters > 0, "FILTER" },
-        { r->check.data != NULL, "CHECK" },
-        { r->auth.data != NULL || r->auth_file != NULL, "AUTH" },
-        { r->append_auth.data != NULL || r->expand_append_auth != NULL,
-          "APPEND_AUTH" },
-        { r->token_auth.data != NULL, "TOKEN_AUTH" },
+        { !dp_pipe_supported(r), "FILTER" },
         { r->layout.data != NULL, "LAYOUT" },
         { r->path_exists, "PATH_EXISTS" },
         { r->probe_path_suffixes.data != NULL, "PROBE_PATH_SUFFIXES" },
@@ -290,13 +309,6 @@ missing_feature(const struct tp_response *r)
           "TEST_PATH" },
         { r->chain.data != NULL, "CHAIN" },
         { r->error_document.data != NULL, "ERROR_DOCUMENT" },
-        { r->previous, "PREVIOUS" },
-        { r->session.data != NULL, "SESSION" },
-        { r->realm_session.data != NULL, "REALM_SESSION" },
-        { r->user != NULL, "USER" },
-        { r->attach_session.data != NULL, "ATTACH_SESSION" },
-        { r->discard_session || r->discard_realm_session,
-          "DISCARD_SESSION" },
         { r->require_csrf_token || r->send_csrf_token,
           "REQUIRE_CSRF_TOKEN" },
         { r->rate_limit_site_requests.rate > 0 ||
@@ -522,6 +534,110 @@ serve_local(struct hreq *hr, const struct tp_response *r,
 }
 
 static void execute(struct hreq *hr, const struct tp_response *r);
+static void execute_final(struct hreq *hr, const struct tp_response *r);
+
+/* ---- authentication flows (§1.12, §1.5.3; docs/sessions.md) ---- */
+
+/* Answer with a status and headers (WWW-Authenticate and friends, the
+ * session cookie). */
+static void
+auth_refuse(struct hreq *hr, unsigned status,
+            const struct tp_response *challenge)
+{
+    struct dp_request *req = hr->req;
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    if ((challenge != NULL && challenge->www_authenticate != NULL &&
+         dp_response_header(&h, "WWW-Authenticate",
+                            challenge->www_authenticate) != 0) ||
+        (challenge != NULL && challenge->authentication_info != NULL &&
+         dp_response_header(&h, "Authentication-Info",
+                            challenge->authentication_info) != 0) ||
+        dp_session_request_add_cookie(&hr->sess, hr->main_response, &h) !=
+            0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    dp_request_error_headers(req, status, &h, NULL);
+}
+
+/* An answer that decides the request itself (§1.12: REDIRECT, BOUNCE,
+ * STATUS, MESSAGE): true when it did. */
+static bool
+auth_answer_decides(struct hreq *hr, const struct tp_response *answer)
+{
+    if (answer->redirect == NULL && answer->bounce == NULL &&
+        answer->status == 0 && answer->message == NULL)
+        return false;
+    hr->authorized = true;      /* the answer is the response now */
+    execute_final(hr, answer);
+    return true;
+}
+
+/* 303 to the request's URL without access_token, built from the main
+ * response's SCHEME and HOST (§1.12). */
+static void
+token_redirect(struct hreq *hr)
+{
+    struct dp_request *req = hr->req;
+    const struct tp_response *r = hr->main_response;
+    const char *scheme = r->scheme != NULL
+                             ? r->scheme
+                             : dp_session_request_over_tls(req) ? "https"
+                                                                : "http";
+    const char *host = r->host != NULL ? r->host : req->host;
+    const char *q = hr->uri_without_token;
+    size_t n = strlen(scheme) + strlen(host) + strlen(req->path) +
+               (q != NULL ? strlen(q) : 0) + 8;
+    char *loc = dp_pool_alloc(req->pool, n);
+    struct dp_response_headers h;
+    dp_response_headers_init(&h, req->pool);
+    if (loc == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    snprintf(loc, n, "%s://%s%s%s%s", scheme, host, req->path,
+             q != NULL ? "?" : "", q != NULL ? q : "");
+    if (dp_response_header(&h, "Location", loc) != 0 ||
+        dp_session_request_add_cookie(&hr->sess, r, &h) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    respond_text(hr, 303, "text/plain; charset=utf-8", "redirection\n", &h);
+}
+
+/* The answer to an AUTH or TOKEN_AUTH request. */
+static void
+on_auth(void *ctx, struct tp_response *response, int status,
+        const char *msg)
+{
+    struct hreq *hr = ctx;
+    struct dp_request *req = hr->req;
+    hr->auth_op = NULL;
+    dp_request_set_abort(req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(req, (unsigned)status, msg);
+        return;
+    }
+    hr->auth_response = response;   /* freed by the pool cleanup */
+    const char *why = dp_session_request_apply(&hr->sess, response);
+    if (why != NULL)
+        fprintf(stderr, "portierd: %s\n", why);
+    if (auth_answer_decides(hr, response))
+        return;
+    if (response->user == NULL || response->user[0] == '\0') {
+        /* §1.12: neither a user nor a decision (a USER with MAX_AGE 0
+         * still admits this request, though the login does not last) */
+        dp_request_error(req, 403, NULL);
+        return;
+    }
+    hr->authorized = true;
+    if (hr->auth.token_auth.data != NULL && hr->token_present) {
+        token_redirect(hr);
+        return;
+    }
+    execute_final(hr, hr->main_response);
+}
 
 /* A CGI's local redirect (RFC 3875 §6.2.2): handle the request again
  * for that "/path?query", as a GET without body. */
@@ -554,6 +670,11 @@ cgi_local_redirect(void *ctx, const char *uri)
     hr->treq.uri = pool_slice(req->pool, parts.base.p, parts.base.n);
     if (req->listener_tag != NULL)
         hr->treq.listener_tag = tp_slice_str(req->listener_tag);
+    hr->treq.session = dp_session_request_translate(&hr->sess);
+    /* a new URI: authenticated and CHECKed afresh */
+    hr->authorized = false;
+    hr->has_previous = false;
+    dp_tcache_hit_release(&hr->previous_hit);
     hr->request_flags = 0;
     hr->server = 0;
     repeat(hr);
@@ -574,68 +695,170 @@ on_http_auth(void *ctx, struct tp_response *response, int status,
     hr->auth_response = response;   /* freed by the pool cleanup */
     if (response->user != NULL && response->user[0] != '\0') {
         /* The user applies to this request only (§1.12). */
+        hr->sess.http_auth_user = dp_pool_strdup(req->pool, response->user);
         hr->authorized = true;
-        execute(hr, hr->main_response);
+        execute_final(hr, hr->main_response);
         return;
     }
-    struct dp_response_headers h;
-    dp_response_headers_init(&h, req->pool);
-    const char *challenge = response->www_authenticate != NULL
-                                ? response->www_authenticate
-                                : hr->main_response->www_authenticate;
-    if (challenge != NULL &&
-        dp_response_header(&h, "WWW-Authenticate", challenge) != 0) {
-        dp_request_error(req, 500, "out of memory");
+    if (response->redirect != NULL || response->bounce != NULL) {
+        auth_answer_decides(hr, response);
         return;
     }
-    if (response->redirect != NULL) {
-        if (dp_response_header(&h, "Location", response->redirect) != 0) {
-            dp_request_error(req, 500, "out of memory");
-            return;
-        }
-        dp_request_error_headers(req, response->status != 0
-                                          ? response->status : 303,
-                                 &h, NULL);
-        return;
-    }
-    dp_request_error_headers(req, response->status >= 300
-                                      ? response->status : 401, &h, NULL);
+    /* Rejected: 401 (or the answer's error status) with the challenge of
+     * the answer, else the main response's. */
+    const struct tp_response *challenge =
+        response->www_authenticate != NULL ? response
+                                           : hr->main_response;
+    auth_refuse(hr, response->status >= 300 ? response->status : 401,
+                challenge);
 }
 
-/* HTTP_AUTH: without credentials 401 at once; with them, ask the
- * translation server.  Returns true when the request waits for that. */
-static bool
-http_auth(struct hreq *hr, const struct tp_response *r)
+/* Send hr->auth (filled by the caller) to the current server; the
+ * request waits for cb. */
+static void
+send_auth(struct hreq *hr, dp_translate_cb cb)
+{
+    const char *msg = NULL;
+    hr->auth_op = dp_translate(hr->handler->servers[hr->server].stock,
+                               &hr->auth, 0, cb, hr, &msg);
+    if (hr->auth_op == NULL) {
+        dp_request_error(hr->req, 502, msg);
+        return;
+    }
+    dp_request_set_abort(hr->req, hreq_abort, hr);
+}
+
+/* HTTP_AUTH: without credentials 401 at once (with WWW-Authenticate and
+ * Authentication-Info); with them, ask the translation server. */
+static void
+http_auth(struct hreq *hr, const struct tp_response *r, const char *authz)
 {
     struct dp_request *req = hr->req;
-    const char *authz = dp_request_header(req, "Authorization");
-    if (authz == NULL) {
-        struct dp_response_headers h;
-        dp_response_headers_init(&h, req->pool);
-        if (r->www_authenticate != NULL &&
-            dp_response_header(&h, "WWW-Authenticate",
-                               r->www_authenticate) != 0) {
-            dp_request_error(req, 500, "out of memory");
-            return true;
-        }
-        dp_request_error_headers(req, 401, &h, NULL);
-        return true;
-    }
     hr->main_response = r;
+    if (authz == NULL) {
+        auth_refuse(hr, 401, r);
+        return;
+    }
     tp_request_init(&hr->auth);
-    hr->auth.http_auth = r->http_auth;
+    hr->auth.http_auth = dp_auth_payload(req->pool, r->http_auth,
+                                         r->append_auth);
     hr->auth.authorization = tp_slice_str(authz);
     hr->auth.host = hr->treq.host;
     hr->auth.listener_tag = hr->treq.listener_tag;
-    const char *msg = NULL;
-    hr->auth_op = dp_translate(hr->handler->servers[hr->server].stock,
-                               &hr->auth, 0, on_http_auth, hr, &msg);
-    if (hr->auth_op == NULL) {
-        dp_request_error(req, 502, msg);
+    send_auth(hr, on_http_auth);
+}
+
+/* AUTH / AUTH_FILE: true when the request waits (or was answered). */
+static bool
+auth(struct hreq *hr, const struct tp_response *r)
+{
+    struct dp_request *req = hr->req;
+    struct pr_slice base = r->auth;
+    if (base.data == NULL) {
+        uint8_t buf[DP_AUTH_FILE_MAX];
+        size_t n = 0;
+        char err[300];
+        if (dp_auth_read_file(r->auth_file, buf, &n, err, sizeof(err)) !=
+            0) {
+            dp_request_error(req, 500, err);
+            return true;
+        }
+        base = pool_slice(req->pool, (const char *)buf, n);
+    }
+    if (r->realm_from_auth_base)
+        dp_session_request_set_realm(&hr->sess, (const char *)base.data,
+                                     base.len);
+    if (dp_session_request_session_user(&hr->sess) != NULL)
+        return false;           /* logged in to this realm */
+    hr->main_response = r;
+    const char *uri = origin_form(req);
+    tp_request_init(&hr->auth);
+    hr->auth.auth = dp_auth_payload(req->pool, base, r->append_auth);
+    hr->auth.uri = tp_slice_str(uri);
+    hr->auth.host = hr->treq.host;
+    hr->auth.listener_tag = hr->treq.listener_tag;
+    hr->auth.session = dp_session_request_translate(&hr->sess);
+    if (hr->auth.auth.data == NULL || uri == NULL) {
+        dp_request_error(req, 500, "out of memory");
         return true;
     }
-    dp_request_set_abort(req, hreq_abort, hr);
+    send_auth(hr, on_auth);
     return true;
+}
+
+/* TOKEN_AUTH: true when the request waits (or was answered). */
+static bool
+token_auth(struct hreq *hr, const struct tp_response *r)
+{
+    struct dp_request *req = hr->req;
+    const char *token = NULL, *rest = NULL;
+    int rc = dp_auth_query_token(req->pool, req->query, &token, &rest);
+    if (rc != 0) {
+        dp_request_error(req, rc == -EINVAL ? 400 : 500,
+                         rc == -EINVAL ? "malformed access_token"
+                                       : "out of memory");
+        return true;
+    }
+    if (token == NULL && dp_session_request_session_user(&hr->sess) != NULL)
+        return false;           /* no token, and logged in already */
+    hr->main_response = r;
+    hr->token_present = token != NULL;
+    hr->uri_without_token = rest;
+    tp_request_init(&hr->auth);
+    hr->auth.token_auth = dp_auth_payload(req->pool, r->token_auth,
+                                          r->append_auth);
+    if (token != NULL) {
+        hr->auth.auth_token = tp_slice_str(token);
+        size_t n = strlen(req->path) + (rest != NULL ? strlen(rest) : 0) + 2;
+        char *uri = dp_pool_alloc(req->pool, n);
+        if (uri == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return true;
+        }
+        snprintf(uri, n, "%s%s%s", req->path, rest != NULL ? "?" : "",
+                 rest != NULL ? rest : "");
+        hr->auth.uri = tp_slice_str(uri);
+    } else {
+        hr->auth.uri = tp_slice_str(origin_form(req));
+    }
+    hr->auth.host = hr->treq.host;
+    hr->auth.listener_tag = hr->treq.listener_tag;
+    hr->auth.session = dp_session_request_translate(&hr->sess);
+    hr->auth.realm_session = dp_session_request_realm_translate(&hr->sess);
+    send_auth(hr, on_auth);
+    return true;
+}
+
+/* The authentication packets of r: true when the request waits for a
+ * sub-request or has been answered. */
+static bool
+authenticate(struct hreq *hr, const struct tp_response *r)
+{
+    const char *authz = dp_request_header(hr->req, "Authorization");
+    /* HTTP_AUTH and TOKEN_AUTH together: HTTP_AUTH only when the client
+     * sent credentials (§1.12). */
+    if (r->http_auth.data != NULL &&
+        (authz != NULL || r->token_auth.data == NULL)) {
+        http_auth(hr, r, authz);
+        return true;
+    }
+    if (r->token_auth.data != NULL)
+        return token_auth(hr, r);
+    if (r->auth.data != NULL || r->auth_file != NULL)
+        return auth(hr, r);
+    return false;
+}
+
+/*
+ * The user the request runs as: its HTTP_AUTH user, else the session's
+ * unexpired USER of the request's realm; NULL when none.  This is the
+ * value for WANT USER and for X-CM4all-BENG-User to backends (which the
+ * client can never inject: dp_forward drops the client's header).
+ */
+static const char *
+hreq_user(struct hreq *hr)
+{
+    return dp_session_request_user(&hr->sess);
 }
 
 /* Act on a complete, effective translation response. */
@@ -657,6 +880,12 @@ execute(struct hreq *hr, const struct tp_response *r)
         translate(hr);
         return;
     }
+    /* The session packets of every response, also of those that ask for
+     * a repeat (CHECK example 1 of the manual: SESSION with CHECK). */
+    const char *why = dp_session_request_apply(&hr->sess, r);
+    if (why != NULL)
+        fprintf(stderr, "portierd: %s\n", why);
+    hr->treq.session = dp_session_request_translate(&hr->sess);
     if (r->want.n > 0) {
         for (size_t i = 0; i < r->want.n; i++)
             if (r->want.v[i] == TP_CMD_LISTENER_TAG) {
@@ -699,8 +928,12 @@ execute(struct hreq *hr, const struct tp_response *r)
                                          parts.args.n);
                 break;
             }
+            case TP_CMD_USER:
+                v = hreq_user(hr);
+                dst = &t->user;
+                break;
             default:
-                break;      /* USER: no sessions yet; others ignored */
+                break;      /* others ignored */
             }
             if (dst != NULL && v != NULL)
                 *dst = pool_slice(req->pool, v, strlen(v));
@@ -764,7 +997,53 @@ execute(struct hreq *hr, const struct tp_response *r)
         return;
     }
 
-    if (r->http_auth.data != NULL && !hr->authorized && http_auth(hr, r))
+    if (r->previous) {
+        /* §1.12: use the response that asked for CHECK. */
+        if (!hr->has_previous) {
+            dp_request_error(req, 502, "No previous translation response");
+            return;
+        }
+        execute_final(hr, &hr->previous_hit.response);
+        return;
+    }
+    if (r->check.data != NULL) {
+        if (over_limit(hr, &hr->n_check, 4, "CHECK"))
+            return;
+        struct tp_request *t = &hr->treq;
+        t->check = copy_slice(req->pool, r->check);
+        if (r->check_header != NULL) {
+            const char *v = dp_request_header(req, r->check_header);
+            size_t n = strlen(r->check_header) + (v ? strlen(v) : 0) + 2;
+            char *ch = dp_pool_alloc(req->pool, n);
+            if (ch == NULL) {
+                dp_request_error(req, 500, "out of memory");
+                return;
+            }
+            snprintf(ch, n, "%s:%s", r->check_header, v != NULL ? v : "");
+            t->check_header = tp_slice_str(ch);
+        }
+        const char *authz = dp_request_header(req, "Authorization");
+        if (authz != NULL)
+            t->authorization = tp_slice_str(authz);
+        /* Keep this response for PREVIOUS; the repeat asks anew. */
+        dp_tcache_hit_release(&hr->previous_hit);
+        hr->previous_hit = hr->hit;
+        hr->has_previous = true;
+        memset(&hr->hit, 0, sizeof(hr->hit));
+        translate(hr);
+        return;
+    }
+    execute_final(hr, r);
+}
+
+/* The effective response (after repeats, CHECK/PREVIOUS): authenticate,
+ * apply the policy packets, and answer. */
+static void
+execute_final(struct hreq *hr, const struct tp_response *r)
+{
+    struct dp_request *req = hr->req;
+
+    if (!hr->authorized && authenticate(hr, r))
         return;
 
     /* Policy packets (§1.7.9). */
@@ -785,11 +1064,16 @@ execute(struct hreq *hr, const struct tp_response *r)
 
     struct dp_response_headers h;
     dp_response_headers_init(&h, req->pool);
-    if (add_response_headers(hr, r, &h) != 0) {
+    if (add_response_headers(hr, r, &h) != 0 ||
+        dp_session_request_add_cookie(&hr->sess, r, &h) != 0) {
         dp_request_error(req, 500, "out of memory");
         return;
     }
 
+    if (dp_pipe_install(req, r) != 0) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
     const char *https = dp_request_header(req, "X-CM4all-HTTPS");
     if (r->https_only != 0 && (https == NULL || strcmp(https, "on") != 0)) {
         /* Portier has no TLS listeners yet: a request is plain unless a
@@ -866,7 +1150,7 @@ execute(struct hreq *hr, const struct tp_response *r)
         serve_local(hr, r, hp);
         return;
     }
-    if (r->address.type == TP_ADDRESS_FASTCGI && handler->fcgi != NULL) {
+    if (r->address.type == TP_ADDRESS_FASTCGI && hr->handler->fcgi != NULL) {
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         if (hp == NULL) {
@@ -874,7 +1158,7 @@ execute(struct hreq *hr, const struct tp_response *r)
             return;
         }
         *hp = h;
-        dp_fcgi_serve(handler->fcgi, req, r, hp);
+        dp_fcgi_serve(hr->handler->fcgi, req, r, hp);
         return;
     }
     if (r->address.type == TP_ADDRESS_FASTCGI) {
@@ -1007,6 +1291,8 @@ dp_handler_request(struct dp_request *req, void *ctx)
     hr->handler = handler;
     hr->req = req;
     tp_request_init(&hr->treq);
+    dp_session_request_begin(&hr->sess, handler->sessions, req);
+    hr->treq.session = dp_session_request_translate(&hr->sess);
     hr->treq.host = tp_slice_str(req->host);
     hr->treq.uri = pool_slice(req->pool, parts.base.p, parts.base.n);
     if (req->listener_tag != NULL)

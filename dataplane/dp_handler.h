@@ -16,6 +16,13 @@
  *   (dp_cgi), FASTCGI (dp_fcgi, when a stock was set), NFS files (dp_nfs,
  *   when built with libnfs).  Others answer 502 naming the packet until
  *   their issue lands.
+ * - Sessions and authentication (§1.12, docs/sessions.md): the session
+ *   packets of every response are applied (dp_session_request) before
+ *   anything else; CHECK repeats and PREVIOUS uses the kept response (at
+ *   most 4 CHECK repeats); the effective response then runs HTTP_AUTH,
+ *   TOKEN_AUTH or AUTH with their sub-requests (never cached) before the
+ *   policy packets.  Set-Cookie goes into every response built from a
+ *   translation response.
  */
 #ifndef PORTIER_DP_HANDLER_H
 #define PORTIER_DP_HANDLER_H
@@ -50,6 +57,14 @@ dp_handler_free(struct dp_handler *handler);
 /** Serve FASTCGI addresses with `stock` (the caller's; may be NULL). */
 void
 dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock);
+
+struct dp_sessions;
+
+/** Manage browser sessions with this context (dp_session_request.h;
+ *  NULL: none).  It must outlive the handler's requests. */
+void
+dp_handler_set_sessions(struct dp_handler *handler,
+                        struct dp_sessions *sessions);
 
 /** The dp_http_handler: ctx is a struct dp_handler. */
 void

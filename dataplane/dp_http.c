@@ -155,6 +155,8 @@ struct dp_conn {
     uint64_t body_in_left;            /* Content-Length bytes unread */
     void (*abort_fn)(void *ctx);
     void *abort_ctx;
+    dp_response_filter resp_filter;   /* dp_request_set_response_filter */
+    void *resp_filter_ctx;
     struct req_body *rbody;           /* dp_request_body(), while open */
     bool rbody_used;                  /* dp_request_body() was called */
 
@@ -396,6 +398,14 @@ dp_response_header(struct dp_response_headers *h, const char *name,
     memcpy(h->data + h->len + nn + 2 + vn, "\r\n", 2);
     h->len = need;
     return 0;
+}
+
+void
+dp_request_set_response_filter(struct dp_request *req,
+                               dp_response_filter fn, void *ctx)
+{
+    req->conn->resp_filter = fn;
+    req->conn->resp_filter_ctx = ctx;
 }
 
 void
@@ -979,6 +989,12 @@ dp_request_respond(struct dp_request *req, unsigned status,
             dp_body_close(body);
         return;
     }
+    if (conn->resp_filter != NULL) {
+        dp_response_filter fn = conn->resp_filter;
+        conn->resp_filter = NULL;
+        fn(conn->resp_filter_ctx, req, status, headers, body);
+        return;
+    }
     conn->abort_fn = NULL;
     conn->status = status;
     if (conn->rbody != NULL && conn->rbody->want_input)
@@ -1074,6 +1090,7 @@ conn_response_error(struct dp_conn *conn, unsigned status)
     conn->req.version_minor = 1;
     conn->head_only = false;
     conn->state = CONN_HANDLER;
+    conn->resp_filter = NULL;
     dp_request_error(&conn->req, status, NULL);
 }
 
@@ -1617,6 +1634,7 @@ conn_parse(struct dp_conn *conn)
     conn->status = 0;
     conn->state = CONN_HANDLER;
     conn->hup_checked = false;
+    conn->resp_filter = NULL;
     uv_timer_stop(&conn->timer);
     if (conn->plain_on_tls) {
         conn_plain_on_tls(conn);

@@ -175,6 +175,19 @@ dp_request_error_headers(struct dp_request *req, unsigned status,
 struct dp_body *
 dp_request_body(struct dp_request *req);
 
+/** A transformation of the response (the filter chain of a translation
+ *  response): set, the next dp_request_respond() (dp_request_error()
+ *  too) calls fn instead of answering; the hook is cleared before fn
+ *  runs, and fn answers with dp_request_respond() itself. */
+typedef void (*dp_response_filter)(void *ctx, struct dp_request *req,
+                                   unsigned status,
+                                   const struct dp_response_headers *h,
+                                   struct dp_body *body);
+
+void
+dp_request_set_response_filter(struct dp_request *req,
+                               dp_response_filter fn, void *ctx);
+
 /** Called when the request dies before the handler answered (client
  *  gone, server shutting down): cancel pending work.  Set it whenever
  *  work is outstanding, clear it (NULL) when done. */

@@ -83,27 +83,31 @@ struct dp_http_op {
     size_t n_addrs, start, cur;
     bool head, idempotent, had_body, retried, fresh;
     bool all_timeouts;
-    char errors[400];
 
     struct hconn *conn;
     uint8_t *out;
     size_t out_len, out_pos, out_cap;
     struct dp_body *req_body;
     bool req_chunked, req_done, in_send, send_failed;
-    char req_error[200];
 
-    struct h1_response_parser parser;
-    struct h1_header hdrs[MAX_HEADERS];
     size_t head_start;
     enum h1_body_framing framing;
     uint64_t remaining;
     struct h1_chunked chunked;
     size_t pending;                     /* decoded bytes at in_pos */
     bool keep_alive, want;
-
     unsigned fail_status;
+
+    /* Not zeroed when created (see OP_ZEROED): initialised where used. */
+    struct h1_response_parser parser;
+    struct h1_header hdrs[MAX_HEADERS];
     char fail_msg[600];
+    char errors[400];                   /* connect failures so far */
+    char req_error[200];                /* the request body's failure */
 };
+
+/* The part of struct dp_http_op that starts zeroed. */
+#define OP_ZEROED offsetof(struct dp_http_op, parser)
 
 struct dp_http_client {
     uv_loop_t *loop;
@@ -1112,11 +1116,16 @@ dp_http_client_request(struct dp_http_client *client,
     size_t n = request->n_addresses;
     if (n == 0)
         return NULL;
-    struct dp_http_op *op = calloc(1, sizeof(*op));
+    struct dp_http_op *op = malloc(sizeof(*op));
     if (op == NULL)
         return NULL;
+    memset(op, 0, OP_ZEROED);
+    op->fail_msg[0] = op->errors[0] = op->req_error[0] = '\0';
     op->nodes = calloc(n, sizeof(*op->nodes) + sizeof(bool));
-    op->out_cap = request->head_len + 64 + OUT_HIGH + 32;
+    /* room for the head, its framing line and CRLF, and with a body for
+     * OUT_HIGH bytes of it with chunk framing */
+    op->out_cap = request->head_len + 96 +
+                  (request->body != NULL ? OUT_HIGH + 32 : 0);
     op->out = malloc(op->out_cap);
     if (op->nodes == NULL || op->out == NULL) {
         op_free(op);

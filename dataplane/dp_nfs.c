@@ -161,7 +161,7 @@ struct nreq {
 
 struct nfs_body {
     struct dp_body base;
-    struct pnfs_file *file;       /* NULL once released */
+    struct pnfs_file *file;       /* the request's; NULL once released */
     struct pnfs_op *op;           /* the pending read */
     uint64_t offset, end;
     const uint8_t *rest;          /* offered, not taken yet */
@@ -178,13 +178,13 @@ nreq_cleanup(void *arg)
         pnfs_cancel(nr->op);
         nr->op = NULL;
     }
+    if (nr->body != NULL) {
+        body_release(nr->body);     /* its pending read, before the file */
+        nr->body = NULL;
+    }
     if (nr->file != NULL) {
         pnfs_file_close(nr->file);
         nr->file = NULL;
-    }
-    if (nr->body != NULL) {
-        body_release(nr->body);
-        nr->body = NULL;
     }
     pnfs_blob_unref(nr->blob);
     nr->blob = NULL;
@@ -228,15 +228,16 @@ fail(struct nreq *nr, int err, const char *msg)
 
 /* ---- the streaming body ---- */
 
+/* The body is done: no read pending.  The file stays open for the next
+ * part of a multipart answer; the request closes it (nreq_cleanup). */
 static void
 body_release(struct nfs_body *b)
 {
-    if (b->file != NULL) {
-        /* A pending read is cancelled with the file. */
-        pnfs_file_close(b->file);
-        b->file = NULL;
+    if (b->op != NULL) {
+        pnfs_cancel(b->op);
+        b->op = NULL;
     }
-    b->op = NULL;
+    b->file = NULL;
     b->rest_len = 0;
 }
 
@@ -318,28 +319,22 @@ static const struct dp_body_class nfs_body_class = {
     .close = body_close,
 };
 
-/* What dp_file_answer() gets: the found file and our request. */
-struct nfs_found {
-    struct dp_file_found f;
-    struct nreq *nr;
-};
-
-/* dp_file_found.body: memory when the whole file is here, else a
- * streaming body that takes the open file over. */
+/* dp_file_found.body: memory when the whole file is here (body_ctx),
+ * else a streaming body over the request's open file (body_arg). */
 static struct dp_body *
 make_body(const struct dp_file_found *f, struct dp_request *req,
           uint64_t offset, uint64_t length)
 {
-    struct nreq *nr = ((const struct nfs_found *)f)->nr;
-    if (nr->data != NULL)
-        return dp_body_new_memory(req->pool, nr->data + offset,
+    if (f->body_ctx != NULL)
+        return dp_body_new_memory(req->pool,
+                                  (const uint8_t *)f->body_ctx + offset,
                                   (size_t)length);
+    struct nreq *nr = f->body_arg;
     struct nfs_body *b = dp_pool_calloc(req->pool, sizeof(*b));
     if (b == NULL || nr->file == NULL)
         return NULL;
     dp_body_init(&b->base, &nfs_body_class, (int64_t)length);
     b->file = nr->file;
-    nr->file = NULL;
     b->offset = offset;
     b->end = offset + length;
     nr->body = b;
@@ -362,17 +357,16 @@ answer(struct nreq *nr)
     nr->st.st_mtim.tv_nsec = (long)nr->pst.mtime_nsec;
     nr->st.st_ctim.tv_sec = (time_t)nr->pst.ctime_sec;
     nr->st.st_ctim.tv_nsec = (long)nr->pst.ctime_nsec;
-    struct nfs_found nf = {
-        .f = {
-            .st = &nr->st,
-            .content_type = nr->content_type,
-            .path = nr->path,
-            .fd = -1,
-            .body = make_body,
-        },
-        .nr = nr,
+    struct dp_file_found f = {
+        .st = &nr->st,
+        .content_type = nr->content_type,
+        .path = nr->path,
+        .fd = -1,
+        .body = make_body,
+        .body_ctx = nr->data,
+        .body_arg = nr,
     };
-    dp_file_answer(nr->req, nr->status, nr->headers, &nf.f);
+    dp_file_answer(nr->req, nr->status, nr->headers, &f);
 }
 
 static bool

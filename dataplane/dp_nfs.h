@@ -11,9 +11,10 @@
  * - The HTTP answer is dp_file_answer(), the same code as for LOCAL
  *   files: ETag and Last-Modified from the NFS attributes (fsid, fileid,
  *   size, mtime), the translation's CONTENT_TYPE (and the handler's
- *   CONTENT_TYPE_LOOKUP), If-* preconditions, Range (one range; several
- *   ranges are answered with the whole file), HEAD, 405 for other
- *   methods.  No user.* xattrs and no compressed variants on NFS.
+ *   CONTENT_TYPE_LOOKUP), If-* preconditions, Range (one range, or
+ *   several as multipart/byteranges whose parts are read one after the
+ *   other), HEAD, 405 for other methods.  No user.* xattrs and no
+ *   compressed variants on NFS.
  * - Errors: ENOENT/ENOTDIR and a directory are 404 (a directory is never
  *   listed), EACCES and other non-regular files 403, a timeout
  *   (`nfs_timeout`) 504, every other failure (connection refused or
@@ -26,9 +27,9 @@
  *   cache off) stream through a body source that reads one buffer at a
  *   time behind pnfs's bounded read-ahead, and reads on only when the
  *   consumer took everything: any size in bounded memory.
- * - A request that dies while an NFS operation is pending cancels it; an
- *   open file is closed when its body ends, is closed or the request's
- *   pool goes.
+ * - A request that dies while an NFS operation is pending cancels it; a
+ *   body that ends or is closed cancels its pending read; the open file
+ *   is closed with the request's pool.
  * - Without libnfs at build time dp_nfs_available() is false and the
  *   handler refuses NFS_SERVER as a missing feature.
  */

@@ -44,6 +44,8 @@ dp_tls_name_valid(const char *pattern)
         return false;
     size_t start = 0;
     if (is_wildcard(pattern)) {
+        if (n < 3)
+            return false;       /* "*." */
         /* "*.example.com": the rest has at least two labels, so that a
          * wildcard never covers a whole top-level domain. */
         const char *rest = pattern + 2;

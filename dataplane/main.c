@@ -20,6 +20,8 @@
 #include "dp_listen.h"
 #include "dp_proxy.h"
 #include "dp_relay.h"
+#include "dp_session_file.h"
+#include "dp_session_request.h"
 #include "dp_spawn.h"
 #include "dp_tcache.h"
 #include "dp_tls.h"
@@ -69,6 +71,9 @@ struct daemon {
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
     struct dp_fcgi_stock *fcgi; /* FastCGI connections and processes */
+    struct dp_sessions *sessions;   /* this worker's browser sessions */
+    uv_timer_t session_timer;   /* expiry and session_save_path */
+    bool session_timer_running;
     struct dp_tls_set tls;      /* built before any worker starts */
     int channel_fd;             /* a worker's end of the master's channel,
                                    or -1 */
@@ -109,6 +114,10 @@ usage(FILE *out)
             "setting `workers`;\n"
             "                                 0 = one per online core, "
             "the default)\n"
+            "      --cluster-size N           number of nodes of a cluster "
+            "with sticky sessions (1..65536)\n"
+            "      --cluster-node K           this node's number in the "
+            "cluster (0..N-1)\n"
             "      --check                    check the configuration and "
             "exit (0 when valid)\n"
             "  -h, --help                     this text\n"
@@ -180,10 +189,37 @@ fcgi_terminate(void *ctx, const char *tag, size_t tag_len)
     return fcgi_children(ctx, tag, tag_len, true);
 }
 
+/* Save the sessions to session_save_path (when set); logs failures. */
+static void
+sessions_save(struct daemon *d)
+{
+    const char *path = d->cfg.settings.session_save_path;
+    if (path == NULL || d->sessions == NULL)
+        return;
+    char err[512];
+    if (dp_session_file_save(dp_sessions_manager(d->sessions), path, err,
+                             sizeof(err)) != 0)
+        fprintf(stderr, "portierd: %s\n", err);
+}
+
+static void
+on_session_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    dp_session_expire(dp_sessions_manager(d->sessions), dp_sessions_now());
+    sessions_save(d);
+}
+
 static void
 shutdown_done(void *ctx)
 {
     struct daemon *d = ctx;
+    sessions_save(d);
+    if (d->session_timer_running) {
+        uv_timer_stop(&d->session_timer);
+        uv_close((uv_handle_t *)&d->session_timer, NULL);
+        d->session_timer_running = false;
+    }
     /* The control server points at the stocks: close it first. */
     dp_control_close(d->control);
     d->control = NULL;
@@ -293,6 +329,7 @@ chain_build(struct daemon *d, struct chain *c,
     if (c->handler == NULL)
         return -1;
     dp_handler_set_fcgi(c->handler, d->fcgi);
+    dp_handler_set_sessions(c->handler, d->sessions);
     return 0;
 }
 
@@ -459,6 +496,7 @@ static struct {
     const char *config_path;
     unsigned workers;
     bool workers_set;
+    unsigned cluster_size, cluster_node;
 } cmdline;
 
 static const struct option long_options[] = {
@@ -467,6 +505,8 @@ static const struct option long_options[] = {
     { "translation-socket", required_argument, NULL, 't' },
     { "check", no_argument, NULL, 'k' },
     { "workers", required_argument, NULL, 'w' },
+    { "cluster-size", required_argument, NULL, 'S' },
+    { "cluster-node", required_argument, NULL, 'N' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -944,6 +984,8 @@ control_start(struct daemon *d)
         .n_stocks = n,
         .caches = caches,
         .n_caches = n,
+        .sessions = d->sessions != NULL ? dp_sessions_manager(d->sessions)
+                                        : NULL,
     };
     d->control = dp_control_new(d->loop, &t);
     free(stocks);
@@ -1000,10 +1042,61 @@ master_start_relay(struct daemon *d)
     return 0;
 }
 
+/* This worker's sessions: the store, the file, the timer. */
+static int
+sessions_start(struct daemon *d)
+{
+    const struct dp_config_settings *s = &d->cfg.settings;
+    struct dp_sessions_config sc = {
+        .cookie_name = s->session_cookie,
+        .dynamic_cookie = s->dynamic_session_cookie,
+        .same_site = s->session_cookie_same_site == NULL
+                         ? DP_SESSION_SAME_SITE_NONE_SET
+                     : strcmp(s->session_cookie_same_site, "strict") == 0
+                         ? DP_SESSION_SAME_SITE_STRICT
+                         : DP_SESSION_SAME_SITE_LAX,
+        .store = {
+            .cluster_size = cmdline.cluster_size,
+            .cluster_node = cmdline.cluster_node > 0
+                                ? cmdline.cluster_node - 1 : 0,
+            .idle_timeout_ms = s->session_idle_timeout,
+            .max_sessions = (size_t)s->max_sessions,
+        },
+    };
+    d->sessions = dp_sessions_new(&sc);
+    if (d->sessions == NULL) {
+        fprintf(stderr, "portierd: out of memory\n");
+        return -1;
+    }
+    if (cmdline.cluster_size > 1)
+        fprintf(stderr, "portierd: cluster node %u of %u: session ids carry "
+                "the node\n", sc.store.cluster_node, sc.store.cluster_size);
+    if (s->session_save_path != NULL) {
+        char err[512];
+        long n = dp_session_file_load(dp_sessions_manager(d->sessions),
+                                      s->session_save_path,
+                                      dp_sessions_now(), err, sizeof(err));
+        if (n < 0)
+            fprintf(stderr, "portierd: %s\n", err);
+        else
+            fprintf(stderr, "portierd: %ld session(s) loaded from %s\n", n,
+                    s->session_save_path);
+    }
+    uint64_t every = s->session_save_interval;
+    uv_timer_init(d->loop, &d->session_timer);
+    d->session_timer.data = d;
+    uv_timer_start(&d->session_timer, on_session_timer, every, every);
+    uv_unref((uv_handle_t *)&d->session_timer);
+    d->session_timer_running = true;
+    return 0;
+}
+
 static int
 run_worker(struct daemon *d)
 {
     const struct dp_config *cfg = &d->cfg;
+    if (sessions_start(d) != 0)
+        return 1;
     d->chains = calloc(cfg->n_listeners + 1, sizeof(*d->chains));
     if (d->chains == NULL)
         return 1;
@@ -1163,6 +1256,25 @@ main(int argc, char **argv)
             workers_set = true;
             break;
         }
+        case 'S':
+        case 'N': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            unsigned long max = opt == 'S' ? 65536 : 65535;
+            if (*optarg == '\0' || *end != '\0' || v > max ||
+                (opt == 'S' && v < 1)) {
+                fprintf(stderr, "portierd: --cluster-%s: \"%s\" is not a "
+                        "number from %d to %lu\n",
+                        opt == 'S' ? "size" : "node", optarg,
+                        opt == 'S' ? 1 : 0, max);
+                return 2;
+            }
+            if (opt == 'S')
+                cmdline.cluster_size = (unsigned)v;
+            else
+                cmdline.cluster_node = (unsigned)v + 1;   /* 0 = not given */
+            break;
+        }
         case 'L':
         case 't':
             break;
@@ -1177,6 +1289,12 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (cmdline.cluster_node > 0 &&
+        cmdline.cluster_node > cmdline.cluster_size) {
+        fprintf(stderr, "portierd: --cluster-node %u needs --cluster-size "
+                "greater than it\n", cmdline.cluster_node - 1);
+        return 2;
+    }
     cmdline.argc = argc;
     cmdline.argv = argv;
     cmdline.config_path = config_path;
@@ -1185,6 +1303,15 @@ main(int argc, char **argv)
     int rc = load_config(&d.cfg, &err);
     if (rc != 0) {
         fprintf(stderr, "portierd: %s\n", err.text);
+        dp_config_free(&d.cfg);
+        return 1;
+    }
+    if (d.cfg.settings.session_save_path != NULL &&
+        d.cfg.settings.workers > 1) {
+        /* Sessions live in each worker process: one file per process
+         * would overwrite the others' sessions. */
+        fprintf(stderr, "portierd: setting 'session_save_path' needs a "
+                "single process (workers 1): sessions are kept per worker\n");
         dp_config_free(&d.cfg);
         return 1;
     }
@@ -1250,6 +1377,7 @@ main(int argc, char **argv)
     if (d.http != NULL)
         dp_http_server_free(d.http);
     chains_free(&d);
+    dp_sessions_free(d.sessions);
     if (d.access_log_fd >= 0)
         close(d.access_log_fd);
     dp_tls_set_free(&d.tls);

@@ -11,6 +11,12 @@ Paths:
   /slow/S         waits S seconds, then 200 "slow"
   /raw/NAME       the bytes RAW[NAME], then closes the connection
   /status/N       status N with an empty body (Content-Length: 0)
+  /stall/S        head (Content-Length: 100) and 10 bytes, then S seconds
+                  of silence, then close
+  /early/N        status N at once, without reading the request body,
+                  then close
+  /drop-reused..  on a connection that served a request before: closed
+                  without an answer (the keep-alive race); else /echo
 """
 import hashlib
 import json
@@ -56,6 +62,13 @@ RAW = {
                        b'\r\nuntil the end',
     'continue_then_ok': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n'
                         b'Content-Length: 2\r\n\r\nok',
+    'twice_continue': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 '
+                      b'Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n'
+                      b'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok',
+    'continue_close': b'HTTP/1.1 100 Continue\r\n\r\n',
+    'http10_close': b'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n'
+                    b'one-zero',
+    'status_600': b'HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n',
     'switching': b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n',
     'excess': b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA',
 }
@@ -109,6 +122,7 @@ class Backend:
     def _serve(self, c):
         c.settimeout(30)
         buf = b''
+        served = 0
         try:
             while True:
                 while b'\r\n\r\n' not in buf:
@@ -121,6 +135,12 @@ class Backend:
                 method, target, _ = lines[0].split(' ', 2)
                 headers = [tuple(x.split(': ', 1)) for x in lines[1:]]
                 hmap = {k.lower(): v for k, v in headers}
+                if target.startswith('/early/'):
+                    # answer without reading the request body, then close
+                    c.sendall(b'HTTP/1.1 %s Early\r\nContent-Length: 5\r\n'
+                              b'Connection: close\r\n\r\nearly'
+                              % target[7:].encode())
+                    return
                 h = hashlib.sha256()
                 n = 0
                 if 'content-length' in hmap:
@@ -155,6 +175,9 @@ class Backend:
                         'sha256': h.hexdigest()}
                 with self._lock:
                     self.requests.append(info)
+                served += 1
+                if target.startswith('/drop-reused') and served > 1:
+                    return      # closed without an answer
                 if not self._answer(c, method, target, info):
                     return
         except OSError:
@@ -182,6 +205,11 @@ class Backend:
                 c.sendall(part)
                 sent += len(part)
             return True
+        if target.startswith('/stall/'):
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n'
+                      b'ten bytes.')
+            time.sleep(float(target[7:]))
+            return False
         if target.startswith('/slow/'):
             time.sleep(float(target[6:]))
             c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow')

@@ -462,3 +462,54 @@ def test_memory_check_through_the_portier_slot(tmp_path, capsys):
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_nfs_table_and_answer():
+    """The nfs mode's pure parts: the translation answer names the export,
+    the table shows each variant and its ratio to local files."""
+    answer = bench.nfs_translation_answer('/srv/www')
+    want = [('BASE', b'/'), ('EASY_BASE', b''), ('NFS_SERVER', b'127.0.0.1'),
+            ('NFS_EXPORT', b'/srv/www'), ('PATH', b'/')]
+    assert answer[:5] == [tplib.packet(n, v) for n, v in want]
+
+    def cell(rps, cpu):
+        return {'median': {'rps': rps, 'cpu_us': cpu}, 'lo': rps,
+                'hi': rps, 'n': 1}
+    results = {'1k': {'local': cell(20000, 10.0),
+                      'nfs-cache': cell(16000, 12.0),
+                      'nfs-nocache': {'failed': 'probe failed: HTTP 502'}},
+               '1m': {}}
+    table = bench.nfs_table(results, ['local', 'nfs-cache', 'nfs-nocache'])
+    lines = table.splitlines()
+    assert lines[0] == '| workload | local | nfs-cache | nfs-nocache |'
+    assert '16,000 req/s' in lines[2] and 'local/NFS 1.25x' in lines[2]
+    assert 'probe failed: HTTP 502' in lines[2]
+    assert 'no result' in lines[3]
+
+
+def test_proxy_mode_configs(tmp_path):
+    """Proxy mode: nginx proxy_pass with upstream keepalive (checked by
+    nginx -t when installed) and portierd's HTTP answer for the origin."""
+    conf = bench.nginx_conf(8085, '/srv/www', '/tmp/x', origin=9090)
+    for line in ('upstream origin { server 127.0.0.1:9090; keepalive 64;',
+                 'proxy_pass http://origin;', 'proxy_http_version 1.1;',
+                 'proxy_set_header Connection "";',
+                 'listen 127.0.0.1:8085;'):
+        assert line in conf
+    assert 'root /srv/www;' not in conf
+    names = [tplib.parse_packets(p)[0][0]
+             for p in bench.translation_answer_proxy(9090)]
+    assert names == ['BASE', 'EASY_BASE', 'HTTP', 'ADDRESS_STRING',
+                     'MAX_AGE']
+    assert tplib.parse_packets(bench.translation_answer_proxy(9090)[2]) == \
+        [('HTTP', b'http://127.0.0.1:9090/')]
+    if shutil.which('nginx'):
+        tmp = str(tmp_path)
+        path = tmp_path / 'proxy.conf'
+        path.write_text(bench.nginx_conf(20000 + os.getpid() % 10000,
+                                         '/srv/www', tmp, origin=9090))
+        p = subprocess.run(['nginx', '-t', '-q', '-p', tmp + '/', '-e',
+                            tmp + '/nginx.err', '-c', str(path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=20)
+        assert p.returncode == 0, p.stdout

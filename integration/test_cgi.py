@@ -349,7 +349,7 @@ def test_100mib_up_and_down_bounded_memory(cgi):
 
 def test_redirects(cgi):
     d, site = cgi
-    status, r, body = d.request('GET', '/cgi/bad_header?location')
+    status, r, body = d.request('GET', '/cgi/bad_header/1?location')
     assert status == 302
     assert r.getheader('Location') == 'http://example.com/elsewhere'
     # local redirect: handled again as /cgi/hello (a GET, new translation)
@@ -375,7 +375,7 @@ def test_malformed_head(cgi):
     line = wait_log(d, 'malformed response head')
     assert line and 'cgi %s' % site.program('bad_header') in line[0]
     assert 'line 2' in line[0]
-    status, r, body = d.request('GET', '/cgi/bad_header?nohead')
+    status, r, body = d.request('GET', '/cgi/bad_header/2?nohead')
     assert status == 502
     assert wait_log(d, 'output ended before the response head')
 
@@ -441,7 +441,7 @@ def test_user_not_allowed(cgi):
     if os.geteuid() == 0:
         site.extra['env'] = [packet('UID_GID',
                                     struct.pack('<ii', 4001, 4002))]
-        status, r, body = d.request('GET', '/cgi/env')
+        status, r, body = d.request('GET', '/cgi/env/2')
         assert status == 200
         assert b'uid=4001 gid=4002' in body
 
@@ -478,3 +478,88 @@ def test_spawn_config_errors(portierd_factory, tmp_path, build_dir):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert '%s:2: spawn: unknown user "no-such-user-zz"' % conf in r.stderr
+
+
+# ---- PIPE filters (§1.7.7) ----
+
+def test_pipe_filter_on_a_file(cgi, tmp_path):
+    d, site = cgi
+    www = tmp_path / 'www'
+    www.mkdir()
+    os.chmod(str(tmp_path), 0o755)
+    f = www / 'a.txt'
+    f.write_bytes(b'hello pipe\n' * 10000)
+    plain = [packet('PATH', str(f))]
+    filtered = plain + [packet('FILTER'), packet('PIPE', site.program('upper')),
+                        packet('APPEND', '--prefix=>>')]
+    site.extra['upper-file'] = plain
+    status, r, body = d.request('GET', '/cgi/upper-file')
+    assert status == 200
+    etag = r.getheader('ETag')
+    assert etag and r.getheader('Content-Length') == '110000'
+    site.extra['upper-file'] = filtered
+    status, r, body = d.request('GET', '/cgi/upper-file/1')
+    assert status == 200
+    assert body == b'>>' + b'HELLO PIPE\n' * 10000
+    assert r.getheader('Content-Length') is None
+    new_etag = r.getheader('ETag')
+    assert new_etag and new_etag != etag and new_etag.startswith(etag[:-1])
+    # two filters in a row, the second without the prefix
+    site.extra['upper-file'] = filtered + [
+        packet('FILTER'), packet('PIPE', site.program('upper')),
+        packet('APPEND', '--prefix=2:')]
+    status, r, body = d.request('GET', '/cgi/upper-file/2',
+                                headers={'Range': 'bytes=0-9'})
+    assert status == 200
+    assert body == b'2:>>' + b'HELLO PIPE\n' * 10000
+    # a 404 passes unfiltered
+    site.extra['upper-file'] = [packet('PATH', str(www / 'missing'))] + \
+        filtered[1:]
+    status, r, body = d.request('GET', '/cgi/upper-file/3')
+    assert status == 404
+    assert b'HELLO' not in body and b'>>' not in body
+
+
+def test_pipe_filter_on_cgi_output(cgi):
+    d, site = cgi
+    site.extra['echo'] = [packet('FILTER'),
+                          packet('PIPE', site.program('upper'))]
+    data = b'abc' * 300000
+    status, r, body = d.request('POST', '/cgi/echo', body=data)
+    assert status == 200
+    assert body == b'ABC' * 300000
+    # a filter that cannot start: 502 with the reason in the log
+    site.extra['echo'] = [packet('FILTER'), packet('PIPE', '/nonexistent')]
+    status, r, body = d.request('POST', '/cgi/echo/2', body=b'x')
+    assert status == 502
+    assert wait_log(d, 'cannot start pipe /nonexistent: execve')
+
+
+def test_with_workers(portierd_factory, build_dir):
+    """Each worker spawns and reaps its own children; the master has
+    none; stopping leaves no process behind."""
+    site = Site(build_dir)
+    site.srv.start()
+    try:
+        d = portierd_factory([site.srv.address], extra=['--workers', '2'],
+                             config=spawn_block() +
+                             'set cgi_timeout = "1 s"\n')
+        for i in range(6):
+            status, r, body = d.request('GET', '/cgi/hello/%d' % i)
+            assert status == 200 and body == b'Hello, world!\n'
+        s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
+        s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
+        pid = slow_pid(d, 1)
+        workers = children_of(d.proc.pid)
+        assert len(workers) == 2
+        assert pid not in workers
+        assert any(pid in children_of(w) for w in workers)
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=8) == 0
+        assert time.monotonic() - t0 < 5
+        s.close()
+        assert wait_gone(pid, timeout=3)
+        assert cgi_processes(build_dir) == []
+    finally:
+        site.srv.stop()

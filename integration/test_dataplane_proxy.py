@@ -200,14 +200,16 @@ def test_keepalive_reuse(proxy):
 def test_retry_after_backend_closed_idle(proxy):
     d, b, _ = proxy
     assert d.request('GET', '/echo/1')[0] == 200
-    # the backend drops its idle connection without the proxy noticing
-    # in time (the keep-alive race): the next GET is retried once
-    with b._lock:
-        conns = list(b._conns)
-    for c in conns:
-        c.shutdown(socket.SHUT_RDWR)
-    status, _, body = d.request('GET', '/echo/2')
-    assert status == 200 and json.loads(body)['target'] == '/echo/2'
+    # the backend closes the reused connection instead of answering (the
+    # keep-alive race): the GET is retried once on a new connection
+    status, _, body = d.request('GET', '/drop-reused/2')
+    assert status == 200 and json.loads(body)['target'] == '/drop-reused/2'
+    assert b.connections == 2
+    # not with a request body: 502
+    status, _, _ = d.request('PUT', '/drop-reused/3', body=b'data')
+    assert status == 502
+    lines = wait_log(d, '"PUT /drop-reused/3 HTTP/1.1": 502: ')
+    assert len(lines) == 1 and 'without a response' in lines[0], d.log()
 
 
 def pattern_sha256(n):
@@ -278,6 +280,8 @@ def test_large_download_and_upload(proxy):
     ('head_cut', 'in the middle of the response head'),
     ('te_gzip', 'transfer coding "gzip" not supported'),
     ('switching', '101 Switching Protocols'),
+    ('continue_close', 'in the middle of the response head'),
+    ('status_600', 'status code 600 out of range'),
 ])
 def test_malformed_response_502(proxy, name, cause):
     d, b, _ = proxy
@@ -314,6 +318,11 @@ def test_close_delimited_interim_excess(proxy):
     assert status == 200 and body == b'ok'
     status, _, body = d.request('GET', '/raw/excess')
     assert status == 200 and body == b'ok'
+    status, _, body = d.request('GET', '/raw/twice_continue')
+    assert status == 201 and body == b'ok'
+    status, r, body = d.request('GET', '/raw/http10_close')
+    assert status == 200 and body == b'one-zero'
+    assert r.getheader('Transfer-Encoding') == 'chunked'
 
 
 def test_slow_backend_504(proxy):
@@ -341,6 +350,13 @@ def test_failover_and_all_dead(portierd_factory, servers, backend):
         status, _, body = d.request('GET', '/echo/f%d' % i)
         assert status == 200, d.log()
     assert len(backend.requests) == 6
+    # a request body survives a failed connection attempt: it is read
+    # only once a backend is connected
+    for i in range(3):
+        status, _, body = d.request('POST', '/echo/fp%d' % i,
+                                    body=b'payload-%d' % i)
+        assert status == 200
+        assert json.loads(body)['length'] == 9
     status, _, _ = d.request('GET', '/dead')
     assert status == 502
     lines = wait_log(d, '"GET /dead HTTP/1.1": 502: ')
@@ -380,3 +396,269 @@ def test_client_abort_mid_body(proxy):
     status, _, body = d.request('GET', '/echo/after')
     assert status == 200 and json.loads(body)['target'] == '/echo/after'
     assert d.proc.poll() is None
+
+
+# ---- a real nginx as the backend ----
+
+class Nginx:
+    """nginx from Debian on a free loopback port, one worker, its access
+    log naming the connection serial of every request."""
+
+    def __init__(self, tmp):
+        if shutil.which('nginx') is None:
+            pytest.skip('nginx is not installed')
+        self.dir = tmp
+        self.root = os.path.join(tmp, 'www')
+        os.makedirs(self.root)
+        self.port = free_port()
+        self.access = os.path.join(tmp, 'access.log')
+        user = 'user root;\n' if os.geteuid() == 0 else ''
+        conf = os.path.join(tmp, 'nginx.conf')
+        with open(conf, 'w') as f:
+            f.write(
+                'worker_processes 1;\ndaemon off;\n%s'
+                'pid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n'
+                'events {{ worker_connections 256; }}\n'
+                'http {{\n'
+                '  log_format c "$connection $request $status";\n'
+                '  access_log {d}/access.log c;\n'
+                '  keepalive_requests 100000;\n'
+                '  client_body_temp_path {d}/body;\n'
+                '  proxy_temp_path {d}/proxy;\n'
+                '  fastcgi_temp_path {d}/fcgi;\n'
+                '  uwsgi_temp_path {d}/uwsgi;\n'
+                '  scgi_temp_path {d}/scgi;\n'
+                '  server {{\n'
+                '    listen 127.0.0.1:{port};\n'
+                '    root {d}/www;\n'
+                '    location /post {{ return 200 "posted\\n"; }}\n'
+                '  }}\n'
+                '}}\n'.format(d=tmp, port=self.port) % user)
+        self.proc = subprocess.Popen(
+            ['nginx', '-p', tmp + '/', '-e', tmp + '/error.log', '-c', conf],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', self.port),
+                                         0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or \
+                        time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError('nginx did not start')
+                time.sleep(0.05)
+
+    def connections(self):
+        """The connection serials of the requests logged so far."""
+        with open(self.access) as f:
+            return [line.split()[0] for line in f if line.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def nginx_proxy(portierd_factory, servers, tmp_path):
+    ngx = Nginx(str(tmp_path / 'nginx'))
+    try:
+        srv = servers(lambda req: http_answer([ngx.port], req.text('URI')))
+        d = portierd_factory([srv.address], config=CONFIG)
+        yield d, ngx
+    finally:
+        ngx.stop()
+
+
+def test_nginx_get_head_post(nginx_proxy):
+    d, ngx = nginx_proxy
+    with open(os.path.join(ngx.root, 'a.txt'), 'wb') as f:
+        f.write(b'hello nginx\n')
+    status, r, body = d.request('GET', '/a.txt')
+    assert status == 200 and body == b'hello nginx\n'
+    assert r.getheader('ETag') and r.getheader('Last-Modified')
+    assert r.getheader('Server') == 'Portier'
+    status, r, body = d.request('HEAD', '/a.txt')
+    assert status == 200 and body == b''
+    assert r.getheader('Content-Length') == '12'
+    # a conditional request passes through: 304
+    status, _, body = d.request('GET', '/a.txt',
+                                {'If-None-Match': r.getheader('ETag')})
+    assert status == 304 and body == b''
+    assert d.request('GET', '/missing')[0] == 404
+    status, _, body = d.request('POST', '/post', body=b'x' * 100000)
+    assert status == 200 and body == b'posted\n'
+    c = conn(d)
+    c.request('POST', '/post', body=iter([b'a' * 5000, b'b' * 7000]),
+              encode_chunked=True, headers={'Transfer-Encoding': 'chunked'})
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == b'posted\n'
+    c.close()
+
+
+def test_nginx_large_download_and_reuse(nginx_proxy):
+    d, ngx = nginx_proxy
+    n = 32 * MiB
+    with open(os.path.join(ngx.root, 'big.bin'), 'wb') as f:
+        for off in range(0, n, MiB):
+            f.write(pattern(MiB, off))
+    c = conn(d, timeout=60)
+    c.request('GET', '/big.bin')
+    r = c.getresponse()
+    h = hashlib.sha256()
+    got = 0
+    while True:
+        part = r.read(MiB)
+        if not part:
+            break
+        h.update(part)
+        got += len(part)
+    assert got == n and h.hexdigest() == pattern_sha256(n)
+    assert rss_kib(d.proc.pid) < 64 * 1024
+    # keep-alive to nginx: further requests on one backend connection
+    with open(os.path.join(ngx.root, 'k.txt'), 'wb') as f:
+        f.write(b'k')
+    for i in range(10):
+        c.request('GET', '/k.txt')
+        assert c.getresponse().read() == b'k'
+    c.close()
+    serials = ngx.connections()
+    assert len(serials) == 11
+    assert len(set(serials)) == 1, serials
+
+
+def test_body_silence_closes_connection(proxy):
+    d, b, _ = proxy
+    t0 = time.monotonic()
+    out = d.raw(b'GET /stall/5 HTTP/1.1\r\nHost: x\r\n\r\n', timeout=8)
+    assert out.startswith(b'HTTP/1.1 200 ') and out.endswith(b'ten bytes.')
+    assert time.monotonic() - t0 < 4.5
+    lines = wait_log(d, 'response body failed')
+    assert len(lines) == 1, d.log()
+    assert 'no response body data within 2000 ms' in lines[0]
+    assert '127.0.0.1:%d' % b.port in lines[0]
+
+
+def test_early_response_to_upload(proxy):
+    d, _, _ = proxy
+    s = socket.create_connection(('127.0.0.1', d.port), 10)
+    n = 8 * MiB
+    s.sendall(b'POST /early/413 HTTP/1.1\r\nHost: x\r\n'
+              b'Content-Length: %d\r\n\r\n' % n)
+    out = b''
+    try:
+        for off in range(0, n, MiB):
+            s.sendall(pattern(MiB, off))
+    except OSError:
+        pass    # the proxy may close once it answered
+    try:
+        while True:
+            part = s.recv(65536)
+            if not part:
+                break
+            out += part
+    except OSError:
+        pass
+    s.close()
+    assert out.startswith(b'HTTP/1.1 413 '), out[:200]
+    assert out.endswith(b'early')
+    assert d.request('GET', '/echo/next')[0] == 200
+
+
+def test_stock_limit_queues(portierd_factory, servers, backend):
+    srv = servers(lambda req: http_answer([backend.port], req.text('URI')))
+    d = portierd_factory([srv.address],
+                         config=CONFIG + 'set tcp_stock_limit = 1\n')
+    results = []
+
+    def one(i):
+        results.append(d.request('GET', '/slow/0.3')[0])
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert results == [200] * 4
+    assert backend.connections == 1
+    assert time.monotonic() - t0 >= 1.1     # one at a time
+
+
+def test_client_gone_while_waiting(proxy):
+    d, b, _ = proxy
+    s = socket.create_connection(('127.0.0.1', d.port), 10)
+    s.sendall(b'GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    time.sleep(0.2)
+    s.close()
+    time.sleep(1.2)
+    assert d.request('GET', '/echo/after')[0] == 200
+    assert d.proc.poll() is None
+
+
+def test_connect_timeout_504(portierd_factory, servers):
+    # a listener whose accept queue is full: the kernel drops further
+    # SYNs, so connecting hangs
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.bind(('127.0.0.1', 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(('127.0.0.1', port))
+            fillers.append(s)
+        time.sleep(0.2)
+        srv = servers(lambda req: http_answer([port], req.text('URI')))
+        d = portierd_factory([srv.address], config=CONFIG)
+        t0 = time.monotonic()
+        status, _, _ = d.request('GET', '/hang')
+        assert status == 504
+        assert 1.5 < time.monotonic() - t0 < 4
+        lines = wait_log(d, '"GET /hang HTTP/1.1": 504: ')
+        assert len(lines) == 1
+        assert '127.0.0.1:%d: connect timeout' % port in lines[0], lines[0]
+    finally:
+        for s in fillers:
+            s.close()
+        lst.close()
+
+
+def test_expect_100_continue(proxy):
+    d, _, _ = proxy
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(b'POST /echo/x HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Length: 5\r\nExpect: 100-continue\r\n\r\n')
+        interim = s.recv(100)
+        assert interim == b'HTTP/1.1 100 Continue\r\n\r\n'
+        s.sendall(b'hello')
+        out = b''
+        while b'"sha256"' not in out:
+            part = s.recv(65536)
+            if not part:
+                break
+            out += part
+    assert out.startswith(b'HTTP/1.1 200 ')
+    info = json.loads(out.partition(b'\r\n\r\n')[2])
+    assert info['length'] == 5
+    h = {k.lower() for k, _ in info['headers']}
+    assert 'expect' not in h
+
+
+def test_idle_timeout_closes_pooled(portierd_factory, servers, backend):
+    srv = servers(lambda req: http_answer([backend.port], req.text('URI')))
+    d = portierd_factory([srv.address], config=CONFIG +
+                         'set backend_idle_timeout = "300 ms"\n')
+    assert d.request('GET', '/echo/1')[0] == 200
+    assert d.request('GET', '/echo/2')[0] == 200
+    assert backend.connections == 1
+    time.sleep(0.8)
+    assert d.request('GET', '/echo/3')[0] == 200
+    assert backend.connections == 2

@@ -446,8 +446,7 @@ def test_www_authenticate(policy):
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
                 packet('HTTP', 'http://127.0.0.1:1/f'),
                 packet('ADDRESS_STRING', '127.0.0.1:1')]),
-    ('CHECK', [packet('CHECK', 'c'), packet('PATH', '/tmp/x')]),
-    ('SESSION', [packet('SESSION', 'abc'), packet('PATH', '/tmp/x')]),
+    ('TINY_IMAGE', [packet('TINY_IMAGE')]),
     ('WAS', [packet('WAS', '/bin/true')]),
 ])
 def test_feature_not_built(policy, name, packets):

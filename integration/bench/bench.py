@@ -83,13 +83,25 @@ def log(msg):
 # Peer configurations (pure: text from parameters)
 
 def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
-               workers=1):
-    """nginx, `workers` worker processes (1: one): sendfile, access log off, unlimited keep-alive
+               workers=1, origin=None):
+    """nginx, `workers` worker processes: sendfile, access log off, unlimited keep-alive
     requests, open file cache (lighttpd and h2o cache by default), no
     error-log line per 404, and tcp_nopush left at its default (off: with
-    it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB)."""
+    it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB).  With
+    origin (a port): a reverse proxy to 127.0.0.1:origin instead, HTTP/1.1
+    with upstream keepalive."""
     idle = ('    keepalive_timeout %ds;\n' % idle_timeout
             if idle_timeout else '')
+    upstream = site = ''
+    if origin:
+        upstream = ('    upstream origin {{ server 127.0.0.1:%d; '
+                    'keepalive 64; keepalive_requests 1000000; }}\n'
+                    % origin)
+        site = ('        location / {{ proxy_pass http://origin; '
+                'proxy_http_version 1.1; '
+                'proxy_set_header Connection ""; }}\n')
+    else:
+        site = '        root {root};\n'
     return (
         'worker_processes %d;\n'
         'worker_rlimit_nofile %d;\n'
@@ -110,11 +122,13 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
         '    fastcgi_temp_path {tmp}/nginx-fastcgi;\n'
         '    uwsgi_temp_path {tmp}/nginx-uwsgi;\n'
         '    scgi_temp_path {tmp}/nginx-scgi;\n'
+        '%s'
         '    server {{\n'
         '        listen 127.0.0.1:{port};\n'
-        '        root {root};\n'
+        '%s'
         '    }}\n'
-        '}}\n' % (workers, 2 * max_conns + 64, max_conns, idle)
+        '}}\n' % (workers, 2 * max_conns + 64, max_conns, idle, upstream,
+                  site)
     ).format(port=port, root=root, tmp=tmp)
 
 
@@ -201,6 +215,17 @@ def translation_answer(root):
     return [tplib.packet('BASE', '/'),
             tplib.packet('EASY_BASE'),
             tplib.packet('PATH', root.rstrip('/') + '/'),
+            tplib.packet('MAX_AGE', tplib.u32(3600))]
+
+
+def translation_answer_proxy(origin):
+    """Proxy mode: the one cacheable response sends every URI below "/"
+    to the origin server (the tail appended to the URL path)."""
+    import tplib
+    return [tplib.packet('BASE', '/'),
+            tplib.packet('EASY_BASE'),
+            tplib.packet('HTTP', 'http://127.0.0.1:%d/' % origin),
+            tplib.packet('ADDRESS_STRING', '127.0.0.1:%d' % origin),
             tplib.packet('MAX_AGE', tplib.u32(3600))]
 
 
@@ -757,10 +782,13 @@ def make_server(name, tmp, root, args, memory_mode=False):
         # fewer than 1/16 of its worker_connections are free.
         limits.update({'max_conns': args.conns_idle * 5 // 4 + 256,
                        'idle_timeout': 300})
+    origin = getattr(args, 'origin_port', None)
+    if origin and name not in ('nginx', 'portier'):
+        raise RuntimeError('no proxy configuration for %s' % name)
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
-            f.write(nginx_conf(port, root, sdir, **limits))
+            f.write(nginx_conf(port, root, sdir, origin=origin, **limits))
         argv = ['nginx', '-p', sdir + '/', '-e', sdir + '/nginx.err',
                 '-c', path]
     elif name == 'lighttpd':
@@ -789,7 +817,8 @@ def make_server(name, tmp, root, args, memory_mode=False):
             raise RuntimeError('portierd not built: skipped (%s is missing)'
                                % exe)
         server = Server(name, argv, port, sdir, args.srv_cpus)
-        answer = translation_answer(root)
+        answer = (translation_answer_proxy(origin) if origin
+                  else translation_answer(root))
         server.tserver = tplib.ScriptedTranslationServer(
             handler=lambda req: answer, address=tsock)
         return server
@@ -1258,10 +1287,13 @@ def nfs_run(args, tmp, root, contents):
         if 'median' in local and 'median' in cached:
             ratio = local['median']['rps'] / cached['median']['rps']
             print()
+            cpu = cached['median']['cpu_us'] / local['median']['cpu_us']
             print('Target: 1 KiB from NFS with the cache within %.1fx of '
-                  'local files: %.2fx, %s' % (
+                  'local files: local/NFS req/s %.2fx, %s; portierd CPU per '
+                  'request NFS/local %.2fx' % (
                       NFS_TARGET_RATIO, ratio,
-                      'met' if ratio <= NFS_TARGET_RATIO else 'NOT met'))
+                      'met' if ratio <= NFS_TARGET_RATIO else 'NOT met',
+                      cpu))
         for server in servers.values():
             server.stop()
     finally:
@@ -1277,10 +1309,12 @@ def parse_args(argv=None):
         '(--workers each, loopback, wrk).  Every option has an environment '
         'variable named in its help.')
     ap.add_argument('--mode', choices=('all', 'throughput', 'memory',
-                                       'nfs', 'fastcgi'),
+                                       'nfs', 'proxy', 'fastcgi'),
                     default=env('MODE', 'all'),
                     help='MODE [all]; nfs (not part of all): portierd on '
-                    'NFS against local files; fastcgi (not part of all): '
+                    'NFS against local files; proxy: nginx (proxy_pass, '
+                    'upstream keepalive) and portierd (HTTP address) in '
+                    'front of one origin nginx; fastcgi (not part of all): '
                     'FastCGI hello against the peers (bench_fastcgi.py)')
     ap.add_argument('--fcgi-procs', type=int,
                     default=int(env('FCGI_PROCS', '1')),
@@ -1367,6 +1401,9 @@ def main(argv=None):
     for s in args.servers:
         if s not in names:
             print('%s: not installed, skipped' % s)
+    if args.mode == 'proxy' and 'nginx' in still:
+        print('nginx is not installed: no origin server for the proxy mode')
+        return 1
     if args.mode != 'memory' and 'wrk' in still:
         print('wrk is not installed: no throughput run')
         if args.mode == 'throughput':
@@ -1382,7 +1419,23 @@ def main(argv=None):
             ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
             loadavg()))
         print('# %s' % ' | '.join(versions()))
-        if args.mode in ('all', 'throughput'):
+        if args.mode == 'proxy':
+            origin = Server('origin', [], free_port(), tmp)
+            odir = os.path.join(tmp, 'origin')
+            os.makedirs(odir, exist_ok=True)
+            os.chmod(odir, 0o755)
+            path = os.path.join(odir, 'nginx.conf')
+            with open(path, 'w') as f:
+                f.write(nginx_conf(origin.port, root, odir))
+            origin.argv = ['nginx', '-p', odir + '/', '-e',
+                           odir + '/nginx.err', '-c', path]
+            origin.tmp = odir
+            origin.start()
+            args.origin_port = origin.port
+            names = [n for n in names if n in ('nginx', 'portier')]
+            print('# proxy mode: every server proxies to one origin nginx '
+                  'on 127.0.0.1:%d (keep-alive to it)' % origin.port)
+        if args.mode in ('all', 'throughput', 'proxy'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
                   'alternating; %d worker(s) each' % (
                       args.threads, args.conns, args.duration, args.repeat,

@@ -318,6 +318,42 @@ test_reject(void **state)
     }
 }
 
+/* Long values go through the word-at-a-time scan: a control character
+ * or DEL at any position is still found, obs-text and HTAB pass. */
+static void
+test_long_values(void **state)
+{
+    (void)state;
+    static const char bad[] = { 0x00, 0x01, 0x1f, 0x7f, '\r' };
+    for (size_t pos = 0; pos < 40; pos++) {
+        for (size_t b = 0; b < sizeof(bad); b++) {
+            uint8_t in[128];
+            size_t n = (size_t)snprintf((char *)in, sizeof(in),
+                                        "HTTP/1.1 200 OK\r\nX-V: ");
+            size_t vs = n;
+            for (size_t k = 0; k < 40; k++)
+                in[n++] = (uint8_t)(k % 2 ? 0xe9 : 'a' + k % 26);
+            in[vs + pos] = (uint8_t)bad[b];
+            memcpy(in + n, "\r\n\r\n", 4);
+            n += 4;
+            struct h1_header hdrs[4];
+            struct h1_response_parser p;
+            struct h1_response_head r;
+            h1_response_parser_init(&p, 0, 0, hdrs, 4, false);
+            assert_int_equal(h1_parse_response(&p, in, n, &r), H1_ERROR);
+        }
+    }
+    const char *ok = "HTTP/1.1 200 OK\r\nX-V: aaaaaaaa\tbbbbbbbb \xff\xfe"
+                     "cccccccccccccccc  \r\n\r\n";
+    struct h1_header hdrs[4];
+    struct h1_response_parser p;
+    struct h1_response_head r;
+    h1_response_parser_init(&p, 0, 0, hdrs, 4, false);
+    assert_int_equal(h1_parse_response(&p, (const uint8_t *)ok, strlen(ok),
+                                       &r), H1_DONE);
+    assert_int_equal(r.headers[0].value.len, 36);
+}
+
 static void
 test_error_is_sticky(void **state)
 {
@@ -362,6 +398,7 @@ main(void)
         cmocka_unit_test(test_reason_forms),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_need_more),
+        cmocka_unit_test(test_long_values),
         cmocka_unit_test(test_error_is_sticky),
         cmocka_unit_test(test_find),
     };

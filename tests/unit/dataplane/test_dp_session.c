@@ -1,0 +1,383 @@
+/* Unit tests: dp_session (ids and cluster node, cookie parsing and
+ * formatting, the store: expiry, eviction, attach, realms). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "dp_session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+test_id_format_parse(void **state)
+{
+    (void)state;
+    struct dp_session_id id;
+    for (int i = 0; i < 16; i++)
+        id.b[i] = (uint8_t)(i * 17 + 1);
+    char hex[DP_SESSION_ID_HEX + 1];
+    dp_session_id_format(&id, hex);
+    assert_string_equal(hex, "0112233445566778899aabbccddeef00");
+    struct dp_session_id back;
+    assert_true(dp_session_id_parse(hex, strlen(hex), &back));
+    assert_true(dp_session_id_equal(&id, &back));
+    assert_true(dp_session_id_parse("0112233445566778899AABBCCDDEEF00", 32,
+                                    &back));
+    assert_true(dp_session_id_equal(&id, &back));
+    assert_int_equal(dp_session_id_cluster_hash(&id), 0xcddeef00u);
+    /* wrong length, bad digits */
+    assert_false(dp_session_id_parse(hex, 31, &back));
+    assert_false(dp_session_id_parse("0112233445566778899aabbccddeeff01",
+                                     33, &back));
+    assert_false(dp_session_id_parse("g112233445566778899aabbccddeeff0",
+                                     32, &back));
+    assert_false(dp_session_id_parse("0112233445566778899aabbccddeef 0",
+                                     32, &back));
+    assert_false(dp_session_id_parse("", 0, &back));
+}
+
+static void
+test_set_node(void **state)
+{
+    (void)state;
+    struct dp_session_id id;
+    memset(&id, 0xab, sizeof(id));
+    /* every (size, node) lands where asked, changing only the last 4
+     * bytes and by less than size */
+    for (unsigned size = 2; size <= 17; size++)
+        for (unsigned node = 0; node < size; node++) {
+            struct dp_session_id x = id;
+            dp_session_id_set_node(&x, size, node);
+            assert_int_equal(dp_session_id_cluster_hash(&x) % size, node);
+            assert_memory_equal(x.b, id.b, 12);
+            uint32_t a = dp_session_id_cluster_hash(&id);
+            uint32_t b = dp_session_id_cluster_hash(&x);
+            assert_true((a > b ? a - b : b - a) < size);
+        }
+    /* the last partial bucket below 2^32 goes one bucket down */
+    memset(&id, 0xff, sizeof(id));
+    dp_session_id_set_node(&id, 3, 2);      /* 0xffffffff % 3 == 0 */
+    assert_int_equal(dp_session_id_cluster_hash(&id), 0xfffffffeu);
+    assert_int_equal(dp_session_id_cluster_hash(&id) % 3, 2);
+    /* no cluster: unchanged */
+    struct dp_session_id y;
+    memset(&y, 0x42, sizeof(y));
+    struct dp_session_id z = y;
+    dp_session_id_set_node(&z, 1, 0);
+    dp_session_id_set_node(&z, 0, 0);
+    assert_true(dp_session_id_equal(&y, &z));
+}
+
+static void
+test_generate(void **state)
+{
+    (void)state;
+    struct dp_session_id a, b;
+    assert_int_equal(dp_session_id_generate(&a, 0, 0), 0);
+    assert_int_equal(dp_session_id_generate(&b, 0, 0), 0);
+    assert_false(dp_session_id_equal(&a, &b));
+    /* 200 ids for node 3 of 5: all on node 3, all distinct, and each bit
+     * outside the cluster hash takes both values */
+    struct dp_session_id ids[200];
+    uint8_t ones[16], zeros[16];
+    memset(ones, 0, sizeof(ones));
+    memset(zeros, 0xff, sizeof(zeros));
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(dp_session_id_generate(&ids[i], 5, 3), 0);
+        assert_int_equal(dp_session_id_cluster_hash(&ids[i]) % 5, 3);
+        for (int j = 0; j < i; j++)
+            assert_false(dp_session_id_equal(&ids[i], &ids[j]));
+        for (int k = 0; k < 16; k++) {
+            ones[k] |= ids[i].b[k];
+            zeros[k] &= ids[i].b[k];
+        }
+    }
+    for (int k = 0; k < 12; k++) {
+        assert_int_equal(ones[k], 0xff);
+        assert_int_equal(zeros[k], 0);
+    }
+}
+
+static void
+test_cookie_find(void **state)
+{
+    (void)state;
+    struct pr_slice v;
+    assert_true(dp_session_cookie_find("a=1; beng=xyz; c=3", "beng", &v));
+    assert_int_equal(v.len, 3);
+    assert_memory_equal(v.data, "xyz", 3);
+    assert_true(dp_session_cookie_find("beng=first;beng=second", "beng",
+                                       &v));
+    assert_memory_equal(v.data, "first", 5);
+    assert_true(dp_session_cookie_find("  x = 1 ;  beng =  \"q\"  ",
+                                       "beng", &v));
+    assert_int_equal(v.len, 1);
+    assert_memory_equal(v.data, "q", 1);
+    assert_true(dp_session_cookie_find("beng=", "beng", &v));
+    assert_int_equal(v.len, 0);
+    /* names are exact: no prefix, no suffix, case-sensitive */
+    assert_false(dp_session_cookie_find("bengx=1; xbeng=2; BENG=3", "beng",
+                                        &v));
+    assert_false(dp_session_cookie_find("", "beng", &v));
+    assert_false(dp_session_cookie_find(";;; beng ;", "beng", &v));
+    assert_true(dp_session_cookie_find("novalue; beng=7", "beng", &v));
+    assert_memory_equal(v.data, "7", 1);
+}
+
+static void
+test_cookie_name(void **state)
+{
+    (void)state;
+    char a[64], b[64], c[64];
+    assert_int_equal(dp_session_cookie_name(a, sizeof(a), "sess", false,
+                                            "example.com"), 4);
+    assert_string_equal(a, "sess");
+    assert_int_equal(dp_session_cookie_name(a, sizeof(a), "sess", true,
+                                            "example.com"), 8);
+    assert_int_equal(dp_session_cookie_name(b, sizeof(b), "sess", true,
+                                            "EXAMPLE.com:8080"), 8);
+    assert_string_equal(a, b);     /* case and port do not matter */
+    assert_int_equal(dp_session_cookie_name(c, sizeof(c), "sess", true,
+                                            "example.org"), 8);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strncmp(a, "sess", 4), 0);
+    assert_int_equal(dp_session_cookie_name(a, 5, "sess", true, "x"), -1);
+}
+
+static void
+test_set_cookie(void **state)
+{
+    (void)state;
+    struct dp_session_id id;
+    memset(&id, 0, sizeof(id));
+    id.b[15] = 0x2a;
+    char out[256];
+    struct dp_session_cookie_options o = { 0 };
+    assert_true(dp_session_set_cookie(out, sizeof(out), "beng", &id, &o) >
+                0);
+    assert_string_equal(out, "beng=0000000000000000000000000000002a; "
+                             "HttpOnly; Path=/");
+    o.secure = true;
+    o.same_site = DP_SESSION_SAME_SITE_LAX;
+    o.domain = "example.com";
+    o.path = "/app";
+    int n = dp_session_set_cookie(out, sizeof(out), "beng", &id, &o);
+    assert_string_equal(out, "beng=0000000000000000000000000000002a; "
+                             "HttpOnly; Path=/app; Domain=example.com; "
+                             "Secure; SameSite=Lax");
+    assert_int_equal(n, (int)strlen(out));
+    o.same_site = DP_SESSION_SAME_SITE_STRICT;
+    o.domain = NULL;
+    o.path = NULL;
+    o.secure = false;
+    dp_session_set_cookie(out, sizeof(out), "beng", &id, &o);
+    assert_string_equal(out, "beng=0000000000000000000000000000002a; "
+                             "HttpOnly; Path=/; SameSite=Strict");
+    /* no attribute injection, no truncation */
+    o.domain = "a.com; Secure";
+    assert_int_equal(dp_session_set_cookie(out, sizeof(out), "beng", &id,
+                                           &o), -1);
+    o.domain = "a.com\r\nX: y";
+    assert_int_equal(dp_session_set_cookie(out, sizeof(out), "beng", &id,
+                                           &o), -1);
+    o.domain = NULL;
+    assert_int_equal(dp_session_set_cookie(out, 20, "beng", &id, &o), -1);
+}
+
+static struct dp_session_manager *
+manager(size_t max, uint64_t idle)
+{
+    struct dp_session_config c = {
+        .cluster_size = 4, .cluster_node = 1,
+        .idle_timeout_ms = idle, .max_sessions = max,
+    };
+    struct dp_session_manager *m = dp_session_manager_new(&c);
+    assert_non_null(m);
+    return m;
+}
+
+static struct dp_session *
+create(struct dp_session_manager *m, uint64_t now, bool *evicted)
+{
+    const char *err = NULL;
+    struct dp_session *s = dp_session_create(m, now, evicted, &err);
+    assert_non_null(s);
+    return s;
+}
+
+static void
+test_store_find_expire(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(10, 1000);
+    struct dp_session *s = create(m, 5000, NULL);
+    assert_int_equal(dp_session_id_cluster_hash(&s->id) % 4, 1);
+    struct dp_session_id id = s->id;
+    assert_int_equal(s->expires_ms, 6000);
+    assert_ptr_equal(dp_session_find(m, &id, 5500), s);
+    assert_int_equal(s->expires_ms, 6500);     /* refreshed */
+    assert_ptr_equal(dp_session_find(m, &id, 6499), s);
+    assert_null(dp_session_find(m, &id, 7499 + 1000));   /* idle too long */
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 0);
+    assert_int_equal(st.expired, 1);
+    /* dp_session_expire frees the idle ones, oldest first */
+    struct dp_session *a = create(m, 10000, NULL);
+    struct dp_session *b = create(m, 10500, NULL);
+    struct dp_session_id bid = b->id;
+    (void)a;
+    assert_int_equal(dp_session_expire(m, 10999), 0);
+    assert_int_equal(dp_session_expire(m, 11000), 1);
+    assert_non_null(dp_session_find(m, &bid, 11000));
+    assert_int_equal(dp_session_expire(m, 13000), 1);
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 0);
+    assert_int_equal(st.created, 3);
+    dp_session_manager_free(m);
+}
+
+static void
+test_store_evicts_lru(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(3, 100000);
+    struct dp_session_id ids[4];
+    bool ev;
+    for (int i = 0; i < 3; i++) {
+        ids[i] = create(m, 1000 + (uint64_t)i, &ev)->id;
+        assert_false(ev);
+    }
+    /* using the first makes the second the least recently used */
+    assert_non_null(dp_session_find(m, &ids[0], 2000));
+    ids[3] = create(m, 2001, &ev)->id;
+    assert_true(ev);
+    assert_null(dp_session_find(m, &ids[1], 2002));
+    assert_non_null(dp_session_find(m, &ids[0], 2002));
+    assert_non_null(dp_session_find(m, &ids[2], 2002));
+    assert_non_null(dp_session_find(m, &ids[3], 2002));
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 3);
+    assert_int_equal(st.evicted, 1);
+    dp_session_manager_free(m);
+}
+
+static void
+test_attach_and_discard(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(10, 100000);
+    struct dp_session *a = create(m, 1, NULL);
+    struct dp_session *b = create(m, 2, NULL);
+    struct dp_session *c = create(m, 3, NULL);
+    assert_int_equal(dp_session_bytes_set(&a->attach, "acct1", 5), 0);
+    assert_int_equal(dp_session_bytes_set(&b->attach, "acct1", 5), 0);
+    assert_int_equal(dp_session_bytes_set(&c->attach, "acct2", 5), 0);
+    assert_ptr_equal(dp_session_find_attached(m, a, "acct1", 5, 4), b);
+    assert_null(dp_session_find_attached(m, c, "acct2", 5, 4));
+    struct dp_session_id cid = c->id;
+    assert_int_equal(dp_session_discard_attached(m, "acct1", 5), 2);
+    assert_int_equal(dp_session_discard_attached(m, "acct", 4), 0);
+    assert_non_null(dp_session_find(m, &cid, 5));
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.discarded, 2);
+    dp_session_manager_free(m);
+}
+
+static void
+test_realms_and_values(void **state)
+{
+    (void)state;
+    struct dp_session *s = dp_session_new();
+    assert_non_null(s);
+    assert_null(dp_session_realm(s, "a"));
+    struct dp_realm_session *r = dp_session_realm_make(s, "a");
+    assert_non_null(r);
+    assert_int_equal(dp_session_string_set(&r->user, "hans"), 0);
+    r->user_expires_ms = 100;
+    assert_string_equal(dp_realm_session_user(r, 99), "hans");
+    assert_null(dp_realm_session_user(r, 100));
+    r->user_expires_ms = 0;
+    assert_string_equal(dp_realm_session_user(r, 1u << 30), "hans");
+    for (int i = 0; i < DP_SESSION_MAX_REALMS; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "r%d", i);
+        assert_non_null(dp_session_realm_make(s, name));
+    }
+    /* the oldest ("a") made room */
+    assert_int_equal(s->n_realms, DP_SESSION_MAX_REALMS);
+    assert_null(dp_session_realm(s, "a"));
+    dp_session_realm_discard(s, "r3");
+    assert_null(dp_session_realm(s, "r3"));
+    assert_non_null(dp_session_realm(s, "r4"));
+    assert_int_equal(s->n_realms, DP_SESSION_MAX_REALMS - 1);
+    /* values: set-but-empty, bounded */
+    assert_int_equal(dp_session_bytes_set(&s->translate, "", 0), 0);
+    assert_non_null(s->translate.data);
+    assert_int_equal(s->translate.len, 0);
+    static char big[DP_SESSION_MAX_VALUE + 1];
+    assert_int_equal(dp_session_bytes_set(&s->translate, big, sizeof(big)),
+                     -E2BIG);
+    assert_non_null(s->translate.data);     /* unchanged */
+    assert_int_equal(dp_session_bytes_set(&s->translate, NULL, 0), 0);
+    assert_null(s->translate.data);
+    dp_session_free(s);
+}
+
+static void
+test_adopt(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(10, 1000);
+    struct dp_session *s = dp_session_new();
+    memset(&s->id, 7, sizeof(s->id));
+    s->expires_ms = 1500;
+    assert_true(dp_session_adopt(m, s, 1000));
+    struct dp_session *dup = dp_session_new();
+    memset(&dup->id, 7, sizeof(dup->id));
+    dup->expires_ms = 1800;
+    assert_false(dp_session_adopt(m, dup, 1000));     /* same id */
+    struct dp_session *old = dp_session_new();
+    memset(&old->id, 8, sizeof(old->id));
+    old->expires_ms = 900;
+    assert_false(dp_session_adopt(m, old, 1000));     /* expired */
+    struct dp_session *far = dp_session_new();
+    memset(&far->id, 9, sizeof(far->id));
+    far->expires_ms = 99999;                          /* capped */
+    assert_true(dp_session_adopt(m, far, 1000));
+    assert_int_equal(far->expires_ms, 2000);
+    struct dp_session_id id;
+    memset(&id, 7, sizeof(id));
+    assert_non_null(dp_session_find(m, &id, 1400));
+    /* sorted by expiry: the adopted ones expire in order */
+    assert_int_equal(dp_session_expire(m, 2000), 1);
+    assert_int_equal(dp_session_expire(m, 2400), 1);
+    dp_session_manager_free(m);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_id_format_parse),
+        cmocka_unit_test(test_set_node),
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_cookie_find),
+        cmocka_unit_test(test_cookie_name),
+        cmocka_unit_test(test_set_cookie),
+        cmocka_unit_test(test_store_find_expire),
+        cmocka_unit_test(test_store_evicts_lru),
+        cmocka_unit_test(test_attach_and_discard),
+        cmocka_unit_test(test_realms_and_values),
+        cmocka_unit_test(test_adopt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
