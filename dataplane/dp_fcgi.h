@@ -20,10 +20,17 @@
  * - Each request: BEGIN_REQUEST (RESPONDER, KEEP_CONN), PARAMS
  *   (dp_fcgi_params), STDIN streamed from dp_request_body() with
  *   back-pressure, STDOUT parsed as a CGI head (cgi_head) and streamed to
- *   the client as a body source with back-pressure, STDERR logged one
- *   line at a time with the application's name, END_REQUEST.  A
- *   connection goes back to its pool only after a complete exchange
- *   (END_REQUEST with REQUEST_COMPLETE, all STDIN sent, nothing extra).
+ *   the client as a body source with back-pressure (ending at the empty
+ *   STDOUT record; an answer that is buffered whole when its head is
+ *   complete gets a Content-Length), STDERR logged one line at a time
+ *   with the application's name, END_REQUEST.  A connection goes back to
+ *   its pool only after a complete exchange (END_REQUEST with
+ *   REQUEST_COMPLETE, all STDIN sent, nothing extra).
+ * - A client that goes away: a request still waiting for a slot is
+ *   dropped; one whose STDIN was sent completely runs to its end with the
+ *   answer discarded (the process stays pooled); one whose application
+ *   still waits for STDIN is ended at once with its connection and
+ *   process.
  * - Limits: at most `stock_limit` connections (remote) or processes
  *   (spawned) per application (0: no limit; PARALLELISM lowers it);
  *   requests over the limit wait in order.  At most `stock_max_idle`
