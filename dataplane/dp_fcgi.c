@@ -86,6 +86,7 @@ struct fcgi_item {
     int open_handles;
 
     struct dp_child *child;     /* spawned: the process; NULL remote */
+    size_t addr_index;          /* remote: which of app->addrs */
     pid_t pid;
 };
 
@@ -116,6 +117,7 @@ struct fcgi_op {
     struct dp_fcgi_params params;
     struct fcgi_op *wnext;              /* wait queue */
     bool waiting;
+    unsigned connect_failures;          /* remote addresses that failed */
     uint64_t last_progress;
 
     struct pr_buf out;
@@ -603,6 +605,7 @@ item_connect(struct fcgi_app *app, char *msg, size_t msglen)
                             &in_progress);
         if (fd >= 0) {
             app->next_addr = at;    /* stay with the one that works */
+            item->addr_index = at;
             break;
         }
         format_address(&app->addrs[at], app->addr_lens[at], text,
@@ -1284,6 +1287,45 @@ op_flush(struct fcgi_op *op)
     op_leave(op);
 }
 
+/* A connect to a remote address failed: try the next address for the
+ * request (each at most once), or fail it. */
+static void
+connect_failed(struct fcgi_item *item, int err)
+{
+    struct fcgi_app *app = item->app;
+    struct fcgi_op *op = item->op;
+    char text[300];
+    format_address(&app->addrs[item->addr_index],
+                   app->addr_lens[item->addr_index], text, sizeof(text));
+    if (app->next_addr == item->addr_index)
+        app->next_addr = (item->addr_index + 1) % app->n_addrs;
+    item->op = NULL;
+    if (op == NULL) {
+        item_destroy(item);
+        return;
+    }
+    op->item = NULL;
+    if (++op->connect_failures >= app->n_addrs || op->req == NULL) {
+        item_destroy(item);
+        op_fail(op, 502, "connect to FastCGI server %s: %s", text,
+                strerror(err));
+        return;
+    }
+    log_line("fastcgi %s: connect to %s: %s; trying the next address",
+             app->name, text, strerror(err));
+    /* Nothing was sent: start over, first in the queue. */
+    op->out.len = 0;
+    op->out_pos = 0;
+    op->stdin_done = false;
+    op->waiting = true;
+    op->wnext = app->wait_head;
+    app->wait_head = op;
+    if (app->wait_tail == NULL)
+        app->wait_tail = op;
+    app->n_waiting++;
+    item_destroy(item);     /* dispatches the queue */
+}
+
 static void
 item_poll_cb(uv_poll_t *poll, int status, int events)
 {
@@ -1292,21 +1334,17 @@ item_poll_cb(uv_poll_t *poll, int status, int events)
         return;
     struct fcgi_op *op = item->op;
     if (item->connecting) {
+        /* (libuv reports POLLERR as UV_EBADF: the socket knows better) */
         int err = 0;
         socklen_t len = sizeof(err);
-        if (status < 0)
-            err = -status;
-        else if (getsockopt(item->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        if (getsockopt(item->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
             err = errno;
+        if (err == 0 && status < 0)
+            err = -status;
         if (err == 0 && !(events & UV_WRITABLE))
             return;
         if (err != 0) {
-            if (op != NULL) {
-                item->op = NULL;
-                op->item = NULL;
-                op_fail(op, 502, "connect: %s", strerror(err));
-            }
-            item_destroy(item);
+            connect_failed(item, err);
             return;
         }
         item->connecting = false;

@@ -857,3 +857,27 @@ def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
     assert results == [200, 502]
     assert d.request('GET', '/b?0')[0] == 200
     d.stop()
+
+
+def test_remote_binary_address_and_failover(portierd_factory, site, apps,
+                                            remote_apps):
+    """ADDRESS with a raw sockaddr_in; a dead address before it is
+    skipped (connection refused) and the live one used."""
+    address, proc = remote_apps(apps['hello'], tcp=True)
+    host, port = address.split(':')
+    live = struct.pack('<H', socket.AF_INET) + struct.pack('>H', int(port)) \
+        + socket.inet_aton(host) + b'\0' * 8
+    dead = struct.pack('<H', socket.AF_INET) + \
+        struct.pack('>H', free_port()) + socket.inet_aton(host) + b'\0' * 8
+    s = site({'/': [packet('FASTCGI', apps['hello']),
+                    packet('ADDRESS', dead), packet('ADDRESS', live)]})
+    d = start(portierd_factory, s)
+    for _ in range(3):
+        status, _, body = d.request('GET', '/x?pid')
+        assert status == 200, d.log()
+        assert int(body) == proc.pid
+    # tried once; then portierd stays with the address that works
+    lines = log_lines(d, 'trying the next address')
+    assert len(lines) == 1 and 'Connection refused' in lines[0], d.log()
+    assert children(d.proc.pid) == []
+    d.stop()
