@@ -94,6 +94,7 @@ struct dp_fcgi_stock {
     uv_loop_t *loop;
     struct dp_fcgi_settings settings;
     char *server_software;
+    char local_host[256];       /* for Via (gethostname) */
     struct fcgi_app *apps;
     uv_timer_t tick;
     unsigned counter;           /* for listener names */
@@ -1564,6 +1565,8 @@ dp_fcgi_stock_new(uv_loop_t *loop, const struct dp_fcgi_settings *settings)
         return NULL;
     }
     stock->settings.server_software = stock->server_software;
+    if (gethostname(stock->local_host, sizeof(stock->local_host) - 1) != 0)
+        snprintf(stock->local_host, sizeof(stock->local_host), "portier");
     uv_timer_init(loop, &stock->tick);
     stock->tick.data = stock;
     uint64_t iv = tick_interval(&stock->settings);
@@ -1702,6 +1705,8 @@ dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,
         .server_software = stock->server_software,
         .address = a,
         .header_forward = r->request_header_forward,
+        .request_headers = &r->request_headers,
+        .local_host = stock->local_host,
     };
     if (dp_fcgi_params_build(req->pool, &in, &op->params) != 0) {
         op_fail(op, 500, "out of memory");

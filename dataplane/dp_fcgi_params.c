@@ -2,6 +2,7 @@
  * dp_fcgi_params: build the FastCGI PARAMS of one request.
  */
 #include "dp_fcgi_params.h"
+#include "dp_forward.h"
 #include "dp_uri.h"
 
 #include <errno.h>
@@ -54,69 +55,6 @@ add(struct builder *b, const char *name, const char *value)
     add_slices(b, slice(name), slice(value));
 }
 
-int
-dp_fcgi_header_group(const char *name)
-{
-    static const struct {
-        const char *name;
-        int group;
-    } table[] = {
-        { "via", TP_HG_IDENTITY },
-        { "x-forwarded-for", TP_HG_IDENTITY },
-        { "user-agent", TP_HG_CAPABILITIES },
-        { "cookie", TP_HG_COOKIE },
-        { "cookie2", TP_HG_COOKIE },
-        { "origin", TP_HG_CORS },
-        { "access-control-request-method", TP_HG_CORS },
-        { "access-control-request-headers", TP_HG_CORS },
-        { "referer", TP_HG_LINK },
-        { "authorization", TP_HG_AUTH },
-        { "x-cm4all-https", TP_HG_SSL },
-        { "x-cm4all-beng-peer-subject", TP_HG_SSL },
-        { "x-cm4all-beng-peer-issuer-subject", TP_HG_SSL },
-        { "x-cm4all-view", TP_HG_TRANSFORMATION },
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-        if (strcasecmp(name, table[i].name) == 0)
-            return table[i].group;
-    if (strncasecmp(name, "x-cm4all-beng-", 14) == 0)
-        return TP_HG_SECURE;
-    return -1;
-}
-
-/* Headers outside the groups: never forwarded. */
-static bool
-never_forwarded(const char *name)
-{
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-authenticate",
-        "proxy-authorization", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "content-length", "date",
-        "x-cm4all-docroot", "expect",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(name, names[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Headers outside the groups: always forwarded (Content-* only with a
- * body). */
-static bool
-always_forwarded(const char *name, bool has_body)
-{
-    static const char *const names[] = {
-        "host", "accept", "accept-charset", "accept-encoding",
-        "accept-language", "cache-control", "from", "range", "if-range",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(name, names[i]) == 0)
-            return true;
-    if (strncasecmp(name, "if-", 3) == 0)
-        return true;
-    return has_body && strncasecmp(name, "content-", 8) == 0;
-}
-
 /* "HTTP_" + the name upper-cased, non-alphanumerics as '_'. */
 static struct pr_slice
 http_name(struct dp_pool *pool, const char *name)
@@ -149,67 +87,70 @@ add_header(struct builder *b, const char *name, const char *value)
     add_slices(b, n, slice(value));
 }
 
+struct emit_ctx {
+    struct builder *b;
+};
+
+/* dp_forward's output: one HTTP_* parameter per header line. */
+static int
+emit_header(void *ctx, const char *name, size_t name_len, const char *value,
+            size_t value_len)
+{
+    struct builder *b = ((struct emit_ctx *)ctx)->b;
+    if (name_len == 14 && strncasecmp(name, "x-cm4all-https", 14) == 0)
+        return 0;       /* HTTPS=on instead (spec §6.2) */
+    char *n = dp_pool_strndup(b->pool, name, name_len);
+    char *v = dp_pool_strndup(b->pool, value, value_len);
+    if (n == NULL || v == NULL) {
+        b->failed = true;
+        return -ENOMEM;
+    }
+    add_header(b, n, v);
+    return b->failed ? -ENOMEM : 0;
+}
+
 static void
 add_headers(struct builder *b, const struct dp_fcgi_params_input *in)
 {
-    const uint8_t *mode = in->header_forward;
-    bool xff_done = false;
-    for (size_t i = 0; i < in->n_headers; i++) {
-        const char *name = in->headers[i].name;
-        const char *value = in->headers[i].value;
-        if (never_forwarded(name) ||
-            strcasecmp(name, "x-cm4all-https") == 0)   /* HTTPS=on */
-            continue;
-        int group = dp_fcgi_header_group(name);
-        if (group < 0) {
-            if (!always_forwarded(name, in->has_body) &&
-                mode[TP_HG_OTHER] == TP_HF_NO)
-                continue;
-            add_header(b, name, value);
-            continue;
+    /* Host is the client's (dp_forward leaves it to the caller) */
+    for (size_t i = 0; i < in->n_headers; i++)
+        if (strcasecmp(in->headers[i].name, "host") == 0) {
+            add_header(b, in->headers[i].name, in->headers[i].value);
+            break;
         }
-        if (mode[group] == TP_HF_NO)
-            continue;
-        if (group == TP_HG_IDENTITY && mode[group] != TP_HF_YES &&
-            strcasecmp(name, "x-forwarded-for") == 0) {
-            if (xff_done)
-                continue;       /* merged into the first one */
-            xff_done = true;
-            /* MANGLE: every X-Forwarded-For in order, then the client */
-            size_t len = 0;
-            for (size_t j = i; j < in->n_headers; j++)
-                if (strcasecmp(in->headers[j].name, "x-forwarded-for") == 0)
-                    len += strlen(in->headers[j].value) + 2;
-            len += in->remote_addr != NULL ? strlen(in->remote_addr) : 0;
-            char *s = dp_pool_alloc(b->pool, len + 1);
-            if (s == NULL) {
-                b->failed = true;
-                return;
-            }
-            size_t pos = 0;
-            for (size_t j = i; j < in->n_headers; j++) {
-                if (strcasecmp(in->headers[j].name, "x-forwarded-for") != 0)
-                    continue;
-                const char *v = in->headers[j].value;
-                pos += (size_t)snprintf(s + pos, len + 1 - pos, "%s%s",
-                                        pos > 0 ? ", " : "", v);
-            }
-            if (in->remote_addr != NULL)
-                snprintf(s + pos, len + 1 - pos, "%s%s",
-                         pos > 0 ? ", " : "", in->remote_addr);
-            add_header(b, name, s);
-            continue;
+    struct h1_header *hs = NULL;
+    if (in->n_headers > 0) {
+        hs = dp_pool_alloc(b->pool, in->n_headers * sizeof(*hs));
+        if (hs == NULL) {
+            b->failed = true;
+            return;
         }
-        if (group == TP_HG_CAPABILITIES && mode[group] == TP_HF_MANGLE &&
-            strcasecmp(name, "user-agent") == 0) {
-            add_header(b, name, in->server_software);
-            continue;
-        }
-        add_header(b, name, value);
     }
-    if (!xff_done && mode[TP_HG_IDENTITY] != TP_HF_NO &&
-        mode[TP_HG_IDENTITY] != TP_HF_YES && in->remote_addr != NULL)
-        add(b, "HTTP_X_FORWARDED_FOR", in->remote_addr);
+    for (size_t i = 0; i < in->n_headers; i++) {
+        hs[i].name.data = (const uint8_t *)in->headers[i].name;
+        hs[i].name.len = strlen(in->headers[i].name);
+        hs[i].value.data = (const uint8_t *)in->headers[i].value;
+        hs[i].value.len = strlen(in->headers[i].value);
+    }
+    struct dp_forward_request fw = {
+        .headers = hs,
+        .n_headers = in->n_headers,
+        .modes = in->header_forward,
+        .with_body = in->has_body,
+        .remote_host = in->remote_addr,
+        .local_host = in->local_host,
+        .product = in->server_software,
+        .session_cookie = in->session_cookie != NULL ? in->session_cookie
+                                                     : "beng_proxy_session",
+    };
+    struct emit_ctx ec = { b };
+    if (dp_forward_request_headers(&fw, emit_header, &ec) != 0)
+        b->failed = true;
+    /* REQUEST_HEADER packets (spec §1.7.9) */
+    const struct tp_header_list *extra = in->request_headers;
+    for (size_t i = 0; extra != NULL && i < extra->n; i++)
+        if (!extra->v[i].expand)
+            add_header(b, extra->v[i].name, extra->v[i].value);
 }
 
 /* REQUEST_URI (spec §6.3): SCRIPT_NAME + PATH_INFO when SCRIPT_NAME is

@@ -17,14 +17,12 @@
  *   are sent empty.  GATEWAY_INTERFACE, SERVER_PROTOCOL,
  *   PATH_TRANSLATED, SERVER_NAME, SERVER_PORT and REMOTE_PORT are not
  *   sent (§6.2).
- * - Header forwarding follows the §1.13 groups with the response's
- *   REQUEST_HEADER_FORWARD modes: hop-by-hop headers, Content-Length,
- *   Date and X-CM4all-DocRoot never; Host, Accept*, Cache-Control, From,
- *   Range, If-* always; Content-* (body headers) when there is a body;
- *   the other groups by their mode.  MANGLE of IDENTITY appends the
- *   client's address to X-Forwarded-For; MANGLE of CAPABILITIES replaces
- *   User-Agent by SERVER_SOFTWARE.  Names are upper-cased with every
- *   character that is not a letter or digit turned into '_'.
+ * - The forwarded request headers are dp_forward's (§1.13 with the
+ *   response's REQUEST_HEADER_FORWARD modes, exactly as for an HTTP
+ *   backend), plus Host (the client's), then the REQUEST_HEADER packets;
+ *   each becomes HTTP_<NAME>: upper-cased, every character that is not a
+ *   letter or digit turned into '_'.  X-CM4all-HTTPS is not passed on
+ *   (HTTPS=on says it).
  * - A PAIR without '=' is sent as a name with an empty value.
  */
 #ifndef PORTIER_DP_FCGI_PARAMS_H
@@ -51,6 +49,10 @@ struct dp_fcgi_params_input {
     const char *server_software;      /* SERVER_SOFTWARE */
     const struct tp_address *address; /* the FASTCGI address */
     const uint8_t *header_forward;    /* TP_HG_COUNT modes (§1.13) */
+    const struct tp_header_list *request_headers; /* REQUEST_HEADER; may
+                                                     be NULL */
+    const char *local_host;           /* for Via (MANGLE); NULL: none */
+    const char *session_cookie;       /* NULL: "beng_proxy_session" */
 };
 
 /** The parameters, in order. */
@@ -67,11 +69,5 @@ int
 dp_fcgi_params_build(struct dp_pool *pool,
                      const struct dp_fcgi_params_input *in,
                      struct dp_fcgi_params *out);
-
-/** The §1.13 group of a request header (TP_HG_*), or -1 for a header
- *  that is not in any group (handled by fixed rules, or never
- *  forwarded).  Exposed for the tests. */
-int
-dp_fcgi_header_group(const char *name);
 
 #endif

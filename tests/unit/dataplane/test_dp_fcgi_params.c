@@ -125,7 +125,8 @@ test_get_order_and_values(void **state)
     assert_string_equal(get(f, "HTTP_HOST", NULL), "example.com");
     assert_string_equal(get(f, "HTTP_USER_AGENT", NULL), "curl/8");
     assert_string_equal(get(f, "HTTP_ACCEPT", NULL), "*/*");
-    assert_string_equal(get(f, "HTTP_COOKIE", NULL), "a=1");
+    /* COOKIE MANGLE: no cookie jar yet, the client's are not passed on */
+    assert_null(get(f, "HTTP_COOKIE", NULL));
     assert_string_equal(get(f, "HTTP_X_FORWARDED_FOR", NULL), "192.0.2.7");
     assert_null(get(f, "HTTP_CONNECTION", NULL));
     assert_null(get(f, "HTTP_X_CUSTOM", NULL));        /* OTHER: NO */
@@ -254,10 +255,35 @@ test_groups_and_https(void **state)
     assert_string_equal(get(f, "HTTP_X_CUSTOM_THING", NULL), "v");
     assert_string_equal(get(f, "HTTP_USER_AGENT", NULL), "Portier");
     assert_null(get(f, "HTTP_X_CM4ALL_DOCROOT", NULL));
-    assert_int_equal(dp_fcgi_header_group("X-CM4all-BENG-User"),
-                     TP_HG_SECURE);
-    assert_int_equal(dp_fcgi_header_group("referer"), TP_HG_LINK);
-    assert_int_equal(dp_fcgi_header_group("X-Other"), -1);
+    /* COOKIE YES: passed on */
+    const struct dp_header c[] = { { "Cookie", "a=1; b=2" } };
+    f->in.headers = c;
+    f->in.n_headers = 1;
+    f->modes[TP_HG_COOKIE] = TP_HF_YES;
+    build(f);
+    assert_string_equal(get(f, "HTTP_COOKIE", NULL), "a=1; b=2");
+}
+
+/* REQUEST_HEADER packets become parameters after the forwarded ones;
+ * Via gets the local host with IDENTITY MANGLE. */
+static void
+test_request_header_packets(void **state)
+{
+    struct fixture *f = *state;
+    struct tp_header extra[] = {
+        { "x-from-translation", "yes", false },
+        { "x-template", "\\1", true },
+    };
+    struct tp_header_list list = { extra, 2, 2 };
+    const struct dp_header h[] = { { "Host", "h" } };
+    f->in.headers = h;
+    f->in.n_headers = 1;
+    f->in.request_headers = &list;
+    f->in.local_host = "proxy.example";
+    build(f);
+    assert_string_equal(get(f, "HTTP_X_FROM_TRANSLATION", NULL), "yes");
+    assert_null(get(f, "HTTP_X_TEMPLATE", NULL));     /* not expanded */
+    assert_string_equal(get(f, "HTTP_VIA", NULL), "1.1 proxy.example");
 }
 
 static void
@@ -330,6 +356,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_groups_and_https, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pairs_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_header_packets, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_encodes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
