@@ -296,10 +296,17 @@ pb_error(struct pipe_body *p, int err, const char *msg)
         h->error(ctx, err, copy);
 }
 
-/* The end of the output: eof() for a body, failed() for a head. */
+/* The end of the output: eof() for a body, failed() for a head; an
+ * error when the child never started. */
 static void
 pb_eof(struct pipe_body *p)
 {
+    const char *start_error = p->child != NULL
+                                  ? dp_child_start_error(p->child) : NULL;
+    if (start_error != NULL) {
+        pb_error(p, ENOEXEC, start_error);
+        return;
+    }
     const struct dp_body_handler *h = p->base.handler;
     void *ctx = p->base.ctx;
     const struct dp_pipe_head *hd = p->head;

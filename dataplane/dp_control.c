@@ -4,6 +4,7 @@
 #include "dp_control.h"
 
 #include "ctl_protocol.h"
+#include "dp_client_ban.h"
 #include "dp_fcache.h"
 #include "dp_nfs.h"
 #include "dp_http.h"
@@ -199,7 +200,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct pack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, pack_write);
-    msgpack_pack_map(&pk, 8);
+    msgpack_pack_map(&pk, 9);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -220,6 +221,8 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
                st->tcache_hits, st->tcache_misses);
     pack_cache(&pk, "file_cache", st->fcache_entries, st->fcache_hits,
                st->fcache_misses);
+    pack_cache(&pk, "nfs_cache", st->nfs_cache_entries, st->nfs_cache_hits,
+               st->nfs_cache_misses);
     struct pr_buf map = o.buf;
     if (o.failed) {
         pr_buf_free(&map);
@@ -421,6 +424,11 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
     st->fcache_entries = fs.entries;
     st->fcache_hits = fs.hits;
     st->fcache_misses = fs.misses;
+    struct dp_nfs_stats ns;
+    dp_nfs_get_stats(&ns);
+    st->nfs_cache_entries = ns.cache_entries;
+    st->nfs_cache_hits = ns.data_hits;
+    st->nfs_cache_misses = ns.data_misses;
 }
 
 static void
@@ -571,6 +579,45 @@ do_discard_session(struct dp_control *c, const struct ctl_packet *p,
                 peer, n);
 }
 
+/* REJECT_CLIENT, TARPIT_CLIENT: the worker's HTTP server keeps the list
+ * (dp_client_ban). */
+static void
+do_ban(struct dp_control *c, const struct ctl_packet *p, const char *peer)
+{
+    const char *name = ctl_command_name(p->command);
+    struct dp_ban_request r;
+    char err[160];
+    if (dp_client_ban_parse(p->payload.data, p->payload.len, &r, err,
+                            sizeof(err)) != 0) {
+        log_limited(c, &c->malformed_log, "%s from %s: %s; ignored", name,
+                    peer, err);
+        return;
+    }
+    if (c->http == NULL) {
+        log_once(c, p->command, "REJECT_CLIENT/TARPIT_CLIENT: no HTTP "
+                 "server in this process; ignored");
+        return;
+    }
+    bool evicted = false;
+    enum dp_ban_kind kind = p->command == CTL_CMD_REJECT_CLIENT
+                                ? DP_BAN_REJECT : DP_BAN_TARPIT;
+    if (dp_http_server_ban(c->http, kind, &r, &evicted) != 0) {
+        fprintf(stderr, "portierd: control: %s from %s: out of memory\n",
+                name, peer);
+        return;
+    }
+    if (r.seconds == 0)
+        fprintf(stderr, "portierd: control: %s from %s: %s lifted\n", name,
+                peer, r.text);
+    else
+        fprintf(stderr, "portierd: control: %s from %s: %s for %u s%s\n",
+                name, peer, r.text,
+                r.seconds < DP_BAN_MAX_SECONDS ? r.seconds
+                                               : DP_BAN_MAX_SECONDS,
+                evicted ? " (the list is full: the ban that ended first "
+                          "gave way)" : "");
+}
+
 static void
 execute(struct dp_control *c, struct control_socket *s,
         const struct ctl_packet *p, const struct sockaddr_storage *from,
@@ -605,6 +652,10 @@ execute(struct dp_control *c, struct control_socket *s,
     case CTL_CMD_FADE_CHILDREN:
     case CTL_CMD_TERMINATE_CHILDREN:
         do_children(c, p, peer);
+        return;
+    case CTL_CMD_REJECT_CLIENT:
+    case CTL_CMD_TARPIT_CLIENT:
+        do_ban(c, p, peer);
         return;
     case CTL_CMD_FLUSH_NFS_CACHE:
         if (dp_nfs_available()) {

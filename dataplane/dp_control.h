@@ -177,6 +177,7 @@ struct dp_control_stats {
         translation_timeouts;
     uint64_t tcache_entries, tcache_hits, tcache_misses;
     uint64_t fcache_entries, fcache_hits, fcache_misses;
+    uint64_t nfs_cache_entries, nfs_cache_hits, nfs_cache_misses;
 };
 
 /**

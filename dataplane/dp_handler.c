@@ -14,6 +14,8 @@
 #include "dp_proxy.h"
 #include "dp_session_request.h"
 #include "dp_uri.h"
+#include "dp_lhttp.h"
+#include "dp_was.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -293,6 +295,8 @@ missing_feature(const struct tp_response *r)
         r->address.type != TP_ADDRESS_CGI &&
         r->address.type != TP_ADDRESS_FASTCGI &&
         r->address.type != TP_ADDRESS_HTTP &&
+        r->address.type != TP_ADDRESS_WAS &&
+        r->address.type != TP_ADDRESS_LHTTP &&
         (r->address.type != TP_ADDRESS_NFS || !dp_nfs_available()))
         return kinds[r->address.type];
     const struct {
@@ -1136,6 +1140,14 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         respond_text(hr, r->status != 0 ? r->status : 303,
                      "text/plain; charset=utf-8",
                      r->message != NULL ? r->message : "redirection\n", &h);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_WAS) {
+        dp_was_request(req, &r->address, &h);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_LHTTP) {
+        dp_lhttp_request(req, r, &h);
         return;
     }
     if (r->address.type == TP_ADDRESS_LOCAL ||

@@ -12,10 +12,15 @@
  */
 #include "dp_http_client.h"
 
+#include "dp_tls.h"
 #include "h1_chunked.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -36,6 +41,8 @@ struct node {
     struct node *next;
     struct sockaddr_storage addr;
     socklen_t len;
+    char *tls_host;                     /* https: the URL host; else NULL */
+    const struct dp_tls_client_cert *cert;
     char name[128];
     unsigned n_conns;                   /* open: busy, idle, connecting */
     struct hconn *idle;                 /* idle list */
@@ -52,6 +59,7 @@ struct hconn {
     bool reused;                        /* served a request before */
     bool eof;                           /* the backend closed its side */
     int fd;
+    SSL *ssl;                           /* https; NULL for plain HTTP */
     int events;
     int open_handles;
     uv_poll_t poll;
@@ -64,6 +72,7 @@ struct hconn {
 enum op_state {
     OP_WAITING = 1,                     /* for a connection slot */
     OP_CONNECTING,
+    OP_HANDSHAKE,                       /* TLS */
     OP_SENDING,                         /* head and body going out */
     OP_HEAD,                            /* waiting for the response head */
     OP_BODY,                            /* the response body streams */
@@ -115,6 +124,7 @@ struct dp_http_client {
     struct node *nodes;
     unsigned rr;
     unsigned open_handles;
+    SSL_CTX *ssl_ctx;                   /* made at the first https request */
     bool freeing;
     uv_timer_t defer_timer;
     struct dp_http_op *deferred, *deferred_tail;
@@ -125,6 +135,7 @@ static void conn_poll_cb(uv_poll_t *poll, int status, int events);
 static void op_acquire(struct dp_http_op *op);
 static void op_next_address(struct dp_http_op *op);
 static void op_send(struct dp_http_op *op);
+static void op_handshake(struct dp_http_op *op);
 static void node_kick(struct node *node);
 static const struct dp_body_class op_body_class;
 static const struct dp_body_handler req_body_handler;
@@ -139,8 +150,11 @@ client_maybe_free(struct dp_http_client *client)
     while (client->nodes != NULL) {
         struct node *n = client->nodes;
         client->nodes = n->next;
+        free(n->tls_host);
         free(n);
     }
+    if (client->ssl_ctx != NULL)
+        SSL_CTX_free(client->ssl_ctx);
     free(client);
 }
 
@@ -236,15 +250,29 @@ address_text(const struct sockaddr_storage *a, socklen_t len, char *out,
     }
 }
 
+/* The node of an address; plain and TLS connections (per host name and
+ * client certificate) to one address are pooled apart. */
 static struct node *
-node_get(struct dp_http_client *client, const struct tp_socket_address *a)
+node_get(struct dp_http_client *client, const struct tp_socket_address *a,
+         const char *tls_host, const struct dp_tls_client_cert *cert)
 {
     for (struct node *n = client->nodes; n != NULL; n = n->next)
-        if (n->len == a->len && memcmp(&n->addr, &a->addr, a->len) == 0)
+        if (n->len == a->len && memcmp(&n->addr, &a->addr, a->len) == 0 &&
+            (n->tls_host == NULL) == (tls_host == NULL) &&
+            (tls_host == NULL || (strcmp(n->tls_host, tls_host) == 0 &&
+                                  n->cert == cert)))
             return n;
     struct node *n = calloc(1, sizeof(*n));
     if (n == NULL)
         return NULL;
+    if (tls_host != NULL) {
+        n->tls_host = strdup(tls_host);
+        if (n->tls_host == NULL) {
+            free(n);
+            return NULL;
+        }
+        n->cert = cert;
+    }
     memcpy(&n->addr, &a->addr, a->len);
     n->len = a->len;
     address_text(&n->addr, n->len, n->name, sizeof(n->name));
@@ -330,8 +358,87 @@ conn_close(struct hconn *conn)
     }
     uv_close((uv_handle_t *)&conn->poll, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
+    if (conn->ssl != NULL) {
+        SSL_free(conn->ssl);
+        conn->ssl = NULL;
+    }
     close(conn->fd);
     conn->fd = -1;
+}
+
+/* ---- plain and TLS I/O ---- */
+
+enum {
+    IO_AGAIN = -2,                      /* would block */
+};
+
+/* Bytes read, 0 at the end, IO_AGAIN, or -1 with errno set (EPROTO for
+ * a TLS error, its reason in the OpenSSL queue cleared). */
+static ssize_t
+conn_recv(struct hconn *conn, void *buf, size_t len)
+{
+    if (conn->ssl == NULL) {
+        for (;;) {
+            ssize_t n = recv(conn->fd, buf, len, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN)
+                return IO_AGAIN;
+            return n;
+        }
+    }
+    ERR_clear_error();
+    int n = SSL_read(conn->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(conn->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            return 0;
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+/* Bytes written, IO_AGAIN, or -1 with errno set. */
+static ssize_t
+conn_send(struct hconn *conn, const void *buf, size_t len)
+{
+    if (conn->ssl == NULL) {
+        for (;;) {
+            ssize_t n = send(conn->fd, buf, len, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN)
+                return IO_AGAIN;
+            return n;
+        }
+    }
+    ERR_clear_error();
+    int n = SSL_write(conn->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(conn->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return IO_AGAIN;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            errno = EPIPE;
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
 }
 
 static void
@@ -490,6 +597,9 @@ conn_timeout(uv_timer_t *timer)
     case OP_CONNECTING:
         op_connect_failed(op, "connect timeout", true);
         break;
+    case OP_HANDSHAKE:
+        op_connect_failed(op, "TLS handshake timeout", true);
+        break;
     case OP_SENDING:
     case OP_HEAD:
         op_fail(op, 504, "backend %s: no response within %llu ms",
@@ -542,6 +652,111 @@ op_begin_send(struct dp_http_op *op)
                    op->client->opt.response_timeout_ms, 0);
     conn_set_poll(conn, UV_READABLE);
     op_send(op);
+}
+
+/* The TLS client context: TLS 1.2 or later, ALPN http/1.1, the system's
+ * CA store (SSL_CERT_FILE / SSL_CERT_DIR override it) unless
+ * verification is off.  NULL when OpenSSL refuses. */
+static SSL_CTX *
+client_ssl_ctx(struct dp_http_client *client)
+{
+    if (client->ssl_ctx != NULL)
+        return client->ssl_ctx;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return NULL;
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
+                                 SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    if (!client->opt.tls_no_verify) {
+        SSL_CTX_set_default_verify_paths(ctx);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    client->ssl_ctx = ctx;
+    return ctx;
+}
+
+/* Connected: start the TLS handshake (SNI and the name to verify from
+ * the URL host; an IP literal is checked as an address, without SNI). */
+static void
+op_tls_start(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    struct node *node = conn->node;
+    SSL_CTX *ctx = client_ssl_ctx(op->client);
+    SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+    if (ssl == NULL || SSL_set_fd(ssl, conn->fd) != 1) {
+        if (ssl != NULL)
+            SSL_free(ssl);
+        op_connect_failed(op, dp_tls_error_reason("cannot set up TLS"),
+                          false);
+        return;
+    }
+    conn->ssl = ssl;
+    const char *host = node->tls_host;
+    struct in6_addr ip;
+    bool literal = inet_pton(AF_INET, host, &ip) == 1 ||
+                   inet_pton(AF_INET6, host, &ip) == 1;
+    int ok = 1;
+    if (literal) {
+        if (!op->client->opt.tls_no_verify)
+            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+    } else {
+        ok = SSL_set_tlsext_host_name(ssl, host);
+        if (ok == 1 && !op->client->opt.tls_no_verify)
+            ok = SSL_set1_host(ssl, host);
+    }
+    const struct dp_tls_client_cert *cert = node->cert;
+    if (ok == 1 && cert != NULL) {
+        ok = SSL_use_certificate(ssl, cert->cert) == 1 &&
+             SSL_use_PrivateKey(ssl, cert->key) == 1 &&
+             (cert->chain == NULL || SSL_set1_chain(ssl, cert->chain) == 1);
+    }
+    if (ok != 1) {
+        op_connect_failed(op, dp_tls_error_reason("cannot set up TLS"),
+                          false);
+        return;
+    }
+    SSL_set_connect_state(ssl);
+    op->state = OP_HANDSHAKE;
+    op_handshake(op);
+}
+
+static void
+op_handshake(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    ERR_clear_error();
+    int rc = SSL_do_handshake(conn->ssl);
+    if (rc == 1) {
+        conn->node->fail_until = 0;
+        op_begin_send(op);
+        return;
+    }
+    int e = SSL_get_error(conn->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ) {
+        conn_set_poll(conn, UV_READABLE);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        conn_set_poll(conn, UV_WRITABLE);
+        return;
+    }
+    char why[300];
+    long v = SSL_get_verify_result(conn->ssl);
+    if (v != X509_V_OK)
+        snprintf(why, sizeof(why), "TLS handshake: certificate verify "
+                 "failed: %s", X509_verify_cert_error_string(v));
+    else
+        snprintf(why, sizeof(why), "TLS handshake: %s",
+                 dp_tls_error_reason(e == SSL_ERROR_SYSCALL
+                                         ? "connection closed" : "failed"));
+    ERR_clear_error();
+    op_connect_failed(op, why, false);
 }
 
 static void
@@ -707,15 +922,13 @@ op_send(struct dp_http_op *op)
     struct hconn *conn = op->conn;
     for (;;) {
         while (op->out_pos < op->out_len && !op->send_failed) {
-            ssize_t n = send(conn->fd, op->out + op->out_pos,
-                             op->out_len - op->out_pos, MSG_NOSIGNAL);
+            ssize_t n = conn_send(conn, op->out + op->out_pos,
+                                  op->out_len - op->out_pos);
+            if (n == IO_AGAIN) {
+                conn_set_poll(conn, UV_READABLE | UV_WRITABLE);
+                return;
+            }
             if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN) {
-                    conn_set_poll(conn, UV_READABLE | UV_WRITABLE);
-                    return;
-                }
                 /* The backend may have answered already (413...): the
                  * read side decides. */
                 op->send_failed = true;
@@ -854,6 +1067,21 @@ op_deliver(struct dp_http_op *op)
                 op_body_end(op);
                 return false;
             }
+            if (avail == 0 && op->pending == 0 && conn->ssl != NULL &&
+                !conn->eof && SSL_has_pending(conn->ssl)) {
+                /* decrypted bytes wait inside OpenSSL: the socket will
+                 * not say so */
+                conn->in_pos = conn->in_len = 0;
+                ssize_t got = conn_recv(conn, conn->in, IN_CAP);
+                if (got > 0) {
+                    conn->in_len = (size_t)got;
+                    continue;
+                }
+                if (got == 0) {
+                    conn->eof = true;
+                    continue;
+                }
+            }
             break;
         }
         size_t take = h->data(op->body.ctx, p, n);
@@ -962,11 +1190,9 @@ op_read_head(struct dp_http_op *op)
                     conn->node->name);
             return;
         }
-        ssize_t n = recv(conn->fd, conn->in + conn->in_len,
-                         IN_CAP - conn->in_len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        ssize_t n = conn_recv(conn, conn->in + conn->in_len,
+                              IN_CAP - conn->in_len);
+        if (n == IO_AGAIN)
             return;
         if (n <= 0) {
             int e = n < 0 ? errno : 0;
@@ -1040,9 +1266,9 @@ op_read_body(struct dp_http_op *op)
         op_deliver(op);
         return;
     }
-    ssize_t n = recv(conn->fd, conn->in + conn->in_len,
-                     IN_CAP - conn->in_len, 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    ssize_t n = conn_recv(conn, conn->in + conn->in_len,
+                          IN_CAP - conn->in_len);
+    if (n == IO_AGAIN)
         return;
     if (n < 0) {
         char msg[300];
@@ -1063,6 +1289,16 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
 {
     struct hconn *conn = poll->data;
     if (conn->idle) {
+        if (conn->ssl != NULL && status == 0) {
+            /* TLS: session tickets and key updates are no data */
+            uint8_t byte;
+            ERR_clear_error();
+            int n = SSL_peek(conn->ssl, &byte, 1);
+            int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(conn->ssl, n);
+            ERR_clear_error();
+            if (e == SSL_ERROR_WANT_READ)
+                return;
+        }
         /* closed by the backend, or junk: not reusable */
         struct node *node = conn->node;
         conn_close(conn);
@@ -1085,8 +1321,16 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
             op_connect_failed(op, why, false);
             return;
         }
+        if (conn->node->tls_host != NULL) {
+            op_tls_start(op);
+            return;
+        }
         conn->node->fail_until = 0;
         op_begin_send(op);
+        return;
+    }
+    if (op->state == OP_HANDSHAKE) {
+        op_handshake(op);
         return;
     }
     if (status < 0)
@@ -1133,7 +1377,8 @@ dp_http_client_request(struct dp_http_client *client,
     }
     op->tried = (bool *)(op->nodes + n);
     for (size_t i = 0; i < n; i++) {
-        op->nodes[i] = node_get(client, &request->addresses[i]);
+        op->nodes[i] = node_get(client, &request->addresses[i],
+                                request->tls_host, request->cert);
         if (op->nodes[i] == NULL) {
             op_free(op);
             return NULL;

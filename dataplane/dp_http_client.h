@@ -6,7 +6,14 @@
  * Promises:
  * - Connections are non-blocking sockets (TCP over IPv4/IPv6, unix
  *   sockets, abstract ones too) driven by uv_poll_t; connecting has a
- *   timeout.  The request head goes out first, then the request body
+ *   timeout.  With tls_host (https) the connection speaks TLS 1.2 or
+ *   1.3 through OpenSSL: SNI and ALPN http/1.1, the certificate verified
+ *   against the system's CA store (SSL_CERT_FILE and SSL_CERT_DIR
+ *   override it) and the URL host unless tls_no_verify, an optional
+ *   client certificate; the handshake shares the connect timeout, and
+ *   its failure counts as a failed connect (the message says why).
+ *   Plain and TLS connections, and TLS ones per host and certificate,
+ *   are pooled apart.  The request head goes out first, then the request body
  *   (Content-Length, or chunked when its length is unknown), read with
  *   back-pressure: at most 64 KiB of it are buffered.
  * - The response head is parsed by h1_response_head (strict; a refused
@@ -40,6 +47,7 @@
 #define PORTIER_DP_HTTP_CLIENT_H
 
 #include "dp_body.h"
+#include "dp_tls.h"
 #include "h1_response_head.h"
 #include "tp_response.h"
 
@@ -59,6 +67,7 @@ struct dp_http_client_options {
     uint64_t body_timeout_ms;       /* silence within a body; 0 = 120 s */
     uint64_t idle_timeout_ms;       /* pooled connection; 0 = 30 s */
     uint64_t fail_timeout_ms;       /* a failing address skipped; 0 = 20 s */
+    bool tls_no_verify;             /* https: accept any certificate */
 };
 
 struct dp_http_request {
@@ -72,6 +81,11 @@ struct dp_http_request {
     size_t head_len;
     /* The request body (the client takes it over) or NULL. */
     struct dp_body *body;
+    /* https: the URL's host (SNI, and the name the certificate must
+     * carry); NULL for plain HTTP.  cert: the client certificate to
+     * present (CERTIFICATE), or NULL. */
+    const char *tls_host;
+    const struct dp_tls_client_cert *cert;
 };
 
 struct dp_http_client_handler {

@@ -6,6 +6,7 @@
 #include "dp_proxy.h"
 
 #include "dp_forward.h"
+#include "dp_resolve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,14 +16,19 @@
 #include <unistd.h>
 
 static struct dp_http_client *client;
+static uv_loop_t *client_loop;
+static const struct dp_tls_client *client_certs;
 static char local_host[256];
 
 int
-dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options)
+dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options,
+              const struct dp_tls_client *certs)
 {
+    client_certs = certs;
     if (gethostname(local_host, sizeof(local_host) - 1) != 0)
         snprintf(local_host, sizeof(local_host), "portier");
     client = dp_http_client_new(loop, options);
+    client_loop = loop;
     return client != NULL ? 0 : -1;
 }
 
@@ -31,13 +37,24 @@ dp_proxy_shutdown(void)
 {
     dp_http_client_free(client);
     client = NULL;
+    dp_resolve_flush();
 }
 
 struct preq {
     struct dp_request *req;
+    const struct tp_response *r;    /* lives as long as the request */
     struct dp_response_headers headers;
     uint8_t response_modes[TP_HG_COUNT];
     struct dp_http_op *op;
+    char *tls_host;                 /* https: the URL host */
+    const struct dp_tls_client_cert *cert;
+
+    /* the addresses, host names resolved */
+    struct tp_socket_address *addrs;
+    size_t n_addrs, next;
+    struct dp_resolve_op *resolve;
+    bool resolving_sync;
+    char resolve_error[300];
 };
 
 /* ---- the request head ---- */
@@ -259,11 +276,109 @@ static void
 preq_abort(void *ctx)
 {
     struct preq *p = ctx;
+    if (p->resolve != NULL) {
+        struct dp_resolve_op *op = p->resolve;
+        p->resolve = NULL;
+        dp_resolve_cancel(op);
+    }
     if (p->op != NULL) {
         struct dp_http_op *op = p->op;
         p->op = NULL;
         dp_http_client_abort(op);
     }
+}
+
+/* Every address is known: send the request. */
+static void
+send_request(struct preq *p)
+{
+    struct dp_request *req = p->req;
+    const struct tp_response *r = p->r;
+    struct dp_body *body = dp_request_body(req);
+    struct pr_buf head;
+    if (build_head(req, r, body != NULL, &head) != 0) {
+        if (body != NULL)
+            dp_body_close(body);
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    enum dp_http_method m = req->method;
+    struct dp_http_request hr = {
+        .addresses = p->addrs,
+        .n_addresses = p->n_addrs,
+        .head = m == DP_HTTP_HEAD,
+        .idempotent = m == DP_HTTP_GET || m == DP_HTTP_HEAD ||
+                      m == DP_HTTP_OPTIONS || m == DP_HTTP_TRACE ||
+                      m == DP_HTTP_PUT || m == DP_HTTP_DELETE,
+        .head_text = (const char *)head.data,
+        .head_len = head.len,
+        .body = body,
+        .tls_host = p->tls_host,
+        .cert = p->cert,
+    };
+    p->op = dp_http_client_request(client, &hr, &proxy_handler, p);
+    pr_buf_free(&head);
+    if (p->op == NULL) {
+        if (body != NULL)
+            dp_body_close(body);
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    dp_request_set_abort(req, preq_abort, p);
+}
+
+static void resolve_next(struct preq *p);
+
+static void
+on_resolved(void *ctx, const struct tp_socket_address *v, size_t n,
+            const char *error)
+{
+    struct preq *p = ctx;
+    p->resolve = NULL;
+    if (error != NULL) {
+        snprintf(p->resolve_error, sizeof(p->resolve_error), "%s", error);
+    } else {
+        memcpy(p->addrs + p->n_addrs, v, n * sizeof(*v));
+        p->n_addrs += n;
+    }
+    p->next++;
+    if (p->resolving_sync)
+        return;     /* resolve_next() goes on */
+    dp_request_set_abort(p->req, NULL, NULL);
+    if (p->resolve_error[0] != '\0') {
+        dp_request_error(p->req, 502, p->resolve_error);
+        return;
+    }
+    resolve_next(p);
+}
+
+/* Copy numeric addresses, resolve names (one at a time), then send. */
+static void
+resolve_next(struct preq *p)
+{
+    const struct tp_address_list *l = &p->r->address.addresses;
+    while (p->next < l->n) {
+        const struct tp_socket_address *x = &l->v[p->next];
+        if (x->len > 0) {
+            p->addrs[p->n_addrs++] = *x;
+            p->next++;
+            continue;
+        }
+        p->resolving_sync = true;
+        struct dp_resolve_op *op = dp_resolve(client_loop, x->host, x->port,
+                                              on_resolved, p);
+        p->resolving_sync = false;
+        if (op != NULL) {
+            p->resolve = op;
+            dp_request_set_abort(p->req, preq_abort, p);
+            return;
+        }
+        if (p->resolve_error[0] != '\0') {
+            dp_request_error(p->req, 502, p->resolve_error);
+            return;
+        }
+    }
+    send_request(p);
 }
 
 void
@@ -275,11 +390,6 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
         dp_request_error(req, 500, "the HTTP client is not set up");
         return;
     }
-    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
-        dp_request_error(req, 502, "translation packet HTTP: https:// "
-                         "backends are not supported by Portier yet");
-        return;
-    }
     if (a->http2) {
         dp_request_error(req, 502, "translation packet HTTP2: this feature "
                          "is not supported by Portier yet");
@@ -289,57 +399,69 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
         dp_request_error(req, 502, "HTTP address without ADDRESS");
         return;
     }
-    for (size_t i = 0; i < a->addresses.n; i++)
-        if (a->addresses.v[i].len == 0) {
-            char msg[300];
-            snprintf(msg, sizeof(msg), "translation packet ADDRESS_STRING "
-                     "\"%s\": host names are not resolved by Portier yet",
-                     a->addresses.v[i].host != NULL
-                         ? a->addresses.v[i].host : "");
-            dp_request_error(req, 502, msg);
-            return;
-        }
     if (req->method == DP_HTTP_CONNECT) {
         dp_request_error(req, 405, NULL);
         return;
     }
     struct preq *p = dp_pool_calloc(req->pool, sizeof(*p));
-    if (p == NULL) {
+    size_t cap = 0;
+    for (size_t i = 0; i < a->addresses.n; i++)
+        cap += a->addresses.v[i].len > 0 ? 1 : DP_RESOLVE_MAX_ADDRESSES;
+    if (p != NULL) {
+        p->addrs = a->addresses.v;
+        p->n_addrs = a->addresses.n;
+        if (cap != a->addresses.n) {
+            /* some names to resolve */
+            p->addrs = dp_pool_alloc(req->pool, cap * sizeof(*p->addrs));
+            p->n_addrs = 0;
+        }
+    }
+    if (p == NULL || p->addrs == NULL) {
         dp_request_error(req, 500, "out of memory");
         return;
     }
     p->req = req;
+    p->r = r;
     p->headers = *headers;
+    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
+        /* the host of host[:port] or [v6][:port] */
+        const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
+        size_t n = strlen(hp);
+        const char *h = hp;
+        if (hp[0] == '[') {
+            h = hp + 1;
+            n = strcspn(h, "]");
+        } else if (strchr(hp, ':') != NULL) {
+            n = (size_t)(strchr(hp, ':') - hp);
+        }
+        p->tls_host = dp_pool_strndup(req->pool, h, n);
+        if (p->tls_host == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        if (p->tls_host[0] == '\0') {
+            dp_request_error(req, 502, "translation packet HTTP: an "
+                             "https:// URL without a host");
+            return;
+        }
+    }
+    if (a->certificate != NULL) {
+        p->cert = client_certs != NULL
+                      ? dp_tls_client_find(client_certs, a->certificate)
+                      : NULL;
+        if (p->cert == NULL) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "translation packet CERTIFICATE "
+                     "\"%s\": no ssl_client certificate has that name",
+                     a->certificate);
+            dp_request_error(req, 502, msg);
+            return;
+        }
+    }
     memcpy(p->response_modes, r->response_header_forward,
            sizeof(p->response_modes));
-
-    struct dp_body *body = dp_request_body(req);
-    struct pr_buf head;
-    if (build_head(req, r, body != NULL, &head) != 0) {
-        if (body != NULL)
-            dp_body_close(body);
-        dp_request_error(req, 500, "out of memory");
-        return;
-    }
-    enum dp_http_method m = req->method;
-    struct dp_http_request hr = {
-        .addresses = a->addresses.v,
-        .n_addresses = a->addresses.n,
-        .head = m == DP_HTTP_HEAD,
-        .idempotent = m == DP_HTTP_GET || m == DP_HTTP_HEAD ||
-                      m == DP_HTTP_OPTIONS || m == DP_HTTP_TRACE ||
-                      m == DP_HTTP_PUT || m == DP_HTTP_DELETE,
-        .head_text = (const char *)head.data,
-        .head_len = head.len,
-        .body = body,
-    };
-    p->op = dp_http_client_request(client, &hr, &proxy_handler, p);
-    pr_buf_free(&head);
-    if (p->op == NULL) {
-        if (body != NULL)
-            dp_body_close(body);
-        dp_request_error(req, 500, "out of memory");
-        return;
-    }
-    dp_request_set_abort(req, preq_abort, p);
+    if (cap == a->addresses.n)
+        send_request(p);
+    else
+        resolve_next(p);
 }

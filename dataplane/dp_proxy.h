@@ -22,9 +22,14 @@
  *   (502, 504) and one log line naming the backend; after the response
  *   started, a failing backend closes the client connection with one log
  *   line.
- * - Not yet (502 naming the packet or the scheme): https:// backends,
- *   HTTP2, ADDRESS_STRING with a host name (the data plane does not
- *   resolve names yet), WebSocket upgrades (101 is 502).
+ * - ADDRESS_STRING host names are resolved first (dp_resolve, cached);
+ *   every address of every name joins the list.  A name that does not
+ *   resolve is 502 naming it.
+ * - https:// URLs: TLS to the backend (dp_http_client), SNI and the
+ *   verified name from the URL host, CERTIFICATE choosing an ssl_client
+ *   certificate (502 naming it when none has that name).
+ * - Not yet (502 naming the packet): HTTP2, WebSocket upgrades (101 is
+ *   502).
  */
 #ifndef PORTIER_DP_PROXY_H
 #define PORTIER_DP_PROXY_H
@@ -35,10 +40,12 @@
 
 #include <uv.h>
 
-/** Create the worker's HTTP client (once, before serving); returns 0 or
- *  -1 (out of memory). */
+/** Create the worker's HTTP client (once, before serving); `certs` are
+ *  the ssl_client certificates CERTIFICATE chooses from (may be NULL;
+ *  they must outlive the client).  Returns 0 or -1 (out of memory). */
 int
-dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options);
+dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options,
+              const struct dp_tls_client *certs);
 
 /** Free the worker's HTTP client (at shutdown, no request in progress). */
 void

@@ -213,7 +213,8 @@ struct rlimit_set {
 };
 
 /* Parse RLIMITS text ("[SH]?letter(!|digits[KMGT]?)", blanks ignored;
- * '!' = unlimited; no S/H prefix sets both). */
+ * '!' = unlimited).  As in libcommon, both limits are set until an 'S'
+ * or 'H' selects one of them for the letters that follow. */
 static int
 rlimits_parse(const char *s, struct rlimit_set *out, char *err,
               size_t errlen)
@@ -262,7 +263,6 @@ rlimits_parse(const char *s, struct rlimit_set *out, char *err,
         out->hard[out->n] = hard;
         out->value[out->n] = v;
         out->n++;
-        soft = hard = true;
     }
     return 0;
 }
@@ -281,6 +281,10 @@ struct dp_child {
     uv_timer_t timer;                 /* grace periods */
     bool timer_open;
     int kill_stage;                   /* 0 none, 1 TERM sent, 2 KILL sent */
+    /* the exec report: a failure between fork and exec (the worker
+     * never waits for the child to reach execve) */
+    int exec_fd;
+    char *start_error;
     /* stderr to the log */
     int err_fd;
     uv_poll_t err_poll;
@@ -288,6 +292,9 @@ struct dp_child {
     char line[1024];
     size_t line_len;
 };
+
+/* /dev/null, opened once per worker (read and write). */
+static int null_fd = -1;
 
 static struct {
     uv_loop_t *loop;
@@ -413,6 +420,39 @@ on_err_readable(uv_poll_t *h, int status, int events)
         err_close(c);
 }
 
+static const char *step_name(int step);
+
+/* Read the exec report if it is there; close it at EOF or once read. */
+static void
+exec_report(struct dp_child *c)
+{
+    if (c->exec_fd < 0)
+        return;
+    int msg[2];
+    ssize_t n;
+    do
+        n = read(c->exec_fd, msg, sizeof(msg));
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n == (ssize_t)sizeof(msg)) {
+        char text[400];
+        snprintf(text, sizeof(text), "cannot start %s: %s: %s", c->name,
+                 step_name(msg[0]), strerror(msg[1]));
+        c->start_error = strdup(text);
+        log_line(c, text, strlen(text));
+    }
+    close(c->exec_fd);
+    c->exec_fd = -1;
+}
+
+const char *
+dp_child_start_error(struct dp_child *c)
+{
+    exec_report(c);
+    return c->start_error;
+}
+
 static void
 child_free(struct dp_child *c)
 {
@@ -423,6 +463,7 @@ child_free(struct dp_child *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     sp.n_children--;
+    free(c->start_error);
     free(c->name);
     free(c);
 }
@@ -499,6 +540,7 @@ reaped(struct dp_child *c, int status)
     c->exited = true;
     running_changed(-1);
     timer_stop(c);
+    exec_report(c);
     if (c->err_fd >= 0) {
         err_drain(c);
         err_close(c);
@@ -507,7 +549,9 @@ reaped(struct dp_child *c, int status)
                 WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM ||
                                         WTERMSIG(status) == SIGKILL);
     char msg[120];
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    if (c->start_error != NULL) {
+        /* logged when it was read */
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         int n = snprintf(msg, sizeof(msg), "exited with status %d",
                          WEXITSTATUS(status));
         log_line(c, msg, (size_t)n);
@@ -614,6 +658,10 @@ dp_spawn_fini(void)
         }
     uv_close((uv_handle_t *)&sp.sigchld, NULL);
     uv_run(sp.loop, UV_RUN_NOWAIT);
+    if (null_fd >= 0) {
+        close(null_fd);
+        null_fd = -1;
+    }
     free(sp.users);
     free(sp.groups);
     sp.started = false;
@@ -732,11 +780,18 @@ struct exec_plan {
 static void __attribute__((noreturn))
 child_main(const struct exec_plan *p, int pipe_fd)
 {
+    /* execve() resets caught signals; ignored ones stay ignored, so
+     * those a server commonly ignores or catches (libuv's watchers) go
+     * back to their defaults before the mask (all blocked by the
+     * parent around fork) is cleared. */
+    static const int ignored[] = {
+        SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1,
+        SIGUSR2, SIGALRM, SIGXFSZ, SIGTTIN, SIGTTOU, SIGTSTP,
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        signal(ignored[i], SIG_DFL);
     sigset_t all;
     sigemptyset(&all);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &all, NULL);
     setpgid(0, 0);
 
@@ -806,9 +861,11 @@ child_main(const struct exec_plan *p, int pipe_fd)
 }
 
 static int
-open_null(int flags)
+dev_null(void)
 {
-    return open("/dev/null", flags | O_CLOEXEC);
+    if (null_fd < 0)
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    return null_fd;
 }
 
 struct dp_child *
@@ -849,7 +906,20 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
             p.stderr_path = co->stderr_path;
     }
 
-    int null_in = -1, null_out = -1, errpipe[2] = { -1, -1 };
+    /* The common mistakes, answered at once (the exec report of the
+     * child comes later, from the loop). */
+    struct stat st;
+    const char *why = NULL;
+    if (stat(o->path, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
+        why = "not an executable file";
+    if (why != NULL) {
+        snprintf(err, errlen, "cannot start %s: %s", o->name, why);
+        return NULL;
+    }
+
+    int errpipe[2] = { -1, -1 };
     int execpipe[2] = { -1, -1 };
     struct dp_child *c = calloc(1, sizeof(*c));
     if (c == NULL || (c->name = strdup(o->name)) == NULL) {
@@ -858,10 +928,10 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         return NULL;
     }
     c->err_fd = -1;
+    c->exec_fd = -1;
     c->sigkill_first = co != NULL && co->sigkill;
-    p.fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : (null_in = open_null(O_RDONLY));
-    p.fds[1] = o->stdout_fd >= 0 ? o->stdout_fd
-                                 : (null_out = open_null(O_WRONLY));
+    p.fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : dev_null();
+    p.fds[1] = o->stdout_fd >= 0 ? o->stdout_fd : dev_null();
     bool log_stderr = co == NULL || (!co->stderr_null &&
                                      co->stderr_path == NULL);
     if (log_stderr) {
@@ -870,27 +940,29 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
             fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
         }
     } else {
-        if (null_out < 0)
-            null_out = open_null(O_WRONLY);
-        p.fds[2] = null_out;    /* STDERR_PATH replaces it in the child */
+        p.fds[2] = dev_null();  /* STDERR_PATH replaces it in the child */
     }
     for (size_t i = 0; i < o->n_extra_fds; i++)
         p.fds[3 + i] = o->extra_fds[i];
     p.n_fds = 3 + o->n_extra_fds;
 
     pid_t pid = -1;
-    int fail_step = 0, fail_errno = 0;
     if (p.fds[0] < 0 || p.fds[1] < 0 || p.fds[2] < 0 ||
         pipe2(execpipe, O_CLOEXEC) != 0) {
-        fail_errno = errno;
         snprintf(err, errlen, "cannot set up the descriptors of %s: %s",
-                 o->name, strerror(fail_errno));
+                 o->name, strerror(errno));
     } else {
+        /* Signals stay blocked in the child until its handlers are the
+         * defaults: no handler of the worker runs in it. */
+        sigset_t all, old;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
         pid = fork();
         if (pid == 0) {
             close(execpipe[0]);
             child_main(&p, execpipe[1]);
         }
+        sigprocmask(SIG_SETMASK, &old, NULL);
         if (pid < 0)
             snprintf(err, errlen, "fork for %s: %s", o->name,
                      strerror(errno));
@@ -899,39 +971,22 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         close(execpipe[1]);
     if (errpipe[1] >= 0)
         close(errpipe[1]);
-    if (null_in >= 0)
-        close(null_in);
-    if (null_out >= 0)
-        close(null_out);
-    if (pid > 0) {
+    if (pid > 0)
         setpgid(pid, pid);      /* also here: no race with kill() */
-        int msg[2];
-        ssize_t n;
-        do
-            n = read(execpipe[0], msg, sizeof(msg));
-        while (n < 0 && errno == EINTR);
-        if (n == (ssize_t)sizeof(msg)) {
-            fail_step = msg[0];
-            fail_errno = msg[1];
-        }
-    }
-    if (execpipe[0] >= 0)
-        close(execpipe[0]);
-    if (pid > 0 && fail_step != 0) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        snprintf(err, errlen, "cannot start %s: %s: %s", o->name,
-                 step_name(fail_step), strerror(fail_errno));
-        pid = -1;
-    }
     if (pid <= 0) {
+        if (execpipe[0] >= 0)
+            close(execpipe[0]);
         if (errpipe[0] >= 0)
             close(errpipe[0]);
         free(c->name);
         free(c);
         return NULL;
     }
+    c->exec_fd = execpipe[0];
+    fcntl(c->exec_fd, F_SETFL, O_NONBLOCK);
+    /* No poll for it: a child that fails writes its report and exits at
+     * once, so the report is read when the child is reaped (or when an
+     * owner asks, dp_child_start_error()). */
 
     c->pid = pid;
     c->refs = 2;                /* the process and the owner */

@@ -13,9 +13,13 @@
  *   limits, the umask, supplementary groups, NO_NEW_PRIVS or the parent
  *   death signal between fork and exec.  Everything the child needs
  *   (argv, environment, paths) is prepared before fork(); the child runs
- *   only async-signal-safe calls.  A failure between fork and exec (chdir,
- *   setuid, STDERR_PATH, execve) comes back through a close-on-exec pipe
- *   and makes dp_spawn() fail with a sentence naming the step.
+ *   only async-signal-safe calls.  The worker does not wait for the
+ *   child to reach execve(): a missing or non-executable program is
+ *   refused at once (stat), and a later failure between fork and exec
+ *   (chdir, setuid, STDERR_PATH, execve) comes back through a
+ *   close-on-exec pipe read from the loop: it is logged with the step
+ *   ("cannot start cgi /x: chdir (CHDIR): No such file or directory"),
+ *   dp_child_start_error() returns it, and the child exits with 127.
  * - The child: its own process group (pgid = pid) that every kill
  *   signal goes to; a clean environment (exactly envp); stdin, stdout and
  *   extra descriptors as the caller asks (dup2'ed to 0, 1, 3, 4, ...;
@@ -170,6 +174,12 @@ dp_spawn(const struct dp_spawn_options *options, dp_child_exit_cb exit_cb,
 
 pid_t
 dp_child_pid(const struct dp_child *child);
+
+/** The sentence of a failure between fork and exec, NULL when there was
+ *  none (or it did not arrive yet: the report is read at once when it is
+ *  there).  Valid while the owner holds the child. */
+const char *
+dp_child_start_error(struct dp_child *child);
 
 /**
  * The owner is done with the child: the handle is invalid afterwards.

@@ -365,6 +365,9 @@ dp_tls_server_new(const struct dp_config_listener *l,
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* One recv() per record instead of one for its header and one for
+     * the rest (dp_http asks SSL_has_pending() before it waits). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     /* Session resumption: a cache per worker, and tickets whose keys
      * (made by SSL_CTX_new) every worker inherits. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

@@ -23,6 +23,8 @@
 #include "dp_session_file.h"
 #include "dp_session_request.h"
 #include "dp_spawn.h"
+#include "dp_lhttp.h"
+#include "dp_was.h"
 #include "dp_tcache.h"
 #include "dp_tls.h"
 #include "dp_translate.h"
@@ -227,6 +229,8 @@ shutdown_done(void *ctx)
     dp_control_unregister_pool(d->fcgi);
     dp_fcgi_stock_free(d->fcgi);
     d->fcgi = NULL;
+    dp_was_shutdown();
+    dp_lhttp_shutdown();
     dp_spawn_shutdown();
     dp_nfs_shutdown();      /* every request is done: close the clients */
     for (size_t i = 0; i < d->n_chains; i++)
@@ -272,6 +276,34 @@ on_sighup(struct daemon *d)
     size_t n = dp_control_children(false, "", 0);
     fprintf(stderr, "portierd: SIGHUP: %zu translation cache(s) flushed; "
             "%zu child process(es) fading\n", caches, n);
+}
+
+/* The WAS and LHTTP pools in the control server's child-pool registry
+ * (FADE_CHILDREN, TERMINATE_CHILDREN, SIGHUP). */
+static int was_pool_ctx, lhttp_pool_ctx;
+
+static size_t
+was_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_was_fade(tag, tag_len, false);
+}
+
+static size_t
+was_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_was_fade(tag, tag_len, true);
+}
+
+static size_t
+lhttp_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_lhttp_fade(tag, tag_len, false);
+}
+
+static size_t
+lhttp_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return dp_lhttp_fade(tag, tag_len, true);
 }
 
 static void
@@ -1130,8 +1162,9 @@ run_worker(struct daemon *d)
         .body_timeout_ms = s->backend_body_timeout,
         .idle_timeout_ms = s->backend_idle_timeout,
         .fail_timeout_ms = s->backend_fail_timeout,
+        .tls_no_verify = !s->backend_tls_verify,
     };
-    if (dp_proxy_init(d->loop, &ho) != 0)
+    if (dp_proxy_init(d->loop, &ho, d->tls.client) != 0)
         return 1;
     struct dp_nfs_settings ns = {
         .cache_size = (size_t)s->nfs_cache_size,
@@ -1150,6 +1183,7 @@ run_worker(struct daemon *d)
         .max_connections = (unsigned)s->max_connections,
         .head_timeout_ms = s->request_header_timeout,
         .body_timeout_ms = s->request_body_timeout,
+        .tarpit_delay_ms = s->tarpit_delay,
         .keepalive_timeout_ms = s->keepalive_timeout,
         .write_timeout_ms = s->write_timeout,
         .max_header_count = (unsigned)s->max_request_headers,
@@ -1190,6 +1224,26 @@ run_worker(struct daemon *d)
     if (dp_spawn_init(d->loop, &spawn_policy) != 0)
         return 1;
     dp_cgi_configure(s->cgi_timeout, s->server_string);
+    struct dp_was_settings ws = {
+        .stock_limit = (unsigned)s->was_stock_limit,
+        .stock_max_idle = (unsigned)s->was_stock_max_idle,
+        .timeout_ms = s->was_timeout,
+    };
+    if (dp_was_init(d->loop, &ws) != 0)
+        return 1;
+    struct dp_lhttp_settings ls = {
+        .stock_limit = (unsigned)s->lhttp_stock_limit,
+        .stock_max_idle = (unsigned)s->lhttp_stock_max_idle,
+    };
+    if (dp_lhttp_init(d->loop, &ls) != 0)
+        return 1;
+    const struct dp_control_pool pools[] = {
+        { "was", was_fade, was_terminate, &was_pool_ctx },
+        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx },
+    };
+    for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
+        if (dp_control_register_pool(&pools[i]) != 0)
+            return 1;
 
     uv_timer_init(d->loop, &d->shutdown_timer);
     d->shutdown_timer.data = d;

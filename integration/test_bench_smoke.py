@@ -247,6 +247,23 @@ def test_lighttpd_and_h2o_configs():
                                                           workers=2)
     assert bench.h2o_conf(1, '/r', '/t', workers=2).startswith(
         'num-threads: 2\n')
+    cgi = bench.lighttpd_conf(8082, '/srv/www', '/tmp/x',
+                              cgi_program='/b/examples/cgi-hello')
+    assert '"mod_cgi"' in cgi
+    assert 'alias.url = ("/cgi/hello" => "/b/examples/cgi-hello")' in cgi
+    assert 'mod_cgi' not in bench.lighttpd_conf(8082, '/srv/www', '/tmp/x')
+
+
+def test_cgi_workload_options():
+    a = bench.parse_args(['--workloads', 'cgi'])
+    assert a.workloads == ['cgi']
+    assert 'cgi' in bench.TARGET_WORKLOADS
+    assert bench.WORKLOADS['cgi'][1] == '/cgi/hello'
+    assert ('spawn {' in bench.portier_conf(cgi=True)) == \
+        (os.geteuid() == 0)
+    assert 'spawn' not in bench.portier_conf()
+    packets = tplib.parse_packets(b''.join(bench.cgi_answer('/b/x')))
+    assert packets[0] == ('CGI', b'/b/x')
 
 
 def _docroot(tmp_path):
@@ -271,7 +288,8 @@ def test_peer_accepts_its_config(peer, tmp_path):
         argv = ['nginx', '-t', '-q', '-p', tmp + '/', '-e',
                 tmp + '/nginx.err', '-c', str(conf)]
     elif peer == 'lighttpd':
-        conf.write_text(bench.lighttpd_conf(port, root, tmp))
+        conf.write_text(bench.lighttpd_conf(port, root, tmp,
+                                            cgi_program='/bin/true'))
         argv = ['lighttpd', '-tt', '-f', str(conf)]
     else:
         conf.write_text(bench.h2o_conf(port, root, tmp))
@@ -513,3 +531,105 @@ def test_proxy_mode_configs(tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=20)
         assert p.returncode == 0, p.stdout
+
+
+# ---- the HTTPS mode (--tls) ----
+
+def test_tls_configs():
+    tls = ('/t/cert.pem', '/t/key.pem')
+    conf = bench.nginx_conf(8081, '/srv/www', '/tmp/x', tls=tls)
+    for line in ('listen 127.0.0.1:8081 ssl;',
+                 'ssl_certificate /t/cert.pem;',
+                 'ssl_certificate_key /t/key.pem;',
+                 'ssl_protocols TLSv1.2 TLSv1.3;',
+                 'ssl_session_cache shared:SSL:10m;', 'sendfile on;'):
+        assert line in conf
+    assert 'ssl' not in bench.nginx_conf(8081, '/srv/www', '/tmp/x')
+    conf = bench.lighttpd_conf(8082, '/srv/www', '/tmp/x', tls=tls)
+    assert 'ssl.engine = "enable"' in conf
+    assert 'server.modules += ("mod_openssl")' in conf
+    assert 'ssl.pemfile = "/t/cert.pem"' in conf
+    assert 'ssl.privkey = "/t/key.pem"' in conf
+    conf = bench.h2o_conf(8083, '/srv/www', '/tmp/x', as_root=False,
+                          tls=tls)
+    assert ('  port: 8083\n  ssl:\n    certificate-file: /t/cert.pem\n'
+            '    key-file: /t/key.pem\nhosts:\n') in conf
+    conf = bench.portier_conf(tls=tls, port=8084)
+    assert ('listener {\n  bind "127.0.0.1:8084"\n  ssl yes\n'
+            '  ssl_cert "/t/cert.pem" "/t/key.pem"\n}\n') in conf
+
+
+def test_tls_options(monkeypatch):
+    for name in ('TLS', 'PORTIER_CMD', 'MODE'):
+        monkeypatch.delenv(name, raising=False)
+    a = bench.parse_args([])
+    assert not a.tls and a.portier_cmd == bench.DEFAULT_PORTIER_CMD
+    a = bench.parse_args(['--tls'])
+    assert a.tls and a.portier_cmd == bench.DEFAULT_PORTIER_TLS_CMD
+    assert '--listen' not in a.portier_cmd
+    monkeypatch.setenv('TLS', '1')
+    assert bench.parse_args([]).tls
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--tls', '--mode', 'memory'])
+    assert bench.parse_args(['--tls']).mode == 'throughput'
+
+
+@pytest.mark.parametrize('peer', bench.PEERS)
+def test_peer_accepts_its_tls_config(peer, tmp_path):
+    if not shutil.which(peer) or not shutil.which('openssl'):
+        pytest.skip('%s or openssl is not installed' % peer)
+    if peer == 'lighttpd' and not os.path.exists(bench.LIGHTTPD_OPENSSL):
+        pytest.skip('lighttpd-mod-openssl is not installed')
+    root = _docroot(tmp_path)
+    tmp = str(tmp_path)
+    tls = bench.make_tls_cert(tmp)
+    conf = tmp_path / (peer + '.conf')
+    port = 20000 + os.getpid() % 10000
+    if peer == 'nginx':
+        conf.write_text(bench.nginx_conf(port, root, tmp, tls=tls))
+        argv = ['nginx', '-t', '-q', '-p', tmp + '/', '-e',
+                tmp + '/nginx.err', '-c', str(conf)]
+    elif peer == 'lighttpd':
+        conf.write_text(bench.lighttpd_conf(port, root, tmp, tls=tls))
+        argv = ['lighttpd', '-tt', '-f', str(conf)]
+    else:
+        conf.write_text(bench.h2o_conf(port, root, tmp, tls=tls))
+        argv = ['h2o', '-t', '-c', str(conf)]
+    p = subprocess.run(argv, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=20)
+    assert p.returncode == 0, p.stdout
+
+
+def test_portier_serves_the_tls_bench_config(build_dir, tmp_path):
+    """portierd with the --tls command and configuration: the probe
+    passes over HTTPS and names the protocol."""
+    build_dir = os.path.abspath(build_dir)
+    binary = os.path.join(build_dir, 'dataplane', 'portierd')
+    if not os.path.exists(binary) or not shutil.which('openssl'):
+        pytest.skip('portierd not built or no openssl')
+    root = _docroot(tmp_path)
+    tls = bench.make_tls_cert(str(tmp_path))
+    port = bench.free_port()
+    tsock = '@portier-bench-test-%d' % os.getpid()
+    config = tmp_path / 'p.conf'
+    config.write_text(bench.portier_conf(tls=tls, port=port))
+    argv = bench.portier_argv(bench.DEFAULT_PORTIER_TLS_CMD, port, tsock,
+                              root, str(tmp_path), build_dir, str(config),
+                              1)
+    answer = bench.translation_answer(root)
+    ts = tplib.ScriptedTranslationServer(handler=lambda req: answer,
+                                         address=tsock)
+    ts.start()
+    server = bench.Server('portier', argv, port, str(tmp_path))
+    try:
+        server.start()
+        with open(os.path.join(root, '1k'), 'rb') as f:
+            body = f.read()
+        problems, warnings = bench.probe(port, '/1k', 200, body, tls=True)
+        assert problems == []
+        assert any(w.startswith('TLSv1.3 ') for w in warnings), warnings
+        problems, _ = bench.probe(port, '/1k', 200, body, tls=False)
+        assert problems          # plain HTTP on the TLS port: a 400
+    finally:
+        server.stop()
+        ts.stop()

@@ -380,11 +380,68 @@ def test_malformed_head(cgi):
     assert wait_log(d, 'output ended before the response head')
 
 
-def test_not_executable_and_missing(cgi, tmp_path):
+def test_cannot_start(cgi, tmp_path):
     d, site = cgi
     status, r, body = d.request('GET', '/cgi/nonexistent')
     assert status == 502
-    assert wait_log(d, 'execve: No such file or directory')
+    assert wait_log(d, 'cannot start cgi %s: No such file or directory'
+                    % site.program('nonexistent'))
+    # a failure between fork and exec, reported from the child
+    site.extra['env'] = [packet('CHDIR', '/nonexistent-dir')]
+    status, r, body = d.request('GET', '/cgi/env/1')
+    assert status == 502
+    lines = wait_log(d, '"GET /cgi/env/1 HTTP/1.1": 502')
+    assert lines and 'chdir (CHDIR): No such file or directory' in lines[0]
+    # the child's own log line, and no "exited with status 127"
+    assert wait_log(d, ']: cannot start cgi %s: chdir' % site.program('env'))
+    assert not wait_log(d, 'exited with status 127', timeout=0.3)
+
+
+@pytest.fixture
+def open_dir():
+    """A directory every user may write (the child opens STDERR_PATH as
+    its own user); removed afterwards."""
+    import shutil
+    import tempfile
+    path = tempfile.mkdtemp(prefix='portier-test-cgi-')
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_stderr_path_and_null(cgi, open_dir):
+    d, site = cgi
+    import pathlib
+    path = pathlib.Path(open_dir) / 'echo.err'
+    # a file the child may not open: it does not start
+    site.extra['echo'] = [packet('STDERR_PATH', '/proc/no/such/file')]
+    status, r, body = d.request('POST', '/cgi/echo/0', body=b'1')
+    assert status == 502
+    assert wait_log(d, 'opening STDERR_PATH: No such file or directory')
+    site.extra['echo'] = [packet('STDERR_PATH', str(path))]
+    status, r, body = d.request('POST', '/cgi/echo/1', body=b'12345')
+    assert status == 200 and body == b'12345'
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not (
+            path.exists() and path.read_text()):
+        time.sleep(0.02)
+    assert path.read_text() == 'echo: 5 bytes\n'
+    if os.geteuid() == 0:
+        assert path.stat().st_uid == 65534     # opened as the child
+    # appended, not truncated
+    site.extra['echo'] = [packet('STDERR_PATH', str(path))]
+    d.request('POST', '/cgi/echo/2', body=b'123')
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and \
+            path.read_text().count('\n') < 2:
+        time.sleep(0.02)
+    assert path.read_text() == 'echo: 5 bytes\necho: 3 bytes\n'
+    # STDERR_NULL: nothing in portierd's log
+    site.extra['echo'] = [packet('STDERR_NULL')]
+    d.request('POST', '/cgi/echo/3', body=b'1234567')
+    time.sleep(0.3)
+    assert 'echo: 7 bytes' not in d.log()
+    assert 'echo: 5 bytes' not in d.log()
 
 
 def slow_pid(d, count):
@@ -532,7 +589,7 @@ def test_pipe_filter_on_cgi_output(cgi):
     site.extra['echo'] = [packet('FILTER'), packet('PIPE', '/nonexistent')]
     status, r, body = d.request('POST', '/cgi/echo/2', body=b'x')
     assert status == 502
-    assert wait_log(d, 'cannot start pipe /nonexistent: execve')
+    assert wait_log(d, 'cannot start pipe /nonexistent: No such file')
 
 
 def test_with_workers(portierd_factory, build_dir):
@@ -563,3 +620,55 @@ def test_with_workers(portierd_factory, build_dir):
         assert cgi_processes(build_dir) == []
     finally:
         site.srv.stop()
+
+
+def test_body_not_read_and_expect_continue(cgi):
+    d, site = cgi
+    # hello ignores stdin: the body is dropped, the answer comes
+    status, r, body = d.request('POST', '/cgi/hello', body=b'z' * 32768)
+    assert status == 200 and body == b'Hello, world!\n'
+    # a large one: the answer comes while the client still sends (the
+    # server may close after it rather than read megabytes for nothing)
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+    s.sendall(b'POST /cgi/hello HTTP/1.1\r\nHost: x\r\n'
+              b'Content-Length: %d\r\n\r\n' % (8 << 20))
+
+    def send():
+        try:
+            for _ in range(128):
+                s.sendall(b'z' * 65536)
+        except OSError:
+            pass
+    t = threading.Thread(target=send)
+    t.start()
+    data = b''
+    while not data.endswith(b'\r\n0\r\n\r\n'):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b'HTTP/1.1 200 ')
+    assert b'\r\n\r\ne\r\nHello, world!\n\r\n0\r\n\r\n' in data
+    try:
+        s.shutdown(socket.SHUT_RDWR)    # stops the sender
+    except OSError:
+        pass                            # the server closed first
+    t.join()
+    s.close()
+    # Expect: 100-continue: the body is asked for when the CGI reads it
+    s = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+    s.sendall(b'POST /cgi/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+              b'Expect: 100-continue\r\nConnection: close\r\n\r\n')
+    first = s.recv(100)
+    assert first.startswith(b'HTTP/1.1 100 Continue\r\n\r\n'), first
+    s.sendall(b'hello')
+    data = first
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, rest = data.split(b'\r\n\r\n', 1)[1].partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200 ')
+    assert b'hello' in rest

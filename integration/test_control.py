@@ -123,11 +123,11 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     s0 = stats(ctl, sock)
     assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
                        'bytes_out', 'translation', 'translation_cache',
-                       'file_cache'}
+                       'file_cache', 'nfs_cache'}
     assert s0['workers'] == 1
     assert set(s0['requests']) == {'total', '1xx', '2xx', '3xx', '4xx',
                                    '5xx'}
-    for key in ('translation_cache', 'file_cache'):
+    for key in ('translation_cache', 'file_cache', 'nfs_cache'):
         assert set(s0[key]) == {'entries', 'hits', 'misses'}
     assert get(d, '/x') == 200          # activates the cache
     assert get(d, '/x') == 200          # stored
@@ -276,14 +276,14 @@ def test_malformed_and_unimplemented(portierd_factory, servers, docroot,
     assert ('truncated payload at offset 8: FADE_CHILDREN declares 8 bytes, '
             '2 follow') in lines[1]
     assert '(4 similar lines suppressed)' in lines[1]
-    # No cache of these exists: logged once, the rest ignored.
+    # No HTTP cache exists: logged once, the rest ignored.  FADE_CHILDREN
+    # reaches the WAS and LHTTP pools (with nothing in them).
     for _ in range(3):
         assert run(ctl, '--server', sock, 'flush-http-cache').returncode == 0
         assert run(ctl, '--server', sock, 'fade-children').returncode == 0
     stats(ctl, sock)
     assert len(log_lines(d, 'FLUSH_HTTP_CACHE is not implemented')) == 1
-    # the FastCGI pool exists (empty): nothing to say about it
-    assert log_lines(d, 'no child process pool exists') == []
+    assert log_lines(d, 'FADE_CHILDREN: no child process pool') == []
     # The server still works.
     assert get(d, '/ok') == 200
 
@@ -333,3 +333,58 @@ def test_udp_ipv6(portierd_factory, servers, docroot, ctl):
     lines = wait_log(d, 'refused NOP from [::1]:')
     assert len(lines) == 1
     assert 'on [::1]:%d' % port in lines[0]
+
+
+def test_reject_and_tarpit_client(portierd_factory, servers, docroot, ctl):
+    """REJECT_CLIENT closes 127.0.0.1's connections at accept, 0 seconds
+    lifts it; TARPIT_CLIENT makes each request wait tarpit_delay; both are
+    refused over UDP (docs/control.md)."""
+    srv = servers(lambda req: file_answer(docroot))
+    sock = abstract()
+    port = free_udp_port()
+    d = portierd_factory([srv.address],
+                         config=control_config(sock, '127.0.0.1:%d' % port) +
+                         'set tarpit_delay = "600 ms"\n')
+    assert get(d, '/a') == 200
+    p = run(ctl, '--server', sock, 'reject-client', '60', '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)                       # barrier
+    with pytest.raises((ConnectionError, OSError)):
+        d.request('GET', '/a')
+    assert wait_log(d, 'REJECT_CLIENT from ')[0].endswith(
+        '127.0.0.1 for 60 s')
+    p = run(ctl, '--server', sock, 'reject-client', '0', '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)
+    assert get(d, '/a') == 200
+    assert wait_log(d, 'REJECT_CLIENT from ')[-1].endswith(
+        '127.0.0.1 lifted')
+
+    # Tarpit: every request waits, also on a kept-alive connection.
+    p = run(ctl, '--server', sock, 'tarpit-client', '60', '::ffff:127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)
+    t0 = time.monotonic()
+    assert get(d, '/a') == 200
+    assert time.monotonic() - t0 >= 0.5
+    p = run(ctl, '--server', sock, 'tarpit-client', '0', '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)
+    t0 = time.monotonic()
+    assert get(d, '/a') == 200
+    assert time.monotonic() - t0 < 0.5
+
+    # Over UDP: refused, nothing changes.
+    p = run(ctl, '--server', '127.0.0.1:%d' % port, 'reject-client', '60',
+            '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    line = wait_log(d, 'refused REJECT_CLIENT from 127.0.0.1:')
+    assert line and 'only TCACHE_INVALIDATE and FLUSH_FILTER_CACHE' in line[0]
+    assert get(d, '/a') == 200
+
+    # A malformed address is named in the log and ignored.
+    p = run(ctl, '--server', sock, 'reject-client', '60', 'not-an-ip')
+    assert p.returncode == 0, p.stderr
+    line = wait_log(d, "'not-an-ip' is not an IPv4 or IPv6 address")
+    assert 'ignored' in line[0]
+    assert get(d, '/a') == 200

@@ -404,7 +404,9 @@ class Nginx:
     """nginx from Debian on a free loopback port, one worker, its access
     log naming the connection serial of every request."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls=None, extra=''):
+        """tls: (certificate, key) files: the port speaks TLS; extra:
+        more lines for the server block."""
         if shutil.which('nginx') is None:
             pytest.skip('nginx is not installed')
         self.dir = tmp
@@ -429,11 +431,18 @@ class Nginx:
                 '  uwsgi_temp_path {d}/uwsgi;\n'
                 '  scgi_temp_path {d}/scgi;\n'
                 '  server {{\n'
-                '    listen 127.0.0.1:{port};\n'
+                '    listen 127.0.0.1:{port}{ssl};\n'
+                '{certs}'
+                '{extra}'
                 '    root {d}/www;\n'
                 '    location /post {{ return 200 "posted\\n"; }}\n'
                 '  }}\n'
-                '}}\n'.format(d=tmp, port=self.port) % user)
+                '}}\n'.format(
+                    d=tmp, port=self.port, ssl=' ssl' if tls else '',
+                    extra=extra,
+                    certs=('    ssl_certificate %s;\n'
+                           '    ssl_certificate_key %s;\n' % tls)
+                    if tls else '') % user)
         self.proc = subprocess.Popen(
             ['nginx', '-p', tmp + '/', '-e', tmp + '/error.log', '-c', conf],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -662,3 +671,202 @@ def test_idle_timeout_closes_pooled(portierd_factory, servers, backend):
     time.sleep(0.8)
     assert d.request('GET', '/echo/3')[0] == 200
     assert backend.connections == 2
+
+
+def test_address_string_host_name(portierd_factory, servers, backend):
+    # "localhost" comes from /etc/hosts: no DNS query leaves the machine
+    dead = free_port()
+
+    def handler(req):
+        uri = req.text('URI')
+        return [packet('HTTP', 'http://localhost:%d%s' % (backend.port, uri)),
+                packet('ADDRESS_STRING', 'localhost:%d' % dead),
+                packet('ADDRESS_STRING', 'localhost:%d' % backend.port)]
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    for i in range(4):
+        status, _, body = d.request('GET', '/echo/n%d' % i)
+        assert status == 200, d.log()
+        h = {k.lower(): v for k, v in json.loads(body)['headers']}
+        assert h['host'] == 'localhost:%d' % backend.port
+
+
+
+# ---- https:// backends ----
+
+def openssl(*args, cwd):
+    subprocess.run(['openssl'] + list(args), cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=60)
+
+
+@pytest.fixture
+def test_ca(tmp_path):
+    """A CA and a server certificate for localhost, 127.0.0.1 and
+    backend.test signed by it (EC keys, two days)."""
+    if shutil.which('openssl') is None:
+        pytest.skip('openssl is not installed')
+    d = tmp_path / 'pki'
+    d.mkdir()
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+          '-nodes']
+    openssl('req', '-x509', *ec, '-keyout', 'ca.key', '-out', 'ca.pem',
+            '-days', '2', '-subj', '/CN=Portier test CA', cwd=d)
+    openssl('req', *ec, '-keyout', 'srv.key', '-out', 'srv.csr',
+            '-subj', '/CN=localhost', cwd=d)
+    (d / 'ext').write_text('subjectAltName=DNS:localhost,DNS:backend.test,'
+                           'IP:127.0.0.1\n')
+    openssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey',
+            'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2',
+            '-extfile', 'ext', cwd=d)
+    openssl('req', *ec, '-keyout', 'client.key', '-out', 'client.csr',
+            '-subj', '/CN=portier-client', cwd=d)
+    openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey',
+            'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2',
+            cwd=d)
+    (d / 'empty.pem').write_text('')
+    return d
+
+
+@pytest.fixture
+def tls_nginx(tmp_path, test_ca):
+    ngx = Nginx(str(tmp_path / 'nginx-tls'),
+                tls=(str(test_ca / 'srv.pem'), str(test_ca / 'srv.key')))
+    with open(os.path.join(ngx.root, 'a.txt'), 'wb') as f:
+        f.write(b'over tls\n')
+    yield ngx
+    ngx.stop()
+
+
+def https_answer(port, uri, host='localhost'):
+    return [packet('HTTP', 'https://%s:%d%s' % (host, port, uri)),
+            packet('ADDRESS_STRING', '127.0.0.1:%d' % port)]
+
+
+def test_https_backend_verified(portierd_factory, servers, tls_nginx,
+                                test_ca, monkeypatch):
+    ngx = tls_nginx
+    monkeypatch.setenv('SSL_CERT_FILE', str(test_ca / 'ca.pem'))
+
+    def handler(req):
+        uri = req.text('URI')
+        if uri.startswith('/ip/'):
+            return https_answer(ngx.port, uri[3:], host='127.0.0.1')
+        if uri.startswith('/wrong/'):
+            return https_answer(ngx.port, uri[6:], host='wrong.test')
+        return https_answer(ngx.port, uri)
+
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    c = conn(d)
+    for i in range(5):
+        c.request('GET', '/a.txt')
+        r = c.getresponse()
+        assert r.status == 200 and r.read() == b'over tls\n'
+    c.close()
+    # one TLS connection to nginx for all five
+    assert len(set(ngx.connections())) == 1
+    # an IP literal is verified as an address (no SNI)
+    status, _, body = d.request('GET', '/ip/a.txt')
+    assert status == 200 and body == b'over tls\n'
+    # a name the certificate does not carry: 502
+    status, _, _ = d.request('GET', '/wrong/a.txt')
+    assert status == 502
+    lines = wait_log(d, '"GET /wrong/a.txt HTTP/1.1": 502: ')
+    assert len(lines) == 1 and 'certificate verify failed' in lines[0], \
+        d.log()
+    # bodies both ways, larger than TLS records and the client's buffer
+    n = 8 * MiB
+    with open(os.path.join(ngx.root, 'big.bin'), 'wb') as f:
+        for off in range(0, n, MiB):
+            f.write(pattern(MiB, off))
+    c = conn(d, timeout=60)
+    c.request('GET', '/big.bin')
+    r = c.getresponse()
+    h = hashlib.sha256()
+    while True:
+        part = r.read(256 * 1024)
+        if not part:
+            break
+        h.update(part)
+        time.sleep(0.001)
+    assert h.hexdigest() == pattern_sha256(n)
+    c.close()
+    status, _, body = d.request('POST', '/post', body=b'y' * 300000)
+    assert status == 200 and body == b'posted\n'
+
+
+def test_https_backend_unverified(portierd_factory, servers, tls_nginx,
+                                  test_ca, monkeypatch):
+    ngx = tls_nginx
+    monkeypatch.setenv('SSL_CERT_FILE', str(test_ca / 'empty.pem'))
+    srv = servers(lambda req: https_answer(ngx.port, req.text('URI')))
+    # the CA is unknown: refused
+    d = portierd_factory([srv.address], config=CONFIG)
+    status, _, _ = d.request('GET', '/a.txt')
+    assert status == 502
+    lines = wait_log(d, '"GET /a.txt HTTP/1.1": 502: ')
+    assert len(lines) == 1, d.log()
+    assert 'certificate verify failed' in lines[0]
+    assert '127.0.0.1:%d' % ngx.port in lines[0]
+    # verification off: served
+    d2 = portierd_factory([srv.address], config=CONFIG +
+                          'set backend_tls_verify = "no"\n')
+    status, _, body = d2.request('GET', '/a.txt')
+    assert status == 200 and body == b'over tls\n'
+
+
+def test_https_plain_port_and_unknown_certificate(portierd_factory, servers,
+                                                  backend, test_ca,
+                                                  monkeypatch):
+    monkeypatch.setenv('SSL_CERT_FILE', str(test_ca / 'ca.pem'))
+
+    def handler(req):
+        uri = req.text('URI')
+        if uri == '/cert':
+            return https_answer(backend.port, uri) + [
+                packet('CERTIFICATE', 'nope')]
+        return https_answer(backend.port, uri)
+    srv = servers(handler)
+    d = portierd_factory([srv.address], config=CONFIG)
+    # TLS to a plain HTTP server that waits for a request head: the
+    # handshake times out (the connect timeout), 504
+    status, _, _ = d.request('GET', '/echo/x')
+    assert status == 504
+    lines = wait_log(d, '"GET /echo/x HTTP/1.1": 504: ')
+    assert len(lines) == 1 and 'TLS handshake timeout' in lines[0], d.log()
+    status, _, _ = d.request('GET', '/cert')
+    assert status == 502
+    lines = wait_log(d, '"GET /cert HTTP/1.1": 502: ')
+    assert len(lines) == 1
+    assert 'CERTIFICATE "nope": no ssl_client certificate' in lines[0]
+
+
+def test_https_client_certificate(portierd_factory, servers, tmp_path,
+                                  test_ca, monkeypatch):
+    monkeypatch.setenv('SSL_CERT_FILE', str(test_ca / 'ca.pem'))
+    ngx = Nginx(str(tmp_path / 'nginx-mtls'),
+                tls=(str(test_ca / 'srv.pem'), str(test_ca / 'srv.key')),
+                extra='    ssl_client_certificate %s;\n'
+                      '    ssl_verify_client on;\n'
+                      '    location /who { return 200 "$ssl_client_s_dn"; }\n'
+                      % (test_ca / 'ca.pem'))
+    try:
+        def handler(req):
+            uri = req.text('URI')
+            if uri == '/with':
+                return https_answer(ngx.port, '/who') + [
+                    packet('CERTIFICATE', 'mine')]
+            return https_answer(ngx.port, '/who')
+        srv = servers(handler)
+        d = portierd_factory([srv.address], config=CONFIG + (
+            'ssl_client {\n  cert "%s" "%s" "mine"\n}\n'
+            % (test_ca / 'client.pem', test_ca / 'client.key')))
+        status, _, body = d.request('GET', '/with')
+        assert status == 200 and body == b'CN=portier-client', d.log()
+        # without a certificate nginx refuses: 400 passes through
+        status, _, _ = d.request('GET', '/without')
+        assert status == 400
+    finally:
+        ngx.stop()

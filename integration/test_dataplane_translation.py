@@ -441,13 +441,15 @@ def test_www_authenticate(policy):
 
 
 @pytest.mark.parametrize('name,packets', [
-    ('HTTP', [packet('HTTP', 'https://127.0.0.1:1/x'),
-              packet('ADDRESS_STRING', '127.0.0.1:1')]),
+    ('HTTP2', [packet('HTTP', 'http://127.0.0.1:1/x'),
+               packet('ADDRESS_STRING', '127.0.0.1:1'), packet('HTTP2')]),
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
                 packet('HTTP', 'http://127.0.0.1:1/f'),
                 packet('ADDRESS_STRING', '127.0.0.1:1')]),
     ('TINY_IMAGE', [packet('TINY_IMAGE')]),
-    ('WAS', [packet('WAS', '/bin/true')]),
+    # WAS itself is served (dp_was); Multi-WAS is not
+    ('CONCURRENCY', [packet('WAS', '/bin/true'),
+                     packet('CONCURRENCY', b'\x04\x00')]),
 ])
 def test_feature_not_built(policy, name, packets):
     d, answers, _ = policy

@@ -55,7 +55,16 @@ sys.path.insert(0, os.path.dirname(HERE))   # integration/, for tplib
 PEERS = ('nginx', 'lighttpd', 'h2o')
 SERVERS = PEERS + ('portier',)
 PACKAGES = {'nginx': 'nginx', 'lighttpd': 'lighttpd', 'h2o': 'h2o',
-            'wrk': 'wrk', 'curl': 'curl'}
+            'wrk': 'wrk', 'curl': 'curl', 'openssl': 'openssl',
+            'lighttpd-mod-openssl': 'lighttpd-mod-openssl'}
+# lighttpd's TLS module is a package of its own, not a command.
+LIGHTTPD_OPENSSL = '/usr/lib/lighttpd/mod_openssl.so'
+PRESENT = {'lighttpd-mod-openssl':
+           lambda name: os.path.exists(LIGHTTPD_OPENSSL)}
+
+
+def present(name):
+    return PRESENT.get(name, shutil.which)(name)
 
 # id -> (label, URL path, expected status, expected body size or None)
 WORKLOADS = {
@@ -63,16 +72,27 @@ WORKLOADS = {
     '64k': ('static 64 KiB', '/64k', 200, 65536),
     '1m': ('static 1 MiB', '/1m', 200, 1048576),
     '404': ('404 missing file', '/missing', 404, None),
+    'cgi': ('CGI hello', '/cgi/hello', 200, None),
 }
+# What runs without --workloads: the static workloads; `--workloads cgi`
+# compares portierd with lighttpd's mod_cgi on examples/cgi/hello.c (the
+# other peers have no CGI and are left out of that row).
+DEFAULT_WORKLOADS = ('1k', '64k', '1m', '404')
+CGI_SERVERS = ('lighttpd', 'portier')
+CGI_BODY = b'Hello, world!\n'
 FILES = {'1k': 1024, '64k': 65536, '1m': 1048576}
 
 # The issue's targets: Portier >= the fastest peer on these workloads.
-TARGET_WORKLOADS = ('1k', '1m', '404')
+TARGET_WORKLOADS = ('1k', '1m', '404', 'cgi')
 MEMORY_TARGET_KIB = 2.0
 
 DEFAULT_PORTIER_CMD = ('{build}/dataplane/portierd --listen 127.0.0.1:{port}'
                        ' --translation-socket {tsock} --config {config}'
                        ' --workers {workers}')
+# With --tls the listener is in the configuration file (portier_conf).
+DEFAULT_PORTIER_TLS_CMD = ('{build}/dataplane/portierd'
+                           ' --translation-socket {tsock} --config {config}'
+                           ' --workers {workers}')
 
 
 def log(msg):
@@ -83,13 +103,14 @@ def log(msg):
 # Peer configurations (pure: text from parameters)
 
 def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
-               workers=1, origin=None):
+               workers=1, origin=None, tls=None):
     """nginx, `workers` worker processes: sendfile, access log off, unlimited keep-alive
     requests, open file cache (lighttpd and h2o cache by default), no
     error-log line per 404, and tcp_nopush left at its default (off: with
     it on, TCP_CORK and delayed ACKs gave a 40 ms p99 at 64 KiB).  With
     origin (a port): a reverse proxy to 127.0.0.1:origin instead, HTTP/1.1
-    with upstream keepalive."""
+    with upstream keepalive.  tls=(cert, key): HTTPS with TLS 1.2/1.3 and
+    a session cache."""
     idle = ('    keepalive_timeout %ds;\n' % idle_timeout
             if idle_timeout else '')
     upstream = site = ''
@@ -102,6 +123,12 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
                 'proxy_set_header Connection ""; }}\n')
     else:
         site = '        root {root};\n'
+    if tls:
+        site = ('        ssl_certificate %s;\n'
+                '        ssl_certificate_key %s;\n'
+                '        ssl_protocols TLSv1.2 TLSv1.3;\n'
+                '        ssl_session_cache shared:SSL:10m;\n'
+                % tls).replace('{', '{{').replace('}', '}}') + site
     return (
         'worker_processes %d;\n'
         'worker_rlimit_nofile %d;\n'
@@ -124,22 +151,31 @@ def nginx_conf(port, root, tmp, max_conns=4096, idle_timeout=None,
         '    scgi_temp_path {tmp}/nginx-scgi;\n'
         '%s'
         '    server {{\n'
-        '        listen 127.0.0.1:{port};\n'
+        '        listen 127.0.0.1:{port}%s;\n'
         '%s'
         '    }}\n'
         '}}\n' % (workers, 2 * max_conns + 64, max_conns, idle, upstream,
-                  site)
+                  ' ssl' if tls else '', site)
     ).format(port=port, root=root, tmp=tmp)
 
 
 def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None,
-                  workers=1):
+                  workers=1, tls=None, cgi_program=None):
     """lighttpd, a single process (server.max-worker unset) or, with
     workers > 1, server.max-worker = workers: sendfile is
     its default network backend on Linux, no access log unless
     mod_accesslog is loaded, its stat cache is on by default; keep-alive
-    requests made unlimited."""
-    lines = [
+    requests made unlimited.  tls=(cert, key): mod_openssl with its
+    defaults (TLS 1.2 and 1.3).  With cgi_program, /cgi/hello runs it with
+    mod_cgi (a fork and exec per request, like portierd)."""
+    lines = []
+    if cgi_program:
+        lines += ['server.modules += ("mod_alias", "mod_cgi")',
+                  'alias.url = ("/cgi/hello" => "%s")' % cgi_program,
+                  '$HTTP["url"] =~ "^/cgi/" {',
+                  '    cgi.assign = ("" => "")',
+                  '}']
+    lines += [
         'server.document-root = "%s"' % root,
         'server.bind = "127.0.0.1"',
         'server.port = %d' % port,
@@ -153,14 +189,20 @@ def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None,
         lines.append('server.max-keep-alive-idle = %d' % idle_timeout)
     if workers > 1:
         lines.append('server.max-worker = %d' % workers)
+    if tls:
+        lines += ['server.modules += ("mod_openssl")',
+                  'ssl.engine = "enable"',
+                  'ssl.pemfile = "%s"' % tls[0],
+                  'ssl.privkey = "%s"' % tls[1]]
     return '\n'.join(lines) + '\n'
 
 
 def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
-             as_root=None, workers=1):
+             as_root=None, workers=1, tls=None):
     """h2o, `workers` threads (num-threads): its open-file cache is a default, no access log
     unless configured, no limit on keep-alive requests.  (h2o has no
-    sendfile path: it reads files and writes them with writev.)"""
+    sendfile path: it reads files and writes them with writev.)
+    tls=(cert, key): an ssl listener with its defaults."""
     if as_root is None:
         as_root = os.geteuid() == 0
     lines = ['num-threads: %d' % workers,
@@ -173,8 +215,12 @@ def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
         lines.append('http1-request-timeout: %d' % idle_timeout)
     lines += ['listen:',
               '  host: 127.0.0.1',
-              '  port: %d' % port,
-              'hosts:',
+              '  port: %d' % port]
+    if tls:
+        lines += ['  ssl:',
+                  '    certificate-file: %s' % tls[0],
+                  '    key-file: %s' % tls[1]]
+    lines += ['hosts:',
               '  default:',
               '    paths:',
               '      /:',
@@ -197,15 +243,43 @@ def portier_argv(template, port, tsock, root, tmp, build, config='',
     return argv
 
 
-def portier_conf(max_conns=None):
+def portier_conf(max_conns=None, tls=None, port=None, cgi=False):
     """The configuration file behind {config}: nothing but comments for
     the throughput run; max_connections for the memory check (portierd's
-    default, 8192, is below 10,000)."""
+    default, 8192, is below 10,000); with tls=(cert, key) the TLS listener
+    on 127.0.0.1:port (DEFAULT_PORTIER_TLS_CMD has no --listen); for CGI
+    under root, the user the children run as (portierd never starts a
+    child as root)."""
     text = ('# written by integration/bench/bench.py for PORTIER_CMD '
             '--config {config}\n')
     if max_conns:
         text += 'set max_connections = "%d"\n' % max_conns
+    if tls:
+        text += ('listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+                 '  ssl_cert "%s" "%s"\n}\n' % (port, tls[0], tls[1]))
+    if cgi and os.geteuid() == 0:
+        text += 'spawn {\n  default_user "nobody"\n}\n'
     return text
+
+
+def make_tls_cert(tmp):
+    """A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1
+    in tmp: (cert path, key path); raises RuntimeError without openssl."""
+    cert = os.path.join(tmp, 'bench-cert.pem')
+    key = os.path.join(tmp, 'bench-key.pem')
+    try:
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec',
+                        '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                        '-keyout', key, '-out', cert, '-subj',
+                        '/CN=localhost', '-addext',
+                        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+                        '-days', '2'], check=True, capture_output=True,
+                       timeout=30)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError('cannot make a TLS certificate: %s' % e)
+    for path in (cert, key):
+        os.chmod(path, 0o644)   # nginx/h2o workers run as nobody
+    return cert, key
 
 
 def translation_answer(root):
@@ -216,6 +290,17 @@ def translation_answer(root):
             tplib.packet('EASY_BASE'),
             tplib.packet('PATH', root.rstrip('/') + '/'),
             tplib.packet('MAX_AGE', tplib.u32(3600))]
+
+
+def cgi_answer(program):
+    """The cacheable answer for /cgi/hello: the CGI program."""
+    import tplib
+    return [tplib.packet('CGI', program),
+            tplib.packet('MAX_AGE', tplib.u32(3600))]
+
+
+def cgi_program(build):
+    return os.path.join(build, 'examples', 'cgi-hello')
 
 
 def translation_answer_proxy(origin):
@@ -529,13 +614,23 @@ def wait_port(port, proc, timeout=10.0):
     return False
 
 
-def probe(port, path, want_status, want_body):
+def probe(port, path, want_status, want_body, tls=False):
     """Two GETs on one connection: status, body (size and bytes) and
     keep-alive.  Returns (problems, warnings): a problem (wrong status or
     body, no answer) rules the server out of the workload; a warning (the
-    connection was not kept alive) goes into the notes."""
+    connection was not kept alive) goes into the notes.  With tls, over
+    HTTPS (the certificate is not verified), and the negotiated protocol
+    and cipher become a note."""
     problems, warnings = [], []
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
+    if tls:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=5,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
     try:
         for i in range(2):
             conn.request('GET', path)
@@ -551,6 +646,9 @@ def probe(port, path, want_status, want_body):
                 break
             if i == 0 and resp.will_close:
                 warnings.append('connection not kept alive')
+            if i == 0 and tls and conn.sock is not None:
+                warnings.append('%s %s' % (conn.sock.version(),
+                                           conn.sock.cipher()[0]))
     except (OSError, http.client.HTTPException) as e:
         problems.append('%s: %s' % (type(e).__name__, e))
     finally:
@@ -785,6 +883,9 @@ def make_server(name, tmp, root, args, memory_mode=False):
     origin = getattr(args, 'origin_port', None)
     if origin and name not in ('nginx', 'portier'):
         raise RuntimeError('no proxy configuration for %s' % name)
+    tls = getattr(args, 'tls_files', None)
+    if tls:
+        limits['tls'] = tls
     if name == 'nginx':
         path = os.path.join(sdir, 'nginx.conf')
         with open(path, 'w') as f:
@@ -793,6 +894,8 @@ def make_server(name, tmp, root, args, memory_mode=False):
                 '-c', path]
     elif name == 'lighttpd':
         path = os.path.join(sdir, 'lighttpd.conf')
+        if 'cgi' in getattr(args, 'workloads', ()) and not memory_mode:
+            limits['cgi_program'] = cgi_program(args.build)
         with open(path, 'w') as f:
             f.write(lighttpd_conf(port, root, sdir, **limits))
         argv = ['lighttpd', '-D', '-f', path]
@@ -805,8 +908,9 @@ def make_server(name, tmp, root, args, memory_mode=False):
         import tplib
         tsock = '@portier-bench-%d-%d' % (os.getpid(), port)
         config = os.path.join(sdir, 'portierd.conf')
+        cgi = 'cgi' in getattr(args, 'workloads', ()) and not memory_mode
         with open(config, 'w') as f:
-            f.write(portier_conf(limits.get('max_conns')))
+            f.write(portier_conf(limits.get('max_conns'), tls, port, cgi))
         argv = portier_argv(args.portier_cmd, port, tsock, root, sdir,
                             args.build, config, args.workers)
         if not argv:
@@ -819,8 +923,11 @@ def make_server(name, tmp, root, args, memory_mode=False):
         server = Server(name, argv, port, sdir, args.srv_cpus)
         answer = (translation_answer_proxy(origin) if origin
                   else translation_answer(root))
+        cgi_packets = cgi_answer(cgi_program(args.build))
         server.tserver = tplib.ScriptedTranslationServer(
-            handler=lambda req: answer, address=tsock)
+            handler=lambda req: cgi_packets
+            if req.text('URI', '').startswith('/cgi/') else answer,
+            address=tsock)
         return server
     else:
         raise RuntimeError('unknown server %s' % name)
@@ -839,7 +946,7 @@ def start_server(server):
 def install_missing(names, allow):
     """apt-get install the Debian packages of the missing commands, with a
     temporary policy-rc.d so apt starts no system service."""
-    need = sorted({PACKAGES[n] for n in names if not shutil.which(n)})
+    need = sorted({PACKAGES[n] for n in names if not present(n)})
     if not need:
         return []
     if not allow:
@@ -872,7 +979,7 @@ def install_missing(names, allow):
     finally:
         if added:
             os.unlink(policy)
-    return sorted({PACKAGES[n] for n in names if not shutil.which(n)})
+    return sorted({PACKAGES[n] for n in names if not present(n)})
 
 
 def make_docroot(tmp):
@@ -955,9 +1062,14 @@ def throughput(args, names, tmp, root, contents):
     for wl in args.workloads:
         label, path, status, size = WORKLOADS[wl]
         body = contents.get(wl) if status == 200 else None
+        if wl == 'cgi':
+            body = CGI_BODY
         for name in order:
+            if wl == 'cgi' and name not in CGI_SERVERS:
+                usable[(wl, name)] = False
+                continue
             problems, warnings = probe(servers[name].port, path, status,
-                                       body)
+                                       body, tls=getattr(args, 'tls', False))
             extra[(wl, name)] += warnings
             usable[(wl, name)] = not problems
             if problems:
@@ -986,8 +1098,9 @@ def throughput(args, names, tmp, root, contents):
                         notes.append('other load %.0f%%' % other)
                 s0, c0, t0 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
                     time.monotonic()
-                text = run_wrk(args, 'http://127.0.0.1:%d%s'
-                               % (server.port, path), tmp,
+                text = run_wrk(args, '%s://127.0.0.1:%d%s'
+                               % ('https' if getattr(args, 'tls', False)
+                                  else 'http', server.port, path), tmp,
                                '%s-%s-%d' % (wl, name, rnd + 1))
                 s1, c1, t1 = cpu_snapshot(), group_cpu_ticks(server.pgid), \
                     time.monotonic()
@@ -1027,8 +1140,12 @@ def throughput(args, names, tmp, root, contents):
 
     if 'portier' in servers and servers['portier'].tserver is not None:
         n = servers['portier'].tserver.count()
+        # The probe warms one worker's cache; another worker's cache is
+        # cold when wrk starts, and its first concurrent requests (up to
+        # one per connection) each ask before the answer is cached.
+        expected = len(args.workloads) * 2 + (args.workers - 1) * args.conns
         print('portier: %d translation request(s) in the whole run%s' % (
-            n, '' if n <= len(args.workloads) * 2 else
+            n, '' if n <= expected else
             ' (more than expected: is the translation cached?)'))
     for server in servers.values():
         server.stop()
@@ -1323,7 +1440,7 @@ def parse_args(argv=None):
     ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
                     help='SERVERS, comma-separated [%(default)s]')
     ap.add_argument('--workloads',
-                    default=env('WORKLOADS', ','.join(WORKLOADS)),
+                    default=env('WORKLOADS', ','.join(DEFAULT_WORKLOADS)),
                     help='WORKLOADS, comma-separated [%(default)s]')
     ap.add_argument('--repeat', type=int, default=int(env('REPEAT', '3')),
                     help='REPEAT: wrk runs per cell, servers alternating '
@@ -1349,11 +1466,11 @@ def parse_args(argv=None):
     ap.add_argument('--build', default=env('PORTIER_BUILD',
                                            os.path.join(ROOT, 'build')),
                     help='PORTIER_BUILD [%(default)s]')
-    ap.add_argument('--portier-cmd',
-                    default=env('PORTIER_CMD', DEFAULT_PORTIER_CMD),
+    ap.add_argument('--portier-cmd', default=env('PORTIER_CMD'),
                     help='PORTIER_CMD: portierd command line, placeholders '
                     '{build} {port} {tsock} {root} {tmp} {config} '
-                    '[%(default)s]')
+                    '{workers} [%s; with --tls %s]'
+                    % (DEFAULT_PORTIER_CMD, DEFAULT_PORTIER_TLS_CMD))
     ap.add_argument('--wrk-cpus', default=env('WRK_CPUS'),
                     help='WRK_CPUS: taskset CPU list for wrk')
     ap.add_argument('--srv-cpus', default=env('SRV_CPUS'),
@@ -1361,6 +1478,10 @@ def parse_args(argv=None):
     ap.add_argument('--no-install', action='store_true',
                     default=env('NO_INSTALL') == '1',
                     help='NO_INSTALL=1: never run apt-get')
+    ap.add_argument('--tls', action='store_true',
+                    default=env('TLS') == '1',
+                    help='TLS=1: the throughput run over HTTPS (one '
+                    'certificate for every server; no memory check)')
     ap.add_argument('--keep-tmp', action='store_true',
                     default=env('KEEP_TMP') == '1',
                     help='KEEP_TMP=1: keep configs, logs and wrk output')
@@ -1384,6 +1505,13 @@ def parse_args(argv=None):
     except ValueError:
         ap.error('--duration like 5s or 500ms')
     args.build = os.path.abspath(args.build)
+    if args.portier_cmd is None:
+        args.portier_cmd = (DEFAULT_PORTIER_TLS_CMD if args.tls
+                            else DEFAULT_PORTIER_CMD)
+    if args.tls and args.mode not in ('all', 'throughput'):
+        ap.error('--tls measures throughput only (--mode throughput)')
+    if args.tls:
+        args.mode = 'throughput'
     return args
 
 
@@ -1395,7 +1523,18 @@ def main(argv=None):
         return main_fastcgi(args)
     peers = [s for s in args.servers if s in PEERS]
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
+    if args.tls:
+        tools.append('openssl')
+        if 'lighttpd' in peers:
+            tools.append('lighttpd-mod-openssl')
     still = install_missing(tools, not args.no_install)
+    if 'openssl' in still:
+        print('openssl is not installed: no certificate for --tls')
+        return 1
+    if 'lighttpd-mod-openssl' in still and 'lighttpd' not in still:
+        print('lighttpd: mod_openssl (lighttpd-mod-openssl) is missing: '
+              'no TLS for it')
+        still.append('lighttpd')
     names = [s for s in args.servers
              if s == 'portier' or PACKAGES[s] not in still]
     for s in args.servers:
@@ -1414,6 +1553,7 @@ def main(argv=None):
     os.chmod(tmp, 0o755)   # nginx workers and h2o run as nobody under root
     try:
         root, contents = make_docroot(tmp)
+        args.tls_files = make_tls_cert(tmp) if args.tls else None
         print('# Portier bench %s | %s | %d CPUs | loadavg %s' % (
             time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
             ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
@@ -1437,9 +1577,11 @@ def main(argv=None):
                   'on 127.0.0.1:%d (keep-alive to it)' % origin.port)
         if args.mode in ('all', 'throughput', 'proxy'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
-                  'alternating; %d worker(s) each' % (
+                  'alternating; %d worker(s) each%s' % (
                       args.threads, args.conns, args.duration, args.repeat,
-                      args.workers))
+                      args.workers,
+                      '; HTTPS (keep-alive), one ECDSA P-256 certificate'
+                      if args.tls else ''))
             results, order, machine = throughput(args, names, tmp, root,
                                                  contents)
             print()

@@ -117,6 +117,9 @@ test_stats_encode(void **state)
         .fcache_entries = 4,
         .fcache_hits = 50,
         .fcache_misses = 7,
+        .nfs_cache_entries = 3,
+        .nfs_cache_hits = 30,
+        .nfs_cache_misses = 5,
     };
     struct pr_buf out = PR_BUF_INIT;
     assert_int_equal(pr_buf_append(&out, "x", 1), 0); /* appends */
@@ -137,7 +140,7 @@ test_stats_encode(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len - 4); /* exactly one object */
     const msgpack_object *m = &u.data;
-    assert_int_equal(m->via.map.size, 8);
+    assert_int_equal(m->via.map.size, 9);
     assert_int_equal(get_u64(m, "workers"), 1);
     assert_int_equal(get_u64(m, "connections"), 3);
     assert_int_equal(get_u64(m, "accepted"), 70);
@@ -162,6 +165,10 @@ test_stats_encode(void **state)
     assert_int_equal(get_u64(fc, "entries"), 4);
     assert_int_equal(get_u64(fc, "hits"), 50);
     assert_int_equal(get_u64(fc, "misses"), 7);
+    const msgpack_object *nc = get(m, "nfs_cache");
+    assert_int_equal(get_u64(nc, "entries"), 3);
+    assert_int_equal(get_u64(nc, "hits"), 30);
+    assert_int_equal(get_u64(nc, "misses"), 5);
     msgpack_unpacked_destroy(&u);
     pr_buf_free(&out);
 }

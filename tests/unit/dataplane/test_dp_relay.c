@@ -111,7 +111,7 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(get(m, "translation_cache"), "hits"), 40);
     assert_int_equal(get_u64(get(m, "file_cache"), "misses"), 8);
     /* The keys keep the workers' order, ours come last. */
-    assert_int_equal(m->via.map.size, 8 + 2);
+    assert_int_equal(m->via.map.size, 9 + 2);
     assert_int_equal(m->via.map.ptr[0].key.via.str.size, 7); /* workers */
     /* Per worker: pid first, no "workers" key, its own numbers. */
     const msgpack_object *pw = get(m, "per_worker");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -357,7 +358,7 @@ test_spawn_identity_and_limits(void **state)
     struct tp_child_options co;
     memset(&co, 0, sizeof(co));
     co.umask = 027;
-    co.rlimits = "n64 Sc0";
+    co.rlimits = "n64 Sc0 f!";
     struct run r = { false, 0 };
     char err[300], out[256];
     int fd;
@@ -381,6 +382,55 @@ test_spawn_identity_and_limits(void **state)
 }
 
 static void
+test_spawn_extra_fds(void **state)
+{
+    (void)state;
+    /* fd 3 and fd 4 are what the caller passed, nothing else leaks */
+    int a[2], b[2], out[2];
+    assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    int leak = open("/dev/null", O_RDONLY);     /* not close-on-exec */
+    assert_true(leak > 4);
+    static char env0[] = "PATH=/usr/bin:/bin", a0[] = "sh", a1[] = "-c";
+    static char script[] = "echo three >&3; echo four >&4; "
+                           "ls /proc/self/fd | sort -n | tr '\\n' ' '";
+    static char *envp[] = { env0, NULL };
+    char *argv[] = { a0, a1, script, NULL };
+    int extra[2] = { a[1], b[1] };
+    struct dp_spawn_options o = {
+        .name = "test fds",
+        .path = "/bin/sh",
+        .argv = argv,
+        .envp = envp,
+        .stdin_fd = -1,
+        .stdout_fd = out[1],
+        .extra_fds = extra,
+        .n_extra_fds = 2,
+    };
+    char err[300];
+    struct run r = { false, 0 };
+    struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    close(a[1]);
+    close(b[1]);
+    close(out[1]);
+    close(leak);
+    assert_non_null(c);
+    char buf[256];
+    read_all(a[0], buf, sizeof(buf));
+    assert_string_equal(buf, "three\n");
+    read_all(b[0], buf, sizeof(buf));
+    assert_string_equal(buf, "four\n");
+    read_all(out[0], buf, sizeof(buf));
+    /* 0, 1, 2, 3, 4 and the descriptor ls itself opens */
+    assert_int_equal(strncmp(buf, "0 1 2 3 4 ", 10), 0);
+    assert_true(strlen(buf) <= 12);
+    run_until(exited, &r);
+    dp_child_release(c, false);
+    run_until(none_left, NULL);
+}
+
+static void
 test_spawn_failures(void **state)
 {
     (void)state;
@@ -396,25 +446,62 @@ test_spawn_failures(void **state)
         .stdin_fd = -1,
         .stdout_fd = -1,
     };
+    /* refused at once: missing, not executable */
     assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
-    assert_string_equal(err, "cannot start cgi /nonexistent/x: execve: No "
-                        "such file or directory");
+    assert_string_equal(err, "cannot start cgi /nonexistent/x: No such "
+                        "file or directory");
+    o.path = "/etc/passwd";
+    assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
+    assert_string_equal(err, "cannot start cgi /nonexistent/x: not an "
+                        "executable file");
+
+    /* reported from the loop: the child exits with 127 */
     struct tp_child_options co;
     memset(&co, 0, sizeof(co));
     co.umask = TP_UMASK_UNSET;
     co.chdir = "/nonexistent-dir";
     o.path = "/bin/true";
     o.child = &co;
-    assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
-    assert_string_equal(err, "cannot start cgi /nonexistent/x: chdir "
-                        "(CHDIR): No such file or directory");
+    struct run r = { false, 0 };
+    struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    assert_non_null(c);
+    run_until(exited, &r);
+    assert_true(r.exited);
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 127);
+    assert_string_equal(dp_child_start_error(c), "cannot start cgi "
+                        "/nonexistent/x: chdir (CHDIR): No such file or "
+                        "directory");
+    dp_child_release(c, false);
+
+    char script[] = "/tmp/portier-test-spawn-XXXXXX";
+    int fd = mkstemp(script);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "\x01\x02garbage", 9), 9);
+    close(fd);
+    chmod(script, 0755);
     co.chdir = NULL;
+    o.path = script;
+    memset(&r, 0, sizeof(r));
+    c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    assert_non_null(c);
+    run_until(exited, &r);
+    unlink(script);
+    assert_int_equal(WEXITSTATUS(r.status), 127);
+    char want[200];
+    snprintf(want, sizeof(want), "cannot start cgi /nonexistent/x: execve: "
+             "%s", strerror(ENOEXEC));
+    assert_string_equal(dp_child_start_error(c), want);
+    dp_child_release(c, false);
+
     co.uid_gid.present = true;
     co.uid_gid.uid = 4242;
     co.uid_gid.gid = 4242;
+    o.path = "/bin/true";
     assert_null(dp_spawn(&o, NULL, NULL, err, sizeof(err)));
     assert_string_equal(err, "UID_GID 4242:4242: user 4242 is not allowed "
                         "by spawn { allow_user }");
+    run_until(none_left, NULL);
     assert_int_equal(dp_spawn_count(), 0);
 }
 
@@ -503,6 +590,8 @@ main(void)
                                         loop_setup, loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_identity_and_limits,
                                         loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_extra_fds, loop_setup,
+                                        loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_failures, loop_setup,
                                         loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_kill, loop_setup,
