@@ -881,3 +881,28 @@ def test_remote_binary_address_and_failover(portierd_factory, site, apps,
     assert len(lines) == 1 and 'Connection refused' in lines[0], d.log()
     assert children(d.proc.pid) == []
     d.stop()
+
+
+def test_suite_left_no_process(apps):
+    """Last in this file: after every test above (each stopped its
+    portierd and its separately started servers), no process of the
+    example applications of this build is left running (the tests
+    above check for zombies of each portierd)."""
+    deadline = time.monotonic() + 5
+    left = []
+    while time.monotonic() < deadline:
+        left = []
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                    argv0 = f.read().split(b'\0')[0].decode(errors='replace')
+            except OSError:
+                continue
+            if argv0 in apps.values():
+                left.append((entry, argv0))
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == []
