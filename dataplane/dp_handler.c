@@ -7,6 +7,7 @@
 #include "dp_cgi.h"
 #include "dp_pipe.h"
 #include "dp_fcache.h"
+#include "dp_fcgi.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
 #include "dp_nfs.h"
@@ -30,6 +31,7 @@ struct dp_handler {
     uv_loop_t *loop;
     struct dp_handler_server *servers;
     size_t n_servers;
+    struct dp_fcgi_stock *fcgi;   /* FASTCGI; NULL: 502 */
     struct dp_sessions *sessions;     /* NULL: no session management */
 };
 
@@ -106,6 +108,12 @@ dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
     h->n_servers = n;
     h->loop = loop;
     return h;
+}
+
+void
+dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock)
+{
+    handler->fcgi = stock;
 }
 
 void
@@ -305,6 +313,7 @@ missing_feature(const struct tp_response *r)
     if (r->address.type != TP_ADDRESS_NONE &&
         r->address.type != TP_ADDRESS_LOCAL &&
         r->address.type != TP_ADDRESS_CGI &&
+        r->address.type != TP_ADDRESS_FASTCGI &&
         r->address.type != TP_ADDRESS_HTTP &&
         r->address.type != TP_ADDRESS_WAS &&
         r->address.type != TP_ADDRESS_LHTTP &&
@@ -1193,6 +1202,22 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         }
         *hp = h;
         serve_local(hr, r, hp);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_FASTCGI && hr->handler->fcgi != NULL) {
+        struct dp_response_headers *hp = dp_pool_alloc(req->pool,
+                                                       sizeof(*hp));
+        if (hp == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        *hp = h;
+        dp_fcgi_serve(hr->handler->fcgi, req, r, hp);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_FASTCGI) {
+        dp_request_error(req, 502, "translation packet FASTCGI: no FastCGI "
+                         "stock in this process");
         return;
     }
     if (r->address.type == TP_ADDRESS_CGI) {

@@ -13,6 +13,7 @@
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
+#include "dp_fcgi.h"
 #include "dp_nfs.h"
 #include "dp_handler.h"
 #include "dp_http.h"
@@ -71,6 +72,7 @@ struct daemon {
     int *listen_fds;            /* bound before any worker starts */
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
+    struct dp_fcgi_stock *fcgi; /* FastCGI connections and processes */
     struct dp_sessions *sessions;   /* this worker's browser sessions */
     uv_timer_t session_timer;   /* expiry and session_save_path */
     bool session_timer_running;
@@ -159,6 +161,36 @@ access_log_open(struct daemon *d)
     return 0;
 }
 
+/* The FastCGI stock as a child pool of the control server
+ * (FADE_CHILDREN, TERMINATE_CHILDREN, SIGHUP); an empty tag means all. */
+static size_t
+fcgi_children(void *ctx, const char *tag, size_t tag_len, bool terminate)
+{
+    char buf[256];
+    const char *t = NULL;
+    if (tag_len > 0) {
+        if (tag_len >= sizeof(buf) || memchr(tag, '\0', tag_len) != NULL)
+            return 0;       /* no CHILD_TAG can match it */
+        memcpy(buf, tag, tag_len);
+        buf[tag_len] = '\0';
+        t = buf;
+    }
+    return terminate ? dp_fcgi_stock_terminate(ctx, t)
+                     : dp_fcgi_stock_fade(ctx, t);
+}
+
+static size_t
+fcgi_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return fcgi_children(ctx, tag, tag_len, false);
+}
+
+static size_t
+fcgi_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return fcgi_children(ctx, tag, tag_len, true);
+}
+
 /* Save the sessions to session_save_path (when set); logs failures. */
 static void
 sessions_save(struct daemon *d)
@@ -193,6 +225,10 @@ shutdown_done(void *ctx)
     /* The control server points at the stocks: close it first. */
     dp_control_close(d->control);
     d->control = NULL;
+    /* Children are stopped and reaped while the loop still runs. */
+    dp_control_unregister_pool(d->fcgi);
+    dp_fcgi_stock_free(d->fcgi);
+    d->fcgi = NULL;
     dp_was_shutdown();
     dp_lhttp_shutdown();
     dp_spawn_shutdown();
@@ -324,6 +360,7 @@ chain_build(struct daemon *d, struct chain *c,
     c->handler = dp_handler_new(d->loop, c->servers, n);
     if (c->handler == NULL)
         return -1;
+    dp_handler_set_fcgi(c->handler, d->fcgi);
     dp_handler_set_sessions(c->handler, d->sessions);
     return 0;
 }
@@ -1096,6 +1133,23 @@ run_worker(struct daemon *d)
     if (d->chains == NULL)
         return 1;
     d->n_chains = 1;
+    const struct dp_config_settings *cs = &cfg->settings;
+    struct dp_fcgi_settings fs = {
+        .stock_limit = (unsigned)cs->fastcgi_stock_limit,
+        .stock_max_idle = (unsigned)cs->fastcgi_stock_max_idle,
+        .idle_timeout_ms = cs->fastcgi_idle_timeout,
+        .timeout_ms = cs->fastcgi_timeout,
+        .server_software = cs->server_string,
+    };
+    d->fcgi = dp_fcgi_stock_new(d->loop, &fs);
+    struct dp_control_pool fcgi_pool = {
+        .name = "fastcgi",
+        .fade = fcgi_fade,
+        .terminate = fcgi_terminate,
+        .ctx = d->fcgi,
+    };
+    if (d->fcgi == NULL || dp_control_register_pool(&fcgi_pool) != 0)
+        return 1;
     if (chain_build(d, &d->chains[0], cfg->translation_sockets,
                     cfg->n_translation_sockets) != 0)
         return 1;
