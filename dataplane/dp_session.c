@@ -385,6 +385,9 @@ struct dp_session_manager {
     struct store *st;
     size_t map_size;
     uint8_t *scratch;             /* RECORD_MAX bytes: a record copied out */
+    int recovered;                /* 0, or a dead holder: 1 reading, 2
+                                     changing (logged after the unlock) */
+    size_t lost;
 };
 
 static uint32_t *
@@ -432,22 +435,14 @@ store_lock(struct dp_session_manager *m, bool changing)
     struct store *st = m->st;
     int rc = pthread_mutex_lock(&st->lock);
     if (rc == EOWNERDEAD) {
-        size_t lost = 0;
+        m->recovered = st->changing ? 2 : 1;
+        m->lost = 0;
         if (st->changing) {
-            lost = st->stats.sessions;
+            m->lost = st->stats.sessions;
             store_reset(st);
         }
         st->stats.recovered++;
         pthread_mutex_consistent(&st->lock);
-        if (st->changing)
-            fprintf(stderr, "portierd: session store: a process died while "
-                    "changing the store under its lock; the lock is "
-                    "recovered and the store emptied (%zu session(s) "
-                    "lost)\n", lost);
-        else
-            fprintf(stderr, "portierd: session store: a process died "
-                    "holding the lock while reading; the lock is "
-                    "recovered, no session lost\n");
     } else if (rc != 0) {
         fprintf(stderr, "portierd: session store: cannot lock: %s\n",
                 strerror(rc));
@@ -458,10 +453,19 @@ store_lock(struct dp_session_manager *m, bool changing)
 }
 
 static void
-store_unlock(struct store *st)
+store_unlock(struct dp_session_manager *m)
 {
-    st->changing = 0;
-    pthread_mutex_unlock(&st->lock);
+    m->st->changing = 0;
+    pthread_mutex_unlock(&m->st->lock);
+    if (m->recovered == 2)
+        fprintf(stderr, "portierd: session store: a process died while "
+                "changing the store under its lock; the lock is recovered "
+                "and the store emptied (%zu session(s) lost)\n", m->lost);
+    else if (m->recovered == 1)
+        fprintf(stderr, "portierd: session store: a process died holding "
+                "the lock while reading; the lock is recovered, no session "
+                "lost\n");
+    m->recovered = 0;
 }
 
 static size_t
@@ -553,7 +557,7 @@ dp_session_manager_set_idle_timeout(struct dp_session_manager *m,
     m->config.idle_timeout_ms = idle_timeout_ms;
     struct store *st = store_lock(m, false);
     st->idle_timeout_ms = idle_timeout_ms;
-    store_unlock(st);
+    store_unlock(m);
 }
 
 void
@@ -745,7 +749,8 @@ write_record(struct store *st, uint32_t i, const uint8_t *rec, size_t len,
     while (st->n_chunks - st->chunks_used < need && evict_one(st, i))
         ++*evicted;
     uint32_t *link = &s->first_chunk;
-    for (size_t done = 0; done < len; done += CHUNK_DATA) {
+    size_t done = 0;
+    for (; done < len; done += CHUNK_DATA) {
         uint32_t c = chunk_alloc(st);
         if (c == NIL)
             break;              /* cannot happen: the caller checked */
@@ -754,7 +759,12 @@ write_record(struct store *st, uint32_t i, const uint8_t *rec, size_t len,
         *link = c;
         link = &chunk_at(st, c)->next;
     }
-    s->len = *link == NIL && s->first_chunk != NIL ? (uint32_t)len : 0;
+    if (done < len) {           /* no partial record: none at all */
+        chunks_free(st, s->first_chunk);
+        s->first_chunk = NIL;
+        return;
+    }
+    s->len = (uint32_t)len;
 }
 
 /* Copy slot i's record into out (RECORD_MAX bytes); its length. */
@@ -892,7 +902,7 @@ dp_session_touch(struct dp_session_manager *m, const struct dp_session_id *id,
     uint32_t i = find_live(st, id, now_ms);
     if (i != NIL)
         refresh(st, i, now_ms);
-    store_unlock(st);
+    store_unlock(m);
     return i != NIL;
 }
 
@@ -903,13 +913,13 @@ dp_session_get(struct dp_session_manager *m, const struct dp_session_id *id,
     struct store *st = store_lock(m, true);
     uint32_t i = find_live(st, id, now_ms);
     if (i == NIL) {
-        store_unlock(st);
+        store_unlock(m);
         return NULL;
     }
     refresh(st, i, now_ms);
     uint64_t expires = slot_at(st, i)->expires_ms;
     size_t len = read_record(st, i, m->scratch);
-    store_unlock(st);
+    store_unlock(m);
     return decode_record(m->scratch, len, id, expires);
 }
 
@@ -919,12 +929,12 @@ dp_session_peek(struct dp_session_manager *m, const struct dp_session_id *id)
     struct store *st = store_lock(m, false);
     uint32_t i = lookup(st, id);
     if (i == NIL) {
-        store_unlock(st);
+        store_unlock(m);
         return NULL;
     }
     uint64_t expires = slot_at(st, i)->expires_ms;
     size_t len = read_record(st, i, m->scratch);
-    store_unlock(st);
+    store_unlock(m);
     return decode_record(m->scratch, len, id, expires);
 }
 
@@ -954,7 +964,7 @@ dp_session_put(struct dp_session_manager *m, const struct dp_session *s,
                                                  s->attach.len) : 0;
         refresh(st, i, now_ms);
     }
-    store_unlock(st);
+    store_unlock(m);
     pr_buf_free(&b);
     if (evicted != NULL)
         *evicted = ev;
@@ -968,12 +978,12 @@ insert_new(struct dp_session_manager *m, const struct dp_session *s,
 {
     struct store *st = store_lock(m, true);
     if (lookup(st, &s->id) != NIL) {
-        store_unlock(st);
+        store_unlock(m);
         return -EEXIST;
     }
     uint32_t i = slot_alloc(st, now_ms, evicted);
     if (i == NIL) {
-        store_unlock(st);
+        store_unlock(m);
         return -ENOSPC;
     }
     struct slot *sl = slot_at(st, i);
@@ -983,7 +993,7 @@ insert_new(struct dp_session_manager *m, const struct dp_session *s,
                           ? attach_hash(s->attach.data, s->attach.len) : 0;
     link_slot(st, i);
     write_record(st, i, b->data, b->len, evicted);
-    store_unlock(st);
+    store_unlock(m);
     return 0;
 }
 
@@ -1020,7 +1030,7 @@ dp_session_create(struct dp_session_manager *m, uint64_t now_ms,
     }
     struct store *st = store_lock(m, false);
     st->stats.created++;
-    store_unlock(st);
+    store_unlock(m);
     if (evicted != NULL)
         *evicted = ev > 0;
     return s;
@@ -1059,7 +1069,7 @@ dp_session_discard(struct dp_session_manager *m,
         remove_slot(st, i);
         st->stats.discarded++;
     }
-    store_unlock(st);
+    store_unlock(m);
     return i != NIL;
 }
 
@@ -1080,7 +1090,7 @@ dp_session_discard_attached(struct dp_session_manager *m, const void *attach,
         }
         i = next;
     }
-    store_unlock(st);
+    store_unlock(m);
     return n;
 }
 
@@ -1102,7 +1112,7 @@ dp_session_find_attached(struct dp_session_manager *m,
             break;
         }
     }
-    store_unlock(st);
+    store_unlock(m);
     return found;
 }
 
@@ -1111,7 +1121,7 @@ dp_session_expire(struct dp_session_manager *m, uint64_t now_ms)
 {
     struct store *st = store_lock(m, true);
     size_t n = expire_locked(st, now_ms);
-    store_unlock(st);
+    store_unlock(m);
     return n;
 }
 
@@ -1128,7 +1138,7 @@ dp_session_foreach(struct dp_session_manager *m,
     for (uint32_t i = st->lru_head; i != NIL && n < st->n_slots;
          i = slot_at(st, i)->lru_next)
         ids[n++] = slot_at(st, i)->id;
-    store_unlock(st);
+    store_unlock(m);
     for (size_t k = 0; k < n; k++) {
         struct dp_session *s = dp_session_peek(m, &ids[k]);
         if (s != NULL) {
@@ -1148,5 +1158,5 @@ dp_session_get_stats(struct dp_session_manager *m,
     *out = st->stats;
     out->chunks_used = st->chunks_used;
     out->chunks_total = st->n_chunks;
-    store_unlock(st);
+    store_unlock(m);
 }
