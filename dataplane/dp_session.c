@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,7 +359,8 @@ struct slot {
     uint32_t hash_next;           /* also the free list */
     uint32_t lru_prev, lru_next;  /* head = least recent = next to expire */
     uint32_t first_chunk;         /* the record */
-    uint32_t len;
+    uint32_t len;                 /* 0 while it is being written */
+    uint32_t used;                /* linked; cleared first on removal */
 };
 
 struct chunk {
@@ -427,6 +429,112 @@ store_reset(struct store *st)
     st->stats.sessions = 0;
 }
 
+/* The order of a few stores matters to store_repair(): keep the
+ * compiler from moving them (a killed process stops between two
+ * instructions; the stores it made before are in the region). */
+#define ORDER() atomic_signal_fence(memory_order_seq_cst)
+
+static int
+by_expiry(const void *a, const void *b, void *ctx)
+{
+    struct store *st = ctx;
+    uint64_t x = slot_at(st, *(const uint32_t *)a)->expires_ms;
+    uint64_t y = slot_at(st, *(const uint32_t *)b)->expires_ms;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t lookup_index(struct store *st,
+                             const struct dp_session_id *id);
+static size_t bucket_of(const struct store *st,
+                        const struct dp_session_id *id);
+
+/*
+ * A process died changing the store: rebuild every link from the slots.
+ * A slot counts when it is marked used, has a whole record (len > 0, set
+ * last when a record is written) and its chunk chain has exactly the
+ * chunks of that length, none shared; the hash, the LRU list (by expiry)
+ * and both free lists are made anew.  Returns how many sessions were
+ * dropped, or -1 (out of memory: the caller empties the store).
+ */
+static long
+store_repair(struct store *st)
+{
+    size_t before = st->stats.sessions;
+    uint8_t *owned = calloc(st->chunk_brk / 8 + 1, 1);
+    uint32_t *keep = malloc(((size_t)st->slot_brk + 1) * sizeof(*keep));
+    if (owned == NULL || keep == NULL) {
+        free(owned);
+        free(keep);
+        return -1;
+    }
+    memset(buckets(st), 0xff, st->n_buckets * sizeof(uint32_t));
+    size_t n = 0, chunks = 0;
+    for (uint32_t i = 0; i < st->slot_brk; i++) {
+        struct slot *s = slot_at(st, i);
+        bool ok = s->used && s->len > 0 && s->len <= RECORD_MAX &&
+                  lookup_index(st, &s->id) == NIL;
+        size_t need = ok ? (s->len + CHUNK_DATA - 1) / CHUNK_DATA : 0;
+        size_t got = 0;
+        uint32_t c = ok ? s->first_chunk : NIL;
+        while (ok && got < need) {
+            if (c == NIL || c >= st->chunk_brk ||
+                (owned[c / 8] & (1u << (c % 8)))) {
+                ok = false;
+                break;
+            }
+            owned[c / 8] |= (uint8_t)(1u << (c % 8));
+            got++;
+            c = chunk_at(st, c)->next;
+        }
+        if (ok && c != NIL)
+            ok = false;
+        if (!ok) {
+            /* give back what this slot marked */
+            c = s->first_chunk;
+            for (size_t k = 0; k < got; k++) {
+                owned[c / 8] &= (uint8_t)~(1u << (c % 8));
+                c = chunk_at(st, c)->next;
+            }
+            s->used = 0;
+            continue;
+        }
+        chunks += got;
+        uint32_t *b = &buckets(st)[bucket_of(st, &s->id)];
+        s->hash_next = *b;
+        *b = i;
+        keep[n++] = i;
+    }
+    qsort_r(keep, n, sizeof(*keep), by_expiry, st);
+    st->lru_head = st->lru_tail = NIL;
+    for (size_t k = 0; k < n; k++) {
+        struct slot *s = slot_at(st, keep[k]);
+        s->lru_prev = st->lru_tail;
+        s->lru_next = NIL;
+        if (st->lru_tail != NIL)
+            slot_at(st, st->lru_tail)->lru_next = keep[k];
+        else
+            st->lru_head = keep[k];
+        st->lru_tail = keep[k];
+    }
+    st->free_slot = NIL;
+    for (uint32_t i = st->slot_brk; i-- > 0;)
+        if (!slot_at(st, i)->used) {
+            slot_at(st, i)->hash_next = st->free_slot;
+            st->free_slot = i;
+        }
+    st->free_chunk = NIL;
+    for (uint32_t c = st->chunk_brk; c-- > 0;)
+        if (!(owned[c / 8] & (1u << (c % 8)))) {
+            chunk_at(st, c)->next = st->free_chunk;
+            st->free_chunk = c;
+        }
+    st->chunks_used = (uint32_t)chunks;
+    st->stats.sessions = n;
+    free(owned);
+    free(keep);
+    return before > n ? (long)(before - n) : 0;
+}
+
 /* Lock the store.  A holder that died: the next locker takes over, and
  * empties the store when the dead one was changing it. */
 static struct store *
@@ -438,8 +546,13 @@ store_lock(struct dp_session_manager *m, bool changing)
         m->recovered = st->changing ? 2 : 1;
         m->lost = 0;
         if (st->changing) {
-            m->lost = st->stats.sessions;
-            store_reset(st);
+            long lost = store_repair(st);
+            if (lost < 0) {
+                m->recovered = 3;
+                lost = (long)st->stats.sessions;
+                store_reset(st);
+            }
+            m->lost = (size_t)lost;
         }
         st->stats.recovered++;
         pthread_mutex_consistent(&st->lock);
@@ -460,7 +573,13 @@ store_unlock(struct dp_session_manager *m)
     if (m->recovered == 2)
         fprintf(stderr, "portierd: session store: a process died while "
                 "changing the store under its lock; the lock is recovered "
-                "and the store emptied (%zu session(s) lost)\n", m->lost);
+                "and the store rebuilt from its slots (%zu session(s) "
+                "lost)\n", m->lost);
+    else if (m->recovered == 3)
+        fprintf(stderr, "portierd: session store: a process died while "
+                "changing the store under its lock; out of memory for the "
+                "repair: the store is emptied (%zu session(s) lost)\n",
+                m->lost);
     else if (m->recovered == 1)
         fprintf(stderr, "portierd: session store: a process died holding "
                 "the lock while reading; the lock is recovered, no session "
@@ -615,6 +734,12 @@ lookup(struct store *st, const struct dp_session_id *id)
     return NIL;
 }
 
+static uint32_t
+lookup_index(struct store *st, const struct dp_session_id *id)
+{
+    return lookup(st, id);
+}
+
 static void
 chunks_free(struct store *st, uint32_t c)
 {
@@ -650,6 +775,8 @@ static void
 remove_slot(struct store *st, uint32_t i)
 {
     struct slot *s = slot_at(st, i);
+    s->used = 0;
+    ORDER();
     uint32_t *pp = &buckets(st)[bucket_of(st, &s->id)];
     while (*pp != NIL && *pp != i)
         pp = &slot_at(st, *pp)->hash_next;
@@ -726,6 +853,8 @@ link_slot(struct store *st, uint32_t i)
     *b = i;
     lru_insert_sorted(st, i);
     st->stats.sessions++;
+    ORDER();
+    s->used = 1;
 }
 
 static size_t
@@ -742,9 +871,11 @@ write_record(struct store *st, uint32_t i, const uint8_t *rec, size_t len,
              size_t *evicted)
 {
     struct slot *s = slot_at(st, i);
-    chunks_free(st, s->first_chunk);
-    s->first_chunk = NIL;
+    uint32_t old = s->first_chunk;
     s->len = 0;
+    s->first_chunk = NIL;
+    ORDER();
+    chunks_free(st, old);
     size_t need = chunks_for(len);
     while (st->n_chunks - st->chunks_used < need && evict_one(st, i))
         ++*evicted;
@@ -764,6 +895,7 @@ write_record(struct store *st, uint32_t i, const uint8_t *rec, size_t len,
         s->first_chunk = NIL;
         return;
     }
+    ORDER();
     s->len = (uint32_t)len;
 }
 

@@ -31,7 +31,9 @@
  *   copy bytes and move indices; no I/O, no allocation.  A process that
  *   dies holding the lock (kill -9) is noticed by the next one to lock:
  *   if it was only reading, nothing is lost; if it was changing the
- *   store, the store is emptied (its links cannot be trusted).  Either
+ *   store, every link (hash, LRU list, free lists) is rebuilt from the
+ *   slots, and only a session whose record was half written is dropped
+ *   (the store is emptied only when the repair finds no memory).  Either
  *   way the store is usable again and one line is logged to stderr.
  * - Callers never hold a pointer into the region: dp_session_get() hands
  *   out a private copy (struct dp_session, heap-allocated) and
