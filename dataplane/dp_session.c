@@ -905,7 +905,9 @@ read_record(struct store *st, uint32_t i, uint8_t *out)
 {
     const struct slot *s = slot_at(st, i);
     size_t done = 0;
-    for (uint32_t c = s->first_chunk; c != NIL && done < s->len;
+    if (s->len > RECORD_MAX)
+        return 0;               /* never written so: read as nothing */
+    for (uint32_t c = s->first_chunk; c < st->n_chunks && done < s->len;
          c = chunk_at(st, c)->next) {
         size_t n = s->len - done < CHUNK_DATA ? s->len - done : CHUNK_DATA;
         memcpy(out + done, chunk_at(st, c)->data, n);
@@ -938,7 +940,8 @@ attached_to(struct store *st, uint32_t i, uint64_t hash, const void *attach,
     uint8_t head[RECORD_HEAD];
     const uint8_t *want = attach;
     size_t pos = 0;             /* offset into the record */
-    for (uint32_t c = s->first_chunk; c != NIL && pos < RECORD_HEAD + len;
+    for (uint32_t c = s->first_chunk;
+         c < st->n_chunks && pos < RECORD_HEAD + len;
          c = chunk_at(st, c)->next) {
         const uint8_t *d = chunk_at(st, c)->data;
         for (size_t k = 0; k < CHUNK_DATA && pos < RECORD_HEAD + len;

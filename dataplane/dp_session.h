@@ -212,12 +212,12 @@ dp_session_realm_discard(struct dp_session *s, const char *realm);
 const char *
 dp_realm_session_user(const struct dp_realm_session *r, uint64_t now_ms);
 
-/** A session allocated outside any store (for the file decoder), all
- *  fields unset; NULL when out of memory. */
+/** A private session on the heap (a copy out of the store, or one from
+ *  the file decoder), all fields unset; NULL when out of memory. */
 struct dp_session *
 dp_session_new(void);
 
-/** Free a session that is in no store. */
+/** Free a private session (NULL: nothing). */
 void
 dp_session_free(struct dp_session *s);
 
