@@ -73,8 +73,13 @@ struct daemon {
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
     struct dp_fcgi_stock *fcgi; /* FastCGI connections and processes */
-    struct dp_sessions *sessions;   /* this worker's browser sessions */
-    uv_timer_t session_timer;   /* expiry and session_save_path */
+    struct dp_sessions *sessions;   /* the browser sessions: a store
+                                       shared by the master and all its
+                                       workers, made before they fork */
+    bool worker_process;        /* forked by the master (which saves the
+                                   sessions) */
+    uv_timer_t session_timer;   /* expiry, and session_save_path when
+                                   single */
     bool session_timer_running;
     struct dp_tls_set tls;      /* built before any worker starts */
     int channel_fd;             /* a worker's end of the master's channel,
@@ -191,12 +196,13 @@ fcgi_terminate(void *ctx, const char *tag, size_t tag_len)
     return fcgi_children(ctx, tag, tag_len, true);
 }
 
-/* Save the sessions to session_save_path (when set); logs failures. */
+/* Save the sessions to session_save_path (when set); logs failures.
+ * With workers only the master saves: the store is the same for all. */
 static void
 sessions_save(struct daemon *d)
 {
     const char *path = d->cfg.settings.session_save_path;
-    if (path == NULL || d->sessions == NULL)
+    if (path == NULL || d->sessions == NULL || d->worker_process)
         return;
     char err[512];
     if (dp_session_file_save(dp_sessions_manager(d->sessions), path, err,
@@ -636,6 +642,7 @@ struct worker {
 static struct dp_relay *relay;
 
 static int run_worker(struct daemon *d);
+static void sessions_reconfigure(struct daemon *d);
 
 static uint64_t
 now_ms(void)
@@ -692,6 +699,7 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
     dp_relay_forget(relay);
     relay = NULL;
     d->channel_fd = pair[1];
+    d->worker_process = true;
     if (drop_privileges(&run_as) != 0)
         _exit(1);
     d->access_log_path = d->cfg.settings.access_log;   /* after a reload */
@@ -827,6 +835,7 @@ master_reload(struct daemon *d, struct worker *workers, unsigned slots,
     d->cfg = fresh;
     dp_tls_set_free(&d->tls);
     d->tls = fresh_tls;
+    sessions_reconfigure(d);
     unsigned want = (unsigned)d->cfg.settings.workers;
     if (want > MAX_WORKERS)
         want = MAX_WORKERS;
@@ -874,6 +883,8 @@ run_master(struct daemon *d, unsigned n)
     for (unsigned i = 0; i < n; i++)
         if (start_slot(d, &workers[i], &old))
             alive++;
+    /* The master saves the shared sessions (session_save_path). */
+    uint64_t next_save = now_ms() + d->cfg.settings.session_save_interval;
     bool stopping = false;
     uint64_t stop_deadline = 0;
     bool killed = false;
@@ -900,6 +911,11 @@ run_master(struct daemon *d, unsigned n)
             if (timeout < 0 || t < timeout)
                 timeout = t;
         }
+        if (!stopping && d->cfg.settings.session_save_path != NULL) {
+            int t = next_save > now ? (int)(next_save - now) : 0;
+            if (timeout < 0 || t < timeout)
+                timeout = t;
+        }
         size_t nfds = 0;
         if (relay != NULL) {
             nfds = dp_relay_pollfds(relay, fds, sizeof(fds) / sizeof(*fds));
@@ -917,6 +933,12 @@ run_master(struct daemon *d, unsigned n)
         if (relay != NULL)
             dp_relay_dispatch(relay, fds, nfds, now);
 
+        if (!stopping && now >= next_save) {
+            next_save = now + d->cfg.settings.session_save_interval;
+            dp_session_expire(dp_sessions_manager(d->sessions),
+                              dp_sessions_now());
+            sessions_save(d);
+        }
         if (master_hup) {
             master_hup = 0;
             if (!stopping)
@@ -981,6 +1003,7 @@ run_master(struct daemon *d, unsigned n)
         }
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
+    sessions_save(d);       /* every worker is gone: the final state */
     fprintf(stderr, "portierd: stopped\n");
     return 0;
 }
@@ -1074,12 +1097,11 @@ master_start_relay(struct daemon *d)
     return 0;
 }
 
-/* This worker's sessions: the store, the file, the timer. */
-static int
-sessions_start(struct daemon *d)
+static void
+sessions_config(const struct dp_config_settings *s,
+                struct dp_sessions_config *sc)
 {
-    const struct dp_config_settings *s = &d->cfg.settings;
-    struct dp_sessions_config sc = {
+    *sc = (struct dp_sessions_config){
         .cookie_name = s->session_cookie,
         .dynamic_cookie = s->dynamic_session_cookie,
         .same_site = s->session_cookie_same_site == NULL
@@ -1095,11 +1117,29 @@ sessions_start(struct daemon *d)
             .max_sessions = (size_t)s->max_sessions,
         },
     };
+}
+
+/* The session store, shared by every worker: made (and the file loaded)
+ * before any worker is forked. */
+static int
+sessions_create(struct daemon *d)
+{
+    const struct dp_config_settings *s = &d->cfg.settings;
+    struct dp_sessions_config sc;
+    sessions_config(s, &sc);
     d->sessions = dp_sessions_new(&sc);
     if (d->sessions == NULL) {
-        fprintf(stderr, "portierd: out of memory\n");
+        fprintf(stderr, "portierd: cannot make the shared session store "
+                "(mmap or out of memory)\n");
         return -1;
     }
+    struct dp_session_stats st;
+    dp_session_get_stats(dp_sessions_manager(d->sessions), &st);
+    fprintf(stderr, "portierd: session store shared by all workers: %zu "
+            "sessions, %zu KiB for their values\n",
+            dp_session_manager_config(dp_sessions_manager(d->sessions))
+                ->max_sessions,
+            st.chunks_total / 4);
     if (cmdline.cluster_size > 1)
         fprintf(stderr, "portierd: cluster node %u of %u: session ids carry "
                 "the node\n", sc.store.cluster_node, sc.store.cluster_size);
@@ -1114,7 +1154,35 @@ sessions_start(struct daemon *d)
             fprintf(stderr, "portierd: %ld session(s) loaded from %s\n", n,
                     s->session_save_path);
     }
-    uint64_t every = s->session_save_interval;
+    return 0;
+}
+
+/* A reload: the sessions stay (the store outlives the workers); cookie
+ * settings and the idle timeout follow the new configuration. */
+static void
+sessions_reconfigure(struct daemon *d)
+{
+    struct dp_sessions_config sc;
+    sessions_config(&d->cfg.settings, &sc);
+    size_t have = dp_session_manager_config(dp_sessions_manager(d->sessions))
+                      ->max_sessions;
+    if (sc.store.max_sessions != 0 && sc.store.max_sessions != have)
+        fprintf(stderr, "portierd: SIGHUP: session_max_count stays %zu "
+                "until a restart (the shared store keeps its size)\n",
+                have);
+    if (dp_sessions_reconfigure(d->sessions, &sc) != 0)
+        fprintf(stderr, "portierd: SIGHUP: session settings unchanged: "
+                "out of memory\n");
+}
+
+/* This process's session timer: expiry, and in a single process the
+ * session file. */
+static int
+sessions_start(struct daemon *d)
+{
+    if (d->sessions == NULL && sessions_create(d) != 0)
+        return -1;
+    uint64_t every = d->cfg.settings.session_save_interval;
     uv_timer_init(d->loop, &d->session_timer);
     d->session_timer.data = d;
     uv_timer_start(&d->session_timer, on_session_timer, every, every);
@@ -1360,15 +1428,6 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
-    if (d.cfg.settings.session_save_path != NULL &&
-        d.cfg.settings.workers > 1) {
-        /* Sessions live in each worker process: one file per process
-         * would overwrite the others' sessions. */
-        fprintf(stderr, "portierd: setting 'session_save_path' needs a "
-                "single process (workers 1): sessions are kept per worker\n");
-        dp_config_free(&d.cfg);
-        return 1;
-    }
     char spawn_err[600];
     if (dp_spawn_policy_resolve(&d.cfg.spawn, &spawn_policy, spawn_err,
                                 sizeof(spawn_err)) != 0) {
@@ -1401,7 +1460,7 @@ main(int argc, char **argv)
     int status = 1;
     unsigned workers = (unsigned)d.cfg.settings.workers;
     if (resolve_identity(&d.cfg.settings, &run_as) == 0 &&
-        bind_listeners(&d) == 0) {
+        bind_listeners(&d) == 0 && sessions_create(&d) == 0) {
         /* Every listener accepts connections from here on (they wait in
          * the backlog until a loop runs). */
         fprintf(stderr, "portierd: ready\n");
@@ -1411,6 +1470,7 @@ main(int argc, char **argv)
                 status = run_master(&d, workers);
             dp_relay_free(relay);
             relay = NULL;
+            dp_sessions_free(d.sessions);
             close_listeners(&d);
             dp_tls_set_free(&d.tls);
             dp_config_free(&d.cfg);
