@@ -9,6 +9,7 @@
 #include "dp_nfs.h"
 #include "dp_http.h"
 #include "dp_session.h"
+#include "dp_spawn.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
 
@@ -200,7 +201,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct pack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, pack_write);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 10);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -223,6 +224,14 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
                st->fcache_misses);
     pack_cache(&pk, "nfs_cache", st->nfs_cache_entries, st->nfs_cache_hits,
                st->nfs_cache_misses);
+    /* "children": {"total": n, "<pool>": n, ...} */
+    size_t np = st->n_pools < DP_CONTROL_STATS_POOLS ? st->n_pools
+                                                     : DP_CONTROL_STATS_POOLS;
+    pack_key(&pk, "children");
+    msgpack_pack_map(&pk, (uint32_t)(1 + np));
+    pack_u64(&pk, "total", st->children);
+    for (size_t i = 0; i < np; i++)
+        pack_u64(&pk, st->pools[i].name, st->pools[i].children);
     struct pr_buf map = o.buf;
     if (o.failed) {
         pr_buf_free(&map);
@@ -429,6 +438,15 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
     st->nfs_cache_entries = ns.cache_entries;
     st->nfs_cache_hits = ns.data_hits;
     st->nfs_cache_misses = ns.data_misses;
+    st->children = dp_spawn_count();
+    st->n_pools = 0;
+    for (size_t i = 0; i < n_pools && st->n_pools < DP_CONTROL_STATS_POOLS;
+         i++)
+        if (pools[i].count != NULL) {
+            st->pools[st->n_pools].name = pools[i].name;
+            st->pools[st->n_pools].children = pools[i].count(pools[i].ctx);
+            st->n_pools++;
+        }
 }
 
 static void

@@ -185,6 +185,14 @@ fcgi_children(void *ctx, const char *tag, size_t tag_len, bool terminate)
 }
 
 static size_t
+fcgi_count(void *ctx)
+{
+    struct dp_fcgi_stats st;
+    dp_fcgi_stock_stats(ctx, &st);
+    return st.processes;
+}
+
+static size_t
 fcgi_fade(void *ctx, const char *tag, size_t tag_len)
 {
     return fcgi_children(ctx, tag, tag_len, false);
@@ -298,6 +306,20 @@ static size_t
 was_terminate(void *ctx, const char *tag, size_t tag_len)
 {
     return dp_was_fade(tag, tag_len, true);
+}
+
+static size_t
+was_count(void *ctx)
+{
+    (void)ctx;
+    return dp_was_process_count();
+}
+
+static size_t
+lhttp_count(void *ctx)
+{
+    (void)ctx;
+    return dp_lhttp_process_count();
 }
 
 static size_t
@@ -1215,6 +1237,7 @@ run_worker(struct daemon *d)
         .fade = fcgi_fade,
         .terminate = fcgi_terminate,
         .ctx = d->fcgi,
+        .count = fcgi_count,
     };
     if (d->fcgi == NULL || dp_control_register_pool(&fcgi_pool) != 0)
         return 1;
@@ -1306,8 +1329,9 @@ run_worker(struct daemon *d)
     if (dp_lhttp_init(d->loop, &ls) != 0)
         return 1;
     const struct dp_control_pool pools[] = {
-        { "was", was_fade, was_terminate, &was_pool_ctx },
-        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx },
+        { "was", was_fade, was_terminate, &was_pool_ctx, was_count },
+        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx,
+          lhttp_count },
     };
     for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
         if (dp_control_register_pool(&pools[i]) != 0)

@@ -123,8 +123,10 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     s0 = stats(ctl, sock)
     assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
                        'bytes_out', 'translation', 'translation_cache',
-                       'file_cache', 'nfs_cache'}
+                       'file_cache', 'nfs_cache', 'children'}
     assert s0['workers'] == 1
+    assert s0['children'] == {'total': 0, 'fastcgi': 0, 'was': 0,
+                              'lhttp': 0}
     assert set(s0['requests']) == {'total', '1xx', '2xx', '3xx', '4xx',
                                    '5xx'}
     for key in ('translation_cache', 'file_cache', 'nfs_cache'):

@@ -4,6 +4,7 @@ the real libfcgi applications of examples/fastcgi/: spawned by portierd
 port.  Every process a test starts is stopped by its PID; the suite
 checks that portierd leaves no child behind."""
 import http.client
+import json
 import os
 import re
 import signal
@@ -828,6 +829,12 @@ def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
     hello = processes_running(apps['hello'])
     slow = processes_running(apps['slow'])
     assert len(hello) == 1 and len(slow) == 1
+    # STATS counts them, per pool and in total
+    p = subprocess.run([ctl, '--server', sock, 'stats', '--json'],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    children = json.loads(p.stdout)['children']
+    assert children['fastcgi'] == 2 and children['total'] == 2, children
     # another tag: nothing happens
     portierctl('fade-children', 'red')
     assert processes_running(apps['hello']) == hello
