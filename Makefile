@@ -20,10 +20,10 @@ DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
                 python3-pytest libcmocka-dev libuv1-dev libssl-dev \
                 libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev \
                 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind \
-                openssl curl
-# (nfs-ganesha, rpcbind and nfs-ls from libnfs-utils run the NFS server of
-# the integration tests; .ci/install-deps keeps their packages from
-# starting system services.)
+                libfcgi-dev openssl curl nginx
+# (nginx is the HTTP backend of the proxy tests; nfs-ganesha, rpcbind and
+# nfs-ls from libnfs-utils run the NFS server of the integration tests;
+# .ci/install-deps keeps their packages from starting system services.)
 # `make fuzz` also needs clang and its runtime.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 

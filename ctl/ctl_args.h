@@ -108,9 +108,11 @@ enum ctl_args_kind {
     X("reject-client", REJECT_CLIENT, BAN, "DURATION ADDRESS...",          \
       "Reject connections from each ADDRESS for DURATION (seconds, or a " \
       "number with the suffix s, m, h or d); one packet per address in "  \
-      "one datagram. Acted upon by load balancers (beng-lb).")             \
+      "one datagram; DURATION 0 lifts it. portierd closes their "         \
+      "connections at accept; beng-lb bans them.")                         \
     X("tarpit-client", TARPIT_CLIENT, BAN, "DURATION ADDRESS...",          \
-      "Slow down each ADDRESS for DURATION, as reject-client.")            \
+      "Slow down each ADDRESS for DURATION, as reject-client: portierd "   \
+      "delays each of its requests by tarpit_delay.")                      \
     X("enable-node", ENABLE_NODE, NODE, "NODE:PORT",                       \
       "Clear the failure and fade state of a node (beng-lb).")             \
     X("fade-node", FADE_NODE, NODE, "NODE:PORT",                           \

@@ -4,11 +4,13 @@
 #include "dp_control.h"
 
 #include "ctl_protocol.h"
+#include "dp_client_ban.h"
 #include "dp_fcache.h"
 #include "dp_http_cache_request.h"
 #include "dp_nfs.h"
 #include "dp_http.h"
 #include "dp_session.h"
+#include "dp_spawn.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
 
@@ -200,7 +202,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct pack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, pack_write);
-    msgpack_pack_map(&pk, 10);
+    msgpack_pack_map(&pk, 11);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -225,6 +227,14 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
                st->nfs_cache_misses);
     pack_cache(&pk, "http_cache", st->http_cache_entries,
                st->http_cache_hits, st->http_cache_misses);
+    /* "children": {"total": n, "<pool>": n, ...} */
+    size_t np = st->n_pools < DP_CONTROL_STATS_POOLS ? st->n_pools
+                                                     : DP_CONTROL_STATS_POOLS;
+    pack_key(&pk, "children");
+    msgpack_pack_map(&pk, (uint32_t)(1 + np));
+    pack_u64(&pk, "total", st->children);
+    for (size_t i = 0; i < np; i++)
+        pack_u64(&pk, st->pools[i].name, st->pools[i].children);
     struct pr_buf map = o.buf;
     if (o.failed) {
         pr_buf_free(&map);
@@ -436,6 +446,15 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
     st->http_cache_entries = hs.entries;
     st->http_cache_hits = hs.hits;
     st->http_cache_misses = hs.misses;
+    st->children = dp_spawn_count();
+    st->n_pools = 0;
+    for (size_t i = 0; i < n_pools && st->n_pools < DP_CONTROL_STATS_POOLS;
+         i++)
+        if (pools[i].count != NULL) {
+            st->pools[st->n_pools].name = pools[i].name;
+            st->pools[st->n_pools].children = pools[i].count(pools[i].ctx);
+            st->n_pools++;
+        }
 }
 
 static void
@@ -586,6 +605,45 @@ do_discard_session(struct dp_control *c, const struct ctl_packet *p,
                 peer, n);
 }
 
+/* REJECT_CLIENT, TARPIT_CLIENT: the worker's HTTP server keeps the list
+ * (dp_client_ban). */
+static void
+do_ban(struct dp_control *c, const struct ctl_packet *p, const char *peer)
+{
+    const char *name = ctl_command_name(p->command);
+    struct dp_ban_request r;
+    char err[160];
+    if (dp_client_ban_parse(p->payload.data, p->payload.len, &r, err,
+                            sizeof(err)) != 0) {
+        log_limited(c, &c->malformed_log, "%s from %s: %s; ignored", name,
+                    peer, err);
+        return;
+    }
+    if (c->http == NULL) {
+        log_once(c, p->command, "REJECT_CLIENT/TARPIT_CLIENT: no HTTP "
+                 "server in this process; ignored");
+        return;
+    }
+    bool evicted = false;
+    enum dp_ban_kind kind = p->command == CTL_CMD_REJECT_CLIENT
+                                ? DP_BAN_REJECT : DP_BAN_TARPIT;
+    if (dp_http_server_ban(c->http, kind, &r, &evicted) != 0) {
+        fprintf(stderr, "portierd: control: %s from %s: out of memory\n",
+                name, peer);
+        return;
+    }
+    if (r.seconds == 0)
+        fprintf(stderr, "portierd: control: %s from %s: %s lifted\n", name,
+                peer, r.text);
+    else
+        fprintf(stderr, "portierd: control: %s from %s: %s for %u s%s\n",
+                name, peer, r.text,
+                r.seconds < DP_BAN_MAX_SECONDS ? r.seconds
+                                               : DP_BAN_MAX_SECONDS,
+                evicted ? " (the list is full: the ban that ended first "
+                          "gave way)" : "");
+}
+
 static void
 execute(struct dp_control *c, struct control_socket *s,
         const struct ctl_packet *p, const struct sockaddr_storage *from,
@@ -620,6 +678,10 @@ execute(struct dp_control *c, struct control_socket *s,
     case CTL_CMD_FADE_CHILDREN:
     case CTL_CMD_TERMINATE_CHILDREN:
         do_children(c, p, peer);
+        return;
+    case CTL_CMD_REJECT_CLIENT:
+    case CTL_CMD_TARPIT_CLIENT:
+        do_ban(c, p, peer);
         return;
     case CTL_CMD_FLUSH_NFS_CACHE:
         if (dp_nfs_available()) {

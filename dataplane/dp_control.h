@@ -147,6 +147,8 @@ struct dp_control_pool {
     size_t (*fade)(void *ctx, const char *tag, size_t tag_len);
     size_t (*terminate)(void *ctx, const char *tag, size_t tag_len);
     void *ctx;
+    /* Live child processes of the pool, for STATS; may be NULL. */
+    size_t (*count)(void *ctx);
 };
 
 /** Register a pool (the struct is copied).  0 or -ENOMEM. */
@@ -166,6 +168,9 @@ dp_control_pool_count(void);
 size_t
 dp_control_children(bool terminate, const char *tag, size_t tag_len);
 
+/** Most pools a STATS reply names one by one. */
+#define DP_CONTROL_STATS_POOLS 8
+
 /** The counters a STATS reply carries (docs/control.md, "STATS"). */
 struct dp_control_stats {
     uint64_t connections;        /* open HTTP connections now */
@@ -179,6 +184,12 @@ struct dp_control_stats {
     uint64_t fcache_entries, fcache_hits, fcache_misses;
     uint64_t nfs_cache_entries, nfs_cache_hits, nfs_cache_misses;
     uint64_t http_cache_entries, http_cache_hits, http_cache_misses;
+    uint64_t children;           /* live child processes of every kind */
+    size_t n_pools;              /* the registered pools with a count */
+    struct {
+        const char *name;
+        uint64_t children;
+    } pools[DP_CONTROL_STATS_POOLS];
 };
 
 /**

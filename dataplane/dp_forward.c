@@ -9,6 +9,7 @@
 #include "h1_chars.h"
 #include "tp_response.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Classes besides the groups (enum tp_header_group, 0..TP_HG_COUNT). */
@@ -360,6 +361,18 @@ dp_forward_request_headers(const struct dp_forward_request *in,
     if (m[TP_HG_FORWARD] == TP_HF_MANGLE && host != NULL)
         rc = emit(ctx, "X-Forwarded-Host", 16,
                   (const char *)host->value.data, host->value.len);
+    if (rc == 0 && m[TP_HG_SECURE] == TP_HF_MANGLE && in->user != NULL &&
+        in->user[0] != '\0' && h1_is_field_value(in->user, strlen(in->user)))
+        rc = emit(ctx, "X-CM4all-BENG-User", 18, in->user, strlen(in->user));
+    if (rc == 0 && m[TP_HG_SSL] == TP_HF_MANGLE) {
+        if (in->peer_subject != NULL)
+            rc = emit(ctx, "X-CM4all-BENG-Peer-Subject", 26,
+                      in->peer_subject, strlen(in->peer_subject));
+        if (rc == 0 && in->peer_issuer_subject != NULL)
+            rc = emit(ctx, "X-CM4all-BENG-Peer-Issuer-Subject", 33,
+                      in->peer_issuer_subject,
+                      strlen(in->peer_issuer_subject));
+    }
     return rc;
 }
 
@@ -477,4 +490,64 @@ dp_forward_response_headers(const struct dp_forward_response *in,
         rc = emit_joined(emit, ctx, h, n, "via", "Via", own);
     }
     return rc;
+}
+
+/* ---- relocation ---- */
+
+bool
+dp_forward_relocate(const char *uri, size_t uri_len,
+                    const char *internal_host, const char *internal_path,
+                    size_t internal_path_len, const char *external_scheme,
+                    const char *external_host, const char *external_path,
+                    size_t external_path_len, const char *base, char *out,
+                    size_t size)
+{
+    /* the authority, if any: after "scheme://" or "//" */
+    const char *p = uri, *end = uri + uri_len;
+    const char *auth = NULL;
+    const char *sep = NULL;
+    for (const char *q = uri; q + 2 < end; q++) {
+        if (*q == ':' && q[1] == '/' && q[2] == '/') {
+            sep = q + 3;
+            break;
+        }
+        if (*q == '/' || *q == '?' || *q == '#')
+            break;
+    }
+    if (sep != NULL)
+        auth = sep;
+    else if (uri_len >= 2 && uri[0] == '/' && uri[1] == '/')
+        auth = uri + 2;
+    if (auth != NULL) {
+        const char *ae = auth;
+        while (ae < end && *ae != '/' && *ae != '?' && *ae != '#')
+            ae++;
+        if (internal_host == NULL ||
+            (size_t)(ae - auth) != strlen(internal_host) ||
+            memcmp(auth, internal_host, (size_t)(ae - auth)) != 0)
+            return false;
+        p = ae;
+    }
+    if (p == end || *p != '/')
+        return false;           /* relative URIs are not relocated */
+
+    size_t bn = base != NULL ? strlen(base) : 0;
+    if (external_path_len < bn || memcmp(external_path, base, bn) != 0)
+        return false;
+    const char *tail = external_path + bn;
+    size_t tn = external_path_len - bn;
+    if (internal_path_len < tn ||
+        memcmp(internal_path + internal_path_len - tn, tail, tn) != 0)
+        return false;
+    size_t pn = internal_path_len - tn;     /* the prefix */
+    if (pn == 0 || internal_path[pn - 1] != '/')
+        return false;
+    if ((size_t)(end - p) < pn || memcmp(p, internal_path, pn) != 0)
+        return false;
+    const char *tail2 = p + pn;
+    size_t t2 = (size_t)(end - tail2);
+    int n = snprintf(out, size, "%s://%s%s%.*s", external_scheme,
+                     external_host, base != NULL ? base : "", (int)t2,
+                     tail2);
+    return n > 0 && (size_t)n < size;
 }

@@ -25,15 +25,18 @@
  *   X-Forwarded-For the client's address appended (YES: passed
  *   unchanged), FORWARD adds X-Forwarded-Host from the client's Host;
  *   BOTH for COOKIE forwards Cookie2 and Cookie without the proxy's
- *   session cookie.  MANGLE of COOKIE, AUTH, SECURE and SSL generates
- *   nothing yet (no sessions, no TLS listener): the client's headers of
- *   those groups are dropped.
+ *   session cookie; SSL generates X-CM4all-BENG-Peer-Subject and
+ *   -Peer-Issuer-Subject from the client's verified certificate; SECURE
+ *   generates X-CM4all-BENG-User from the request's user (a value fit
+ *   for a header only).  MANGLE of COOKIE and AUTH generates nothing
+ *   yet: the client's headers of those groups are dropped.
  * - Response headers: Accept-Ranges, Age, Allow, Cache-Control, the
  *   body headers and Content-Security-Policy..., Digest, ETag, Expires,
  *   Last-Modified, Retry-After, Vary, X-Content-Type-Options and
  *   X-Frame-Options always; the others by RESPONSE_HEADER_FORWARD: YES
- *   forwards, NO drops; MANGLE forwards LINK (Location, Content-Location:
- *   no relocation yet) and AUTH, appends "1.1 <local host>" to Via
+ *   forwards, NO drops; MANGLE forwards LINK (Location, Content-Location;
+ *   the caller relocates them with dp_forward_relocate()) and AUTH,
+ *   appends "1.1 <local host>" to Via
  *   (IDENTITY), and drops COOKIE (Set-Cookie goes to a session's cookie
  *   jar in beng-proxy; Portier has none yet) and TRANSFORMATION; BOTH
  *   forwards Set-Cookie except the proxy's session cookie.
@@ -63,6 +66,11 @@ struct dp_forward_request {
     const char *local_host;           /* for Via; NULL: no Via added */
     const char *product;              /* User-Agent product token */
     const char *session_cookie;       /* cookie name BOTH excludes */
+    const char *peer_subject;         /* verified client certificate over
+                                         TLS (SSL MANGLE), or NULL */
+    const char *peer_issuer_subject;
+    const char *user;                 /* the request's user (session USER
+                                         or HTTP_AUTH), or NULL */
 };
 
 /** Emit the request headers for the backend.  Returns 0 or the first
@@ -84,5 +92,27 @@ struct dp_forward_response {
 int
 dp_forward_response_headers(const struct dp_forward_response *in,
                             dp_forward_emit emit, void *ctx);
+
+/**
+ * LINK MANGLE (beng-proxy's relocation): a Location from the backend
+ * that points into the backend's URL space, rewritten to the client's.
+ * `uri` must be "scheme://HOST/path", "//HOST/path" with HOST equal to
+ * `internal_host` (NULL for unix: then only "/path" matches), or
+ * "/path"; `internal_path` is the backend request's path (query
+ * removed), `external_path` the client's (no query, no ;args), `base` the
+ * translation's BASE ("" when none).  With tail = external_path after
+ * base and prefix = internal_path without tail (it must end in '/'), the
+ * result is external_scheme "://" external_host base + (path after
+ * prefix), written into out (size bytes).  Returns false when anything
+ * does not match (out untouched) or the result does not fit (out
+ * undefined): the header is then passed on unchanged.
+ */
+bool
+dp_forward_relocate(const char *uri, size_t uri_len,
+                    const char *internal_host, const char *internal_path,
+                    size_t internal_path_len, const char *external_scheme,
+                    const char *external_host, const char *external_path,
+                    size_t external_path_len, const char *base, char *out,
+                    size_t size);
 
 #endif

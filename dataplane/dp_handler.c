@@ -7,6 +7,7 @@
 #include "dp_cgi.h"
 #include "dp_pipe.h"
 #include "dp_fcache.h"
+#include "dp_fcgi.h"
 #include "dp_file.h"
 #include "dp_file_meta.h"
 #include "dp_nfs.h"
@@ -30,6 +31,7 @@ struct dp_handler {
     uv_loop_t *loop;
     struct dp_handler_server *servers;
     size_t n_servers;
+    struct dp_fcgi_stock *fcgi;   /* FASTCGI; NULL: 502 */
     struct dp_sessions *sessions;     /* NULL: no session management */
 };
 
@@ -46,9 +48,7 @@ struct hreq {
      * suffix, while the main response (hit) is kept. */
     const struct tp_response *main_response;
     struct dp_response_headers *headers;
-    struct tp_request lookup;
     struct dp_translate_op *lookup_op;
-    struct dp_tcache_hit lookup_hit;
 
     /* Repeat requests of §1.5.2 and their loop counters. */
     unsigned n_internal_redirect, n_like_host, n_file_not_found,
@@ -56,7 +56,6 @@ struct hreq {
 
     /* HTTP_AUTH, AUTH, TOKEN_AUTH (§1.12): a sub-request with the
      * client's credentials; authorized once one succeeded. */
-    struct tp_request auth;
     struct dp_translate_op *auth_op;
     struct tp_response *auth_response;
     bool authorized;
@@ -67,10 +66,31 @@ struct hreq {
     struct dp_session_request sess;
 
     /* CHECK (§1.12): the response that asked, for PREVIOUS. */
-    struct dp_tcache_hit previous_hit;
     bool has_previous;
     unsigned n_check;
+
+    /* The rarely used sub-request state, allocated when first needed
+     * (hreq_x()): most requests are answered from the first
+     * translation, and clearing ~6 KB per request would cost more than
+     * the rest of a cached request. */
+    struct hreq_extra *x;
 };
+
+struct hreq_extra {
+    struct tp_request lookup;            /* CONTENT_TYPE_LOOKUP */
+    struct dp_tcache_hit lookup_hit;
+    struct tp_request auth;              /* HTTP_AUTH, AUTH, TOKEN_AUTH */
+    struct dp_tcache_hit previous_hit;   /* CHECK: for PREVIOUS */
+};
+
+/* hr->x, allocated (zeroed) on first use; NULL when out of memory. */
+static struct hreq_extra *
+hreq_x(struct hreq *hr)
+{
+    if (hr->x == NULL)
+        hr->x = dp_pool_calloc(hr->req->pool, sizeof(*hr->x));
+    return hr->x;
+}
 
 struct dp_handler *
 dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
@@ -88,6 +108,12 @@ dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
     h->n_servers = n;
     h->loop = loop;
     return h;
+}
+
+void
+dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock)
+{
+    handler->fcgi = stock;
 }
 
 void
@@ -139,9 +165,11 @@ hreq_cleanup(void *arg)
         free(hr->auth_response);
         hr->auth_response = NULL;
     }
-    dp_tcache_hit_release(&hr->lookup_hit);
     dp_tcache_hit_release(&hr->hit);
-    dp_tcache_hit_release(&hr->previous_hit);
+    if (hr->x != NULL) {
+        dp_tcache_hit_release(&hr->x->lookup_hit);
+        dp_tcache_hit_release(&hr->x->previous_hit);
+    }
 }
 
 static void
@@ -285,6 +313,7 @@ missing_feature(const struct tp_response *r)
     if (r->address.type != TP_ADDRESS_NONE &&
         r->address.type != TP_ADDRESS_LOCAL &&
         r->address.type != TP_ADDRESS_CGI &&
+        r->address.type != TP_ADDRESS_FASTCGI &&
         r->address.type != TP_ADDRESS_HTTP &&
         r->address.type != TP_ADDRESS_WAS &&
         r->address.type != TP_ADDRESS_LHTTP &&
@@ -431,9 +460,9 @@ on_lookup(void *ctx, struct tp_response *response, int status,
 {
     struct hreq *hr = ctx;
     hr->lookup_op = NULL;
-    if (store_answer(hr, &hr->lookup, response, status, msg,
-                     &hr->lookup_hit))
-        lookup_done(hr, &hr->lookup_hit.response);
+    if (store_answer(hr, &hr->x->lookup, response, status, msg,
+                     &hr->x->lookup_hit))
+        lookup_done(hr, &hr->x->lookup_hit.response);
 }
 
 /* Serve a LOCAL or NFS address, asking for its Content-Type first when
@@ -499,26 +528,30 @@ serve_local(struct hreq *hr, const struct tp_response *r,
     }
     hr->main_response = r;
     hr->headers = h;
-    tp_request_init(&hr->lookup);
-    hr->lookup.content_type_lookup = a->content_type_lookup;
-    hr->lookup.suffix = tp_slice_str(dot + 1);
+    if (hreq_x(hr) == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    tp_request_init(&hr->x->lookup);
+    hr->x->lookup.content_type_lookup = a->content_type_lookup;
+    hr->x->lookup.suffix = tp_slice_str(dot + 1);
     struct dp_handler_server *srv = &hr->handler->servers[hr->server];
     if (srv->cache != NULL) {
         enum dp_tcache_status st = dp_tcache_lookup(
-            srv->cache, &hr->lookup, now_ms(hr), &hr->lookup_hit);
+            srv->cache, &hr->x->lookup, now_ms(hr), &hr->x->lookup_hit);
         if (st == DP_TCACHE_HIT) {
-            lookup_done(hr, &hr->lookup_hit.response);
+            lookup_done(hr, &hr->x->lookup_hit.response);
             return;
         }
         if (st == DP_TCACHE_ERROR) {
-            dp_request_error(req, (unsigned)hr->lookup_hit.error_status,
-                             hr->lookup_hit.error);
+            dp_request_error(req, (unsigned)hr->x->lookup_hit.error_status,
+                             hr->x->lookup_hit.error);
             return;
         }
-        dp_tcache_hit_release(&hr->lookup_hit);
+        dp_tcache_hit_release(&hr->x->lookup_hit);
     }
     const char *msg = NULL;
-    hr->lookup_op = dp_translate(srv->stock, &hr->lookup,
+    hr->lookup_op = dp_translate(srv->stock, &hr->x->lookup,
                                  TP_REQUEST_CONTENT_TYPE_LOOKUP, on_lookup,
                                  hr, &msg);
     if (hr->lookup_op == NULL) {
@@ -627,7 +660,8 @@ on_auth(void *ctx, struct tp_response *response, int status,
         return;
     }
     hr->authorized = true;
-    if (hr->auth.token_auth.data != NULL && hr->token_present) {
+    if (hr->x != NULL && hr->x->auth.token_auth.data != NULL &&
+        hr->token_present) {
         token_redirect(hr);
         return;
     }
@@ -669,7 +703,8 @@ cgi_local_redirect(void *ctx, const char *uri)
     /* a new URI: authenticated and CHECKed afresh */
     hr->authorized = false;
     hr->has_previous = false;
-    dp_tcache_hit_release(&hr->previous_hit);
+    if (hr->x != NULL)
+        dp_tcache_hit_release(&hr->x->previous_hit);
     hr->request_flags = 0;
     hr->server = 0;
     repeat(hr);
@@ -708,14 +743,14 @@ on_http_auth(void *ctx, struct tp_response *response, int status,
                 challenge);
 }
 
-/* Send hr->auth (filled by the caller) to the current server; the
+/* Send hr->x->auth (filled by the caller) to the current server; the
  * request waits for cb. */
 static void
 send_auth(struct hreq *hr, dp_translate_cb cb)
 {
     const char *msg = NULL;
     hr->auth_op = dp_translate(hr->handler->servers[hr->server].stock,
-                               &hr->auth, 0, cb, hr, &msg);
+                               &hr->x->auth, 0, cb, hr, &msg);
     if (hr->auth_op == NULL) {
         dp_request_error(hr->req, 502, msg);
         return;
@@ -734,12 +769,16 @@ http_auth(struct hreq *hr, const struct tp_response *r, const char *authz)
         auth_refuse(hr, 401, r);
         return;
     }
-    tp_request_init(&hr->auth);
-    hr->auth.http_auth = dp_auth_payload(req->pool, r->http_auth,
+    if (hreq_x(hr) == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return;
+    }
+    tp_request_init(&hr->x->auth);
+    hr->x->auth.http_auth = dp_auth_payload(req->pool, r->http_auth,
                                          r->append_auth);
-    hr->auth.authorization = tp_slice_str(authz);
-    hr->auth.host = hr->treq.host;
-    hr->auth.listener_tag = hr->treq.listener_tag;
+    hr->x->auth.authorization = tp_slice_str(authz);
+    hr->x->auth.host = hr->treq.host;
+    hr->x->auth.listener_tag = hr->treq.listener_tag;
     send_auth(hr, on_http_auth);
 }
 
@@ -767,13 +806,17 @@ auth(struct hreq *hr, const struct tp_response *r)
         return false;           /* logged in to this realm */
     hr->main_response = r;
     const char *uri = origin_form(req);
-    tp_request_init(&hr->auth);
-    hr->auth.auth = dp_auth_payload(req->pool, base, r->append_auth);
-    hr->auth.uri = tp_slice_str(uri);
-    hr->auth.host = hr->treq.host;
-    hr->auth.listener_tag = hr->treq.listener_tag;
-    hr->auth.session = dp_session_request_translate(&hr->sess);
-    if (hr->auth.auth.data == NULL || uri == NULL) {
+    if (hreq_x(hr) == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return true;
+    }
+    tp_request_init(&hr->x->auth);
+    hr->x->auth.auth = dp_auth_payload(req->pool, base, r->append_auth);
+    hr->x->auth.uri = tp_slice_str(uri);
+    hr->x->auth.host = hr->treq.host;
+    hr->x->auth.listener_tag = hr->treq.listener_tag;
+    hr->x->auth.session = dp_session_request_translate(&hr->sess);
+    if (hr->x->auth.auth.data == NULL || uri == NULL) {
         dp_request_error(req, 500, "out of memory");
         return true;
     }
@@ -799,11 +842,15 @@ token_auth(struct hreq *hr, const struct tp_response *r)
     hr->main_response = r;
     hr->token_present = token != NULL;
     hr->uri_without_token = rest;
-    tp_request_init(&hr->auth);
-    hr->auth.token_auth = dp_auth_payload(req->pool, r->token_auth,
+    if (hreq_x(hr) == NULL) {
+        dp_request_error(req, 500, "out of memory");
+        return true;
+    }
+    tp_request_init(&hr->x->auth);
+    hr->x->auth.token_auth = dp_auth_payload(req->pool, r->token_auth,
                                           r->append_auth);
     if (token != NULL) {
-        hr->auth.auth_token = tp_slice_str(token);
+        hr->x->auth.auth_token = tp_slice_str(token);
         size_t n = strlen(req->path) + (rest != NULL ? strlen(rest) : 0) + 2;
         char *uri = dp_pool_alloc(req->pool, n);
         if (uri == NULL) {
@@ -812,14 +859,14 @@ token_auth(struct hreq *hr, const struct tp_response *r)
         }
         snprintf(uri, n, "%s%s%s", req->path, rest != NULL ? "?" : "",
                  rest != NULL ? rest : "");
-        hr->auth.uri = tp_slice_str(uri);
+        hr->x->auth.uri = tp_slice_str(uri);
     } else {
-        hr->auth.uri = tp_slice_str(origin_form(req));
+        hr->x->auth.uri = tp_slice_str(origin_form(req));
     }
-    hr->auth.host = hr->treq.host;
-    hr->auth.listener_tag = hr->treq.listener_tag;
-    hr->auth.session = dp_session_request_translate(&hr->sess);
-    hr->auth.realm_session = dp_session_request_realm_translate(&hr->sess);
+    hr->x->auth.host = hr->treq.host;
+    hr->x->auth.listener_tag = hr->treq.listener_tag;
+    hr->x->auth.session = dp_session_request_translate(&hr->sess);
+    hr->x->auth.realm_session = dp_session_request_realm_translate(&hr->sess);
     send_auth(hr, on_auth);
     return true;
 }
@@ -998,7 +1045,7 @@ execute(struct hreq *hr, const struct tp_response *r)
             dp_request_error(req, 502, "No previous translation response");
             return;
         }
-        execute_final(hr, &hr->previous_hit.response);
+        execute_final(hr, &hr->x->previous_hit.response);
         return;
     }
     if (r->check.data != NULL) {
@@ -1021,8 +1068,12 @@ execute(struct hreq *hr, const struct tp_response *r)
         if (authz != NULL)
             t->authorization = tp_slice_str(authz);
         /* Keep this response for PREVIOUS; the repeat asks anew. */
-        dp_tcache_hit_release(&hr->previous_hit);
-        hr->previous_hit = hr->hit;
+        if (hreq_x(hr) == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        dp_tcache_hit_release(&hr->x->previous_hit);
+        hr->x->previous_hit = hr->hit;
         hr->has_previous = true;
         memset(&hr->hit, 0, sizeof(hr->hit));
         translate(hr);
@@ -1156,12 +1207,28 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         serve_local(hr, r, hp);
         return;
     }
+    if (r->address.type == TP_ADDRESS_FASTCGI && hr->handler->fcgi != NULL) {
+        struct dp_response_headers *hp = dp_pool_alloc(req->pool,
+                                                       sizeof(*hp));
+        if (hp == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+        *hp = h;
+        dp_fcgi_serve(hr->handler->fcgi, req, r, hp);
+        return;
+    }
+    if (r->address.type == TP_ADDRESS_FASTCGI) {
+        dp_request_error(req, 502, "translation packet FASTCGI: no FastCGI "
+                         "stock in this process");
+        return;
+    }
     if (r->address.type == TP_ADDRESS_CGI) {
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         struct dp_cgi_redirect redirect = { cgi_local_redirect, hr };
         struct dp_hcache_info cgi_cache = { r->address_cache_tag,
-                                           hreq_user(hr) };
+                                            hreq_user(hr) };
         if (hp != NULL)
             *hp = h;
         if (hp == NULL)
@@ -1173,7 +1240,7 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         return;
     }
     if (r->address.type == TP_ADDRESS_HTTP) {
-        dp_proxy_serve(req, r, &h, hreq_user(hr));
+        dp_proxy_serve_user(req, r, &h, hreq_user(hr));
         return;
     }
     /* No address: a generated response (STATUS, MESSAGE,

@@ -13,8 +13,9 @@
  *   (WANT) and §1.16 (DEFER); version < 2 in a response to an HTTP
  *   request is 502 (§1.3).
  * - Resource kinds: LOCAL files (dp_file), HTTP backends (dp_proxy), CGI
- *   (dp_cgi), NFS files (dp_nfs, when built with libnfs).  Others answer
- *   502 naming the packet until their issue lands.
+ *   (dp_cgi), FASTCGI (dp_fcgi, when a stock was set), NFS files (dp_nfs,
+ *   when built with libnfs).  Others answer 502 naming the packet until
+ *   their issue lands.
  * - Sessions and authentication (§1.12, docs/sessions.md): the session
  *   packets of every response are applied (dp_session_request) before
  *   anything else; CHECK repeats and PREVIOUS uses the kept response (at
@@ -26,6 +27,7 @@
 #ifndef PORTIER_DP_HANDLER_H
 #define PORTIER_DP_HANDLER_H
 
+#include "dp_fcgi.h"
 #include "dp_http.h"
 #include "dp_tcache.h"
 #include "dp_translate.h"
@@ -51,6 +53,10 @@ dp_handler_new(uv_loop_t *loop, const struct dp_handler_server *servers,
 
 void
 dp_handler_free(struct dp_handler *handler);
+
+/** Serve FASTCGI addresses with `stock` (the caller's; may be NULL). */
+void
+dp_handler_set_fcgi(struct dp_handler *handler, struct dp_fcgi_stock *stock);
 
 struct dp_sessions;
 

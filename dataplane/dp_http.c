@@ -13,6 +13,7 @@
  * iteration even after conn_close().
  */
 #include "dp_http.h"
+#include "dp_client_ban.h"
 #include "dp_http_date.h"
 #include "dp_tls.h"
 #include "h1_chunked.h"
@@ -45,6 +46,7 @@
 #define DEFAULT_MAX_HEADERS 100
 #define DEFAULT_MAX_HEAD (16 * 1024)
 #define DEFAULT_BODY_TIMEOUT_MS 60000
+#define DEFAULT_TARPIT_DELAY_MS 1000
 #define ACCEPT_BATCH 64
 #define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
 #define SENDFILE_MAX (1024 * 1024)    /* per sendfile() call */
@@ -98,6 +100,8 @@ struct dp_http_server {
     /* Request pools between requests: an idle connection holds none. */
     struct dp_pool *free_pools[64];
     unsigned n_free_pools;
+    /* REJECT_CLIENT / TARPIT_CLIENT (NULL until the first one). */
+    struct dp_client_ban *bans;
     /* Input buffers (max_head_size bytes) likewise. */
     uint8_t *free_bufs[64];
     unsigned n_free_bufs;
@@ -128,6 +132,7 @@ struct dp_conn {
     bool want_write;                  /* polling for writability */
     int poll_events;                  /* what conn->poll waits for */
     bool maybe_readable;              /* the socket may hold input */
+    bool tarpit;                      /* TARPIT_CLIENT: requests wait */
     bool hup_checked;                 /* CONN_HANDLER: a hang-up event
                                          came with input still pending */
     uint64_t id;
@@ -1566,6 +1571,17 @@ conn_plain_on_tls(struct dp_conn *conn)
     dp_request_respond(req, status, &h, body);
 }
 
+/* A tarpitted connection's request, after the delay. */
+static void
+conn_tarpit_cb(uv_timer_t *timer)
+{
+    struct dp_conn *conn = timer->data;
+    if (conn->state != CONN_HANDLER || conn->status != 0)
+        return;
+    conn->server->handler(&conn->req, conn->handler_ctx);
+    conn_advance(conn);
+}
+
 /* Try to take one request head from conn->in.  STEP_AGAIN: a request
  * was handed to the handler (or refused); STEP_WAIT: more bytes needed. */
 static enum step
@@ -1639,6 +1655,13 @@ conn_parse(struct dp_conn *conn)
     if (conn->plain_on_tls) {
         conn_plain_on_tls(conn);
         return conn->state == CONN_CLOSED ? STEP_DEAD : STEP_AGAIN;
+    }
+    if (conn->tarpit) {
+        /* The handler gets the request after the delay (conn_close
+         * closes the timer when the client goes). */
+        uv_timer_start(&conn->timer, conn_tarpit_cb,
+                       server->settings.tarpit_delay_ms, 0);
+        return STEP_AGAIN;
     }
     /* Polling stops only if the handler does not answer at once (see
      * conn_advance): most answers come synchronously from the caches. */
@@ -1819,7 +1842,8 @@ listener_resume_all(struct dp_http_server *server)
 }
 
 static void
-conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss)
+conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss,
+         bool tarpit)
 {
     struct dp_http_server *server = l->server;
     struct dp_conn *conn = calloc(1, sizeof(*conn));
@@ -1830,6 +1854,7 @@ conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss)
     }
     conn->server = server;
     conn->fd = fd;
+    conn->tarpit = tarpit;
     conn->id = ++server->next_id;
     conn->peer = *ss;
     format_peer(ss, conn->peer_text, sizeof(conn->peer_text));
@@ -1892,7 +1917,15 @@ listener_cb(uv_poll_t *poll, int status, int events)
         }
         if (len == 0 || ss.ss_family == AF_UNSPEC)
             ss.ss_family = AF_LOCAL;
-        conn_new(l, fd, &ss);
+        enum dp_ban_kind ban =
+            dp_client_ban_check(server->bans, (struct sockaddr *)&ss,
+                                uv_now(server->loop));
+        if (ban == DP_BAN_REJECT) {
+            close(fd);      /* REJECT_CLIENT: counted, not logged */
+            server->stats.rejected++;
+            continue;
+        }
+        conn_new(l, fd, &ss, ban == DP_BAN_TARPIT);
     }
 }
 
@@ -1927,6 +1960,8 @@ dp_http_server_new(uv_loop_t *loop, const struct dp_http_settings *settings,
         s->max_head_size = DEFAULT_MAX_HEAD;
     if (s->body_timeout_ms == 0)
         s->body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
+    if (s->tarpit_delay_ms == 0)
+        s->tarpit_delay_ms = DEFAULT_TARPIT_DELAY_MS;
     server->handler = handler;
     server->handler_ctx = handler_ctx;
     server->date_sec = (time_t)-1;
@@ -2054,6 +2089,7 @@ dp_http_server_free(struct dp_http_server *server)
         dp_pool_free(server->free_pools[--server->n_free_pools]);
     while (server->n_free_bufs > 0)
         free(server->free_bufs[--server->n_free_bufs]);
+    dp_client_ban_free(server->bans);
     free(server);
 }
 
@@ -2063,4 +2099,15 @@ dp_http_server_stats(const struct dp_http_server *server,
 {
     *out = server->stats;
     out->connections = server->n_conns;
+}
+
+int
+dp_http_server_ban(struct dp_http_server *server, enum dp_ban_kind kind,
+                   const struct dp_ban_request *r, bool *evicted)
+{
+    if (server->bans == NULL && (server->bans = dp_client_ban_new(0)) == NULL)
+        return -ENOMEM;
+    *evicted = dp_client_ban_add(server->bans, kind, r,
+                                 uv_now(server->loop));
+    return 0;
 }

@@ -34,6 +34,7 @@
 #define PORTIER_DP_HTTP_H
 
 #include "dp_body.h"
+#include "dp_client_ban.h"
 #include "dp_pool.h"
 
 #include <uv.h>
@@ -54,6 +55,8 @@ struct dp_http_settings {
     uint64_t body_drain_limit;        /* 0 = 64 KiB: unread body drained */
     unsigned max_header_count;        /* 0 = 100 */
     size_t max_head_size;             /* 0 = 16 KiB (request line incl.) */
+    uint64_t tarpit_delay_ms;         /* 0 = 1 s: TARPIT_CLIENT's wait
+                                         before each request */
     uint64_t body_timeout_ms;         /* 0 = 60 s: waiting for request
                                          body bytes the handler asked for */
 };
@@ -257,6 +260,7 @@ dp_http_server_free(struct dp_http_server *server);
 
 struct dp_http_stats {
     uint64_t accepted, requests, bytes_out;
+    uint64_t rejected;                /* closed at accept: REJECT_CLIENT */
     uint64_t status_class[6];         /* [1]..[5] = 1xx..5xx */
     unsigned connections;
 };
@@ -264,5 +268,17 @@ struct dp_http_stats {
 void
 dp_http_server_stats(const struct dp_http_server *server,
                      struct dp_http_stats *out);
+
+/**
+ * REJECT_CLIENT / TARPIT_CLIENT (dp_client_ban): from now on, connections
+ * from r's address are closed right after accept() (reject), or each of
+ * their requests waits tarpit_delay_ms before it is handled (tarpit),
+ * until r->seconds have passed; 0 seconds lifts it.  Connections that
+ * are open keep going.  *evicted: another client's ban gave way (the
+ * table is full).  0 or -ENOMEM.
+ */
+int
+dp_http_server_ban(struct dp_http_server *server, enum dp_ban_kind kind,
+                   const struct dp_ban_request *r, bool *evicted);
 
 #endif

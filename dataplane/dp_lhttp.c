@@ -246,7 +246,7 @@ call_start(struct lh_call *call, struct lh_proc *p)
     a->host_and_port = host;      /* NULL: the client's Host */
     a->addresses.v = sa;
     a->addresses.n = 1;
-    dp_proxy_serve(req, r, &call->headers, NULL);
+    dp_proxy_serve(req, r, &call->headers);
 }
 
 /* A process with room for one more request: a live one, or a new one

@@ -149,8 +149,8 @@ struct nreq {
     const char *server, *export_path, *path, *content_type;
     struct pnfs_client *client;
     struct pnfs_op *op;           /* pending open or read, or NULL */
-    struct pnfs_file *file;       /* open, not yet handed to a body */
-    struct nfs_body *body;        /* the streaming body, once made */
+    struct pnfs_file *file;       /* open; bodies read it, we close it */
+    struct nfs_body *body;        /* the latest streaming body */
     struct pnfs_stat pst;
     struct stat st;
     struct pnfs_blob *blob;       /* cached contents in use */
@@ -212,6 +212,8 @@ error_status(int err)
         return 403;
     case ETIMEDOUT:
         return 504;
+    case ENOMEM:
+        return 500;
     default:
         return 502;
     }
@@ -434,8 +436,9 @@ on_open(void *ctx, int status, struct pnfs_file *file,
          * good (pnfs_cache_put_attr() drops them otherwise). */
         pnfs_cache_put_attr(nfs.cache, nr->server, nr->export_path,
                             nr->path, st, uv_now(nfs.loop));
-        nr->blob = pnfs_cache_get_data(nfs.cache, nr->server,
-                                       nr->export_path, nr->path, st);
+        if (small(st))
+            nr->blob = pnfs_cache_get_data(nfs.cache, nr->server,
+                                           nr->export_path, nr->path, st);
         if (nr->blob != NULL) {
             pnfs_file_close(nr->file);
             nr->file = NULL;

@@ -5,6 +5,7 @@
 #include "dp_cgi.h"
 #include "dp_child_io.h"
 #include "dp_pool.h"
+#include "dp_proxy.h"
 #include "dp_spawn.h"
 
 #include <errno.h>
@@ -19,7 +20,9 @@ bool
 dp_pipe_supported(const struct tp_response *r)
 {
     for (size_t i = 0; i < r->n_filters; i++)
-        if (r->filters[i]->address.type != TP_ADDRESS_PIPE)
+        if ((r->filters[i]->address.type != TP_ADDRESS_PIPE &&
+             r->filters[i]->address.type != TP_ADDRESS_HTTP) ||
+            r->filters[i]->no_body)
             return false;
     return true;
 }
@@ -58,6 +61,8 @@ dp_pipe_etag(struct dp_pool *pool, const char *etag, const char *path,
 
 struct chain {
     const struct tp_response *r;
+    struct dp_request *req;
+    size_t next;                    /* the next filter */
 };
 
 /* Start one filter program reading `in`; the filtered body, or NULL
@@ -171,6 +176,53 @@ filtered_headers(struct dp_request *req, const struct tp_response *r,
     return 0;
 }
 
+static void chain_run(struct chain *ch, unsigned status,
+                      const struct dp_response_headers *h,
+                      struct dp_body *body);
+
+/* An HTTP filter answered: go on with the next one. */
+static void
+on_http_filtered(void *ctx, unsigned status,
+                 const struct dp_response_headers *h, struct dp_body *body,
+                 unsigned err_status, const char *err)
+{
+    struct chain *ch = ctx;
+    if (err != NULL) {
+        dp_request_error(ch->req, err_status, err);
+        return;
+    }
+    chain_run(ch, status, h, body);
+}
+
+/* Apply the filters from ch->next on: PIPE programs at once, an HTTP
+ * filter asynchronously (its answer goes on in on_http_filtered). */
+static void
+chain_run(struct chain *ch, unsigned status,
+          const struct dp_response_headers *h, struct dp_body *body)
+{
+    const struct tp_response *r = ch->r;
+    struct dp_request *req = ch->req;
+    char err[700];
+    while (ch->next < r->n_filters) {
+        const struct tp_filter *f = r->filters[ch->next++];
+        if (f->address.type == TP_ADDRESS_HTTP) {
+            if (dp_proxy_filter(req, r, f, status, h, body, on_http_filtered,
+                                ch, err, sizeof(err)) != 0)
+                dp_request_error(req, 502, err);
+            return;
+        }
+        if (body == NULL)
+            continue;       /* nothing for a program to read */
+        body = start_filter(req, &f->address, body, dp_cgi_timeout(), err,
+                            sizeof(err));
+        if (body == NULL) {
+            dp_request_error(req, 502, err);
+            return;
+        }
+    }
+    dp_request_respond(req, status, h, body);
+}
+
 static void
 on_response(void *ctx, struct dp_request *req, unsigned status,
             const struct dp_response_headers *h, struct dp_body *body)
@@ -183,22 +235,15 @@ on_response(void *ctx, struct dp_request *req, unsigned status,
         dp_request_respond(req, status, h, body);
         return;
     }
-    struct dp_response_headers nh;
-    if (filtered_headers(req, r, h, &nh) != 0) {
+    struct dp_response_headers *nh = dp_pool_alloc(req->pool, sizeof(*nh));
+    if (nh == NULL || filtered_headers(req, r, h, nh) != 0) {
         dp_body_close(body);
         dp_request_error(req, 500, "out of memory");
         return;
     }
-    char err[400];
-    for (size_t i = 0; i < r->n_filters; i++) {
-        body = start_filter(req, &r->filters[i]->address, body,
-                            dp_cgi_timeout(), err, sizeof(err));
-        if (body == NULL) {
-            dp_request_error(req, 502, err);
-            return;
-        }
-    }
-    dp_request_respond(req, status, &nh, body);
+    ch->req = req;
+    ch->next = 0;
+    chain_run(ch, status, nh, body);
 }
 
 int

@@ -5,9 +5,11 @@
  *
  * Promises:
  * - This is the minimal chain Portier has: FILTER slots whose address is
- *   PIPE, after any resource the handler serves (LOCAL, CGI).  Other
- *   filter kinds (HTTP, CGI, FastCGI, WAS filters, PROCESS) are refused
- *   by the handler before anything runs (dp_pipe_supported()).
+ *   PIPE or HTTP (dp_proxy_filter(): the response is POSTed to the
+ *   filter, whose answer replaces it; 200 and 204 keep the status), after
+ *   any resource the handler serves.  Other filter kinds (CGI, FastCGI,
+ *   WAS filters, PROCESS) and FILTER_NO_BODY are refused by the handler
+ *   before anything runs (dp_pipe_supported()).
  * - The response of the resource is held in dp_request_respond() (the
  *   dp_http response hook): when its status is 2xx (or 4xx with
  *   FILTER_4XX) and it has a body, the body is streamed through each

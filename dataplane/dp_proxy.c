@@ -8,6 +8,7 @@
 #include "dp_forward.h"
 #include "dp_http_cache_request.h"
 #include "dp_resolve.h"
+#include "dp_uri.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ struct preq {
     uint8_t response_modes[TP_HG_COUNT];
     struct dp_http_op *op;
     char *tls_host;                 /* https: the URL host */
+    const char *user;               /* for X-CM4all-BENG-User, or NULL */
     const struct dp_tls_client_cert *cert;
 
     /* the addresses, host names resolved */
@@ -127,7 +129,7 @@ method_has_body_semantics(const struct dp_request *req)
 /* The head for the backend; 0 or -ENOMEM. */
 static int
 build_head(struct dp_request *req, const struct tp_response *r, bool body,
-           const char *conditional, struct pr_buf *out)
+           const char *user, const char *conditional, struct pr_buf *out)
 {
     const struct tp_address *a = &r->address;
     struct head_out o = { .buf = PR_BUF_INIT, .replaced = &r->request_headers,
@@ -176,6 +178,9 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
         .local_host = local_host,
         .product = "Portier",
         .session_cookie = "beng_proxy_session",
+        .user = user,
+        .peer_subject = req->peer_subject,
+        .peer_issuer_subject = req->peer_issuer_subject,
     };
     if (rc == 0)
         rc = dp_forward_request_headers(&in, emit_request, &o);
@@ -223,6 +228,35 @@ static const struct dp_body_class length_body_class = {
     .close = length_body_close,
 };
 
+/* LINK MANGLE: Location and Content-Location relocated into the
+ * client's URL space (dp_forward_relocate()); NULL: keep the value. */
+static char *
+relocate(struct preq *p, const char *value, size_t vn)
+{
+    struct dp_request *req = p->req;
+    const struct tp_response *r = p->r;
+    const struct tp_address *a = &r->address;
+    const char *path = a->path != NULL ? a->path : "/";
+    size_t path_len = strcspn(path, "?");
+    const char *https = dp_request_header(req, "X-CM4all-HTTPS");
+    const char *scheme = r->scheme != NULL ? r->scheme
+                         : req->tls || (https != NULL &&
+                                        strcmp(https, "on") == 0)
+                             ? "https" : "http";
+    const char *host = r->host != NULL ? r->host : req->host;
+    const char *base = r->base != NULL ? r->base : "";
+    struct dp_uri_parts parts;
+    dp_uri_dissect(req->path, strlen(req->path), &parts);
+    size_t size = strlen(scheme) + strlen(host) + strlen(base) + vn + 8;
+    char *out = dp_pool_alloc(req->pool, size);
+    if (out == NULL || host == NULL ||
+        !dp_forward_relocate(value, vn, a->host_and_port, path, path_len,
+                             scheme, host, parts.base.p, parts.base.n,
+                             base, out, size))
+        return NULL;
+    return out;
+}
+
 static int
 emit_response(void *ctx, const char *name, size_t nn, const char *value,
               size_t vn)
@@ -230,7 +264,13 @@ emit_response(void *ctx, const char *name, size_t nn, const char *value,
     struct preq *p = ctx;
     struct dp_pool *pool = p->req->pool;
     char *n = dp_pool_strndup(pool, name, nn);
-    char *v = dp_pool_strndup(pool, value, vn);
+    char *v = NULL;
+    if (p->response_modes[TP_HG_LINK] == TP_HF_MANGLE &&
+        ((nn == 8 && strncasecmp(name, "Location", 8) == 0) ||
+         (nn == 16 && strncasecmp(name, "Content-Location", 16) == 0)))
+        v = relocate(p, value, vn);
+    if (v == NULL)
+        v = dp_pool_strndup(pool, value, vn);
     if (n == NULL || v == NULL)
         return -ENOMEM;
     return dp_response_header(&p->headers, n, v);
@@ -259,12 +299,13 @@ on_response(void *ctx, const struct h1_response_head *head,
         return;
     }
     if (body == NULL && req->method == DP_HTTP_HEAD &&
-        head->has_content_length && head->status != 204 &&
-        head->status != 304) {
+        head->status != 204 && head->status != 304) {
+        /* the head a GET would get: the backend's length, else chunked */
         body = dp_pool_alloc(req->pool, sizeof(*body));
         if (body != NULL)
             dp_body_init(body, &length_body_class,
-                         (int64_t)head->content_length);
+                         head->has_content_length
+                             ? (int64_t)head->content_length : -1);
     }
     if (dp_hcache_response(p->cache, head->status, head->headers,
                            head->header_count, &p->headers, backend_from,
@@ -310,8 +351,8 @@ send_request(struct preq *p)
     const struct tp_response *r = p->r;
     struct dp_body *body = dp_request_body(req);
     struct pr_buf head;
-    if (build_head(req, r, body != NULL, dp_hcache_conditional(p->cache),
-                   &head) != 0) {
+    if (build_head(req, r, body != NULL, p->user,
+                   dp_hcache_conditional(p->cache), &head) != 0) {
         if (body != NULL)
             dp_body_close(body);
         dp_request_error(req, 500, "out of memory");
@@ -396,6 +437,215 @@ resolve_next(struct preq *p)
     send_request(p);
 }
 
+/* https: the host of the URL's host[:port] or [v6][:port] in pool ("":
+ * none); NULL when out of memory. */
+static char *
+tls_host_of(struct dp_pool *pool, const struct tp_address *a)
+{
+    const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
+    size_t n = strlen(hp);
+    const char *h = hp;
+    if (hp[0] == '[') {
+        h = hp + 1;
+        n = strcspn(h, "]");
+    } else if (strchr(hp, ':') != NULL) {
+        n = (size_t)(strchr(hp, ':') - hp);
+    }
+    return dp_pool_strndup(pool, h, n);
+}
+
+/* ---- FILTER with an HTTP address ---- */
+
+struct pfilter {
+    struct dp_request *req;
+    unsigned status;                /* of the response being filtered */
+    const uint8_t *modes;           /* RESPONSE_HEADER_FORWARD */
+    struct dp_response_headers headers;
+    struct dp_http_op *op;
+    dp_proxy_filter_cb cb;
+    void *ctx;
+};
+
+static int
+emit_filtered(void *ctx, const char *name, size_t nn, const char *value,
+              size_t vn)
+{
+    struct pfilter *f = ctx;
+    struct dp_pool *pool = f->req->pool;
+    char *n = dp_pool_strndup(pool, name, nn);
+    char *v = dp_pool_strndup(pool, value, vn);
+    if (n == NULL || v == NULL)
+        return -ENOMEM;
+    return dp_response_header(&f->headers, n, v);
+}
+
+static void
+filter_on_response(void *ctx, const struct h1_response_head *head,
+                   struct dp_body *body)
+{
+    struct pfilter *f = ctx;
+    f->op = NULL;
+    dp_request_set_abort(f->req, NULL, NULL);
+    struct dp_forward_response in = {
+        .headers = head->headers,
+        .n_headers = head->header_count,
+        .modes = f->modes,
+        .local_host = local_host,
+        .session_cookie = "beng_proxy_session",
+    };
+    if (dp_forward_response_headers(&in, emit_filtered, f) != 0) {
+        if (body != NULL)
+            dp_body_close(body);
+        f->cb(f->ctx, 0, NULL, NULL, 500, "out of memory");
+        return;
+    }
+    /* spec §1.9: 200 and 204 keep the original status */
+    unsigned status = head->status == 200 || head->status == 204
+                          ? f->status : head->status;
+    f->cb(f->ctx, status, &f->headers, body, 0, NULL);
+}
+
+static void
+filter_on_error(void *ctx, unsigned status, const char *msg)
+{
+    struct pfilter *f = ctx;
+    f->op = NULL;
+    dp_request_set_abort(f->req, NULL, NULL);
+    char text[700];
+    snprintf(text, sizeof(text), "FILTER: %s", msg);
+    f->cb(f->ctx, 0, NULL, NULL, status, text);
+}
+
+static const struct dp_http_client_handler filter_handler = {
+    filter_on_response, filter_on_error,
+};
+
+static void
+filter_abort(void *ctx)
+{
+    struct pfilter *f = ctx;
+    if (f->op != NULL) {
+        struct dp_http_op *op = f->op;
+        f->op = NULL;
+        dp_http_client_abort(op);
+    }
+}
+
+/* The header lines of `h` that go to the filter as request headers:
+ * all but the framing ones. */
+static int
+filter_request_headers(const struct dp_response_headers *h,
+                       struct pr_buf *out)
+{
+    const char *p = h != NULL ? h->data : NULL;
+    const char *end = p != NULL ? p + h->len : NULL;
+    while (p != NULL && p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL || eol + 2 > end)
+            break;
+        size_t n = (size_t)(eol - p);
+        if (!(n >= 15 && strncasecmp(p, "Content-Length:", 15) == 0) &&
+            !(n >= 18 && strncasecmp(p, "Transfer-Encoding:", 18) == 0) &&
+            pr_buf_append(out, p, n + 2) != 0)
+            return -ENOMEM;
+        p = eol + 2;
+    }
+    return 0;
+}
+
+int
+dp_proxy_filter(struct dp_request *req, const struct tp_response *r,
+                const struct tp_filter *filter, unsigned status,
+                const struct dp_response_headers *headers,
+                struct dp_body *body, dp_proxy_filter_cb cb, void *ctx,
+                char *err, size_t errlen)
+{
+    const struct tp_address *a = &filter->address;
+    if (client == NULL || a->addresses.n == 0) {
+        snprintf(err, errlen, "FILTER: the HTTP client is not set up or "
+                 "the address has no ADDRESS");
+        goto fail;
+    }
+    for (size_t i = 0; i < a->addresses.n; i++)
+        if (a->addresses.v[i].len == 0) {
+            snprintf(err, errlen, "FILTER: ADDRESS_STRING \"%s\": host "
+                     "names of filters are not resolved yet",
+                     a->addresses.v[i].host);
+            goto fail;
+        }
+    struct pfilter *f = dp_pool_calloc(req->pool, sizeof(*f));
+    if (f == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    f->req = req;
+    f->status = status;
+    f->modes = r->response_header_forward;
+    f->cb = cb;
+    f->ctx = ctx;
+    dp_response_headers_init(&f->headers, req->pool);
+    char *tls_host = NULL;
+    const struct dp_tls_client_cert *cert = NULL;
+    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
+        tls_host = tls_host_of(req->pool, a);
+        if (tls_host == NULL || tls_host[0] == '\0') {
+            snprintf(err, errlen, "FILTER: an https:// URL without a host");
+            goto fail;
+        }
+    }
+    if (a->certificate != NULL &&
+        (client_certs == NULL ||
+         (cert = dp_tls_client_find(client_certs, a->certificate)) ==
+             NULL)) {
+        snprintf(err, errlen, "FILTER: translation packet CERTIFICATE "
+                 "\"%s\": no ssl_client certificate has that name",
+                 a->certificate);
+        goto fail;
+    }
+    struct pr_buf head = PR_BUF_INIT;
+    const char *path = a->path != NULL ? a->path : "/";
+    const char *host = a->host_and_port != NULL ? a->host_and_port
+                                                : req->host;
+    int rc = 0;
+    if (pr_buf_append(&head, "POST ", 5) ||
+        pr_buf_append(&head, path, strlen(path)) ||
+        pr_buf_append(&head, " HTTP/1.1\r\nHost: ", 17) ||
+        pr_buf_append(&head, host, strlen(host)) ||
+        pr_buf_append(&head, "\r\n", 2) ||
+        filter_request_headers(headers, &head) != 0)
+        rc = -ENOMEM;
+    if (rc == 0 && body == NULL &&
+        pr_buf_append(&head, "Content-Length: 0\r\n", 19))
+        rc = -ENOMEM;
+    if (rc != 0) {
+        pr_buf_free(&head);
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    struct dp_http_request hr = {
+        .addresses = a->addresses.v,
+        .n_addresses = a->addresses.n,
+        .head_text = (const char *)head.data,
+        .head_len = head.len,
+        .body = body,
+        .tls_host = tls_host,
+        .cert = cert,
+    };
+    f->op = dp_http_client_request(client, &hr, &filter_handler, f);
+    pr_buf_free(&head);
+    if (f->op == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    dp_request_set_abort(req, filter_abort, f);
+    return 0;
+
+fail:
+    if (body != NULL)
+        dp_body_close(body);
+    return -1;
+}
+
 /* The backend resource for the HTTP cache: the URL and the query. */
 static const char *
 cache_uri(struct dp_request *req, const struct tp_address *a)
@@ -416,7 +666,15 @@ cache_uri(struct dp_request *req, const struct tp_address *a)
 
 void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
-               const struct dp_response_headers *headers, const char *user)
+               const struct dp_response_headers *headers)
+{
+    dp_proxy_serve_user(req, r, headers, NULL);
+}
+
+void
+dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
+                    const struct dp_response_headers *headers,
+                    const char *user)
 {
     const struct tp_address *a = &r->address;
     if (client == NULL) {
@@ -456,18 +714,15 @@ dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
     p->req = req;
     p->r = r;
     p->headers = *headers;
-    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
-        /* the host of host[:port] or [v6][:port] */
-        const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
-        size_t n = strlen(hp);
-        const char *h = hp;
-        if (hp[0] == '[') {
-            h = hp + 1;
-            n = strcspn(h, "]");
-        } else if (strchr(hp, ':') != NULL) {
-            n = (size_t)(strchr(hp, ':') - hp);
+    if (user != NULL) {
+        p->user = dp_pool_strndup(req->pool, user, strlen(user));
+        if (p->user == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
         }
-        p->tls_host = dp_pool_strndup(req->pool, h, n);
+    }
+    if (a->scheme == TP_HTTP_SCHEME_HTTPS) {
+        p->tls_host = tls_host_of(req->pool, a);
         if (p->tls_host == NULL) {
             dp_request_error(req, 500, "out of memory");
             return;

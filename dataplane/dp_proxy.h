@@ -31,7 +31,8 @@
  * - The HTTP cache (dp_http_cache_request) sees GET and HEAD requests
  *   unless UNCACHED: a fresh entry answers without the backend, a stale
  *   one makes the request conditional (the client's If-* headers are then
- *   not forwarded), and storable responses are teed into it.
+ *   not forwarded), and storable responses are teed into it.  The user
+ *   (dp_proxy_serve_user) counts for its rules.
  * - Not yet (502 naming the packet): HTTP2, WebSocket upgrades (101 is
  *   502).
  */
@@ -56,10 +57,38 @@ void
 dp_proxy_shutdown(void);
 
 /** Serve `r` (address type HTTP) for `req`; `headers` hold the
- *  translation's response headers (copied); `user` is the request's user
- *  (NULL: none), for the HTTP cache's rules. */
+ *  translation's response headers (copied). */
 void
 dp_proxy_serve(struct dp_request *req, const struct tp_response *r,
-               const struct dp_response_headers *headers, const char *user);
+               const struct dp_response_headers *headers);
+
+/** dp_proxy_serve() for a request that runs as `user` (the session's
+ *  USER or the HTTP_AUTH user; NULL: none): X-CM4all-BENG-User with
+ *  SECURE MANGLE. */
+void
+dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
+                    const struct dp_response_headers *headers,
+                    const char *user);
+
+/** The answer of an HTTP filter: the filtered response (status per spec
+ *  §1.9, the filter's headers as RESPONSE_HEADER_FORWARD lets them
+ *  through, its body), or err_status (502, 504, 500) and a message. */
+typedef void (*dp_proxy_filter_cb)(void *ctx, unsigned status,
+                                   const struct dp_response_headers *h,
+                                   struct dp_body *body,
+                                   unsigned err_status, const char *err);
+
+/**
+ * FILTER with an HTTP address: POST `body` (may be NULL) with the header
+ * lines of `headers` (but the framing ones) to the filter's URL; cb gets
+ * the result later.  The filter takes `body` over.  0, or -1 with err set
+ * (the body is closed; cb does not run).
+ */
+int
+dp_proxy_filter(struct dp_request *req, const struct tp_response *r,
+                const struct tp_filter *filter, unsigned status,
+                const struct dp_response_headers *headers,
+                struct dp_body *body, dp_proxy_filter_cb cb, void *ctx,
+                char *err, size_t errlen);
 
 #endif

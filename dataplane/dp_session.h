@@ -1,7 +1,7 @@
 /*
- * dp_session: the browser sessions of one worker (spec/protocols.md
+ * dp_session: the browser sessions of one portierd (spec/protocols.md
  * §1.12, docs/sessions.md): session ids, the session cookie, and the
- * session store with its idle timeout and size limit.
+ * session store that all worker processes share.
  *
  * Promises:
  * - A session id is 128 bits from the kernel's CSPRNG (getrandom()).  Its
@@ -18,16 +18,34 @@
  *   global state; the store has no clock: every call that needs the time
  *   takes `now_ms`, wall-clock milliseconds chosen by the caller (wall
  *   clock so that saved sessions keep their expiry across a restart).
+ * - The store lives in one shared memory region (mmap MAP_SHARED |
+ *   MAP_ANONYMOUS) made by dp_session_manager_new(): every process
+ *   forked afterwards (the workers) sees and changes the same sessions.
+ *   The region holds no pointers, only slot and chunk indices: a slot
+ *   array (one per session, max_sessions of them) with an open hash and
+ *   the LRU list, and a chunk heap for the sessions' values (each kept
+ *   as one record in the save file's session layout).  Its size is fixed
+ *   at creation: max_sessions slots and DP_SESSION_AVG_RECORD bytes of
+ *   values per slot on average (at least two of the largest records).
+ * - One process-shared robust mutex guards the region.  Critical sections
+ *   copy bytes and move indices; no I/O, no allocation.  A process that
+ *   dies holding the lock (kill -9) is noticed by the next one to lock:
+ *   if it was only reading, nothing is lost; if it was changing the
+ *   store, every link (hash, LRU list, free lists) is rebuilt from the
+ *   slots, and only a session whose record was half written is dropped
+ *   (the store is emptied only when the repair finds no memory).  Either
+ *   way the store is usable again and one line is logged to stderr.
+ * - Callers never hold a pointer into the region: dp_session_get() hands
+ *   out a private copy (struct dp_session, heap-allocated) and
+ *   dp_session_put() writes a changed copy back.  Two processes that
+ *   change the same session at once: the last put wins.
  * - The store holds at most `max_sessions` sessions: creating one more
  *   evicts the least recently used one, counted in the statistics (the
- *   caller logs).  A session not used for `idle_timeout_ms` has expired:
- *   lookups do not find it and dp_session_expire() frees it.  Since every
- *   session has the same idle timeout, the least recently used session is
- *   always the next to expire, so expiry and eviction are O(1) each.
- * - Sessions are found by id through a hash table; a pointer to a session
- *   is valid until the next call that may remove sessions (create,
- *   discard, expire, adopt, free): callers that wait keep the id, not the
- *   pointer.
+ *   caller logs).  When the values of a put do not fit the chunk heap,
+ *   the least recently used other sessions are evicted until they do.
+ *   A session not used for `idle_timeout_ms` has expired: lookups do not
+ *   find it and dp_session_expire() frees it.  The LRU list is ordered by
+ *   expiry, so expiry and eviction take the list's head, O(1) each.
  * - Values from translation responses are copied and bounded
  *   (DP_SESSION_MAX_VALUE bytes each, DP_SESSION_MAX_REALMS realms per
  *   session); a larger value is refused (-E2BIG), never truncated.
@@ -50,6 +68,10 @@
 #define DP_SESSION_MAX_REALMS 8
 /** Default of the session limit (`session_max_count`). */
 #define DP_SESSION_DEFAULT_MAX 65536
+/** Chunk heap bytes the shared store reserves per session slot. */
+#define DP_SESSION_AVG_RECORD 1024
+/** The largest record of one session (all values at their limits). */
+#define DP_SESSION_MAX_RECORD (160u * 1024u)
 
 struct dp_session_id {
     uint8_t b[DP_SESSION_ID_SIZE];
@@ -160,9 +182,6 @@ struct dp_session {
     char *language;                   /* LANGUAGE */
     struct dp_realm_session realms[DP_SESSION_MAX_REALMS];
     size_t n_realms;
-
-    /* private: the store's links */
-    struct dp_session *hash_next, *lru_prev, *lru_next;
 };
 
 /** Set *dst to a copy of data[0..len) (data NULL: unset).  0, -E2BIG
@@ -193,12 +212,12 @@ dp_session_realm_discard(struct dp_session *s, const char *realm);
 const char *
 dp_realm_session_user(const struct dp_realm_session *r, uint64_t now_ms);
 
-/** A session allocated outside any store (for the file decoder), all
- *  fields unset; NULL when out of memory. */
+/** A private session on the heap (a copy out of the store, or one from
+ *  the file decoder), all fields unset; NULL when out of memory. */
 struct dp_session *
 dp_session_new(void);
 
-/** Free a session that is in no store. */
+/** Free a private session (NULL: nothing). */
 void
 dp_session_free(struct dp_session *s);
 
@@ -214,47 +233,81 @@ struct dp_session_config {
 struct dp_session_stats {
     size_t sessions;
     uint64_t created, expired, evicted, discarded;
+    uint64_t recovered;               /* locks taken over from the dead */
+    size_t chunks_used, chunks_total; /* the value heap */
 };
 
 struct dp_session_manager;
 
+/** A new shared store (its region is mapped now), or NULL (mmap() or
+ *  the mutex failed, or out of memory). */
 struct dp_session_manager *
 dp_session_manager_new(const struct dp_session_config *config);
 
+/** Unmap this process's view (the region goes with its last process). */
 void
 dp_session_manager_free(struct dp_session_manager *m);
 
 const struct dp_session_config *
 dp_session_manager_config(const struct dp_session_manager *m);
 
-/** The live session with this id, refreshed (its expiry moves to now +
- *  idle timeout); NULL when there is none or it has expired. */
+/** Change the idle timeout (a reload); the size cannot change. */
+void
+dp_session_manager_set_idle_timeout(struct dp_session_manager *m,
+                                    uint64_t idle_timeout_ms);
+
+/** Refresh the live session with this id (its expiry moves to now +
+ *  idle timeout); false when there is none or it has expired. */
+bool
+dp_session_touch(struct dp_session_manager *m, const struct dp_session_id *id,
+                 uint64_t now_ms);
+
+/** A private copy of the live session with this id, refreshed like
+ *  dp_session_touch() (free it with dp_session_free()); NULL when there
+ *  is none, it has expired, or out of memory. */
 struct dp_session *
-dp_session_find(struct dp_session_manager *m, const struct dp_session_id *id,
-                uint64_t now_ms);
+dp_session_get(struct dp_session_manager *m, const struct dp_session_id *id,
+               uint64_t now_ms);
+
+/** Like dp_session_get() without refreshing it or expiring anything. */
+struct dp_session *
+dp_session_peek(struct dp_session_manager *m, const struct dp_session_id *id);
 
 /**
- * A new empty session with a fresh id, or NULL (getrandom() failed or out
- * of memory; *err says which).  At the limit the least recently used
- * session is evicted first; *evicted (may be NULL) tells whether one was.
+ * Write a changed copy back and refresh the session.  0, -ENOENT (the
+ * session is gone meanwhile: discarded, expired, evicted), -ENOMEM, or
+ * -ENOSPC (its record does not fit even in an empty heap).  *evicted
+ * (may be NULL) counts the other sessions evicted to make room.
+ */
+int
+dp_session_put(struct dp_session_manager *m, const struct dp_session *s,
+               uint64_t now_ms, size_t *evicted);
+
+/**
+ * A new empty session with a fresh id: a private copy, or NULL
+ * (getrandom() failed or out of memory; *err says which).  At the limit
+ * the least recently used session is evicted first; *evicted (may be
+ * NULL) tells whether one was.
  */
 struct dp_session *
 dp_session_create(struct dp_session_manager *m, uint64_t now_ms,
                   bool *evicted, const char **err);
 
 /**
- * Take over a session from the file decoder: dropped (freed, false) when
- * it has expired at now_ms or its id is already in the store; otherwise
- * inserted (true), evicting the least recently used session at the
- * limit.  Its expiry is kept.
+ * Take over a session from the file decoder: dropped (false) when it has
+ * expired at now_ms, its id is already in the store, or it does not fit;
+ * otherwise stored (true), evicting the least recently used session at
+ * the limit.  Its expiry is kept (capped at now + idle timeout).  s is
+ * freed either way.
  */
 bool
 dp_session_adopt(struct dp_session_manager *m, struct dp_session *s,
                  uint64_t now_ms);
 
-/** Remove and free one session. */
-void
-dp_session_discard(struct dp_session_manager *m, struct dp_session *s);
+/** Remove one session; false when it was not there. */
+bool
+dp_session_discard(struct dp_session_manager *m,
+                   const struct dp_session_id *id);
 
 /** DISCARD_SESSION (control): remove every session whose ATTACH_SESSION
  *  value equals attach[0..len); returns how many. */
@@ -262,25 +315,34 @@ size_t
 dp_session_discard_attached(struct dp_session_manager *m, const void *attach,
                             size_t len);
 
-/** The other live session with this ATTACH_SESSION value, or NULL. */
-struct dp_session *
+/** The most recently used other live session with this ATTACH_SESSION
+ *  value: true with its id in *out. */
+bool
 dp_session_find_attached(struct dp_session_manager *m,
-                         const struct dp_session *except, const void *attach,
-                         size_t len, uint64_t now_ms);
+                         const struct dp_session_id *except,
+                         const void *attach, size_t len, uint64_t now_ms,
+                         struct dp_session_id *out);
 
 /** Free every session that has expired at now_ms; returns how many. */
 size_t
 dp_session_expire(struct dp_session_manager *m, uint64_t now_ms);
 
-/** Call fn for every session, least recently used first (fn must not
- *  change the store). */
-void
-dp_session_foreach(const struct dp_session_manager *m,
+/** Call fn for a copy of every session, least recently used first, as
+ *  the store was when the call began (sessions removed meanwhile are
+ *  skipped).  fn runs outside the lock.  0 or -ENOMEM. */
+int
+dp_session_foreach(struct dp_session_manager *m,
                    void (*fn)(const struct dp_session *s, void *ctx),
                    void *ctx);
 
 void
-dp_session_get_stats(const struct dp_session_manager *m,
+dp_session_get_stats(struct dp_session_manager *m,
                      struct dp_session_stats *out);
+
+/** For tests: take the lock and return holding it, marked as changing
+ *  the store when `changing` (a child then dies with it). */
+void
+dp_session_manager_test_hold_lock(struct dp_session_manager *m,
+                                  bool changing);
 
 #endif

@@ -89,27 +89,56 @@ pack_session(const struct dp_session *s, void *ctx)
     }
 }
 
-static void
-count_session(const struct dp_session *s, void *ctx)
-{
-    (void)s;
-    ++*(size_t *)ctx;
-}
-
 int
-dp_session_file_encode(const struct dp_session_manager *m, struct pr_buf *out)
+dp_session_file_encode_one(const struct dp_session *s, struct pr_buf *out)
 {
     size_t before = out->len;
     struct encoder e = { .out = out, .rc = 0 };
     msgpack_packer_init(&e.pk, &e, write_buf);
-    size_t n = 0;
-    dp_session_foreach(m, count_session, &n);
+    pack_session(s, &e);
+    if (e.rc != 0)
+        out->len = before;
+    return e.rc;
+}
+
+struct count_ctx {
+    struct encoder *e;
+    size_t n;
+};
+
+static void
+count_and_pack(const struct dp_session *s, void *ctx)
+{
+    struct count_ctx *c = ctx;
+    pack_session(s, c->e);
+    c->n++;
+}
+
+int
+dp_session_file_encode(struct dp_session_manager *m, struct pr_buf *out)
+{
+    size_t before = out->len;
+    struct encoder e = { .out = out, .rc = 0 };
+    msgpack_packer_init(&e.pk, &e, write_buf);
+    /* A snapshot: the sessions are counted and packed in one pass. */
+    struct pr_buf body = PR_BUF_INIT;
+    struct encoder eb = { .out = &body, .rc = 0 };
+    msgpack_packer_init(&eb.pk, &eb, write_buf);
+    struct count_ctx cc = { .e = &eb, .n = 0 };
+    if (dp_session_foreach(m, count_and_pack, &cc) != 0)
+        eb.rc = -ENOMEM;
+    size_t n = cc.n;
     msgpack_pack_array(&e.pk, 3);
     msgpack_pack_str_with_body(&e.pk, DP_SESSION_FILE_MAGIC,
                                strlen(DP_SESSION_FILE_MAGIC));
     msgpack_pack_uint64(&e.pk, DP_SESSION_FILE_VERSION);
     msgpack_pack_array(&e.pk, n);
-    dp_session_foreach(m, pack_session, &e);
+    if (e.rc == 0 && eb.rc == 0 && body.len > 0 &&
+        pr_buf_append(out, body.data, body.len) != 0)
+        e.rc = -ENOMEM;
+    if (eb.rc != 0)
+        e.rc = eb.rc;
+    pr_buf_free(&body);
     if (e.rc != 0)
         out->len = before;
     return e.rc;
@@ -460,10 +489,28 @@ failed:
     return r.nomem ? -ENOMEM : -EINVAL;
 }
 
+int
+dp_session_file_decode_one(const uint8_t *data, size_t len,
+                           struct dp_session *s, char *err, size_t errlen)
+{
+    struct reader r = { .p = data, .len = len, .err = err,
+                        .errlen = errlen };
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (!read_session(&r, s))
+        return r.nomem ? -ENOMEM : -EINVAL;
+    if (r.pos != len) {
+        fail(&r, "session record: %zu bytes after the end at offset %zu",
+             len - r.pos, r.pos);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* ---- files ---- */
 
 int
-dp_session_file_save(const struct dp_session_manager *m, const char *path,
+dp_session_file_save(struct dp_session_manager *m, const char *path,
                      char *err, size_t errlen)
 {
     struct pr_buf buf = PR_BUF_INIT;

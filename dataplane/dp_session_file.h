@@ -56,7 +56,19 @@ dp_session_list_free(struct dp_session_list *l);
 /** Append the file image of every session of m (least recently used
  *  first).  0 or -ENOMEM (out unchanged). */
 int
-dp_session_file_encode(const struct dp_session_manager *m, struct pr_buf *out);
+dp_session_file_encode(struct dp_session_manager *m, struct pr_buf *out);
+
+/** Append one session in the file's session layout (the shared store
+ *  keeps its records so).  0 or -ENOMEM (out unchanged). */
+int
+dp_session_file_encode_one(const struct dp_session *s, struct pr_buf *out);
+
+/** Decode exactly one session record into s (a dp_session_new() one,
+ *  which the caller frees on failure too).  0, -EINVAL with a sentence in
+ *  err, or -ENOMEM. */
+int
+dp_session_file_decode_one(const uint8_t *data, size_t len,
+                           struct dp_session *s, char *err, size_t errlen);
 
 /**
  * Decode a file image.  0 with the sessions in *out (which the caller
@@ -69,7 +81,7 @@ dp_session_file_decode(const uint8_t *data, size_t len,
 
 /** Save atomically.  0 or -errno with a sentence in err. */
 int
-dp_session_file_save(const struct dp_session_manager *m, const char *path,
+dp_session_file_save(struct dp_session_manager *m, const char *path,
                      char *err, size_t errlen);
 
 /**

@@ -46,6 +46,26 @@ dp_sessions_free(struct dp_sessions *s)
     free(s);
 }
 
+int
+dp_sessions_reconfigure(struct dp_sessions *s,
+                        const struct dp_sessions_config *config)
+{
+    char *name = strdup(config->cookie_name != NULL
+                            ? config->cookie_name
+                            : "beng_proxy_session");
+    if (name == NULL)
+        return -ENOMEM;
+    free(s->cookie_name);
+    s->cookie_name = name;
+    s->config.cookie_name = name;
+    s->config.dynamic_cookie = config->dynamic_cookie;
+    s->config.same_site = config->same_site;
+    s->config.store.idle_timeout_ms = config->store.idle_timeout_ms;
+    dp_session_manager_set_idle_timeout(s->manager,
+                                        config->store.idle_timeout_ms);
+    return 0;
+}
+
 struct dp_session_manager *
 dp_sessions_manager(struct dp_sessions *s)
 {
@@ -101,7 +121,7 @@ dp_session_request_begin(struct dp_session_request *sr,
                                     &v) ||
             !dp_session_id_parse((const char *)v.data, v.len, &id))
             continue;
-        if (dp_session_find(ctx->manager, &id, dp_sessions_now()) != NULL) {
+        if (dp_session_touch(ctx->manager, &id, dp_sessions_now())) {
             sr->has_session = true;
             sr->id = id;
             return;
@@ -114,8 +134,8 @@ dp_session_request_session(struct dp_session_request *sr)
 {
     if (sr->ctx == NULL || !sr->has_session)
         return NULL;
-    struct dp_session *s = dp_session_find(sr->ctx->manager, &sr->id,
-                                           dp_sessions_now());
+    struct dp_session *s = dp_session_get(sr->ctx->manager, &sr->id,
+                                          dp_sessions_now());
     if (s == NULL)
         sr->has_session = false;
     return s;
@@ -139,18 +159,24 @@ struct pr_slice
 dp_session_request_translate(struct dp_session_request *sr)
 {
     struct dp_session *s = dp_session_request_session(sr);
-    struct pr_slice none = { NULL, 0 };
-    return s != NULL ? pool_copy(sr->req->pool, &s->translate) : none;
+    struct pr_slice out = { NULL, 0 };
+    if (s != NULL)
+        out = pool_copy(sr->req->pool, &s->translate);
+    dp_session_free(s);
+    return out;
 }
 
 struct pr_slice
 dp_session_request_realm_translate(struct dp_session_request *sr)
 {
     struct dp_session *s = dp_session_request_session(sr);
-    struct pr_slice none = { NULL, 0 };
+    struct pr_slice out = { NULL, 0 };
     struct dp_realm_session *r =
         s != NULL ? dp_session_realm(s, sr->realm) : NULL;
-    return r != NULL ? pool_copy(sr->req->pool, &r->translate) : none;
+    if (r != NULL)
+        out = pool_copy(sr->req->pool, &r->translate);
+    dp_session_free(s);
+    return out;
 }
 
 void
@@ -222,6 +248,26 @@ merge_into(struct dp_session *to, struct dp_session *from)
     }
 }
 
+/* One line per eviction event: at the session limit (create) or with the
+ * value heap full (put). */
+static void
+log_evicted(struct dp_session_manager *m, size_t n, bool heap)
+{
+    if (n == 0)
+        return;
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    if (heap)
+        fprintf(stderr, "portierd: session value heap full (%zu KiB): %zu "
+                "least recently used session(s) evicted (%llu so far)\n",
+                st.chunks_total / 4, n, (unsigned long long)st.evicted);
+    else
+        fprintf(stderr, "portierd: session limit %zu reached: the least "
+                "recently used session was evicted (%llu so far)\n",
+                dp_session_manager_config(m)->max_sessions,
+                (unsigned long long)st.evicted);
+}
+
 const char *
 dp_session_request_apply(struct dp_session_request *sr,
                          const struct tp_response *r)
@@ -233,7 +279,8 @@ dp_session_request_apply(struct dp_session_request *sr,
     const char *why = NULL;
     struct dp_session *s = dp_session_request_session(sr);
     if (r->discard_session && s != NULL) {
-        dp_session_discard(m, s);
+        dp_session_discard(m, &s->id);
+        dp_session_free(s);
         s = NULL;
         sr->has_session = false;
     }
@@ -243,14 +290,7 @@ dp_session_request_apply(struct dp_session_request *sr,
         s = dp_session_create(m, now, &evicted, &err);
         if (s == NULL)
             return err;
-        if (evicted) {
-            struct dp_session_stats st;
-            dp_session_get_stats(m, &st);
-            fprintf(stderr, "portierd: session limit %zu reached: the least "
-                    "recently used session was evicted (%llu so far)\n",
-                    dp_session_manager_config(m)->max_sessions,
-                    (unsigned long long)st.evicted);
-        }
+        log_evicted(m, evicted ? 1 : 0, false);
         sr->has_session = true;
         sr->id = s->id;
         sr->send_cookie = true;
@@ -303,13 +343,20 @@ dp_session_request_apply(struct dp_session_request *sr,
         }
     }
     if (r->attach_session.data != NULL && why == NULL) {
-        struct dp_session *other = dp_session_find_attached(
-            m, s, r->attach_session.data, r->attach_session.len, now);
+        struct dp_session_id other_id;
+        struct dp_session *other =
+            dp_session_find_attached(m, &s->id, r->attach_session.data,
+                                     r->attach_session.len, now, &other_id)
+                ? dp_session_get(m, &other_id, now)
+                : NULL;
         if (other != NULL) {
+            /* join the other session: it gets what it lacks, this one
+             * goes */
             merge_into(other, s);
-            dp_session_discard(m, s);
-            s = dp_session_find(m, &other->id, now);
-            sr->id = s->id;
+            dp_session_discard(m, &s->id);
+            dp_session_free(s);
+            s = other;
+            sr->id = other_id;
             sr->send_cookie = true;
         } else {
             why = stored(dp_session_bytes_set(&s->attach,
@@ -317,6 +364,20 @@ dp_session_request_apply(struct dp_session_request *sr,
                                               r->attach_session.len),
                          "ATTACH_SESSION is too long to keep");
         }
+    }
+    /* write the changed copy back */
+    size_t evicted = 0;
+    int rc = dp_session_put(m, s, now, &evicted);
+    log_evicted(m, evicted, true);
+    dp_session_free(s);
+    if (rc == -ENOENT) {
+        sr->has_session = false;
+        if (why == NULL)
+            why = "session: removed by another request meanwhile; the "
+                  "response's session changes are lost";
+    } else if (rc != 0 && why == NULL) {
+        why = rc == -ENOMEM ? "session: out of memory"
+                            : "session: too large for the session store";
     }
     return why;
 }
@@ -329,7 +390,9 @@ dp_session_request_session_user(struct dp_session_request *sr)
         return NULL;
     const char *u = dp_realm_session_user(dp_session_realm(s, sr->realm),
                                           dp_sessions_now());
-    return u != NULL ? dp_pool_strdup(sr->req->pool, u) : NULL;
+    const char *out = u != NULL ? dp_pool_strdup(sr->req->pool, u) : NULL;
+    dp_session_free(s);
+    return out;
 }
 
 const char *
@@ -348,9 +411,11 @@ dp_session_request_add_cookie(struct dp_session_request *sr,
     if (sr->ctx == NULL || !sr->send_cookie ||
         (r != NULL && !dp_session_managed(r)))
         return 0;
-    struct dp_session *s = dp_session_request_session(sr);
-    if (s == NULL)
+    if (!sr->has_session ||
+        !dp_session_touch(sr->ctx->manager, &sr->id, dp_sessions_now())) {
+        sr->has_session = false;
         return 0;
+    }
     struct dp_session_cookie_options o = {
         .secure = dp_session_request_over_tls(sr->req) ||
                   (r != NULL && r->secure_cookie),
@@ -374,12 +439,12 @@ dp_session_request_add_cookie(struct dp_session_request *sr,
         }
     }
     char value[1024];
-    if (dp_session_set_cookie(value, sizeof(value), sr->cookie_name, &s->id,
+    if (dp_session_set_cookie(value, sizeof(value), sr->cookie_name, &sr->id,
                               &o) < 0) {
         /* COOKIE_DOMAIN/COOKIE_PATH unfit for a cookie: without them */
         o.domain = o.path = NULL;
         if (dp_session_set_cookie(value, sizeof(value), sr->cookie_name,
-                                  &s->id, &o) < 0)
+                                  &sr->id, &o) < 0)
             return 0;
     }
     return dp_response_header(h, "Set-Cookie", value);

@@ -5,11 +5,13 @@
  * Set-Cookie out, and the user the request runs as.
  *
  * Promises:
- * - struct dp_sessions is the worker's session context (store, cookie
- *   settings); it outlives every request.  A request keeps only the id of
- *   its session and looks it up again for each step, so a session
- *   discarded meanwhile (DISCARD_SESSION, expiry, eviction) is simply
- *   gone, never a dangling pointer.
+ * - struct dp_sessions is the session context (the shared store, cookie
+ *   settings): made before the workers are forked, so all of them share
+ *   the store; it outlives every request.  A request keeps only the id of
+ *   its session and copies the session out of the store for each step
+ *   (dp_session_get()); dp_session_request_apply() writes its changes
+ *   back in one dp_session_put().  A session discarded meanwhile
+ *   (DISCARD_SESSION, expiry, eviction, by any worker) is simply gone.
  * - The cookie is read from every Cookie header; only a well-formed id
  *   of a live session counts.  Set-Cookie is sent when the request
  *   created the session or switched to another one (ATTACH_SESSION), and
@@ -26,8 +28,8 @@
  *   of this request if there is one, otherwise the unexpired USER of the
  *   session's realm.  It is what backends receive in X-CM4all-BENG-User;
  *   that header is never taken from the client (dp_forward drops it).
- * - Nothing here logs except the session context (eviction at the limit,
- *   one line each, with the count).
+ * - Nothing here logs except the session context (evictions when the
+ *   store is full, one line each, with the count).
  */
 #ifndef PORTIER_DP_SESSION_REQUEST_H
 #define PORTIER_DP_SESSION_REQUEST_H
@@ -48,12 +50,19 @@ struct dp_sessions_config {
 
 struct dp_sessions;
 
-/** The worker's session context, or NULL (out of memory). */
+/** The session context with a new shared store, or NULL (out of memory,
+ *  or the shared region could not be mapped). */
 struct dp_sessions *
 dp_sessions_new(const struct dp_sessions_config *config);
 
 void
 dp_sessions_free(struct dp_sessions *s);
+
+/** A reload: new cookie settings and idle timeout, same store (its size
+ *  stays).  0 or -ENOMEM (nothing changed). */
+int
+dp_sessions_reconfigure(struct dp_sessions *s,
+                        const struct dp_sessions_config *config);
 
 struct dp_session_manager *
 dp_sessions_manager(struct dp_sessions *s);
@@ -80,7 +89,8 @@ void
 dp_session_request_begin(struct dp_session_request *sr,
                          struct dp_sessions *ctx, struct dp_request *req);
 
-/** The session, looked up now (NULL when there is none). */
+/** A copy of the session, looked up now (NULL when there is none); the
+ *  caller frees it with dp_session_free(). */
 struct dp_session *
 dp_session_request_session(struct dp_session_request *sr);
 

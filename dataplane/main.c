@@ -13,6 +13,7 @@
 #include "dp_config.h"
 #include "dp_control.h"
 #include "dp_fcache.h"
+#include "dp_fcgi.h"
 #include "dp_nfs.h"
 #include "dp_handler.h"
 #include "dp_http.h"
@@ -72,8 +73,14 @@ struct daemon {
     int *listen_fds;            /* bound before any worker starts */
     int *control_fds;           /* likewise, one per control block */
     struct dp_control *control; /* the control server (docs/control.md) */
-    struct dp_sessions *sessions;   /* this worker's browser sessions */
-    uv_timer_t session_timer;   /* expiry and session_save_path */
+    struct dp_fcgi_stock *fcgi; /* FastCGI connections and processes */
+    struct dp_sessions *sessions;   /* the browser sessions: a store
+                                       shared by the master and all its
+                                       workers, made before they fork */
+    bool worker_process;        /* forked by the master (which saves the
+                                   sessions) */
+    uv_timer_t session_timer;   /* expiry, and session_save_path when
+                                   single */
     bool session_timer_running;
     struct dp_tls_set tls;      /* built before any worker starts */
     int channel_fd;             /* a worker's end of the master's channel,
@@ -160,12 +167,51 @@ access_log_open(struct daemon *d)
     return 0;
 }
 
-/* Save the sessions to session_save_path (when set); logs failures. */
+/* The FastCGI stock as a child pool of the control server
+ * (FADE_CHILDREN, TERMINATE_CHILDREN, SIGHUP); an empty tag means all. */
+static size_t
+fcgi_children(void *ctx, const char *tag, size_t tag_len, bool terminate)
+{
+    char buf[256];
+    const char *t = NULL;
+    if (tag_len > 0) {
+        if (tag_len >= sizeof(buf) || memchr(tag, '\0', tag_len) != NULL)
+            return 0;       /* no CHILD_TAG can match it */
+        memcpy(buf, tag, tag_len);
+        buf[tag_len] = '\0';
+        t = buf;
+    }
+    return terminate ? dp_fcgi_stock_terminate(ctx, t)
+                     : dp_fcgi_stock_fade(ctx, t);
+}
+
+static size_t
+fcgi_count(void *ctx)
+{
+    struct dp_fcgi_stats st;
+    dp_fcgi_stock_stats(ctx, &st);
+    return st.processes;
+}
+
+static size_t
+fcgi_fade(void *ctx, const char *tag, size_t tag_len)
+{
+    return fcgi_children(ctx, tag, tag_len, false);
+}
+
+static size_t
+fcgi_terminate(void *ctx, const char *tag, size_t tag_len)
+{
+    return fcgi_children(ctx, tag, tag_len, true);
+}
+
+/* Save the sessions to session_save_path (when set); logs failures.
+ * With workers only the master saves: the store is the same for all. */
 static void
 sessions_save(struct daemon *d)
 {
     const char *path = d->cfg.settings.session_save_path;
-    if (path == NULL || d->sessions == NULL)
+    if (path == NULL || d->sessions == NULL || d->worker_process)
         return;
     char err[512];
     if (dp_session_file_save(dp_sessions_manager(d->sessions), path, err,
@@ -194,6 +240,10 @@ shutdown_done(void *ctx)
     /* The control server points at the stocks: close it first. */
     dp_control_close(d->control);
     d->control = NULL;
+    /* Children are stopped and reaped while the loop still runs. */
+    dp_control_unregister_pool(d->fcgi);
+    dp_fcgi_stock_free(d->fcgi);
+    d->fcgi = NULL;
     dp_was_shutdown();
     dp_lhttp_shutdown();
     dp_spawn_shutdown();
@@ -258,6 +308,20 @@ static size_t
 was_terminate(void *ctx, const char *tag, size_t tag_len)
 {
     return dp_was_fade(tag, tag_len, true);
+}
+
+static size_t
+was_count(void *ctx)
+{
+    (void)ctx;
+    return dp_was_process_count();
+}
+
+static size_t
+lhttp_count(void *ctx)
+{
+    (void)ctx;
+    return dp_lhttp_process_count();
 }
 
 static size_t
@@ -326,6 +390,7 @@ chain_build(struct daemon *d, struct chain *c,
     c->handler = dp_handler_new(d->loop, c->servers, n);
     if (c->handler == NULL)
         return -1;
+    dp_handler_set_fcgi(c->handler, d->fcgi);
     dp_handler_set_sessions(c->handler, d->sessions);
     return 0;
 }
@@ -601,6 +666,7 @@ struct worker {
 static struct dp_relay *relay;
 
 static int run_worker(struct daemon *d);
+static void sessions_reconfigure(struct daemon *d);
 
 static uint64_t
 now_ms(void)
@@ -657,6 +723,7 @@ spawn_worker(struct daemon *d, const sigset_t *child_mask)
     dp_relay_forget(relay);
     relay = NULL;
     d->channel_fd = pair[1];
+    d->worker_process = true;
     if (drop_privileges(&run_as) != 0)
         _exit(1);
     d->access_log_path = d->cfg.settings.access_log;   /* after a reload */
@@ -792,6 +859,7 @@ master_reload(struct daemon *d, struct worker *workers, unsigned slots,
     d->cfg = fresh;
     dp_tls_set_free(&d->tls);
     d->tls = fresh_tls;
+    sessions_reconfigure(d);
     unsigned want = (unsigned)d->cfg.settings.workers;
     if (want > MAX_WORKERS)
         want = MAX_WORKERS;
@@ -839,6 +907,8 @@ run_master(struct daemon *d, unsigned n)
     for (unsigned i = 0; i < n; i++)
         if (start_slot(d, &workers[i], &old))
             alive++;
+    /* The master saves the shared sessions (session_save_path). */
+    uint64_t next_save = now_ms() + d->cfg.settings.session_save_interval;
     bool stopping = false;
     uint64_t stop_deadline = 0;
     bool killed = false;
@@ -865,6 +935,11 @@ run_master(struct daemon *d, unsigned n)
             if (timeout < 0 || t < timeout)
                 timeout = t;
         }
+        if (!stopping && d->cfg.settings.session_save_path != NULL) {
+            int t = next_save > now ? (int)(next_save - now) : 0;
+            if (timeout < 0 || t < timeout)
+                timeout = t;
+        }
         size_t nfds = 0;
         if (relay != NULL) {
             nfds = dp_relay_pollfds(relay, fds, sizeof(fds) / sizeof(*fds));
@@ -882,6 +957,12 @@ run_master(struct daemon *d, unsigned n)
         if (relay != NULL)
             dp_relay_dispatch(relay, fds, nfds, now);
 
+        if (!stopping && now >= next_save) {
+            next_save = now + d->cfg.settings.session_save_interval;
+            dp_session_expire(dp_sessions_manager(d->sessions),
+                              dp_sessions_now());
+            sessions_save(d);
+        }
         if (master_hup) {
             master_hup = 0;
             if (!stopping)
@@ -946,6 +1027,7 @@ run_master(struct daemon *d, unsigned n)
         }
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
+    sessions_save(d);       /* every worker is gone: the final state */
     fprintf(stderr, "portierd: stopped\n");
     return 0;
 }
@@ -1039,12 +1121,11 @@ master_start_relay(struct daemon *d)
     return 0;
 }
 
-/* This worker's sessions: the store, the file, the timer. */
-static int
-sessions_start(struct daemon *d)
+static void
+sessions_config(const struct dp_config_settings *s,
+                struct dp_sessions_config *sc)
 {
-    const struct dp_config_settings *s = &d->cfg.settings;
-    struct dp_sessions_config sc = {
+    *sc = (struct dp_sessions_config){
         .cookie_name = s->session_cookie,
         .dynamic_cookie = s->dynamic_session_cookie,
         .same_site = s->session_cookie_same_site == NULL
@@ -1060,11 +1141,29 @@ sessions_start(struct daemon *d)
             .max_sessions = (size_t)s->max_sessions,
         },
     };
+}
+
+/* The session store, shared by every worker: made (and the file loaded)
+ * before any worker is forked. */
+static int
+sessions_create(struct daemon *d)
+{
+    const struct dp_config_settings *s = &d->cfg.settings;
+    struct dp_sessions_config sc;
+    sessions_config(s, &sc);
     d->sessions = dp_sessions_new(&sc);
     if (d->sessions == NULL) {
-        fprintf(stderr, "portierd: out of memory\n");
+        fprintf(stderr, "portierd: cannot make the shared session store "
+                "(mmap or out of memory)\n");
         return -1;
     }
+    struct dp_session_stats st;
+    dp_session_get_stats(dp_sessions_manager(d->sessions), &st);
+    fprintf(stderr, "portierd: session store shared by all workers: %zu "
+            "sessions, %zu KiB for their values\n",
+            dp_session_manager_config(dp_sessions_manager(d->sessions))
+                ->max_sessions,
+            st.chunks_total / 4);
     if (cmdline.cluster_size > 1)
         fprintf(stderr, "portierd: cluster node %u of %u: session ids carry "
                 "the node\n", sc.store.cluster_node, sc.store.cluster_size);
@@ -1079,7 +1178,35 @@ sessions_start(struct daemon *d)
             fprintf(stderr, "portierd: %ld session(s) loaded from %s\n", n,
                     s->session_save_path);
     }
-    uint64_t every = s->session_save_interval;
+    return 0;
+}
+
+/* A reload: the sessions stay (the store outlives the workers); cookie
+ * settings and the idle timeout follow the new configuration. */
+static void
+sessions_reconfigure(struct daemon *d)
+{
+    struct dp_sessions_config sc;
+    sessions_config(&d->cfg.settings, &sc);
+    size_t have = dp_session_manager_config(dp_sessions_manager(d->sessions))
+                      ->max_sessions;
+    if (sc.store.max_sessions != 0 && sc.store.max_sessions != have)
+        fprintf(stderr, "portierd: SIGHUP: session_max_count stays %zu "
+                "until a restart (the shared store keeps its size)\n",
+                have);
+    if (dp_sessions_reconfigure(d->sessions, &sc) != 0)
+        fprintf(stderr, "portierd: SIGHUP: session settings unchanged: "
+                "out of memory\n");
+}
+
+/* This process's session timer: expiry, and in a single process the
+ * session file. */
+static int
+sessions_start(struct daemon *d)
+{
+    if (d->sessions == NULL && sessions_create(d) != 0)
+        return -1;
+    uint64_t every = d->cfg.settings.session_save_interval;
     uv_timer_init(d->loop, &d->session_timer);
     d->session_timer.data = d;
     uv_timer_start(&d->session_timer, on_session_timer, every, every);
@@ -1098,6 +1225,24 @@ run_worker(struct daemon *d)
     if (d->chains == NULL)
         return 1;
     d->n_chains = 1;
+    const struct dp_config_settings *cs = &cfg->settings;
+    struct dp_fcgi_settings fs = {
+        .stock_limit = (unsigned)cs->fastcgi_stock_limit,
+        .stock_max_idle = (unsigned)cs->fastcgi_stock_max_idle,
+        .idle_timeout_ms = cs->fastcgi_idle_timeout,
+        .timeout_ms = cs->fastcgi_timeout,
+        .server_software = cs->server_string,
+    };
+    d->fcgi = dp_fcgi_stock_new(d->loop, &fs);
+    struct dp_control_pool fcgi_pool = {
+        .name = "fastcgi",
+        .fade = fcgi_fade,
+        .terminate = fcgi_terminate,
+        .ctx = d->fcgi,
+        .count = fcgi_count,
+    };
+    if (d->fcgi == NULL || dp_control_register_pool(&fcgi_pool) != 0)
+        return 1;
     if (chain_build(d, &d->chains[0], cfg->translation_sockets,
                     cfg->n_translation_sockets) != 0)
         return 1;
@@ -1134,6 +1279,7 @@ run_worker(struct daemon *d)
         .max_connections = (unsigned)s->max_connections,
         .head_timeout_ms = s->request_header_timeout,
         .body_timeout_ms = s->request_body_timeout,
+        .tarpit_delay_ms = s->tarpit_delay,
         .keepalive_timeout_ms = s->keepalive_timeout,
         .write_timeout_ms = s->write_timeout,
         .max_header_count = (unsigned)s->max_request_headers,
@@ -1188,8 +1334,9 @@ run_worker(struct daemon *d)
     if (dp_lhttp_init(d->loop, &ls) != 0)
         return 1;
     const struct dp_control_pool pools[] = {
-        { "was", was_fade, was_terminate, &was_pool_ctx },
-        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx },
+        { "was", was_fade, was_terminate, &was_pool_ctx, was_count },
+        { "lhttp", lhttp_fade, lhttp_terminate, &lhttp_pool_ctx,
+          lhttp_count },
     };
     for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
         if (dp_control_register_pool(&pools[i]) != 0)
@@ -1310,15 +1457,6 @@ main(int argc, char **argv)
         dp_config_free(&d.cfg);
         return 1;
     }
-    if (d.cfg.settings.session_save_path != NULL &&
-        d.cfg.settings.workers > 1) {
-        /* Sessions live in each worker process: one file per process
-         * would overwrite the others' sessions. */
-        fprintf(stderr, "portierd: setting 'session_save_path' needs a "
-                "single process (workers 1): sessions are kept per worker\n");
-        dp_config_free(&d.cfg);
-        return 1;
-    }
     char spawn_err[600];
     if (dp_spawn_policy_resolve(&d.cfg.spawn, &spawn_policy, spawn_err,
                                 sizeof(spawn_err)) != 0) {
@@ -1351,7 +1489,7 @@ main(int argc, char **argv)
     int status = 1;
     unsigned workers = (unsigned)d.cfg.settings.workers;
     if (resolve_identity(&d.cfg.settings, &run_as) == 0 &&
-        bind_listeners(&d) == 0) {
+        bind_listeners(&d) == 0 && sessions_create(&d) == 0) {
         /* Every listener accepts connections from here on (they wait in
          * the backlog until a loop runs). */
         fprintf(stderr, "portierd: ready\n");
@@ -1361,6 +1499,7 @@ main(int argc, char **argv)
                 status = run_master(&d, workers);
             dp_relay_free(relay);
             relay = NULL;
+            dp_sessions_free(d.sessions);
             close_listeners(&d);
             dp_tls_set_free(&d.tls);
             dp_config_free(&d.cfg);

@@ -15,6 +15,7 @@ Paths:
                   of silence, then close
   /early/N        status N at once, without reading the request body,
                   then close
+  .../redir       302 to http://127.0.0.1:PORT.../c (this backend)
   /drop-reused..  on a connection that served a request before: closed
                   without an answer (the keep-alive race); else /echo
 """
@@ -213,6 +214,12 @@ class Backend:
         if target.startswith('/slow/'):
             time.sleep(float(target[6:]))
             c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow')
+            return True
+        if target.endswith('/redir'):
+            loc = 'http://127.0.0.1:%d%s/c' % (self.port,
+                                              target.rsplit('/', 1)[0])
+            c.sendall(b'HTTP/1.1 302 Found\r\nLocation: %s\r\n'
+                      b'Content-Length: 0\r\n\r\n' % loc.encode())
             return True
         if target.startswith('/status/'):
             c.sendall(b'HTTP/1.1 %s X\r\nContent-Length: 0\r\n\r\n'

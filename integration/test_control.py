@@ -123,8 +123,11 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     s0 = stats(ctl, sock)
     assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
                        'bytes_out', 'translation', 'translation_cache',
-                       'file_cache', 'nfs_cache', 'http_cache'}
+                       'file_cache', 'nfs_cache', 'http_cache',
+                       'children'}
     assert s0['workers'] == 1
+    assert s0['children'] == {'total': 0, 'fastcgi': 0, 'was': 0,
+                              'lhttp': 0}
     assert set(s0['requests']) == {'total', '1xx', '2xx', '3xx', '4xx',
                                    '5xx'}
     for key in ('translation_cache', 'file_cache', 'nfs_cache',
@@ -335,3 +338,58 @@ def test_udp_ipv6(portierd_factory, servers, docroot, ctl):
     lines = wait_log(d, 'refused NOP from [::1]:')
     assert len(lines) == 1
     assert 'on [::1]:%d' % port in lines[0]
+
+
+def test_reject_and_tarpit_client(portierd_factory, servers, docroot, ctl):
+    """REJECT_CLIENT closes 127.0.0.1's connections at accept, 0 seconds
+    lifts it; TARPIT_CLIENT makes each request wait tarpit_delay; both are
+    refused over UDP (docs/control.md)."""
+    srv = servers(lambda req: file_answer(docroot))
+    sock = abstract()
+    port = free_udp_port()
+    d = portierd_factory([srv.address],
+                         config=control_config(sock, '127.0.0.1:%d' % port) +
+                         'set tarpit_delay = "600 ms"\n')
+    assert get(d, '/a') == 200
+    p = run(ctl, '--server', sock, 'reject-client', '60', '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)                       # barrier
+    with pytest.raises((ConnectionError, OSError)):
+        d.request('GET', '/a')
+    assert wait_log(d, 'REJECT_CLIENT from ')[0].endswith(
+        '127.0.0.1 for 60 s')
+    p = run(ctl, '--server', sock, 'reject-client', '0', '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)
+    assert get(d, '/a') == 200
+    assert wait_log(d, 'REJECT_CLIENT from ')[-1].endswith(
+        '127.0.0.1 lifted')
+
+    # Tarpit: every request waits, also on a kept-alive connection.
+    p = run(ctl, '--server', sock, 'tarpit-client', '60', '::ffff:127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)
+    t0 = time.monotonic()
+    assert get(d, '/a') == 200
+    assert time.monotonic() - t0 >= 0.5
+    p = run(ctl, '--server', sock, 'tarpit-client', '0', '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    stats(ctl, sock)
+    t0 = time.monotonic()
+    assert get(d, '/a') == 200
+    assert time.monotonic() - t0 < 0.5
+
+    # Over UDP: refused, nothing changes.
+    p = run(ctl, '--server', '127.0.0.1:%d' % port, 'reject-client', '60',
+            '127.0.0.1')
+    assert p.returncode == 0, p.stderr
+    line = wait_log(d, 'refused REJECT_CLIENT from 127.0.0.1:')
+    assert line and 'only TCACHE_INVALIDATE and FLUSH_FILTER_CACHE' in line[0]
+    assert get(d, '/a') == 200
+
+    # A malformed address is named in the log and ignored.
+    p = run(ctl, '--server', sock, 'reject-client', '60', 'not-an-ip')
+    assert p.returncode == 0, p.stderr
+    line = wait_log(d, "'not-an-ip' is not an IPv4 or IPv6 address")
+    assert 'ignored' in line[0]
+    assert get(d, '/a') == 200

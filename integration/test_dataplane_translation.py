@@ -444,8 +444,7 @@ def test_www_authenticate(policy):
     ('HTTP2', [packet('HTTP', 'http://127.0.0.1:1/x'),
                packet('ADDRESS_STRING', '127.0.0.1:1'), packet('HTTP2')]),
     ('FILTER', [packet('PATH', '/tmp/x'), packet('FILTER'),
-                packet('HTTP', 'http://127.0.0.1:1/f'),
-                packet('ADDRESS_STRING', '127.0.0.1:1')]),
+                packet('CGI', '/bin/true')]),
     ('TINY_IMAGE', [packet('TINY_IMAGE')]),
     # WAS itself is served (dp_was); Multi-WAS is not
     ('CONCURRENCY', [packet('WAS', '/bin/true'),

@@ -94,9 +94,13 @@ def test_user_drops_privileges(portierd_factory):
                     assert uid_of(d.proc.pid) == nobody
                 else:
                     assert uid_of(d.proc.pid) == 0      # the master
-                    kids = wait_for(lambda: len(children(d.proc.pid)) == 2
-                                    and children(d.proc.pid))
-                    assert [uid_of(k) for k in kids] == [nobody, nobody]
+                    # A forked worker switches users a moment after it
+                    # appears: wait until both have (read the list once).
+                    def switched():
+                        kids = children(d.proc.pid)
+                        uids = [uid_of(k) for k in kids]
+                        return len(kids) == 2 and uids == [nobody] * 2
+                    assert wait_for(switched)
                 assert d.request('GET', '/a.txt')[2] == b'public\n'
                 assert d.request('GET', '/private.txt')[0] == 403
         finally:

@@ -118,7 +118,10 @@ def test_file_mount_packets(start, tmp_path):
     r = t.get('example.com', '/sub/a.html')
     assert r['BASE'] == [b'/']
     assert 'EASY_BASE' in r
-    assert r['INVERSE_REGEX'] == [b'.*/$']
+    # the other mounts are below "/": their URIs never use this answer
+    assert r['INVERSE_REGEX'] == [
+        b'.*/$|^/docs(?:/|$)|^/api(?:/|$)|^/old(?:/|$)|^/cgi-bin(?:/|$)'
+        b'|^/nfs(?:/|$)']
     assert r['PATH'] == [str(tmp_path / 'www').encode() + b'/']
     assert r['BENEATH'] == [str(tmp_path / 'www').encode()]
     assert 'CONTENT_TYPE_LOOKUP' in r
@@ -261,6 +264,34 @@ def test_symlink_out_of_the_mount_is_refused(binary, portierd_factory,
         status, _, body = d.request('GET', '/escape.txt')
         assert status == 404 and b'secret' not in body
         assert 'outside its BENEATH directory' in d.log()
+    finally:
+        t.stop()
+
+
+def test_root_mount_answer_never_serves_another_mount(binary,
+                                                     portierd_factory,
+                                                     tmp_path):
+    """The "/" mount's cached answer (BASE "/") must not serve URIs of the
+    mounts below it: its INVERSE_REGEX names them."""
+    root = tmp_path / 'root'
+    (root / 's').mkdir(parents=True)
+    (root / 'a.txt').write_text('root a')
+    (root / 's' / 'y.txt').write_text('root s/y')
+    sub = tmp_path / 'sub'
+    sub.mkdir()
+    (sub / 'y.txt').write_text('sub y')
+    (sub / 'z+1.txt').write_text('sub z')
+    site = {'vhosts': [{'name': 'default', 'mounts': [
+        {'mountpoint': '/', 'origin': 'file://' + str(root)},
+        {'mountpoint': '/s', 'origin': 'file://' + str(sub)}]}]}
+    t = Translate(binary, write_site(tmp_path, site), tmp_path)
+    try:
+        d = portierd_factory([t.address])
+        for _ in range(2):      # the second round runs from the cache
+            assert d.request('GET', '/a.txt')[2] == b'root a'
+            assert d.request('GET', '/s/y.txt')[2] == b'sub y'
+            assert d.request('GET', '/s/z+1.txt')[2] == b'sub z'
+            assert d.request('GET', '/sx.txt')[0] == 404
     finally:
         t.stop()
 

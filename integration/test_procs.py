@@ -364,8 +364,8 @@ def test_control_with_workers(portierd_factory, servers, tmp_path, ctl):
     assert run(ctl, '--server', udp, 'tcache-invalidate').returncode == 0
     assert len(wait_log(d, 'every translation cache flushed',
                         count=2)) == 2
-    # FADE_CHILDREN and TERMINATE_CHILDREN reach the (empty) WAS and
-    # LHTTP pools of both workers: nothing to report at this log level.
+    # FADE_CHILDREN and TERMINATE_CHILDREN reach the (empty) FastCGI, WAS
+    # and LHTTP pools of both workers: nothing to report at this level.
     assert run(ctl, '--server', sock, 'fade-children').returncode == 0
     assert run(ctl, '--server', sock, 'terminate-children',
                'blue').returncode == 0
@@ -428,7 +428,8 @@ def test_sighup_flushes_and_fades(portierd_factory, servers, tmp_path):
     root = make_docroot(tmp_path)
     srv = servers(lambda req: base_answer(root))
     # One process: SIGHUP flushes the translation cache (the next request
-    # is translated again) and fades the (empty) WAS and LHTTP pools.
+    # is translated again) and fades the (empty) FastCGI, WAS and LHTTP
+    # pools.
     d = portierd_factory([srv.address], workers=1)
     for _ in range(3):
         assert get(d.port, '/a.txt')[0] == 200

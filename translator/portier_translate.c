@@ -140,6 +140,49 @@ mount_base(const struct tr_site_mount *m)
                 "");
 }
 
+/* An INVERSE_REGEX for the BASE answer of mount m: `first` (or nothing)
+ * and every mount nested below m (the root mount has all others below
+ * it), so that a cached answer of "/" never serves "/docs/x".  The
+ * mountpoints are matched literally, as a whole path segment.  NULL when
+ * there is nothing to exclude, or out of memory (then the caller sends
+ * `first` alone); the caller frees. */
+static char *
+nested_exclusion(const struct tr_site_vhost *v, const struct tr_site_mount *m,
+                 const char *first)
+{
+    size_t ml = strlen(m->mountpoint);
+    bool root = strcmp(m->mountpoint, "/") == 0;
+    size_t cap = strlen(first) + 16, len = 0;
+    for (size_t i = 0; i < v->n_mounts; i++)
+        cap += 2 * strlen(v->mounts[i].mountpoint) + 16;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    len = (size_t)snprintf(out, cap, "%s", first);
+    bool any = false;
+    for (size_t i = 0; i < v->n_mounts; i++) {
+        const char *mp = v->mounts[i].mountpoint;
+        if (&v->mounts[i] == m || strcmp(mp, m->mountpoint) == 0)
+            continue;
+        if (!root && (strncmp(mp, m->mountpoint, ml) != 0 || mp[ml] != '/'))
+            continue;
+        len += (size_t)snprintf(out + len, cap - len, "%s^", len > 0 ? "|"
+                                                                    : "");
+        for (const char *c = mp; *c != '\0'; c++) {
+            if (strchr("\\^$.|?*+()[]{}", *c) != NULL)
+                out[len++] = '\\';
+            out[len++] = *c;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "(?:/|$)");
+        any = true;
+    }
+    if (!any) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* The address of `path` inside a file or NFS mount: PATH with BENEATH
  * (the mount's directory) for a file, NFS_SERVER + NFS_EXPORT + PATH
  * (inside the export) for NFS. */
@@ -208,9 +251,11 @@ answer_file(struct app *app, const struct tr_site_match *match,
      * end in '/' are excluded (INVERSE_REGEX), they get the index. */
     char *base = mount_base(m);
     char *path = join(m->origin.path, "/", "");
+    char *exclude = nested_exclusion(match->vhost, m, ".*/$");
     tr_response_base(r, base != NULL ? base : "/");
     tr_response_easy_base(r);
-    tr_response_inverse_regex(r, ".*/$");
+    tr_response_inverse_regex(r, exclude != NULL ? exclude : ".*/$");
+    free(exclude);
     file_address(m, path != NULL ? path : "/", r);
     if (lookup[0] != '\0')
         tr_response_content_type_lookup(r, lookup, strlen(lookup));
@@ -249,8 +294,12 @@ answer_mount(struct app *app, const struct tr_site_match *match,
         char *url = join(o->url, un > 0 && o->url[un - 1] == '/' ? "" : "/",
                          "");
         snprintf(hostport, sizeof(hostport), "%s:%u", o->host, o->port);
+        char *exclude = nested_exclusion(match->vhost, m, "");
         tr_response_base(r, base);
         tr_response_easy_base(r);
+        if (exclude != NULL)
+            tr_response_inverse_regex(r, exclude);
+        free(exclude);
         tr_response_http(r, url);
         tr_response_address_string(r, hostport);
         mount_extras(app, m, r);

@@ -1439,7 +1439,8 @@ def parse_args(argv=None):
         '(--workers each, loopback, wrk).  Every option has an environment '
         'variable named in its help.')
     ap.add_argument('--mode', choices=('all', 'throughput', 'memory',
-                                       'nfs', 'proxy', 'proxy-cache'),
+                                       'nfs', 'proxy', 'proxy-cache',
+                                       'fastcgi'),
                     default=env('MODE', 'all'),
                     help='MODE [all]; nfs (not part of all): portierd on '
                     'NFS against local files; proxy: nginx (proxy_pass, '
@@ -1447,7 +1448,13 @@ def parse_args(argv=None):
                     'HTTP cache off) in front of one origin nginx; '
                     'proxy-cache: the same with nginx proxy_cache and '
                     'portierd\'s HTTP cache, the origin sending '
-                    'Cache-Control: max-age=3600')
+                    'Cache-Control: max-age=3600; fastcgi (not part of '
+                    'all): FastCGI hello against the peers '
+                    '(bench_fastcgi.py)')
+    ap.add_argument('--fcgi-procs', type=int,
+                    default=int(env('FCGI_PROCS', '1')),
+                    help='FCGI_PROCS: FastCGI application processes of '
+                    'each server in the fastcgi mode [%(default)s]')
     ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
                     help='SERVERS, comma-separated [%(default)s]')
     ap.add_argument('--workloads',
@@ -1530,6 +1537,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.mode == 'nfs':
         return main_nfs(args)
+    if args.mode == 'fastcgi':
+        return main_fastcgi(args)
     peers = [s for s in args.servers if s in PEERS]
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
     if args.tls:
@@ -1648,6 +1657,35 @@ def main_nfs(args):
               'loopback' % (args.threads, args.conns, args.duration,
                             args.repeat))
         status = nfs_run(args, tmp, root, contents)
+        print()
+        print('# loadavg at end: %s' % loadavg())
+        return status
+    finally:
+        _stop_all()
+        if args.keep_tmp:
+            log('kept ' + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main_fastcgi(args):
+    import bench_fastcgi
+    if install_missing(['wrk'], not args.no_install):
+        print('wrk is not installed: no fastcgi run')
+        return 1
+    tmp = tempfile.mkdtemp(prefix='portier-bench.')
+    os.chmod(tmp, 0o755)
+    try:
+        print('# Portier bench --mode fastcgi %s | %s | %d CPUs | loadavg '
+              '%s' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                      ' '.join(os.uname()[i] for i in (0, 2)),
+                      os.cpu_count(), loadavg()))
+        print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
+              'alternating; %d worker(s) each; %d FastCGI process(es) of '
+              'examples/fastcgi/hello.c per side' % (
+                  args.threads, args.conns, args.duration, args.repeat,
+                  args.workers, args.fcgi_procs))
+        status = bench_fastcgi.run(args, tmp)
         print()
         print('# loadavg at end: %s' % loadavg())
         return status

@@ -104,6 +104,18 @@ check_config(const struct dp_config *cfg)
         for (size_t j = 0; j < l->n_translation_sockets; j++)
             check_address(&l->translation_sockets[j], true);
         CHECK(l->file != NULL && l->line > 0);
+        /* TLS: options only with ssl yes, ssl yes only with a pair */
+        CHECK(l->ssl == (l->n_ssl_certs > 0));
+        CHECK(l->n_ssl_certs <= DP_CONFIG_MAX_SSL_CERTS);
+        for (size_t j = 0; j < l->n_ssl_certs; j++)
+            CHECK(l->ssl_certs[j].cert[0] != '\0' &&
+                  l->ssl_certs[j].key[0] != '\0' &&
+                  l->ssl_certs[j].name == NULL && l->ssl_certs[j].line > 0);
+        CHECK((l->ssl_verify != DP_CONFIG_SSL_VERIFY_NO) ==
+              (l->ssl_ca_cert != NULL));
+        if (!l->ssl)
+            CHECK(!l->sts && !l->redirect_http &&
+                  l->ssl_verify == DP_CONFIG_SSL_VERIFY_NO);
         /* no two listeners on one address (unless sharable) */
         for (size_t j = 0; j < i; j++) {
             const struct dp_config_listener *o = &cfg->listeners[j];
@@ -117,6 +129,15 @@ check_config(const struct dp_config *cfg)
     }
     for (size_t i = 0; i < cfg->n_translation_sockets; i++)
         check_address(&cfg->translation_sockets[i], true);
+    CHECK(cfg->n_ssl_client_certs <= DP_CONFIG_MAX_SSL_CERTS);
+    for (size_t i = 0; i < cfg->n_ssl_client_certs; i++) {
+        const struct dp_config_cert *c = &cfg->ssl_client_certs[i];
+        CHECK(c->cert[0] != '\0' && c->key[0] != '\0');
+        CHECK(c->name == NULL || c->name[0] != '\0');
+        for (size_t j = 0; j < i && c->name != NULL; j++)
+            CHECK(cfg->ssl_client_certs[j].name == NULL ||
+                  strcmp(cfg->ssl_client_certs[j].name, c->name) != 0);
+    }
     const struct dp_config_settings *s = &cfg->settings;
     CHECK(s->max_connections >= 1 && s->max_connections <= 1048576);
     CHECK(s->http_cache_size <= (1ull << 40));

@@ -123,6 +123,9 @@ test_stats_encode(void **state)
         .http_cache_entries = 6,
         .http_cache_hits = 60,
         .http_cache_misses = 8,
+        .children = 6,
+        .n_pools = 2,
+        .pools = {{"fastcgi", 4}, {"was", 2}},
     };
     struct pr_buf out = PR_BUF_INIT;
     assert_int_equal(pr_buf_append(&out, "x", 1), 0); /* appends */
@@ -143,7 +146,7 @@ test_stats_encode(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len - 4); /* exactly one object */
     const msgpack_object *m = &u.data;
-    assert_int_equal(m->via.map.size, 10);
+    assert_int_equal(m->via.map.size, 11);
     assert_int_equal(get_u64(m, "workers"), 1);
     assert_int_equal(get_u64(m, "connections"), 3);
     assert_int_equal(get_u64(m, "accepted"), 70);
@@ -176,6 +179,12 @@ test_stats_encode(void **state)
     assert_int_equal(get_u64(hc, "entries"), 6);
     assert_int_equal(get_u64(hc, "hits"), 60);
     assert_int_equal(get_u64(hc, "misses"), 8);
+    const msgpack_object *ch = get(m, "children");
+    assert_non_null(ch);
+    assert_int_equal(ch->via.map.size, 3);
+    assert_int_equal(get_u64(ch, "total"), 6);
+    assert_int_equal(get_u64(ch, "fastcgi"), 4);
+    assert_int_equal(get_u64(ch, "was"), 2);
     msgpack_unpacked_destroy(&u);
     pr_buf_free(&out);
 }

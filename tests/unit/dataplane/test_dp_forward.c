@@ -175,6 +175,66 @@ test_request_no_identity_no_agent(void **state)
 }
 
 static void
+test_request_ssl_mangle(void **state)
+{
+    (void)state;
+    uint8_t m[TP_HG_COUNT];
+    memset(m, TP_HF_NO, sizeof(m));
+    m[TP_HG_SSL] = TP_HF_MANGLE;
+    static const struct h1_header forged[] = {
+        H("X-CM4all-BENG-Peer-Subject", "CN=forged"),
+        H("X-CM4all-HTTPS", "on"),
+    };
+    struct dp_forward_request in = {
+        .headers = forged, .n_headers = 2, .modes = m,
+        .peer_subject = "CN=alice,O=Example",
+        .peer_issuer_subject = "CN=Test CA",
+    };
+    struct out o = { .len = 0 };
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text,
+                        "X-CM4all-BENG-Peer-Subject: CN=alice,O=Example\n"
+                        "X-CM4all-BENG-Peer-Issuer-Subject: CN=Test CA\n");
+    /* YES passes the client's, generates nothing */
+    m[TP_HG_SSL] = TP_HF_YES;
+    o.len = 0;
+    o.text[0] = '\0';
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text,
+                        "X-CM4all-BENG-Peer-Subject: CN=forged\n"
+                        "X-CM4all-HTTPS: on\n");
+}
+
+static void
+test_request_user(void **state)
+{
+    (void)state;
+    uint8_t m[TP_HG_COUNT];
+    memset(m, TP_HF_NO, sizeof(m));
+    static const struct h1_header forged[] = {
+        H("X-CM4all-BENG-User", "mallory"),
+    };
+    struct dp_forward_request in = {
+        .headers = forged, .n_headers = 1, .modes = m, .user = "alice",
+    };
+    struct out o = { .len = 0 };
+    /* SECURE NO and YES: no user header, never the client's */
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    m[TP_HG_SECURE] = TP_HF_YES;
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "");
+    m[TP_HG_SECURE] = TP_HF_MANGLE;
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "X-CM4all-BENG-User: alice\n");
+    /* a value unfit for a header is not sent */
+    in.user = "al\r\nice";
+    o.len = 0;
+    o.text[0] = '\0';
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "");
+}
+
+static void
 test_emit_stops(void **state)
 {
     (void)state;
@@ -270,6 +330,69 @@ test_response_modes(void **state)
                  "Via: 1.1 backend, 1.1 proxy1\n");
 }
 
+/* The relocation cases of beng-proxy's own test (spec §8's "URI
+ * helpers"), plus unix and no-BASE cases. */
+static void
+test_relocate(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *uri, *internal_host, *internal_path, *external_path,
+            *base, *expected;
+    } v[] = {
+        { "http://internal-host/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/",
+          "https://external-host:80/ext-base/c" },
+        { "//internal-host/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/",
+          "https://external-host:80/ext-base/c" },
+        { "/int-base/c", "i", "/int-base/request", "/ext-base/request",
+          "/ext-base/", "https://external-host:80/ext-base/c" },
+        { "http://internal-host/int-base/c?x=1", "internal-host",
+          "/int-base/", "/ext-base/", "/ext-base/",
+          "https://external-host:80/ext-base/c?x=1" },
+        /* failures */
+        { "c", "internal-host", "/int-base/request", "/ext-base/request",
+          "/ext-base/", NULL },
+        { "//host-mismatch/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/", NULL },
+        { "http://internal-host/wrong-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/", NULL },
+        { "http://internal-host/int-base/c", "internal-host",
+          "/int-base/request", "/wrong-base/request", "/ext-base/", NULL },
+        { "http://internal-host:8080/int-base/c", "internal-host",
+          "/int-base/request", "/ext-base/request", "/ext-base/", NULL },
+        /* unix: only a path can match */
+        { "http://x/int-base/c", NULL, "/int-base/request",
+          "/ext-base/request", "/ext-base/", NULL },
+        { "/int-base/c", NULL, "/int-base/request", "/ext-base/request",
+          "/ext-base/", "https://external-host:80/ext-base/c" },
+        /* no BASE: the prefix must still end with a slash */
+        { "/b/foo", "h", "/b/foo", "/foo", "", NULL },
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char out[256] = "unchanged";
+        bool ok = dp_forward_relocate(
+            v[i].uri, strlen(v[i].uri), v[i].internal_host,
+            v[i].internal_path, strlen(v[i].internal_path), "https",
+            "external-host:80", v[i].external_path,
+            strlen(v[i].external_path), v[i].base, out, sizeof(out));
+        if (v[i].expected == NULL) {
+            assert_false(ok);
+            assert_string_equal(out, "unchanged");
+        } else {
+            assert_true(ok);
+            assert_string_equal(out, v[i].expected);
+        }
+    }
+    /* too small a buffer: refused */
+    char tiny[8];
+    assert_false(dp_forward_relocate("/int-base/c", 11, "h",
+                                     "/int-base/request", 17, "https", "x",
+                                     "/ext-base/request", 17, "/ext-base/",
+                                     tiny, sizeof(tiny)));
+}
+
 int
 main(void)
 {
@@ -278,9 +401,12 @@ main(void)
         cmocka_unit_test(test_request_all_yes),
         cmocka_unit_test(test_request_mangle_and_both),
         cmocka_unit_test(test_request_no_identity_no_agent),
+        cmocka_unit_test(test_request_ssl_mangle),
+        cmocka_unit_test(test_request_user),
         cmocka_unit_test(test_emit_stops),
         cmocka_unit_test(test_response_defaults),
         cmocka_unit_test(test_response_modes),
+        cmocka_unit_test(test_relocate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,6 +57,9 @@ worker_map(struct pr_buf *out, uint64_t base)
         .tcache_entries = base + 2,
         .tcache_hits = 5 * base,
         .fcache_misses = base,
+        .children = 3 * base,
+        .n_pools = 1,
+        .pools = {{"fastcgi", 2 * base}},
     };
     struct pr_buf full = PR_BUF_INIT;
     assert_int_equal(dp_control_stats_encode(&full, &st), 0);
@@ -110,8 +113,10 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(get(m, "translation_cache"), "entries"), 12);
     assert_int_equal(get_u64(get(m, "translation_cache"), "hits"), 40);
     assert_int_equal(get_u64(get(m, "file_cache"), "misses"), 8);
+    assert_int_equal(get_u64(get(m, "children"), "total"), 24);
+    assert_int_equal(get_u64(get(m, "children"), "fastcgi"), 16);
     /* The keys keep the workers' order, ours come last. */
-    assert_int_equal(m->via.map.size, 10 + 2);
+    assert_int_equal(m->via.map.size, 11 + 2);
     assert_int_equal(m->via.map.ptr[0].key.via.str.size, 7); /* workers */
     /* Per worker: pid first, no "workers" key, its own numbers. */
     const msgpack_object *pw = get(m, "per_worker");
@@ -276,8 +281,9 @@ test_pool_registry(void **state)
     assert_int_equal(dp_control_pool_count(), 0);
     assert_int_equal(dp_control_children(false, "", 0), 0);
     struct fake_pool a = {.children = 2}, b = {.children = 5};
-    struct dp_control_pool pa = {"fastcgi", fake_fade, fake_terminate, &a};
-    struct dp_control_pool pb = {"was", fake_fade, NULL, &b};
+    struct dp_control_pool pa = {"fastcgi", fake_fade, fake_terminate, &a,
+                                 NULL};
+    struct dp_control_pool pb = {"was", fake_fade, NULL, &b, NULL};
     assert_int_equal(dp_control_register_pool(&pa), 0);
     assert_int_equal(dp_control_register_pool(&pb), 0);
     assert_int_equal(dp_control_pool_count(), 2);

@@ -1,5 +1,6 @@
 /* Unit tests: dp_session (ids and cluster node, cookie parsing and
- * formatting, the store: expiry, eviction, attach, realms). */
+ * formatting, the shared store: expiry, eviction, attach, realms, hash
+ * collisions, a full heap, sharing with a child, a dead lock holder). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +10,13 @@
 #include "dp_session.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static void
 test_id_format_parse(void **state)
@@ -210,6 +215,25 @@ create(struct dp_session_manager *m, uint64_t now, bool *evicted)
     return s;
 }
 
+/* create and keep only the id */
+static struct dp_session_id
+create_id(struct dp_session_manager *m, uint64_t now, bool *evicted)
+{
+    struct dp_session *s = create(m, now, evicted);
+    struct dp_session_id id = s->id;
+    dp_session_free(s);
+    return id;
+}
+
+static bool
+alive(struct dp_session_manager *m, const struct dp_session_id *id,
+      uint64_t now)
+{
+    struct dp_session *s = dp_session_get(m, id, now);
+    dp_session_free(s);
+    return s != NULL;
+}
+
 static void
 test_store_find_expire(void **state)
 {
@@ -219,26 +243,34 @@ test_store_find_expire(void **state)
     assert_int_equal(dp_session_id_cluster_hash(&s->id) % 4, 1);
     struct dp_session_id id = s->id;
     assert_int_equal(s->expires_ms, 6000);
-    assert_ptr_equal(dp_session_find(m, &id, 5500), s);
+    dp_session_free(s);
+    s = dp_session_get(m, &id, 5500);
+    assert_non_null(s);
+    assert_true(dp_session_id_equal(&s->id, &id));
     assert_int_equal(s->expires_ms, 6500);     /* refreshed */
-    assert_ptr_equal(dp_session_find(m, &id, 6499), s);
-    assert_null(dp_session_find(m, &id, 7499 + 1000));   /* idle too long */
+    dp_session_free(s);
+    assert_true(dp_session_touch(m, &id, 6499));
+    s = dp_session_peek(m, &id);
+    assert_int_equal(s->expires_ms, 7499);
+    dp_session_free(s);
+    assert_null(dp_session_get(m, &id, 7499 + 1000));   /* idle too long */
+    assert_false(dp_session_touch(m, &id, 7499));
     struct dp_session_stats st;
     dp_session_get_stats(m, &st);
     assert_int_equal(st.sessions, 0);
     assert_int_equal(st.expired, 1);
+    assert_int_equal(st.chunks_used, 0);
     /* dp_session_expire frees the idle ones, oldest first */
-    struct dp_session *a = create(m, 10000, NULL);
-    struct dp_session *b = create(m, 10500, NULL);
-    struct dp_session_id bid = b->id;
-    (void)a;
+    create_id(m, 10000, NULL);
+    struct dp_session_id bid = create_id(m, 10500, NULL);
     assert_int_equal(dp_session_expire(m, 10999), 0);
     assert_int_equal(dp_session_expire(m, 11000), 1);
-    assert_non_null(dp_session_find(m, &bid, 11000));
+    assert_true(alive(m, &bid, 11000));
     assert_int_equal(dp_session_expire(m, 13000), 1);
     dp_session_get_stats(m, &st);
     assert_int_equal(st.sessions, 0);
     assert_int_equal(st.created, 3);
+    assert_int_equal(st.chunks_used, 0);
     dp_session_manager_free(m);
 }
 
@@ -250,21 +282,156 @@ test_store_evicts_lru(void **state)
     struct dp_session_id ids[4];
     bool ev;
     for (int i = 0; i < 3; i++) {
-        ids[i] = create(m, 1000 + (uint64_t)i, &ev)->id;
+        ids[i] = create_id(m, 1000 + (uint64_t)i, &ev);
         assert_false(ev);
     }
     /* using the first makes the second the least recently used */
-    assert_non_null(dp_session_find(m, &ids[0], 2000));
-    ids[3] = create(m, 2001, &ev)->id;
+    assert_true(dp_session_touch(m, &ids[0], 2000));
+    ids[3] = create_id(m, 2001, &ev);
     assert_true(ev);
-    assert_null(dp_session_find(m, &ids[1], 2002));
-    assert_non_null(dp_session_find(m, &ids[0], 2002));
-    assert_non_null(dp_session_find(m, &ids[2], 2002));
-    assert_non_null(dp_session_find(m, &ids[3], 2002));
+    assert_false(alive(m, &ids[1], 2002));
+    assert_true(alive(m, &ids[0], 2002));
+    assert_true(alive(m, &ids[2], 2002));
+    assert_true(alive(m, &ids[3], 2002));
     struct dp_session_stats st;
     dp_session_get_stats(m, &st);
     assert_int_equal(st.sessions, 3);
     assert_int_equal(st.evicted, 1);
+    /* the freed slot is reused: many more rounds stay at the limit */
+    for (int i = 0; i < 50; i++)
+        create_id(m, 3000 + (uint64_t)i, &ev);
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 3);
+    assert_int_equal(st.evicted, 51);
+    dp_session_manager_free(m);
+}
+
+static void
+test_put_roundtrip(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(10, 100000);
+    struct dp_session *s = create(m, 1, NULL);
+    assert_int_equal(dp_session_bytes_set(&s->translate, "tr\0x", 4), 0);
+    assert_int_equal(dp_session_string_set(&s->language, "de"), 0);
+    struct dp_realm_session *r = dp_session_realm_make(s, "example.com");
+    assert_int_equal(dp_session_string_set(&r->user, "hans"), 0);
+    r->user_expires_ms = 77;
+    assert_int_equal(dp_session_put(m, s, 2, NULL), 0);
+    struct dp_session *c = dp_session_get(m, &s->id, 3);
+    assert_non_null(c);
+    assert_int_equal(c->translate.len, 4);
+    assert_memory_equal(c->translate.data, "tr\0x", 4);
+    assert_string_equal(c->language, "de");
+    assert_null(c->site);
+    assert_int_equal(c->n_realms, 1);
+    assert_string_equal(c->realms[0].user, "hans");
+    assert_int_equal(c->realms[0].user_expires_ms, 77);
+    dp_session_free(c);
+    /* a gone session cannot be put back */
+    assert_true(dp_session_discard(m, &s->id));
+    assert_false(dp_session_discard(m, &s->id));
+    assert_int_equal(dp_session_put(m, s, 4, NULL), -ENOENT);
+    dp_session_free(s);
+    dp_session_manager_free(m);
+}
+
+/* The value heap: records at their limits evict others, never the one
+ * being written, and every chunk comes back. */
+static void
+test_heap_full_evicts(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(12, 100000);
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    size_t total = st.chunks_total;
+    static char big[DP_SESSION_MAX_VALUE];
+    memset(big, 'v', sizeof(big));
+    struct dp_session_id ids[12];
+    size_t evicted_total = 0;
+    for (int i = 0; i < 12; i++) {
+        struct dp_session *s = create(m, 10 + (uint64_t)i, NULL);
+        ids[i] = s->id;
+        assert_int_equal(dp_session_bytes_set(&s->translate, big,
+                                              sizeof(big)), 0);
+        for (int k = 0; k < DP_SESSION_MAX_REALMS; k++) {
+            char name[16];
+            snprintf(name, sizeof(name), "realm%d", k);
+            struct dp_realm_session *r = dp_session_realm_make(s, name);
+            assert_int_equal(dp_session_bytes_set(&r->translate, big,
+                                                  sizeof(big)), 0);
+            assert_int_equal(dp_session_string_set(&r->user, "u"), 0);
+        }
+        size_t ev = 99;
+        assert_int_equal(dp_session_put(m, s, 20 + (uint64_t)i, &ev), 0);
+        evicted_total += ev;
+        dp_session_free(s);
+        /* the one just written is always there, whole */
+        struct dp_session *c = dp_session_get(m, &ids[i], 30);
+        assert_non_null(c);
+        assert_int_equal(c->translate.len, sizeof(big));
+        assert_int_equal(c->n_realms, DP_SESSION_MAX_REALMS);
+        assert_memory_equal(c->realms[7].translate.data, big, sizeof(big));
+        dp_session_free(c);
+    }
+    /* the heap (at least two of the largest records) holds about nine
+     * such sessions, not twelve: some were evicted, oldest first */
+    assert_true(evicted_total >= 1);
+    assert_false(alive(m, &ids[0], 40));
+    assert_true(alive(m, &ids[11], 40));
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.evicted, evicted_total);
+    assert_int_equal(st.sessions, 12 - evicted_total);
+    assert_true(st.chunks_used <= total);
+    assert_int_equal(dp_session_expire(m, UINT64_MAX), st.sessions);
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.chunks_used, 0);
+    dp_session_manager_free(m);
+}
+
+/* Ids that share a hash bucket (same first 8 bytes) stay apart. */
+static void
+test_hash_collisions(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(64, 100000);
+    for (int i = 0; i < 20; i++) {
+        struct dp_session *s = dp_session_new();
+        memset(&s->id, 0x5a, sizeof(s->id));
+        s->id.b[15] = (uint8_t)i;
+        s->expires_ms = 1000;
+        char v[8];
+        snprintf(v, sizeof(v), "s%d", i);
+        assert_int_equal(dp_session_string_set(&s->site, v), 0);
+        assert_true(dp_session_adopt(m, s, 1));
+    }
+    /* remove every third, then each finds its own */
+    for (int i = 0; i < 20; i += 3) {
+        struct dp_session_id id;
+        memset(&id, 0x5a, sizeof(id));
+        id.b[15] = (uint8_t)i;
+        assert_true(dp_session_discard(m, &id));
+    }
+    for (int i = 0; i < 20; i++) {
+        struct dp_session_id id;
+        memset(&id, 0x5a, sizeof(id));
+        id.b[15] = (uint8_t)i;
+        struct dp_session *s = dp_session_peek(m, &id);
+        if (i % 3 == 0) {
+            assert_null(s);
+            continue;
+        }
+        assert_non_null(s);
+        char v[8];
+        snprintf(v, sizeof(v), "s%d", i);
+        assert_string_equal(s->site, v);
+        dp_session_free(s);
+    }
+    struct dp_session_id other;
+    memset(&other, 0x5a, sizeof(other));
+    other.b[15] = 200;
+    assert_null(dp_session_peek(m, &other));
     dp_session_manager_free(m);
 }
 
@@ -276,19 +443,34 @@ test_attach_and_discard(void **state)
     struct dp_session *a = create(m, 1, NULL);
     struct dp_session *b = create(m, 2, NULL);
     struct dp_session *c = create(m, 3, NULL);
+    struct dp_session *d = create(m, 3, NULL);
     assert_int_equal(dp_session_bytes_set(&a->attach, "acct1", 5), 0);
     assert_int_equal(dp_session_bytes_set(&b->attach, "acct1", 5), 0);
     assert_int_equal(dp_session_bytes_set(&c->attach, "acct2", 5), 0);
-    assert_ptr_equal(dp_session_find_attached(m, a, "acct1", 5, 4), b);
-    assert_null(dp_session_find_attached(m, c, "acct2", 5, 4));
-    struct dp_session_id cid = c->id;
+    assert_int_equal(dp_session_bytes_set(&d->attach, "acct1x", 6), 0);
+    assert_int_equal(dp_session_put(m, a, 4, NULL), 0);
+    assert_int_equal(dp_session_put(m, b, 4, NULL), 0);
+    assert_int_equal(dp_session_put(m, c, 4, NULL), 0);
+    assert_int_equal(dp_session_put(m, d, 4, NULL), 0);
+    struct dp_session_id found;
+    assert_true(dp_session_find_attached(m, &a->id, "acct1", 5, 4, &found));
+    assert_true(dp_session_id_equal(&found, &b->id));
+    assert_true(dp_session_find_attached(m, &b->id, "acct1", 5, 4, &found));
+    assert_true(dp_session_id_equal(&found, &a->id));
+    assert_false(dp_session_find_attached(m, &c->id, "acct2", 5, 4, &found));
+    assert_false(dp_session_find_attached(m, NULL, "acct", 4, 4, &found));
     assert_int_equal(dp_session_discard_attached(m, "acct1", 5), 2);
     assert_int_equal(dp_session_discard_attached(m, "acct", 4), 0);
-    assert_non_null(dp_session_find(m, &cid, 5));
+    assert_true(alive(m, &c->id, 5));
+    assert_true(alive(m, &d->id, 5));
     struct dp_session_stats st;
     dp_session_get_stats(m, &st);
-    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.sessions, 2);
     assert_int_equal(st.discarded, 2);
+    dp_session_free(a);
+    dp_session_free(b);
+    dp_session_free(c);
+    dp_session_free(d);
     dp_session_manager_free(m);
 }
 
@@ -353,13 +535,194 @@ test_adopt(void **state)
     memset(&far->id, 9, sizeof(far->id));
     far->expires_ms = 99999;                          /* capped */
     assert_true(dp_session_adopt(m, far, 1000));
-    assert_int_equal(far->expires_ms, 2000);
+    struct dp_session_id fid;
+    memset(&fid, 9, sizeof(fid));
+    struct dp_session *p = dp_session_peek(m, &fid);
+    assert_int_equal(p->expires_ms, 2000);
+    dp_session_free(p);
     struct dp_session_id id;
     memset(&id, 7, sizeof(id));
-    assert_non_null(dp_session_find(m, &id, 1400));
+    struct dp_session *q = dp_session_peek(m, &id);
+    assert_int_equal(q->expires_ms, 1500);            /* kept */
+    dp_session_free(q);
     /* sorted by expiry: the adopted ones expire in order */
+    assert_int_equal(dp_session_expire(m, 1999), 1);
     assert_int_equal(dp_session_expire(m, 2000), 1);
-    assert_int_equal(dp_session_expire(m, 2400), 1);
+    dp_session_manager_free(m);
+}
+
+/* A child process (a worker) changes a session; the parent sees it. */
+static void
+test_shared_across_fork(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(10, 100000);
+    struct dp_session_id id = create_id(m, 1, NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct dp_session *s = dp_session_get(m, &id, 2);
+        int ok = s != NULL &&
+                 dp_session_string_set(&s->language, "fr") == 0 &&
+                 dp_session_put(m, s, 2, NULL) == 0;
+        dp_session_free(s);
+        bool ev;
+        const char *err;
+        struct dp_session *n = dp_session_create(m, 3, &ev, &err);
+        ok = ok && n != NULL;
+        dp_session_free(n);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct dp_session *s = dp_session_get(m, &id, 4);
+    assert_non_null(s);
+    assert_string_equal(s->language, "fr");
+    dp_session_free(s);
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 2);
+    assert_int_equal(st.created, 2);
+    dp_session_manager_free(m);
+}
+
+/* A process killed while holding the lock: the next lock recovers. */
+static void
+killed_holder(bool changing)
+{
+    struct dp_session_manager *m = manager(10, 100000);
+    struct dp_session_id id = create_id(m, 1, NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dp_session_manager_test_hold_lock(m, changing);
+        raise(SIGKILL);
+        _exit(3);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* this would hang without the robust mutex */
+    struct dp_session_stats st;
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.recovered, 1);
+    /* changing or not, the links are rebuilt from the slots: kept */
+    assert_int_equal(st.sessions, 1);
+    assert_true(alive(m, &id, 2));
+    /* usable again, and the lock is consistent for everyone after */
+    struct dp_session_id id2 = create_id(m, 3, NULL);
+    assert_true(alive(m, &id2, 4));
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.recovered, 1);
+    assert_int_equal(st.chunks_used, 2);
+    dp_session_manager_free(m);
+}
+
+static void
+test_killed_holder_reading(void **state)
+{
+    (void)state;
+    killed_holder(false);
+}
+
+static void
+test_killed_holder_changing(void **state)
+{
+    (void)state;
+    killed_holder(true);
+}
+
+static void
+count_one(const struct dp_session *s, void *ctx);
+
+/* A child changing the store without pause is killed at random moments,
+ * many times: whenever that was under the lock, the next lock repairs
+ * the store, and the sessions the child did not touch are intact. */
+static void
+test_killed_in_the_middle(void **state)
+{
+    (void)state;
+    /* room for what killed children leave behind: no eviction */
+    struct dp_session_manager *m = manager(1000, 1000000);
+    struct dp_session_id base[10];
+    for (int i = 0; i < 10; i++) {
+        struct dp_session *s = create(m, 1, NULL);
+        base[i] = s->id;
+        char v[16];
+        snprintf(v, sizeof(v), "base%d", i);
+        assert_int_equal(dp_session_string_set(&s->site, v), 0);
+        assert_int_equal(dp_session_put(m, s, 1, NULL), 0);
+        dp_session_free(s);
+    }
+    struct dp_session_stats st;
+    unsigned seed = 12345;
+    for (int round = 0; round < 300; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            static char val[600];
+            memset(val, 'x', sizeof(val));
+            for (uint64_t t = 2;; t++) {
+                bool ev;
+                const char *err;
+                struct dp_session *s = dp_session_create(m, t, &ev, &err);
+                if (s == NULL)
+                    _exit(1);
+                dp_session_bytes_set(&s->translate, val, sizeof(val));
+                dp_session_put(m, s, t, NULL);
+                dp_session_touch(m, &base[t % 10], t);
+                dp_session_discard(m, &s->id);
+                dp_session_free(s);
+            }
+        }
+        struct timespec ts = { 0, 200000 + (long)(rand_r(&seed) % 800000) };
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        for (int i = 0; i < 10; i++) {
+            struct dp_session *s = dp_session_peek(m, &base[i]);
+            assert_non_null(s);
+            char v[16];
+            snprintf(v, sizeof(v), "base%d", i);
+            assert_string_equal(s->site, v);
+            dp_session_free(s);
+        }
+        size_t n = 0;
+        assert_int_equal(dp_session_foreach(m, count_one, &n), 0);
+        dp_session_get_stats(m, &st);
+        assert_int_equal(n, st.sessions);
+        if (st.recovered >= 5)
+            break;
+    }
+    assert_true(st.recovered >= 1);
+    /* everything expires; every chunk comes back */
+    assert_int_equal(dp_session_expire(m, UINT64_MAX), st.sessions);
+    dp_session_get_stats(m, &st);
+    assert_int_equal(st.sessions, 0);
+    assert_int_equal(st.chunks_used, 0);
+    create_id(m, 5, NULL);
+    dp_session_manager_free(m);
+}
+
+static void
+count_one(const struct dp_session *s, void *ctx)
+{
+    (void)s;
+    ++*(size_t *)ctx;
+}
+
+static void
+test_foreach(void **state)
+{
+    (void)state;
+    struct dp_session_manager *m = manager(10, 100000);
+    for (int i = 0; i < 5; i++)
+        create_id(m, 1, NULL);
+    size_t n = 0;
+    assert_int_equal(dp_session_foreach(m, count_one, &n), 0);
+    assert_int_equal(n, 5);
     dp_session_manager_free(m);
 }
 
@@ -378,6 +741,14 @@ main(void)
         cmocka_unit_test(test_attach_and_discard),
         cmocka_unit_test(test_realms_and_values),
         cmocka_unit_test(test_adopt),
+        cmocka_unit_test(test_put_roundtrip),
+        cmocka_unit_test(test_heap_full_evicts),
+        cmocka_unit_test(test_hash_collisions),
+        cmocka_unit_test(test_shared_across_fork),
+        cmocka_unit_test(test_killed_holder_reading),
+        cmocka_unit_test(test_killed_holder_changing),
+        cmocka_unit_test(test_foreach),
+        cmocka_unit_test(test_killed_in_the_middle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

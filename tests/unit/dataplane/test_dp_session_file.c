@@ -274,6 +274,8 @@ test_save_load(void **state)
     assert_non_null(fresh);
     struct dp_session_id fresh_id = fresh->id;
     assert_int_equal(dp_session_bytes_set(&fresh->attach, "k", 1), 0);
+    assert_int_equal(dp_session_put(m, fresh, 0x1000, NULL), 0);
+    dp_session_free(fresh);
     assert_int_equal(dp_session_file_save(m, path, err, sizeof(err)), 0);
     dp_session_manager_free(m);
 
@@ -285,15 +287,17 @@ test_save_load(void **state)
     m = manager();
     assert_int_equal(dp_session_file_load(m, path, 0x1100, err,
                                           sizeof(err)), 2);
-    struct dp_session *s = dp_session_find(m, &fresh_id, 0x1100);
+    struct dp_session *s = dp_session_get(m, &fresh_id, 0x1100);
     assert_non_null(s);
     assert_int_equal(s->attach.len, 1);
+    dp_session_free(s);
     struct dp_session_id vid;
     memset(vid.b, 0x11, sizeof(vid.b));
-    s = dp_session_find(m, &vid, 0x1100);
+    s = dp_session_get(m, &vid, 0x1100);
     assert_non_null(s);
     assert_string_equal(dp_realm_session_user(dp_session_realm(s, "h"),
                                               0x1100), "u");
+    dp_session_free(s);
     dp_session_manager_free(m);
 
     /* loaded later, the vector session has expired: dropped */

@@ -97,7 +97,9 @@ test_create_and_find(void **state)
     r.session = slice("val");
     r.user = "hans";
     assert_null(dp_session_request_apply(&sr, &r));
-    assert_non_null(dp_session_request_session(&sr));
+    struct dp_session *copy = dp_session_request_session(&sr);
+    assert_non_null(copy);
+    dp_session_free(copy);
     set_cookie(&sr, &r, buf, sizeof(buf));
     char hex[DP_SESSION_ID_HEX + 1];
     dp_session_id_format(&sr.id, hex);
@@ -203,6 +205,7 @@ test_attach_joins(void **state)
     struct dp_session *s = dp_session_request_session(&sb);
     assert_string_equal(s->language, "de");
     assert_memory_equal(s->translate.data, "first", 5);
+    dp_session_free(s);
     struct dp_session_stats st;
     dp_session_get_stats(dp_sessions_manager(ss), &st);
     assert_int_equal(st.sessions, 1);

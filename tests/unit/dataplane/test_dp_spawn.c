@@ -382,6 +382,55 @@ test_spawn_identity_and_limits(void **state)
 }
 
 static void
+test_spawn_extra_fds(void **state)
+{
+    (void)state;
+    /* fd 3 and fd 4 are what the caller passed, nothing else leaks */
+    int a[2], b[2], out[2];
+    assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    int leak = open("/dev/null", O_RDONLY);     /* not close-on-exec */
+    assert_true(leak > 4);
+    static char env0[] = "PATH=/usr/bin:/bin", a0[] = "sh", a1[] = "-c";
+    static char script[] = "echo three >&3; echo four >&4; "
+                           "ls /proc/self/fd | sort -n | tr '\\n' ' '";
+    static char *envp[] = { env0, NULL };
+    char *argv[] = { a0, a1, script, NULL };
+    int extra[2] = { a[1], b[1] };
+    struct dp_spawn_options o = {
+        .name = "test fds",
+        .path = "/bin/sh",
+        .argv = argv,
+        .envp = envp,
+        .stdin_fd = -1,
+        .stdout_fd = out[1],
+        .extra_fds = extra,
+        .n_extra_fds = 2,
+    };
+    char err[300];
+    struct run r = { false, 0 };
+    struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    close(a[1]);
+    close(b[1]);
+    close(out[1]);
+    close(leak);
+    assert_non_null(c);
+    char buf[256];
+    read_all(a[0], buf, sizeof(buf));
+    assert_string_equal(buf, "three\n");
+    read_all(b[0], buf, sizeof(buf));
+    assert_string_equal(buf, "four\n");
+    read_all(out[0], buf, sizeof(buf));
+    /* 0, 1, 2, 3, 4 and the descriptor ls itself opens */
+    assert_int_equal(strncmp(buf, "0 1 2 3 4 ", 10), 0);
+    assert_true(strlen(buf) <= 12);
+    run_until(exited, &r);
+    dp_child_release(c, false);
+    run_until(none_left, NULL);
+}
+
+static void
 test_spawn_failures(void **state)
 {
     (void)state;
@@ -541,6 +590,8 @@ main(void)
                                         loop_setup, loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_identity_and_limits,
                                         loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_extra_fds, loop_setup,
+                                        loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_failures, loop_setup,
                                         loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_kill, loop_setup,

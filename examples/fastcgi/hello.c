@@ -1,0 +1,44 @@
+/*
+ * fcgi-hello: a FastCGI responder linked with libfcgi.  It accepts on
+ * the listener socket it inherits on fd 0 (how portierd spawns FastCGI
+ * applications, spec/protocols.md §6.2; a separately started server gets
+ * the socket the same way, see integration/test_fastcgi.py).
+ *
+ *   /...             "Hello, world!\n" (text/plain)
+ *   /...?params      every FastCGI parameter, one "NAME=VALUE" line each,
+ *                    in the order received
+ *   /...?stderr      "Hello, world!\n", plus one line on the FastCGI
+ *                    STDERR stream
+ *   /...?pid         the process id (tells processes of a pool apart)
+ */
+#include <fcgiapp.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+main(void)
+{
+    FCGX_Stream *in, *out, *err;
+    FCGX_ParamArray envp;
+    while (FCGX_Accept(&in, &out, &err, &envp) >= 0) {
+        const char *query = FCGX_GetParam("QUERY_STRING", envp);
+        if (query == NULL)
+            query = "";
+        if (strcmp(query, "params") == 0) {
+            FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n");
+            for (char **p = envp; *p != NULL; p++)
+                FCGX_FPrintF(out, "%s\n", *p);
+        } else if (strcmp(query, "pid") == 0) {
+            FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n%ld\n",
+                         (long)getpid());
+        } else {
+            if (strcmp(query, "stderr") == 0)
+                FCGX_FPrintF(err, "fcgi-hello: a line on STDERR\n");
+            FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n"
+                         "Hello, world!\n");
+        }
+    }
+    return 0;
+}

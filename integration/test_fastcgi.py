@@ -1,0 +1,915 @@
+"""portierd and FASTCGI addresses (spec/protocols.md §1.7.4, §6.2) with
+the real libfcgi applications of examples/fastcgi/: spawned by portierd
+(pooled) and as separately started servers on a unix socket and on a TCP
+port.  Every process a test starts is stopped by its PID; the suite
+checks that portierd leaves no child behind."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+from dphelp import log_lines, wait_log
+from tplib import ScriptedTranslationServer, packet, u16
+
+APPS = ('hello', 'echo', 'slow', 'crash')
+
+
+@pytest.fixture
+def apps(build_dir):
+    paths = {a: os.path.join(build_dir, 'examples', 'fcgi-' + a)
+             for a in APPS}
+    if not all(os.path.exists(p) for p in paths.values()):
+        pytest.skip('FastCGI examples not built (libfcgi-dev missing)')
+    return paths
+
+
+@pytest.fixture
+def remote_apps():
+    """Start an application as a separate FastCGI server: the listener
+    (abstract unix or TCP) is its fd 0, as spawn-fcgi would do."""
+    started = []
+
+    def start(path, tcp=False):
+        if tcp:
+            port = free_port()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(('127.0.0.1', port))
+            address = '127.0.0.1:%d' % port
+        else:
+            name = 'portier-test-fcgi-%d-%d' % (os.getpid(), len(started))
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind('\0' + name)
+            address = '@' + name
+        sock.listen(16)
+        proc = subprocess.Popen([path], stdin=sock.fileno(),
+                                stdout=subprocess.DEVNULL)
+        sock.close()
+        started.append(proc)
+        return address, proc
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def children(pid):
+    """The PIDs whose parent is `pid` (from /proc)."""
+    out = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def processes_running(path):
+    """PIDs of live processes whose argv[0] is `path`."""
+    out = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                argv0 = f.read().split(b'\0')[0]
+            with open('/proc/%s/stat' % entry) as f:
+                state = f.read().rsplit(')', 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv0 == path.encode() and state != 'Z':
+            out.append(int(entry))
+    return out
+
+
+class Site:
+    """A translation server: URI prefix -> FASTCGI answer."""
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.srv = ScriptedTranslationServer(self.handle)
+        self.srv.start()
+
+    def handle(self, req):
+        uri = req.text('URI', '')
+        for prefix, answer in self.routes.items():
+            if uri.startswith(prefix):
+                return answer
+        return [packet('STATUS', u16(404))]
+
+
+def spawned(path, *extra):
+    return [packet('FASTCGI', path)] + list(extra)
+
+
+def remote(path, address):
+    return [packet('FASTCGI', path), packet('ADDRESS_STRING', address)]
+
+
+@pytest.fixture
+def site():
+    made = []
+
+    def make(routes):
+        s = Site(routes)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.srv.stop()
+
+
+def spawn_block():
+    """As root a child needs a user (never root): nobody."""
+    if os.geteuid() != 0:
+        return ''
+    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
+
+
+def start(portierd_factory, s, config=''):
+    config = spawn_block() + config
+    return portierd_factory([s.srv.address],
+                            config=config if config else None)
+
+
+def stop_and_check_children(d):
+    pid = d.proc.pid
+    kids = children(pid)
+    d.stop()
+    # every child was reaped by portierd before it exited
+    for k in kids:
+        assert not os.path.exists('/proc/%d' % k) or \
+            open('/proc/%d/stat' % k).read().rsplit(')', 1)[1].split()[0] \
+            != 'Z', 'child %d of portierd left as a zombie' % k
+    return kids
+
+
+# ---- spawned ----
+
+def test_hello_spawned(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['hello'])})
+    d = start(portierd_factory, s)
+    for i in range(3):
+        status, r, body = d.request('GET', '/x?')
+        assert status == 200, d.log()
+        assert body == b'Hello, world!\n'
+        assert r.getheader('Content-Type') == 'text/plain'
+    # one process served the three requests one after the other
+    pids = processes_running(apps['hello'])
+    assert len(pids) == 1
+    with open('/proc/%d/status' % pids[0]) as f:
+        uid = [l for l in f if l.startswith('Uid:')][0].split()[1]
+    if os.geteuid() == 0:       # the spawn block's default user
+        assert int(uid) != 0
+    kids = stop_and_check_children(d)
+    assert len(kids) == 1
+    assert processes_running(apps['hello']) == []
+
+
+def test_params(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['hello'],
+                           packet('SCRIPT_NAME', '/app'),
+                           packet('PATH_INFO', '/more'),
+                           packet('DOCUMENT_ROOT', '/srv/www'),
+                           packet('PAIR', 'APP_MODE=test'))})
+    d = start(portierd_factory, s)
+    status, _, body = d.request('GET', '/app/more?params',
+                                {'User-Agent': 'pytest', 'X-Custom': 'no'})
+    assert status == 200, d.log()
+    # libfcgi puts its own FCGI_ROLE first
+    lines = [l for l in body.decode().splitlines()
+             if not l.startswith('FCGI_ROLE=')]
+    params = dict(l.split('=', 1) for l in lines)
+    names = [l.split('=', 1)[0] for l in lines]
+    assert names[:8] == ['REQUEST_METHOD', 'REQUEST_URI', 'SCRIPT_FILENAME',
+                         'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING',
+                         'DOCUMENT_ROOT', 'SERVER_SOFTWARE']
+    assert params['REQUEST_METHOD'] == 'GET'
+    assert params['REQUEST_URI'] == '/app/more?params'
+    assert params['SCRIPT_FILENAME'] == apps['hello']
+    assert params['SCRIPT_NAME'] == '/app'
+    assert params['PATH_INFO'] == '/more'
+    assert params['QUERY_STRING'] == 'params'
+    assert params['DOCUMENT_ROOT'] == '/srv/www'
+    assert params['SERVER_SOFTWARE'] == 'Portier'
+    assert params['REMOTE_ADDR'] == '127.0.0.1'
+    assert params['CONTENT_LENGTH'] == '0'
+    assert params['HTTP_USER_AGENT'] == 'pytest'
+    assert params['HTTP_HOST'] == '127.0.0.1:%d' % d.port
+    assert params['HTTP_X_FORWARDED_FOR'] == '127.0.0.1'
+    assert params['APP_MODE'] == 'test' and names[-1] == 'APP_MODE'
+    assert 'HTTP_X_CUSTOM' not in params
+    assert 'GATEWAY_INTERFACE' not in params
+    d.stop()
+
+
+def test_stderr_logged_with_name(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['hello'])})
+    d = start(portierd_factory, s)
+    status, _, body = d.request('GET', '/x?stderr')
+    assert status == 200 and body == b'Hello, world!\n'
+    lines = wait_log(d, 'fcgi-hello: a line on STDERR')
+    assert len(lines) == 1 and apps['hello'] in lines[0], d.log()
+    d.stop()
+
+
+# ---- remote servers ----
+
+@pytest.mark.parametrize('tcp', [False, True], ids=['unix', 'tcp'])
+def test_hello_remote(portierd_factory, site, apps, remote_apps, tcp):
+    address, proc = remote_apps(apps['hello'], tcp=tcp)
+    s = site({'/': remote(apps['hello'], address)})
+    d = start(portierd_factory, s)
+    pids = set()
+    for i in range(5):
+        status, _, body = d.request('GET', '/x?pid')
+        assert status == 200, d.log()
+        pids.add(int(body))
+    assert pids == {proc.pid}
+    # portierd spawned nothing
+    kids = stop_and_check_children(d)
+    assert kids == []
+    assert proc.poll() is None      # and left the server running
+
+
+def test_remote_down_is_502(portierd_factory, site, apps):
+    name = '@portier-test-fcgi-absent-%d' % os.getpid()
+    s = site({'/': remote(apps['hello'], name)})
+    d = start(portierd_factory, s)
+    status, _, _ = d.request('GET', '/x')
+    assert status == 502
+    lines = wait_log(d, '"GET /x HTTP/1.1": 502')
+    assert len(lines) == 1 and 'connect to FastCGI server ' + name in \
+        lines[0], d.log()
+    d.stop()
+
+
+# ---- request bodies ----
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def pattern(n):
+    block = bytes((i * 7 + (i >> 8)) & 0xff for i in range(65536))
+    full, rest = divmod(n, len(block))
+    return block, full, rest
+
+
+def post_streaming(d, path, size, chunked, sample=None):
+    """POST `size` bytes of a pattern while reading the answer (both ways
+    at once, as a real client would); returns (status, headers, the
+    number of bytes, whether they equal what was sent)."""
+    block, full, rest = pattern(size)
+    sock = socket.create_connection(('127.0.0.1', d.port), timeout=30)
+    head = 'POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\n' % path
+    if chunked:
+        head += 'Transfer-Encoding: chunked\r\n\r\n'
+    else:
+        head += 'Content-Length: %d\r\n\r\n' % size
+    errors = []
+
+    def send():
+        try:
+            sock.sendall(head.encode())
+            for i in range(full + (1 if rest else 0)):
+                part = block if i < full else block[:rest]
+                if chunked:
+                    sock.sendall(b'%x\r\n' % len(part) + part + b'\r\n')
+                else:
+                    sock.sendall(part)
+            if chunked:
+                sock.sendall(b'0\r\n\r\n')
+        except OSError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    r = http.client.HTTPResponse(sock)
+    r.begin()
+    got, same, offset = 0, True, 0
+    while True:
+        data = r.read(65536)
+        if not data:
+            break
+        # compare against the pattern at this offset
+        pos = 0
+        while pos < len(data):
+            boff = (got + pos) % len(block)
+            n = min(len(data) - pos, len(block) - boff)
+            if data[pos:pos + n] != block[boff:boff + n]:
+                same = False
+            pos += n
+        got += len(data)
+        if sample is not None:
+            sample()
+    t.join(timeout=30)
+    sock.close()
+    assert not errors, errors
+    return r.status, r, got, same
+
+
+@pytest.mark.parametrize('chunked', [False, True],
+                         ids=['content-length', 'chunked'])
+def test_echo_post(portierd_factory, site, apps, chunked):
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s)
+    for size in (0, 1, 100000, 3 * 65536 + 17):
+        if size == 0 and chunked:
+            continue
+        status, r, got, same = post_streaming(d, '/echo', size, chunked)
+        assert status == 200, d.log()
+        assert got == size and same
+        if size > 0:    # without a body no CONTENT_TYPE (§6.2)
+            assert r.getheader('Content-Type') == 'application/x-test'
+        if chunked and size >= 100000:
+            assert r.getheader('Transfer-Encoding') == 'chunked'
+        elif chunked:
+            # the whole answer was there with its head: Content-Length
+            assert r.getheader('Content-Length') == str(size)
+        else:
+            assert r.getheader('Content-Length') == str(size)
+    # the same process served them all: the connection was kept
+    kids = stop_and_check_children(d)
+    assert len(kids) == 1
+
+
+@pytest.mark.parametrize('chunked', [False, True],
+                         ids=['content-length', 'chunked'])
+def test_echo_100mib_bounded_memory(portierd_factory, site, apps, chunked):
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s)
+    status, _, got, same = post_streaming(d, '/warm', 1000, chunked)
+    assert status == 200
+    base = rss_kib(d.proc.pid)
+    peak = [base]
+
+    def sample():
+        peak[0] = max(peak[0], rss_kib(d.proc.pid))
+
+    size = 100 * 1024 * 1024
+    status, _, got, same = post_streaming(d, '/big', size, chunked, sample)
+    assert status == 200, d.log()
+    assert got == size and same
+    # 100 MiB went through; portierd grew by a few buffers at most
+    assert peak[0] - base < 16 * 1024, (base, peak[0])
+    d.stop()
+
+
+# ---- failures ----
+
+def test_crash_gives_502_and_is_replaced(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['crash'])})
+    d = start(portierd_factory, s)
+    status, _, body = d.request('GET', '/c?ok')
+    assert status == 200 and body.startswith(b'alive ')
+    first = int(body.split()[1])
+    status, _, _ = d.request('GET', '/c?early')
+    assert status == 502
+    lines = wait_log(d, '"GET /c?early HTTP/1.1": 502')
+    assert len(lines) == 1 and apps['crash'] in lines[0], d.log()
+    # the next request works, on a new process
+    status, _, body = d.request('GET', '/c?ok')
+    assert status == 200, d.log()
+    second = int(body.split()[1])
+    assert second != first
+    assert not os.path.exists('/proc/%d' % first) or \
+        'Z' not in open('/proc/%d/stat' % first).read().rsplit(')', 1)[1]
+    d.stop()
+
+
+def test_crash_after_head_closes_connection(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['crash'])})
+    d = start(portierd_factory, s)
+    raw = d.raw(b'GET /c?late HTTP/1.1\r\nHost: x\r\n\r\n', timeout=10)
+    head, _, body = raw.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200'), raw[:200]
+    assert b'Content-Length: 1000' in head
+    # the connection was closed after the 100 bytes it had
+    assert body == b'x' * 100
+    lines = wait_log(d, 'response body failed after 100 bytes')
+    assert len(lines) == 1 and apps['crash'] in lines[0], d.log()
+    status, _, body = d.request('GET', '/c?ok')
+    assert status == 200
+    d.stop()
+
+
+def test_slow_hits_timeout(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_timeout = "500 ms"\n')
+    t0 = time.monotonic()
+    status, _, _ = d.request('GET', '/s?30')
+    assert status == 504
+    assert time.monotonic() - t0 < 5
+    lines = wait_log(d, '"GET /s?30 HTTP/1.1": 504')
+    assert len(lines) == 1 and 'no answer within 500 ms' in lines[0] and \
+        apps['slow'] in lines[0], d.log()
+    # the hung process was stopped; a quick request works
+    status, _, body = d.request('GET', '/s?0')
+    assert status == 200 and body == b'slept 0\n'
+    deadline = time.monotonic() + 5
+    while len(processes_running(apps['slow'])) > 1 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(processes_running(apps['slow'])) == 1
+    d.stop()
+
+
+# ---- pools ----
+
+def test_pool_limit_queues(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_stock_limit = "2"\n')
+    results = []
+
+    def one():
+        results.append(d.request('GET', '/s?1')[0])
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    # never more than the limit
+    assert len(processes_running(apps['slow'])) == 2
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [200] * 5
+    # 5 requests of 1 s on 2 processes: three rounds
+    assert time.monotonic() - t0 >= 2.5
+    assert len(children(d.proc.pid)) == 2
+    d.stop()
+
+
+def test_parallelism_lowers_limit(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'], packet('PARALLELISM', u16(1)))})
+    d = start(portierd_factory, s)
+    results = []
+    threads = [threading.Thread(
+        target=lambda: results.append(d.request('GET', '/s?1')[0]))
+        for _ in range(2)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert len(processes_running(apps['slow'])) == 1
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [200, 200] and time.monotonic() - t0 >= 1.9
+    d.stop()
+
+
+def test_idle_reaping(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_idle_timeout = "1 s"\n'
+              'set fastcgi_stock_max_idle = "2"\n')
+    results = []
+    threads = [threading.Thread(
+        target=lambda: results.append(d.request('GET', '/s?1')[0]))
+        for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert len(processes_running(apps['slow'])) == 4
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [200] * 4
+    # over max_idle: two stopped at once
+    deadline = time.monotonic() + 3
+    while len(children(d.proc.pid)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(children(d.proc.pid)) == 2
+    # idle longer than fastcgi_idle_timeout: the rest go too
+    deadline = time.monotonic() + 5
+    while children(d.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children(d.proc.pid) == []
+    assert processes_running(apps['slow']) == []
+    d.stop()
+
+
+def test_sighup_fades(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['hello'], packet('CHILD_TAG', 'a'))})
+    d = start(portierd_factory, s)
+    status, _, body = d.request('GET', '/h?pid')
+    first = int(body)
+    assert children(d.proc.pid) == [first]
+    d.proc.send_signal(signal.SIGHUP)
+    assert len(wait_log(d, '1 child process(es) fading')) == 1
+    deadline = time.monotonic() + 5
+    while children(d.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children(d.proc.pid) == []
+    status, _, body = d.request('GET', '/h?pid')
+    assert status == 200 and int(body) != first
+    d.stop()
+
+
+def test_no_orphans_after_shutdown(portierd_factory, site, apps):
+    s = site({'/h': spawned(apps['hello']), '/s': spawned(apps['slow'])})
+    d = start(portierd_factory, s)
+    assert d.request('GET', '/h')[0] == 200
+    t = threading.Thread(target=lambda: d.request('GET', '/s?1'))
+    t.start()
+    time.sleep(0.3)
+    kids = children(d.proc.pid)
+    assert len(kids) == 2
+    d.stop()
+    t.join(timeout=10)
+    for k in kids:
+        assert not os.path.exists('/proc/%d' % k), 'orphan %d' % k
+
+
+# ---- a scripted FastCGI server: STDOUT handling ----
+
+def record(rtype, rid, content=b'', padding=0):
+    return struct.pack('>BBHHBB', 1, rtype, rid, len(content), padding,
+                       0) + content + b'\0' * padding
+
+
+STDOUT, STDERR, END = 6, 7, 3
+
+
+def end_request(rid, app_status=0, protocol_status=0):
+    return record(END, rid, struct.pack('>IB3x', app_status,
+                                        protocol_status))
+
+
+class ScriptedFcgi:
+    """A FastCGI server whose answers the test writes: script(params,
+    stdin, rid) returns a list of byte strings, each sent with its own
+    send() (a short pause between them)."""
+
+    def __init__(self, script):
+        self.script = script
+        self.address = '@portier-test-sfcgi-%d-%d' % (os.getpid(), id(self))
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind('\0' + self.address[1:])
+        self.sock.listen(8)
+        self.connections = 0
+        self.begins = []
+        self.thread = threading.Thread(target=self.accept, daemon=True)
+        self.thread.start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.serve, args=(conn,),
+                             daemon=True).start()
+
+    @staticmethod
+    def read_exact(conn, n):
+        data = b''
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def serve(self, conn):
+        try:
+            while True:
+                params, stdin, rid = b'', b'', 0
+                params_done = stdin_done = False
+                while not (params_done and stdin_done):
+                    h = self.read_exact(conn, 8)
+                    _, rtype, rid, clen, plen, _ = struct.unpack('>BBHHBB', h)
+                    content = self.read_exact(conn, clen + plen)[:clen]
+                    if rtype == 1:
+                        self.begins.append((rid, content))
+                    elif rtype == 4:
+                        params += content
+                        params_done = clen == 0
+                    elif rtype == 5:
+                        stdin += content
+                        stdin_done = clen == 0
+                for part in self.script(parse_pairs(params), stdin, rid):
+                    conn.sendall(part)
+                    time.sleep(0.001)
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def parse_pairs(data):
+    out, pos = {}, 0
+
+    def length():
+        nonlocal pos
+        if data[pos] < 128:
+            pos += 1
+            return data[pos - 1]
+        v = struct.unpack_from('>I', data, pos)[0] & 0x7fffffff
+        pos += 4
+        return v
+    while pos < len(data):
+        n = length()
+        v = length()
+        out[data[pos:pos + n].decode()] = data[pos + n:pos + n + v].decode()
+        pos += n + v
+    return out
+
+
+def stdout_records(rid, data, size=7, padding=3):
+    return [record(STDOUT, rid, data[i:i + size], padding)
+            for i in range(0, len(data), size)]
+
+
+@pytest.fixture
+def scripted():
+    made = []
+
+    def make(script):
+        f = ScriptedFcgi(script)
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.stop()
+
+
+def test_stdout_split_padded_with_stderr(portierd_factory, site, scripted):
+    body = b''.join(b'line %d\n' % i for i in range(200))
+
+    def script(params, stdin, rid):
+        out = stdout_records(rid, b'Content-Type: text/x-split\r\n'
+                             b'X-App: yes\r\n\r\n' + body)
+        out.insert(3, record(STDERR, rid, b'warn one\nwarn '))
+        out.insert(5, record(STDERR, rid, b'two\n'))
+        # one record cut into single bytes
+        tail = record(STDOUT, rid, b'!', 5)
+        out += [tail[i:i + 1] for i in range(len(tail))]
+        out += [record(STDOUT, rid), record(STDERR, rid), end_request(rid)]
+        return out
+
+    f = scripted(script)
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    for i in range(2):
+        # (the client has its answer at the empty STDOUT record, a moment
+        # before END_REQUEST frees the connection)
+        time.sleep(0.1)
+        status, r, got = d.request('GET', '/split')
+        assert status == 200, d.log()
+        assert got == body + b'!'
+        assert r.getheader('Content-Type') == 'text/x-split'
+        assert r.getheader('X-App') == 'yes'
+    assert len(wait_log(d, 'fastcgi @%s: stderr: warn one' % f.address[1:])) \
+        == 2
+    assert len(log_lines(d, 'stderr: warn two')) == 2
+    # one connection, kept (KEEP_CONN), request ids not 0, role RESPONDER
+    assert f.connections == 1
+    for rid, content in f.begins:
+        assert rid != 0 and content[:3] == b'\x00\x01\x01'
+    d.stop()
+
+
+@pytest.mark.parametrize('head,cause', [
+    (b'Foo\r\n\r\n', 'malformed response head'),
+    (b'Location: /local\r\n\r\n', 'local redirect'),
+    (b'Status: 99\r\nContent-Type: a/b\r\n\r\n', 'malformed response head'),
+])
+def test_bad_head_is_502(portierd_factory, site, scripted, head, cause):
+    f = scripted(lambda p, i, rid: [record(STDOUT, rid, head),
+                                    record(STDOUT, rid), end_request(rid)])
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    status, _, _ = d.request('GET', '/bad')
+    assert status == 502
+    lines = wait_log(d, '"GET /bad HTTP/1.1": 502')
+    assert len(lines) == 1 and cause in lines[0], d.log()
+    d.stop()
+
+
+def test_bad_record_is_502(portierd_factory, site, scripted):
+    f = scripted(lambda p, i, rid: [b'\x02' + record(STDOUT, rid, b'x')[1:]])
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    status, _, _ = d.request('GET', '/rec')
+    assert status == 502
+    lines = wait_log(d, '"GET /rec HTTP/1.1": 502')
+    assert len(lines) == 1 and 'bad record' in lines[0], d.log()
+    d.stop()
+
+
+def test_status_and_content_length(portierd_factory, site, scripted):
+    def script(params, stdin, rid):
+        q = params['QUERY_STRING']
+        if q == 'short':
+            head = b'Content-Type: a/b\r\nContent-Length: 10\r\n\r\nabc'
+        elif q == 'long':
+            head = b'Content-Type: a/b\r\nContent-Length: 3\r\n\r\nabcdef'
+        else:
+            head = (b'Status: 404 Not Found\r\nContent-Type: text/plain\r\n'
+                    b'Connection: x\r\n\r\nnope')
+        # in one piece: END_REQUEST is there before the client is done
+        return [record(STDOUT, rid, head) + record(STDOUT, rid) +
+                end_request(rid)]
+
+    f = scripted(script)
+    s = site({'/': remote('/app', f.address)})
+    d = start(portierd_factory, s)
+    status, r, body = d.request('GET', '/cl?404')
+    assert status == 404 and body == b'nope'
+    assert r.getheader('Connection') is None
+    # more than Content-Length: cut at it, the connection stays usable
+    status, r, body = d.request('GET', '/cl?long')
+    assert status == 200 and body == b'abc'
+    # less: the client's connection is closed after what there was
+    raw = d.raw(b'GET /cl?short HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert raw.endswith(b'\r\n\r\nabc'), raw
+    assert len(wait_log(d, '7 bytes short of the Content-Length')) == 1
+    # HEAD: the body is not sent, the connection still reused
+    status, r, body = d.request('HEAD', '/cl?404')
+    assert status == 404 and body == b''
+    assert f.connections == 1, f.connections
+    d.stop()
+
+
+# ---- clients that go away ----
+
+def test_client_gone_before_head(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['slow'])})
+    d = start(portierd_factory, s, 'set fastcgi_stock_limit = "1"\n')
+    with socket.create_connection(('127.0.0.1', d.port)) as c:
+        c.sendall(b'GET /s?1 HTTP/1.1\r\nHost: x\r\n\r\n')
+        time.sleep(0.3)
+        busy = processes_running(apps['slow'])
+        assert len(busy) == 1
+    # The process finishes for nobody (its answer is discarded) and stays
+    # in the pool: the next request waits for it and gets it.
+    t0 = time.monotonic()
+    status, _, body = d.request('GET', '/s?0')
+    assert status == 200 and body == b'slept 0\n'
+    assert time.monotonic() - t0 > 0.4
+    assert processes_running(apps['slow']) == busy
+    d.stop()
+
+
+def test_client_gone_during_upload(portierd_factory, site, apps):
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s)
+    assert post_streaming(d, '/e', 10, False)[0] == 200
+    first = processes_running(apps['echo'])
+    assert len(first) == 1
+    with socket.create_connection(('127.0.0.1', d.port)) as c:
+        c.sendall(b'POST /e HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Length: 1000000\r\n\r\n' + b'a' * 300000)
+        head = c.recv(100)
+        assert head.startswith(b'HTTP/1.1 200'), head
+    # the echo waits for STDIN that will never come: stopped at once
+    deadline = time.monotonic() + 5
+    while first[0] in processes_running(apps['echo']) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first[0] not in processes_running(apps['echo'])
+    status, _, got, same = post_streaming(d, '/e', 1000, True)
+    assert status == 200 and got == 1000 and same
+    d.stop()
+
+
+# ---- FADE_CHILDREN / TERMINATE_CHILDREN through the control socket ----
+
+def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
+                                           build_dir):
+    ctl = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.access(ctl, os.X_OK):
+        pytest.skip('portierctl is not built')
+    sock = '@portier-test-fcgictl-%d' % os.getpid()
+    s = site({'/a': spawned(apps['hello'], packet('CHILD_TAG', 'blue')),
+              '/b': spawned(apps['slow'], packet('CHILD_TAG', 'green'))})
+    d = start(portierd_factory, s, 'control {\n  bind "%s"\n}\n' % sock)
+
+    def portierctl(*args):
+        p = subprocess.run([ctl, '--server', sock, *args],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode == 0, p.stderr
+        # a STATS round trip: the datagram before it was handled
+        subprocess.run([ctl, '--server', sock, 'stats'],
+                       capture_output=True, timeout=20)
+
+    assert d.request('GET', '/a?pid')[0] == 200
+    results = []
+    t = threading.Thread(
+        target=lambda: results.append(d.request('GET', '/b?2')[0]))
+    t.start()
+    time.sleep(0.3)
+    hello = processes_running(apps['hello'])
+    slow = processes_running(apps['slow'])
+    assert len(hello) == 1 and len(slow) == 1
+    # STATS counts them, per pool and in total
+    p = subprocess.run([ctl, '--server', sock, 'stats', '--json'],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    children = json.loads(p.stdout)['children']
+    assert children['fastcgi'] == 2 and children['total'] == 2, children
+    # another tag: nothing happens
+    portierctl('fade-children', 'red')
+    assert processes_running(apps['hello']) == hello
+    # fade "green": the busy process finishes its request, then goes
+    portierctl('fade-children', 'green')
+    assert processes_running(apps['slow']) == slow
+    t.join(timeout=10)
+    assert results == [200]
+    deadline = time.monotonic() + 5
+    while processes_running(apps['slow']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_running(apps['slow']) == []
+    assert processes_running(apps['hello']) == hello
+    # terminate "blue": the idle hello goes at once
+    portierctl('terminate-children', 'blue')
+    deadline = time.monotonic() + 5
+    while processes_running(apps['hello']) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_running(apps['hello']) == []
+    # terminate during a request: it fails, the next one gets a new process
+    t = threading.Thread(
+        target=lambda: results.append(d.request('GET', '/b?5')[0]))
+    t.start()
+    time.sleep(0.3)
+    portierctl('terminate-children', 'green')
+    t.join(timeout=10)
+    assert results == [200, 502]
+    assert d.request('GET', '/b?0')[0] == 200
+    d.stop()
+
+
+def test_remote_binary_address_and_failover(portierd_factory, site, apps,
+                                            remote_apps):
+    """ADDRESS with a raw sockaddr_in; a dead address before it is
+    skipped (connection refused) and the live one used."""
+    address, proc = remote_apps(apps['hello'], tcp=True)
+    host, port = address.split(':')
+    live = struct.pack('<H', socket.AF_INET) + struct.pack('>H', int(port)) \
+        + socket.inet_aton(host) + b'\0' * 8
+    dead = struct.pack('<H', socket.AF_INET) + \
+        struct.pack('>H', free_port()) + socket.inet_aton(host) + b'\0' * 8
+    s = site({'/': [packet('FASTCGI', apps['hello']),
+                    packet('ADDRESS', dead), packet('ADDRESS', live)]})
+    d = start(portierd_factory, s)
+    for _ in range(3):
+        status, _, body = d.request('GET', '/x?pid')
+        assert status == 200, d.log()
+        assert int(body) == proc.pid
+    # tried once; then portierd stays with the address that works
+    lines = log_lines(d, 'trying the next address')
+    assert len(lines) == 1 and 'Connection refused' in lines[0], d.log()
+    assert children(d.proc.pid) == []
+    d.stop()
+
+
+def test_suite_left_no_process(apps):
+    """Last in this file: after every test above (each stopped its
+    portierd and its separately started servers), no process of the
+    example applications of this build is left running (the tests
+    above check for zombies of each portierd)."""
+    deadline = time.monotonic() + 5
+    left = []
+    while time.monotonic() < deadline:
+        left = []
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                    argv0 = f.read().split(b'\0')[0].decode(errors='replace')
+            except OSError:
+                continue
+            if argv0 in apps.values():
+                left.append((entry, argv0))
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == []
