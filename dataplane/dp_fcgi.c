@@ -15,6 +15,7 @@
 #include "dp_fcgi.h"
 #include "cgi_head.h"
 #include "dp_fcgi_head.h"
+#include "dp_http_cache_request.h"
 #include "dp_fcgi_params.h"
 #include "dp_spawn.h"
 #include "fcgi_codec.h"
@@ -115,6 +116,7 @@ struct fcgi_op {
     struct dp_request *req;             /* NULL once detached */
     struct op_link *link;
     struct dp_response_headers *headers;
+    struct dp_hcache_use *cache;        /* NULL: the HTTP cache not used */
     struct dp_fcgi_params params;
     struct fcgi_op *wnext;              /* wait queue */
     bool waiting;
@@ -966,6 +968,7 @@ op_respond(struct fcgi_op *op)
         op->responded = true;
         return true;    /* the client is gone: discard */
     }
+    size_t backend_from = op->headers->len;
     int rc = dp_fcgi_head_response(&op->head, op->headers, &result, msg,
                                    sizeof(msg));
     if (rc != 0) {
@@ -979,7 +982,10 @@ op_respond(struct fcgi_op *op)
     op->body_active = true;
     op->body_wanted = false;
     dp_request_set_abort(req, NULL, NULL);
-    dp_request_respond(req, result.status, op->headers, &op->body);
+    struct dp_body *out = &op->body;
+    dp_hcache_response_text(op->cache, result.status, op->headers,
+                            backend_from, &out);
+    dp_request_respond(req, result.status, op->headers, out);
     return !op->done;
 }
 
@@ -1658,13 +1664,25 @@ dp_fcgi_stock_stats(const struct dp_fcgi_stock *stock,
 void
 dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,
               const struct tp_response *r,
-              struct dp_response_headers *headers)
+              struct dp_response_headers *headers, const char *user)
 {
     const struct tp_address *a = &r->address;
     char msg[200];
     if (stock == NULL || stock->closing) {
         dp_request_error(req, 503, "FastCGI: shutting down");
         return;
+    }
+    struct dp_hcache_use *cu = NULL;
+    if (!r->uncached && a->path != NULL) {
+        size_t kn = strlen(a->path) + strlen(req->target) + 8;
+        char *key = dp_pool_alloc(req->pool, kn);
+        if (key != NULL) {
+            snprintf(key, kn, "fcgi:%s %s", a->path, req->target);
+            if (dp_hcache_begin(req, key, r->address_cache_tag,
+                                user != NULL, headers, &cu))
+                return;
+            dp_hcache_no_revalidation(cu);
+        }
     }
     for (size_t i = 0; i < a->addresses.n; i++)
         if (a->addresses.v[i].len == 0) {
@@ -1692,6 +1710,7 @@ dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,
     op->req = req;
     op->buf = buf;
     op->headers = headers;
+    op->cache = cu;
     cgi_head_init(&op->head, 0, 0);
     struct dp_fcgi_params_input in = {
         .method = req->method_name,

@@ -81,12 +81,15 @@ dp_fcgi_stock_free(struct dp_fcgi_stock *stock);
 /**
  * Serve `req` with the FASTCGI address of `r` (r->address).  `headers`
  * are extra response headers from the translation (pool memory of the
- * request).  Answers the request in every case.
+ * request).  Answers the request in every case.  GET and HEAD go
+ * through the HTTP cache unless UNCACHED (`user`: the request's user or
+ * NULL, for its rules): the key is the application and the request
+ * target; stale entries are not revalidated.
  */
 void
 dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,
               const struct tp_response *r,
-              struct dp_response_headers *headers);
+              struct dp_response_headers *headers, const char *user);
 
 /** FADE_CHILDREN: for the applications with CHILD_TAG `tag` (NULL: all
  *  spawned ones), stop idle processes now, busy ones when done.  Returns

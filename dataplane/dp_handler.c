@@ -1215,7 +1215,7 @@ execute_final(struct hreq *hr, const struct tp_response *r)
             return;
         }
         *hp = h;
-        dp_fcgi_serve(hr->handler->fcgi, req, r, hp);
+        dp_fcgi_serve(hr->handler->fcgi, req, r, hp, hreq_user(hr));
         return;
     }
     if (r->address.type == TP_ADDRESS_FASTCGI) {

@@ -571,3 +571,44 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     *body = &t->base;
     return false;
 }
+
+void
+dp_hcache_response_text(struct dp_hcache_use *u, unsigned status,
+                        const struct dp_response_headers *out, size_t from,
+                        struct dp_body **body)
+{
+    if (u == NULL || store == NULL)
+        return;
+    struct dp_request *req = u->req;
+    const char *p = out->data + from;
+    const char *end = out->data + out->len;
+    size_t n = 0;
+    for (const char *x = p; x < end; x++)
+        n += *x == '\n';
+    struct h1_header *raw = dp_pool_alloc(req->pool,
+                                          (n + 1) * sizeof(*raw));
+    if (raw == NULL)
+        return;
+    size_t k = 0;
+    while (p < end && k < n) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL)
+            break;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon != NULL) {
+            const char *v = colon + 1;
+            while (v < eol && *v == ' ')
+                v++;
+            raw[k].name.data = (const uint8_t *)p;
+            raw[k].name.len = (size_t)(colon - p);
+            raw[k].value.data = (const uint8_t *)v;
+            raw[k].value.len = (size_t)(eol - v);
+            k++;
+        }
+        p = eol + 2;
+    }
+    /* no revalidation here (dp_hcache_no_revalidation()): a 304 is the
+     * client's own and passes through */
+    if (u->stale == NULL)
+        (void)dp_hcache_response(u, status, raw, k, out, from, body);
+}

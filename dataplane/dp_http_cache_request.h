@@ -95,4 +95,15 @@ dp_hcache_response(struct dp_hcache_use *use, unsigned status,
                    const struct dp_response_headers *out, size_t from,
                    struct dp_body **body);
 
+/**
+ * dp_hcache_response() for a backend whose header lines went straight
+ * into `out` (from byte `from` on; WAS, FastCGI): they are read back as
+ * the raw head.  For backends without revalidation: it never answers
+ * itself.
+ */
+void
+dp_hcache_response_text(struct dp_hcache_use *use, unsigned status,
+                        const struct dp_response_headers *out, size_t from,
+                        struct dp_body **body);
+
 #endif

@@ -731,48 +731,6 @@ framing_header(const struct pr_slice name)
     return false;
 }
 
-/* The HTTP cache sees the response: the application's header lines of
- * call->headers as the raw head; *body may become a tee.  (No
- * revalidation for WAS, so the cache never answers here itself.) */
-static void
-cache_response(struct was_call *call, unsigned status, struct dp_body **body)
-{
-    struct dp_request *req = call->req;
-    const char *p = call->headers.data + call->backend_from;
-    const char *end = call->headers.data + call->headers.len;
-    size_t n = 0;
-    for (const char *x = p; x < end; x++)
-        n += *x == '\n';
-    struct h1_header *raw = dp_pool_alloc(req->pool,
-                                          (n + 1) * sizeof(*raw));
-    if (raw == NULL)
-        return;
-    size_t k = 0;
-    while (p < end && k < n) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        const char *colon = eol != NULL ? memchr(p, ':', (size_t)(eol - p))
-                                        : NULL;
-        if (eol == NULL)
-            break;
-        if (colon != NULL) {
-            const char *v = colon + 1;
-            while (v < eol && *v == ' ')
-                v++;
-            raw[k].name.data = (const uint8_t *)p;
-            raw[k].name.len = (size_t)(colon - p);
-            raw[k].value.data = (const uint8_t *)v;
-            raw[k].value.len = (size_t)(eol - v);
-            k++;
-        }
-        p = eol + 2;
-    }
-    if (dp_hcache_response(call->cache, status, raw, k, &call->headers,
-                           call->backend_from, body)) {
-        /* not reached: WAS entries are never revalidated */
-        *body = NULL;
-    }
-}
-
 /* Send the head (and the body source) to the HTTP server. */
 static void
 respond(struct was_proc *p)
@@ -795,7 +753,8 @@ respond(struct was_proc *p)
                                 : -1;
     struct dp_body *out = body != NULL ? &body->base : NULL;
     if (call->cache != NULL)
-        cache_response(call, status, &out);
+        dp_hcache_response_text(call->cache, status, &call->headers,
+                                call->backend_from, &out);
     dp_request_respond(call->req, status, &call->headers, out);
     proc_check_done(p);
 }

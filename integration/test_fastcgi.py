@@ -913,3 +913,19 @@ def test_suite_left_no_process(apps):
             break
         time.sleep(0.1)
     assert left == []
+
+
+def test_http_cache(portierd_factory, site, apps):
+    """FastCGI responses go through the HTTP cache (docs/http-cache.md):
+    the application's request count shows whether it was asked."""
+    s = site({'/': spawned(apps['hello'])})
+    d = start(portierd_factory, s, 'set http_cache_size = "1 MB"\n')
+    s1, _, b1 = d.request('GET', '/c?cacheable')
+    s2, r2, b2 = d.request('GET', '/c?cacheable')
+    assert (s1, s2) == (200, 200) and b1 == b2 and b1.endswith(b'/1\n')
+    assert r2.getheader('Age') is not None
+    # another target is another entry: the application is asked again
+    assert d.request('GET', '/d?cacheable')[2].endswith(b'/2\n')
+    # without Cache-Control nothing is stored
+    assert d.request('GET', '/x')[2] == b'Hello, world!\n'
+    stop_and_check_children(d)

@@ -10,6 +10,8 @@
  *   /...?stderr      "Hello, world!\n", plus one line on the FastCGI
  *                    STDERR stream
  *   /...?pid         the process id (tells processes of a pool apart)
+ *   /...?cacheable   Cache-Control: max-age=60 and "pid/count" (the
+ *                    requests this process answered so far)
  */
 #include <fcgiapp.h>
 
@@ -30,6 +32,12 @@ main(void)
             FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n");
             for (char **p = envp; *p != NULL; p++)
                 FCGX_FPrintF(out, "%s\n", *p);
+        } else if (strcmp(query, "cacheable") == 0) {
+            static unsigned count;
+            count++;
+            FCGX_FPrintF(out, "Content-Type: text/plain\r\n"
+                         "Cache-Control: max-age=60\r\n\r\n%ld/%u\n",
+                         (long)getpid(), count);
         } else if (strcmp(query, "pid") == 0) {
             FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n%ld\n",
                          (long)getpid());
