@@ -7,6 +7,7 @@
 #include "dp_client_ban.h"
 #include "dp_fcache.h"
 #include "dp_http_cache_request.h"
+#include "dp_msgpack.h"
 #include "dp_nfs.h"
 #include "dp_http.h"
 #include "dp_session.h"
@@ -154,34 +155,10 @@ dp_control_children(bool terminate, const char *tag, size_t tag_len)
     return n;
 }
 
-struct pack_out {
-    struct pr_buf buf;
-    bool failed;
-};
-
-static int
-pack_write(void *data, const char *buf, size_t len)
-{
-    struct pack_out *o = data;
-    if (o->failed || pr_buf_append(&o->buf, buf, len) != 0) {
-        o->failed = true;
-        return -1;
-    }
-    return 0;
-}
-
-static void
-pack_key(msgpack_packer *pk, const char *key)
-{
-    size_t n = strlen(key);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, key, n);
-}
-
 static void
 pack_u64(msgpack_packer *pk, const char *key, uint64_t v)
 {
-    pack_key(pk, key);
+    dp_msgpack_key(pk, key);
     msgpack_pack_uint64(pk, v);
 }
 
@@ -189,7 +166,7 @@ static void
 pack_cache(msgpack_packer *pk, const char *key, uint64_t entries,
            uint64_t hits, uint64_t misses)
 {
-    pack_key(pk, key);
+    dp_msgpack_key(pk, key);
     msgpack_pack_map(pk, 3);
     pack_u64(pk, "entries", entries);
     pack_u64(pk, "hits", hits);
@@ -199,14 +176,14 @@ pack_cache(msgpack_packer *pk, const char *key, uint64_t entries,
 int
 dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
 {
-    struct pack_out o = {PR_BUF_INIT, false};
+    struct dp_msgpack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &o, pack_write);
+    msgpack_packer_init(&pk, &o, dp_msgpack_write);
     msgpack_pack_map(&pk, 11);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
-    pack_key(&pk, "requests");
+    dp_msgpack_key(&pk, "requests");
     msgpack_pack_map(&pk, 6);
     pack_u64(&pk, "total", st->requests);
     static const char *const classes[] = {"", "1xx", "2xx", "3xx", "4xx",
@@ -214,7 +191,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     for (int i = 1; i <= 5; i++)
         pack_u64(&pk, classes[i], st->status_class[i]);
     pack_u64(&pk, "bytes_out", st->bytes_out);
-    pack_key(&pk, "translation");
+    dp_msgpack_key(&pk, "translation");
     msgpack_pack_map(&pk, 3);
     pack_u64(&pk, "requests", st->translation_requests);
     pack_u64(&pk, "failures", st->translation_failures);
@@ -230,7 +207,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     /* "children": {"total": n, "<pool>": n, ...} */
     size_t np = st->n_pools < DP_CONTROL_STATS_POOLS ? st->n_pools
                                                      : DP_CONTROL_STATS_POOLS;
-    pack_key(&pk, "children");
+    dp_msgpack_key(&pk, "children");
     msgpack_pack_map(&pk, (uint32_t)(1 + np));
     pack_u64(&pk, "total", st->children);
     for (size_t i = 0; i < np; i++)

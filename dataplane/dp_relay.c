@@ -5,6 +5,7 @@
 
 #include "ctl_protocol.h"
 #include "dp_control.h"
+#include "dp_msgpack.h"
 
 #include <msgpack.h>
 
@@ -20,30 +21,6 @@
 
 /* ------------------------------------------------------------------ */
 /* The STATS sum (pure)                                                */
-
-struct pack_out {
-    struct pr_buf buf;
-    bool failed;
-};
-
-static int
-pack_write(void *data, const char *buf, size_t len)
-{
-    struct pack_out *o = data;
-    if (o->failed || pr_buf_append(&o->buf, buf, len) != 0) {
-        o->failed = true;
-        return -1;
-    }
-    return 0;
-}
-
-static void
-pack_key(msgpack_packer *pk, const char *key)
-{
-    size_t n = strlen(key);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, key, n);
-}
 
 static bool
 key_is(const msgpack_object *k, const char *text)
@@ -125,7 +102,7 @@ pack_worker(msgpack_packer *pk, const msgpack_object *map, pid_t pid)
         if (!key_is(&map->via.map.ptr[i].key, "workers"))
             size++;
     int r = msgpack_pack_map(pk, size);
-    pack_key(pk, "pid");
+    dp_msgpack_key(pk, "pid");
     msgpack_pack_uint64(pk, (uint64_t)pid);
     for (uint32_t i = 0; r == 0 && i < map->via.map.size; i++) {
         if (key_is(&map->via.map.ptr[i].key, "workers"))
@@ -138,29 +115,29 @@ pack_worker(msgpack_packer *pk, const msgpack_object *map, pid_t pid)
 }
 
 static int
-encode_reply(struct pack_out *o, const msgpack_object *const *objs,
+encode_reply(struct dp_msgpack_out *o, const msgpack_object *const *objs,
              const pid_t *pids, size_t n, size_t asked, bool per_worker)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, o, pack_write);
+    msgpack_packer_init(&pk, o, dp_msgpack_write);
     if (n == 0) {
         msgpack_pack_map(&pk, 3);
-        pack_key(&pk, "workers");
+        dp_msgpack_key(&pk, "workers");
         msgpack_pack_uint64(&pk, 0);
     } else {
         msgpack_pack_map(&pk, objs[0]->via.map.size + 2);
         if (pack_sum_entries(&pk, objs, n) != 0)
             return -ENOMEM;
     }
-    pack_key(&pk, "workers_asked");
+    dp_msgpack_key(&pk, "workers_asked");
     msgpack_pack_uint64(&pk, asked);
     if (per_worker) {
-        pack_key(&pk, "per_worker");
+        dp_msgpack_key(&pk, "per_worker");
         msgpack_pack_array(&pk, n);
         for (size_t i = 0; i < n; i++)
             pack_worker(&pk, objs[i], pids[i]);
     } else {
-        pack_key(&pk, "per_worker_omitted");
+        dp_msgpack_key(&pk, "per_worker_omitted");
         msgpack_pack_true(&pk);
     }
     return o->failed ? -ENOMEM : 0;
@@ -189,7 +166,7 @@ dp_relay_stats_reply(struct pr_buf *out, const uint8_t *const *maps,
         }
     }
     for (int per_worker = 1; per_worker >= 0; per_worker--) {
-        struct pack_out o = {PR_BUF_INIT, false};
+        struct dp_msgpack_out o = {PR_BUF_INIT, false};
         r = encode_reply(&o, objs, good_pids, m, asked, per_worker != 0);
         if (r == 0 &&
             o.buf.len > CTL_MAX_DATAGRAM - CTL_HEADER_SIZE) {
