@@ -657,13 +657,31 @@ test_killed_in_the_middle(void **state)
     }
     struct dp_session_stats st;
     unsigned seed = 12345;
-    for (int round = 0; round < 300; round++) {
+    /* a kill lands under the lock by chance, rarely under ASan (its
+       allocator makes the unlocked part slow): try for up to 20 s */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int round = 0; round < 20000; round++) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 20)
+            break;
+        /* the child says when its loop runs: a fork can take longer
+           than the sleep below (it does under ASan), and a kill before
+           the loop tests nothing */
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
             static char val[600];
             memset(val, 'x', sizeof(val));
+            close(ready[0]);
             for (uint64_t t = 2;; t++) {
+                if (t == 3) {
+                    if (write(ready[1], "r", 1) != 1)
+                        _exit(1);
+                    close(ready[1]);
+                }
                 bool ev;
                 const char *err;
                 struct dp_session *s = dp_session_create(m, t, &ev, &err);
@@ -676,6 +694,10 @@ test_killed_in_the_middle(void **state)
                 dp_session_free(s);
             }
         }
+        close(ready[1]);
+        char byte;
+        assert_int_equal(read(ready[0], &byte, 1), 1);
+        close(ready[0]);
         struct timespec ts = { 0, 200000 + (long)(rand_r(&seed) % 800000) };
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
