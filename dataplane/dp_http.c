@@ -49,7 +49,10 @@
 #define DEFAULT_TARPIT_DELAY_MS 1000
 #define ACCEPT_BATCH 64
 #define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
-#define SENDFILE_MAX (1024 * 1024)    /* per sendfile() call */
+/* Per sendfile() call; a connection that has more to send then waits
+ * for its next writable event, so that one large file does not hold the
+ * loop while other connections wait (fairness, p99). */
+#define SENDFILE_MAX (256 * 1024)
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 #define TLS_RECORD_HANDSHAKE 0x16     /* first byte of a ClientHello */
@@ -1294,6 +1297,10 @@ conn_write_step(struct dp_conn *conn)
         conn->body_sent += (uint64_t)n;
         conn->server->stats.bytes_out += (uint64_t)n;
         conn_set_timer(conn, conn->server->settings.write_timeout_ms);
+        if (n < region.length) {
+            conn_poll(conn, UV_WRITABLE);
+            return STEP_WAIT;
+        }
         return STEP_AGAIN;
     }
     /* Pull mode: the source fills conn->out through conn_body_data. */
