@@ -114,7 +114,12 @@ dp_session_cookie_name(char *out, size_t size, const char *base,
 {
     int n;
     if (!dynamic || host == NULL) {
-        n = snprintf(out, size, "%s", base);
+        /* every request asks: no snprintf */
+        size_t len = strlen(base);
+        if (len >= size)
+            return -1;
+        memcpy(out, base, len + 1);
+        return (int)len;
     } else {
         /* FNV-1a over the lower-cased host name without the port. */
         size_t hn = strlen(host);
