@@ -132,29 +132,23 @@ def make(name, args, tmp, app, pool):
     return Server(name, argv, port, sdir, args.srv_cpus)
 
 
-def process_count(server, pool):
-    """The server's own processes, and the app processes it used."""
+def process_count(server, pool, app):
+    """(the server's own processes, the application processes it used):
+    for portierd the running copies of app below it (its children are in
+    process groups of their own), for a peer the live processes of the
+    shared pool."""
     own = len(bench.group_pids(server.pgid))
     if server.name == 'portier':
-        # portierd's children are in process groups of their own
-        return '%d + %d app' % (own, len(children(server.proc.pid)))
-    return '%d + %d app' % (own, len(pool.procs))
-
-
-def children(pid):
-    out = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
+        apps = 0
+        for pid in bench.descendants(server.proc.pid):
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    if f.read().split(b'\0')[0] == app.encode():
+                        apps += 1
+            except OSError:
+                pass
+        return own, apps
+    return own, sum(1 for p in pool.procs if p.poll() is None)
 
 
 def run(args, tmp):
@@ -190,7 +184,9 @@ def run(args, tmp):
                 text = run_wrk(args, 'http://127.0.0.1:%d/hello' %
                                servers[name].port, tmp,
                                'fastcgi-%s-%d' % (name, rnd + 1))
-                procs[name] = process_count(servers[name], pool)
+                own, apps = process_count(servers[name], pool, app)
+                was = procs.get(name, (0, 0))
+                procs[name] = (max(own, was[0]), max(apps, was[1]))
                 try:
                     r = parse_wrk(text)
                 except ValueError:
@@ -203,21 +199,25 @@ def run(args, tmp):
                         fmt_time(r['latency'].get(99.0)),
                         r.get('non2xx3xx', 0), r['socket_errors'] or '-'))
         print()
-        print('| server | requests/s (median, range) | p99 | processes |')
-        print('|---|---|---|---|')
+        print('| server | requests/s (median, range) | p99 | server '
+              'processes | application processes |')
+        print('|---|---|---|---:|---:|')
         best_peer = 0.0
         for name in order:
             rs = sorted(runs[name], key=lambda r: r['rps'])
             if not rs:
-                print('| %s | no result | | |' % name)
+                print('| %s | no result | | | |' % name)
                 continue
             med = rs[len(rs) // 2]
             if name != 'portier':
                 best_peer = max(best_peer, med['rps'])
-            print('| %s | %s (%s-%s) | %s | %s |' % (
+            own, apps = procs.get(name, ('?', '?'))
+            print('| %s | %s (%s-%s) | %s | %d | %d%s |' % (
                 name, fmt_rate(med['rps']), fmt_rate(rs[0]['rps']),
                 fmt_rate(rs[-1]['rps']), fmt_time(med['latency'].get(99.0)),
-                procs.get(name, '?')))
+                own, apps, ' (own pool, spawned by portierd)'
+                if name == 'portier' else ' (shared pool, as spawn-fcgi '
+                '-F %d)' % len(pool.procs)))
         if 'portier' in runs and runs['portier'] and best_peer > 0:
             rs = sorted(r['rps'] for r in runs['portier'])
             ratio = rs[len(rs) // 2] / best_peer
