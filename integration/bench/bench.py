@@ -56,6 +56,7 @@ PEERS = ('nginx', 'lighttpd', 'h2o')
 SERVERS = PEERS + ('portier',)
 PACKAGES = {'nginx': 'nginx', 'lighttpd': 'lighttpd', 'h2o': 'h2o',
             'wrk': 'wrk', 'curl': 'curl', 'openssl': 'openssl',
+            'spawn-fcgi': 'spawn-fcgi',
             'lighttpd-mod-openssl': 'lighttpd-mod-openssl'}
 # lighttpd's TLS module is a package of its own, not a command.
 LIGHTTPD_OPENSSL = '/usr/lib/lighttpd/mod_openssl.so'
@@ -1744,8 +1745,15 @@ def main_nfs(args):
 
 
 def main_fastcgi(args):
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)   # loaded as a module (the smoke test)
     import bench_fastcgi
-    if install_missing(['wrk'], not args.no_install):
+    still = install_missing(['wrk', 'spawn-fcgi'] +
+                            [s for s in args.servers if s in PEERS],
+                            not args.no_install)
+    args.servers = [s for s in args.servers
+                    if s == 'portier' or PACKAGES[s] not in still]
+    if 'wrk' in still:
         print('wrk is not installed: no fastcgi run')
         return 1
     tmp = tempfile.mkdtemp(prefix='portier-bench.')

@@ -9,9 +9,10 @@ FCGI_PROCS.  Every server runs --workers worker processes; the table says
 how many processes each side ran.  Same wrk settings as the throughput
 mode, servers alternating per round."""
 import os
+import shutil
+import signal
 import socket
 import subprocess
-import time
 
 import bench
 from bench import (Server, fmt_rate, fmt_time, log, parse_wrk, probe,
@@ -22,9 +23,12 @@ PEERS = ('nginx', 'lighttpd', 'h2o')
 
 
 class AppPool:
-    """FCGI_PROCS processes of the app on one unix listener (path)."""
+    """FCGI_PROCS processes of the app on one unix listener (path),
+    started the way spawn-fcgi -F N starts them; used when spawn-fcgi is
+    not installed."""
 
     def __init__(self, app, tmp, n):
+        self.n = n
         self.path = os.path.join(tmp, 'fcgi-hello.sock')
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(self.path)
@@ -36,11 +40,75 @@ class AppPool:
                       for _ in range(n)]
         sock.close()
 
+    def describe(self):
+        return 'shared pool of %d, started like spawn-fcgi -F %d' % (
+            self.n, self.n)
+
+    def alive(self):
+        return sum(1 for p in self.procs if p.poll() is None)
+
     def stop(self):
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+class SpawnFcgiPool:
+    """FCGI_PROCS processes of the app started by spawn-fcgi -F N on one
+    unix socket (as nobody under root, like portierd's children).
+    spawn-fcgi forks them and exits; they are stopped by the PIDs of its
+    pid file."""
+
+    def __init__(self, app, tmp, n):
+        self.n = n
+        self.path = os.path.join(tmp, 'fcgi-hello.sock')
+        self.pidfile = os.path.join(tmp, 'spawn-fcgi.pids')
+        argv = ['spawn-fcgi', '-s', self.path, '-M', '0666', '-F', str(n),
+                '-P', self.pidfile]
+        if os.geteuid() == 0:
+            argv += ['-u', 'nobody', '-g', 'nogroup']
+        p = subprocess.run(argv + ['--', app], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        self.pids = self._read_pids()
+        if p.returncode != 0 or len(self.pids) != n:
+            self.stop()
+            raise RuntimeError('spawn-fcgi failed (%d of %d processes): %s'
+                               % (len(self.pids), n, p.stdout.strip()))
+
+    def _read_pids(self):
+        try:
+            with open(self.pidfile) as f:
+                return [int(w) for w in f.read().split()]
+        except (OSError, ValueError):
+            return []
+
+    def describe(self):
+        return 'shared pool of %d, spawn-fcgi -F %d' % (self.n, self.n)
+
+    def alive(self):
+        n = 0
+        for pid in self.pids:
+            try:
+                os.kill(pid, 0)
+                n += 1
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                n += 1
+        return n
+
+    def stop(self):
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pids = []
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
 
 
 def nginx_conf(port, tmp, sock, workers):
@@ -148,7 +216,7 @@ def process_count(server, pool, app):
             except OSError:
                 pass
         return own, apps
-    return own, sum(1 for p in pool.procs if p.poll() is None)
+    return own, pool.alive()
 
 
 def run(args, tmp):
@@ -158,7 +226,18 @@ def run(args, tmp):
         print('fastcgi: %s is not built (libfcgi-dev missing?)' % app)
         return 1
     names = [n for n in args.servers if n in PEERS or n == 'portier']
-    pool = AppPool(app, tmp, args.fcgi_procs)
+    pool = None
+    if shutil.which('spawn-fcgi'):
+        try:
+            pool = SpawnFcgiPool(app, tmp, args.fcgi_procs)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print('# %s; the harness starts the pool itself' % e)
+    if pool is None:
+        pool = AppPool(app, tmp, args.fcgi_procs)
+    print('# peers: nginx, lighttpd and h2o connect to one %s of %s '
+          '(unix socket, a connection per request, their default); '
+          'portierd spawns and pools its own (fastcgi_stock_limit %d)'
+          % (pool.describe(), app, args.fcgi_procs))
     servers, order = {}, []
     try:
         for name in names:
@@ -215,9 +294,8 @@ def run(args, tmp):
             print('| %s | %s (%s-%s) | %s | %d | %d%s |' % (
                 name, fmt_rate(med['rps']), fmt_rate(rs[0]['rps']),
                 fmt_rate(rs[-1]['rps']), fmt_time(med['latency'].get(99.0)),
-                own, apps, ' (own pool, spawned by portierd)'
-                if name == 'portier' else ' (shared pool, as spawn-fcgi '
-                '-F %d)' % len(pool.procs)))
+                own, apps, ' (spawned by portierd)'
+                if name == 'portier' else ' (%s)' % pool.describe()))
         if 'portier' in runs and runs['portier'] and best_peer > 0:
             rs = sorted(r['rps'] for r in runs['portier'])
             ratio = rs[len(rs) // 2] / best_peer
