@@ -21,6 +21,16 @@ server.max-worker, h2o num-threads, portierd --workers):
   from an NFSv3 export (nfs-ganesha on loopback, integration/nfs_server.py)
   with the NFS cache on and off, next to the same files served locally,
   in one run; the ratio of NFS to local requests/s.
+- proxy (only with --mode proxy): nginx, h2o and portierd in front of one
+  origin nginx, keep-alive to it, 1 KiB and 1 MiB (issue 6).
+- proxy-cache: nginx proxy_cache and portierd's HTTP cache in front of
+  an origin sending max-age=3600, 1 KiB (issue 11; h2o 2.2 has no proxy
+  cache and is left out).
+- cgi: portierd and lighttpd mod_cgi running the same CGI program
+  (issue 7).
+- fastcgi: FastCGI hello through portierd's own pool and through nginx,
+  lighttpd and h2o on a spawn-fcgi pool (bench_fastcgi.py, issue 7).
+  apps.py beside this file measures WAS, LHTTP and FastCGI (issue 8).
 
 portierd gets a scripted translation server (integration/tplib.py) that
 answers every request with one cacheable response (BASE "/", EASY_BASE,
@@ -1341,9 +1351,9 @@ def nfs_conf(ganesha, cache_size):
             % (ganesha.nfs_port, ganesha.mount_port, cache_size))
 
 
-def make_portier_variant(name, tmp, args, answer, conf_text):
+def make_portier_variant(name, tmp, args, answer, conf_text, workers=1):
     """A portierd Server (not started) with its own translation server and
-    configuration file."""
+    configuration file, `workers` worker processes."""
     import tplib
     port = free_port()
     sdir = os.path.join(tmp, name)
@@ -1353,7 +1363,7 @@ def make_portier_variant(name, tmp, args, answer, conf_text):
     with open(config, 'w') as f:
         f.write(conf_text)
     argv = portier_argv(args.portier_cmd, port, tsock, '', sdir, args.build,
-                        config)
+                        config, workers)
     exe = argv[0] if argv else ''
     if not (os.access(exe, os.X_OK) if '/' in exe else shutil.which(exe)):
         raise RuntimeError('portierd not built: skipped (%s is missing)'

@@ -186,7 +186,8 @@ def make(name, args, tmp, app, pool):
         answer = [tplib.packet('FASTCGI', app),
                   tplib.packet('MAX_AGE', tplib.u32(3600))]
         server = bench.make_portier_variant('portier', tmp, args, answer,
-                                            portier_conf(args.fcgi_procs))
+                                            portier_conf(args.fcgi_procs),
+                                            args.workers)
         return server
     conf = os.path.join(sdir, name + '.conf')
     text = {'nginx': nginx_conf, 'lighttpd': lighttpd_conf,
