@@ -1606,6 +1606,12 @@ def main(argv=None):
     if args.mode == 'fastcgi':
         return main_fastcgi(args)
     peers = [s for s in args.servers if s in PEERS]
+    # install only the peers the mode runs (and the proxy modes' origin)
+    if args.mode == 'cgi':
+        peers = [s for s in peers if s in CGI_SERVERS]
+    elif args.mode in PROXY_SERVERS:
+        peers = sorted({s for s in peers if s in PROXY_SERVERS[args.mode]}
+                       | {'nginx'})
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
     if args.tls:
         tools.append('openssl')
