@@ -3,8 +3,9 @@
 and 8): WAS hello, LHTTP hello and FastCGI hello side by side, CGI hello,
 and a 1 MiB body over WAS, over FastCGI and from a static file, measured
 with wrk against one portierd (one worker) behind a scripted translation
-server.  Not part of make test; prints a Markdown table
-(docs/performance.md) and, below it, the two comparisons of issue 8.
+server.  The benchmark is not part of make test (test_bench_smoke.py
+runs four rows for 1 s as a check); it prints a Markdown table
+(docs/performance.md) and, below it, the ratios issue 8 asks about.
 
     /usr/bin/python3 integration/bench/apps.py [--duration 5s] [--conns 8]
         [--repeat 3] [--rows was,lhttp,fcgi,cgi,was-1m,fcgi-1m,static-1m]
