@@ -34,20 +34,6 @@
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
 
-bool
-dp_ratelog_allow(struct dp_ratelog *r, uint64_t now_ms, uint64_t *suppressed)
-{
-    if (r->logged && now_ms - r->last_ms < DP_RATELOG_INTERVAL_MS) {
-        r->suppressed++;
-        return false;
-    }
-    *suppressed = r->suppressed;
-    r->suppressed = 0;
-    r->logged = true;
-    r->last_ms = now_ms;
-    return true;
-}
-
 enum dp_control_verdict
 dp_control_check(uint16_t command, bool local, bool has_creds, uid_t uid,
                  uid_t self)
@@ -269,7 +255,7 @@ struct dp_control {
     unsigned log_level;
     uid_t self;
     struct dp_ratelog malformed_log, refused_log, reply_log;
-    uint8_t logged_once[65536 / 8]; /* per command number */
+    struct dp_ratelog_once logged_once; /* per command number */
     uint8_t buf[RECV_SIZE + 512]; /* a channel message: head, peer,
                                    * datagram */
 };
@@ -348,32 +334,17 @@ static void log_limited(struct dp_control *c, struct dp_ratelog *r,
 static void
 log_limited(struct dp_control *c, struct dp_ratelog *r, const char *fmt, ...)
 {
-    uint64_t suppressed;
-    if (!dp_ratelog_allow(r, uv_now(c->loop), &suppressed))
-        return;
-    char line[600];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    dp_ratelog_vprintf(r, uv_now(c->loop), stderr, fmt, ap);
     va_end(ap);
-    (void)n;
-    if (suppressed > 0)
-        fprintf(stderr,
-                "portierd: control: %s (%llu similar lines suppressed)\n",
-                line, (unsigned long long)suppressed);
-    else
-        fprintf(stderr, "portierd: control: %s\n", line);
 }
 
 /* Log `what` for a command number the first time only. */
 static void
 log_once(struct dp_control *c, uint16_t command, const char *what)
 {
-    uint8_t bit = (uint8_t)(1u << (command & 7));
-    if (c->logged_once[command >> 3] & bit)
-        return;
-    c->logged_once[command >> 3] |= bit;
-    fprintf(stderr, "portierd: control: %s (logged once)\n", what);
+    (void)dp_ratelog_once(&c->logged_once, command, stderr, what);
 }
 
 static void

@@ -6,6 +6,7 @@
 #include "ctl_protocol.h"
 #include "dp_control.h"
 #include "dp_msgpack.h"
+#include "dp_ratelog.h"
 
 #include <msgpack.h>
 
@@ -247,7 +248,7 @@ struct dp_relay {
     uint32_t next_id;
     uint64_t now;
     struct dp_ratelog malformed_log, refused_log, reply_log, forward_log;
-    uint8_t logged_once[65536 / 8];
+    struct dp_ratelog_once logged_once;
     uint8_t buf[RECV_SIZE + 512];
 };
 
@@ -267,31 +268,16 @@ static void log_limited(struct dp_relay *r, struct dp_ratelog *rl,
 static void
 log_limited(struct dp_relay *r, struct dp_ratelog *rl, const char *fmt, ...)
 {
-    uint64_t suppressed;
-    if (!dp_ratelog_allow(rl, r->now, &suppressed))
-        return;
-    char line[600];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    dp_ratelog_vprintf(rl, r->now, stderr, fmt, ap);
     va_end(ap);
-    (void)n;
-    if (suppressed > 0)
-        fprintf(stderr,
-                "portierd: control: %s (%llu similar lines suppressed)\n",
-                line, (unsigned long long)suppressed);
-    else
-        fprintf(stderr, "portierd: control: %s\n", line);
 }
 
 static void
 log_once(struct dp_relay *r, uint16_t command, const char *what)
 {
-    uint8_t bit = (uint8_t)(1u << (command & 7));
-    if (r->logged_once[command >> 3] & bit)
-        return;
-    r->logged_once[command >> 3] |= bit;
-    fprintf(stderr, "portierd: control: %s (logged once)\n", what);
+    (void)dp_ratelog_once(&r->logged_once, command, stderr, what);
 }
 
 int

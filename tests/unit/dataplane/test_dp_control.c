@@ -1,5 +1,5 @@
-/* Unit tests: dp_control's pure helpers (the log limiter, the permission
- * rule, the STATS reply encoding). */
+/* Unit tests: dp_control's pure helpers (the permission rule, the STATS
+ * reply encoding); the log limiter is tested in test_dp_ratelog. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,31 +12,6 @@
 #include <msgpack.h>
 
 #include <string.h>
-
-static void
-test_ratelog(void **state)
-{
-    (void)state;
-    struct dp_ratelog r;
-    memset(&r, 0, sizeof(r));
-    uint64_t sup = 99;
-    /* The first line is always allowed, even at time 0. */
-    assert_true(dp_ratelog_allow(&r, 0, &sup));
-    assert_int_equal(sup, 0);
-    sup = 99;
-    assert_false(dp_ratelog_allow(&r, 1, &sup));
-    assert_false(dp_ratelog_allow(&r, 500, &sup));
-    assert_false(dp_ratelog_allow(&r, 999, &sup));
-    assert_int_equal(sup, 99); /* untouched when refused */
-    assert_true(dp_ratelog_allow(&r, 1000, &sup));
-    assert_int_equal(sup, 3);
-    /* The count restarts; the interval runs from the allowed line. */
-    assert_false(dp_ratelog_allow(&r, 1999, &sup));
-    assert_true(dp_ratelog_allow(&r, 5000, &sup));
-    assert_int_equal(sup, 1);
-    assert_true(dp_ratelog_allow(&r, 6000, &sup));
-    assert_int_equal(sup, 0);
-}
 
 static void
 test_permissions(void **state)
@@ -193,7 +168,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ratelog),
         cmocka_unit_test(test_permissions),
         cmocka_unit_test(test_stats_encode),
     };
