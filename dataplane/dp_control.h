@@ -88,6 +88,25 @@ dp_control_describe_peer(char *out, size_t size, bool local,
                          const struct sockaddr_storage *from, bool has_creds,
                          const struct ucred *cred);
 
+/** What came with a control datagram besides its bytes. */
+struct dp_control_sender {
+    struct sockaddr_storage from;
+    socklen_t from_len;
+    bool truncated;   /* larger than the buffer: the rest was lost */
+    bool has_creds;   /* the kernel attached SCM_CREDENTIALS */
+    struct ucred cred;
+};
+
+/**
+ * Receive one datagram from fd into buf (size bytes) without blocking,
+ * with its sender (the credentials when SO_PASSCRED is on).  Descriptors
+ * that came with it (SCM_RIGHTS) are closed at once.  Returns its length,
+ * or -1 with errno (EAGAIN: none is waiting).
+ */
+ssize_t
+dp_control_recv(int fd, void *buf, size_t size,
+                struct dp_control_sender *snd);
+
 /*
  * The master's channel to a worker: a SOCK_SEQPACKET socket pair, one
  * message per record.  A message is an 8-byte head (type u8, peer length

@@ -584,48 +584,12 @@ static void
 read_socket(struct dp_relay *r, const struct relay_socket *s)
 {
     for (int round = 0; round < 64; round++) {
-        struct sockaddr_storage from;
-        memset(&from, 0, sizeof(from));
-        union {
-            char buf[CMSG_SPACE(sizeof(struct ucred)) +
-                     CMSG_SPACE(sizeof(int) * 8)];
-            struct cmsghdr align;
-        } ctrl;
-        struct iovec iov = {r->buf, RECV_SIZE};
-        struct msghdr msg = {
-            .msg_name = &from,
-            .msg_namelen = sizeof(from),
-            .msg_iov = &iov,
-            .msg_iovlen = 1,
-            .msg_control = ctrl.buf,
-            .msg_controllen = sizeof(ctrl.buf),
-        };
-        ssize_t n = recvmsg(s->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        struct dp_control_sender snd;
+        ssize_t n = dp_control_recv(s->fd, r->buf, RECV_SIZE, &snd);
         if (n < 0)
             return;
-        bool has_creds = false;
-        struct ucred cred;
-        memset(&cred, 0, sizeof(cred));
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-             cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET)
-                continue;
-            if (cm->cmsg_type == SCM_CREDENTIALS &&
-                cm->cmsg_len == CMSG_LEN(sizeof(cred))) {
-                memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
-                has_creds = true;
-            } else if (cm->cmsg_type == SCM_RIGHTS) {
-                size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < nfd; i++) {
-                    int fd;
-                    memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-                           sizeof(int));
-                    close(fd);
-                }
-            }
-        }
-        handle_datagram(r, s, (size_t)n, (msg.msg_flags & MSG_TRUNC) != 0,
-                        &from, msg.msg_namelen, has_creds, &cred);
+        handle_datagram(r, s, (size_t)n, snd.truncated, &snd.from,
+                        snd.from_len, snd.has_creds, &snd.cred);
     }
 }
 
