@@ -73,6 +73,21 @@ is_hop_by_hop(const struct pr_slice *n)
     return false;
 }
 
+/* The token of a Connection value v at *i, after the commas and OWS in
+ * front of it; *i moves past it.  Empty at the end of v. */
+static struct pr_slice
+connection_token(const struct pr_slice *v, size_t *i)
+{
+    size_t k = *i;
+    while (k < v->len && (v->data[k] == ',' || h1_is_ows(v->data[k])))
+        k++;
+    size_t s = k;
+    while (k < v->len && v->data[k] != ',' && !h1_is_ows(v->data[k]))
+        k++;
+    *i = k;
+    return (struct pr_slice){ v->data + s, k - s };
+}
+
 /* True when `name` is one of the tokens of the Connection headers. */
 static bool
 named_by_connection(const struct h1_header *h, size_t n,
@@ -81,22 +96,16 @@ named_by_connection(const struct h1_header *h, size_t n,
     for (size_t k = 0; k < n; k++) {
         if (!eq(&h[k].name, "connection"))
             continue;
-        const uint8_t *v = h[k].value.data;
-        size_t len = h[k].value.len, i = 0;
-        while (i < len) {
-            while (i < len && (v[i] == ',' || h1_is_ows(v[i])))
-                i++;
-            size_t s = i;
-            while (i < len && v[i] != ',' && !h1_is_ows(v[i]))
-                i++;
-            if (i - s == name->len) {
-                size_t j = 0;
-                while (j < name->len &&
-                       h1_lower(v[s + j]) == h1_lower(name->data[j]))
-                    j++;
-                if (j == name->len)
-                    return true;
-            }
+        size_t i = 0;
+        while (i < h[k].value.len) {
+            struct pr_slice t = connection_token(&h[k].value, &i);
+            if (t.len != name->len)
+                continue;
+            size_t j = 0;
+            while (j < t.len && h1_lower(t.data[j]) == h1_lower(name->data[j]))
+                j++;
+            if (j == t.len)
+                return true;
         }
     }
     return false;
@@ -110,15 +119,9 @@ connection_names_headers(const struct h1_header *h, size_t n)
     for (size_t k = 0; k < n; k++) {
         if (!eq(&h[k].name, "connection"))
             continue;
-        const uint8_t *v = h[k].value.data;
-        size_t len = h[k].value.len, i = 0;
-        while (i < len) {
-            while (i < len && (v[i] == ',' || h1_is_ows(v[i])))
-                i++;
-            size_t s = i;
-            while (i < len && v[i] != ',' && !h1_is_ows(v[i]))
-                i++;
-            struct pr_slice t = { v + s, i - s };
+        size_t i = 0;
+        while (i < h[k].value.len) {
+            struct pr_slice t = connection_token(&h[k].value, &i);
             if (t.len > 0 && !eq(&t, "close") && !eq(&t, "keep-alive"))
                 return true;
         }
