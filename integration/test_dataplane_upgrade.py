@@ -3,12 +3,14 @@ a python3-websockets backend (wsbackend.py), the same library or a raw
 socket as the client.  Echo of text and binary messages, 8 MiB both ways,
 a close from either side, a half-close, bytes sent right behind the
 request head, a backend that refuses the upgrade, an Upgrade request with
-a body, the idle timeout (backend_body_timeout), and a TLS listener in
-front of an https:// backend."""
+a body, the idle timeout (backend_body_timeout), a TLS listener in
+front of an https:// backend, shutdown with a tunnel open, and a file
+resource that ignores Upgrade."""
 import asyncio
 import base64
 import hashlib
 import os
+import signal
 import socket
 import ssl
 import struct
@@ -20,6 +22,7 @@ import time
 import pytest
 
 from conftest import free_port
+from dphelp import file_answer, make_docroot
 from test_dataplane_proxy import CONFIG, http_answer, https_answer
 from test_dataplane_proxy import servers, test_ca  # noqa: F401 (fixtures)
 
@@ -396,3 +399,31 @@ def test_tls_listener_and_https_backend(portierd_factory, servers,  # noqa
         assert 'tunnel' not in d.log()
     finally:
         b.stop()
+
+
+def test_shutdown_cuts_tunnels(ws_proxy):
+    """SIGTERM: the HTTP connections finish, then open tunnels are cut
+    and the worker exits."""
+    d, b = ws_proxy
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/echo', ws_key()))
+        assert read_until(s, b'\r\n\r\n').startswith(b'HTTP/1.1 101 ')
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert read_all(s) == b''
+        assert d.proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 5
+    assert 'the worker shuts down' in d.log()
+
+
+def test_file_resource_ignores_upgrade(portierd_factory, servers,  # noqa
+                                       tmp_path):
+    """Resources other than HTTP answer an Upgrade request normally."""
+    root = make_docroot(tmp_path)
+    srv = servers(lambda req: file_answer(root, 'index.html'))
+    d = portierd_factory([srv.address])
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/', ws_key()))
+        data = read_until(s, b'<p>hello</p>\n')
+    assert data.startswith(b'HTTP/1.1 200 ')
+    assert b'\r\nupgrade:' not in data.lower()
