@@ -1059,19 +1059,24 @@ dp_request_upgrade(struct dp_request *req,
         conn->rbody_used || conn->body_in_left > 0 ||
         conn->body_chunked_in || conn->out_pos < conn->out.len)
         return -EBUSY;
-    conn->out.len = 0;
-    conn->out_pos = 0;
-    conn->keep_alive = true;            /* no "Connection: close" */
-    struct dp_response_headers h = *headers;
-    if (dp_response_header(&h, "Connection", "Upgrade") != 0 ||
-        conn_build_head(conn, 101, &h, 0, false) != 0)
-        return -ENOMEM;
     uint8_t *in = NULL;
     if (conn->in_len > 0) {
         in = malloc(conn->in_len);
         if (in == NULL)
             return -ENOMEM;
         memcpy(in, conn->in, conn->in_len);
+    }
+    bool keep_alive = conn->keep_alive;
+    conn->out.len = 0;
+    conn->out_pos = 0;
+    conn->keep_alive = true;            /* no "Connection: close" */
+    struct dp_response_headers h = *headers;
+    if (dp_response_header(&h, "Connection", "Upgrade") != 0 ||
+        conn_build_head(conn, 101, &h, 0, false) != 0) {
+        conn->out.len = 0;              /* nothing of it is sent */
+        conn->keep_alive = keep_alive;
+        free(in);
+        return -ENOMEM;
     }
     *head = conn->out.data;             /* the caller frees it */
     *head_len = conn->out.len;

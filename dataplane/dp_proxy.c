@@ -392,7 +392,9 @@ on_upgrade(void *ctx, const struct h1_response_head *head,
     if (rc != 0) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s: 101 Switching Protocols not passed "
-                 "on: %s", backend->name, strerror(-rc));
+                 "on: %s", backend->name,
+                 rc == -EBUSY ? "a response filter is set"
+                              : strerror(-rc));
         dp_stream_close(backend);
         dp_request_error(req, 502, msg);
         return;
@@ -829,7 +831,7 @@ dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
     }
     memcpy(p->response_modes, r->response_header_forward,
            sizeof(p->response_modes));
-    p->upgrade = wants_upgrade(req);
+    p->upgrade = wants_upgrade(req) && r->n_filters == 0;
     const char *curi = r->uncached || p->upgrade ? NULL : cache_uri(req, a);
     if (curi != NULL &&
         dp_hcache_begin(req, curi, r->address_cache_tag, user != NULL,
