@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define TUNNEL_BUF (64 * 1024)
+#define PUMP_ROUNDS 16          /* then the loop's other work goes first */
 
 enum {
     IO_AGAIN = -2,
@@ -45,6 +46,7 @@ struct dp_tunnel {
     struct dp_tunnel *prev, *next;
     struct side s[2];                   /* 0: client, 1: backend */
     uv_timer_t timer;
+    uv_timer_t kick;                    /* a pump cut short goes on */
     uint64_t idle_ms;
     int open_handles;
     bool closed;
@@ -96,6 +98,7 @@ tunnel_close(struct dp_tunnel *t, const char *why)
     }
     ERR_clear_error();
     uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
+    uv_close((uv_handle_t *)&t->kick, tunnel_handle_closed);
 }
 
 /* Bytes read, 0 at the end of the stream, IO_AGAIN, or -1 with errno. */
@@ -208,12 +211,20 @@ tunnel_fail(struct dp_tunnel *t, const char *what, const struct side *s,
     tunnel_close(t, msg);
 }
 
-/* Move what can be moved; true when a byte moved. */
+static void tunnel_kick_cb(uv_timer_t *timer);
+
+/* Move what can be moved, for PUMP_ROUNDS rounds at most (a fast pair
+ * must not starve the loop: the kick timer goes on, as OpenSSL may hold
+ * bytes no poll event announces); true when a byte moved. */
 static bool
 tunnel_pump(struct dp_tunnel *t)
 {
     bool moved = false, progress = true;
-    while (progress) {
+    for (int round = 0; progress; round++) {
+        if (round == PUMP_ROUNDS) {
+            uv_timer_start(&t->kick, tunnel_kick_cb, 0, 0);
+            break;
+        }
         progress = false;
         for (int i = 0; i < 2; i++) {
             struct side *s = &t->s[i], *o = &t->s[1 - i];
@@ -282,6 +293,14 @@ tunnel_idle_cb(uv_timer_t *timer)
     snprintf(msg, sizeof(msg), "no data for %llu ms: closed",
              (unsigned long long)t->idle_ms);
     tunnel_close(t, msg);
+}
+
+static void
+tunnel_kick_cb(uv_timer_t *timer)
+{
+    struct dp_tunnel *t = timer->data;
+    if (!t->closed && tunnel_pump(t) && !t->closed)
+        uv_timer_again(&t->timer);
 }
 
 static void
@@ -364,7 +383,9 @@ dp_tunnel_start(uv_loop_t *loop, struct dp_stream *client,
     }
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
-    t->open_handles = 1;
+    uv_timer_init(loop, &t->kick);
+    t->kick.data = t;
+    t->open_handles = 2;
     int rc = 0;
     for (int i = 0; i < 2 && rc == 0; i++) {
         struct side *s = &t->s[i];

@@ -11,7 +11,8 @@
  *   speaks TLS.
  * - Memory is bounded: one 64 KiB buffer per direction; a side is not
  *   read while the buffer towards the other side is full (back-pressure
- *   reaches the sender through TCP).
+ *   reaches the sender through TCP).  One poll event moves about 1 MiB
+ *   per direction at most, then the loop's other work goes first.
  * - Half-close: when one side ends its stream (EOF, or a TLS
  *   close_notify), the other side gets what is buffered, then the end of
  *   the stream (close_notify over TLS, then shutdown(SHUT_WR)); the other

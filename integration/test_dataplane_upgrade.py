@@ -192,11 +192,11 @@ def read_until(s, marker):
 
 
 def read_all(s):
-    data = b''
+    data = bytearray()
     while True:
-        chunk = s.recv(65536)
+        chunk = s.recv(1 << 20)
         if not chunk:
-            return data
+            return bytes(data)
         data += chunk
 
 
@@ -280,9 +280,21 @@ class HalfCloseBackend:
         self.sock.close()
 
 
+def vm_hwm_kib(pid):
+    """The peak resident set of a process (VmHWM), KiB."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1])
+    return 0
+
+
 def test_half_close(portierd_factory, servers):  # noqa: F811
     """The client shuts its writing side: the backend gets the end of
-    the stream, its answers still reach the client, then both close."""
+    the stream, its answers still reach the client, then both close.
+    32 MiB go each way, the client pausing its reading for 1.2 s on the
+    way (every buffer fills, then the flow resumes); portierd's peak RSS
+    stays small (the tunnel buffers 64 KiB per direction)."""
     b = HalfCloseBackend()
     try:
         srv = servers(lambda req: http_answer([b.port], req.text('URI')))
@@ -292,10 +304,19 @@ def test_half_close(portierd_factory, servers):  # noqa: F811
                       b'Connection: Upgrade\r\n\r\nfirst,')
             data = read_until(s, b'first,')
             assert data.startswith(b'HTTP/1.1 101 ')
-            big = os.urandom(3 * MiB)
+            big = os.urandom(32 * MiB)
             got = []
-            reader = threading.Thread(target=lambda: got.append(
-                read_all(s)), daemon=True)
+
+            def paused_reader():
+                first = b''
+                while len(first) < 4 * MiB:
+                    chunk = s.recv(1 << 20)
+                    assert chunk
+                    first += chunk
+                time.sleep(1.2)     # back-pressure all the way round
+                got.append(first + read_all(s))
+
+            reader = threading.Thread(target=paused_reader, daemon=True)
             reader.start()      # the echo flows while the client sends
             s.sendall(big)
             s.shutdown(socket.SHUT_WR)
@@ -304,6 +325,7 @@ def test_half_close(portierd_factory, servers):  # noqa: F811
     finally:
         b.stop()
     assert b.error is None, b.error
+    assert vm_hwm_kib(d.proc.pid) < 64 * 1024
     assert 'tunnel' not in d.log()
 
 
