@@ -354,11 +354,19 @@ def test_backend_refuses_upgrade(ws_proxy):
 def test_upgrade_with_body_is_ordinary(ws_proxy):
     """RFC 9110 §7.8: the switch would follow the request body; the
     proxy ignores Upgrade on a request with a body (forwards it without
-    Upgrade), so the backend answers it as plain HTTP."""
+    Upgrade), so the backend answers it as plain HTTP; so it does on an
+    HTTP/1.0 request."""
     d, b = ws_proxy
     with socket.create_connection(('127.0.0.1', d.port), 10) as s:
         s.sendall(upgrade_head(b'/echo', ws_key(),
                                b'Content-Length: 5\r\n') + b'hello')
+        data = read_until(s, b'\r\n\r\n')
+    assert data.startswith(b'HTTP/1.1 ')
+    assert not data.startswith(b'HTTP/1.1 101')
+    # HTTP/1.0: Upgrade must be ignored (§7.8)
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/echo', ws_key()).replace(
+            b'HTTP/1.1', b'HTTP/1.0', 1))
         data = read_until(s, b'\r\n\r\n')
     assert data.startswith(b'HTTP/1.1 ')
     assert not data.startswith(b'HTTP/1.1 101')
