@@ -129,6 +129,16 @@ connection_names_headers(const struct h1_header *h, size_t n)
     return false;
 }
 
+/* Upgrade and Sec-WebSocket-*, and in a request Origin: passed on an
+ * upgrade whatever the groups say. */
+static bool
+is_upgrade_header(const struct pr_slice *n, bool request)
+{
+    struct pr_slice r;
+    return eq(n, "upgrade") || after(n, "sec-websocket-", &r) ||
+           (request && eq(n, "origin"));
+}
+
 static bool
 is_body_header(const struct pr_slice *rest)
 {
@@ -290,6 +300,8 @@ dp_forward_request_headers(const struct dp_forward_request *in,
         int c = classify_request(name, in->with_body);
         if (c != C_DROP && named && named_by_connection(h, n, name))
             c = C_DROP;
+        if (in->upgrade && is_upgrade_header(name, true))
+            c = C_ALWAYS;
         switch (c) {
         case C_ALWAYS:
             rc = emit_slice(emit, ctx, &h[i]);
@@ -326,6 +338,8 @@ dp_forward_request_headers(const struct dp_forward_request *in,
             break;
         }
     }
+    if (rc == 0 && in->upgrade)
+        rc = emit(ctx, "Connection", 10, "Upgrade", 7);
     if (rc != 0)
         return rc;
 
@@ -443,6 +457,8 @@ dp_forward_response_headers(const struct dp_forward_response *in,
         int c = classify_response(&h[i].name);
         if (c != C_DROP && named && named_by_connection(h, n, &h[i].name))
             c = C_DROP;
+        if (in->upgrade && is_upgrade_header(&h[i].name, false))
+            c = C_ALWAYS;
         switch (c) {
         case C_ALWAYS:
             rc = emit_slice(emit, ctx, &h[i]);

@@ -16,6 +16,7 @@
 #include "dp_client_ban.h"
 #include "dp_http_date.h"
 #include "dp_tls.h"
+#include "dp_tunnel.h"
 #include "h1_chunked.h"
 #include "h1_request.h"
 
@@ -230,6 +231,7 @@ reason_phrase(unsigned status)
 {
     switch (status) {
     case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
@@ -991,6 +993,7 @@ dp_request_body(struct dp_request *req)
 
 static void
 conn_response_error(struct dp_conn *conn, unsigned status);
+static void conn_access_log(struct dp_conn *conn);
 
 /* Append the response head to conn->out. */
 static int
@@ -1108,6 +1111,65 @@ dp_request_respond(struct dp_request *req, unsigned status,
     conn->server->stats.status_class[status / 100 <= 5 ? status / 100 : 5]++;
     conn_set_timer(conn, conn->server->settings.write_timeout_ms);
     conn_advance(conn);
+}
+
+int
+dp_request_upgrade(struct dp_request *req,
+                   const struct dp_response_headers *headers,
+                   struct dp_stream *out, uint8_t **head, size_t *head_len)
+{
+    struct dp_conn *conn = req->conn;
+    struct dp_http_server *server = conn->server;
+    if (conn->state != CONN_HANDLER || conn->resp_filter != NULL ||
+        conn->rbody_used || conn->body_in_left > 0 ||
+        conn->body_chunked_in || conn->out_pos < conn->out.len)
+        return -EBUSY;
+    uint8_t *in = NULL;
+    if (conn->in_len > 0) {
+        in = malloc(conn->in_len);
+        if (in == NULL)
+            return -ENOMEM;
+        memcpy(in, conn->in, conn->in_len);
+    }
+    bool keep_alive = conn->keep_alive;
+    conn->out.len = 0;
+    conn->out_pos = 0;
+    conn->keep_alive = true;            /* no "Connection: close" */
+    struct dp_response_headers h = *headers;
+    if (dp_response_header(&h, "Connection", "Upgrade") != 0 ||
+        conn_build_head(conn, 101, &h, 0, false) != 0) {
+        conn->out.len = 0;              /* nothing of it is sent */
+        conn->keep_alive = keep_alive;
+        free(in);
+        return -ENOMEM;
+    }
+    *head = conn->out.data;             /* the caller frees it */
+    *head_len = conn->out.len;
+    conn->out = (struct pr_buf)PR_BUF_INIT;
+    out->fd = conn->fd;
+    out->ssl = conn->ssl;
+    out->in = in;
+    out->in_len = conn->in_len;
+    snprintf(out->name, sizeof(out->name), "client %s (conn %llu)",
+             conn->peer_text, (unsigned long long)conn->id);
+    /* the request is answered: count it and log it */
+    conn->status = 101;
+    conn->body_sent = 0;
+    server->stats.status_class[1]++;
+    server->stats.requests++;
+    conn_access_log(conn);
+    /* the connection leaves the server without closing its socket */
+    conn->abort_fn = NULL;
+    conn->in_len = 0;
+    if (conn->ssl != NULL) {
+        free(conn->peer_subject);
+        free(conn->peer_issuer);
+        conn->peer_subject = conn->peer_issuer = NULL;
+        conn->ssl = NULL;
+    }
+    conn->fd = -1;
+    conn_close(conn);
+    return 0;
 }
 
 static const char *
