@@ -454,10 +454,11 @@ dp_cgi_serve(struct dp_request *req, const struct tp_address *a,
         char *key = dp_pool_alloc(pool, kn);
         if (key != NULL) {
             snprintf(key, kn, "cgi:%s %s", a->path, req->target);
-            if (dp_hcache_begin(req, key, cache->tag, cache->user != NULL,
-                                headers, &c->cache))
+            if (dp_hcache_begin_flags(req, key, cache->tag,
+                                      cache->user != NULL, headers,
+                                      cache->flags, &c->cache))
                 return;
-            dp_hcache_no_revalidation(c->cache);
+            dp_hcache_revalidate_request(c->cache);
         }
     }
     c->req = req;

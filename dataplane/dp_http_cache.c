@@ -206,6 +206,14 @@ dp_hc_response_check(const struct dp_hc_request *req,
                      const struct dp_hc_response *resp,
                      struct dp_hc_facts *out, const char **why)
 {
+    return dp_hc_response_check_eager(req, resp, false, out, why);
+}
+
+bool
+dp_hc_response_check_eager(const struct dp_hc_request *req,
+                           const struct dp_hc_response *resp, bool eager,
+                           struct dp_hc_facts *out, const char **why)
+{
     const struct dp_hc_header *h = resp->headers;
     size_t n = resp->n_headers;
     memset(out, 0, sizeof(*out));
@@ -286,6 +294,8 @@ dp_hc_response_check(const struct dp_hc_request *req,
                 lifetime = HEURISTIC_MAX_MS;
         }
     }
+    if (lifetime < 0 && eager)
+        lifetime = DP_HC_EAGER_LIFETIME_MS;
     if (lifetime < 0) {
         if (etag == NULL && lm == NULL) {
             *why = "no freshness information and no validator";

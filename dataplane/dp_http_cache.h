@@ -25,6 +25,10 @@
  *   stored only when the response says public, s-maxage or
  *   must-revalidate (RFC 9111 section 3.5); such entries are "shared"
  *   and only they may answer requests with Authorization or a user.
+ * - dp_hc_response_check_eager() (EAGER_CACHE): the same, but a
+ *   response without explicit freshness and without a heuristic one gets
+ *   DP_HC_EAGER_LIFETIME_MS (validator or not); no-store, private,
+ *   no-cache, the status and the Authorization rules still apply.
  * - Age (RFC 9111 section 4.2.3): corrected initial age from Age, Date
  *   and the request/response times; the current age adds the time in
  *   the cache.  Fresh while the lifetime exceeds the current age.
@@ -124,6 +128,16 @@ bool
 dp_hc_response_check(const struct dp_hc_request *req,
                      const struct dp_hc_response *resp,
                      struct dp_hc_facts *out, const char **why);
+
+/** The lifetime EAGER_CACHE gives a response without freshness
+ *  information: one hour. */
+#define DP_HC_EAGER_LIFETIME_MS (3600 * 1000LL)
+
+/** dp_hc_response_check(), with EAGER_CACHE when `eager`. */
+bool
+dp_hc_response_check_eager(const struct dp_hc_request *req,
+                           const struct dp_hc_response *resp, bool eager,
+                           struct dp_hc_facts *out, const char **why);
 
 /** The current age of an entry at `now_ms`. */
 int64_t
