@@ -726,3 +726,81 @@ def test_cgi_revalidation(portierd_factory):
             srv.stop()
     finally:
         shutil.rmtree(tmp)
+
+
+# ---- more of RFC 9111 end to end ----
+
+def http_date(t):
+    return time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(t))
+
+
+def test_expires(cached):
+    """Expires minus Date is the lifetime; an Expires in the past or an
+    invalid one is stale at once (without a validator: not stored)."""
+    d, b, _, _ = cached
+
+    def future(h):
+        now = time.time()
+        return 200, [('Date', http_date(now)),
+                     ('Expires', http_date(now + 60))], b'f'
+
+    def past(h):
+        now = time.time()
+        return 200, [('Date', http_date(now)),
+                     ('Expires', http_date(now - 60))], b'p'
+
+    b.routes['/exp-f'] = future
+    b.routes['/exp-p'] = past
+    b.routes['/exp-bad'] = fixed(200, [('Expires', '0')], b'b')
+    for _ in range(3):
+        assert get(d, '/exp-f')[2] == b'f'
+        assert get(d, '/exp-p')[2] == b'p'
+        assert get(d, '/exp-bad')[2] == b'b'
+    assert b.count('/exp-f') == 1
+    assert b.count('/exp-p') == 3
+    assert b.count('/exp-bad') == 3
+
+
+def test_s_maxage_and_must_revalidate_shared(cached):
+    """With Authorization, s-maxage and must-revalidate make a response
+    storable and the entry answers requests with and without it; max-age
+    alone does not (test_authorization)."""
+    d, b, _, _ = cached
+    auth = {'Authorization': 'Basic dTpw'}
+    b.routes['/sm'] = fixed(200, [('Cache-Control', 's-maxage=60')], b's')
+    b.routes['/mr'] = fixed(200, [('Cache-Control',
+                                   'max-age=60, must-revalidate')], b'm')
+    for path in ('/sm', '/mr'):
+        get(d, path, auth)
+        get(d, path, auth)
+        get(d, path)
+        assert b.count(path) == 1
+
+
+def test_revalidation_last_modified(cached):
+    """A stale entry with only Last-Modified is revalidated with
+    If-Modified-Since; the 304's max-age refreshes it."""
+    d, b, _, _ = cached
+    lm = http_date(time.time() - 3600)
+
+    def route(h):
+        if h.get('If-Modified-Since') == lm:
+            return 304, [('Cache-Control', 'max-age=60')], b''
+        return 200, [('Last-Modified', lm), ('Cache-Control', 'no-cache'),
+                     ('Content-Type', 'text/plain')], b'lm body'
+
+    b.routes['/lm'] = route
+    assert get(d, '/lm')[2] == b'lm body'
+    # no-cache: lifetime 0, the next use revalidates
+    s, r, body = get(d, '/lm')
+    assert (s, body) == (200, b'lm body')
+    assert b.count('/lm') == 2
+    assert b.seen['/lm'].get('if-modified-since') == lm
+    assert 'if-none-match' not in b.seen['/lm']
+    assert r.getheader('Last-Modified') == lm
+    # the 304 said max-age=60: fresh now
+    assert get(d, '/lm')[2] == b'lm body'
+    assert b.count('/lm') == 2
+    # the client's If-Modified-Since at Last-Modified: 304 from the entry
+    assert get(d, '/lm', {'If-Modified-Since': lm})[0] == 304
+    assert b.count('/lm') == 2
