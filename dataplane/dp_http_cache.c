@@ -652,6 +652,23 @@ dp_hc_store_flush(struct dp_hc_store *s, const char *tag)
     return n;
 }
 
+size_t
+dp_hc_store_remove_key(struct dp_hc_store *s, const char *key)
+{
+    uint64_t h = hash_key(key);
+    size_t n = 0;
+    struct dp_hc_entry *e = s->buckets[h % s->n_buckets];
+    while (e != NULL) {
+        struct dp_hc_entry *next = e->hnext;
+        if (e->hash == h && strcmp(e->key, key) == 0) {
+            dp_hc_store_remove(s, e);
+            n++;
+        }
+        e = next;
+    }
+    return n;
+}
+
 void
 dp_hc_store_stats(const struct dp_hc_store *s, struct dp_hc_stats *out)
 {

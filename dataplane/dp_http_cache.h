@@ -40,7 +40,8 @@
  *   (their bytes plus a fixed overhead) stays within the store's
  *   capacity by evicting the least recently used; an entry over the
  *   per-entry limit (an eighth of the capacity, at most 4 MiB) is never
- *   stored.  Entries are reference-counted: a flushed or evicted entry
+ *   stored.  dp_hc_store_remove_key() drops every variant of a key.
+ *   Entries are reference-counted: a flushed or evicted entry
  *   in use lives until its last reference is released.
  */
 #ifndef PORTIER_DP_HTTP_CACHE_H
@@ -220,6 +221,10 @@ dp_hc_entry_unref(struct dp_hc_entry *e);
 /** Remove an entry from the store (if it is there). */
 void
 dp_hc_store_remove(struct dp_hc_store *s, struct dp_hc_entry *e);
+
+/** Remove every variant stored under `key`; returns how many. */
+size_t
+dp_hc_store_remove_key(struct dp_hc_store *s, const char *key);
 
 /** Remove every entry (tag NULL) or those with CACHE_TAG `tag`;
  *  returns how many were removed. */

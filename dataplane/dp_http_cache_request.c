@@ -79,6 +79,7 @@ struct dp_hcache_use {
     char *conditional;
     unsigned flags;                       /* DP_HCACHE_* */
     bool flush_on_response;               /* AUTO_FLUSH_CACHE */
+    bool invalidate;                      /* an unsafe method */
     /* the client's request headers while the backend sees ours
      * (dp_hcache_revalidate_request()) */
     const struct dp_header *client_headers;
@@ -243,7 +244,8 @@ dp_hcache_begin_flags(struct dp_request *req, const char *uri,
                          (flags & DP_HCACHE_IGNORE_NO_CACHE) == 0,
     };
     enum dp_hc_request_mode mode = dp_hc_request_check(&hr);
-    if (mode == DP_HC_BYPASS && !auto_flush)
+    bool invalidate = !safe_method(req->method);
+    if (mode == DP_HC_BYPASS && !auto_flush && !invalidate)
         return false;
     const char *host = req->host != NULL ? req->host : "";
     size_t kn = strlen(uri) + strlen(host) + 2;
@@ -261,6 +263,7 @@ dp_hcache_begin_flags(struct dp_request *req, const char *uri,
     u->request_ms = now_ms();
     u->may_store = mode != DP_HC_BYPASS;
     u->flags = flags;
+    u->invalidate = invalidate;
     if (auto_flush) {
         /* a modifying request: the tag's entries go now and again when
          * the backend has answered (an entry stored in between) */
@@ -614,6 +617,12 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     if (u->flush_on_response) {
         u->flush_on_response = false;
         dp_hc_store_flush(store, u->tag);
+    }
+    if (u->invalidate && status >= 200 && status < 400) {
+        /* RFC 9111 section 4.4: an unsafe method's non-error answer
+         * invalidates the target URI */
+        u->invalidate = false;
+        dp_hc_store_remove_key(store, u->key);
     }
     int64_t now = now_ms();
     if (status == 304 && u->stale != NULL) {

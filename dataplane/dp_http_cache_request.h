@@ -28,6 +28,10 @@
  *   request with a method other than GET, HEAD, OPTIONS and TRACE flush
  *   the address's CACHE_TAG, before it goes to the backend and again
  *   when the backend's response head comes.
+ * - A request with a method other than GET, HEAD, OPTIONS and TRACE
+ *   whose backend answers with a 2xx or 3xx status drops every variant
+ *   of its key (RFC 9111 section 4.4): a POST to a URI invalidates
+ *   the entries of a GET to it.
  * - dp_hcache_revalidate_request(): for backends that take the client's
  *   request headers as they are (CGI, FastCGI, WAS), a stale entry's
  *   validators replace the client's If-* headers in the request for as

@@ -804,3 +804,45 @@ def test_revalidation_last_modified(cached):
     # the client's If-Modified-Since at Last-Modified: 304 from the entry
     assert get(d, '/lm', {'If-Modified-Since': lm})[0] == 304
     assert b.count('/lm') == 2
+
+
+def test_unsafe_request_invalidates(cached):
+    """RFC 9111 section 4.4: a POST (PUT, DELETE...) answered with 2xx or
+    3xx drops the entries of its URI, every Vary variant; an error
+    answer and other URIs keep theirs."""
+    d, b, _, _ = cached
+    state = {'post': 200}
+
+    def route(h):
+        enc = h.get('Accept-Encoding', 'none')
+        return (200, [('Cache-Control', 'max-age=60'),
+                      ('Vary', 'Accept-Encoding')], enc.encode())
+
+    def maybe_post(h):
+        if 'Content-Length' in h:       # the POST
+            return state['post'], [], b'posted'
+        return route(h)
+
+    b.routes['/inv'] = maybe_post
+    b.routes['/keep'] = route
+
+    def fill():
+        assert get(d, '/inv', {'Accept-Encoding': 'gzip'})[2] == b'gzip'
+        assert get(d, '/inv', {'Accept-Encoding': 'br'})[2] == b'br'
+        assert get(d, '/keep')[2] == b'identity'
+
+    fill()
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (2, 1)
+    # an error answer invalidates nothing
+    state['post'] = 500
+    assert d.request('POST', '/inv', {}, b'x')[0] == 500
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (3, 1)
+    # a 200: both variants of /inv go, /keep stays
+    state['post'] = 200
+    assert d.request('POST', '/inv', {}, b'x')[0] == 200
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (6, 1)
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (6, 1)

@@ -314,7 +314,22 @@ test_store_vary(void **state)
     assert_int_equal(st.entries, 2);
     x = dp_hc_store_lookup(s, "k", br, 1);
     assert_memory_equal(x->body, "br-2", 4);
+    /* every variant of a key goes at once (an unsafe request); an entry
+     * in use lives on; other keys stay */
+    struct dp_hc_entry *o = entry("other", "o", NULL, NULL, NULL, 0);
+    assert_true(dp_hc_store_put(s, o));
+    dp_hc_entry_unref(o);
+    assert_int_equal(dp_hc_store_remove_key(s, "k"), 2);
+    assert_int_equal(dp_hc_store_remove_key(s, "k"), 0);
+    assert_null(dp_hc_store_lookup(s, "k", br, 1));
+    assert_null(dp_hc_store_lookup(s, "k", gz, 2));
+    assert_memory_equal(x->body, "br-2", 4);
     dp_hc_entry_unref(x);
+    dp_hc_store_stats(s, &st);
+    assert_int_equal(st.entries, 1);
+    o = dp_hc_store_lookup(s, "other", NULL, 0);
+    assert_non_null(o);
+    dp_hc_entry_unref(o);
     dp_hc_store_free(s);
 }
 
