@@ -385,6 +385,9 @@ head_ready(void *ctx)
     dp_request_set_abort(req, NULL, NULL);
 
     if (h->local_redirect) {
+        /* the new request sees the client's headers, not a
+         * revalidation's */
+        dp_hcache_restore_request(c->cache);
         char *uri = dp_pool_strndup(req->pool, h->location.data,
                                     h->location.len);
         struct dp_body *out = c->out;

@@ -357,6 +357,16 @@ dp_hcache_revalidate_request(struct dp_hcache_use *u)
 }
 
 void
+dp_hcache_restore_request(struct dp_hcache_use *u)
+{
+    if (u == NULL || !u->swapped)
+        return;
+    u->req->headers = u->client_headers;
+    u->req->n_headers = u->n_client_headers;
+    u->swapped = false;
+}
+
+void
 dp_hcache_no_revalidation(struct dp_hcache_use *u)
 {
     if (u == NULL || u->stale == NULL)
@@ -609,11 +619,7 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     if (u == NULL || store == NULL)
         return false;
     struct dp_request *req = u->req;
-    if (u->swapped) {
-        req->headers = u->client_headers;
-        req->n_headers = u->n_client_headers;
-        u->swapped = false;
-    }
+    dp_hcache_restore_request(u);
     if (u->flush_on_response) {
         u->flush_on_response = false;
         dp_hc_store_flush(store, u->tag);

@@ -1,7 +1,7 @@
 /*
  * dp_http_cache_request: the HTTP cache in a request's path — the hook a
- * backend handler (HTTP now; CGI, FastCGI, WAS, LHTTP the same way) calls
- * before it asks its backend and when the response head is back.  The
+ * backend handler (HTTP and LHTTP through dp_proxy, CGI, FastCGI, WAS)
+ * calls before it asks its backend and when the response head is back.  The
  * rules and the store are dp_http_cache's; this module keeps one store
  * per worker (docs/http-cache.md).
  *
@@ -13,7 +13,8 @@
  *   it, If-Modified-Since matches.  A request with Authorization or a
  *   user is answered only from an entry whose response allowed it.  A
  *   stale entry with a validator makes the backend request conditional
- *   (dp_hcache_conditional()); one without is dropped.
+ *   (dp_hcache_conditional(), or dp_hcache_revalidate_request()); one
+ *   without is dropped.
  * - dp_hcache_response(): a 304 to a conditional request of ours
  *   refreshes the entry and the client gets the entry (or its own 304);
  *   a storable response's body is teed: the client gets every byte as it
@@ -116,6 +117,12 @@ dp_hcache_begin_flags(struct dp_request *req, const char *uri,
  *  may be NULL. */
 void
 dp_hcache_revalidate_request(struct dp_hcache_use *use);
+
+/** Put the client's request headers back now (what
+ *  dp_hcache_response() does first), for a backend answer that does not
+ *  go there (CGI's local redirect).  use may be NULL. */
+void
+dp_hcache_restore_request(struct dp_hcache_use *use);
 
 /** For a backend that cannot be asked conditionally (CGI: the program
  *  sees the client's request): a stale entry is not revalidated, the
