@@ -846,3 +846,51 @@ def test_unsafe_request_invalidates(cached):
     assert (b.count('/inv'), b.count('/keep')) == (6, 1)
     fill()
     assert (b.count('/inv'), b.count('/keep')) == (6, 1)
+
+
+CGI_REDIRECT_SCRIPT = '''#!/bin/sh
+case "$REQUEST_URI" in
+  /other*)
+    echo "Content-Type: text/plain"
+    echo ""
+    echo "inm ${HTTP_IF_NONE_MATCH:-none}"
+    exit 0 ;;
+esac
+if [ -n "$HTTP_IF_NONE_MATCH" ]; then
+  echo "Location: /other"
+  echo ""
+  exit 0
+fi
+echo "Content-Type: text/plain"
+echo 'ETag: "c1"'
+echo "Cache-Control: max-age=1"
+echo ""
+echo "first"
+'''
+
+
+def test_cgi_revalidation_local_redirect(portierd_factory):
+    """A CGI program that answers our revalidation with a local redirect:
+    the redirected request sees the client's headers again, not the
+    entry's If-None-Match."""
+    tmp = tempfile.mkdtemp(prefix='portier-hcache-cgi-')
+    try:
+        os.chmod(tmp, 0o755)
+        script = os.path.join(tmp, 'redir.sh')
+        with open(script, 'w') as f:
+            f.write(CGI_REDIRECT_SCRIPT)
+        os.chmod(script, 0o755)
+        srv = ScriptedTranslationServer(lambda req: [packet('CGI', script)])
+        srv.start()
+        try:
+            d = portierd_factory([srv.address], config=spawn_block() +
+                                 'set http_cache_size = "1 MB"\n')
+            assert get(d, '/x')[2] == b'first\n'
+            time.sleep(1.2)
+            assert get(d, '/x')[2] == b'inm none\n'
+            assert get(d, '/x', {'If-None-Match': '"zz"'})[2] == \
+                b'inm "zz"\n'
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(tmp)
