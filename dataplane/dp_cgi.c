@@ -349,6 +349,9 @@ head_ready(void *ctx)
     dp_request_set_abort(req, NULL, NULL);
 
     if (h->local_redirect) {
+        /* the new request sees the client's headers, not a
+         * revalidation's */
+        dp_hcache_restore_request(c->cache);
         char *uri = dp_pool_strndup(req->pool, h->location.data,
                                     h->location.len);
         struct dp_body *out = c->out;
@@ -418,10 +421,11 @@ dp_cgi_serve(struct dp_request *req, const struct tp_address *a,
         char *key = dp_pool_alloc(pool, kn);
         if (key != NULL) {
             snprintf(key, kn, "cgi:%s %s", a->path, req->target);
-            if (dp_hcache_begin(req, key, cache->tag, cache->user != NULL,
-                                headers, &c->cache))
+            if (dp_hcache_begin_flags(req, key, cache->tag,
+                                      cache->user != NULL, headers,
+                                      cache->flags, &c->cache))
                 return;
-            dp_hcache_no_revalidation(c->cache);
+            dp_hcache_revalidate_request(c->cache);
         }
     }
     c->req = req;

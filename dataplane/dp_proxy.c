@@ -12,10 +12,12 @@
 #include "dp_uri.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static struct dp_http_client *client;
@@ -729,21 +731,73 @@ fail:
     return -1;
 }
 
-/* The backend resource for the HTTP cache: the URL and the query. */
+/* The socket of a unix: address for the HTTP cache's key: its path or
+ * "@" and the abstract name (NUL bytes as "@"). */
 static const char *
-cache_uri(struct dp_request *req, const struct tp_address *a)
+socket_id(struct dp_pool *pool, const struct tp_socket_address *sa)
 {
-    if (a->scheme == TP_HTTP_SCHEME_UNIX)
-        return NULL;    /* not yet: the socket is not part of a key */
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&sa->addr;
+    if (sa->len <= offsetof(struct sockaddr_un, sun_path) ||
+        un->sun_family != AF_UNIX)
+        return sa->host != NULL ? sa->host : "";
+    size_t n = sa->len - offsetof(struct sockaddr_un, sun_path);
+    if (n > sizeof(un->sun_path))
+        n = sizeof(un->sun_path);
+    if (un->sun_path[0] != '\0')
+        n = strnlen(un->sun_path, n);
+    char *id = dp_pool_alloc(pool, n + 1);
+    if (id == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        id[i] = un->sun_path[i] != '\0' ? un->sun_path[i] : '@';
+    id[n] = '\0';
+    return id;
+}
+
+/* The backend resource for the HTTP cache: the URL and the query; for
+ * unix: addresses the sockets (or `cache_id`, LHTTP's program) instead
+ * of the host. */
+static const char *
+cache_uri(struct dp_request *req, const struct tp_address *a,
+          const char *cache_id)
+{
     const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
     const char *path = a->path != NULL ? a->path : "/";
     const char *q = req->query != NULL ? req->query : "";
+    if (a->scheme == TP_HTTP_SCHEME_UNIX) {
+        hp = cache_id;
+        if (hp == NULL) {
+            /* every socket of the list, in order */
+            size_t n = 1;
+            const char **ids = dp_pool_alloc(req->pool, a->addresses.n *
+                                                            sizeof(*ids));
+            if (ids == NULL)
+                return NULL;
+            for (size_t i = 0; i < a->addresses.n; i++) {
+                ids[i] = socket_id(req->pool, &a->addresses.v[i]);
+                if (ids[i] == NULL)
+                    return NULL;
+                n += strlen(ids[i]) + 1;
+            }
+            char *j = dp_pool_alloc(req->pool, n);
+            if (j == NULL)
+                return NULL;
+            size_t k = 0;
+            for (size_t i = 0; i < a->addresses.n; i++)
+                k += (size_t)snprintf(j + k, n - k, "%s%s",
+                                      i > 0 ? "," : "", ids[i]);
+            j[k] = '\0';
+            hp = j;
+        }
+    }
     size_t n = strlen(hp) + strlen(path) + strlen(q) + 16;
     char *u = dp_pool_alloc(req->pool, n);
     if (u != NULL)
         snprintf(u, n, "%s://%s%s%s%s",
-                 a->scheme == TP_HTTP_SCHEME_HTTPS ? "https" : "http", hp,
-                 path, req->query != NULL ? "?" : "", q);
+                 a->scheme == TP_HTTP_SCHEME_HTTPS  ? "https"
+                 : a->scheme == TP_HTTP_SCHEME_UNIX ? "unix"
+                                                    : "http",
+                 hp, path, req->query != NULL ? "?" : "", q);
     return u;
 }
 
@@ -758,6 +812,14 @@ void
 dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
                     const struct dp_response_headers *headers,
                     const char *user)
+{
+    dp_proxy_serve_keyed(req, r, headers, user, NULL);
+}
+
+void
+dp_proxy_serve_keyed(struct dp_request *req, const struct tp_response *r,
+                     const struct dp_response_headers *headers,
+                     const char *user, const char *cache_id)
 {
     const struct tp_address *a = &r->address;
     if (client == NULL) {
@@ -832,10 +894,13 @@ dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
     memcpy(p->response_modes, r->response_header_forward,
            sizeof(p->response_modes));
     p->upgrade = wants_upgrade(req) && r->n_filters == 0;
-    const char *curi = r->uncached || p->upgrade ? NULL : cache_uri(req, a);
+    const char *curi = r->uncached || p->upgrade ? NULL
+                                                 : cache_uri(req, a, cache_id);
+    unsigned flags = dp_hcache_flags(r->eager_cache, r->ignore_no_cache,
+                                     r->auto_flush_cache);
     if (curi != NULL &&
-        dp_hcache_begin(req, curi, r->address_cache_tag, user != NULL,
-                        headers, &p->cache))
+        dp_hcache_begin_flags(req, curi, r->address_cache_tag, user != NULL,
+                              headers, flags, &p->cache))
         return;
     if (cap == a->addresses.n)
         send_request(p);
