@@ -29,8 +29,9 @@
  *   so (fd, how many bytes may be taken from it, whether it is a pipe).
  *   It answers false while the source still holds buffered bytes (they
  *   go out through dp_body_read() first), at the body's end, and
- *   whenever the bytes need the source (TLS, chunked framing).  The
- *   consumer moves bytes itself (splice) and reports every transfer with
+ *   whenever the bytes need the source (TLS, chunked framing).  When it
+ *   answers true, the source stops reading on its own (a dp_body_read()
+ *   before is forgotten) and the consumer moves bytes itself (splice) and reports every transfer with
  *   dp_body_fd_advance() before doing anything else with the body.  When
  *   the descriptor has nothing now (EAGAIN), dp_body_fd_wait() asks the
  *   source to watch it: the source calls the given ready(ctx) once (from
