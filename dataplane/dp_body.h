@@ -31,17 +31,17 @@
  *   go out through dp_body_read() first), at the body's end, and
  *   whenever the bytes need the source (TLS, chunked framing).  When it
  *   answers true, the source stops reading on its own (a dp_body_read()
- *   before is forgotten) and the consumer moves bytes itself (splice) and reports every transfer with
- *   dp_body_fd_advance() before doing anything else with the body.  When
- *   the descriptor has nothing now (EAGAIN), dp_body_fd_wait() asks the
- *   source to watch it: the source calls the given ready(ctx) once (from
- *   the event loop, never inside the call), or eof()/error() when the
- *   body ends meanwhile (a WAS PREMATURE).  When the descriptor reports
- *   end of file or an error, or dp_body_fd() turns false, the consumer
- *   calls dp_body_read(): the source reads itself and reports the end or
- *   the failure with its own message.  While the consumer moves bytes
- *   itself, the source's idle timeout runs only between dp_body_fd_wait()
- *   and ready().
+ *   before is forgotten) and the consumer moves bytes itself (splice),
+ *   reporting every transfer with dp_body_fd_advance() before doing
+ *   anything else with the body.  When the descriptor has nothing now
+ *   (EAGAIN), dp_body_fd_wait() asks the source to watch it: the source
+ *   calls the given ready(ctx) once (from the event loop, never inside
+ *   the call), or eof()/error() when the body ends meanwhile (a WAS
+ *   PREMATURE).  When the descriptor reports end of file or an error, or
+ *   dp_body_fd() turns false, the consumer calls dp_body_read(): the
+ *   source reads itself and reports the end or the failure with its own
+ *   message.  While the consumer moves bytes itself, the source's idle
+ *   timeout runs only between dp_body_fd_wait() and ready().
  * - dp_body_close() aborts a body the consumer no longer wants (client
  *   gone): the source releases everything (descriptors, backend
  *   connections) and calls no handler any more.

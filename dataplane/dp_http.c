@@ -13,9 +13,9 @@
  * iteration even after conn_close().
  */
 #include "dp_http.h"
-#include "dp_splice.h"
 #include "dp_client_ban.h"
 #include "dp_http_date.h"
+#include "dp_splice.h"
 #include "dp_tls.h"
 #include "h1_chunked.h"
 #include "h1_request.h"
