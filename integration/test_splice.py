@@ -269,3 +269,27 @@ def test_no_descriptor_leak(proxy, ctl):
             break
         time.sleep(0.1)
     assert open_fds(pid) <= base, os.listdir('/proc/%d/fd' % pid)
+
+
+def test_fastcgi_takes_the_copy_path(portierd_factory, build_dir, ctl):
+    """FastCGI records need the bytes (no descriptor): 4 MiB arrive whole
+    through the copy path (and the bench's FastCGI 1 MiB row works)."""
+    app = os.path.abspath(os.path.join(build_dir, 'examples', 'fcgi-hello'))
+    if not os.path.exists(app):
+        pytest.skip('fcgi-hello not built')
+    srv = ScriptedTranslationServer(lambda req: [packet('FASTCGI', app)])
+    srv.start()
+    try:
+        sock = abstract()
+        conf = control(sock)
+        if os.geteuid() == 0:
+            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
+        d = portierd_factory([srv.address], config=conf)
+        s0 = spliced(ctl, sock)
+        head, n, digest, length = fetch(d.port, '/f?size=%d' % (4 * MiB))
+        assert head.startswith(b'HTTP/1.1 200')
+        assert length == 4 * MiB and n == 4 * MiB
+        assert digest == hashlib.sha256(alpha(4 * MiB)).hexdigest()
+        assert spliced(ctl, sock) == s0
+    finally:
+        srv.stop()

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Requests/s of portierd's application backends in one run: WAS hello,
-LHTTP hello, CGI hello, and 1 MiB bodies over WAS and LHTTP, measured
-with wrk against one portierd (one worker) behind a scripted translation
-server.  FastCGI joins the table once it is on main.  Not part of make
+LHTTP hello, CGI hello, and 1 MiB bodies over WAS, FastCGI and a static
+file, measured with wrk against one portierd behind a scripted
+translation server.  Not part of make
 test; prints a Markdown table (docs/performance.md).
 
     /usr/bin/python3 integration/bench/apps.py [--duration 5s] [--conns 8]
@@ -36,6 +36,8 @@ def main():
 
     def handler(req):
         uri = req.text('URI')
+        if uri.startswith('/fcgi-1m'):
+            return [packet('FASTCGI', ex + '/fcgi-hello')]
         if uri.startswith('/was-1m'):
             return [packet('WAS', ex + '/was-stream')]
         if uri.startswith('/was'):
@@ -62,6 +64,7 @@ def main():
     rows = [('WAS hello', '/was'), ('LHTTP hello', '/lhttp'),
             ('CGI hello', '/cgi'),
             ('WAS 1 MiB', '/was-1m?size=1048576&length=1'),
+            ('FastCGI 1 MiB', '/fcgi-1m?size=1048576'),
             ('static 1 MiB', '/big')]
     print('| workload | req/s | MiB/s | p50 | p99 |')
     print('|---|---:|---:|---:|---:|')
