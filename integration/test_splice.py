@@ -2,18 +2,21 @@
 descriptor fast path of dp_body.h): large bodies from a WAS data pipe and
 from HTTP backends (nginx, the Python backend) reach the client byte-exact
 through splice(), which the STATS field "bytes_spliced" shows; premature
-ends still close the connection with a log line; chunked answers take the
-copy path; and no pipe leaks."""
+ends still close the connection with a log line; chunked answers, FastCGI
+and TLS clients take the copy path; and no pipe leaks."""
 import hashlib
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import time
 import uuid
 
 import pytest
 
+from conftest import free_port
 from dphelp import wait_log
 from httpbackend import Backend, pattern
 from test_dataplane_proxy import CONFIG, Nginx, http_answer
@@ -291,5 +294,82 @@ def test_fastcgi_takes_the_copy_path(portierd_factory, build_dir, ctl):
         assert length == 4 * MiB and n == 4 * MiB
         assert digest == hashlib.sha256(alpha(4 * MiB)).hexdigest()
         assert spliced(ctl, sock) == s0
+    finally:
+        srv.stop()
+
+
+def test_lhttp_response_spliced(portierd_factory, build_dir, ctl):
+    """LHTTP goes through the HTTP client over a local socket: the echo's
+    8 MiB answer (Content-Length) is spliced socket -> pipe -> socket."""
+    prog = os.path.abspath(os.path.join(build_dir, 'examples',
+                                        'lhttp-hello'))
+    if not os.path.exists(prog):
+        pytest.skip('lhttp-hello not built')
+    srv = ScriptedTranslationServer(
+        lambda req: [packet('LHTTP_PATH', prog),
+                     packet('LHTTP_URI', req.text('URI'))])
+    srv.start()
+    try:
+        sock = abstract()
+        conf = control(sock)
+        if os.geteuid() == 0:
+            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
+        d = portierd_factory([srv.address], config=conf)
+        data = os.urandom(8 * MiB)
+        s0 = spliced(ctl, sock)
+        status, r, body = d.request('POST', '/echo', body=data)
+        assert status == 200 and body == data
+        assert spliced(ctl, sock) - s0 >= 7 * MiB
+    finally:
+        srv.stop()
+
+
+def test_tls_client_takes_the_copy_path(portierd_factory, backend, ctl,
+                                        tmp_path):
+    """A TLS client connection: the backend body goes through SSL_write,
+    whole, and nothing is spliced."""
+    if shutil.which('openssl') is None:
+        pytest.skip('needs the openssl command')
+    d0 = str(tmp_path)
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem',
+                    '-out', 'c.pem', '-subj', '/CN=a.test', '-days', '2'],
+                   cwd=d0, check=True, capture_output=True, timeout=30)
+    srv = ScriptedTranslationServer(
+        lambda req: http_answer([backend.port], req.text('URI')))
+    srv.start()
+    try:
+        sock = abstract()
+        port = free_port()
+        conf = (CONFIG + control(sock) +
+                'listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+                '  ssl_cert "%s/c.pem" "%s/k.pem"\n}\n' % (port, d0, d0))
+        d = portierd_factory([srv.address], config=conf)
+        s0 = spliced(ctl, sock)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port),
+                                                     timeout=30),
+                            server_hostname='a.test')
+        s.sendall(b'GET /big/%d HTTP/1.1\r\nHost: a.test\r\n'
+                  b'Connection: close\r\n\r\n' % (4 * MiB))
+        out = bytearray()
+        while True:
+            try:
+                part = s.recv(1 << 20)
+            except ssl.SSLZeroReturnError:
+                break
+            if not part:
+                break
+            out += part
+        s.close()
+        head, _, body = bytes(out).partition(b'\r\n\r\n')
+        assert head.startswith(b'HTTP/1.1 200')
+        assert body == pattern(4 * MiB)
+        assert spliced(ctl, sock) == s0
+        # the plain listener of the same portierd splices
+        assert fetch(d.port, '/big/%d' % (4 * MiB))[1] == 4 * MiB
+        assert spliced(ctl, sock) - s0 >= 3 * MiB
     finally:
         srv.stop()
