@@ -255,6 +255,7 @@ struct dp_filter_cache_use {
     char *key;
     const char *tag;
     bool pipe;                        /* keep the body only */
+    unsigned in_status;               /* of the response entering it */
     int64_t start_ms;
 };
 
@@ -384,6 +385,7 @@ dp_filter_cache_begin(struct dp_request *req, const char *source_id,
     u->key = key;
     u->tag = f->cache_tag;
     u->pipe = f->address.type == TP_ADDRESS_PIPE;
+    u->in_status = *status;
     u->start_ms = now;
     *use = u;
     return false;
@@ -535,6 +537,10 @@ dp_filter_cache_result(struct dp_filter_cache_use *u, unsigned status,
                        struct dp_body **body)
 {
     if (u == NULL || store == NULL)
+        return;
+    /* A filter that failed (its own error status replaced the one it
+     * was given) is not stored. */
+    if (status != u->in_status && (status < 200 || status > 299))
         return;
     struct dp_request *req = u->req;
     size_t nh;

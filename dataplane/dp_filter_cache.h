@@ -18,6 +18,8 @@
  *   Age) and its body; for a PIPE filter the body only (a PIPE keeps the
  *   status and headers of the response it filters, which are the current
  *   request's on a hit).
+ * - A result whose status is neither 2xx nor the status the filter was
+ *   given (the filter's own error) is not stored.
  * - The result's headers decide (dp_filter_cache_lifetime()): no-store,
  *   no-cache or private are not stored; s-maxage, then max-age, then
  *   Expires (against Date, or now) give the lifetime; without any of

@@ -1,7 +1,7 @@
-"""The filter cache (docs/http-cache.md "The filter cache"): a FILTER
-stage's result is reused for a source response with the same ETag, never
-stored for a source without one; the filter's no-store is obeyed;
-FLUSH_FILTER_CACHE through portierctl (all and by CACHE_TAG) makes the
+"""The filter cache (docs/filter-cache.md): a FILTER stage's result is
+reused for a source response with the same ETag, never stored for a
+source without one; the filter's no-store is obeyed and its own errors
+are not stored; FLUSH_FILTER_CACHE through portierctl (all and by CACHE_TAG) makes the
 filters run again; filter_cache_size 0 disables it; STATS has a
 filter_cache entry.  The filters count their runs: an HTTP filter (a small
 Python server) and a PIPE filter (a shell script appending to a file)."""
@@ -74,7 +74,8 @@ class Backend:
                 cc = outer.filter_cc.get(name)
                 if cc:
                     headers.append(('Cache-Control', cc))
-                self.reply(200, headers, data.upper())
+                self.reply(500 if name == 'err' else 200, headers,
+                           data.upper())
 
         self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
         self.server.daemon_threads = True
@@ -160,11 +161,12 @@ def site(portierd_factory, tmp_path):
     srv = ScriptedTranslationServer(handler)
     srv.start()
 
-    def start(size='1 MB', control=sock):
+    def start(size='1 MB', control=sock, workers=1):
         config = (spawn_block() + 'set filter_cache_size = "%s"\n'
                   'set http_cache_size = "0"\n'
                   'control {\n  bind "%s"\n}\n' % (size, control))
-        return portierd_factory([srv.address], config=config)
+        return portierd_factory([srv.address], config=config,
+                                workers=workers)
 
     yield start, backend, pipe_count, tags, sock
     srv.stop()
@@ -225,6 +227,10 @@ def test_filter_no_store(site):
         assert get(d, '/h/e1/short')[1] == b'SOURCE E1'
     assert b.count('/filter/ns') == 3
     assert b.count('/filter/short') == 3
+    # a filter's own error is not stored
+    for _ in range(2):
+        assert d.request('GET', '/h/e1/err')[0] == 500
+    assert b.count('/filter/err') == 2
 
 
 def test_pipe_filter_cached(site):
@@ -279,6 +285,23 @@ def test_flush_over_udp(site, ctl):
         get(d, '/h/e1/udp')
         time.sleep(0.05)
     assert b.count('/filter/udp') >= 2
+
+
+def test_workers(site, ctl):
+    """Each worker has its own store; STATS sums them and a flush
+    reaches every worker."""
+    start, b, _, _, sock = site
+    d = start(workers=2)
+    for _ in range(12):
+        assert get(d, '/h/e1/w')[1] == b'SOURCE E1'
+    runs = b.count('/filter/w')
+    assert 1 <= runs <= 2
+    st = stats(ctl, sock)
+    assert st['filter_cache']['entries'] == runs
+    assert st['filter_cache']['hits'] == 12 - runs
+    p = run(ctl, '--server', sock, 'flush-filter-cache')
+    assert p.returncode == 0, p.stderr
+    assert stats(ctl, sock)['filter_cache']['entries'] == 0
 
 
 def test_disabled(site, ctl):

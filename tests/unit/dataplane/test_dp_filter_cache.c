@@ -379,6 +379,22 @@ test_request_hook(void **state)
     assert_int_equal(s.got.len, 5);
     assert_memory_equal(s.got.data, "PIPED", 5);
     pr_buf_free(&s.got);
+    /* an HTTP filter's own error status is not stored */
+    struct dp_response_headers s2;
+    dp_response_headers_init(&s2, pool);
+    assert_int_equal(dp_response_header(&s2, "ETag", "\"s2\""), 0);
+    h = &s2;
+    status = 200;
+    body = NULL;
+    assert_false(dp_filter_cache_begin(req, "SRC", fs, 1, &status, &h,
+                                       &body, &use));
+    assert_non_null(use);
+    out = dp_body_new_memory(pool, "oops", 4);
+    dp_filter_cache_result(use, 500, NULL, &out);
+    drain(out, &s);
+    pr_buf_free(&s.got);
+    dp_filter_cache_stats(&st);
+    assert_int_equal(st.entries, 2);
     /* flush by the HTTP filter's tag leaves the PIPE entry */
     assert_int_equal(dp_filter_cache_flush("t1"), 1);
     dp_filter_cache_stats(&st);
