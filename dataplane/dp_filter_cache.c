@@ -196,9 +196,12 @@ dp_filter_cache_put(const char *key, unsigned status, const char *headers,
         .response_ms = now_ms,
         .shared = true,
     };
-    struct dp_hc_entry *e = dp_hc_entry_new(key, status,
-                                            headers != NULL ? headers : "",
-                                            headers != NULL ? headers_len : 0, body, body_len, tag,
+    if (headers == NULL) {
+        headers = "";
+        headers_len = 0;
+    }
+    struct dp_hc_entry *e = dp_hc_entry_new(key, status, headers,
+                                            headers_len, body, body_len, tag,
                                             &f, NULL, 0);
     if (e == NULL)
         return false;

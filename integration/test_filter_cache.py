@@ -1,10 +1,11 @@
 """The filter cache (docs/filter-cache.md): a FILTER stage's result is
 reused for a source response with the same ETag, never stored for a
 source without one; the filter's no-store is obeyed and its own errors
-are not stored; FLUSH_FILTER_CACHE through portierctl (all and by CACHE_TAG) makes the
-filters run again; filter_cache_size 0 disables it; STATS has a
-filter_cache entry.  The filters count their runs: an HTTP filter (a small
-Python server) and a PIPE filter (a shell script appending to a file)."""
+are not stored; FLUSH_FILTER_CACHE through portierctl (all and by
+CACHE_TAG, local socket and UDP) makes the filters run again; two workers;
+filter_cache_size 0 disables it; STATS has a filter_cache entry.  The
+filters count their runs: an HTTP filter (a small Python server) and a
+PIPE filter (a shell script appending to a file)."""
 import http.server
 import json
 import os
