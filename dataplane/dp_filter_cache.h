@@ -4,7 +4,9 @@
  * (spec/protocols.md §1.9) kept per worker, so a filter does not run
  * again for a source response it has already transformed.  The store is
  * dp_http_cache's (LRU, per-entry limit, CACHE_TAG flushes), a second
- * instance of it.
+ * instance of it.  This module is pure but for the worker's store (no
+ * I/O, no event loop; times are passed in); the request side is
+ * dp_filter_cache_request.
  *
  * Promises:
  * - A filter's result is looked up and stored only when the response it
@@ -25,10 +27,8 @@
  *   Expires (against Date, or now) give the lifetime; without any of
  *   them the lifetime is DP_FILTER_CACHE_DEFAULT_TTL_MS.  A lifetime of
  *   0 is not stored.  An entry past its lifetime is dropped at lookup.
- * - Bodies are teed like the HTTP cache's: the client gets every byte as
- *   it comes; the copy stops (nothing stored) past the per-entry limit
- *   (an eighth of filter_cache_size, at most 4 MiB), on an error or when
- *   the client goes; only a body that reached its end becomes an entry.
+ * - The per-entry limit is an eighth of filter_cache_size, at most
+ *   4 MiB (dp_hc_store's); a larger result is never stored.
  * - CACHE_TAG after FILTER tags the entry; dp_filter_cache_flush()
  *   (FLUSH_FILTER_CACHE) drops every entry or those with a tag.
  * - Statistics: a hit is a filter stage answered from the store, a miss
@@ -38,7 +38,6 @@
 #ifndef PORTIER_DP_FILTER_CACHE_H
 #define PORTIER_DP_FILTER_CACHE_H
 
-#include "dp_http.h"
 #include "dp_http_cache.h"
 #include "pr_bytes.h"
 #include "tp_response.h"
@@ -109,36 +108,24 @@ dp_filter_cache_put(const char *key, unsigned status, const char *headers,
 struct dp_hc_entry *
 dp_filter_cache_get(const char *key, int64_t now_ms);
 
-/* ---- in a request ---- */
+/** The largest result the store takes (0 without a cache). */
+size_t
+dp_filter_cache_entry_limit(void);
 
-/** The source identity of req's response under translation r, in the
- *  request's pool; NULL when out of memory. */
-char *
-dp_filter_cache_source_id(struct dp_request *req,
-                          const struct tp_response *r);
-
-struct dp_filter_cache_use;
-
-/**
- * Before filter filters[n-1] runs on (*status, *h, *body): true when the
- * store had its result: *body was closed and replaced by the stored one
- * (and, for an HTTP filter, *status and *h by the stored ones).  False:
- * run the filter; *use is the handle for dp_filter_cache_result() (NULL
- * when nothing will be stored).
- */
-bool
-dp_filter_cache_begin(struct dp_request *req, const char *source_id,
-                      const struct tp_filter *const *filters, size_t n,
-                      unsigned *status,
-                      const struct dp_response_headers **h,
-                      struct dp_body **body,
-                      struct dp_filter_cache_use **use);
-
-/** The filter's result: when storable, *body becomes a tee that stores
- *  the result at its end.  use may be NULL. */
+/** Count a hit (true) or a miss (false) in the statistics. */
 void
-dp_filter_cache_result(struct dp_filter_cache_use *use, unsigned status,
-                       const struct dp_response_headers *h,
-                       struct dp_body **body);
+dp_filter_cache_count(bool hit);
+
+/** Append the identity of a source: the request's Host, path, query and
+ *  the main address a.  0 or -ENOMEM. */
+int
+dp_filter_cache_source(struct pr_buf *out, const char *host,
+                       const char *path, const char *query,
+                       const struct tp_address *a);
+
+/** The first header named `name` (case-insensitive), or NULL. */
+const struct dp_hc_header *
+dp_filter_cache_find_header(const struct dp_hc_header *h, size_t n,
+                            const char *name);
 
 #endif

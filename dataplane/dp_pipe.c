@@ -4,7 +4,7 @@
 #include "dp_pipe.h"
 #include "dp_cgi.h"
 #include "dp_child_io.h"
-#include "dp_filter_cache.h"
+#include "dp_filter_cache_request.h"
 #include "dp_pool.h"
 #include "dp_proxy.h"
 #include "dp_spawn.h"

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "dp_body.h"
-#include "dp_filter_cache.h"
+#include "dp_filter_cache_request.h"
 #include "dp_pool.h"
 
 #include <stdio.h>
