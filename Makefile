@@ -20,8 +20,9 @@ DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
                 python3-pytest libcmocka-dev libuv1-dev libssl-dev \
                 libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev \
                 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind \
-                libfcgi-dev openssl curl nginx
-# (nginx is the HTTP backend of the proxy tests; nfs-ganesha, rpcbind and
+                libfcgi-dev openssl curl nginx python3-websockets
+# (nginx is the HTTP backend of the proxy tests, python3-websockets the
+# WebSocket backend and client of the Upgrade tests; nfs-ganesha, rpcbind and
 # nfs-ls from libnfs-utils run the NFS server of the integration tests;
 # .ci/install-deps keeps their packages from starting system services.)
 # `make fuzz` also needs clang and its runtime.

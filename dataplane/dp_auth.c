@@ -3,23 +3,13 @@
  */
 #include "dp_auth.h"
 
+#include "h1_chars.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static int
-hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int
 dp_auth_query_token(struct dp_pool *pool, const char *query,
@@ -48,8 +38,8 @@ dp_auth_query_token(struct dp_pool *pool, const char *query,
                     t[o++] = v[i];
                     continue;
                 }
-                int hi = i + 1 < vn ? hex(v[i + 1]) : -1;
-                int lo = i + 2 < vn ? hex(v[i + 2]) : -1;
+                int hi = i + 1 < vn ? h1_hex_value((uint8_t)v[i + 1]) : -1;
+                int lo = i + 2 < vn ? h1_hex_value((uint8_t)v[i + 2]) : -1;
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                     return -EINVAL;
                 t[o++] = (char)(hi << 4 | lo);

@@ -3,11 +3,11 @@
  */
 #include "dp_cgi.h"
 #include "cgi_head.h"
+#include "dp_cgi_vars.h"
 #include "dp_child_io.h"
 #include "dp_http_cache_request.h"
 #include "dp_pool.h"
 #include "dp_spawn.h"
-#include "dp_uri.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,27 +51,6 @@ skip_header(const char *name)
         if (strcasecmp(name, skip[i]) == 0)
             return true;
     return false;
-}
-
-/* "HTTP_" + the name upper-cased, non-alphanumerics as '_'. */
-static char *
-http_var(struct dp_pool *pool, const char *name)
-{
-    size_t n = strlen(name);
-    char *v = dp_pool_alloc(pool, n + 6);
-    if (v == NULL)
-        return NULL;
-    memcpy(v, "HTTP_", 5);
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            c = '_';
-        v[5 + i] = c;
-    }
-    v[5 + n] = '\0';
-    return v;
 }
 
 /* The value of variable `name` in env so far, or NULL. */
@@ -128,22 +107,7 @@ dp_cgi_environment(struct dp_pool *pool, const struct dp_request *req,
 
     /* REQUEST_URI: the client's URI without ;args, or SCRIPT_NAME +
      * PATH_INFO when SCRIPT_NAME is set (§6.3). */
-    const char *uri;
-    const char *q = req->query != NULL ? "?" : "";
-    if (a->script_name != NULL && !a->request_uri_verbatim) {
-        uri = pool_printf(pool, "%s%s%s%s", a->script_name,
-                          a->path_info != NULL ? a->path_info : "", q,
-                          query);
-    } else {
-        struct dp_uri_parts parts;
-        dp_uri_dissect(req->path, strlen(req->path), &parts);
-        uri = pool_printf(pool, "%.*s%.*s%s%s", (int)parts.base.n,
-                          parts.base.p,
-                          parts.path_info.p != NULL ? (int)parts.path_info.n
-                                                    : 0,
-                          parts.path_info.p != NULL ? parts.path_info.p : "",
-                          q, query);
-    }
+    const char *uri = dp_cgi_request_uri(pool, a, req->path, req->query);
     if (uri == NULL)
         return NULL;
     dp_spawn_env_set(&env, "REQUEST_URI", uri);
@@ -206,7 +170,7 @@ dp_cgi_environment(struct dp_pool *pool, const struct dp_request *req,
         const struct dp_header *h = &req->headers[i];
         if (skip_header(h->name))
             continue;
-        char *var = http_var(pool, h->name);
+        char *var = dp_cgi_http_var(pool, h->name);
         if (var == NULL)
             return NULL;
         const char *old = env_get(&env, var);
@@ -385,6 +349,9 @@ head_ready(void *ctx)
     dp_request_set_abort(req, NULL, NULL);
 
     if (h->local_redirect) {
+        /* the new request sees the client's headers, not a
+         * revalidation's */
+        dp_hcache_restore_request(c->cache);
         char *uri = dp_pool_strndup(req->pool, h->location.data,
                                     h->location.len);
         struct dp_body *out = c->out;
@@ -454,10 +421,11 @@ dp_cgi_serve(struct dp_request *req, const struct tp_address *a,
         char *key = dp_pool_alloc(pool, kn);
         if (key != NULL) {
             snprintf(key, kn, "cgi:%s %s", a->path, req->target);
-            if (dp_hcache_begin(req, key, cache->tag, cache->user != NULL,
-                                headers, &c->cache))
+            if (dp_hcache_begin_flags(req, key, cache->tag,
+                                      cache->user != NULL, headers,
+                                      cache->flags, &c->cache))
                 return;
-            dp_hcache_no_revalidation(c->cache);
+            dp_hcache_revalidate_request(c->cache);
         }
     }
     c->req = req;

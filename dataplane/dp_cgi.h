@@ -65,8 +65,9 @@ struct dp_cgi_redirect {
  * a local redirect (its body is not the new request's).  GET and HEAD
  * go through the HTTP cache (docs/http-cache.md): the key is the program
  * and the request target; `cache` NULL (UNCACHED) keeps it out.  Stale
- * entries are not revalidated (the program gets the client's request as
- * it is).
+ * entries with a validator are revalidated (the entry's ETag and
+ * Last-Modified replace the client's If-* headers; a 304 refreshes the
+ * entry).
  */
 void
 dp_cgi_serve(struct dp_request *req, const struct tp_address *address,

@@ -1196,15 +1196,51 @@ handle_set(struct parser *ps, struct cursor *c)
     return fail(ps, at, "internal error: bad type of setting '%s'", shown);
 }
 
+/* --- blocks -------------------------------------------------------- */
+
+/*
+ * The rest of a block's first line, "{" and nothing after it (`after`
+ * completes the message, "after 'listener'"); then the parser is inside
+ * `block`, opened on this line.
+ */
+static int
+block_open(struct parser *ps, struct cursor *c, const char *after,
+           enum block block)
+{
+    int r = expect_symbol(ps, c, '{', after);
+    if (r != 0)
+        return r;
+    r = expect_end(ps, c);
+    if (r != 0)
+        return r;
+    ps->block = block;
+    ps->block_depth = ps->depth;
+    ps->block_line = ps->line;
+    return 0;
+}
+
+/*
+ * Room for one more line of a repeatable block option in *arr (n used,
+ * *cap allocated, elements of `size` bytes, grown in the arena): "more
+ * than MAX 'NAME' lines" when n has reached max.
+ */
+static int
+reserve_line(struct parser *ps, const char *word, const char *shown,
+             size_t max, void **arr, size_t n, size_t *cap, size_t size)
+{
+    if (n >= max)
+        return fail(ps, word, "more than %zu '%s' lines", max, shown);
+    if (grow(&ps->cfg->arena, arr, n, cap, size) != 0)
+        return fail_nomem(ps);
+    return 0;
+}
+
 /* --- listener ------------------------------------------------------ */
 
 static int
 listener_open(struct parser *ps, struct cursor *c)
 {
-    int r = expect_symbol(ps, c, '{', "after 'listener'");
-    if (r != 0)
-        return r;
-    r = expect_end(ps, c);
+    int r = block_open(ps, c, "after 'listener'", BLOCK_LISTENER);
     if (r != 0)
         return r;
     if (ps->cfg->n_listeners >= DP_CONFIG_MAX_LISTENERS)
@@ -1216,9 +1252,6 @@ listener_open(struct parser *ps, struct cursor *c)
     ps->cur_certs_cap = 0;
     ps->cur.file = ps->file;
     ps->cur.line = ps->line;
-    ps->block = BLOCK_LISTENER;
-    ps->block_depth = ps->depth;
-    ps->block_line = ps->line;
     return 0;
 }
 
@@ -1262,11 +1295,10 @@ append_cert(struct parser *ps, const char *word, const char *shown,
             const char *const values[3], size_t n,
             struct dp_config_cert **arr, size_t *len, size_t *cap)
 {
-    if (*len >= DP_CONFIG_MAX_SSL_CERTS)
-        return fail(ps, word, "more than %d '%s' lines",
-                    DP_CONFIG_MAX_SSL_CERTS, shown);
-    if (grow(&ps->cfg->arena, (void **)arr, *len, cap, sizeof(**arr)) != 0)
-        return fail_nomem(ps);
+    int r = reserve_line(ps, word, shown, DP_CONFIG_MAX_SSL_CERTS,
+                         (void **)arr, *len, cap, sizeof(**arr));
+    if (r != 0)
+        return r;
     struct dp_config_cert *cert = &(*arr)[(*len)++];
     cert->cert = values[0];
     cert->key = values[1];
@@ -1520,10 +1552,7 @@ listener_close(struct parser *ps)
 static int
 control_open(struct parser *ps, struct cursor *c)
 {
-    int r = expect_symbol(ps, c, '{', "after 'control'");
-    if (r != 0)
-        return r;
-    r = expect_end(ps, c);
+    int r = block_open(ps, c, "after 'control'", BLOCK_CONTROL);
     if (r != 0)
         return r;
     if (ps->cfg->n_controls >= DP_CONFIG_MAX_CONTROLS)
@@ -1533,9 +1562,6 @@ control_open(struct parser *ps, struct cursor *c)
     memset(ps->cur_control_seen, 0, sizeof(ps->cur_control_seen));
     ps->cur_control.file = ps->file;
     ps->cur_control.line = ps->line;
-    ps->block = BLOCK_CONTROL;
-    ps->block_depth = ps->depth;
-    ps->block_line = ps->line;
     return 0;
 }
 
@@ -1694,18 +1720,12 @@ spawn_open(struct parser *ps, struct cursor *c)
     if (sp->present)
         return fail(ps, NULL, "a second spawn block (the first is at %s:%u)",
                     sp->file, sp->line);
-    int r = expect_symbol(ps, c, '{', "after 'spawn'");
-    if (r != 0)
-        return r;
-    r = expect_end(ps, c);
+    int r = block_open(ps, c, "after 'spawn'", BLOCK_SPAWN);
     if (r != 0)
         return r;
     sp->present = true;
     sp->file = ps->file;
     sp->line = ps->line;
-    ps->block = BLOCK_SPAWN;
-    ps->block_depth = ps->depth;
-    ps->block_line = ps->line;
     return 0;
 }
 
@@ -1714,16 +1734,7 @@ spawn_open(struct parser *ps, struct cursor *c)
 static int
 ssl_client_open(struct parser *ps, struct cursor *c)
 {
-    int r = expect_symbol(ps, c, '{', "after 'ssl_client'");
-    if (r != 0)
-        return r;
-    r = expect_end(ps, c);
-    if (r != 0)
-        return r;
-    ps->block = BLOCK_SSL_CLIENT;
-    ps->block_depth = ps->depth;
-    ps->block_line = ps->line;
-    return 0;
+    return block_open(ps, c, "after 'ssl_client'", BLOCK_SSL_CLIENT);
 }
 
 /* A user or group name as the system tools accept it: a letter or '_'
@@ -1829,17 +1840,15 @@ spawn_option(struct parser *ps, struct cursor *c, const char *word,
                                               : &sp->allow_groups;
     size_t *n = is_user ? &sp->n_allow_users : &sp->n_allow_groups;
     size_t *cap = is_user ? &cfg->allow_users_cap : &cfg->allow_groups_cap;
-    if (*n >= DP_CONFIG_MAX_SPAWN_IDS)
-        return fail(ps, word, "more than %d '%s' lines",
-                    DP_CONFIG_MAX_SPAWN_IDS, shown);
-    struct dp_config_spawn_id id;
-    r = spawn_id(ps, at, is_user ? "allow_user" : "allow_group", true, &id);
+    r = reserve_line(ps, word, shown, DP_CONFIG_MAX_SPAWN_IDS, (void **)arr,
+                     *n, cap, sizeof(**arr));
     if (r != 0)
         return r;
-    if (grow(&cfg->arena, (void **)arr, *n, cap, sizeof(**arr)) != 0)
-        return fail_nomem(ps);
-    (*arr)[(*n)++] = id;
-    return 0;
+    r = spawn_id(ps, at, is_user ? "allow_user" : "allow_group", true,
+                 &(*arr)[*n]);
+    if (r == 0)
+        (*n)++;
+    return r;
 }
 
 /* `cert "CERT" "KEY" ["NAME"]`: names are unique. */

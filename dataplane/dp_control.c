@@ -35,20 +35,6 @@
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
 
-bool
-dp_ratelog_allow(struct dp_ratelog *r, uint64_t now_ms, uint64_t *suppressed)
-{
-    if (r->logged && now_ms - r->last_ms < DP_RATELOG_INTERVAL_MS) {
-        r->suppressed++;
-        return false;
-    }
-    *suppressed = r->suppressed;
-    r->suppressed = 0;
-    r->logged = true;
-    r->last_ms = now_ms;
-    return true;
-}
-
 enum dp_control_verdict
 dp_control_check(uint16_t command, bool local, bool has_creds, uid_t uid,
                  uid_t self)
@@ -272,7 +258,7 @@ struct dp_control {
     unsigned log_level;
     uid_t self;
     struct dp_ratelog malformed_log, refused_log, reply_log;
-    uint8_t logged_once[65536 / 8]; /* per command number */
+    struct dp_ratelog_once logged_once; /* per command number */
     uint8_t buf[RECV_SIZE + 512]; /* a channel message: head, peer,
                                    * datagram */
 };
@@ -344,6 +330,51 @@ dp_control_describe_peer(char *out, size_t size, bool local,
     (void)n;
 }
 
+ssize_t
+dp_control_recv(int fd, void *buf, size_t size,
+                struct dp_control_sender *snd)
+{
+    memset(snd, 0, sizeof(*snd));
+    union {
+        char buf[CMSG_SPACE(sizeof(struct ucred)) +
+                 CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } ctrl;
+    struct iovec iov = {buf, size};
+    struct msghdr msg = {
+        .msg_name = &snd->from,
+        .msg_namelen = sizeof(snd->from),
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = ctrl.buf,
+        .msg_controllen = sizeof(ctrl.buf),
+    };
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+         cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET)
+            continue;
+        if (cm->cmsg_type == SCM_CREDENTIALS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(snd->cred))) {
+            memcpy(&snd->cred, CMSG_DATA(cm), sizeof(snd->cred));
+            snd->has_creds = true;
+        } else if (cm->cmsg_type == SCM_RIGHTS) {
+            /* STOPWATCH_PIPE is not implemented: close what came. */
+            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < nfd; i++) {
+                int cfd;
+                memcpy(&cfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                close(cfd);
+            }
+        }
+    }
+    snd->from_len = msg.msg_namelen;
+    snd->truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    return n;
+}
+
 static void log_limited(struct dp_control *c, struct dp_ratelog *r,
                         const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -351,32 +382,17 @@ static void log_limited(struct dp_control *c, struct dp_ratelog *r,
 static void
 log_limited(struct dp_control *c, struct dp_ratelog *r, const char *fmt, ...)
 {
-    uint64_t suppressed;
-    if (!dp_ratelog_allow(r, uv_now(c->loop), &suppressed))
-        return;
-    char line[600];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    dp_ratelog_vprintf(r, uv_now(c->loop), stderr, fmt, ap);
     va_end(ap);
-    (void)n;
-    if (suppressed > 0)
-        fprintf(stderr,
-                "portierd: control: %s (%llu similar lines suppressed)\n",
-                line, (unsigned long long)suppressed);
-    else
-        fprintf(stderr, "portierd: control: %s\n", line);
 }
 
 /* Log `what` for a command number the first time only. */
 static void
 log_once(struct dp_control *c, uint16_t command, const char *what)
 {
-    uint8_t bit = (uint8_t)(1u << (command & 7));
-    if (c->logged_once[command >> 3] & bit)
-        return;
-    c->logged_once[command >> 3] |= bit;
-    fprintf(stderr, "portierd: control: %s (logged once)\n", what);
+    (void)dp_ratelog_once(&c->logged_once, command, stderr, what);
 }
 
 static void
@@ -793,49 +809,12 @@ on_readable(uv_poll_t *h, int status, int events)
     if (status < 0)
         return;
     for (int round = 0; round < 64; round++) {
-        struct sockaddr_storage from;
-        memset(&from, 0, sizeof(from));
-        union {
-            char buf[CMSG_SPACE(sizeof(struct ucred)) +
-                     CMSG_SPACE(sizeof(int) * 8)];
-            struct cmsghdr align;
-        } ctrl;
-        struct iovec iov = {c->buf, RECV_SIZE};
-        struct msghdr msg = {
-            .msg_name = &from,
-            .msg_namelen = sizeof(from),
-            .msg_iov = &iov,
-            .msg_iovlen = 1,
-            .msg_control = ctrl.buf,
-            .msg_controllen = sizeof(ctrl.buf),
-        };
-        ssize_t n = recvmsg(s->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        struct dp_control_sender snd;
+        ssize_t n = dp_control_recv(s->fd, c->buf, RECV_SIZE, &snd);
         if (n < 0)
             return; /* EAGAIN, or an error the next poll reports again */
-        bool has_creds = false;
-        struct ucred cred;
-        memset(&cred, 0, sizeof(cred));
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-             cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET)
-                continue;
-            if (cm->cmsg_type == SCM_CREDENTIALS &&
-                cm->cmsg_len == CMSG_LEN(sizeof(cred))) {
-                memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
-                has_creds = true;
-            } else if (cm->cmsg_type == SCM_RIGHTS) {
-                /* STOPWATCH_PIPE is not implemented: close what came. */
-                size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < nfd; i++) {
-                    int fd;
-                    memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-                           sizeof(int));
-                    close(fd);
-                }
-            }
-        }
-        handle_datagram(c, s, (size_t)n, (msg.msg_flags & MSG_TRUNC) != 0,
-                        &from, msg.msg_namelen, has_creds, &cred);
+        handle_datagram(c, s, (size_t)n, snd.truncated, &snd.from,
+                        snd.from_len, snd.has_creds, &snd.cred);
         if (c->closing)
             return;
     }

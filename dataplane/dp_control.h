@@ -40,6 +40,7 @@
 #define PORTIER_DP_CONTROL_H
 
 #include "dp_config.h"
+#include "dp_ratelog.h"
 #include "pr_bytes.h"
 
 #include <uv.h>
@@ -57,23 +58,6 @@ struct dp_session_manager;
 
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
-
-/** A log line limiter: at most one line per DP_RATELOG_INTERVAL_MS. */
-#define DP_RATELOG_INTERVAL_MS 1000
-
-struct dp_ratelog {
-    bool logged;          /* a line was ever allowed */
-    uint64_t last_ms;     /* when the last line was allowed */
-    uint64_t suppressed;  /* refused since then */
-};
-
-/**
- * May a line be logged at now_ms?  When yes, *suppressed receives how many
- * were refused since the previous allowed line (and the count restarts);
- * when no, the refusal is counted.  Times must not go backwards.
- */
-bool
-dp_ratelog_allow(struct dp_ratelog *r, uint64_t now_ms, uint64_t *suppressed);
 
 enum dp_control_verdict {
     DP_CONTROL_ALLOW = 0,
@@ -104,6 +88,25 @@ void
 dp_control_describe_peer(char *out, size_t size, bool local,
                          const struct sockaddr_storage *from, bool has_creds,
                          const struct ucred *cred);
+
+/** What came with a control datagram besides its bytes. */
+struct dp_control_sender {
+    struct sockaddr_storage from;
+    socklen_t from_len;
+    bool truncated;   /* larger than the buffer: the rest was lost */
+    bool has_creds;   /* the kernel attached SCM_CREDENTIALS */
+    struct ucred cred;
+};
+
+/**
+ * Receive one datagram from fd into buf (size bytes) without blocking,
+ * with its sender (the credentials when SO_PASSCRED is on).  Descriptors
+ * that came with it (SCM_RIGHTS) are closed at once.  Returns its length,
+ * or -1 with errno (EAGAIN: none is waiting).
+ */
+ssize_t
+dp_control_recv(int fd, void *buf, size_t size,
+                struct dp_control_sender *snd);
 
 /*
  * The master's channel to a worker: a SOCK_SEQPACKET socket pair, one

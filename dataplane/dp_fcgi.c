@@ -983,8 +983,9 @@ op_respond(struct fcgi_op *op)
     op->body_wanted = false;
     dp_request_set_abort(req, NULL, NULL);
     struct dp_body *out = &op->body;
-    dp_hcache_response_text(op->cache, result.status, op->headers,
-                            backend_from, &out);
+    if (dp_hcache_response_text(op->cache, result.status, op->headers,
+                                backend_from, &out))
+        return !op->done;    /* a 304 refreshed the entry, which answered */
     dp_request_respond(req, result.status, op->headers, out);
     return !op->done;
 }
@@ -1678,10 +1679,13 @@ dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,
         char *key = dp_pool_alloc(req->pool, kn);
         if (key != NULL) {
             snprintf(key, kn, "fcgi:%s %s", a->path, req->target);
-            if (dp_hcache_begin(req, key, r->address_cache_tag,
-                                user != NULL, headers, &cu))
+            unsigned flags = dp_hcache_flags(r->eager_cache,
+                                             r->ignore_no_cache,
+                                             r->auto_flush_cache);
+            if (dp_hcache_begin_flags(req, key, r->address_cache_tag,
+                                      user != NULL, headers, flags, &cu))
                 return;
-            dp_hcache_no_revalidation(cu);
+            dp_hcache_revalidate_request(cu);
         }
     }
     for (size_t i = 0; i < a->addresses.n; i++)

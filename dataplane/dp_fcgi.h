@@ -84,7 +84,9 @@ dp_fcgi_stock_free(struct dp_fcgi_stock *stock);
  * request).  Answers the request in every case.  GET and HEAD go
  * through the HTTP cache unless UNCACHED (`user`: the request's user or
  * NULL, for its rules): the key is the application and the request
- * target; stale entries are not revalidated.
+ * target; stale entries with a validator are revalidated (the entry's
+ * ETag and Last-Modified replace the client's If-* headers; a 304
+ * refreshes the entry).
  */
 void
 dp_fcgi_serve(struct dp_fcgi_stock *stock, struct dp_request *req,

@@ -2,8 +2,8 @@
  * dp_fcgi_params: build the FastCGI PARAMS of one request.
  */
 #include "dp_fcgi_params.h"
+#include "dp_cgi_vars.h"
 #include "dp_forward.h"
-#include "dp_uri.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -55,36 +55,15 @@ add(struct builder *b, const char *name, const char *value)
     add_slices(b, slice(name), slice(value));
 }
 
-/* "HTTP_" + the name upper-cased, non-alphanumerics as '_'. */
-static struct pr_slice
-http_name(struct dp_pool *pool, const char *name)
-{
-    size_t n = strlen(name);
-    char *s = dp_pool_alloc(pool, n + 6);
-    if (s == NULL)
-        return (struct pr_slice){ NULL, 0 };
-    memcpy(s, "HTTP_", 5);
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            c = '_';
-        s[5 + i] = c;
-    }
-    s[n + 5] = '\0';
-    return (struct pr_slice){ (const uint8_t *)s, n + 5 };
-}
-
 static void
 add_header(struct builder *b, const char *name, const char *value)
 {
-    struct pr_slice n = http_name(b->pool, name);
-    if (n.data == NULL) {
+    char *n = dp_cgi_http_var(b->pool, name);
+    if (n == NULL) {
         b->failed = true;
         return;
     }
-    add_slices(b, n, slice(value));
+    add(b, n, value);
 }
 
 struct emit_ctx {
@@ -153,36 +132,6 @@ add_headers(struct builder *b, const struct dp_fcgi_params_input *in)
             add_header(b, extra->v[i].name, extra->v[i].value);
 }
 
-/* REQUEST_URI (spec §6.3): SCRIPT_NAME + PATH_INFO when SCRIPT_NAME is
- * set and REQUEST_URI_VERBATIM is not, else the client's path without
- * ";args"; then "?query". */
-static const char *
-request_uri(struct dp_pool *pool, const struct dp_fcgi_params_input *in)
-{
-    const struct tp_address *a = in->address;
-    const char *q = in->query;
-    size_t qn = q != NULL ? strlen(q) + 1 : 0;
-    if (a->script_name != NULL && !a->request_uri_verbatim) {
-        const char *pi = a->path_info != NULL ? a->path_info : "";
-        size_t n = strlen(a->script_name) + strlen(pi) + qn + 1;
-        char *s = dp_pool_alloc(pool, n);
-        if (s != NULL)
-            snprintf(s, n, "%s%s%s%s", a->script_name, pi,
-                     q != NULL ? "?" : "", q != NULL ? q : "");
-        return s;
-    }
-    struct dp_uri_parts parts;
-    dp_uri_dissect(in->path, strlen(in->path), &parts);
-    size_t n = parts.base.n + parts.path_info.n + qn + 1;
-    char *s = dp_pool_alloc(pool, n);
-    if (s != NULL)
-        snprintf(s, n, "%.*s%.*s%s%s", (int)parts.base.n, parts.base.p,
-                 (int)parts.path_info.n,
-                 parts.path_info.p != NULL ? parts.path_info.p : "",
-                 q != NULL ? "?" : "", q != NULL ? q : "");
-    return s;
-}
-
 static const char *
 header_value(const struct dp_fcgi_params_input *in, const char *name)
 {
@@ -201,7 +150,7 @@ dp_fcgi_params_build(struct dp_pool *pool,
     const uint8_t *mode = in->header_forward;
     struct builder b = { .pool = pool };
 
-    const char *uri = request_uri(pool, in);
+    const char *uri = dp_cgi_request_uri(pool, a, in->path, in->query);
     if (uri == NULL)
         return -ENOMEM;
     add(&b, "REQUEST_METHOD", in->method);

@@ -73,6 +73,21 @@ is_hop_by_hop(const struct pr_slice *n)
     return false;
 }
 
+/* The token of a Connection value v at *i, after the commas and OWS in
+ * front of it; *i moves past it.  Empty at the end of v. */
+static struct pr_slice
+connection_token(const struct pr_slice *v, size_t *i)
+{
+    size_t k = *i;
+    while (k < v->len && (v->data[k] == ',' || h1_is_ows(v->data[k])))
+        k++;
+    size_t s = k;
+    while (k < v->len && v->data[k] != ',' && !h1_is_ows(v->data[k]))
+        k++;
+    *i = k;
+    return (struct pr_slice){ v->data + s, k - s };
+}
+
 /* True when `name` is one of the tokens of the Connection headers. */
 static bool
 named_by_connection(const struct h1_header *h, size_t n,
@@ -81,22 +96,16 @@ named_by_connection(const struct h1_header *h, size_t n,
     for (size_t k = 0; k < n; k++) {
         if (!eq(&h[k].name, "connection"))
             continue;
-        const uint8_t *v = h[k].value.data;
-        size_t len = h[k].value.len, i = 0;
-        while (i < len) {
-            while (i < len && (v[i] == ',' || h1_is_ows(v[i])))
-                i++;
-            size_t s = i;
-            while (i < len && v[i] != ',' && !h1_is_ows(v[i]))
-                i++;
-            if (i - s == name->len) {
-                size_t j = 0;
-                while (j < name->len &&
-                       h1_lower(v[s + j]) == h1_lower(name->data[j]))
-                    j++;
-                if (j == name->len)
-                    return true;
-            }
+        size_t i = 0;
+        while (i < h[k].value.len) {
+            struct pr_slice t = connection_token(&h[k].value, &i);
+            if (t.len != name->len)
+                continue;
+            size_t j = 0;
+            while (j < t.len && h1_lower(t.data[j]) == h1_lower(name->data[j]))
+                j++;
+            if (j == t.len)
+                return true;
         }
     }
     return false;
@@ -110,20 +119,24 @@ connection_names_headers(const struct h1_header *h, size_t n)
     for (size_t k = 0; k < n; k++) {
         if (!eq(&h[k].name, "connection"))
             continue;
-        const uint8_t *v = h[k].value.data;
-        size_t len = h[k].value.len, i = 0;
-        while (i < len) {
-            while (i < len && (v[i] == ',' || h1_is_ows(v[i])))
-                i++;
-            size_t s = i;
-            while (i < len && v[i] != ',' && !h1_is_ows(v[i]))
-                i++;
-            struct pr_slice t = { v + s, i - s };
+        size_t i = 0;
+        while (i < h[k].value.len) {
+            struct pr_slice t = connection_token(&h[k].value, &i);
             if (t.len > 0 && !eq(&t, "close") && !eq(&t, "keep-alive"))
                 return true;
         }
     }
     return false;
+}
+
+/* Upgrade and Sec-WebSocket-*, and in a request Origin: passed on an
+ * upgrade whatever the groups say. */
+static bool
+is_upgrade_header(const struct pr_slice *n, bool request)
+{
+    struct pr_slice r;
+    return eq(n, "upgrade") || after(n, "sec-websocket-", &r) ||
+           (request && eq(n, "origin"));
 }
 
 static bool
@@ -287,6 +300,8 @@ dp_forward_request_headers(const struct dp_forward_request *in,
         int c = classify_request(name, in->with_body);
         if (c != C_DROP && named && named_by_connection(h, n, name))
             c = C_DROP;
+        if (in->upgrade && is_upgrade_header(name, true))
+            c = C_ALWAYS;
         switch (c) {
         case C_ALWAYS:
             rc = emit_slice(emit, ctx, &h[i]);
@@ -323,6 +338,8 @@ dp_forward_request_headers(const struct dp_forward_request *in,
             break;
         }
     }
+    if (rc == 0 && in->upgrade)
+        rc = emit(ctx, "Connection", 10, "Upgrade", 7);
     if (rc != 0)
         return rc;
 
@@ -440,6 +457,8 @@ dp_forward_response_headers(const struct dp_forward_response *in,
         int c = classify_response(&h[i].name);
         if (c != C_DROP && named && named_by_connection(h, n, &h[i].name))
             c = C_DROP;
+        if (in->upgrade && is_upgrade_header(&h[i].name, false))
+            c = C_ALWAYS;
         switch (c) {
         case C_ALWAYS:
             rc = emit_slice(emit, ctx, &h[i]);

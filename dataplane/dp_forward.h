@@ -10,7 +10,12 @@
  * - Hop-by-hop headers (Connection and every header it names,
  *   Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade) and
  *   the framing headers (Content-Length, Expect) are never forwarded;
- *   the caller writes its own framing.  Host is never forwarded (the
+ *   the caller writes its own framing.  Exception, `upgrade` (a
+ *   protocol switch, RFC 9110 §7.8): the request's Upgrade, Origin and
+ *   Sec-WebSocket-* headers are forwarded whatever the groups say, and
+ *   "Connection: Upgrade" is added; the 101 response's Upgrade and
+ *   Sec-WebSocket-* are forwarded (the caller writes its Connection).
+ *   Host is never forwarded (the
  *   caller writes the backend's); Date and Server of a response are the
  *   server's own.
  * - Request headers: Accept, Cache-Control and From always; the body
@@ -71,6 +76,7 @@ struct dp_forward_request {
     const char *peer_issuer_subject;
     const char *user;                 /* the request's user (session USER
                                          or HTTP_AUTH), or NULL */
+    bool upgrade;                     /* an Upgrade request is forwarded */
 };
 
 /** Emit the request headers for the backend.  Returns 0 or the first
@@ -85,6 +91,7 @@ struct dp_forward_response {
     const uint8_t *modes;             /* RESPONSE_HEADER_FORWARD */
     const char *local_host;           /* for Via; NULL: no Via added */
     const char *session_cookie;
+    bool upgrade;                     /* a 101 to an Upgrade request */
 };
 
 /** Emit the response headers for the client.  Returns 0 or the first

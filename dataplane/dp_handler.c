@@ -1185,14 +1185,17 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         return;
     }
     if (r->address.type == TP_ADDRESS_WAS) {
-        struct dp_hcache_info was_cache = { r->address_cache_tag,
-                                            hreq_user(hr) };
+        struct dp_hcache_info was_cache = {
+            r->address_cache_tag, hreq_user(hr),
+            dp_hcache_flags(r->eager_cache, r->ignore_no_cache,
+                            r->auto_flush_cache),
+        };
         dp_was_request(req, &r->address, &h,
                        r->uncached ? NULL : &was_cache);
         return;
     }
     if (r->address.type == TP_ADDRESS_LHTTP) {
-        dp_lhttp_request(req, r, &h);
+        dp_lhttp_request_user(req, r, &h, hreq_user(hr));
         return;
     }
     if (r->address.type == TP_ADDRESS_LOCAL ||
@@ -1227,8 +1230,11 @@ execute_final(struct hreq *hr, const struct tp_response *r)
         struct dp_response_headers *hp = dp_pool_alloc(req->pool,
                                                        sizeof(*hp));
         struct dp_cgi_redirect redirect = { cgi_local_redirect, hr };
-        struct dp_hcache_info cgi_cache = { r->address_cache_tag,
-                                            hreq_user(hr) };
+        struct dp_hcache_info cgi_cache = {
+            r->address_cache_tag, hreq_user(hr),
+            dp_hcache_flags(r->eager_cache, r->ignore_no_cache,
+                            r->auto_flush_cache),
+        };
         if (hp != NULL)
             *hp = h;
         if (hp == NULL)

@@ -16,6 +16,7 @@
 #include "dp_client_ban.h"
 #include "dp_http_date.h"
 #include "dp_tls.h"
+#include "dp_tunnel.h"
 #include "h1_chunked.h"
 #include "h1_request.h"
 
@@ -128,6 +129,11 @@ struct dp_conn {
     struct dp_conn *prev, *next;
     uv_poll_t poll;
     uv_timer_t timer;
+    /* The timer is lazy (conn_set_timer): timer_deadline is when the
+     * current timeout expires (0: none), timer_due when the libuv timer
+     * fires (UINT64_MAX: armed for something else, the tarpit). */
+    uint64_t timer_deadline;
+    uint64_t timer_due;
     int fd;
     int open_handles;
     enum conn_state state;
@@ -225,6 +231,7 @@ reason_phrase(unsigned status)
 {
     switch (status) {
     case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
@@ -303,6 +310,29 @@ out_printf(struct pr_buf *out, const char *fmt, ...)
     if (n < 0 || (size_t)n >= sizeof(buf))
         return -EINVAL;
     return pr_buf_append(out, buf, (size_t)n);
+}
+
+/* The response head's fixed parts are appended without printf: it
+ * costs more than the rest of a cached small-file response's head. */
+static int
+out_lit(struct pr_buf *out, const char *s)
+{
+    return pr_buf_append(out, s, strlen(s));
+}
+
+/* Decimal digits of v into buf (at least 20 bytes); the length. */
+static size_t
+format_u64(char *buf, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
 }
 
 static void
@@ -513,6 +543,15 @@ static void
 conn_timeout_cb(uv_timer_t *timer)
 {
     struct dp_conn *conn = timer->data;
+    if (conn->timer_deadline == 0)
+        return;                 /* stopped meanwhile */
+    uint64_t now = uv_now(timer->loop);
+    if (now < conn->timer_deadline) {
+        /* moved later meanwhile: sleep on */
+        conn->timer_due = conn->timer_deadline;
+        uv_timer_start(timer, conn_timeout_cb, conn->timer_deadline - now, 0);
+        return;
+    }
     switch (conn->state) {
     case CONN_HEAD:
         if (conn->in_len > 0)
@@ -545,7 +584,22 @@ conn_timeout_cb(uv_timer_t *timer)
 static void
 conn_set_timer(struct dp_conn *conn, uint64_t ms)
 {
+    /* Every request sets and stops timers several times: only move the
+     * deadline, and restart the libuv timer only when it would fire too
+     * late; conn_timeout_cb re-arms it when it fires too early. */
+    uint64_t deadline = uv_now(conn->timer.loop) + ms;
+    conn->timer_deadline = deadline;
+    if (conn->timer_due <= deadline &&
+        uv_is_active((const uv_handle_t *)&conn->timer))
+        return;
+    conn->timer_due = deadline;
     uv_timer_start(&conn->timer, conn_timeout_cb, ms, 0);
+}
+
+static void
+conn_stop_timer(struct dp_conn *conn)
+{
+    conn->timer_deadline = 0;   /* a pending libuv timer does nothing */
 }
 
 static void
@@ -708,7 +762,7 @@ rbody_end(struct dp_conn *conn, const char *why)
     conn->rbody = NULL;
     rb->want_input = false;
     if (conn->state == CONN_HANDLER)
-        uv_timer_stop(&conn->timer);
+        conn_stop_timer(conn);
     if (rb->pending > 0) {
         /* Unread data of a chunk: the framing around it is gone, so the
          * connection cannot be reused. */
@@ -829,7 +883,7 @@ rbody_pump(struct dp_conn *conn)
         }
         if (avail > 0) {
             if (conn->state == CONN_HANDLER)
-                uv_timer_stop(&conn->timer);
+                conn_stop_timer(conn);
             size_t took = rb->base.handler->data(rb->base.ctx, data, avail);
             if (conn->rbody != rb)
                 return;
@@ -939,6 +993,7 @@ dp_request_body(struct dp_request *req)
 
 static void
 conn_response_error(struct dp_conn *conn, unsigned status);
+static void conn_access_log(struct dp_conn *conn);
 
 /* Append the response head to conn->out. */
 static int
@@ -949,13 +1004,23 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     struct dp_http_server *server = conn->server;
     struct pr_buf *out = &conn->out;
     server_update_date(server);
-    int rc = out_printf(out, "HTTP/1.1 %u %s\r\n", status,
-                        reason_phrase(status));
+    char line[64];
+    memcpy(line, "HTTP/1.1 ", 9);
+    size_t ll = 9 + format_u64(line + 9, status);
+    line[ll++] = ' ';
+    int rc = pr_buf_append(out, line, ll);
+    if (rc == 0)
+        rc = out_lit(out, reason_phrase(status));
+    if (rc == 0)
+        rc = pr_buf_append(out, "\r\n", 2);
     if (rc == 0)
         rc = pr_buf_append(out, server->date, server->date_len);
     if (rc == 0)
-        rc = out_printf(out, "Server: %s\r\n",
-                        server->settings.server_string);
+        rc = pr_buf_append(out, "Server: ", 8);
+    if (rc == 0)
+        rc = out_lit(out, server->settings.server_string);
+    if (rc == 0)
+        rc = pr_buf_append(out, "\r\n", 2);
     if (rc == 0 && headers != NULL && headers->len > 0)
         rc = pr_buf_append(out, headers->data, headers->len);
     if (rc == 0 && conn->sts)
@@ -965,20 +1030,23 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     if (rc == 0 && body_allowed) {
         if (length >= 0) {
             conn->response_length = length;
-            rc = out_printf(out, "Content-Length: %lld\r\n",
-                            (long long)length);
+            memcpy(line, "Content-Length: ", 16);
+            ll = 16 + format_u64(line + 16, (uint64_t)length);
+            line[ll++] = '\r';
+            line[ll++] = '\n';
+            rc = pr_buf_append(out, line, ll);
         } else if (conn->req.version_minor >= 1) {
             conn->chunked_out = true;
-            rc = out_printf(out, "Transfer-Encoding: chunked\r\n");
+            rc = out_lit(out, "Transfer-Encoding: chunked\r\n");
         } else {
             conn->keep_alive = false;   /* close-delimited */
         }
     }
     if (rc == 0) {
         if (!conn->keep_alive)
-            rc = out_printf(out, "Connection: close\r\n\r\n");
+            rc = out_lit(out, "Connection: close\r\n\r\n");
         else if (conn->req.version_minor == 0)
-            rc = out_printf(out, "Connection: keep-alive\r\n\r\n");
+            rc = out_lit(out, "Connection: keep-alive\r\n\r\n");
         else
             rc = pr_buf_append(out, "\r\n", 2);
     }
@@ -1006,7 +1074,7 @@ dp_request_respond(struct dp_request *req, unsigned status,
     conn->abort_fn = NULL;
     conn->status = status;
     if (conn->rbody != NULL && conn->rbody->want_input)
-        uv_timer_stop(&conn->timer);    /* the write timer takes over */
+        conn_stop_timer(conn);    /* the write timer takes over */
     bool body_allowed = status >= 200 && status != 204 && status != 304;
     int64_t length = body != NULL ? body->length : 0;
     if (conn->server->shutting_down)
@@ -1043,6 +1111,65 @@ dp_request_respond(struct dp_request *req, unsigned status,
     conn->server->stats.status_class[status / 100 <= 5 ? status / 100 : 5]++;
     conn_set_timer(conn, conn->server->settings.write_timeout_ms);
     conn_advance(conn);
+}
+
+int
+dp_request_upgrade(struct dp_request *req,
+                   const struct dp_response_headers *headers,
+                   struct dp_stream *out, uint8_t **head, size_t *head_len)
+{
+    struct dp_conn *conn = req->conn;
+    struct dp_http_server *server = conn->server;
+    if (conn->state != CONN_HANDLER || conn->resp_filter != NULL ||
+        conn->rbody_used || conn->body_in_left > 0 ||
+        conn->body_chunked_in || conn->out_pos < conn->out.len)
+        return -EBUSY;
+    uint8_t *in = NULL;
+    if (conn->in_len > 0) {
+        in = malloc(conn->in_len);
+        if (in == NULL)
+            return -ENOMEM;
+        memcpy(in, conn->in, conn->in_len);
+    }
+    bool keep_alive = conn->keep_alive;
+    conn->out.len = 0;
+    conn->out_pos = 0;
+    conn->keep_alive = true;            /* no "Connection: close" */
+    struct dp_response_headers h = *headers;
+    if (dp_response_header(&h, "Connection", "Upgrade") != 0 ||
+        conn_build_head(conn, 101, &h, 0, false) != 0) {
+        conn->out.len = 0;              /* nothing of it is sent */
+        conn->keep_alive = keep_alive;
+        free(in);
+        return -ENOMEM;
+    }
+    *head = conn->out.data;             /* the caller frees it */
+    *head_len = conn->out.len;
+    conn->out = (struct pr_buf)PR_BUF_INIT;
+    out->fd = conn->fd;
+    out->ssl = conn->ssl;
+    out->in = in;
+    out->in_len = conn->in_len;
+    snprintf(out->name, sizeof(out->name), "client %s (conn %llu)",
+             conn->peer_text, (unsigned long long)conn->id);
+    /* the request is answered: count it and log it */
+    conn->status = 101;
+    conn->body_sent = 0;
+    server->stats.status_class[1]++;
+    server->stats.requests++;
+    conn_access_log(conn);
+    /* the connection leaves the server without closing its socket */
+    conn->abort_fn = NULL;
+    conn->in_len = 0;
+    if (conn->ssl != NULL) {
+        free(conn->peer_subject);
+        free(conn->peer_issuer);
+        conn->peer_subject = conn->peer_issuer = NULL;
+        conn->ssl = NULL;
+    }
+    conn->fd = -1;
+    conn_close(conn);
+    return 0;
 }
 
 static const char *
@@ -1643,10 +1770,20 @@ conn_parse(struct dp_conn *conn)
     }
     conn_consume(conn, head.head_len);
     struct dp_request *req = &conn->req;
-    char line[256];
-    snprintf(line, sizeof(line), "%s %.200s HTTP/1.%u", req->method_name,
-             req->target, req->version_minor);
-    conn->request_line = dp_pool_strdup(conn->pool, line);
+    /* "METHOD TARGET HTTP/1.x" for the logs, the target cut at 200
+     * bytes (built by hand: snprintf cost as much as the parse) */
+    size_t ml = strlen(req->method_name);
+    size_t tl = strnlen(req->target, 200);
+    char *line = ml < 64 ? dp_pool_alloc(conn->pool, ml + tl + 11) : NULL;
+    if (line != NULL) {
+        memcpy(line, req->method_name, ml);
+        line[ml] = ' ';
+        memcpy(line + ml + 1, req->target, tl);
+        memcpy(line + ml + 1 + tl, " HTTP/1.", 8);
+        line[ml + tl + 9] = (char)('0' + req->version_minor % 10);
+        line[ml + tl + 10] = '\0';
+    }
+    conn->request_line = line;
     if (conn->request_line == NULL)
         conn->request_line = "-";
     conn->keep_alive = head.keep_alive;
@@ -1658,7 +1795,7 @@ conn_parse(struct dp_conn *conn)
     conn->state = CONN_HANDLER;
     conn->hup_checked = false;
     conn->resp_filter = NULL;
-    uv_timer_stop(&conn->timer);
+    conn_stop_timer(conn);
     if (conn->plain_on_tls) {
         conn_plain_on_tls(conn);
         return conn->state == CONN_CLOSED ? STEP_DEAD : STEP_AGAIN;
@@ -1666,6 +1803,8 @@ conn_parse(struct dp_conn *conn)
     if (conn->tarpit) {
         /* The handler gets the request after the delay (conn_close
          * closes the timer when the client goes). */
+        conn->timer_deadline = 0;
+        conn->timer_due = UINT64_MAX;
         uv_timer_start(&conn->timer, conn_tarpit_cb,
                        server->settings.tarpit_delay_ms, 0);
         return STEP_AGAIN;

@@ -29,6 +29,9 @@
  *   loop iteration.  Everything the request allocates lives in req->pool,
  *   released when the response is complete (or the connection dies,
  *   after the abort callback ran).
+ * - Instead of answering, the handler may take the connection over with
+ *   dp_request_upgrade() (101 Switching Protocols): the socket, its TLS
+ *   state and the bytes read past the head leave the server.
  */
 #ifndef PORTIER_DP_HTTP_H
 #define PORTIER_DP_HTTP_H
@@ -142,6 +145,29 @@ void
 dp_request_respond(struct dp_request *req, unsigned status,
                    const struct dp_response_headers *headers,
                    struct dp_body *body);
+
+struct dp_stream;
+
+/**
+ * Answer with 101 Switching Protocols and hand the connection over (an
+ * Upgrade the backend accepted, docs/translation.md).  The head (status
+ * line, Date, Server, `headers`, "Connection: Upgrade") is not sent: it
+ * is returned in *head (malloc()ed, *head_len bytes) for the new owner to
+ * send first.  *out gets the socket, its TLS session (NULL on a plain
+ * connection) and the bytes the client sent after the request head (a
+ * malloc()ed copy); the new owner closes and frees them.  The request is
+ * complete: it is logged with status 101, its pool released, and the
+ * connection is no longer the server's (no timer, not counted in
+ * max_connections, not waited for at shutdown).  `req` must not be used
+ * after a success.  Refused with -EBUSY when the request has a body or
+ * one was taken, a response filter is set, or a "100 Continue" is still
+ * being sent; -ENOMEM; on failure the request still waits for its
+ * answer.
+ */
+int
+dp_request_upgrade(struct dp_request *req,
+                   const struct dp_response_headers *headers,
+                   struct dp_stream *out, uint8_t **head, size_t *head_len);
 
 /**
  * Answer with an error page ("<status> <reason>" as a short HTML page)

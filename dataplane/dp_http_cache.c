@@ -206,6 +206,14 @@ dp_hc_response_check(const struct dp_hc_request *req,
                      const struct dp_hc_response *resp,
                      struct dp_hc_facts *out, const char **why)
 {
+    return dp_hc_response_check_eager(req, resp, false, out, why);
+}
+
+bool
+dp_hc_response_check_eager(const struct dp_hc_request *req,
+                           const struct dp_hc_response *resp, bool eager,
+                           struct dp_hc_facts *out, const char **why)
+{
     const struct dp_hc_header *h = resp->headers;
     size_t n = resp->n_headers;
     memset(out, 0, sizeof(*out));
@@ -286,6 +294,8 @@ dp_hc_response_check(const struct dp_hc_request *req,
                 lifetime = HEURISTIC_MAX_MS;
         }
     }
+    if (lifetime < 0 && eager)
+        lifetime = DP_HC_EAGER_LIFETIME_MS;
     if (lifetime < 0) {
         if (etag == NULL && lm == NULL) {
             *why = "no freshness information and no validator";
@@ -634,6 +644,23 @@ dp_hc_store_flush(struct dp_hc_store *s, const char *tag)
     while (e != &s->lru) {
         struct dp_hc_entry *next = e->lru_next;
         if (tag == NULL || (e->tag != NULL && strcmp(e->tag, tag) == 0)) {
+            dp_hc_store_remove(s, e);
+            n++;
+        }
+        e = next;
+    }
+    return n;
+}
+
+size_t
+dp_hc_store_remove_key(struct dp_hc_store *s, const char *key)
+{
+    uint64_t h = hash_key(key);
+    size_t n = 0;
+    struct dp_hc_entry *e = s->buckets[h % s->n_buckets];
+    while (e != NULL) {
+        struct dp_hc_entry *next = e->hnext;
+        if (e->hash == h && strcmp(e->key, key) == 0) {
             dp_hc_store_remove(s, e);
             n++;
         }

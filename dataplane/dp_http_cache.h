@@ -25,6 +25,10 @@
  *   stored only when the response says public, s-maxage or
  *   must-revalidate (RFC 9111 section 3.5); such entries are "shared"
  *   and only they may answer requests with Authorization or a user.
+ * - dp_hc_response_check_eager() (EAGER_CACHE): the same, but a
+ *   response without explicit freshness and without a heuristic one gets
+ *   DP_HC_EAGER_LIFETIME_MS (validator or not); no-store, private,
+ *   no-cache, the status and the Authorization rules still apply.
  * - Age (RFC 9111 section 4.2.3): corrected initial age from Age, Date
  *   and the request/response times; the current age adds the time in
  *   the cache.  Fresh while the lifetime exceeds the current age.
@@ -36,7 +40,8 @@
  *   (their bytes plus a fixed overhead) stays within the store's
  *   capacity by evicting the least recently used; an entry over the
  *   per-entry limit (an eighth of the capacity, at most 4 MiB) is never
- *   stored.  Entries are reference-counted: a flushed or evicted entry
+ *   stored.  dp_hc_store_remove_key() drops every variant of a key.
+ *   Entries are reference-counted: a flushed or evicted entry
  *   in use lives until its last reference is released.
  */
 #ifndef PORTIER_DP_HTTP_CACHE_H
@@ -125,6 +130,16 @@ dp_hc_response_check(const struct dp_hc_request *req,
                      const struct dp_hc_response *resp,
                      struct dp_hc_facts *out, const char **why);
 
+/** The lifetime EAGER_CACHE gives a response without freshness
+ *  information: one hour. */
+#define DP_HC_EAGER_LIFETIME_MS (3600 * 1000LL)
+
+/** dp_hc_response_check(), with EAGER_CACHE when `eager`. */
+bool
+dp_hc_response_check_eager(const struct dp_hc_request *req,
+                           const struct dp_hc_response *resp, bool eager,
+                           struct dp_hc_facts *out, const char **why);
+
 /** The current age of an entry at `now_ms`. */
 int64_t
 dp_hc_current_age(int64_t initial_age_ms, int64_t response_ms,
@@ -206,6 +221,10 @@ dp_hc_entry_unref(struct dp_hc_entry *e);
 /** Remove an entry from the store (if it is there). */
 void
 dp_hc_store_remove(struct dp_hc_store *s, struct dp_hc_entry *e);
+
+/** Remove every variant stored under `key`; returns how many. */
+size_t
+dp_hc_store_remove_key(struct dp_hc_store *s, const char *key);
 
 /** Remove every entry (tag NULL) or those with CACHE_TAG `tag`;
  *  returns how many were removed. */

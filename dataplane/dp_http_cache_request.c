@@ -59,6 +59,14 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+unsigned
+dp_hcache_flags(bool eager, bool ignore_no_cache, bool auto_flush)
+{
+    return (eager ? DP_HCACHE_EAGER : 0u) |
+           (ignore_no_cache ? DP_HCACHE_IGNORE_NO_CACHE : 0u) |
+           (auto_flush ? DP_HCACHE_AUTO_FLUSH : 0u);
+}
+
 struct dp_hcache_use {
     struct dp_request *req;
     char *key;
@@ -69,7 +77,23 @@ struct dp_hcache_use {
     bool may_store;
     struct dp_hc_entry *stale;            /* being revalidated */
     char *conditional;
+    unsigned flags;                       /* DP_HCACHE_* */
+    bool flush_on_response;               /* AUTO_FLUSH_CACHE */
+    bool invalidate;                      /* an unsafe method */
+    /* the client's request headers while the backend sees ours
+     * (dp_hcache_revalidate_request()) */
+    const struct dp_header *client_headers;
+    size_t n_client_headers;
+    bool swapped;
 };
+
+/* Methods that do not modify (RFC 9110 section 9.2.1's safe ones). */
+static bool
+safe_method(enum dp_http_method m)
+{
+    return m == DP_HTTP_GET || m == DP_HTTP_HEAD ||
+           m == DP_HTTP_OPTIONS || m == DP_HTTP_TRACE;
+}
 
 static void
 use_cleanup(void *arg)
@@ -184,9 +208,20 @@ dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
                 bool has_user, const struct dp_response_headers *headers,
                 struct dp_hcache_use **use)
 {
+    return dp_hcache_begin_flags(req, uri, tag, has_user, headers, 0, use);
+}
+
+bool
+dp_hcache_begin_flags(struct dp_request *req, const char *uri,
+                      const char *tag, bool has_user,
+                      const struct dp_response_headers *headers,
+                      unsigned flags, struct dp_hcache_use **use)
+{
     *use = NULL;
     if (store == NULL)
         return false;
+    bool auto_flush = (flags & DP_HCACHE_AUTO_FLUSH) != 0 && tag != NULL &&
+                      tag[0] != '\0' && !safe_method(req->method);
     struct dp_hc_header *hs = NULL;
     if (req->n_headers > 0) {
         hs = dp_pool_alloc(req->pool, req->n_headers * sizeof(*hs));
@@ -205,10 +240,12 @@ dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
         .headers = hs,
         .n_headers = req->n_headers,
         .has_user = has_user,
-        .obey_no_cache = obey_no_cache,
+        .obey_no_cache = obey_no_cache &&
+                         (flags & DP_HCACHE_IGNORE_NO_CACHE) == 0,
     };
     enum dp_hc_request_mode mode = dp_hc_request_check(&hr);
-    if (mode == DP_HC_BYPASS)
+    bool invalidate = !safe_method(req->method);
+    if (mode == DP_HC_BYPASS && !auto_flush && !invalidate)
         return false;
     const char *host = req->host != NULL ? req->host : "";
     size_t kn = strlen(uri) + strlen(host) + 2;
@@ -224,7 +261,15 @@ dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
     u->headers = *headers;
     u->hreq = hr;
     u->request_ms = now_ms();
-    u->may_store = true;
+    u->may_store = mode != DP_HC_BYPASS;
+    u->flags = flags;
+    u->invalidate = invalidate;
+    if (auto_flush) {
+        /* a modifying request: the tag's entries go now and again when
+         * the backend has answered (an entry stored in between) */
+        dp_hc_store_flush(store, tag);
+        u->flush_on_response = true;
+    }
     if (mode == DP_HC_LOOKUP) {
         struct dp_hc_entry *e = dp_hc_store_lookup(store, key, hs,
                                                    req->n_headers);
@@ -260,11 +305,65 @@ dp_hcache_begin(struct dp_request *req, const char *uri, const char *tag,
                 snprintf(u->conditional + off, cn - off,
                          "If-Modified-Since: %s\r\n", e->last_modified);
         }
-    } else {
+    } else if (mode == DP_HC_RELOAD) {
         dp_hc_store_count(store, false, true, false);
     }
     *use = u;
     return false;
+}
+
+/* An If-* header the client's conditional request consists of. */
+static bool
+client_conditional(const char *name)
+{
+    return strcasecmp(name, "If-Match") == 0 ||
+           strcasecmp(name, "If-None-Match") == 0 ||
+           strcasecmp(name, "If-Modified-Since") == 0 ||
+           strcasecmp(name, "If-Unmodified-Since") == 0 ||
+           strcasecmp(name, "If-Range") == 0;
+}
+
+void
+dp_hcache_revalidate_request(struct dp_hcache_use *u)
+{
+    if (u == NULL || u->stale == NULL)
+        return;
+    struct dp_request *req = u->req;
+    struct dp_header *h = dp_pool_alloc(req->pool, (req->n_headers + 2) *
+                                                       sizeof(*h));
+    if (h == NULL) {
+        dp_hcache_no_revalidation(u);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (!client_conditional(req->headers[i].name))
+            h[n++] = req->headers[i];
+    if (u->stale->etag != NULL) {
+        h[n].name = "If-None-Match";
+        h[n].value = u->stale->etag;
+        n++;
+    }
+    if (u->stale->last_modified != NULL) {
+        h[n].name = "If-Modified-Since";
+        h[n].value = u->stale->last_modified;
+        n++;
+    }
+    u->client_headers = req->headers;
+    u->n_client_headers = req->n_headers;
+    u->swapped = true;
+    req->headers = h;
+    req->n_headers = n;
+}
+
+void
+dp_hcache_restore_request(struct dp_hcache_use *u)
+{
+    if (u == NULL || !u->swapped)
+        return;
+    u->req->headers = u->client_headers;
+    u->req->n_headers = u->n_client_headers;
+    u->swapped = false;
 }
 
 void
@@ -520,6 +619,17 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     if (u == NULL || store == NULL)
         return false;
     struct dp_request *req = u->req;
+    dp_hcache_restore_request(u);
+    if (u->flush_on_response) {
+        u->flush_on_response = false;
+        dp_hc_store_flush(store, u->tag);
+    }
+    if (u->invalidate && status >= 200 && status < 400) {
+        /* RFC 9111 section 4.4: an unsafe method's non-error answer
+         * invalidates the target URI */
+        u->invalidate = false;
+        dp_hc_store_remove_key(store, u->key);
+    }
     int64_t now = now_ms();
     if (status == 304 && u->stale != NULL) {
         if (*body != NULL)
@@ -541,7 +651,9 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     struct dp_hc_response rs = { status, hs, n_raw, u->request_ms, now };
     struct dp_hc_facts f;
     const char *why;
-    if (!dp_hc_response_check(&u->hreq, &rs, &f, &why))
+    if (!dp_hc_response_check_eager(&u->hreq, &rs,
+                                    (u->flags & DP_HCACHE_EAGER) != 0, &f,
+                                    &why))
         return false;
     size_t limit = dp_hc_store_entry_limit(store);
     if ((*body)->length > (int64_t)limit)
@@ -572,13 +684,13 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     return false;
 }
 
-void
+bool
 dp_hcache_response_text(struct dp_hcache_use *u, unsigned status,
                         const struct dp_response_headers *out, size_t from,
                         struct dp_body **body)
 {
     if (u == NULL || store == NULL)
-        return;
+        return false;
     struct dp_request *req = u->req;
     const char *p = out->data + from;
     const char *end = out->data + out->len;
@@ -588,7 +700,7 @@ dp_hcache_response_text(struct dp_hcache_use *u, unsigned status,
     struct h1_header *raw = dp_pool_alloc(req->pool,
                                           (n + 1) * sizeof(*raw));
     if (raw == NULL)
-        return;
+        return false;
     size_t k = 0;
     while (p < end && k < n) {
         const char *eol = memchr(p, '\r', (size_t)(end - p));
@@ -607,8 +719,8 @@ dp_hcache_response_text(struct dp_hcache_use *u, unsigned status,
         }
         p = eol + 2;
     }
-    /* no revalidation here (dp_hcache_no_revalidation()): a 304 is the
-     * client's own and passes through */
-    if (u->stale == NULL)
-        (void)dp_hcache_response(u, status, raw, k, out, from, body);
+    /* a 304 answers our revalidation when there is a stale entry
+     * (dp_hcache_revalidate_request()); otherwise it is the client's own
+     * and passes through */
+    return dp_hcache_response(u, status, raw, k, out, from, body);
 }

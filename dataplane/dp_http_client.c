@@ -13,6 +13,7 @@
 #include "dp_http_client.h"
 
 #include "dp_tls.h"
+#include "dp_tunnel.h"
 #include "h1_chunked.h"
 
 #include <openssl/err.h>
@@ -90,7 +91,7 @@ struct dp_http_op {
     struct node **nodes;                /* one per address */
     bool *tried;
     size_t n_addrs, start, cur;
-    bool head, idempotent, had_body, retried, fresh;
+    bool head, idempotent, had_body, retried, fresh, upgrade;
     bool all_timeouts;
 
     struct hconn *conn;
@@ -1179,6 +1180,41 @@ op_response(struct dp_http_op *op, const struct h1_response_head *r)
     handler->response(ctx, r, &op->body);
 }
 
+/* 101 to an Upgrade request: the connection leaves the client (its
+ * handles close, its socket and TLS session go to the handler). */
+static void
+op_upgrade(struct dp_http_op *op, const struct h1_response_head *r)
+{
+    struct hconn *conn = op->conn;
+    struct node *node = conn->node;
+    size_t used = op->head_start + r->head_len;
+    if (!op->req_done || op->out_pos < op->out_len) {
+        op_fail(op, 502, "backend %s: 101 Switching Protocols before the "
+                "request was sent", node->name);
+        return;
+    }
+    struct dp_stream st = { .fd = conn->fd, .ssl = conn->ssl };
+    if (conn->in_len > used) {
+        st.in = malloc(conn->in_len - used);
+        if (st.in == NULL) {
+            op_fail(op, 502, "backend %s: out of memory", node->name);
+            return;
+        }
+        st.in_len = conn->in_len - used;
+        memcpy(st.in, conn->in + used, st.in_len);
+    }
+    snprintf(st.name, sizeof(st.name), "backend %s", node->name);
+    conn->fd = -1;
+    conn->ssl = NULL;
+    op->conn = NULL;
+    conn->op = NULL;
+    conn_close(conn);               /* conn->in lives until its callback */
+    op->state = OP_BODY;
+    op->handler->upgrade(op->ctx, r, &st);
+    op_free(op);
+    node_kick(node);
+}
+
 /* Readable while sending or waiting for the head. */
 static void
 op_read_head(struct dp_http_op *op)
@@ -1235,8 +1271,11 @@ op_read_head(struct dp_http_op *op)
                 return;
             }
             if (r.status == 101) {
-                op_fail(op, 502, "backend %s: 101 Switching Protocols is "
-                        "not supported", conn->node->name);
+                if (op->upgrade && op->handler->upgrade != NULL)
+                    op_upgrade(op, &r);
+                else
+                    op_fail(op, 502, "backend %s: 101 Switching Protocols "
+                            "without an Upgrade request", conn->node->name);
                 return;
             }
             if (r.status < 200) {
@@ -1391,6 +1430,7 @@ dp_http_client_request(struct dp_http_client *client,
     op->start = client->rr++ % n;
     op->head = request->head;
     op->idempotent = request->idempotent;
+    op->upgrade = request->upgrade && request->body == NULL;
     op->all_timeouts = true;
     memcpy(op->out, request->head_text, request->head_len);
     op->out_len = request->head_len;

@@ -18,8 +18,11 @@
  *   back-pressure: at most 64 KiB of it are buffered.
  * - The response head is parsed by h1_response_head (strict; a refused
  *   head is 502 naming the backend and the cause).  Interim 1xx heads
- *   are skipped; 101 is refused (no upgrade yet).  The head must arrive
- *   within response_timeout (else 504).
+ *   are skipped; 101 is refused (502) unless the request asked for an
+ *   upgrade: then the connection leaves the client (not pooled, not
+ *   counted in `limit` any more) and goes to the handler's upgrade()
+ *   with the bytes that followed the head.  The head must arrive within
+ *   response_timeout (else 504).
  * - The response body is a dp_body source streaming from the socket
  *   with back-pressure through one 64 KiB buffer per busy connection; it
  *   ends with error() naming the backend when the backend closes early,
@@ -86,7 +89,12 @@ struct dp_http_request {
      * present (CERTIFICATE), or NULL. */
     const char *tls_host;
     const struct dp_tls_client_cert *cert;
+    /* The head asks for a protocol switch (Connection: Upgrade): a 101
+     * goes to the handler's upgrade().  Only without a body. */
+    bool upgrade;
 };
+
+struct dp_stream;
 
 struct dp_http_client_handler {
     /** The response head (valid during the call only) and its body:
@@ -97,6 +105,11 @@ struct dp_http_client_handler {
     /** No response: status 502 or 504 (400 when the client's request
      *  body failed) and a sentence naming the backend. */
     void (*error)(void *ctx, unsigned status, const char *msg);
+    /** With dp_http_request.upgrade (else it may be NULL): the backend
+     *  answered 101.  The head is valid during the call; the handler
+     *  owns the backend's stream (dp_tunnel.h) from now on. */
+    void (*upgrade)(void *ctx, const struct h1_response_head *head,
+                    struct dp_stream *backend);
 };
 
 struct dp_http_client *

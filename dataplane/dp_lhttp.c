@@ -38,6 +38,8 @@ struct lh_stock {
     char *key;
     size_t key_len;
     char *name;                   /* "lhttp /path", for logs */
+    char *cache_id;               /* the key, printable: the HTTP cache's
+                                     name of the program */
     char *tags;                   /* CHILD_TAG values, NUL-separated */
     size_t tags_len;
     unsigned concurrency;
@@ -51,6 +53,7 @@ struct lh_call {
     struct dp_request *req;
     const struct tp_response *response;
     struct dp_response_headers headers;
+    const char *user;             /* or NULL */
     struct lh_stock *stock;
     struct lh_proc *proc;         /* counted on it while set */
     struct lh_call *wait_next;
@@ -246,7 +249,8 @@ call_start(struct lh_call *call, struct lh_proc *p)
     a->host_and_port = host;      /* NULL: the client's Host */
     a->addresses.v = sa;
     a->addresses.n = 1;
-    dp_proxy_serve(req, r, &call->headers);
+    dp_proxy_serve_keyed(req, r, &call->headers, call->user,
+                         call->stock->cache_id);
 }
 
 /* A process with room for one more request: a live one, or a new one
@@ -467,6 +471,20 @@ stock_get(const struct tp_address *a)
         pr_buf_free(&k);
         return NULL;
     }
+    s->cache_id = malloc(k.len + 7);
+    if (s->cache_id == NULL) {
+        free(s->tags);
+        free(s);
+        free(name);
+        pr_buf_free(&k);
+        return NULL;
+    }
+    /* "lhttp:" and the key with its separators (NUL) as 0x1f */
+    memcpy(s->cache_id, "lhttp:", 6);
+    for (size_t i = 0; i < k.len; i++)
+        s->cache_id[6 + i] = k.data[i] != 0 && k.data[i] != '\n'
+                                 ? (char)k.data[i] : '\x1f';
+    s->cache_id[6 + k.len] = '\0';
     s->key = (char *)k.data;
     s->key_len = k.len;
     s->name = name;
@@ -488,6 +506,14 @@ void
 dp_lhttp_request(struct dp_request *req, const struct tp_response *r,
                  const struct dp_response_headers *headers)
 {
+    dp_lhttp_request_user(req, r, headers, NULL);
+}
+
+void
+dp_lhttp_request_user(struct dp_request *req, const struct tp_response *r,
+                      const struct dp_response_headers *headers,
+                      const char *user)
+{
     if (lh.loop == NULL || lh.stopping) {
         dp_request_error(req, 503, "LHTTP: the worker is stopping");
         return;
@@ -500,6 +526,13 @@ dp_lhttp_request(struct dp_request *req, const struct tp_response *r,
     call->req = req;
     call->response = r;
     call->headers = *headers;
+    if (user != NULL) {
+        call->user = dp_pool_strdup(req->pool, user);
+        if (call->user == NULL) {
+            dp_request_error(req, 500, "out of memory");
+            return;
+        }
+    }
     struct lh_stock *s = stock_get(&r->address);
     if (s == NULL) {
         dp_request_error(req, 500, "out of memory");

@@ -77,4 +77,14 @@ void
 dp_lhttp_request(struct dp_request *req, const struct tp_response *r,
                  const struct dp_response_headers *headers);
 
+/** dp_lhttp_request() for a request that runs as `user` (NULL: none):
+ *  X-CM4all-BENG-User as for HTTP addresses, and the HTTP cache's rules
+ *  for personal requests.  The HTTP cache names the backend by the
+ *  program (path, arguments, environment, child options), not by the
+ *  process's socket. */
+void
+dp_lhttp_request_user(struct dp_request *req, const struct tp_response *r,
+                      const struct dp_response_headers *headers,
+                      const char *user);
+
 #endif

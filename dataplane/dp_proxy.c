@@ -8,19 +8,23 @@
 #include "dp_forward.h"
 #include "dp_http_cache_request.h"
 #include "dp_resolve.h"
+#include "dp_tunnel.h"
 #include "dp_uri.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static struct dp_http_client *client;
 static uv_loop_t *client_loop;
 static const struct dp_tls_client *client_certs;
 static char local_host[256];
+static uint64_t tunnel_idle_ms;
 
 int
 dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options,
@@ -29,6 +33,7 @@ dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options,
     client_certs = certs;
     if (gethostname(local_host, sizeof(local_host) - 1) != 0)
         snprintf(local_host, sizeof(local_host), "portier");
+    tunnel_idle_ms = options != NULL ? options->body_timeout_ms : 0;
     client = dp_http_client_new(loop, options);
     client_loop = loop;
     return client != NULL ? 0 : -1;
@@ -37,6 +42,7 @@ dp_proxy_init(uv_loop_t *loop, const struct dp_http_client_options *options,
 void
 dp_proxy_shutdown(void)
 {
+    dp_tunnel_close_all();
     dp_http_client_free(client);
     client = NULL;
     dp_resolve_flush();
@@ -59,6 +65,7 @@ struct preq {
     bool resolving_sync;
     char resolve_error[300];
     struct dp_hcache_use *cache;    /* NULL: the cache is not involved */
+    bool upgrade;                   /* an Upgrade request is forwarded */
 };
 
 /* ---- the request head ---- */
@@ -126,10 +133,47 @@ method_has_body_semantics(const struct dp_request *req)
            req->method == DP_HTTP_PATCH;
 }
 
+/* True when `list` (a Connection value) has the token `token`. */
+static bool
+has_token(const char *list, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len == n && strncasecmp(p, token, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* A protocol switch the proxy passes on (RFC 9110 §7.8): HTTP/1.1, an
+ * Upgrade header listed in Connection, and no request body (the switch
+ * would come after the body; such a request goes on as an ordinary one,
+ * its Upgrade dropped, as a server may ignore it). */
+static bool
+wants_upgrade(const struct dp_request *req)
+{
+    if (req->version_minor < 1 || req->chunked || req->content_length > 0)
+        return false;
+    const char *up = NULL, *conn = NULL;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const struct dp_header *h = &req->headers[i];
+        if (strcasecmp(h->name, "Upgrade") == 0 && up == NULL)
+            up = h->value;
+        else if (strcasecmp(h->name, "Connection") == 0 &&
+                 has_token(h->value, "upgrade"))
+            conn = h->value;
+    }
+    return up != NULL && up[0] != '\0' && conn != NULL;
+}
+
 /* The head for the backend; 0 or -ENOMEM. */
 static int
 build_head(struct dp_request *req, const struct tp_response *r, bool body,
-           const char *user, const char *conditional, struct pr_buf *out)
+           const char *user, const char *conditional, bool upgrade,
+           struct pr_buf *out)
 {
     const struct tp_address *a = &r->address;
     struct head_out o = { .buf = PR_BUF_INIT, .replaced = &r->request_headers,
@@ -181,6 +225,7 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
         .user = user,
         .peer_subject = req->peer_subject,
         .peer_issuer_subject = req->peer_issuer_subject,
+        .upgrade = upgrade,
     };
     if (rc == 0)
         rc = dp_forward_request_headers(&in, emit_request, &o);
@@ -323,8 +368,46 @@ on_error(void *ctx, unsigned status, const char *msg)
     dp_request_error(p->req, status, msg);
 }
 
+/* The backend switched protocols: answer 101 and relay. */
+static void
+on_upgrade(void *ctx, const struct h1_response_head *head,
+           struct dp_stream *backend)
+{
+    struct preq *p = ctx;
+    struct dp_request *req = p->req;
+    p->op = NULL;
+    dp_request_set_abort(req, NULL, NULL);
+    struct dp_forward_response in = {
+        .headers = head->headers,
+        .n_headers = head->header_count,
+        .modes = p->response_modes,
+        .local_host = local_host,
+        .session_cookie = "beng_proxy_session",
+        .upgrade = true,
+    };
+    struct dp_stream cs;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int rc = dp_forward_response_headers(&in, emit_response, p);
+    if (rc == 0)
+        rc = dp_request_upgrade(req, &p->headers, &cs, &out, &out_len);
+    if (rc != 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: 101 Switching Protocols not passed "
+                 "on: %s", backend->name,
+                 rc == -EBUSY ? "a response filter is set"
+                              : strerror(-rc));
+        dp_stream_close(backend);
+        dp_request_error(req, 502, msg);
+        return;
+    }
+    /* req is gone now */
+    dp_tunnel_start(client_loop, &cs, out, out_len, backend, tunnel_idle_ms);
+    free(out);
+}
+
 static const struct dp_http_client_handler proxy_handler = {
-    on_response, on_error,
+    on_response, on_error, on_upgrade,
 };
 
 static void
@@ -351,8 +434,9 @@ send_request(struct preq *p)
     const struct tp_response *r = p->r;
     struct dp_body *body = dp_request_body(req);
     struct pr_buf head;
+    p->upgrade = p->upgrade && body == NULL;
     if (build_head(req, r, body != NULL, p->user,
-                   dp_hcache_conditional(p->cache), &head) != 0) {
+                   dp_hcache_conditional(p->cache), p->upgrade, &head) != 0) {
         if (body != NULL)
             dp_body_close(body);
         dp_request_error(req, 500, "out of memory");
@@ -371,6 +455,7 @@ send_request(struct preq *p)
         .body = body,
         .tls_host = p->tls_host,
         .cert = p->cert,
+        .upgrade = p->upgrade,
     };
     p->op = dp_http_client_request(client, &hr, &proxy_handler, p);
     pr_buf_free(&head);
@@ -517,7 +602,7 @@ filter_on_error(void *ctx, unsigned status, const char *msg)
 }
 
 static const struct dp_http_client_handler filter_handler = {
-    filter_on_response, filter_on_error,
+    filter_on_response, filter_on_error, NULL,
 };
 
 static void
@@ -646,21 +731,73 @@ fail:
     return -1;
 }
 
-/* The backend resource for the HTTP cache: the URL and the query. */
+/* The socket of a unix: address for the HTTP cache's key: its path or
+ * "@" and the abstract name (NUL bytes as "@"). */
 static const char *
-cache_uri(struct dp_request *req, const struct tp_address *a)
+socket_id(struct dp_pool *pool, const struct tp_socket_address *sa)
 {
-    if (a->scheme == TP_HTTP_SCHEME_UNIX)
-        return NULL;    /* not yet: the socket is not part of a key */
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&sa->addr;
+    if (sa->len <= offsetof(struct sockaddr_un, sun_path) ||
+        un->sun_family != AF_UNIX)
+        return sa->host != NULL ? sa->host : "";
+    size_t n = sa->len - offsetof(struct sockaddr_un, sun_path);
+    if (n > sizeof(un->sun_path))
+        n = sizeof(un->sun_path);
+    if (un->sun_path[0] != '\0')
+        n = strnlen(un->sun_path, n);
+    char *id = dp_pool_alloc(pool, n + 1);
+    if (id == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        id[i] = un->sun_path[i] != '\0' ? un->sun_path[i] : '@';
+    id[n] = '\0';
+    return id;
+}
+
+/* The backend resource for the HTTP cache: the URL and the query; for
+ * unix: addresses the sockets (or `cache_id`, LHTTP's program) instead
+ * of the host. */
+static const char *
+cache_uri(struct dp_request *req, const struct tp_address *a,
+          const char *cache_id)
+{
     const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
     const char *path = a->path != NULL ? a->path : "/";
     const char *q = req->query != NULL ? req->query : "";
+    if (a->scheme == TP_HTTP_SCHEME_UNIX) {
+        hp = cache_id;
+        if (hp == NULL) {
+            /* every socket of the list, in order */
+            size_t n = 1;
+            const char **ids = dp_pool_alloc(req->pool, a->addresses.n *
+                                                            sizeof(*ids));
+            if (ids == NULL)
+                return NULL;
+            for (size_t i = 0; i < a->addresses.n; i++) {
+                ids[i] = socket_id(req->pool, &a->addresses.v[i]);
+                if (ids[i] == NULL)
+                    return NULL;
+                n += strlen(ids[i]) + 1;
+            }
+            char *j = dp_pool_alloc(req->pool, n);
+            if (j == NULL)
+                return NULL;
+            size_t k = 0;
+            for (size_t i = 0; i < a->addresses.n; i++)
+                k += (size_t)snprintf(j + k, n - k, "%s%s",
+                                      i > 0 ? "," : "", ids[i]);
+            j[k] = '\0';
+            hp = j;
+        }
+    }
     size_t n = strlen(hp) + strlen(path) + strlen(q) + 16;
     char *u = dp_pool_alloc(req->pool, n);
     if (u != NULL)
         snprintf(u, n, "%s://%s%s%s%s",
-                 a->scheme == TP_HTTP_SCHEME_HTTPS ? "https" : "http", hp,
-                 path, req->query != NULL ? "?" : "", q);
+                 a->scheme == TP_HTTP_SCHEME_HTTPS  ? "https"
+                 : a->scheme == TP_HTTP_SCHEME_UNIX ? "unix"
+                                                    : "http",
+                 hp, path, req->query != NULL ? "?" : "", q);
     return u;
 }
 
@@ -675,6 +812,14 @@ void
 dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
                     const struct dp_response_headers *headers,
                     const char *user)
+{
+    dp_proxy_serve_keyed(req, r, headers, user, NULL);
+}
+
+void
+dp_proxy_serve_keyed(struct dp_request *req, const struct tp_response *r,
+                     const struct dp_response_headers *headers,
+                     const char *user, const char *cache_id)
 {
     const struct tp_address *a = &r->address;
     if (client == NULL) {
@@ -748,10 +893,14 @@ dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
     }
     memcpy(p->response_modes, r->response_header_forward,
            sizeof(p->response_modes));
-    const char *curi = r->uncached ? NULL : cache_uri(req, a);
+    p->upgrade = wants_upgrade(req) && r->n_filters == 0;
+    const char *curi = r->uncached || p->upgrade ? NULL
+                                                 : cache_uri(req, a, cache_id);
+    unsigned flags = dp_hcache_flags(r->eager_cache, r->ignore_no_cache,
+                                     r->auto_flush_cache);
     if (curi != NULL &&
-        dp_hcache_begin(req, curi, r->address_cache_tag, user != NULL,
-                        headers, &p->cache))
+        dp_hcache_begin_flags(req, curi, r->address_cache_tag, user != NULL,
+                              headers, flags, &p->cache))
         return;
     if (cap == a->addresses.n)
         send_request(p);

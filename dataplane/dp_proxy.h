@@ -32,7 +32,9 @@
  *   unless UNCACHED: a fresh entry answers without the backend, a stale
  *   one makes the request conditional (the client's If-* headers are then
  *   not forwarded), and storable responses are teed into it.  The user
- *   (dp_proxy_serve_user) counts for its rules.
+ *   (dp_proxy_serve_user) counts for its rules.  The key is the URL and
+ *   the query; for unix: addresses the socket paths (or abstract names)
+ *   take the host's place.
  * - Not yet (502 naming the packet): HTTP2, WebSocket upgrades (101 is
  *   502).
  */
@@ -69,6 +71,14 @@ void
 dp_proxy_serve_user(struct dp_request *req, const struct tp_response *r,
                     const struct dp_response_headers *headers,
                     const char *user);
+
+/** dp_proxy_serve_user() for an address whose unix: sockets change
+ *  (LHTTP's processes): `cache_id` (not NULL) names the backend in the
+ *  HTTP cache's key instead of the sockets. */
+void
+dp_proxy_serve_keyed(struct dp_request *req, const struct tp_response *r,
+                     const struct dp_response_headers *headers,
+                     const char *user, const char *cache_id);
 
 /** The answer of an HTTP filter: the filtered response (status per spec
  *  §1.9, the filter's headers as RESPONSE_HEADER_FORWARD lets them

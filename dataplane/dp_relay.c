@@ -6,6 +6,7 @@
 #include "ctl_protocol.h"
 #include "dp_control.h"
 #include "dp_msgpack.h"
+#include "dp_ratelog.h"
 
 #include <msgpack.h>
 
@@ -247,7 +248,7 @@ struct dp_relay {
     uint32_t next_id;
     uint64_t now;
     struct dp_ratelog malformed_log, refused_log, reply_log, forward_log;
-    uint8_t logged_once[65536 / 8];
+    struct dp_ratelog_once logged_once;
     uint8_t buf[RECV_SIZE + 512];
 };
 
@@ -267,31 +268,16 @@ static void log_limited(struct dp_relay *r, struct dp_ratelog *rl,
 static void
 log_limited(struct dp_relay *r, struct dp_ratelog *rl, const char *fmt, ...)
 {
-    uint64_t suppressed;
-    if (!dp_ratelog_allow(rl, r->now, &suppressed))
-        return;
-    char line[600];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    dp_ratelog_vprintf(rl, r->now, stderr, fmt, ap);
     va_end(ap);
-    (void)n;
-    if (suppressed > 0)
-        fprintf(stderr,
-                "portierd: control: %s (%llu similar lines suppressed)\n",
-                line, (unsigned long long)suppressed);
-    else
-        fprintf(stderr, "portierd: control: %s\n", line);
 }
 
 static void
 log_once(struct dp_relay *r, uint16_t command, const char *what)
 {
-    uint8_t bit = (uint8_t)(1u << (command & 7));
-    if (r->logged_once[command >> 3] & bit)
-        return;
-    r->logged_once[command >> 3] |= bit;
-    fprintf(stderr, "portierd: control: %s (logged once)\n", what);
+    (void)dp_ratelog_once(&r->logged_once, command, stderr, what);
 }
 
 int
@@ -598,48 +584,12 @@ static void
 read_socket(struct dp_relay *r, const struct relay_socket *s)
 {
     for (int round = 0; round < 64; round++) {
-        struct sockaddr_storage from;
-        memset(&from, 0, sizeof(from));
-        union {
-            char buf[CMSG_SPACE(sizeof(struct ucred)) +
-                     CMSG_SPACE(sizeof(int) * 8)];
-            struct cmsghdr align;
-        } ctrl;
-        struct iovec iov = {r->buf, RECV_SIZE};
-        struct msghdr msg = {
-            .msg_name = &from,
-            .msg_namelen = sizeof(from),
-            .msg_iov = &iov,
-            .msg_iovlen = 1,
-            .msg_control = ctrl.buf,
-            .msg_controllen = sizeof(ctrl.buf),
-        };
-        ssize_t n = recvmsg(s->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        struct dp_control_sender snd;
+        ssize_t n = dp_control_recv(s->fd, r->buf, RECV_SIZE, &snd);
         if (n < 0)
             return;
-        bool has_creds = false;
-        struct ucred cred;
-        memset(&cred, 0, sizeof(cred));
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-             cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET)
-                continue;
-            if (cm->cmsg_type == SCM_CREDENTIALS &&
-                cm->cmsg_len == CMSG_LEN(sizeof(cred))) {
-                memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
-                has_creds = true;
-            } else if (cm->cmsg_type == SCM_RIGHTS) {
-                size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < nfd; i++) {
-                    int fd;
-                    memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-                           sizeof(int));
-                    close(fd);
-                }
-            }
-        }
-        handle_datagram(r, s, (size_t)n, (msg.msg_flags & MSG_TRUNC) != 0,
-                        &from, msg.msg_namelen, has_creds, &cred);
+        handle_datagram(r, s, (size_t)n, snd.truncated, &snd.from,
+                        snd.from_len, snd.has_creds, &snd.cred);
     }
 }
 

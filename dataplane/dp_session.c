@@ -3,6 +3,7 @@
  */
 #include "dp_session.h"
 #include "dp_session_file.h"
+#include "h1_chars.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,18 +72,6 @@ dp_session_id_format(const struct dp_session_id *id,
     out[DP_SESSION_ID_HEX] = '\0';
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool
 dp_session_id_parse(const char *s, size_t n, struct dp_session_id *id)
 {
@@ -90,7 +79,8 @@ dp_session_id_parse(const char *s, size_t n, struct dp_session_id *id)
         return false;
     struct dp_session_id out;
     for (size_t i = 0; i < DP_SESSION_ID_SIZE; i++) {
-        int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+        int hi = h1_hex_value((uint8_t)s[2 * i]);
+        int lo = h1_hex_value((uint8_t)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out.b[i] = (uint8_t)(hi << 4 | lo);
@@ -114,7 +104,12 @@ dp_session_cookie_name(char *out, size_t size, const char *base,
 {
     int n;
     if (!dynamic || host == NULL) {
-        n = snprintf(out, size, "%s", base);
+        /* every request asks: no snprintf */
+        size_t len = strlen(base);
+        if (len >= size)
+            return -1;
+        memcpy(out, base, len + 1);
+        return (int)len;
     } else {
         /* FNV-1a over the lower-cased host name without the port. */
         size_t hn = strlen(host);

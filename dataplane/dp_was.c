@@ -752,9 +752,13 @@ respond(struct was_proc *p)
                                       (int64_t)p->resp_received
                                 : -1;
     struct dp_body *out = body != NULL ? &body->base : NULL;
-    if (call->cache != NULL)
+    if (call->cache != NULL &&
         dp_hcache_response_text(call->cache, status, &call->headers,
-                                call->backend_from, &out);
+                                call->backend_from, &out)) {
+        /* a 304 refreshed the entry, which answered */
+        proc_check_done(p);
+        return;
+    }
     dp_request_respond(call->req, status, &call->headers, out);
     proc_check_done(p);
 }
@@ -1416,10 +1420,12 @@ dp_was_request(struct dp_request *req, const struct tp_address *address,
         char *key = dp_pool_alloc(req->pool, kn);
         if (key != NULL) {
             snprintf(key, kn, "was:%s %s", address->path, req->target);
-            if (dp_hcache_begin(req, key, cache->tag, cache->user != NULL,
-                                headers != NULL ? headers : &none, &cu))
+            if (dp_hcache_begin_flags(req, key, cache->tag,
+                                      cache->user != NULL,
+                                      headers != NULL ? headers : &none,
+                                      cache->flags, &cu))
                 return;
-            dp_hcache_no_revalidation(cu);
+            dp_hcache_revalidate_request(cu);
         }
     }
     struct was_call *call = dp_pool_calloc(req->pool, sizeof(*call));

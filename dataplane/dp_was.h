@@ -90,8 +90,10 @@ dp_was_process_count(void);
  * from the translation; they and `address` must live as long as
  * req->pool.  Answers the request in every case, now or later.  GET and
  * HEAD go through the HTTP cache unless `cache` is NULL (UNCACHED): the
- * key is the application's path and the request target; stale entries
- * are not revalidated.
+ * key is the application's path and the request target; stale
+ * entries with a validator are revalidated (the entry's ETag and
+ * Last-Modified replace the client's If-* headers; a 304 refreshes the
+ * entry).
  */
 void
 dp_was_request(struct dp_request *req, const struct tp_address *address,

@@ -633,3 +633,173 @@ def test_portier_serves_the_tls_bench_config(build_dir, tmp_path):
     finally:
         server.stop()
         ts.stop()
+
+
+# ---- the peer modes of issues 6, 7, 8 and 11 ----
+
+def test_h2o_proxy_config_and_mode_servers(tmp_path):
+    """h2o in the proxy mode: proxy.reverse.url to the origin instead of
+    the files (checked by h2o -t when installed); h2o has no proxy cache
+    and stays out of proxy-cache."""
+    conf = bench.h2o_conf(8083, '/srv/www', '/tmp/x', as_root=False,
+                          origin=9090)
+    assert '      /:\n        proxy.reverse.url: http://127.0.0.1:9090/\n' \
+        in conf
+    assert 'file.dir' not in conf
+    assert bench.PROXY_SERVERS['proxy'] == ('nginx', 'h2o', 'portier')
+    assert 'h2o' not in bench.PROXY_SERVERS['proxy-cache']
+    if shutil.which('h2o'):
+        path = tmp_path / 'h2o.conf'
+        path.write_text(bench.h2o_conf(20000 + os.getpid() % 10000,
+                                       '/srv/www', str(tmp_path),
+                                       origin=9090))
+        p = subprocess.run(['h2o', '-t', '-c', str(path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=20)
+        assert p.returncode == 0, p.stdout
+
+
+def test_mode_workloads_and_labels(monkeypatch):
+    monkeypatch.delenv('WORKLOADS', raising=False)
+    monkeypatch.delenv('MODE', raising=False)
+    assert bench.parse_args(['--mode', 'proxy']).workloads == ['1k', '1m']
+    assert bench.parse_args(['--mode', 'proxy-cache']).workloads == ['1k']
+    assert bench.parse_args(['--mode', 'cgi']).workloads == ['cgi']
+    assert bench.parse_args(['--mode', 'proxy', '--workloads',
+                             '404']).workloads == ['404']
+    monkeypatch.setenv('WORKLOADS', '64k')
+    assert bench.parse_args(['--mode', 'proxy']).workloads == ['64k']
+    assert bench.workload_label('1m', 'proxy') == 'proxied 1 MiB'
+    assert bench.workload_label('1k', 'proxy-cache') == 'cached 1 KiB'
+    assert bench.workload_label('1k') == 'static 1 KiB'
+    s = bench.summarize([run(100, 1e-3)])
+    s['notes'] = []
+    table = bench.throughput_table({'1k': {'nginx': s}}, ['nginx'], 'proxy')
+    assert '| proxied 1 KiB | nginx | 100 |' in table
+
+
+def _have(*tools):
+    return all(shutil.which(t) for t in tools)
+
+
+def _portierd(build_dir):
+    return os.path.join(os.path.abspath(build_dir), 'dataplane', 'portierd')
+
+
+SHORT = ['--repeat', '1', '--duration', '1s', '--idle-sample', '0',
+         '--conns', '4', '--no-install']
+
+
+def _rows(out):
+    """server -> the first table row of that server."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split('|')]
+        if len(cells) > 3 and cells[2] in bench.SERVERS:
+            rows.setdefault(cells[2], line)
+    return rows
+
+
+def test_proxy_mode_runs(build_dir, capsys):
+    """--mode proxy, one 1 s round of 1 KiB: nginx, h2o and portierd in
+    front of one origin nginx each get a measured row."""
+    if not _have('nginx', 'h2o', 'wrk') or \
+            not os.path.exists(_portierd(build_dir)):
+        pytest.skip('nginx, h2o, wrk or portierd missing')
+    rc = bench.main(['--mode', 'proxy', '--workloads', '1k',
+                     '--build', os.path.abspath(build_dir)] + SHORT)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = _rows(out)
+    assert sorted(rows) == ['h2o', 'nginx', 'portier'], out
+    for line in rows.values():
+        assert line.startswith('| proxied 1 KiB |') and \
+            'probe failed' not in line, out
+    assert '- proxied 1 KiB: Portier' in out
+
+
+def test_proxy_cache_mode_leaves_h2o_out(build_dir, capsys):
+    if not _have('nginx', 'wrk') or \
+            not os.path.exists(_portierd(build_dir)):
+        pytest.skip('nginx, wrk or portierd missing')
+    rc = bench.main(['--mode', 'proxy-cache', '--servers', 'h2o,portier',
+                     '--build', os.path.abspath(build_dir)] + SHORT)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert '# h2o: left out, h2o 2.2 has no proxy cache' in out
+    rows = _rows(out)
+    assert list(rows) == ['portier'], out
+    assert rows['portier'].startswith('| cached 1 KiB | portier |')
+    assert 'probe failed' not in rows['portier']
+
+
+def test_cgi_mode_runs(build_dir, capsys):
+    """--mode cgi: lighttpd mod_cgi and portierd run the same program;
+    nginx and h2o are left out."""
+    prog = bench.cgi_program(os.path.abspath(build_dir))
+    if not _have('lighttpd', 'wrk') or not os.path.exists(prog) or \
+            not os.path.exists(_portierd(build_dir)):
+        pytest.skip('lighttpd, wrk, cgi-hello or portierd missing')
+    rc = bench.main(['--mode', 'cgi', '--servers', 'nginx,lighttpd,portier',
+                     '--build', os.path.abspath(build_dir)] + SHORT)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert '# nginx: left out, it has no CGI' in out
+    assert prog in out
+    rows = _rows(out)
+    assert sorted(rows) == ['lighttpd', 'portier'], out
+    for line in rows.values():
+        assert line.startswith('| CGI hello |') and \
+            'probe failed' not in line, out
+
+
+def test_fastcgi_mode_runs(build_dir, capsys):
+    """--mode fastcgi with lighttpd and portierd: the table says how many
+    server and application processes each side ran."""
+    build = os.path.abspath(build_dir)
+    if not _have('lighttpd', 'wrk') or \
+            not os.path.exists(os.path.join(build, 'examples',
+                                            'fcgi-hello')) or \
+            not os.path.exists(_portierd(build_dir)):
+        pytest.skip('lighttpd, wrk, fcgi-hello or portierd missing')
+    rc = bench.main(['--mode', 'fastcgi', '--servers', 'lighttpd,portier',
+                     '--build', build] + SHORT)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert '| server | requests/s (median, range) | p99 | server ' \
+        'processes | application processes |' in out
+    lines = [l for l in out.splitlines() if l.startswith('| lighttpd |') or
+             l.startswith('| portier |')]
+    assert len(lines) == 2, out
+    assert '| 1 | 1 (shared pool of 1, ' in lines[0], out
+    assert '| 1 (spawned by portierd) |' in lines[1], out
+    assert 'Target (FastCGI hello >= the fastest peer)' in out
+
+
+def test_apps_fastcgi_next_to_was(build_dir, capsys):
+    """apps.py: FastCGI hello beside WAS hello and the two 1 MiB bodies,
+    each row checked before it is measured, and the ratios of issue 8."""
+    if not _have('wrk'):
+        pytest.skip('wrk missing')
+    spec = importlib.util.spec_from_file_location(
+        'portier_bench_apps', os.path.join(HERE, 'bench', 'apps.py'))
+    apps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(apps)
+    assert apps.stream_body(30) == b'abcdefghijklmnopqrstuvwxyzabcd'
+    build = os.path.abspath(build_dir)
+    needed = [os.path.join(build, 'examples', apps.PROGRAMS[r])
+              for r in ('was', 'fcgi', 'was-1m', 'fcgi-1m')]
+    if not all(os.path.exists(p) for p in needed + [_portierd(build)]):
+        pytest.skip('portierd or an example program is not built')
+    rc = apps.main(['--build', build, '--duration', '1s', '--conns', '2',
+                    '--rows', 'was,fcgi,was-1m,fcgi-1m'])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    for label in ('WAS hello', 'FastCGI hello', 'WAS 1 MiB',
+                  'FastCGI 1 MiB'):
+        line = [l for l in out.splitlines()
+                if l.startswith('| %s |' % label)]
+        assert line and 'check failed' not in line[0] and \
+            'wrk failed' not in line[0], out
+    assert '- WAS hello / FastCGI hello: ' in out
+    assert '- WAS 1 MiB / FastCGI 1 MiB (target: above 1' in out

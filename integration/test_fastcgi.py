@@ -929,3 +929,26 @@ def test_http_cache(portierd_factory, site, apps):
     # without Cache-Control nothing is stored
     assert d.request('GET', '/x')[2] == b'Hello, world!\n'
     stop_and_check_children(d)
+
+
+def test_http_cache_revalidation(portierd_factory, site, apps):
+    """A FastCGI entry with ETag and no-cache is revalidated on each use:
+    the application gets the entry's ETag in HTTP_IF_NONE_MATCH (not the
+    client's), its 304 refreshes the entry and the client gets the stored
+    body, so the application's 200 count stays 1."""
+    s = site({'/': spawned(apps['hello'])})
+    d = start(portierd_factory, s, 'set http_cache_size = "1 MB"\n')
+    s1, r1, b1 = d.request('GET', '/c?etag')
+    assert s1 == 200 and b1.endswith(b'/1\n')
+    for h in ({}, {'If-None-Match': '"other"'}):
+        s2, r2, b2 = d.request('GET', '/c?etag', h)
+        assert (s2, b2) == (200, b1)
+        assert r2.getheader('ETag') == '"e1"'
+        assert r2.getheader('Age') is not None
+    # the client's own matching conditional: its 304, from the entry
+    assert d.request('GET', '/c?etag', {'If-None-Match': '"e1"'})[0] == 304
+    # without the cache the application answers 200 each time
+    d2 = start(portierd_factory, s, 'set http_cache_size = "0"\n')
+    assert d2.request('GET', '/c?etag')[2] != \
+        d2.request('GET', '/c?etag')[2]
+    stop_and_check_children(d)

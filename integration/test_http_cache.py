@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import socketserver
 import subprocess
 import tempfile
 import threading
@@ -26,8 +27,9 @@ class CountingBackend:
     (status, [(name, value)], body)); counts requests and keeps the last
     request headers per path."""
 
-    def __init__(self):
+    def __init__(self, unix_path=None):
         self.routes = {}
+        self.extra = {}         # path -> more translation packets
         self.counts = {}
         self.seen = {}
         self.lock = threading.Lock()
@@ -81,9 +83,15 @@ class CountingBackend:
                 self.rfile.read(n)
                 self.answer(False)
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+        if unix_path is not None:
+            self.server = socketserver.ThreadingUnixStreamServer(unix_path,
+                                                                 H)
+            self.port = None
+        else:
+            self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                          H)
+            self.port = self.server.server_address[1]
         self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()
@@ -121,6 +129,7 @@ def cached(portierd_factory):
                packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port)]
         if path in tags:
             out.append(packet('CACHE_TAG', tags[path]))
+        out += backend.extra.get(path, [])
         return out
 
     srv = ScriptedTranslationServer(handler)
@@ -530,3 +539,358 @@ def test_session_user(portierd_factory):
     finally:
         srv.stop()
         backend.stop()
+
+
+# ---- EAGER_CACHE, IGNORE_NO_CACHE, AUTO_FLUSH_CACHE ----
+
+def test_eager_cache(cached):
+    """EAGER_CACHE stores a response without cache headers; without it the
+    same response is not stored; no-store still wins."""
+    d, b, _, _ = cached
+    for path in ('/eager', '/plain-e', '/eager-ns'):
+        b.routes[path] = fixed(200, [('Content-Type', 'text/plain')], b'e')
+    b.routes['/eager-ns'] = fixed(200, [('Cache-Control', 'no-store')], b'n')
+    b.extra['/eager'] = [packet('EAGER_CACHE')]
+    b.extra['/eager-ns'] = [packet('EAGER_CACHE')]
+    for _ in range(3):
+        assert get(d, '/eager')[2] == b'e'
+        assert get(d, '/plain-e')[2] == b'e'
+        assert get(d, '/eager-ns')[2] == b'n'
+    assert b.count('/eager') == 1
+    assert b.count('/plain-e') == 3
+    assert b.count('/eager-ns') == 3
+    r = get(d, '/eager')[1]
+    assert r.getheader('Age') is not None
+
+
+def test_ignore_no_cache(cached):
+    """IGNORE_NO_CACHE: the client's no-cache does not reach past a fresh
+    entry of that address; other addresses still obey it."""
+    d, b, _, _ = cached
+    b.routes['/inc'] = fixed(200, [('Cache-Control', 'max-age=60')], b'i')
+    b.routes['/obey'] = fixed(200, [('Cache-Control', 'max-age=60')], b'o')
+    b.extra['/inc'] = [packet('IGNORE_NO_CACHE')]
+    for h in ({}, {'Cache-Control': 'no-cache'}, {'Pragma': 'no-cache'},
+              {'Cache-Control': 'max-age=0'}):
+        assert get(d, '/inc', h)[2] == b'i'
+        assert get(d, '/obey', h)[2] == b'o'
+    assert b.count('/inc') == 1
+    assert b.count('/obey') == 4
+    # no-store still bypasses the cache
+    get(d, '/inc', {'Cache-Control': 'no-store'})
+    assert b.count('/inc') == 2
+
+
+def test_auto_flush_cache(cached):
+    """AUTO_FLUSH_CACHE: a modifying request flushes the address's
+    CACHE_TAG (every entry with it); GET and HEAD do not, and a tagged
+    address without the packet does not flush."""
+    d, b, tags, _ = cached
+    for path in ('/af', '/af2', '/other', '/noflush'):
+        b.routes[path] = fixed(200, [('Cache-Control', 'max-age=60')],
+                               path.encode())
+    tags['/af'] = 'shop'
+    tags['/af2'] = 'shop'
+    tags['/other'] = 'blog'
+    tags['/noflush'] = 'shop'
+    b.extra['/af'] = [packet('AUTO_FLUSH_CACHE')]
+    b.extra['/af2'] = [packet('AUTO_FLUSH_CACHE')]
+
+    def fill():
+        for path in ('/af', '/af2', '/other'):
+            assert get(d, path)[0] == 200
+
+    fill()
+    fill()
+    assert [b.count(p) for p in ('/af', '/af2', '/other')] == [1, 1, 1]
+    # HEAD and GET keep the entries
+    get(d, '/af', method='HEAD')
+    fill()
+    assert [b.count(p) for p in ('/af', '/af2', '/other')] == [1, 1, 1]
+    # a modifying request to a tagged address without AUTO_FLUSH_CACHE
+    assert d.request('POST', '/noflush', {}, b'x')[0] == 200
+    fill()
+    assert [b.count(p) for p in ('/af', '/af2', '/other')] == [1, 1, 1]
+    # POST to /af flushes "shop": /af and /af2 are asked again, /other not
+    assert d.request('POST', '/af', {}, b'x')[0] == 200
+    assert b.count('/af') == 2          # the POST itself
+    fill()
+    assert [b.count(p) for p in ('/af', '/af2', '/other')] == [3, 2, 1]
+    fill()
+    assert [b.count(p) for p in ('/af', '/af2', '/other')] == [3, 2, 1]
+    # DELETE, PUT and PATCH flush too (the backend answers 501 to them)
+    for method in ('DELETE', 'PUT', 'PATCH'):
+        d.request(method, '/af2', {}, b'y')
+        before = b.count('/af')
+        fill()
+        assert b.count('/af') == before + 1
+
+
+# ---- unix: HTTP addresses ----
+
+def test_unix_backend(portierd_factory):
+    """HTTP addresses with unix: URLs are cached; the socket is part of the
+    key, so two sockets with the same path are two resources."""
+    names = ['@portier-test-hcache-unix-%d-%s-%d' % (
+        os.getpid(), uuid.uuid4().hex[:8], i) for i in range(2)]
+    backends = [CountingBackend('\0' + n[1:]) for n in names]
+    for i, be in enumerate(backends):
+        be.routes['/same'] = fixed(200, [('Cache-Control', 'max-age=60')],
+                                   b'backend %d' % i)
+
+    def handler(req):
+        i = 1 if req.text('URI').startswith('/two') else 0
+        return [packet('HTTP', 'unix:/same'),
+                packet('ADDRESS_STRING', names[i])]
+
+    srv = ScriptedTranslationServer(handler)
+    srv.start()
+    try:
+        d = portierd_factory([srv.address],
+                             config='set http_cache_size = "1 MB"\n')
+        for _ in range(3):
+            assert get(d, '/one')[2] == b'backend 0'
+            assert get(d, '/two')[2] == b'backend 1'
+        assert backends[0].count('/same') == 1
+        assert backends[1].count('/same') == 1
+        r = get(d, '/one')[1]
+        assert r.getheader('Age') is not None
+    finally:
+        srv.stop()
+        for be in backends:
+            be.stop()
+
+
+# ---- CGI revalidation ----
+
+CGI_ETAG_SCRIPT = '''#!/bin/sh
+echo "${HTTP_IF_NONE_MATCH:-none}" >> "%(log)s"
+if [ "$HTTP_IF_NONE_MATCH" = '"c1"' ]; then
+  echo "Status: 304 Not Modified"
+  echo 'ETag: "c1"'
+  echo "Cache-Control: max-age=1"
+  echo ""
+  exit 0
+fi
+echo "Content-Type: text/plain"
+echo 'ETag: "c1"'
+echo "Cache-Control: max-age=1"
+echo ""
+echo "pid $$"
+'''
+
+
+def test_cgi_revalidation(portierd_factory):
+    """A stale CGI entry is revalidated: the program sees the entry's
+    ETag in HTTP_IF_NONE_MATCH (not the client's), its 304 refreshes the
+    entry, and the client gets the stored body (or its own 304)."""
+    tmp = tempfile.mkdtemp(prefix='portier-hcache-cgi-')
+    try:
+        os.chmod(tmp, 0o777)
+        log = os.path.join(tmp, 'log')
+        with open(log, 'w'):
+            pass
+        os.chmod(log, 0o666)
+        script = os.path.join(tmp, 'etag.sh')
+        with open(script, 'w') as f:
+            f.write(CGI_ETAG_SCRIPT % {'log': log})
+        os.chmod(script, 0o755)
+        srv = ScriptedTranslationServer(lambda req: [packet('CGI', script)])
+        srv.start()
+
+        def seen():
+            with open(log) as f:
+                return f.read().split()
+
+        try:
+            d = portierd_factory([srv.address], config=spawn_block() +
+                                 'set http_cache_size = "1 MB"\n')
+            s1, _, b1 = get(d, '/x')
+            assert s1 == 200 and b1.startswith(b'pid ')
+            assert get(d, '/x')[2] == b1
+            assert seen() == ['none']
+            time.sleep(1.2)
+            # stale: the client's own If-None-Match is replaced by ours
+            s2, r2, b2 = get(d, '/x', {'If-None-Match': '"other"'})
+            assert (s2, b2) == (200, b1)
+            assert r2.getheader('ETag') == '"c1"'
+            assert seen() == ['none', '"c1"']
+            # refreshed: fresh again without the program
+            assert get(d, '/x')[2] == b1
+            assert len(seen()) == 2
+            # stale again, the client's matching conditional: its 304
+            time.sleep(1.2)
+            assert get(d, '/x', {'If-None-Match': '"c1"'})[0] == 304
+            assert seen() == ['none', '"c1"', '"c1"']
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(tmp)
+
+
+# ---- more of RFC 9111 end to end ----
+
+def http_date(t):
+    return time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(t))
+
+
+def test_expires(cached):
+    """Expires minus Date is the lifetime; an Expires in the past or an
+    invalid one is stale at once (without a validator: not stored)."""
+    d, b, _, _ = cached
+
+    def future(h):
+        now = time.time()
+        return 200, [('Date', http_date(now)),
+                     ('Expires', http_date(now + 60))], b'f'
+
+    def past(h):
+        now = time.time()
+        return 200, [('Date', http_date(now)),
+                     ('Expires', http_date(now - 60))], b'p'
+
+    b.routes['/exp-f'] = future
+    b.routes['/exp-p'] = past
+    b.routes['/exp-bad'] = fixed(200, [('Expires', '0')], b'b')
+    for _ in range(3):
+        assert get(d, '/exp-f')[2] == b'f'
+        assert get(d, '/exp-p')[2] == b'p'
+        assert get(d, '/exp-bad')[2] == b'b'
+    assert b.count('/exp-f') == 1
+    assert b.count('/exp-p') == 3
+    assert b.count('/exp-bad') == 3
+
+
+def test_s_maxage_and_must_revalidate_shared(cached):
+    """With Authorization, s-maxage and must-revalidate make a response
+    storable and the entry answers requests with and without it; max-age
+    alone does not (test_authorization)."""
+    d, b, _, _ = cached
+    auth = {'Authorization': 'Basic dTpw'}
+    b.routes['/sm'] = fixed(200, [('Cache-Control', 's-maxage=60')], b's')
+    b.routes['/mr'] = fixed(200, [('Cache-Control',
+                                   'max-age=60, must-revalidate')], b'm')
+    for path in ('/sm', '/mr'):
+        get(d, path, auth)
+        get(d, path, auth)
+        get(d, path)
+        assert b.count(path) == 1
+
+
+def test_revalidation_last_modified(cached):
+    """A stale entry with only Last-Modified is revalidated with
+    If-Modified-Since; the 304's max-age refreshes it."""
+    d, b, _, _ = cached
+    lm = http_date(time.time() - 3600)
+
+    def route(h):
+        if h.get('If-Modified-Since') == lm:
+            return 304, [('Cache-Control', 'max-age=60')], b''
+        return 200, [('Last-Modified', lm), ('Cache-Control', 'no-cache'),
+                     ('Content-Type', 'text/plain')], b'lm body'
+
+    b.routes['/lm'] = route
+    assert get(d, '/lm')[2] == b'lm body'
+    # no-cache: lifetime 0, the next use revalidates
+    s, r, body = get(d, '/lm')
+    assert (s, body) == (200, b'lm body')
+    assert b.count('/lm') == 2
+    assert b.seen['/lm'].get('if-modified-since') == lm
+    assert 'if-none-match' not in b.seen['/lm']
+    assert r.getheader('Last-Modified') == lm
+    # the 304 said max-age=60: fresh now
+    assert get(d, '/lm')[2] == b'lm body'
+    assert b.count('/lm') == 2
+    # the client's If-Modified-Since at Last-Modified: 304 from the entry
+    assert get(d, '/lm', {'If-Modified-Since': lm})[0] == 304
+    assert b.count('/lm') == 2
+
+
+def test_unsafe_request_invalidates(cached):
+    """RFC 9111 section 4.4: a POST (PUT, DELETE...) answered with 2xx or
+    3xx drops the entries of its URI, every Vary variant; an error
+    answer and other URIs keep theirs."""
+    d, b, _, _ = cached
+    state = {'post': 200}
+
+    def route(h):
+        enc = h.get('Accept-Encoding', 'none')
+        return (200, [('Cache-Control', 'max-age=60'),
+                      ('Vary', 'Accept-Encoding')], enc.encode())
+
+    def maybe_post(h):
+        if 'Content-Length' in h:       # the POST
+            return state['post'], [], b'posted'
+        return route(h)
+
+    b.routes['/inv'] = maybe_post
+    b.routes['/keep'] = route
+
+    def fill():
+        assert get(d, '/inv', {'Accept-Encoding': 'gzip'})[2] == b'gzip'
+        assert get(d, '/inv', {'Accept-Encoding': 'br'})[2] == b'br'
+        assert get(d, '/keep')[2] == b'identity'
+
+    fill()
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (2, 1)
+    # an error answer invalidates nothing
+    state['post'] = 500
+    assert d.request('POST', '/inv', {}, b'x')[0] == 500
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (3, 1)
+    # a 200: both variants of /inv go, /keep stays
+    state['post'] = 200
+    assert d.request('POST', '/inv', {}, b'x')[0] == 200
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (6, 1)
+    fill()
+    assert (b.count('/inv'), b.count('/keep')) == (6, 1)
+
+
+CGI_REDIRECT_SCRIPT = '''#!/bin/sh
+case "$REQUEST_URI" in
+  /other*)
+    echo "Content-Type: text/plain"
+    echo ""
+    echo "inm ${HTTP_IF_NONE_MATCH:-none}"
+    exit 0 ;;
+esac
+if [ -n "$HTTP_IF_NONE_MATCH" ]; then
+  echo "Location: /other"
+  echo ""
+  exit 0
+fi
+echo "Content-Type: text/plain"
+echo 'ETag: "c1"'
+echo "Cache-Control: max-age=1"
+echo ""
+echo "first"
+'''
+
+
+def test_cgi_revalidation_local_redirect(portierd_factory):
+    """A CGI program that answers our revalidation with a local redirect:
+    the redirected request sees the client's headers again, not the
+    entry's If-None-Match."""
+    tmp = tempfile.mkdtemp(prefix='portier-hcache-cgi-')
+    try:
+        os.chmod(tmp, 0o755)
+        script = os.path.join(tmp, 'redir.sh')
+        with open(script, 'w') as f:
+            f.write(CGI_REDIRECT_SCRIPT)
+        os.chmod(script, 0o755)
+        srv = ScriptedTranslationServer(lambda req: [packet('CGI', script)])
+        srv.start()
+        try:
+            d = portierd_factory([srv.address], config=spawn_block() +
+                                 'set http_cache_size = "1 MB"\n')
+            assert get(d, '/x')[2] == b'first\n'
+            time.sleep(1.2)
+            assert get(d, '/x')[2] == b'inm none\n'
+            assert get(d, '/x', {'If-None-Match': '"zz"'})[2] == \
+                b'inm "zz"\n'
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(tmp)

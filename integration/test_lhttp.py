@@ -175,3 +175,48 @@ def test_sighup_fades_processes(lhttp_server):
     status, _, body = d.request('GET', '/slow?0')
     assert status == 200 and body != first, d.log()
     assert wait_for(lambda: len(children(d.proc.pid)) == 1, 10)
+
+
+def test_http_cache(lhttp_server):
+    """LHTTP responses go through the HTTP cache (docs/http-cache.md),
+    keyed by the program, not by the process's socket: the program's
+    request count shows whether it was asked."""
+    d = lhttp_server(settings='set http_cache_size = "1 MB"\n',
+                     extra=lambda uri: (
+                         [packet('EAGER_CACHE')] if uri == '/count' else []))
+    s1, _, b1 = d.request('GET', '/cacheable')
+    s2, r2, b2 = d.request('GET', '/cacheable')
+    assert (s1, s2) == (200, 200) and b1 == b2 and b1.endswith(b'/1\n')
+    assert r2.getheader('Age') is not None
+    # no cache headers, but EAGER_CACHE: stored
+    c1 = d.request('GET', '/count')[2]
+    assert c1.endswith(b'/2\n') and d.request('GET', '/count')[2] == c1
+    # /info has no cache headers and no EAGER_CACHE: asked each time
+    d.request('GET', '/info')
+    assert d.request('GET', '/cacheable')[2] == b1
+
+
+def test_http_cache_other_program(portierd_factory, prog):
+    """Two programs (here: the same binary with other arguments) are two
+    backends: one's entry does not answer for the other, though the
+    LHTTP_URI and the Host are the same."""
+    def handler(req):
+        out = [packet('LHTTP_PATH', prog), packet('LHTTP_URI', '/cacheable')]
+        if req.text('URI').startswith('/b'):
+            out.append(packet('APPEND', 'b'))
+        return out
+
+    srv = ScriptedTranslationServer(handler)
+    srv.start()
+    try:
+        conf = 'set http_cache_size = "1 MB"\n'
+        if os.geteuid() == 0:
+            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
+        d = portierd_factory([srv.address], config=conf)
+        a = d.request('GET', '/a')[2]
+        b = d.request('GET', '/b')[2]
+        assert a.endswith(b'/1\n') and b.endswith(b'/1\n') and a != b
+        assert d.request('GET', '/a')[2] == a
+        assert d.request('GET', '/b')[2] == b
+    finally:
+        srv.stop()

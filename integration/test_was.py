@@ -462,3 +462,21 @@ def test_http_cache(was_server):
     n1 = d.request('GET', '/cacheable?nostore')[2]
     n2 = d.request('GET', '/cacheable?nostore')[2]
     assert n1 != n2 and n1 != b1
+
+
+def test_http_cache_revalidation(was_server):
+    """A WAS entry with ETag and no-cache is revalidated on each use: the
+    application gets the entry's ETag in If-None-Match (not the
+    client's), its 304 refreshes the entry and the client gets the stored
+    body, so the application's 200 count stays 1."""
+    d = was_server('set http_cache_size = "1 MB"\n')
+    s1, _, b1 = d.request('GET', '/etag')
+    assert s1 == 200 and b1.endswith(b'/1\n')
+    for h in ({}, {'If-None-Match': '"other"'}):
+        s2, r2, b2 = d.request('GET', '/etag', h)
+        assert (s2, b2) == (200, b1)
+        assert r2.getheader('ETag') == '"e1"'
+    assert d.request('GET', '/etag', {'If-None-Match': '"e1"'})[0] == 304
+    # without the cache the application answers 200 each time
+    d2 = was_server('set http_cache_size = "0"\n')
+    assert d2.request('GET', '/etag')[2] != d2.request('GET', '/etag')[2]

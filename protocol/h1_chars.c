@@ -1,6 +1,9 @@
 /* The character-class table of h1_chars.h, computed by macros from the
- * RFC definitions so no row is typed by hand. */
+ * RFC definitions so no row is typed by hand, and the field-line checks
+ * of the head parsers. */
 #include "h1_chars.h"
+
+#include <stdio.h>
 
 #define IS_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
@@ -51,3 +54,66 @@
 const uint8_t h1_char_class[256] = {
     R64(0), R64(64), R64(128), R64(192),
 };
+
+bool
+h1_eq_lower(const uint8_t *s, size_t n, const char *lower)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        if (lower[i] == '\0' || h1_lower(s[i]) != (uint8_t)lower[i])
+            return false;
+    }
+    return lower[i] == '\0';
+}
+
+bool
+h1_parse_field_line(const uint8_t *buf, size_t i, size_t end, size_t hn,
+                    struct h1_field_line *out,
+                    char err[H1_FIELD_ERROR_SIZE])
+{
+    size_t s = i;
+    while (h1_is_tchar(buf[i]))
+        i++;
+    if (buf[i] != ':') {
+        uint8_t c = buf[i];
+        if (h1_is_ows(c))
+            snprintf(err, H1_FIELD_ERROR_SIZE,
+                     "whitespace between the name and the colon in "
+                     "header %zu", hn);
+        else if (c == '\r' || c == '\n')
+            snprintf(err, H1_FIELD_ERROR_SIZE, "no colon in header %zu", hn);
+        else
+            snprintf(err, H1_FIELD_ERROR_SIZE,
+                     "invalid byte 0x%02x in the name of header %zu", c, hn);
+        return false;
+    }
+    if (i == s) {
+        snprintf(err, H1_FIELD_ERROR_SIZE, "empty name in header %zu", hn);
+        return false;
+    }
+    size_t name_end = i++;
+    while (h1_is_ows(buf[i]))
+        i++;
+    size_t vs = i;
+    i = h1_skip_field_value(buf, i, end);
+    if (buf[i] != '\r' || buf[i + 1] != '\n') {
+        uint8_t c = buf[i];
+        if (c == '\n' || c == '\r' || c == 0)
+            snprintf(err, H1_FIELD_ERROR_SIZE, "%s in header %zu",
+                     c == '\n' ? "bare LF" : c == '\r' ? "bare CR" : "NUL",
+                     hn);
+        else
+            snprintf(err, H1_FIELD_ERROR_SIZE,
+                     "control character 0x%02x in header %zu", c, hn);
+        return false;
+    }
+    size_t ve = i;
+    while (ve > vs && h1_is_ows(buf[ve - 1]))
+        ve--;
+    out->name_start = s;
+    out->name_end = name_end;
+    out->value_start = vs;
+    out->value_end = ve;
+    out->next = i + 2;
+    return true;
+}

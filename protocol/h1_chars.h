@@ -20,6 +20,14 @@
  *   character, optional whitespace (SP or HTAB, RFC 9110 §5.6.3), bytes
  *   fit for a field value, and the value of a HEXDIG (-1 for any other
  *   byte).
+ * - The field-line checks of both head parsers (h1_request,
+ *   h1_response_head): h1_skip_ows(), h1_skip_token() and
+ *   h1_skip_field_value() step over a run of one class; h1_eq_lower()
+ *   compares with a lower-case literal, ignoring ASCII case;
+ *   h1_parse_field_line() takes one "name: value CRLF" line apart and
+ *   explains a malformed one in a sentence naming the header's number.
+ *   The word-at-a-time tests (h1_word_*) are exact: they may send a word
+ *   to the byte loop for nothing, never let a wrong byte through.
  */
 #ifndef PORTIER_H1_CHARS_H
 #define PORTIER_H1_CHARS_H
@@ -27,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define H1_C_TCHAR 0x01u
 #define H1_C_VALUE 0x02u
@@ -81,5 +90,103 @@ h1_hex_value(uint8_t c)
         return c - 'a' + 10;
     return -1;
 }
+
+/* ---- word-at-a-time tests (SWAR) ----------------------------------- */
+
+#define H1_WORD_ONES 0x0101010101010101u
+#define H1_WORD_HIGHS 0x8080808080808080u
+
+/** Eight bytes from p, any alignment. */
+static inline uint64_t
+h1_word_load(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/** Non-zero when some byte of x is below n (n <= 128); may also be
+ *  non-zero for a word without one (never zero for a word with one). */
+static inline uint64_t
+h1_word_has_less(uint64_t x, uint8_t n)
+{
+    return (x - H1_WORD_ONES * n) & ~x & H1_WORD_HIGHS;
+}
+
+/** Non-zero when some byte of x equals v (the same caveat). */
+static inline uint64_t
+h1_word_has_byte(uint64_t x, uint8_t v)
+{
+    uint64_t y = x ^ (H1_WORD_ONES * v);
+    return (y - H1_WORD_ONES) & ~y & H1_WORD_HIGHS;
+}
+
+/* ---- field lines ----------------------------------------------------- */
+
+/** The first index from i below n that is not SP or HTAB (n if none). */
+static inline size_t
+h1_skip_ows(const uint8_t *v, size_t i, size_t n)
+{
+    while (i < n && h1_is_ows(v[i]))
+        i++;
+    return i;
+}
+
+/** The first index from i below n that is not a tchar (n if none). */
+static inline size_t
+h1_skip_token(const uint8_t *v, size_t i, size_t n)
+{
+    while (i < n && h1_is_tchar(v[i]))
+        i++;
+    return i;
+}
+
+/**
+ * The first index from i whose byte is not a field-value character.
+ * There must be one before `end` (a head ends in LF, which is not), and
+ * no load goes past `end`: words of eight while they hold no control
+ * character (HTAB included) and no DEL, then the table byte by byte.
+ */
+static inline size_t
+h1_skip_field_value(const uint8_t *buf, size_t i, size_t end)
+{
+    while (end - i >= 8) {
+        uint64_t x = h1_word_load(buf + i);
+        if (h1_word_has_less(x, 0x20) | h1_word_has_byte(x, 0x7f))
+            break;
+        i += 8;
+    }
+    while (h1_char_class[buf[i]] & H1_C_VALUE)
+        i++;
+    return i;
+}
+
+/** Do the n bytes of s equal `lower` (a lower-case literal), ignoring
+ *  ASCII case?  Lengths must match too. */
+bool
+h1_eq_lower(const uint8_t *s, size_t n, const char *lower);
+
+/** One field line, as offsets into the buffer h1_parse_field_line() read. */
+struct h1_field_line {
+    size_t name_start, name_end;    /* the name, without the colon */
+    size_t value_start, value_end;  /* without leading and trailing OWS */
+    size_t next;                    /* after its CRLF */
+};
+
+/** Room for every sentence of h1_parse_field_line(). */
+#define H1_FIELD_ERROR_SIZE 80
+
+/**
+ * Take apart the field line at buf[i] (RFC 9110 §5, RFC 9112 §5):
+ * a non-empty token, a colon right after it, OWS, a field value, OWS and
+ * CRLF.  `end` is the length of the head, whose last byte is a LF; hn is
+ * the line's header number, for the messages.  Returns true with *out
+ * filled, or false with a sentence in err ("no colon in header 3",
+ * "bare LF in header 2", "control character 0x01 in header 1", ...).
+ */
+bool
+h1_parse_field_line(const uint8_t *buf, size_t i, size_t end, size_t hn,
+                    struct h1_field_line *out,
+                    char err[H1_FIELD_ERROR_SIZE]);
 
 #endif

@@ -107,24 +107,13 @@ method_from_token(const uint8_t *s, size_t n)
     return H1_METHOD_OTHER;
 }
 
-/* ASCII case-insensitive comparison with a lower-case literal. */
-static bool
-eq_ci(const uint8_t *s, size_t n, const char *lower)
-{
-    size_t i = 0;
-    for (; i < n; i++) {
-        if (lower[i] == '\0' || h1_lower(s[i]) != (uint8_t)lower[i])
-            return false;
-    }
-    return lower[i] == '\0';
-}
-
 const struct h1_header *
-h1_request_find(const struct h1_request *req, const char *name)
+h1_header_find(const struct h1_header *headers, size_t count,
+               const char *name)
 {
     size_t n = strlen(name);
-    for (size_t i = 0; i < req->header_count; i++) {
-        const struct h1_header *h = &req->headers[i];
+    for (size_t i = 0; i < count; i++) {
+        const struct h1_header *h = &headers[i];
         if (h->name.len != n)
             continue;
         size_t k = 0;
@@ -134,6 +123,55 @@ h1_request_find(const struct h1_request *req, const char *name)
         if (k == n)
             return h;
     }
+    return NULL;
+}
+
+const struct h1_header *
+h1_request_find(const struct h1_request *req, const char *name)
+{
+    return h1_header_find(req->headers, req->header_count, name);
+}
+
+unsigned
+h1_connection_bits(const uint8_t *v, size_t n)
+{
+    unsigned bits = 0;
+    size_t i = 0;
+    while (i < n) {
+        i = h1_skip_ows(v, i, n);
+        size_t s = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && h1_is_ows(v[e - 1]))
+            e--;
+        if (h1_eq_lower(v + s, e - s, "close"))
+            bits |= H1_CONN_CLOSE;
+        else if (h1_eq_lower(v + s, e - s, "keep-alive"))
+            bits |= H1_CONN_KEEP_ALIVE;
+        else if (h1_eq_lower(v + s, e - s, "upgrade"))
+            bits |= H1_CONN_UPGRADE;
+        if (i < n)
+            i++;
+    }
+    return bits;
+}
+
+const char *
+h1_content_length_parse(const uint8_t *v, size_t n, uint64_t *value)
+{
+    if (n == 0)
+        return "empty Content-Length";
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return "Content-Length is not a decimal number";
+        unsigned d = (unsigned)(v[i] - '0');
+        if (x > ((uint64_t)INT64_MAX - d) / 10)
+            return "Content-Length over 2^63-1";
+        x = x * 10 + d;
+    }
+    *value = x;
     return NULL;
 }
 
@@ -176,7 +214,7 @@ scan_line0(struct h1_parser *p, const uint8_t *buf, size_t len)
 
     if (!p->method_done) {
         size_t i = p->method_scan;
-        while (i < avail && (h1_char_class[buf[i]] & H1_C_TCHAR))
+        while (i < avail && h1_is_tchar(buf[i]))
             i++;
         p->method_scan = i;
         if (i < avail) {
@@ -253,63 +291,22 @@ scan_headers(struct h1_parser *p, const uint8_t *buf, size_t len)
 /* ---- parse ----------------------------------------------------------- */
 
 /*
- * Word-at-a-time fast paths for the two long runs of a head: field values
- * and the request-target.  Eight bytes are loaded at once and tested with
- * the classic SWAR tricks ("some byte is less than n", "some byte equals
- * v"), which have no false negatives; a word that may hold a byte the
- * fast path does not take goes to the byte loop with the table, which
- * decides.  `end` is the head's length: no load goes past it.
+ * A word-at-a-time fast path for the request-target, as
+ * h1_skip_field_value() has for field values: eight bytes are loaded at
+ * once and tested with the SWAR tests of h1_chars.h, which have no false
+ * negatives; a word that may hold a byte the fast path does not take goes
+ * to the byte loop with the table, which decides.  `end` is the head's
+ * length: no load goes past it.
  */
-#define ONES 0x0101010101010101u
-#define HIGHS 0x8080808080808080u
-
-static inline uint64_t
-load64(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, sizeof(x));
-    return x;
-}
-
-/* Non-zero when some byte of x is below n (n <= 128). */
-static inline uint64_t
-has_less(uint64_t x, uint8_t n)
-{
-    return (x - ONES * n) & ~x & HIGHS;
-}
-
-/* Non-zero when some byte of x equals v. */
-static inline uint64_t
-has_byte(uint64_t x, uint8_t v)
-{
-    uint64_t y = x ^ (ONES * v);
-    return (y - ONES) & ~y & HIGHS;
-}
-
-/* Field-value bytes from i: controls (HTAB too) and DEL stop the words. */
-static size_t
-skip_value(const uint8_t *buf, size_t i, size_t end)
-{
-    while (end - i >= 8) {
-        uint64_t x = load64(buf + i);
-        if (has_less(x, 0x20) | has_byte(x, 0x7f))
-            break;
-        i += 8;
-    }
-    while (h1_char_class[buf[i]] & H1_C_VALUE)
-        i++;
-    return i;
-}
-
 /* Request-target bytes from i: SP and below, '#', DEL and non-ASCII stop
  * the words. */
 static size_t
 skip_target(const uint8_t *buf, size_t i, size_t end)
 {
     while (end - i >= 8) {
-        uint64_t x = load64(buf + i);
-        if (has_less(x, 0x21) | has_byte(x, '#') | has_byte(x, 0x7f) |
-            (x & HIGHS))
+        uint64_t x = h1_word_load(buf + i);
+        if (h1_word_has_less(x, 0x21) | h1_word_has_byte(x, '#') |
+            h1_word_has_byte(x, 0x7f) | (x & H1_WORD_HIGHS))
             break;
         i += 8;
     }
@@ -413,9 +410,9 @@ parse_target(struct h1_parser *p, struct h1_request *r)
 
     /* absolute-form (RFC 9112 §3.2.2), http and https only. */
     size_t slen;
-    if (n > 7 && eq_ci(t, 7, "http://"))
+    if (n > 7 && h1_eq_lower(t, 7, "http://"))
         slen = 4;
-    else if (n > 8 && eq_ci(t, 8, "https://"))
+    else if (n > 8 && h1_eq_lower(t, 8, "https://"))
         slen = 5;
     else
         return fail(p, 400,
@@ -493,20 +490,10 @@ on_content_length(struct h1_parser *p, struct h1_request *r,
                   struct head_facts *f, const uint8_t *v, size_t n,
                   size_t hn)
 {
-    if (n == 0)
-        return fail(p, 400, "empty Content-Length (header %zu)", hn);
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return fail(p, 400,
-                        "Content-Length is not a decimal number (header %zu)",
-                        hn);
-        unsigned d = (unsigned)(v[i] - '0');
-        if (x > ((uint64_t)INT64_MAX - d) / 10)
-            return fail(p, 400, "Content-Length over 2^63-1 (header %zu)",
-                        hn);
-        x = x * 10 + d;
-    }
+    uint64_t x;
+    const char *why = h1_content_length_parse(v, n, &x);
+    if (why != NULL)
+        return fail(p, 400, "%s (header %zu)", why, hn);
     if (r->has_content_length && r->content_length != x)
         return fail(p, 400,
                     "Content-Length values differ (headers %zu and %zu)",
@@ -518,22 +505,6 @@ on_content_length(struct h1_parser *p, struct h1_request *r,
     return H1_DONE;
 }
 
-static size_t
-skip_ows(const uint8_t *v, size_t i, size_t n)
-{
-    while (i < n && (v[i] == ' ' || v[i] == '\t'))
-        i++;
-    return i;
-}
-
-static size_t
-skip_token(const uint8_t *v, size_t i, size_t n)
-{
-    while (i < n && (h1_char_class[v[i]] & H1_C_TCHAR))
-        i++;
-    return i;
-}
-
 /* transfer-parameter list after a coding: *( OWS ";" OWS token BWS "="
  * BWS ( token / quoted-string ) ) (RFC 9110 §10.1.4).  Returns the index
  * after it or (size_t)-1 when malformed. */
@@ -541,18 +512,18 @@ static size_t
 skip_params(const uint8_t *v, size_t i, size_t n, bool *any)
 {
     for (;;) {
-        size_t j = skip_ows(v, i, n);
+        size_t j = h1_skip_ows(v, i, n);
         if (j == n || v[j] != ';')
             return i;
         *any = true;
-        j = skip_ows(v, j + 1, n);
-        size_t k = skip_token(v, j, n);
+        j = h1_skip_ows(v, j + 1, n);
+        size_t k = h1_skip_token(v, j, n);
         if (k == j)
             return (size_t)-1;
-        k = skip_ows(v, k, n);
+        k = h1_skip_ows(v, k, n);
         if (k == n || v[k] != '=')
             return (size_t)-1;
-        k = skip_ows(v, k + 1, n);
+        k = h1_skip_ows(v, k + 1, n);
         if (k < n && v[k] == '"') {
             k++;
             for (;;) {
@@ -572,7 +543,7 @@ skip_params(const uint8_t *v, size_t i, size_t n, bool *any)
             }
             k++;
         } else {
-            size_t e = skip_token(v, k, n);
+            size_t e = h1_skip_token(v, k, n);
             if (e == k)
                 return (size_t)-1;
             k = e;
@@ -589,9 +560,9 @@ on_transfer_encoding(struct h1_parser *p, struct head_facts *f,
     f->te_seen = true;
     size_t i = 0;
     for (;;) {
-        i = skip_ows(v, i, n);
+        i = h1_skip_ows(v, i, n);
         size_t s = i;
-        i = skip_token(v, i, n);
+        i = h1_skip_token(v, i, n);
         if (i == s)
             return fail(p, 400,
                         "empty or invalid element in Transfer-Encoding "
@@ -602,7 +573,7 @@ on_transfer_encoding(struct h1_parser *p, struct head_facts *f,
         if (e == (size_t)-1)
             return fail(p, 400,
                         "invalid transfer-coding parameter (header %zu)", hn);
-        if (eq_ci(v + s, i - s, "chunked")) {
+        if (h1_eq_lower(v + s, i - s, "chunked")) {
             if (params)
                 return fail(p, 400,
                             "chunked with parameters (header %zu)", hn);
@@ -619,36 +590,12 @@ on_transfer_encoding(struct h1_parser *p, struct head_facts *f,
                 f->te_other.len = i - s;
             }
         }
-        i = skip_ows(v, e, n);
+        i = h1_skip_ows(v, e, n);
         if (i == n)
             return H1_DONE;
         if (v[i] != ',')
             return fail(p, 400, "invalid Transfer-Encoding (header %zu)", hn);
         i++;
-    }
-}
-
-/* Connection: 1#token; only close, keep-alive and upgrade matter. */
-static void
-on_connection(struct h1_request *r, const uint8_t *v, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        i = skip_ows(v, i, n);
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (eq_ci(v + s, e - s, "close"))
-            r->connection |= H1_CONN_CLOSE;
-        else if (eq_ci(v + s, e - s, "keep-alive"))
-            r->connection |= H1_CONN_KEEP_ALIVE;
-        else if (eq_ci(v + s, e - s, "upgrade"))
-            r->connection |= H1_CONN_UPGRADE;
-        if (i < n)
-            i++;
     }
 }
 
@@ -660,7 +607,7 @@ on_header(struct h1_parser *p, struct h1_request *r, struct head_facts *f,
     size_t n = h->value.len;
     switch (h->name.len) {
     case 4:
-        if (!eq_ci(name, 4, "host"))
+        if (!h1_eq_lower(name, 4, "host"))
             break;
         if (f->seen_host)
             return fail(p, 400, "more than one Host header (header %zu)",
@@ -673,41 +620,29 @@ on_header(struct h1_parser *p, struct h1_request *r, struct head_facts *f,
         f->host_header = h->value;
         break;
     case 6:
-        if (!eq_ci(name, 6, "expect"))
+        if (!h1_eq_lower(name, 6, "expect"))
             break;
-        if (eq_ci(v, n, "100-continue"))
+        if (h1_eq_lower(v, n, "100-continue"))
             r->expect_continue = true;
         else if (n > 0)
             r->expect_other = true;
         break;
     case 10:
-        if (eq_ci(name, 10, "connection"))
-            on_connection(r, v, n);
+        if (h1_eq_lower(name, 10, "connection"))
+            r->connection |= h1_connection_bits(v, n);
         break;
     case 14:
-        if (eq_ci(name, 14, "content-length"))
+        if (h1_eq_lower(name, 14, "content-length"))
             return on_content_length(p, r, f, v, n, hn);
         break;
     case 17:
-        if (eq_ci(name, 17, "transfer-encoding"))
+        if (h1_eq_lower(name, 17, "transfer-encoding"))
             return on_transfer_encoding(p, f, v, n, hn);
         break;
     default:
         break;
     }
     return H1_DONE;
-}
-
-static enum h1_result
-bad_line_end(struct h1_parser *p, uint8_t c, size_t hn)
-{
-    if (c == '\n')
-        return fail(p, 400, "bare LF in header %zu", hn);
-    if (c == '\r')
-        return fail(p, 400, "bare CR in header %zu", hn);
-    if (c == 0)
-        return fail(p, 400, "NUL in header %zu", hn);
-    return fail(p, 400, "control character 0x%02x in header %zu", c, hn);
 }
 
 static enum h1_result
@@ -743,42 +678,19 @@ parse_head(struct h1_parser *p, const uint8_t *buf, struct h1_request *req)
             return fail(p, 400, "obsolete line folding in header %zu", hn);
         }
         hn++;
-        size_t s = i;
-        while (h1_char_class[buf[i]] & H1_C_TCHAR)
-            i++;
-        if (buf[i] != ':') {
-            c = buf[i];
-            if (c == ' ' || c == '\t')
-                return fail(p, 400,
-                            "whitespace between the name and the colon in "
-                            "header %zu",
-                            hn);
-            if (c == '\r' || c == '\n')
-                return fail(p, 400, "no colon in header %zu", hn);
-            return fail(p, 400, "invalid byte 0x%02x in the name of header %zu",
-                        c, hn);
-        }
-        if (i == s)
-            return fail(p, 400, "empty name in header %zu", hn);
-        size_t name_end = i++;
-        while (buf[i] == ' ' || buf[i] == '\t')
-            i++;
-        size_t vs = i;
-        i = skip_value(buf, i, p->head_len);
-        if (buf[i] != '\r' || buf[i + 1] != '\n')
-            return bad_line_end(p, buf[i], hn);
-        size_t ve = i;
-        while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
-            ve--;
-        i += 2;
+        struct h1_field_line fl;
+        char why[H1_FIELD_ERROR_SIZE];
+        if (!h1_parse_field_line(buf, i, p->head_len, hn, &fl, why))
+            return fail(p, 400, "%s", why);
+        i = fl.next;
         if (hn > p->limits.max_headers) /* the scan counted already */
             return fail(p, 431, "more than %zu header lines",
                         p->limits.max_headers);
         struct h1_header *h = &p->headers[hn - 1];
-        h->name.data = buf + s;
-        h->name.len = name_end - s;
-        h->value.data = buf + vs;
-        h->value.len = ve - vs;
+        h->name.data = buf + fl.name_start;
+        h->name.len = fl.name_end - fl.name_start;
+        h->value.data = buf + fl.value_start;
+        h->value.len = fl.value_end - fl.value_start;
         res = on_header(p, &r, &f, h, hn);
         if (res != H1_DONE)
             return res;

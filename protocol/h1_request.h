@@ -204,4 +204,27 @@ h1_method_name(enum h1_method m);
 const struct h1_header *
 h1_request_find(const struct h1_request *req, const char *name);
 
+/* The header-field rules both head parsers (this one and
+ * h1_response_head) apply. */
+
+/** The first of headers[0..count) named `name`, ignoring ASCII case;
+ *  NULL when there is none. */
+const struct h1_header *
+h1_header_find(const struct h1_header *headers, size_t count,
+               const char *name);
+
+/** The H1_CONN_* bits of a Connection field value: its comma-separated
+ *  elements close, keep-alive and upgrade, in any case; others ignored. */
+unsigned
+h1_connection_bits(const uint8_t *v, size_t n);
+
+/**
+ * A Content-Length field value: a plain decimal number up to 2^63-1.
+ * Returns NULL with *value set, or the reason it is not one ("empty
+ * Content-Length", "Content-Length is not a decimal number",
+ * "Content-Length over 2^63-1").
+ */
+const char *
+h1_content_length_parse(const uint8_t *v, size_t n, uint64_t *value);
+
 #endif

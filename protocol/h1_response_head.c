@@ -60,34 +60,10 @@ h1_response_parser_error(const struct h1_response_parser *p)
     return p->error;
 }
 
-/* ASCII case-insensitive comparison with a lower-case literal. */
-static bool
-eq_ci(const uint8_t *s, size_t n, const char *lower)
-{
-    size_t i = 0;
-    for (; i < n; i++) {
-        if (lower[i] == '\0' || h1_lower(s[i]) != (uint8_t)lower[i])
-            return false;
-    }
-    return lower[i] == '\0';
-}
-
 const struct h1_header *
 h1_response_find(const struct h1_response_head *r, const char *name)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < r->header_count; i++) {
-        const struct h1_header *h = &r->headers[i];
-        if (h->name.len != n)
-            continue;
-        size_t k = 0;
-        while (k < n && h1_lower(h->name.data[k]) ==
-                            h1_lower((uint8_t)name[k]))
-            k++;
-        if (k == n)
-            return h;
-    }
-    return NULL;
+    return h1_header_find(r->headers, r->header_count, name);
 }
 
 /* ---- scan ------------------------------------------------------------ */
@@ -122,29 +98,6 @@ scan(struct h1_response_parser *p, const uint8_t *buf, size_t len)
 }
 
 /* ---- parse ----------------------------------------------------------- */
-
-/* Field-value bytes from i, eight at a time while a word holds none of
- * the bytes the fast path does not take (controls, HTAB too, and DEL:
- * the SWAR tests "some byte < 0x20" and "some byte == 0x7f" have no false
- * negatives); the table decides the rest.  No load passes `end`. */
-#define ONES 0x0101010101010101u
-#define HIGHS 0x8080808080808080u
-
-static size_t
-skip_value(const uint8_t *buf, size_t i, size_t end)
-{
-    while (end - i >= 8) {
-        uint64_t x;
-        memcpy(&x, buf + i, sizeof(x));
-        uint64_t y = x ^ (ONES * 0x7f);
-        if (((x - ONES * 0x20) & ~x & HIGHS) | ((y - ONES) & ~y & HIGHS))
-            break;
-        i += 8;
-    }
-    while (h1_char_class[buf[i]] & H1_C_VALUE)
-        i++;
-    return i;
-}
 
 static enum h1_result
 parse_status_line(struct h1_response_parser *p, const uint8_t *buf,
@@ -206,18 +159,10 @@ static enum h1_result
 on_content_length(struct h1_response_parser *p, struct h1_response_head *r,
                   struct facts *f, const uint8_t *v, size_t n, size_t hn)
 {
-    if (n == 0)
-        return fail(p, "empty Content-Length (header %zu)", hn);
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return fail(p, "Content-Length is not a decimal number "
-                        "(header %zu)", hn);
-        unsigned d = (unsigned)(v[i] - '0');
-        if (x > ((uint64_t)INT64_MAX - d) / 10)
-            return fail(p, "Content-Length over 2^63-1 (header %zu)", hn);
-        x = x * 10 + d;
-    }
+    uint64_t x;
+    const char *why = h1_content_length_parse(v, n, &x);
+    if (why != NULL)
+        return fail(p, "%s (header %zu)", why, hn);
     if (r->has_content_length && r->content_length != x)
         return fail(p, "Content-Length values differ (headers %zu and %zu)",
                     f->cl_header, hn);
@@ -228,14 +173,6 @@ on_content_length(struct h1_response_parser *p, struct h1_response_head *r,
     return H1_DONE;
 }
 
-static size_t
-skip_ows(const uint8_t *v, size_t i, size_t n)
-{
-    while (i < n && (v[i] == ' ' || v[i] == '\t'))
-        i++;
-    return i;
-}
-
 /* Transfer-Encoding: the only coding accepted is one "chunked". */
 static enum h1_result
 on_transfer_encoding(struct h1_response_parser *p, struct facts *f,
@@ -244,14 +181,13 @@ on_transfer_encoding(struct h1_response_parser *p, struct facts *f,
     f->te_seen = true;
     size_t i = 0;
     for (;;) {
-        i = skip_ows(v, i, n);
+        i = h1_skip_ows(v, i, n);
         size_t s = i;
-        while (i < n && (h1_char_class[v[i]] & H1_C_TCHAR))
-            i++;
+        i = h1_skip_token(v, i, n);
         if (i == s)
             return fail(p, "empty or invalid element in Transfer-Encoding "
                         "(header %zu)", hn);
-        if (!eq_ci(v + s, i - s, "chunked"))
+        if (!h1_eq_lower(v + s, i - s, "chunked"))
             return fail(p, "transfer coding \"%.*s\" not supported "
                         "(header %zu)", (int)(i - s > 40 ? 40 : i - s),
                         (const char *)v + s, hn);
@@ -259,36 +195,12 @@ on_transfer_encoding(struct h1_response_parser *p, struct facts *f,
             return fail(p, "chunked applied more than once (header %zu)",
                         hn);
         f->te_chunked = true;
-        i = skip_ows(v, i, n);
+        i = h1_skip_ows(v, i, n);
         if (i == n)
             return H1_DONE;
         if (v[i] != ',')
             return fail(p, "invalid Transfer-Encoding (header %zu)", hn);
         i++;
-    }
-}
-
-/* Connection: 1#token; only close, keep-alive and upgrade matter. */
-static void
-on_connection(struct h1_response_head *r, const uint8_t *v, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        i = skip_ows(v, i, n);
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (eq_ci(v + s, e - s, "close"))
-            r->connection |= H1_CONN_CLOSE;
-        else if (eq_ci(v + s, e - s, "keep-alive"))
-            r->connection |= H1_CONN_KEEP_ALIVE;
-        else if (eq_ci(v + s, e - s, "upgrade"))
-            r->connection |= H1_CONN_UPGRADE;
-        if (i < n)
-            i++;
     }
 }
 
@@ -298,25 +210,13 @@ on_header(struct h1_response_parser *p, struct h1_response_head *r,
 {
     const uint8_t *name = h->name.data, *v = h->value.data;
     size_t n = h->value.len;
-    if (h->name.len == 10 && eq_ci(name, 10, "connection"))
-        on_connection(r, v, n);
-    else if (h->name.len == 14 && eq_ci(name, 14, "content-length"))
+    if (h->name.len == 10 && h1_eq_lower(name, 10, "connection"))
+        r->connection |= h1_connection_bits(v, n);
+    else if (h->name.len == 14 && h1_eq_lower(name, 14, "content-length"))
         return on_content_length(p, r, f, v, n, hn);
-    else if (h->name.len == 17 && eq_ci(name, 17, "transfer-encoding"))
+    else if (h->name.len == 17 && h1_eq_lower(name, 17, "transfer-encoding"))
         return on_transfer_encoding(p, f, v, n, hn);
     return H1_DONE;
-}
-
-static enum h1_result
-bad_line_end(struct h1_response_parser *p, uint8_t c, size_t hn)
-{
-    if (c == '\n')
-        return fail(p, "bare LF in header %zu", hn);
-    if (c == '\r')
-        return fail(p, "bare CR in header %zu", hn);
-    if (c == 0)
-        return fail(p, "NUL in header %zu", hn);
-    return fail(p, "control character 0x%02x in header %zu", c, hn);
 }
 
 static enum h1_result
@@ -352,37 +252,16 @@ parse_head(struct h1_response_parser *p, const uint8_t *buf,
             return fail(p, "obsolete line folding in header %zu", hn);
         }
         hn++;
-        size_t s = i;
-        while (h1_char_class[buf[i]] & H1_C_TCHAR)
-            i++;
-        if (buf[i] != ':') {
-            c = buf[i];
-            if (c == ' ' || c == '\t')
-                return fail(p, "whitespace between the name and the colon "
-                            "in header %zu", hn);
-            if (c == '\r' || c == '\n')
-                return fail(p, "no colon in header %zu", hn);
-            return fail(p, "invalid byte 0x%02x in the name of header %zu",
-                        c, hn);
-        }
-        if (i == s)
-            return fail(p, "empty name in header %zu", hn);
-        size_t name_end = i++;
-        while (buf[i] == ' ' || buf[i] == '\t')
-            i++;
-        size_t vs = i;
-        i = skip_value(buf, i, p->head_len);
-        if (buf[i] != '\r' || buf[i + 1] != '\n')
-            return bad_line_end(p, buf[i], hn);
-        size_t ve = i;
-        while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
-            ve--;
-        i += 2;
+        struct h1_field_line fl;
+        char why[H1_FIELD_ERROR_SIZE];
+        if (!h1_parse_field_line(buf, i, p->head_len, hn, &fl, why))
+            return fail(p, "%s", why);
+        i = fl.next;
         struct h1_header *h = &p->headers[hn - 1];
-        h->name.data = buf + s;
-        h->name.len = name_end - s;
-        h->value.data = buf + vs;
-        h->value.len = ve - vs;
+        h->name.data = buf + fl.name_start;
+        h->name.len = fl.name_end - fl.name_start;
+        h->value.data = buf + fl.value_start;
+        h->value.len = fl.value_end - fl.value_start;
         res = on_header(p, &r, &f, h, hn);
         if (res != H1_DONE)
             return res;

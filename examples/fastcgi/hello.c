@@ -12,6 +12,9 @@
  *   /...?pid         the process id (tells processes of a pool apart)
  *   /...?cacheable   Cache-Control: max-age=60 and "pid/count" (the
  *                    requests this process answered so far)
+ *   /...?etag        ETag "e1" and Cache-Control: no-cache; 304 when
+ *                    If-None-Match is "e1", else "pid/count" (the 200
+ *                    answers of ?etag so far)
  */
 #include <fcgiapp.h>
 
@@ -38,6 +41,19 @@ main(void)
             FCGX_FPrintF(out, "Content-Type: text/plain\r\n"
                          "Cache-Control: max-age=60\r\n\r\n%ld/%u\n",
                          (long)getpid(), count);
+        } else if (strcmp(query, "etag") == 0) {
+            static unsigned count;
+            const char *inm = FCGX_GetParam("HTTP_IF_NONE_MATCH", envp);
+            if (inm != NULL && strcmp(inm, "\"e1\"") == 0) {
+                FCGX_FPrintF(out, "Status: 304 Not Modified\r\n"
+                             "ETag: \"e1\"\r\n\r\n");
+            } else {
+                count++;
+                FCGX_FPrintF(out, "Content-Type: text/plain\r\n"
+                             "ETag: \"e1\"\r\n"
+                             "Cache-Control: no-cache\r\n\r\n%ld/%u\n",
+                             (long)getpid(), count);
+            }
         } else if (strcmp(query, "pid") == 0) {
             FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n%ld\n",
                          (long)getpid());

@@ -9,6 +9,9 @@
  *   POST /...            the request body back (Content-Length only)
  *   /slow?MS             waits MS milliseconds, then answers the pid
  *   /crash               exits with status 3 without answering
+ *   /count               "pid/count" (the /count and /cacheable requests
+ *                        this process answered so far), no cache headers
+ *   /cacheable           the same with Cache-Control: max-age=60
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,17 +45,27 @@ write_all(int fd, const void *data, size_t n)
     return 0;
 }
 
+static unsigned counted;
+
+/* The answer with `extra` header lines ("Name: value\r\n" each). */
 static int
-respond(int fd, int status, const char *body, size_t len)
+respond_with(int fd, int status, const char *extra, const char *body,
+             size_t len)
 {
-    char head[256];
+    char head[512];
     int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
-                     "Content-Type: text/plain\r\n"
+                     "Content-Type: text/plain\r\n%s"
                      "Content-Length: %zu\r\n\r\n", status,
-                     status == 200 ? "OK" : "Bad Request", len);
+                     status == 200 ? "OK" : "Bad Request", extra, len);
     if (write_all(fd, head, (size_t)n) != 0)
         return -1;
     return write_all(fd, body, len);
+}
+
+static int
+respond(int fd, int status, const char *body, size_t len)
+{
+    return respond_with(fd, status, "", body, len);
 }
 
 /* Serve one connection until the client closes it. */
@@ -113,7 +126,14 @@ serve(void *arg)
             continue;
         }
         free(body);
-        if (strncmp(target, "/slow?", 6) == 0) {
+        const char *extra = "";
+        if (strcmp(target, "/count") == 0 ||
+            strcmp(target, "/cacheable") == 0) {
+            unsigned c = __atomic_add_fetch(&counted, 1, __ATOMIC_SEQ_CST);
+            n = snprintf(out, sizeof(out), "%d/%u\n", (int)getpid(), c);
+            if (target[1] == 'c' && target[2] == 'a')
+                extra = "Cache-Control: max-age=60\r\n";
+        } else if (strncmp(target, "/slow?", 6) == 0) {
             long ms = strtol(target + 6, NULL, 10);
             struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
             nanosleep(&ts, NULL);
@@ -133,7 +153,7 @@ serve(void *arg)
                 n += snprintf(out + n, sizeof(out) - (size_t)n,
                               "greeting %s\n", g);
         }
-        if (respond(fd, 200, out, (size_t)n) != 0)
+        if (respond_with(fd, 200, extra, out, (size_t)n) != 0)
             goto done;
     }
 done:

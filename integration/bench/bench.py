@@ -21,6 +21,16 @@ server.max-worker, h2o num-threads, portierd --workers):
   from an NFSv3 export (nfs-ganesha on loopback, integration/nfs_server.py)
   with the NFS cache on and off, next to the same files served locally,
   in one run; the ratio of NFS to local requests/s.
+- proxy (only with --mode proxy): nginx, h2o and portierd in front of one
+  origin nginx, keep-alive to it, 1 KiB and 1 MiB (issue 6).
+- proxy-cache: nginx proxy_cache and portierd's HTTP cache in front of
+  an origin sending max-age=3600, 1 KiB (issue 11; h2o 2.2 has no proxy
+  cache and is left out).
+- cgi: portierd and lighttpd mod_cgi running the same CGI program
+  (issue 7).
+- fastcgi: FastCGI hello through portierd's own pool and through nginx,
+  lighttpd and h2o on a spawn-fcgi pool (bench_fastcgi.py, issue 7).
+  apps.py beside this file measures WAS, LHTTP and FastCGI (issue 8).
 
 portierd gets a scripted translation server (integration/tplib.py) that
 answers every request with one cacheable response (BASE "/", EASY_BASE,
@@ -56,6 +66,7 @@ PEERS = ('nginx', 'lighttpd', 'h2o')
 SERVERS = PEERS + ('portier',)
 PACKAGES = {'nginx': 'nginx', 'lighttpd': 'lighttpd', 'h2o': 'h2o',
             'wrk': 'wrk', 'curl': 'curl', 'openssl': 'openssl',
+            'spawn-fcgi': 'spawn-fcgi',
             'lighttpd-mod-openssl': 'lighttpd-mod-openssl'}
 # lighttpd's TLS module is a package of its own, not a command.
 LIGHTTPD_OPENSSL = '/usr/lib/lighttpd/mod_openssl.so'
@@ -79,6 +90,14 @@ WORKLOADS = {
 # other peers have no CGI and are left out of that row).
 DEFAULT_WORKLOADS = ('1k', '64k', '1m', '404')
 CGI_SERVERS = ('lighttpd', 'portier')
+# The servers with a configuration for each proxy mode.  h2o 2.2 (Debian
+# 12's 2.2.5) has no proxy cache (its proxy.* directives have none), so
+# it is left out of proxy-cache; lighttpd has no cache either.
+PROXY_SERVERS = {'proxy': ('nginx', 'h2o', 'portier'),
+                 'proxy-cache': ('nginx', 'portier')}
+# What each mode runs when --workloads / WORKLOADS is not given.
+MODE_WORKLOADS = {'proxy': ('1k', '1m'), 'proxy-cache': ('1k',),
+                  'cgi': ('cgi',)}
 CGI_BODY = b'Hello, world!\n'
 FILES = {'1k': 1024, '64k': 65536, '1m': 1048576}
 
@@ -203,11 +222,14 @@ def lighttpd_conf(port, root, tmp, max_conns=None, idle_timeout=None,
 
 
 def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
-             as_root=None, workers=1, tls=None):
-    """h2o, `workers` threads (num-threads): its open-file cache is a default, no access log
-    unless configured, no limit on keep-alive requests.  (h2o has no
-    sendfile path: it reads files and writes them with writev.)
-    tls=(cert, key): an ssl listener with its defaults."""
+             as_root=None, workers=1, tls=None, origin=None):
+    """h2o, `workers` threads (num-threads): its open-file cache is a
+    default, no access log unless configured, no limit on keep-alive
+    requests.  (h2o has no sendfile path: it reads files and writes them
+    with writev.)  tls=(cert, key): an ssl listener with its defaults.
+    With origin (a port): a reverse proxy to 127.0.0.1:origin instead
+    (proxy.reverse.url; h2o keeps its upstream connections alive by
+    default, proxy.timeout.keepalive 2 s).  h2o 2.2 has no proxy cache."""
     if as_root is None:
         as_root = os.geteuid() == 0
     lines = ['num-threads: %d' % workers,
@@ -228,8 +250,12 @@ def h2o_conf(port, root, tmp, max_conns=None, idle_timeout=None,
     lines += ['hosts:',
               '  default:',
               '    paths:',
-              '      /:',
-              '        file.dir: %s' % root]
+              '      /:']
+    if origin:
+        lines.append('        proxy.reverse.url: http://127.0.0.1:%d/'
+                     % origin)
+    else:
+        lines.append('        file.dir: %s' % root)
     return '\n'.join(lines) + '\n'
 
 
@@ -463,7 +489,18 @@ def fastest_peer(cells):
     return best
 
 
-def verdicts(results):
+def workload_label(wl, mode=None):
+    """The workload's name in the tables: static files are "proxied"
+    in the proxy mode and "cached" in the proxy-cache mode."""
+    label = WORKLOADS[wl][0]
+    if mode == 'proxy':
+        return label.replace('static ', 'proxied ')
+    if mode == 'proxy-cache':
+        return label.replace('static ', 'cached ')
+    return label
+
+
+def verdicts(results, mode=None):
     """results: workload -> server -> summary.  One line per target
     workload: Portier's req/s ratio and p99 against the fastest peer."""
     lines = []
@@ -473,7 +510,7 @@ def verdicts(results):
             continue
         peer, best = fastest_peer(cells)
         mine = cells.get('portier')
-        label = WORKLOADS[wl][0]
+        label = workload_label(wl, mode)
         if best is None:
             lines.append('- %s: no peer result' % label)
             continue
@@ -495,7 +532,7 @@ def verdicts(results):
     return lines
 
 
-def throughput_table(results, order):
+def throughput_table(results, order, mode=None):
     out = ['| workload | server | req/s (median) | range | p50 | p99 | '
            'transfer/s | server CPU | ratio to fastest peer | notes |',
            '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
@@ -510,7 +547,7 @@ def throughput_table(results, order):
                 continue
             if s.get('failed'):
                 out.append('| %s | %s | - | - | - | - | - | - | - | %s |' % (
-                    WORKLOADS[wl][0], name, s['failed']))
+                    workload_label(wl, mode), name, s['failed']))
                 continue
             m = s['median']
             ratio = ('%.2f' % (m['rps'] / best['median']['rps'])
@@ -519,7 +556,8 @@ def throughput_table(results, order):
                 ratio += ' (fastest)'
             out.append('| %s | %s | %s | %s-%s | %s | %s | %s/s | %s | %s '
                        '| %s |' % (
-                           WORKLOADS[wl][0], name, fmt_rate(m['rps']),
+                           workload_label(wl, mode), name,
+                           fmt_rate(m['rps']),
                            fmt_rate(s['lo']), fmt_rate(s['hi']),
                            fmt_time(m['latency'].get(50.0)),
                            fmt_time(m['latency'].get(99.0)),
@@ -569,6 +607,27 @@ def group_pids(pgid):
         if int(fields[2]) == pgid:
             pids.append(int(entry))
     return sorted(pids)
+
+
+def descendants(pid):
+    """PIDs of every process below pid (children, their children...)."""
+    parent = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parent[int(entry)] = int(stat[stat.rindex(')') + 2:].split()[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return sorted(out)
 
 
 def group_rss_kib(pgid):
@@ -890,8 +949,9 @@ def make_server(name, tmp, root, args, memory_mode=False):
         limits.update({'max_conns': args.conns_idle * 5 // 4 + 256,
                        'idle_timeout': 300})
     origin = getattr(args, 'origin_port', None)
-    if origin and name not in ('nginx', 'portier'):
-        raise RuntimeError('no proxy configuration for %s' % name)
+    mode = getattr(args, 'mode', '')
+    if origin and name not in PROXY_SERVERS.get(mode, ()):
+        raise RuntimeError('no %s configuration for %s' % (mode, name))
     tls = getattr(args, 'tls_files', None)
     if tls:
         limits['tls'] = tls
@@ -913,7 +973,7 @@ def make_server(name, tmp, root, args, memory_mode=False):
     elif name == 'h2o':
         path = os.path.join(sdir, 'h2o.conf')
         with open(path, 'w') as f:
-            f.write(h2o_conf(port, root, sdir, **limits))
+            f.write(h2o_conf(port, root, sdir, origin=origin, **limits))
         argv = ['h2o', '-c', path]
     elif name == 'portier':
         import tplib
@@ -1291,9 +1351,9 @@ def nfs_conf(ganesha, cache_size):
             % (ganesha.nfs_port, ganesha.mount_port, cache_size))
 
 
-def make_portier_variant(name, tmp, args, answer, conf_text):
+def make_portier_variant(name, tmp, args, answer, conf_text, workers=1):
     """A portierd Server (not started) with its own translation server and
-    configuration file."""
+    configuration file, `workers` worker processes."""
     import tplib
     port = free_port()
     sdir = os.path.join(tmp, name)
@@ -1303,7 +1363,7 @@ def make_portier_variant(name, tmp, args, answer, conf_text):
     with open(config, 'w') as f:
         f.write(conf_text)
     argv = portier_argv(args.portier_cmd, port, tsock, '', sdir, args.build,
-                        config)
+                        config, workers)
     exe = argv[0] if argv else ''
     if not (os.access(exe, os.X_OK) if '/' in exe else shutil.which(exe)):
         raise RuntimeError('portierd not built: skipped (%s is missing)'
@@ -1440,26 +1500,29 @@ def parse_args(argv=None):
         'variable named in its help.')
     ap.add_argument('--mode', choices=('all', 'throughput', 'memory',
                                        'nfs', 'proxy', 'proxy-cache',
-                                       'fastcgi'),
+                                       'fastcgi', 'cgi'),
                     default=env('MODE', 'all'),
-                    help='MODE [all]; nfs (not part of all): portierd on '
-                    'NFS against local files; proxy: nginx (proxy_pass, '
-                    'upstream keepalive) and portierd (HTTP address, '
-                    'HTTP cache off) in front of one origin nginx; '
-                    'proxy-cache: the same with nginx proxy_cache and '
-                    'portierd\'s HTTP cache, the origin sending '
-                    'Cache-Control: max-age=3600; fastcgi (not part of '
-                    'all): FastCGI hello against the peers '
-                    '(bench_fastcgi.py)')
+                    help='MODE [all]; none of the following is part of '
+                    'all: nfs: portierd on NFS against local files; '
+                    'proxy: nginx (proxy_pass, upstream keepalive), h2o '
+                    '(proxy.reverse.url) and portierd (HTTP address, '
+                    'HTTP cache off) in front of one origin nginx, 1k and '
+                    '1m; proxy-cache: nginx proxy_cache and portierd\'s '
+                    'HTTP cache, the origin sending Cache-Control: '
+                    'max-age=3600, 1k (h2o 2.2 has no proxy cache); '
+                    'fastcgi: FastCGI hello against nginx, lighttpd and '
+                    'h2o (bench_fastcgi.py); cgi: CGI hello against '
+                    'lighttpd mod_cgi, the same program')
     ap.add_argument('--fcgi-procs', type=int,
                     default=int(env('FCGI_PROCS', '1')),
                     help='FCGI_PROCS: FastCGI application processes of '
                     'each server in the fastcgi mode [%(default)s]')
     ap.add_argument('--servers', default=env('SERVERS', ','.join(SERVERS)),
                     help='SERVERS, comma-separated [%(default)s]')
-    ap.add_argument('--workloads',
-                    default=env('WORKLOADS', ','.join(DEFAULT_WORKLOADS)),
-                    help='WORKLOADS, comma-separated [%(default)s]')
+    ap.add_argument('--workloads', default=env('WORKLOADS'),
+                    help='WORKLOADS, comma-separated [%s; proxy: 1k,1m; '
+                    'proxy-cache: 1k; cgi: cgi]' % ','.join(
+                        DEFAULT_WORKLOADS))
     ap.add_argument('--repeat', type=int, default=int(env('REPEAT', '3')),
                     help='REPEAT: wrk runs per cell, servers alternating '
                     '[%(default)s]')
@@ -1505,6 +1568,9 @@ def parse_args(argv=None):
                     help='KEEP_TMP=1: keep configs, logs and wrk output')
     args = ap.parse_args(argv)
     args.servers = [s for s in args.servers.replace(' ', ',').split(',') if s]
+    if args.workloads is None:
+        args.workloads = ','.join(MODE_WORKLOADS.get(args.mode,
+                                                     DEFAULT_WORKLOADS))
     args.workloads = [w for w in args.workloads.replace(' ', ',').split(',')
                       if w]
     for s in args.servers:
@@ -1540,6 +1606,12 @@ def main(argv=None):
     if args.mode == 'fastcgi':
         return main_fastcgi(args)
     peers = [s for s in args.servers if s in PEERS]
+    # install only the peers the mode runs (and the proxy modes' origin)
+    if args.mode == 'cgi':
+        peers = [s for s in peers if s in CGI_SERVERS]
+    elif args.mode in PROXY_SERVERS:
+        peers = sorted({s for s in peers if s in PROXY_SERVERS[args.mode]}
+                       | {'nginx'})
     tools = peers + (['wrk'] if args.mode != 'memory' else [])
     if args.tls:
         tools.append('openssl')
@@ -1558,12 +1630,16 @@ def main(argv=None):
     for s in args.servers:
         if s not in names:
             print('%s: not installed, skipped' % s)
+    if args.mode == 'cgi' and not os.access(cgi_program(args.build),
+                                             os.X_OK):
+        print('cgi: %s is not built' % cgi_program(args.build))
+        return 1
     if args.mode in ('proxy', 'proxy-cache') and 'nginx' in still:
         print('nginx is not installed: no origin server for the proxy mode')
         return 1
     if args.mode != 'memory' and 'wrk' in still:
         print('wrk is not installed: no throughput run')
-        if args.mode == 'throughput':
+        if args.mode != 'all':
             return 1
         args.mode = 'memory'
 
@@ -1594,14 +1670,30 @@ def main(argv=None):
             origin.tmp = odir
             origin.start()
             args.origin_port = origin.port
-            names = [n for n in names if n in ('nginx', 'portier')]
+            left_out = [n for n in names
+                        if n not in PROXY_SERVERS[args.mode]]
+            names = [n for n in names if n in PROXY_SERVERS[args.mode]]
+            for n in left_out:
+                print('# %s: left out, %s' % (n, (
+                    'h2o 2.2 has no proxy cache'
+                    if n == 'h2o' else 'no %s configuration here'
+                    % args.mode)))
             print('# %s mode: every server proxies to one origin nginx '
                   'on 127.0.0.1:%d (keep-alive to it)%s' % (
                       args.mode, origin.port,
                       '; nginx proxy_cache and portierd\'s HTTP cache, '
                       'origin max-age=3600' if args.mode == 'proxy-cache'
                       else '; no cache'))
-        if args.mode in ('all', 'throughput', 'proxy', 'proxy-cache'):
+        if args.mode == 'cgi':
+            for n in names:
+                if n not in CGI_SERVERS:
+                    print('# %s: left out, it has no CGI' % n)
+            names = [n for n in names if n in CGI_SERVERS]
+            print('# cgi mode: GET /cgi/hello runs %s (examples/cgi/'
+                  'hello.c), a fork and exec per request, in portierd '
+                  '(CGI address) and in lighttpd (mod_cgi)'
+                  % cgi_program(args.build))
+        if args.mode in ('all', 'throughput', 'proxy', 'proxy-cache', 'cgi'):
             print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
                   'alternating; %d worker(s) each%s' % (
                       args.threads, args.conns, args.duration, args.repeat,
@@ -1611,11 +1703,11 @@ def main(argv=None):
             results, order, machine = throughput(args, names, tmp, root,
                                                  contents)
             print()
-            print(throughput_table(results, order))
+            print(throughput_table(results, order, args.mode))
             line = machine_line(machine)
             if line:
                 print(line)
-            lines = verdicts(results)
+            lines = verdicts(results, args.mode)
             if lines and 'portier' in order:
                 print()
                 print('Targets (Portier against the fastest peer, same run):')
@@ -1669,8 +1761,15 @@ def main_nfs(args):
 
 
 def main_fastcgi(args):
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)   # loaded as a module (the smoke test)
     import bench_fastcgi
-    if install_missing(['wrk'], not args.no_install):
+    still = install_missing(['wrk', 'spawn-fcgi'] +
+                            [s for s in args.servers if s in PEERS],
+                            not args.no_install)
+    args.servers = [s for s in args.servers
+                    if s == 'portier' or PACKAGES[s] not in still]
+    if 'wrk' in still:
         print('wrk is not installed: no fastcgi run')
         return 1
     tmp = tempfile.mkdtemp(prefix='portier-bench.')

@@ -9,9 +9,10 @@ FCGI_PROCS.  Every server runs --workers worker processes; the table says
 how many processes each side ran.  Same wrk settings as the throughput
 mode, servers alternating per round."""
 import os
+import shutil
+import signal
 import socket
 import subprocess
-import time
 
 import bench
 from bench import (Server, fmt_rate, fmt_time, log, parse_wrk, probe,
@@ -22,9 +23,12 @@ PEERS = ('nginx', 'lighttpd', 'h2o')
 
 
 class AppPool:
-    """FCGI_PROCS processes of the app on one unix listener (path)."""
+    """FCGI_PROCS processes of the app on one unix listener (path),
+    started the way spawn-fcgi -F N starts them; used when spawn-fcgi is
+    not installed."""
 
     def __init__(self, app, tmp, n):
+        self.n = n
         self.path = os.path.join(tmp, 'fcgi-hello.sock')
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(self.path)
@@ -36,11 +40,75 @@ class AppPool:
                       for _ in range(n)]
         sock.close()
 
+    def describe(self):
+        return 'shared pool of %d, started like spawn-fcgi -F %d' % (
+            self.n, self.n)
+
+    def alive(self):
+        return sum(1 for p in self.procs if p.poll() is None)
+
     def stop(self):
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+class SpawnFcgiPool:
+    """FCGI_PROCS processes of the app started by spawn-fcgi -F N on one
+    unix socket (as nobody under root, like portierd's children).
+    spawn-fcgi forks them and exits; they are stopped by the PIDs of its
+    pid file."""
+
+    def __init__(self, app, tmp, n):
+        self.n = n
+        self.path = os.path.join(tmp, 'fcgi-hello.sock')
+        self.pidfile = os.path.join(tmp, 'spawn-fcgi.pids')
+        argv = ['spawn-fcgi', '-s', self.path, '-M', '0666', '-F', str(n),
+                '-P', self.pidfile]
+        if os.geteuid() == 0:
+            argv += ['-u', 'nobody', '-g', 'nogroup']
+        p = subprocess.run(argv + ['--', app], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        self.pids = self._read_pids()
+        if p.returncode != 0 or len(self.pids) != n:
+            self.stop()
+            raise RuntimeError('spawn-fcgi failed (%d of %d processes): %s'
+                               % (len(self.pids), n, p.stdout.strip()))
+
+    def _read_pids(self):
+        try:
+            with open(self.pidfile) as f:
+                return [int(w) for w in f.read().split()]
+        except (OSError, ValueError):
+            return []
+
+    def describe(self):
+        return 'shared pool of %d, spawn-fcgi -F %d' % (self.n, self.n)
+
+    def alive(self):
+        n = 0
+        for pid in self.pids:
+            try:
+                os.kill(pid, 0)
+                n += 1
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                n += 1
+        return n
+
+    def stop(self):
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pids = []
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
 
 
 def nginx_conf(port, tmp, sock, workers):
@@ -118,7 +186,8 @@ def make(name, args, tmp, app, pool):
         answer = [tplib.packet('FASTCGI', app),
                   tplib.packet('MAX_AGE', tplib.u32(3600))]
         server = bench.make_portier_variant('portier', tmp, args, answer,
-                                            portier_conf(args.fcgi_procs))
+                                            portier_conf(args.fcgi_procs),
+                                            args.workers)
         return server
     conf = os.path.join(sdir, name + '.conf')
     text = {'nginx': nginx_conf, 'lighttpd': lighttpd_conf,
@@ -132,29 +201,23 @@ def make(name, args, tmp, app, pool):
     return Server(name, argv, port, sdir, args.srv_cpus)
 
 
-def process_count(server, pool):
-    """The server's own processes, and the app processes it used."""
+def process_count(server, pool, app):
+    """(the server's own processes, the application processes it used):
+    for portierd the running copies of app below it (its children are in
+    process groups of their own), for a peer the live processes of the
+    shared pool."""
     own = len(bench.group_pids(server.pgid))
     if server.name == 'portier':
-        # portierd's children are in process groups of their own
-        return '%d + %d app' % (own, len(children(server.proc.pid)))
-    return '%d + %d app' % (own, len(pool.procs))
-
-
-def children(pid):
-    out = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
+        apps = 0
+        for pid in bench.descendants(server.proc.pid):
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    if f.read().split(b'\0')[0] == app.encode():
+                        apps += 1
+            except OSError:
+                pass
+        return own, apps
+    return own, pool.alive()
 
 
 def run(args, tmp):
@@ -164,7 +227,18 @@ def run(args, tmp):
         print('fastcgi: %s is not built (libfcgi-dev missing?)' % app)
         return 1
     names = [n for n in args.servers if n in PEERS or n == 'portier']
-    pool = AppPool(app, tmp, args.fcgi_procs)
+    pool = None
+    if shutil.which('spawn-fcgi'):
+        try:
+            pool = SpawnFcgiPool(app, tmp, args.fcgi_procs)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print('# %s; the harness starts the pool itself' % e)
+    if pool is None:
+        pool = AppPool(app, tmp, args.fcgi_procs)
+    print('# peers: nginx, lighttpd and h2o connect to one %s of %s '
+          '(unix socket, a connection per request, their default); '
+          'portierd spawns and pools its own (fastcgi_stock_limit %d)'
+          % (pool.describe(), app, args.fcgi_procs))
     servers, order = {}, []
     try:
         for name in names:
@@ -190,7 +264,9 @@ def run(args, tmp):
                 text = run_wrk(args, 'http://127.0.0.1:%d/hello' %
                                servers[name].port, tmp,
                                'fastcgi-%s-%d' % (name, rnd + 1))
-                procs[name] = process_count(servers[name], pool)
+                own, apps = process_count(servers[name], pool, app)
+                was = procs.get(name, (0, 0))
+                procs[name] = (max(own, was[0]), max(apps, was[1]))
                 try:
                     r = parse_wrk(text)
                 except ValueError:
@@ -203,21 +279,24 @@ def run(args, tmp):
                         fmt_time(r['latency'].get(99.0)),
                         r.get('non2xx3xx', 0), r['socket_errors'] or '-'))
         print()
-        print('| server | requests/s (median, range) | p99 | processes |')
-        print('|---|---|---|---|')
+        print('| server | requests/s (median, range) | p99 | server '
+              'processes | application processes |')
+        print('|---|---|---|---:|---:|')
         best_peer = 0.0
         for name in order:
             rs = sorted(runs[name], key=lambda r: r['rps'])
             if not rs:
-                print('| %s | no result | | |' % name)
+                print('| %s | no result | | | |' % name)
                 continue
             med = rs[len(rs) // 2]
             if name != 'portier':
                 best_peer = max(best_peer, med['rps'])
-            print('| %s | %s (%s-%s) | %s | %s |' % (
+            own, apps = procs.get(name, ('?', '?'))
+            print('| %s | %s (%s-%s) | %s | %d | %d%s |' % (
                 name, fmt_rate(med['rps']), fmt_rate(rs[0]['rps']),
                 fmt_rate(rs[-1]['rps']), fmt_time(med['latency'].get(99.0)),
-                procs.get(name, '?')))
+                own, apps, ' (spawned by portierd)'
+                if name == 'portier' else ' (%s)' % pool.describe()))
         if 'portier' in runs and runs['portier'] and best_peer > 0:
             rs = sorted(r['rps'] for r in runs['portier'])
             ratio = rs[len(rs) // 2] / best_peer

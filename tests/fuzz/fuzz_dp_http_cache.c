@@ -83,12 +83,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct dp_hc_response rs = { status, resp, n_resp, now - 5, now };
     struct dp_hc_facts f;
     const char *why;
+    /* EAGER_CACHE stores whatever is stored without it, with a lifetime
+     * at least as long */
+    struct dp_hc_facts fe;
+    const char *why_e;
+    bool eager = dp_hc_response_check_eager(&rq, &rs, true, &fe, &why_e);
+    if (!eager && why_e == NULL)
+        abort();
+    if (eager && fe.lifetime_ms < 0)
+        abort();
     if (!dp_hc_response_check(&rq, &rs, &f, &why)) {
         if (why == NULL)
             abort();
         return 0;
     }
     if (f.lifetime_ms < 0 || f.initial_age_ms < 0)
+        abort();
+    if (!eager || fe.lifetime_ms < f.lifetime_ms)
         abort();
     if (dp_hc_request_personal(&rq) && !f.shared)
         abort();

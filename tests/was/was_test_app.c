@@ -14,6 +14,9 @@
  *   /status       answers the status in the query without body
  *   /cacheable    Cache-Control: max-age=60 (no-store with the query
  *                 "nostore"), answers "pid/count" (requests so far)
+ *   /etag         ETag "e1" and Cache-Control: no-cache; 304 when the
+ *                 request's If-None-Match is "e1", else "pid/count" (the
+ *                 200 answers of /etag so far)
  * anything else   its pid
  */
 #include "was_app.h"
@@ -112,6 +115,19 @@ serve(struct was_app *app)
                            q != NULL && strcmp(q, "nostore") == 0
                                ? "no-store"
                                : "max-age=60");
+        return was_app_printf(app, "%d/%u\n", (int)getpid(), count);
+    }
+    if (is(path, "/etag")) {
+        static unsigned count;
+        const char *inm = was_app_header(app, "if-none-match");
+        if (inm != NULL && strcmp(inm, "\"e1\"") == 0) {
+            if (was_app_status(app, 304) != 0)
+                return -1;
+            return was_app_set_header(app, "etag", "\"e1\"");
+        }
+        count++;
+        was_app_set_header(app, "etag", "\"e1\"");
+        was_app_set_header(app, "cache-control", "no-cache");
         return was_app_printf(app, "%d/%u\n", (int)getpid(), count);
     }
     if (is(path, "/status") && q != NULL)

@@ -1088,6 +1088,52 @@ test_listener_limit(void **state)
     free(text);
 }
 
+/* The repeatable options of the spawn and ssl_client blocks: at most 256
+ * lines each, the 256th still taken. */
+static void
+test_repeat_limits(void **state)
+{
+    (void)state;
+    const struct {
+        const char *open, *before, *after, *error; /* before N after */
+        int max;
+    } cases[] = {
+        {"spawn {\n", "allow_user ", "",
+         "portierd.conf:258: more than 256 'allow_user' lines",
+         DP_CONFIG_MAX_SPAWN_IDS},
+        {"spawn {\n", "allow_group ", "",
+         "portierd.conf:258: more than 256 'allow_group' lines",
+         DP_CONFIG_MAX_SPAWN_IDS},
+        {"ssl_client {\n", "cert \"c\" \"k\" \"n", "\"",
+         "portierd.conf:258: more than 256 'cert' lines",
+         DP_CONFIG_MAX_SSL_CERTS},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        size_t size = (size_t)(cases[k].max + 1) * 40 + 64;
+        char *text = malloc(size);
+        assert_non_null(text);
+        size_t len = (size_t)snprintf(text, size, "%s", cases[k].open);
+        for (int i = 0; i < cases[k].max; i++)
+            len += (size_t)snprintf(text + len, size - len, "%s%d%s\n",
+                                    cases[k].before, 1000 + i,
+                                    cases[k].after);
+        snprintf(text + len, size - len, "}\n");
+        if (k == 0) {
+            struct dp_config cfg;
+            struct dp_config_error err;
+            assert_int_equal(parse_ex(text, &cfg, &err, false), 0);
+            assert_int_equal(cfg.spawn.n_allow_users, cases[k].max);
+            assert_int_equal(cfg.spawn.allow_users[255].first, 1255);
+            dp_config_free(&cfg);
+        }
+        len += (size_t)snprintf(text + len, size - len, "%s%d%s\n",
+                                cases[k].before, 7, cases[k].after);
+        snprintf(text + len, size - len, "}\n");
+        expect_error(text, cases[k].error);
+        free(text);
+    }
+}
+
 static void
 test_add_listen_and_finish(void **state)
 {
@@ -1540,6 +1586,7 @@ main(void)
         cmocka_unit_test(test_control),
         cmocka_unit_test(test_spawn),
         cmocka_unit_test(test_listener_limit),
+        cmocka_unit_test(test_repeat_limits),
         cmocka_unit_test(test_add_listen_and_finish),
         cmocka_unit_test(test_tls_options),
         cmocka_unit_test_setup_teardown(test_include, tmp_setup, tmp_teardown),

@@ -1,5 +1,6 @@
-/* Unit tests: dp_control's pure helpers (the log limiter, the permission
- * rule, the STATS reply encoding). */
+/* Unit tests: dp_control's pure helpers (the permission rule, the STATS
+ * reply encoding) and dp_control_recv() over a socketpair; the log
+ * limiter is tested in test_dp_ratelog. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,32 +12,11 @@
 
 #include <msgpack.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
-
-static void
-test_ratelog(void **state)
-{
-    (void)state;
-    struct dp_ratelog r;
-    memset(&r, 0, sizeof(r));
-    uint64_t sup = 99;
-    /* The first line is always allowed, even at time 0. */
-    assert_true(dp_ratelog_allow(&r, 0, &sup));
-    assert_int_equal(sup, 0);
-    sup = 99;
-    assert_false(dp_ratelog_allow(&r, 1, &sup));
-    assert_false(dp_ratelog_allow(&r, 500, &sup));
-    assert_false(dp_ratelog_allow(&r, 999, &sup));
-    assert_int_equal(sup, 99); /* untouched when refused */
-    assert_true(dp_ratelog_allow(&r, 1000, &sup));
-    assert_int_equal(sup, 3);
-    /* The count restarts; the interval runs from the allowed line. */
-    assert_false(dp_ratelog_allow(&r, 1999, &sup));
-    assert_true(dp_ratelog_allow(&r, 5000, &sup));
-    assert_int_equal(sup, 1);
-    assert_true(dp_ratelog_allow(&r, 6000, &sup));
-    assert_int_equal(sup, 0);
-}
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void
 test_permissions(void **state)
@@ -196,13 +176,77 @@ test_stats_encode(void **state)
     pr_buf_free(&out);
 }
 
+/* dp_control_recv(): the bytes, the credentials, a closed SCM_RIGHTS
+ * descriptor, truncation and EAGAIN. */
+static void
+test_recv(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    int on = 1;
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on,
+                                sizeof(on)),
+                     0);
+    uint8_t buf[16];
+    struct dp_control_sender snd;
+    errno = 0;
+    assert_int_equal(dp_control_recv(sv[1], buf, sizeof(buf), &snd), -1);
+    assert_int_equal(errno, EAGAIN);
+
+    /* A datagram with the write end of a pipe attached. */
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctrl;
+    memset(&ctrl, 0, sizeof(ctrl));
+    char hello[] = "hello";
+    struct iovec iov = {hello, 5};
+    struct msghdr msg = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = ctrl.buf,
+        .msg_controllen = sizeof(ctrl.buf),
+    };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &p[1], sizeof(int));
+    assert_int_equal(sendmsg(sv[0], &msg, 0), 5);
+    close(p[1]);
+
+    assert_int_equal(dp_control_recv(sv[1], buf, sizeof(buf), &snd), 5);
+    assert_memory_equal(buf, "hello", 5);
+    assert_false(snd.truncated);
+    assert_true(snd.has_creds);
+    assert_int_equal(snd.cred.pid, getpid());
+    assert_int_equal(snd.cred.uid, getuid());
+    /* The copy that came was closed: the pipe has no writer left. */
+    char b;
+    assert_int_equal(read(p[0], &b, 1), 0);
+    close(p[0]);
+
+    /* Larger than the buffer. */
+    uint8_t big[40];
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(send(sv[0], big, sizeof(big), 0), (ssize_t)sizeof(big));
+    assert_int_equal(dp_control_recv(sv[1], buf, sizeof(buf), &snd),
+                     (ssize_t)sizeof(buf));
+    assert_true(snd.truncated);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ratelog),
         cmocka_unit_test(test_permissions),
         cmocka_unit_test(test_stats_encode),
+        cmocka_unit_test(test_recv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -332,6 +332,78 @@ test_response_modes(void **state)
 
 /* The relocation cases of beng-proxy's own test (spec §8's "URI
  * helpers"), plus unix and no-BASE cases. */
+/* An Upgrade request (RFC 9110 §7.8): Upgrade, Origin and
+ * Sec-WebSocket-* pass whatever the groups say (CORS and OTHER are NO by
+ * default), "Connection: Upgrade" is added; without `upgrade` they are
+ * hop-by-hop or dropped by their groups. */
+static const struct h1_header ws_client[] = {
+    H("Host", "example.com"),
+    H("Connection", "keep-alive, Upgrade"),
+    H("Upgrade", "websocket"),
+    H("Origin", "http://example.com"),
+    H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    H("Sec-WebSocket-Version", "13"),
+    H("Sec-WebSocket-Protocol", "chat"),
+    H("X-Custom", "c"),
+};
+
+static const struct h1_header ws_backend[] = {
+    H("Upgrade", "websocket"),
+    H("Connection", "Upgrade"),
+    H("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+    H("Sec-WebSocket-Protocol", "chat"),
+    H("X-Custom", "c"),
+};
+
+static void
+test_upgrade(void **state)
+{
+    (void)state;
+    uint8_t req[TP_HG_COUNT], resp[TP_HG_COUNT];
+    defaults(req, resp);
+    req[TP_HG_IDENTITY] = TP_HF_NO;
+    req[TP_HG_CAPABILITIES] = TP_HF_NO;
+    struct dp_forward_request in = {
+        .headers = ws_client,
+        .n_headers = sizeof(ws_client) / sizeof(ws_client[0]),
+        .modes = req,
+        .upgrade = true,
+    };
+    struct out o = { .len = 0 };
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text,
+                        "Upgrade: websocket\n"
+                        "Origin: http://example.com\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n"
+                        "Sec-WebSocket-Version: 13\n"
+                        "Sec-WebSocket-Protocol: chat\n"
+                        "Connection: Upgrade\n");
+    in.upgrade = false;
+    o.len = 0;
+    o.text[0] = '\0';
+    assert_int_equal(dp_forward_request_headers(&in, collect, &o), 0);
+    assert_string_equal(o.text, "");
+
+    struct dp_forward_response rin = {
+        .headers = ws_backend,
+        .n_headers = sizeof(ws_backend) / sizeof(ws_backend[0]),
+        .modes = resp,
+        .upgrade = true,
+    };
+    o.len = 0;
+    assert_int_equal(dp_forward_response_headers(&rin, collect, &o), 0);
+    assert_string_equal(o.text,
+                        "Upgrade: websocket\n"
+                        "Sec-WebSocket-Accept: "
+                        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
+                        "Sec-WebSocket-Protocol: chat\n");
+    rin.upgrade = false;
+    o.len = 0;
+    o.text[0] = '\0';
+    assert_int_equal(dp_forward_response_headers(&rin, collect, &o), 0);
+    assert_string_equal(o.text, "");
+}
+
 static void
 test_relocate(void **state)
 {
@@ -407,6 +479,7 @@ main(void)
         cmocka_unit_test(test_response_defaults),
         cmocka_unit_test(test_response_modes),
         cmocka_unit_test(test_relocate),
+        cmocka_unit_test(test_upgrade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

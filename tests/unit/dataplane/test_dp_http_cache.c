@@ -157,6 +157,67 @@ test_response_lifetimes(void **state)
     assert_int_equal(f.initial_age_ms, 1000);
 }
 
+/* EAGER_CACHE: a response without freshness information gets an hour;
+ * explicit freshness, the heuristic, no-cache and the refusals stay. */
+static void
+test_response_eager(void **state)
+{
+    (void)state;
+    struct dp_hc_facts f;
+    const char *why;
+    struct dp_hc_request rq = { true, NULL, 0, false, true };
+    /* nothing at all: refused without, an hour with */
+    struct dp_hc_header a[] = { H("Content-Type", "text/plain") };
+    struct dp_hc_response rs = { 200, a, 1, T0, T0 };
+    assert_false(dp_hc_response_check(&rq, &rs, &f, &why));
+    assert_string_equal(why, "no freshness information and no validator");
+    assert_false(dp_hc_response_check_eager(&rq, &rs, false, &f, &why));
+    assert_true(dp_hc_response_check_eager(&rq, &rs, true, &f, &why));
+    assert_int_equal(f.lifetime_ms, 3600000);
+    assert_int_equal(DP_HC_EAGER_LIFETIME_MS, 3600000);
+    /* a validator alone: lifetime 0 without, an hour with */
+    struct dp_hc_header b[] = { H("ETag", "\"v\"") };
+    struct dp_hc_response rb = { 200, b, 1, T0, T0 };
+    assert_true(dp_hc_response_check_eager(&rq, &rb, false, &f, &why));
+    assert_int_equal(f.lifetime_ms, 0);
+    assert_true(dp_hc_response_check_eager(&rq, &rb, true, &f, &why));
+    assert_int_equal(f.lifetime_ms, 3600000);
+    assert_string_equal(f.etag, "\"v\"");
+    /* explicit freshness wins, max-age=0 included */
+    struct dp_hc_header c[] = { H("Cache-Control", "max-age=0") };
+    struct dp_hc_response rc = { 200, c, 1, T0, T0 };
+    assert_true(dp_hc_response_check_eager(&rq, &rc, true, &f, &why));
+    assert_int_equal(f.lifetime_ms, 0);
+    /* the heuristic too (10 % of 1000 s) */
+    struct dp_hc_header d[] = { H("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                                H("Last-Modified",
+                                  "Sun, 06 Nov 1994 08:32:57 GMT") };
+    struct dp_hc_response rd = { 200, d, 2, T0, T0 };
+    assert_true(dp_hc_response_check_eager(&rq, &rd, true, &f, &why));
+    assert_int_equal(f.lifetime_ms, 100000);
+    /* no-cache keeps lifetime 0 */
+    struct dp_hc_header e[] = { H("Cache-Control", "no-cache") };
+    struct dp_hc_response re = { 200, e, 1, T0, T0 };
+    assert_true(dp_hc_response_check_eager(&rq, &re, true, &f, &why));
+    assert_int_equal(f.lifetime_ms, 0);
+    /* no-store, private, the status, Vary: * and a user still refuse */
+    struct dp_hc_header g[] = { H("Cache-Control", "no-store") };
+    struct dp_hc_response rg = { 200, g, 1, T0, T0 };
+    assert_false(dp_hc_response_check_eager(&rq, &rg, true, &f, &why));
+    assert_string_equal(why, "no-store");
+    struct dp_hc_header p[] = { H("Cache-Control", "private") };
+    struct dp_hc_response rp = { 200, p, 1, T0, T0 };
+    assert_false(dp_hc_response_check_eager(&rq, &rp, true, &f, &why));
+    assert_string_equal(why, "private");
+    struct dp_hc_response r500 = { 500, a, 1, T0, T0 };
+    assert_false(dp_hc_response_check_eager(&rq, &r500, true, &f, &why));
+    struct dp_hc_header v[] = { H("Vary", "*") };
+    struct dp_hc_response rv = { 200, v, 1, T0, T0 };
+    assert_false(dp_hc_response_check_eager(&rq, &rv, true, &f, &why));
+    struct dp_hc_request ru = { true, NULL, 0, true, true };
+    assert_false(dp_hc_response_check_eager(&ru, &rs, true, &f, &why));
+}
+
 static void
 test_response_refusals(void **state)
 {
@@ -253,7 +314,22 @@ test_store_vary(void **state)
     assert_int_equal(st.entries, 2);
     x = dp_hc_store_lookup(s, "k", br, 1);
     assert_memory_equal(x->body, "br-2", 4);
+    /* every variant of a key goes at once (an unsafe request); an entry
+     * in use lives on; other keys stay */
+    struct dp_hc_entry *o = entry("other", "o", NULL, NULL, NULL, 0);
+    assert_true(dp_hc_store_put(s, o));
+    dp_hc_entry_unref(o);
+    assert_int_equal(dp_hc_store_remove_key(s, "k"), 2);
+    assert_int_equal(dp_hc_store_remove_key(s, "k"), 0);
+    assert_null(dp_hc_store_lookup(s, "k", br, 1));
+    assert_null(dp_hc_store_lookup(s, "k", gz, 2));
+    assert_memory_equal(x->body, "br-2", 4);
     dp_hc_entry_unref(x);
+    dp_hc_store_stats(s, &st);
+    assert_int_equal(st.entries, 1);
+    o = dp_hc_store_lookup(s, "other", NULL, 0);
+    assert_non_null(o);
+    dp_hc_entry_unref(o);
     dp_hc_store_free(s);
 }
 
@@ -349,6 +425,7 @@ main(void)
         cmocka_unit_test(test_cache_control),
         cmocka_unit_test(test_request),
         cmocka_unit_test(test_response_lifetimes),
+        cmocka_unit_test(test_response_eager),
         cmocka_unit_test(test_response_refusals),
         cmocka_unit_test(test_store_vary),
         cmocka_unit_test(test_store_lru_and_limit),

@@ -552,7 +552,8 @@ test_spawn_kill(void **state)
     assert_int_equal(dp_spawn_count(), 0);
     assert_false(r.exited);     /* released: no callback */
     assert_true(ms >= DP_SPAWN_KILL_GRACE_MS - 100);
-    assert_true(ms < DP_SPAWN_KILL_GRACE_MS + 2000);
+    /* upper bounds far below the child's 30 s, loose for a loaded CI */
+    assert_true(ms < DP_SPAWN_KILL_GRACE_MS + 10000);
     run_until(pid_gone, &grandchild);
     assert_true(pid_gone(&grandchild));
 
@@ -564,7 +565,7 @@ test_spawn_kill(void **state)
     dp_child_release(c, true);
     run_until(none_left, NULL);
     assert_int_equal(dp_spawn_count(), 0);
-    assert_true((uv_hrtime() - t0) / 1000000 < 1000);
+    assert_true((uv_hrtime() - t0) / 1000000 < 10000);
 
     /* bound to a pool: freeing the pool ends it */
     struct dp_pool *pool = dp_pool_new(0);

@@ -1,0 +1,459 @@
+"""WebSocket through the reverse proxy (Upgrade, RFC 9110 §7.8; issue 6):
+a python3-websockets backend (wsbackend.py), the same library or a raw
+socket as the client.  Echo of text and binary messages, 8 MiB both ways,
+a close from either side, a half-close, bytes sent right behind the
+request head, a backend that refuses the upgrade, an Upgrade request with
+a body, the idle timeout (backend_body_timeout), a TLS listener in
+front of an https:// backend, shutdown with a tunnel open, and a file
+resource that ignores Upgrade."""
+import asyncio
+import base64
+import hashlib
+import os
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+from dphelp import file_answer, make_docroot
+from test_dataplane_proxy import CONFIG, http_answer, https_answer
+from test_dataplane_proxy import servers, test_ca  # noqa: F401 (fixtures)
+
+websockets = pytest.importorskip('websockets')
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MiB = 1 << 20
+WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+
+
+class WsBackend:
+    """wsbackend.py on a free port, stopped by its PID."""
+
+    def __init__(self, cert=None, key=None):
+        self.port = free_port()
+        args = [sys.executable, os.path.join(HERE, 'wsbackend.py'),
+                str(self.port)]
+        if cert is not None:
+            args += [cert, key]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        line = self.proc.stdout.readline()
+        if line.strip() != b'ready':
+            self.stop()
+            raise RuntimeError('wsbackend did not start: %r' % line)
+        self.lines = []
+
+    def wait_line(self, prefix, timeout=5):
+        """The next output line starting with prefix (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        buf = b''
+        while time.monotonic() < deadline:
+            chunk = self.proc.stdout.read()
+            if chunk:
+                buf += chunk
+                for line in buf.decode().splitlines():
+                    if line.startswith(prefix):
+                        return line
+            time.sleep(0.02)
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def ws_proxy(portierd_factory, servers):  # noqa: F811
+    b = WsBackend()
+    try:
+        srv = servers(lambda req: http_answer([b.port], req.text('URI')))
+        d = portierd_factory([srv.address], config=CONFIG)
+        yield d, b
+    finally:
+        b.stop()
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def base_fds(d):
+    """portierd's open descriptors once its translation server connection
+    exists (a request went through; the backend closes its connection
+    after a plain answer)."""
+    assert d.request('GET', '/plain')[0] == 200
+    time.sleep(0.3)
+    return fd_count(d.proc.pid)
+
+
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def fds_back_to(pid, count, timeout=5):
+    """True once portierd has no more than `count` descriptors open."""
+    deadline = time.monotonic() + timeout
+    while fd_count(pid) > count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_echo_text_binary_large(ws_proxy):
+    d, b = ws_proxy
+    base = base_fds(d)
+    big = os.urandom(8 * MiB)
+
+    async def go():
+        async with websockets.connect(
+                'ws://127.0.0.1:%d/echo' % d.port, max_size=None,
+                compression=None, close_timeout=5) as ws:
+            await ws.send('hello, tunnel')
+            assert await ws.recv() == 'hello, tunnel'
+            await ws.send(b'\x00\x01\xfe\xff')
+            assert await ws.recv() == b'\x00\x01\xfe\xff'
+            await ws.send(big)
+            got = await ws.recv()
+            assert len(got) == len(big)
+            assert hashlib.sha256(got).digest() == \
+                hashlib.sha256(big).digest()
+            t0 = time.monotonic()
+        return time.monotonic() - t0     # the close handshake and FINs
+
+    assert run(go()) < 3
+    assert b.wait_line('closed /echo') == 'closed /echo 1000'
+    # both sockets of the tunnel are closed
+    assert fds_back_to(d.proc.pid, base)
+    assert 'tunnel' not in d.log()
+    # the access log line says 101
+    status, _, _ = d.request('GET', '/plain')
+    assert status == 200
+
+
+def test_backend_closes(ws_proxy):
+    d, b = ws_proxy
+    base = base_fds(d)
+
+    async def go():
+        async with websockets.connect(
+                'ws://127.0.0.1:%d/close' % d.port, close_timeout=5) as ws:
+            await ws.send('last')
+            assert await ws.recv() == 'last'
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await ws.recv()
+            await asyncio.wait_for(ws.wait_closed(), 3)
+            return ws.close_code, ws.close_reason
+
+    assert run(go()) == (4000, 'bye')
+    assert b.wait_line('closed /close') == 'closed /close 4000'
+    assert fds_back_to(d.proc.pid, base)
+
+
+def ws_key():
+    return base64.b64encode(os.urandom(16))
+
+
+def frame(payload, opcode=1):
+    """A masked client frame."""
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        head = struct.pack('!BB', 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack('!BBH', 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack('!BBQ', 0x80 | opcode, 0x80 | 127, n)
+    data = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    return head + mask + data
+
+
+def read_until(s, marker):
+    data = b''
+    while marker not in data:
+        chunk = s.recv(65536)
+        assert chunk, 'closed early: %r' % data
+        data += chunk
+    return data
+
+
+def read_all(s):
+    data = bytearray()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+def upgrade_head(path, key, extra=b''):
+    return (b'GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n'
+            b'Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: %s\r\n'
+            b'Sec-WebSocket-Version: 13\r\n%s\r\n' % (path, key, extra))
+
+
+def test_raw_pipelined_frame(ws_proxy):
+    """The first frame rides in the same packet as the head: the bytes
+    after the head are handed over to the tunnel."""
+    d, b = ws_proxy
+    base = base_fds(d)
+    key = ws_key()
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/echo', key) + frame(b'early bird'))
+        data = read_until(s, b'\r\n\r\n')
+        s.sendall(frame(b'late', opcode=2))
+        while data.count(b'late') == 0:
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+    head, _, rest = data.partition(b'\r\n\r\n')
+    lines = head.split(b'\r\n')
+    assert lines[0] == b'HTTP/1.1 101 Switching Protocols'
+    h = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b':')
+        h[k.strip().lower()] = v.strip()
+    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+    assert h[b'sec-websocket-accept'] == accept
+    assert h[b'upgrade'].lower() == b'websocket'
+    assert h[b'connection'].lower() == b'upgrade'
+    assert b'content-length' not in h and b'transfer-encoding' not in h
+    assert h[b'server'] == b'Portier'
+    # the echoes: unmasked server frames
+    assert rest == b'\x81\x0aearly bird\x82\x04late'
+    assert b.wait_line('closed /echo') is not None
+    assert fds_back_to(d.proc.pid, base)
+
+
+class HalfCloseBackend:
+    """A raw upgrade backend in a thread: answers 101 (Upgrade: echo),
+    echoes until the end of the client's stream, then sends "bye" and
+    closes: it needs the half-close passed on to finish."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(4)
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.error = None
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+            with c:
+                c.settimeout(10)
+                data = read_until(c, b'\r\n\r\n')
+                head, _, rest = data.partition(b'\r\n\r\n')
+                assert b'\r\nupgrade: echo' in head.lower(), head
+                c.sendall(b'HTTP/1.1 101 Switching Protocols\r\n'
+                          b'Upgrade: echo\r\nConnection: Upgrade\r\n\r\n')
+                if rest:
+                    c.sendall(rest)
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    c.sendall(chunk)
+                c.sendall(b'bye')
+        except Exception as e:    # reported by the test
+            self.error = e
+
+    def stop(self):
+        self.thread.join(10)
+        self.sock.close()
+
+
+def vm_hwm_kib(pid):
+    """The peak resident set of a process (VmHWM), KiB."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1])
+    return 0
+
+
+def test_half_close(portierd_factory, servers):  # noqa: F811
+    """The client shuts its writing side: the backend gets the end of
+    the stream, its answers still reach the client, then both close.
+    32 MiB go each way, the client pausing its reading for 1.2 s on the
+    way (every buffer fills, then the flow resumes); portierd's peak RSS
+    stays small (the tunnel buffers 64 KiB per direction)."""
+    b = HalfCloseBackend()
+    try:
+        srv = servers(lambda req: http_answer([b.port], req.text('URI')))
+        d = portierd_factory([srv.address], config=CONFIG)
+        with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+            s.sendall(b'GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n'
+                      b'Connection: Upgrade\r\n\r\nfirst,')
+            data = read_until(s, b'first,')
+            assert data.startswith(b'HTTP/1.1 101 ')
+            big = os.urandom(32 * MiB)
+            got = []
+
+            def paused_reader():
+                first = b''
+                while len(first) < 4 * MiB:
+                    chunk = s.recv(1 << 20)
+                    assert chunk
+                    first += chunk
+                time.sleep(1.2)     # back-pressure all the way round
+                got.append(first + read_all(s))
+
+            reader = threading.Thread(target=paused_reader, daemon=True)
+            reader.start()      # the echo flows while the client sends
+            s.sendall(big)
+            s.shutdown(socket.SHUT_WR)
+            reader.join(20)
+        assert got and got[0] == big + b'bye'
+    finally:
+        b.stop()
+    assert b.error is None, b.error
+    assert vm_hwm_kib(d.proc.pid) < 64 * 1024
+    assert 'tunnel' not in d.log()
+
+
+def test_backend_refuses_upgrade(ws_proxy):
+    d, b = ws_proxy
+
+    async def go():
+        await websockets.connect('ws://127.0.0.1:%d/refuse' % d.port)
+
+    with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
+        run(go())
+    assert e.value.status_code == 403
+    # an ordinary response: the client connection stays HTTP and alive
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/refuse', ws_key()))
+        data = read_until(s, b'no upgrade here\n')
+        assert data.startswith(b'HTTP/1.1 403 ')
+        assert b'\r\nupgrade:' not in data.lower()
+        s.sendall(b'GET /plain HTTP/1.1\r\nHost: x\r\n'
+                  b'Connection: close\r\n\r\n')
+        data = read_all(s)
+        assert data.startswith(b'HTTP/1.1 200 ') and data.endswith(
+            b'plain\n')
+
+
+def test_upgrade_with_body_is_ordinary(ws_proxy):
+    """RFC 9110 §7.8: the switch would follow the request body; the
+    proxy ignores Upgrade on a request with a body (forwards it without
+    Upgrade), so the backend answers it as plain HTTP; so it does on an
+    HTTP/1.0 request."""
+    d, b = ws_proxy
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/echo', ws_key(),
+                               b'Content-Length: 5\r\n') + b'hello')
+        data = read_until(s, b'\r\n\r\n')
+    assert data.startswith(b'HTTP/1.1 ')
+    assert not data.startswith(b'HTTP/1.1 101')
+    # HTTP/1.0: Upgrade must be ignored (§7.8)
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/echo', ws_key()).replace(
+            b'HTTP/1.1', b'HTTP/1.0', 1))
+        data = read_until(s, b'\r\n\r\n')
+    assert data.startswith(b'HTTP/1.1 ')
+    assert not data.startswith(b'HTTP/1.1 101')
+
+
+def test_idle_timeout(ws_proxy):
+    """No byte either way for backend_body_timeout (2 s here): both
+    connections are closed."""
+    d, b = ws_proxy
+    base = base_fds(d)
+
+    async def go():
+        async with websockets.connect(
+                'ws://127.0.0.1:%d/echo' % d.port, ping_interval=None,
+                close_timeout=1) as ws:
+            await ws.send('x')
+            assert await ws.recv() == 'x'
+            t0 = time.monotonic()
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await ws.recv()
+            return time.monotonic() - t0
+
+    waited = run(go())
+    assert 1.5 < waited < 6
+    assert fds_back_to(d.proc.pid, base)
+    assert 'no data for 2000 ms' in d.log()
+
+
+def test_tls_listener_and_https_backend(portierd_factory, servers,  # noqa
+                                        test_ca, monkeypatch):
+    """Client -TLS-> portierd -TLS-> backend: SSL_read/SSL_write on
+    both sides of the tunnel."""
+    b = WsBackend(str(test_ca / 'srv.pem'), str(test_ca / 'srv.key'))
+    try:
+        monkeypatch.setenv('SSL_CERT_FILE', str(test_ca / 'ca.pem'))
+        srv = servers(lambda req: https_answer(b.port, req.text('URI')))
+        port = free_port()
+        config = CONFIG + (
+            'listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+            '  ssl_cert "%s" "%s"\n}\n' % (port, test_ca / 'srv.pem',
+                                           test_ca / 'srv.key'))
+        d = portierd_factory([srv.address], config=config)
+        ctx = ssl.create_default_context(cafile=str(test_ca / 'ca.pem'))
+        big = os.urandom(4 * MiB)
+
+        async def go():
+            async with websockets.connect(
+                    'wss://localhost:%d/echo' % port, ssl=ctx,
+                    max_size=None, compression=None, close_timeout=5) as ws:
+                await ws.send('over tls')
+                assert await ws.recv() == 'over tls'
+                await ws.send(big)
+                got = await ws.recv()
+                assert got == big
+                await ws.send(b'\x01' * 70000)
+                assert await ws.recv() == b'\x01' * 70000
+
+        run(go())
+        assert b.wait_line('closed /echo') == 'closed /echo 1000'
+        assert 'tunnel' not in d.log()
+    finally:
+        b.stop()
+
+
+def test_shutdown_cuts_tunnels(ws_proxy):
+    """SIGTERM: the HTTP connections finish, then open tunnels are cut
+    and the worker exits."""
+    d, b = ws_proxy
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/echo', ws_key()))
+        assert read_until(s, b'\r\n\r\n').startswith(b'HTTP/1.1 101 ')
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert read_all(s) == b''
+        assert d.proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 5
+    assert 'the worker shuts down' in d.log()
+
+
+def test_file_resource_ignores_upgrade(portierd_factory, servers,  # noqa
+                                       tmp_path):
+    """Resources other than HTTP answer an Upgrade request normally."""
+    root = make_docroot(tmp_path)
+    srv = servers(lambda req: file_answer(root, 'index.html'))
+    d = portierd_factory([srv.address])
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(upgrade_head(b'/', ws_key()))
+        data = read_until(s, b'<p>hello</p>\n')
+    assert data.startswith(b'HTTP/1.1 200 ')
+    assert b'\r\nupgrade:' not in data.lower()
