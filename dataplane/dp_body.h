@@ -24,6 +24,24 @@
  *   dp_body_file_advance(); when the region is used up the body is done
  *   and the consumer closes it.  A source that cannot offer this returns
  *   false and is read with dp_body_read().
+ * - The readable-descriptor fast path: when the next bytes of the body
+ *   can be read straight from a pipe or a plain socket, dp_body_fd() says
+ *   so (fd, how many bytes may be taken from it, whether it is a pipe).
+ *   It answers false while the source still holds buffered bytes (they
+ *   go out through dp_body_read() first), at the body's end, and
+ *   whenever the bytes need the source (TLS, chunked framing).  When it
+ *   answers true, the source stops reading on its own (a dp_body_read()
+ *   before is forgotten) and the consumer moves bytes itself (splice),
+ *   reporting every transfer with dp_body_fd_advance() before doing
+ *   anything else with the body.  When the descriptor has nothing now
+ *   (EAGAIN), dp_body_fd_wait() asks the source to watch it: the source
+ *   calls the given ready(ctx) once (from the event loop, never inside
+ *   the call), or eof()/error() when the body ends meanwhile (a WAS
+ *   PREMATURE).  When the descriptor reports end of file or an error, or
+ *   dp_body_fd() turns false, the consumer calls dp_body_read(): the
+ *   source reads itself and reports the end or the failure with its own
+ *   message.  While the consumer moves bytes itself, the source's idle
+ *   timeout runs only between dp_body_fd_wait() and ready().
  * - dp_body_close() aborts a body the consumer no longer wants (client
  *   gone): the source releases everything (descriptors, backend
  *   connections) and calls no handler any more.
@@ -55,12 +73,25 @@ struct dp_body_file {
     int64_t length;
 };
 
-/** What a source implements.  file and file_advance are optional. */
+/** The next bytes of a body as a readable descriptor. */
+struct dp_body_fd {
+    int fd;
+    int64_t length;     /* bytes the consumer may take from fd (> 0),
+                           or -1: what it has (the end is not known) */
+    bool is_pipe;       /* a pipe (splice to a socket directly); else a
+                           socket (splice through a pipe) */
+};
+
+/** What a source implements.  file, file_advance and the fd trio are
+ *  optional (fd, fd_advance and fd_wait go together). */
 struct dp_body_class {
     const char *name;
     void (*read)(struct dp_body *body);
     bool (*file)(struct dp_body *body, struct dp_body_file *out);
     void (*file_advance)(struct dp_body *body, uint64_t n);
+    bool (*fd)(struct dp_body *body, struct dp_body_fd *out);
+    void (*fd_advance)(struct dp_body *body, uint64_t n);
+    void (*fd_wait)(struct dp_body *body, void (*ready)(void *ctx));
     void (*close)(struct dp_body *body);
 };
 
@@ -104,6 +135,31 @@ static inline void
 dp_body_file_advance(struct dp_body *body, uint64_t n)
 {
     body->cls->file_advance(body, n);
+}
+
+/** True (and *out set) when the next out->length bytes of the body may
+ *  be read from out->fd by the consumer itself. */
+static inline bool
+dp_body_fd(struct dp_body *body, struct dp_body_fd *out)
+{
+    return body->cls->fd != NULL && body->cls->fd(body, out);
+}
+
+/** The consumer took n bytes (n > 0) from the descriptor of
+ *  dp_body_fd(). */
+static inline void
+dp_body_fd_advance(struct dp_body *body, uint64_t n)
+{
+    body->cls->fd_advance(body, n);
+}
+
+/** The descriptor of dp_body_fd() had nothing (EAGAIN): watch it and
+ *  call ready(ctx) with the handler's ctx once it is readable (see the
+ *  header comment). */
+static inline void
+dp_body_fd_wait(struct dp_body *body, void (*ready)(void *ctx))
+{
+    body->cls->fd_wait(body, ready);
 }
 
 static inline void

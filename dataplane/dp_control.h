@@ -182,6 +182,8 @@ struct dp_control_stats {
     uint64_t requests;           /* HTTP responses sent */
     uint64_t status_class[6];    /* [1]..[5]: 1xx..5xx */
     uint64_t bytes_out;          /* HTTP bytes written */
+    uint64_t bytes_spliced;      /* of those, body bytes moved with
+                                    splice() (zero copy) */
     uint64_t translation_requests, translation_failures,
         translation_timeouts;
     uint64_t tcache_entries, tcache_hits, tcache_misses;

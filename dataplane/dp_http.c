@@ -15,6 +15,7 @@
 #include "dp_http.h"
 #include "dp_client_ban.h"
 #include "dp_http_date.h"
+#include "dp_splice.h"
 #include "dp_tls.h"
 #include "dp_tunnel.h"
 #include "h1_chunked.h"
@@ -50,9 +51,9 @@
 #define DEFAULT_TARPIT_DELAY_MS 1000
 #define ACCEPT_BATCH 64
 #define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
-/* Per sendfile() call; a connection that has more to send then waits
- * for its next writable event, so that one large file does not hold the
- * loop while other connections wait (fairness, p99). */
+/* Per sendfile() call (and per splice step); a connection that has more
+ * to send then waits for its next writable event, so that one large body
+ * does not hold the loop while other connections wait (fairness, p99). */
 #define SENDFILE_MAX (256 * 1024)
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
@@ -109,6 +110,8 @@ struct dp_http_server {
     /* Input buffers (max_head_size bytes) likewise. */
     uint8_t *free_bufs[64];
     unsigned n_free_bufs;
+    /* Pipes for splicing socket bodies (dp_splice). */
+    struct dp_pipe_pool pipes;
 };
 
 /* The request body as a source: see "the request body" below. */
@@ -184,6 +187,10 @@ struct dp_conn {
     bool body_failed;
     uint64_t body_sent;               /* body bytes, without framing */
     int64_t response_length;          /* Content-Length sent, or -1 */
+    struct dp_pipe pipe;              /* splice socket -> pipe -> socket:
+                                         from server->pipes, or -1 */
+    bool fd_off;                      /* the body's descriptor ended or
+                                         failed: read it (dp_body_read) */
 
     /* TLS: `tls` is the listener's while the connection speaks (or may
      * still speak) TLS, NULL on a plain connection; `ssl` exists once the
@@ -506,6 +513,7 @@ conn_close(struct dp_conn *conn)
         fn(conn->abort_ctx);
     }
     conn_release_body(conn);
+    dp_pipe_pool_put(&server->pipes, &conn->pipe);  /* closed if not empty */
     if (conn->pool != NULL) {
         pool_put(server, conn->pool);
         conn->pool = NULL;
@@ -1100,6 +1108,7 @@ dp_request_respond(struct dp_request *req, unsigned status,
     conn->body_sent = 0;
     conn->body_done = false;
     conn->body_failed = false;
+    conn->fd_off = false;
     if (body != NULL && (conn->head_only || !body_allowed)) {
         dp_body_close(body);
         body = NULL;
@@ -1361,15 +1370,94 @@ conn_flush(struct dp_conn *conn, bool more)
     return STEP_AGAIN;
 }
 
+/* The source's descriptor is readable again (dp_body_fd_wait). */
+static void
+conn_body_ready(void *ctx)
+{
+    struct dp_conn *conn = ctx;
+    conn_advance(conn);
+}
+
+/*
+ * One splice step of the body: from the source's descriptor `src` (NULL:
+ * only what conn->pipe still holds) to the socket, at most SENDFILE_MAX
+ * bytes, then wait for the next writable event like sendfile().
+ */
+static enum step
+conn_splice(struct dp_conn *conn, const struct dp_body_fd *src)
+{
+    struct dp_http_server *server = conn->server;
+    struct dp_splice_result r;
+    enum dp_splice_status st = dp_splice_step(
+        src != NULL ? src->fd : -1, src != NULL && src->is_pipe,
+        src != NULL ? src->length : 0, &conn->pipe, conn->fd, SENDFILE_MAX,
+        &r);
+    if (r.in > 0)
+        dp_body_fd_advance(conn->body, r.in);
+    if (r.out > 0) {
+        conn->body_sent += r.out;
+        server->stats.bytes_out += r.out;
+        server->stats.bytes_spliced += r.out;
+        conn_set_timer(conn, server->settings.write_timeout_ms);
+    }
+    switch (st) {
+    case DP_SPLICE_BUDGET:
+    case DP_SPLICE_DST_AGAIN:
+        conn_poll(conn, UV_WRITABLE);
+        return STEP_WAIT;
+    case DP_SPLICE_SRC_DONE:
+        return STEP_AGAIN;      /* the source says what comes next */
+    case DP_SPLICE_SRC_AGAIN:
+        conn_poll(conn, 0);
+        dp_body_fd_wait(conn->body, conn_body_ready);
+        return STEP_WAIT;
+    case DP_SPLICE_SRC_END:
+        /* end of file or an error before the body's end: the source
+         * reads itself and reports it with its own message */
+        conn->fd_off = true;
+        return STEP_AGAIN;
+    case DP_SPLICE_DST_ERROR:
+        break;
+    }
+    if (r.err != EPIPE && r.err != ECONNRESET)
+        log_line("conn %llu %s: \"%s\": splice: %s",
+                 (unsigned long long)conn->id, conn->peer_text,
+                 conn->request_line, strerror(r.err));
+    conn_close(conn);
+    return STEP_DEAD;
+}
+
+/* The body's next bytes can be spliced: the source offers a descriptor,
+ * the connection is plain, the framing is not chunked, and (for a socket
+ * source) a pipe is at hand. */
+static bool
+conn_splice_source(struct dp_conn *conn, struct dp_body_fd *src)
+{
+    if (conn->fd_off || !dp_body_fd(conn->body, src))
+        return false;
+    if (src->is_pipe || conn->pipe.r >= 0)
+        return true;
+    return dp_pipe_pool_get(&conn->server->pipes, &conn->pipe) == 0;
+}
+
 static enum step
 conn_write_step(struct dp_conn *conn)
 {
+    if (conn->pipe.fill > 0) {
+        /* spliced bytes still in the pipe go first */
+        enum step st = conn_splice(conn, NULL);
+        if (st != STEP_AGAIN)
+            return st;
+    }
     struct dp_body_file region;
-    /* sendfile() on plain connections; over TLS the source's own read
-     * (pread) fills conn->out for SSL_write(). */
-    bool file = conn->body != NULL && !conn->chunked_out &&
-                conn->ssl == NULL && dp_body_file(conn->body, &region);
-    if (conn->body != NULL && !file &&
+    struct dp_body_fd src;
+    /* sendfile() and splice() on plain connections; over TLS the
+     * source's own read fills conn->out for SSL_write(). */
+    bool direct = conn->body != NULL && !conn->chunked_out &&
+                  conn->ssl == NULL;
+    bool file = direct && dp_body_file(conn->body, &region);
+    bool spliced = direct && !file && conn_splice_source(conn, &src);
+    if (conn->body != NULL && !file && !spliced &&
         conn->out.len - conn->out_pos < OUT_HIGH_WATER) {
         /* Pull first, so the head and the first body bytes leave in one
          * send(). */
@@ -1377,6 +1465,7 @@ conn_write_step(struct dp_conn *conn)
         if (conn->state == CONN_CLOSED)
             return STEP_DEAD;
     }
+    /* (no MSG_MORE before a splice: its source may keep the head waiting) */
     enum step st = conn_flush(conn, file && region.length > 0);
     if (st != STEP_AGAIN)
         return st;
@@ -1388,6 +1477,8 @@ conn_write_step(struct dp_conn *conn)
         return conn->body_done || conn->out.len == 0 ? STEP_DONE
                                                      : STEP_AGAIN;
     }
+    if (spliced)
+        return conn_splice(conn, &src);
     if (file) {
         if (region.length == 0) {
             struct dp_body *body = conn->body;
@@ -1522,6 +1613,7 @@ conn_finish_request(struct dp_conn *conn)
     server->stats.requests++;
     conn_access_log(conn);
     conn_release_body(conn);
+    dp_pipe_pool_put(&server->pipes, &conn->pipe);
     rbody_end(conn, "the response was complete before the request body "
                     "was read");
     conn->rbody_used = false;
@@ -2001,6 +2093,7 @@ conn_new(struct dp_listener *l, int fd, const struct sockaddr_storage *ss,
     conn->server = server;
     conn->fd = fd;
     conn->tarpit = tarpit;
+    conn->pipe.r = conn->pipe.w = -1;
     conn->id = ++server->next_id;
     conn->peer = *ss;
     format_peer(ss, conn->peer_text, sizeof(conn->peer_text));
@@ -2111,6 +2204,7 @@ dp_http_server_new(uv_loop_t *loop, const struct dp_http_settings *settings,
     server->handler = handler;
     server->handler_ctx = handler_ctx;
     server->date_sec = (time_t)-1;
+    dp_pipe_pool_init(&server->pipes, DP_PIPE_SIZE);
     return server;
 }
 
@@ -2236,6 +2330,7 @@ dp_http_server_free(struct dp_http_server *server)
     while (server->n_free_bufs > 0)
         free(server->free_bufs[--server->n_free_bufs]);
     dp_client_ban_free(server->bans);
+    dp_pipe_pool_clear(&server->pipes);
     free(server);
 }
 

@@ -286,6 +286,8 @@ dp_http_server_free(struct dp_http_server *server);
 
 struct dp_http_stats {
     uint64_t accepted, requests, bytes_out;
+    uint64_t bytes_spliced;           /* of bytes_out: body bytes moved
+                                         with splice() (zero copy) */
     uint64_t rejected;                /* closed at accept: REJECT_CLIENT */
     uint64_t status_class[6];         /* [1]..[5] = 1xx..5xx */
     unsigned connections;

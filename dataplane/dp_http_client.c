@@ -106,6 +106,8 @@ struct dp_http_op {
     struct h1_chunked chunked;
     size_t pending;                     /* decoded bytes at in_pos */
     bool keep_alive, want;
+    void (*fd_ready)(void *ctx);        /* dp_body_fd_wait(): the consumer
+                                           splices from the socket */
     unsigned fail_status;
 
     /* Not zeroed when created (see OP_ZEROED): initialised where used. */
@@ -1121,7 +1123,50 @@ op_body_read(struct dp_body *body)
 {
     struct dp_http_op *op = (struct dp_http_op *)body;
     op->want = true;
+    op->fd_ready = NULL;
     op_deliver(op);
+}
+
+/* The splice fast path: the backend socket itself, for a plain
+ * connection with a Content-Length body and nothing buffered. */
+static bool
+op_body_fd(struct dp_body *body, struct dp_body_fd *out)
+{
+    struct dp_http_op *op = (struct dp_http_op *)body;
+    struct hconn *conn = op->conn;
+    if (op->state != OP_BODY || conn == NULL || conn->ssl != NULL ||
+        op->framing != H1_BODY_LENGTH || op->remaining == 0 || conn->eof ||
+        conn->in_pos < conn->in_len)
+        return false;
+    out->fd = conn->fd;
+    out->length = op->remaining > INT64_MAX ? INT64_MAX
+                                            : (int64_t)op->remaining;
+    out->is_pipe = false;
+    /* the consumer reads from here on: stop reading for it */
+    op->want = false;
+    conn_set_poll(conn, 0);
+    uv_timer_stop(&conn->timer);
+    return true;
+}
+
+static void
+op_body_fd_advance(struct dp_body *body, uint64_t n)
+{
+    struct dp_http_op *op = (struct dp_http_op *)body;
+    op->remaining -= n < op->remaining ? n : op->remaining;
+    op->body.length = (int64_t)op->remaining;
+    uv_timer_stop(&op->conn->timer);    /* runs while the consumer waits */
+}
+
+static void
+op_body_fd_wait(struct dp_body *body, void (*ready)(void *ctx))
+{
+    struct dp_http_op *op = (struct dp_http_op *)body;
+    op->want = false;
+    op->fd_ready = ready;
+    conn_set_poll(op->conn, UV_READABLE);
+    uv_timer_start(&op->conn->timer, conn_timeout,
+                   op->client->opt.body_timeout_ms, 0);
 }
 
 static void
@@ -1136,6 +1181,9 @@ static const struct dp_body_class op_body_class = {
     .name = "http-response",
     .read = op_body_read,
     .close = op_body_close,
+    .fd = op_body_fd,
+    .fd_advance = op_body_fd_advance,
+    .fd_wait = op_body_fd_wait,
 };
 
 /* A response head is complete. */
@@ -1382,6 +1430,14 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
         }
         if (events & UV_READABLE)
             op_read_head(op);
+        return;
+    }
+    if (op->state == OP_BODY && op->fd_ready != NULL) {
+        void (*ready)(void *) = op->fd_ready;
+        op->fd_ready = NULL;
+        conn_set_poll(conn, 0);
+        uv_timer_stop(&conn->timer);
+        ready(op->body.ctx);    /* the consumer reads (op may go) */
         return;
     }
     if (op->state == OP_BODY && (events & UV_READABLE))

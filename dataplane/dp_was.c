@@ -60,6 +60,8 @@ struct was_body {
     struct dp_body base;
     struct was_proc *proc;         /* NULL once ended or closed */
     bool want;                     /* the consumer asked for data */
+    void (*fd_ready)(void *ctx);   /* dp_body_fd_wait(): the consumer
+                                      splices and waits for the pipe */
 };
 
 struct was_proc {
@@ -648,6 +650,7 @@ body_read(struct dp_body *b)
 {
     struct was_body *body = (struct was_body *)b;
     body->want = true;
+    body->fd_ready = NULL;
     if (body->proc != NULL)
         body_deliver(body->proc);
 }
@@ -674,10 +677,77 @@ body_close(struct dp_body *b)
     drain(p);
 }
 
+/* The splice fast path: the data pipe itself, when nothing is buffered
+ * and the body's end (LENGTH, PREMATURE) is not reached. */
+static bool
+body_fd(struct dp_body *b, struct dp_body_fd *out)
+{
+    struct was_proc *p = ((struct was_body *)b)->proc;
+    if (p == NULL || p->rpos < p->rlen || p->resp_done)
+        return false;
+    int64_t end = resp_end(p);
+    if (end >= 0 && p->resp_received >= (uint64_t)end)
+        return false;
+    out->fd = p->out_r;
+    out->length = end >= 0 ? end - (int64_t)p->resp_received : -1;
+    out->is_pipe = true;
+    /* the consumer reads from here on: stop reading for it */
+    struct was_body *body = (struct was_body *)b;
+    body->want = false;
+    body->fd_ready = NULL;
+    if (p->out_polling) {
+        uv_poll_stop(&p->out_poll);
+        p->out_polling = false;
+    }
+    timer_stop(p);
+    return true;
+}
+
+static void
+body_fd_advance(struct dp_body *b, uint64_t n)
+{
+    struct was_proc *p = ((struct was_body *)b)->proc;
+    if (p == NULL)
+        return;
+    p->resp_received += n;
+    if (b->length >= 0)
+        b->length -= (int64_t)n;
+    timer_stop(p);      /* it runs while the consumer waits for us */
+}
+
+static void
+body_fd_wait(struct dp_body *b, void (*ready)(void *ctx))
+{
+    struct was_body *body = (struct was_body *)b;
+    if (body->proc == NULL)
+        return;
+    body->want = false;
+    body->fd_ready = ready;
+    out_wait(body->proc);
+}
+
+/* A consumer waiting for the pipe: the body may have ended meanwhile
+ * (LENGTH or PREMATURE reached without another byte). */
+static void
+body_fd_check(struct was_proc *p)
+{
+    struct was_body *body = p->body;
+    if (body == NULL || body->fd_ready == NULL)
+        return;
+    int64_t end = resp_end(p);
+    if (end >= 0 && p->resp_received == (uint64_t)end) {
+        body->fd_ready = NULL;
+        body_finish(p);
+    }
+}
+
 static const struct dp_body_class was_body_class = {
     .name = "was",
     .read = body_read,
     .close = body_close,
+    .fd = body_fd,
+    .fd_advance = body_fd_advance,
+    .fd_wait = body_fd_wait,
 };
 
 /* Nobody reads the response body: discard it up to its end. */
@@ -708,6 +778,14 @@ out_cb(uv_poll_t *h, int status, int events)
     struct was_proc *p = h->data;
     uv_poll_stop(&p->out_poll);
     p->out_polling = false;
+    if (p->body != NULL && p->body->fd_ready != NULL) {
+        struct was_body *body = p->body;
+        void (*ready)(void *) = body->fd_ready;
+        body->fd_ready = NULL;
+        timer_stop(p);
+        ready(body->base.ctx);
+        return;
+    }
     if (p->body != NULL)
         body_deliver(p);
     else if (p->head_done && !p->resp_done &&
@@ -916,7 +994,9 @@ control_cb(uv_poll_t *h, int status, int events)
             return;
     }
     /* a PREMATURE or LENGTH may have ended the body */
-    if (p->body != NULL)
+    if (p->body != NULL && p->body->fd_ready != NULL)
+        body_fd_check(p);
+    else if (p->body != NULL)
         body_deliver(p);
     else if (p->body == NULL && p->head_done && !p->resp_done &&
              (p->call == NULL || p->stop_sent))

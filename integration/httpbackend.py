@@ -8,6 +8,7 @@ Paths:
                   SHA-256 (Content-Length)
   /chunked...     the same JSON, sent chunked in small chunks
   /big/N          N bytes of pattern() (Content-Length), in 1 MiB writes
+  /bigcut/N/M     Content-Length N, M bytes of pattern(), then close
   /slow/S         waits S seconds, then 200 "slow"
   /raw/NAME       the bytes RAW[NAME], then closes the connection
   /status/N       status N with an empty body (Content-Length: 0)
@@ -193,6 +194,15 @@ class Backend:
         head_only = method == 'HEAD'
         if target.startswith('/raw/'):
             c.sendall(RAW[target[5:].split('?')[0]])
+            return False
+        if target.startswith('/bigcut/'):
+            n, m = (int(x) for x in target[8:].split('/'))
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % n)
+            sent = 0
+            while sent < m:
+                part = pattern(min(1 << 20, m - sent), sent)
+                c.sendall(part)
+                sent += len(part)
             return False
         if target.startswith('/big/'):
             n = int(target[5:])

@@ -15,6 +15,8 @@
  *   /...?etag        ETag "e1" and Cache-Control: no-cache; 304 when
  *                    If-None-Match is "e1", else "pid/count" (the 200
  *                    answers of ?etag so far)
+ *   /...?size=N      N bytes, byte i being 'a' + i % 26, with
+ *                    Content-Length (integration/bench/apps.py)
  */
 #include <fcgiapp.h>
 
@@ -53,6 +55,20 @@ main(void)
                              "ETag: \"e1\"\r\n"
                              "Cache-Control: no-cache\r\n\r\n%ld/%u\n",
                              (long)getpid(), count);
+            }
+        } else if (strncmp(query, "size=", 5) == 0) {
+            static char buf[65536 + 26];
+            if (buf[0] == '\0')
+                for (size_t i = 0; i < sizeof(buf); i++)
+                    buf[i] = (char)('a' + i % 26);
+            unsigned long long size = strtoull(query + 5, NULL, 10);
+            FCGX_FPrintF(out, "Content-Type: text/plain\r\n"
+                         "Content-Length: %llu\r\n\r\n", size);
+            for (unsigned long long off = 0; off < size;) {
+                int n = size - off < 65536 ? (int)(size - off) : 65536;
+                if (FCGX_PutStr(buf + off % 26, n, out) != n)
+                    break;
+                off += (unsigned long long)n;
             }
         } else if (strcmp(query, "pid") == 0) {
             FCGX_FPrintF(out, "Content-Type: text/plain\r\n\r\n%ld\n",

@@ -8,6 +8,9 @@
  *   /abort-mid    1000 body bytes, then was_app_abort() (PREMATURE 1000)
  *   /crash        exit(3) without an answer
  *   /crash-mid    100 body bytes, then exit(3)
+ *   /abort-big    LENGTH 2N, N bytes ('a' + i % 26, N from the query),
+ *                 then was_app_abort() (PREMATURE N)
+ *   /crash-big    LENGTH 2N, N bytes, then exit(3)
  *   /hang         never answers
  *   /ignore-body  answers "ignored\n" without reading the request body
  *   /slow         sleeps `query` milliseconds, then answers its pid
@@ -85,6 +88,23 @@ serve(struct was_app *app)
         was_app_set_length(app, 5000);
         was_app_write(app, buf, sizeof(buf));
         return was_app_abort(app);
+    }
+    if (is(path, "/abort-big") || is(path, "/crash-big")) {
+        unsigned long long size = strtoull(q != NULL ? q : "0", NULL, 10);
+        static char buf[65536 + 26];
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (char)('a' + i % 26);
+        was_app_set_length(app, 2 * size);
+        for (unsigned long long off = 0; off < size;) {
+            size_t k = size - off < 65536 ? (size_t)(size - off) : 65536;
+            if (was_app_write(app, buf + off % 26, k) != 0)
+                return -1;
+            off += k;
+        }
+        if (is(path, "/abort-big"))
+            return was_app_abort(app);
+        fprintf(stderr, "was-test-app: crashing as asked\n");
+        exit(3);
     }
     if (is(path, "/crash")) {
         fprintf(stderr, "was-test-app: crashing as asked\n");

@@ -1,0 +1,154 @@
+/*
+ * dp_splice: splice(2) steps and the pipe pool (see dp_splice.h).
+ *
+ * The pipe size: a socket spliced into a pipe takes one of the pipe's
+ * buffer slots per received segment (not per page), so the default
+ * 16-slot pipe (64 KiB) can be "full" with far fewer bytes, and each
+ * splice pair would move little.  DP_PIPE_SIZE (256 KiB, 64 slots) lets
+ * one splice in and one splice out carry a whole write step of the HTTP
+ * server (SENDFILE_MAX, the fairness budget per writable event).  It is
+ * not memory held: a pipe's pages exist only while bytes sit in it,
+ * which is at most one step per connection.  F_SETPIPE_SZ is best
+ * effort: above /proc/sys/fs/pipe-max-size or the per-user soft limit
+ * the pipe keeps its default size, and the step works with that.
+ */
+#include "dp_splice.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+void
+dp_pipe_pool_init(struct dp_pipe_pool *pool, size_t size)
+{
+    pool->n_free = 0;
+    pool->open = 0;
+    pool->size = size;
+}
+
+int
+dp_pipe_pool_get(struct dp_pipe_pool *pool, struct dp_pipe *out)
+{
+    if (pool->n_free > 0) {
+        *out = pool->free[--pool->n_free];
+        return 0;
+    }
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -errno;
+    if (pool->size > 0)
+        (void)fcntl(fds[1], F_SETPIPE_SZ, (int)pool->size);
+    int cap = fcntl(fds[1], F_GETPIPE_SZ);
+    out->r = fds[0];
+    out->w = fds[1];
+    out->fill = 0;
+    out->cap = cap > 0 ? (size_t)cap : 4096;
+    pool->open++;
+    return 0;
+}
+
+void
+dp_pipe_pool_put(struct dp_pipe_pool *pool, struct dp_pipe *p)
+{
+    if (p->r < 0)
+        return;
+    if (p->fill == 0 && pool->n_free < DP_PIPE_POOL_MAX) {
+        pool->free[pool->n_free++] = *p;
+    } else {
+        close(p->r);
+        close(p->w);
+        pool->open--;
+    }
+    p->r = p->w = -1;
+    p->fill = 0;
+}
+
+void
+dp_pipe_pool_clear(struct dp_pipe_pool *pool)
+{
+    while (pool->n_free > 0) {
+        struct dp_pipe *p = &pool->free[--pool->n_free];
+        close(p->r);
+        close(p->w);
+        pool->open--;
+    }
+}
+
+#define FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+enum dp_splice_status
+dp_splice_step(int src, bool src_is_pipe, int64_t src_left,
+               struct dp_pipe *pipe, int dst, size_t max,
+               struct dp_splice_result *r)
+{
+    r->in = r->out = 0;
+    r->err = 0;
+    if (src < 0)
+        src_left = 0;
+    for (;;) {
+        if (r->out >= max)
+            return DP_SPLICE_BUDGET;
+        size_t budget = max - (size_t)r->out;
+        if (pipe != NULL && pipe->r >= 0 && pipe->fill > 0) {
+            /* first what the pipe holds: EAGAIN can only be dst's */
+            size_t want = pipe->fill < budget ? pipe->fill : budget;
+            ssize_t n = splice(pipe->r, NULL, dst, NULL, want, FLAGS);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN)
+                return DP_SPLICE_DST_AGAIN;
+            if (n <= 0) {
+                r->err = n < 0 ? errno : EPIPE;
+                return DP_SPLICE_DST_ERROR;
+            }
+            pipe->fill -= (size_t)n;
+            r->out += (uint64_t)n;
+            continue;
+        }
+        uint64_t want = budget;
+        if (src_left >= 0) {
+            uint64_t left = (uint64_t)src_left - r->in;
+            if (left == 0)
+                return DP_SPLICE_SRC_DONE;
+            if (left < want)
+                want = left;
+        }
+        if (src_is_pipe) {
+            ssize_t n = splice(src, NULL, dst, NULL, (size_t)want, FLAGS);
+            if (n > 0) {
+                r->in += (uint64_t)n;
+                r->out += (uint64_t)n;
+                continue;
+            }
+            if (n == 0)
+                return DP_SPLICE_SRC_END;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                /* either end may be the cause: bytes in the source pipe
+                 * mean the socket is full */
+                int avail = 0;
+                if (ioctl(src, FIONREAD, &avail) == 0 && avail > 0)
+                    return DP_SPLICE_DST_AGAIN;
+                return DP_SPLICE_SRC_AGAIN;
+            }
+            r->err = errno;
+            return DP_SPLICE_DST_ERROR;
+        }
+        if (want > pipe->cap)
+            want = pipe->cap;
+        ssize_t n = splice(src, NULL, pipe->w, NULL, (size_t)want, FLAGS);
+        if (n > 0) {
+            pipe->fill += (size_t)n;
+            r->in += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return DP_SPLICE_SRC_AGAIN;     /* the pipe is empty here */
+        r->err = n < 0 ? errno : 0;
+        return DP_SPLICE_SRC_END;
+    }
+}

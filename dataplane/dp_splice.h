@@ -1,0 +1,93 @@
+/*
+ * dp_splice: zero-copy transfer of body bytes from a pipe or a socket to
+ * a plain socket with splice(2), and a small pool of pipe pairs for the
+ * socket-to-socket case (splice needs a pipe on one side).
+ *
+ * Promises:
+ * - dp_splice_step() moves at most `max` bytes towards the destination
+ *   and at most `src_left` bytes out of the source, and says why it
+ *   stopped: the budget is used up, the source is done or has nothing
+ *   now, the destination is full, or one end failed.  It never blocks
+ *   (both ends may be blocking descriptors: SPLICE_F_NONBLOCK covers the
+ *   pipe side; sockets must be O_NONBLOCK).  Bytes already in the
+ *   intermediate pipe always go out before new ones come in.
+ * - An intermediate pipe (struct dp_pipe) counts the bytes it holds;
+ *   the pool takes a pipe back only when it is empty (else it closes
+ *   it), keeps at most DP_PIPE_POOL_MAX of them, and closes all of them
+ *   in dp_pipe_pool_clear().  `open` counts the pipes alive (free or
+ *   handed out), so that tests can see none leaks.
+ */
+#ifndef PORTIER_DP_SPLICE_H
+#define PORTIER_DP_SPLICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Pipes kept free per pool (per worker): enough for the connections
+ * that splice at the same time in a burst, few descriptors when idle. */
+#define DP_PIPE_POOL_MAX 16
+
+/* The size asked for with F_SETPIPE_SZ; see dp_splice.c. */
+#define DP_PIPE_SIZE (256 * 1024)
+
+struct dp_pipe {
+    int r, w;           /* -1: none */
+    size_t fill;        /* bytes in the pipe */
+    size_t cap;         /* its capacity (F_GETPIPE_SZ) */
+};
+
+struct dp_pipe_pool {
+    struct dp_pipe free[DP_PIPE_POOL_MAX];
+    unsigned n_free;
+    unsigned open;      /* pipes alive: free and handed out */
+    size_t size;        /* F_SETPIPE_SZ for new pipes; 0: the default */
+};
+
+void
+dp_pipe_pool_init(struct dp_pipe_pool *pool, size_t size);
+
+/** An empty pipe (non-blocking, close-on-exec) into *out: 0, or -errno
+ *  when none can be made (EMFILE). */
+int
+dp_pipe_pool_get(struct dp_pipe_pool *pool, struct dp_pipe *out);
+
+/** Give p back (kept when empty and there is room, else closed); p->r
+ *  and p->w are -1 afterwards.  Nothing happens when p holds no pipe. */
+void
+dp_pipe_pool_put(struct dp_pipe_pool *pool, struct dp_pipe *p);
+
+/** Close the free pipes (at shutdown). */
+void
+dp_pipe_pool_clear(struct dp_pipe_pool *pool);
+
+enum dp_splice_status {
+    DP_SPLICE_BUDGET = 1,   /* `max` bytes sent: yield to others */
+    DP_SPLICE_SRC_DONE,     /* src_left bytes taken, and all sent */
+    DP_SPLICE_SRC_AGAIN,    /* the source has nothing now, nothing is
+                               left to send: wait for the source */
+    DP_SPLICE_DST_AGAIN,    /* the destination is full: wait for it */
+    DP_SPLICE_SRC_END,      /* the source said end of file (err 0) or
+                               failed (err) */
+    DP_SPLICE_DST_ERROR,    /* the destination failed (err) */
+};
+
+struct dp_splice_result {
+    uint64_t in;            /* bytes taken from the source */
+    uint64_t out;           /* bytes written to the destination */
+    int err;                /* errno for SRC_END and DST_ERROR */
+};
+
+/**
+ * Move bytes from src to the socket dst.  src is a pipe (src_is_pipe:
+ * spliced to dst directly) or a socket (spliced through `pipe`, which
+ * must then be a pipe from the pool); src < 0 or src_left 0: only send
+ * what `pipe` holds.  src_left -1: no limit (until EAGAIN or EOF).
+ * `pipe` may be NULL when src is a pipe.
+ */
+enum dp_splice_status
+dp_splice_step(int src, bool src_is_pipe, int64_t src_left,
+               struct dp_pipe *pipe, int dst, size_t max,
+               struct dp_splice_result *r);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * Unit tests: dp_splice, the splice(2) step and the pipe pool, on real
+ * pipes and socket pairs (no event loop: each step is driven by hand).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "dp_splice.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void
+pattern(uint8_t *buf, size_t len, size_t from)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)((from + i) * 131 + 7);
+}
+
+static bool
+fd_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+/* A non-blocking stream socket pair: [0] is written by the step. */
+static void
+sockets(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+                                sv), 0);
+}
+
+/* Read what the peer has into buf at *got (up to cap). */
+static void
+drain(int fd, uint8_t *buf, size_t *got, size_t cap)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf + *got, cap - *got);
+        if (n <= 0)
+            return;
+        *got += (size_t)n;
+    }
+}
+
+static void
+write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        assert_true(n > 0);
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void
+test_pipe_to_socket_budget(void **state)
+{
+    (void)state;
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    (void)fcntl(p[1], F_SETPIPE_SZ, 256 * 1024);
+    sockets(sv);
+    int sz = 1024 * 1024;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    enum { LEN = 100000 };
+    static uint8_t src[LEN], got[LEN];
+    pattern(src, LEN, 0);
+    write_all(p[1], src, LEN);
+    struct dp_splice_result r;
+    size_t n = 0;
+    /* the budget stops the first step */
+    assert_int_equal(dp_splice_step(p[0], true, -1, NULL, sv[0], 65536, &r),
+                     DP_SPLICE_BUDGET);
+    assert_int_equal(r.in, 65536);
+    assert_int_equal(r.out, 65536);
+    drain(sv[1], got, &n, LEN);
+    /* the rest, then the pipe is empty: wait for the source */
+    assert_int_equal(dp_splice_step(p[0], true, -1, NULL, sv[0], 1 << 20,
+                                    &r), DP_SPLICE_SRC_AGAIN);
+    assert_int_equal(r.in, LEN - 65536);
+    drain(sv[1], got, &n, LEN);
+    assert_int_equal(n, LEN);
+    assert_memory_equal(got, src, LEN);
+    /* end of file on the source */
+    close(p[1]);
+    assert_int_equal(dp_splice_step(p[0], true, -1, NULL, sv[0], 1 << 20,
+                                    &r), DP_SPLICE_SRC_END);
+    assert_int_equal(r.err, 0);
+    close(p[0]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void
+test_pipe_src_left_and_full_destination(void **state)
+{
+    (void)state;
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    sockets(sv);
+    uint8_t buf[5000];
+    pattern(buf, sizeof(buf), 0);
+    write_all(p[1], buf, sizeof(buf));
+    struct dp_splice_result r;
+    /* never more than src_left out of the source */
+    assert_int_equal(dp_splice_step(p[0], true, 1000, NULL, sv[0], 1 << 20,
+                                    &r), DP_SPLICE_SRC_DONE);
+    assert_int_equal(r.in, 1000);
+    int avail = 0;
+    assert_int_equal(ioctl(p[0], FIONREAD, &avail), 0);
+    assert_int_equal(avail, 4000);
+    /* fill the socket: bytes left in the source pipe mean the
+     * destination is the one that waits */
+    uint8_t junk[4096];
+    memset(junk, 'x', sizeof(junk));
+    while (write(sv[0], junk, sizeof(junk)) > 0)
+        ;
+    assert_int_equal(dp_splice_step(p[0], true, -1, NULL, sv[0], 1 << 20,
+                                    &r), DP_SPLICE_DST_AGAIN);
+    /* the peer gone: a destination error */
+    close(sv[1]);
+    assert_int_equal(dp_splice_step(p[0], true, -1, NULL, sv[0], 1 << 20,
+                                    &r), DP_SPLICE_DST_ERROR);
+    assert_int_equal(r.err, EPIPE);
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+}
+
+static void
+test_socket_to_socket_through_pipe(void **state)
+{
+    (void)state;
+    struct dp_pipe_pool pool;
+    dp_pipe_pool_init(&pool, DP_PIPE_SIZE);
+    struct dp_pipe pipe;
+    assert_int_equal(dp_pipe_pool_get(&pool, &pipe), 0);
+    assert_int_equal(pool.open, 1);
+    assert_true(pipe.cap >= 4096);
+    int in[2], out[2];
+    sockets(in);
+    sockets(out);
+    int small = 8192;     /* the destination fills up now and then */
+    setsockopt(out[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    enum { LEN = 3000000, PIECE = 50000 };
+    uint8_t *src = malloc(LEN), *got = malloc(LEN);
+    assert_non_null(src);
+    assert_non_null(got);
+    pattern(src, LEN, 0);
+    size_t written = 0, n = 0;
+    uint64_t taken = 0;
+    unsigned dst_waits = 0;
+    /* Interleave: the sender writes a piece, the step moves what it can
+     * (stopping for either end), the receiver reads now and then. */
+    for (int round = 0; round < 100000 && n < LEN; round++) {
+        if (written < LEN) {
+            ssize_t w = write(in[1], src + written,
+                              LEN - written < PIECE ? LEN - written : PIECE);
+            if (w > 0)
+                written += (size_t)w;
+        }
+        struct dp_splice_result r;
+        enum dp_splice_status st = dp_splice_step(
+            in[0], false, (int64_t)(LEN - taken), &pipe, out[0], 200000, &r);
+        taken += r.in;
+        assert_true(st == DP_SPLICE_BUDGET || st == DP_SPLICE_SRC_AGAIN ||
+                    st == DP_SPLICE_DST_AGAIN || st == DP_SPLICE_SRC_DONE);
+        if (st == DP_SPLICE_DST_AGAIN)
+            dst_waits++;
+        if (round % 3 == 0 || st == DP_SPLICE_DST_AGAIN)
+            drain(out[1], got, &n, LEN);
+    }
+    assert_int_equal(n, LEN);
+    assert_int_equal(taken, LEN);
+    assert_int_equal(pipe.fill, 0);
+    assert_memory_equal(got, src, LEN);
+    assert_true(dst_waits > 0);
+    /* the sender closes: end of file */
+    close(in[1]);
+    struct dp_splice_result r;
+    assert_int_equal(dp_splice_step(in[0], false, -1, &pipe, out[0], 4096,
+                                    &r), DP_SPLICE_SRC_END);
+    assert_int_equal(r.err, 0);
+    dp_pipe_pool_put(&pool, &pipe);
+    assert_int_equal(pipe.r, -1);
+    dp_pipe_pool_clear(&pool);
+    assert_int_equal(pool.open, 0);
+    free(src);
+    free(got);
+    close(in[0]);
+    close(out[0]);
+    close(out[1]);
+}
+
+static void
+test_only_the_pipe_drains(void **state)
+{
+    (void)state;
+    struct dp_pipe_pool pool;
+    dp_pipe_pool_init(&pool, 0);
+    struct dp_pipe pipe;
+    assert_int_equal(dp_pipe_pool_get(&pool, &pipe), 0);
+    int sv[2];
+    sockets(sv);
+    write_all(pipe.w, (const uint8_t *)"hello", 5);
+    pipe.fill = 5;
+    struct dp_splice_result r;
+    /* no source: what the pipe holds goes out, then done */
+    assert_int_equal(dp_splice_step(-1, false, 0, &pipe, sv[0], 4096, &r),
+                     DP_SPLICE_SRC_DONE);
+    assert_int_equal(r.out, 5);
+    assert_int_equal(r.in, 0);
+    char buf[8];
+    assert_int_equal(read(sv[1], buf, sizeof(buf)), 5);
+    assert_memory_equal(buf, "hello", 5);
+    dp_pipe_pool_put(&pool, &pipe);
+    dp_pipe_pool_clear(&pool);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void
+test_pool_reuse_limit_and_no_leak(void **state)
+{
+    (void)state;
+    struct dp_pipe_pool pool;
+    dp_pipe_pool_init(&pool, DP_PIPE_SIZE);
+    struct dp_pipe a;
+    assert_int_equal(dp_pipe_pool_get(&pool, &a), 0);
+    int ar = a.r, aw = a.w;
+    dp_pipe_pool_put(&pool, &a);
+    assert_int_equal(pool.n_free, 1);
+    assert_true(fd_open(ar));
+    /* reused */
+    assert_int_equal(dp_pipe_pool_get(&pool, &a), 0);
+    assert_int_equal(a.r, ar);
+    assert_int_equal(a.w, aw);
+    assert_int_equal(pool.open, 1);
+    /* a pipe with bytes in it is not kept */
+    a.fill = 3;
+    dp_pipe_pool_put(&pool, &a);
+    assert_false(fd_open(ar));
+    assert_false(fd_open(aw));
+    assert_int_equal(pool.open, 0);
+    assert_int_equal(pool.n_free, 0);
+    /* at most DP_PIPE_POOL_MAX stay */
+    struct dp_pipe many[DP_PIPE_POOL_MAX + 3];
+    int fds[DP_PIPE_POOL_MAX + 3][2];
+    for (int i = 0; i < DP_PIPE_POOL_MAX + 3; i++) {
+        assert_int_equal(dp_pipe_pool_get(&pool, &many[i]), 0);
+        fds[i][0] = many[i].r;
+        fds[i][1] = many[i].w;
+    }
+    assert_int_equal(pool.open, DP_PIPE_POOL_MAX + 3);
+    for (int i = 0; i < DP_PIPE_POOL_MAX + 3; i++)
+        dp_pipe_pool_put(&pool, &many[i]);
+    assert_int_equal(pool.n_free, DP_PIPE_POOL_MAX);
+    assert_int_equal(pool.open, DP_PIPE_POOL_MAX);
+    dp_pipe_pool_clear(&pool);
+    assert_int_equal(pool.open, 0);
+    for (int i = 0; i < DP_PIPE_POOL_MAX + 3; i++) {
+        assert_false(fd_open(fds[i][0]));
+        assert_false(fd_open(fds[i][1]));
+    }
+    /* putting an empty slot is harmless */
+    struct dp_pipe none = { -1, -1, 0, 0 };
+    dp_pipe_pool_put(&pool, &none);
+    assert_int_equal(pool.open, 0);
+}
+
+int
+main(void)
+{
+    signal(SIGPIPE, SIG_IGN);   /* splice() to a closed socket: EPIPE */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipe_to_socket_budget),
+        cmocka_unit_test(test_pipe_src_left_and_full_destination),
+        cmocka_unit_test(test_socket_to_socket_through_pipe),
+        cmocka_unit_test(test_only_the_pipe_drains),
+        cmocka_unit_test(test_pool_reuse_limit_and_no_leak),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
