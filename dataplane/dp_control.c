@@ -6,6 +6,7 @@
 #include "ctl_protocol.h"
 #include "dp_client_ban.h"
 #include "dp_fcache.h"
+#include "dp_filter_cache.h"
 #include "dp_http_cache_request.h"
 #include "dp_msgpack.h"
 #include "dp_nfs.h"
@@ -165,7 +166,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct dp_msgpack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, dp_msgpack_write);
-    msgpack_pack_map(&pk, 12);
+    msgpack_pack_map(&pk, 13);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -191,6 +192,8 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
                st->nfs_cache_misses);
     pack_cache(&pk, "http_cache", st->http_cache_entries,
                st->http_cache_hits, st->http_cache_misses);
+    pack_cache(&pk, "filter_cache", st->filter_cache_entries,
+               st->filter_cache_hits, st->filter_cache_misses);
     /* "children": {"total": n, "<pool>": n, ...} */
     size_t np = st->n_pools < DP_CONTROL_STATS_POOLS ? st->n_pools
                                                      : DP_CONTROL_STATS_POOLS;
@@ -441,6 +444,10 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
     st->http_cache_entries = hs.entries;
     st->http_cache_hits = hs.hits;
     st->http_cache_misses = hs.misses;
+    dp_filter_cache_stats(&hs);
+    st->filter_cache_entries = hs.entries;
+    st->filter_cache_hits = hs.hits;
+    st->filter_cache_misses = hs.misses;
     st->children = dp_spawn_count();
     st->n_pools = 0;
     for (size_t i = 0; i < n_pools && st->n_pools < DP_CONTROL_STATS_POOLS;
@@ -707,12 +714,21 @@ execute(struct dp_control *c, struct control_socket *s,
                     tn > 0 ? tag : "", tn > 0 ? "\"" : "", dropped);
         return;
     }
-    case CTL_CMD_FLUSH_FILTER_CACHE:
-        n = snprintf(what, sizeof(what),
-                     "%s is not implemented: portierd has no such cache "
-                     "yet; ignored",
-                     ctl_command_name(p->command));
-        break;
+    case CTL_CMD_FLUSH_FILTER_CACHE: {
+        char tag[256];
+        size_t tn = p->payload.len < sizeof(tag) - 1 ? p->payload.len
+                                                     : sizeof(tag) - 1;
+        memcpy(tag, p->payload.data, tn);
+        tag[tn] = '\0';
+        size_t dropped = dp_filter_cache_flush(tag);
+        if (c->log_level >= 1)
+            fprintf(stderr,
+                    "portierd: control: FLUSH_FILTER_CACHE from %s: %s%s%s "
+                    "(%zu entries dropped)\n",
+                    peer, tn > 0 ? "entries tagged \"" : "every entry",
+                    tn > 0 ? tag : "", tn > 0 ? "\"" : "", dropped);
+        return;
+    }
     default:
         n = snprintf(what, sizeof(what),
                      "%s is not implemented in portierd; ignored",

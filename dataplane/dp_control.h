@@ -23,9 +23,10 @@
  *   more; logged once and ignored in a build without NFS).
  *   FADE_CHILDREN and TERMINATE_CHILDREN (handed to the child-process
  *   pools registered with dp_control_register_pool(); without any, logged
- *   once).  Commands for parts portierd does not have (FLUSH_HTTP_CACHE,
- *   ...) and every other command are logged once per command number and
- *   ignored.
+ *   once).  FLUSH_HTTP_CACHE and FLUSH_FILTER_CACHE (dp_hcache_flush(),
+ *   dp_filter_cache_flush(): all, or the entries of the payload's
+ *   CACHE_TAG).  Every other command is logged once per command number
+ *   and ignored.
  * - With workers, the master owns the control sockets (dp_relay) and each
  *   worker's server has one socket only, the master's channel
  *   (dp_control_add_channel()): its messages carry commands the master
@@ -189,6 +190,7 @@ struct dp_control_stats {
     uint64_t fcache_entries, fcache_hits, fcache_misses;
     uint64_t nfs_cache_entries, nfs_cache_hits, nfs_cache_misses;
     uint64_t http_cache_entries, http_cache_hits, http_cache_misses;
+    uint64_t filter_cache_entries, filter_cache_hits, filter_cache_misses;
     uint64_t children;           /* live child processes of every kind */
     size_t n_pools;              /* the registered pools with a count */
     struct {

@@ -4,6 +4,7 @@
 #include "dp_pipe.h"
 #include "dp_cgi.h"
 #include "dp_child_io.h"
+#include "dp_filter_cache_request.h"
 #include "dp_pool.h"
 #include "dp_proxy.h"
 #include "dp_spawn.h"
@@ -63,6 +64,8 @@ struct chain {
     const struct tp_response *r;
     struct dp_request *req;
     size_t next;                    /* the next filter */
+    const char *source_id;          /* for the filter cache, or NULL */
+    struct dp_filter_cache_use *use;    /* of the HTTP filter running */
 };
 
 /* Start one filter program reading `in`; the filtered body, or NULL
@@ -191,6 +194,8 @@ on_http_filtered(void *ctx, unsigned status,
         dp_request_error(ch->req, err_status, err);
         return;
     }
+    dp_filter_cache_result(ch->use, status, h, &body);
+    ch->use = NULL;
     chain_run(ch, status, h, body);
 }
 
@@ -205,20 +210,27 @@ chain_run(struct chain *ch, unsigned status,
     char err[700];
     while (ch->next < r->n_filters) {
         const struct tp_filter *f = r->filters[ch->next++];
+        if (f->address.type != TP_ADDRESS_HTTP && body == NULL)
+            continue;       /* nothing for a program to read */
+        struct dp_filter_cache_use *use = NULL;
+        if (dp_filter_cache_begin(req, ch->source_id,
+                                  (const struct tp_filter *const *)r->filters,
+                                  ch->next, &status, &h, &body, &use))
+            continue;       /* the stored result of this filter */
         if (f->address.type == TP_ADDRESS_HTTP) {
+            ch->use = use;
             if (dp_proxy_filter(req, r, f, status, h, body, on_http_filtered,
                                 ch, err, sizeof(err)) != 0)
                 dp_request_error(req, 502, err);
             return;
         }
-        if (body == NULL)
-            continue;       /* nothing for a program to read */
         body = start_filter(req, &f->address, body, dp_cgi_timeout(), err,
                             sizeof(err));
         if (body == NULL) {
             dp_request_error(req, 502, err);
             return;
         }
+        dp_filter_cache_result(use, status, h, &body);
     }
     dp_request_respond(req, status, h, body);
 }
@@ -255,6 +267,9 @@ dp_pipe_install(struct dp_request *req, const struct tp_response *r)
     if (ch == NULL)
         return -1;
     ch->r = r;
+    if (dp_filter_cache_enabled() &&
+        (ch->source_id = dp_filter_cache_source_id(req, r)) == NULL)
+        return -1;
     /* A range of the unfiltered body is no range of the filtered one:
      * the resource sees the request without Range and If-Range. */
     struct dp_header *h = dp_pool_alloc(req->pool, (req->n_headers + 1) *

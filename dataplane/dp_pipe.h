@@ -22,6 +22,11 @@
  *   not see Range and If-Range (a range of the unfiltered body is none of
  *   the filtered one): it answers 200, and the client gets the whole
  *   filtered body.
+ * - Each stage asks the filter cache first (dp_filter_cache_begin(); on
+ *   with filter_cache_size, docs/filter-cache.md): when the response
+ *   entering it has an ETag and the store has the stage's result, the
+ *   filter does not run; otherwise its result is teed into the store
+ *   (dp_filter_cache_result()).
  * - Every stage streams with back-pressure; cgi_timeout applies to each
  *   program's output; a program that cannot start is 502 (the log says
  *   why); each child dies with the request.

@@ -19,6 +19,7 @@
 #include "dp_http.h"
 #include "dp_listen.h"
 #include "dp_proxy.h"
+#include "dp_filter_cache.h"
 #include "dp_http_cache_request.h"
 #include "dp_relay.h"
 #include "dp_session_file.h"
@@ -253,6 +254,7 @@ shutdown_done(void *ctx)
             dp_translate_stock_free(d->chains[i].servers[j].stock);
     dp_proxy_shutdown();
     dp_hcache_shutdown();
+    dp_filter_cache_shutdown();
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -1261,6 +1263,8 @@ run_worker(struct daemon *d)
         return 1;
     if (dp_hcache_configure((size_t)s->http_cache_size,
                             s->http_cache_obey_no_cache) != 0)
+        return 1;
+    if (dp_filter_cache_configure((size_t)s->filter_cache_size) != 0)
         return 1;
     struct dp_nfs_settings ns = {
         .cache_size = (size_t)s->nfs_cache_size,

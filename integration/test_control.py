@@ -124,14 +124,14 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
                        'bytes_out', 'bytes_spliced', 'translation',
                        'translation_cache', 'file_cache', 'nfs_cache',
-                       'http_cache', 'children'}
+                       'http_cache', 'filter_cache', 'children'}
     assert s0['workers'] == 1
     assert s0['children'] == {'total': 0, 'fastcgi': 0, 'was': 0,
                               'lhttp': 0}
     assert set(s0['requests']) == {'total', '1xx', '2xx', '3xx', '4xx',
                                    '5xx'}
     for key in ('translation_cache', 'file_cache', 'nfs_cache',
-                'http_cache'):
+                'http_cache', 'filter_cache'):
         assert set(s0[key]) == {'entries', 'hits', 'misses'}
     assert get(d, '/x') == 200          # activates the cache
     assert get(d, '/x') == 200          # stored
@@ -280,14 +280,17 @@ def test_malformed_and_unimplemented(portierd_factory, servers, docroot,
     assert ('truncated payload at offset 8: FADE_CHILDREN declares 8 bytes, '
             '2 follow') in lines[1]
     assert '(4 similar lines suppressed)' in lines[1]
-    # No filter cache exists: logged once, the rest ignored.  FADE_CHILDREN
-    # reaches the WAS and LHTTP pools (with nothing in them).
+    # A command portierd does not implement: logged once, the rest
+    # ignored.  FLUSH_FILTER_CACHE is implemented (no such line).
+    # FADE_CHILDREN reaches the WAS and LHTTP pools (with nothing in them).
     for _ in range(3):
         assert run(ctl, '--server', sock,
                    'flush-filter-cache').returncode == 0
+        assert run(ctl, '--server', sock, 'reload-state').returncode == 0
         assert run(ctl, '--server', sock, 'fade-children').returncode == 0
     stats(ctl, sock)
-    assert len(log_lines(d, 'FLUSH_FILTER_CACHE is not implemented')) == 1
+    assert log_lines(d, 'FLUSH_FILTER_CACHE is not implemented') == []
+    assert len(log_lines(d, 'RELOAD_STATE is not implemented')) == 1
     assert log_lines(d, 'FADE_CHILDREN: no child process pool') == []
     # The server still works.
     assert get(d, '/ok') == 200

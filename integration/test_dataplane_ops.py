@@ -290,8 +290,8 @@ def run_portierd(build_dir, *args):
 
 @pytest.mark.parametrize('text,line,message', [
     ('set nosuch = "1"\n', 1, "unknown setting 'nosuch'"),
-    ('# c\n\nset filter_cache_size = "1 MB"\n', 3,
-     "setting 'filter_cache_size' is not supported yet"),
+    ('# c\n\nset verbose_response = "yes"\n', 3,
+     "setting 'verbose_response' is not supported yet"),
     ('set max_connections = "0"\n', 1, 'max_connections'),
     ('set translation_timeout = "fast"\n', 1, 'translation_timeout'),
     ('listener {\n  bind "127.0.0.1:0"\n  ssl yes\n}\n', 4, 'ssl_cert'),

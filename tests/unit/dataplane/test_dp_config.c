@@ -434,8 +434,8 @@ static void
 test_settings_unsupported_and_unknown(void **state)
 {
     (void)state;
-    expect_error("\nset filter_cache_size = \"100\"\n",
-                 "portierd.conf:2: setting 'filter_cache_size' is not "
+    expect_error("\nset verbose_response = \"yes\"\n",
+                 "portierd.conf:2: setting 'verbose_response' is not "
                  "supported yet");
     expect_error("set foo = \"1\"\n", "portierd.conf:1: unknown setting 'foo'");
     expect_error_ex("set foo = \"1\"\n",

@@ -104,6 +104,9 @@ test_stats_encode(void **state)
         .http_cache_entries = 6,
         .http_cache_hits = 60,
         .http_cache_misses = 8,
+        .filter_cache_entries = 2,
+        .filter_cache_hits = 20,
+        .filter_cache_misses = 9,
         .children = 6,
         .n_pools = 2,
         .pools = {{"fastcgi", 4}, {"was", 2}},
@@ -127,7 +130,7 @@ test_stats_encode(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len - 4); /* exactly one object */
     const msgpack_object *m = &u.data;
-    assert_int_equal(m->via.map.size, 12);
+    assert_int_equal(m->via.map.size, 13);
     assert_int_equal(get_u64(m, "workers"), 1);
     assert_int_equal(get_u64(m, "connections"), 3);
     assert_int_equal(get_u64(m, "accepted"), 70);
@@ -161,6 +164,10 @@ test_stats_encode(void **state)
     assert_int_equal(get_u64(hc, "entries"), 6);
     assert_int_equal(get_u64(hc, "hits"), 60);
     assert_int_equal(get_u64(hc, "misses"), 8);
+    const msgpack_object *flc = get(m, "filter_cache");
+    assert_int_equal(get_u64(flc, "entries"), 2);
+    assert_int_equal(get_u64(flc, "hits"), 20);
+    assert_int_equal(get_u64(flc, "misses"), 9);
     const msgpack_object *ch = get(m, "children");
     assert_non_null(ch);
     assert_int_equal(ch->via.map.size, 3);

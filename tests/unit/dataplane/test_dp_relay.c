@@ -58,6 +58,8 @@ worker_map(struct pr_buf *out, uint64_t base)
         .tcache_entries = base + 2,
         .tcache_hits = 5 * base,
         .fcache_misses = base,
+        .filter_cache_entries = 4 * base,
+        .filter_cache_hits = 6 * base,
         .children = 3 * base,
         .n_pools = 1,
         .pools = {{"fastcgi", 2 * base}},
@@ -115,10 +117,12 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(get(m, "translation_cache"), "entries"), 12);
     assert_int_equal(get_u64(get(m, "translation_cache"), "hits"), 40);
     assert_int_equal(get_u64(get(m, "file_cache"), "misses"), 8);
+    assert_int_equal(get_u64(get(m, "filter_cache"), "entries"), 32);
+    assert_int_equal(get_u64(get(m, "filter_cache"), "hits"), 48);
     assert_int_equal(get_u64(get(m, "children"), "total"), 24);
     assert_int_equal(get_u64(get(m, "children"), "fastcgi"), 16);
     /* The keys keep the workers' order, ours come last. */
-    assert_int_equal(m->via.map.size, 12 + 2);
+    assert_int_equal(m->via.map.size, 13 + 2);
     assert_int_equal(m->via.map.ptr[0].key.via.str.size, 7); /* workers */
     /* Per worker: pid first, no "workers" key, its own numbers. */
     const msgpack_object *pw = get(m, "per_worker");
