@@ -254,8 +254,8 @@ struct dp_control {
     bool closing;
     unsigned log_level;
     uid_t self;
-    struct dp_ratelog malformed_log, refused_log, reply_log;
-    struct dp_ratelog_once logged_once; /* per command number */
+    struct dp_control_logs logs;
+    struct dp_ratelog reply_log;
     uint8_t buf[RECV_SIZE + 512]; /* a channel message: head, peer,
                                    * datagram */
 };
@@ -389,7 +389,7 @@ log_limited(struct dp_control *c, struct dp_ratelog *r, const char *fmt, ...)
 static void
 log_once(struct dp_control *c, uint16_t command, const char *what)
 {
-    (void)dp_ratelog_once(&c->logged_once, command, stderr, what);
+    (void)dp_ratelog_once(&c->logs.once, command, stderr, what);
 }
 
 static void
@@ -508,7 +508,7 @@ do_tcache_invalidate(struct dp_control *c, const struct ctl_packet *p,
     if (ctl_tcache_decode(&inv, p->payload.data, p->payload.len, err,
                           sizeof(err)) != 0) {
         /* ctl_datagram_next() checked it already; keep the guard. */
-        log_limited(c, &c->malformed_log, "TCACHE_INVALIDATE from %s: %s",
+        log_limited(c, &c->logs.malformed, "TCACHE_INVALIDATE from %s: %s",
                     peer, err);
         return;
     }
@@ -583,7 +583,7 @@ do_discard_session(struct dp_control *c, const struct ctl_packet *p,
                    const char *peer)
 {
     if (c->sessions == NULL || p->payload.len == 0) {
-        log_limited(c, &c->malformed_log,
+        log_limited(c, &c->logs.malformed,
                     "DISCARD_SESSION from %s: %s", peer,
                     c->sessions == NULL ? "no session store"
                                         : "empty ATTACH_SESSION id");
@@ -608,7 +608,7 @@ do_ban(struct dp_control *c, const struct ctl_packet *p, const char *peer)
     char err[160];
     if (dp_client_ban_parse(p->payload.data, p->payload.len, &r, err,
                             sizeof(err)) != 0) {
-        log_limited(c, &c->malformed_log, "%s from %s: %s; ignored", name,
+        log_limited(c, &c->logs.malformed, "%s from %s: %s; ignored", name,
                     peer, err);
         return;
     }
@@ -738,6 +738,56 @@ dp_control_verdict_text(enum dp_control_verdict v)
     return "allowed";
 }
 
+bool
+dp_control_datagram_open(const struct dp_control_arrival *a,
+                         struct ctl_datagram *d)
+{
+    if (a->truncated) {
+        dp_ratelog_printf(&a->logs->malformed, a->now_ms, stderr,
+                          "dropped a datagram from %s on %s: larger than "
+                          "%zu bytes", a->peer, a->socket, a->len);
+        return false;
+    }
+    if (ctl_datagram_parse(d, a->data, a->len) != CTL_DGRAM_OK) {
+        dp_ratelog_printf(&a->logs->malformed, a->now_ms, stderr,
+                          "dropped a malformed datagram from %s on %s: %s",
+                          a->peer, a->socket, ctl_datagram_error(d));
+        return false;
+    }
+    return true;
+}
+
+bool
+dp_control_datagram_next(const struct dp_control_arrival *a,
+                         struct ctl_datagram *d, struct ctl_packet *p)
+{
+    while (ctl_datagram_next(d, p)) {
+        if (p->status == CTL_COMMAND_UNKNOWN) {
+            (void)dp_ratelog_once(&a->logs->once, p->command, stderr,
+                                  p->error);
+            continue;
+        }
+        if (p->status != CTL_COMMAND_OK) {
+            dp_ratelog_printf(&a->logs->malformed, a->now_ms, stderr,
+                              "ignored a malformed command from %s on %s: "
+                              "%s", a->peer, a->socket, p->error);
+            continue;
+        }
+        enum dp_control_verdict v =
+            dp_control_check(p->command, a->local, a->has_creds,
+                             a->has_creds ? a->uid : (uid_t)-1, a->self);
+        if (v != DP_CONTROL_ALLOW) {
+            dp_ratelog_printf(&a->logs->refused, a->now_ms, stderr,
+                              "refused %s from %s on %s: %s",
+                              ctl_command_name(p->command), a->peer,
+                              a->socket, dp_control_verdict_text(v));
+            continue;
+        }
+        return true;
+    }
+    return false;
+}
+
 static void
 handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
                 bool truncated, const struct sockaddr_storage *from,
@@ -746,42 +796,25 @@ handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
     char peer[160];
     dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
                              cred);
-    if (truncated) {
-        log_limited(c, &c->malformed_log,
-                    "dropped a datagram from %s on %s: larger than %d bytes",
-                    peer, s->name, RECV_SIZE);
-        return;
-    }
+    struct dp_control_arrival a = {
+        .data = c->buf,
+        .len = len,
+        .truncated = truncated,
+        .peer = peer,
+        .socket = s->name,
+        .local = s->local,
+        .has_creds = has_creds,
+        .uid = has_creds ? cred->uid : (uid_t)-1,
+        .self = c->self,
+        .now_ms = uv_now(c->loop),
+        .logs = &c->logs,
+    };
     struct ctl_datagram d;
-    if (ctl_datagram_parse(&d, c->buf, len) != CTL_DGRAM_OK) {
-        log_limited(c, &c->malformed_log,
-                    "dropped a malformed datagram from %s on %s: %s", peer,
-                    s->name, ctl_datagram_error(&d));
+    if (!dp_control_datagram_open(&a, &d))
         return;
-    }
     struct ctl_packet p;
-    while (ctl_datagram_next(&d, &p)) {
-        if (p.status == CTL_COMMAND_UNKNOWN) {
-            log_once(c, p.command, p.error);
-            continue;
-        }
-        if (p.status != CTL_COMMAND_OK) {
-            log_limited(c, &c->malformed_log,
-                        "ignored a malformed command from %s on %s: %s",
-                        peer, s->name, p.error);
-            continue;
-        }
-        enum dp_control_verdict v =
-            dp_control_check(p.command, s->local, has_creds,
-                             has_creds ? cred->uid : (uid_t)-1, c->self);
-        if (v != DP_CONTROL_ALLOW) {
-            log_limited(c, &c->refused_log, "refused %s from %s on %s: %s",
-                        ctl_command_name(p.command), peer, s->name,
-                        dp_control_verdict_text(v));
-            continue;
-        }
+    while (dp_control_datagram_next(&a, &d, &p))
         execute(c, s, &p, from, from_len, peer);
-    }
 }
 
 static void
@@ -815,7 +848,7 @@ handle_channel_message(struct dp_control *c, struct control_socket *s,
     if (dp_control_channel_decode(c->buf, len, &type, &id, &peer_text,
                                   &dgram) != 0 ||
         type != DP_CHANNEL_COMMANDS) {
-        log_limited(c, &c->malformed_log,
+        log_limited(c, &c->logs.malformed,
                     "dropped a message of %zu bytes from the master that "
                     "is not a command batch",
                     len);
@@ -827,7 +860,7 @@ handle_channel_message(struct dp_control *c, struct control_socket *s,
     (void)n;
     struct ctl_datagram d;
     if (ctl_datagram_parse(&d, dgram.data, dgram.len) != CTL_DGRAM_OK) {
-        log_limited(c, &c->malformed_log,
+        log_limited(c, &c->logs.malformed,
                     "dropped a malformed datagram from %s: %s", peer,
                     ctl_datagram_error(&d));
         return;

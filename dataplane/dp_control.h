@@ -38,6 +38,7 @@
 #ifndef PORTIER_DP_CONTROL_H
 #define PORTIER_DP_CONTROL_H
 
+#include "ctl_protocol.h"
 #include "dp_config.h"
 #include "dp_ratelog.h"
 #include "pr_bytes.h"
@@ -87,6 +88,49 @@ void
 dp_control_describe_peer(char *out, size_t size, bool local,
                          const struct sockaddr_storage *from, bool has_creds,
                          const struct ucred *cred);
+
+/** The limiters of the log lines about what a control server drops. */
+struct dp_control_logs {
+    struct dp_ratelog malformed;  /* malformed datagrams and commands */
+    struct dp_ratelog refused;    /* commands dp_control_check() refuses */
+    struct dp_ratelog_once once;  /* unknown command numbers */
+};
+
+/** A received control datagram, as dp_control_datagram_open() and
+ *  dp_control_datagram_next() check it. */
+struct dp_control_arrival {
+    const uint8_t *data;
+    size_t len;
+    bool truncated;               /* it did not fit: len is the buffer's */
+    const char *peer;             /* dp_control_describe_peer()'s text */
+    const char *socket;           /* the socket's name, for the log */
+    bool local;                   /* from an AF_LOCAL socket */
+    bool has_creds;
+    uid_t uid;                    /* the sender's, when has_creds */
+    uid_t self;                   /* portierd's */
+    uint64_t now_ms;              /* for the log limiters */
+    struct dp_control_logs *logs;
+};
+
+/**
+ * The checks every control server (dp_control, dp_relay) makes of a
+ * datagram: false when it is dropped whole (truncated, or its framing
+ * is malformed), with a log line to stderr (rate-limited); else *d is
+ * ready for dp_control_datagram_next().
+ */
+bool
+dp_control_datagram_open(const struct dp_control_arrival *a,
+                         struct ctl_datagram *d);
+
+/**
+ * The next command of d that is well-formed and allowed
+ * (dp_control_check()) into *p; false after the last.  The others are
+ * skipped with a log line: unknown command numbers once, malformed and
+ * refused commands rate-limited.
+ */
+bool
+dp_control_datagram_next(const struct dp_control_arrival *a,
+                         struct ctl_datagram *d, struct ctl_packet *p);
 
 /** What came with a control datagram besides its bytes. */
 struct dp_control_sender {

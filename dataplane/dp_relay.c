@@ -247,8 +247,8 @@ struct dp_relay {
     struct pending pending[DP_RELAY_MAX_PENDING];
     uint32_t next_id;
     uint64_t now;
-    struct dp_ratelog malformed_log, refused_log, reply_log, forward_log;
-    struct dp_ratelog_once logged_once;
+    struct dp_control_logs logs;
+    struct dp_ratelog reply_log, forward_log;
     uint8_t buf[RECV_SIZE + 512];
 };
 
@@ -272,12 +272,6 @@ log_limited(struct dp_relay *r, struct dp_ratelog *rl, const char *fmt, ...)
     va_start(ap, fmt);
     dp_ratelog_vprintf(rl, r->now, stderr, fmt, ap);
     va_end(ap);
-}
-
-static void
-log_once(struct dp_relay *r, uint16_t command, const char *what)
-{
-    (void)dp_ratelog_once(&r->logged_once, command, stderr, what);
 }
 
 int
@@ -519,19 +513,22 @@ handle_datagram(struct dp_relay *r, const struct relay_socket *s,
     char peer[160];
     dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
                              cred);
-    if (truncated) {
-        log_limited(r, &r->malformed_log,
-                    "dropped a datagram from %s on %s: larger than %d bytes",
-                    peer, s->name, RECV_SIZE);
-        return;
-    }
+    struct dp_control_arrival a = {
+        .data = r->buf,
+        .len = len,
+        .truncated = truncated,
+        .peer = peer,
+        .socket = s->name,
+        .local = s->local,
+        .has_creds = has_creds,
+        .uid = has_creds ? cred->uid : (uid_t)-1,
+        .self = r->self,
+        .now_ms = r->now,
+        .logs = &r->logs,
+    };
     struct ctl_datagram d;
-    if (ctl_datagram_parse(&d, r->buf, len) != CTL_DGRAM_OK) {
-        log_limited(r, &r->malformed_log,
-                    "dropped a malformed datagram from %s on %s: %s", peer,
-                    s->name, ctl_datagram_error(&d));
+    if (!dp_control_datagram_open(&a, &d))
         return;
-    }
     struct pr_buf fwd = PR_BUF_INIT;
     if (ctl_datagram_begin(&fwd) != 0) {
         log_limited(r, &r->forward_log, "out of memory");
@@ -540,26 +537,7 @@ handle_datagram(struct dp_relay *r, const struct relay_socket *s,
     size_t allowed = 0;
     bool stats = false;
     struct ctl_packet p;
-    while (ctl_datagram_next(&d, &p)) {
-        if (p.status == CTL_COMMAND_UNKNOWN) {
-            log_once(r, p.command, p.error);
-            continue;
-        }
-        if (p.status != CTL_COMMAND_OK) {
-            log_limited(r, &r->malformed_log,
-                        "ignored a malformed command from %s on %s: %s",
-                        peer, s->name, p.error);
-            continue;
-        }
-        enum dp_control_verdict v =
-            dp_control_check(p.command, s->local, has_creds,
-                             has_creds ? cred->uid : (uid_t)-1, r->self);
-        if (v != DP_CONTROL_ALLOW) {
-            log_limited(r, &r->refused_log, "refused %s from %s on %s: %s",
-                        ctl_command_name(p.command), peer, s->name,
-                        dp_control_verdict_text(v));
-            continue;
-        }
+    while (dp_control_datagram_next(&a, &d, &p)) {
         if (ctl_datagram_append(&fwd, p.command, p.payload.data,
                                 p.payload.len) != 0) {
             log_limited(r, &r->forward_log,
@@ -610,7 +588,7 @@ read_channel(struct dp_relay *r, struct relay_worker *w)
         if (dp_control_channel_decode(r->buf, (size_t)n, &type, &id, &peer,
                                       &payload) != 0 ||
             type != DP_CHANNEL_STATS) {
-            log_limited(r, &r->malformed_log,
+            log_limited(r, &r->logs.malformed,
                         "dropped a message of %zd bytes from worker %d "
                         "that is not a STATS answer",
                         n, (int)w->pid);
