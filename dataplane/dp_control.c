@@ -739,29 +739,39 @@ dp_control_verdict_text(enum dp_control_verdict v)
 }
 
 bool
-dp_control_datagram_open(const struct dp_control_arrival *a,
-                         struct ctl_datagram *d)
+dp_control_arrival_open(struct dp_control_arrival *a, const uint8_t *data,
+                        size_t len, const struct dp_control_sender *snd,
+                        bool local, const char *socket, uid_t self,
+                        uint64_t now_ms, struct dp_control_logs *logs)
 {
-    if (a->truncated) {
-        dp_ratelog_printf(&a->logs->malformed, a->now_ms, stderr,
+    a->socket = socket;
+    a->local = local;
+    a->has_creds = snd->has_creds;
+    a->uid = snd->has_creds ? snd->cred.uid : (uid_t)-1;
+    a->self = self;
+    a->now_ms = now_ms;
+    a->logs = logs;
+    dp_control_describe_peer(a->peer, sizeof(a->peer), local, &snd->from,
+                             snd->has_creds, &snd->cred);
+    if (snd->truncated) {
+        dp_ratelog_printf(&logs->malformed, now_ms, stderr,
                           "dropped a datagram from %s on %s: larger than "
-                          "%zu bytes", a->peer, a->socket, a->len);
+                          "%zu bytes", a->peer, socket, len);
         return false;
     }
-    if (ctl_datagram_parse(d, a->data, a->len) != CTL_DGRAM_OK) {
-        dp_ratelog_printf(&a->logs->malformed, a->now_ms, stderr,
+    if (ctl_datagram_parse(&a->d, data, len) != CTL_DGRAM_OK) {
+        dp_ratelog_printf(&logs->malformed, now_ms, stderr,
                           "dropped a malformed datagram from %s on %s: %s",
-                          a->peer, a->socket, ctl_datagram_error(d));
+                          a->peer, socket, ctl_datagram_error(&a->d));
         return false;
     }
     return true;
 }
 
 bool
-dp_control_datagram_next(const struct dp_control_arrival *a,
-                         struct ctl_datagram *d, struct ctl_packet *p)
+dp_control_arrival_next(struct dp_control_arrival *a, struct ctl_packet *p)
 {
-    while (ctl_datagram_next(d, p)) {
+    while (ctl_datagram_next(&a->d, p)) {
         if (p->status == CTL_COMMAND_UNKNOWN) {
             (void)dp_ratelog_once(&a->logs->once, p->command, stderr,
                                   p->error);
@@ -774,8 +784,8 @@ dp_control_datagram_next(const struct dp_control_arrival *a,
             continue;
         }
         enum dp_control_verdict v =
-            dp_control_check(p->command, a->local, a->has_creds,
-                             a->has_creds ? a->uid : (uid_t)-1, a->self);
+            dp_control_check(p->command, a->local, a->has_creds, a->uid,
+                             a->self);
         if (v != DP_CONTROL_ALLOW) {
             dp_ratelog_printf(&a->logs->refused, a->now_ms, stderr,
                               "refused %s from %s on %s: %s",
@@ -790,31 +800,15 @@ dp_control_datagram_next(const struct dp_control_arrival *a,
 
 static void
 handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
-                bool truncated, const struct sockaddr_storage *from,
-                socklen_t from_len, bool has_creds, const struct ucred *cred)
+                const struct dp_control_sender *snd)
 {
-    char peer[160];
-    dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
-                             cred);
-    struct dp_control_arrival a = {
-        .data = c->buf,
-        .len = len,
-        .truncated = truncated,
-        .peer = peer,
-        .socket = s->name,
-        .local = s->local,
-        .has_creds = has_creds,
-        .uid = has_creds ? cred->uid : (uid_t)-1,
-        .self = c->self,
-        .now_ms = uv_now(c->loop),
-        .logs = &c->logs,
-    };
-    struct ctl_datagram d;
-    if (!dp_control_datagram_open(&a, &d))
+    struct dp_control_arrival a;
+    if (!dp_control_arrival_open(&a, c->buf, len, snd, s->local, s->name,
+                                 c->self, uv_now(c->loop), &c->logs))
         return;
     struct ctl_packet p;
-    while (dp_control_datagram_next(&a, &d, &p))
-        execute(c, s, &p, from, from_len, peer);
+    while (dp_control_arrival_next(&a, &p))
+        execute(c, s, &p, &snd->from, snd->from_len, a.peer);
 }
 
 static void
@@ -830,8 +824,7 @@ on_readable(uv_poll_t *h, int status, int events)
         ssize_t n = dp_control_recv(s->fd, c->buf, RECV_SIZE, &snd);
         if (n < 0)
             return; /* EAGAIN, or an error the next poll reports again */
-        handle_datagram(c, s, (size_t)n, snd.truncated, &snd.from,
-                        snd.from_len, snd.has_creds, &snd.cred);
+        handle_datagram(c, s, (size_t)n, &snd);
         if (c->closing)
             return;
     }

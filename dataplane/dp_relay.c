@@ -506,29 +506,13 @@ forward(struct dp_relay *r, const struct pr_buf *dgram, const char *peer,
 
 static void
 handle_datagram(struct dp_relay *r, const struct relay_socket *s,
-                size_t len, bool truncated,
-                const struct sockaddr_storage *from, socklen_t from_len,
-                bool has_creds, const struct ucred *cred)
+                size_t len, const struct dp_control_sender *snd)
 {
-    char peer[160];
-    dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
-                             cred);
-    struct dp_control_arrival a = {
-        .data = r->buf,
-        .len = len,
-        .truncated = truncated,
-        .peer = peer,
-        .socket = s->name,
-        .local = s->local,
-        .has_creds = has_creds,
-        .uid = has_creds ? cred->uid : (uid_t)-1,
-        .self = r->self,
-        .now_ms = r->now,
-        .logs = &r->logs,
-    };
-    struct ctl_datagram d;
-    if (!dp_control_datagram_open(&a, &d))
+    struct dp_control_arrival a;
+    if (!dp_control_arrival_open(&a, r->buf, len, snd, s->local, s->name,
+                                 r->self, r->now, &r->logs))
         return;
+    const char *peer = a.peer;
     struct pr_buf fwd = PR_BUF_INIT;
     if (ctl_datagram_begin(&fwd) != 0) {
         log_limited(r, &r->forward_log, "out of memory");
@@ -537,7 +521,7 @@ handle_datagram(struct dp_relay *r, const struct relay_socket *s,
     size_t allowed = 0;
     bool stats = false;
     struct ctl_packet p;
-    while (dp_control_datagram_next(&a, &d, &p)) {
+    while (dp_control_arrival_next(&a, &p)) {
         if (ctl_datagram_append(&fwd, p.command, p.payload.data,
                                 p.payload.len) != 0) {
             log_limited(r, &r->forward_log,
@@ -552,7 +536,8 @@ handle_datagram(struct dp_relay *r, const struct relay_socket *s,
     }
     if (allowed > 0) {
         struct pending *pend =
-            stats ? pending_new(r, s, from, from_len, peer) : NULL;
+            stats ? pending_new(r, s, &snd->from, snd->from_len, peer)
+                  : NULL;
         forward(r, &fwd, peer, pend);
     }
     pr_buf_free(&fwd);
@@ -566,8 +551,7 @@ read_socket(struct dp_relay *r, const struct relay_socket *s)
         ssize_t n = dp_control_recv(s->fd, r->buf, RECV_SIZE, &snd);
         if (n < 0)
             return;
-        handle_datagram(r, s, (size_t)n, snd.truncated, &snd.from,
-                        snd.from_len, snd.has_creds, &snd.cred);
+        handle_datagram(r, s, (size_t)n, &snd);
     }
 }
 

@@ -265,8 +265,13 @@ count(const char *s, const char *what)
 }
 
 struct datagram_run {
-    struct dp_control_arrival a;
+    const uint8_t *data;
+    size_t len;
+    struct dp_control_sender snd;
+    uint64_t now_ms;
+    struct dp_control_logs *logs;
     bool opened;
+    char peer[160];
     uint16_t got[8];
     size_t n_got;
 };
@@ -275,12 +280,15 @@ static void
 run_datagram(void *arg)
 {
     struct datagram_run *run = arg;
-    struct ctl_datagram d;
-    run->opened = dp_control_datagram_open(&run->a, &d);
+    struct dp_control_arrival a;
+    run->opened = dp_control_arrival_open(&a, run->data, run->len, &run->snd,
+                                          true, "@ctl", 1000, run->now_ms,
+                                          run->logs);
+    snprintf(run->peer, sizeof(run->peer), "%s", a.peer);
     if (!run->opened)
         return;
     struct ctl_packet p;
-    while (dp_control_datagram_next(&run->a, &d, &p))
+    while (dp_control_arrival_next(&a, &p))
         run->got[run->n_got++] = p.command;
 }
 
@@ -302,21 +310,17 @@ test_datagram_checks(void **state)
     memset(&logs, 0, sizeof(logs));
     struct datagram_run run;
     memset(&run, 0, sizeof(run));
-    run.a = (struct dp_control_arrival){
-        .data = b.data,
-        .len = b.len,
-        .peer = "uid 1000 pid 7",
-        .socket = "@ctl",
-        .local = true,
-        .has_creds = true,
-        .uid = 1000,
-        .self = 1000,
-        .now_ms = 5000,
-        .logs = &logs,
-    };
+    run.data = b.data;
+    run.len = b.len;
+    run.snd.has_creds = true;
+    run.snd.cred.uid = 1000;
+    run.snd.cred.pid = 7;
+    run.now_ms = 5000;
+    run.logs = &logs;
     char out[2048];
     capture_stderr(run_datagram, &run, out, sizeof(out));
     assert_true(run.opened);
+    assert_string_equal(run.peer, "uid 1000 pid 7");
     assert_int_equal(run.n_got, 2);
     assert_int_equal(run.got[0], CTL_CMD_NOP);
     assert_int_equal(run.got[1], CTL_CMD_VERBOSE);
@@ -329,18 +333,19 @@ test_datagram_checks(void **state)
     /* Another uid: every command refused, rate-limited (one line). */
     memset(&run.got, 0, sizeof(run.got));
     run.n_got = 0;
-    run.a.uid = 1001;
+    run.snd.cred.uid = 1001;
     capture_stderr(run_datagram, &run, out, sizeof(out));
     assert_int_equal(run.n_got, 0);
     assert_non_null(strstr(out, "portierd: control: refused NOP from uid "
-                                "1000 pid 7 on @ctl: "));
+                                "1001 pid 7 on @ctl: "));
     assert_null(strstr(out, "refused VERBOSE"));
     assert_int_equal(logs.refused.suppressed, 1);
 
     /* Dropped whole: truncated, or not a control datagram.  The
      * malformed STATS of the second run was held back. */
-    run.a.now_ms = 10000;
-    run.a.truncated = true;
+    run.snd.cred.uid = 1000;
+    run.now_ms = 10000;
+    run.snd.truncated = true;
     capture_stderr(run_datagram, &run, out, sizeof(out));
     assert_false(run.opened);
     char want[200];
@@ -349,10 +354,10 @@ test_datagram_checks(void **state)
              "@ctl: larger than %zu bytes (1 similar lines suppressed)\n",
              b.len);
     assert_string_equal(out, want);
-    run.a.truncated = false;
-    run.a.data = (const uint8_t *)"garbage!";
-    run.a.len = 8;
-    run.a.now_ms = 20000;
+    run.snd.truncated = false;
+    run.data = (const uint8_t *)"garbage!";
+    run.len = 8;
+    run.now_ms = 20000;
     capture_stderr(run_datagram, &run, out, sizeof(out));
     assert_false(run.opened);
     assert_non_null(strstr(out, "portierd: control: dropped a malformed "
