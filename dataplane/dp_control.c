@@ -891,6 +891,38 @@ on_channel_readable(uv_poll_t *h, int status, int events)
     }
 }
 
+/*
+ * Watch s (its fd and name set) for readability with cb, as one of c's
+ * sockets.  0, or a negative errno with "cannot watch <what>: <reason>"
+ * in err; s and its fd are freed when the watch could not be set up,
+ * else they are closed with the others by dp_control_close().
+ */
+static int
+watch_socket(struct dp_control *c, struct control_socket *s, uv_poll_cb cb,
+             const char *what, char *err, size_t err_size)
+{
+    int r = uv_poll_init(c->loop, &s->poll, s->fd);
+    if (r != 0) {
+        int n = snprintf(err, err_size, "cannot watch %s: %s", what,
+                         uv_strerror(r));
+        (void)n;
+        close(s->fd);
+        free(s);
+        return r;
+    }
+    s->poll.data = s;
+    c->sockets[c->n_sockets++] = s;
+    c->open_handles++;
+    r = uv_poll_start(&s->poll, UV_READABLE, cb);
+    if (r != 0) {
+        int n = snprintf(err, err_size, "cannot watch %s: %s", what,
+                         uv_strerror(r));
+        (void)n;
+        return r;
+    }
+    return 0;
+}
+
 int
 dp_control_add_channel(struct dp_control *c, int fd, char *err,
                        size_t err_size)
@@ -915,26 +947,8 @@ dp_control_add_channel(struct dp_control *c, int fd, char *err,
     s->channel = true;
     int n = snprintf(s->name, sizeof(s->name), "the master's channel");
     (void)n;
-    int r = uv_poll_init(c->loop, &s->poll, fd);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch the master's channel: %s",
-                     uv_strerror(r));
-        (void)n;
-        close(fd);
-        free(s);
-        return r;
-    }
-    s->poll.data = s;
-    c->sockets[c->n_sockets++] = s;
-    c->open_handles++;
-    r = uv_poll_start(&s->poll, UV_READABLE, on_channel_readable);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch the master's channel: %s",
-                     uv_strerror(r));
-        (void)n;
-        return r;
-    }
-    return 0;
+    return watch_socket(c, s, on_channel_readable, "the master's channel",
+                        err, err_size);
 }
 
 static int
@@ -1085,26 +1099,10 @@ dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
                      ((const struct sockaddr_un *)&a->addr)->sun_path);
         (void)n;
     }
-    int r = uv_poll_init(c->loop, &s->poll, fd);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
-                     a->text, uv_strerror(r));
-        (void)n;
-        close(fd);
-        free(s);
-        return r;
-    }
-    s->poll.data = s;
-    c->sockets[c->n_sockets++] = s;
-    c->open_handles++;
-    r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
-                     a->text, uv_strerror(r));
-        (void)n;
-        return r; /* closed with the others by dp_control_close() */
-    }
-    return 0;
+    char what[400];
+    n = snprintf(what, sizeof(what), "control socket %s", a->text);
+    (void)n;
+    return watch_socket(c, s, on_readable, what, err, err_size);
 }
 
 int
