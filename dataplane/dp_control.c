@@ -258,8 +258,8 @@ struct dp_control {
     bool closing;
     unsigned log_level;
     uid_t self;
-    struct dp_ratelog malformed_log, refused_log, reply_log;
-    struct dp_ratelog_once logged_once; /* per command number */
+    struct dp_control_logs logs;
+    struct dp_ratelog reply_log;
     uint8_t buf[RECV_SIZE + 512]; /* a channel message: head, peer,
                                    * datagram */
 };
@@ -393,7 +393,7 @@ log_limited(struct dp_control *c, struct dp_ratelog *r, const char *fmt, ...)
 static void
 log_once(struct dp_control *c, uint16_t command, const char *what)
 {
-    (void)dp_ratelog_once(&c->logged_once, command, stderr, what);
+    (void)dp_ratelog_once(&c->logs.once, command, stderr, what);
 }
 
 static void
@@ -517,7 +517,7 @@ do_tcache_invalidate(struct dp_control *c, const struct ctl_packet *p,
     if (ctl_tcache_decode(&inv, p->payload.data, p->payload.len, err,
                           sizeof(err)) != 0) {
         /* ctl_datagram_next() checked it already; keep the guard. */
-        log_limited(c, &c->malformed_log, "TCACHE_INVALIDATE from %s: %s",
+        log_limited(c, &c->logs.malformed, "TCACHE_INVALIDATE from %s: %s",
                     peer, err);
         return;
     }
@@ -592,7 +592,7 @@ do_discard_session(struct dp_control *c, const struct ctl_packet *p,
                    const char *peer)
 {
     if (c->sessions == NULL || p->payload.len == 0) {
-        log_limited(c, &c->malformed_log,
+        log_limited(c, &c->logs.malformed,
                     "DISCARD_SESSION from %s: %s", peer,
                     c->sessions == NULL ? "no session store"
                                         : "empty ATTACH_SESSION id");
@@ -617,7 +617,7 @@ do_ban(struct dp_control *c, const struct ctl_packet *p, const char *peer)
     char err[160];
     if (dp_client_ban_parse(p->payload.data, p->payload.len, &r, err,
                             sizeof(err)) != 0) {
-        log_limited(c, &c->malformed_log, "%s from %s: %s; ignored", name,
+        log_limited(c, &c->logs.malformed, "%s from %s: %s; ignored", name,
                     peer, err);
         return;
     }
@@ -756,50 +756,77 @@ dp_control_verdict_text(enum dp_control_verdict v)
     return "allowed";
 }
 
-static void
-handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
-                bool truncated, const struct sockaddr_storage *from,
-                socklen_t from_len, bool has_creds, const struct ucred *cred)
+bool
+dp_control_arrival_open(struct dp_control_arrival *a, const uint8_t *data,
+                        size_t len, const struct dp_control_sender *snd,
+                        bool local, const char *socket, uid_t self,
+                        uint64_t now_ms, struct dp_control_logs *logs)
 {
-    char peer[160];
-    dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
-                             cred);
-    if (truncated) {
-        log_limited(c, &c->malformed_log,
-                    "dropped a datagram from %s on %s: larger than %d bytes",
-                    peer, s->name, RECV_SIZE);
-        return;
+    a->socket = socket;
+    a->local = local;
+    a->has_creds = snd->has_creds;
+    a->uid = snd->has_creds ? snd->cred.uid : (uid_t)-1;
+    a->self = self;
+    a->now_ms = now_ms;
+    a->logs = logs;
+    dp_control_describe_peer(a->peer, sizeof(a->peer), local, &snd->from,
+                             snd->has_creds, &snd->cred);
+    if (snd->truncated) {
+        dp_ratelog_printf(&logs->malformed, now_ms, stderr,
+                          "dropped a datagram from %s on %s: larger than "
+                          "%zu bytes", a->peer, socket, len);
+        return false;
     }
-    struct ctl_datagram d;
-    if (ctl_datagram_parse(&d, c->buf, len) != CTL_DGRAM_OK) {
-        log_limited(c, &c->malformed_log,
-                    "dropped a malformed datagram from %s on %s: %s", peer,
-                    s->name, ctl_datagram_error(&d));
-        return;
+    if (ctl_datagram_parse(&a->d, data, len) != CTL_DGRAM_OK) {
+        dp_ratelog_printf(&logs->malformed, now_ms, stderr,
+                          "dropped a malformed datagram from %s on %s: %s",
+                          a->peer, socket, ctl_datagram_error(&a->d));
+        return false;
     }
-    struct ctl_packet p;
-    while (ctl_datagram_next(&d, &p)) {
-        if (p.status == CTL_COMMAND_UNKNOWN) {
-            log_once(c, p.command, p.error);
+    return true;
+}
+
+bool
+dp_control_arrival_next(struct dp_control_arrival *a, struct ctl_packet *p)
+{
+    while (ctl_datagram_next(&a->d, p)) {
+        if (p->status == CTL_COMMAND_UNKNOWN) {
+            (void)dp_ratelog_once(&a->logs->once, p->command, stderr,
+                                  p->error);
             continue;
         }
-        if (p.status != CTL_COMMAND_OK) {
-            log_limited(c, &c->malformed_log,
-                        "ignored a malformed command from %s on %s: %s",
-                        peer, s->name, p.error);
+        if (p->status != CTL_COMMAND_OK) {
+            dp_ratelog_printf(&a->logs->malformed, a->now_ms, stderr,
+                              "ignored a malformed command from %s on %s: "
+                              "%s", a->peer, a->socket, p->error);
             continue;
         }
         enum dp_control_verdict v =
-            dp_control_check(p.command, s->local, has_creds,
-                             has_creds ? cred->uid : (uid_t)-1, c->self);
+            dp_control_check(p->command, a->local, a->has_creds, a->uid,
+                             a->self);
         if (v != DP_CONTROL_ALLOW) {
-            log_limited(c, &c->refused_log, "refused %s from %s on %s: %s",
-                        ctl_command_name(p.command), peer, s->name,
-                        dp_control_verdict_text(v));
+            dp_ratelog_printf(&a->logs->refused, a->now_ms, stderr,
+                              "refused %s from %s on %s: %s",
+                              ctl_command_name(p->command), a->peer,
+                              a->socket, dp_control_verdict_text(v));
             continue;
         }
-        execute(c, s, &p, from, from_len, peer);
+        return true;
     }
+    return false;
+}
+
+static void
+handle_datagram(struct dp_control *c, struct control_socket *s, size_t len,
+                const struct dp_control_sender *snd)
+{
+    struct dp_control_arrival a;
+    if (!dp_control_arrival_open(&a, c->buf, len, snd, s->local, s->name,
+                                 c->self, uv_now(c->loop), &c->logs))
+        return;
+    struct ctl_packet p;
+    while (dp_control_arrival_next(&a, &p))
+        execute(c, s, &p, &snd->from, snd->from_len, a.peer);
 }
 
 static void
@@ -815,8 +842,7 @@ on_readable(uv_poll_t *h, int status, int events)
         ssize_t n = dp_control_recv(s->fd, c->buf, RECV_SIZE, &snd);
         if (n < 0)
             return; /* EAGAIN, or an error the next poll reports again */
-        handle_datagram(c, s, (size_t)n, snd.truncated, &snd.from,
-                        snd.from_len, snd.has_creds, &snd.cred);
+        handle_datagram(c, s, (size_t)n, &snd);
         if (c->closing)
             return;
     }
@@ -833,7 +859,7 @@ handle_channel_message(struct dp_control *c, struct control_socket *s,
     if (dp_control_channel_decode(c->buf, len, &type, &id, &peer_text,
                                   &dgram) != 0 ||
         type != DP_CHANNEL_COMMANDS) {
-        log_limited(c, &c->malformed_log,
+        log_limited(c, &c->logs.malformed,
                     "dropped a message of %zu bytes from the master that "
                     "is not a command batch",
                     len);
@@ -845,7 +871,7 @@ handle_channel_message(struct dp_control *c, struct control_socket *s,
     (void)n;
     struct ctl_datagram d;
     if (ctl_datagram_parse(&d, dgram.data, dgram.len) != CTL_DGRAM_OK) {
-        log_limited(c, &c->malformed_log,
+        log_limited(c, &c->logs.malformed,
                     "dropped a malformed datagram from %s: %s", peer,
                     ctl_datagram_error(&d));
         return;
@@ -883,6 +909,38 @@ on_channel_readable(uv_poll_t *h, int status, int events)
     }
 }
 
+/*
+ * Watch s (its fd and name set) for readability with cb, as one of c's
+ * sockets.  0, or a negative errno with "cannot watch <what>: <reason>"
+ * in err; s and its fd are freed when the watch could not be set up,
+ * else they are closed with the others by dp_control_close().
+ */
+static int
+watch_socket(struct dp_control *c, struct control_socket *s, uv_poll_cb cb,
+             const char *what, char *err, size_t err_size)
+{
+    int r = uv_poll_init(c->loop, &s->poll, s->fd);
+    if (r != 0) {
+        int n = snprintf(err, err_size, "cannot watch %s: %s", what,
+                         uv_strerror(r));
+        (void)n;
+        close(s->fd);
+        free(s);
+        return r;
+    }
+    s->poll.data = s;
+    c->sockets[c->n_sockets++] = s;
+    c->open_handles++;
+    r = uv_poll_start(&s->poll, UV_READABLE, cb);
+    if (r != 0) {
+        int n = snprintf(err, err_size, "cannot watch %s: %s", what,
+                         uv_strerror(r));
+        (void)n;
+        return r;
+    }
+    return 0;
+}
+
 int
 dp_control_add_channel(struct dp_control *c, int fd, char *err,
                        size_t err_size)
@@ -907,26 +965,8 @@ dp_control_add_channel(struct dp_control *c, int fd, char *err,
     s->channel = true;
     int n = snprintf(s->name, sizeof(s->name), "the master's channel");
     (void)n;
-    int r = uv_poll_init(c->loop, &s->poll, fd);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch the master's channel: %s",
-                     uv_strerror(r));
-        (void)n;
-        close(fd);
-        free(s);
-        return r;
-    }
-    s->poll.data = s;
-    c->sockets[c->n_sockets++] = s;
-    c->open_handles++;
-    r = uv_poll_start(&s->poll, UV_READABLE, on_channel_readable);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch the master's channel: %s",
-                     uv_strerror(r));
-        (void)n;
-        return r;
-    }
-    return 0;
+    return watch_socket(c, s, on_channel_readable, "the master's channel",
+                        err, err_size);
 }
 
 static int
@@ -1077,26 +1117,10 @@ dp_control_add(struct dp_control *c, const struct dp_config_control *cc,
                      ((const struct sockaddr_un *)&a->addr)->sun_path);
         (void)n;
     }
-    int r = uv_poll_init(c->loop, &s->poll, fd);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
-                     a->text, uv_strerror(r));
-        (void)n;
-        close(fd);
-        free(s);
-        return r;
-    }
-    s->poll.data = s;
-    c->sockets[c->n_sockets++] = s;
-    c->open_handles++;
-    r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    if (r != 0) {
-        n = snprintf(err, err_size, "cannot watch control socket %s: %s",
-                     a->text, uv_strerror(r));
-        (void)n;
-        return r; /* closed with the others by dp_control_close() */
-    }
-    return 0;
+    char what[400];
+    n = snprintf(what, sizeof(what), "control socket %s", a->text);
+    (void)n;
+    return watch_socket(c, s, on_readable, what, err, err_size);
 }
 
 int

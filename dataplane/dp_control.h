@@ -39,6 +39,7 @@
 #ifndef PORTIER_DP_CONTROL_H
 #define PORTIER_DP_CONTROL_H
 
+#include "ctl_protocol.h"
 #include "dp_config.h"
 #include "dp_ratelog.h"
 #include "pr_bytes.h"
@@ -89,6 +90,13 @@ dp_control_describe_peer(char *out, size_t size, bool local,
                          const struct sockaddr_storage *from, bool has_creds,
                          const struct ucred *cred);
 
+/** The limiters of the log lines about what a control server drops. */
+struct dp_control_logs {
+    struct dp_ratelog malformed;  /* malformed datagrams and commands */
+    struct dp_ratelog refused;    /* commands dp_control_check() refuses */
+    struct dp_ratelog_once once;  /* unknown command numbers */
+};
+
 /** What came with a control datagram besides its bytes. */
 struct dp_control_sender {
     struct sockaddr_storage from;
@@ -97,6 +105,43 @@ struct dp_control_sender {
     bool has_creds;   /* the kernel attached SCM_CREDENTIALS */
     struct ucred cred;
 };
+
+/** A received control datagram while dp_control_arrival_next() goes
+ *  through its commands. */
+struct dp_control_arrival {
+    const char *socket;           /* the socket's name, for the log */
+    bool local;                   /* from an AF_LOCAL socket */
+    bool has_creds;
+    uid_t uid;                    /* the sender's, when has_creds */
+    uid_t self;                   /* portierd's */
+    uint64_t now_ms;              /* for the log limiters */
+    struct dp_control_logs *logs;
+    char peer[160];               /* dp_control_describe_peer()'s text */
+    struct ctl_datagram d;
+};
+
+/**
+ * The checks every control server (dp_control, dp_relay) makes of a
+ * datagram (len bytes at data, borrowed until the last
+ * dp_control_arrival_next()) that came with snd on a socket: false when
+ * it is dropped whole (truncated, or its framing is malformed), with a
+ * log line to stderr (rate-limited with logs at now_ms); else *a is ready
+ * for dp_control_arrival_next(), a->peer names the sender.
+ */
+bool
+dp_control_arrival_open(struct dp_control_arrival *a, const uint8_t *data,
+                        size_t len, const struct dp_control_sender *snd,
+                        bool local, const char *socket, uid_t self,
+                        uint64_t now_ms, struct dp_control_logs *logs);
+
+/**
+ * The next command of the datagram that is well-formed and allowed
+ * (dp_control_check()) into *p; false after the last.  The others are
+ * skipped with a log line: unknown command numbers once, malformed and
+ * refused commands rate-limited.
+ */
+bool
+dp_control_arrival_next(struct dp_control_arrival *a, struct ctl_packet *p);
 
 /**
  * Receive one datagram from fd into buf (size bytes) without blocking,

@@ -73,6 +73,22 @@ is_hop_by_hop(const struct pr_slice *n)
     return false;
 }
 
+/* "1.1 <local host>" for Via, in via (the host cut to fit size), or NULL
+ * without a local host. */
+static const char *
+own_via(char *via, size_t size, const char *local_host)
+{
+    if (local_host == NULL)
+        return NULL;
+    size_t ln = strlen(local_host);
+    if (ln > size - 5)
+        ln = size - 5;
+    memcpy(via, "1.1 ", 4);
+    memcpy(via + 4, local_host, ln);
+    via[4 + ln] = '\0';
+    return via;
+}
+
 /* The token of a Connection value v at *i, after the commas and OWS in
  * front of it; *i moves past it.  Empty at the end of v. */
 static struct pr_slice
@@ -356,17 +372,9 @@ dp_forward_request_headers(const struct dp_forward_request *in,
     uint8_t id = m[TP_HG_IDENTITY];
     if (id != TP_HF_NO) {
         bool mangle = id == TP_HF_MANGLE;
-        char via[300] = "";
-        const char *own = NULL;
-        if (mangle && in->local_host != NULL) {
-            size_t ln = strlen(in->local_host);
-            if (ln > sizeof(via) - 5)
-                ln = sizeof(via) - 5;
-            memcpy(via, "1.1 ", 4);
-            memcpy(via + 4, in->local_host, ln);
-            via[4 + ln] = '\0';
-            own = via;
-        }
+        char via[300];
+        const char *own =
+            mangle ? own_via(via, sizeof(via), in->local_host) : NULL;
         rc = emit_joined(emit, ctx, h, n, "via", "Via", own);
         if (rc == 0)
             rc = emit_joined(emit, ctx, h, n, "x-forwarded-for",
@@ -496,16 +504,9 @@ dp_forward_response_headers(const struct dp_forward_response *in,
     uint8_t id = m[TP_HG_IDENTITY];
     if (id != TP_HF_NO) {
         char via[300];
-        const char *own = NULL;
-        if (id == TP_HF_MANGLE && in->local_host != NULL) {
-            size_t ln = strlen(in->local_host);
-            if (ln > sizeof(via) - 5)
-                ln = sizeof(via) - 5;
-            memcpy(via, "1.1 ", 4);
-            memcpy(via + 4, in->local_host, ln);
-            via[4 + ln] = '\0';
-            own = via;
-        }
+        const char *own = id == TP_HF_MANGLE
+                              ? own_via(via, sizeof(via), in->local_host)
+                              : NULL;
         rc = emit_joined(emit, ctx, h, n, "via", "Via", own);
     }
     return rc;

@@ -634,6 +634,24 @@ token_redirect(struct hreq *hr)
     respond_text(hr, 303, "text/plain; charset=utf-8", "redirection\n", &h);
 }
 
+/* What both answers to an authentication request (AUTH or TOKEN_AUTH,
+ * HTTP_AUTH) begin with: the operation is over; false when it failed
+ * (the request has its error), else the response is kept until the pool
+ * cleanup frees it. */
+static bool
+auth_answered(struct hreq *hr, struct tp_response *response, int status,
+              const char *msg)
+{
+    hr->auth_op = NULL;
+    dp_request_set_abort(hr->req, NULL, NULL);
+    if (response == NULL) {
+        dp_request_error(hr->req, (unsigned)status, msg);
+        return false;
+    }
+    hr->auth_response = response;   /* freed by the pool cleanup */
+    return true;
+}
+
 /* The answer to an AUTH or TOKEN_AUTH request. */
 static void
 on_auth(void *ctx, struct tp_response *response, int status,
@@ -641,13 +659,8 @@ on_auth(void *ctx, struct tp_response *response, int status,
 {
     struct hreq *hr = ctx;
     struct dp_request *req = hr->req;
-    hr->auth_op = NULL;
-    dp_request_set_abort(req, NULL, NULL);
-    if (response == NULL) {
-        dp_request_error(req, (unsigned)status, msg);
+    if (!auth_answered(hr, response, status, msg))
         return;
-    }
-    hr->auth_response = response;   /* freed by the pool cleanup */
     const char *why = dp_session_request_apply(&hr->sess, response);
     if (why != NULL)
         fprintf(stderr, "portierd: %s\n", why);
@@ -716,13 +729,8 @@ on_http_auth(void *ctx, struct tp_response *response, int status,
 {
     struct hreq *hr = ctx;
     struct dp_request *req = hr->req;
-    hr->auth_op = NULL;
-    dp_request_set_abort(req, NULL, NULL);
-    if (response == NULL) {
-        dp_request_error(req, (unsigned)status, msg);
+    if (!auth_answered(hr, response, status, msg))
         return;
-    }
-    hr->auth_response = response;   /* freed by the pool cleanup */
     if (response->user != NULL && response->user[0] != '\0') {
         /* The user applies to this request only (§1.12). */
         hr->sess.http_auth_user = dp_pool_strdup(req->pool, response->user);

@@ -34,6 +34,16 @@ dp_ratelog_vprintf(struct dp_ratelog *r, uint64_t now_ms, FILE *out,
         fprintf(out, "portierd: control: %s\n", line);
 }
 
+void
+dp_ratelog_printf(struct dp_ratelog *r, uint64_t now_ms, FILE *out,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dp_ratelog_vprintf(r, now_ms, out, fmt, ap);
+    va_end(ap);
+}
+
 bool
 dp_ratelog_once(struct dp_ratelog_once *o, uint16_t command, FILE *out,
                 const char *what)

@@ -51,6 +51,11 @@ dp_ratelog_vprintf(struct dp_ratelog *r, uint64_t now_ms, FILE *out,
                    const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/** dp_ratelog_vprintf() with the arguments in place. */
+void
+dp_ratelog_printf(struct dp_ratelog *r, uint64_t now_ms, FILE *out,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /** One bit per command number: was its line written? */
 struct dp_ratelog_once {
     uint8_t done[65536 / 8];

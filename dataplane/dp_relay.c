@@ -247,8 +247,8 @@ struct dp_relay {
     struct pending pending[DP_RELAY_MAX_PENDING];
     uint32_t next_id;
     uint64_t now;
-    struct dp_ratelog malformed_log, refused_log, reply_log, forward_log;
-    struct dp_ratelog_once logged_once;
+    struct dp_control_logs logs;
+    struct dp_ratelog reply_log, forward_log;
     uint8_t buf[RECV_SIZE + 512];
 };
 
@@ -272,12 +272,6 @@ log_limited(struct dp_relay *r, struct dp_ratelog *rl, const char *fmt, ...)
     va_start(ap, fmt);
     dp_ratelog_vprintf(rl, r->now, stderr, fmt, ap);
     va_end(ap);
-}
-
-static void
-log_once(struct dp_relay *r, uint16_t command, const char *what)
-{
-    (void)dp_ratelog_once(&r->logged_once, command, stderr, what);
 }
 
 int
@@ -512,26 +506,13 @@ forward(struct dp_relay *r, const struct pr_buf *dgram, const char *peer,
 
 static void
 handle_datagram(struct dp_relay *r, const struct relay_socket *s,
-                size_t len, bool truncated,
-                const struct sockaddr_storage *from, socklen_t from_len,
-                bool has_creds, const struct ucred *cred)
+                size_t len, const struct dp_control_sender *snd)
 {
-    char peer[160];
-    dp_control_describe_peer(peer, sizeof(peer), s->local, from, has_creds,
-                             cred);
-    if (truncated) {
-        log_limited(r, &r->malformed_log,
-                    "dropped a datagram from %s on %s: larger than %d bytes",
-                    peer, s->name, RECV_SIZE);
+    struct dp_control_arrival a;
+    if (!dp_control_arrival_open(&a, r->buf, len, snd, s->local, s->name,
+                                 r->self, r->now, &r->logs))
         return;
-    }
-    struct ctl_datagram d;
-    if (ctl_datagram_parse(&d, r->buf, len) != CTL_DGRAM_OK) {
-        log_limited(r, &r->malformed_log,
-                    "dropped a malformed datagram from %s on %s: %s", peer,
-                    s->name, ctl_datagram_error(&d));
-        return;
-    }
+    const char *peer = a.peer;
     struct pr_buf fwd = PR_BUF_INIT;
     if (ctl_datagram_begin(&fwd) != 0) {
         log_limited(r, &r->forward_log, "out of memory");
@@ -540,26 +521,7 @@ handle_datagram(struct dp_relay *r, const struct relay_socket *s,
     size_t allowed = 0;
     bool stats = false;
     struct ctl_packet p;
-    while (ctl_datagram_next(&d, &p)) {
-        if (p.status == CTL_COMMAND_UNKNOWN) {
-            log_once(r, p.command, p.error);
-            continue;
-        }
-        if (p.status != CTL_COMMAND_OK) {
-            log_limited(r, &r->malformed_log,
-                        "ignored a malformed command from %s on %s: %s",
-                        peer, s->name, p.error);
-            continue;
-        }
-        enum dp_control_verdict v =
-            dp_control_check(p.command, s->local, has_creds,
-                             has_creds ? cred->uid : (uid_t)-1, r->self);
-        if (v != DP_CONTROL_ALLOW) {
-            log_limited(r, &r->refused_log, "refused %s from %s on %s: %s",
-                        ctl_command_name(p.command), peer, s->name,
-                        dp_control_verdict_text(v));
-            continue;
-        }
+    while (dp_control_arrival_next(&a, &p)) {
         if (ctl_datagram_append(&fwd, p.command, p.payload.data,
                                 p.payload.len) != 0) {
             log_limited(r, &r->forward_log,
@@ -574,7 +536,8 @@ handle_datagram(struct dp_relay *r, const struct relay_socket *s,
     }
     if (allowed > 0) {
         struct pending *pend =
-            stats ? pending_new(r, s, from, from_len, peer) : NULL;
+            stats ? pending_new(r, s, &snd->from, snd->from_len, peer)
+                  : NULL;
         forward(r, &fwd, peer, pend);
     }
     pr_buf_free(&fwd);
@@ -588,8 +551,7 @@ read_socket(struct dp_relay *r, const struct relay_socket *s)
         ssize_t n = dp_control_recv(s->fd, r->buf, RECV_SIZE, &snd);
         if (n < 0)
             return;
-        handle_datagram(r, s, (size_t)n, snd.truncated, &snd.from,
-                        snd.from_len, snd.has_creds, &snd.cred);
+        handle_datagram(r, s, (size_t)n, &snd);
     }
 }
 
@@ -610,7 +572,7 @@ read_channel(struct dp_relay *r, struct relay_worker *w)
         if (dp_control_channel_decode(r->buf, (size_t)n, &type, &id, &peer,
                                       &payload) != 0 ||
             type != DP_CHANNEL_STATS) {
-            log_limited(r, &r->malformed_log,
+            log_limited(r, &r->logs.malformed,
                         "dropped a message of %zd bytes from worker %d "
                         "that is not a STATS answer",
                         n, (int)w->pid);

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -242,6 +243,137 @@ test_recv(void **state)
     close(sv[1]);
 }
 
+/* Run fn with stderr going to a file; what it wrote, in out. */
+static void
+capture_stderr(void (*fn)(void *), void *arg, char *out, size_t size)
+{
+    fflush(stderr);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(f), 2), 2);
+    fn(arg);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    rewind(f);
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+static size_t
+count(const char *s, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, what); p != NULL;
+         p = strstr(p + 1, what))
+        n++;
+    return n;
+}
+
+struct datagram_run {
+    const uint8_t *data;
+    size_t len;
+    struct dp_control_sender snd;
+    uint64_t now_ms;
+    struct dp_control_logs *logs;
+    bool opened;
+    char peer[160];
+    uint16_t got[8];
+    size_t n_got;
+};
+
+static void
+run_datagram(void *arg)
+{
+    struct datagram_run *run = arg;
+    struct dp_control_arrival a;
+    run->opened = dp_control_arrival_open(&a, run->data, run->len, &run->snd,
+                                          true, "@ctl", 1000, run->now_ms,
+                                          run->logs);
+    snprintf(run->peer, sizeof(run->peer), "%s", a.peer);
+    if (!run->opened)
+        return;
+    struct ctl_packet p;
+    while (dp_control_arrival_next(&a, &p))
+        run->got[run->n_got++] = p.command;
+}
+
+/* The checks of a received datagram: the commands that pass, in order,
+ * and the log lines about the others. */
+static void
+test_datagram_checks(void **state)
+{
+    (void)state;
+    struct pr_buf b = PR_BUF_INIT;
+    assert_int_equal(ctl_datagram_begin(&b), 0);
+    assert_int_equal(ctl_datagram_append(&b, CTL_CMD_NOP, NULL, 0), 0);
+    assert_int_equal(ctl_datagram_append(&b, CTL_CMD_STATS, "x", 1), 0);
+    assert_int_equal(ctl_datagram_append(&b, 999, NULL, 0), 0);
+    assert_int_equal(ctl_datagram_append(&b, CTL_CMD_VERBOSE, "\x02", 1), 0);
+    assert_int_equal(ctl_datagram_append(&b, 999, NULL, 0), 0);
+
+    struct dp_control_logs logs;
+    memset(&logs, 0, sizeof(logs));
+    struct datagram_run run;
+    memset(&run, 0, sizeof(run));
+    run.data = b.data;
+    run.len = b.len;
+    run.snd.has_creds = true;
+    run.snd.cred.uid = 1000;
+    run.snd.cred.pid = 7;
+    run.now_ms = 5000;
+    run.logs = &logs;
+    char out[2048];
+    capture_stderr(run_datagram, &run, out, sizeof(out));
+    assert_true(run.opened);
+    assert_string_equal(run.peer, "uid 1000 pid 7");
+    assert_int_equal(run.n_got, 2);
+    assert_int_equal(run.got[0], CTL_CMD_NOP);
+    assert_int_equal(run.got[1], CTL_CMD_VERBOSE);
+    assert_non_null(strstr(out, "portierd: control: ignored a malformed "
+                                "command from uid 1000 pid 7 on @ctl: "));
+    /* 999 twice, logged once. */
+    assert_int_equal(count(out, "portierd: control: "), 2);
+    assert_int_equal(count(out, "(logged once)\n"), 1);
+
+    /* Another uid: every command refused, rate-limited (one line). */
+    memset(&run.got, 0, sizeof(run.got));
+    run.n_got = 0;
+    run.snd.cred.uid = 1001;
+    capture_stderr(run_datagram, &run, out, sizeof(out));
+    assert_int_equal(run.n_got, 0);
+    assert_non_null(strstr(out, "portierd: control: refused NOP from uid "
+                                "1001 pid 7 on @ctl: "));
+    assert_null(strstr(out, "refused VERBOSE"));
+    assert_int_equal(logs.refused.suppressed, 1);
+
+    /* Dropped whole: truncated, or not a control datagram.  The
+     * malformed STATS of the second run was held back. */
+    run.snd.cred.uid = 1000;
+    run.now_ms = 10000;
+    run.snd.truncated = true;
+    capture_stderr(run_datagram, &run, out, sizeof(out));
+    assert_false(run.opened);
+    char want[200];
+    snprintf(want, sizeof(want),
+             "portierd: control: dropped a datagram from uid 1000 pid 7 on "
+             "@ctl: larger than %zu bytes (1 similar lines suppressed)\n",
+             b.len);
+    assert_string_equal(out, want);
+    run.snd.truncated = false;
+    run.data = (const uint8_t *)"garbage!";
+    run.len = 8;
+    run.now_ms = 20000;
+    capture_stderr(run_datagram, &run, out, sizeof(out));
+    assert_false(run.opened);
+    assert_non_null(strstr(out, "portierd: control: dropped a malformed "
+                                "datagram from uid 1000 pid 7 on @ctl: "));
+    pr_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -249,6 +381,7 @@ main(void)
         cmocka_unit_test(test_permissions),
         cmocka_unit_test(test_stats_encode),
         cmocka_unit_test(test_recv),
+        cmocka_unit_test(test_datagram_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
