@@ -138,6 +138,8 @@ struct dp_conn {
     bool tarpit;                      /* TARPIT_CLIENT: requests wait */
     bool hup_checked;                 /* CONN_HANDLER: a hang-up event
                                          came with input still pending */
+    bool handler_input;               /* CONN_HANDLER: input came: wait
+                                         for the hang-up alone */
     uint64_t id;
     struct sockaddr_storage peer;
     char peer_text[64];
@@ -555,10 +557,17 @@ conn_poll(struct dp_conn *conn, int events)
     if (rbody_wants_input(conn))
         events |= UV_READABLE | conn->tls_poll_extra;
     /* While a handler works (a CGI program, a backend), hear the client
-     * hang up so that its abort callback ends that work at once. */
+     * hang up so that its abort callback ends that work at once.  The
+     * READABLE of the request head stays on for that until input comes
+     * (EPOLLIN reports the FIN too): a change costs two epoll_ctl(). */
     if (conn->state == CONN_HANDLER && !(events & UV_READABLE) &&
-        !conn->hup_checked)
-        events |= UV_DISCONNECT;
+        !conn->hup_checked) {
+        if (events == 0 && conn->poll_events == UV_READABLE &&
+            !conn->handler_input)
+            events = UV_READABLE;
+        else
+            events |= UV_DISCONNECT;
+    }
     if (events == conn->poll_events)
         return;     /* unchanged: no epoll_ctl */
     conn->poll_events = events;
@@ -1657,6 +1666,7 @@ conn_parse(struct dp_conn *conn)
     conn->status = 0;
     conn->state = CONN_HANDLER;
     conn->hup_checked = false;
+    conn->handler_input = false;
     conn->resp_filter = NULL;
     uv_timer_stop(&conn->timer);
     if (conn->plain_on_tls) {
@@ -1801,9 +1811,10 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
         return;
     }
     if (conn->state == CONN_HANDLER && !rbody_wants_input(conn) &&
-        (status < 0 || (events & UV_DISCONNECT))) {
+        (status < 0 || (events & (UV_DISCONNECT | UV_READABLE)))) {
         /* Gone, unless input is still pending (a pipelined request
-         * before the FIN): then stop watching for the hang-up. */
+         * before the FIN): then wait for the hang-up alone, and after
+         * a hang-up event stop watching. */
         char c;
         ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (status < 0 || n == 0 ||
@@ -1812,7 +1823,9 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
             conn_close(conn);
             return;
         }
-        conn->hup_checked = true;
+        if (events & UV_DISCONNECT)
+            conn->hup_checked = true;
+        conn->handler_input = true;
         conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
     if (rbody_wants_input(conn) && conn->maybe_readable) {

@@ -1174,7 +1174,10 @@ op_response(struct dp_http_op *op, const struct h1_response_head *r)
                                               : -1);
     op->state = OP_BODY;
     op->want = false;
-    conn_set_poll(conn, 0);
+    /* READABLE stays on (and WRITABLE goes): a body that is read at
+     * once, the usual case, then costs no epoll_ctl(); input that comes
+     * while the consumer does not want it stops it (conn_poll_cb). */
+    conn_set_poll(conn, UV_READABLE);
     uv_timer_stop(&conn->timer);
     handler->response(ctx, r, &op->body);
 }
@@ -1345,8 +1348,13 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
             op_read_head(op);
         return;
     }
-    if (op->state == OP_BODY && (events & UV_READABLE))
+    if (op->state == OP_BODY && (events & UV_READABLE)) {
+        if (!op->want) {
+            conn_set_poll(conn, 0);     /* input waits in the kernel */
+            return;
+        }
         op_read_body(op);
+    }
 }
 
 /* ---- the public calls ---- */
