@@ -291,6 +291,32 @@ server_update_date(struct dp_http_server *server)
     server->date_len = n > 0 ? (size_t)n : 0;
 }
 
+/* v in decimal, written backwards from `end` (20 bytes are enough):
+ * its first digit.  For the hot paths, where snprintf() costs more than
+ * the rest of a line. */
+static char *
+decimal_before(char *end, uint64_t v)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
+/* Append a, b and c (lengths an, bn, cn); 0 or -ENOMEM. */
+static int
+out_append3(struct pr_buf *out, const char *a, size_t an, const char *b,
+            size_t bn, const char *c, size_t cn)
+{
+    if (pr_buf_reserve(out, an + bn + cn) != 0)
+        return -ENOMEM;
+    pr_buf_append(out, a, an);
+    pr_buf_append(out, b, bn);
+    return pr_buf_append(out, c, cn);
+}
+
 static int out_printf(struct pr_buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -958,13 +984,20 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     struct dp_http_server *server = conn->server;
     struct pr_buf *out = &conn->out;
     server_update_date(server);
-    int rc = out_printf(out, "HTTP/1.1 %u %s\r\n", status,
-                        reason_phrase(status));
+    char num[24];
+    char *end = num + sizeof(num);
+    num[sizeof(num) - 1] = ' ';
+    char *d = decimal_before(end - 1, status);
+    const char *reason = reason_phrase(status);
+    const char *server_string = server->settings.server_string;
+    int rc = out_append3(out, "HTTP/1.1 ", 9, d, (size_t)(end - d), reason,
+                         strlen(reason));
     if (rc == 0)
-        rc = pr_buf_append(out, server->date, server->date_len);
+        rc = out_append3(out, "\r\n", 2, server->date, server->date_len,
+                         "Server: ", 8);
     if (rc == 0)
-        rc = out_printf(out, "Server: %s\r\n",
-                        server->settings.server_string);
+        rc = out_append3(out, server_string, strlen(server_string),
+                         "\r\n", 2, "", 0);
     if (rc == 0 && headers != NULL && headers->len > 0)
         rc = pr_buf_append(out, headers->data, headers->len);
     if (rc == 0 && conn->sts)
@@ -974,20 +1007,21 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     if (rc == 0 && body_allowed) {
         if (length >= 0) {
             conn->response_length = length;
-            rc = out_printf(out, "Content-Length: %lld\r\n",
-                            (long long)length);
+            d = decimal_before(end, (uint64_t)length);
+            rc = out_append3(out, "Content-Length: ", 16, d,
+                             (size_t)(end - d), "\r\n", 2);
         } else if (conn->req.version_minor >= 1) {
             conn->chunked_out = true;
-            rc = out_printf(out, "Transfer-Encoding: chunked\r\n");
+            rc = pr_buf_append(out, "Transfer-Encoding: chunked\r\n", 28);
         } else {
             conn->keep_alive = false;   /* close-delimited */
         }
     }
     if (rc == 0) {
         if (!conn->keep_alive)
-            rc = out_printf(out, "Connection: close\r\n\r\n");
+            rc = pr_buf_append(out, "Connection: close\r\n\r\n", 21);
         else if (conn->req.version_minor == 0)
-            rc = out_printf(out, "Connection: keep-alive\r\n\r\n");
+            rc = pr_buf_append(out, "Connection: keep-alive\r\n\r\n", 26);
         else
             rc = pr_buf_append(out, "\r\n", 2);
     }
@@ -1652,12 +1686,21 @@ conn_parse(struct dp_conn *conn)
     }
     conn_consume(conn, head.head_len);
     struct dp_request *req = &conn->req;
-    char line[256];
-    snprintf(line, sizeof(line), "%s %.200s HTTP/1.%u", req->method_name,
-             req->target, req->version_minor);
-    conn->request_line = dp_pool_strdup(conn->pool, line);
-    if (conn->request_line == NULL)
-        conn->request_line = "-";
+    /* "METHOD target HTTP/1.x", the target cut at 200 bytes */
+    size_t mn = strlen(req->method_name), tn = strnlen(req->target, 200);
+    char num[24];
+    char *d = decimal_before(num + sizeof(num), req->version_minor);
+    size_t dn = (size_t)(num + sizeof(num) - d);
+    char *line = dp_pool_alloc(conn->pool, mn + tn + dn + 10);
+    if (line != NULL) {
+        memcpy(line, req->method_name, mn);
+        line[mn] = ' ';
+        memcpy(line + mn + 1, req->target, tn);
+        memcpy(line + mn + 1 + tn, " HTTP/1.", 8);
+        memcpy(line + mn + tn + 9, d, dn);
+        line[mn + tn + 9 + dn] = '\0';
+    }
+    conn->request_line = line != NULL ? line : "-";
     conn->keep_alive = head.keep_alive;
     conn->head_only = req->method == DP_HTTP_HEAD;
     conn->body_chunked_in = head.chunked;

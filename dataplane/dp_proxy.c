@@ -109,9 +109,21 @@ peer_ip(const struct sockaddr *peer, char *out, size_t size)
 {
     if (peer == NULL)
         return NULL;
-    if (peer->sa_family == AF_INET)
-        return inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr,
-                         out, (socklen_t)size);
+    if (peer->sa_family == AF_INET && size >= INET_ADDRSTRLEN) {
+        /* dotted quad by hand: inet_ntop() goes through sprintf() */
+        const uint8_t *b = (const uint8_t *)
+            &((const struct sockaddr_in *)peer)->sin_addr;
+        char *p = out;
+        for (int i = 0; i < 4; i++) {
+            if (b[i] >= 100)
+                *p++ = (char)('0' + b[i] / 100);
+            if (b[i] >= 10)
+                *p++ = (char)('0' + b[i] / 10 % 10);
+            *p++ = (char)('0' + b[i] % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+        return out;
+    }
     if (peer->sa_family == AF_INET6)
         return inet_ntop(AF_INET6,
                          &((const struct sockaddr_in6 *)peer)->sin6_addr, out,
@@ -655,12 +667,27 @@ cache_uri(struct dp_request *req, const struct tp_address *a)
     const char *hp = a->host_and_port != NULL ? a->host_and_port : "";
     const char *path = a->path != NULL ? a->path : "/";
     const char *q = req->query != NULL ? req->query : "";
-    size_t n = strlen(hp) + strlen(path) + strlen(q) + 16;
-    char *u = dp_pool_alloc(req->pool, n);
-    if (u != NULL)
-        snprintf(u, n, "%s://%s%s%s%s",
-                 a->scheme == TP_HTTP_SCHEME_HTTPS ? "https" : "http", hp,
-                 path, req->query != NULL ? "?" : "", q);
+    const char *scheme = a->scheme == TP_HTTP_SCHEME_HTTPS ? "https://"
+                                                           : "http://";
+    /* "scheme://host[:port]path[?query]", by hand: once per request */
+    size_t sn = strlen(scheme), hn = strlen(hp), pn = strlen(path),
+           qn = strlen(q);
+    char *u = dp_pool_alloc(req->pool, sn + hn + pn + qn + 2);
+    if (u == NULL)
+        return NULL;
+    char *p = u;
+    memcpy(p, scheme, sn);
+    p += sn;
+    memcpy(p, hp, hn);
+    p += hn;
+    memcpy(p, path, pn);
+    p += pn;
+    if (req->query != NULL) {
+        *p++ = '?';
+        memcpy(p, q, qn);
+        p += qn;
+    }
+    *p = '\0';
     return u;
 }
 
