@@ -53,6 +53,9 @@
  * for its next writable event, so that one large file does not hold the
  * loop while other connections wait (fairness, p99). */
 #define SENDFILE_MAX (256 * 1024)
+/* A request's pool block: a proxied request (the header array, the
+ * handler's state, the forwarded heads) fits, so it costs no malloc(). */
+#define REQUEST_POOL_BLOCK (8 * 1024)
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 #define TLS_RECORD_HANDSHAKE 0x16     /* first byte of a ClientHello */
@@ -355,7 +358,7 @@ pool_get(struct dp_http_server *server)
 {
     if (server->n_free_pools > 0)
         return server->free_pools[--server->n_free_pools];
-    return dp_pool_new(0);
+    return dp_pool_new(REQUEST_POOL_BLOCK);
 }
 
 static void
@@ -414,7 +417,14 @@ int
 dp_response_header(struct dp_response_headers *h, const char *name,
                    const char *value)
 {
-    size_t nn = strlen(name), vn = strlen(value);
+    return dp_response_header_n(h, name, strlen(name), value,
+                                strlen(value));
+}
+
+int
+dp_response_header_n(struct dp_response_headers *h, const char *name,
+                     size_t nn, const char *value, size_t vn)
+{
     size_t need = h->len + nn + 2 + vn + 2;
     if (need > h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 256;

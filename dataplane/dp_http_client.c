@@ -129,6 +129,8 @@ struct dp_http_client {
     uv_timer_t defer_timer;
     struct dp_http_op *deferred, *deferred_tail;
     struct dp_http_client_stats stats;
+    uint8_t *spare_in;                  /* a released input buffer, kept
+                                           for the next request */
 };
 
 static void conn_poll_cb(uv_poll_t *poll, int status, int events);
@@ -155,6 +157,7 @@ client_maybe_free(struct dp_http_client *client)
     }
     if (client->ssl_ctx != NULL)
         SSL_CTX_free(client->ssl_ctx);
+    free(client->spare_in);
     free(client);
 }
 
@@ -458,7 +461,12 @@ conn_release(struct hconn *conn)
     struct node *node = conn->node;
     conn->op = NULL;
     conn->reused = true;
-    free(conn->in);
+    /* one buffer is kept for the next request (a malloc() and free() of
+     * 64 KiB per request otherwise); idle connections hold none */
+    if (client->spare_in == NULL)
+        client->spare_in = conn->in;
+    else
+        free(conn->in);
     conn->in = NULL;
     conn->in_len = conn->in_pos = 0;
     conn->idle = true;
@@ -634,6 +642,10 @@ op_begin_send(struct dp_http_op *op)
 {
     struct hconn *conn = op->conn;
     conn->op = op;
+    if (conn->in == NULL && conn->client->spare_in != NULL) {
+        conn->in = conn->client->spare_in;
+        conn->client->spare_in = NULL;
+    }
     if (conn->in == NULL) {
         conn->in = malloc(IN_CAP);
         if (conn->in == NULL) {

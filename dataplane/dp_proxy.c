@@ -149,8 +149,9 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
     const char *path = a->path != NULL ? a->path : "/";
     const char *q = req->query;
     char line[64];
-    int rc = 0;
-    if (pr_buf_append(&o.buf, req->method_name, strlen(req->method_name)) ||
+    int rc = pr_buf_reserve(&o.buf, 1024);  /* one malloc, not several */
+    if (rc != 0 ||
+        pr_buf_append(&o.buf, req->method_name, strlen(req->method_name)) ||
         pr_buf_append(&o.buf, " ", 1) ||
         pr_buf_append(&o.buf, path, strlen(path)))
         rc = -ENOMEM;
@@ -274,18 +275,15 @@ emit_response(void *ctx, const char *name, size_t nn, const char *value,
               size_t vn)
 {
     struct preq *p = ctx;
-    struct dp_pool *pool = p->req->pool;
-    char *n = dp_pool_strndup(pool, name, nn);
-    char *v = NULL;
     if (p->response_modes[TP_HG_LINK] == TP_HF_MANGLE &&
         ((nn == 8 && strncasecmp(name, "Location", 8) == 0) ||
-         (nn == 16 && strncasecmp(name, "Content-Location", 16) == 0)))
-        v = relocate(p, value, vn);
-    if (v == NULL)
-        v = dp_pool_strndup(pool, value, vn);
-    if (n == NULL || v == NULL)
-        return -ENOMEM;
-    return dp_response_header(&p->headers, n, v);
+         (nn == 16 && strncasecmp(name, "Content-Location", 16) == 0))) {
+        char *v = relocate(p, value, vn);
+        if (v != NULL)
+            return dp_response_header_n(&p->headers, name, nn, v,
+                                        strlen(v));
+    }
+    return dp_response_header_n(&p->headers, name, nn, value, vn);
 }
 
 static void
@@ -483,12 +481,7 @@ emit_filtered(void *ctx, const char *name, size_t nn, const char *value,
               size_t vn)
 {
     struct pfilter *f = ctx;
-    struct dp_pool *pool = f->req->pool;
-    char *n = dp_pool_strndup(pool, name, nn);
-    char *v = dp_pool_strndup(pool, value, vn);
-    if (n == NULL || v == NULL)
-        return -ENOMEM;
-    return dp_response_header(&f->headers, n, v);
+    return dp_response_header_n(&f->headers, name, nn, value, vn);
 }
 
 static void
