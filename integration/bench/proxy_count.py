@@ -14,6 +14,7 @@ figures are those of the worker process over these requests only.
     proxy_count.py --server portier --tool callgrind --build build-prof
     proxy_count.py --server portier --tool strace
     proxy_count.py --server nginx --tool strace
+    proxy_count.py --server portier --tool trace --requests 3   # the calls
 
 Run as root (nginx).  The output is a few lines: the totals and the
 per-request figures; with callgrind the profile is kept (the path is
@@ -110,6 +111,11 @@ def main():
                     help='callgrind output file (default: in the temporary '
                          'directory, kept)')
     args = ap.parse_args()
+    if args.server == 'nginx' and args.tool == 'callgrind':
+        # callgrind_control reaches a process through vgdb, which waits
+        # for it to leave a system call: nginx's worker sleeps in
+        # epoll_wait() without a timeout (portierd's wakes every second).
+        ap.error('--tool callgrind measures portierd only')
 
     tmp = tempfile.mkdtemp(prefix='portier-proxycount.')
     os.chmod(tmp, 0o755)
