@@ -55,6 +55,9 @@
  * to send then waits for its next writable event, so that one large body
  * does not hold the loop while other connections wait (fairness, p99). */
 #define SENDFILE_MAX (256 * 1024)
+/* A request's pool block: a proxied request (the header array, the
+ * handler's state, the forwarded heads) fits, so it costs no malloc(). */
+#define REQUEST_POOL_BLOCK (8 * 1024)
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 #define TLS_RECORD_HANDSHAKE 0x16     /* first byte of a ClientHello */
@@ -147,6 +150,8 @@ struct dp_conn {
     bool tarpit;                      /* TARPIT_CLIENT: requests wait */
     bool hup_checked;                 /* CONN_HANDLER: a hang-up event
                                          came with input still pending */
+    bool handler_input;               /* CONN_HANDLER: input came: wait
+                                         for the hang-up alone */
     uint64_t id;
     struct sockaddr_storage peer;
     char peer_text[64];
@@ -303,6 +308,32 @@ server_update_date(struct dp_http_server *server)
     server->date_len = n > 0 ? (size_t)n : 0;
 }
 
+/* v in decimal, written backwards from `end` (20 bytes are enough):
+ * its first digit.  For the hot paths, where snprintf() costs more than
+ * the rest of a line. */
+static char *
+decimal_before(char *end, uint64_t v)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
+/* Append a, b and c (lengths an, bn, cn); 0 or -ENOMEM. */
+static int
+out_append3(struct pr_buf *out, const char *a, size_t an, const char *b,
+            size_t bn, const char *c, size_t cn)
+{
+    if (pr_buf_reserve(out, an + bn + cn) != 0)
+        return -ENOMEM;
+    pr_buf_append(out, a, an);
+    pr_buf_append(out, b, bn);
+    return pr_buf_append(out, c, cn);
+}
+
 static int out_printf(struct pr_buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -317,29 +348,6 @@ out_printf(struct pr_buf *out, const char *fmt, ...)
     if (n < 0 || (size_t)n >= sizeof(buf))
         return -EINVAL;
     return pr_buf_append(out, buf, (size_t)n);
-}
-
-/* The response head's fixed parts are appended without printf: it
- * costs more than the rest of a cached small-file response's head. */
-static int
-out_lit(struct pr_buf *out, const char *s)
-{
-    return pr_buf_append(out, s, strlen(s));
-}
-
-/* Decimal digits of v into buf (at least 20 bytes); the length. */
-static size_t
-format_u64(char *buf, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
 }
 
 static void
@@ -364,7 +372,7 @@ pool_get(struct dp_http_server *server)
 {
     if (server->n_free_pools > 0)
         return server->free_pools[--server->n_free_pools];
-    return dp_pool_new(0);
+    return dp_pool_new(REQUEST_POOL_BLOCK);
 }
 
 static void
@@ -423,7 +431,14 @@ int
 dp_response_header(struct dp_response_headers *h, const char *name,
                    const char *value)
 {
-    size_t nn = strlen(name), vn = strlen(value);
+    return dp_response_header_n(h, name, strlen(name), value,
+                                strlen(value));
+}
+
+int
+dp_response_header_n(struct dp_response_headers *h, const char *name,
+                     size_t nn, const char *value, size_t vn)
+{
     size_t need = h->len + nn + 2 + vn + 2;
     if (need > h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 256;
@@ -617,10 +632,17 @@ conn_poll(struct dp_conn *conn, int events)
     if (rbody_wants_input(conn))
         events |= UV_READABLE | conn->tls_poll_extra;
     /* While a handler works (a CGI program, a backend), hear the client
-     * hang up so that its abort callback ends that work at once. */
+     * hang up so that its abort callback ends that work at once.  The
+     * READABLE of the request head stays on for that until input comes
+     * (EPOLLIN reports the FIN too): a change costs two epoll_ctl(). */
     if (conn->state == CONN_HANDLER && !(events & UV_READABLE) &&
-        !conn->hup_checked)
-        events |= UV_DISCONNECT;
+        !conn->hup_checked) {
+        if (events == 0 && conn->poll_events == UV_READABLE &&
+            !conn->handler_input)
+            events = UV_READABLE;
+        else
+            events |= UV_DISCONNECT;
+    }
     if (events == conn->poll_events)
         return;     /* unchanged: no epoll_ctl */
     conn->poll_events = events;
@@ -1012,23 +1034,20 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     struct dp_http_server *server = conn->server;
     struct pr_buf *out = &conn->out;
     server_update_date(server);
-    char line[64];
-    memcpy(line, "HTTP/1.1 ", 9);
-    size_t ll = 9 + format_u64(line + 9, status);
-    line[ll++] = ' ';
-    int rc = pr_buf_append(out, line, ll);
+    char num[24];
+    char *end = num + sizeof(num);
+    num[sizeof(num) - 1] = ' ';
+    char *d = decimal_before(end - 1, status);
+    const char *reason = reason_phrase(status);
+    const char *server_string = server->settings.server_string;
+    int rc = out_append3(out, "HTTP/1.1 ", 9, d, (size_t)(end - d), reason,
+                         strlen(reason));
     if (rc == 0)
-        rc = out_lit(out, reason_phrase(status));
+        rc = out_append3(out, "\r\n", 2, server->date, server->date_len,
+                         "Server: ", 8);
     if (rc == 0)
-        rc = pr_buf_append(out, "\r\n", 2);
-    if (rc == 0)
-        rc = pr_buf_append(out, server->date, server->date_len);
-    if (rc == 0)
-        rc = pr_buf_append(out, "Server: ", 8);
-    if (rc == 0)
-        rc = out_lit(out, server->settings.server_string);
-    if (rc == 0)
-        rc = pr_buf_append(out, "\r\n", 2);
+        rc = out_append3(out, server_string, strlen(server_string),
+                         "\r\n", 2, "", 0);
     if (rc == 0 && headers != NULL && headers->len > 0)
         rc = pr_buf_append(out, headers->data, headers->len);
     if (rc == 0 && conn->sts)
@@ -1038,23 +1057,21 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     if (rc == 0 && body_allowed) {
         if (length >= 0) {
             conn->response_length = length;
-            memcpy(line, "Content-Length: ", 16);
-            ll = 16 + format_u64(line + 16, (uint64_t)length);
-            line[ll++] = '\r';
-            line[ll++] = '\n';
-            rc = pr_buf_append(out, line, ll);
+            d = decimal_before(end, (uint64_t)length);
+            rc = out_append3(out, "Content-Length: ", 16, d,
+                             (size_t)(end - d), "\r\n", 2);
         } else if (conn->req.version_minor >= 1) {
             conn->chunked_out = true;
-            rc = out_lit(out, "Transfer-Encoding: chunked\r\n");
+            rc = pr_buf_append(out, "Transfer-Encoding: chunked\r\n", 28);
         } else {
             conn->keep_alive = false;   /* close-delimited */
         }
     }
     if (rc == 0) {
         if (!conn->keep_alive)
-            rc = out_lit(out, "Connection: close\r\n\r\n");
+            rc = pr_buf_append(out, "Connection: close\r\n\r\n", 21);
         else if (conn->req.version_minor == 0)
-            rc = out_lit(out, "Connection: keep-alive\r\n\r\n");
+            rc = pr_buf_append(out, "Connection: keep-alive\r\n\r\n", 26);
         else
             rc = pr_buf_append(out, "\r\n", 2);
     }
@@ -1862,22 +1879,21 @@ conn_parse(struct dp_conn *conn)
     }
     conn_consume(conn, head.head_len);
     struct dp_request *req = &conn->req;
-    /* "METHOD TARGET HTTP/1.x" for the logs, the target cut at 200
-     * bytes (built by hand: snprintf cost as much as the parse) */
-    size_t ml = strlen(req->method_name);
-    size_t tl = strnlen(req->target, 200);
-    char *line = ml < 64 ? dp_pool_alloc(conn->pool, ml + tl + 11) : NULL;
+    /* "METHOD target HTTP/1.x", the target cut at 200 bytes */
+    size_t mn = strlen(req->method_name), tn = strnlen(req->target, 200);
+    char num[24];
+    char *d = decimal_before(num + sizeof(num), req->version_minor);
+    size_t dn = (size_t)(num + sizeof(num) - d);
+    char *line = dp_pool_alloc(conn->pool, mn + tn + dn + 10);
     if (line != NULL) {
-        memcpy(line, req->method_name, ml);
-        line[ml] = ' ';
-        memcpy(line + ml + 1, req->target, tl);
-        memcpy(line + ml + 1 + tl, " HTTP/1.", 8);
-        line[ml + tl + 9] = (char)('0' + req->version_minor % 10);
-        line[ml + tl + 10] = '\0';
+        memcpy(line, req->method_name, mn);
+        line[mn] = ' ';
+        memcpy(line + mn + 1, req->target, tn);
+        memcpy(line + mn + 1 + tn, " HTTP/1.", 8);
+        memcpy(line + mn + tn + 9, d, dn);
+        line[mn + tn + 9 + dn] = '\0';
     }
-    conn->request_line = line;
-    if (conn->request_line == NULL)
-        conn->request_line = "-";
+    conn->request_line = line != NULL ? line : "-";
     conn->keep_alive = head.keep_alive;
     conn->head_only = req->method == DP_HTTP_HEAD;
     conn->body_chunked_in = head.chunked;
@@ -1886,6 +1902,7 @@ conn_parse(struct dp_conn *conn)
     conn->status = 0;
     conn->state = CONN_HANDLER;
     conn->hup_checked = false;
+    conn->handler_input = false;
     conn->resp_filter = NULL;
     conn_stop_timer(conn);
     if (conn->plain_on_tls) {
@@ -2032,9 +2049,10 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
         return;
     }
     if (conn->state == CONN_HANDLER && !rbody_wants_input(conn) &&
-        (status < 0 || (events & UV_DISCONNECT))) {
+        (status < 0 || (events & (UV_DISCONNECT | UV_READABLE)))) {
         /* Gone, unless input is still pending (a pipelined request
-         * before the FIN): then stop watching for the hang-up. */
+         * before the FIN): then wait for the hang-up alone, and after
+         * a hang-up event stop watching. */
         char c;
         ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (status < 0 || n == 0 ||
@@ -2043,7 +2061,9 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
             conn_close(conn);
             return;
         }
-        conn->hup_checked = true;
+        if (events & UV_DISCONNECT)
+            conn->hup_checked = true;
+        conn->handler_input = true;
         conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
     if (rbody_wants_input(conn) && conn->maybe_readable) {

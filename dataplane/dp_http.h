@@ -135,6 +135,11 @@ int
 dp_response_header(struct dp_response_headers *h, const char *name,
                    const char *value);
 
+/** The same with lengths (the bytes need no NUL: no copy first). */
+int
+dp_response_header_n(struct dp_response_headers *h, const char *name,
+                     size_t nn, const char *value, size_t vn);
+
 /**
  * Answer the request: status, extra headers (may be NULL), and a body
  * (NULL = empty).  The body's length decides the framing.  For HEAD and

@@ -116,9 +116,21 @@ peer_ip(const struct sockaddr *peer, char *out, size_t size)
 {
     if (peer == NULL)
         return NULL;
-    if (peer->sa_family == AF_INET)
-        return inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr,
-                         out, (socklen_t)size);
+    if (peer->sa_family == AF_INET && size >= INET_ADDRSTRLEN) {
+        /* dotted quad by hand: inet_ntop() goes through sprintf() */
+        const uint8_t *b = (const uint8_t *)
+            &((const struct sockaddr_in *)peer)->sin_addr;
+        char *p = out;
+        for (int i = 0; i < 4; i++) {
+            if (b[i] >= 100)
+                *p++ = (char)('0' + b[i] / 100);
+            if (b[i] >= 10)
+                *p++ = (char)('0' + b[i] / 10 % 10);
+            *p++ = (char)('0' + b[i] % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+        return out;
+    }
     if (peer->sa_family == AF_INET6)
         return inet_ntop(AF_INET6,
                          &((const struct sockaddr_in6 *)peer)->sin6_addr, out,
@@ -181,8 +193,9 @@ build_head(struct dp_request *req, const struct tp_response *r, bool body,
     const char *path = a->path != NULL ? a->path : "/";
     const char *q = req->query;
     char line[64];
-    int rc = 0;
-    if (pr_buf_append(&o.buf, req->method_name, strlen(req->method_name)) ||
+    int rc = pr_buf_reserve(&o.buf, 1024);  /* one malloc, not several */
+    if (rc != 0 ||
+        pr_buf_append(&o.buf, req->method_name, strlen(req->method_name)) ||
         pr_buf_append(&o.buf, " ", 1) ||
         pr_buf_append(&o.buf, path, strlen(path)))
         rc = -ENOMEM;
@@ -307,18 +320,15 @@ emit_response(void *ctx, const char *name, size_t nn, const char *value,
               size_t vn)
 {
     struct preq *p = ctx;
-    struct dp_pool *pool = p->req->pool;
-    char *n = dp_pool_strndup(pool, name, nn);
-    char *v = NULL;
     if (p->response_modes[TP_HG_LINK] == TP_HF_MANGLE &&
         ((nn == 8 && strncasecmp(name, "Location", 8) == 0) ||
-         (nn == 16 && strncasecmp(name, "Content-Location", 16) == 0)))
-        v = relocate(p, value, vn);
-    if (v == NULL)
-        v = dp_pool_strndup(pool, value, vn);
-    if (n == NULL || v == NULL)
-        return -ENOMEM;
-    return dp_response_header(&p->headers, n, v);
+         (nn == 16 && strncasecmp(name, "Content-Location", 16) == 0))) {
+        char *v = relocate(p, value, vn);
+        if (v != NULL)
+            return dp_response_header_n(&p->headers, name, nn, v,
+                                        strlen(v));
+    }
+    return dp_response_header_n(&p->headers, name, nn, value, vn);
 }
 
 static void
@@ -556,12 +566,7 @@ emit_filtered(void *ctx, const char *name, size_t nn, const char *value,
               size_t vn)
 {
     struct pfilter *f = ctx;
-    struct dp_pool *pool = f->req->pool;
-    char *n = dp_pool_strndup(pool, name, nn);
-    char *v = dp_pool_strndup(pool, value, vn);
-    if (n == NULL || v == NULL)
-        return -ENOMEM;
-    return dp_response_header(&f->headers, n, v);
+    return dp_response_header_n(&f->headers, name, nn, value, vn);
 }
 
 static void
@@ -790,14 +795,28 @@ cache_uri(struct dp_request *req, const struct tp_address *a,
             hp = j;
         }
     }
-    size_t n = strlen(hp) + strlen(path) + strlen(q) + 16;
-    char *u = dp_pool_alloc(req->pool, n);
-    if (u != NULL)
-        snprintf(u, n, "%s://%s%s%s%s",
-                 a->scheme == TP_HTTP_SCHEME_HTTPS  ? "https"
-                 : a->scheme == TP_HTTP_SCHEME_UNIX ? "unix"
-                                                    : "http",
-                 hp, path, req->query != NULL ? "?" : "", q);
+    const char *scheme = a->scheme == TP_HTTP_SCHEME_HTTPS  ? "https://"
+                         : a->scheme == TP_HTTP_SCHEME_UNIX ? "unix://"
+                                                            : "http://";
+    /* "scheme://host[:port]path[?query]", by hand: once per request */
+    size_t sn = strlen(scheme), hn = strlen(hp), pn = strlen(path),
+           qn = strlen(q);
+    char *u = dp_pool_alloc(req->pool, sn + hn + pn + qn + 2);
+    if (u == NULL)
+        return NULL;
+    char *p = u;
+    memcpy(p, scheme, sn);
+    p += sn;
+    memcpy(p, hp, hn);
+    p += hn;
+    memcpy(p, path, pn);
+    p += pn;
+    if (req->query != NULL) {
+        *p++ = '?';
+        memcpy(p, q, qn);
+        p += qn;
+    }
+    *p = '\0';
     return u;
 }
 

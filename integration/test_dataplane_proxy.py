@@ -618,6 +618,41 @@ def test_client_gone_while_waiting(proxy):
     assert d.proc.poll() is None
 
 
+def test_client_gone_while_waiting_ends_the_backend_request(proxy):
+    """The hang-up is heard while the backend works (the poll for the
+    request head stays on for it): the backend connection is closed, not
+    kept for the next request."""
+    d, b, _ = proxy
+    assert d.request('GET', '/echo/warm')[0] == 200
+    assert b.connections == 1
+    s = socket.create_connection(('127.0.0.1', d.port), 10)
+    s.sendall(b'GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    time.sleep(0.3)
+    s.close()
+    time.sleep(1.5)     # the slow answer would have come by now
+    assert d.request('GET', '/echo/after')[0] == 200
+    assert b.connections == 2
+
+
+def test_pipelined_behind_a_backend(proxy):
+    """Input during a proxied request (a pipelined request) is no
+    hang-up: both answers come, in order."""
+    d, b, _ = proxy
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        s.sendall(b'GET /slow/0.3 HTTP/1.1\r\nHost: x\r\n\r\n')
+        time.sleep(0.1)
+        s.sendall(b'GET /echo/p HTTP/1.1\r\nHost: x\r\n'
+                  b'Connection: close\r\n\r\n')
+        out = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    assert out.count(b'HTTP/1.1 200 ') == 2, out
+    assert out.index(b'slow') < out.index(b'/echo/p')
+
+
 def test_connect_timeout_504(portierd_factory, servers):
     # a listener whose accept queue is full: the kernel drops further
     # SYNs, so connecting hangs
