@@ -28,7 +28,6 @@ request and a text naming the cause.  One portierd per kind serves all
 cases (the limit of one process per pool makes a leaked or dirty
 process show in the following cases too)."""
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -42,6 +41,11 @@ from tplib import ScriptedTranslationServer, packet
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EDGE = os.path.join(ROOT, 'tests', 'edge')
 MiB = 1 << 20
+# portierd's backend timeouts (the hold case waits for them once per
+# kind); the client of data_blocking stops reading for longer than that:
+# a slow client is not a slow backend
+TIMEOUT_MS = 2000
+BLOCK = 2.5
 HUGE = 8 * MiB          # as the backends (edge_*.py, was_edge.c) say
 KINDS = ('http', 'cgi', 'fastcgi', 'was', 'lhttp')
 POOLED = ('fastcgi', 'was', 'lhttp')
@@ -116,7 +120,8 @@ CASES = [
          'closes',
          {}, {}),
     Case('data_blocking', 'huge', 'GET', None, 'blocking',  # DataBlocking
-         '8 MiB; the client stops reading for 0.6 s after the head',
+         '8 MiB; the client stops reading after the head for longer '
+         'than the backend timeouts (portierd stays under 64 MiB)',
          dict(OK_REUSE, body=pattern(HUGE)), {}),
     Case('bogus100', 'bogus100', 'GET', None, 'plain',      # Bogus100
          '100 Continue nobody asked for, then 200 "ok"',
@@ -140,11 +145,12 @@ CASES = [
     Case('hold', 'hold', 'GET', None, 'plain',              # Hold
          'head with length 100 and 10 bytes, then silence',
          {'status': 200, 'body': b'ten bytes.', 'cut': True, 'log': {
-             'http': 'no response body data within 1000 ms',
-             'cgi': 'no output for 1000 ms',
-             'fastcgi': 'no answer within 1000 ms',
-             'was': 'no progress for 1000 ms (was_timeout)',
-             'lhttp': 'no response body data within 1000 ms'}}, {}),
+             'http': 'no response body data within %d ms' % TIMEOUT_MS,
+             'cgi': 'no output for %d ms' % TIMEOUT_MS,
+             'fastcgi': 'no answer within %d ms' % TIMEOUT_MS,
+             'was': 'no progress for %d ms (was_timeout)' % TIMEOUT_MS,
+             'lhttp': 'no response body data within %d ms' %
+             TIMEOUT_MS}}, {}),
     Case('premature_close', 'close_head', 'GET', None, 'plain',
          # PrematureClose
          'closes in the middle of the response head (CGI, FastCGI: '
@@ -286,14 +292,14 @@ def spawn_block():
     return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
 
 
-CONFIG = ('set backend_response_timeout = "1 s"\n'
-          'set backend_body_timeout = "1 s"\n'
-          'set cgi_timeout = "1 s"\n'
-          'set fastcgi_timeout = "1 s"\n'
-          'set was_timeout = "1 s"\n'
+CONFIG = ('set backend_response_timeout = "%(t)d ms"\n'
+          'set backend_body_timeout = "%(t)d ms"\n'
+          'set cgi_timeout = "%(t)d ms"\n'
+          'set fastcgi_timeout = "%(t)d ms"\n'
+          'set was_timeout = "%(t)d ms"\n'
           'set fastcgi_stock_limit = "1"\n'
           'set was_stock_limit = "1"\n'
-          'set lhttp_stock_limit = "1"\n')
+          'set lhttp_stock_limit = "1"\n') % {'t': TIMEOUT_MS}
 
 
 @pytest.fixture(scope='module')
@@ -386,6 +392,7 @@ class Answer:
         self.body = b''
         self.complete = False       # the body as long as announced
         self.closed = False         # the server closed the connection
+        self.rss_kib = None         # portierd's VmRSS while blocked
 
 
 class Client:
@@ -504,7 +511,9 @@ def run_client(d, case, path):
                 pass
             return a, c
         if case.client == 'blocking':
-            time.sleep(0.6)
+            # back-pressure: portierd does not take the body in meanwhile
+            time.sleep(BLOCK)
+            a.rss_kib = rss_kib(d.proc.pid)
         c.read_body(a, case.method)
         a.closed = not a.complete and c.is_closed()
         return a, c
@@ -519,6 +528,14 @@ def backend_name(s):
             'fastcgi': 'fastcgi ' + s.program,
             'was': 'WAS application ' + s.program,
             'lhttp': 'backend @portier-lhttp-'}[s.kind]
+
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
 
 
 def log_lines(d, needle):
@@ -568,6 +585,8 @@ def test_edge(setups, kind, case):
             assert not a.complete and a.closed, (a.complete, a.closed)
         elif case.client in ('plain', 'blocking') and a.status < 500:
             assert a.complete, 'body of %d bytes incomplete' % len(a.body)
+        if a.rss_kib is not None:
+            assert a.rss_kib < 64 * 1024, 'portierd VmRSS %d KiB' % a.rss_kib
         if e.get('reuse'):
             # the same connection serves the next request right
             c.sock.settimeout(10)

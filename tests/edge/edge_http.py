@@ -5,7 +5,6 @@ it inherits as fd 0: the test starts it so for the HTTP kind, portierd
 spawns it as a local HTTP server (LHTTP_PATH) for the LHTTP kind.  One
 thread per connection, keep-alive.  The second segment of the request
 target picks what it does (/edge/MODE/...); see MODES in the test."""
-import os
 import socket
 import sys
 import threading
