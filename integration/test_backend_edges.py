@@ -68,7 +68,8 @@ Case = namedtuple('Case', 'name mode method body client does expect na')
 # client   'plain' (send, read the answer), 'cancel' (close before the
 #          head), 'close_response' (close after 1 MiB of the body),
 #          'close_request' (send 300 KB of a 10 MB body, then close),
-#          'blocking' (read the head, stop reading for 0.6 s, go on)
+#          'blocking' (read the head, stop reading for a while, go on),
+#          'expect' (Expect: 100-continue; the body after 100 Continue)
 # does     what the backend does, in words (docs/testing.md)
 # expect   what the client must see: dict with status, body (bytes or
 #          None: not checked), 'cut' (the body ends early and the
@@ -106,6 +107,14 @@ CASES = [
          # IgnoredBody
          'answers "ignored" without reading the 1 MiB request body '
          '(HTTP: and closes)',
+         {'status': 200, 'body': b'ignored'}, {}),
+    Case('expect_continue', 'echo', 'POST', pattern(100000), 'expect',
+         'echoes 100 KB; the client sends Expect: 100-continue and the '
+         'body only after 100 Continue',
+         dict(OK_REUSE, body=pattern(100000), continued=True), {}),
+    Case('expect_ignored', 'ignore', 'POST', pattern(MiB), 'expect',
+         'answers "ignored" without reading; the client sent Expect: '
+         '100-continue and waits for 100 Continue (or the answer)',
          {'status': 200, 'body': b'ignored'}, {}),
     Case('cancel', 'slow', 'GET', None, 'cancel',           # Cancel
          'answers after 0.5 s; the client is gone before that',
@@ -393,6 +402,7 @@ class Answer:
         self.complete = False       # the body as long as announced
         self.closed = False         # the server closed the connection
         self.rss_kib = None         # portierd's VmRSS while blocked
+        self.continued = False      # 100 Continue before the answer
 
 
 class Client:
@@ -417,12 +427,27 @@ class Client:
         self.buf += d
         return True
 
-    def send_request(self, method, path, body=None, length=None):
+    def send_request(self, method, path, body=None, length=None,
+                     expect=False):
         head = '%s %s HTTP/1.1\r\nHost: edge.test\r\n' % (method, path)
         if length is not None or body is not None:
             head += 'Content-Length: %d\r\n' % (
                 length if length is not None else len(body))
+        if expect:
+            head += 'Expect: 100-continue\r\n'
+            body = None
         self.sock.sendall(head.encode() + b'\r\n' + (body or b''))
+
+    def read_continue(self):
+        """After a request with Expect: True when the server said 100
+        Continue (consumed), False when a final answer comes first."""
+        while b'\r\n\r\n' not in self.buf:
+            if not self.more():
+                return False
+        if self.buf.split(b' ', 2)[1] != b'100':
+            return False
+        self.buf = self.buf.split(b'\r\n\r\n', 1)[1]
+        return True
 
     def read_head(self, a):
         while True:
@@ -503,7 +528,13 @@ def run_client(d, case, path):
             c.sock.sendall(pattern(300000))
             time.sleep(0.15)
             return a, c
-        c.send_request(case.method, path, case.body)
+        if case.client == 'expect':
+            c.send_request(case.method, path, case.body, expect=True)
+            a.continued = c.read_continue()
+            if a.continued:
+                c.sock.sendall(case.body)
+        else:
+            c.send_request(case.method, path, case.body)
         if not c.read_head(a):
             return a, c
         if case.client == 'close_response':
@@ -583,8 +614,11 @@ def test_edge(setups, kind, case):
             assert a.body == e['body'], (len(a.body), a.body[:100])
         if e.get('cut'):
             assert not a.complete and a.closed, (a.complete, a.closed)
-        elif case.client in ('plain', 'blocking') and a.status < 500:
+        elif case.client in ('plain', 'blocking', 'expect') and \
+                a.status < 500:
             assert a.complete, 'body of %d bytes incomplete' % len(a.body)
+        if 'continued' in e:
+            assert a.continued == e['continued']
         if a.rss_kib is not None:
             assert a.rss_kib < 64 * 1024, 'portierd VmRSS %d KiB' % a.rss_kib
         if e.get('reuse'):
