@@ -31,7 +31,8 @@ raw_packet(unsigned command, const void *payload, uint16_t length)
     uint16_t cmd = (uint16_t)command;
     memcpy(buf, &length, 2);
     memcpy(buf + 2, &cmd, 2);
-    memcpy(buf + 4, payload, length);
+    if (length > 0)
+        memcpy(buf + 4, payload, length);
     if (write(3, buf, 4u + length) != (ssize_t)(4u + length))
         exit(2);
 }
