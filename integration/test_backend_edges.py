@@ -27,6 +27,7 @@ request), no zombie, and for each error exactly one log line with the
 request and a text naming the cause.  One portierd per kind serves all
 cases (the limit of one process per pool makes a leaked or dirty
 process show in the following cases too)."""
+import hashlib
 import os
 import socket
 import subprocess
@@ -59,20 +60,52 @@ def pattern(n):
     return bytes(out)
 
 
+class P:
+    """n bytes of pattern(), made when a case runs: pytest's peak RSS
+    stays small (a process it forks inherits its peak as ru_maxrss, and
+    test_nfs.py bounds that of one); answers are hashed as they come."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return 'P(%d)' % self.n
+
+
+def materialize(v):
+    return pattern(v.n) if isinstance(v, P) else v
+
+
+def size_and_sha(v):
+    """(length, SHA-256) of bytes or P(n), made 1 MiB at a time."""
+    if not isinstance(v, P):
+        return len(v), hashlib.sha256(v).hexdigest()
+    h = hashlib.sha256()
+    block = bytes(range(251)) * (MiB // 251 + 1)
+    off = 0
+    while off < v.n:
+        start = off % 251
+        part = block[start:start + min(MiB, v.n - off)]
+        h.update(part)
+        off += len(part)
+    return v.n, h.hexdigest()
+
+
 # ---- the table ----
 
 Case = namedtuple('Case', 'name mode method body client does expect na')
 # name     the case (beng-proxy's t_client name in the comment)
 # mode     what the backend does (the URI's second segment)
-# method   the request method; body: the request body (None: none)
+# method   the request method; body: the request body (None: none; P(n):
+#          n bytes of pattern())
 # client   'plain' (send, read the answer), 'cancel' (close before the
 #          head), 'close_response' (close after 1 MiB of the body),
 #          'close_request' (send 300 KB of a 10 MB body, then close),
 #          'blocking' (read the head, stop reading for a while, go on),
 #          'expect' (Expect: 100-continue; the body after 100 Continue)
 # does     what the backend does, in words (docs/testing.md)
-# expect   what the client must see: dict with status, body (bytes or
-#          None: not checked), 'cut' (the body ends early and the
+# expect   what the client must see: dict with status, body (bytes, P(n)
+#          or None: not checked), 'cut' (the body ends early and the
 #          connection is closed), 'reuse' (the connection serves the
 #          next request), 'log' (a text of the one log line naming the
 #          cause; a dict per kind where the words differ)
@@ -92,7 +125,7 @@ CASES = [
          dict(OK_REUSE, body=b'hello world'), {}),
     Case('huge', 'huge', 'GET', None, 'plain',              # Huge
          '8 MiB of a pattern',
-         dict(OK_REUSE, body=pattern(HUGE)), {}),
+         dict(OK_REUSE, body=P(HUGE)), {}),
     Case('head', 'huge', 'HEAD', None, 'plain',             # Head
          'the 8 MiB answer to a HEAD (CGI, FastCGI, WAS send the body '
          'anyway)',
@@ -100,19 +133,19 @@ CASES = [
     Case('post_empty', 'echo', 'POST', b'', 'plain',        # PostEmpty
          'echoes an empty POST body',
          dict(OK_REUSE, body=b''), {}),
-    Case('post_echo', 'echo', 'POST', pattern(300000), 'plain',
+    Case('post_echo', 'echo', 'POST', P(300000), 'plain',
          'echoes a 300 KB POST body',
-         dict(OK_REUSE, body=pattern(300000)), {}),
-    Case('ignored_body', 'ignore', 'POST', pattern(MiB), 'plain',
+         dict(OK_REUSE, body=P(300000)), {}),
+    Case('ignored_body', 'ignore', 'POST', P(MiB), 'plain',
          # IgnoredBody
          'answers "ignored" without reading the 1 MiB request body '
          '(HTTP: and closes)',
          {'status': 200, 'body': b'ignored'}, {}),
-    Case('expect_continue', 'echo', 'POST', pattern(100000), 'expect',
+    Case('expect_continue', 'echo', 'POST', P(100000), 'expect',
          'echoes 100 KB; the client sends Expect: 100-continue and the '
          'body only after 100 Continue',
-         dict(OK_REUSE, body=pattern(100000), continued=True), {}),
-    Case('expect_ignored', 'ignore', 'POST', pattern(MiB), 'expect',
+         dict(OK_REUSE, body=P(100000), continued=True), {}),
+    Case('expect_ignored', 'ignore', 'POST', P(MiB), 'expect',
          'answers "ignored" without reading; the client sent Expect: '
          '100-continue and waits for 100 Continue (or the answer)',
          {'status': 200, 'body': b'ignored'}, {}),
@@ -131,7 +164,7 @@ CASES = [
     Case('data_blocking', 'huge', 'GET', None, 'blocking',  # DataBlocking
          '8 MiB; the client stops reading after the head for longer '
          'than the backend timeouts (portierd stays under 64 MiB)',
-         dict(OK_REUSE, body=pattern(HUGE)), {}),
+         dict(OK_REUSE, body=P(HUGE)), {}),
     Case('bogus100', 'bogus100', 'GET', None, 'plain',      # Bogus100
          '100 Continue nobody asked for, then 200 "ok"',
          dict(OK_REUSE, body=b'ok'),
@@ -194,7 +227,7 @@ CASES = [
     Case('valid_premature', 'valid_premature', 'GET', None, 'plain',
          # ValidPremature
          'LENGTH 5000, 1000 bytes, PREMATURE 1000',
-         {'status': 200, 'body': pattern(1000), 'cut': True,
+         {'status': 200, 'body': P(1000), 'cut': True,
           'log': 'cut the response body after 1000 bytes (PREMATURE)'},
          {'http': ONLY_WAS, 'cgi': ONLY_WAS, 'fastcgi': ONLY_WAS,
           'lhttp': ONLY_WAS}),
@@ -384,8 +417,9 @@ def setups(build_dir, tmp_path_factory):
             s.wait()
         else:
             s.stop()
-    # nothing of the edge programs is left running
+    # nothing of the edge programs is left running, no leak report
     for s in made.values():
+        assert not sanitizer_reports(s.d), s.d.log()
         deadline = time.monotonic() + 5
         while running(s.program) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -395,10 +429,18 @@ def setups(build_dir, tmp_path_factory):
 # ---- the client ----
 
 class Answer:
+    def feed(self, data):
+        if self.size < MiB:
+            self.body += data[:MiB - self.size]
+        self.size += len(data)
+        self.sha.update(data)
+
     def __init__(self):
         self.status = None
         self.headers = {}
-        self.body = b''
+        self.body = b''             # the first MiB of it
+        self.size = 0
+        self.sha = hashlib.sha256()
         self.complete = False       # the body as long as announced
         self.closed = False         # the server closed the connection
         self.rss_kib = None         # portierd's VmRSS while blocked
@@ -468,41 +510,49 @@ class Client:
             raise AssertionError('interim response %d passed to the '
                                  'client' % a.status)
 
+    def take(self, a, n):
+        """Move up to n body bytes from the buffer into the answer."""
+        part, self.buf = self.buf[:n], self.buf[n:]
+        a.feed(part)
+        return len(part)
+
     def read_body(self, a, method):
+        """Read the body as it comes (hashed, the first MiB kept: a body
+        of megabytes never sits in memory whole)."""
         if method == 'HEAD' or a.status in (204, 304):
             a.complete = True
             return
         if 'content-length' in a.headers:
-            n = int(a.headers['content-length'])
-            while len(self.buf) < n and self.more():
-                pass
-            a.body, self.buf = self.buf[:n], self.buf[n:]
-            a.complete = len(a.body) == n
+            left = int(a.headers['content-length'])
+            while left > 0:
+                if not self.buf and not self.more():
+                    return
+                left -= self.take(a, left)
+            a.complete = True
         elif a.headers.get('transfer-encoding') == 'chunked':
-            body = bytearray()
             while True:
                 while b'\r\n' not in self.buf:
                     if not self.more():
-                        a.body = bytes(body)
                         return
-                line, rest = self.buf.split(b'\r\n', 1)
+                line, self.buf = self.buf.split(b'\r\n', 1)
                 size = int(line.split(b';')[0], 16)
-                while len(rest) < size + 2 and self.more():
-                    rest = self.buf.split(b'\r\n', 1)[1]
-                if len(rest) < size + 2:
-                    body += rest[:size]
-                    a.body = bytes(body)
-                    return
-                body += rest[:size]
-                self.buf = rest[size + 2:]
+                left = size
+                while left > 0:
+                    if not self.buf and not self.more():
+                        return
+                    left -= self.take(a, left)
+                while len(self.buf) < 2:
+                    if not self.more():
+                        return
+                self.buf = self.buf[2:]
                 if size == 0:
-                    a.body = bytes(body)
                     a.complete = True
                     return
         else:
-            while self.more():
-                pass
-            a.body, self.buf = self.buf, b''
+            while True:
+                self.take(a, len(self.buf))
+                if not self.more():
+                    break
             a.complete = True
 
     def is_closed(self, wait=3):
@@ -517,6 +567,7 @@ class Client:
 def run_client(d, case, path):
     """Play the case's client; an Answer (status None: no answer)."""
     a = Answer()
+    body = materialize(case.body)
     c = Client(d.port)
     try:
         if case.client == 'cancel':
@@ -529,12 +580,12 @@ def run_client(d, case, path):
             time.sleep(0.15)
             return a, c
         if case.client == 'expect':
-            c.send_request(case.method, path, case.body, expect=True)
+            c.send_request(case.method, path, body, expect=True)
             a.continued = c.read_continue()
             if a.continued:
-                c.sock.sendall(case.body)
+                c.sock.sendall(body)
         else:
-            c.send_request(case.method, path, case.body)
+            c.send_request(case.method, path, body)
         if not c.read_head(a):
             return a, c
         if case.client == 'close_response':
@@ -573,10 +624,21 @@ def log_lines(d, needle):
     return [line for line in d.log().splitlines() if needle in line]
 
 
+# what a sanitizer build of portierd (or of was-edge) writes on a finding
+SANITIZER = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
+             'runtime error:')
+
+
+def sanitizer_reports(d):
+    return [m for m in SANITIZER if m in d.log()]
+
+
 def check_afterwards(s, case, path):
-    """portierd serves, left no child process behind, no zombie."""
+    """portierd serves, left no child process behind, no zombie, no
+    sanitizer report."""
     d = s.d
     assert d.proc.poll() is None, 'portierd died:\n' + d.log()
+    assert not sanitizer_reports(d), d.log()
     status, _, body = d.request('GET', '/edge/body/after-%s' % case.name)
     assert (status, body) == (200, b'hello world'), d.log()[-3000:]
     deadline = time.monotonic() + 5
@@ -611,12 +673,13 @@ def test_edge(setups, kind, case):
         if 'status' in e:
             assert a.status == e['status'], (a.status, d.log()[-2000:])
         if e.get('body') is not None:
-            assert a.body == e['body'], (len(a.body), a.body[:100])
+            assert (a.size, a.sha.hexdigest()) == size_and_sha(e['body']), \
+                (a.size, a.body[:100])
         if e.get('cut'):
             assert not a.complete and a.closed, (a.complete, a.closed)
         elif case.client in ('plain', 'blocking', 'expect') and \
                 a.status < 500:
-            assert a.complete, 'body of %d bytes incomplete' % len(a.body)
+            assert a.complete, 'body of %d bytes incomplete' % a.size
         if 'continued' in e:
             assert a.continued == e['continued']
         if a.rss_kib is not None:
