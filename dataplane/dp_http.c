@@ -971,11 +971,17 @@ rbody_read(struct dp_body *body)
         return;
     }
     rb->pumping = true;
-    do {
+    for (;;) {
         rb->again = false;
         rb->want_input = false;
         rbody_pump(conn);
-    } while (rb->again && conn->rbody == rb);
+        /* An ended body may be gone with its request's pool (the
+         * consumer answered an error at once): look at rb no more. */
+        if (conn->rbody != rb)
+            return;
+        if (!rb->again)
+            break;
+    }
     rb->pumping = false;
 }
 

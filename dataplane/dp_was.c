@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,6 +132,7 @@ static void proc_fail(struct was_proc *p, unsigned status, const char *fmt,
                       ...) __attribute__((format(printf, 3, 4)));
 static void proc_destroy(struct was_proc *p);
 static void proc_check_done(struct was_proc *p);
+static bool proc_unclean(struct was_proc *p);
 static void call_attach(struct was_call *call, struct was_proc *p);
 static void stock_kick(struct was_stock *stock);
 static void body_deliver(struct was_proc *p);
@@ -340,6 +342,8 @@ proc_release(struct was_proc *p)
 {
     struct was_stock *s = p->stock;
     timer_stop(p);
+    if (proc_unclean(p))
+        return;
     if (was.stopping || p->fading) {
         proc_destroy(p);
         return;
@@ -359,6 +363,41 @@ proc_release(struct was_proc *p)
     }
     p->state = PROC_IDLE;
     s->n_idle++;
+    /* a byte on the response pipe from now on is one too many */
+    if (!p->out_polling) {
+        p->out_polling = true;
+        uv_poll_start(&p->out_poll, UV_READABLE, out_cb);
+    }
+}
+
+/* Bytes on the response pipe, 0 when none (or not known). */
+static size_t
+pipe_pending(int fd)
+{
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+        return 0;
+    return (size_t)n;
+}
+
+/*
+ * Between responses the response pipe must be empty: bytes there came
+ * after the end the application announced (LENGTH or PREMATURE) and
+ * would be taken as the next response's body.  Such a process is out of
+ * step: it is ended with a log line.  True when that happened.
+ */
+static bool
+proc_unclean(struct was_proc *p)
+{
+    size_t n = pipe_pending(p->out_r);
+    if (n == 0)
+        return false;
+    fprintf(stderr, "portierd: WAS application %s (pid %d): %zu byte(s) "
+            "on the response pipe after the end of the response body; "
+            "the process is ended, not reused\n", p->stock->name + 4,
+            (int)p->pid, n);
+    proc_destroy(p);
+    return true;
 }
 
 /* Detach the call from the process (and the request from us). */
@@ -596,6 +635,14 @@ body_finish(struct was_proc *p)
     struct was_body *body = p->body;
     bool cut = p->resp_premature >= 0;
     char msg[300];
+    size_t more = cut ? pipe_pending(p->out_r) : 0;
+    if (more > 0) {
+        /* the bytes were written before the PREMATURE that denies them */
+        proc_fail(p, 502, "PREMATURE %lld, but %zu more body byte(s) "
+                  "were on the response pipe (malformed PREMATURE)",
+                  (long long)p->resp_premature, more);
+        return;
+    }
     if (cut)
         snprintf(msg, sizeof(msg), "WAS application %s (pid %d) cut the "
                  "response body after %lld bytes (PREMATURE)",
@@ -778,6 +825,12 @@ out_cb(uv_poll_t *h, int status, int events)
     struct was_proc *p = h->data;
     uv_poll_stop(&p->out_poll);
     p->out_polling = false;
+    if (p->state == PROC_IDLE) {
+        /* excess bytes, or the end of the pipe: not usable any more */
+        if (!proc_unclean(p))
+            proc_destroy(p);
+        return;
+    }
     if (p->body != NULL && p->body->fd_ready != NULL) {
         struct was_body *body = p->body;
         void (*ready)(void *) = body->fd_ready;
@@ -1537,12 +1590,14 @@ dp_was_request(struct dp_request *req, const struct tp_address *address,
     }
     call->stock = s;
     dp_request_set_abort(req, call_abort, call);
-    for (struct was_proc *p = s->procs; p != NULL; p = p->next)
-        if (p->state == PROC_IDLE) {
+    for (struct was_proc *p = s->procs, *next; p != NULL; p = next) {
+        next = p->next;
+        if (p->state == PROC_IDLE && !proc_unclean(p)) {
             s->n_idle--;
             call_attach(call, p);
             return;
         }
+    }
     call->waiting = true;
     if (s->wait_tail != NULL)
         s->wait_tail->wait_next = call;

@@ -30,8 +30,12 @@
  *   (client gone, HEAD) makes us send STOP and drain the pipe up to the
  *   application's PREMATURE or LENGTH.
  * - A process is reused only when both bodies are complete and in step
- *   (all bytes up to LENGTH or PREMATURE moved); otherwise, and on any
- *   protocol error, it is ended.  A process that closes the control
+ *   (all bytes up to LENGTH or PREMATURE moved) and its response pipe
+ *   is empty; otherwise, and on any protocol error, it is ended.  Bytes
+ *   on the pipe past the announced end (checked when the body ends,
+ *   while the process is idle and before it is reused) end it with a
+ *   log line; past a PREMATURE they fail the response (502 or a cut
+ *   body: a malformed PREMATURE).  A process that closes the control
  *   socket or exits during a request gives 502 (or cuts the body), one
  *   that makes no progress for `was_timeout` gives 504; the log line
  *   names the program and its pid.  The next request gets a new
