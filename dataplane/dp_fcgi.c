@@ -159,6 +159,9 @@ static void app_dispatch(struct fcgi_app *app);
 
 /* ---- small helpers ---- */
 
+static void log_line(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 static void
 log_line(const char *fmt, ...)
 {

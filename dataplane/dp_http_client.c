@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -721,7 +722,9 @@ op_tls_start(struct dp_http_op *op)
         if (!op->client->opt.tls_no_verify)
             ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
     } else {
-        ok = SSL_set_tlsext_host_name(ssl, host);
+        /* the macro casts its argument to void * (OpenSSL copies the
+         * name): hand it a pointer without const */
+        ok = SSL_set_tlsext_host_name(ssl, (char *)(uintptr_t)host);
         if (ok == 1 && !op->client->opt.tls_no_verify)
             ok = SSL_set1_host(ssl, host);
     }

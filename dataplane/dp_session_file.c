@@ -155,6 +155,9 @@ struct reader {
     bool nomem;
 };
 
+static void fail(struct reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 fail(struct reader *r, const char *fmt, ...)
 {

@@ -123,8 +123,8 @@ test_every_split(void **state)
     (void)state;
     static const char *const parts[] = {
         "Content-Type: text/plain\r\nX-A: 1\r\n",
-        "Date: Mon, 1 Jan 2024 00:00:00 GMT\r\nServer: app\r\n"
-        "Content-Length: 11\r\n\r\nhello",
+        ("Date: Mon, 1 Jan 2024 00:00:00 GMT\r\nServer: app\r\n"
+         "Content-Length: 11\r\n\r\nhello"),
         " world",
     };
     uint8_t stream[1024];

@@ -279,7 +279,7 @@ handshake(struct pair *p, struct dp_tls_server *s, const char *sni,
     static const unsigned char alpn[] = "\x02h2\x08http/1.1";
     SSL_set_alpn_protos(p->client, alpn, sizeof(alpn) - 1);
     if (sni != NULL)
-        SSL_set_tlsext_host_name(p->client, sni);
+        SSL_set_tlsext_host_name(p->client, (char *)(uintptr_t)sni);
     BIO *b1, *b2;
     assert_int_equal(BIO_new_bio_pair(&b1, 0, &b2, 0), 1);
     SSL_set_bio(p->client, b1, b1);
