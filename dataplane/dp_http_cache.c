@@ -524,6 +524,13 @@ take_vary(struct dp_hc_entry *e, const char *v, size_t n,
             return -1;
         e->vary_names[e->n_vary] = name;
         const struct dp_hc_header *x = find_header(rh, rn, name);
+        if (x != NULL && memchr(x->value, '\0', x->value_len) != NULL) {
+            /* not from an HTTP head (the parser refuses NUL), and
+             * variant_matches() compares C strings: not stored */
+            e->vary_names[e->n_vary] = NULL;
+            free(name);
+            return -1;
+        }
         if (x != NULL) {
             e->vary_values[e->n_vary] = dup_n(x->value, x->value_len);
             if (e->vary_values[e->n_vary] == NULL) {
