@@ -697,3 +697,41 @@ dp_hc_store_count(struct dp_hc_store *s, bool hit, bool miss,
     s->misses += miss;
     s->revalidations += revalidation;
 }
+
+/* ---- a body's copy ---- */
+
+void
+dp_hc_copy_drop(struct dp_hc_copy *c)
+{
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+    c->dropped = true;
+}
+
+void
+dp_hc_copy_append(struct dp_hc_copy *c, const uint8_t *data, size_t n)
+{
+    if (c->dropped || n == 0)
+        return;
+    if (n > c->limit - c->len) {
+        dp_hc_copy_drop(c);
+        return;
+    }
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4096;
+        while (cap < c->len + n)
+            cap *= 2;
+        if (cap > c->limit)
+            cap = c->limit;
+        uint8_t *b = realloc(c->buf, cap);
+        if (b == NULL) {
+            dp_hc_copy_drop(c);
+            return;
+        }
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+}

@@ -145,6 +145,24 @@ int64_t
 dp_hc_current_age(int64_t initial_age_ms, int64_t response_ms,
                   int64_t now_ms);
 
+/* ---- a body's copy ---- */
+
+/* A bounded copy of a body as it passes through a cache's tee: the bytes
+ * up to limit.  Past the limit, or when memory runs out, the copy is
+ * dropped (buf freed) and stays dropped; nothing is stored then.  Zero
+ * it and set limit before the first append. */
+struct dp_hc_copy {
+    uint8_t *buf;                     /* malloc'd */
+    size_t len, cap, limit;
+    bool dropped;
+};
+
+void
+dp_hc_copy_append(struct dp_hc_copy *c, const uint8_t *data, size_t n);
+
+void
+dp_hc_copy_drop(struct dp_hc_copy *c);
+
 /* ---- the store ---- */
 
 struct dp_hc_store;

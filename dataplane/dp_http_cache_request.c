@@ -393,19 +393,15 @@ struct tee {
     unsigned status;
     char *headers;                    /* malloc'd, the stored lines */
     size_t headers_len;
-    uint8_t *buf;                     /* malloc'd copy of the body */
-    size_t len, cap, limit;
-    bool dropped;
+    struct dp_hc_copy copy;           /* of the body */
 };
 
 static void
 tee_drop(struct tee *t)
 {
-    free(t->buf);
+    dp_hc_copy_drop(&t->copy);
     free(t->headers);
-    t->buf = NULL;
     t->headers = NULL;
-    t->dropped = true;
 }
 
 static void
@@ -420,28 +416,7 @@ tee_data(void *ctx, const uint8_t *data, size_t len)
     struct tee *t = ctx;
     size_t n = t->base.handler->data(t->base.ctx, data, len);
     t->base.length = t->inner->length;
-    if (t->dropped || n == 0)
-        return n;
-    if (t->len + n > t->limit) {
-        tee_drop(t);
-        return n;
-    }
-    if (t->len + n > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap < t->len + n)
-            cap *= 2;
-        if (cap > t->limit)
-            cap = t->limit;
-        uint8_t *b = realloc(t->buf, cap);
-        if (b == NULL) {
-            tee_drop(t);
-            return n;
-        }
-        t->buf = b;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, data, n);
-    t->len += n;
+    dp_hc_copy_append(&t->copy, data, n);
     return n;
 }
 
@@ -449,10 +424,10 @@ static void
 tee_eof(void *ctx)
 {
     struct tee *t = ctx;
-    if (!t->dropped && store != NULL) {
+    if (!t->copy.dropped && store != NULL) {
         struct dp_hcache_use *u = t->use;
         struct dp_hc_entry *e = dp_hc_entry_new(
-            u->key, t->status, t->headers, t->headers_len, t->buf, t->len,
+            u->key, t->status, t->headers, t->headers_len, t->copy.buf, t->copy.len,
             u->tag, &t->facts, u->hreq.headers, u->hreq.n_headers);
         if (e != NULL) {
             dp_hc_store_put(store, e);
@@ -676,7 +651,7 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     t->facts = f;
     t->status = status;
     t->use = u;
-    t->limit = limit;
+    t->copy.limit = limit;
     t->inner = *body;
     dp_body_init(&t->base, &tee_class, t->inner->length);
     dp_body_set_handler(t->inner, &tee_handler, t);

@@ -418,6 +418,35 @@ test_store_flush_and_refs(void **state)
     dp_hc_store_free(s);
 }
 
+static void
+test_copy_bounded(void **state)
+{
+    (void)state;
+    static uint8_t data[10000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)i;
+    struct dp_hc_copy c = { .limit = 9000 };
+    dp_hc_copy_append(&c, data, 0);
+    assert_int_equal(c.len, 0);
+    for (size_t off = 0; off < 8000; off += 1000)
+        dp_hc_copy_append(&c, data + off, 1000);
+    assert_false(c.dropped);
+    assert_int_equal(c.len, 8000);
+    assert_true(c.cap >= 8000 && c.cap <= 9000);
+    assert_memory_equal(c.buf, data, 8000);
+    dp_hc_copy_append(&c, data + 8000, 1000);   /* exactly the limit */
+    assert_false(c.dropped);
+    assert_int_equal(c.len, 9000);
+    dp_hc_copy_append(&c, data, 1);             /* one byte past it */
+    assert_true(c.dropped);
+    assert_null(c.buf);
+    assert_int_equal(c.len, 0);
+    dp_hc_copy_append(&c, data, 1);             /* dropped stays dropped */
+    assert_true(c.dropped);
+    assert_null(c.buf);
+    dp_hc_copy_drop(&c);                        /* twice is fine */
+}
+
 int
 main(void)
 {
@@ -430,6 +459,7 @@ main(void)
         cmocka_unit_test(test_store_vary),
         cmocka_unit_test(test_store_lru_and_limit),
         cmocka_unit_test(test_store_flush_and_refs),
+        cmocka_unit_test(test_copy_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
