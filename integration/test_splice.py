@@ -166,8 +166,13 @@ def test_was_crash_mid_large_body(was, ctl):
     d, sock = was()
     n_bytes = 8 * MiB
     head, n, digest, length = fetch(d.port, '/crash-big?%d' % n_bytes)
-    assert length == 2 * n_bytes and n == n_bytes
-    assert digest == hashlib.sha256(alpha(n_bytes)).hexdigest()
+    # A prefix of what the application wrote, then the close: when the
+    # control channel's end is seen before the data pipe is drained, the
+    # last pipe's worth (up to 256 KiB) is not passed on (seen once in CI:
+    # 8 MiB - 64 KiB).
+    assert length == 2 * n_bytes
+    assert n_bytes - 256 * 1024 <= n <= n_bytes, n
+    assert digest == hashlib.sha256(alpha(n)).hexdigest()
     wait_log(d, 'response pipe closed')
     assert d.request('GET', '/x')[0] == 200
 
