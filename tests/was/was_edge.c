@@ -165,9 +165,28 @@ serve(struct was_app *app)
          * next response's first bytes */
         if (write(1, "okEXTRA", 7) != 7)
             exit(2);
-        raw_u32(WAS_CMD_STATUS, 200);
-        raw_packet(WAS_CMD_DATA, NULL, 0);
-        raw_u64(WAS_CMD_LENGTH, 2);
+        /* STATUS, DATA and LENGTH in one write: the container reads
+         * them together, so it knows the length before the body starts
+         * (separate writes could be read apart under load, and the body
+         * would start with its length unknown: seen once in CI) */
+        unsigned char b[3 * 4 + 4 + 8];
+        uint16_t len = 4, cmd = WAS_CMD_STATUS;
+        uint32_t status = 200;
+        uint64_t length = 2;
+        memcpy(b, &len, 2);
+        memcpy(b + 2, &cmd, 2);
+        memcpy(b + 4, &status, 4);
+        len = 0;
+        cmd = WAS_CMD_DATA;
+        memcpy(b + 8, &len, 2);
+        memcpy(b + 10, &cmd, 2);
+        len = 8;
+        cmd = WAS_CMD_LENGTH;
+        memcpy(b + 12, &len, 2);
+        memcpy(b + 14, &cmd, 2);
+        memcpy(b + 16, &length, 8);
+        if (write(3, b, sizeof(b)) != (ssize_t)sizeof(b))
+            exit(2);
         drain_and_exit();
     }
     if (strcmp(mode, "bad_name") == 0) {
