@@ -259,15 +259,6 @@ static const struct dp_body_class tee_class = {
     .close = tee_close,
 };
 
-/* Lines never stored: cookies, and Age. */
-static bool
-not_stored(const char *line, size_t n)
-{
-    return (n >= 11 && strncasecmp(line, "Set-Cookie:", 11) == 0) ||
-           (n >= 12 && strncasecmp(line, "Set-Cookie2:", 12) == 0) ||
-           (n >= 4 && strncasecmp(line, "Age:", 4) == 0);
-}
-
 static char *
 stored_headers(const struct dp_response_headers *h, size_t *len)
 {
@@ -281,7 +272,7 @@ stored_headers(const struct dp_response_headers *h, size_t *len)
     while (p != NULL && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *next = eol != NULL ? eol + 1 : end;
-        if (!not_stored(p, (size_t)(next - p))) {
+        if (dp_hc_header_stored(p, (size_t)(next - p))) {
             memcpy(d + k, p, (size_t)(next - p));
             k += (size_t)(next - p);
         }

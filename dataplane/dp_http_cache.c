@@ -735,3 +735,11 @@ dp_hc_copy_append(struct dp_hc_copy *c, const uint8_t *data, size_t n)
     memcpy(c->buf + c->len, data, n);
     c->len += n;
 }
+
+bool
+dp_hc_header_stored(const char *line, size_t n)
+{
+    return !((n >= 11 && strncasecmp(line, "Set-Cookie:", 11) == 0) ||
+             (n >= 12 && strncasecmp(line, "Set-Cookie2:", 12) == 0) ||
+             (n >= 4 && strncasecmp(line, "Age:", 4) == 0));
+}

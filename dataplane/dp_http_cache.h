@@ -92,6 +92,11 @@ struct dp_hc_request {
 enum dp_hc_request_mode
 dp_hc_request_check(const struct dp_hc_request *r);
 
+/** False for a response header line that no cache entry keeps:
+ *  Set-Cookie, Set-Cookie2 and Age (a hit sends its own Age). */
+bool
+dp_hc_header_stored(const char *line, size_t n);
+
 /** True when the request carries Authorization or a user: only shared
  *  entries may answer it. */
 bool

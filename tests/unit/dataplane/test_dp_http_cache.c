@@ -447,6 +447,18 @@ test_copy_bounded(void **state)
     dp_hc_copy_drop(&c);                        /* twice is fine */
 }
 
+static void
+test_header_stored(void **state)
+{
+    (void)state;
+    assert_false(dp_hc_header_stored("Set-Cookie: a=b", 15));
+    assert_false(dp_hc_header_stored("set-cookie2: a=b", 16));
+    assert_false(dp_hc_header_stored("Age: 5", 6));
+    assert_true(dp_hc_header_stored("Content-Type: text/plain", 24));
+    assert_true(dp_hc_header_stored("Ag", 2));
+    assert_true(dp_hc_header_stored("Agent: x", 8));
+}
+
 int
 main(void)
 {
@@ -460,6 +472,7 @@ main(void)
         cmocka_unit_test(test_store_lru_and_limit),
         cmocka_unit_test(test_store_flush_and_refs),
         cmocka_unit_test(test_copy_bounded),
+        cmocka_unit_test(test_header_stored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
