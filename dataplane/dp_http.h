@@ -293,6 +293,9 @@ struct dp_http_stats {
     uint64_t accepted, requests, bytes_out;
     uint64_t bytes_spliced;           /* of bytes_out: body bytes moved
                                          with splice() (zero copy) */
+    uint64_t request_bytes_spliced;   /* request body bytes a consumer
+                                         took from client sockets with
+                                         splice() (dp_request_body) */
     uint64_t rejected;                /* closed at accept: REJECT_CLIENT */
     uint64_t status_class[6];         /* [1]..[5] = 1xx..5xx */
     unsigned connections;
