@@ -411,3 +411,31 @@ def test_no_descriptor_leak(proxy, ctl):
         time.sleep(0.1)
     assert len(os.listdir('/proc/%d/fd' % pid)) <= base, \
         os.listdir('/proc/%d/fd' % pid)
+
+
+def test_proxied_response_through_a_filter(portierd_factory, backend, ctl):
+    """A backend's 16 MiB answer (Content-Length) as the request body of
+    an HTTP FILTER: the HTTP client may splice it from the first backend
+    socket into the filter's (the descriptor path of a response body);
+    the filter gets it byte-exact, and both connections are reused."""
+    from tplib import packet
+    size = 16 * MiB
+
+    def handler(req):
+        return http_answer([backend.port], '/big/%d' % size) + [
+            packet('FILTER'),
+            packet('HTTP', 'http://127.0.0.1:%d/echo/f' % backend.port),
+            packet('ADDRESS_STRING', '127.0.0.1:%d' % backend.port)]
+    srv = ScriptedTranslationServer(handler)
+    srv.start()
+    try:
+        d = portierd_factory([srv.address], config=CONFIG)
+        for _ in range(2):
+            status, r, body = d.request('GET', '/x')
+            assert status == 200, d.log()
+            info = json.loads(body)
+            assert info['target'] == '/echo/f'
+            assert (info['length'], info['sha256']) == (size, digest(size))
+        assert backend.connections == 2
+    finally:
+        srv.stop()
