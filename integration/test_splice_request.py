@@ -439,3 +439,33 @@ def test_proxied_response_through_a_filter(portierd_factory, backend, ctl):
         assert backend.connections == 2
     finally:
         srv.stop()
+
+
+def test_lhttp_upload_spliced(portierd_factory, build_dir, ctl):
+    """LHTTP goes through the HTTP client over a local socket: an 8 MiB
+    upload is spliced client socket -> pipe -> the program's socket, and
+    its echo comes back whole."""
+    from tplib import packet
+    prog = os.path.abspath(os.path.join(build_dir, 'examples',
+                                        'lhttp-hello'))
+    if not os.path.exists(prog):
+        pytest.skip('lhttp-hello not built')
+    srv = ScriptedTranslationServer(
+        lambda req: [packet('LHTTP_PATH', prog),
+                     packet('LHTTP_URI', req.text('URI'))])
+    srv.start()
+    try:
+        sock = abstract()
+        conf = control(sock)
+        if os.geteuid() == 0:
+            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
+        d = portierd_factory([srv.address], config=conf)
+        size = 8 * MiB
+        s0 = req_spliced(ctl, sock)
+        status, head, body = upload(d.port, '/echo', size)
+        assert status == 200, head
+        assert len(body) == size
+        assert hashlib.sha256(body).hexdigest() == digest(size)
+        assert req_spliced(ctl, sock) - s0 >= size - MiB
+    finally:
+        srv.stop()
