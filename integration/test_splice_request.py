@@ -1,8 +1,8 @@
 """Zero-copy request bodies (issue 6; the readable-descriptor fast path of
 dp_body.h offered by dp_request_body() and taken by dp_http_client):
 uploads with a Content-Length from a plain client connection reach a
-plain HTTP backend (the Python backend, nginx, an LHTTP program in
-test_splice.py) byte-exact through splice(), which the STATS field
+plain HTTP backend (the Python backend, nginx's DAV module, an LHTTP
+program) byte-exact through splice(), which the STATS field
 "request_bytes_spliced" shows; chunked uploads and TLS clients take the
 copy path; an early answer, a client that goes away, a stalled client,
 Expect: 100-continue and a request pipelined behind the body all end as
