@@ -62,9 +62,9 @@ def read_all(s):
 
 def upload(port, path, size, chunked=False, extra=b'', timeout=60,
            method='POST'):
-    """POST (or `method`) `size` bytes of pattern() on a new connection (Connection:
-    close), sent by a thread while the answer is read.  Returns (status,
-    head, body)."""
+    """POST (or `method`) `size` bytes of pattern() on a new connection
+    (Connection: close), sent by a thread while the answer is read.
+    Returns (status, head, body)."""
     s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
     framing = (b'Transfer-Encoding: chunked\r\n' if chunked
                else b'Content-Length: %d\r\n' % size)
