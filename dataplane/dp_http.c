@@ -674,7 +674,7 @@ conn_stop_timer(struct dp_conn *conn)
  * A TLS connection waits for its next request.  It keeps its buffers
  * (OpenSSL's, conn->in, conn->out) for TLS_IDLE_RELEASE_MS, so that a busy
  * connection does not free and allocate them again for every request
- * (SSL_MODE_RELEASE_BUFFERS did that, ~7% of an HTTPS request's
+ * (SSL_MODE_RELEASE_BUFFERS did that: 6% of an HTTPS request's
  * instructions); conn_timeout_cb releases them when the wait lasts.
  */
 static void

@@ -616,10 +616,12 @@ def test_idle_connections_hold_no_record_buffers(tls_server, pki,
                                                  monkeypatch):
     """Idle keep-alive TLS connections, each after one request for 64 KiB
     (full 16 KiB records, so OpenSSL's write buffer is touched throughout):
-    portierd's resident memory grows by less than a connection's record
-    buffers (about 34 KiB) per connection.  The connections come in waves
-    of 8 with a pause longer than the release delay after each, so that
-    the buffers one wave gives back serve the next."""
+    portierd's resident memory grows by less than 40 KiB per connection:
+    about 14 KiB (28 KiB with AddressSanitizer) when the buffers go, 48
+    KiB when OpenSSL's record buffers (about 34 KiB) stay, 116 KiB when
+    the connection's own output buffer stays too.  The connections come
+    in waves of 8 with a pause longer than the release delay after each,
+    so that the buffers one wave gives back serve the next."""
     # Under AddressSanitizer freed memory waits in a quarantine before
     # it is used again: turn it off, so that the check means the same in
     # both builds.
@@ -647,6 +649,6 @@ def test_idle_connections_hold_no_record_buffers(tls_server, pki,
         held += wave(8)
     growth = rss_kib(pid) - before
     per_conn = growth / 64
-    assert per_conn < 24, (growth, per_conn)
+    assert per_conn < 40, (growth, per_conn)
     for c in held:
         c.close()
