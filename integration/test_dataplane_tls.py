@@ -640,7 +640,7 @@ def test_idle_connections_hold_no_record_buffers(tls_server, pki,
             r = c.getresponse()
             assert r.status == 206 and len(r.read()) == 65536
             out.append(c)
-        time.sleep(0.6)
+        time.sleep(0.8)
         return out
 
     held = wave(8)              # the first buffers, pools and caches
