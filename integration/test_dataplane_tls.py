@@ -202,6 +202,34 @@ def test_alpn_and_versions(tls_server, pki):
     assert rc != 0
 
 
+def test_cipher_choice(tls_server):
+    """The server's order picks AES-128-GCM over the client's first
+    choice, except for a client that puts ChaCha20 first; TLS 1.2 the
+    same with its ECDHE suites."""
+    d, port = tls_server()
+    cases = (
+        (('-tls1_3',), 'TLS_AES_128_GCM_SHA256'),
+        (('-tls1_3', '-ciphersuites',
+          'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256'),
+         'TLS_AES_128_GCM_SHA256'),
+        (('-tls1_3', '-ciphersuites', 'TLS_AES_256_GCM_SHA384'),
+         'TLS_AES_256_GCM_SHA384'),
+        (('-tls1_3', '-ciphersuites',
+          'TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256'),
+         'TLS_CHACHA20_POLY1305_SHA256'),
+        (('-tls1_2', '-cipher',
+          'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:'
+          'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256'),
+         'AES128-GCM-SHA256'),
+    )
+    for args, suite in cases:
+        out = s_client(port, '-servername', 'a.test', *args, data=HTTP10)
+        m = re.search(r'Cipher is (\S+)', out)
+        assert m is not None, out
+        assert m.group(1).endswith(suite), (args, m.group(1))
+        assert 'HTTP/1.1 200 OK' in out, out
+
+
 # ---- resumption ----
 
 @pytest.mark.parametrize('version', ['-tls1_2', '-tls1_3'])
