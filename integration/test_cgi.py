@@ -503,6 +503,58 @@ def test_user_not_allowed(cgi):
         assert b'uid=4001 gid=4002' in body
 
 
+
+def test_child_inherits_nothing(cgi):
+    """What a CGI starts with (clone(CLONE_VM | CLONE_VFORK) and raw
+    system calls up to execve(), docs/operations.md "Child processes"):
+    only stdin, stdout and stderr, whatever the worker has open (client
+    connections, other children's pipes); no blocked or ignored signal;
+    its own process group; the spawn user."""
+    d, site = cgi
+    held = [socket.create_connection(('127.0.0.1', d.port))
+            for _ in range(4)]
+    try:
+        for s in held:
+            s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
+        # the worker has these connections and the slow children's
+        # pipes open while it starts the next ones
+        slow_pid(d, 4)
+        for i in range(3):
+            status, r, body = d.request('GET', '/cgi/fds/%d' % i)
+            assert status == 200, body
+            lines = body.decode().splitlines()
+            assert lines[0] == 'fds: 0 1 2', body
+            if os.geteuid() == 0:
+                assert lines[1] == 'uid=65534 gid=65534 groups=0', body
+            assert 'pgid=pid yes' in lines
+            assert 'SigBlk:\t0000000000000000' in lines
+            assert 'SigIgn:\t0000000000000000' in lines
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_many_children_at_once(cgi):
+    """Concurrent requests each get their own child's output; every
+    child is reaped (the fixture checks that none is left)."""
+    d, site = cgi
+    results = []
+
+    def client(k):
+        for i in range(8):
+            status, r, body = d.request('GET', '/cgi/env?%d-%d' % (k, i))
+            results.append((status,
+                            b'QUERY_STRING=%d-%d\n' % (k, i) in body))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 48
+    assert all(r == (200, True) for r in results), results
+    assert not wait_log(d, 'exited with status', timeout=0.2)
+
 def test_shutdown_leaves_no_orphan(cgi, build_dir):
     d, site = cgi
     s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
