@@ -721,7 +721,9 @@ step_name(int step)
 
 /* Everything the child does between clone() and execve(), decided by
  * the worker beforehand.  The child writes only fail_step and
- * fail_errno (the worker reads them once clone() returned). */
+ * fail_errno (the worker reads them once clone() returned).  Valgrind
+ * turns such a clone into a fork(): under it a failure before execve()
+ * shows only as the exit status 127. */
 struct exec_plan {
     const char *path;
     char *const *argv;
