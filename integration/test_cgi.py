@@ -504,21 +504,28 @@ def test_user_not_allowed(cgi):
 
 
 
-def test_child_inherits_nothing(cgi):
+def test_child_inherits_nothing(portierd_factory, build_dir):
     """What a CGI starts with (clone(CLONE_VM | CLONE_VFORK) and raw
     system calls up to execve(), docs/operations.md "Child processes"):
     only stdin, stdout and stderr, whatever the worker has open (client
     connections, other children's pipes); no blocked or ignored signal;
-    its own process group; the spawn user."""
-    d, site = cgi
-    held = [socket.create_connection(('127.0.0.1', d.port))
-            for _ in range(4)]
+    its own process group; the spawn user.  Its own portierd with a long
+    cgi_timeout: the slow children must outlive the checks even when
+    sanitizer builds start slowly."""
+    site = Site(build_dir)
+    site.srv.start()
+    held = []
     try:
+        d = portierd_factory([site.srv.address],
+                             config=spawn_block() +
+                             'set cgi_timeout = "60 s"\n')
+        held = [socket.create_connection(('127.0.0.1', d.port))
+                for _ in range(4)]
         for s in held:
             s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
         # the worker has these connections and the slow children's
         # pipes open while it starts the next ones
-        slow_pid(d, 4)
+        pids = [slow_pid(d, 4)]
         for i in range(3):
             status, r, body = d.request('GET', '/cgi/fds/%d' % i)
             assert status == 200, body
@@ -529,10 +536,20 @@ def test_child_inherits_nothing(cgi):
             assert 'pgid=pid yes' in lines
             assert 'SigBlk:\t0000000000000000' in lines
             assert 'SigIgn:\t0000000000000000' in lines
+        assert alive(pids[0])
+        for s in held:
+            s.close()
+        held = []
+        # the clients went away: their children are ended
+        assert wait_gone(pids[0])
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and cgi_processes(build_dir):
+            time.sleep(0.05)
+        assert cgi_processes(build_dir) == []
     finally:
         for s in held:
             s.close()
-
+        site.srv.stop()
 
 def test_many_children_at_once(portierd_factory, build_dir):
     """Concurrent requests each get their own child's output; every
