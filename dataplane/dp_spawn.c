@@ -778,17 +778,20 @@ child_fail(struct exec_plan *p, int step)
  * them above the targets) needs one dup3() each; otherwise they are
  * first moved above the targets.  dup3() leaves close-on-exec off. */
 static int CHILD_CODE
-place_fds(struct exec_plan *p)
+place_fds(const struct exec_plan *p)
 {
-    int *fds = p->fds;
+    const int *fds = p->fds;
     size_t n = p->n_fds;
-    if (!p->fds_high)
+    int moved[3 + DP_SPAWN_MAX_EXTRA_FDS];
+    if (!p->fds_high) {
         for (size_t i = 0; i < n; i++) {
             long nfd = sys(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC, (long)n, 0);
             if (nfd < 0)
                 return -1;
-            fds[i] = (int)nfd;
+            moved[i] = (int)nfd;
         }
+        fds = moved;
+    }
     for (size_t i = 0; i < n; i++)
         if (sys(SYS_dup3, fds[i], (long)i, 0, 0) < 0)
             return -1;
