@@ -38,11 +38,9 @@ struct dp_handler {
 struct hreq {
     struct dp_handler *handler;
     struct dp_request *req;
-    struct tp_request treq;
     unsigned request_flags;       /* TP_REQUEST_* for the parser */
     size_t server;                /* index in the DEFER chain */
     struct dp_translate_op *op;
-    struct dp_tcache_hit hit;
 
     /* CONTENT_TYPE_LOOKUP (§1.5.3): a second translation for the file's
      * suffix, while the main response (hit) is kept. */
@@ -74,6 +72,12 @@ struct hreq {
      * translation, and clearing ~6 KB per request would cost more than
      * the rest of a cached request. */
     struct hreq_extra *x;
+
+    /* Last, not zeroed with the rest (hreq_new()): their modules
+     * initialise them, and zeroing these 2.9 KB twice was a fifth of
+     * the instructions of a cached static request. */
+    struct tp_request treq;
+    struct dp_tcache_hit hit;
 };
 
 struct hreq_extra {
@@ -1083,7 +1087,7 @@ execute(struct hreq *hr, const struct tp_response *r)
         dp_tcache_hit_release(&hr->x->previous_hit);
         hr->x->previous_hit = hr->hit;
         hr->has_previous = true;
-        memset(&hr->hit, 0, sizeof(hr->hit));
+        dp_tcache_hit_init(&hr->hit);
         translate(hr);
         return;
     }
@@ -1357,14 +1361,18 @@ dp_handler_request(struct dp_request *req, void *ctx)
         dp_request_error(req, 502, "no translation server configured");
         return;
     }
-    struct hreq *hr = dp_pool_calloc(req->pool, sizeof(*hr));
+    struct hreq *hr = dp_pool_alloc(req->pool, sizeof(*hr));
+    if (hr != NULL) {
+        memset(hr, 0, offsetof(struct hreq, treq));
+        tp_request_init(&hr->treq);
+        dp_tcache_hit_init(&hr->hit);
+    }
     if (hr == NULL || dp_pool_cleanup(req->pool, hreq_cleanup, hr) != 0) {
         dp_request_error(req, 500, "out of memory");
         return;
     }
     hr->handler = handler;
     hr->req = req;
-    tp_request_init(&hr->treq);
     dp_session_request_begin(&hr->sess, handler->sessions, req);
     hr->treq.session = dp_session_request_translate(&hr->sess);
     hr->treq.host = tp_slice_str(req->host);

@@ -1543,12 +1543,23 @@ fail:
 }
 
 void
+dp_tcache_hit_init(struct dp_tcache_hit *hit)
+{
+    /* not the 1.9 KB response: lookup and store fill it */
+    hit->stored = false;
+    hit->error_status = 0;
+    hit->error[0] = '\0';
+    hit->item = NULL;
+    hit->scratch = NULL;
+}
+
+void
 dp_tcache_hit_release(struct dp_tcache_hit *hit)
 {
     if (hit->item != NULL)
         item_unref(hit->item);
     scratch_free(hit);
-    memset(hit, 0, sizeof(*hit));
+    dp_tcache_hit_init(hit);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1634,12 +1645,14 @@ enum dp_tcache_status
 dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
                  uint64_t now_ms, struct dp_tcache_hit *hit)
 {
-    memset(hit, 0, sizeof(*hit));
-    if (cache == NULL)
-        return DP_TCACHE_MISS;
-    if (!cache->active || cache->max_items == 0 ||
+    /* The response is zeroed only when nothing is found: on a hit
+     * make_effective() copies it whole. */
+    dp_tcache_hit_init(hit);
+    if (cache == NULL || !cache->active || cache->max_items == 0 ||
         !dp_tcache_request_cacheable(req)) {
-        cache->stats.skipped++;
+        if (cache != NULL)
+            cache->stats.skipped++;
+        memset(&hit->response, 0, sizeof(hit->response));
         return DP_TCACHE_MISS;
     }
 
@@ -1649,6 +1662,7 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     if (k.failed || kind == KEY_NONE) {
         kb_free(&k);
         cache->stats.skipped++;
+        memset(&hit->response, 0, sizeof(hit->response));
         return DP_TCACHE_MISS;
     }
 
@@ -1707,8 +1721,10 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     kb_free(&k);
 
     /* a miss or an error holds nothing (the match inputs were scratch) */
-    if (r <= 0)
+    if (r <= 0) {
         scratch_free(hit);
+        memset(&hit->response, 0, sizeof(hit->response));
+    }
     if (r < 0)
         return DP_TCACHE_ERROR;
     if (r == 0) {
