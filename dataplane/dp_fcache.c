@@ -25,6 +25,7 @@ struct entry {
     int error;                         /* negative: a cached ENOENT or
                                           ENOTDIR (file.fd is -1) */
     bool linked;                       /* in the table and the list */
+    struct dp_file_meta meta;          /* file.meta, when set */
     char key[];                        /* path, NUL, beneath, NUL */
 };
 
@@ -116,6 +117,21 @@ read_small(struct entry *e)
         return;
     }
     e->file.data = data;
+}
+
+/* The metadata every request for the entry would build (ETag and
+ * Last-Modified text cost more than the rest of a cached request's file
+ * handling).  Last-Modified is min(mtime, now): with an mtime not after
+ * now it stays the mtime for the entry's life. */
+static void
+build_meta(struct entry *e)
+{
+    const struct stat *st = &e->file.st;
+    time_t now = time(NULL);
+    if (!S_ISREG(st->st_mode) || st->st_mtim.tv_sec > now)
+        return;
+    dp_file_meta_build(&e->meta, st, &e->file.xattrs, NULL, 0, now);
+    e->file.meta = &e->meta;
 }
 
 static void
@@ -290,6 +306,7 @@ dp_fcache_open(struct dp_pool *pool, const char *path, const char *beneath,
         } else {
             dp_file_xattrs_read(fd, &e->file.xattrs);
             read_small(e);
+            build_meta(e);
         }
         memcpy(e->key, key, kn + 1);
         e->hash = h;

@@ -294,6 +294,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
     struct dp_file_found f = {
         .st = &cf->st,
         .xattrs = &cf->xattrs,
+        .meta = cf->meta,
         .content_type = address->content_type,
         .encoding = encoding,
         .path = path,
@@ -324,17 +325,23 @@ dp_file_answer(struct dp_request *req, unsigned status,
     time_t now = time(NULL);
     struct dp_file_meta meta;
     const char *ct = f->content_type;
-    dp_file_meta_build(&meta, stp, f->xattrs, ct,
-                       ct != NULL ? strlen(ct) : 0, now);
+    if (f->meta != NULL)
+        meta = *f->meta;
+    else
+        dp_file_meta_build(&meta, stp, f->xattrs, NULL, 0, now);
+    dp_file_meta_set_content_type(&meta, f->xattrs, ct,
+                                  ct != NULL ? strlen(ct) : 0);
     struct dp_validators v;
     dp_file_meta_validators(&meta, &v);
 
     /* Headers every answer below carries. */
     char buf[DP_CACHE_CONTROL_SIZE];
-    if (header(h, "ETag", meta.etag) != 0)
+    if (dp_response_header_n(h, "ETag", 4, meta.etag, meta.etag_len) != 0)
         goto oom;
     if (meta.has_last_modified &&
-        header(h, "Last-Modified", meta.last_modified_text) != 0)
+        dp_response_header_n(h, "Last-Modified", 13,
+                             meta.last_modified_text,
+                             DP_HTTP_DATE_LEN) != 0)
         goto oom;
     if (dp_file_meta_cache_control(&meta, buf, sizeof(buf)) > 0) {
         char expires[DP_HTTP_DATE_SIZE];
@@ -371,9 +378,8 @@ dp_file_answer(struct dp_request *req, unsigned status,
         }
     }
 
-    const char *type = dp_pool_strndup(req->pool, meta.content_type,
-                                       meta.content_type_len);
-    if (type == NULL || header(h, "Content-Type", type) != 0)
+    if (dp_response_header_n(h, "Content-Type", 12, meta.content_type,
+                             meta.content_type_len) != 0)
         goto oom;
     if ((status == 0 || status == 200) &&
         header(h, "Accept-Ranges", "bytes") != 0)
