@@ -89,7 +89,15 @@ dp_session_request_over_tls(const struct dp_request *req)
 static const char *
 lower_host(struct dp_pool *pool, const char *host)
 {
-    char *s = dp_pool_strdup(pool, host != NULL ? host : "");
+    if (host == NULL)
+        return "";
+    /* usually lower case already: the request's own copy then */
+    const char *c = host;
+    while (*c != '\0' && !(*c >= 'A' && *c <= 'Z'))
+        c++;
+    if (*c == '\0')
+        return host;
+    char *s = dp_pool_strdup(pool, host);
     for (char *p = s; p != NULL && *p != '\0'; p++)
         *p = (char)tolower((unsigned char)*p);
     return s;
