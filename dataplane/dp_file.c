@@ -309,6 +309,37 @@ oom:
     dp_request_error(req, 500, "out of memory");
 }
 
+/* The request headers dp_file_answer() reads (the first of each name,
+ * as dp_request_header() gives it), found in one pass: most requests
+ * have none of them, and six lookups cost more than the pass. */
+struct file_headers {
+    const char *ims, *ius, *im, *inm, *range, *if_range;
+};
+
+static void
+file_headers_find(const struct dp_request *req, struct file_headers *fh)
+{
+    static const char *const names[] = {
+        "If-Modified-Since", "If-Unmodified-Since", "If-Match",
+        "If-None-Match", "Range", "If-Range",
+    };
+    const char **slots[] = {
+        &fh->ims, &fh->ius, &fh->im, &fh->inm, &fh->range, &fh->if_range,
+    };
+    memset(fh, 0, sizeof(*fh));
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *n = req->headers[i].name;
+        char c = (char)(n[0] | 0x20);
+        if (c != 'i' && c != 'r')
+            continue;
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (*slots[k] == NULL && strcasecmp(n, names[k]) == 0) {
+                *slots[k] = req->headers[i].value;
+                break;
+            }
+    }
+}
+
 void
 dp_file_answer(struct dp_request *req, unsigned status,
                struct dp_response_headers *h, const struct dp_file_found *f)
@@ -352,10 +383,9 @@ dp_file_answer(struct dp_request *req, unsigned status,
             goto oom;
     }
 
-    const char *ims = dp_request_header(req, "If-Modified-Since");
-    const char *ius = dp_request_header(req, "If-Unmodified-Since");
-    const char *im = dp_request_header(req, "If-Match");
-    const char *inm = dp_request_header(req, "If-None-Match");
+    struct file_headers fh;
+    file_headers_find(req, &fh);
+    const char *ims = fh.ims, *ius = fh.ius, *im = fh.im, *inm = fh.inm;
     struct dp_cond_headers ch = {
         .if_match = im, .if_match_len = im ? strlen(im) : 0,
         .if_none_match = inm, .if_none_match_len = inm ? strlen(inm) : 0,
@@ -385,8 +415,7 @@ dp_file_answer(struct dp_request *req, unsigned status,
         header(h, "Accept-Ranges", "bytes") != 0)
         goto oom;
 
-    const char *range = dp_request_header(req, "Range");
-    const char *if_range = dp_request_header(req, "If-Range");
+    const char *range = fh.range, *if_range = fh.if_range;
     uint64_t size = (uint64_t)stp->st_size;
     if ((status == 0 || status == 200) &&
         dp_range_wanted(method, range != NULL, if_range,

@@ -121,7 +121,8 @@ dp_session_request_begin(struct dp_session_request *sr,
     if (sr->cookie_name == NULL)
         return;
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcasecmp(req->headers[i].name, "Cookie") != 0)
+        const char *hn = req->headers[i].name;
+        if ((hn[0] | 0x20) != 'c' || strcasecmp(hn, "Cookie") != 0)
             continue;
         struct pr_slice v;
         struct dp_session_id id;
