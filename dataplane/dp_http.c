@@ -62,6 +62,10 @@
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 #define TLS_RECORD_HANDSHAKE 0x16     /* first byte of a ClientHello */
+/* An idle TLS connection keeps its buffers this long (conn_tls_idle). */
+#ifndef TLS_IDLE_RELEASE_MS
+#define TLS_IDLE_RELEASE_MS 250
+#endif
 #define STS_HEADER \
     "Strict-Transport-Security: max-age=15768000; includeSubDomains\r\n"
 
@@ -133,6 +137,11 @@ struct req_body {
     bool again;           /* dp_body_read() came during the pump */
     size_t pending;       /* chunked: data bytes at the front of conn->in */
     uint64_t received;    /* body bytes handed to the consumer */
+    bool fd_consumer;     /* the consumer asked for the descriptor
+                             (rbody_fd): once conn->in is used up, it
+                             takes the socket itself */
+    void (*fd_ready)(void *ctx);  /* dp_body_fd_wait(): call when the
+                                     socket is readable */
 };
 
 struct dp_conn {
@@ -210,6 +219,9 @@ struct dp_conn {
     SSL *ssl;
     int tls_poll_extra;               /* UV_WRITABLE: SSL_read must write */
     bool tls_established;             /* handshake done, peer looked at */
+    bool tls_idle;                    /* waiting, buffers held since
+                                         tls_idle_since (conn_tls_idle) */
+    uint64_t tls_idle_since;
     bool plain_on_tls;                /* plain HTTP on a TLS listener */
     bool sts;                         /* add Strict-Transport-Security */
     char *peer_subject, *peer_issuer; /* verified client certificate */
@@ -583,17 +595,55 @@ conn_close(struct dp_conn *conn)
         listener_resume_all(server);
 }
 
+/* An idle TLS connection gives its buffers back: OpenSSL's record
+ * buffers (about 34 KiB), conn->in and conn->out. */
+static void
+conn_tls_release(struct dp_conn *conn)
+{
+    conn->tls_idle = false;
+    if (conn->tls_poll_extra == 0)
+        dp_tls_release_buffers(conn->ssl);
+    buf_put(conn->server, conn->in);
+    conn->in = NULL;
+    conn->in_cap = 0;
+    pr_buf_free(&conn->out);
+    conn->out_pos = 0;
+}
+
+/* conn_timeout_cb: release the buffers of a TLS connection idle for
+ * TLS_IDLE_RELEASE_MS.  The release time when it is still ahead, else 0
+ * (released, or busy again: it is idle anew when it waits next). */
+static uint64_t
+conn_tls_idle_check(struct dp_conn *conn, uint64_t now)
+{
+    if (conn->state != CONN_HEAD || conn->in_len > 0 ||
+        conn->out_pos < conn->out.len) {
+        conn->tls_idle = false;
+        return 0;
+    }
+    uint64_t release = conn->tls_idle_since + TLS_IDLE_RELEASE_MS;
+    if (now < release)
+        return release;
+    conn_tls_release(conn);
+    return 0;
+}
+
 static void
 conn_timeout_cb(uv_timer_t *timer)
 {
     struct dp_conn *conn = timer->data;
-    if (conn->timer_deadline == 0)
-        return;                 /* stopped meanwhile */
     uint64_t now = uv_now(timer->loop);
-    if (now < conn->timer_deadline) {
-        /* moved later meanwhile: sleep on */
-        conn->timer_due = conn->timer_deadline;
-        uv_timer_start(timer, conn_timeout_cb, conn->timer_deadline - now, 0);
+    uint64_t release = conn->tls_idle ? conn_tls_idle_check(conn, now) : 0;
+    if (conn->timer_deadline == 0 || now < conn->timer_deadline) {
+        /* stopped or moved later meanwhile: sleep on, or until the
+         * buffers' release */
+        uint64_t due = conn->timer_deadline;
+        if (release != 0 && (due == 0 || release < due))
+            due = release;
+        if (due != 0) {
+            conn->timer_due = due;
+            uv_timer_start(timer, conn_timeout_cb, due - now, 0);
+        }
         return;
     }
     switch (conn->state) {
@@ -644,6 +694,31 @@ static void
 conn_stop_timer(struct dp_conn *conn)
 {
     conn->timer_deadline = 0;   /* a pending libuv timer does nothing */
+}
+
+/*
+ * A TLS connection waits for its next request.  It keeps its buffers
+ * (OpenSSL's, conn->in, conn->out) for TLS_IDLE_RELEASE_MS, so that a busy
+ * connection does not free and allocate them again for every request
+ * (SSL_MODE_RELEASE_BUFFERS did that: 6% of an HTTPS request's
+ * instructions); conn_timeout_cb releases them when the wait lasts.
+ */
+static void
+conn_tls_idle(struct dp_conn *conn)
+{
+    uint64_t now = uv_now(conn->timer.loop);
+    uint64_t release = now + TLS_IDLE_RELEASE_MS;
+    conn->tls_idle = true;
+    conn->tls_idle_since = now;
+    /* The lazy timer fires at timer_due: bring it forward only when that
+     * is far later than the release, so that a busy connection restarts
+     * it about once per TLS_IDLE_RELEASE_MS, not for every request (a
+     * release comes up to twice the delay after the wait began). */
+    if (uv_is_active((const uv_handle_t *)&conn->timer) &&
+        conn->timer_due <= release + TLS_IDLE_RELEASE_MS)
+        return;
+    conn->timer_due = release;
+    uv_timer_start(&conn->timer, conn_timeout_cb, TLS_IDLE_RELEASE_MS, 0);
 }
 
 static void
@@ -793,7 +868,27 @@ conn_consume(struct dp_conn *conn, size_t n)
  * The body's bytes come from conn->in, which the socket refills.  For a
  * chunked body the decoder strips the framing in place: the data span it
  * finds stays at the front of conn->in (`pending` bytes) until the
- * consumer took it, so back-pressure never needs a copy. */
+ * consumer took it, so back-pressure never needs a copy.
+ *
+ * A Content-Length body on a plain connection also offers the socket
+ * itself (rbody_fd, the readable-descriptor fast path of dp_body.h):
+ * once the bytes that came with the head are handed over, a consumer
+ * that splices (the HTTP client towards a plain backend socket) reads
+ * the rest straight from the socket, at most body_in_left bytes, so
+ * that a pipelined request behind the body stays in the kernel.  Such a
+ * consumer asked for the descriptor before it read (fd_consumer): the
+ * pump then stops when conn->in is used up instead of refilling it, and
+ * the consumer asks again. */
+
+/* The socket may serve the rest of the body: a Content-Length body with
+ * bytes to come, nothing of it buffered, a plain connection. */
+static bool
+rbody_socket_ready(const struct dp_conn *conn, const struct req_body *rb)
+{
+    return !rb->is_chunked && conn->ssl == NULL && conn->tls == NULL &&
+           conn->in_len == 0 && conn->body_in_left > 0 &&
+           !conn->peer_closed;
+}
 
 
 static bool
@@ -812,6 +907,7 @@ rbody_end(struct dp_conn *conn, const char *why)
         return;
     conn->rbody = NULL;
     rb->want_input = false;
+    rb->fd_ready = NULL;
     if (conn->state == CONN_HANDLER)
         conn_stop_timer(conn);
     if (rb->pending > 0) {
@@ -950,6 +1046,8 @@ rbody_pump(struct dp_conn *conn)
             }
             if (took < avail)
                 return;         /* back-pressure: the consumer reads again */
+            if (rb->fd_consumer && rbody_socket_ready(conn, rb))
+                return;         /* it asks for the socket next */
             continue;
         }
         /* conn->in holds no body bytes: read the socket. */
@@ -992,6 +1090,7 @@ rbody_read(struct dp_body *body)
         return;
     }
     rb->pumping = true;
+    rb->fd_ready = NULL;
     for (;;) {
         rb->again = false;
         rb->want_input = false;
@@ -1015,9 +1114,68 @@ rbody_close(struct dp_body *body)
         rbody_end(rb->conn, NULL);
 }
 
+/* The readable-descriptor fast path: the client socket, once nothing
+ * of the body is buffered ("100 Continue" goes out first). */
+static bool
+rbody_fd(struct dp_body *body, struct dp_body_fd *out)
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (conn->rbody != rb || rb->pumping)
+        return false;
+    rb->fd_consumer = true;
+    if (!rbody_socket_ready(conn, rb))
+        return false;
+    if (conn->expect_continue)
+        rbody_continue(conn);
+    /* the consumer reads from here on: stop reading for it */
+    rb->want_input = false;
+    rb->fd_ready = NULL;
+    if (conn->state == CONN_HANDLER)
+        conn_stop_timer(conn);
+    out->fd = conn->fd;
+    out->length = conn->body_in_left > INT64_MAX
+                      ? INT64_MAX : (int64_t)conn->body_in_left;
+    out->is_pipe = false;
+    return true;
+}
+
+static void
+rbody_fd_advance(struct dp_body *body, uint64_t n)
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (n > conn->body_in_left)
+        n = conn->body_in_left;
+    conn->body_in_left -= n;
+    rb->received += n;
+    rb->base.length = (int64_t)conn->body_in_left;
+    conn->server->stats.request_bytes_spliced += n;
+}
+
+/* The socket had nothing: watch it (with the body timeout while the
+ * handler waits) and call ready() from conn_poll_cb. */
+static void
+rbody_fd_wait(struct dp_body *body, void (*ready)(void *ctx))
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (conn->rbody != rb)
+        return;
+    rb->fd_ready = ready;
+    rb->want_input = true;
+    if (conn->state == CONN_HANDLER)
+        conn_set_timer(conn, conn->server->settings.body_timeout_ms);
+    if (!conn->advancing)
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+}
+
 static const struct dp_body_class rbody_class = {
     .name = "request body",
     .read = rbody_read,
+    .fd = rbody_fd,
+    .fd_advance = rbody_fd_advance,
+    .fd_wait = rbody_fd_wait,
     .close = rbody_close,
 };
 
@@ -2042,7 +2200,9 @@ conn_advance(struct dp_conn *conn)
                 conn->maybe_readable = false;
             }
             if (st == STEP_WAIT) {
-                if (conn->in_len == 0) {
+                if (conn->in_len == 0 && conn->ssl != NULL) {
+                    conn_tls_idle(conn);    /* releases them later */
+                } else if (conn->in_len == 0) {
                     /* Idle: hold no buffer. */
                     buf_put(conn->server, conn->in);
                     conn->in = NULL;
@@ -2108,7 +2268,21 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
         conn->handler_input = true;
         conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
-    if (rbody_wants_input(conn) && conn->maybe_readable) {
+    if (rbody_wants_input(conn) && conn->rbody->fd_ready != NULL) {
+        /* the consumer reads the socket itself (rbody_fd_wait) */
+        if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT))) {
+            struct req_body *rb = conn->rbody;
+            void (*ready)(void *) = rb->fd_ready;
+            rb->fd_ready = NULL;
+            rb->want_input = false;
+            if (conn->state == CONN_HANDLER)
+                conn_stop_timer(conn);
+            ready(rb->base.ctx);
+            if (conn->state == CONN_CLOSED)
+                return;
+            conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+        }
+    } else if (rbody_wants_input(conn) && conn->maybe_readable) {
         rbody_read(&conn->rbody->base);
         if (conn->state == CONN_CLOSED)
             return;

@@ -362,9 +362,12 @@ dp_tls_server_new(const struct dp_config_listener *l,
         return server_fail(s, err, file, line,
                            "cannot set the TLS versions and ciphers");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    /* No SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the read
+     * and the write buffer around every record.  A busy connection keeps
+     * them; dp_http gives them back with dp_tls_release_buffers() once
+     * the connection has been idle for a moment. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* One recv() per record instead of one for its header and one for
      * the rest (dp_http asks SSL_has_pending() before it waits). */
     SSL_CTX_set_read_ahead(ctx, 1);
@@ -454,6 +457,14 @@ size_t
 dp_tls_server_cert_count(const struct dp_tls_server *s)
 {
     return s->n_pairs;
+}
+
+bool
+dp_tls_release_buffers(SSL *ssl)
+{
+    /* OpenSSL refuses while a record is partly read or written, or read
+     * ahead; the next SSL_read() or SSL_write() allocates them again. */
+    return SSL_free_buffers(ssl) == 1;
 }
 
 /* ---- ssl_client ---- */
