@@ -51,6 +51,7 @@
 #define DEFAULT_TARPIT_DELAY_MS 1000
 #define ACCEPT_BATCH 64
 #define OUT_HIGH_WATER (64 * 1024)    /* body bytes buffered per write */
+#define OUT_SPARE_MAX (16 * 1024)     /* larger output buffers are freed */
 /* Per sendfile() call (and per splice step); a connection that has more
  * to send then waits for its next writable event, so that one large body
  * does not hold the loop while other connections wait (fairness, p99). */
@@ -117,6 +118,10 @@ struct dp_http_server {
     /* Input buffers (max_head_size bytes) likewise. */
     uint8_t *free_bufs[64];
     unsigned n_free_bufs;
+    /* Output buffers (up to OUT_SPARE_MAX bytes) likewise: a response
+     * then costs no malloc(), realloc() and free(). */
+    struct pr_buf free_outs[8];
+    unsigned n_free_outs;
     /* Pipes for splicing socket bodies (dp_splice). */
     struct dp_pipe_pool pipes;
 };
@@ -334,18 +339,6 @@ decimal_before(char *end, uint64_t v)
     return p;
 }
 
-/* Append a, b and c (lengths an, bn, cn); 0 or -ENOMEM. */
-static int
-out_append3(struct pr_buf *out, const char *a, size_t an, const char *b,
-            size_t bn, const char *c, size_t cn)
-{
-    if (pr_buf_reserve(out, an + bn + cn) != 0)
-        return -ENOMEM;
-    pr_buf_append(out, a, an);
-    pr_buf_append(out, b, bn);
-    return pr_buf_append(out, c, cn);
-}
-
 static int out_printf(struct pr_buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -418,13 +411,41 @@ buf_put(struct dp_http_server *server, uint8_t *buf)
         free(buf);
 }
 
+/* An output buffer from the spares for an empty conn->out. */
+static void
+out_get(struct dp_http_server *server, struct pr_buf *out)
+{
+    if (out->data == NULL && server->n_free_outs > 0) {
+        *out = server->free_outs[--server->n_free_outs];
+        out->len = 0;
+    }
+}
+
+/* Give conn->out back (it is empty afterwards). */
+static void
+out_put(struct dp_http_server *server, struct pr_buf *out)
+{
+    if (out->data != NULL && out->cap <= OUT_SPARE_MAX &&
+        server->n_free_outs < sizeof(server->free_outs) /
+                                  sizeof(server->free_outs[0])) {
+        server->free_outs[server->n_free_outs++] = *out;
+        *out = (struct pr_buf)PR_BUF_INIT;
+    } else {
+        pr_buf_free(out);
+    }
+}
+
 /* ---- request API ---- */
 
 const char *
 dp_request_header(const struct dp_request *req, const char *name)
 {
+    /* The first letter first: most names asked for are absent, and
+     * strcasecmp() costs more than the whole test. */
+    unsigned char c0 = (unsigned char)name[0] | 0x20;
     for (size_t i = 0; i < req->n_headers; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
+        if (((unsigned char)req->headers[i].name[0] | 0x20) == c0 &&
+            strcasecmp(req->headers[i].name, name) == 0)
             return req->headers[i].value;
     return NULL;
 }
@@ -549,7 +570,7 @@ conn_close(struct dp_conn *conn)
     conn->h1 = NULL;
     buf_put(server, conn->in);
     conn->in = NULL;
-    pr_buf_free(&conn->out);
+    out_put(server, &conn->out);
     if (conn->prev != NULL)
         conn->prev->next = conn->next;
     else
@@ -1203,43 +1224,57 @@ conn_build_head(struct dp_conn *conn, unsigned status,
     num[sizeof(num) - 1] = ' ';
     char *d = decimal_before(end - 1, status);
     const char *reason = reason_phrase(status);
+    size_t reason_len = strlen(reason);
     const char *server_string = server->settings.server_string;
-    int rc = out_append3(out, "HTTP/1.1 ", 9, d, (size_t)(end - d), reason,
-                         strlen(reason));
-    if (rc == 0)
-        rc = out_append3(out, "\r\n", 2, server->date, server->date_len,
-                         "Server: ", 8);
-    if (rc == 0)
-        rc = out_append3(out, server_string, strlen(server_string),
-                         "\r\n", 2, "", 0);
-    if (rc == 0 && headers != NULL && headers->len > 0)
-        rc = pr_buf_append(out, headers->data, headers->len);
-    if (rc == 0 && conn->sts)
-        rc = pr_buf_append(out, STS_HEADER, sizeof(STS_HEADER) - 1);
+    size_t server_len = strlen(server_string);
+    size_t headers_len = headers != NULL ? headers->len : 0;
+    /* One reservation, then plain copies: the fixed lines below take at
+     * most 160 bytes (status line without the reason, "Server: ",
+     * Strict-Transport-Security, Content-Length or Transfer-Encoding,
+     * Connection and the blank line). */
+    _Static_assert(sizeof(STS_HEADER) < 96, "STS_HEADER too long");
+    if (pr_buf_reserve(out, 96 + 160 + reason_len + server->date_len +
+                                server_len + headers_len) != 0)
+        return -ENOMEM;
+    char *p = (char *)out->data + out->len;
+#define PUT(s, n) (memcpy(p, (s), (n)), p += (n))
+    PUT("HTTP/1.1 ", 9);
+    PUT(d, (size_t)(end - d));
+    PUT(reason, reason_len);
+    PUT("\r\n", 2);
+    PUT(server->date, server->date_len);
+    PUT("Server: ", 8);
+    PUT(server_string, server_len);
+    PUT("\r\n", 2);
+    if (headers_len > 0)
+        PUT(headers->data, headers_len);
+    if (conn->sts)
+        PUT(STS_HEADER, sizeof(STS_HEADER) - 1);
     conn->chunked_out = false;
     conn->response_length = -1;
-    if (rc == 0 && body_allowed) {
+    if (body_allowed) {
         if (length >= 0) {
             conn->response_length = length;
             d = decimal_before(end, (uint64_t)length);
-            rc = out_append3(out, "Content-Length: ", 16, d,
-                             (size_t)(end - d), "\r\n", 2);
+            PUT("Content-Length: ", 16);
+            PUT(d, (size_t)(end - d));
+            PUT("\r\n", 2);
         } else if (conn->req.version_minor >= 1) {
             conn->chunked_out = true;
-            rc = pr_buf_append(out, "Transfer-Encoding: chunked\r\n", 28);
+            PUT("Transfer-Encoding: chunked\r\n", 28);
         } else {
             conn->keep_alive = false;   /* close-delimited */
         }
     }
-    if (rc == 0) {
-        if (!conn->keep_alive)
-            rc = pr_buf_append(out, "Connection: close\r\n\r\n", 21);
-        else if (conn->req.version_minor == 0)
-            rc = pr_buf_append(out, "Connection: keep-alive\r\n\r\n", 26);
-        else
-            rc = pr_buf_append(out, "\r\n", 2);
-    }
-    return rc;
+    if (!conn->keep_alive)
+        PUT("Connection: close\r\n\r\n", 21);
+    else if (conn->req.version_minor == 0)
+        PUT("Connection: keep-alive\r\n\r\n", 26);
+    else
+        PUT("\r\n", 2);
+#undef PUT
+    out->len = (size_t)((uint8_t *)p - out->data);
+    return 0;
 }
 
 void
@@ -1280,6 +1315,7 @@ dp_request_respond(struct dp_request *req, unsigned status,
         conn->out.len = 0;
         conn->out_pos = 0;
     }
+    out_get(conn->server, &conn->out);
     if (conn_build_head(conn, status, headers, length, body_allowed) != 0) {
         if (body != NULL)
             dp_body_close(body);
@@ -2171,7 +2207,7 @@ conn_advance(struct dp_conn *conn)
                     buf_put(conn->server, conn->in);
                     conn->in = NULL;
                     conn->in_cap = 0;
-                    pr_buf_free(&conn->out);
+                    out_put(conn->server, &conn->out);
                 }
                 conn_poll(conn, UV_READABLE | conn->tls_poll_extra);
             }
@@ -2529,6 +2565,8 @@ dp_http_server_free(struct dp_http_server *server)
         dp_pool_free(server->free_pools[--server->n_free_pools]);
     while (server->n_free_bufs > 0)
         free(server->free_bufs[--server->n_free_bufs]);
+    while (server->n_free_outs > 0)
+        pr_buf_free(&server->free_outs[--server->n_free_outs]);
     dp_client_ban_free(server->bans);
     dp_pipe_pool_clear(&server->pipes);
     free(server);
