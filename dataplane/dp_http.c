@@ -606,7 +606,7 @@ conn_tls_release(struct dp_conn *conn)
     buf_put(conn->server, conn->in);
     conn->in = NULL;
     conn->in_cap = 0;
-    pr_buf_free(&conn->out);
+    out_put(conn->server, &conn->out);
     conn->out_pos = 0;
 }
 
