@@ -305,6 +305,16 @@ static int null_fd = -1;
 static void *child_stack;
 static long page_size;
 
+/* The signals a child sets back to SIG_DFL before execve(): those a
+ * server commonly ignores or catches, and every signal that was not at
+ * its default when dp_spawn_init() looked (an ignored one stays ignored
+ * across execve(), whoever started portierd ignored it; one caught by a
+ * handler must not run that handler in the child, which shares the
+ * worker's memory until execve()). */
+#define MAX_SIGNAL 64
+static int reset_sigs[MAX_SIGNAL];
+static size_t n_reset_sigs;
+
 static struct {
     uv_loop_t *loop;
     pid_t self;                       /* the worker */
@@ -583,6 +593,34 @@ on_sigchld(uv_signal_t *h, int signum)
     reap_all();
 }
 
+/* Fill reset_sigs: the usual ones, then every other signal whose
+ * disposition is not SIG_DFL now.  Asked of the kernel directly: glibc's
+ * sigaction() refuses its own internal signals (32, 33), which an
+ * environment may still have set to SIG_IGN. */
+static void
+find_reset_signals(void)
+{
+    static const int usual[] = {
+        SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1,
+        SIGUSR2, SIGALRM, SIGXFSZ, SIGTTIN, SIGTTOU, SIGTSTP,
+    };
+    bool in[MAX_SIGNAL + 1] = { false };
+    n_reset_sigs = 0;
+    for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++) {
+        in[usual[i]] = true;
+        reset_sigs[n_reset_sigs++] = usual[i];
+    }
+    for (int sig = 1; sig <= MAX_SIGNAL; sig++) {
+        if (in[sig] || sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        /* the kernel's struct sigaction: the handler comes first */
+        unsigned long old[4] = { 0, 0, 0, 0 };
+        if (syscall(SYS_rt_sigaction, sig, NULL, old, 8) == 0 &&
+            old[0] != (unsigned long)SIG_DFL)
+            reset_sigs[n_reset_sigs++] = sig;
+    }
+}
+
 int
 dp_spawn_init(uv_loop_t *loop, const struct dp_spawn_policy *policy)
 {
@@ -615,6 +653,7 @@ dp_spawn_init(uv_loop_t *loop, const struct dp_spawn_policy *policy)
     rc = uv_signal_start(&sp.sigchld, on_sigchld, SIGCHLD);
     if (rc != 0)
         return rc;
+    find_reset_signals();
     uv_unref((uv_handle_t *)&sp.sigchld);   /* see running_changed() */
     sp.started = true;
     return 0;
@@ -803,17 +842,14 @@ child_main(void *arg)
 {
     struct exec_plan *p = arg;
     /* execve() resets caught signals; ignored ones stay ignored, so
-     * those a server commonly ignores or catches (libuv's watchers) go
-     * back to their defaults before the mask (all blocked by the
-     * parent around clone) is cleared.  An all-zero kernel sigaction is
-     * SIG_DFL with no flags and an empty mask on every architecture. */
-    static const int reset[] = {
-        SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1,
-        SIGUSR2, SIGALRM, SIGXFSZ, SIGTTIN, SIGTTOU, SIGTSTP,
-    };
+     * reset_sigs (the usual ones and every one not at its default when
+     * the spawner started) go back to their defaults before the mask
+     * (all blocked by the parent around clone) is cleared.  An all-zero
+     * kernel sigaction is SIG_DFL with no flags and an empty mask on
+     * every architecture. */
     unsigned long dfl[4] = { 0, 0, 0, 0 };
-    for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
-        sys(SYS_rt_sigaction, reset[i], (long)dfl, 0, 8);
+    for (size_t i = 0; i < n_reset_sigs; i++)
+        sys(SYS_rt_sigaction, reset_sigs[i], (long)dfl, 0, 8);
     unsigned long none = 0;
     sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, 8);
     sys(SYS_setpgid, 0, 0, 0, 0);

@@ -511,14 +511,21 @@ def test_child_inherits_nothing(portierd_factory, build_dir):
     connections, other children's pipes); no blocked or ignored signal;
     its own process group; the spawn user.  Its own portierd with a long
     cgi_timeout: the slow children must outlive the checks even when
-    sanitizer builds start slowly."""
+    sanitizer builds start slowly.  portierd is started with a real-time
+    signal ignored (as a shell or a supervisor may leave it): ignored
+    dispositions survive execve(), so the child must undo it too."""
     site = Site(build_dir)
     site.srv.start()
     held = []
+    rt = signal.SIGRTMIN + 6
+    old = signal.signal(rt, signal.SIG_IGN)
     try:
-        d = portierd_factory([site.srv.address],
-                             config=spawn_block() +
-                             'set cgi_timeout = "60 s"\n')
+        try:
+            d = portierd_factory([site.srv.address],
+                                 config=spawn_block() +
+                                 'set cgi_timeout = "60 s"\n')
+        finally:
+            signal.signal(rt, old)
         held = [socket.create_connection(('127.0.0.1', d.port))
                 for _ in range(4)]
         for s in held:
