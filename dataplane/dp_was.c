@@ -504,10 +504,8 @@ child_exited(void *ctx, int status)
  * again within one iteration (the callback, then the consumer splices
  * and waits again) costs no system call.  libuv issues EPOLL_CTL_DEL on
  * every uv_poll_stop(), registered or not, and DEL plus ADD on every
- * uv_poll_start(): here both run only when the state changes, and
- * dp_was_pipe_watches() counts the registrations.
+ * uv_poll_start(): here both run only when the state changes.
  */
-static size_t pipe_watches;
 
 static void
 settle_one(uv_poll_t *h, bool want, bool *polling)
@@ -537,7 +535,6 @@ pipe_watch(struct was_proc *p, bool out)
     *(out ? &p->out_want : &p->in_want) = true;
     if (!*polling) {
         *polling = true;
-        pipe_watches++;
         uv_poll_start(h, out ? UV_READABLE : UV_WRITABLE,
                       out ? out_cb : in_cb);
     }
@@ -549,12 +546,6 @@ pipe_unwatch(struct was_proc *p, bool out)
     *(out ? &p->out_want : &p->in_want) = false;
     if ((out ? p->out_polling : p->in_polling) && p->state != PROC_DEAD)
         uv_check_start(&p->settle, settle_cb);
-}
-
-size_t
-dp_was_pipe_watches(void)
-{
-    return pipe_watches;
 }
 
 /* ---- the request body: from the HTTP request into the pipe ---- */

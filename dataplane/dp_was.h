@@ -88,12 +88,6 @@ dp_was_fade(const char *tag, size_t tag_len, bool terminate);
 size_t
 dp_was_process_count(void);
 
-/** How often a pipe watcher was registered (epoll_ctl ADD), since the
- *  start: a watcher stays registered while the container waits for its
- *  pipe and changes only when that changes (tests). */
-size_t
-dp_was_pipe_watches(void);
-
 /**
  * Serve `req` with the WAS application of `address` (type
  * TP_ADDRESS_WAS).  `headers` (may be NULL) are extra response headers
