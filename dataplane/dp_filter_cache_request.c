@@ -4,6 +4,7 @@
  */
 #include "dp_filter_cache_request.h"
 
+#include "dp_cache_tee.h"
 #include "dp_pool.h"
 
 #include <errno.h>
@@ -177,110 +178,41 @@ dp_filter_cache_begin(struct dp_request *req, const char *source_id,
     return false;
 }
 
-/* ---- the tee ---- */
+/* ---- the tee (dp_cache_tee) storing the entry ---- */
 
-struct tee {
-    struct dp_body base;
-    struct dp_body *inner;
+struct store_ctx {
     struct dp_filter_cache_use *use;
     unsigned status;
     int64_t lifetime_ms;
     char *headers;                    /* malloc'd, the stored lines */
     size_t headers_len;
-    struct dp_hc_copy copy;           /* of the body */
 };
 
 static void
-tee_drop(struct tee *t)
+store_complete(void *ctx, const uint8_t *body, size_t len)
 {
-    dp_hc_copy_drop(&t->copy);
-    free(t->headers);
-    t->headers = NULL;
+    struct store_ctx *c = ctx;
+    dp_filter_cache_put(c->use->key, c->status, c->headers, c->headers_len,
+                        body, len, c->use->tag, c->lifetime_ms, now_ms());
 }
 
 static void
-tee_cleanup(void *arg)
+store_release(void *ctx)
 {
-    tee_drop(arg);
+    struct store_ctx *c = ctx;
+    free(c->headers);
+    c->headers = NULL;
 }
 
-static size_t
-tee_data(void *ctx, const uint8_t *data, size_t len)
-{
-    struct tee *t = ctx;
-    size_t n = t->base.handler->data(t->base.ctx, data, len);
-    t->base.length = t->inner->length;
-    dp_hc_copy_append(&t->copy, data, n);
-    return n;
-}
-
-static void
-tee_eof(void *ctx)
-{
-    struct tee *t = ctx;
-    if (!t->copy.dropped)
-        dp_filter_cache_put(t->use->key, t->status, t->headers,
-                            t->headers_len, t->copy.buf, t->copy.len, t->use->tag,
-                            t->lifetime_ms, now_ms());
-    tee_drop(t);
-    t->base.handler->eof(t->base.ctx);
-}
-
-static void
-tee_error(void *ctx, int err, const char *msg)
-{
-    struct tee *t = ctx;
-    tee_drop(t);
-    t->base.handler->error(t->base.ctx, err, msg);
-}
-
-static const struct dp_body_handler tee_handler = {
-    tee_data, tee_eof, tee_error,
-};
-
-static void
-tee_read(struct dp_body *body)
-{
-    struct tee *t = (struct tee *)body;
-    dp_body_read(t->inner);
-}
-
-static void
-tee_close(struct dp_body *body)
-{
-    struct tee *t = (struct tee *)body;
-    tee_drop(t);
-    dp_body_close(t->inner);
-}
-
-static const struct dp_body_class tee_class = {
-    .name = "filter-cache-tee",
-    .read = tee_read,
-    .close = tee_close,
+static const struct dp_cache_tee_ops store_ops = {
+    store_complete, store_release,
 };
 
 static char *
 stored_headers(const struct dp_response_headers *h, size_t *len)
 {
-    size_t n = h != NULL ? h->len : 0;
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        return NULL;
-    size_t k = 0;
-    const char *p = h != NULL ? h->data : NULL;
-    const char *end = p != NULL ? p + n : NULL;
-    while (p != NULL && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol != NULL ? eol + 1 : end;
-        if (dp_hc_header_stored(p, (size_t)(next - p))) {
-            memcpy(d + k, p, (size_t)(next - p));
-            k += (size_t)(next - p);
-        }
-        p = next;
-    }
-    d[k] = '\0';
-    *len = k;
-    return d;
+    return h != NULL ? dp_hc_stored_lines(h->data, h->len, len)
+                     : dp_hc_stored_lines("", 0, len);
 }
 
 void
@@ -315,20 +247,19 @@ dp_filter_cache_result(struct dp_filter_cache_use *u, unsigned status,
     }
     if ((*body)->length > (int64_t)limit)
         return;
-    struct tee *t = dp_pool_calloc(req->pool, sizeof(*t));
-    if (t == NULL || dp_pool_cleanup(req->pool, tee_cleanup, t) != 0)
+    struct store_ctx *c = dp_pool_calloc(req->pool, sizeof(*c));
+    if (c == NULL)
         return;
     if (!u->pipe) {
-        t->headers = stored_headers(h, &t->headers_len);
-        if (t->headers == NULL)
+        c->headers = stored_headers(h, &c->headers_len);
+        if (c->headers == NULL)
             return;
     }
-    t->use = u;
-    t->status = status;
-    t->lifetime_ms = life;
-    t->copy.limit = limit;
-    t->inner = *body;
-    dp_body_init(&t->base, &tee_class, t->inner->length);
-    dp_body_set_handler(t->inner, &tee_handler, t);
-    *body = &t->base;
+    c->use = u;
+    c->status = status;
+    c->lifetime_ms = life;
+    struct dp_body *t = dp_cache_tee_new(req->pool, *body, limit, &store_ops,
+                                         c);
+    if (t != NULL)
+        *body = t;
 }

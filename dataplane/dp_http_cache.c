@@ -743,3 +743,25 @@ dp_hc_header_stored(const char *line, size_t n)
              (n >= 12 && strncasecmp(line, "Set-Cookie2:", 12) == 0) ||
              (n >= 4 && strncasecmp(line, "Age:", 4) == 0));
 }
+
+char *
+dp_hc_stored_lines(const char *data, size_t n, size_t *len)
+{
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    size_t k = 0;
+    const char *p = data, *end = data + n;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol != NULL ? eol + 1 : end;
+        if (dp_hc_header_stored(p, (size_t)(next - p))) {
+            memcpy(d + k, p, (size_t)(next - p));
+            k += (size_t)(next - p);
+        }
+        p = next;
+    }
+    d[k] = '\0';
+    *len = k;
+    return d;
+}

@@ -97,6 +97,12 @@ dp_hc_request_check(const struct dp_hc_request *r);
 bool
 dp_hc_header_stored(const char *line, size_t n);
 
+/** The header lines of `data` (n bytes, CRLF- or LF-terminated lines)
+ *  that dp_hc_header_stored() keeps, malloc'd and NUL-terminated, their
+ *  length in *len; NULL when out of memory. */
+char *
+dp_hc_stored_lines(const char *data, size_t n, size_t *len);
+
 /** True when the request carries Authorization or a user: only shared
  *  entries may answer it. */
 bool

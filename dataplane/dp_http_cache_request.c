@@ -4,6 +4,7 @@
  */
 #include "dp_http_cache_request.h"
 
+#include "dp_cache_tee.h"
 #include "dp_conditional.h"
 #include "dp_http_date.h"
 
@@ -383,118 +384,43 @@ dp_hcache_conditional(const struct dp_hcache_use *use)
     return use != NULL ? use->conditional : NULL;
 }
 
-/* ---- the tee ---- */
+/* ---- the tee (dp_cache_tee) storing the entry ---- */
 
-struct tee {
-    struct dp_body base;
-    struct dp_body *inner;
+struct store_ctx {
     struct dp_hcache_use *use;
     struct dp_hc_facts facts;
     unsigned status;
     char *headers;                    /* malloc'd, the stored lines */
     size_t headers_len;
-    struct dp_hc_copy copy;           /* of the body */
 };
 
 static void
-tee_drop(struct tee *t)
+store_complete(void *ctx, const uint8_t *body, size_t len)
 {
-    dp_hc_copy_drop(&t->copy);
-    free(t->headers);
-    t->headers = NULL;
-}
-
-static void
-tee_cleanup(void *arg)
-{
-    tee_drop(arg);
-}
-
-static size_t
-tee_data(void *ctx, const uint8_t *data, size_t len)
-{
-    struct tee *t = ctx;
-    size_t n = t->base.handler->data(t->base.ctx, data, len);
-    t->base.length = t->inner->length;
-    dp_hc_copy_append(&t->copy, data, n);
-    return n;
-}
-
-static void
-tee_eof(void *ctx)
-{
-    struct tee *t = ctx;
-    if (!t->copy.dropped && store != NULL) {
-        struct dp_hcache_use *u = t->use;
-        struct dp_hc_entry *e = dp_hc_entry_new(
-            u->key, t->status, t->headers, t->headers_len, t->copy.buf, t->copy.len,
-            u->tag, &t->facts, u->hreq.headers, u->hreq.n_headers);
-        if (e != NULL) {
-            dp_hc_store_put(store, e);
-            dp_hc_entry_unref(e);
-        }
+    struct store_ctx *c = ctx;
+    if (store == NULL)
+        return;
+    struct dp_hcache_use *u = c->use;
+    struct dp_hc_entry *e = dp_hc_entry_new(
+        u->key, c->status, c->headers, c->headers_len, body, len, u->tag,
+        &c->facts, u->hreq.headers, u->hreq.n_headers);
+    if (e != NULL) {
+        dp_hc_store_put(store, e);
+        dp_hc_entry_unref(e);
     }
-    tee_drop(t);
-    t->base.handler->eof(t->base.ctx);
 }
 
 static void
-tee_error(void *ctx, int err, const char *msg)
+store_release(void *ctx)
 {
-    struct tee *t = ctx;
-    tee_drop(t);
-    t->base.handler->error(t->base.ctx, err, msg);
+    struct store_ctx *c = ctx;
+    free(c->headers);
+    c->headers = NULL;
 }
 
-static const struct dp_body_handler tee_handler = {
-    tee_data, tee_eof, tee_error,
+static const struct dp_cache_tee_ops store_ops = {
+    store_complete, store_release,
 };
-
-static void
-tee_read(struct dp_body *body)
-{
-    struct tee *t = (struct tee *)body;
-    dp_body_read(t->inner);
-}
-
-static void
-tee_close(struct dp_body *body)
-{
-    struct tee *t = (struct tee *)body;
-    tee_drop(t);
-    dp_body_close(t->inner);
-}
-
-static const struct dp_body_class tee_class = {
-    .name = "http-cache-tee",
-    .read = tee_read,
-    .close = tee_close,
-};
-
-/* The backend's lines of `out` without those, malloc'd. */
-static char *
-stored_headers(const struct dp_response_headers *out, size_t from,
-               size_t *len)
-{
-    size_t n = out->len > from ? out->len - from : 0;
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        return NULL;
-    size_t k = 0;
-    const char *p = out->data + from, *end = out->data + out->len;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol != NULL ? eol + 1 : end;
-        if (dp_hc_header_stored(p, (size_t)(next - p))) {
-            memcpy(d + k, p, (size_t)(next - p));
-            k += (size_t)(next - p);
-        }
-        p = next;
-    }
-    d[k] = '\0';
-    *len = k;
-    return d;
-}
 
 static void
 raw_headers(struct dp_pool *pool, const struct h1_header *raw, size_t n,
@@ -624,11 +550,13 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     size_t limit = dp_hc_store_entry_limit(store);
     if ((*body)->length > (int64_t)limit)
         return false;
-    struct tee *t = dp_pool_calloc(req->pool, sizeof(*t));
-    if (t == NULL || dp_pool_cleanup(req->pool, tee_cleanup, t) != 0)
+    struct store_ctx *c = dp_pool_calloc(req->pool, sizeof(*c));
+    if (c == NULL)
         return false;
-    t->headers = stored_headers(out, from, &t->headers_len);
-    if (t->headers == NULL)
+    size_t skip = out->len > from ? from : out->len;
+    c->headers = dp_hc_stored_lines(out->data + skip, out->len - skip,
+                                    &c->headers_len);
+    if (c->headers == NULL)
         return false;
     /* the facts point into the raw head: the entry copies them at the
      * end, so keep copies in the pool now */
@@ -639,14 +567,13 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
                                           f.last_modified_len);
     if (f.vary != NULL)
         f.vary = dp_pool_strndup(req->pool, f.vary, f.vary_len);
-    t->facts = f;
-    t->status = status;
-    t->use = u;
-    t->copy.limit = limit;
-    t->inner = *body;
-    dp_body_init(&t->base, &tee_class, t->inner->length);
-    dp_body_set_handler(t->inner, &tee_handler, t);
-    *body = &t->base;
+    c->facts = f;
+    c->status = status;
+    c->use = u;
+    struct dp_body *t = dp_cache_tee_new(req->pool, *body, limit, &store_ops,
+                                         c);
+    if (t != NULL)
+        *body = t;
     return false;
 }
 

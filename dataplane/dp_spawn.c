@@ -565,7 +565,7 @@ reaped(struct dp_child *c, int status)
         c->exit_cb = NULL;
         c->refs++;
         cb(c->ctx, status);
-        child_unref(c);
+        c->refs--;      /* the guard; the process's reference still holds c */
     }
     child_unref(c);     /* the process's reference */
 }
@@ -687,8 +687,12 @@ static void
 pool_release(void *arg)
 {
     struct dp_child *c = arg;
+    if (c->released) {
+        child_unref(c);     /* the pool's reference, the last but one */
+        return;
+    }
+    c->refs--;              /* the pool's; the owner's still holds c */
     dp_child_release(c, true);
-    child_unref(c);
 }
 
 int

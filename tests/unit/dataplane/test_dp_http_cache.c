@@ -11,6 +11,7 @@
 #include "dp_http_cache.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define H(n, v) { n, sizeof(n) - 1, v, sizeof(v) - 1 }
@@ -459,6 +460,30 @@ test_header_stored(void **state)
     assert_true(dp_hc_header_stored("Agent: x", 8));
 }
 
+static void
+test_stored_lines(void **state)
+{
+    (void)state;
+    const char *head = "Content-Type: text/plain\r\n"
+                       "Set-Cookie: a=b\r\n"
+                       "Age: 7\r\n"
+                       "ETag: \"x\"\r\n"
+                       "X-Last: no newline";
+    size_t len = 0;
+    char *d = dp_hc_stored_lines(head, strlen(head), &len);
+    assert_non_null(d);
+    assert_string_equal(d, "Content-Type: text/plain\r\n"
+                           "ETag: \"x\"\r\n"
+                           "X-Last: no newline");
+    assert_int_equal(len, strlen(d));
+    free(d);
+    d = dp_hc_stored_lines("", 0, &len);
+    assert_non_null(d);
+    assert_int_equal(len, 0);
+    assert_string_equal(d, "");
+    free(d);
+}
+
 int
 main(void)
 {
@@ -473,6 +498,7 @@ main(void)
         cmocka_unit_test(test_store_flush_and_refs),
         cmocka_unit_test(test_copy_bounded),
         cmocka_unit_test(test_header_stored),
+        cmocka_unit_test(test_stored_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -546,14 +546,15 @@ parse_ok_at(const uint8_t *data, size_t len, unsigned flags,
         }
         char *got = dump(&again);
         tp_response_free(&again);
-        if (strcmp(got, want) != 0) {
+        bool same = strcmp(got, want) == 0;
+        if (!same)
             print_error("split at %zu differs:\n%s\n--- whole:\n%s\n", split,
                         got, want);
-            free(got);
+        free(got);
+        if (!same) {
             free(want);
             _fail(file, line);
         }
-        free(got);
     }
     free(want);
 }
