@@ -60,12 +60,28 @@ class Client:
         head, self.buf = self.buf.split(b'\r\n\r\n', 1)
         status = int(head.split(b' ', 2)[1])
         m = re.search(rb'\r\ncontent-length: *([0-9]+)', head, re.I)
+        if status == 200 and m is None and \
+                re.search(rb'\r\ntransfer-encoding: *chunked', head, re.I):
+            self.chunked()
+            return
         if status != 200 or m is None:
             raise RuntimeError('unexpected response: %r' % head[:300])
         n = int(m.group(1))
         while len(self.buf) < n:
             self.more(n - len(self.buf))
         self.buf = self.buf[n:]
+
+    def chunked(self):
+        while True:
+            while b'\r\n' not in self.buf:
+                self.more()
+            line, self.buf = self.buf.split(b'\r\n', 1)
+            n = int(line.split(b';')[0], 16)
+            while len(self.buf) < n + 2:
+                self.more()
+            self.buf = self.buf[n + 2:]
+            if n == 0:
+                return
 
     def more(self, want=65536):
         data = self.sock.recv(max(want, 65536))
