@@ -41,7 +41,12 @@
  *   dp_body_fd() turns false, the consumer calls dp_body_read(): the
  *   source reads itself and reports the end or the failure with its own
  *   message.  While the consumer moves bytes itself, the source's idle
- *   timeout runs only between dp_body_fd_wait() and ready().
+ *   timeout runs only between dp_body_fd_wait() and ready().  A consumer
+ *   that asks dp_body_fd() before every dp_body_read() lets a source
+ *   stop after handing out its buffered bytes (data() took them all, no
+ *   eof()), so that the next dp_body_fd() can answer true; such a
+ *   consumer asks again after every read that delivered data (the
+ *   request body source does this, dp_http.h).
  * - dp_body_close() aborts a body the consumer no longer wants (client
  *   gone): the source releases everything (descriptors, backend
  *   connections) and calls no handler any more.

@@ -166,7 +166,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct dp_msgpack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, dp_msgpack_write);
-    msgpack_pack_map(&pk, 13);
+    msgpack_pack_map(&pk, 14);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
     pack_u64(&pk, "accepted", st->accepted);
@@ -179,6 +179,7 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
         pack_u64(&pk, classes[i], st->status_class[i]);
     pack_u64(&pk, "bytes_out", st->bytes_out);
     pack_u64(&pk, "bytes_spliced", st->bytes_spliced);
+    pack_u64(&pk, "request_bytes_spliced", st->request_bytes_spliced);
     dp_msgpack_key(&pk, "translation");
     msgpack_pack_map(&pk, 3);
     pack_u64(&pk, "requests", st->translation_requests);
@@ -410,6 +411,7 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
             st->status_class[i] = hs.status_class[i];
         st->bytes_out = hs.bytes_out;
         st->bytes_spliced = hs.bytes_spliced;
+        st->request_bytes_spliced = hs.request_bytes_spliced;
     }
     for (size_t i = 0; i < c->n_stocks; i++) {
         if (c->stocks[i] == NULL)

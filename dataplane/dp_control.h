@@ -229,6 +229,8 @@ struct dp_control_stats {
     uint64_t bytes_out;          /* HTTP bytes written */
     uint64_t bytes_spliced;      /* of those, body bytes moved with
                                     splice() (zero copy) */
+    uint64_t request_bytes_spliced;  /* request body bytes read from
+                                        clients with splice() */
     uint64_t translation_requests, translation_failures,
         translation_timeouts;
     uint64_t tcache_entries, tcache_hits, tcache_misses;

@@ -128,6 +128,11 @@ struct req_body {
     bool again;           /* dp_body_read() came during the pump */
     size_t pending;       /* chunked: data bytes at the front of conn->in */
     uint64_t received;    /* body bytes handed to the consumer */
+    bool fd_consumer;     /* the consumer asked for the descriptor
+                             (rbody_fd): once conn->in is used up, it
+                             takes the socket itself */
+    void (*fd_ready)(void *ctx);  /* dp_body_fd_wait(): call when the
+                                     socket is readable */
 };
 
 struct dp_conn {
@@ -772,7 +777,27 @@ conn_consume(struct dp_conn *conn, size_t n)
  * The body's bytes come from conn->in, which the socket refills.  For a
  * chunked body the decoder strips the framing in place: the data span it
  * finds stays at the front of conn->in (`pending` bytes) until the
- * consumer took it, so back-pressure never needs a copy. */
+ * consumer took it, so back-pressure never needs a copy.
+ *
+ * A Content-Length body on a plain connection also offers the socket
+ * itself (rbody_fd, the readable-descriptor fast path of dp_body.h):
+ * once the bytes that came with the head are handed over, a consumer
+ * that splices (the HTTP client towards a plain backend socket) reads
+ * the rest straight from the socket, at most body_in_left bytes, so
+ * that a pipelined request behind the body stays in the kernel.  Such a
+ * consumer asked for the descriptor before it read (fd_consumer): the
+ * pump then stops when conn->in is used up instead of refilling it, and
+ * the consumer asks again. */
+
+/* The socket may serve the rest of the body: a Content-Length body with
+ * bytes to come, nothing of it buffered, a plain connection. */
+static bool
+rbody_socket_ready(const struct dp_conn *conn, const struct req_body *rb)
+{
+    return !rb->is_chunked && conn->ssl == NULL && conn->tls == NULL &&
+           conn->in_len == 0 && conn->body_in_left > 0 &&
+           !conn->peer_closed;
+}
 
 
 static bool
@@ -791,6 +816,7 @@ rbody_end(struct dp_conn *conn, const char *why)
         return;
     conn->rbody = NULL;
     rb->want_input = false;
+    rb->fd_ready = NULL;
     if (conn->state == CONN_HANDLER)
         conn_stop_timer(conn);
     if (rb->pending > 0) {
@@ -929,6 +955,8 @@ rbody_pump(struct dp_conn *conn)
             }
             if (took < avail)
                 return;         /* back-pressure: the consumer reads again */
+            if (rb->fd_consumer && rbody_socket_ready(conn, rb))
+                return;         /* it asks for the socket next */
             continue;
         }
         /* conn->in holds no body bytes: read the socket. */
@@ -971,6 +999,7 @@ rbody_read(struct dp_body *body)
         return;
     }
     rb->pumping = true;
+    rb->fd_ready = NULL;
     for (;;) {
         rb->again = false;
         rb->want_input = false;
@@ -994,9 +1023,68 @@ rbody_close(struct dp_body *body)
         rbody_end(rb->conn, NULL);
 }
 
+/* The readable-descriptor fast path: the client socket, once nothing
+ * of the body is buffered ("100 Continue" goes out first). */
+static bool
+rbody_fd(struct dp_body *body, struct dp_body_fd *out)
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (conn->rbody != rb || rb->pumping)
+        return false;
+    rb->fd_consumer = true;
+    if (!rbody_socket_ready(conn, rb))
+        return false;
+    if (conn->expect_continue)
+        rbody_continue(conn);
+    /* the consumer reads from here on: stop reading for it */
+    rb->want_input = false;
+    rb->fd_ready = NULL;
+    if (conn->state == CONN_HANDLER)
+        conn_stop_timer(conn);
+    out->fd = conn->fd;
+    out->length = conn->body_in_left > INT64_MAX
+                      ? INT64_MAX : (int64_t)conn->body_in_left;
+    out->is_pipe = false;
+    return true;
+}
+
+static void
+rbody_fd_advance(struct dp_body *body, uint64_t n)
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (n > conn->body_in_left)
+        n = conn->body_in_left;
+    conn->body_in_left -= n;
+    rb->received += n;
+    rb->base.length = (int64_t)conn->body_in_left;
+    conn->server->stats.request_bytes_spliced += n;
+}
+
+/* The socket had nothing: watch it (with the body timeout while the
+ * handler waits) and call ready() from conn_poll_cb. */
+static void
+rbody_fd_wait(struct dp_body *body, void (*ready)(void *ctx))
+{
+    struct req_body *rb = (struct req_body *)body;
+    struct dp_conn *conn = rb->conn;
+    if (conn->rbody != rb)
+        return;
+    rb->fd_ready = ready;
+    rb->want_input = true;
+    if (conn->state == CONN_HANDLER)
+        conn_set_timer(conn, conn->server->settings.body_timeout_ms);
+    if (!conn->advancing)
+        conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+}
+
 static const struct dp_body_class rbody_class = {
     .name = "request body",
     .read = rbody_read,
+    .fd = rbody_fd,
+    .fd_advance = rbody_fd_advance,
+    .fd_wait = rbody_fd_wait,
     .close = rbody_close,
 };
 
@@ -2072,7 +2160,21 @@ conn_poll_cb(uv_poll_t *poll, int status, int events)
         conn->handler_input = true;
         conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
     }
-    if (rbody_wants_input(conn) && conn->maybe_readable) {
+    if (rbody_wants_input(conn) && conn->rbody->fd_ready != NULL) {
+        /* the consumer reads the socket itself (rbody_fd_wait) */
+        if (status < 0 || (events & (UV_READABLE | UV_DISCONNECT))) {
+            struct req_body *rb = conn->rbody;
+            void (*ready)(void *) = rb->fd_ready;
+            rb->fd_ready = NULL;
+            rb->want_input = false;
+            if (conn->state == CONN_HANDLER)
+                conn_stop_timer(conn);
+            ready(rb->base.ctx);
+            if (conn->state == CONN_CLOSED)
+                return;
+            conn_poll(conn, conn->want_write ? UV_WRITABLE : 0);
+        }
+    } else if (rbody_wants_input(conn) && conn->maybe_readable) {
         rbody_read(&conn->rbody->base);
         if (conn->state == CONN_CLOSED)
             return;

@@ -203,8 +203,11 @@ dp_request_error_headers(struct dp_request *req, unsigned status,
  * waits for one.  The handler may respond before the body is read; when
  * the response is complete (or the connection closes) while the source is
  * still open, its consumer gets error(), and the rest of the body is
- * drained (small Content-Length) or the connection closed.  The source
- * lives in req->pool.
+ * drained (small Content-Length) or the connection closed.  On a plain
+ * connection a Content-Length body offers the socket (dp_body_fd()) once
+ * the bytes read with the head are handed out, limited to the bytes the
+ * body still has; the bytes consumers take that way are counted in
+ * request_bytes_spliced.  The source lives in req->pool.
  */
 struct dp_body *
 dp_request_body(struct dp_request *req);
@@ -293,6 +296,9 @@ struct dp_http_stats {
     uint64_t accepted, requests, bytes_out;
     uint64_t bytes_spliced;           /* of bytes_out: body bytes moved
                                          with splice() (zero copy) */
+    uint64_t request_bytes_spliced;   /* request body bytes a consumer
+                                         took from client sockets with
+                                         splice() (dp_request_body) */
     uint64_t rejected;                /* closed at accept: REJECT_CLIENT */
     uint64_t status_class[6];         /* [1]..[5] = 1xx..5xx */
     unsigned connections;

@@ -12,6 +12,7 @@
  */
 #include "dp_http_client.h"
 
+#include "dp_splice.h"
 #include "dp_tls.h"
 #include "dp_tunnel.h"
 #include "h1_chunked.h"
@@ -36,6 +37,10 @@
 #define IN_CAP (64 * 1024)
 #define OUT_HIGH (64 * 1024)
 #define MAX_HEADERS 100
+/* Request body bytes spliced per writable event: a large upload then
+ * waits for the loop's next round like the server's sendfile() and
+ * splice() steps (fairness). */
+#define SPLICE_STEP (256 * 1024)
 
 struct hconn;
 
@@ -100,6 +105,11 @@ struct dp_http_op {
     size_t out_len, out_pos, out_cap;
     struct dp_body *req_body;
     bool req_chunked, req_done, in_send, send_failed;
+    struct dp_pipe pipe;                /* request body splice: socket ->
+                                           pipe -> backend socket; from
+                                           client->pipes, or -1 */
+    bool fd_off;                        /* the body's descriptor ended or
+                                           failed, or no pipe: read it */
 
     size_t head_start;
     enum h1_body_framing framing;
@@ -135,6 +145,8 @@ struct dp_http_client {
     struct dp_http_client_stats stats;
     uint8_t *spare_in;                  /* a released input buffer, kept
                                            for the next request */
+    struct dp_pipe_pool pipes;          /* for request bodies spliced
+                                           from a socket */
 };
 
 static void conn_poll_cb(uv_poll_t *poll, int status, int events);
@@ -162,6 +174,7 @@ client_maybe_free(struct dp_http_client *client)
     if (client->ssl_ctx != NULL)
         SSL_CTX_free(client->ssl_ctx);
     free(client->spare_in);
+    dp_pipe_pool_clear(&client->pipes);
     free(client);
 }
 
@@ -187,6 +200,7 @@ deferred_run(uv_timer_t *timer)
         unsigned status = op->fail_status;
         char msg[sizeof(op->fail_msg)];
         memcpy(msg, op->fail_msg, sizeof(msg));
+        dp_pipe_pool_put(&client->pipes, &op->pipe);
         free(op->out);
         free(op->nodes);
         free(op);
@@ -218,6 +232,7 @@ dp_http_client_new(uv_loop_t *loop,
     uv_timer_init(loop, &client->defer_timer);
     client->defer_timer.data = client;
     client->open_handles = 1;
+    dp_pipe_pool_init(&client->pipes, DP_PIPE_SIZE);
     return client;
 }
 
@@ -534,6 +549,7 @@ conn_new(struct dp_http_client *client, struct node *node, char *err,
 static void
 op_free(struct dp_http_op *op)
 {
+    dp_pipe_pool_put(&op->client->pipes, &op->pipe);   /* closed if full */
     free(op->out);
     free(op->nodes);
     free(op);
@@ -934,6 +950,82 @@ static const struct dp_body_handler req_body_handler = {
     req_body_data, req_body_eof, req_body_error,
 };
 
+/* ---- the request body's splice path ----
+ *
+ * A body of known length whose source offers a readable descriptor
+ * (dp_body_fd: the client socket of a plain connection, a backend socket
+ * or a WAS pipe of a filter's input) goes to a plain backend socket with
+ * splice(), through op->pipe when the source is a socket.  Bytes of
+ * op->out (the head, body bytes the source had buffered) leave first;
+ * bytes in the pipe leave before anything else is read. */
+
+enum send_splice {
+    SEND_COPY = 1,      /* no descriptor: read the body (op->out) */
+    SEND_AGAIN,         /* progress or a change: go on */
+    SEND_WAIT,          /* the backend socket or the source must wait */
+};
+
+/* The source's descriptor is readable again (dp_body_fd_wait). */
+static void
+op_req_body_ready(void *ctx)
+{
+    struct dp_http_op *op = ctx;
+    if (op->conn != NULL && op->state == OP_SENDING)
+        op_send(op);
+}
+
+static enum send_splice
+op_send_splice(struct dp_http_op *op)
+{
+    struct hconn *conn = op->conn;
+    struct dp_body_fd src;
+    bool have_src = false;
+    if (op->pipe.fill == 0) {
+        if (op->req_body == NULL || op->req_done || op->fd_off ||
+            op->req_chunked || conn->ssl != NULL ||
+            !dp_body_fd(op->req_body, &src))
+            return SEND_COPY;
+        if (!src.is_pipe && op->pipe.r < 0 &&
+            dp_pipe_pool_get(&op->client->pipes, &op->pipe) != 0) {
+            op->fd_off = true;          /* no pipe (EMFILE): copy */
+            return SEND_COPY;
+        }
+        have_src = true;
+    }
+    struct dp_splice_result r;
+    enum dp_splice_status st = dp_splice_step(
+        have_src ? src.fd : -1, have_src && src.is_pipe,
+        have_src ? src.length : 0, &op->pipe, conn->fd, SPLICE_STEP, &r);
+    if (r.in > 0)
+        dp_body_fd_advance(op->req_body, r.in);
+    if (r.out > 0)
+        uv_timer_start(&conn->timer, conn_timeout,
+                       op->client->opt.response_timeout_ms, 0);
+    switch (st) {
+    case DP_SPLICE_BUDGET:
+    case DP_SPLICE_DST_AGAIN:
+        conn_set_poll(conn, UV_READABLE | UV_WRITABLE);
+        return SEND_WAIT;
+    case DP_SPLICE_SRC_DONE:
+        return SEND_AGAIN;              /* the source says what comes next */
+    case DP_SPLICE_SRC_AGAIN:
+        /* READABLE stays: an early answer (413) ends the wait */
+        conn_set_poll(conn, UV_READABLE);
+        dp_body_fd_wait(op->req_body, op_req_body_ready);
+        return SEND_WAIT;
+    case DP_SPLICE_SRC_END:
+        /* end of file or an error before the body's end: the source
+         * reads itself and reports it with its own message */
+        op->fd_off = true;
+        return SEND_AGAIN;
+    case DP_SPLICE_DST_ERROR:
+        break;
+    }
+    /* as a failed send(): the backend may have answered already */
+    op->send_failed = true;
+    return SEND_AGAIN;
+}
+
 static void
 op_send(struct dp_http_op *op)
 {
@@ -967,6 +1059,11 @@ op_send(struct dp_http_op *op)
             op->state = OP_HEAD;
             return;
         }
+        enum send_splice sp = op_send_splice(op);
+        if (sp == SEND_WAIT || op->state == OP_DONE)
+            return;
+        if (sp == SEND_AGAIN)
+            continue;
         if (op->req_body == NULL || op->req_done)
             break;
         size_t before = op->out_len - op->out_pos;
@@ -987,6 +1084,7 @@ op_send(struct dp_http_op *op)
     }
     if (op->state == OP_SENDING)
         op->state = OP_HEAD;
+    dp_pipe_pool_put(&op->client->pipes, &op->pipe);    /* empty here */
     conn_set_poll(conn, UV_READABLE);
 }
 
@@ -1007,7 +1105,8 @@ op_finish(struct dp_http_op *op, bool reusable)
     uv_timer_stop(&conn->timer);
     op->conn = NULL;
     if (reusable && !conn->eof && conn->in_pos == conn->in_len &&
-        op->req_done && op->out_pos == op->out_len && !op->send_failed) {
+        op->req_done && op->out_pos == op->out_len && op->pipe.fill == 0 &&
+        !op->send_failed) {
         conn_release(conn);
     } else {
         struct node *node = conn->node;
@@ -1209,7 +1308,7 @@ op_response(struct dp_http_op *op, const struct h1_response_head *r)
     conn->in_pos = op->head_start + r->head_len;
     op->framing = r->framing;
     op->keep_alive = r->keep_alive;
-    if (!op->req_done || op->out_pos < op->out_len) {
+    if (!op->req_done || op->out_pos < op->out_len || op->pipe.fill > 0) {
         /* answered before the request was sent completely: the
          * connection's state is unclear, so it is not kept */
         op->keep_alive = false;
@@ -1221,6 +1320,7 @@ op_response(struct dp_http_op *op, const struct h1_response_head *r)
         op->req_done = true;
         op->out_pos = op->out_len;
     }
+    dp_pipe_pool_put(&op->client->pipes, &op->pipe);    /* closed if full */
     const struct dp_http_client_handler *handler = op->handler;
     void *ctx = op->ctx;
     if (r->framing == H1_BODY_NONE) {
@@ -1254,7 +1354,7 @@ op_upgrade(struct dp_http_op *op, const struct h1_response_head *r)
     struct hconn *conn = op->conn;
     struct node *node = conn->node;
     size_t used = op->head_start + r->head_len;
-    if (!op->req_done || op->out_pos < op->out_len) {
+    if (!op->req_done || op->out_pos < op->out_len || op->pipe.fill > 0) {
         op_fail(op, 502, "backend %s: 101 Switching Protocols before the "
                 "request was sent", node->name);
         return;
@@ -1482,6 +1582,8 @@ dp_http_client_request(struct dp_http_client *client,
     if (op == NULL)
         return NULL;
     memset(op, 0, OP_ZEROED);
+    op->client = client;
+    op->pipe.r = op->pipe.w = -1;
     op->fail_msg[0] = op->errors[0] = op->req_error[0] = '\0';
     op->nodes = calloc(n, sizeof(*op->nodes) + sizeof(bool));
     /* room for the head, its framing line and CRLF, and with a body for

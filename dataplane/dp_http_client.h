@@ -15,7 +15,12 @@
  *   Plain and TLS connections, and TLS ones per host and certificate,
  *   are pooled apart.  The request head goes out first, then the request body
  *   (Content-Length, or chunked when its length is unknown), read with
- *   back-pressure: at most 64 KiB of it are buffered.
+ *   back-pressure: at most 64 KiB of it are buffered.  A body of known
+ *   length whose source offers a readable descriptor (dp_body_fd(): the
+ *   client socket, a backend socket, a WAS pipe) goes to a plain
+ *   connection with splice(), through a pipe of the client's pool for a
+ *   socket, at most 256 KiB per writable event; a connection whose body
+ *   was not sent whole (early answer, failure) is not reused.
  * - The response head is parsed by h1_response_head (strict; a refused
  *   head is 502 naming the backend and the cause).  Interim 1xx heads
  *   are skipped; 101 is refused (502) unless the request asked for an

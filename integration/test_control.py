@@ -122,7 +122,8 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     d = portierd_factory([srv.address], config=control_config(sock))
     s0 = stats(ctl, sock)
     assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
-                       'bytes_out', 'bytes_spliced', 'translation',
+                       'bytes_out', 'bytes_spliced',
+                       'request_bytes_spliced', 'translation',
                        'translation_cache', 'file_cache', 'nfs_cache',
                        'http_cache', 'filter_cache', 'children'}
     assert s0['workers'] == 1

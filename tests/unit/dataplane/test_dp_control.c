@@ -90,6 +90,7 @@ test_stats_encode(void **state)
         .status_class = {0, 1, 100, 12, 6, 1},
         .bytes_out = 5000000000ull,
         .bytes_spliced = 4000000000ull,
+        .request_bytes_spliced = 3000000000ull,
         .translation_requests = 40,
         .translation_failures = 2,
         .translation_timeouts = 1,
@@ -131,12 +132,13 @@ test_stats_encode(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len - 4); /* exactly one object */
     const msgpack_object *m = &u.data;
-    assert_int_equal(m->via.map.size, 13);
+    assert_int_equal(m->via.map.size, 14);
     assert_int_equal(get_u64(m, "workers"), 1);
     assert_int_equal(get_u64(m, "connections"), 3);
     assert_int_equal(get_u64(m, "accepted"), 70);
     assert_int_equal(get_u64(m, "bytes_out"), 5000000000ull);
     assert_int_equal(get_u64(m, "bytes_spliced"), 4000000000ull);
+    assert_int_equal(get_u64(m, "request_bytes_spliced"), 3000000000ull);
     const msgpack_object *r = get(m, "requests");
     assert_non_null(r);
     assert_int_equal(get_u64(r, "total"), 120);

@@ -9,6 +9,9 @@
  *           resuming from a timer (back-pressure)
  *   /early  answer at once without reading the body
  *   /none   answer whether a body source exists ("none" or "body")
+ *   /fd     the same as /echo through the readable-descriptor fast path
+ *           (dp_body_fd): ask for the descriptor before every read and
+ *           recv() from it directly when offered, counting those bytes
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,7 +40,11 @@ struct reader {
     uint8_t *data;
     size_t len, cap;
     bool slow;
-    uv_timer_t timer;     /* /slow: resume reading */
+    uv_timer_t timer;     /* /slow, /fd: resume reading */
+    bool fd;              /* /fd */
+    bool fd_off;          /* the descriptor ended: read the source */
+    bool in_pull;         /* inside reader_pull() */
+    bool ended;           /* eof() or error() came */
 };
 
 static uv_loop_t loop;
@@ -48,6 +55,10 @@ static int listen_port;
 /* What the last body's consumer saw. */
 static char last_error[256];
 static unsigned n_errors, n_eofs;
+static uint64_t fd_bytes;       /* /fd: bytes taken from the descriptor */
+static unsigned n_fd_waits;     /* /fd: dp_body_fd_wait() calls */
+
+static void reader_pull(struct reader *r);
 
 static void
 reader_timer_closed(uv_handle_t *h)
@@ -69,16 +80,15 @@ static void
 reader_resume(uv_timer_t *t)
 {
     struct reader *r = t->data;
-    dp_body_read(r->body);
+    if (r->fd)
+        reader_pull(r);
+    else
+        dp_body_read(r->body);
 }
 
-static size_t
-reader_data(void *ctx, const uint8_t *data, size_t len)
+static void
+reader_append(struct reader *r, const uint8_t *data, size_t len)
 {
-    struct reader *r = ctx;
-    bool partial = r->slow && len > 1000;
-    if (partial)
-        len = 1000;
     if (r->len + len > r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 4096;
         while (cap < r->len + len)
@@ -89,9 +99,67 @@ reader_data(void *ctx, const uint8_t *data, size_t len)
     }
     memcpy(r->data + r->len, data, len);
     r->len += len;
+}
+
+static size_t
+reader_data(void *ctx, const uint8_t *data, size_t len)
+{
+    struct reader *r = ctx;
+    bool partial = r->slow && len > 1000;
     if (partial)
+        len = 1000;
+    reader_append(r, data, len);
+    /* /fd: data that came from the loop (not inside reader_pull) */
+    if (partial || (r->fd && !r->in_pull))
         uv_timer_start(&r->timer, reader_resume, 0, 0);
     return len;
+}
+
+/* The source's descriptor is readable (dp_body_fd_wait). */
+static void
+reader_fd_ready(void *ctx)
+{
+    reader_pull(ctx);
+}
+
+/* /fd: the descriptor when offered, else dp_body_read(); after a read
+ * that delivered data, the descriptor is asked for again. */
+static void
+reader_pull(struct reader *r)
+{
+    r->in_pull = true;
+    for (;;) {
+        struct dp_body_fd src;
+        if (!r->fd_off && dp_body_fd(r->body, &src)) {
+            assert_false(src.is_pipe);
+            assert_true(src.length > 0);
+            assert_int_equal(r->body->length, src.length);
+            uint8_t buf[8192];
+            size_t want = src.length < (int64_t)sizeof(buf)
+                              ? (size_t)src.length : sizeof(buf);
+            ssize_t n = recv(src.fd, buf, want, MSG_DONTWAIT);
+            if (n > 0) {
+                reader_append(r, buf, (size_t)n);
+                fd_bytes += (uint64_t)n;
+                dp_body_fd_advance(r->body, (uint64_t)n);
+                continue;
+            }
+            if (n < 0 && errno == EAGAIN) {
+                n_fd_waits++;
+                dp_body_fd_wait(r->body, reader_fd_ready);
+                break;
+            }
+            r->fd_off = true;   /* the source reports the end itself */
+            continue;
+        }
+        size_t before = r->len;
+        dp_body_read(r->body);
+        if (r->ended)
+            return;             /* r goes with its timer's close */
+        if (r->len == before)
+            break;              /* the source calls back */
+    }
+    r->in_pull = false;
 }
 
 static void
@@ -99,6 +167,7 @@ reader_eof(void *ctx)
 {
     struct reader *r = ctx;
     n_eofs++;
+    r->ended = true;
     uv_timer_stop(&r->timer);
     struct dp_response_headers h;
     dp_response_headers_init(&h, r->req->pool);
@@ -118,6 +187,7 @@ reader_error(void *ctx, int err, const char *msg)
     struct reader *r = ctx;
     (void)err;
     n_errors++;
+    r->ended = true;
     snprintf(last_error, sizeof(last_error), "%s", msg);
     uv_timer_stop(&r->timer);
     struct dp_request *req = r->req;
@@ -168,11 +238,15 @@ handler(struct dp_request *req, void *ctx)
     r->req = req;
     r->body = body;
     r->slow = strcmp(req->path, "/slow") == 0;
+    r->fd = strcmp(req->path, "/fd") == 0;
     uv_timer_init(&loop, &r->timer);
     r->timer.data = r;
     dp_request_set_abort(req, reader_abort, r);
     dp_body_set_handler(body, &reader_handler, r);
-    dp_body_read(body);
+    if (r->fd)
+        reader_pull(r);
+    else
+        dp_body_read(body);
 }
 
 /* ---- the client thread ---- */
@@ -292,6 +366,8 @@ run_client(client_fn fn)
 {
     last_error[0] = '\0';
     n_errors = n_eofs = 0;
+    fd_bytes = 0;
+    n_fd_waits = 0;
     client_script = fn;
     assert_int_equal(pthread_create(&client_thread, NULL, client_main,
                                     NULL), 0);
@@ -454,6 +530,98 @@ script_timeout(void)
     close(fd);
 }
 
+/* /fd: part of the body with the head (read from the buffer), the rest
+ * later (from the socket), and a request right behind the body. */
+#define FD_BIG (1024 * 1024 + 77)
+static uint8_t fd_big[FD_BIG];
+
+static void
+script_fd(void)
+{
+    for (size_t i = 0; i < FD_BIG; i++)
+        fd_big[i] = (uint8_t)(i * 13 + (i >> 11));
+    int fd = client_connect();
+    char head[128];
+    snprintf(head, sizeof(head), "POST /fd HTTP/1.1\r\nHost: x\r\n"
+             "Content-Length: %d\r\n\r\n", FD_BIG);
+    uint8_t first[1024];
+    size_t hn = strlen(head);
+    memcpy(first, head, hn);
+    memcpy(first + hn, fd_big, sizeof(first) - hn);
+    send_all(fd, first, sizeof(first));
+    usleep(50 * 1000);
+    send_all(fd, fd_big + (sizeof(first) - hn),
+             FD_BIG - (sizeof(first) - hn));
+    send_str(fd, "POST /fd HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                 "\r\nnext");
+    char *b;
+    size_t len;
+    assert_int_equal(read_response(fd, &b, &len), 200);
+    assert_int_equal(len, FD_BIG);
+    assert_memory_equal(b, fd_big, FD_BIG);
+    free(b);
+    expect_response(fd, 200, "next");
+    close(fd);
+}
+
+static void
+script_fd_chunked(void)
+{
+    int fd = client_connect();
+    send_str(fd, "POST /fd HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    usleep(50 * 1000);
+    send_str(fd, "6\r\n world\r\n0\r\n\r\n");
+    expect_response(fd, 200, "hello world");
+    close(fd);
+}
+
+static void
+script_fd_expect_continue(void)
+{
+    int fd = client_connect();
+    send_str(fd, "POST /fd HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                 "Expect: 100-continue\r\n\r\n");
+    char buf[64];
+    const char want[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    size_t n = 0;
+    while (n < sizeof(want) - 1) {
+        ssize_t r = recv(fd, buf + n, sizeof(want) - 1 - n, 0);
+        assert_true(r > 0);
+        n += (size_t)r;
+    }
+    assert_memory_equal(buf, want, sizeof(want) - 1);
+    send_str(fd, "data");
+    expect_response(fd, 200, "data");
+    close(fd);
+}
+
+static void
+script_fd_premature_close(void)
+{
+    int fd = client_connect();
+    send_str(fd, "POST /fd HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                 "\r\n0123456789");
+    usleep(50 * 1000);
+    send_str(fd, "abcdefghij");
+    usleep(50 * 1000);
+    shutdown(fd, SHUT_WR);
+    assert_true(peer_closed(fd));
+    close(fd);
+}
+
+static void
+script_fd_timeout(void)
+{
+    int fd = client_connect();
+    send_str(fd, "POST /fd HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                 "\r\n");
+    usleep(50 * 1000);
+    send_str(fd, "012");
+    assert_true(peer_closed(fd));   /* closed by the body timeout */
+    close(fd);
+}
+
 /* ---- fixtures and tests ---- */
 
 static int
@@ -583,6 +751,71 @@ test_timeout(void **state)
                                     "request body was read");
 }
 
+static uint64_t
+spliced_stat(void)
+{
+    struct dp_http_stats st;
+    dp_http_server_stats(server, &st);
+    return st.request_bytes_spliced;
+}
+
+static void
+test_fd(void **state)
+{
+    (void)state;
+    run_client(script_fd);
+    assert_int_equal(n_eofs, 2);
+    assert_int_equal(n_errors, 0);
+    /* the bytes after the first send came from the socket (some of them
+     * may have been read with the head's buffer), "next" never did: it
+     * came in the same segment as the second head */
+    assert_true(fd_bytes >= FD_BIG - 16 * 1024);
+    assert_true(fd_bytes <= FD_BIG);
+    assert_true(n_fd_waits >= 1);
+    assert_int_equal(spliced_stat(), fd_bytes);
+}
+
+static void
+test_fd_chunked(void **state)
+{
+    (void)state;
+    run_client(script_fd_chunked);
+    assert_int_equal(n_eofs, 1);
+    assert_int_equal(fd_bytes, 0);
+    assert_int_equal(spliced_stat(), 0);
+}
+
+static void
+test_fd_expect_continue(void **state)
+{
+    (void)state;
+    run_client(script_fd_expect_continue);
+    assert_int_equal(n_eofs, 1);
+    assert_int_equal(fd_bytes, 4);
+    assert_int_equal(spliced_stat(), 4);
+}
+
+static void
+test_fd_premature_close(void **state)
+{
+    (void)state;
+    run_client(script_fd_premature_close);
+    assert_int_equal(n_errors, 1);
+    assert_string_equal(last_error, "connection closed after 20 body bytes");
+    assert_int_equal(fd_bytes, 10);
+}
+
+static void
+test_fd_timeout(void **state)
+{
+    (void)state;
+    run_client(script_fd_timeout);
+    assert_int_equal(n_errors, 1);
+    assert_string_equal(last_error, "the connection closed before the "
+                                    "request body was read");
+    assert_int_equal(fd_bytes, 3);
+}
+
 int
 main(void)
 {
@@ -600,6 +833,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_chunk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_chunked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_expect_continue, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fd_premature_close, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fd_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

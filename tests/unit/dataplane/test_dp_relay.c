@@ -54,6 +54,7 @@ worker_map(struct pr_buf *out, uint64_t base)
         .status_class = {0, 0, 90 * base, 0, 10 * base, 0},
         .bytes_out = 1000 * base,
         .bytes_spliced = 600 * base,
+        .request_bytes_spliced = 300 * base,
         .translation_requests = base + 1,
         .tcache_entries = base + 2,
         .tcache_hits = 5 * base,
@@ -110,6 +111,7 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(m, "accepted"), 80);
     assert_int_equal(get_u64(m, "bytes_out"), 8000);
     assert_int_equal(get_u64(m, "bytes_spliced"), 4800);
+    assert_int_equal(get_u64(m, "request_bytes_spliced"), 2400);
     assert_int_equal(get_u64(get(m, "requests"), "total"), 800);
     assert_int_equal(get_u64(get(m, "requests"), "2xx"), 720);
     assert_int_equal(get_u64(get(m, "requests"), "4xx"), 80);
@@ -122,7 +124,7 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(get(m, "children"), "total"), 24);
     assert_int_equal(get_u64(get(m, "children"), "fastcgi"), 16);
     /* The keys keep the workers' order, ours come last. */
-    assert_int_equal(m->via.map.size, 13 + 2);
+    assert_int_equal(m->via.map.size, 14 + 2);
     assert_int_equal(m->via.map.ptr[0].key.via.str.size, 7); /* workers */
     /* Per worker: pid first, no "workers" key, its own numbers. */
     const msgpack_object *pw = get(m, "per_worker");
