@@ -800,12 +800,29 @@ was_app_output_begin(struct was_app *app)
 int
 was_app_write(struct was_app *app, const void *data, size_t n)
 {
-    if (was_app_output_begin(app) != 0)
+    if (app->broken)
         return -1;
-    if (app->out_length >= 0 && n > (uint64_t)app->out_length - app->sent)
+    if (app->in_request && app->out_length >= 0 &&
+        n > (uint64_t)app->out_length - app->sent)
         return fail(app, "%zu more bytes exceed the announced length %lld",
                     n, (long long)app->out_length);
     const uint8_t *p = data;
+    if (app->out == OUT_NONE && app->in_request && !app->stopped &&
+        n > 0 && (app->status == 0 || !no_body_status(app->status))) {
+        /* The first bytes go into the pipe before the head: when the
+         * container reads DATA they are there, and it does not wait for
+         * the pipe.  Never more than the pipe takes now (a container
+         * reads the pipe only after DATA). */
+        ssize_t w = write(app->output, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            app->sent += (uint64_t)w;
+            app->unchecked += (uint64_t)w;
+        }
+    }
+    if (was_app_output_begin(app) != 0)
+        return -1;
     while (n > 0) {
         if (app->unchecked >= CONTROL_CHECK) {
             app->unchecked = 0;

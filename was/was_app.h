@@ -19,8 +19,11 @@
  *   write() for as much as the pipe takes; the control socket is looked
  *   at when the pipe is full and after every 256 KiB written, so a STOP
  *   ends a long body within that much, without a system call per
- *   was_app_write().  As for any pipe, a write after the container
- *   closed its end raises SIGPIPE unless the application ignores it.
+ *   was_app_write().  The first write of a body puts what the pipe
+ *   takes at once into it before the head (STATUS ... DATA) goes out,
+ *   so the container finds the first bytes there.  As for any pipe, a
+ *   write after the container closed its end raises SIGPIPE unless the
+ *   application ignores it.
  * - The connection stays in step: when a request ends, the unread rest of
  *   its body is discarded (STOP, then the pipe drained up to LENGTH or
  *   PREMATURE), and a response body is finished with LENGTH or cut with
