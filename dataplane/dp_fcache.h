@@ -4,8 +4,8 @@
  * per validity period instead of once per request.
  *
  * Promises:
- * - dp_fcache_open() gives a descriptor, its struct stat and its xattrs
- *   (dp_file_meta) for `path`, valid until `pool` is reset or freed; the
+ * - dp_fcache_open() gives a descriptor, its struct stat, its xattrs and
+ *   (usually) its dp_file_meta for `path`, valid until `pool` is reset or freed; the
  *   caller never closes the descriptor.  With `beneath` the path is
  *   opened with openat2() RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS below
  *   that directory (-EXDEV when it would leave it).
@@ -45,6 +45,13 @@ struct dp_fcache_file {
      * made (NULL when not kept, e.g. the cache is off or the file is
      * larger); st_size bytes. */
     const uint8_t *data;
+    /* The response metadata of a regular file, built when the entry was
+     * made without a translation's CONTENT_TYPE (the caller applies its
+     * own with dp_file_meta_set_content_type()); NULL when not kept:
+     * the cache is off, or the mtime was later than the clock then (so
+     * Last-Modified depends on the time of the request).  Kept, it is
+     * what dp_file_meta_build() would give at any later time. */
+    const struct dp_file_meta *meta;
 };
 
 /** Returns 0 and *out, or -errno (open()/openat2()/fstat()). */

@@ -294,6 +294,7 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
     struct dp_file_found f = {
         .st = &cf->st,
         .xattrs = &cf->xattrs,
+        .meta = cf->meta,
         .content_type = address->content_type,
         .encoding = encoding,
         .path = path,
@@ -306,6 +307,37 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
 
 oom:
     dp_request_error(req, 500, "out of memory");
+}
+
+/* The request headers dp_file_answer() reads (the first of each name,
+ * as dp_request_header() gives it), found in one pass: most requests
+ * have none of them, and six lookups cost more than the pass. */
+struct file_headers {
+    const char *ims, *ius, *im, *inm, *range, *if_range;
+};
+
+static void
+file_headers_find(const struct dp_request *req, struct file_headers *fh)
+{
+    static const char *const names[] = {
+        "If-Modified-Since", "If-Unmodified-Since", "If-Match",
+        "If-None-Match", "Range", "If-Range",
+    };
+    const char **slots[] = {
+        &fh->ims, &fh->ius, &fh->im, &fh->inm, &fh->range, &fh->if_range,
+    };
+    memset(fh, 0, sizeof(*fh));
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *n = req->headers[i].name;
+        char c = (char)(n[0] | 0x20);
+        if (c != 'i' && c != 'r')
+            continue;
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (*slots[k] == NULL && strcasecmp(n, names[k]) == 0) {
+                *slots[k] = req->headers[i].value;
+                break;
+            }
+    }
 }
 
 void
@@ -324,17 +356,23 @@ dp_file_answer(struct dp_request *req, unsigned status,
     time_t now = time(NULL);
     struct dp_file_meta meta;
     const char *ct = f->content_type;
-    dp_file_meta_build(&meta, stp, f->xattrs, ct,
-                       ct != NULL ? strlen(ct) : 0, now);
+    if (f->meta != NULL)
+        meta = *f->meta;
+    else
+        dp_file_meta_build(&meta, stp, f->xattrs, NULL, 0, now);
+    dp_file_meta_set_content_type(&meta, f->xattrs, ct,
+                                  ct != NULL ? strlen(ct) : 0);
     struct dp_validators v;
     dp_file_meta_validators(&meta, &v);
 
     /* Headers every answer below carries. */
     char buf[DP_CACHE_CONTROL_SIZE];
-    if (header(h, "ETag", meta.etag) != 0)
+    if (dp_response_header_n(h, "ETag", 4, meta.etag, meta.etag_len) != 0)
         goto oom;
     if (meta.has_last_modified &&
-        header(h, "Last-Modified", meta.last_modified_text) != 0)
+        dp_response_header_n(h, "Last-Modified", 13,
+                             meta.last_modified_text,
+                             DP_HTTP_DATE_LEN) != 0)
         goto oom;
     if (dp_file_meta_cache_control(&meta, buf, sizeof(buf)) > 0) {
         char expires[DP_HTTP_DATE_SIZE];
@@ -345,10 +383,9 @@ dp_file_answer(struct dp_request *req, unsigned status,
             goto oom;
     }
 
-    const char *ims = dp_request_header(req, "If-Modified-Since");
-    const char *ius = dp_request_header(req, "If-Unmodified-Since");
-    const char *im = dp_request_header(req, "If-Match");
-    const char *inm = dp_request_header(req, "If-None-Match");
+    struct file_headers fh;
+    file_headers_find(req, &fh);
+    const char *ims = fh.ims, *ius = fh.ius, *im = fh.im, *inm = fh.inm;
     struct dp_cond_headers ch = {
         .if_match = im, .if_match_len = im ? strlen(im) : 0,
         .if_none_match = inm, .if_none_match_len = inm ? strlen(inm) : 0,
@@ -371,16 +408,14 @@ dp_file_answer(struct dp_request *req, unsigned status,
         }
     }
 
-    const char *type = dp_pool_strndup(req->pool, meta.content_type,
-                                       meta.content_type_len);
-    if (type == NULL || header(h, "Content-Type", type) != 0)
+    if (dp_response_header_n(h, "Content-Type", 12, meta.content_type,
+                             meta.content_type_len) != 0)
         goto oom;
     if ((status == 0 || status == 200) &&
         header(h, "Accept-Ranges", "bytes") != 0)
         goto oom;
 
-    const char *range = dp_request_header(req, "Range");
-    const char *if_range = dp_request_header(req, "If-Range");
+    const char *range = fh.range, *if_range = fh.if_range;
     uint64_t size = (uint64_t)stp->st_size;
     if ((status == 0 || status == 200) &&
         dp_range_wanted(method, range != NULL, if_range,

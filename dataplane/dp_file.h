@@ -46,6 +46,9 @@ dp_file_serve(struct dp_request *req, const struct tp_address *address,
 struct dp_file_found {
     const struct stat *st;            /* st_dev, st_ino, st_size, st_mtim */
     const struct dp_file_xattrs *xattrs;  /* NULL: none */
+    /** Metadata built before from st and xattrs with no content type
+     *  (dp_fcache_file.meta), or NULL: built per request. */
+    const struct dp_file_meta *meta;
     const char *content_type;         /* the translation's, or NULL */
     const char *encoding;             /* "gzip"/"br" variant, or NULL */
     const char *path;                 /* for messages */

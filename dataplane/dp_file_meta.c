@@ -270,6 +270,20 @@ dp_file_meta_build(struct dp_file_meta *m, const struct stat *st,
         m->last_modified = lm;
     }
 
+    dp_file_meta_set_content_type(m, x, content_type, content_type_len);
+
+    if (x != NULL && x->has_max_age) {
+        m->has_max_age = true;
+        m->max_age = x->max_age;
+    }
+}
+
+void
+dp_file_meta_set_content_type(struct dp_file_meta *m,
+                              const struct dp_file_xattrs *x,
+                              const char *content_type,
+                              size_t content_type_len)
+{
     if (content_type != NULL && content_type_len > 0 &&
         h1_is_field_value(content_type, content_type_len)) {
         m->content_type = content_type;
@@ -280,11 +294,6 @@ dp_file_meta_build(struct dp_file_meta *m, const struct stat *st,
     } else {
         m->content_type = DP_DEFAULT_CONTENT_TYPE;
         m->content_type_len = sizeof(DP_DEFAULT_CONTENT_TYPE) - 1;
-    }
-
-    if (x != NULL && x->has_max_age) {
-        m->has_max_age = true;
-        m->max_age = x->max_age;
     }
 }
 

@@ -139,6 +139,18 @@ dp_file_meta_build(struct dp_file_meta *m, const struct stat *st,
                    const struct dp_file_xattrs *x, const char *content_type,
                    size_t content_type_len, time_t now);
 
+/**
+ * Set only the Content-Type of `m` as dp_file_meta_build() chooses it
+ * (the translation's `content_type`, then x's, then the default), so
+ * that metadata built once per file serves requests with different
+ * translations.
+ */
+void
+dp_file_meta_set_content_type(struct dp_file_meta *m,
+                              const struct dp_file_xattrs *x,
+                              const char *content_type,
+                              size_t content_type_len);
+
 /** The validators of `m`, for dp_conditional (borrowing m's ETag). */
 void
 dp_file_meta_validators(const struct dp_file_meta *m,

@@ -41,6 +41,10 @@
  * waits for the loop's next round like the server's sendfile() and
  * splice() steps (fairness). */
 #define SPLICE_STEP (256 * 1024)
+/* Copied request-body bytes sent in one turn before the connection waits
+ * for its next writable event, so one fast upload does not hold the
+ * worker (the splice path's SPLICE_STEP does the same). */
+#define SEND_BUDGET (256 * 1024)
 
 struct hconn;
 
@@ -1030,6 +1034,7 @@ static void
 op_send(struct dp_http_op *op)
 {
     struct hconn *conn = op->conn;
+    size_t sent = 0;
     for (;;) {
         while (op->out_pos < op->out_len && !op->send_failed) {
             ssize_t n = conn_send(conn, op->out + op->out_pos,
@@ -1045,6 +1050,7 @@ op_send(struct dp_http_op *op)
                 break;
             }
             op->out_pos += (size_t)n;
+            sent += (size_t)n;
             uv_timer_start(&conn->timer, conn_timeout,
                            op->client->opt.response_timeout_ms, 0);
         }
@@ -1066,6 +1072,11 @@ op_send(struct dp_http_op *op)
             continue;
         if (op->req_body == NULL || op->req_done)
             break;
+        if (sent >= SEND_BUDGET) {
+            /* the rest on the next writable event */
+            conn_set_poll(conn, UV_READABLE | UV_WRITABLE);
+            return;
+        }
         size_t before = op->out_len - op->out_pos;
         op->in_send = true;
         dp_body_read(op->req_body);

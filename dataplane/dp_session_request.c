@@ -89,7 +89,15 @@ dp_session_request_over_tls(const struct dp_request *req)
 static const char *
 lower_host(struct dp_pool *pool, const char *host)
 {
-    char *s = dp_pool_strdup(pool, host != NULL ? host : "");
+    if (host == NULL)
+        return "";
+    /* usually lower case already: the request's own copy then */
+    const char *c = host;
+    while (*c != '\0' && !(*c >= 'A' && *c <= 'Z'))
+        c++;
+    if (*c == '\0')
+        return host;
+    char *s = dp_pool_strdup(pool, host);
     for (char *p = s; p != NULL && *p != '\0'; p++)
         *p = (char)tolower((unsigned char)*p);
     return s;
@@ -113,7 +121,8 @@ dp_session_request_begin(struct dp_session_request *sr,
     if (sr->cookie_name == NULL)
         return;
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcasecmp(req->headers[i].name, "Cookie") != 0)
+        const char *hn = req->headers[i].name;
+        if ((hn[0] | 0x20) != 'c' || strcasecmp(hn, "Cookie") != 0)
             continue;
         struct pr_slice v;
         struct dp_session_id id;

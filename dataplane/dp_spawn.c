@@ -1,5 +1,5 @@
 /*
- * dp_spawn: fork/exec, the spawn policy, reaping, killing and the
+ * dp_spawn: clone/exec, the spawn policy, reaping, killing and the
  * children's stderr.  See dp_spawn.h.
  */
 #include "dp_spawn.h"
@@ -9,11 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -281,9 +284,8 @@ struct dp_child {
     uv_timer_t timer;                 /* grace periods */
     bool timer_open;
     int kill_stage;                   /* 0 none, 1 TERM sent, 2 KILL sent */
-    /* the exec report: a failure between fork and exec (the worker
-     * never waits for the child to reach execve) */
-    int exec_fd;
+    /* a failure between clone and execve (known when dp_spawn()
+     * returns) */
     char *start_error;
     /* stderr to the log */
     int err_fd;
@@ -296,8 +298,17 @@ struct dp_child {
 /* /dev/null, opened once per worker (read and write). */
 static int null_fd = -1;
 
+/* The stack the child runs on until execve(): one per worker, reused
+ * (CLONE_VFORK: one child at a time is before execve()).  A guard page
+ * below it. */
+#define CHILD_STACK_SIZE (64 * 1024)
+static void *child_stack;
+static long page_size;
+
 static struct {
     uv_loop_t *loop;
+    pid_t self;                       /* the worker */
+    long open_max;
     uv_signal_t sigchld;
     bool started, stopping;
     struct dp_spawn_policy policy;
@@ -420,36 +431,9 @@ on_err_readable(uv_poll_t *h, int status, int events)
         err_close(c);
 }
 
-static const char *step_name(int step);
-
-/* Read the exec report if it is there; close it at EOF or once read. */
-static void
-exec_report(struct dp_child *c)
-{
-    if (c->exec_fd < 0)
-        return;
-    int msg[2];
-    ssize_t n;
-    do
-        n = read(c->exec_fd, msg, sizeof(msg));
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return;
-    if (n == (ssize_t)sizeof(msg)) {
-        char text[400];
-        snprintf(text, sizeof(text), "cannot start %s: %s: %s", c->name,
-                 step_name(msg[0]), strerror(msg[1]));
-        c->start_error = strdup(text);
-        log_line(c, text, strlen(text));
-    }
-    close(c->exec_fd);
-    c->exec_fd = -1;
-}
-
 const char *
 dp_child_start_error(struct dp_child *c)
 {
-    exec_report(c);
     return c->start_error;
 }
 
@@ -540,7 +524,6 @@ reaped(struct dp_child *c, int status)
     c->exited = true;
     running_changed(-1);
     timer_stop(c);
-    exec_report(c);
     if (c->err_fd >= 0) {
         err_drain(c);
         err_close(c);
@@ -550,7 +533,7 @@ reaped(struct dp_child *c, int status)
                                         WTERMSIG(status) == SIGKILL);
     char msg[120];
     if (c->start_error != NULL) {
-        /* logged when it was read */
+        /* logged by dp_spawn() */
     } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         int n = snprintf(msg, sizeof(msg), "exited with status %d",
                          WEXITSTATUS(status));
@@ -605,6 +588,10 @@ dp_spawn_init(uv_loop_t *loop, const struct dp_spawn_policy *policy)
 {
     memset(&sp, 0, sizeof(sp));
     sp.loop = loop;
+    sp.self = getpid();
+    sp.open_max = sysconf(_SC_OPEN_MAX);
+    if (sp.open_max <= 0 || sp.open_max > 65536)
+        sp.open_max = 65536;
     if (policy != NULL) {
         sp.policy = *policy;
         size_t nu = policy->n_users, ng = policy->n_groups;
@@ -662,6 +649,10 @@ dp_spawn_fini(void)
         close(null_fd);
         null_fd = -1;
     }
+    if (child_stack != NULL) {
+        munmap(child_stack, CHILD_STACK_SIZE + (size_t)page_size);
+        child_stack = NULL;
+    }
     free(sp.users);
     free(sp.groups);
     sp.started = false;
@@ -707,9 +698,9 @@ dp_child_bind_pool(struct dp_child *c, struct dp_pool *pool)
     return 0;
 }
 
-/* ---- fork and exec ---- */
+/* ---- clone and exec ---- */
 
-/* What the child reports through the exec pipe when a step fails. */
+/* What the child reports in the plan when a step fails. */
 enum {
     STEP_DUP = 1, STEP_RLIMIT, STEP_GROUPS, STEP_SETGID, STEP_SETUID,
     STEP_CHDIR, STEP_STDERR, STEP_PRCTL, STEP_EXEC,
@@ -732,136 +723,150 @@ step_name(int step)
     }
 }
 
-static void __attribute__((noreturn))
-child_fail(int pipe_fd, int step)
-{
-    int msg[2] = { step, errno };
-    ssize_t n = write(pipe_fd, msg, sizeof(msg));
-    (void)n;
-    _exit(127);
-}
-
-/* Place fds[i] at target i (0, 1, 2, 3 ...), whatever numbers they have
- * now: first move them all above the targets. */
-static int
-place_fds(int *fds, size_t n, int *pipe_fd)
-{
-    int floor = (int)n + 3;
-    for (size_t i = 0; i < n; i++) {
-        if (fds[i] < 0)
-            continue;
-        int nfd = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
-        if (nfd < 0)
-            return -1;
-        fds[i] = nfd;
-    }
-    int np = fcntl(*pipe_fd, F_DUPFD_CLOEXEC, floor);
-    if (np < 0)
-        return -1;
-    *pipe_fd = np;
-    for (size_t i = 0; i < n; i++) {
-        if (fds[i] < 0)
-            continue;
-        if (dup2(fds[i], (int)i) < 0)
-            return -1;
-    }
-    return 0;
-}
-
+/* Everything the child does between clone() and execve(), decided by
+ * the worker beforehand.  The child writes only fail_step and
+ * fail_errno (the worker reads them once clone() returned).  Valgrind
+ * turns such a clone into a fork(): under it a failure before execve()
+ * shows only as the exit status 127. */
 struct exec_plan {
-    const struct dp_spawn_options *o;
+    const char *path;
+    char *const *argv;
+    char *const *envp;
     struct dp_spawn_identity id;
-    struct rlimit_set rl;
+    bool root;                        /* the worker's euid is 0 */
+    size_t n_rl;
+    int rl_resource[MAX_RLIMITS];
+    struct rlimit rl[MAX_RLIMITS];    /* the final soft and hard limits */
     int umask;
     const char *chdir;
     const char *stderr_path;
     bool no_new_privs;
     int fds[3 + DP_SPAWN_MAX_EXTRA_FDS];   /* what goes to 0, 1, 2, 3... */
     size_t n_fds;
+    bool fds_high;                    /* every fds[i] >= n_fds */
+    long open_max;                    /* for the close() fallback */
     pid_t parent;
+    int fail_step, fail_errno;        /* written by the child */
 };
 
-static void __attribute__((noreturn))
-child_main(const struct exec_plan *p, int pipe_fd)
+/* The child (CLONE_VM | CLONE_VFORK) shares the worker's memory while
+ * the worker's thread waits, so until execve() it makes raw system
+ * calls only: no glibc wrapper that keeps process-wide state (in a
+ * process with threads, setuid() and friends take a lock and signal
+ * every thread glibc knows of: the worker's, whose lock a pool thread
+ * may hold at that moment), no malloc, no sanitizer interceptor or
+ * instrumentation (this code runs on a stack they do not know).  errno,
+ * which syscall() sets, is the waiting thread's: harmless. */
+#define CHILD_CODE __attribute__((no_sanitize_address, noinline))
+
+static long CHILD_CODE
+sys(long nr, long a, long b, long c, long d)
 {
+    return syscall(nr, a, b, c, d);
+}
+
+static void __attribute__((noreturn)) CHILD_CODE
+child_fail(struct exec_plan *p, int step)
+{
+    p->fail_step = step;
+    p->fail_errno = errno;
+    for (;;)
+        sys(SYS_exit_group, 127, 0, 0, 0);
+}
+
+/* Place fds[i] at target i (0, 1, 2, 3 ...).  The usual case (all of
+ * them above the targets) needs one dup3() each; otherwise they are
+ * first moved above the targets.  dup3() leaves close-on-exec off. */
+static int CHILD_CODE
+place_fds(const struct exec_plan *p)
+{
+    const int *fds = p->fds;
+    size_t n = p->n_fds;
+    int moved[3 + DP_SPAWN_MAX_EXTRA_FDS];
+    if (!p->fds_high) {
+        for (size_t i = 0; i < n; i++) {
+            long nfd = sys(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC, (long)n, 0);
+            if (nfd < 0)
+                return -1;
+            moved[i] = (int)nfd;
+        }
+        fds = moved;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (sys(SYS_dup3, fds[i], (long)i, 0, 0) < 0)
+            return -1;
+    return 0;
+}
+
+static int __attribute__((noreturn)) CHILD_CODE
+child_main(void *arg)
+{
+    struct exec_plan *p = arg;
     /* execve() resets caught signals; ignored ones stay ignored, so
      * those a server commonly ignores or catches (libuv's watchers) go
      * back to their defaults before the mask (all blocked by the
-     * parent around fork) is cleared. */
-    static const int ignored[] = {
+     * parent around clone) is cleared.  An all-zero kernel sigaction is
+     * SIG_DFL with no flags and an empty mask on every architecture. */
+    static const int reset[] = {
         SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1,
         SIGUSR2, SIGALRM, SIGXFSZ, SIGTTIN, SIGTTOU, SIGTSTP,
     };
-    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
-        signal(ignored[i], SIG_DFL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    setpgid(0, 0);
+    unsigned long dfl[4] = { 0, 0, 0, 0 };
+    for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+        sys(SYS_rt_sigaction, reset[i], (long)dfl, 0, 8);
+    unsigned long none = 0;
+    sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, 8);
+    sys(SYS_setpgid, 0, 0, 0, 0);
 
-    int fds[3 + DP_SPAWN_MAX_EXTRA_FDS];
-    memcpy(fds, p->fds, sizeof(fds));
-    if (place_fds(fds, p->n_fds, &pipe_fd) != 0)
-        child_fail(pipe_fd, STEP_DUP);
+    if (place_fds(p) != 0)
+        child_fail(p, STEP_DUP);
     /* Everything else goes: descriptors of the worker are none of the
-     * child's business (the pipe is close-on-exec). */
-    for (size_t i = 0; i < p->n_fds; i++)
-        if (fds[i] >= 0 && fds[i] != (int)i)
-            close(fds[i]);
-    if (syscall(SYS_close_range, (unsigned)p->n_fds,
-                (unsigned)pipe_fd - 1, 0) != 0 ||
-        syscall(SYS_close_range, (unsigned)pipe_fd + 1, ~0u, 0) != 0) {
-        for (int fd = (int)p->n_fds; fd < 65536; fd++)
-            if (fd != pipe_fd)
-                close(fd);
-    }
+     * child's business (they are close-on-exec anyway). */
+    if (sys(SYS_close_range, (long)p->n_fds, ~0u, 0, 0) != 0)
+        for (long fd = (long)p->n_fds; fd < p->open_max; fd++)
+            sys(SYS_close, fd, 0, 0, 0);
 
-    for (size_t i = 0; i < p->rl.n; i++) {
-        struct rlimit r;
-        if (getrlimit(p->rl.resource[i], &r) != 0)
-            child_fail(pipe_fd, STEP_RLIMIT);
-        if (p->rl.soft[i])
-            r.rlim_cur = p->rl.value[i];
-        if (p->rl.hard[i])
-            r.rlim_max = p->rl.value[i];
-        if (r.rlim_cur > r.rlim_max)
-            r.rlim_cur = r.rlim_max;
-        if (setrlimit(p->rl.resource[i], &r) != 0)
-            child_fail(pipe_fd, STEP_RLIMIT);
-    }
+    for (size_t i = 0; i < p->n_rl; i++)
+        if (sys(SYS_prlimit64, 0, p->rl_resource[i], (long)&p->rl[i],
+                0) != 0)
+            child_fail(p, STEP_RLIMIT);
     if (p->umask >= 0)
-        umask((mode_t)p->umask);
+        sys(SYS_umask, p->umask, 0, 0, 0);
     if (p->id.change) {
-        if (setgroups(p->id.n_groups, p->id.groups) != 0 && geteuid() == 0)
-            child_fail(pipe_fd, STEP_GROUPS);
-        if (setresgid(p->id.gid, p->id.gid, p->id.gid) != 0)
-            child_fail(pipe_fd, STEP_SETGID);
-        if (setresuid(p->id.uid, p->id.uid, p->id.uid) != 0)
-            child_fail(pipe_fd, STEP_SETUID);
+        if (sys(SYS_setgroups, (long)p->id.n_groups, (long)p->id.groups,
+                0, 0) != 0 && p->root)
+            child_fail(p, STEP_GROUPS);
+        if (sys(SYS_setresgid, p->id.gid, p->id.gid, p->id.gid, 0) != 0)
+            child_fail(p, STEP_SETGID);
+        if (sys(SYS_setresuid, p->id.uid, p->id.uid, p->id.uid, 0) != 0)
+            child_fail(p, STEP_SETUID);
     }
     /* After the user switch (which clears it): die with the worker. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-        child_fail(pipe_fd, STEP_PRCTL);
-    if (getppid() != p->parent)
-        _exit(127);
-    if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        child_fail(pipe_fd, STEP_PRCTL);
+    if (sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0) != 0)
+        child_fail(p, STEP_PRCTL);
+    if (sys(SYS_getppid, 0, 0, 0, 0) != p->parent)
+        for (;;)
+            sys(SYS_exit_group, 127, 0, 0, 0);
+    if (p->no_new_privs &&
+        sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0) != 0)
+        child_fail(p, STEP_PRCTL);
     if (p->stderr_path != NULL) {
         /* O_NONBLOCK: a FIFO without a reader fails instead of
-         * blocking the worker that waits for the exec report */
-        int fd = open(p->stderr_path, O_WRONLY | O_APPEND | O_CREAT |
-                      O_NOCTTY | O_NONBLOCK, 0600);
+         * blocking the worker that waits for execve() */
+        long fd = sys(SYS_openat, AT_FDCWD, (long)p->stderr_path,
+                      O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY |
+                      O_NONBLOCK, 0600);
         if (fd >= 0)
-            fcntl(fd, F_SETFL, O_APPEND);
-        if (fd < 0 || dup2(fd, 2) < 0)
-            child_fail(pipe_fd, STEP_STDERR);
+            sys(SYS_fcntl, fd, F_SETFL, O_APPEND, 0);
+        if (fd < 0 || (fd != 2 && sys(SYS_dup3, fd, 2, 0, 0) < 0))
+            child_fail(p, STEP_STDERR);
         if (fd != 2)
-            close(fd);
+            sys(SYS_close, fd, 0, 0, 0);
     }
-    if (p->chdir != NULL && chdir(p->chdir) != 0)
-        child_fail(pipe_fd, STEP_CHDIR);
-    execve(p->o->path, p->o->argv, p->o->envp);
-    child_fail(pipe_fd, STEP_EXEC);
+    if (p->chdir != NULL && sys(SYS_chdir, (long)p->chdir, 0, 0, 0) != 0)
+        child_fail(p, STEP_CHDIR);
+    sys(SYS_execve, (long)p->path, (long)p->argv, (long)p->envp, 0);
+    child_fail(p, STEP_EXEC);
 }
 
 static int
@@ -870,6 +875,52 @@ dev_null(void)
     if (null_fd < 0)
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     return null_fd;
+}
+
+/* The child's stack, mapped on first use; its top. */
+static void *
+stack_top(void)
+{
+    if (child_stack == NULL) {
+        page_size = sysconf(_SC_PAGESIZE);
+        size_t size = CHILD_STACK_SIZE + (size_t)page_size;
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        mprotect(m, (size_t)page_size, PROT_NONE);   /* the guard */
+        child_stack = m;
+    }
+    return (char *)child_stack + (size_t)page_size + CHILD_STACK_SIZE;
+}
+
+/* RLIMITS text into the final limits (from the worker's, which the
+ * child inherits). */
+static int
+plan_rlimits(struct exec_plan *p, const char *text, char *err,
+             size_t errlen)
+{
+    struct rlimit_set rl;
+    if (rlimits_parse(text, &rl, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < rl.n; i++) {
+        struct rlimit r;
+        if (getrlimit(rl.resource[i], &r) != 0) {
+            snprintf(err, errlen, "RLIMITS: getrlimit: %s",
+                     strerror(errno));
+            return -1;
+        }
+        if (rl.soft[i])
+            r.rlim_cur = rl.value[i];
+        if (rl.hard[i])
+            r.rlim_max = rl.value[i];
+        if (r.rlim_cur > r.rlim_max)
+            r.rlim_cur = r.rlim_max;
+        p->rl_resource[i] = rl.resource[i];
+        p->rl[i] = r;
+    }
+    p->n_rl = rl.n;
+    return 0;
 }
 
 struct dp_child *
@@ -890,17 +941,22 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     }
     struct exec_plan p;
     memset(&p, 0, sizeof(p));
-    p.o = o;
+    p.path = o->path;
+    p.argv = o->argv;
+    p.envp = o->envp;
     p.umask = -1;
-    p.parent = getpid();
+    p.parent = sp.self;
+    p.open_max = sp.open_max;
+    uid_t euid = geteuid();
+    p.root = euid == 0;
     const struct tp_child_options *co = o->child;
     const struct tp_uid_gid *want = co != NULL ? &co->uid_gid : NULL;
-    if (dp_spawn_policy_check(&sp.policy, want, geteuid(), &p.id, err,
+    if (dp_spawn_policy_check(&sp.policy, want, euid, &p.id, err,
                               errlen) != 0)
         return NULL;
     if (co != NULL) {
         if (co->rlimits != NULL &&
-            rlimits_parse(co->rlimits, &p.rl, err, errlen) != 0)
+            plan_rlimits(&p, co->rlimits, err, errlen) != 0)
             return NULL;
         if (co->umask != TP_UMASK_UNSET)
             p.umask = co->umask;
@@ -910,8 +966,8 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
             p.stderr_path = co->stderr_path;
     }
 
-    /* The common mistakes, answered at once (the exec report of the
-     * child comes later, from the loop). */
+    /* The common mistakes, with the short sentence (execve() would
+     * fail later with the same cause). */
     struct stat st;
     const char *why = NULL;
     if (stat(o->path, &st) != 0)
@@ -924,7 +980,6 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     }
 
     int errpipe[2] = { -1, -1 };
-    int execpipe[2] = { -1, -1 };
     struct dp_child *c = calloc(1, sizeof(*c));
     if (c == NULL || (c->name = strdup(o->name)) == NULL) {
         free(c);
@@ -932,16 +987,16 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
         return NULL;
     }
     c->err_fd = -1;
-    c->exec_fd = -1;
     c->sigkill_first = co != NULL && co->sigkill;
     p.fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : dev_null();
     p.fds[1] = o->stdout_fd >= 0 ? o->stdout_fd : dev_null();
     bool log_stderr = co == NULL || (!co->stderr_null &&
                                      co->stderr_path == NULL);
     if (log_stderr) {
-        if (pipe2(errpipe, O_CLOEXEC) == 0) {
+        if (pipe2(errpipe, O_CLOEXEC | O_NONBLOCK) == 0) {
+            /* the child's end blocks */
+            fcntl(errpipe[1], F_SETFL, 0);
             p.fds[2] = errpipe[1];
-            fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
         }
     } else {
         p.fds[2] = dev_null();  /* STDERR_PATH replaces it in the child */
@@ -949,48 +1004,42 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     for (size_t i = 0; i < o->n_extra_fds; i++)
         p.fds[3 + i] = o->extra_fds[i];
     p.n_fds = 3 + o->n_extra_fds;
+    p.fds_high = true;
+    for (size_t i = 0; i < p.n_fds; i++)
+        if (p.fds[i] < (int)p.n_fds)
+            p.fds_high = false;
 
     pid_t pid = -1;
-    if (p.fds[0] < 0 || p.fds[1] < 0 || p.fds[2] < 0 ||
-        pipe2(execpipe, O_CLOEXEC) != 0) {
+    void *top = stack_top();
+    if (p.fds[0] < 0 || p.fds[1] < 0 || p.fds[2] < 0) {
         snprintf(err, errlen, "cannot set up the descriptors of %s: %s",
                  o->name, strerror(errno));
+    } else if (top == NULL) {
+        snprintf(err, errlen, "no stack for %s: %s", o->name,
+                 strerror(errno));
     } else {
         /* Signals stay blocked in the child until its handlers are the
-         * defaults: no handler of the worker runs in it. */
+         * defaults: no handler of the worker runs in it.  The worker's
+         * thread sleeps until the child called execve() or exited. */
         sigset_t all, old;
         sigfillset(&all);
-        sigprocmask(SIG_SETMASK, &all, &old);
-        pid = fork();
-        if (pid == 0) {
-            close(execpipe[0]);
-            child_main(&p, execpipe[1]);
-        }
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = clone(child_main, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &p);
+        int clone_errno = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0)
-            snprintf(err, errlen, "fork for %s: %s", o->name,
-                     strerror(errno));
+            snprintf(err, errlen, "clone for %s: %s", o->name,
+                     strerror(clone_errno));
     }
-    if (execpipe[1] >= 0)
-        close(execpipe[1]);
     if (errpipe[1] >= 0)
         close(errpipe[1]);
-    if (pid > 0)
-        setpgid(pid, pid);      /* also here: no race with kill() */
     if (pid <= 0) {
-        if (execpipe[0] >= 0)
-            close(execpipe[0]);
         if (errpipe[0] >= 0)
             close(errpipe[0]);
         free(c->name);
         free(c);
         return NULL;
     }
-    c->exec_fd = execpipe[0];
-    fcntl(c->exec_fd, F_SETFL, O_NONBLOCK);
-    /* No poll for it: a child that fails writes its report and exits at
-     * once, so the report is read when the child is reaped (or when an
-     * owner asks, dp_child_start_error()). */
 
     c->pid = pid;
     c->refs = 2;                /* the process and the owner */
@@ -1002,6 +1051,15 @@ dp_spawn(const struct dp_spawn_options *o, dp_child_exit_cb exit_cb,
     sp.children = c;
     sp.n_children++;
     running_changed(1);
+    if (p.fail_step != 0) {
+        /* it failed before execve() and exited with 127: reaped from
+         * SIGCHLD as usual */
+        char text[400];
+        snprintf(text, sizeof(text), "cannot start %s: %s: %s", c->name,
+                 step_name(p.fail_step), strerror(p.fail_errno));
+        c->start_error = strdup(text);
+        log_line(c, text, strlen(text));
+    }
     if (errpipe[0] >= 0) {
         c->err_fd = errpipe[0];
         if (uv_poll_init(sp.loop, &c->err_poll, c->err_fd) == 0) {

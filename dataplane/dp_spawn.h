@@ -7,18 +7,22 @@
  * - One spawner per worker process, on that worker's libuv loop:
  *   dp_spawn_init() before the first child, dp_spawn_shutdown() when the
  *   worker stops, dp_spawn_fini() after its loop ended.
- * - fork()/execve() of our own, reaped with a uv_signal_t on SIGCHLD and
- *   waitpid(pid, WNOHANG) for our children only (so it coexists with
- *   uv_spawn() users).  Why not uv_spawn(): it cannot set resource
- *   limits, the umask, supplementary groups, NO_NEW_PRIVS or the parent
- *   death signal between fork and exec.  Everything the child needs
- *   (argv, environment, paths) is prepared before fork(); the child runs
- *   only async-signal-safe calls.  The worker does not wait for the
- *   child to reach execve(): a missing or non-executable program is
- *   refused at once (stat), and a later failure between fork and exec
- *   (chdir, setuid, STDERR_PATH, execve) comes back through a
- *   close-on-exec pipe read from the loop: it is logged with the step
- *   ("cannot start cgi /x: chdir (CHDIR): No such file or directory"),
+ * - clone(CLONE_VM | CLONE_VFORK)/execve() of our own, reaped with a
+ *   uv_signal_t on SIGCHLD and waitpid(pid, WNOHANG) for our children
+ *   only (so it coexists with uv_spawn() users).  Why not uv_spawn() or
+ *   posix_spawn(): they cannot set resource limits, supplementary
+ *   groups, the user, NO_NEW_PRIVS or the parent death signal between
+ *   clone and exec.  Why not fork(): it copies the worker's page tables
+ *   and every page the worker writes afterwards while the child lives
+ *   is a copy-on-write fault (docs/performance.md "CGI spawn, session
+ *   5").  The child shares the worker's memory on a stack of its own
+ *   until execve(), while the spawning thread waits; everything it needs
+ *   (argv, environment, paths, final limits) is prepared before, and it
+ *   makes raw system calls only.  A missing or non-executable program is
+ *   refused at once (stat); a later failure between clone and exec
+ *   (chdir, setuid, RLIMITS, STDERR_PATH, execve) is known when
+ *   dp_spawn() returns: it is logged with the step ("cannot start cgi
+ *   /x: chdir (CHDIR): No such file or directory"),
  *   dp_child_start_error() returns it, and the child exits with 127.
  * - The child: its own process group (pgid = pid) that every kill
  *   signal goes to; a clean environment (exactly envp); stdin, stdout and
@@ -44,8 +48,10 @@
  *   running gets SIGTERM (SIGKILL with SIGKILL_) at once or after a grace
  *   period, and SIGKILL DP_SPAWN_KILL_GRACE_MS later; the spawner reaps
  *   it.  The exit callback runs at most once, never after release.
- * - Never blocks the loop for longer than one fork() and the child's
- *   setup up to execve().
+ * - Never blocks the loop for longer than one clone() and the child's
+ *   setup up to execve() (opening STDERR_PATH, chdir(), the kernel's
+ *   execve() up to the point where the new program replaces the old
+ *   memory).
  */
 #ifndef PORTIER_DP_SPAWN_H
 #define PORTIER_DP_SPAWN_H
@@ -175,9 +181,9 @@ dp_spawn(const struct dp_spawn_options *options, dp_child_exit_cb exit_cb,
 pid_t
 dp_child_pid(const struct dp_child *child);
 
-/** The sentence of a failure between fork and exec, NULL when there was
- *  none (or it did not arrive yet: the report is read at once when it is
- *  there).  Valid while the owner holds the child. */
+/** The sentence of a failure between clone and exec, NULL when there
+ *  was none (known when dp_spawn() returned).  Valid while the owner
+ *  holds the child. */
 const char *
 dp_child_start_error(struct dp_child *child);
 

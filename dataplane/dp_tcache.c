@@ -121,6 +121,13 @@ struct dp_tcache_scratch {
 
 #define SCRATCH_BLOCK 448               /* + header: a malloc() below 512 */
 
+/* Freed blocks of SCRATCH_BLOCK bytes kept for the next hits (a worker
+ * is one thread): a BASE hit then costs no malloc() and free(). */
+static struct {
+    struct dp_tcache_scratch *blocks[8];
+    unsigned n;
+} spare;
+
 static void *
 hit_alloc(struct dp_tcache_hit *hit, size_t n)
 {
@@ -131,7 +138,10 @@ hit_alloc(struct dp_tcache_hit *hit, size_t n)
     struct dp_tcache_scratch *b = hit->scratch;
     if (b == NULL || b->size - b->used < n) {
         size_t size = n > SCRATCH_BLOCK ? n : SCRATCH_BLOCK;
-        b = malloc(sizeof(*b) + size);
+        if (size == SCRATCH_BLOCK && spare.n > 0)
+            b = spare.blocks[--spare.n];
+        else
+            b = malloc(sizeof(*b) + size);
         if (b == NULL)
             return NULL;
         b->next = hit->scratch;
@@ -160,9 +170,13 @@ static void
 scratch_free(struct dp_tcache_hit *hit)
 {
     while (hit->scratch != NULL) {
-        struct dp_tcache_scratch *next = hit->scratch->next;
-        free(hit->scratch);
-        hit->scratch = next;
+        struct dp_tcache_scratch *b = hit->scratch;
+        hit->scratch = b->next;
+        if (b->size == SCRATCH_BLOCK &&
+            spare.n < sizeof(spare.blocks) / sizeof(spare.blocks[0]))
+            spare.blocks[spare.n++] = b;
+        else
+            free(b);
     }
 }
 
@@ -368,6 +382,7 @@ kb_free(struct keybuf *k)
         free(k->p);
 }
 
+/* Append data[0..len); with data NULL only make room for len bytes. */
 static void
 kb_add(struct keybuf *k, const void *data, size_t len)
 {
@@ -393,6 +408,8 @@ kb_add(struct keybuf *k, const void *data, size_t len)
         k->p = p;
         k->cap = cap;
     }
+    if (data == NULL)
+        return;                         /* only reserve */
     if (len > 0)
         memcpy(k->p + k->len, data, len);
     k->len += len;
@@ -406,25 +423,54 @@ kb_str(struct keybuf *k, const char *s)
 
 /* Escape everything but a few safe bytes, so the key's delimiters stay
  * unambiguous whatever an opaque payload holds. */
+#define KEY_SAFE_DIGITS ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, \
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1
+#define KEY_SAFE_UPPER ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, \
+    ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, \
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, \
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, \
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1
+#define KEY_SAFE_LOWER ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, \
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, \
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, \
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, \
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1
+
+/* The bytes a key keeps as they are (a table: this runs over the Host of
+ * every lookup). */
+static const uint8_t key_safe[256] = {
+    KEY_SAFE_DIGITS, KEY_SAFE_UPPER, KEY_SAFE_LOWER,
+    ['.'] = 1, ['/'] = 1, ['@'] = 1, ['+'] = 1, [','] = 1,
+};
+
 static void
 kb_escaped(struct keybuf *k, struct pr_slice s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (s.data == NULL)
+    if (s.data == NULL || k->failed)
         return;
-    size_t run = 0;                     /* start of the pending safe run */
+    /* room for the worst case (every byte escaped), written in place */
+    size_t len = k->len;
+    if (s.len > SIZE_MAX / 4) {
+        k->failed = true;
+        return;
+    }
+    kb_add(k, NULL, 3 * s.len);         /* reserves */
+    if (k->failed)
+        return;
+    char *o = k->p + len;
     for (size_t i = 0; i < s.len; i++) {
         uint8_t c = s.data[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-            (c >= '0' && c <= '9') || c == '.' || c == '/' || c == '@' ||
-            c == '+' || c == ',')
-            continue;
-        kb_add(k, s.data + run, i - run);
-        char e[3] = { '%', hex[c >> 4], hex[c & 15] };
-        kb_add(k, e, 3);
-        run = i + 1;
+        if (key_safe[c]) {
+            *o++ = (char)c;
+        } else {
+            o[0] = '%';
+            o[1] = hex[c >> 4];
+            o[2] = hex[c & 15];
+            o += 3;
+        }
     }
-    kb_add(k, s.data + run, s.len - run);
+    k->len = (size_t)(o - k->p);
 }
 
 enum key_kind {
@@ -1285,6 +1331,12 @@ make_tail(const struct dp_tcache_item *it, const struct tp_request *req,
     }
     t->raw = s;
     t->raw_len = n;
+    if (!it->resp.unsafe_base && memchr(s, '%', n) == NULL) {
+        /* normalised and checked (no NUL): already plain, terminated */
+        t->plain = s;
+        t->plain_len = n;
+        return 0;
+    }
     bool bad;
     t->plain = unescape(hit, s, n, &t->plain_len, &bad);
     if (t->plain == NULL)
@@ -1543,12 +1595,23 @@ fail:
 }
 
 void
+dp_tcache_hit_init(struct dp_tcache_hit *hit)
+{
+    /* not the 1.9 KB response: lookup and store fill it */
+    hit->stored = false;
+    hit->error_status = 0;
+    hit->error[0] = '\0';
+    hit->item = NULL;
+    hit->scratch = NULL;
+}
+
+void
 dp_tcache_hit_release(struct dp_tcache_hit *hit)
 {
     if (hit->item != NULL)
         item_unref(hit->item);
     scratch_free(hit);
-    memset(hit, 0, sizeof(*hit));
+    dp_tcache_hit_init(hit);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1634,12 +1697,14 @@ enum dp_tcache_status
 dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
                  uint64_t now_ms, struct dp_tcache_hit *hit)
 {
-    memset(hit, 0, sizeof(*hit));
-    if (cache == NULL)
-        return DP_TCACHE_MISS;
-    if (!cache->active || cache->max_items == 0 ||
+    /* The response is zeroed only when nothing is found: on a hit
+     * make_effective() copies it whole. */
+    dp_tcache_hit_init(hit);
+    if (cache == NULL || !cache->active || cache->max_items == 0 ||
         !dp_tcache_request_cacheable(req)) {
-        cache->stats.skipped++;
+        if (cache != NULL)
+            cache->stats.skipped++;
+        memset(&hit->response, 0, sizeof(hit->response));
         return DP_TCACHE_MISS;
     }
 
@@ -1649,6 +1714,7 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     if (k.failed || kind == KEY_NONE) {
         kb_free(&k);
         cache->stats.skipped++;
+        memset(&hit->response, 0, sizeof(hit->response));
         return DP_TCACHE_MISS;
     }
 
@@ -1707,8 +1773,10 @@ dp_tcache_lookup(struct dp_tcache *cache, const struct tp_request *req,
     kb_free(&k);
 
     /* a miss or an error holds nothing (the match inputs were scratch) */
-    if (r <= 0)
+    if (r <= 0) {
         scratch_free(hit);
+        memset(&hit->response, 0, sizeof(hit->response));
+    }
     if (r < 0)
         return DP_TCACHE_ERROR;
     if (r == 0) {

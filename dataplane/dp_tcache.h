@@ -111,6 +111,14 @@ bool
 dp_tcache_request_cacheable(const struct tp_request *req);
 
 /**
+ * Make *hit a hit that holds nothing (releasing it does nothing), with
+ * no error; cheaper than zeroing it: its response stays undefined until
+ * dp_tcache_lookup() or dp_tcache_store() fills it.
+ */
+void
+dp_tcache_hit_init(struct dp_tcache_hit *hit);
+
+/**
  * Look the request up.  MISS when the cache is inactive, the request is
  * not cacheable or no item fits (exact key first, then BASE items for
  * the URI's prefixes; REGEX must match, INVERSE_REGEX must not, VARY
@@ -141,8 +149,9 @@ dp_tcache_store(struct dp_tcache *cache, const struct tp_request *req,
                 struct tp_response *resp, uint64_t now_ms,
                 struct dp_tcache_hit *hit);
 
-/** Drop the hit's reference and its memory; *hit is zeroed.  Harmless on
- *  a zeroed hit. */
+/** Drop the hit's reference and its memory; *hit is then as after
+ *  dp_tcache_hit_init() (its response must not be read any more).
+ *  Harmless on a zeroed or initialised hit. */
 void
 dp_tcache_hit_release(struct dp_tcache_hit *hit);
 

@@ -20,6 +20,12 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"          \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"          \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* TLS 1.3: AES-128-GCM first (as secure as the others, the cheapest
+ * with AES-NI), the server's order deciding, except that a client that
+ * puts ChaCha20 first (no AES in hardware) gets it. */
+#define TLS13_SUITES                                                      \
+    "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"               \
+    "TLS_AES_256_GCM_SHA384"
 #define SESSION_CACHE_SIZE 20480          /* sessions per worker */
 #define SESSION_TIMEOUT_S 3600            /* cache and ticket lifetime */
 
@@ -358,13 +364,19 @@ dp_tls_server_new(const struct dp_config_listener *l,
     if (ctx == NULL)
         return server_fail(s, err, file, line, "cannot create a TLS context");
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1)
+        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1)
         return server_fail(s, err, file, line,
                            "cannot set the TLS versions and ciphers");
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_PRIORITIZE_CHACHA);
+    /* No SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the read
+     * and the write buffer around every record.  A busy connection keeps
+     * them; dp_http gives them back with dp_tls_release_buffers() once
+     * the connection has been idle for a moment. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* One recv() per record instead of one for its header and one for
      * the rest (dp_http asks SSL_has_pending() before it waits). */
     SSL_CTX_set_read_ahead(ctx, 1);
@@ -454,6 +466,14 @@ size_t
 dp_tls_server_cert_count(const struct dp_tls_server *s)
 {
     return s->n_pairs;
+}
+
+bool
+dp_tls_release_buffers(SSL *ssl)
+{
+    /* OpenSSL refuses while a record is partly read or written, or read
+     * ahead; the next SSL_read() or SSL_write() allocates them again. */
+    return SSL_free_buffers(ssl) == 1;
 }
 
 /* ---- ssl_client ---- */

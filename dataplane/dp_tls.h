@@ -22,6 +22,9 @@
  * - ssl_verify yes: a client certificate signed by ssl_ca_cert is required;
  *   optional: it is requested, and verified when sent.  A certificate
  *   that fails verification fails the handshake in both cases.
+ * - A connection keeps OpenSSL's read and write buffers (about 34 KiB)
+ *   from record to record; dp_tls_release_buffers() frees them between
+ *   records, for a connection that waits.
  * - The objects own their OpenSSL references; the free functions release
  *   them (connections still open keep their SSL_CTX alive by reference).
  */
@@ -113,6 +116,13 @@ dp_tls_set_free(struct dp_tls_set *set);
  */
 int
 dp_tls_peer_names(SSL *ssl, char **subject, char **issuer);
+
+/** Free the record buffers of a connection that is between records (an
+ *  idle keep-alive connection); the next read or write allocates them
+ *  again.  false (nothing freed) while a record is partly read, read
+ *  ahead or partly written. */
+bool
+dp_tls_release_buffers(SSL *ssl);
 
 /** The reason of the last OpenSSL error on this thread (and clear the
  *  queue), for log lines: "tlsv1 alert unknown ca", or `fallback`. */

@@ -503,6 +503,91 @@ def test_user_not_allowed(cgi):
         assert b'uid=4001 gid=4002' in body
 
 
+
+def test_child_inherits_nothing(portierd_factory, build_dir):
+    """What a CGI starts with (clone(CLONE_VM | CLONE_VFORK) and raw
+    system calls up to execve(), docs/operations.md "Child processes"):
+    only stdin, stdout and stderr, whatever the worker has open (client
+    connections, other children's pipes); no blocked or ignored signal;
+    its own process group; the spawn user.  Its own portierd with a long
+    cgi_timeout: the slow children must outlive the checks even when
+    sanitizer builds start slowly."""
+    site = Site(build_dir)
+    site.srv.start()
+    held = []
+    try:
+        d = portierd_factory([site.srv.address],
+                             config=spawn_block() +
+                             'set cgi_timeout = "60 s"\n')
+        held = [socket.create_connection(('127.0.0.1', d.port))
+                for _ in range(4)]
+        for s in held:
+            s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
+        # the worker has these connections and the slow children's
+        # pipes open while it starts the next ones
+        pids = [slow_pid(d, 4)]
+        for i in range(3):
+            status, r, body = d.request('GET', '/cgi/fds/%d' % i)
+            assert status == 200, body
+            lines = body.decode().splitlines()
+            assert lines[0] == 'fds: 0 1 2', body
+            if os.geteuid() == 0:
+                assert lines[1] == 'uid=65534 gid=65534 groups=0', body
+            assert 'pgid=pid yes' in lines
+            assert 'SigBlk:\t0000000000000000' in lines
+            assert 'SigIgn:\t0000000000000000' in lines
+        assert alive(pids[0])
+        for s in held:
+            s.close()
+        held = []
+        # the clients went away: their children are ended
+        assert wait_gone(pids[0])
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and cgi_processes(build_dir):
+            time.sleep(0.05)
+        assert cgi_processes(build_dir) == []
+    finally:
+        for s in held:
+            s.close()
+        site.srv.stop()
+
+def test_many_children_at_once(portierd_factory, build_dir):
+    """Concurrent requests each get their own child's output; every
+    child is reaped.  A long cgi_timeout: under a sanitizer each start
+    costs tens of milliseconds of CPU, on a busy machine much more."""
+    site = Site(build_dir)
+    site.srv.start()
+    try:
+        d = portierd_factory([site.srv.address],
+                             config=spawn_block() +
+                             'set cgi_timeout = "60 s"\n')
+        results = []
+
+        def client(k):
+            for i in range(6):
+                status, r, body = d.request('GET',
+                                            '/cgi/env?%d-%d' % (k, i))
+                results.append((status,
+                                b'QUERY_STRING=%d-%d\n' % (k, i) in body))
+
+        threads = [threading.Thread(target=client, args=(k,))
+                   for k in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert len(results) == 30
+        assert all(r == (200, True) for r in results), results
+        assert not wait_log(d, 'exited with status', timeout=0.2)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and \
+                [p for p in children_of(d.proc.pid) if alive(p)]:
+            time.sleep(0.05)
+        assert [p for p in children_of(d.proc.pid) if alive(p)] == []
+        assert cgi_processes(build_dir) == []
+    finally:
+        site.srv.stop()
+
 def test_shutdown_leaves_no_orphan(cgi, build_dir):
     d, site = cgi
     s = socket.create_connection(('127.0.0.1', d.port), timeout=5)

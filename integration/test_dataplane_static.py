@@ -146,6 +146,72 @@ def test_keepalive_and_pipelining(site):
     assert out.index(b'<p>hello</p>') < out.index(b'0123456789')
 
 
+def test_reused_buffers_and_metadata(site, docroot):
+    """Two keep-alive connections take turns with answers of every kind
+    and size (output buffers and translation-cache scratch are reused
+    between them, metadata comes from the open-file cache): every answer
+    is exactly right; then a rewritten file gets new metadata once its
+    open-file cache entry is stale (1 s)."""
+    import http.client
+    import time
+    d, _ = site
+    (docroot / 'huge').write_bytes(bytes(range(251)) * 400)   # > 16 KiB
+    files = {'/index.html': b'<p>hello</p>\n',
+             '/digits': b'0123456789' * 10,
+             '/big': bytes(range(256)) * 40,
+             '/huge': bytes(range(251)) * 400}
+    conns = [http.client.HTTPConnection('127.0.0.1', d.port, timeout=10)
+             for _ in range(2)]
+    etags = {}
+    try:
+        for rnd in range(3):
+            for i, (path, want) in enumerate(files.items()):
+                c = conns[(i + rnd) % 2]
+                c.request('GET', path)
+                r = c.getresponse()
+                body = r.read()
+                assert (r.status, body) == (200, want), path
+                assert r.getheader('Content-Length') == str(len(want))
+                etag = r.getheader('ETag')
+                assert etags.setdefault(path, etag) == etag
+                c = conns[(i + rnd + 1) % 2]
+                c.request('HEAD', path)
+                r = c.getresponse()
+                assert (r.status, r.read()) == (200, b'')
+                assert r.getheader('ETag') == etag
+                c.request('GET', path, headers={'If-None-Match': etag})
+                r = c.getresponse()
+                assert (r.status, r.read()) == (304, b'')
+                c.request('GET', path, headers={'Range': 'bytes=2-5'})
+                r = c.getresponse()
+                assert (r.status, r.read()) == (206, want[2:6])
+                c.request('GET', '/nope%d' % rnd)
+                r = c.getresponse()
+                r.read()
+                assert r.status == 404
+        c = conns[0]
+        c.request('GET', '/digits')
+        r = c.getresponse()
+        assert r.read() == files['/digits']
+        old_lm = r.getheader('Last-Modified')
+        (docroot / 'digits').write_bytes(b'changed!')
+        t = time.time() - 86400 * 400
+        os.utime(docroot / 'digits', (t, t))
+        time.sleep(1.3)
+        c.request('GET', '/digits')
+        r = c.getresponse()
+        assert r.read() == b'changed!'
+        assert r.getheader('ETag') != etags['/digits']
+        assert r.getheader('Last-Modified') != old_lm
+        c.request('GET', '/digits',
+                  headers={'If-None-Match': etags['/digits']})
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b'changed!')
+    finally:
+        for c in conns:
+            c.close()
+
+
 def test_http10(site):
     d, _ = site
     out = d.raw(b'GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n')

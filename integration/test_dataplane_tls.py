@@ -202,6 +202,34 @@ def test_alpn_and_versions(tls_server, pki):
     assert rc != 0
 
 
+def test_cipher_choice(tls_server):
+    """The server's order picks AES-128-GCM over the client's first
+    choice, except for a client that puts ChaCha20 first; TLS 1.2 the
+    same with its ECDHE suites."""
+    d, port = tls_server()
+    cases = (
+        (('-tls1_3',), 'TLS_AES_128_GCM_SHA256'),
+        (('-tls1_3', '-ciphersuites',
+          'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256'),
+         'TLS_AES_128_GCM_SHA256'),
+        (('-tls1_3', '-ciphersuites', 'TLS_AES_256_GCM_SHA384'),
+         'TLS_AES_256_GCM_SHA384'),
+        (('-tls1_3', '-ciphersuites',
+          'TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256'),
+         'TLS_CHACHA20_POLY1305_SHA256'),
+        (('-tls1_2', '-cipher',
+          'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:'
+          'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256'),
+         'AES128-GCM-SHA256'),
+    )
+    for args, suite in cases:
+        out = s_client(port, '-servername', 'a.test', *args, data=HTTP10)
+        m = re.search(r'Cipher is (\S+)', out)
+        assert m is not None, out
+        assert m.group(1).endswith(suite), (args, m.group(1))
+        assert 'HTTP/1.1 200 OK' in out, out
+
+
 # ---- resumption ----
 
 @pytest.mark.parametrize('version', ['-tls1_2', '-tls1_3'])
@@ -530,3 +558,125 @@ def test_reload_with_a_broken_certificate_keeps_serving(tls_server, pki,
     assert lines and 'does not match certificate' in lines[0], d.log()
     rc, body, err = curl(port, 'b.test', pki)
     assert rc == 0, err
+
+
+# ---- record buffers of idle connections (docs/tls.md, "Memory") ----
+
+def tls_memory_bio(port, pki):
+    """A handshake over a plain socket through ssl.MemoryBIO, so that the
+    test chooses how the records' bytes go out: (socket, SSLObject,
+    outgoing BIO, incoming BIO)."""
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, 'ca.pem'))
+    sock = socket.create_connection(('127.0.0.1', port), 10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname='a.test')
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            data = sock.recv(65536)
+            assert data, 'the server closed during the handshake'
+            inc.write(data)
+    sock.sendall(out.read())
+    return sock, obj, out, inc
+
+
+def read_response(sock, obj, inc, want):
+    """Decrypt until `want` (bytes) has been seen; everything read."""
+    got = b''
+    while want not in got:
+        try:
+            got += obj.read(65536)
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        data = sock.recv(65536)
+        assert data, got
+        inc.write(data)
+    return got
+
+
+def test_idle_connections_release_and_reuse_buffers(tls_server, pki):
+    """An idle connection gives its buffers back after a moment (250 ms,
+    up to twice that) and gets them again for its next request; a record
+    that is half received while the connection waits is not lost."""
+    d, port = tls_server()
+    conns = [https(port, pki) for _ in range(6)]
+    for c in conns:
+        c.request('GET', '/index.html')
+        r = c.getresponse()
+        assert r.status == 200 and r.read() == b'<p>hello</p>\n'
+    sock, obj, out, inc = tls_memory_bio(port, pki)
+    obj.write(b'GET /a.txt HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    record = out.read()
+    sock.sendall(record[:len(record) // 2])
+    time.sleep(0.8)             # past the release of the idle ones
+    for c in conns:
+        for path, body in (('/a.txt', b'a' * 100),
+                           ('/index.html', b'<p>hello</p>\n')):
+            c.request('GET', path)
+            r = c.getresponse()
+            assert r.status == 200 and r.read() == body
+    sock.sendall(record[len(record) // 2:])
+    got = read_response(sock, obj, inc, b'a' * 100)
+    assert got.startswith(b'HTTP/1.1 200 OK'), got
+    time.sleep(0.8)
+    obj.write(b'GET /index.html HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    sock.sendall(out.read())
+    got = read_response(sock, obj, inc, b'<p>hello</p>\n')
+    assert got.startswith(b'HTTP/1.1 200 OK'), got
+    sock.close()
+    for c in conns:
+        c.close()
+
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    raise AssertionError('no VmRSS for %d' % pid)
+
+
+def test_idle_connections_hold_no_record_buffers(tls_server, pki,
+                                                 monkeypatch):
+    """Idle keep-alive TLS connections, each after one request for 64 KiB
+    (full 16 KiB records, so OpenSSL's write buffer is touched throughout):
+    portierd's resident memory grows by less than 40 KiB per connection:
+    about 14 KiB (28 KiB with AddressSanitizer) when the buffers go, 48
+    KiB when OpenSSL's record buffers (about 34 KiB) stay, 116 KiB when
+    the connection's own output buffer stays too.  The connections come
+    in waves of 8 with a pause longer than the release delay after each,
+    so that the buffers one wave gives back serve the next."""
+    # Under AddressSanitizer freed memory waits in a quarantine before
+    # it is used again: turn it off, so that the check means the same in
+    # both builds.
+    opts = os.environ.get('ASAN_OPTIONS', '')
+    monkeypatch.setenv('ASAN_OPTIONS',
+                       (opts + ':' if opts else '') + 'quarantine_size_mb=0')
+    d, port = tls_server()
+    pid = d.proc.pid
+    headers = {'Range': 'bytes=0-65535'}
+
+    def wave(n):
+        out = []
+        for _ in range(n):
+            c = https(port, pki)
+            c.request('GET', '/big', headers=headers)
+            r = c.getresponse()
+            assert r.status == 206 and len(r.read()) == 65536
+            out.append(c)
+        time.sleep(0.8)
+        return out
+
+    held = wave(8)              # the first buffers, pools and caches
+    before = rss_kib(pid)
+    for _ in range(8):
+        held += wave(8)
+    growth = rss_kib(pid) - before
+    per_conn = growth / 64
+    assert per_conn < 40, (growth, per_conn)
+    for c in held:
+        c.close()

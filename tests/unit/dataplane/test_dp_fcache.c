@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -147,6 +149,75 @@ test_beneath(void **state)
     dp_pool_free(pool);
 }
 
+/* The metadata kept with an entry is what a request would build, and a
+ * changed file gets new metadata once its entry is stale. */
+static void
+test_meta_kept_and_renewed(void **state)
+{
+    (void)state;
+    dp_fcache_configure(16, 60000);
+    const char *path = in_dir("meta");
+    FILE *fp = fopen(path, "w");
+    fputs("one", fp);
+    fclose(fp);
+    struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+
+    struct dp_pool *pool = dp_pool_new(0);
+    const struct dp_fcache_file *a, *b;
+    assert_int_equal(dp_fcache_open(pool, path, NULL, &a), 0);
+    assert_non_null(a->meta);
+    struct dp_file_meta want;
+    dp_file_meta_build(&want, &a->st, &a->xattrs, NULL, 0, time(NULL));
+    assert_string_equal(a->meta->etag, want.etag);
+    assert_true(a->meta->has_last_modified);
+    assert_int_equal(a->meta->last_modified, 1000000000);
+    assert_string_equal(a->meta->last_modified_text,
+                        "Sun, 09 Sep 2001 01:46:40 GMT");
+    assert_int_equal(a->meta->content_type_len,
+                     strlen(DP_DEFAULT_CONTENT_TYPE));
+    assert_int_equal(a->meta->size, 3);
+
+    /* the translation's type goes on top of a copy */
+    struct dp_file_meta m = *a->meta;
+    dp_file_meta_set_content_type(&m, &a->xattrs, "text/plain", 10);
+    assert_memory_equal(m.content_type, "text/plain", 10);
+    dp_file_meta_set_content_type(&m, &a->xattrs, "bad\ntype", 8);
+    assert_int_equal(m.content_type_len, strlen(DP_DEFAULT_CONTENT_TYPE));
+
+    /* changed on disk: the same entry until it is stale */
+    fp = fopen(path, "w");
+    fputs("second", fp);
+    fclose(fp);
+    struct timespec newer[2] = { { 1100000000, 0 }, { 1100000000, 5 } };
+    assert_int_equal(utimensat(AT_FDCWD, path, newer, 0), 0);
+    assert_int_equal(dp_fcache_open(pool, path, NULL, &b), 0);
+    assert_ptr_equal(a, b);
+    dp_fcache_configure(16, 0);         /* always stale from now on */
+    assert_int_equal(dp_fcache_open(pool, path, NULL, &b), 0);
+    assert_ptr_not_equal(a, b);
+    assert_non_null(b->meta);
+    assert_string_not_equal(b->meta->etag, want.etag);
+    dp_file_meta_build(&want, &b->st, &b->xattrs, NULL, 0, time(NULL));
+    assert_string_equal(b->meta->etag, want.etag);
+    assert_int_equal(b->meta->last_modified, 1100000000);
+    assert_int_equal(b->meta->size, 6);
+
+    /* an mtime in the future: Last-Modified depends on the request's
+     * time, nothing is kept */
+    struct timespec future[2] = { { 0, UTIME_OMIT },
+                                  { time(NULL) + 3600, 0 } };
+    assert_int_equal(utimensat(AT_FDCWD, path, future, 0), 0);
+    assert_int_equal(dp_fcache_open(pool, path, NULL, &b), 0);
+    assert_null(b->meta);
+
+    /* the cache off: nothing kept either */
+    dp_fcache_configure(0, 0);
+    assert_int_equal(dp_fcache_open(pool, path, NULL, &b), 0);
+    assert_null(b->meta);
+    dp_pool_free(pool);
+}
+
 int
 main(void)
 {
@@ -154,6 +225,7 @@ main(void)
         cmocka_unit_test(test_hits_and_small_data),
         cmocka_unit_test(test_expiry_and_eviction_keep_fds_in_use),
         cmocka_unit_test(test_beneath),
+        cmocka_unit_test(test_meta_kept_and_renewed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -505,6 +507,204 @@ test_spawn_failures(void **state)
     assert_int_equal(dp_spawn_count(), 0);
 }
 
+/* A failure between clone and execve is known when dp_spawn() returns
+ * (the worker waits for the child's execve()), with the step and the
+ * cause; the child is reaped with status 127 as before. */
+static void
+test_spawn_start_error_at_once(void **state)
+{
+    (void)state;
+    char err[300];
+    static char x[] = "x";
+    static char *argv[] = { x, NULL };
+    static char *envp[] = { NULL };
+    struct tp_child_options co;
+    memset(&co, 0, sizeof(co));
+    co.umask = TP_UMASK_UNSET;
+    struct dp_spawn_options o = {
+        .name = "test early",
+        .path = "/bin/true",
+        .argv = argv,
+        .envp = envp,
+        .child = &co,
+        .stdin_fd = -1,
+        .stdout_fd = -1,
+    };
+    static const struct {
+        const char *rlimits, *chdir, *stderr_path, *want;
+    } cases[] = {
+        { NULL, "/nonexistent-dir", NULL,
+          "cannot start test early: chdir (CHDIR): No such file or "
+          "directory" },
+        { NULL, NULL, "/nonexistent-dir/err",
+          "cannot start test early: opening STDERR_PATH: No such file or "
+          "directory" },
+        /* above fs.nr_open: refused even for root */
+        { "n4000000000", NULL, NULL,
+          "cannot start test early: setrlimit (RLIMITS): Operation not "
+          "permitted" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        co.rlimits = cases[i].rlimits;
+        co.chdir = cases[i].chdir;
+        co.stderr_path = cases[i].stderr_path;
+        struct run r = { false, 0 };
+        struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+        assert_non_null(c);
+        /* before the loop ran at all */
+        assert_non_null(dp_child_start_error(c));
+        assert_string_equal(dp_child_start_error(c), cases[i].want);
+        run_until(exited, &r);
+        assert_true(r.exited);
+        assert_true(WIFEXITED(r.status));
+        assert_int_equal(WEXITSTATUS(r.status), 127);
+        dp_child_release(c, false);
+    }
+    /* and a child that started has none */
+    co.rlimits = NULL;
+    co.chdir = "/";
+    co.stderr_path = NULL;
+    struct run r = { false, 0 };
+    struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    assert_non_null(c);
+    assert_null(dp_child_start_error(c));
+    run_until(exited, &r);
+    assert_int_equal(WEXITSTATUS(r.status), 0);
+    assert_null(dp_child_start_error(c));
+    dp_child_release(c, false);
+    run_until(none_left, NULL);
+}
+
+/* The caller's descriptors sit on the child's targets, crossed: the
+ * child's stdout comes from our fd 0 and its fd 3 from our fd 1 (a
+ * plain dup in order would overwrite fd 0 before reading it). */
+static void
+test_spawn_fds_crossed(void **state)
+{
+    (void)state;
+    int out[2], three[2];
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(three, O_CLOEXEC), 0);
+    int saved0 = fcntl(0, F_DUPFD_CLOEXEC, 10);
+    int saved1 = fcntl(1, F_DUPFD_CLOEXEC, 10);
+    assert_true(saved0 >= 0 && saved1 >= 0);
+    fflush(stdout);
+    assert_int_equal(dup3(out[1], 0, O_CLOEXEC), 0);
+    assert_int_equal(dup3(three[1], 1, O_CLOEXEC), 1);
+    close(out[1]);
+    close(three[1]);
+    static char env0[] = "PATH=/usr/bin:/bin", a0[] = "sh", a1[] = "-c";
+    static char script[] = "echo out; echo three >&3";
+    static char *envp[] = { env0, NULL };
+    char *argv[] = { a0, a1, script, NULL };
+    int extra[1] = { 1 };
+    struct dp_spawn_options o = {
+        .name = "test crossed",
+        .path = "/bin/sh",
+        .argv = argv,
+        .envp = envp,
+        .stdin_fd = -1,
+        .stdout_fd = 0,
+        .extra_fds = extra,
+        .n_extra_fds = 1,
+    };
+    char err[300];
+    struct run r = { false, 0 };
+    struct dp_child *c = dp_spawn(&o, on_exit_cb, &r, err, sizeof(err));
+    /* our own 0 and 1 back before anything is printed */
+    dup2(saved0, 0);
+    dup2(saved1, 1);
+    close(saved0);
+    close(saved1);
+    assert_non_null(c);
+    char buf[64];
+    read_all(out[0], buf, sizeof(buf));
+    assert_string_equal(buf, "out\n");
+    read_all(three[0], buf, sizeof(buf));
+    assert_string_equal(buf, "three\n");
+    run_until(exited, &r);
+    assert_int_equal(WEXITSTATUS(r.status), 0);
+    dp_child_release(c, false);
+    run_until(none_left, NULL);
+}
+
+static int thread_pipe[2];
+
+static void *
+idle_thread(void *arg)
+{
+    (void)arg;
+    char b;
+    while (read(thread_pipe[0], &b, 1) < 0 && errno == EINTR) {
+    }
+    return NULL;
+}
+
+/* "Uid:" and "Gid:" of /proc/self/task/TID/status, one line each. */
+static void
+task_ids(pid_t tid, char *buf, size_t size)
+{
+    char path[64], text[4096];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *u = strstr(text, "\nUid:");
+    const char *g = strstr(text, "\nGid:");
+    assert_non_null(u);
+    assert_non_null(g);
+    snprintf(buf, size, "%.*s%.*s", (int)strcspn(u + 1, "\n") + 1, u,
+             (int)strcspn(g + 1, "\n") + 1, g);
+}
+
+static pid_t thread_tid;
+
+static void *
+tid_thread(void *arg)
+{
+    thread_tid = (pid_t)syscall(SYS_gettid);
+    return idle_thread(arg);
+}
+
+/* The child shares the worker's memory until execve() (CLONE_VM) and
+ * changes its user there: the worker's threads (libuv's pool) and the
+ * spawning thread keep theirs. */
+static void
+test_spawn_threads_keep_ids(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    assert_int_equal(pipe2(thread_pipe, O_CLOEXEC), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, tid_thread, NULL), 0);
+    for (int i = 0; i < 500 && thread_tid == 0; i++)
+        usleep(1000);
+    assert_true(thread_tid > 0);
+    char before[256], after[256];
+    task_ids(thread_tid, before, sizeof(before));
+    struct run r = { false, 0 };
+    char err[300], out[64];
+    int fd;
+    struct dp_child *c = sh("id -u", NULL, &r, &fd, err);
+    assert_non_null(c);
+    read_all(fd, out, sizeof(out));
+    assert_string_equal(out, "65534\n");
+    run_until(exited, &r);
+    task_ids(thread_tid, after, sizeof(after));
+    assert_string_equal(after, before);
+    task_ids((pid_t)syscall(SYS_gettid), after, sizeof(after));
+    assert_string_equal(after, before);
+    assert_int_equal(geteuid(), 0);
+    close(thread_pipe[1]);
+    pthread_join(t, NULL);
+    close(thread_pipe[0]);
+    dp_child_release(c, false);
+    run_until(none_left, NULL);
+}
+
 /* Gone, or a zombie waiting for whoever reaps orphans here. */
 static bool
 pid_gone(void *arg)
@@ -597,6 +797,12 @@ main(void)
                                         loop_teardown),
         cmocka_unit_test_setup_teardown(test_spawn_kill, loop_setup,
                                         loop_teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_start_error_at_once,
+                                        loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_fds_crossed, loop_setup,
+                                        loop_teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_threads_keep_ids,
+                                        loop_setup, loop_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -762,6 +762,56 @@ test_base_easy(void **state)
     dp_tcache_free(c);
 }
 
+/* Many BASE hits alive at once, released in another order, then taken
+ * again: the reused scratch blocks of released hits never show through
+ * (each hit keeps its own path), and an unescaped and a plain tail both
+ * come out right after reuse. */
+static void
+test_base_hits_reuse_scratch(void **state)
+{
+    (void)state;
+    struct dp_tcache *c = new_cache(100, 0);
+    struct tp_request r = req_for("h", "/e/first");
+    begin();
+    pstr(TP_CMD_BASE, "/e/");
+    pflag(TP_CMD_EASY_BASE);
+    pstr(TP_CMD_PATH, "/srv/easy/");
+    store_ok(c, &r, end(), true);
+    enum { N = 20 };
+    struct dp_tcache_hit hits[N];
+    char uris[N][64], want[N][64];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            bool esc = (i + round) % 3 == 0;
+            snprintf(uris[i], sizeof(uris[i]), "/e/r%d/%s%d", round,
+                     esc ? "a%41" : "plain", i);
+            snprintf(want[i], sizeof(want[i]), "/srv/easy/r%d/%s%d", round,
+                     esc ? "aA" : "plain", i);
+            r.uri = S(uris[i]);
+            assert_int_equal(dp_tcache_lookup(c, &r, now, &hits[i]),
+                             DP_TCACHE_HIT);
+        }
+        for (int i = 0; i < N; i++)
+            assert_string_equal(hits[i].response.address.path, want[i]);
+        for (int i = 0; i < N; i += 2)
+            dp_tcache_hit_release(&hits[i]);
+        for (int i = 1; i < N; i += 2)
+            assert_string_equal(hits[i].response.address.path, want[i]);
+        for (int i = 1; i < N; i += 2)
+            dp_tcache_hit_release(&hits[i]);
+    }
+    /* a long tail needs a block of its own (not a spare one) */
+    char longuri[1200] = "/e/";
+    memset(longuri + 3, 'x', 1000);
+    longuri[1003] = '\0';
+    r.uri = S(longuri);
+    assert_int_equal(dp_tcache_lookup(c, &r, now, &hits[0]), DP_TCACHE_HIT);
+    assert_int_equal(strlen(hits[0].response.address.path),
+                     strlen("/srv/easy/") + 1000);
+    dp_tcache_hit_release(&hits[0]);
+    dp_tcache_free(c);
+}
+
 /* Every traversal attempt is refused (400) or finds nothing; none ever
  * yields a path outside the base. */
 static void
@@ -1834,6 +1884,7 @@ main(void)
         cmocka_unit_test(test_hit_outlives_cache),
         cmocka_unit_test(test_validate_mtime),
         cmocka_unit_test(test_deep_uri),
+        cmocka_unit_test(test_base_hits_reuse_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

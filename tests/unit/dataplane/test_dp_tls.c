@@ -448,15 +448,149 @@ test_ssl_client(void **state)
     dp_config_free(&cfg);
 }
 
+/* ---- the record buffers ----
+ *
+ * OpenSSL's allocations are counted (CRYPTO_set_mem_functions, before
+ * anything else in main): those of at least BIG bytes are the record
+ * buffers. */
+
+#define BIG (16 * 1024)
+
+static size_t mem_big_allocs;     /* allocations of BIG bytes or more */
+static size_t mem_outstanding;    /* bytes allocated and not freed */
+
+struct mem_head {
+    size_t len;
+    size_t pad;                   /* keeps the payload 16-byte aligned */
+};
+
+static void *
+mem_malloc(size_t len, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    struct mem_head *h = malloc(sizeof(*h) + len);
+    if (h == NULL)
+        return NULL;
+    h->len = len;
+    mem_outstanding += len;
+    if (len >= BIG)
+        mem_big_allocs++;
+    return h + 1;
+}
+
+static void
+mem_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    if (p == NULL)
+        return;
+    struct mem_head *h = (struct mem_head *)p - 1;
+    mem_outstanding -= h->len;
+    free(h);
+}
+
+static void *
+mem_realloc(void *p, size_t len, const char *file, int line)
+{
+    if (p == NULL)
+        return mem_malloc(len, file, line);
+    struct mem_head *h = (struct mem_head *)p - 1;
+    size_t old = h->len;
+    struct mem_head *n = realloc(h, sizeof(*n) + len);
+    if (n == NULL)
+        return NULL;
+    n->len = len;
+    mem_outstanding = mem_outstanding - old + len;
+    if (len >= BIG && old < BIG)
+        mem_big_allocs++;
+    return n + 1;
+}
+
+/* The client sends a small request, the server answers with `len`
+ * bytes (one record), the client reads them. */
+static void
+exchange(struct pair *p, size_t len)
+{
+    static const char req[] = "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    static char out[2048], in[2048];
+    memset(out, 'x', sizeof(out));
+    assert_true(len <= sizeof(out));
+    assert_int_equal(SSL_write(p->client, req, sizeof(req) - 1),
+                     (int)sizeof(req) - 1);
+    assert_int_equal(SSL_read(p->server, in, sizeof(in)),
+                     (int)sizeof(req) - 1);
+    assert_int_equal(SSL_write(p->server, out, (int)len), (int)len);
+    size_t got = 0;
+    while (got < len) {
+        int n = SSL_read(p->client, in, sizeof(in));
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_int_equal(got, len);
+}
+
+static void
+test_record_buffers(void **state)
+{
+    (void)state;
+    struct dp_config_cert certs[4];
+    const char *const names[] = {"a"};
+    struct dp_config_listener l = listener(certs, names, 1);
+    struct dp_config_error err;
+    struct dp_tls_server *s = dp_tls_server_new(&l, &err);
+    assert_non_null(s);
+    struct pair p;
+    assert_int_equal(handshake(&p, s, "a.test", NULL), 0);
+    exchange(&p, 1200);
+
+    /* a busy connection keeps its buffers: no allocation per record */
+    size_t big = mem_big_allocs;
+    for (int i = 0; i < 5; i++)
+        exchange(&p, 1200);
+    assert_int_equal(mem_big_allocs, big);
+
+    /* released between records: both buffers go */
+    size_t before = mem_outstanding;
+    assert_true(dp_tls_release_buffers(p.server));
+    assert_true(before - mem_outstanding >= 2 * BIG);
+    assert_true(dp_tls_release_buffers(p.server));  /* nothing left */
+
+    /* and come back for the next record */
+    exchange(&p, 1200);
+    assert_true(mem_big_allocs >= big + 2);
+
+    /* refused while decrypted bytes wait in the read buffer */
+    static const char msg[100] = "partly read";
+    char buf[100];
+    assert_int_equal(SSL_write(p.client, msg, sizeof(msg)), sizeof(msg));
+    assert_int_equal(SSL_read(p.server, buf, 10), 10);
+    assert_false(dp_tls_release_buffers(p.server));
+    assert_int_equal(SSL_read(p.server, buf + 10, sizeof(buf) - 10),
+                     sizeof(buf) - 10);
+    assert_memory_equal(buf, msg, sizeof(msg));
+    assert_true(dp_tls_release_buffers(p.server));
+    exchange(&p, 1200);
+    pair_free(&p);
+    dp_tls_server_free(s);
+}
+
 int
 main(void)
 {
+    /* before OpenSSL allocates anything */
+    if (CRYPTO_set_mem_functions(mem_malloc, mem_realloc, mem_free) != 1) {
+        fprintf(stderr, "CRYPTO_set_mem_functions refused\n");
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_errors),
         cmocka_unit_test(test_server_errors_more),
         cmocka_unit_test(test_sni_and_alpn),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_ssl_client),
+        cmocka_unit_test(test_record_buffers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
