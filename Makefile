@@ -20,11 +20,12 @@ DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
                 python3-pytest libcmocka-dev libuv1-dev libssl-dev \
                 libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev \
                 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind \
-                libfcgi-dev openssl curl nginx python3-websockets
+                libfcgi-dev openssl curl nginx python3-websockets strace
 # (nginx is the HTTP backend of the proxy tests, python3-websockets the
 # WebSocket backend and client of the Upgrade tests; nfs-ganesha, rpcbind and
 # nfs-ls from libnfs-utils run the NFS server of the integration tests;
-# .ci/install-deps keeps their packages from starting system services.)
+# .ci/install-deps keeps their packages from starting system services;
+# strace counts system calls in test_was_pipes.py.)
 # `make fuzz` also needs clang and its runtime.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 

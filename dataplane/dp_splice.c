@@ -77,6 +77,18 @@ dp_pipe_pool_clear(struct dp_pipe_pool *pool)
 
 #define FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
+/* A splice from the pipe src stopped early (EAGAIN, or fewer bytes than
+ * asked): either end may be the cause.  Bytes left in the pipe mean the
+ * socket is full. */
+static enum dp_splice_status
+pipe_wait_side(int src)
+{
+    int avail = 0;
+    if (ioctl(src, FIONREAD, &avail) == 0 && avail > 0)
+        return DP_SPLICE_DST_AGAIN;
+    return DP_SPLICE_SRC_AGAIN;
+}
+
 enum dp_splice_status
 dp_splice_step(int src, bool src_is_pipe, int64_t src_left,
                struct dp_pipe *pipe, int dst, size_t max,
@@ -119,20 +131,20 @@ dp_splice_step(int src, bool src_is_pipe, int64_t src_left,
             if (n > 0) {
                 r->in += (uint64_t)n;
                 r->out += (uint64_t)n;
-                continue;
+                if ((uint64_t)n == want || r->out >= max ||
+                    (src_left >= 0 && r->in == (uint64_t)src_left))
+                    continue;
+                /* short: the pipe ran dry or the socket filled up; the
+                 * pipe's count tells which, without a splice that fails
+                 * with EAGAIN first */
+                return pipe_wait_side(src);
             }
             if (n == 0)
                 return DP_SPLICE_SRC_END;
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN) {
-                /* either end may be the cause: bytes in the source pipe
-                 * mean the socket is full */
-                int avail = 0;
-                if (ioctl(src, FIONREAD, &avail) == 0 && avail > 0)
-                    return DP_SPLICE_DST_AGAIN;
-                return DP_SPLICE_SRC_AGAIN;
-            }
+            if (errno == EAGAIN)
+                return pipe_wait_side(src);
             r->err = errno;
             return DP_SPLICE_DST_ERROR;
         }

@@ -31,7 +31,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The request pipe: a step of the request body.  The response pipe: a
+ * whole 1 MiB body, so that an application ahead of the client writes
+ * it at once and goes on, and each splice to the client carries a full
+ * step (pages exist only while bytes sit in a pipe). */
 #define PIPE_SIZE (256 * 1024)
+#define OUT_PIPE_SIZE (1024 * 1024)
 #define READ_BUF_SIZE 65536
 #define DEFAULT_TIMEOUT_MS 60000
 
@@ -74,9 +79,13 @@ struct was_proc {
     int control, in_w, out_r;
     uv_poll_t control_poll, in_poll, out_poll;
     uv_timer_t timer;
+    uv_check_t settle;             /* deferred stops of in_poll and
+                                      out_poll */
     int handles;                   /* open libuv handles */
     int out_events;                /* events control_poll watches */
-    bool in_polling, out_polling;
+    bool in_polling, out_polling;  /* the watchers are registered */
+    bool in_want, out_want;        /* someone waits for the request or
+                                      the response pipe (pipe_watch()) */
     struct was_reader reader;
     struct pr_buf wbuf;            /* control bytes not written yet */
     size_t wpos;
@@ -267,6 +276,7 @@ proc_destroy(struct was_proc *p)
     uv_close((uv_handle_t *)&p->in_poll, handle_closed);
     uv_close((uv_handle_t *)&p->out_poll, handle_closed);
     uv_close((uv_handle_t *)&p->timer, handle_closed);
+    uv_close((uv_handle_t *)&p->settle, handle_closed);
     close(p->control);
     close(p->in_w);
     close(p->out_r);
@@ -342,13 +352,13 @@ proc_release(struct was_proc *p)
 {
     struct was_stock *s = p->stock;
     timer_stop(p);
-    if (proc_unclean(p))
-        return;
     if (was.stopping || p->fading) {
         proc_destroy(p);
         return;
     }
     if (s->wait_head != NULL) {
+        if (proc_unclean(p))
+            return;
         struct was_call *call = s->wait_head;
         s->wait_head = call->wait_next;
         if (s->wait_head == NULL)
@@ -361,13 +371,10 @@ proc_release(struct was_proc *p)
         proc_destroy(p);
         return;
     }
+    /* the pipe is not watched while idle: the check before the next
+     * use finds bytes that came after the end (dp_was_request()) */
     p->state = PROC_IDLE;
     s->n_idle++;
-    /* a byte on the response pipe from now on is one too many */
-    if (!p->out_polling) {
-        p->out_polling = true;
-        uv_poll_start(&p->out_poll, UV_READABLE, out_cb);
-    }
 }
 
 /* Bytes on the response pipe, 0 when none (or not known). */
@@ -384,7 +391,8 @@ pipe_pending(int fd)
  * Between responses the response pipe must be empty: bytes there came
  * after the end the application announced (LENGTH or PREMATURE) and
  * would be taken as the next response's body.  Such a process is out of
- * step: it is ended with a log line.  True when that happened.
+ * step: it is ended with a log line.  True when that happened.  Checked
+ * once per reuse, just before the process gets its next request.
  */
 static bool
 proc_unclean(struct was_proc *p)
@@ -487,6 +495,59 @@ child_exited(void *ctx, int status)
         proc_fail(p, 502, "%s", how);
 }
 
+/*
+ * The pipes' watchers.  pipe_watch(): someone waits for the pipe (the
+ * request body for room; for bytes, the splicing consumer, the copy path
+ * or the drain); the watcher is registered now if it is not.
+ * pipe_unwatch(): nobody does any more; the stop waits for the end of
+ * the loop iteration (settle_cb), so that a wait given up and taken up
+ * again within one iteration (the callback, then the consumer splices
+ * and waits again) costs no system call.  libuv issues EPOLL_CTL_DEL on
+ * every uv_poll_stop(), registered or not, and DEL plus ADD on every
+ * uv_poll_start(): here both run only when the state changes.
+ */
+
+static void
+settle_one(uv_poll_t *h, bool want, bool *polling)
+{
+    if (!want && *polling) {
+        *polling = false;
+        uv_poll_stop(h);
+    }
+}
+
+static void
+settle_cb(uv_check_t *h)
+{
+    struct was_proc *p = h->data;
+    uv_check_stop(h);
+    if (p->state == PROC_DEAD)
+        return;
+    settle_one(&p->in_poll, p->in_want, &p->in_polling);
+    settle_one(&p->out_poll, p->out_want, &p->out_polling);
+}
+
+static void
+pipe_watch(struct was_proc *p, bool out)
+{
+    uv_poll_t *h = out ? &p->out_poll : &p->in_poll;
+    bool *polling = out ? &p->out_polling : &p->in_polling;
+    *(out ? &p->out_want : &p->in_want) = true;
+    if (!*polling) {
+        *polling = true;
+        uv_poll_start(h, out ? UV_READABLE : UV_WRITABLE,
+                      out ? out_cb : in_cb);
+    }
+}
+
+static void
+pipe_unwatch(struct was_proc *p, bool out)
+{
+    *(out ? &p->out_want : &p->in_want) = false;
+    if ((out ? p->out_polling : p->in_polling) && p->state != PROC_DEAD)
+        uv_check_start(&p->settle, settle_cb);
+}
+
 /* ---- the request body: from the HTTP request into the pipe ---- */
 
 static size_t
@@ -499,10 +560,7 @@ in_data(void *ctx, const uint8_t *data, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
-            if (!p->in_polling) {
-                p->in_polling = true;
-                uv_poll_start(&p->in_poll, UV_WRITABLE, in_cb);
-            }
+            pipe_watch(p, false);
             break;
         }
         if (n < 0) {
@@ -523,6 +581,7 @@ in_eof(void *ctx)
 {
     struct was_proc *p = ctx;
     p->in_body = NULL;
+    pipe_unwatch(p, false);
     p->req_done = true;
     if (!p->req_length_known &&
         send_packet_u64(p, WAS_CMD_LENGTH, p->req_sent) != 0)
@@ -535,6 +594,7 @@ in_error(void *ctx, int err, const char *msg)
 {
     struct was_proc *p = ctx;
     p->in_body = NULL;
+    pipe_unwatch(p, false);
     p->req_done = true;
     if (send_packet_u64(p, WAS_CMD_PREMATURE, p->req_sent) != 0)
         return;
@@ -551,9 +611,9 @@ static void
 in_cb(uv_poll_t *h, int status, int events)
 {
     struct was_proc *p = h->data;
-    uv_poll_stop(&p->in_poll);
-    p->in_polling = false;
-    if (p->in_body != NULL)
+    bool wanted = p->in_want;
+    pipe_unwatch(p, false);     /* in_data() waits again if it must */
+    if (wanted && p->in_body != NULL)
         dp_body_read(p->in_body);
 }
 
@@ -566,10 +626,7 @@ on_app_stop(struct was_proc *p)
     struct dp_body *b = p->in_body;
     p->in_body = NULL;
     p->req_done = true;
-    if (p->in_polling) {
-        uv_poll_stop(&p->in_poll);
-        p->in_polling = false;
-    }
+    pipe_unwatch(p, false);
     if (b != NULL)
         dp_body_close(b);
     if (send_packet_u64(p, WAS_CMD_PREMATURE, p->req_sent) != 0)
@@ -589,10 +646,7 @@ resp_end(const struct was_proc *p)
 static void
 out_wait(struct was_proc *p)
 {
-    if (!p->out_polling) {
-        p->out_polling = true;
-        uv_poll_start(&p->out_poll, UV_READABLE, out_cb);
-    }
+    pipe_watch(p, true);
     timer_arm(p);
 }
 
@@ -651,10 +705,7 @@ body_finish(struct was_proc *p)
     p->body = NULL;
     body->proc = NULL;
     p->resp_done = true;
-    if (p->out_polling) {
-        uv_poll_stop(&p->out_poll);
-        p->out_polling = false;
-    }
+    pipe_unwatch(p, true);
     timer_stop(p);
     proc_check_done(p);
     if (cut)
@@ -742,10 +793,7 @@ body_fd(struct dp_body *b, struct dp_body_fd *out)
     struct was_body *body = (struct was_body *)b;
     body->want = false;
     body->fd_ready = NULL;
-    if (p->out_polling) {
-        uv_poll_stop(&p->out_poll);
-        p->out_polling = false;
-    }
+    pipe_unwatch(p, true);
     timer_stop(p);
     return true;
 }
@@ -805,10 +853,7 @@ drain(struct was_proc *p)
         int64_t end = resp_end(p);
         if (end >= 0 && p->resp_received == (uint64_t)end) {
             p->resp_done = true;
-            if (p->out_polling) {
-                uv_poll_stop(&p->out_poll);
-                p->out_polling = false;
-            }
+            pipe_unwatch(p, true);
             timer_stop(p);
             proc_check_done(p);
             return;
@@ -823,14 +868,10 @@ static void
 out_cb(uv_poll_t *h, int status, int events)
 {
     struct was_proc *p = h->data;
-    uv_poll_stop(&p->out_poll);
-    p->out_polling = false;
-    if (p->state == PROC_IDLE) {
-        /* excess bytes, or the end of the pipe: not usable any more */
-        if (!proc_unclean(p))
-            proc_destroy(p);
+    bool wanted = p->out_want;
+    pipe_unwatch(p, true);         /* whoever still waits says so again */
+    if (!wanted || p->state == PROC_IDLE)
         return;
-    }
     if (p->body != NULL && p->body->fd_ready != NULL) {
         struct was_body *body = p->body;
         void (*ready)(void *) = body->fd_ready;
@@ -1090,7 +1131,7 @@ proc_spawn(struct was_stock *s, struct was_call *call, char *err,
     }
     /* best effort: the limit for unprivileged users may be lower */
     (void)fcntl(in[1], F_SETPIPE_SZ, PIPE_SIZE);
-    (void)fcntl(out[0], F_SETPIPE_SZ, PIPE_SIZE);
+    (void)fcntl(out[0], F_SETPIPE_SZ, OUT_PIPE_SIZE);
     if (set_nonblock(sv[0]) != 0 || set_nonblock(in[1]) != 0 ||
         set_nonblock(out[0]) != 0) {
         snprintf(err, errlen, "fcntl: %s", strerror(errno));
@@ -1136,9 +1177,10 @@ proc_spawn(struct was_stock *s, struct was_call *call, char *err,
     uv_poll_init(was.loop, &p->in_poll, p->in_w);
     uv_poll_init(was.loop, &p->out_poll, p->out_r);
     uv_timer_init(was.loop, &p->timer);
+    uv_check_init(was.loop, &p->settle);
     p->control_poll.data = p->in_poll.data = p->out_poll.data = p;
-    p->timer.data = p;
-    p->handles = 4;
+    p->timer.data = p->settle.data = p;
+    p->handles = 5;
     p->state = PROC_BUSY;
     p->next = s->procs;
     if (s->procs != NULL)
@@ -1245,10 +1287,7 @@ call_gone(void *arg)
     if (p->in_body != NULL) {
         /* the source belongs to the request that is going away */
         p->in_body = NULL;
-        if (p->in_polling) {
-            uv_poll_stop(&p->in_poll);
-            p->in_polling = false;
-        }
+        pipe_unwatch(p, false);
         if (!p->req_done) {
             p->req_done = true;
             if (send_packet_u64(p, WAS_CMD_PREMATURE, p->req_sent) != 0)

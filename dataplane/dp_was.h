@@ -11,7 +11,8 @@
  *   `was_stock_max_idle` idle processes are kept; more are ended.
  * - A process gets a control socketpair on fd 3, the request-body pipe
  *   on fd 0 and the response-body pipe on fd 1 (dp_spawn), all ours
- *   non-blocking, the pipes sized 256 KiB when the system allows.
+ *   non-blocking, the request pipe sized 256 KiB and the response pipe
+ *   1 MiB when the system allows.
  * - Each request is sent as REQUEST, METHOD (4 bytes; omitted for GET),
  *   URI, SCRIPT_NAME, PATH_INFO, QUERY_STRING, HEADER (the request
  *   headers without the hop-by-hop ones and Content-Length), PARAMETER
@@ -32,9 +33,8 @@
  * - A process is reused only when both bodies are complete and in step
  *   (all bytes up to LENGTH or PREMATURE moved) and its response pipe
  *   is empty; otherwise, and on any protocol error, it is ended.  Bytes
- *   on the pipe past the announced end (checked when the body ends,
- *   while the process is idle and before it is reused) end it with a
- *   log line; past a PREMATURE they fail the response (502 or a cut
+ *   on the pipe past the announced end (checked before the process is
+ *   reused) end it with a log line; past a PREMATURE they fail the response (502 or a cut
  *   body: a malformed PREMATURE).  A process that closes the control
  *   socket or exits during a request gives 502 (or cuts the body), one
  *   that makes no progress for `was_timeout` gives 504; the log line

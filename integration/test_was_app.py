@@ -258,3 +258,49 @@ def test_bad_packet_ends_app(app):
 def test_eof_between_requests_exits_zero(app):
     a = app('was-echo')
     assert a.close() == 0
+
+
+def test_stream_writes_without_a_wait_per_piece(app):
+    """A 768 KiB body in 16 KiB pieces into a pipe with room for all of
+    it: one write() per piece, and the control socket looked at every 256
+    KiB, not a poll() and a recv() before every piece (strace -c)."""
+    import fcntl
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+    if shutil.which('strace') is None:
+        pytest.skip('strace is not installed')
+    a = app('was-stream')
+    F_SETPIPE_SZ = 1031
+    try:
+        fcntl.fcntl(a.resp_r, F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pytest.skip('the pipe cannot hold 1 MiB here')
+    out = os.path.join(tempfile.mkdtemp(prefix='portier-test-was-app.'),
+                       'strace')
+    tracer = subprocess.Popen(['strace', '-c', '-o', out, '-p',
+                               str(a.proc.pid)], stderr=subprocess.PIPE)
+    try:
+        assert b'attached' in tracer.stderr.readline()
+        size = 768 << 10
+        a.request('/?size=%d&piece=16384&length=1' % size)
+        status, _, has_body, _ = a.head()
+        assert status == 200 and has_body
+        assert a.packet() == (LENGTH, struct.pack('=Q', size))
+        assert a.read_pipe(size) == pattern(size)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=30)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and fields[0][0].isdigit() and \
+                    fields[-1] != 'total':
+                calls[fields[-1]] = int(fields[3])
+    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    assert calls.get('write', 0) <= 48 + 2, calls
+    assert calls.get('poll', 0) + calls.get('recvfrom', 0) + \
+        calls.get('recv', 0) <= 10, calls
+    assert a.close() == 0

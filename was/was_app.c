@@ -4,6 +4,7 @@
 #include "was_app.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,9 @@ enum out_state {
     OUT_BODY,            /* STATUS, headers, DATA sent */
     OUT_DONE,            /* NO_DATA, LENGTH complete or PREMATURE sent */
 };
+
+/* Response bytes written between two looks at the control socket. */
+#define CONTROL_CHECK (256 * 1024)
 
 struct pair {
     char *name, *value;
@@ -62,6 +66,8 @@ struct was_app {
     struct pr_buf head;      /* HEADER packets waiting for the status */
     bool any_header;
     uint64_t sent;
+    uint64_t unchecked;      /* bytes written since the control socket
+                                was last looked at */
     int64_t out_length;      /* announced LENGTH, or -1 */
     bool length_sent;
     bool stopped;            /* the container sent STOP */
@@ -112,6 +118,11 @@ was_app_new_fds(int control_fd, int input_fd, int output_fd)
     app->control = control_fd;
     app->input = input_fd;
     app->output = output_fd;
+    /* writes go first and wait only when the pipe is full: a blocking
+     * write could wait for a container that waits for us */
+    int fl = fcntl(output_fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        (void)fcntl(output_fd, F_SETFL, fl | O_NONBLOCK);
     was_reader_init(&app->reader, WAS_SIDE_APPLICATION, WAS_MAX_PAYLOAD);
     return app;
 }
@@ -172,7 +183,7 @@ request_reset(struct was_app *app)
     app->out = OUT_NONE;
     app->status = 0;
     app->any_header = false;
-    app->sent = 0;
+    app->sent = app->unchecked = 0;
     app->out_length = -1;
     app->length_sent = app->stopped = false;
 }
@@ -780,40 +791,67 @@ was_app_output_begin(struct was_app *app)
     return 0;
 }
 
+/*
+ * Body bytes go to the pipe at once, in as few write()s as the pipe
+ * takes; the control socket is looked at when the pipe is full (the
+ * wait polls both) and after every CONTROL_CHECK bytes, so that a STOP
+ * ends the writing soon without a system call per write.
+ */
 int
 was_app_write(struct was_app *app, const void *data, size_t n)
 {
-    if (was_app_output_begin(app) != 0)
+    if (app->broken)
         return -1;
-    if (app->out_length >= 0 && n > (uint64_t)app->out_length - app->sent)
+    if (app->in_request && app->out_length >= 0 &&
+        n > (uint64_t)app->out_length - app->sent)
         return fail(app, "%zu more bytes exceed the announced length %lld",
                     n, (long long)app->out_length);
     const uint8_t *p = data;
+    if (app->out == OUT_NONE && app->in_request && !app->stopped &&
+        n > 0 && (app->status == 0 || !no_body_status(app->status))) {
+        /* The first bytes go into the pipe before the head: when the
+         * container reads DATA they are there, and it does not wait for
+         * the pipe.  Never more than the pipe takes now (a container
+         * reads the pipe only after DATA). */
+        ssize_t w = write(app->output, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            app->sent += (uint64_t)w;
+            app->unchecked += (uint64_t)w;
+        }
+    }
+    if (was_app_output_begin(app) != 0)
+        return -1;
     while (n > 0) {
-        /* control first: a STOP ends the writing */
-        if (poll_control(app) != 0)
-            return -1;
+        if (app->unchecked >= CONTROL_CHECK) {
+            app->unchecked = 0;
+            if (poll_control(app) != 0)
+                return -1;
+        }
         if (app->stopped)
             return fail(app, "the container stopped the response body");
+        ssize_t w = write(app->output, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            app->sent += (uint64_t)w;
+            app->unchecked += (uint64_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return broken(app, "write to the response pipe: %s",
+                          strerror(errno));
+        /* full: wait for room, handling control packets meanwhile */
+        app->unchecked = 0;
         int ev = wait_pipe(app, app->output, POLLOUT);
         if (ev < 0)
             return -1;
-        if (app->stopped)
-            return fail(app, "the container stopped the response body");
-        if (ev == 0)
-            continue;
-        if (ev & (POLLERR | POLLHUP))
+        if ((ev & (POLLERR | POLLHUP)) && !app->stopped)
             return broken(app, "the response pipe was closed after %llu "
                           "body bytes", (unsigned long long)app->sent);
-        ssize_t w = write(app->output, p, n);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (w < 0)
-            return broken(app, "write to the response pipe: %s",
-                          strerror(errno));
-        p += w;
-        n -= (size_t)w;
-        app->sent += (uint64_t)w;
     }
     return 0;
 }

@@ -15,6 +15,15 @@
  *   socket too, so a STOP, LENGTH or PREMATURE from the container is
  *   seen while the application reads or writes a body, and a container
  *   that stops reading cannot dead-lock the application.
+ * - Response body bytes go to the pipe (made non-blocking) at once, one
+ *   write() for as much as the pipe takes; the control socket is looked
+ *   at when the pipe is full and after every 256 KiB written, so a STOP
+ *   ends a long body within that much, without a system call per
+ *   was_app_write().  The first write of a body puts what the pipe
+ *   takes at once into it before the head (STATUS ... DATA) goes out,
+ *   so the container finds the first bytes there.  As for any pipe, a
+ *   write after the container closed its end raises SIGPIPE unless the
+ *   application ignores it.
  * - The connection stays in step: when a request ends, the unread rest of
  *   its body is discarded (STOP, then the pipe drained up to LENGTH or
  *   PREMATURE), and a response body is finished with LENGTH or cut with
@@ -51,7 +60,8 @@ struct was_app *
 was_app_new(void);
 
 /** Serve other descriptors (tests, Multi-WAS).  The library owns none of
- *  them (was_app_free() does not close them). */
+ *  them (was_app_free() does not close them); output_fd is made
+ *  non-blocking. */
 struct was_app *
 was_app_new_fds(int control_fd, int input_fd, int output_fd);
 

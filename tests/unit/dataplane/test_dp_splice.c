@@ -138,6 +138,59 @@ test_pipe_src_left_and_full_destination(void **state)
     close(sv[0]);
 }
 
+/* A splice that moves fewer bytes than asked stops the step at once: a
+ * socket that filled up means the destination waits, a pipe that ran
+ * dry means the source does (the pipe's count tells which). */
+static void
+test_pipe_short_splice(void **state)
+{
+    (void)state;
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    (void)fcntl(p[1], F_SETPIPE_SZ, 256 * 1024);
+    int cap = fcntl(p[1], F_GETPIPE_SZ);
+    sockets(sv);
+    int sz = 16384;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    size_t len = (size_t)cap < 200000 ? (size_t)cap : 200000;
+    uint8_t *src = malloc(len), *got = malloc(len);
+    assert_non_null(src);
+    assert_non_null(got);
+    pattern(src, len, 0);
+    write_all(p[1], src, len);
+    struct dp_splice_result r;
+    size_t n = 0;
+    /* the socket takes part of it: the destination waits, bytes are
+     * left in the pipe */
+    assert_int_equal(dp_splice_step(p[0], true, -1, NULL, sv[0], 1 << 20,
+                                    &r), DP_SPLICE_DST_AGAIN);
+    assert_true(r.out > 0 && r.out < len);
+    assert_int_equal(r.in, r.out);
+    int avail = 0;
+    assert_int_equal(ioctl(p[0], FIONREAD, &avail), 0);
+    assert_int_equal((size_t)avail, len - r.out);
+    /* the peer reads as the steps go on, until the pipe runs dry: the
+     * source waits */
+    enum dp_splice_status st;
+    uint64_t moved = r.out;
+    do {
+        drain(sv[1], got, &n, len);
+        st = dp_splice_step(p[0], true, -1, NULL, sv[0], 1 << 20, &r);
+        moved += r.out;
+        assert_true(st == DP_SPLICE_DST_AGAIN || st == DP_SPLICE_SRC_AGAIN);
+    } while (st == DP_SPLICE_DST_AGAIN);
+    assert_int_equal(moved, len);
+    drain(sv[1], got, &n, len);
+    assert_int_equal(n, len);
+    assert_memory_equal(got, src, len);
+    free(src);
+    free(got);
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void
 test_socket_to_socket_through_pipe(void **state)
 {
@@ -286,6 +339,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipe_to_socket_budget),
         cmocka_unit_test(test_pipe_src_left_and_full_destination),
+        cmocka_unit_test(test_pipe_short_splice),
         cmocka_unit_test(test_socket_to_socket_through_pipe),
         cmocka_unit_test(test_only_the_pipe_drains),
         cmocka_unit_test(test_pool_reuse_limit_and_no_leak),
