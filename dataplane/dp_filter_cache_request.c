@@ -5,6 +5,7 @@
 #include "dp_filter_cache_request.h"
 
 #include "dp_cache_tee.h"
+#include "dp_http_cache_request.h"
 #include "dp_pool.h"
 
 #include <errno.h>
@@ -92,24 +93,7 @@ entry_headers(struct dp_pool *pool, const struct dp_hc_entry *e,
               struct dp_response_headers *h)
 {
     dp_response_headers_init(h, pool);
-    const char *p = e->headers, *end = e->headers + e->headers_len;
-    while (p < end) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL) {
-            const char *v = colon + 1;
-            while (v < eol && *v == ' ')
-                v++;
-            char *nm = dp_pool_strndup(pool, p, (size_t)(colon - p));
-            char *vv = dp_pool_strndup(pool, v, (size_t)(eol - v));
-            if (nm == NULL || vv == NULL || dp_response_header(h, nm, vv) != 0)
-                return -ENOMEM;
-        }
-        p = eol + 2;
-    }
-    return 0;
+    return dp_hcache_entry_headers(h, e, pool);
 }
 
 bool

@@ -112,10 +112,9 @@ entry_cleanup(void *arg)
     dp_hc_entry_unref(arg);
 }
 
-/* The entry's stored header lines into h. */
-static int
-add_entry_headers(struct dp_response_headers *h,
-                  const struct dp_hc_entry *e, struct dp_pool *pool)
+int
+dp_hcache_entry_headers(struct dp_response_headers *h,
+                        const struct dp_hc_entry *e, struct dp_pool *pool)
 {
     const char *p = e->headers, *end = e->headers + e->headers_len;
     while (p < end) {
@@ -152,7 +151,7 @@ serve_entry(struct dp_request *req, const struct dp_response_headers *th,
     int64_t a = dp_hc_current_age(e->facts.initial_age_ms,
                                   e->facts.response_ms, now) / 1000;
     snprintf(age, sizeof(age), "%lld", (long long)a);
-    if (add_entry_headers(&h, e, req->pool) != 0 ||
+    if (dp_hcache_entry_headers(&h, e, req->pool) != 0 ||
         dp_response_header(&h, "Age", age) != 0) {
         dp_request_error(req, 500, "out of memory");
         return;

@@ -81,6 +81,12 @@ enum {
 unsigned
 dp_hcache_flags(bool eager, bool ignore_no_cache, bool auto_flush);
 
+/** Add the stored header lines of entry e (the HTTP cache's or the
+ *  filter cache's) to h, names and values copied into pool; -ENOMEM. */
+int
+dp_hcache_entry_headers(struct dp_response_headers *h,
+                        const struct dp_hc_entry *e, struct dp_pool *pool);
+
 /** What a backend handler passes on for the cache (NULL: UNCACHED). */
 struct dp_hcache_info {
     const char *tag;                  /* the address's CACHE_TAG or NULL */
