@@ -4,6 +4,7 @@
 #include "dp_cache_tee.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include "dp_body.h"
 #include "dp_http_cache.h"
@@ -15,6 +16,8 @@ struct tee {
     const struct dp_cache_tee_ops *ops;
     void *ctx;
     bool released;
+    char *headers;                    /* malloc'd, the stored lines */
+    size_t headers_len;
     struct dp_hc_copy copy;           /* of the body */
 };
 
@@ -22,9 +25,12 @@ static void
 tee_release(struct tee *t)
 {
     dp_hc_copy_drop(&t->copy);
+    free(t->headers);
+    t->headers = NULL;
     if (!t->released) {
         t->released = true;
-        t->ops->release(t->ctx);
+        if (t->ops->release != NULL)
+            t->ops->release(t->ctx);
     }
 }
 
@@ -49,7 +55,8 @@ tee_eof(void *ctx)
 {
     struct tee *t = ctx;
     if (!t->copy.dropped && !t->released)
-        t->ops->complete(t->ctx, t->copy.buf, t->copy.len);
+        t->ops->complete(t->ctx, t->headers, t->headers_len, t->copy.buf,
+                         t->copy.len);
     tee_release(t);
     t->base.handler->eof(t->base.ctx);
 }
@@ -89,15 +96,20 @@ static const struct dp_body_class tee_class = {
 
 struct dp_body *
 dp_cache_tee_new(struct dp_pool *pool, struct dp_body *inner, size_t limit,
+                 char *headers, size_t headers_len,
                  const struct dp_cache_tee_ops *ops, void *ctx)
 {
     struct tee *t = dp_pool_calloc(pool, sizeof(*t));
     if (t == NULL) {
-        ops->release(ctx);
+        free(headers);
+        if (ops->release != NULL)
+            ops->release(ctx);
         return NULL;
     }
     t->ops = ops;
     t->ctx = ctx;
+    t->headers = headers;
+    t->headers_len = headers_len;
     if (dp_pool_cleanup(pool, tee_cleanup, t) != 0) {
         tee_release(t);
         return NULL;

@@ -168,29 +168,18 @@ struct store_ctx {
     struct dp_filter_cache_use *use;
     unsigned status;
     int64_t lifetime_ms;
-    char *headers;                    /* malloc'd, the stored lines */
-    size_t headers_len;
 };
 
 static void
-store_complete(void *ctx, const uint8_t *body, size_t len)
+store_complete(void *ctx, const char *headers, size_t headers_len,
+               const uint8_t *body, size_t len)
 {
     struct store_ctx *c = ctx;
-    dp_filter_cache_put(c->use->key, c->status, c->headers, c->headers_len,
-                        body, len, c->use->tag, c->lifetime_ms, now_ms());
+    dp_filter_cache_put(c->use->key, c->status, headers, headers_len, body,
+                        len, c->use->tag, c->lifetime_ms, now_ms());
 }
 
-static void
-store_release(void *ctx)
-{
-    struct store_ctx *c = ctx;
-    free(c->headers);
-    c->headers = NULL;
-}
-
-static const struct dp_cache_tee_ops store_ops = {
-    store_complete, store_release,
-};
+static const struct dp_cache_tee_ops store_ops = { store_complete, NULL };
 
 static char *
 stored_headers(const struct dp_response_headers *h, size_t *len)
@@ -234,16 +223,18 @@ dp_filter_cache_result(struct dp_filter_cache_use *u, unsigned status,
     struct store_ctx *c = dp_pool_calloc(req->pool, sizeof(*c));
     if (c == NULL)
         return;
+    char *lines = NULL;
+    size_t hlen = 0;
     if (!u->pipe) {
-        c->headers = stored_headers(h, &c->headers_len);
-        if (c->headers == NULL)
+        lines = stored_headers(h, &hlen);
+        if (lines == NULL)
             return;
     }
     c->use = u;
     c->status = status;
     c->lifetime_ms = life;
-    struct dp_body *t = dp_cache_tee_new(req->pool, *body, limit, &store_ops,
-                                         c);
+    struct dp_body *t = dp_cache_tee_new(req->pool, *body, limit, lines, hlen,
+                                         &store_ops, c);
     if (t != NULL)
         *body = t;
 }

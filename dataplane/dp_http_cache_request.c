@@ -389,19 +389,18 @@ struct store_ctx {
     struct dp_hcache_use *use;
     struct dp_hc_facts facts;
     unsigned status;
-    char *headers;                    /* malloc'd, the stored lines */
-    size_t headers_len;
 };
 
 static void
-store_complete(void *ctx, const uint8_t *body, size_t len)
+store_complete(void *ctx, const char *headers, size_t headers_len,
+               const uint8_t *body, size_t len)
 {
     struct store_ctx *c = ctx;
     if (store == NULL)
         return;
     struct dp_hcache_use *u = c->use;
     struct dp_hc_entry *e = dp_hc_entry_new(
-        u->key, c->status, c->headers, c->headers_len, body, len, u->tag,
+        u->key, c->status, headers, headers_len, body, len, u->tag,
         &c->facts, u->hreq.headers, u->hreq.n_headers);
     if (e != NULL) {
         dp_hc_store_put(store, e);
@@ -409,17 +408,7 @@ store_complete(void *ctx, const uint8_t *body, size_t len)
     }
 }
 
-static void
-store_release(void *ctx)
-{
-    struct store_ctx *c = ctx;
-    free(c->headers);
-    c->headers = NULL;
-}
-
-static const struct dp_cache_tee_ops store_ops = {
-    store_complete, store_release,
-};
+static const struct dp_cache_tee_ops store_ops = { store_complete, NULL };
 
 static void
 raw_headers(struct dp_pool *pool, const struct h1_header *raw, size_t n,
@@ -552,10 +541,10 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     struct store_ctx *c = dp_pool_calloc(req->pool, sizeof(*c));
     if (c == NULL)
         return false;
-    size_t skip = out->len > from ? from : out->len;
-    c->headers = dp_hc_stored_lines(out->data + skip, out->len - skip,
-                                    &c->headers_len);
-    if (c->headers == NULL)
+    size_t skip = out->len > from ? from : out->len, hlen;
+    char *lines = dp_hc_stored_lines(out->data + skip, out->len - skip,
+                                     &hlen);
+    if (lines == NULL)
         return false;
     /* the facts point into the raw head: the entry copies them at the
      * end, so keep copies in the pool now */
@@ -569,8 +558,8 @@ dp_hcache_response(struct dp_hcache_use *u, unsigned status,
     c->facts = f;
     c->status = status;
     c->use = u;
-    struct dp_body *t = dp_cache_tee_new(req->pool, *body, limit, &store_ops,
-                                         c);
+    struct dp_body *t = dp_cache_tee_new(req->pool, *body, limit, lines, hlen,
+                                         &store_ops, c);
     if (t != NULL)
         *body = t;
     return false;

@@ -30,6 +30,8 @@ struct owner {
     char *owned;                      /* freed in release() */
 };
 
+#define LINES "A: b\r\n"            /* the stored header lines */
+
 static struct owner *current;
 
 static size_t
@@ -64,9 +66,12 @@ static const struct dp_body_handler sink_handler = {
 };
 
 static void
-owner_complete(void *ctx, const uint8_t *body, size_t len)
+owner_complete(void *ctx, const char *headers, size_t headers_len,
+               const uint8_t *body, size_t len)
 {
     struct owner *o = ctx;
+    assert_int_equal(headers_len, 6);
+    assert_memory_equal(headers, LINES, 6);
     o->completes++;
     memcpy(o->kept, body, len);
     o->kept_len = len;
@@ -102,7 +107,8 @@ test_passes_and_keeps(void **state)
     struct sink s = { .limit = 4 };
     const char *text = "hello, cache tee";
     struct dp_body *inner = dp_body_new_memory(pool, text, strlen(text));
-    struct dp_body *t = dp_cache_tee_new(pool, inner, 100, &ops, &o);
+    struct dp_body *t = dp_cache_tee_new(pool, inner, 100, strdup(LINES), 6,
+            &ops, &o);
     assert_non_null(t);
     assert_int_equal(t->length, (int64_t)strlen(text));
     dp_body_set_handler(t, &sink_handler, &s);
@@ -130,7 +136,8 @@ test_over_limit_not_kept(void **state)
     struct sink s = { .limit = 5 };
     const char *text = "0123456789abcdef";
     struct dp_body *inner = dp_body_new_memory(pool, text, strlen(text));
-    struct dp_body *t = dp_cache_tee_new(pool, inner, 10, &ops, &o);
+    struct dp_body *t = dp_cache_tee_new(pool, inner, 10, strdup(LINES), 6,
+            &ops, &o);
     dp_body_set_handler(t, &sink_handler, &s);
     drain(t, &s);
     assert_int_equal(s.len, strlen(text));       /* the consumer got all */
@@ -149,7 +156,8 @@ test_close_and_pool_end_release_once(void **state)
     current = &o;
     struct sink s = { .limit = 2 };
     struct dp_body *inner = dp_body_new_memory(pool, "abcdef", 6);
-    struct dp_body *t = dp_cache_tee_new(pool, inner, 100, &ops, &o);
+    struct dp_body *t = dp_cache_tee_new(pool, inner, 100, strdup(LINES), 6,
+            &ops, &o);
     dp_body_set_handler(t, &sink_handler, &s);
     dp_body_read(t);                             /* part of it */
     dp_body_close(t);
@@ -163,7 +171,8 @@ test_close_and_pool_end_release_once(void **state)
     struct owner o2 = { .owned = strdup("lines") };
     current = &o2;
     inner = dp_body_new_memory(pool, "abcdef", 6);
-    t = dp_cache_tee_new(pool, inner, 100, &ops, &o2);
+    t = dp_cache_tee_new(pool, inner, 100, strdup(LINES), 6,
+            &ops, &o2);
     assert_non_null(t);
     dp_pool_free(pool);
     assert_int_equal(o2.completes, 0);
