@@ -208,6 +208,9 @@ struct dp_conn {
     int64_t response_length;          /* Content-Length sent, or -1 */
     struct dp_pipe pipe;              /* splice socket -> pipe -> socket:
                                          from server->pipes, or -1 */
+    int8_t pipe_splice;               /* dp_splice_pipe_suits() for this
+                                         connection: 1 yes, -1 no, 0 not
+                                         asked yet */
     bool fd_off;                      /* the body's descriptor ended or
                                          failed: read it (dp_body_read) */
 
@@ -1652,7 +1655,17 @@ conn_splice_source(struct dp_conn *conn, struct dp_body_fd *src)
 {
     if (conn->fd_off || !dp_body_fd(conn->body, src))
         return false;
-    if (src->is_pipe || conn->pipe.r >= 0)
+    if (src->is_pipe) {
+        /* an application's pipe: copied to TCP peers on this host
+         * (dp_splice.c); the source reads itself from here on */
+        if (conn->pipe_splice == 0)
+            conn->pipe_splice =
+                dp_splice_pipe_suits(conn->fd, &conn->peer) ? 1 : -1;
+        if (conn->pipe_splice < 0)
+            conn->fd_off = true;
+        return conn->pipe_splice > 0;
+    }
+    if (conn->pipe.r >= 0)
         return true;
     return dp_pipe_pool_get(&conn->server->pipes, &conn->pipe) == 0;
 }

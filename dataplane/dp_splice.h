@@ -16,6 +16,10 @@
  *   it), keeps at most DP_PIPE_POOL_MAX of them, and closes all of them
  *   in dp_pipe_pool_clear().  `open` counts the pipes alive (free or
  *   handed out), so that tests can see none leaks.
+ * - dp_splice_pipe_suits() says whether a pipe an application writes
+ *   into (a WAS response pipe) should be spliced into a connected
+ *   socket or read and sent (copied): copied for a TCP peer on this
+ *   host, spliced otherwise (dp_splice.c says why).
  */
 #ifndef PORTIER_DP_SPLICE_H
 #define PORTIER_DP_SPLICE_H
@@ -23,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* Pipes kept free per pool (per worker): enough for the connections
  * that splice at the same time in a burst, few descriptors when idle. */
@@ -89,5 +94,24 @@ enum dp_splice_status
 dp_splice_step(int src, bool src_is_pipe, int64_t src_left,
                struct dp_pipe *pipe, int dst, size_t max,
                struct dp_splice_result *r);
+
+/**
+ * Whether the TCP address `peer` is on this host as seen from a socket
+ * whose local address is `local` (may be NULL): a loopback address
+ * (127.0.0.0/8, ::1, or 127/8 mapped into IPv6) or the same address as
+ * `local`.  False for every other family (unix sockets).  Pure.
+ */
+bool
+dp_splice_peer_on_host(const struct sockaddr_storage *peer,
+                       const struct sockaddr_storage *local);
+
+/**
+ * Whether to splice from an application's pipe into the connected
+ * socket `sock` whose peer is `peer`: false when the peer is a TCP peer
+ * on this host (dp_splice_peer_on_host, with getsockname() of sock),
+ * true otherwise.
+ */
+bool
+dp_splice_pipe_suits(int sock, const struct sockaddr_storage *peer);
 
 #endif

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void
@@ -332,6 +335,87 @@ test_pool_reuse_limit_and_no_leak(void **state)
     assert_int_equal(pool.open, 0);
 }
 
+static struct sockaddr_storage
+addr(const char *text)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, text, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(80);
+    } else {
+        assert_int_equal(inet_pton(AF_INET6, text, &a6->sin6_addr), 1);
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(80);
+    }
+    return ss;
+}
+
+static void
+test_peer_on_host(void **state)
+{
+    (void)state;
+    struct sockaddr_storage lo = addr("127.0.0.1"), lo2 = addr("127.3.2.1"),
+        lo6 = addr("::1"), mapped = addr("::ffff:127.0.0.2"),
+        here = addr("192.0.2.2"), there = addr("192.0.2.3"),
+        here6 = addr("fd00::2"), there6 = addr("fd00::3"),
+        mapped_there = addr("::ffff:192.0.2.3");
+    assert_true(dp_splice_peer_on_host(&lo, NULL));
+    assert_true(dp_splice_peer_on_host(&lo2, &here));
+    assert_true(dp_splice_peer_on_host(&lo6, NULL));
+    assert_true(dp_splice_peer_on_host(&mapped, NULL));
+    /* another host, unless it is the connection's own address */
+    assert_false(dp_splice_peer_on_host(&there, NULL));
+    assert_false(dp_splice_peer_on_host(&there, &here));
+    assert_true(dp_splice_peer_on_host(&here, &here));
+    assert_false(dp_splice_peer_on_host(&there6, &here6));
+    assert_true(dp_splice_peer_on_host(&here6, &here6));
+    assert_false(dp_splice_peer_on_host(&mapped_there, &here6));
+    /* families differ: not the same address */
+    assert_false(dp_splice_peer_on_host(&here, &here6));
+    /* unix sockets are not TCP peers */
+    struct sockaddr_storage un;
+    memset(&un, 0, sizeof(un));
+    un.ss_family = AF_UNIX;
+    assert_false(dp_splice_peer_on_host(&un, &un));
+}
+
+/* On real connected sockets: a loopback TCP peer gets the copy, a unix
+ * socket peer the splice. */
+static void
+test_pipe_suits(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct sockaddr_storage peer;
+    len = sizeof(peer);
+    int s = accept(l, (struct sockaddr *)&peer, &len);
+    assert_true(s >= 0);
+    assert_false(dp_splice_pipe_suits(s, &peer));
+    close(s);
+    close(c);
+    close(l);
+
+    int sv[2];
+    sockets(sv);
+    memset(&peer, 0, sizeof(peer));
+    peer.ss_family = AF_UNIX;
+    assert_true(dp_splice_pipe_suits(sv[0], &peer));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -343,6 +427,8 @@ main(void)
         cmocka_unit_test(test_socket_to_socket_through_pipe),
         cmocka_unit_test(test_only_the_pipe_drains),
         cmocka_unit_test(test_pool_reuse_limit_and_no_leak),
+        cmocka_unit_test(test_peer_on_host),
+        cmocka_unit_test(test_pipe_suits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
