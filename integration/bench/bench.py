@@ -402,6 +402,10 @@ def parse_wrk(text):
             r['duration'] = parse_time(m.group(2))
             r['bytes'] = parse_size(m.group(3))
             continue
+        m = re.match(r'wrk CPU seconds:\s+([0-9.]+)$', s)
+        if m:
+            r['client_cpu_s'] = float(m.group(1))
+            continue
         m = re.match(r'Non-2xx or 3xx responses:\s+(\d+)$', s)
         if m:
             r['non2xx3xx'] = int(m.group(1))
@@ -534,8 +538,9 @@ def verdicts(results, mode=None):
 
 def throughput_table(results, order, mode=None):
     out = ['| workload | server | req/s (median) | range | p50 | p99 | '
-           'transfer/s | server CPU | ratio to fastest peer | notes |',
-           '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+           'transfer/s | server CPU | wrk CPU | ratio to fastest peer | '
+           'notes |',
+           '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     for wl in WORKLOADS:
         cells = results.get(wl)
         if not cells:
@@ -546,7 +551,7 @@ def throughput_table(results, order, mode=None):
             if s is None:
                 continue
             if s.get('failed'):
-                out.append('| %s | %s | - | - | - | - | - | - | - | %s |' % (
+                out.append('| %s | %s | - | - | - | - | - | - | - | - | %s |' % (
                     workload_label(wl, mode), name, s['failed']))
                 continue
             m = s['median']
@@ -555,7 +560,7 @@ def throughput_table(results, order, mode=None):
             if name == peer:
                 ratio += ' (fastest)'
             out.append('| %s | %s | %s | %s-%s | %s | %s | %s/s | %s | %s '
-                       '| %s |' % (
+                       '| %s | %s |' % (
                            workload_label(wl, mode), name,
                            fmt_rate(m['rps']),
                            fmt_rate(s['lo']), fmt_rate(s['hi']),
@@ -563,6 +568,8 @@ def throughput_table(results, order, mode=None):
                            fmt_time(m['latency'].get(99.0)),
                            fmt_bytes(m.get('transfer', 0)),
                            '%.0f%%' % m['cpu'] if 'cpu' in m else '-',
+                           '%.0f%%' % m['client_cpu'] if 'client_cpu' in m
+                           else '-',
                            ratio, '; '.join(s.get('notes', []))))
     return '\n'.join(out)
 
@@ -1095,11 +1102,17 @@ def run_wrk(args, url, tmp, tag):
             '-d%s' % args.duration, '--latency', url]
     if args.wrk_cpus:
         argv = ['taskset', '-c', args.wrk_cpus] + argv
+    # wrk's own CPU time (user + system), from the rusage of reaped
+    # children: it tells whether the client was the bottleneck
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         p = subprocess.run(argv, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True,
                            timeout=parse_time(args.duration) + 60)
         text = p.stdout
+        u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        text += '\nwrk CPU seconds: %.3f\n' % (
+            u1.ru_utime - u0.ru_utime + u1.ru_stime - u0.ru_stime)
     except subprocess.TimeoutExpired as e:
         text = (e.stdout or b'').decode(errors='replace') + '\nwrk timed out'
     with open(os.path.join(tmp, 'wrk-%s.txt' % tag), 'w') as f:
@@ -1192,6 +1205,8 @@ def throughput(args, names, tmp, root, contents):
                     continue
                 r['cpu'] = 100.0 * (c1 - c0) / os.sysconf('SC_CLK_TCK') \
                     / (t1 - t0)
+                if 'client_cpu_s' in r:
+                    r['client_cpu'] = 100.0 * r['client_cpu_s'] / (t1 - t0)
                 notes += run_notes(r, status, size)
                 runs[(wl, name)].append(r)
                 extra[(wl, name)] += ['round %d: %s' % (rnd + 1, n)
