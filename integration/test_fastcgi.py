@@ -481,7 +481,9 @@ def test_pool_limit_queues(portierd_factory, site, apps):
     threads = [threading.Thread(target=one) for _ in range(5)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    # (bounded waits, not a fixed sleep: spawning is slow on a loaded
+    # machine)
+    wait_until(lambda: len(processes_running(apps['slow'])) >= 2)
     # never more than the limit
     assert len(processes_running(apps['slow'])) == 2
     for t in threads:
@@ -503,7 +505,7 @@ def test_parallelism_lowers_limit(portierd_factory, site, apps):
     t0 = time.monotonic()
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    wait_until(lambda: processes_running(apps['slow']))
     assert len(processes_running(apps['slow'])) == 1
     for t in threads:
         t.join(timeout=20)
@@ -576,7 +578,7 @@ def test_no_orphans_after_shutdown(portierd_factory, site, apps):
     assert d.request('GET', '/h')[0] == 200
     t = threading.Thread(target=lambda: d.request('GET', '/s?1'))
     t.start()
-    time.sleep(0.3)
+    wait_until(lambda: len(children(d.proc.pid)) >= 2)
     kids = children(d.proc.pid)
     assert len(kids) == 2
     d.stop()
@@ -719,11 +721,12 @@ def test_stdout_split_padded_with_stderr(portierd_factory, site, scripted):
 
     f = scripted(script)
     s = site({'/': remote('/app', f.address)})
-    d = start(portierd_factory, s)
+    # The client has its answer at the empty STDOUT record, a moment
+    # before END_REQUEST frees the connection: with one connection at
+    # most, the second request waits for it rather than for a sleep that
+    # a loaded machine may outlast (then a second connection was opened).
+    d = start(portierd_factory, s, 'set fastcgi_stock_limit = "1"\n')
     for i in range(2):
-        # (the client has its answer at the empty STDOUT record, a moment
-        # before END_REQUEST frees the connection)
-        time.sleep(0.1)
         status, r, got = d.request('GET', '/split')
         assert status == 200, d.log()
         assert got == body + b'!'
@@ -807,16 +810,17 @@ def test_client_gone_before_head(portierd_factory, site, apps):
     s = site({'/': spawned(apps['slow'])})
     d = start(portierd_factory, s, 'set fastcgi_stock_limit = "1"\n')
     with socket.create_connection(('127.0.0.1', d.port)) as c:
+        sent = time.monotonic()
         c.sendall(b'GET /s?1 HTTP/1.1\r\nHost: x\r\n\r\n')
-        time.sleep(0.3)
-        busy = processes_running(apps['slow'])
+        busy = wait_until(lambda: processes_running(apps['slow']))
         assert len(busy) == 1
     # The process finishes for nobody (its answer is discarded) and stays
-    # in the pool: the next request waits for it and gets it.
-    t0 = time.monotonic()
+    # in the pool: the next request waits for it and gets it.  (Its 1 s
+    # began after `sent`; a fixed "more than 0.4 s from here" failed when
+    # the machine was slow to spawn it.)
     status, _, body = d.request('GET', '/s?0')
     assert status == 200 and body == b'slept 0\n'
-    assert time.monotonic() - t0 > 0.4
+    assert time.monotonic() - sent >= 1.0
     assert processes_running(apps['slow']) == busy
     d.stop()
 
