@@ -12,12 +12,56 @@ import time
 
 import pytest
 
+from dphelp import make_docroot
+from httpbackend import Backend
+from tplib import ScriptedTranslationServer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='session')
 def build_dir():
     return os.environ.get('PORTIER_BUILD', os.path.join(ROOT, 'build'))
+
+
+@pytest.fixture
+def ctl(build_dir):
+    """The path of the built portierctl (the test is skipped without it)."""
+    path = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.access(path, os.X_OK):
+        pytest.skip('portierctl is not built')
+    return path
+
+
+@pytest.fixture
+def docroot(tmp_path):
+    """dphelp.make_docroot: index.html and a.txt below tmp_path/www."""
+    return make_docroot(tmp_path)
+
+
+@pytest.fixture
+def servers():
+    """Start scripted translation servers: servers(handler, address=None);
+    all are stopped at the end of the test."""
+    started = []
+
+    def start(handler, address=None):
+        srv = ScriptedTranslationServer(handler, address)
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def backend():
+    """The Python HTTP backend of httpbackend.py, stopped at the end."""
+    b = Backend()
+    yield b
+    b.stop()
 
 
 def free_port(host='127.0.0.1'):

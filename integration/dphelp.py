@@ -1,6 +1,12 @@
 """Small helpers shared by the portierd integration suites (not a test
-file): a document root, answers for it, and log checks."""
+file): a document root, answers for it, log checks, and portierctl on a
+control socket (addresses, the config block, STATS as JSON)."""
+import json
+import os
+import socket
+import subprocess
 import time
+import uuid
 
 from tplib import packet
 
@@ -42,3 +48,34 @@ def one_failure_line(d, path, status, cause):
     # nothing else was logged about it
     assert len(log_lines(d, path)) == 1, d.log()
     return lines[0]
+
+
+def abstract():
+    """An abstract socket address unique to this process and call."""
+    return '@portier-test-%d-%s' % (os.getpid(), uuid.uuid4().hex[:8])
+
+
+def free_udp_port():
+    """A UDP port on 127.0.0.1 nobody is bound to right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def control_config(*binds):
+    """portierd config text: one control block per address."""
+    return ''.join('control {\n  bind "%s"\n}\n' % b for b in binds)
+
+
+def run_ctl(ctl, *args, timeout=20, **kw):
+    """Run portierctl with args; the CompletedProcess (text output)."""
+    return subprocess.run([ctl, *args], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def stats(ctl, server):
+    """`portierctl --server SERVER stats --json`, which must succeed,
+    parsed."""
+    p = run_ctl(ctl, '--server', server, 'stats', '--json')
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)

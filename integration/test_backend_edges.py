@@ -37,6 +37,7 @@ from collections import namedtuple
 import pytest
 
 from conftest import Portierd, free_port
+from proclib import all_pids, proc_stat, rss_kib
 from tplib import ScriptedTranslationServer, packet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -276,21 +277,6 @@ def table_params():
 
 
 # ---- processes ----
-
-def proc_stat(pid):
-    """(state, parent) of a process, or None."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(')') + 2:].split()
-    return fields[0], int(fields[1])
-
-
-def all_pids():
-    return [int(p) for p in os.listdir('/proc') if p.isdigit()]
-
 
 def children(pid):
     """{child: state} of pid."""
@@ -614,14 +600,6 @@ def backend_name(s):
             'fastcgi': 'fastcgi ' + s.program,
             'was': 'WAS application ' + s.program,
             'lhttp': 'backend @portier-lhttp-'}[s.kind]
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 def log_lines(d, needle):

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from dphelp import wait_log
+from proclib import vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -271,14 +272,6 @@ def test_post_chunked(cgi):
         decoded += rest[:n]
         rest = rest[n + 2:]
     assert decoded == b''.join(chunks)
-
-
-def vm_hwm_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1])
-    return 0
 
 
 def read_response(sock, limit_check=None):

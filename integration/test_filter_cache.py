@@ -7,11 +7,9 @@ filter_cache_size 0 disables it; STATS has a filter_cache entry.  The
 filters count their runs: an HTTP filter (a small Python server) and a
 PIPE filter (a shell script appending to a file)."""
 import http.server
-import json
 import os
 import pathlib
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import free_port
-from dphelp import log_lines
+from dphelp import log_lines, run_ctl, stats
 from tplib import ScriptedTranslationServer, packet
 
 
@@ -92,25 +90,6 @@ class Backend:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.access(path, os.X_OK):
-        pytest.skip('portierctl is not built')
-    return path
-
-
-def run(ctl, *args):
-    return subprocess.run([ctl, *args], capture_output=True, text=True,
-                          timeout=20)
-
-
-def stats(ctl, sock):
-    p = run(ctl, '--server', sock, 'stats', '--json')
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 @pytest.fixture
@@ -256,13 +235,13 @@ def test_flush(site, ctl):
         get(d, '/h/e1/%s' % name)
         get(d, '/h/e1/%s' % name)
         assert b.count('/filter/%s' % name) == 1
-    p = run(ctl, '--server', sock, 'flush-filter-cache', 'tag-news')
+    p = run_ctl(ctl, '--server', sock, 'flush-filter-cache', 'tag-news')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)       # a barrier: the flush was handled
     for name in ('news', 'other'):
         get(d, '/h/e1/%s' % name)
     assert (b.count('/filter/news'), b.count('/filter/other')) == (2, 1)
-    p = run(ctl, '--server', sock, 'flush-filter-cache')
+    p = run_ctl(ctl, '--server', sock, 'flush-filter-cache')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     for name in ('news', 'other'):
@@ -279,7 +258,7 @@ def test_flush_over_udp(site, ctl):
     get(d, '/h/e1/udp')
     get(d, '/h/e1/udp')
     assert b.count('/filter/udp') == 1
-    p = run(ctl, '--server', '127.0.0.1:%d' % port, 'flush-filter-cache')
+    p = run_ctl(ctl, '--server', '127.0.0.1:%d' % port, 'flush-filter-cache')
     assert p.returncode == 0, p.stderr
     deadline = time.monotonic() + 10
     while b.count('/filter/udp') < 2 and time.monotonic() < deadline:
@@ -300,7 +279,7 @@ def test_workers(site, ctl):
     st = stats(ctl, sock)
     assert st['filter_cache']['entries'] == runs
     assert st['filter_cache']['hits'] == 12 - runs
-    p = run(ctl, '--server', sock, 'flush-filter-cache')
+    p = run_ctl(ctl, '--server', sock, 'flush-filter-cache')
     assert p.returncode == 0, p.stderr
     assert stats(ctl, sock)['filter_cache']['entries'] == 0
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import socketserver
-import subprocess
 import tempfile
 import threading
 import time
@@ -18,7 +17,7 @@ import uuid
 
 import pytest
 
-from dphelp import log_lines
+from dphelp import log_lines, run_ctl
 from tplib import ScriptedTranslationServer, packet
 
 
@@ -103,14 +102,6 @@ class CountingBackend:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.access(path, os.X_OK):
-        pytest.skip('portierctl is not built')
-    return path
 
 
 @pytest.fixture
@@ -307,13 +298,8 @@ def test_request_no_cache(cached):
     assert b.count('/nc') == 3
 
 
-def run(ctl, *args):
-    return subprocess.run([ctl, *args], capture_output=True, text=True,
-                          timeout=20)
-
-
 def barrier(ctl, sock):
-    p = run(ctl, '--server', sock, 'stats', '--json')
+    p = run_ctl(ctl, '--server', sock, 'stats', '--json')
     assert p.returncode == 0, p.stderr
 
 
@@ -327,20 +313,20 @@ def test_flush(cached, ctl):
         get(d, path)
         get(d, path)
         assert b.count(path) == 1
-    p = run(ctl, '--server', sock, 'flush-http-cache', 'news')
+    p = run_ctl(ctl, '--server', sock, 'flush-http-cache', 'news')
     assert p.returncode == 0, p.stderr
     barrier(ctl, sock)
     for path in ('/t1', '/t2', '/u'):
         get(d, path)
     assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (2, 1, 1)
-    p = run(ctl, '--server', sock, 'flush-http-cache')
+    p = run_ctl(ctl, '--server', sock, 'flush-http-cache')
     assert p.returncode == 0, p.stderr
     barrier(ctl, sock)
     for path in ('/t1', '/t2', '/u'):
         get(d, path)
     assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (3, 2, 2)
     assert log_lines(d, 'FLUSH_HTTP_CACHE is not implemented') == []
-    p = run(ctl, '--server', sock, 'stats', '--json')
+    p = run_ctl(ctl, '--server', sock, 'stats', '--json')
     st = json.loads(p.stdout)['http_cache']
     assert st['entries'] == 3
     # 3 misses + 3 hits, 1 miss + 2 hits after 'news', 3 misses after all

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from test_was import children, running_programs, wait_for
+from proclib import wait_for
+from test_was import children, running_programs
 from tplib import ScriptedTranslationServer, packet, u16
 
 

@@ -24,6 +24,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nfs_server  # noqa: E402
 from dphelp import wait_log  # noqa: E402
+from proclib import status_kib  # noqa: E402
 from tplib import ScriptedTranslationServer, packet  # noqa: E402
 
 REASON = nfs_server.why_unavailable()
@@ -260,14 +261,6 @@ def test_conditional_and_range(site, server, cache):
     assert r.getheader('Allow') == 'GET, HEAD'
 
 
-def rss_kib(pid, field):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise AssertionError('no %s for %d' % (field, pid))
-
-
 def test_huge_file_streamed_in_bounded_memory(site, server, monkeypatch):
     # Under ASan, freed blocks wait in a quarantine (256 MiB by default)
     # before their memory is reused; keep it small so that the bound below
@@ -275,7 +268,7 @@ def test_huge_file_streamed_in_bounded_memory(site, server, monkeypatch):
     monkeypatch.setenv('ASAN_OPTIONS', os.environ.get('ASAN_OPTIONS', '') +
                        ':quarantine_size_mb=4')
     d = site()
-    before = rss_kib(d.proc.pid, 'VmRSS')
+    before = status_kib(d.proc.pid, 'VmRSS')
     conn = http.client.HTTPConnection('127.0.0.1', d.port, timeout=30)
     try:
         conn.request('GET', '/huge.bin')
@@ -292,11 +285,11 @@ def test_huge_file_streamed_in_bounded_memory(site, server, monkeypatch):
                 assert block == f.read(len(block)), 'at %d' % total
                 total += len(block)
                 if total % (16 << 20) < (1 << 20):
-                    peak = max(peak, rss_kib(d.proc.pid, 'VmRSS'))
+                    peak = max(peak, status_kib(d.proc.pid, 'VmRSS'))
         assert total == BIG_SIZE
     finally:
         conn.close()
-    hwm = rss_kib(d.proc.pid, 'VmHWM')
+    hwm = status_kib(d.proc.pid, 'VmHWM')
     # portierd's whole peak stays far below the file: read-ahead and the
     # output buffer are bounded.
     assert hwm < 40 * 1024, (before, peak, hwm)
@@ -311,7 +304,7 @@ def test_slow_client_holds_back_reading(site):
         assert r.status == 200
         r.read(1 << 20)
         time.sleep(1.0)     # the client stops reading
-        hwm = rss_kib(d.proc.pid, 'VmHWM')
+        hwm = status_kib(d.proc.pid, 'VmHWM')
         assert hwm < 40 * 1024, hwm
     finally:
         conn.close()

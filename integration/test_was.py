@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from proclib import child_pids, rss_kib, wait_for
 from tplib import ScriptedTranslationServer, packet, u16
 
 
@@ -33,20 +34,8 @@ def progs(build_dir):
 
 
 def children(pid):
-    """PIDs whose parent is pid."""
-    out = []
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(')', 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != 'Z':
-            out.append(int(d))
-    return out
+    """PIDs whose parent is pid, without the zombies."""
+    return child_pids(pid, zombies=False)
 
 
 def running_programs(paths):
@@ -64,24 +53,6 @@ def running_programs(paths):
         if exe in paths and state != 'Z':
             out.append(int(d))
     return out
-
-
-def wait_for(fn, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 @pytest.fixture

@@ -62,6 +62,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))   # integration/, for tplib
 
+from proclib import descendants, group_pids  # noqa: E402,F401 (apps.py)
+
 PEERS = ('nginx', 'lighttpd', 'h2o')
 SERVERS = PEERS + ('portier',)
 PACKAGES = {'nginx': 'nginx', 'lighttpd': 'lighttpd', 'h2o': 'h2o',
@@ -596,45 +598,6 @@ def busy_percent(a, b):
 def steal_percent(a, b):
     total = b[0] - a[0]
     return 100.0 * (b[2] - a[2]) / total if total > 0 else 0.0
-
-
-def group_pids(pgid):
-    """PIDs of the processes in process group pgid."""
-    pids = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and ')'.
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[2]) == pgid:
-            pids.append(int(entry))
-    return sorted(pids)
-
-
-def descendants(pid):
-    """PIDs of every process below pid (children, their children...)."""
-    parent = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        parent[int(entry)] = int(stat[stat.rindex(')') + 2:].split()[1])
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        kids = [c for c, pp in parent.items() if pp == p]
-        out += kids
-        todo += kids
-    return sorted(out)
 
 
 def group_rss_kib(pgid):
