@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import nfs_server
 from dphelp import make_docroot
 from httpbackend import Backend
 from tplib import ScriptedTranslationServer
@@ -62,6 +63,19 @@ def backend():
     b = Backend()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope='module')
+def rpcbind(tmp_path_factory):
+    """The portmapper the NFS suites' ganesha needs (nfs_server.Rpcbind);
+    the test is skipped when it cannot run here."""
+    r = nfs_server.Rpcbind(str(tmp_path_factory.mktemp('rpcbind')))
+    try:
+        r.start()
+    except RuntimeError as e:
+        pytest.skip('rpcbind cannot run here: %s' % e)
+    yield r
+    r.stop()
 
 
 def free_port(host='127.0.0.1'):

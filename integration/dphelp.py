@@ -1,10 +1,12 @@
 """Small helpers shared by the portierd integration suites (not a test
-file): a document root, answers for it, log checks, and portierctl on a
-control socket (addresses, the config block, STATS as JSON)."""
+file): a document root, answers for it, log checks, portierctl on a
+control socket (addresses, the config block, STATS as JSON), the spawn
+block a root run needs, and concurrent requests."""
 import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import uuid
 
@@ -79,3 +81,33 @@ def stats(ctl, server):
     p = run_ctl(ctl, '--server', server, 'stats', '--json')
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
+
+
+def spawn_block(*lines, allow_nobody=True):
+    """As root, a spawn block that runs children as nobody (never root):
+    default_user "nobody", allow_user "nobody" unless `allow_nobody` is
+    false, then the given lines ('allow_group "nogroup"'...); as any
+    other user the empty string."""
+    if os.geteuid() != 0:
+        return ''
+    body = ['default_user "nobody"']
+    if allow_nobody:
+        body.append('allow_user "nobody"')
+    return 'spawn {\n%s}\n' % ''.join('  %s\n' % line
+                                      for line in body + list(lines))
+
+
+def concurrent_requests(d, path, n):
+    """n GET requests for path, each on a connection of its own, all at
+    the same time: ([(status, response, body)] in the order they ended,
+    the seconds they took together)."""
+    results = []
+    threads = [threading.Thread(
+        target=lambda: results.append(d.request('GET', path)))
+        for _ in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, time.monotonic() - t0

@@ -37,6 +37,7 @@ from collections import namedtuple
 import pytest
 
 from conftest import Portierd, free_port
+from dphelp import spawn_block
 from proclib import all_pids, proc_stat, rss_kib
 from tplib import ScriptedTranslationServer, packet
 
@@ -316,12 +317,6 @@ class Setup:
     def __init__(self, kind, d, program, backend=None):
         self.kind, self.d, self.program = kind, d, program
         self.backend = backend      # the HTTP kind's server process
-
-
-def spawn_block():
-    if os.geteuid() != 0:
-        return ''
-    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
 
 
 CONFIG = ('set backend_response_timeout = "%(t)d ms"\n'

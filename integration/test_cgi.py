@@ -11,20 +11,14 @@ import time
 
 import pytest
 
-from dphelp import wait_log
+from dphelp import spawn_block, wait_log
 from proclib import vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def spawn_block():
-    """As root a child needs a user: nobody (and never root)."""
-    if os.geteuid() != 0:
-        return ''
-    return ('spawn {\n  default_user "nobody"\n  allow_user "nobody"\n'
-            '  allow_user "4000-4099"\n  allow_group "nogroup"\n'
-            '  allow_group "4000-"\n}\n')
+# as root a child needs a user: nobody (and never root)
+SPAWN = spawn_block('allow_user "4000-4099"', 'allow_group "nogroup"',
+                    'allow_group "4000-"')
 
 
 def children_of(pid):
@@ -111,7 +105,7 @@ def cgi(portierd_factory, build_dir):
     site = Site(build_dir)
     site.srv.start()
     d = portierd_factory([site.srv.address],
-                         config=spawn_block() +
+                         config=SPAWN +
                          'set cgi_timeout = "1500 ms"\n')
     yield d, site
     # no child left behind: none of portierd's children, no orphan
@@ -515,7 +509,7 @@ def test_child_inherits_nothing(portierd_factory, build_dir):
     try:
         try:
             d = portierd_factory([site.srv.address],
-                                 config=spawn_block() +
+                                 config=SPAWN +
                                  'set cgi_timeout = "60 s"\n')
         finally:
             signal.signal(rt, old)
@@ -559,7 +553,7 @@ def test_many_children_at_once(portierd_factory, build_dir):
     site.srv.start()
     try:
         d = portierd_factory([site.srv.address],
-                             config=spawn_block() +
+                             config=SPAWN +
                              'set cgi_timeout = "60 s"\n')
         results = []
 
@@ -684,7 +678,7 @@ def test_with_workers(portierd_factory, build_dir):
     site.srv.start()
     try:
         d = portierd_factory([site.srv.address], extra=['--workers', '2'],
-                             config=spawn_block() +
+                             config=SPAWN +
                              'set cgi_timeout = "1 s"\n')
         for i in range(6):
             status, r, body = d.request('GET', '/cgi/hello/%d' % i)

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import free_port
-from dphelp import log_lines, wait_log
+from dphelp import log_lines, spawn_block, wait_log
 from proclib import child_pids, rss_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
@@ -119,13 +119,6 @@ def site():
     yield make
     for s in made:
         s.srv.stop()
-
-
-def spawn_block():
-    """As root a child needs a user (never root): nobody."""
-    if os.geteuid() != 0:
-        return ''
-    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
 
 
 def start(portierd_factory, s, config=''):

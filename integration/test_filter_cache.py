@@ -6,39 +6,32 @@ CACHE_TAG, local socket and UDP) makes the filters run again; two workers;
 filter_cache_size 0 disables it; STATS has a filter_cache entry.  The
 filters count their runs: an HTTP filter (a small Python server) and a
 PIPE filter (a shell script appending to a file)."""
-import http.server
 import os
 import pathlib
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 
 import pytest
 
 from conftest import free_port
-from dphelp import log_lines, run_ctl, stats
+from dphelp import log_lines, run_ctl, spawn_block, stats
+from httpbackend import CountingServer, QuietHandler
 from tplib import ScriptedTranslationServer, packet
 
 
-class Backend:
+class Backend(CountingServer):
     """GET /src/etag/X: body "source X" with ETag "X"; GET /src/plain:
     no ETag.  POST /filter/NAME: the body upper-cased (a Cache-Control
     given by self.filter_cc[NAME]); every POST counted per path."""
 
     def __init__(self):
-        self.counts = {}
+        super().__init__()
         self.filter_cc = {}
-        self.lock = threading.Lock()
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-
-            def log_message(self, *a):
-                pass
-
+        class H(QuietHandler):
             def reply(self, status, headers, body):
                 self.send_response(status)
                 for k, v in headers:
@@ -65,9 +58,7 @@ class Backend:
                 n = int(self.headers.get('Content-Length', '0'))
                 data = self.rfile.read(n)
                 name = self.path.split('/')[-1]
-                with outer.lock:
-                    outer.counts[self.path] = outer.counts.get(self.path,
-                                                               0) + 1
+                outer.counted(self.path)
                 headers = [('Content-Type', 'text/plain'),
                            ('ETag', '"f-%s"' % name)]
                 cc = outer.filter_cc.get(name)
@@ -76,20 +67,7 @@ class Backend:
                 self.reply(500 if name == 'err' else 200, headers,
                            data.upper())
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def count(self, path):
-        with self.lock:
-            return self.counts.get(path, 0)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(H)
 
 
 @pytest.fixture
@@ -152,13 +130,6 @@ def site(portierd_factory, tmp_path):
     srv.stop()
     backend.stop()
     shutil.rmtree(str(progs), ignore_errors=True)
-
-
-def spawn_block():
-    """As root a child needs a user: nobody."""
-    if os.geteuid() != 0:
-        return ''
-    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
 
 
 def get(d, path):

@@ -4,47 +4,41 @@ revalidation with 304, Authorization, request no-cache, FLUSH_HTTP_CACHE
 through portierctl (all and by CACHE_TAG), a body larger than the
 per-entry limit, and http_cache_size 0.  The backend is a small Python
 server that counts the requests of each path."""
-import http.server
 import json
 import os
 import shutil
 import socket
-import socketserver
 import tempfile
-import threading
 import time
 import uuid
 
 import pytest
 
-from dphelp import log_lines, run_ctl
+from dphelp import log_lines, run_ctl, spawn_block
+from httpbackend import CountingServer, QuietHandler
 from tplib import ScriptedTranslationServer, packet
 
+# as root a child needs a user: nobody (and never root)
+SPAWN = spawn_block('allow_group "nogroup"')
 
-class CountingBackend:
+
+class CountingBackend(CountingServer):
     """Answers each path from `routes` (path -> function(headers) giving
     (status, [(name, value)], body)); counts requests and keeps the last
     request headers per path."""
 
     def __init__(self, unix_path=None):
+        super().__init__()
         self.routes = {}
         self.extra = {}         # path -> more translation packets
-        self.counts = {}
         self.seen = {}
-        self.lock = threading.Lock()
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-
-            def log_message(self, *a):
-                pass
-
+        class H(QuietHandler):
             def answer(self, head_only):
                 path = self.path.split('?')[0]
+                outer.counted(self.path)
                 with outer.lock:
-                    outer.counts[self.path] = outer.counts.get(self.path,
-                                                               0) + 1
                     outer.seen[self.path] = dict(
                         (k.lower(), v) for k, v in self.headers.items())
                 fn = outer.routes.get(path)
@@ -82,26 +76,7 @@ class CountingBackend:
                 self.rfile.read(n)
                 self.answer(False)
 
-        if unix_path is not None:
-            self.server = socketserver.ThreadingUnixStreamServer(unix_path,
-                                                                 H)
-            self.port = None
-        else:
-            self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                                          H)
-            self.port = self.server.server_address[1]
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def count(self, target):
-        with self.lock:
-            return self.counts.get(target, 0)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(H, unix_path)
 
 
 @pytest.fixture
@@ -365,14 +340,6 @@ def test_disabled(portierd_factory):
         backend.stop()
 
 
-def spawn_block():
-    """As root a child needs a user: nobody (and never root)."""
-    if os.geteuid() != 0:
-        return ''
-    return ('spawn {\n  default_user "nobody"\n  allow_user "nobody"\n'
-            '  allow_group "nogroup"\n}\n')
-
-
 CGI_SCRIPT = '''#!/bin/sh
 echo "Content-Type: text/plain"
 case "$QUERY_STRING" in
@@ -406,7 +373,7 @@ def test_cgi(portierd_factory):
         srv = ScriptedTranslationServer(handler)
         srv.start()
         try:
-            d = portierd_factory([srv.address], config=spawn_block() +
+            d = portierd_factory([srv.address], config=SPAWN +
                                  'set http_cache_size = "1 MB"\n')
             s1, _, b1 = get(d, '/x')
             s2, r2, b2 = get(d, '/x')
@@ -689,7 +656,7 @@ def test_cgi_revalidation(portierd_factory):
                 return f.read().split()
 
         try:
-            d = portierd_factory([srv.address], config=spawn_block() +
+            d = portierd_factory([srv.address], config=SPAWN +
                                  'set http_cache_size = "1 MB"\n')
             s1, _, b1 = get(d, '/x')
             assert s1 == 200 and b1.startswith(b'pid ')
@@ -869,7 +836,7 @@ def test_cgi_revalidation_local_redirect(portierd_factory):
         srv = ScriptedTranslationServer(lambda req: [packet('CGI', script)])
         srv.start()
         try:
-            d = portierd_factory([srv.address], config=spawn_block() +
+            d = portierd_factory([srv.address], config=SPAWN +
                                  'set http_cache_size = "1 MB"\n')
             assert get(d, '/x')[2] == b'first\n'
             time.sleep(1.2)

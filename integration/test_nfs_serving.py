@@ -30,7 +30,7 @@ from tplib import ScriptedTranslationServer, packet  # noqa: E402
 REASON = nfs_server.why_unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or '')
 
-BIG_SIZE = 200 * 1024 * 1024
+BIG_SIZE = nfs_server.BIG_SIZE
 TIMEOUT_S = 2
 
 
@@ -47,45 +47,10 @@ class SquashingGanesha(nfs_server.Ganesha):
             f.write(conf)
 
 
-def make_export(root):
-    export = os.path.join(root, 'export')
-    os.makedirs(os.path.join(export, 'sub'))
-    with open(os.path.join(export, 'small.txt'), 'wb') as f:
-        f.write(b'Hello from NFS.\n')
-    with open(os.path.join(export, 'empty'), 'wb'):
-        pass
-    with open(os.path.join(export, 'sub', 'one-mib.bin'), 'wb') as f:
-        f.write(os.urandom(1 << 20))
-    with open(os.path.join(export, 'digits'), 'wb') as f:
-        f.write(b'0123456789' * 10)
-    with open(os.path.join(export, 'huge.bin'), 'wb') as f:
-        f.truncate(BIG_SIZE)
-        for i in range(8):
-            f.seek(i * (BIG_SIZE // 8) + 4095)
-            f.write(os.urandom(65536 + i))
-    secret = os.path.join(export, 'secret.txt')
-    with open(secret, 'wb') as f:
-        f.write(b'root only\n')
-    os.chmod(secret, 0o600)
-    for d in (root, export, os.path.join(export, 'sub')):
-        os.chmod(d, 0o755)
-    return export
-
-
-@pytest.fixture(scope='module')
-def rpcbind(tmp_path_factory):
-    r = nfs_server.Rpcbind(str(tmp_path_factory.mktemp('rpcbind')))
-    try:
-        r.start()
-    except RuntimeError as e:
-        pytest.skip('rpcbind cannot run here: %s' % e)
-    yield r
-    r.stop()
-
-
 def start_ganesha(rpcbind, tmp_path_factory, name):
     root = str(tmp_path_factory.mktemp(name))
-    export = make_export(root)
+    export = nfs_server.make_export(root,
+                                    [('digits', b'0123456789' * 10)])
     run = os.path.join(root, 'run')
     os.makedirs(run)
     g = SquashingGanesha(run, export)

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from dphelp import spawn_block
 from proclib import child_pids, rss_kib, wait_for
-from tplib import ScriptedTranslationServer, packet, u16
+from tplib import packet, u16
 
 
 def _exists(path):
@@ -56,29 +57,23 @@ def running_programs(paths):
 
 
 @pytest.fixture
-def was_server(portierd_factory, progs):
+def was_server(portierd_factory, servers, progs):
     """start(settings=''): portierd with a translation server mapping the
     first path segment to a program: /hello, /echo, /stream, else the
     test app.  Extra packets per request come from `extra`."""
-    servers = []
-
     def start(settings='', extra=lambda uri: []):
         def handler(req):
             uri = req.text('URI')
             name = uri.split('/')[1] if uri.count('/') > 1 else ''
             prog = progs.get(name, progs['test'])
             return [packet('WAS', prog)] + extra(uri)
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        servers.append(srv)
-        conf = settings
-        if os.geteuid() == 0:
-            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
-        return portierd_factory([srv.address], config=conf)
+        srv = servers(handler)
+        # as root a child needs a user: nobody (never root)
+        return portierd_factory([srv.address],
+                                config=spawn_block(allow_nobody=False) +
+                                settings)
 
-    yield start
-    for s in servers:
-        s.stop()
+    return start
 
 
 def test_hello(was_server):
