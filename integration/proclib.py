@@ -1,7 +1,7 @@
 """Processes as /proc shows them, for the integration suites and the bench
 scripts (not a test file): children, descendants and process groups, the
-state of one process, sizes from /proc/PID/status, and polling until a
-condition holds.
+state of one process, CPU time, sizes from /proc/PID/status, and polling
+until a condition holds.
 
 Linux only; standard library only (Debian's /usr/bin/python3).  A process
 that ends while it is read is left out, never an error."""
@@ -67,6 +67,21 @@ def descendants(pid):
 def group_pids(pgid):
     """PIDs of the processes in process group pgid, in PID order."""
     return sorted(p for p, st in proc_table().items() if st[2] == pgid)
+
+
+def cpu_ticks(pids):
+    """utime + stime of the processes, in clock ticks (a process that is
+    gone counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
 
 
 def status_kib(pid, field, missing=None):
