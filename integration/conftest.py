@@ -13,7 +13,7 @@ import time
 import pytest
 
 import nfs_server
-from dphelp import make_docroot
+from dphelp import make_docroot, started
 from httpbackend import Backend
 from tplib import ScriptedTranslationServer
 
@@ -44,17 +44,12 @@ def docroot(tmp_path):
 def servers():
     """Start scripted translation servers: servers(handler, address=None);
     all are stopped at the end of the test."""
-    started = []
-
     def start(handler, address=None):
         srv = ScriptedTranslationServer(handler, address)
         srv.start()
-        started.append(srv)
         return srv
 
-    yield start
-    for srv in started:
-        srv.stop()
+    yield from started(start, ScriptedTranslationServer.stop)
 
 
 @pytest.fixture

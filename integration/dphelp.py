@@ -1,7 +1,8 @@
 """Small helpers shared by the portierd integration suites (not a test
 file): a document root, answers for it, log checks, portierctl on a
 control socket (addresses, the config block, STATS as JSON), the spawn
-block a root run needs, and concurrent requests."""
+block a root run needs, a multicast group, concurrent requests, chunked
+bodies, and the body of factory fixtures."""
 import json
 import os
 import socket
@@ -9,6 +10,8 @@ import subprocess
 import threading
 import time
 import uuid
+
+import pytest
 
 from tplib import packet
 
@@ -97,6 +100,20 @@ def spawn_block(*lines, allow_nobody=True):
                                       for line in body + list(lines))
 
 
+def multicast_group():
+    """A multicast group for this process's tests, once this machine has
+    shown that it can join it on lo (else the test is skipped)."""
+    group = '239.255.%d.%d' % (os.getpid() % 250, 2 + os.getpid() % 200)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        mreq = socket.inet_aton(group) + socket.inet_aton('127.0.0.1')
+        try:
+            probe.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                             mreq)
+        except OSError as e:
+            pytest.skip('cannot join a multicast group on lo: %s' % e)
+    return group
+
+
 def concurrent_requests(d, path, n):
     """n GET requests for path, each on a connection of its own, all at
     the same time: ([(status, response, body)] in the order they ended,
@@ -111,3 +128,33 @@ def concurrent_requests(d, path, n):
     for t in threads:
         t.join()
     return results, time.monotonic() - t0
+
+
+def dechunk(body):
+    """The data of a chunked body (size lines without extensions, up to
+    the last chunk; trailers are not read)."""
+    out, rest = b'', body
+    while True:
+        size, _, rest = rest.partition(b'\r\n')
+        n = int(size, 16)
+        if n == 0:
+            return out
+        out += rest[:n]
+        rest = rest[n + 2:]
+
+
+def started(make, stop):
+    """The body of a factory fixture (`yield from started(...)`): it
+    yields a function that calls make(*args, **kw), remembers and returns
+    the result; when the test is over, stop() is called on each result,
+    in the order they were made."""
+    made = []
+
+    def start(*args, **kw):
+        thing = make(*args, **kw)
+        made.append(thing)
+        return thing
+
+    yield start
+    for thing in made:
+        stop(thing)

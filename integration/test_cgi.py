@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dphelp import spawn_block, wait_log
+from dphelp import dechunk, spawn_block, wait_log
 from proclib import vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
@@ -166,15 +166,7 @@ def test_environment(cgi):
     head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200 '), head
     if b'Transfer-Encoding: chunked' in head:
-        out, rest = b'', body
-        while True:
-            size, _, rest = rest.partition(b'\r\n')
-            n = int(size, 16)
-            if n == 0:
-                break
-            out += rest[:n]
-            rest = rest[n + 2:]
-        body = out
+        body = dechunk(body)
     lines = body.decode().splitlines()
     assert lines[0] == 'argv[0]=' + site.program('env')
     assert lines[1:3] == ['argv[1]=arg1', 'argv[2]=arg 2']
@@ -257,15 +249,7 @@ def test_post_chunked(cgi):
     out = d.raw(req, timeout=10)
     head, _, body = out.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200 ')
-    decoded, rest = b'', body
-    while True:
-        size, _, rest = rest.partition(b'\r\n')
-        n = int(size, 16)
-        if n == 0:
-            break
-        decoded += rest[:n]
-        rest = rest[n + 2:]
-    assert decoded == b''.join(chunks)
+    assert dechunk(body) == b''.join(chunks)
 
 
 def read_response(sock, limit_check=None):

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from dphelp import (abstract, control_config, file_answer, free_udp_port,
-                    log_lines, run_ctl, stats, wait_log)
+                    log_lines, multicast_group, run_ctl, stats, wait_log)
 
 MAGIC = b'\x63\x04\x61\x01'
 
@@ -167,15 +167,7 @@ def test_local_other_uid_refused(portierd_factory, servers, docroot, ctl):
 
 
 def test_multicast_two_instances(portierd_factory, servers, docroot, ctl):
-    group = '239.255.%d.%d' % (os.getpid() % 250, 2 + os.getpid() % 200)
-    # Can this machine join a group on lo at all?
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        mreq = socket.inet_aton(group) + socket.inet_aton('127.0.0.1')
-        try:
-            probe.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                             mreq)
-        except OSError as e:
-            pytest.skip('cannot join a multicast group on lo: %s' % e)
+    group = multicast_group()
     port = free_udp_port()
     srv = servers(lambda req: file_answer(docroot))
     instances = []

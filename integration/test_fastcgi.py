@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import free_port
-from dphelp import log_lines, spawn_block, wait_log
+from dphelp import log_lines, spawn_block, started, wait_log
 from proclib import child_pids, rss_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
@@ -109,16 +109,7 @@ def remote(path, address):
 
 @pytest.fixture
 def site():
-    made = []
-
-    def make(routes):
-        s = Site(routes)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.srv.stop()
+    yield from started(Site, lambda s: s.srv.stop())
 
 
 def start(portierd_factory, s, config=''):
@@ -617,16 +608,7 @@ def stdout_records(rid, data, size=7, padding=3):
 
 @pytest.fixture
 def scripted():
-    made = []
-
-    def make(script):
-        f = ScriptedFcgi(script)
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.stop()
+    yield from started(ScriptedFcgi, ScriptedFcgi.stop)
 
 
 def test_stdout_split_padded_with_stderr(portierd_factory, site, scripted):

@@ -2,7 +2,6 @@
 examples/lhttp/hello.c behind a scripted translation server."""
 import os
 import signal
-import threading
 
 import pytest
 
@@ -111,12 +110,7 @@ def test_crash_recovery(lhttp_server):
 
 def test_max_idle(lhttp_server):
     d = lhttp_server('set lhttp_stock_max_idle = "1"\n')
-    threads = [threading.Thread(target=d.request, args=('GET', '/slow?200'))
-               for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    concurrent_requests(d, '/slow?200', 3)
     assert wait_for(lambda: len(children(d.proc.pid)) == 1, 10)
 
 

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from dphelp import (abstract, control_config, free_udp_port, log_lines,
-                    make_docroot, run_ctl, stats, wait_log)
+                    make_docroot, multicast_group, run_ctl, stats, wait_log)
 from proclib import children, wait_for
 from tplib import HANG, packet, u32
 
@@ -323,14 +323,7 @@ def test_control_with_workers(portierd_factory, servers, tmp_path, ctl):
 
 
 def test_multicast_with_workers(portierd_factory, servers, tmp_path, ctl):
-    group = '239.255.%d.%d' % (os.getpid() % 250, 2 + os.getpid() % 200)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        mreq = socket.inet_aton(group) + socket.inet_aton('127.0.0.1')
-        try:
-            probe.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                             mreq)
-        except OSError as e:
-            pytest.skip('cannot join a multicast group on lo: %s' % e)
+    group = multicast_group()
     root = make_docroot(tmp_path)
     srv = servers(lambda req: base_answer(root))
     port = free_udp_port()

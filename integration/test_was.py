@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dphelp import spawn_block
+from dphelp import concurrent_requests, spawn_block
 from proclib import child_pids, rss_kib, wait_for
 from tplib import packet, u16
 
@@ -332,17 +332,7 @@ def test_hung_application_times_out(was_server):
 
 def test_pool_limit(was_server):
     d = was_server('set was_stock_limit = "2"\nset was_stock_max_idle = "8"\n')
-    results = []
-
-    def one():
-        results.append(d.request('GET', '/slow?300'))
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=one) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - t0
+    results, elapsed = concurrent_requests(d, '/slow?300', 6)
     assert [r[0] for r in results] == [200] * 6
     assert len({r[2] for r in results}) == 2
     assert elapsed >= 0.85          # three rounds of 300 ms
@@ -351,12 +341,7 @@ def test_pool_limit(was_server):
 
 def test_max_idle(was_server):
     d = was_server('set was_stock_max_idle = "1"\n')
-    threads = [threading.Thread(target=d.request, args=('GET', '/slow?200'))
-               for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    concurrent_requests(d, '/slow?200', 4)
     assert wait_for(lambda: len(children(d.proc.pid)) == 1, 10)
 
 
