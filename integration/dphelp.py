@@ -114,6 +114,13 @@ def multicast_group():
     return group
 
 
+def multicast_control(port, group):
+    """portierd config text: a control block on UDP `port` of every
+    address that also joins the multicast `group` on lo."""
+    return ('control {\n  bind "0.0.0.0:%d"\n  multicast_group "%s"\n'
+            '  interface "lo"\n}\n' % (port, group))
+
+
 def concurrent_requests(d, path, n):
     """n GET requests for path, each on a connection of its own, all at
     the same time: ([(status, response, body)] in the order they ended,

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from dphelp import (abstract, control_config, file_answer, free_udp_port,
-                    log_lines, multicast_group, run_ctl, stats, wait_log)
+                    log_lines, multicast_control, multicast_group,
+                    run_ctl, stats, wait_log)
 
 MAGIC = b'\x63\x04\x61\x01'
 
@@ -173,9 +174,7 @@ def test_multicast_two_instances(portierd_factory, servers, docroot, ctl):
     instances = []
     for _ in range(2):
         sock = abstract()
-        conf = control_config(sock) + (
-            'control {\n  bind "0.0.0.0:%d"\n  multicast_group "%s"\n'
-            '  interface "lo"\n}\n' % (port, group))
+        conf = control_config(sock) + multicast_control(port, group)
         d = portierd_factory([srv.address], config=conf)
         instances.append((d, sock))
     for d, sock in instances:

@@ -19,7 +19,8 @@ import time
 import pytest
 
 from dphelp import (abstract, control_config, free_udp_port, log_lines,
-                    make_docroot, multicast_group, run_ctl, stats, wait_log)
+                    make_docroot, multicast_control, multicast_group,
+                    run_ctl, stats, wait_log)
 from proclib import children, wait_for
 from tplib import HANG, packet, u32
 
@@ -330,9 +331,7 @@ def test_multicast_with_workers(portierd_factory, servers, tmp_path, ctl):
     instances = []
     for _ in range(2):
         sock = abstract()
-        conf = control_config(sock) + (
-            'control {\n  bind "0.0.0.0:%d"\n  multicast_group "%s"\n'
-            '  interface "lo"\n}\n' % (port, group))
+        conf = control_config(sock) + multicast_control(port, group)
         d = portierd_factory([srv.address], workers=2, config=conf)
         assert run_ctl(ctl, '--server', sock, 'verbose', '2').returncode == 0
         wait_log(d, 'log level 2', count=2)
