@@ -9,16 +9,24 @@ import os
 import time
 
 
-def proc_stat(pid):
-    """(state, parent, process group) of pid, or None when it is gone.
-    The fields after `comm` are split after its last ')', since the
-    command name may hold spaces and parentheses."""
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after `comm` (state, parent, process
+    group, ...: field 3 and on), or None when pid is gone.  They are
+    split after the last ')', since the command name may hold spaces and
+    parentheses."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             stat = f.read()
     except OSError:
         return None
-    fields = stat[stat.rindex(')') + 2:].split()
+    return stat[stat.rindex(')') + 2:].split()
+
+
+def proc_stat(pid):
+    """(state, parent, process group) of pid, or None when it is gone."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
     return fields[0], int(fields[1]), int(fields[2])
 
 
@@ -74,13 +82,9 @@ def cpu_ticks(pids):
     gone counts nothing)."""
     total = 0
     for pid in pids:
-        try:
-            with open('/proc/%d/stat' % pid) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        total += int(fields[11]) + int(fields[12])
+        fields = stat_fields(pid)
+        if fields is not None:      # utime and stime: fields 14 and 15
+            total += int(fields[11]) + int(fields[12])
     return total
 
 

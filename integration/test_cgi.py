@@ -12,30 +12,13 @@ import time
 import pytest
 
 from dphelp import dechunk, spawn_block, wait_log
-from proclib import vm_hwm_kib
+from proclib import child_pids, vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # as root a child needs a user: nobody (and never root)
 SPAWN = spawn_block('allow_user "4000-4099"', 'allow_group "nogroup"',
                     'allow_group "4000-"')
-
-
-def children_of(pid):
-    """PIDs whose parent is pid."""
-    out = []
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(name))
-    return out
 
 
 def cgi_processes(build_dir):
@@ -111,10 +94,10 @@ def cgi(portierd_factory, build_dir):
     # no child left behind: none of portierd's children, no orphan
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and (
-            [p for p in children_of(d.proc.pid) if alive(p)] or
+            [p for p in child_pids(d.proc.pid) if alive(p)] or
             cgi_processes(build_dir)):
         time.sleep(0.05)
-    assert [p for p in children_of(d.proc.pid) if alive(p)] == []
+    assert [p for p in child_pids(d.proc.pid) if alive(p)] == []
     assert cgi_processes(build_dir) == []
     d.stop()
     site.srv.stop()
@@ -559,9 +542,9 @@ def test_many_children_at_once(portierd_factory, build_dir):
         assert not wait_log(d, 'exited with status', timeout=0.2)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and \
-                [p for p in children_of(d.proc.pid) if alive(p)]:
+                [p for p in child_pids(d.proc.pid) if alive(p)]:
             time.sleep(0.05)
-        assert [p for p in children_of(d.proc.pid) if alive(p)] == []
+        assert [p for p in child_pids(d.proc.pid) if alive(p)] == []
         assert cgi_processes(build_dir) == []
     finally:
         site.srv.stop()
@@ -670,10 +653,10 @@ def test_with_workers(portierd_factory, build_dir):
         s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
         s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
         pid = slow_pid(d, 1)
-        workers = children_of(d.proc.pid)
+        workers = child_pids(d.proc.pid)
         assert len(workers) == 2
         assert pid not in workers
-        assert any(pid in children_of(w) for w in workers)
+        assert any(pid in child_pids(w) for w in workers)
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(timeout=8) == 0
