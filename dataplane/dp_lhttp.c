@@ -67,14 +67,6 @@ static struct {
 
 static void stock_dispatch(struct lh_stock *s);
 
-static struct lh_call *
-waiter_call(struct dp_stock_waiter *w)
-{
-    return w != NULL ? (struct lh_call *)((char *)w -
-                                          offsetof(struct lh_call, wait))
-                     : NULL;
-}
-
 int
 dp_lhttp_init(uv_loop_t *loop, const struct dp_lhttp_settings *settings)
 {
@@ -276,7 +268,7 @@ acquire(struct lh_stock *s)
     }
     if (lh.stopping || (s->limit != 0 && s->n_procs >= s->limit))
         return NULL;
-    struct lh_call *call = waiter_call(s->wait.head);
+    struct lh_call *call = dp_stock_queue_first(&s->wait);
     char err[400];
     p = proc_spawn(s, call, err, sizeof(err));
     if (p == NULL) {
@@ -294,16 +286,16 @@ static void
 stock_dispatch(struct lh_stock *s)
 {
     while (s->wait.head != NULL) {
-        struct dp_stock_waiter *first = s->wait.head;
+        struct lh_call *first = dp_stock_queue_first(&s->wait);
         struct lh_proc *p = acquire(s);
         if (p == NULL) {
-            if (s->wait.head != first)
+            if (dp_stock_queue_first(&s->wait) != first)
                 continue;
             return;
         }
-        struct lh_call *call = waiter_call(dp_stock_queue_pop(&s->wait));
-        dp_request_set_abort(call->req, NULL, NULL);
-        call_start(call, p);
+        dp_stock_queue_pop(&s->wait);
+        dp_request_set_abort(first->req, NULL, NULL);
+        call_start(first, p);
     }
 }
 
@@ -456,7 +448,7 @@ dp_lhttp_request_user(struct dp_request *req, const struct tp_response *r,
         return;
     }
     call->stock = s;
-    dp_stock_queue_push(&s->wait, &call->wait);
+    dp_stock_queue_push(&s->wait, &call->wait, call);
     dp_request_set_abort(req, call_abort, call);
     stock_dispatch(s);
 }

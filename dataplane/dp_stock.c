@@ -107,9 +107,11 @@ dp_stock_id_tagged(const struct dp_stock_id *id, const char *tag,
 }
 
 void
-dp_stock_queue_push(struct dp_stock_queue *q, struct dp_stock_waiter *w)
+dp_stock_queue_push(struct dp_stock_queue *q, struct dp_stock_waiter *w,
+                    void *owner)
 {
     w->next = NULL;
+    w->owner = owner;
     w->waiting = true;
     if (q->tail != NULL)
         q->tail->next = w;
@@ -118,7 +120,13 @@ dp_stock_queue_push(struct dp_stock_queue *q, struct dp_stock_waiter *w)
     q->tail = w;
 }
 
-struct dp_stock_waiter *
+void *
+dp_stock_queue_first(const struct dp_stock_queue *q)
+{
+    return q->head != NULL ? q->head->owner : NULL;
+}
+
+void *
 dp_stock_queue_pop(struct dp_stock_queue *q)
 {
     struct dp_stock_waiter *w = q->head;
@@ -129,7 +137,7 @@ dp_stock_queue_pop(struct dp_stock_queue *q)
         q->tail = NULL;
     w->next = NULL;
     w->waiting = false;
-    return w;
+    return w->owner;
 }
 
 void

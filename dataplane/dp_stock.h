@@ -13,7 +13,8 @@
  * - A struct dp_stock_id owns its malloc'ed key, name ("<kind> <path>")
  *   and tags (NUL-separated); an empty tag matches every id.
  * - A struct dp_stock_queue is a FIFO of waiters embedded in the
- *   callers' objects (no allocation); a waiter is in the queue exactly
+ *   callers' objects (no allocation), which it hands out as the owners
+ *   given to dp_stock_queue_push(); a waiter is in the queue exactly
  *   while its `waiting` is true, and may leave it from anywhere
  *   (dp_stock_queue_remove()).
  */
@@ -36,6 +37,7 @@ struct dp_stock_id {
 
 struct dp_stock_waiter {
     struct dp_stock_waiter *next;
+    void *owner;                  /* what the queue hands out */
     bool waiting;                 /* in a queue */
 };
 
@@ -73,12 +75,19 @@ bool
 dp_stock_id_tagged(const struct dp_stock_id *id, const char *tag,
                    size_t tag_len);
 
-/** Append `w` (not waiting) to the queue; it is waiting then. */
+/** Append `w` (not waiting) to the queue for `owner` (the object `w` is
+ *  part of); it is waiting then. */
 void
-dp_stock_queue_push(struct dp_stock_queue *q, struct dp_stock_waiter *w);
+dp_stock_queue_push(struct dp_stock_queue *q, struct dp_stock_waiter *w,
+                    void *owner);
 
-/** Take the first waiter (no longer waiting) out; NULL when empty. */
-struct dp_stock_waiter *
+/** The owner of the first waiter, NULL when the queue is empty. */
+void *
+dp_stock_queue_first(const struct dp_stock_queue *q);
+
+/** Take the first waiter out (no longer waiting); its owner, NULL when
+ *  the queue is empty. */
+void *
 dp_stock_queue_pop(struct dp_stock_queue *q);
 
 /** Take `w` out of the queue if it is waiting there; else nothing. */

@@ -146,14 +146,6 @@ static void control_cb(uv_poll_t *h, int status, int events);
 static void in_cb(uv_poll_t *h, int status, int events);
 static void out_cb(uv_poll_t *h, int status, int events);
 
-static struct was_call *
-waiter_call(struct dp_stock_waiter *w)
-{
-    return w != NULL ? (struct was_call *)((char *)w -
-                                           offsetof(struct was_call, wait))
-                     : NULL;
-}
-
 int
 dp_was_init(uv_loop_t *loop, const struct dp_was_settings *settings)
 {
@@ -361,7 +353,7 @@ proc_release(struct was_proc *p)
     if (s->wait.head != NULL) {
         if (proc_unclean(p))
             return;
-        struct was_call *call = waiter_call(dp_stock_queue_pop(&s->wait));
+        struct was_call *call = dp_stock_queue_pop(&s->wait);
         call_attach(call, p);
         return;
     }
@@ -1315,7 +1307,7 @@ stock_kick(struct was_stock *s)
     while (!was.stopping && s->wait.head != NULL &&
            (was.settings.stock_limit == 0 ||
             s->n_procs < was.settings.stock_limit)) {
-        struct was_call *call = waiter_call(dp_stock_queue_pop(&s->wait));
+        struct was_call *call = dp_stock_queue_pop(&s->wait);
         char err[400];
         struct was_proc *p = proc_spawn(s, call, err, sizeof(err));
         if (p == NULL) {
@@ -1537,6 +1529,6 @@ dp_was_request(struct dp_request *req, const struct tp_address *address,
             return;
         }
     }
-    dp_stock_queue_push(&s->wait, &call->wait);
+    dp_stock_queue_push(&s->wait, &call->wait, call);
     stock_kick(s);
 }

@@ -150,12 +150,15 @@ test_queue(void **state)
     (void)state;
     struct dp_stock_queue q = { NULL, NULL };
     struct dp_stock_waiter w[4];
+    int owners[4];                    /* what the waiters are part of */
     memset(w, 0, sizeof(w));
     assert_null(dp_stock_queue_pop(&q));
+    assert_null(dp_stock_queue_first(&q));
     for (int i = 0; i < 4; i++) {
-        dp_stock_queue_push(&q, &w[i]);
+        dp_stock_queue_push(&q, &w[i], &owners[i]);
         assert_true(w[i].waiting);
     }
+    assert_ptr_equal(dp_stock_queue_first(&q), &owners[0]);
     /* from the middle, then the tail: the order of the rest stays */
     dp_stock_queue_remove(&q, &w[1]);
     assert_false(w[1].waiting);
@@ -163,24 +166,25 @@ test_queue(void **state)
     assert_ptr_equal(q.tail, &w[2]);
     /* not waiting: nothing happens */
     dp_stock_queue_remove(&q, &w[3]);
-    dp_stock_queue_push(&q, &w[1]);
-    assert_ptr_equal(dp_stock_queue_pop(&q), &w[0]);
+    dp_stock_queue_push(&q, &w[1], &owners[1]);
+    assert_ptr_equal(dp_stock_queue_pop(&q), &owners[0]);
     assert_false(w[0].waiting);
-    assert_ptr_equal(dp_stock_queue_pop(&q), &w[2]);
-    assert_ptr_equal(dp_stock_queue_pop(&q), &w[1]);
+    assert_ptr_equal(dp_stock_queue_first(&q), &owners[2]);
+    assert_ptr_equal(dp_stock_queue_pop(&q), &owners[2]);
+    assert_ptr_equal(dp_stock_queue_pop(&q), &owners[1]);
     assert_null(q.head);
     assert_null(q.tail);
     assert_null(dp_stock_queue_pop(&q));
 
     /* the only one removed: empty, and pushing works again */
-    dp_stock_queue_push(&q, &w[3]);
+    dp_stock_queue_push(&q, &w[3], &owners[3]);
     dp_stock_queue_remove(&q, &w[3]);
     assert_null(q.head);
     assert_null(q.tail);
-    dp_stock_queue_push(&q, &w[0]);
+    dp_stock_queue_push(&q, &w[0], &owners[0]);
     assert_ptr_equal(q.head, &w[0]);
     assert_ptr_equal(q.tail, &w[0]);
-    assert_ptr_equal(dp_stock_queue_pop(&q), &w[0]);
+    assert_ptr_equal(dp_stock_queue_pop(&q), &owners[0]);
 }
 
 int
