@@ -1437,21 +1437,30 @@ listener_option(struct parser *ps, struct cursor *c, const char *word,
     return 0;
 }
 
+/* True when a second bind() of `a` after one of `o` would fail for the
+ * address alone: the same address, unless `a` is an IP address with port 0
+ * (the kernel picks a port). */
+static bool
+same_bind(const struct dp_config_address *a,
+          const struct dp_config_address *o)
+{
+    if ((a->kind == DP_CONFIG_ADDRESS_IPV4 ||
+         a->kind == DP_CONFIG_ADDRESS_IPV6) &&
+        a->port == 0)
+        return false;
+    return o->kind == a->kind && o->addr_len == a->addr_len &&
+           memcmp(&o->addr, &a->addr, a->addr_len) == 0;
+}
+
 /* An earlier listener that binds the same address, so that the second
  * bind() would fail; NULL when there is none.  Port 0 (the kernel picks a
  * port) and SO_REUSEPORT on both never conflict. */
 static const struct dp_config_listener *
 find_same_bind(const struct dp_config *cfg, const struct dp_config_listener *l)
 {
-    const struct dp_config_address *a = &l->bind;
-    if ((a->kind == DP_CONFIG_ADDRESS_IPV4 ||
-         a->kind == DP_CONFIG_ADDRESS_IPV6) &&
-        a->port == 0)
-        return NULL;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct dp_config_listener *o = &cfg->listeners[i];
-        if (o->bind.kind == a->kind && o->bind.addr_len == a->addr_len &&
-            memcmp(&o->bind.addr, &a->addr, a->addr_len) == 0 &&
+        if (same_bind(&l->bind, &o->bind) &&
             !(o->reuse_port && l->reuse_port))
             return o;
     }
@@ -1646,17 +1655,9 @@ static const struct dp_config_control *
 find_same_control(const struct dp_config *cfg,
                   const struct dp_config_control *cc)
 {
-    const struct dp_config_address *a = &cc->bind;
-    if ((a->kind == DP_CONFIG_ADDRESS_IPV4 ||
-         a->kind == DP_CONFIG_ADDRESS_IPV6) &&
-        a->port == 0)
-        return NULL;
-    for (size_t i = 0; i < cfg->n_controls; i++) {
-        const struct dp_config_control *o = &cfg->controls[i];
-        if (o->bind.kind == a->kind && o->bind.addr_len == a->addr_len &&
-            memcmp(&o->bind.addr, &a->addr, a->addr_len) == 0)
-            return o;
-    }
+    for (size_t i = 0; i < cfg->n_controls; i++)
+        if (same_bind(&cc->bind, &cfg->controls[i].bind))
+            return &cfg->controls[i];
     return NULL;
 }
 

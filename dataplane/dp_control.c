@@ -609,6 +609,28 @@ do_discard_session(struct dp_control *c, const struct ctl_packet *p,
                 peer, n);
 }
 
+/* FLUSH_HTTP_CACHE, FLUSH_FILTER_CACHE: drop the entries of a cache
+ * with the tag in the payload (cut at 255 bytes), every entry without
+ * one. */
+static void
+do_flush_tagged(struct dp_control *c, const struct ctl_packet *p,
+                const char *peer, size_t (*flush)(const char *tag))
+{
+    char tag[256];
+    size_t tn = p->payload.len < sizeof(tag) - 1 ? p->payload.len
+                                                 : sizeof(tag) - 1;
+    memcpy(tag, p->payload.data, tn);
+    tag[tn] = '\0';
+    size_t dropped = flush(tag);
+    if (c->log_level >= 1)
+        fprintf(stderr,
+                "portierd: control: %s from %s: %s%s%s (%zu entries "
+                "dropped)\n",
+                ctl_command_name(p->command), peer,
+                tn > 0 ? "entries tagged \"" : "every entry",
+                tn > 0 ? tag : "", tn > 0 ? "\"" : "", dropped);
+}
+
 /* REJECT_CLIENT, TARPIT_CLIENT: the worker's HTTP server keeps the list
  * (dp_client_ban). */
 static void
@@ -701,36 +723,12 @@ execute(struct dp_control *c, struct control_socket *s,
                      "FLUSH_NFS_CACHE is not implemented: portierd was "
                      "built without NFS; ignored");
         break;
-    case CTL_CMD_FLUSH_HTTP_CACHE: {
-        char tag[256];
-        size_t tn = p->payload.len < sizeof(tag) - 1 ? p->payload.len
-                                                     : sizeof(tag) - 1;
-        memcpy(tag, p->payload.data, tn);
-        tag[tn] = '\0';
-        size_t dropped = dp_hcache_flush(tag);
-        if (c->log_level >= 1)
-            fprintf(stderr,
-                    "portierd: control: FLUSH_HTTP_CACHE from %s: %s%s%s "
-                    "(%zu entries dropped)\n",
-                    peer, tn > 0 ? "entries tagged \"" : "every entry",
-                    tn > 0 ? tag : "", tn > 0 ? "\"" : "", dropped);
+    case CTL_CMD_FLUSH_HTTP_CACHE:
+        do_flush_tagged(c, p, peer, dp_hcache_flush);
         return;
-    }
-    case CTL_CMD_FLUSH_FILTER_CACHE: {
-        char tag[256];
-        size_t tn = p->payload.len < sizeof(tag) - 1 ? p->payload.len
-                                                     : sizeof(tag) - 1;
-        memcpy(tag, p->payload.data, tn);
-        tag[tn] = '\0';
-        size_t dropped = dp_filter_cache_flush(tag);
-        if (c->log_level >= 1)
-            fprintf(stderr,
-                    "portierd: control: FLUSH_FILTER_CACHE from %s: %s%s%s "
-                    "(%zu entries dropped)\n",
-                    peer, tn > 0 ? "entries tagged \"" : "every entry",
-                    tn > 0 ? tag : "", tn > 0 ? "\"" : "", dropped);
+    case CTL_CMD_FLUSH_FILTER_CACHE:
+        do_flush_tagged(c, p, peer, dp_filter_cache_flush);
         return;
-    }
     default:
         n = snprintf(what, sizeof(what),
                      "%s is not implemented in portierd; ignored",

@@ -16,6 +16,7 @@
 #include "cgi_head.h"
 #include "dp_fcgi_head.h"
 #include "dp_http_cache_request.h"
+#include "dp_log.h"
 #include "dp_fcgi_params.h"
 #include "dp_spawn.h"
 #include "fcgi_codec.h"
@@ -159,24 +160,8 @@ static void app_dispatch(struct fcgi_app *app);
 
 /* ---- small helpers ---- */
 
-static void log_line(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void
-log_line(const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof(buf) - 2)
-        n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
-    fwrite(buf, 1, (size_t)n, stderr);
-}
+/* one line to stderr in one write (dp_log.h) */
+#define log_line dp_log_line
 
 static uint64_t
 now_ms(const struct dp_fcgi_stock *stock)

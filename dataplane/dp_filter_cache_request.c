@@ -61,23 +61,8 @@ split_headers(struct dp_pool *pool, const struct dp_response_headers *h,
     if (out == NULL)
         return NULL;
     const char *p = h->data, *end = h->data + h->len;
-    while (p < end && *n < cap + 1) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL) {
-            const char *v = colon + 1;
-            while (v < eol && *v == ' ')
-                v++;
-            out[*n].name = p;
-            out[*n].name_len = (size_t)(colon - p);
-            out[*n].value = v;
-            out[*n].value_len = (size_t)(eol - v);
-            (*n)++;
-        }
-        p = eol + 2;
-    }
+    while (*n < cap + 1 && dp_hc_header_next(&p, end, &out[*n]))
+        (*n)++;
     return out;
 }
 

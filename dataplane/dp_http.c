@@ -15,6 +15,7 @@
 #include "dp_http.h"
 #include "dp_client_ban.h"
 #include "dp_http_date.h"
+#include "dp_log.h"
 #include "dp_splice.h"
 #include "dp_tls.h"
 #include "dp_tunnel.h"
@@ -239,24 +240,8 @@ static void listener_resume_all(struct dp_http_server *server);
 
 /* ---- small helpers ---- */
 
-static void log_line(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void
-log_line(const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof(buf) - 2)
-        n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
-    fwrite(buf, 1, (size_t)n, stderr);
-}
+/* one line to stderr in one write (dp_log.h) */
+#define log_line dp_log_line
 
 static const char *
 reason_phrase(unsigned status)

@@ -58,6 +58,34 @@ delta_seconds(const char *v, size_t n)
     return x < (1LL << 31) ? x : (1LL << 31);
 }
 
+bool
+dp_hc_header_next(const char **pos, const char *end,
+                  struct dp_hc_header *out)
+{
+    const char *p = *pos;
+    while (p < end) {
+        const char *line = p;
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        p = end - eol > 2 ? eol + 2 : end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon != NULL) {
+            const char *v = colon + 1;
+            while (v < eol && *v == ' ')
+                v++;
+            out->name = line;
+            out->name_len = (size_t)(colon - line);
+            out->value = v;
+            out->value_len = (size_t)(eol - v);
+            *pos = p;
+            return true;
+        }
+    }
+    *pos = end;
+    return false;
+}
+
 void
 dp_hc_parse_cache_control(struct dp_hc_cc *cc, const char *v, size_t n)
 {

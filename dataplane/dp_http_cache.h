@@ -75,6 +75,17 @@ struct dp_hc_header {
     size_t value_len;
 };
 
+/**
+ * The next header of "Name: value\r\n" lines (an entry's stored lines,
+ * a dp_response_headers' text) from *pos up to end: true with *out
+ * pointing into the lines (the value without its leading spaces) and
+ * *pos after the line; a line without a colon is skipped.  False, with
+ * *pos at end, when no header is left.
+ */
+bool
+dp_hc_header_next(const char **pos, const char *end,
+                  struct dp_hc_header *out);
+
 enum dp_hc_request_mode {
     DP_HC_BYPASS,                     /* neither use nor store */
     DP_HC_LOOKUP,                     /* use a fresh entry, or store */

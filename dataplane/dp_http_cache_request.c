@@ -117,21 +117,12 @@ dp_hcache_entry_headers(struct dp_response_headers *h,
                         const struct dp_hc_entry *e, struct dp_pool *pool)
 {
     const char *p = e->headers, *end = e->headers + e->headers_len;
-    while (p < end) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL) {
-            const char *v = colon + 1;
-            while (v < eol && *v == ' ')
-                v++;
-            char *n = dp_pool_strndup(pool, p, (size_t)(colon - p));
-            char *vv = dp_pool_strndup(pool, v, (size_t)(eol - v));
-            if (n == NULL || vv == NULL || dp_response_header(h, n, vv) != 0)
-                return -ENOMEM;
-        }
-        p = eol + 2;
+    struct dp_hc_header l;
+    while (dp_hc_header_next(&p, end, &l)) {
+        char *n = dp_pool_strndup(pool, l.name, l.name_len);
+        char *vv = dp_pool_strndup(pool, l.value, l.value_len);
+        if (n == NULL || vv == NULL || dp_response_header(h, n, vv) != 0)
+            return -ENOMEM;
     }
     return 0;
 }
@@ -445,23 +436,8 @@ revalidated(struct dp_hcache_use *u, const struct h1_header *raw,
             n++;
         }
         const char *p = e->headers, *end = e->headers + e->headers_len;
-        while (p < end && n < cap) {
-            const char *eol = memchr(p, '\r', (size_t)(end - p));
-            if (eol == NULL)
-                eol = end;
-            const char *colon = memchr(p, ':', (size_t)(eol - p));
-            if (colon != NULL) {
-                const char *v = colon + 1;
-                while (v < eol && *v == ' ')
-                    v++;
-                hs[n].name = p;
-                hs[n].name_len = (size_t)(colon - p);
-                hs[n].value = v;
-                hs[n].value_len = (size_t)(eol - v);
-                n++;
-            }
-            p = eol + 2;
-        }
+        while (n < cap && dp_hc_header_next(&p, end, &hs[n]))
+            n++;
     }
     /* find_header() takes the first: the 304's Date, Cache-Control... but
      * Cache-Control lines are all parsed; keep the 304's when it has one */

@@ -11,6 +11,7 @@
  * memory, marked done, until that timer runs.
  */
 #include "dp_http_client.h"
+#include "dp_io.h"
 
 #include "dp_splice.h"
 #include "dp_tls.h"
@@ -395,7 +396,7 @@ conn_close(struct hconn *conn)
 /* ---- plain and TLS I/O ---- */
 
 enum {
-    IO_AGAIN = -2,                      /* would block */
+    IO_AGAIN = DP_IO_AGAIN,             /* would block */
 };
 
 /* Bytes read, 0 at the end, IO_AGAIN, or -1 with errno set (EPROTO for
@@ -403,21 +404,13 @@ enum {
 static ssize_t
 conn_recv(struct hconn *conn, void *buf, size_t len)
 {
-    if (conn->ssl == NULL) {
-        for (;;) {
-            ssize_t n = recv(conn->fd, buf, len, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                return IO_AGAIN;
-            return n;
-        }
-    }
-    ERR_clear_error();
-    int n = SSL_read(conn->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (conn->ssl == NULL)
+        return dp_io_recv(conn->fd, buf, len);
+    int err;
+    int n = dp_io_tls_read(conn->ssl, buf, len, &err);
     if (n > 0)
         return n;
-    switch (SSL_get_error(conn->ssl, n)) {
+    switch (err) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
         return IO_AGAIN;
@@ -438,21 +431,13 @@ conn_recv(struct hconn *conn, void *buf, size_t len)
 static ssize_t
 conn_send(struct hconn *conn, const void *buf, size_t len)
 {
-    if (conn->ssl == NULL) {
-        for (;;) {
-            ssize_t n = send(conn->fd, buf, len, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                return IO_AGAIN;
-            return n;
-        }
-    }
-    ERR_clear_error();
-    int n = SSL_write(conn->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (conn->ssl == NULL)
+        return dp_io_send(conn->fd, buf, len);
+    int err;
+    int n = dp_io_tls_write(conn->ssl, buf, len, &err);
     if (n > 0)
         return n;
-    switch (SSL_get_error(conn->ssl, n)) {
+    switch (err) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
         return IO_AGAIN;

@@ -10,6 +10,7 @@
 #include "dp_lhttp.h"
 #include "dp_proxy.h"
 #include "dp_spawn.h"
+#include "dp_stock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,18 +36,14 @@ struct lh_proc {
 
 struct lh_stock {
     struct lh_stock *next;
-    char *key;
-    size_t key_len;
-    char *name;                   /* "lhttp /path", for logs */
+    struct dp_stock_id id;        /* name "lhttp /path", for logs */
     char *cache_id;               /* the key, printable: the HTTP cache's
                                      name of the program */
-    char *tags;                   /* CHILD_TAG values, NUL-separated */
-    size_t tags_len;
     unsigned concurrency;
     unsigned limit;               /* live processes; 0: any */
     struct lh_proc *procs;        /* live ones */
     unsigned n_procs;
-    struct lh_call *wait_head, *wait_tail;
+    struct dp_stock_queue wait;   /* struct lh_call */
 };
 
 struct lh_call {
@@ -56,8 +53,7 @@ struct lh_call {
     const char *user;             /* or NULL */
     struct lh_stock *stock;
     struct lh_proc *proc;         /* counted on it while set */
-    struct lh_call *wait_next;
-    bool waiting;
+    struct dp_stock_waiter wait;
 };
 
 static struct {
@@ -187,7 +183,7 @@ proc_spawn(struct lh_stock *s, struct lh_call *call, char *err,
         return NULL;
     }
     struct dp_spawn_options o = {
-        .name = s->name,
+        .name = s->id.name,
         .path = path,
         .argv = argv,
         .envp = envp,
@@ -272,16 +268,14 @@ acquire(struct lh_stock *s)
     }
     if (lh.stopping || (s->limit != 0 && s->n_procs >= s->limit))
         return NULL;
-    struct lh_call *call = s->wait_head;
+    struct lh_call *call = dp_stock_queue_first(&s->wait);
     char err[400];
     p = proc_spawn(s, call, err, sizeof(err));
     if (p == NULL) {
         char msg[600];
-        snprintf(msg, sizeof(msg), "LHTTP server %s: %s", s->name + 6, err);
-        s->wait_head = call->wait_next;
-        if (s->wait_head == NULL)
-            s->wait_tail = NULL;
-        call->waiting = false;
+        snprintf(msg, sizeof(msg), "LHTTP server %s: %s", s->id.name + 6,
+                 err);
+        dp_stock_queue_pop(&s->wait);
         dp_request_set_abort(call->req, NULL, NULL);
         dp_request_error(call->req, 502, msg);
     }
@@ -291,18 +285,15 @@ acquire(struct lh_stock *s)
 static void
 stock_dispatch(struct lh_stock *s)
 {
-    while (s->wait_head != NULL) {
-        struct lh_call *first = s->wait_head;
+    while (s->wait.head != NULL) {
+        struct lh_call *first = dp_stock_queue_first(&s->wait);
         struct lh_proc *p = acquire(s);
         if (p == NULL) {
-            if (s->wait_head != first)
+            if (dp_stock_queue_first(&s->wait) != first)
                 continue;
             return;
         }
-        s->wait_head = first->wait_next;
-        if (s->wait_head == NULL)
-            s->wait_tail = NULL;
-        first->waiting = false;
+        dp_stock_queue_pop(&s->wait);
         dp_request_set_abort(first->req, NULL, NULL);
         call_start(first, p);
     }
@@ -326,18 +317,8 @@ call_gone(void *arg)
 {
     struct lh_call *call = arg;
     struct lh_stock *s = call->stock;
-    if (call->waiting) {
-        struct lh_call **pp = &s->wait_head, *prev = NULL;
-        while (*pp != NULL && *pp != call) {
-            prev = *pp;
-            pp = &(*pp)->wait_next;
-        }
-        if (*pp == call) {
-            *pp = call->wait_next;
-            if (s->wait_tail == call)
-                s->wait_tail = prev;
-        }
-        call->waiting = false;
+    if (call->wait.waiting) {
+        dp_stock_queue_remove(&s->wait, &call->wait);
         return;
     }
     struct lh_proc *p = call->proc;
@@ -350,7 +331,7 @@ call_gone(void *arg)
             proc_retire(p, true);
         return;
     }
-    if (s->wait_head != NULL) {
+    if (s->wait.head != NULL) {
         stock_dispatch(s);
         return;
     }
@@ -359,47 +340,12 @@ call_gone(void *arg)
         proc_retire(p, true);
 }
 
-/* CHILD_TAG: the stock keeps its address's tags as NUL-separated
- * strings; an empty tag matches every stock. */
-static char *
-tags_copy(const struct tp_string_list *tags, size_t *len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < tags->n; i++)
-        n += strlen(tags->v[i]) + 1;
-    char *out = malloc(n > 0 ? n : 1);
-    if (out == NULL)
-        return NULL;
-    size_t pos = 0;
-    for (size_t i = 0; i < tags->n; i++) {
-        size_t l = strlen(tags->v[i]) + 1;
-        memcpy(out + pos, tags->v[i], l);
-        pos += l;
-    }
-    *len = n;
-    return out;
-}
-
-static bool
-tags_match(const char *tags, size_t len, const char *tag, size_t tag_len)
-{
-    if (tag_len == 0)
-        return true;
-    for (size_t pos = 0; pos < len;) {
-        size_t l = strlen(tags + pos);
-        if (l == tag_len && memcmp(tags + pos, tag, tag_len) == 0)
-            return true;
-        pos += l + 1;
-    }
-    return false;
-}
-
 size_t
 dp_lhttp_fade(const char *tag, size_t tag_len, bool terminate)
 {
     size_t n = 0;
     for (struct lh_stock *s = lh.stocks; s != NULL; s = s->next) {
-        if (!tags_match(s->tags, s->tags_len, tag, tag_len))
+        if (!dp_stock_id_tagged(&s->id, tag, tag_len))
             continue;
         struct lh_proc *p = s->procs;
         while (p != NULL) {
@@ -413,81 +359,44 @@ dp_lhttp_fade(const char *tag, size_t tag_len, bool terminate)
     return n;
 }
 
-static int
-key_add(struct pr_buf *k, const char *s)
-{
-    return pr_buf_append(k, s != NULL ? s : "", s != NULL ? strlen(s) + 1
-                                                          : 1);
-}
-
 static struct lh_stock *
 stock_get(const struct tp_address *a)
 {
-    const struct tp_child_options *c = &a->child;
     struct pr_buf k = PR_BUF_INIT;
     char num[96];
-    int rc = key_add(&k, a->path) | key_add(&k, a->process_name);
-    for (size_t i = 0; i < a->args.n; i++)
-        rc |= key_add(&k, a->args.v[i].value);
-    rc |= key_add(&k, "\1env");
-    for (size_t i = 0; i < c->env.n; i++)
-        rc |= key_add(&k, c->env.v[i].value);
-    snprintf(num, sizeof(num), "%u:%u:%d:%d:%d:%d:%d:%d:%d",
-             a->concurrency, a->parallelism, a->non_blocking,
-             c->uid_gid.present, c->uid_gid.uid, c->uid_gid.gid,
-             (int)c->umask, c->no_new_privs, c->stderr_null);
-    rc |= key_add(&k, num);
-    for (size_t i = 0; i < c->uid_gid.n_groups; i++) {
-        snprintf(num, sizeof(num), "g%d", c->uid_gid.groups[i]);
-        rc |= key_add(&k, num);
-    }
-    rc |= key_add(&k, c->chdir) | key_add(&k, c->stderr_path) |
-          key_add(&k, c->rlimits) | key_add(&k, c->sigkill ? "k" : "");
-    for (size_t i = 0; i < c->tags.n; i++)
-        rc |= key_add(&k, c->tags.v[i]);
-    if (rc != 0) {
+    /* CONCURRENCY, PARALLELISM and NON_BLOCKING change the process too */
+    snprintf(num, sizeof(num), "%u:%u:%d:", a->concurrency, a->parallelism,
+             a->non_blocking);
+    if (dp_stock_key(&k, a, num) != 0) {
         pr_buf_free(&k);
         return NULL;
     }
     for (struct lh_stock *s = lh.stocks; s != NULL; s = s->next)
-        if (s->key_len == k.len && memcmp(s->key, k.data, k.len) == 0) {
+        if (dp_stock_id_is(&s->id, &k)) {
             pr_buf_free(&k);
             return s;
         }
     struct lh_stock *s = calloc(1, sizeof(*s));
-    size_t nl = strlen(a->path) + 7;
-    char *name = malloc(nl);
-    if (s == NULL || name == NULL) {
+    char *cache_id = malloc(k.len + 7);
+    if (s == NULL || cache_id == NULL) {
         free(s);
-        free(name);
-        pr_buf_free(&k);
-        return NULL;
-    }
-    snprintf(name, nl, "lhttp %s", a->path);
-    s->tags = tags_copy(&a->child.tags, &s->tags_len);
-    if (s->tags == NULL) {
-        free(s);
-        free(name);
-        pr_buf_free(&k);
-        return NULL;
-    }
-    s->cache_id = malloc(k.len + 7);
-    if (s->cache_id == NULL) {
-        free(s->tags);
-        free(s);
-        free(name);
+        free(cache_id);
         pr_buf_free(&k);
         return NULL;
     }
     /* "lhttp:" and the key with its separators (NUL) as 0x1f */
-    memcpy(s->cache_id, "lhttp:", 6);
+    memcpy(cache_id, "lhttp:", 6);
     for (size_t i = 0; i < k.len; i++)
-        s->cache_id[6 + i] = k.data[i] != 0 && k.data[i] != '\n'
-                                 ? (char)k.data[i] : '\x1f';
-    s->cache_id[6 + k.len] = '\0';
-    s->key = (char *)k.data;
-    s->key_len = k.len;
-    s->name = name;
+        cache_id[6 + i] = k.data[i] != 0 && k.data[i] != '\n'
+                              ? (char)k.data[i] : '\x1f';
+    cache_id[6 + k.len] = '\0';
+    if (dp_stock_id_init(&s->id, &k, "lhttp", a) != 0) {
+        free(s);
+        free(cache_id);
+        pr_buf_free(&k);
+        return NULL;
+    }
+    s->cache_id = cache_id;
     s->concurrency = a->concurrency > 1 ? a->concurrency : 1;
     s->limit = a->parallelism > 0 ? a->parallelism
                                   : lh.settings.stock_limit;
@@ -539,12 +448,7 @@ dp_lhttp_request_user(struct dp_request *req, const struct tp_response *r,
         return;
     }
     call->stock = s;
-    call->waiting = true;
-    if (s->wait_tail != NULL)
-        s->wait_tail->wait_next = call;
-    else
-        s->wait_head = call;
-    s->wait_tail = call;
+    dp_stock_queue_push(&s->wait, &call->wait, call);
     dp_request_set_abort(req, call_abort, call);
     stock_dispatch(s);
 }

@@ -331,23 +331,35 @@ emit_response(void *ctx, const char *name, size_t nn, const char *value,
     return dp_response_header_n(&p->headers, name, nn, value, vn);
 }
 
-static void
-on_response(void *ctx, const struct h1_response_head *head,
-            struct dp_body *body)
+/* The backend answered (the client's operation is over, the request no
+ * longer aborts it): its headers for the client, by
+ * RESPONSE_HEADER_FORWARD, into p->headers.  0, or non-zero when out of
+ * memory. */
+static int
+response_headers(struct preq *p, const struct h1_response_head *head,
+                 bool upgrade)
 {
-    struct preq *p = ctx;
-    struct dp_request *req = p->req;
     p->op = NULL;
-    dp_request_set_abort(req, NULL, NULL);
+    dp_request_set_abort(p->req, NULL, NULL);
     struct dp_forward_response in = {
         .headers = head->headers,
         .n_headers = head->header_count,
         .modes = p->response_modes,
         .local_host = local_host,
         .session_cookie = "beng_proxy_session",
+        .upgrade = upgrade,
     };
+    return dp_forward_response_headers(&in, emit_response, p);
+}
+
+static void
+on_response(void *ctx, const struct h1_response_head *head,
+            struct dp_body *body)
+{
+    struct preq *p = ctx;
+    struct dp_request *req = p->req;
     size_t backend_from = p->headers.len;
-    if (dp_forward_response_headers(&in, emit_response, p) != 0) {
+    if (response_headers(p, head, false) != 0) {
         if (body != NULL)
             dp_body_close(body);
         dp_request_error(req, 500, "out of memory");
@@ -385,20 +397,10 @@ on_upgrade(void *ctx, const struct h1_response_head *head,
 {
     struct preq *p = ctx;
     struct dp_request *req = p->req;
-    p->op = NULL;
-    dp_request_set_abort(req, NULL, NULL);
-    struct dp_forward_response in = {
-        .headers = head->headers,
-        .n_headers = head->header_count,
-        .modes = p->response_modes,
-        .local_host = local_host,
-        .session_cookie = "beng_proxy_session",
-        .upgrade = true,
-    };
     struct dp_stream cs;
     uint8_t *out = NULL;
     size_t out_len = 0;
-    int rc = dp_forward_response_headers(&in, emit_response, p);
+    int rc = response_headers(p, head, true);
     if (rc == 0)
         rc = dp_request_upgrade(req, &p->headers, &cs, &out, &out_len);
     if (rc != 0) {

@@ -5,6 +5,7 @@
  * from what is left to do.
  */
 #include "dp_tunnel.h"
+#include "dp_io.h"
 
 #include <openssl/err.h>
 
@@ -21,7 +22,7 @@
 #define PUMP_ROUNDS 16          /* then the loop's other work goes first */
 
 enum {
-    IO_AGAIN = -2,
+    IO_AGAIN = DP_IO_AGAIN,
 };
 
 struct dp_tunnel;
@@ -105,22 +106,14 @@ tunnel_close(struct dp_tunnel *t, const char *why)
 static ssize_t
 side_recv(struct side *s, uint8_t *buf, size_t len)
 {
-    if (s->ssl == NULL) {
-        for (;;) {
-            ssize_t n = recv(s->fd, buf, len, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return IO_AGAIN;
-            return n;
-        }
-    }
+    if (s->ssl == NULL)
+        return dp_io_recv(s->fd, buf, len);
     s->tls_read_wants = 0;
-    ERR_clear_error();
-    int n = SSL_read(s->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int err;
+    int n = dp_io_tls_read(s->ssl, buf, len, &err);
     if (n > 0)
         return n;
-    switch (SSL_get_error(s->ssl, n)) {
+    switch (err) {
     case SSL_ERROR_WANT_READ:
         return IO_AGAIN;
     case SSL_ERROR_WANT_WRITE:
@@ -146,22 +139,14 @@ side_recv(struct side *s, uint8_t *buf, size_t len)
 static ssize_t
 side_send(struct side *s, const uint8_t *buf, size_t len)
 {
-    if (s->ssl == NULL) {
-        for (;;) {
-            ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return IO_AGAIN;
-            return n;
-        }
-    }
+    if (s->ssl == NULL)
+        return dp_io_send(s->fd, buf, len);
     s->tls_write_wants = 0;
-    ERR_clear_error();
-    int n = SSL_write(s->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int err;
+    int n = dp_io_tls_write(s->ssl, buf, len, &err);
     if (n > 0)
         return n;
-    switch (SSL_get_error(s->ssl, n)) {
+    switch (err) {
     case SSL_ERROR_WANT_WRITE:
         return IO_AGAIN;
     case SSL_ERROR_WANT_READ:

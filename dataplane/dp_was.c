@@ -13,6 +13,7 @@
  */
 #include "dp_was.h"
 #include "dp_spawn.h"
+#include "dp_stock.h"
 #include "dp_uri.h"
 #include "was_protocol.h"
 
@@ -45,14 +46,10 @@ struct was_proc;
 
 struct was_stock {
     struct was_stock *next;
-    char *key;
-    size_t key_len;
-    char *name;                    /* "was /path/to/app", for logs */
-    char *tags;                    /* CHILD_TAG values, NUL-separated */
-    size_t tags_len;
+    struct dp_stock_id id;         /* name "was /path/to/app", for logs */
     struct was_proc *procs;        /* every live process */
     unsigned n_procs, n_idle;
-    struct was_call *wait_head, *wait_tail;
+    struct dp_stock_queue wait;    /* struct was_call */
 };
 
 enum proc_state {
@@ -120,8 +117,7 @@ struct was_call {
     struct dp_request *req;
     struct was_stock *stock;
     struct was_proc *proc;         /* NULL while waiting */
-    struct was_call *wait_next;
-    bool waiting;
+    struct dp_stock_waiter wait;
     bool answered;                 /* dp_request_respond/error called */
     struct dp_response_headers headers;
     struct pr_buf packets;         /* the request's metadata packets */
@@ -151,8 +147,6 @@ static void drain(struct was_proc *p);
 static void control_cb(uv_poll_t *h, int status, int events);
 static void in_cb(uv_poll_t *h, int status, int events);
 static void out_cb(uv_poll_t *h, int status, int events);
-static bool tags_match(const char *tags, size_t len, const char *tag,
-                       size_t tag_len);
 
 int
 dp_was_init(uv_loop_t *loop, const struct dp_was_settings *settings)
@@ -176,7 +170,7 @@ dp_was_fade(const char *tag, size_t tag_len, bool terminate)
 {
     size_t n = 0;
     for (struct was_stock *s = was.stocks; s != NULL; s = s->next) {
-        if (!tags_match(s->tags, s->tags_len, tag, tag_len))
+        if (!dp_stock_id_tagged(&s->id, tag, tag_len))
             continue;
         struct was_proc *p = s->procs;
         while (p != NULL) {
@@ -359,14 +353,10 @@ proc_release(struct was_proc *p)
         proc_destroy(p);
         return;
     }
-    if (s->wait_head != NULL) {
+    if (s->wait.head != NULL) {
         if (proc_unclean(p))
             return;
-        struct was_call *call = s->wait_head;
-        s->wait_head = call->wait_next;
-        if (s->wait_head == NULL)
-            s->wait_tail = NULL;
-        call->waiting = false;
+        struct was_call *call = dp_stock_queue_pop(&s->wait);
         call_attach(call, p);
         return;
     }
@@ -405,7 +395,7 @@ proc_unclean(struct was_proc *p)
         return false;
     fprintf(stderr, "portierd: WAS application %s (pid %d): %zu byte(s) "
             "on the response pipe after the end of the response body; "
-            "the process is ended, not reused\n", p->stock->name + 4,
+            "the process is ended, not reused\n", p->stock->id.name + 4,
             (int)p->pid, n);
     proc_destroy(p);
     return true;
@@ -452,7 +442,7 @@ proc_fail(struct was_proc *p, unsigned status, const char *fmt, ...)
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     snprintf(msg, sizeof(msg), "WAS application %s (pid %d): %s",
-             p->stock->name + 4, (int)p->pid, why);
+             p->stock->id.name + 4, (int)p->pid, why);
     struct was_call *call = p->call;
     struct was_body *body = p->body;
     call_detach(p);
@@ -726,7 +716,7 @@ body_finish(struct was_proc *p)
     if (cut)
         snprintf(msg, sizeof(msg), "WAS application %s (pid %d) cut the "
                  "response body after %lld bytes (PREMATURE)",
-                 p->stock->name + 4, (int)p->pid,
+                 p->stock->id.name + 4, (int)p->pid,
                  (long long)p->resp_premature);
     p->body = NULL;
     body->proc = NULL;
@@ -1172,7 +1162,7 @@ proc_spawn(struct was_stock *s, struct was_call *call, char *err,
         goto fail;
     }
     struct dp_spawn_options o = {
-        .name = s->name,
+        .name = s->id.name,
         .path = path,
         .argv = argv,
         .envp = envp,
@@ -1290,19 +1280,8 @@ call_gone(void *arg)
 {
     struct was_call *call = arg;
     pr_buf_free(&call->packets);
-    if (call->waiting) {
-        struct was_stock *s = call->stock;
-        struct was_call **pp = &s->wait_head, *prev = NULL;
-        while (*pp != NULL && *pp != call) {
-            prev = *pp;
-            pp = &(*pp)->wait_next;
-        }
-        if (*pp == call) {
-            *pp = call->wait_next;
-            if (s->wait_tail == call)
-                s->wait_tail = prev;
-        }
-        call->waiting = false;
+    if (call->wait.waiting) {
+        dp_stock_queue_remove(&call->stock->wait, &call->wait);
         return;
     }
     struct was_proc *p = call->proc;
@@ -1352,20 +1331,16 @@ call_abort(void *arg)
 static void
 stock_kick(struct was_stock *s)
 {
-    while (!was.stopping && s->wait_head != NULL &&
+    while (!was.stopping && s->wait.head != NULL &&
            (was.settings.stock_limit == 0 ||
             s->n_procs < was.settings.stock_limit)) {
-        struct was_call *call = s->wait_head;
-        s->wait_head = call->wait_next;
-        if (s->wait_head == NULL)
-            s->wait_tail = NULL;
-        call->waiting = false;
+        struct was_call *call = dp_stock_queue_pop(&s->wait);
         char err[400];
         struct was_proc *p = proc_spawn(s, call, err, sizeof(err));
         if (p == NULL) {
             char msg[600];
             snprintf(msg, sizeof(msg), "WAS application %s: %s",
-                     s->name + 4, err);
+                     s->id.name + 4, err);
             call->answered = true;
             dp_request_error(call->req, 502, msg);
             continue;
@@ -1376,108 +1351,25 @@ stock_kick(struct was_stock *s)
 
 /* ---- stocks ---- */
 
-/* CHILD_TAG: the stock keeps its address's tags as NUL-separated
- * strings; an empty tag matches every stock. */
-static char *
-tags_copy(const struct tp_string_list *tags, size_t *len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < tags->n; i++)
-        n += strlen(tags->v[i]) + 1;
-    char *out = malloc(n > 0 ? n : 1);
-    if (out == NULL)
-        return NULL;
-    size_t pos = 0;
-    for (size_t i = 0; i < tags->n; i++) {
-        size_t l = strlen(tags->v[i]) + 1;
-        memcpy(out + pos, tags->v[i], l);
-        pos += l;
-    }
-    *len = n;
-    return out;
-}
-
-static bool
-tags_match(const char *tags, size_t len, const char *tag, size_t tag_len)
-{
-    if (tag_len == 0)
-        return true;
-    for (size_t pos = 0; pos < len;) {
-        size_t l = strlen(tags + pos);
-        if (l == tag_len && memcmp(tags + pos, tag, tag_len) == 0)
-            return true;
-        pos += l + 1;
-    }
-    return false;
-}
-
-static int
-key_add(struct pr_buf *k, const char *s)
-{
-    return pr_buf_append(k, s != NULL ? s : "", s != NULL ? strlen(s) + 1
-                                                          : 1);
-}
-
-/* The identity of an application: what changes the process. */
-static int
-make_key(const struct tp_address *a, struct pr_buf *k)
-{
-    const struct tp_child_options *c = &a->child;
-    char num[64];
-    int rc = key_add(k, a->path) | key_add(k, a->process_name);
-    for (size_t i = 0; i < a->args.n; i++)
-        rc |= key_add(k, a->args.v[i].value);
-    rc |= key_add(k, "\1env");
-    for (size_t i = 0; i < c->env.n; i++)
-        rc |= key_add(k, c->env.v[i].value);
-    snprintf(num, sizeof(num), "%d:%d:%d:%d:%d:%d", c->uid_gid.present,
-             c->uid_gid.uid, c->uid_gid.gid, (int)c->umask,
-             c->no_new_privs, c->stderr_null);
-    rc |= key_add(k, num);
-    for (size_t i = 0; i < c->uid_gid.n_groups; i++) {
-        snprintf(num, sizeof(num), "g%d", c->uid_gid.groups[i]);
-        rc |= key_add(k, num);
-    }
-    rc |= key_add(k, c->chdir) | key_add(k, c->stderr_path) |
-          key_add(k, c->rlimits) | key_add(k, c->sigkill ? "k" : "");
-    for (size_t i = 0; i < c->tags.n; i++)
-        rc |= key_add(k, c->tags.v[i]);
-    return rc != 0 ? -1 : 0;
-}
-
 static struct was_stock *
 stock_get(const struct tp_address *a)
 {
     struct pr_buf k = PR_BUF_INIT;
-    if (make_key(a, &k) != 0) {
+    if (dp_stock_key(&k, a, "") != 0) {
         pr_buf_free(&k);
         return NULL;
     }
     for (struct was_stock *s = was.stocks; s != NULL; s = s->next)
-        if (s->key_len == k.len && memcmp(s->key, k.data, k.len) == 0) {
+        if (dp_stock_id_is(&s->id, &k)) {
             pr_buf_free(&k);
             return s;
         }
     struct was_stock *s = calloc(1, sizeof(*s));
-    size_t nl = strlen(a->path) + 5;
-    char *name = malloc(nl);
-    if (s == NULL || name == NULL) {
+    if (s == NULL || dp_stock_id_init(&s->id, &k, "was", a) != 0) {
         free(s);
-        free(name);
         pr_buf_free(&k);
         return NULL;
     }
-    snprintf(name, nl, "was %s", a->path);
-    s->tags = tags_copy(&a->child.tags, &s->tags_len);
-    if (s->tags == NULL) {
-        free(s);
-        free(name);
-        pr_buf_free(&k);
-        return NULL;
-    }
-    s->key = (char *)k.data;
-    s->key_len = k.len;
-    s->name = name;
     s->next = was.stocks;
     was.stocks = s;
     return s;
@@ -1664,11 +1556,6 @@ dp_was_request(struct dp_request *req, const struct tp_address *address,
             return;
         }
     }
-    call->waiting = true;
-    if (s->wait_tail != NULL)
-        s->wait_tail->wait_next = call;
-    else
-        s->wait_head = call;
-    s->wait_tail = call;
+    dp_stock_queue_push(&s->wait, &call->wait, call);
     stock_kick(s);
 }

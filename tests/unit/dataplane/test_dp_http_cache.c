@@ -484,6 +484,51 @@ test_stored_lines(void **state)
     free(d);
 }
 
+/* dp_hc_header_next(): the headers of "Name: value\r\n" lines. */
+static void
+test_header_next(void **state)
+{
+    (void)state;
+    static const char lines[] =
+        "Content-Type: text/plain\r\n"
+        "no colon here\r\n"
+        "X-Empty:\r\n"
+        "Vary:   Accept\r\n"
+        "Last:x";
+    const char *p = lines, *end = lines + sizeof(lines) - 1;
+    struct dp_hc_header h;
+    assert_true(dp_hc_header_next(&p, end, &h));
+    assert_int_equal(h.name_len, 12);
+    assert_memory_equal(h.name, "Content-Type", 12);
+    assert_int_equal(h.value_len, 10);
+    assert_memory_equal(h.value, "text/plain", 10);
+    /* the line without a colon is passed over */
+    assert_true(dp_hc_header_next(&p, end, &h));
+    assert_int_equal(h.name_len, 7);
+    assert_memory_equal(h.name, "X-Empty", 7);
+    assert_int_equal(h.value_len, 0);
+    /* leading spaces are not part of the value */
+    assert_true(dp_hc_header_next(&p, end, &h));
+    assert_int_equal(h.value_len, 6);
+    assert_memory_equal(h.value, "Accept", 6);
+    /* a last line without CRLF counts */
+    assert_true(dp_hc_header_next(&p, end, &h));
+    assert_int_equal(h.name_len, 4);
+    assert_memory_equal(h.value, "x", 1);
+    assert_int_equal(h.value_len, 1);
+    assert_ptr_equal(p, end);
+    assert_false(dp_hc_header_next(&p, end, &h));
+    assert_ptr_equal(p, end);
+
+    /* nothing, or only lines without a colon: no header, at the end */
+    p = end;
+    assert_false(dp_hc_header_next(&p, end, &h));
+    static const char none[] = "a\r\nb\r\n";
+    p = none;
+    assert_false(dp_hc_header_next(&p, none + 6, &h));
+    assert_ptr_equal(p, none + 6);
+}
+
 int
 main(void)
 {
@@ -499,6 +544,7 @@ main(void)
         cmocka_unit_test(test_copy_bounded),
         cmocka_unit_test(test_header_stored),
         cmocka_unit_test(test_stored_lines),
+        cmocka_unit_test(test_header_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
