@@ -202,10 +202,9 @@ feed_pump(struct dp_feed *f)
         bool took = false;
         f->took = &took;
         dp_body_read(b);
-        if (f->ended)
-            return;             /* f may be freed by its close callback
-                                   only later, but nothing is ours now */
         f->took = NULL;
+        if (f->ended)
+            return;             /* freed by its close callback, later */
         if (f->body != b || f->full || !took)
             break;
     }

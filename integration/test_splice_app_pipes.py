@@ -43,11 +43,12 @@ def was_children(pid, prog):
 @pytest.fixture
 def apps(portierd_factory, build_dir, tmp_path):
     """start(extra_config=''): portierd with a control socket whose
-    translation server maps /was/... to examples' was-echo and /cgi/...
-    to cgi-echo.  Returns (portierd, control socket, programs)."""
+    translation server maps /was/... to examples' was-echo, /cgi/... to
+    cgi-echo and /hello/... to was-hello (which reads no body).  Returns (portierd, control socket, programs)."""
     b = os.path.abspath(build_dir)
     progs = {'was': os.path.join(b, 'examples', 'was-echo'),
-             'cgi': os.path.join(b, 'examples', 'cgi-echo')}
+             'cgi': os.path.join(b, 'examples', 'cgi-echo'),
+             'hello': os.path.join(b, 'examples', 'was-hello')}
     for p in progs.values():
         if not os.path.exists(p):
             pytest.skip('%s not built' % p)
@@ -59,6 +60,8 @@ def apps(portierd_factory, build_dir, tmp_path):
             return [packet('WAS', progs['was'])]
         if uri.startswith('/cgi/'):
             return [packet('CGI', progs['cgi'])]
+        if uri.startswith('/hello/'):
+            return [packet('WAS', progs['hello'])]
         return [packet('STATUS', u16(404))]
 
     def start(extra=''):
@@ -157,6 +160,40 @@ def tls_files(tmp_path):
     return d0
 
 
+def tls_exchange(s, data):
+    """Send data on the TLS socket s while reading the answer, in one
+    thread (an SSL socket is not for two threads at once); the answer
+    until the server closes."""
+    s.setblocking(False)
+    out = bytearray()
+    pos = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        moved = False
+        if pos < len(data):
+            try:
+                pos += s.send(data[pos:pos + 256 * 1024])
+                moved = True
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError,
+                    BlockingIOError):
+                pass
+        try:
+            part = s.recv(1 << 20)
+            if not part:
+                break
+            out += part
+            moved = True
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError,
+                BlockingIOError):
+            pass
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+        if not moved:
+            time.sleep(0.001)
+    assert pos == len(data)
+    return out
+
+
 def test_tls_upload_takes_the_copy_path(apps, ctl, tmp_path):
     d0 = tls_files(tmp_path)
     port = free_port()
@@ -175,26 +212,7 @@ def test_tls_upload_takes_the_copy_path(apps, ctl, tmp_path):
         s.sendall(b'POST /%s/tls HTTP/1.1\r\nHost: a.test\r\n'
                   b'Connection: close\r\nContent-Length: %d\r\n\r\n'
                   % (kind.encode(), size))
-        # the echo answers while it reads: send from a thread
-
-        def send():
-            try:
-                for part in body_parts(size):
-                    s.sendall(part)
-            except OSError:
-                pass
-        t = threading.Thread(target=send, daemon=True)
-        t.start()
-        out = bytearray()
-        while True:
-            try:
-                part = s.recv(1 << 20)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                break
-            if not part:
-                break
-            out += part
-        t.join(60)
+        out = tls_exchange(s, b''.join(body_parts(size)))
         s.close()
         head, _, body = bytes(out).partition(b'\r\n\r\n')
         assert head.startswith(b'HTTP/1.1 200'), head
@@ -313,3 +331,22 @@ def test_client_aborts_mid_upload_cgi(apps, ctl, build_dir):
         time.sleep(0.1)
     assert now[0] <= base[0] and now[1] <= base[1], (base, now)
     check_upload(d, '/cgi/after', 4 * MiB)
+
+
+def test_was_application_stops_the_body(apps, ctl):
+    """was-hello answers without reading a 16 MiB body: the library sends
+    STOP, portierd stops splicing and answers PREMATURE with the bytes
+    in the pipe, the application drains them, and the same process
+    serves the next requests (a byte miscounted would leave it out of
+    step: ended, or its next answer broken)."""
+    d, sock, progs = apps('set was_stock_limit = "1"\n')
+    pid = d.proc.pid
+    assert d.request('GET', '/hello/')[2] == b'Hello, world!\n'
+    pids = was_children(pid, progs['hello'])
+    assert len(pids) == 1
+    for _ in range(3):
+        status, head, body = upload(d.port, '/hello/up', 16 * MiB)
+        assert status == 200, head
+        assert unframe(head, body) == b'Hello, world!\n'
+        assert d.request('GET', '/hello/')[2] == b'Hello, world!\n'
+    assert was_children(pid, progs['hello']) == pids, d.log()
