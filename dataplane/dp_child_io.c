@@ -4,6 +4,7 @@
  */
 #include "dp_child_io.h"
 #include "dp_pool.h"
+#include "dp_splice.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 
 #define PIPE_BODY_BUFFER (64 * 1024)
+/* Body bytes spliced into the child's stdin per step: then the feeder
+ * waits for the pipe's writability, yielding to the loop. */
+#define FEED_SPLICE_STEP (256 * 1024)
 
 static void
 set_nonblock(int fd)
@@ -22,13 +26,28 @@ set_nonblock(int fd)
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* ---- the feeder ---- */
+/* ---- the feeder ----
+ *
+ * When the body offers a readable descriptor (dp_body_fd: the client
+ * socket of a plain connection with a Content-Length request body,
+ * nothing of it buffered), the feeder splices it into the child's stdin
+ * (dp_splice_to_pipe, no intermediate pipe) and reports the bytes with
+ * dp_body_fd_advance(); otherwise the body reads itself and feed_data()
+ * writes what it hands over (chunked and TLS bodies, bytes that came
+ * with the head). */
 
 struct dp_feed {
     struct dp_body *body;             /* NULL once let go */
     int fd;
     uv_poll_t poll;
     bool poll_open, polling, ended, epipe, freed_by_close;
+    bool fd_off;                      /* the body's descriptor failed:
+                                         copy the rest */
+    bool spliced;                     /* the body offered its descriptor */
+    bool pumping;                     /* feed_pump() runs */
+    bool full;                        /* feed_data() could not write all */
+    bool *took;                       /* feed_pump(): set when feed_data()
+                                         took bytes */
     void (*event)(void *ctx, enum dp_feed_event ev, const char *msg);
     void *ctx;
     struct dp_feed **anchor;          /* in the pool; NULL when gone */
@@ -87,6 +106,8 @@ feed_finish(struct dp_feed *f, enum dp_feed_event ev, const char *msg)
     feed_free_later(f);
 }
 
+static void feed_pump(struct dp_feed *f);
+
 static void
 on_feed_writable(uv_poll_t *h, int status, int events)
 {
@@ -99,7 +120,7 @@ on_feed_writable(uv_poll_t *h, int status, int events)
         feed_finish(f, DP_FEED_CLOSED, NULL);
         return;
     }
-    dp_body_read(f->body);
+    feed_pump(f);
 }
 
 static void
@@ -109,6 +130,85 @@ feed_wait(struct dp_feed *f)
         return;
     f->polling = true;
     uv_poll_start(&f->poll, UV_WRITABLE, on_feed_writable);
+}
+
+/* The body's descriptor is readable again (dp_body_fd_wait). */
+static void
+feed_body_ready(void *ctx)
+{
+    struct dp_feed *f = ctx;
+    if (!f->ended && f->body != NULL)
+        feed_pump(f);
+}
+
+/* Splice one step from the body's descriptor into stdin.  True when the
+ * caller goes on (the body says what comes next), false when a wait is
+ * set up. */
+static bool
+feed_splice(struct dp_feed *f, struct dp_body *b, const struct dp_body_fd *src)
+{
+    struct dp_splice_result r;
+    enum dp_splice_status st = dp_splice_to_pipe(src->fd, src->length, f->fd,
+                                                 FEED_SPLICE_STEP, &r);
+    f->spliced = true;
+    if (r.in > 0) {
+        dp_body_fd_advance(b, r.in);
+        if (f->event != NULL)
+            f->event(f->ctx, DP_FEED_PROGRESS, NULL);
+        if (f->ended)
+            return false;
+    }
+    switch (st) {
+    case DP_SPLICE_BUDGET:
+    case DP_SPLICE_DST_AGAIN:
+        feed_wait(f);
+        return false;
+    case DP_SPLICE_SRC_AGAIN:
+        dp_body_fd_wait(b, feed_body_ready);
+        return false;
+    case DP_SPLICE_SRC_DONE:
+        return true;
+    case DP_SPLICE_SRC_END:
+        /* end of file or an error before the body's end: the body reads
+         * itself and reports it with its own message */
+        f->fd_off = true;
+        return true;
+    case DP_SPLICE_DST_ERROR:
+        break;
+    }
+    /* the child closed its stdin (EPIPE): acted on from the poll
+     * callback, as in feed_data() */
+    f->epipe = true;
+    feed_wait(f);
+    return false;
+}
+
+/* Move the body on: splice while it offers its descriptor, else let it
+ * read (feed_data()), until stdin or the body must be waited for or the
+ * body ended. */
+static void
+feed_pump(struct dp_feed *f)
+{
+    f->pumping = true;
+    while (!f->ended && f->body != NULL && !f->epipe) {
+        struct dp_body *b = f->body;
+        struct dp_body_fd src;
+        if (!f->fd_off && dp_body_fd(b, &src)) {
+            if (!feed_splice(f, b, &src))
+                break;
+            continue;
+        }
+        f->full = false;
+        bool took = false;
+        f->took = &took;
+        dp_body_read(b);
+        f->took = NULL;
+        if (f->ended)
+            return;             /* freed by its close callback, later */
+        if (f->body != b || f->full || !took)
+            break;
+    }
+    f->pumping = false;
 }
 
 static size_t
@@ -124,11 +224,20 @@ feed_data(void *ctx, const uint8_t *data, size_t len)
     if (n < 0) {
         if (errno == EPIPE)
             f->epipe = true;    /* acted on from the poll callback */
+        f->full = true;
         feed_wait(f);
         return 0;
     }
-    if ((size_t)n < len)
+    if ((size_t)n < len) {
+        f->full = true;
         feed_wait(f);
+    } else if (!f->pumping && f->spliced) {
+        /* a body that offered its descriptor may stop after its
+         * buffered bytes for the consumer to ask again (dp_body.h) */
+        feed_wait(f);
+    }
+    if (n > 0 && f->took != NULL)
+        *f->took = true;
     if (n > 0 && f->event != NULL)
         f->event(f->ctx, DP_FEED_PROGRESS, NULL);
     return (size_t)n;

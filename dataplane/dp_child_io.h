@@ -8,6 +8,11 @@
  *   blocking call.  Back-pressure both ways: the feeder reads its body
  *   only while the pipe takes bytes, the pipe body reads the pipe only
  *   while its consumer takes bytes.
+ * - When the fed body offers a readable descriptor (dp_body_fd(): a
+ *   plain client socket with a Content-Length request body), the feeder
+ *   splices it into the pipe itself (dp_splice_to_pipe) and reports the
+ *   bytes with dp_body_fd_advance(); otherwise it copies what the body
+ *   hands over.  Both paths end the same way (DONE, CLOSED, ERROR).
  * - The pipe body owns its descriptor and the child (dp_spawn): at EOF
  *   the child is released with a grace period to exit on its own; on an
  *   error, a timeout or dp_body_close() it is released at once (killed).

@@ -11,6 +11,11 @@
  *   (both ends may be blocking descriptors: SPLICE_F_NONBLOCK covers the
  *   pipe side; sockets must be O_NONBLOCK).  Bytes already in the
  *   intermediate pipe always go out before new ones come in.
+ * - dp_splice_to_pipe() moves at most `max` bytes from a socket or a
+ *   pipe straight into a pipe an application reads (a WAS request pipe,
+ *   a CGI program's stdin), with no intermediate pipe, at most
+ *   `src_left` out of the source, never blocking, and says why it
+ *   stopped as dp_splice_step() does.
  * - An intermediate pipe (struct dp_pipe) counts the bytes it holds;
  *   the pool takes a pipe back only when it is empty (else it closes
  *   it), keeps at most DP_PIPE_POOL_MAX of them, and closes all of them
@@ -94,6 +99,19 @@ enum dp_splice_status
 dp_splice_step(int src, bool src_is_pipe, int64_t src_left,
                struct dp_pipe *pipe, int dst, size_t max,
                struct dp_splice_result *r);
+
+/**
+ * Move bytes from src (a socket, O_NONBLOCK, or a pipe) into the pipe
+ * dst: at most `max` bytes, at most src_left (-1: no limit, until EAGAIN
+ * or end of file).  r->in and r->out are the same count here.  When a
+ * splice has nothing to do (EAGAIN), the bytes src still holds tell the
+ * side to wait for: some left means dst is full (DST_AGAIN), none means
+ * src is empty (SRC_AGAIN).  DST_ERROR: the reader of dst is gone (EPIPE,
+ * err); any other failure is the source's (SRC_END with err).
+ */
+enum dp_splice_status
+dp_splice_to_pipe(int src, int64_t src_left, int dst, size_t max,
+                  struct dp_splice_result *r);
 
 /**
  * Whether the TCP address `peer` is on this host as seen from a socket

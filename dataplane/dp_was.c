@@ -13,6 +13,7 @@
  */
 #include "dp_was.h"
 #include "dp_spawn.h"
+#include "dp_splice.h"
 #include "dp_stock.h"
 #include "dp_uri.h"
 #include "was_protocol.h"
@@ -39,6 +40,10 @@
 #define PIPE_SIZE (256 * 1024)
 #define OUT_PIPE_SIZE (1024 * 1024)
 #define READ_BUF_SIZE 65536
+/* Request body bytes spliced from the client socket into the request
+ * pipe per step: a step then waits for the pipe's writability, so one
+ * upload yields to the loop like the server's own steps. */
+#define REQ_SPLICE_STEP (256 * 1024)
 #define DEFAULT_TIMEOUT_MS 60000
 
 struct was_call;
@@ -98,6 +103,13 @@ struct was_proc {
     uint64_t req_sent;
     bool req_length_known;
     bool req_done;                 /* complete with LENGTH, or PREMATURE */
+    bool req_fd_off;               /* the source's descriptor failed:
+                                      copy the rest (in_pump) */
+    bool in_pumping;               /* in_pump() runs */
+    bool in_full;                  /* in_data() found the pipe full */
+    bool in_reask;                 /* in_data() took all outside
+                                      in_pump(): ask for the descriptor
+                                      again (settle_cb) */
 
     /* the response (application to container) */
     unsigned status;
@@ -147,6 +159,7 @@ static void drain(struct was_proc *p);
 static void control_cb(uv_poll_t *h, int status, int events);
 static void in_cb(uv_poll_t *h, int status, int events);
 static void out_cb(uv_poll_t *h, int status, int events);
+static void in_pump(struct was_proc *p);
 
 int
 dp_was_init(uv_loop_t *loop, const struct dp_was_settings *settings)
@@ -546,6 +559,13 @@ settle_cb(uv_check_t *h)
         return;
     settle_one(&p->in_poll, p->in_want, &p->in_polling);
     settle_one(&p->out_poll, p->out_want, &p->out_polling);
+    if (p->in_reask) {
+        p->in_reask = false;
+        struct dp_body_fd src;
+        if (p->in_body != NULL && !p->req_fd_off &&
+            dp_body_fd(p->in_body, &src))
+            in_pump(p);
+    }
 }
 
 static void
@@ -564,7 +584,16 @@ pipe_unwatch(struct was_proc *p, bool out)
         uv_check_start(&p->settle, settle_cb);
 }
 
-/* ---- the request body: from the HTTP request into the pipe ---- */
+/* ---- the request body: from the HTTP request into the pipe ----
+ *
+ * Two paths (docs/was.md, "The request body"): when the source offers
+ * its descriptor (dp_body_fd: the client socket of a plain connection
+ * with a Content-Length body, nothing of it buffered), in_pump() splices
+ * the socket into the request pipe (dp_splice_to_pipe, no intermediate
+ * pipe) and reports the bytes with dp_body_fd_advance(); otherwise the
+ * source reads itself and in_data() writes what it hands over (chunked
+ * and TLS bodies, bytes that came with the head).  Either way req_sent
+ * counts the bytes in the pipe, which LENGTH and PREMATURE rely on. */
 
 static size_t
 in_data(void *ctx, const uint8_t *data, size_t len)
@@ -576,6 +605,7 @@ in_data(void *ctx, const uint8_t *data, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
+            p->in_full = true;
             pipe_watch(p, false);
             break;
         }
@@ -589,7 +619,89 @@ in_data(void *ctx, const uint8_t *data, size_t len)
     p->req_sent += done;
     if (done > 0)
         timer_restart(p);       /* the application reads: progress */
+    if (done == len && !p->in_pumping) {
+        /* a source may stop after its buffered bytes for the consumer
+         * to ask for the descriptor (dp_body.h): ask from the loop */
+        p->in_reask = true;
+        uv_check_start(&p->settle, settle_cb);
+    }
     return done;
+}
+
+/* The source's descriptor is readable again (dp_body_fd_wait). */
+static void
+in_body_ready(void *ctx)
+{
+    struct was_proc *p = ctx;
+    if (p->state != PROC_DEAD && p->in_body != NULL)
+        in_pump(p);
+}
+
+/* Splice one step from the source's descriptor into the pipe.  True
+ * when the caller goes on (the source says what comes next), false
+ * when a wait is set up or the pipe's reader is gone. */
+static bool
+in_splice(struct was_proc *p, struct dp_body *b, const struct dp_body_fd *src)
+{
+    struct dp_splice_result r;
+    enum dp_splice_status st = dp_splice_to_pipe(src->fd, src->length,
+                                                 p->in_w, REQ_SPLICE_STEP,
+                                                 &r);
+    if (r.in > 0) {
+        dp_body_fd_advance(b, r.in);
+        p->req_sent += r.in;
+        timer_restart(p);       /* the application reads: progress */
+    }
+    switch (st) {
+    case DP_SPLICE_BUDGET:
+    case DP_SPLICE_DST_AGAIN:
+        pipe_watch(p, false);   /* the rest when the pipe takes more */
+        return false;
+    case DP_SPLICE_SRC_AGAIN:
+        dp_body_fd_wait(b, in_body_ready);
+        return false;
+    case DP_SPLICE_SRC_DONE:
+        return true;
+    case DP_SPLICE_SRC_END:
+        /* end of file or an error before the body's end: the source
+         * reads itself and reports it with its own message */
+        p->req_fd_off = true;
+        return true;
+    case DP_SPLICE_DST_ERROR:
+        break;
+    }
+    /* the application closed its stdin: it will say why on the control
+     * socket; take nothing more (as in_data()) */
+    return false;
+}
+
+/* Move the request body on: splice while the source offers its
+ * descriptor, else let it read (in_data()), until the pipe or the
+ * source must be waited for or the body ended. */
+static void
+in_pump(struct was_proc *p)
+{
+    bool outer = p->in_pumping;
+    p->in_pumping = true;
+    for (;;) {
+        struct dp_body *b = p->in_body;
+        if (b == NULL || p->state == PROC_DEAD)
+            break;
+        struct dp_body_fd src;
+        if (!p->req_fd_off && dp_body_fd(b, &src)) {
+            if (!in_splice(p, b, &src))
+                break;
+            continue;
+        }
+        uint64_t before = p->req_sent;
+        p->in_full = false;
+        dp_body_read(b);
+        /* ended (maybe with a new call on this process), waiting for
+         * room or for the source: done here */
+        if (p->in_body != b || p->in_full || p->req_sent == before)
+            break;
+    }
+    p->in_pumping = outer;
 }
 
 static void
@@ -628,9 +740,9 @@ in_cb(uv_poll_t *h, int status, int events)
 {
     struct was_proc *p = h->data;
     bool wanted = p->in_want;
-    pipe_unwatch(p, false);     /* in_data() waits again if it must */
+    pipe_unwatch(p, false);     /* in_pump() waits again if it must */
     if (wanted && p->in_body != NULL)
-        dp_body_read(p->in_body);
+        in_pump(p);
 }
 
 /* The application sent STOP: send no more of the request body. */
@@ -1231,6 +1343,7 @@ call_attach(struct was_call *call, struct was_proc *p)
     p->req_sent = 0;
     p->req_length_known = false;
     p->req_done = !call->has_body;
+    p->req_fd_off = p->in_full = p->in_reask = false;
     p->status = 0;
     p->head_done = p->respond_pending = false;
     p->body = NULL;
@@ -1269,7 +1382,7 @@ call_attach(struct was_call *call, struct was_proc *p)
         return;
     if (p->in_body != NULL) {
         dp_body_set_handler(p->in_body, &in_handler, p);
-        dp_body_read(p->in_body);
+        in_pump(p);
     }
 }
 

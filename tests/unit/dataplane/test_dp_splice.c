@@ -416,6 +416,168 @@ test_pipe_suits(void **state)
     close(sv[1]);
 }
 
+/* Read what a pipe holds into buf at *got (non-blocking read end). */
+static size_t
+pipe_drain(int fd, uint8_t *buf, size_t *got, size_t cap)
+{
+    size_t before = *got;
+    drain(fd, buf, got, cap);
+    return *got - before;
+}
+
+static void
+test_socket_to_pipe_budget_and_full_pipe(void **state)
+{
+    (void)state;
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    int cap = fcntl(p[1], F_GETPIPE_SZ);
+    assert_true(cap > 0);
+    sockets(sv);
+    int sz = 1024 * 1024;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    enum { LEN = 300000 };
+    static uint8_t src[LEN], got[LEN];
+    pattern(src, LEN, 0);
+    size_t put = 0;
+    while (put < LEN) {
+        ssize_t n = write(sv[1], src + put, LEN - put);
+        if (n <= 0)
+            break;
+        put += (size_t)n;
+    }
+    assert_true(put > 100000);
+
+    /* a budget below the pipe's capacity: BUDGET, exactly max bytes */
+    struct dp_splice_result r;
+    assert_int_equal(dp_splice_to_pipe(sv[0], -1, p[1], 1000, &r),
+                     DP_SPLICE_BUDGET);
+    assert_int_equal(r.in, 1000);
+    assert_int_equal(r.out, 1000);
+    size_t got_len = 0;
+    assert_int_equal(pipe_drain(p[0], got, &got_len, LEN), 1000);
+
+    /* no budget to speak of: the pipe fills up while the socket still
+     * has bytes, and the step says the destination must be waited for */
+    size_t total = 1000;
+    enum dp_splice_status st = dp_splice_to_pipe(sv[0], -1, p[1], LEN, &r);
+    assert_int_equal(st, DP_SPLICE_DST_AGAIN);
+    /* (a pipe slot may hold more than a page of a socket's buffer, so
+     * the count may pass the byte capacity) */
+    assert_true(r.in > 0 && r.in < put - 1000);
+    assert_int_equal(r.out, r.in);
+    total += r.in;
+    /* drain and go on until the socket is empty: then SRC_AGAIN */
+    for (int i = 0; i < 1000 && st != DP_SPLICE_SRC_AGAIN; i++) {
+        pipe_drain(p[0], got, &got_len, LEN);
+        st = dp_splice_to_pipe(sv[0], -1, p[1], LEN, &r);
+        assert_true(st == DP_SPLICE_DST_AGAIN || st == DP_SPLICE_SRC_AGAIN);
+        total += r.in;
+    }
+    assert_int_equal(st, DP_SPLICE_SRC_AGAIN);
+    pipe_drain(p[0], got, &got_len, LEN);
+    assert_int_equal(total, put);
+    assert_int_equal(got_len, put);
+    assert_memory_equal(got, src, put);
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void
+test_socket_to_pipe_src_left_and_end(void **state)
+{
+    (void)state;
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    sockets(sv);
+    uint8_t src[5000], got[5000];
+    pattern(src, sizeof(src), 3);
+    write_all(sv[1], src, sizeof(src));
+
+    /* src_left stops the step: the rest (a pipelined request) stays in
+     * the socket */
+    struct dp_splice_result r;
+    assert_int_equal(dp_splice_to_pipe(sv[0], 3000, p[1], 1 << 20, &r),
+                     DP_SPLICE_SRC_DONE);
+    assert_int_equal(r.in, 3000);
+    int avail = 0;
+    assert_int_equal(ioctl(sv[0], FIONREAD, &avail), 0);
+    assert_int_equal(avail, 2000);
+    /* src_left 0: nothing moves */
+    assert_int_equal(dp_splice_to_pipe(sv[0], 0, p[1], 1 << 20, &r),
+                     DP_SPLICE_SRC_DONE);
+    assert_int_equal(r.in, 0);
+
+    /* the rest, then the peer's end of file: SRC_END without an error */
+    close(sv[1]);
+    assert_int_equal(dp_splice_to_pipe(sv[0], -1, p[1], 1 << 20, &r),
+                     DP_SPLICE_SRC_END);
+    assert_int_equal(r.in, 2000);
+    assert_int_equal(r.err, 0);
+    size_t got_len = 0;
+    pipe_drain(p[0], got, &got_len, sizeof(got));
+    assert_int_equal(got_len, sizeof(src));
+    assert_memory_equal(got, src, sizeof(src));
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+}
+
+static void
+test_socket_to_pipe_reader_gone(void **state)
+{
+    (void)state;
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    sockets(sv);
+    uint8_t src[100];
+    pattern(src, sizeof(src), 0);
+    write_all(sv[1], src, sizeof(src));
+    close(p[0]);        /* the application closed its stdin */
+    struct dp_splice_result r;
+    assert_int_equal(dp_splice_to_pipe(sv[0], 100, p[1], 1 << 20, &r),
+                     DP_SPLICE_DST_ERROR);
+    assert_int_equal(r.err, EPIPE);
+    assert_int_equal(r.in, 0);
+    /* the bytes stay in the socket */
+    int avail = 0;
+    assert_int_equal(ioctl(sv[0], FIONREAD, &avail), 0);
+    assert_int_equal(avail, 100);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void
+test_pipe_to_pipe(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    assert_int_equal(pipe2(a, O_NONBLOCK), 0);
+    assert_int_equal(pipe2(b, O_NONBLOCK), 0);
+    uint8_t src[10000], got[10000];
+    pattern(src, sizeof(src), 9);
+    write_all(a[1], src, sizeof(src));
+    struct dp_splice_result r;
+    assert_int_equal(dp_splice_to_pipe(a[0], 4000, b[1], 1 << 20, &r),
+                     DP_SPLICE_SRC_DONE);
+    assert_int_equal(r.in, 4000);
+    assert_int_equal(dp_splice_to_pipe(a[0], -1, b[1], 1 << 20, &r),
+                     DP_SPLICE_SRC_AGAIN);
+    assert_int_equal(r.in, 6000);
+    size_t got_len = 0;
+    pipe_drain(b[0], got, &got_len, sizeof(got));
+    assert_int_equal(got_len, sizeof(src));
+    assert_memory_equal(got, src, sizeof(src));
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(b[i]);
+    }
+}
+
 int
 main(void)
 {
@@ -429,6 +591,10 @@ main(void)
         cmocka_unit_test(test_pool_reuse_limit_and_no_leak),
         cmocka_unit_test(test_peer_on_host),
         cmocka_unit_test(test_pipe_suits),
+        cmocka_unit_test(test_socket_to_pipe_budget_and_full_pipe),
+        cmocka_unit_test(test_socket_to_pipe_src_left_and_end),
+        cmocka_unit_test(test_socket_to_pipe_reader_gone),
+        cmocka_unit_test(test_pipe_to_pipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
