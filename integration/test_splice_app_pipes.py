@@ -19,9 +19,10 @@ import time
 import pytest
 
 from conftest import free_port
-from test_cgi import cgi_processes, children_of, alive, spawn_block
-from test_splice import abstract, control, stats
-from test_splice import ctl  # noqa: F401 (fixture)
+from dphelp import abstract, spawn_block, stats
+from dphelp import control_config as control
+from proclib import child_pids as children_of
+from test_cgi import alive, cgi_processes
 from test_splice_request import (MiB, body_parts, digest, kinds, read_all,
                                  upload)
 from tplib import ScriptedTranslationServer, packet, u16
