@@ -31,7 +31,8 @@
  *   go out through dp_body_read() first), at the body's end, and
  *   whenever the bytes need the source (TLS, chunked framing).  When it
  *   answers true, the source stops reading on its own (a dp_body_read()
- *   before is forgotten) and the consumer moves bytes itself (splice),
+ *   before is forgotten) and the consumer moves bytes itself (splice,
+ *   or read() into its own buffer),
  *   reporting every transfer with dp_body_fd_advance() before doing
  *   anything else with the body.  When the descriptor has nothing now
  *   (EAGAIN), dp_body_fd_wait() asks the source to watch it: the source

@@ -1682,27 +1682,92 @@ conn_splice(struct dp_conn *conn, const struct dp_body_fd *src)
     return STEP_DEAD;
 }
 
-/* The body's next bytes can be spliced: the source offers a descriptor,
- * the connection is plain, the framing is not chunked, and (for a socket
- * source) a pipe is at hand. */
-static bool
-conn_splice_source(struct dp_conn *conn, struct dp_body_fd *src)
+/*
+ * The body's next bytes, when the source offers a descriptor (the
+ * connection is plain, the framing is not chunked): FD_SPLICE to splice
+ * them (for a socket source, a pipe is at hand), FD_READ to read them
+ * from the source's pipe into conn->out ourselves (an application's pipe
+ * towards a TCP peer on this host, dp_splice_pipe_suits()), FD_NONE to
+ * let the source read (dp_body_read).
+ */
+enum fd_path { FD_NONE, FD_SPLICE, FD_READ };
+
+static enum fd_path
+conn_fd_source(struct dp_conn *conn, struct dp_body_fd *src)
 {
     if (conn->fd_off || !dp_body_fd(conn->body, src))
-        return false;
+        return FD_NONE;
     if (src->is_pipe) {
-        /* an application's pipe: copied to TCP peers on this host
-         * (dp_splice.c); the source reads itself from here on */
         if (conn->pipe_splice == 0)
             conn->pipe_splice =
                 dp_splice_pipe_suits(conn->fd, &conn->peer) ? 1 : -1;
-        if (conn->pipe_splice < 0)
-            conn->fd_off = true;
-        return conn->pipe_splice > 0;
+        return conn->pipe_splice > 0 ? FD_SPLICE : FD_READ;
     }
-    if (conn->pipe.r >= 0)
-        return true;
-    return dp_pipe_pool_get(&conn->server->pipes, &conn->pipe) == 0;
+    if (conn->pipe.r >= 0 ||
+        dp_pipe_pool_get(&conn->server->pipes, &conn->pipe) == 0)
+        return FD_SPLICE;
+    return FD_NONE;
+}
+
+/*
+ * The FD_READ step: read the body from the source's pipe into conn->out,
+ * behind what it holds (at first the head, so that the head and the
+ * first body bytes leave in one send()), and send, until the pipe is
+ * empty, the body's end, the socket is full, or SENDFILE_MAX bytes moved
+ * (then the loop's other work goes first).  One copy less than letting
+ * the source read into its own buffer and push it here.
+ */
+static enum step
+conn_pipe_read(struct dp_conn *conn, const struct dp_body_fd *src)
+{
+    uint64_t left = src->length >= 0 ? (uint64_t)src->length : UINT64_MAX;
+    size_t moved = 0;
+    for (;;) {
+        size_t held = conn->out.len - conn->out_pos;
+        size_t want = held < OUT_HIGH_WATER ? OUT_HIGH_WATER - held : 0;
+        if (want > left)
+            want = (size_t)left;
+        bool again = false, end = false;
+        if (want > 0) {
+            if (pr_buf_reserve(&conn->out, want) != 0) {
+                log_line("conn %llu %s: \"%s\": out of memory",
+                         (unsigned long long)conn->id, conn->peer_text,
+                         conn->request_line);
+                conn_close(conn);
+                return STEP_DEAD;
+            }
+            ssize_t n = read(src->fd, conn->out.data + conn->out.len, want);
+            if (n > 0) {
+                conn->out.len += (size_t)n;
+                conn->body_sent += (uint64_t)n;
+                left -= (uint64_t)n;
+                moved += (size_t)n;
+                dp_body_fd_advance(conn->body, (uint64_t)n);
+            } else if (n < 0 && errno == EAGAIN) {
+                again = true;
+            } else if (n == 0 || errno != EINTR) {
+                end = true;     /* the source reads and reports it */
+            }
+        }
+        enum step st = conn_flush(conn, false);
+        if (st != STEP_AGAIN)
+            return st;
+        if (end) {
+            conn->fd_off = true;
+            return STEP_AGAIN;
+        }
+        if (left == 0)
+            return STEP_AGAIN;  /* the source says what comes next */
+        if (again) {
+            conn_poll(conn, 0);
+            dp_body_fd_wait(conn->body, conn_body_ready);
+            return STEP_WAIT;
+        }
+        if (moved >= SENDFILE_MAX) {
+            conn_poll(conn, UV_WRITABLE);
+            return STEP_WAIT;
+        }
+    }
 }
 
 static enum step
@@ -1721,7 +1786,11 @@ conn_write_step(struct dp_conn *conn)
     bool direct = conn->body != NULL && !conn->chunked_out &&
                   conn->ssl == NULL;
     bool file = direct && dp_body_file(conn->body, &region);
-    bool spliced = direct && !file && conn_splice_source(conn, &src);
+    enum fd_path fdp = direct && !file ? conn_fd_source(conn, &src)
+                                       : FD_NONE;
+    if (fdp == FD_READ)
+        return conn_pipe_read(conn, &src);
+    bool spliced = fdp == FD_SPLICE;
     if (conn->body != NULL && !file && !spliced &&
         conn->out.len - conn->out_pos < OUT_HIGH_WATER) {
         /* Pull first, so the head and the first body bytes leave in one

@@ -56,8 +56,8 @@ ROWS = {
 COMPARISONS = (('was', 'fcgi', 'WAS hello / FastCGI hello'),
                ('lhttp', 'fcgi', 'LHTTP hello / FastCGI hello'),
                ('was-1m', 'fcgi-1m',
-                'WAS 1 MiB / FastCGI 1 MiB (target: above 1, WAS can '
-                'splice)'))
+                'WAS 1 MiB / FastCGI 1 MiB (target: above 1; the WAS pipe is '
+                'copied to loopback clients, docs/was.md)'))
 # The application processes of each row (argv[0] of portierd's children).
 PROGRAMS = {'was': 'was-hello', 'lhttp': 'lhttp-hello', 'fcgi': 'fcgi-hello',
             'cgi': 'cgi-hello', 'was-1m': 'was-stream',
