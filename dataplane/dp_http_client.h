@@ -27,8 +27,8 @@
  *   upgrade: then the connection leaves the client (not pooled) and
  *   goes to the handler's upgrade() with the bytes that followed the
  *   head; its socket keeps its slot in `limit` until the stream's
- *   release callback runs (dp_tunnel.h), which the client must outlive.  The head must arrive within
- *   response_timeout (else 504).
+ *   release callback runs (dp_tunnel.h), which the client must
+ *   outlive.  The head must arrive within response_timeout (else 504).
  * - The response body is a dp_body source streaming from the socket
  *   with back-pressure through one 64 KiB buffer per busy connection; it
  *   ends with error() naming the backend when the backend closes early,

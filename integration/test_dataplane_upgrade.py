@@ -534,7 +534,7 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
     finally:
         for t in tunnels:
             t.close()
-    assert fds_back_to(d.proc.pid, base)
+    assert fds_back_to(d.proc.pid, base, timeout=10)
     deadline = time.monotonic() + 5
     while stats()['tunnels'] != 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -543,7 +543,7 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
     tunnels = [open_tunnel(d.port) for _ in range(4)]
     for t in tunnels:
         t.close()
-    assert fds_back_to(d.proc.pid, base)
+    assert fds_back_to(d.proc.pid, base, timeout=10)
     assert 'tunnel' not in d.log()
 
 
@@ -567,7 +567,7 @@ def test_tunnel_counts_toward_tcp_stock_limit(ws_factory):
                 data.endswith(b'plain\n')
     finally:
         t.close()
-    assert fds_back_to(d.proc.pid, base)
+    assert fds_back_to(d.proc.pid, base, timeout=10)
 
 
 def test_shutdown_waits_for_tunnels_then_cuts(ws_factory):
