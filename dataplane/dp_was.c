@@ -79,6 +79,8 @@ struct was_proc {
     int control, in_w, out_r;
     uv_poll_t control_poll, in_poll, out_poll;
     uv_timer_t timer;
+    uv_prepare_t arm;              /* deferred starts of in_poll and
+                                      out_poll */
     uv_check_t settle;             /* deferred stops of in_poll and
                                       out_poll */
     int handles;                   /* open libuv handles */
@@ -277,6 +279,7 @@ proc_destroy(struct was_proc *p)
     uv_close((uv_handle_t *)&p->out_poll, handle_closed);
     uv_close((uv_handle_t *)&p->timer, handle_closed);
     uv_close((uv_handle_t *)&p->settle, handle_closed);
+    uv_close((uv_handle_t *)&p->arm, handle_closed);
     close(p->control);
     close(p->in_w);
     close(p->out_r);
@@ -498,14 +501,42 @@ child_exited(void *ctx, int status)
 /*
  * The pipes' watchers.  pipe_watch(): someone waits for the pipe (the
  * request body for room; for bytes, the splicing consumer, the copy path
- * or the drain); the watcher is registered now if it is not.
- * pipe_unwatch(): nobody does any more; the stop waits for the end of
- * the loop iteration (settle_cb), so that a wait given up and taken up
- * again within one iteration (the callback, then the consumer splices
- * and waits again) costs no system call.  libuv issues EPOLL_CTL_DEL on
- * every uv_poll_stop(), registered or not, and DEL plus ADD on every
- * uv_poll_start(): here both run only when the state changes.
+ * or the drain).  pipe_unwatch(): nobody does any more.  Both only say
+ * what is wanted; the watcher follows at the loop's next turn: a start
+ * in the prepare phase (arm_cb, right before the loop polls: libuv adds
+ * the descriptor to epoll only there anyway), a stop in the check phase
+ * (settle_cb, right after the callbacks of the poll).  So a wait given up
+ * and taken up again within one iteration (the callback, then the
+ * consumer splices and waits again) costs no system call, and neither
+ * does a wait taken up and given up again before the loop polled (a
+ * loaded machine hands several events to one iteration: the consumer
+ * waits, then the next callback brings what it waited for).  libuv
+ * issues EPOLL_CTL_DEL on every uv_poll_stop(), registered or not, and
+ * a DEL before the ADD of every uv_poll_start(): here they run only when
+ * the wanted state at the turn differs from the registration, and a DEL
+ * that fails (ENOENT) is always the one right before an ADD.
  */
+
+static void
+arm_one(uv_poll_t *h, bool want, bool *polling, int events, uv_poll_cb cb)
+{
+    if (want && !*polling) {
+        *polling = true;
+        uv_poll_start(h, events, cb);
+    }
+}
+
+static void
+arm_cb(uv_prepare_t *h)
+{
+    struct was_proc *p = h->data;
+    uv_prepare_stop(h);
+    if (p->state == PROC_DEAD)
+        return;
+    arm_one(&p->in_poll, p->in_want, &p->in_polling, UV_WRITABLE, in_cb);
+    arm_one(&p->out_poll, p->out_want, &p->out_polling, UV_READABLE,
+            out_cb);
+}
 
 static void
 settle_one(uv_poll_t *h, bool want, bool *polling)
@@ -530,14 +561,9 @@ settle_cb(uv_check_t *h)
 static void
 pipe_watch(struct was_proc *p, bool out)
 {
-    uv_poll_t *h = out ? &p->out_poll : &p->in_poll;
-    bool *polling = out ? &p->out_polling : &p->in_polling;
     *(out ? &p->out_want : &p->in_want) = true;
-    if (!*polling) {
-        *polling = true;
-        uv_poll_start(h, out ? UV_READABLE : UV_WRITABLE,
-                      out ? out_cb : in_cb);
-    }
+    if (!(out ? p->out_polling : p->in_polling) && p->state != PROC_DEAD)
+        uv_prepare_start(&p->arm, arm_cb);
 }
 
 static void
@@ -1178,9 +1204,10 @@ proc_spawn(struct was_stock *s, struct was_call *call, char *err,
     uv_poll_init(was.loop, &p->out_poll, p->out_r);
     uv_timer_init(was.loop, &p->timer);
     uv_check_init(was.loop, &p->settle);
+    uv_prepare_init(was.loop, &p->arm);
     p->control_poll.data = p->in_poll.data = p->out_poll.data = p;
-    p->timer.data = p->settle.data = p;
-    p->handles = 5;
+    p->timer.data = p->settle.data = p->arm.data = p;
+    p->handles = 6;
     p->state = PROC_BUSY;
     p->next = s->procs;
     if (s->procs != NULL)

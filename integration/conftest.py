@@ -40,6 +40,7 @@ class Portierd:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError('portierd exited with %d:\n%s' % (
                     self.proc.returncode, self.log()))
             try:
@@ -108,7 +109,23 @@ def portierd_factory(build_dir, tmp_path):
     started = []
 
     def start(translation=(), extra=(), config=None, workers=1):
-        port = free_port()
+        # free_port() releases the port before portierd binds it: in
+        # between, another process (a concurrent test run, or a connect()
+        # taking it as its local port) may have it.  Only that failure,
+        # portierd's bind of this very port, is tried again with another.
+        for attempt in range(5):
+            port = free_port()
+            try:
+                p = start_on(port, translation, extra, config, workers)
+            except RuntimeError as e:
+                taken = 'bind 127.0.0.1:%d: Address already in use' % port
+                if taken in str(e) and attempt < 4:
+                    continue
+                raise
+            started.append(p)
+            return p
+
+    def start_on(port, translation, extra, config, workers):
         args = ['--listen', '127.0.0.1:%d' % port]
         if '--workers' not in extra:
             args += ['--workers', str(workers)]
@@ -119,10 +136,8 @@ def portierd_factory(build_dir, tmp_path):
             path.write_text(config)
             args += ['--config', str(path)]
         args += list(extra)
-        p = Portierd(binary, args, port,
-                     str(tmp_path / ('portierd-%d.log' % port)))
-        started.append(p)
-        return p
+        return Portierd(binary, args, port,
+                        str(tmp_path / ('portierd-%d.log' % port)))
 
     yield start
     for p in started:

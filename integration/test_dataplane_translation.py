@@ -594,21 +594,36 @@ def test_cache_disabled(portierd_factory, docroot, servers):
 # ---- the connection pool to the translation server ----
 
 class Concurrency:
-    """A handler wrapper that counts answers in progress at once."""
+    """A handler wrapper that counts answers in progress at once (most).
 
-    def __init__(self, inner, delay):
+    Each translation waits (at most `patience` seconds) until `meet` of
+    them were in progress together, then `delay` seconds more, and only
+    then answers: how many portierd has in flight at once is seen
+    whatever the pace at which the client threads get their requests
+    out (on a loaded machine a fixed delay alone does not overlap
+    them)."""
+
+    def __init__(self, inner, delay, meet, patience=10):
         self.inner, self.delay = inner, delay
+        self.meet, self.patience = meet, patience
         self.now = self.most = 0
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
 
     def __call__(self, req):
-        with self.lock:
+        with self.cond:
             self.now += 1
             self.most = max(self.most, self.now)
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.most >= self.meet,
+                               self.patience)
         time.sleep(self.delay)
-        with self.lock:
+        with self.cond:
             self.now -= 1
         return self.inner(req)
+
+    def reset(self, meet):
+        with self.cond:
+            self.most, self.meet = 0, meet
 
 
 def parallel(d, paths):
@@ -626,8 +641,11 @@ def parallel(d, paths):
 
 
 def test_stock_limit(portierd_factory, docroot, servers):
+    # Two in flight at once, then 0.2 s in which a third one would be
+    # seen: never more than the limit.
     c = Concurrency(lambda req: file_answer(docroot, 'index.html',
-                                            packet('MAX_AGE', u32(0))), 0.2)
+                                            packet('MAX_AGE', u32(0))),
+                    0.2, 2)
     srv = servers(c)
     d = portierd_factory([srv.address],
                          config='set translate_stock_limit = "2"\n')
@@ -635,12 +653,13 @@ def test_stock_limit(portierd_factory, docroot, servers):
     assert set(results.values()) == {200}, results
     assert srv.count() == 6
     assert c.most == 2
-    # and without the limit: all at once
+    # and without the limit: all at once (each translation waits for the
+    # sixth; were they one by one, the first would wait 10 s in vain)
     d2 = portierd_factory([srv.address])
-    c.most = 0
+    c.reset(6)
     results = parallel(d2, ['/q%d' % i for i in range(6)])
     assert set(results.values()) == {200}
-    assert c.most >= 4
+    assert c.most == 6
 
 
 def test_client_gone_during_translation(portierd_factory, docroot, servers):

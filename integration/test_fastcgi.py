@@ -162,6 +162,36 @@ def stop_and_check_children(d):
     return kids
 
 
+def held_post(d, path, body, sent):
+    """A POST whose body stops after `sent` bytes: the application (the
+    echo, which reads all of STDIN before it ends its answer) stays busy
+    with it until the test sends the rest (held_finish)."""
+    sock = socket.create_connection(('127.0.0.1', d.port), timeout=20)
+    sock.sendall(b'POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n'
+                 b'\r\n' % (path.encode(), len(body)) + body[:sent])
+    return sock
+
+
+def held_finish(sock, body, sent):
+    """Send the rest of a held_post's body; (status, response body)."""
+    with sock:
+        sock.sendall(body[sent:])
+        r = http.client.HTTPResponse(sock)
+        r.begin()
+        return r.status, r.read()
+
+
+def wait_until(probe, timeout=10):
+    """probe() once it is true, or its last (false) value after a bounded
+    wait."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = probe()
+    return value
+
+
 # ---- spawned ----
 
 def test_hello_spawned(portierd_factory, site, apps):
@@ -451,7 +481,9 @@ def test_pool_limit_queues(portierd_factory, site, apps):
     threads = [threading.Thread(target=one) for _ in range(5)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    # (bounded waits, not a fixed sleep: spawning is slow on a loaded
+    # machine)
+    wait_until(lambda: len(processes_running(apps['slow'])) >= 2)
     # never more than the limit
     assert len(processes_running(apps['slow'])) == 2
     for t in threads:
@@ -473,7 +505,7 @@ def test_parallelism_lowers_limit(portierd_factory, site, apps):
     t0 = time.monotonic()
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    wait_until(lambda: processes_running(apps['slow']))
     assert len(processes_running(apps['slow'])) == 1
     for t in threads:
         t.join(timeout=20)
@@ -481,32 +513,45 @@ def test_parallelism_lowers_limit(portierd_factory, site, apps):
     d.stop()
 
 
+def held_four(d, apps):
+    """Four requests held at once by the echo (held_post): four
+    processes, as none is free while the others are busy."""
+    body = b'0123456789'
+    held = [held_post(d, '/e', body, 3) for _ in range(4)]
+    busy = wait_until(lambda: len(processes_running(apps['echo'])) >= 4)
+    assert busy and len(processes_running(apps['echo'])) == 4
+    assert len(children(d.proc.pid)) == 4
+    for sock in held:
+        assert held_finish(sock, body, 3) == (200, body)
+
+
 def test_idle_reaping(portierd_factory, site, apps):
-    s = site({'/': spawned(apps['slow'])})
-    d = start(portierd_factory, s, 'set fastcgi_idle_timeout = "1 s"\n'
+    # Two portierd, one per rule.  With a 1 s idle timeout, the two
+    # processes max_idle keeps may be reaped before the test looks at the
+    # pool (a loaded machine), and the "2 left" moment is missed.  Here
+    # the idle timeout is far away: what leaves is what max_idle stopped.
+    s = site({'/': spawned(apps['echo'])})
+    d = start(portierd_factory, s, 'set fastcgi_idle_timeout = "600 s"\n'
               'set fastcgi_stock_max_idle = "2"\n')
-    results = []
-    threads = [threading.Thread(
-        target=lambda: results.append(d.request('GET', '/s?1')[0]))
-        for _ in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(0.3)
-    assert len(processes_running(apps['slow'])) == 4
-    for t in threads:
-        t.join(timeout=20)
-    assert results == [200] * 4
+    held_four(d, apps)
     # over max_idle: two stopped at once
     deadline = time.monotonic() + 3
     while len(children(d.proc.pid)) > 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(children(d.proc.pid)) == 2
+    assert len(processes_running(apps['echo'])) == 2
+    d.stop()
+    assert processes_running(apps['echo']) == []
+
+    d = start(portierd_factory, s, 'set fastcgi_idle_timeout = "1 s"\n'
+              'set fastcgi_stock_max_idle = "2"\n')
+    held_four(d, apps)
     # idle longer than fastcgi_idle_timeout: the rest go too
     deadline = time.monotonic() + 5
     while children(d.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert children(d.proc.pid) == []
-    assert processes_running(apps['slow']) == []
+    assert processes_running(apps['echo']) == []
     d.stop()
 
 
@@ -533,7 +578,7 @@ def test_no_orphans_after_shutdown(portierd_factory, site, apps):
     assert d.request('GET', '/h')[0] == 200
     t = threading.Thread(target=lambda: d.request('GET', '/s?1'))
     t.start()
-    time.sleep(0.3)
+    wait_until(lambda: len(children(d.proc.pid)) >= 2)
     kids = children(d.proc.pid)
     assert len(kids) == 2
     d.stop()
@@ -676,11 +721,12 @@ def test_stdout_split_padded_with_stderr(portierd_factory, site, scripted):
 
     f = scripted(script)
     s = site({'/': remote('/app', f.address)})
-    d = start(portierd_factory, s)
+    # The client has its answer at the empty STDOUT record, a moment
+    # before END_REQUEST frees the connection: with one connection at
+    # most, the second request waits for it rather than for a sleep that
+    # a loaded machine may outlast (then a second connection was opened).
+    d = start(portierd_factory, s, 'set fastcgi_stock_limit = "1"\n')
     for i in range(2):
-        # (the client has its answer at the empty STDOUT record, a moment
-        # before END_REQUEST frees the connection)
-        time.sleep(0.1)
         status, r, got = d.request('GET', '/split')
         assert status == 200, d.log()
         assert got == body + b'!'
@@ -764,16 +810,17 @@ def test_client_gone_before_head(portierd_factory, site, apps):
     s = site({'/': spawned(apps['slow'])})
     d = start(portierd_factory, s, 'set fastcgi_stock_limit = "1"\n')
     with socket.create_connection(('127.0.0.1', d.port)) as c:
+        sent = time.monotonic()
         c.sendall(b'GET /s?1 HTTP/1.1\r\nHost: x\r\n\r\n')
-        time.sleep(0.3)
-        busy = processes_running(apps['slow'])
+        busy = wait_until(lambda: processes_running(apps['slow']))
         assert len(busy) == 1
     # The process finishes for nobody (its answer is discarded) and stays
-    # in the pool: the next request waits for it and gets it.
-    t0 = time.monotonic()
+    # in the pool: the next request waits for it and gets it.  (Its 1 s
+    # began after `sent`; a fixed "more than 0.4 s from here" failed when
+    # the machine was slow to spawn it.)
     status, _, body = d.request('GET', '/s?0')
     assert status == 200 and body == b'slept 0\n'
-    assert time.monotonic() - t0 > 0.4
+    assert time.monotonic() - sent >= 1.0
     assert processes_running(apps['slow']) == busy
     d.stop()
 
@@ -808,8 +855,13 @@ def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
     if not os.access(ctl, os.X_OK):
         pytest.skip('portierctl is not built')
     sock = '@portier-test-fcgictl-%d' % os.getpid()
+    # The busy processes are held by the test, never by a clock: the echo
+    # ends its answer only once the request body is complete, the slow one is
+    # terminated long before its 30 s are over.  (A fixed request length
+    # raced with the portierctl round trips on a loaded machine.)
     s = site({'/a': spawned(apps['hello'], packet('CHILD_TAG', 'blue')),
-              '/b': spawned(apps['slow'], packet('CHILD_TAG', 'green'))})
+              '/b': spawned(apps['echo'], packet('CHILD_TAG', 'green')),
+              '/c': spawned(apps['slow'], packet('CHILD_TAG', 'green'))})
     d = start(portierd_factory, s, 'control {\n  bind "%s"\n}\n' % sock)
 
     def portierctl(*args):
@@ -821,14 +873,12 @@ def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
                        capture_output=True, timeout=20)
 
     assert d.request('GET', '/a?pid')[0] == 200
-    results = []
-    t = threading.Thread(
-        target=lambda: results.append(d.request('GET', '/b?2')[0]))
-    t.start()
-    time.sleep(0.3)
+    body = b'0123456789'
+    held = held_post(d, '/b', body, 4)
+    # spawned for the held request, which is attached to it from then on
+    echo = wait_until(lambda: processes_running(apps['echo']))
     hello = processes_running(apps['hello'])
-    slow = processes_running(apps['slow'])
-    assert len(hello) == 1 and len(slow) == 1
+    assert len(hello) == 1 and len(echo) == 1
     # STATS counts them, per pool and in total
     p = subprocess.run([ctl, '--server', sock, 'stats', '--json'],
                        capture_output=True, text=True, timeout=20)
@@ -840,13 +890,12 @@ def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
     assert processes_running(apps['hello']) == hello
     # fade "green": the busy process finishes its request, then goes
     portierctl('fade-children', 'green')
-    assert processes_running(apps['slow']) == slow
-    t.join(timeout=10)
-    assert results == [200]
+    assert processes_running(apps['echo']) == echo
+    assert held_finish(held, body, 4) == (200, body)
     deadline = time.monotonic() + 5
-    while processes_running(apps['slow']) and time.monotonic() < deadline:
+    while processes_running(apps['echo']) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert processes_running(apps['slow']) == []
+    assert processes_running(apps['echo']) == []
     assert processes_running(apps['hello']) == hello
     # terminate "blue": the idle hello goes at once
     portierctl('terminate-children', 'blue')
@@ -855,14 +904,17 @@ def test_control_fade_and_terminate_by_tag(portierd_factory, site, apps,
         time.sleep(0.05)
     assert processes_running(apps['hello']) == []
     # terminate during a request: it fails, the next one gets a new process
+    results = []
     t = threading.Thread(
-        target=lambda: results.append(d.request('GET', '/b?5')[0]))
+        target=lambda: results.append(d.request('GET', '/c?30')[0]))
     t.start()
-    time.sleep(0.3)
+    slow = wait_until(lambda: processes_running(apps['slow']))
+    assert len(slow) == 1
     portierctl('terminate-children', 'green')
     t.join(timeout=10)
-    assert results == [200, 502]
-    assert d.request('GET', '/b?0')[0] == 200
+    assert results == [502]
+    assert d.request('GET', '/c?0')[0] == 200
+    assert processes_running(apps['slow']) not in ([], slow)
     d.stop()
 
 
