@@ -538,8 +538,8 @@ def sockets_back_to(pid, count, timeout=10):
     return True
 
 
-def base_sockets(d):
-    base_fds(d)
+def base_sockets(d, b):
+    base_fds(d, b)
     return socket_count(d.proc.pid)
 
 
@@ -598,7 +598,7 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
         assert p.returncode == 0, p.stderr
         return json.loads(p.stdout)
 
-    base = base_sockets(d)
+    base = base_sockets(d, b)
     tunnels = [open_tunnel(d.port) for _ in range(4)]
     try:
         st = stats()
@@ -639,7 +639,7 @@ def test_tunnel_counts_toward_tcp_stock_limit(ws_factory):
     request to the same backend waits; it goes out when the tunnel
     ends."""
     d, b = ws_factory(LONG + 'set tcp_stock_limit = 1\n')
-    base = base_sockets(d)
+    base = base_sockets(d, b)
     t = open_tunnel(d.port)
     try:
         with socket.create_connection(('127.0.0.1', d.port), 10) as s:
