@@ -12,12 +12,65 @@ import time
 
 import pytest
 
+import nfs_server
+from dphelp import make_docroot, started
+from httpbackend import Backend
+from tplib import ScriptedTranslationServer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='session')
 def build_dir():
     return os.environ.get('PORTIER_BUILD', os.path.join(ROOT, 'build'))
+
+
+@pytest.fixture
+def ctl(build_dir):
+    """The path of the built portierctl (the test is skipped without it)."""
+    path = os.path.join(build_dir, 'ctl', 'portierctl')
+    if not os.access(path, os.X_OK):
+        pytest.skip('portierctl is not built')
+    return path
+
+
+@pytest.fixture
+def docroot(tmp_path):
+    """dphelp.make_docroot: index.html and a.txt below tmp_path/www."""
+    return make_docroot(tmp_path)
+
+
+@pytest.fixture
+def servers():
+    """Start scripted translation servers: servers(handler, address=None);
+    all are stopped at the end of the test."""
+    def start(handler, address=None):
+        srv = ScriptedTranslationServer(handler, address)
+        srv.start()
+        return srv
+
+    yield from started(start, ScriptedTranslationServer.stop)
+
+
+@pytest.fixture
+def backend():
+    """The Python HTTP backend of httpbackend.py, stopped at the end."""
+    b = Backend()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope='module')
+def rpcbind(tmp_path_factory):
+    """The portmapper the NFS suites' ganesha needs (nfs_server.Rpcbind);
+    the test is skipped when it cannot run here."""
+    r = nfs_server.Rpcbind(str(tmp_path_factory.mktemp('rpcbind')))
+    try:
+        r.start()
+    except RuntimeError as e:
+        pytest.skip('rpcbind cannot run here: %s' % e)
+    yield r
+    r.stop()
 
 
 def free_port(host='127.0.0.1'):

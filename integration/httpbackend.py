@@ -19,12 +19,65 @@ Paths:
   .../redir       302 to http://127.0.0.1:PORT.../c (this backend)
   /drop-reused..  on a connection that served a request before: closed
                   without an answer (the keep-alive race); else /echo
+
+`CountingServer` and `QuietHandler` are the other kind: an http.server
+backend whose answers a suite writes itself, counting requests.
 """
 import hashlib
+import http.server
 import json
 import socket
+import socketserver
 import threading
 import time
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 (keep-alive) request handler that logs nothing."""
+
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *a):
+        pass
+
+
+class CountingServer:
+    """A threading http.server with a request handler class a suite
+    writes (a QuietHandler), on 127.0.0.1 (`port`) or a unix socket
+    (`port` None), serving from a daemon thread until stop().  The
+    handler calls counted(target) for each request it wants counted;
+    count(target) reads the number.  `lock` guards what the handler and
+    the test share."""
+
+    def __init__(self):
+        self.counts = {}
+        self.lock = threading.Lock()
+
+    def serve(self, handler, unix_path=None):
+        if unix_path is not None:
+            self.server = socketserver.ThreadingUnixStreamServer(unix_path,
+                                                                 handler)
+            self.port = None
+        else:
+            self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                          handler)
+            self.port = self.server.server_address[1]
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def counted(self, target):
+        with self.lock:
+            self.counts[target] = self.counts.get(target, 0) + 1
+
+    def count(self, target):
+        with self.lock:
+            return self.counts.get(target, 0)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def pattern(n, offset=0):

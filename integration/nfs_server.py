@@ -9,7 +9,8 @@ other's registrations there).  Everything started here is stopped by the
 PID we got when starting it.
 
 `why_unavailable()` says precisely why the server cannot run on this
-machine (None when it can); tests skip with that reason.
+machine (None when it can); tests skip with that reason.  `make_export()`
+writes the files the NFS suites read.
 
 Usable from the shell too:
     python3 integration/nfs_server.py DIR EXPORT_PATH   (runs until Ctrl-C)
@@ -25,6 +26,36 @@ GANESHA = '/usr/bin/ganesha.nfsd'
 RPCBIND = '/usr/sbin/rpcbind'
 NFS_LS = '/usr/bin/nfs-ls'
 VFS_FSAL = '/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so'
+
+
+BIG_SIZE = 200 * 1024 * 1024
+
+
+def make_export(root, extra=()):
+    """ROOT/export with the files every NFS suite reads: small.txt,
+    an empty file, sub/one-mib.bin (random), huge.bin (BIG_SIZE, sparse
+    with random blocks spread over it, so not just zeros) and secret.txt
+    (mode 0600), plus the (name, bytes) pairs of `extra`; the directories
+    are mode 0755.  Returns the export's path."""
+    export = os.path.join(root, 'export')
+    os.makedirs(os.path.join(export, 'sub'))
+    files = [('small.txt', b'Hello from NFS.\n'), ('empty', b''),
+             ('sub/one-mib.bin', os.urandom(1 << 20))] + list(extra)
+    for name, data in files:
+        with open(os.path.join(export, name), 'wb') as f:
+            f.write(data)
+    with open(os.path.join(export, 'huge.bin'), 'wb') as f:
+        f.truncate(BIG_SIZE)
+        for i in range(8):
+            f.seek(i * (BIG_SIZE // 8) + 4095)
+            f.write(os.urandom(65536 + i))
+    secret = os.path.join(export, 'secret.txt')
+    with open(secret, 'wb') as f:
+        f.write(b'root only\n')
+    os.chmod(secret, 0o600)
+    for d in (root, export, os.path.join(export, 'sub')):
+        os.chmod(d, 0o755)
+    return export
 
 
 def _free_port():

@@ -37,6 +37,8 @@ from collections import namedtuple
 import pytest
 
 from conftest import Portierd, free_port
+from dphelp import spawn_block
+from proclib import all_pids, proc_stat, rss_kib
 from tplib import ScriptedTranslationServer, packet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -277,21 +279,6 @@ def table_params():
 
 # ---- processes ----
 
-def proc_stat(pid):
-    """(state, parent) of a process, or None."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(')') + 2:].split()
-    return fields[0], int(fields[1])
-
-
-def all_pids():
-    return [int(p) for p in os.listdir('/proc') if p.isdigit()]
-
-
 def children(pid):
     """{child: state} of pid."""
     out = {}
@@ -330,12 +317,6 @@ class Setup:
     def __init__(self, kind, d, program, backend=None):
         self.kind, self.d, self.program = kind, d, program
         self.backend = backend      # the HTTP kind's server process
-
-
-def spawn_block():
-    if os.geteuid() != 0:
-        return ''
-    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
 
 
 CONFIG = ('set backend_response_timeout = "%(t)d ms"\n'
@@ -614,14 +595,6 @@ def backend_name(s):
             'fastcgi': 'fastcgi ' + s.program,
             'was': 'WAS application ' + s.program,
             'lhttp': 'backend @portier-lhttp-'}[s.kind]
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 def log_lines(d, needle):

@@ -11,36 +11,14 @@ import time
 
 import pytest
 
-from dphelp import wait_log
+from dphelp import dechunk, spawn_block, wait_log
+from proclib import child_pids, vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def spawn_block():
-    """As root a child needs a user: nobody (and never root)."""
-    if os.geteuid() != 0:
-        return ''
-    return ('spawn {\n  default_user "nobody"\n  allow_user "nobody"\n'
-            '  allow_user "4000-4099"\n  allow_group "nogroup"\n'
-            '  allow_group "4000-"\n}\n')
-
-
-def children_of(pid):
-    """PIDs whose parent is pid."""
-    out = []
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(name))
-    return out
+# as root a child needs a user: nobody (and never root)
+SPAWN = spawn_block('allow_user "4000-4099"', 'allow_group "nogroup"',
+                    'allow_group "4000-"')
 
 
 def cgi_processes(build_dir):
@@ -110,16 +88,16 @@ def cgi(portierd_factory, build_dir):
     site = Site(build_dir)
     site.srv.start()
     d = portierd_factory([site.srv.address],
-                         config=spawn_block() +
+                         config=SPAWN +
                          'set cgi_timeout = "1500 ms"\n')
     yield d, site
     # no child left behind: none of portierd's children, no orphan
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and (
-            [p for p in children_of(d.proc.pid) if alive(p)] or
+            [p for p in child_pids(d.proc.pid) if alive(p)] or
             cgi_processes(build_dir)):
         time.sleep(0.05)
-    assert [p for p in children_of(d.proc.pid) if alive(p)] == []
+    assert [p for p in child_pids(d.proc.pid) if alive(p)] == []
     assert cgi_processes(build_dir) == []
     d.stop()
     site.srv.stop()
@@ -171,15 +149,7 @@ def test_environment(cgi):
     head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200 '), head
     if b'Transfer-Encoding: chunked' in head:
-        out, rest = b'', body
-        while True:
-            size, _, rest = rest.partition(b'\r\n')
-            n = int(size, 16)
-            if n == 0:
-                break
-            out += rest[:n]
-            rest = rest[n + 2:]
-        body = out
+        body = dechunk(body)
     lines = body.decode().splitlines()
     assert lines[0] == 'argv[0]=' + site.program('env')
     assert lines[1:3] == ['argv[1]=arg1', 'argv[2]=arg 2']
@@ -262,23 +232,7 @@ def test_post_chunked(cgi):
     out = d.raw(req, timeout=10)
     head, _, body = out.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200 ')
-    decoded, rest = b'', body
-    while True:
-        size, _, rest = rest.partition(b'\r\n')
-        n = int(size, 16)
-        if n == 0:
-            break
-        decoded += rest[:n]
-        rest = rest[n + 2:]
-    assert decoded == b''.join(chunks)
-
-
-def vm_hwm_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1])
-    return 0
+    assert dechunk(body) == b''.join(chunks)
 
 
 def read_response(sock, limit_check=None):
@@ -522,7 +476,7 @@ def test_child_inherits_nothing(portierd_factory, build_dir):
     try:
         try:
             d = portierd_factory([site.srv.address],
-                                 config=spawn_block() +
+                                 config=SPAWN +
                                  'set cgi_timeout = "60 s"\n')
         finally:
             signal.signal(rt, old)
@@ -566,7 +520,7 @@ def test_many_children_at_once(portierd_factory, build_dir):
     site.srv.start()
     try:
         d = portierd_factory([site.srv.address],
-                             config=spawn_block() +
+                             config=SPAWN +
                              'set cgi_timeout = "60 s"\n')
         results = []
 
@@ -588,9 +542,9 @@ def test_many_children_at_once(portierd_factory, build_dir):
         assert not wait_log(d, 'exited with status', timeout=0.2)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and \
-                [p for p in children_of(d.proc.pid) if alive(p)]:
+                [p for p in child_pids(d.proc.pid) if alive(p)]:
             time.sleep(0.05)
-        assert [p for p in children_of(d.proc.pid) if alive(p)] == []
+        assert [p for p in child_pids(d.proc.pid) if alive(p)] == []
         assert cgi_processes(build_dir) == []
     finally:
         site.srv.stop()
@@ -691,7 +645,7 @@ def test_with_workers(portierd_factory, build_dir):
     site.srv.start()
     try:
         d = portierd_factory([site.srv.address], extra=['--workers', '2'],
-                             config=spawn_block() +
+                             config=SPAWN +
                              'set cgi_timeout = "1 s"\n')
         for i in range(6):
             status, r, body = d.request('GET', '/cgi/hello/%d' % i)
@@ -699,10 +653,10 @@ def test_with_workers(portierd_factory, build_dir):
         s = socket.create_connection(('127.0.0.1', d.port), timeout=5)
         s.sendall(b'GET /cgi/slow HTTP/1.1\r\nHost: x\r\n\r\n')
         pid = slow_pid(d, 1)
-        workers = children_of(d.proc.pid)
+        workers = child_pids(d.proc.pid)
         assert len(workers) == 2
         assert pid not in workers
-        assert any(pid in children_of(w) for w in workers)
+        assert any(pid in child_pids(w) for w in workers)
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(timeout=8) == 0

@@ -7,72 +7,18 @@ Control sockets are abstract names unique to this process and test, UDP
 ports are free ports on 127.0.0.1.  A `stats` request on the same local
 socket serves as a barrier: datagrams on one socket are handled in order,
 so when its answer is back every earlier command has been executed."""
-import json
 import os
 import socket
 import subprocess
 import time
-import uuid
 
 import pytest
 
-from dphelp import file_answer, log_lines, make_docroot, wait_log
-from tplib import ScriptedTranslationServer
+from dphelp import (abstract, control_config, file_answer, free_udp_port,
+                    log_lines, multicast_control, multicast_group,
+                    run_ctl, stats, wait_log)
 
 MAGIC = b'\x63\x04\x61\x01'
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.access(path, os.X_OK):
-        pytest.skip('portierctl is not built')
-    return path
-
-
-@pytest.fixture
-def docroot(tmp_path):
-    return make_docroot(tmp_path)
-
-
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(handler):
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
-
-
-def run(ctl, *args, timeout=20, **kw):
-    return subprocess.run([ctl, *args], capture_output=True, text=True,
-                          timeout=timeout, **kw)
-
-
-def abstract():
-    return '@portier-test-ctl-%d-%s' % (os.getpid(), uuid.uuid4().hex[:8])
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def control_config(*binds):
-    return ''.join('control {\n  bind "%s"\n}\n' % b for b in binds)
-
-
-def stats(ctl, server):
-    p = run(ctl, '--server', server, 'stats', '--json')
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def get(d, path):
@@ -95,13 +41,13 @@ def test_tcache_invalidate(portierd_factory, servers, docroot, ctl):
         assert get(d, '/b') == 200
     assert srv.count('URI', b'/a') == 1 and srv.count('URI', b'/b') == 1
     # Only the items that match: /a goes, /b stays.
-    p = run(ctl, '--server', sock, 'tcache-invalidate', 'URI=/a')
+    p = run_ctl(ctl, '--server', sock, 'tcache-invalidate', 'URI=/a')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)                       # barrier
     assert get(d, '/a') == 200 and get(d, '/b') == 200
     assert srv.count('URI', b'/a') == 2 and srv.count('URI', b'/b') == 1
     # Empty payload: everything.
-    p = run(ctl, '--server', sock, 'tcache-invalidate')
+    p = run_ctl(ctl, '--server', sock, 'tcache-invalidate')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     assert get(d, '/a') == 200 and get(d, '/b') == 200
@@ -171,7 +117,7 @@ def test_udp_permissions(portierd_factory, servers, docroot, ctl):
                          config=control_config(sock, udp))
     wait_log(d, 'control socket ' + udp)
     # VERBOSE over UDP: refused, logged, no effect.
-    p = run(ctl, '--server', udp, 'verbose', '5')
+    p = run_ctl(ctl, '--server', udp, 'verbose', '5')
     assert p.returncode == 0, p.stderr      # UDP: sent is all it knows
     lines = wait_log(d, 'refused VERBOSE')
     assert len(lines) == 1
@@ -181,7 +127,7 @@ def test_udp_permissions(portierd_factory, servers, docroot, ctl):
     assert log_lines(d, 'log level') == []
     # STATS over UDP: refused, so no answer comes.
     time.sleep(1.1)                         # past the log rate limit
-    p = run(ctl, '--server', udp, 'stats', '--timeout', '0.5')
+    p = run_ctl(ctl, '--server', udp, 'stats', '--timeout', '0.5')
     assert p.returncode == 2
     assert 'no answer' in p.stderr
     assert len(wait_log(d, 'refused STATS')) == 1
@@ -189,7 +135,7 @@ def test_udp_permissions(portierd_factory, servers, docroot, ctl):
     activate(d, srv)
     assert get(d, '/u') == 200 and get(d, '/u') == 200
     assert srv.count('URI', b'/u') == 1
-    p = run(ctl, '--server', udp, 'tcache-invalidate', 'URI=/u')
+    p = run_ctl(ctl, '--server', udp, 'tcache-invalidate', 'URI=/u')
     assert p.returncode == 0, p.stderr
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -200,7 +146,7 @@ def test_udp_permissions(portierd_factory, servers, docroot, ctl):
     assert srv.count('URI', b'/u') == 2
     assert log_lines(d, 'refused TCACHE_INVALIDATE') == []
     # VERBOSE from the local socket (our uid) is accepted.
-    p = run(ctl, '--server', sock, 'verbose', '4')
+    p = run_ctl(ctl, '--server', sock, 'verbose', '4')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     assert len(log_lines(d, 'log level 4 (was 1)')) == 1
@@ -212,7 +158,7 @@ def test_local_other_uid_refused(portierd_factory, servers, docroot, ctl):
     srv = servers(lambda req: file_answer(docroot))
     sock = abstract()
     d = portierd_factory([srv.address], config=control_config(sock))
-    p = run(ctl, '--server', sock, 'verbose', '7', user=65534)
+    p = run_ctl(ctl, '--server', sock, 'verbose', '7', user=65534)
     assert p.returncode == 0, p.stderr
     lines = wait_log(d, 'refused VERBOSE')
     assert len(lines) == 1
@@ -223,32 +169,22 @@ def test_local_other_uid_refused(portierd_factory, servers, docroot, ctl):
 
 
 def test_multicast_two_instances(portierd_factory, servers, docroot, ctl):
-    group = '239.255.%d.%d' % (os.getpid() % 250, 2 + os.getpid() % 200)
-    # Can this machine join a group on lo at all?
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        mreq = socket.inet_aton(group) + socket.inet_aton('127.0.0.1')
-        try:
-            probe.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                             mreq)
-        except OSError as e:
-            pytest.skip('cannot join a multicast group on lo: %s' % e)
+    group = multicast_group()
     port = free_udp_port()
     srv = servers(lambda req: file_answer(docroot))
     instances = []
     for _ in range(2):
         sock = abstract()
-        conf = control_config(sock) + (
-            'control {\n  bind "0.0.0.0:%d"\n  multicast_group "%s"\n'
-            '  interface "lo"\n}\n' % (port, group))
+        conf = control_config(sock) + multicast_control(port, group)
         d = portierd_factory([srv.address], config=conf)
         instances.append((d, sock))
     for d, sock in instances:
         activate(d, srv)
         assert get(d, '/m') == 200 and get(d, '/m') == 200
         # log level 2: invalidations are logged, so we can wait for them
-        assert run(ctl, '--server', sock, 'verbose', '2').returncode == 0
+        assert run_ctl(ctl, '--server', sock, 'verbose', '2').returncode == 0
     assert srv.count('URI', b'/m') == 2          # one per instance
-    p = run(ctl, '--server', '%s%%lo:%d' % (group, port),
+    p = run_ctl(ctl, '--server', '%s%%lo:%d' % (group, port),
             'tcache-invalidate', 'URI=/m')
     assert p.returncode == 0, p.stderr
     for d, sock in instances:
@@ -286,10 +222,10 @@ def test_malformed_and_unimplemented(portierd_factory, servers, docroot,
     # ignored.  FLUSH_FILTER_CACHE is implemented (no such line).
     # FADE_CHILDREN reaches the WAS and LHTTP pools (with nothing in them).
     for _ in range(3):
-        assert run(ctl, '--server', sock,
+        assert run_ctl(ctl, '--server', sock,
                    'flush-filter-cache').returncode == 0
-        assert run(ctl, '--server', sock, 'reload-state').returncode == 0
-        assert run(ctl, '--server', sock, 'fade-children').returncode == 0
+        assert run_ctl(ctl, '--server', sock, 'reload-state').returncode == 0
+        assert run_ctl(ctl, '--server', sock, 'fade-children').returncode == 0
     stats(ctl, sock)
     assert log_lines(d, 'FLUSH_FILTER_CACHE is not implemented') == []
     assert len(log_lines(d, 'RELOAD_STATE is not implemented')) == 1
@@ -338,7 +274,7 @@ def test_udp_ipv6(portierd_factory, servers, docroot, ctl):
     srv = servers(lambda req: file_answer(docroot))
     d = portierd_factory([srv.address],
                          config=control_config('[::1]:%d' % port))
-    p = run(ctl, '--server', '[::1]:%d' % port, 'nop')
+    p = run_ctl(ctl, '--server', '[::1]:%d' % port, 'nop')
     assert p.returncode == 0, p.stderr
     lines = wait_log(d, 'refused NOP from [::1]:')
     assert len(lines) == 1
@@ -356,14 +292,14 @@ def test_reject_and_tarpit_client(portierd_factory, servers, docroot, ctl):
                          config=control_config(sock, '127.0.0.1:%d' % port) +
                          'set tarpit_delay = "600 ms"\n')
     assert get(d, '/a') == 200
-    p = run(ctl, '--server', sock, 'reject-client', '60', '127.0.0.1')
+    p = run_ctl(ctl, '--server', sock, 'reject-client', '60', '127.0.0.1')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)                       # barrier
     with pytest.raises((ConnectionError, OSError)):
         d.request('GET', '/a')
     assert wait_log(d, 'REJECT_CLIENT from ')[0].endswith(
         '127.0.0.1 for 60 s')
-    p = run(ctl, '--server', sock, 'reject-client', '0', '127.0.0.1')
+    p = run_ctl(ctl, '--server', sock, 'reject-client', '0', '127.0.0.1')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     assert get(d, '/a') == 200
@@ -371,13 +307,14 @@ def test_reject_and_tarpit_client(portierd_factory, servers, docroot, ctl):
         '127.0.0.1 lifted')
 
     # Tarpit: every request waits, also on a kept-alive connection.
-    p = run(ctl, '--server', sock, 'tarpit-client', '60', '::ffff:127.0.0.1')
+    p = run_ctl(ctl, '--server', sock, 'tarpit-client', '60',
+                '::ffff:127.0.0.1')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     t0 = time.monotonic()
     assert get(d, '/a') == 200
     assert time.monotonic() - t0 >= 0.5
-    p = run(ctl, '--server', sock, 'tarpit-client', '0', '127.0.0.1')
+    p = run_ctl(ctl, '--server', sock, 'tarpit-client', '0', '127.0.0.1')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     t0 = time.monotonic()
@@ -385,7 +322,7 @@ def test_reject_and_tarpit_client(portierd_factory, servers, docroot, ctl):
     assert time.monotonic() - t0 < 0.5
 
     # Over UDP: refused, nothing changes.
-    p = run(ctl, '--server', '127.0.0.1:%d' % port, 'reject-client', '60',
+    p = run_ctl(ctl, '--server', '127.0.0.1:%d' % port, 'reject-client', '60',
             '127.0.0.1')
     assert p.returncode == 0, p.stderr
     line = wait_log(d, 'refused REJECT_CLIENT from 127.0.0.1:')
@@ -393,7 +330,7 @@ def test_reject_and_tarpit_client(portierd_factory, servers, docroot, ctl):
     assert get(d, '/a') == 200
 
     # A malformed address is named in the log and ignored.
-    p = run(ctl, '--server', sock, 'reject-client', '60', 'not-an-ip')
+    p = run_ctl(ctl, '--server', sock, 'reject-client', '60', 'not-an-ip')
     assert p.returncode == 0, p.stderr
     line = wait_log(d, "'not-an-ip' is not an IPv4 or IPv6 address")
     assert 'ignored' in line[0]

@@ -12,15 +12,10 @@ import time
 
 import pytest
 
-from dphelp import file_answer, make_docroot, wait_log
+from dphelp import file_answer, wait_log
 from tplib import ScriptedTranslationServer
 
 HELLO = b'<p>hello</p>\n'
-
-
-@pytest.fixture
-def docroot(tmp_path):
-    return make_docroot(tmp_path)
 
 
 @pytest.fixture

@@ -19,31 +19,10 @@ import pytest
 from conftest import free_port
 from dphelp import log_lines, wait_log
 from httpbackend import Backend, pattern
-from tplib import ScriptedTranslationServer, packet, u16
+from proclib import rss_kib
+from tplib import packet, u16
 
 MiB = 1 << 20
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(handler):
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
 
 
 def http_answer(ports, uri, *extra, host='127.0.0.1'):
@@ -221,14 +200,6 @@ def pattern_sha256(n):
     for off in range(0, n, MiB):
         h.update(pattern(min(MiB, n - off), off))
     return h.hexdigest()
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 def test_large_download_and_upload(proxy):

@@ -16,32 +16,12 @@ import uuid
 import pytest
 
 from conftest import free_port
-from dphelp import file_answer, make_docroot, one_failure_line, wait_log
-from tplib import CMD, ScriptedTranslationServer, packet, u16, u32
+from dphelp import file_answer, one_failure_line, wait_log
+from tplib import CMD, packet, u16, u32
 
 HELLO = b'<p>hello</p>\n'
 COOKIE_RE = re.compile(r'^beng_proxy_session=([0-9a-f]{32}); HttpOnly; '
                        r'Path=/$')
-
-
-@pytest.fixture
-def docroot(tmp_path):
-    return make_docroot(tmp_path)
-
-
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(handler):
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
 
 
 def get(d, path, headers=None):

@@ -8,11 +8,11 @@ import signal
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
-from dphelp import file_answer, make_docroot, wait_log
+from dphelp import file_answer, wait_log
+from proclib import children, wait_for
 from tplib import CMD, ScriptedTranslationServer, packet, u16, u32
 
 NOCACHE = packet('MAX_AGE', u32(0))
@@ -41,11 +41,6 @@ class PeerServer(ScriptedTranslationServer):
 
 
 @pytest.fixture
-def docroot(tmp_path):
-    return make_docroot(tmp_path)
-
-
-@pytest.fixture
 def server(docroot):
     """/login logs "hans" in (USER); /who asks for the user (WANT)."""
     def handler(req):
@@ -61,21 +56,6 @@ def server(docroot):
     srv.start()
     yield srv
     srv.stop()
-
-
-def children(pid):
-    with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
-
-
-def wait_for(cond, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError('condition not met within %s s' % timeout)
 
 
 def login(d):

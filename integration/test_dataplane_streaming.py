@@ -13,8 +13,8 @@ import time
 import pytest
 
 from conftest import free_port
-from test_dataplane_proxy import CONFIG, Nginx, http_answer, rss_kib
-from test_dataplane_proxy import servers  # noqa: F401 (fixture)
+from proclib import rss_kib
+from test_dataplane_proxy import CONFIG, Nginx, http_answer
 
 MiB = 1 << 20
 GiB = 1 << 30

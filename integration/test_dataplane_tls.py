@@ -21,6 +21,7 @@ import pytest
 
 from conftest import free_port
 from dphelp import file_answer, make_docroot, wait_log
+from proclib import status_kib
 from tplib import ScriptedTranslationServer
 
 pytestmark = pytest.mark.skipif(
@@ -632,14 +633,6 @@ def test_idle_connections_release_and_reuse_buffers(tls_server, pki):
         c.close()
 
 
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    raise AssertionError('no VmRSS for %d' % pid)
-
-
 def test_idle_connections_hold_no_record_buffers(tls_server, pki,
                                                  monkeypatch):
     """Idle keep-alive TLS connections, each after one request for 64 KiB
@@ -672,10 +665,10 @@ def test_idle_connections_hold_no_record_buffers(tls_server, pki,
         return out
 
     held = wave(8)              # the first buffers, pools and caches
-    before = rss_kib(pid)
+    before = status_kib(pid, 'VmRSS')
     for _ in range(8):
         held += wave(8)
-    growth = rss_kib(pid) - before
+    growth = status_kib(pid, 'VmRSS') - before
     per_conn = growth / 64
     assert per_conn < 40, (growth, per_conn)
     for c in held:

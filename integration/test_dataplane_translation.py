@@ -14,30 +14,9 @@ import time
 
 import pytest
 
-from dphelp import file_answer, log_lines, make_docroot, one_failure_line
-from tplib import (CMD, HANG, CloseAfter, ScriptedTranslationServer,
-                   Trickle, packet, response, u16, u32)
-
-
-@pytest.fixture
-def docroot(tmp_path):
-    return make_docroot(tmp_path)
-
-
-@pytest.fixture
-def servers():
-    """Start scripted translation servers; all are stopped at the end."""
-    started = []
-
-    def start(handler, address=None):
-        srv = ScriptedTranslationServer(handler, address)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
+from dphelp import file_answer, log_lines, one_failure_line
+from tplib import (CMD, HANG, CloseAfter, Trickle, packet, response, u16,
+                   u32)
 
 
 def get(d, path, headers=None):

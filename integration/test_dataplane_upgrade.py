@@ -26,8 +26,9 @@ import pytest
 
 from conftest import free_port
 from dphelp import file_answer, make_docroot
+from proclib import vm_hwm_kib
 from test_dataplane_proxy import CONFIG, http_answer, https_answer
-from test_dataplane_proxy import servers, test_ca  # noqa: F401 (fixtures)
+from test_dataplane_proxy import test_ca  # noqa: F401 (fixture)
 
 websockets = pytest.importorskip('websockets')
 
@@ -340,15 +341,6 @@ class HalfCloseBackend:
     def stop(self):
         self.thread.join(10)
         self.sock.close()
-
-
-def vm_hwm_kib(pid):
-    """The peak resident set of a process (VmHWM), KiB."""
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1])
-    return 0
 
 
 def test_half_close(portierd_factory, servers):  # noqa: F811

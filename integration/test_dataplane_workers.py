@@ -2,24 +2,9 @@
 replaces one that dies, and stops them all on SIGTERM."""
 import os
 import signal
-import time
 
+from proclib import children, wait_for
 from tplib import ScriptedTranslationServer, packet, u32
-
-
-def children(pid):
-    with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
-
-
-def wait_for(cond, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError('condition not met within %s s' % timeout)
 
 
 def test_workers_replace_and_stop(portierd_factory, tmp_path):

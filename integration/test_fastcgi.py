@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import free_port
-from dphelp import log_lines, wait_log
+from dphelp import log_lines, spawn_block, started, wait_log
+from proclib import child_pids, rss_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
 APPS = ('hello', 'echo', 'slow', 'crash')
@@ -64,23 +65,6 @@ def remote_apps():
             p.wait()
 
 
-def children(pid):
-    """The PIDs whose parent is `pid` (from /proc)."""
-    out = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
-
-
 def processes_running(path):
     """PIDs of live processes whose argv[0] is `path`."""
     out = []
@@ -125,23 +109,7 @@ def remote(path, address):
 
 @pytest.fixture
 def site():
-    made = []
-
-    def make(routes):
-        s = Site(routes)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.srv.stop()
-
-
-def spawn_block():
-    """As root a child needs a user (never root): nobody."""
-    if os.geteuid() != 0:
-        return ''
-    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
+    yield from started(Site, lambda s: s.srv.stop())
 
 
 def start(portierd_factory, s, config=''):
@@ -152,7 +120,7 @@ def start(portierd_factory, s, config=''):
 
 def stop_and_check_children(d):
     pid = d.proc.pid
-    kids = children(pid)
+    kids = child_pids(pid)
     d.stop()
     # every child was reaped by portierd before it exited
     for k in kids:
@@ -293,14 +261,6 @@ def test_remote_down_is_502(portierd_factory, site, apps):
 
 
 # ---- request bodies ----
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
-
 
 def pattern(n):
     block = bytes((i * 7 + (i >> 8)) & 0xff for i in range(65536))
@@ -491,7 +451,7 @@ def test_pool_limit_queues(portierd_factory, site, apps):
     assert results == [200] * 5
     # 5 requests of 1 s on 2 processes: three rounds
     assert time.monotonic() - t0 >= 2.5
-    assert len(children(d.proc.pid)) == 2
+    assert len(child_pids(d.proc.pid)) == 2
     d.stop()
 
 
@@ -520,7 +480,7 @@ def held_four(d, apps):
     held = [held_post(d, '/e', body, 3) for _ in range(4)]
     busy = wait_until(lambda: len(processes_running(apps['echo'])) >= 4)
     assert busy and len(processes_running(apps['echo'])) == 4
-    assert len(children(d.proc.pid)) == 4
+    assert len(child_pids(d.proc.pid)) == 4
     for sock in held:
         assert held_finish(sock, body, 3) == (200, body)
 
@@ -536,9 +496,9 @@ def test_idle_reaping(portierd_factory, site, apps):
     held_four(d, apps)
     # over max_idle: two stopped at once
     deadline = time.monotonic() + 3
-    while len(children(d.proc.pid)) > 2 and time.monotonic() < deadline:
+    while len(child_pids(d.proc.pid)) > 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(children(d.proc.pid)) == 2
+    assert len(child_pids(d.proc.pid)) == 2
     assert len(processes_running(apps['echo'])) == 2
     d.stop()
     assert processes_running(apps['echo']) == []
@@ -548,9 +508,9 @@ def test_idle_reaping(portierd_factory, site, apps):
     held_four(d, apps)
     # idle longer than fastcgi_idle_timeout: the rest go too
     deadline = time.monotonic() + 5
-    while children(d.proc.pid) and time.monotonic() < deadline:
+    while child_pids(d.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert children(d.proc.pid) == []
+    assert child_pids(d.proc.pid) == []
     assert processes_running(apps['echo']) == []
     d.stop()
 
@@ -560,13 +520,13 @@ def test_sighup_fades(portierd_factory, site, apps):
     d = start(portierd_factory, s)
     status, _, body = d.request('GET', '/h?pid')
     first = int(body)
-    assert children(d.proc.pid) == [first]
+    assert child_pids(d.proc.pid) == [first]
     d.proc.send_signal(signal.SIGHUP)
     assert len(wait_log(d, '1 child process(es) fading')) == 1
     deadline = time.monotonic() + 5
-    while children(d.proc.pid) and time.monotonic() < deadline:
+    while child_pids(d.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert children(d.proc.pid) == []
+    assert child_pids(d.proc.pid) == []
     status, _, body = d.request('GET', '/h?pid')
     assert status == 200 and int(body) != first
     d.stop()
@@ -578,8 +538,8 @@ def test_no_orphans_after_shutdown(portierd_factory, site, apps):
     assert d.request('GET', '/h')[0] == 200
     t = threading.Thread(target=lambda: d.request('GET', '/s?1'))
     t.start()
-    wait_until(lambda: len(children(d.proc.pid)) >= 2)
-    kids = children(d.proc.pid)
+    wait_until(lambda: len(child_pids(d.proc.pid)) >= 2)
+    kids = child_pids(d.proc.pid)
     assert len(kids) == 2
     d.stop()
     t.join(timeout=10)
@@ -693,16 +653,7 @@ def stdout_records(rid, data, size=7, padding=3):
 
 @pytest.fixture
 def scripted():
-    made = []
-
-    def make(script):
-        f = ScriptedFcgi(script)
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.stop()
+    yield from started(ScriptedFcgi, ScriptedFcgi.stop)
 
 
 def test_stdout_split_padded_with_stderr(portierd_factory, site, scripted):
@@ -938,7 +889,7 @@ def test_remote_binary_address_and_failover(portierd_factory, site, apps,
     # tried once; then portierd stays with the address that works
     lines = log_lines(d, 'trying the next address')
     assert len(lines) == 1 and 'Connection refused' in lines[0], d.log()
-    assert children(d.proc.pid) == []
+    assert child_pids(d.proc.pid) == []
     d.stop()
 
 

@@ -6,41 +6,32 @@ CACHE_TAG, local socket and UDP) makes the filters run again; two workers;
 filter_cache_size 0 disables it; STATS has a filter_cache entry.  The
 filters count their runs: an HTTP filter (a small Python server) and a
 PIPE filter (a shell script appending to a file)."""
-import http.server
-import json
 import os
 import pathlib
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
 import uuid
 
 import pytest
 
 from conftest import free_port
-from dphelp import log_lines
+from dphelp import log_lines, run_ctl, spawn_block, stats
+from httpbackend import CountingServer, QuietHandler
 from tplib import ScriptedTranslationServer, packet
 
 
-class Backend:
+class Backend(CountingServer):
     """GET /src/etag/X: body "source X" with ETag "X"; GET /src/plain:
     no ETag.  POST /filter/NAME: the body upper-cased (a Cache-Control
     given by self.filter_cc[NAME]); every POST counted per path."""
 
     def __init__(self):
-        self.counts = {}
+        super().__init__()
         self.filter_cc = {}
-        self.lock = threading.Lock()
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-
-            def log_message(self, *a):
-                pass
-
+        class H(QuietHandler):
             def reply(self, status, headers, body):
                 self.send_response(status)
                 for k, v in headers:
@@ -67,9 +58,7 @@ class Backend:
                 n = int(self.headers.get('Content-Length', '0'))
                 data = self.rfile.read(n)
                 name = self.path.split('/')[-1]
-                with outer.lock:
-                    outer.counts[self.path] = outer.counts.get(self.path,
-                                                               0) + 1
+                outer.counted(self.path)
                 headers = [('Content-Type', 'text/plain'),
                            ('ETag', '"f-%s"' % name)]
                 cc = outer.filter_cc.get(name)
@@ -78,39 +67,7 @@ class Backend:
                 self.reply(500 if name == 'err' else 200, headers,
                            data.upper())
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def count(self, path):
-        with self.lock:
-            return self.counts.get(path, 0)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.access(path, os.X_OK):
-        pytest.skip('portierctl is not built')
-    return path
-
-
-def run(ctl, *args):
-    return subprocess.run([ctl, *args], capture_output=True, text=True,
-                          timeout=20)
-
-
-def stats(ctl, sock):
-    p = run(ctl, '--server', sock, 'stats', '--json')
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
+        self.serve(H)
 
 
 @pytest.fixture
@@ -173,13 +130,6 @@ def site(portierd_factory, tmp_path):
     srv.stop()
     backend.stop()
     shutil.rmtree(str(progs), ignore_errors=True)
-
-
-def spawn_block():
-    """As root a child needs a user: nobody."""
-    if os.geteuid() != 0:
-        return ''
-    return 'spawn {\n  default_user "nobody"\n  allow_user "nobody"\n}\n'
 
 
 def get(d, path):
@@ -256,13 +206,13 @@ def test_flush(site, ctl):
         get(d, '/h/e1/%s' % name)
         get(d, '/h/e1/%s' % name)
         assert b.count('/filter/%s' % name) == 1
-    p = run(ctl, '--server', sock, 'flush-filter-cache', 'tag-news')
+    p = run_ctl(ctl, '--server', sock, 'flush-filter-cache', 'tag-news')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)       # a barrier: the flush was handled
     for name in ('news', 'other'):
         get(d, '/h/e1/%s' % name)
     assert (b.count('/filter/news'), b.count('/filter/other')) == (2, 1)
-    p = run(ctl, '--server', sock, 'flush-filter-cache')
+    p = run_ctl(ctl, '--server', sock, 'flush-filter-cache')
     assert p.returncode == 0, p.stderr
     stats(ctl, sock)
     for name in ('news', 'other'):
@@ -279,7 +229,7 @@ def test_flush_over_udp(site, ctl):
     get(d, '/h/e1/udp')
     get(d, '/h/e1/udp')
     assert b.count('/filter/udp') == 1
-    p = run(ctl, '--server', '127.0.0.1:%d' % port, 'flush-filter-cache')
+    p = run_ctl(ctl, '--server', '127.0.0.1:%d' % port, 'flush-filter-cache')
     assert p.returncode == 0, p.stderr
     deadline = time.monotonic() + 10
     while b.count('/filter/udp') < 2 and time.monotonic() < deadline:
@@ -300,7 +250,7 @@ def test_workers(site, ctl):
     st = stats(ctl, sock)
     assert st['filter_cache']['entries'] == runs
     assert st['filter_cache']['hits'] == 12 - runs
-    p = run(ctl, '--server', sock, 'flush-filter-cache')
+    p = run_ctl(ctl, '--server', sock, 'flush-filter-cache')
     assert p.returncode == 0, p.stderr
     assert stats(ctl, sock)['filter_cache']['entries'] == 0
 

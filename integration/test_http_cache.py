@@ -4,48 +4,41 @@ revalidation with 304, Authorization, request no-cache, FLUSH_HTTP_CACHE
 through portierctl (all and by CACHE_TAG), a body larger than the
 per-entry limit, and http_cache_size 0.  The backend is a small Python
 server that counts the requests of each path."""
-import http.server
 import json
 import os
 import shutil
 import socket
-import socketserver
-import subprocess
 import tempfile
-import threading
 import time
 import uuid
 
 import pytest
 
-from dphelp import log_lines
+from dphelp import log_lines, run_ctl, spawn_block
+from httpbackend import CountingServer, QuietHandler
 from tplib import ScriptedTranslationServer, packet
 
+# as root a child needs a user: nobody (and never root)
+SPAWN = spawn_block('allow_group "nogroup"')
 
-class CountingBackend:
+
+class CountingBackend(CountingServer):
     """Answers each path from `routes` (path -> function(headers) giving
     (status, [(name, value)], body)); counts requests and keeps the last
     request headers per path."""
 
     def __init__(self, unix_path=None):
+        super().__init__()
         self.routes = {}
         self.extra = {}         # path -> more translation packets
-        self.counts = {}
         self.seen = {}
-        self.lock = threading.Lock()
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-
-            def log_message(self, *a):
-                pass
-
+        class H(QuietHandler):
             def answer(self, head_only):
                 path = self.path.split('?')[0]
+                outer.counted(self.path)
                 with outer.lock:
-                    outer.counts[self.path] = outer.counts.get(self.path,
-                                                               0) + 1
                     outer.seen[self.path] = dict(
                         (k.lower(), v) for k, v in self.headers.items())
                 fn = outer.routes.get(path)
@@ -83,34 +76,7 @@ class CountingBackend:
                 self.rfile.read(n)
                 self.answer(False)
 
-        if unix_path is not None:
-            self.server = socketserver.ThreadingUnixStreamServer(unix_path,
-                                                                 H)
-            self.port = None
-        else:
-            self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                                          H)
-            self.port = self.server.server_address[1]
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def count(self, target):
-        with self.lock:
-            return self.counts.get(target, 0)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.access(path, os.X_OK):
-        pytest.skip('portierctl is not built')
-    return path
+        self.serve(H, unix_path)
 
 
 @pytest.fixture
@@ -307,13 +273,8 @@ def test_request_no_cache(cached):
     assert b.count('/nc') == 3
 
 
-def run(ctl, *args):
-    return subprocess.run([ctl, *args], capture_output=True, text=True,
-                          timeout=20)
-
-
 def barrier(ctl, sock):
-    p = run(ctl, '--server', sock, 'stats', '--json')
+    p = run_ctl(ctl, '--server', sock, 'stats', '--json')
     assert p.returncode == 0, p.stderr
 
 
@@ -327,20 +288,20 @@ def test_flush(cached, ctl):
         get(d, path)
         get(d, path)
         assert b.count(path) == 1
-    p = run(ctl, '--server', sock, 'flush-http-cache', 'news')
+    p = run_ctl(ctl, '--server', sock, 'flush-http-cache', 'news')
     assert p.returncode == 0, p.stderr
     barrier(ctl, sock)
     for path in ('/t1', '/t2', '/u'):
         get(d, path)
     assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (2, 1, 1)
-    p = run(ctl, '--server', sock, 'flush-http-cache')
+    p = run_ctl(ctl, '--server', sock, 'flush-http-cache')
     assert p.returncode == 0, p.stderr
     barrier(ctl, sock)
     for path in ('/t1', '/t2', '/u'):
         get(d, path)
     assert (b.count('/t1'), b.count('/t2'), b.count('/u')) == (3, 2, 2)
     assert log_lines(d, 'FLUSH_HTTP_CACHE is not implemented') == []
-    p = run(ctl, '--server', sock, 'stats', '--json')
+    p = run_ctl(ctl, '--server', sock, 'stats', '--json')
     st = json.loads(p.stdout)['http_cache']
     assert st['entries'] == 3
     # 3 misses + 3 hits, 1 miss + 2 hits after 'news', 3 misses after all
@@ -379,14 +340,6 @@ def test_disabled(portierd_factory):
         backend.stop()
 
 
-def spawn_block():
-    """As root a child needs a user: nobody (and never root)."""
-    if os.geteuid() != 0:
-        return ''
-    return ('spawn {\n  default_user "nobody"\n  allow_user "nobody"\n'
-            '  allow_group "nogroup"\n}\n')
-
-
 CGI_SCRIPT = '''#!/bin/sh
 echo "Content-Type: text/plain"
 case "$QUERY_STRING" in
@@ -420,7 +373,7 @@ def test_cgi(portierd_factory):
         srv = ScriptedTranslationServer(handler)
         srv.start()
         try:
-            d = portierd_factory([srv.address], config=spawn_block() +
+            d = portierd_factory([srv.address], config=SPAWN +
                                  'set http_cache_size = "1 MB"\n')
             s1, _, b1 = get(d, '/x')
             s2, r2, b2 = get(d, '/x')
@@ -703,7 +656,7 @@ def test_cgi_revalidation(portierd_factory):
                 return f.read().split()
 
         try:
-            d = portierd_factory([srv.address], config=spawn_block() +
+            d = portierd_factory([srv.address], config=SPAWN +
                                  'set http_cache_size = "1 MB"\n')
             s1, _, b1 = get(d, '/x')
             assert s1 == 200 and b1.startswith(b'pid ')
@@ -883,7 +836,7 @@ def test_cgi_revalidation_local_redirect(portierd_factory):
         srv = ScriptedTranslationServer(lambda req: [packet('CGI', script)])
         srv.start()
         try:
-            d = portierd_factory([srv.address], config=spawn_block() +
+            d = portierd_factory([srv.address], config=SPAWN +
                                  'set http_cache_size = "1 MB"\n')
             assert get(d, '/x')[2] == b'first\n'
             time.sleep(1.2)

@@ -2,13 +2,16 @@
 examples/lhttp/hello.c behind a scripted translation server."""
 import os
 import signal
-import threading
-import time
 
 import pytest
 
-from test_was import children, running_programs, wait_for
+from dphelp import concurrent_requests, spawn_block
+from proclib import wait_for
+from test_was import children, running_programs
 from tplib import ScriptedTranslationServer, packet, u16
+
+# as root a child needs a user: nobody (never root)
+SPAWN = spawn_block(allow_nobody=False)
 
 
 @pytest.fixture
@@ -21,27 +24,19 @@ def prog(build_dir):
 
 
 @pytest.fixture
-def lhttp_server(portierd_factory, prog):
+def lhttp_server(portierd_factory, servers, prog):
     """start(settings, extra): LHTTP_PATH prog with LHTTP_URI = the
     request's URI, plus the packets extra(uri) returns."""
-    servers = []
-
     def start(settings='', extra=lambda uri: []):
         def handler(req):
             uri = req.text('URI')
             return [packet('LHTTP_PATH', prog),
                     packet('LHTTP_URI', uri)] + extra(uri)
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        servers.append(srv)
-        conf = settings
-        if os.geteuid() == 0:
-            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
-        return portierd_factory([srv.address], config=conf)
+        srv = servers(handler)
+        return portierd_factory([srv.address],
+                                config=SPAWN + settings)
 
-    yield start
-    for s in servers:
-        s.stop()
+    return start
 
 
 def test_hello_append_setenv_host(lhttp_server):
@@ -82,16 +77,7 @@ def test_concurrency_several_requests_per_process(lhttp_server):
     the same time in that one process."""
     d = lhttp_server('set lhttp_stock_limit = "1"\n',
                      extra=lambda uri: [packet('CONCURRENCY', u16(4))])
-    results = []
-    threads = [threading.Thread(
-        target=lambda: results.append(d.request('GET', '/slow?800')))
-        for _ in range(4)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - t0
+    results, elapsed = concurrent_requests(d, '/slow?800', 4)
     assert [r[0] for r in results] == [200] * 4
     assert len({r[2] for r in results}) == 1
     assert elapsed < 2.4, elapsed       # not four rounds of 800 ms
@@ -100,16 +86,7 @@ def test_concurrency_several_requests_per_process(lhttp_server):
 def test_concurrency_one_spreads_over_processes(lhttp_server):
     d = lhttp_server('set lhttp_stock_limit = "2"\n'
                      'set lhttp_stock_max_idle = "4"\n')
-    results = []
-    threads = [threading.Thread(
-        target=lambda: results.append(d.request('GET', '/slow?300')))
-        for _ in range(4)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - t0
+    results, elapsed = concurrent_requests(d, '/slow?300', 4)
     assert [r[0] for r in results] == [200] * 4
     assert len({r[2] for r in results}) == 2
     assert elapsed >= 0.55                # two rounds
@@ -133,12 +110,7 @@ def test_crash_recovery(lhttp_server):
 
 def test_max_idle(lhttp_server):
     d = lhttp_server('set lhttp_stock_max_idle = "1"\n')
-    threads = [threading.Thread(target=d.request, args=('GET', '/slow?200'))
-               for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    concurrent_requests(d, '/slow?200', 3)
     assert wait_for(lambda: len(children(d.proc.pid)) == 1, 10)
 
 
@@ -148,10 +120,7 @@ def test_missing_program_is_502(portierd_factory):
         packet('LHTTP_URI', '/')])
     srv.start()
     try:
-        conf = ''
-        if os.geteuid() == 0:
-            conf = 'spawn {\n  default_user "nobody"\n}\n'
-        d = portierd_factory([srv.address], config=conf)
+        d = portierd_factory([srv.address], config=SPAWN)
         assert d.request('GET', '/')[0] == 502
         assert '/nonexistent/lhttp' in d.log()
     finally:
@@ -209,10 +178,8 @@ def test_http_cache_other_program(portierd_factory, prog):
     srv = ScriptedTranslationServer(handler)
     srv.start()
     try:
-        conf = 'set http_cache_size = "1 MB"\n'
-        if os.geteuid() == 0:
-            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
-        d = portierd_factory([srv.address], config=conf)
+        d = portierd_factory([srv.address],
+                             config=SPAWN + 'set http_cache_size = "1 MB"\n')
         a = d.request('GET', '/a')[2]
         b = d.request('GET', '/b')[2]
         assert a.endswith(b'/1\n') and b.endswith(b'/1\n') and a != b

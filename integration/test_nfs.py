@@ -20,7 +20,7 @@ import nfs_server  # noqa: E402
 REASON = nfs_server.why_unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or '')
 
-BIG_SIZE = 200 * 1024 * 1024
+BIG_SIZE = nfs_server.BIG_SIZE
 
 
 def crc_file(path):
@@ -31,44 +31,6 @@ def crc_file(path):
             if not block:
                 return '%08x' % crc
             crc = zlib.crc32(block, crc)
-
-
-@pytest.fixture(scope='module')
-def rpcbind(tmp_path_factory):
-    r = nfs_server.Rpcbind(str(tmp_path_factory.mktemp('rpcbind')))
-    try:
-        r.start()
-    except RuntimeError as e:
-        pytest.skip('rpcbind cannot run here: %s' % e)
-    yield r
-    r.stop()
-
-
-def make_export(root):
-    """The files every test reads."""
-    export = os.path.join(root, 'export')
-    os.makedirs(os.path.join(export, 'sub'))
-    with open(os.path.join(export, 'small.txt'), 'wb') as f:
-        f.write(b'Hello from NFS.\n')
-    with open(os.path.join(export, 'empty'), 'wb'):
-        pass
-    with open(os.path.join(export, 'sub', 'one-mib.bin'), 'wb') as f:
-        f.write(os.urandom(1 << 20))
-    with open(os.path.join(export, 'odd.bin'), 'wb') as f:
-        f.write(os.urandom(3 * 65536 + 12345))
-    # 200 MiB: sparse, with random blocks spread over it so the contents
-    # are not just zeros.
-    with open(os.path.join(export, 'huge.bin'), 'wb') as f:
-        f.truncate(BIG_SIZE)
-        for i in range(8):
-            f.seek(i * (BIG_SIZE // 8) + 4095)
-            f.write(os.urandom(65536 + i))
-    secret = os.path.join(export, 'secret.txt')
-    with open(secret, 'wb') as f:
-        f.write(b'root only\n')
-    os.chmod(secret, 0o600)
-    os.chmod(root, 0o755)
-    return export
 
 
 def start_or_skip(g):
@@ -151,14 +113,22 @@ def fields(result):
     return dict(f.split('=', 1) for f in result.split()[1:] if '=' in f)
 
 
-@pytest.fixture(scope='module')
-def server(rpcbind, tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('nfs'))
-    export = make_export(root)
+def ganesha(tmp_path_factory, name):
+    """A started ganesha serving a new export with odd.bin besides the
+    files of nfs_server.make_export()."""
+    root = str(tmp_path_factory.mktemp(name))
+    export = nfs_server.make_export(
+        root, [('odd.bin', os.urandom(3 * 65536 + 12345))])
     run = os.path.join(root, 'run')
     os.makedirs(run)
     g = nfs_server.Ganesha(run, export)
     start_or_skip(g)
+    return g
+
+
+@pytest.fixture(scope='module')
+def server(rpcbind, tmp_path_factory):
+    g = ganesha(tmp_path_factory, 'nfs')
     yield g
     g.stop()
 
@@ -331,12 +301,7 @@ def test_idle_unmount(server, build_dir):
 @pytest.fixture
 def own_server(rpcbind, tmp_path_factory):
     """A server of its own, for tests that stop it."""
-    root = str(tmp_path_factory.mktemp('nfs-restart'))
-    export = make_export(root)
-    run = os.path.join(root, 'run')
-    os.makedirs(run)
-    g = nfs_server.Ganesha(run, export)
-    start_or_skip(g)
+    g = ganesha(tmp_path_factory, 'nfs-restart')
     yield g
     g.stop(hard=True)
 

@@ -24,12 +24,13 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nfs_server  # noqa: E402
 from dphelp import wait_log  # noqa: E402
+from proclib import status_kib  # noqa: E402
 from tplib import ScriptedTranslationServer, packet  # noqa: E402
 
 REASON = nfs_server.why_unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or '')
 
-BIG_SIZE = 200 * 1024 * 1024
+BIG_SIZE = nfs_server.BIG_SIZE
 TIMEOUT_S = 2
 
 
@@ -46,45 +47,10 @@ class SquashingGanesha(nfs_server.Ganesha):
             f.write(conf)
 
 
-def make_export(root):
-    export = os.path.join(root, 'export')
-    os.makedirs(os.path.join(export, 'sub'))
-    with open(os.path.join(export, 'small.txt'), 'wb') as f:
-        f.write(b'Hello from NFS.\n')
-    with open(os.path.join(export, 'empty'), 'wb'):
-        pass
-    with open(os.path.join(export, 'sub', 'one-mib.bin'), 'wb') as f:
-        f.write(os.urandom(1 << 20))
-    with open(os.path.join(export, 'digits'), 'wb') as f:
-        f.write(b'0123456789' * 10)
-    with open(os.path.join(export, 'huge.bin'), 'wb') as f:
-        f.truncate(BIG_SIZE)
-        for i in range(8):
-            f.seek(i * (BIG_SIZE // 8) + 4095)
-            f.write(os.urandom(65536 + i))
-    secret = os.path.join(export, 'secret.txt')
-    with open(secret, 'wb') as f:
-        f.write(b'root only\n')
-    os.chmod(secret, 0o600)
-    for d in (root, export, os.path.join(export, 'sub')):
-        os.chmod(d, 0o755)
-    return export
-
-
-@pytest.fixture(scope='module')
-def rpcbind(tmp_path_factory):
-    r = nfs_server.Rpcbind(str(tmp_path_factory.mktemp('rpcbind')))
-    try:
-        r.start()
-    except RuntimeError as e:
-        pytest.skip('rpcbind cannot run here: %s' % e)
-    yield r
-    r.stop()
-
-
 def start_ganesha(rpcbind, tmp_path_factory, name):
     root = str(tmp_path_factory.mktemp(name))
-    export = make_export(root)
+    export = nfs_server.make_export(root,
+                                    [('digits', b'0123456789' * 10)])
     run = os.path.join(root, 'run')
     os.makedirs(run)
     g = SquashingGanesha(run, export)
@@ -260,14 +226,6 @@ def test_conditional_and_range(site, server, cache):
     assert r.getheader('Allow') == 'GET, HEAD'
 
 
-def rss_kib(pid, field):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise AssertionError('no %s for %d' % (field, pid))
-
-
 def test_huge_file_streamed_in_bounded_memory(site, server, monkeypatch):
     # Under ASan, freed blocks wait in a quarantine (256 MiB by default)
     # before their memory is reused; keep it small so that the bound below
@@ -275,7 +233,7 @@ def test_huge_file_streamed_in_bounded_memory(site, server, monkeypatch):
     monkeypatch.setenv('ASAN_OPTIONS', os.environ.get('ASAN_OPTIONS', '') +
                        ':quarantine_size_mb=4')
     d = site()
-    before = rss_kib(d.proc.pid, 'VmRSS')
+    before = status_kib(d.proc.pid, 'VmRSS')
     conn = http.client.HTTPConnection('127.0.0.1', d.port, timeout=30)
     try:
         conn.request('GET', '/huge.bin')
@@ -292,11 +250,11 @@ def test_huge_file_streamed_in_bounded_memory(site, server, monkeypatch):
                 assert block == f.read(len(block)), 'at %d' % total
                 total += len(block)
                 if total % (16 << 20) < (1 << 20):
-                    peak = max(peak, rss_kib(d.proc.pid, 'VmRSS'))
+                    peak = max(peak, status_kib(d.proc.pid, 'VmRSS'))
         assert total == BIG_SIZE
     finally:
         conn.close()
-    hwm = rss_kib(d.proc.pid, 'VmHWM')
+    hwm = status_kib(d.proc.pid, 'VmHWM')
     # portierd's whole peak stays far below the file: read-ahead and the
     # output buffer are bounded.
     assert hwm < 40 * 1024, (before, peak, hwm)
@@ -311,7 +269,7 @@ def test_slow_client_holds_back_reading(site):
         assert r.status == 200
         r.read(1 << 20)
         time.sleep(1.0)     # the client stops reading
-        hwm = rss_kib(d.proc.pid, 'VmHWM')
+        hwm = status_kib(d.proc.pid, 'VmHWM')
         assert hwm < 40 * 1024, hwm
     finally:
         conn.close()

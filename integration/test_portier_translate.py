@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from dphelp import started
 from tplib import CMD, translate, u16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,15 +75,9 @@ class Translate:
 
 @pytest.fixture
 def start(binary, tmp_path):
-    started = []
-
-    def run(site):
-        t = Translate(binary, write_site(tmp_path, site), tmp_path)
-        started.append(t)
-        return t
-    yield run
-    for t in started:
-        t.stop()
+    yield from started(
+        lambda site: Translate(binary, write_site(tmp_path, site), tmp_path),
+        Translate.stop)
 
 
 def site_of(tmp_path):

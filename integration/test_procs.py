@@ -9,24 +9,20 @@ Every portierd listens on a free 127.0.0.1 port, control sockets are
 abstract names unique to this process; client loops are bounded in time
 and every process is stopped by its PID."""
 import http.client
-import json
 import os
 import signal
 import socket
 import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 
-from dphelp import log_lines, make_docroot, wait_log
-from tplib import HANG, ScriptedTranslationServer, packet, u32
-
-
-def children(pid):
-    with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
-        return sorted(int(x) for x in f.read().split())
+from dphelp import (abstract, control_config, free_udp_port, log_lines,
+                    make_docroot, multicast_control, multicast_group,
+                    run_ctl, stats, wait_log)
+from proclib import children, wait_for
+from tplib import HANG, packet, u32
 
 
 def two_children(master, gone=()):
@@ -34,72 +30,6 @@ def two_children(master, gone=()):
     process list is read once, so the answer is consistent."""
     c = children(master)
     return c if len(c) == 2 and not set(gone) & set(c) else None
-
-
-def wait_for(cond, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError('condition not met within %s s' % timeout)
-
-
-def gone(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split()[2] == 'Z'
-    except OSError:
-        return True
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.access(path, os.X_OK):
-        pytest.skip('portierctl is not built')
-    return path
-
-
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(handler):
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
-
-
-def run(ctl, *args, timeout=20):
-    return subprocess.run([ctl, *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def abstract():
-    return '@portier-test-procs-%d-%s' % (os.getpid(), uuid.uuid4().hex[:8])
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def control_config(*binds):
-    return ''.join('control {\n  bind "%s"\n}\n' % b for b in binds)
-
-
-def stats(ctl, server):
-    p = run(ctl, '--server', server, 'stats', '--json')
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def base_answer(root):
@@ -346,28 +276,28 @@ def test_control_with_workers(portierd_factory, servers, tmp_path, ctl):
     assert (s1['translation']['requests'] ==
             sum(w['translation']['requests'] for w in s1['per_worker']))
     # Every worker executes a command (log level 2 logs invalidations).
-    assert run(ctl, '--server', sock, 'verbose', '2').returncode == 0
+    assert run_ctl(ctl, '--server', sock, 'verbose', '2').returncode == 0
     assert len(wait_log(d, 'log level 2 (was 1)', count=2)) == 2
-    p = run(ctl, '--server', sock, 'tcache-invalidate', 'URI=/a.txt')
+    p = run_ctl(ctl, '--server', sock, 'tcache-invalidate', 'URI=/a.txt')
     assert p.returncode == 0, p.stderr
     lines = wait_log(d, 'TCACHE_INVALIDATE from ', count=2)
     assert len(lines) == 2, d.log()
     assert all('(via the master)' in x for x in lines)
     # Forbidden over UDP: refused once, by the master, and no worker acts.
-    p = run(ctl, '--server', udp, 'verbose', '5')
+    p = run_ctl(ctl, '--server', udp, 'verbose', '5')
     assert p.returncode == 0, p.stderr
     lines = wait_log(d, 'refused VERBOSE')
     assert len(lines) == 1 and 'from 127.0.0.1:' in lines[0]
     stats(ctl, sock)                    # barrier for both workers
     assert log_lines(d, 'log level 5') == []
     # Allowed over UDP: reaches both workers.
-    assert run(ctl, '--server', udp, 'tcache-invalidate').returncode == 0
+    assert run_ctl(ctl, '--server', udp, 'tcache-invalidate').returncode == 0
     assert len(wait_log(d, 'every translation cache flushed',
                         count=2)) == 2
     # FADE_CHILDREN and TERMINATE_CHILDREN reach the (empty) FastCGI, WAS
     # and LHTTP pools of both workers: nothing to report at this level.
-    assert run(ctl, '--server', sock, 'fade-children').returncode == 0
-    assert run(ctl, '--server', sock, 'terminate-children',
+    assert run_ctl(ctl, '--server', sock, 'fade-children').returncode == 0
+    assert run_ctl(ctl, '--server', sock, 'terminate-children',
                'blue').returncode == 0
     stats(ctl, sock)
     assert log_lines(d, 'no child process pool') == []
@@ -394,28 +324,19 @@ def test_control_with_workers(portierd_factory, servers, tmp_path, ctl):
 
 
 def test_multicast_with_workers(portierd_factory, servers, tmp_path, ctl):
-    group = '239.255.%d.%d' % (os.getpid() % 250, 2 + os.getpid() % 200)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        mreq = socket.inet_aton(group) + socket.inet_aton('127.0.0.1')
-        try:
-            probe.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                             mreq)
-        except OSError as e:
-            pytest.skip('cannot join a multicast group on lo: %s' % e)
+    group = multicast_group()
     root = make_docroot(tmp_path)
     srv = servers(lambda req: base_answer(root))
     port = free_udp_port()
     instances = []
     for _ in range(2):
         sock = abstract()
-        conf = control_config(sock) + (
-            'control {\n  bind "0.0.0.0:%d"\n  multicast_group "%s"\n'
-            '  interface "lo"\n}\n' % (port, group))
+        conf = control_config(sock) + multicast_control(port, group)
         d = portierd_factory([srv.address], workers=2, config=conf)
-        assert run(ctl, '--server', sock, 'verbose', '2').returncode == 0
+        assert run_ctl(ctl, '--server', sock, 'verbose', '2').returncode == 0
         wait_log(d, 'log level 2', count=2)
         instances.append(d)
-    p = run(ctl, '--server', '%s%%lo:%d' % (group, port),
+    p = run_ctl(ctl, '--server', '%s%%lo:%d' % (group, port),
             'tcache-invalidate', 'URI=/m')
     assert p.returncode == 0, p.stderr
     # Both data planes, each in both workers.

@@ -15,13 +15,13 @@ import socket
 import ssl
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from conftest import free_port
-from dphelp import wait_log
-from httpbackend import Backend, pattern
+from dphelp import abstract, stats, wait_log
+from dphelp import control_config as control
+from httpbackend import pattern
 from test_dataplane_proxy import CONFIG, Nginx, http_answer
 from tplib import ScriptedTranslationServer, packet
 
@@ -29,29 +29,6 @@ MiB = 1 << 20
 
 
 # ---- helpers ----
-
-def abstract():
-    return '@portier-test-splice-%d-%s' % (os.getpid(), uuid.uuid4().hex[:8])
-
-
-def control(sock):
-    return 'control {\n  bind "%s"\n}\n' % sock
-
-
-@pytest.fixture
-def ctl(build_dir):
-    path = os.path.join(build_dir, 'ctl', 'portierctl')
-    if not os.path.exists(path):
-        pytest.skip('portierctl is not built')
-    return path
-
-
-def stats(ctl, sock):
-    p = subprocess.run([ctl, '--server', sock, 'stats', '--json'],
-                       capture_output=True, text=True, timeout=20)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
-
 
 def spliced(ctl, sock):
     return stats(ctl, sock)['bytes_spliced']
@@ -225,13 +202,6 @@ def test_was_crash_mid_large_body(was, ctl):
 
 
 # ---- HTTP backends ----
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
-
 
 @pytest.fixture
 def proxy(portierd_factory, backend):

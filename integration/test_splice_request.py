@@ -22,10 +22,9 @@ import pytest
 
 from conftest import free_port
 from dphelp import wait_log
-from httpbackend import Backend, pattern
+from httpbackend import pattern
 from test_dataplane_proxy import CONFIG, Nginx, http_answer
 from test_splice import abstract, control, stats
-from test_splice import ctl  # noqa: F401 (fixture)
 from tplib import ScriptedTranslationServer
 
 MiB = 1 << 20
@@ -97,13 +96,6 @@ def upload(port, path, size, chunked=False, extra=b'', timeout=60,
 def echoed(body):
     info = json.loads(body)
     return info['length'], info['sha256']
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
 
 
 def start_proxy(portierd_factory, port, config=CONFIG):

@@ -266,8 +266,8 @@ def test_installed_sdk_builds_hello(build_dir, tmp_path):
     assert len(pcs) == 1, pcs
     headers = glob.glob(str(dest / '**' / 'portier' / '*.h'), recursive=True)
     assert sorted(os.path.basename(h) for h in headers) == [
-        'pr_bytes.h', 'tp_command.h', 'tp_reader.h', 'tp_request.h',
-        'tp_response.h', 'tr_response.h', 'tr_server.h']
+        'pr_bytes.h', 'pr_frame.h', 'tp_command.h', 'tp_reader.h',
+        'tp_request.h', 'tp_response.h', 'tr_response.h', 'tr_server.h']
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]),
                PKG_CONFIG_SYSROOT_DIR=str(dest))
     flags = subprocess.run(['pkg-config', '--cflags', '--libs',

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from tplib import ScriptedTranslationServer, packet, u16
+from dphelp import concurrent_requests, spawn_block
+from proclib import child_pids, rss_kib, wait_for
+from tplib import packet, u16
 
 
 def _exists(path):
@@ -33,20 +35,8 @@ def progs(build_dir):
 
 
 def children(pid):
-    """PIDs whose parent is pid."""
-    out = []
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(')', 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != 'Z':
-            out.append(int(d))
-    return out
+    """PIDs whose parent is pid, without the zombies."""
+    return child_pids(pid, zombies=False)
 
 
 def running_programs(paths):
@@ -66,48 +56,24 @@ def running_programs(paths):
     return out
 
 
-def wait_for(fn, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
-
-
 @pytest.fixture
-def was_server(portierd_factory, progs):
+def was_server(portierd_factory, servers, progs):
     """start(settings=''): portierd with a translation server mapping the
     first path segment to a program: /hello, /echo, /stream, else the
     test app.  Extra packets per request come from `extra`."""
-    servers = []
-
     def start(settings='', extra=lambda uri: []):
         def handler(req):
             uri = req.text('URI')
             name = uri.split('/')[1] if uri.count('/') > 1 else ''
             prog = progs.get(name, progs['test'])
             return [packet('WAS', prog)] + extra(uri)
-        srv = ScriptedTranslationServer(handler)
-        srv.start()
-        servers.append(srv)
-        conf = settings
-        if os.geteuid() == 0:
-            conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
-        return portierd_factory([srv.address], config=conf)
+        srv = servers(handler)
+        # as root a child needs a user: nobody (never root)
+        return portierd_factory([srv.address],
+                                config=spawn_block(allow_nobody=False) +
+                                settings)
 
-    yield start
-    for s in servers:
-        s.stop()
+    return start
 
 
 def test_hello(was_server):
@@ -366,17 +332,7 @@ def test_hung_application_times_out(was_server):
 
 def test_pool_limit(was_server):
     d = was_server('set was_stock_limit = "2"\nset was_stock_max_idle = "8"\n')
-    results = []
-
-    def one():
-        results.append(d.request('GET', '/slow?300'))
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=one) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - t0
+    results, elapsed = concurrent_requests(d, '/slow?300', 6)
     assert [r[0] for r in results] == [200] * 6
     assert len({r[2] for r in results}) == 2
     assert elapsed >= 0.85          # three rounds of 300 ms
@@ -385,12 +341,7 @@ def test_pool_limit(was_server):
 
 def test_max_idle(was_server):
     d = was_server('set was_stock_max_idle = "1"\n')
-    threads = [threading.Thread(target=d.request, args=('GET', '/slow?200'))
-               for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    concurrent_requests(d, '/slow?200', 4)
     assert wait_for(lambda: len(children(d.proc.pid)) == 1, 10)
 
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from dphelp import started
 from washarness import (App, packet, u64, DATA, HEADER, LENGTH, NO_DATA,
                         PARAMETER, PREMATURE, REMOTE_HOST, STATUS, STOP,
                         TLS, DOCUMENT_ROOT, SCRIPT_NAME, PATH_INFO)
@@ -14,21 +15,15 @@ from washarness import (App, packet, u64, DATA, HEADER, LENGTH, NO_DATA,
 
 @pytest.fixture
 def app(build_dir):
-    started = []
-
     def start(name):
         path = os.path.join(build_dir, 'examples', name)
         if name == 'was-test-app':
             path = os.path.join(build_dir, 'tests', 'was', name)
         if not os.path.exists(path):
             pytest.skip('%s not built' % name)
-        a = App([path])
-        started.append(a)
-        return a
+        return App([path])
 
-    yield start
-    for a in started:
-        a.kill()
+    yield from started(start, App.kill)
 
 
 def pattern(n, off=0):

@@ -12,10 +12,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
+from proclib import descendants
 from tplib import ScriptedTranslationServer, packet
 
 REQUESTS = 40
@@ -49,20 +49,6 @@ while True:
                 view = view[os.write(1, view):]
             os.write(3, head)
 ''' % PRE_SIZE
-
-
-def children(pid):
-    with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
-
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        for c in children(todo.pop()):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def app_pid(root, name):

@@ -117,3 +117,22 @@ h1_parse_field_line(const uint8_t *buf, size_t i, size_t end, size_t hn,
     out->next = i + 2;
     return true;
 }
+
+void
+h1_header_line_start_error(const uint8_t *buf, size_t i, size_t hn,
+                           const char *start_line,
+                           char err[H1_FIELD_ERROR_SIZE])
+{
+    uint8_t c = buf[i];
+    if (c == '\r')
+        snprintf(err, H1_FIELD_ERROR_SIZE, "bare CR in header %zu", hn + 1);
+    else if (c == '\n')
+        snprintf(err, H1_FIELD_ERROR_SIZE, "bare LF at the end of the head");
+    else if (hn == 0)
+        snprintf(err, H1_FIELD_ERROR_SIZE,
+                 "whitespace between the %s and the first header",
+                 start_line);
+    else
+        snprintf(err, H1_FIELD_ERROR_SIZE,
+                 "obsolete line folding in header %zu", hn);
+}

@@ -25,7 +25,10 @@
  *   h1_skip_field_value() step over a run of one class; h1_eq_lower()
  *   compares with a lower-case literal, ignoring ASCII case;
  *   h1_parse_field_line() takes one "name: value CRLF" line apart and
- *   explains a malformed one in a sentence naming the header's number.
+ *   explains a malformed one in a sentence naming the header's number;
+ *   h1_next_header_line() is the step of both header loops: the empty
+ *   line that ends the head, a field line, or the sentence that refuses
+ *   the line (the same words for a request and a response head).
  *   The word-at-a-time tests (h1_word_*) are exact: they may send a word
  *   to the byte loop for nothing, never let a wrong byte through.
  */
@@ -188,5 +191,49 @@ bool
 h1_parse_field_line(const uint8_t *buf, size_t i, size_t end, size_t hn,
                     struct h1_field_line *out,
                     char err[H1_FIELD_ERROR_SIZE]);
+
+/** What h1_next_header_line() found. */
+enum h1_line {
+    H1_LINE_FIELD,   /* a field line, in *out */
+    H1_LINE_END,     /* the empty line that ends the head; out->next only */
+    H1_LINE_BAD,     /* a sentence in err */
+};
+
+/** The sentence of h1_next_header_line() for a line that starts with CR,
+ *  LF, SP or HTAB and is not the CRLF that ends the head. */
+void
+h1_header_line_start_error(const uint8_t *buf, size_t i, size_t hn,
+                           const char *start_line,
+                           char err[H1_FIELD_ERROR_SIZE]);
+
+/**
+ * The line at buf[i] of a head's header section, after `hn` field lines
+ * (RFC 9112 §2.1, §5.2): CRLF ends the head; a CR without LF is "bare CR
+ * in header <hn + 1>", a LF "bare LF at the end of the head"; SP or HTAB
+ * first is "whitespace between the <start_line> and the first header"
+ * when hn is 0, else "obsolete line folding in header <hn>"; any other
+ * line is taken apart by h1_parse_field_line() as header hn + 1.
+ * start_line names the head's first line ("request line", "status
+ * line").  `end` is as for h1_parse_field_line().  Inline, so that the
+ * loops pay no call of their own.
+ */
+static inline enum h1_line
+h1_next_header_line(const uint8_t *buf, size_t i, size_t end, size_t hn,
+                    const char *start_line, struct h1_field_line *out,
+                    char err[H1_FIELD_ERROR_SIZE])
+{
+    uint8_t c = buf[i];
+    if (c == '\r' && buf[i + 1] == '\n') {
+        out->next = i + 2;
+        return H1_LINE_END;
+    }
+    if (c == '\r' || c == '\n' || h1_is_ows(c)) {
+        h1_header_line_start_error(buf, i, hn, start_line, err);
+        return H1_LINE_BAD;
+    }
+    if (!h1_parse_field_line(buf, i, end, hn + 1, out, err))
+        return H1_LINE_BAD;
+    return H1_LINE_FIELD;
+}
 
 #endif

@@ -661,28 +661,16 @@ parse_head(struct h1_parser *p, const uint8_t *buf, struct h1_request *req)
 
     size_t hn = 0;
     for (;;) {
-        uint8_t c = buf[i];
-        if (c == '\r') {
-            if (buf[i + 1] != '\n')
-                return fail(p, 400, "bare CR in header %zu", hn + 1);
-            i += 2;
-            break;
-        }
-        if (c == '\n')
-            return fail(p, 400, "bare LF at the end of the head");
-        if (c == ' ' || c == '\t') {
-            if (hn == 0)
-                return fail(p, 400,
-                            "whitespace between the request line and the "
-                            "first header");
-            return fail(p, 400, "obsolete line folding in header %zu", hn);
-        }
-        hn++;
         struct h1_field_line fl;
         char why[H1_FIELD_ERROR_SIZE];
-        if (!h1_parse_field_line(buf, i, p->head_len, hn, &fl, why))
+        enum h1_line line = h1_next_header_line(buf, i, p->head_len, hn,
+                                                "request line", &fl, why);
+        if (line == H1_LINE_BAD)
             return fail(p, 400, "%s", why);
         i = fl.next;
+        if (line == H1_LINE_END)
+            break;
+        hn++;
         if (hn > p->limits.max_headers) /* the scan counted already */
             return fail(p, 431, "more than %zu header lines",
                         p->limits.max_headers);

@@ -236,27 +236,16 @@ parse_head(struct h1_response_parser *p, const uint8_t *buf,
 
     size_t hn = 0;
     for (;;) {
-        uint8_t c = buf[i];
-        if (c == '\r') {
-            if (buf[i + 1] != '\n')
-                return fail(p, "bare CR in header %zu", hn + 1);
-            i += 2;
-            break;
-        }
-        if (c == '\n')
-            return fail(p, "bare LF at the end of the head");
-        if (c == ' ' || c == '\t') {
-            if (hn == 0)
-                return fail(p, "whitespace between the status line and "
-                            "the first header");
-            return fail(p, "obsolete line folding in header %zu", hn);
-        }
-        hn++;
         struct h1_field_line fl;
         char why[H1_FIELD_ERROR_SIZE];
-        if (!h1_parse_field_line(buf, i, p->head_len, hn, &fl, why))
+        enum h1_line line = h1_next_header_line(buf, i, p->head_len, hn,
+                                                "status line", &fl, why);
+        if (line == H1_LINE_BAD)
             return fail(p, "%s", why);
         i = fl.next;
+        if (line == H1_LINE_END)
+            break;
+        hn++;
         struct h1_header *h = &p->headers[hn - 1];
         h->name.data = buf + fl.name_start;
         h->name.len = fl.name_end - fl.name_start;

@@ -1,7 +1,5 @@
 #include "tp_reader.h"
 
-#include "pr_bytes.h"
-#include "pr_internal.h"
 #include "tp_command.h"
 
 #include <stdarg.h>
@@ -9,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ST_HEADER, ST_PAYLOAD, ST_ERROR };
+enum { ST_READING, ST_ERROR };
 
 static const uint8_t empty_payload[1];
 
@@ -19,15 +17,14 @@ tp_reader_init(struct tp_reader *r, size_t max_payload)
     memset(r, 0, sizeof(*r));
     if (max_payload == 0 || max_payload > TP_MAX_PAYLOAD)
         max_payload = TP_MAX_PAYLOAD;
-    r->max_payload = max_payload;
-    r->state = ST_HEADER;
+    pr_frame_init(&r->frame, max_payload);
+    r->state = ST_READING;
 }
 
 void
 tp_reader_destroy(struct tp_reader *r)
 {
-    free(r->payload);
-    r->payload = NULL;
+    pr_frame_destroy(&r->frame);
 }
 
 /* The command's name for a message; an unassigned number as "command N"
@@ -60,9 +57,7 @@ enum tp_reader_status
 tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
                size_t *consumed, struct tp_packet *pkt)
 {
-    size_t pos = 0;
     *consumed = 0;
-
     if (r->state == ST_ERROR)
         return TP_READER_ERROR;
     /* Nothing to do; also keeps a NULL `data` away from memcpy(), which
@@ -70,74 +65,33 @@ tp_reader_feed(struct tp_reader *r, const uint8_t *data, size_t len,
     if (len == 0)
         return TP_READER_NEED_MORE;
 
-    if (r->state == ST_HEADER) {
-        const uint8_t *header;
-        if (r->header_fill == 0 && len >= TP_HEADER_SIZE) {
-            header = data;
-            pos = TP_HEADER_SIZE;
-        } else {
-            if (!pr_fill(r->header, &r->header_fill, TP_HEADER_SIZE, data,
-                         len, &pos)) {
-                *consumed = pos;
-                return TP_READER_NEED_MORE;
-            }
-            header = r->header;
-        }
-
-        uint16_t length = pr_load_u16(header);
-        uint16_t command = pr_load_u16(header + 2);
-        /* Keep the decoded header for a payload that arrives in pieces. */
-        memcpy(r->header, header, TP_HEADER_SIZE);
-        r->header_fill = TP_HEADER_SIZE;
-
-        if (length > r->max_payload) {
-            char label[24];
-            return fail(r, "payload of %u bytes over the limit of %u (%s)",
-                        (unsigned)length, (unsigned)r->max_payload,
-                        command_label(command, label, sizeof(label)));
-        }
-
-        if (len - pos >= length) {
-            /* Whole packet in the input: hand out a view of it. */
-            pkt->command = command;
-            pkt->length = length;
-            pkt->payload = length > 0 ? data + pos : empty_payload;
-            r->header_fill = 0;
-            *consumed = pos + length;
-            return TP_READER_PACKET;
-        }
-
-        if (r->payload == NULL) {
-            r->payload = malloc(r->max_payload);
-            if (r->payload == NULL)
-                return fail(r, "out of memory for a %u-byte payload",
-                            (unsigned)length);
-        }
-        r->payload_fill = 0;
-        r->state = ST_PAYLOAD;
-    }
-
-    /* ST_PAYLOAD: assemble in our buffer. */
-    uint16_t length = pr_load_u16(r->header);
-    bool whole = pr_fill(r->payload, &r->payload_fill, length, data, len,
-                         &pos);
-    *consumed = pos;
-    if (!whole)
+    uint16_t command, length;
+    const uint8_t *payload;
+    char label[24];
+    switch (pr_frame_feed(&r->frame, data, len, consumed, &command, &length,
+                          &payload)) {
+    case PR_FRAME_PACKET:
+        pkt->command = command;
+        pkt->length = length;
+        pkt->payload = length > 0 ? payload : empty_payload;
+        return TP_READER_PACKET;
+    case PR_FRAME_NEED_MORE:
         return TP_READER_NEED_MORE;
-
-    pkt->command = pr_load_u16(r->header + 2);
-    pkt->length = length;
-    pkt->payload = r->payload;
-    r->header_fill = 0;
-    r->payload_fill = 0;
-    r->state = ST_HEADER;
-    return TP_READER_PACKET;
+    case PR_FRAME_OVER_LIMIT:
+        return fail(r, "payload of %u bytes over the limit of %u (%s)",
+                    (unsigned)length, (unsigned)r->frame.max_payload,
+                    command_label(command, label, sizeof(label)));
+    case PR_FRAME_NO_MEMORY:
+    default:
+        return fail(r, "out of memory for a %u-byte payload",
+                    (unsigned)length);
+    }
 }
 
 int
 tp_reader_idle(const struct tp_reader *r)
 {
-    return r->state == ST_HEADER && r->header_fill == 0;
+    return r->state == ST_READING && pr_frame_idle(&r->frame);
 }
 
 int
@@ -145,20 +99,14 @@ tp_reader_finish(struct tp_reader *r)
 {
     if (r->state == ST_ERROR)
         return -1;
-    if (r->state == ST_HEADER && r->header_fill > 0) {
-        fail(r, "stream ended after %u of %u header bytes",
-             (unsigned)r->header_fill, (unsigned)TP_HEADER_SIZE);
-        return -1;
-    }
-    if (r->state == ST_PAYLOAD) {
-        char label[24];
-        fail(r, "stream ended after %u of %u payload bytes (%s)",
-             (unsigned)r->payload_fill, (unsigned)pr_load_u16(r->header),
-             command_label(pr_load_u16(r->header + 2), label,
-                           sizeof(label)));
-        return -1;
-    }
-    return 0;
+    char label[24];
+    if (!pr_frame_finish_error(&r->frame,
+                               command_label(pr_frame_command(&r->frame),
+                                             label, sizeof(label)),
+                               r->error, sizeof(r->error)))
+        return 0;
+    r->state = ST_ERROR;
+    return -1;
 }
 
 const char *

@@ -15,10 +15,12 @@
 #ifndef PORTIER_TP_READER_H
 #define PORTIER_TP_READER_H
 
+#include "pr_frame.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define TP_HEADER_SIZE 4
+#define TP_HEADER_SIZE PR_FRAME_HEADER_SIZE
 #define TP_MAX_PAYLOAD 65535
 
 struct tp_packet {
@@ -34,11 +36,7 @@ enum tp_reader_status {
 };
 
 struct tp_reader {
-    size_t max_payload;
-    uint8_t header[TP_HEADER_SIZE];
-    size_t header_fill;
-    uint8_t *payload;        /* reader-owned, max_payload bytes, lazily */
-    size_t payload_fill;
+    struct pr_frame frame;   /* private: the framing, shared with WAS */
     int state;               /* private */
     char error[96];
 };

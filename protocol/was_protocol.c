@@ -245,7 +245,7 @@ was_packet_check(enum was_side side, uint16_t command,
 /* ------------------------------------------------------------------ */
 /* Reader                                                              */
 
-enum { ST_HEADER, ST_PAYLOAD, ST_ERROR };
+enum { ST_READING, ST_ERROR };
 
 void
 was_reader_init(struct was_reader *r, enum was_side side, size_t max_payload)
@@ -254,15 +254,14 @@ was_reader_init(struct was_reader *r, enum was_side side, size_t max_payload)
     r->side = side;
     if (max_payload == 0 || max_payload > WAS_MAX_PAYLOAD)
         max_payload = WAS_MAX_PAYLOAD;
-    r->max_payload = max_payload;
-    r->state = ST_HEADER;
+    pr_frame_init(&r->frame, max_payload);
+    r->state = ST_READING;
 }
 
 void
 was_reader_destroy(struct was_reader *r)
 {
-    free(r->payload);
-    r->payload = NULL;
+    pr_frame_destroy(&r->frame);
 }
 
 static enum was_reader_status
@@ -290,73 +289,45 @@ label(uint16_t command, char *buf, size_t size)
     return buf;
 }
 
-static enum was_reader_status
-deliver(struct was_reader *r, uint16_t command, const uint8_t *payload,
-        size_t len, struct was_packet *pkt)
-{
-    if (was_packet_check(r->side, command, payload, len, pkt, r->error,
-                         sizeof(r->error)) != 0) {
-        r->state = ST_ERROR;
-        return WAS_READER_ERROR;
-    }
-    r->header_fill = 0;
-    r->payload_fill = 0;
-    r->state = ST_HEADER;
-    return WAS_READER_PACKET;
-}
-
 enum was_reader_status
 was_reader_feed(struct was_reader *r, const uint8_t *data, size_t len,
                 size_t *consumed, struct was_packet *pkt)
 {
-    size_t pos = 0;
     *consumed = 0;
     if (r->state == ST_ERROR)
         return WAS_READER_ERROR;
     if (len == 0)
         return WAS_READER_NEED_MORE;
 
-    if (r->state == ST_HEADER) {
-        if (!pr_fill(r->header, &r->header_fill, WAS_HEADER_SIZE, data, len,
-                     &pos)) {
-            *consumed = pos;
-            return WAS_READER_NEED_MORE;
+    uint16_t command, length;
+    const uint8_t *payload;
+    char buf[24];
+    switch (pr_frame_feed(&r->frame, data, len, consumed, &command, &length,
+                          &payload)) {
+    case PR_FRAME_PACKET:
+        if (was_packet_check(r->side, command, payload, length, pkt,
+                             r->error, sizeof(r->error)) != 0) {
+            r->state = ST_ERROR;
+            return WAS_READER_ERROR;
         }
-        uint16_t length = pr_load_u16(r->header);
-        uint16_t command = pr_load_u16(r->header + 2);
-        if (length > r->max_payload) {
-            char buf[24];
-            return fail(r, "%s: payload of %u bytes over the limit of %zu",
-                        label(command, buf, sizeof(buf)), (unsigned)length,
-                        r->max_payload);
-        }
-        if (len - pos >= length) {
-            *consumed = pos + length;
-            return deliver(r, command, data + pos, length, pkt);
-        }
-        if (r->payload == NULL) {
-            r->payload = malloc(r->max_payload);
-            if (r->payload == NULL)
-                return fail(r, "out of memory for a %u-byte payload",
-                            (unsigned)length);
-        }
-        r->payload_fill = 0;
-        r->state = ST_PAYLOAD;
-    }
-
-    uint16_t length = pr_load_u16(r->header);
-    bool whole = pr_fill(r->payload, &r->payload_fill, length, data, len,
-                         &pos);
-    *consumed = pos;
-    if (!whole)
+        return WAS_READER_PACKET;
+    case PR_FRAME_NEED_MORE:
         return WAS_READER_NEED_MORE;
-    return deliver(r, pr_load_u16(r->header + 2), r->payload, length, pkt);
+    case PR_FRAME_OVER_LIMIT:
+        return fail(r, "%s: payload of %u bytes over the limit of %zu",
+                    label(command, buf, sizeof(buf)), (unsigned)length,
+                    r->frame.max_payload);
+    case PR_FRAME_NO_MEMORY:
+    default:
+        return fail(r, "out of memory for a %u-byte payload",
+                    (unsigned)length);
+    }
 }
 
 bool
 was_reader_idle(const struct was_reader *r)
 {
-    return r->state == ST_HEADER && r->header_fill == 0;
+    return r->state == ST_READING && pr_frame_idle(&r->frame);
 }
 
 int
@@ -364,19 +335,14 @@ was_reader_finish(struct was_reader *r)
 {
     if (r->state == ST_ERROR)
         return -1;
-    if (r->state == ST_HEADER && r->header_fill > 0) {
-        fail(r, "stream ended after %zu of %u header bytes", r->header_fill,
-             (unsigned)WAS_HEADER_SIZE);
-        return -1;
-    }
-    if (r->state == ST_PAYLOAD) {
-        char buf[24];
-        fail(r, "stream ended after %zu of %u payload bytes (%s)",
-             r->payload_fill, (unsigned)pr_load_u16(r->header),
-             label(pr_load_u16(r->header + 2), buf, sizeof(buf)));
-        return -1;
-    }
-    return 0;
+    char buf[24];
+    if (!pr_frame_finish_error(&r->frame,
+                               label(pr_frame_command(&r->frame), buf,
+                                     sizeof(buf)),
+                               r->error, sizeof(r->error)))
+        return 0;
+    r->state = ST_ERROR;
+    return -1;
 }
 
 const char *

@@ -28,12 +28,13 @@
 #define PORTIER_WAS_PROTOCOL_H
 
 #include "pr_bytes.h"
+#include "pr_frame.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define WAS_HEADER_SIZE 4
+#define WAS_HEADER_SIZE PR_FRAME_HEADER_SIZE
 /** The largest payload the u16 length field can carry. */
 #define WAS_MAX_PAYLOAD 65535
 /** A HEADER packet from an application must be shorter than this
@@ -175,11 +176,7 @@ enum was_reader_status {
 
 struct was_reader {
     enum was_side side;
-    size_t max_payload;
-    uint8_t header[WAS_HEADER_SIZE];
-    size_t header_fill;
-    uint8_t *payload;         /* reader-owned, lazily, max_payload bytes */
-    size_t payload_fill;
+    struct pr_frame frame;    /* private: the framing, shared with tp_ */
     int state;                /* private */
     char error[WAS_ERROR_SIZE];
 };

@@ -40,6 +40,7 @@ sys.path.insert(0, HERE)
 import apps                                               # noqa: E402
 import bench                                              # noqa: E402
 from conftest import Portierd, free_port                  # noqa: E402
+from proclib import cpu_ticks                             # noqa: E402
 from tplib import ScriptedTranslationServer               # noqa: E402
 
 
@@ -88,20 +89,6 @@ class Client:
         if not data:
             raise RuntimeError('connection closed')
         self.buf += data
-
-
-def cpu_ticks(pids):
-    """utime + stime of the processes, in clock ticks."""
-    total = 0
-    for pid in pids:
-        try:
-            with open('/proc/%d/stat' % pid) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
 
 
 def strace_table(path, requests):
@@ -272,17 +259,7 @@ def main():
                 print('wrk: %.0f ms CPU, %.3f ms per request'
                       % (ms, ms / requests))
         if args.tool == 'callgrind':
-            subprocess.run(['callgrind_control', '-d', str(worker)],
-                           check=True, capture_output=True, timeout=60)
-            time.sleep(0.5)
-            dumps = sorted(p for p in os.listdir(tmp)
-                           if p.startswith('callgrind.out.%d' % worker))
-            dump = os.path.join(tmp, dumps[-1])
-            ir = None
-            with open(dump) as f:
-                for line in f:
-                    if line.startswith(('summary:', 'totals:')):
-                        ir = int(line.split()[1])
+            ir, dump = bench.callgrind_instructions(worker, tmp)
             print('worker instructions: %d total, %.0f per request (%s)'
                   % (ir, ir / requests, dump))
         for name, out, tracer in tracers:

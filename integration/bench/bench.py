@@ -44,6 +44,7 @@ when the harness ends; nothing else is touched.
 """
 import argparse
 import atexit
+import contextlib
 import http.client
 import os
 import re
@@ -60,7 +61,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.dirname(HERE))   # integration/, for tplib
+sys.path.insert(0, os.path.dirname(HERE))   # integration/: tplib, proclib
+
+from proclib import cpu_ticks, group_pids  # noqa: E402
+# descendants: for apps.py, apps_count.py and bench_fastcgi.py
+from proclib import descendants  # noqa: E402,F401
 
 PEERS = ('nginx', 'lighttpd', 'h2o')
 SERVERS = PEERS + ('portier',)
@@ -598,45 +603,6 @@ def steal_percent(a, b):
     return 100.0 * (b[2] - a[2]) / total if total > 0 else 0.0
 
 
-def group_pids(pgid):
-    """PIDs of the processes in process group pgid."""
-    pids = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and ')'.
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[2]) == pgid:
-            pids.append(int(entry))
-    return sorted(pids)
-
-
-def descendants(pid):
-    """PIDs of every process below pid (children, their children...)."""
-    parent = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        parent[int(entry)] = int(stat[stat.rindex(')') + 2:].split()[1])
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        kids = [c for c, pp in parent.items() if pp == p]
-        out += kids
-        todo += kids
-    return sorted(out)
-
-
 def group_rss_kib(pgid):
     """Sum of VmRSS (KiB) over the processes of a group."""
     total = 0
@@ -653,16 +619,24 @@ def group_rss_kib(pgid):
 
 def group_cpu_ticks(pgid):
     """utime + stime (clock ticks) summed over the processes of a group."""
-    total = 0
-    for pid in group_pids(pgid):
-        try:
-            with open('/proc/%d/stat' % pid) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
+    return cpu_ticks(group_pids(pgid))
+
+
+def callgrind_instructions(pid, tmp):
+    """Have callgrind dump the counts of pid (run with --callgrind-out-
+    file below tmp), then read the newest dump: (instructions, path)."""
+    subprocess.run(['callgrind_control', '-d', str(pid)],
+                   check=True, capture_output=True, timeout=60)
+    time.sleep(0.5)
+    dumps = sorted(p for p in os.listdir(tmp)
+                   if p.startswith('callgrind.out.%d' % pid))
+    dump = os.path.join(tmp, dumps[-1])
+    ir = None
+    with open(dump) as f:
+        for line in f:
+            if line.startswith(('summary:', 'totals:')):
+                ir = int(line.split()[1])
+    return ir, dump
 
 
 # ---------------------------------------------------------------------------
@@ -1614,6 +1588,32 @@ def parse_args(argv=None):
     return args
 
 
+@contextlib.contextmanager
+def bench_tmp(args):
+    """A new temporary directory for a run (mode 0755: nginx workers and
+    h2o run as nobody under root); at the end every server is stopped
+    and the directory removed, unless --keep-tmp."""
+    tmp = tempfile.mkdtemp(prefix='portier-bench.')
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+    finally:
+        _stop_all()
+        if args.keep_tmp:
+            log('kept ' + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_header(mode=None):
+    """The report's first line: mode, time, system, CPUs, load."""
+    print('# Portier bench %s%s | %s | %d CPUs | loadavg %s' % (
+        '--mode %s ' % mode if mode else '',
+        time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+        ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
+        loadavg()))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.mode == 'nfs':
@@ -1658,15 +1658,10 @@ def main(argv=None):
             return 1
         args.mode = 'memory'
 
-    tmp = tempfile.mkdtemp(prefix='portier-bench.')
-    os.chmod(tmp, 0o755)   # nginx workers and h2o run as nobody under root
-    try:
+    with bench_tmp(args) as tmp:
         root, contents = make_docroot(tmp)
         args.tls_files = make_tls_cert(tmp) if args.tls else None
-        print('# Portier bench %s | %s | %d CPUs | loadavg %s' % (
-            time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-            ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
-            loadavg()))
+        print_header()
         print('# %s' % ' | '.join(versions()))
         if args.mode in ('proxy', 'proxy-cache'):
             origin = Server('origin', [], free_port(), tmp)
@@ -1738,12 +1733,6 @@ def main(argv=None):
                 print(memory_table(rows, args.conns_idle))
         print()
         print('# loadavg at end: %s' % loadavg())
-    finally:
-        _stop_all()
-        if args.keep_tmp:
-            log('kept ' + tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
@@ -1751,14 +1740,9 @@ def main_nfs(args):
     if install_missing(['wrk'], not args.no_install):
         print('wrk is not installed: no nfs run')
         return 1
-    tmp = tempfile.mkdtemp(prefix='portier-bench.')
-    os.chmod(tmp, 0o755)
-    try:
+    with bench_tmp(args) as tmp:
         root, contents = make_docroot(tmp)
-        print('# Portier bench --mode nfs %s | %s | %d CPUs | loadavg %s' % (
-            time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-            ' '.join(os.uname()[i] for i in (0, 2)), os.cpu_count(),
-            loadavg()))
+        print_header('nfs')
         print('# wrk -t%d -c%d -d%s --latency, %d round(s), variants '
               'alternating; one portierd worker each; nfs-ganesha on '
               'loopback' % (args.threads, args.conns, args.duration,
@@ -1767,12 +1751,6 @@ def main_nfs(args):
         print()
         print('# loadavg at end: %s' % loadavg())
         return status
-    finally:
-        _stop_all()
-        if args.keep_tmp:
-            log('kept ' + tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main_fastcgi(args):
@@ -1787,13 +1765,8 @@ def main_fastcgi(args):
     if 'wrk' in still:
         print('wrk is not installed: no fastcgi run')
         return 1
-    tmp = tempfile.mkdtemp(prefix='portier-bench.')
-    os.chmod(tmp, 0o755)
-    try:
-        print('# Portier bench --mode fastcgi %s | %s | %d CPUs | loadavg '
-              '%s' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                      ' '.join(os.uname()[i] for i in (0, 2)),
-                      os.cpu_count(), loadavg()))
+    with bench_tmp(args) as tmp:
+        print_header('fastcgi')
         print('# wrk -t%d -c%d -d%s --latency, %d round(s), servers '
               'alternating; %d worker(s) each; %d FastCGI process(es) of '
               'examples/fastcgi/hello.c per side' % (
@@ -1803,12 +1776,6 @@ def main_fastcgi(args):
         print()
         print('# loadavg at end: %s' % loadavg())
         return status
-    finally:
-        _stop_all()
-        if args.keep_tmp:
-            log('kept ' + tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _on_signal(signum, frame):

@@ -38,17 +38,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import bench  # noqa: E402
 import tplib  # noqa: E402
-
-
-def children(pid):
-    out = []
-    for task in os.listdir('/proc/%d/task' % pid):
-        try:
-            with open('/proc/%d/task/%s/children' % (pid, task)) as f:
-                out += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    return out
+from proclib import child_pids  # noqa: E402
 
 
 def worker_pid(leader, timeout=60.0):
@@ -56,7 +46,7 @@ def worker_pid(leader, timeout=60.0):
     leader itself."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = children(leader)
+        kids = child_pids(leader)
         if kids:
             return kids[0]
         time.sleep(0.1)
@@ -196,18 +186,7 @@ def main():
               % (args.server, args.requests, args.path, args.warmup, worker,
                  elapsed))
         if args.tool == 'callgrind':
-            subprocess.run(['callgrind_control', '-d', str(worker)],
-                           check=True, capture_output=True, timeout=60)
-            time.sleep(0.5)
-            dumps = sorted(p for p in os.listdir(tmp)
-                           if p.startswith('callgrind.out.%d' % worker))
-            dump = os.path.join(tmp, dumps[-1])
-            ir = None
-            with open(dump) as f:
-                for line in f:
-                    if line.startswith('summary:') or \
-                            line.startswith('totals:'):
-                        ir = int(line.split()[1])
+            ir, dump = bench.callgrind_instructions(worker, tmp)
             print('instructions: %d total, %.0f per request (%s)'
                   % (ir, ir / args.requests, dump))
         elif args.tool == 'strace':

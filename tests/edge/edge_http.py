@@ -5,25 +5,14 @@ it inherits as fd 0: the test starts it so for the HTTP kind, portierd
 spawns it as a local HTTP server (LHTTP_PATH) for the LHTTP kind.  One
 thread per connection, keep-alive.  The second segment of the request
 target picks what it does (/edge/MODE/...); see MODES in the test."""
+import os
 import socket
 import sys
 import threading
 import time
 
-MiB = 1 << 20
-
-
-def pattern(n):
-    """n bytes of the 251-byte cycle the test checks against."""
-    block = bytes(range(251)) * (MiB // 251 + 1)
-    out = bytearray()
-    while len(out) < n:
-        out += block[:n - len(out)]
-    return bytes(out)
-
-
-HUGE = 8 * MiB
-STREAM = 256 * MiB
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from edge_cgi import HUGE, MiB, STREAM, pattern  # noqa: E402
 
 
 def head(status=200, length=None, extra=b''):

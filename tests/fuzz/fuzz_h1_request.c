@@ -21,6 +21,7 @@
  *   Content-Length and HTTP/1.0, HTTP/1.1 has a host); parsing only the
  *   head_len bytes gives the same request.
  */
+#include "fuzz_h1.h"
 #include "h1_request.h"
 
 #include <stdio.h>
@@ -110,33 +111,18 @@ inside(struct pr_slice s, const uint8_t *base, size_t len)
     return s.data >= base && s.len <= len && s.data <= base + len - s.len;
 }
 
-static bool
-is_tchar(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z') || (c != 0 && strchr("!#$%&'*+-.^_`|~",
-                                                         c) != NULL);
-}
-
 static void
 check_done(const struct h1_request *r, const uint8_t *buf, size_t len,
            const struct h1_parser *p)
 {
     size_t n = r->head_len;
     CHECK(n <= len && n >= 16);
-    CHECK(memcmp(buf + n - 4, "\r\n\r\n", 4) == 0);
-    for (size_t i = 0; i < n; i++) {
-        CHECK(buf[i] != 0);
-        if (buf[i] == '\r')
-            CHECK(i + 1 < n && buf[i + 1] == '\n');
-        if (buf[i] == '\n')
-            CHECK(i > 0 && buf[i - 1] == '\r');
-    }
+    fuzz_h1_check_lines(buf, n);
     CHECK(r->header_count <= p->limits.max_headers);
     CHECK(r->headers == p->headers);
     CHECK(r->method_token.len > 0 && inside(r->method_token, buf, n));
     for (size_t i = 0; i < r->method_token.len; i++)
-        CHECK(is_tchar(r->method_token.data[i]));
+        CHECK(fuzz_h1_is_tchar(r->method_token.data[i]));
     if (r->method != H1_METHOD_OTHER) {
         const char *name = h1_method_name(r->method);
         CHECK(strlen(name) == r->method_token.len &&
@@ -158,19 +144,7 @@ check_done(const struct h1_request *r, const uint8_t *buf, size_t len,
     for (size_t i = 0; i < r->target.len; i++)
         CHECK(r->target.data[i] > 0x20 && r->target.data[i] < 0x7f &&
               r->target.data[i] != '#');
-    for (size_t i = 0; i < r->header_count; i++) {
-        struct pr_slice nm = r->headers[i].name, v = r->headers[i].value;
-        CHECK(nm.len > 0 && inside(nm, buf, n) && inside(v, buf, n));
-        for (size_t k = 0; k < nm.len; k++)
-            CHECK(is_tchar(nm.data[k]));
-        for (size_t k = 0; k < v.len; k++)
-            CHECK(v.data[k] == '\t' || (v.data[k] >= 0x20 &&
-                                        v.data[k] != 0x7f));
-        if (v.len > 0) {
-            CHECK(v.data[0] != ' ' && v.data[0] != '\t');
-            CHECK(v.data[v.len - 1] != ' ' && v.data[v.len - 1] != '\t');
-        }
-    }
+    fuzz_h1_check_fields(r->headers, r->header_count, buf, n);
     if (r->chunked)
         CHECK(!r->has_content_length && r->version_minor >= 1);
     if (r->has_content_length)

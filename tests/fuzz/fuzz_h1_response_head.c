@@ -17,6 +17,7 @@
  *   304; CLOSE never keeps the connection alive; LENGTH has a
  *   Content-Length).
  */
+#include "fuzz_h1.h"
 #include "h1_response_head.h"
 
 #include <stdio.h>
@@ -67,20 +68,6 @@ canon(const struct h1_response_head *r, const uint8_t *base, char *out,
     }
 }
 
-static bool
-inside(struct pr_slice s, const uint8_t *base, size_t len)
-{
-    return s.data >= base && s.len <= len && s.data <= base + len - s.len;
-}
-
-static bool
-is_tchar(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z') || (c != 0 && strchr("!#$%&'*+-.^_`|~",
-                                                         c) != NULL);
-}
-
 static void
 check_done(const struct h1_response_head *r, const uint8_t *buf, size_t len,
            bool head)
@@ -88,29 +75,10 @@ check_done(const struct h1_response_head *r, const uint8_t *buf, size_t len,
     size_t n = r->head_len;
     CHECK(n <= len && n >= 16);
     CHECK(memcmp(buf, "HTTP/1.", 7) == 0);
-    CHECK(memcmp(buf + n - 4, "\r\n\r\n", 4) == 0);
-    for (size_t i = 0; i < n; i++) {
-        CHECK(buf[i] != 0);
-        if (buf[i] == '\r')
-            CHECK(i + 1 < n && buf[i + 1] == '\n');
-        if (buf[i] == '\n')
-            CHECK(i > 0 && buf[i - 1] == '\r');
-    }
+    fuzz_h1_check_lines(buf, n);
     CHECK(r->status >= 100 && r->status <= 599);
-    CHECK(inside(r->reason, buf, n));
-    for (size_t i = 0; i < r->header_count; i++) {
-        struct pr_slice nm = r->headers[i].name, v = r->headers[i].value;
-        CHECK(nm.len > 0 && inside(nm, buf, n) && inside(v, buf, n));
-        for (size_t k = 0; k < nm.len; k++)
-            CHECK(is_tchar(nm.data[k]));
-        for (size_t k = 0; k < v.len; k++)
-            CHECK(v.data[k] == '\t' || (v.data[k] >= 0x20 &&
-                                        v.data[k] != 0x7f));
-        if (v.len > 0) {
-            CHECK(v.data[0] != ' ' && v.data[0] != '\t');
-            CHECK(v.data[v.len - 1] != ' ' && v.data[v.len - 1] != '\t');
-        }
-    }
+    CHECK(fuzz_h1_inside(r->reason, buf, n));
+    fuzz_h1_check_fields(r->headers, r->header_count, buf, n);
     bool none = head || r->status < 200 || r->status == 204 ||
                 r->status == 304;
     CHECK(none == (r->framing == H1_BODY_NONE));

@@ -12,6 +12,8 @@ import os
 import struct
 import sys
 
+from corpus_lib import write_corpus
+
 MAGIC = struct.pack('>I', 0x63046101)
 
 
@@ -121,12 +123,8 @@ def corpus():
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.join(here, 'corpus', 'fuzz_ctl_protocol')
-    os.makedirs(out, exist_ok=True)
-    files = corpus()
-    for name, data in sorted(files.items()):
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(data)
-    print('%d files in %s' % (len(files), out), file=sys.stderr)
+    count = write_corpus(out, corpus())
+    print('%d files in %s' % (count, out), file=sys.stderr)
     return 0
 
 

@@ -10,24 +10,17 @@ usage: make_corpus_tr_response.py [DIR]   (default: corpus/fuzz_tr_response
 next to this script)
 """
 import os
-import re
 import socket
 import struct
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEF = os.path.join(HERE, "..", "..", "protocol", "tp_commands.def")
+from corpus_lib import HERE, tp_commands, tp_packet, write_corpus
 
-C = {}
-with open(DEF) as f:
-    for m in re.finditer(r"^TP_COMMAND\(\s*(\d+),\s*(\w+),", f.read(), re.M):
-        C[m.group(2)] = int(m.group(1))
+C = tp_commands()
 
 
 def p(name, payload=b""):
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return struct.pack("<HH", len(payload), C[name]) + payload
+    return tp_packet(C, name, payload)
 
 
 def response(*packets):
@@ -79,10 +72,8 @@ CORPUS = {
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         HERE, "corpus", "fuzz_tr_response")
-    os.makedirs(out, exist_ok=True)
-    for name, data in CORPUS.items():
-        with open(os.path.join(out, name + ".bin"), "wb") as f:
-            f.write(data)
+    write_corpus(out, {name + ".bin": data
+                       for name, data in CORPUS.items()})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import os
 import re
 import sys
 
+from spec_table import print_tap, read_table
+
 def main():
     def_path, spec_path = sys.argv[1], sys.argv[2]
     ours = {}
@@ -21,18 +23,8 @@ def main():
     if not os.path.exists(spec_path):
         print('1..0 # SKIP %s not found' % spec_path)
         return 0
-    spec = {}
-    in_table = False
-    for line in open(spec_path, encoding='utf-8'):
-        if line.startswith('### 1.4 '):
-            in_table = True
-        elif line.startswith('### ') and in_table:
-            break
-        if not in_table:
-            continue
-        m = re.match(r'^\| (\d+) \| `([A-Z0-9_]+)` \| (QR|Q|R) \|', line)
-        if m:
-            spec[int(m.group(1))] = (m.group(2), m.group(3))
+    spec = read_table(spec_path, '### 1.4 ',
+                      r'^\| (\d+) \| `([A-Z0-9_]+)` \| (QR|Q|R) \|')
     checks = [
         ('spec lists 285 commands', len(spec) == 285),
         ('we list 285 commands', len(ours) == 285),
@@ -42,12 +34,7 @@ def main():
     for num in sorted(set(spec) | set(ours)):
         checks.append(('command %d is %s' % (num, spec.get(num, ('absent',))[0]),
                        spec.get(num) == ours.get(num)))
-    print('1..%d' % len(checks))
-    failed = 0
-    for i, (what, ok) in enumerate(checks, 1):
-        print('%s %d - %s' % ('ok' if ok else 'not ok', i, what))
-        failed += not ok
-    return 1 if failed else 0
+    return print_tap(checks)
 
 if __name__ == '__main__':
     sys.exit(main())

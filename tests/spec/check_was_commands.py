@@ -7,6 +7,8 @@ import os
 import re
 import sys
 
+from spec_table import print_tap, read_table
+
 DIRECTIONS = {'BOTH': 'both', 'C2A': 'C→A', 'A2C': 'A→C'}
 
 
@@ -33,19 +35,8 @@ def main():
     if not os.path.exists(spec_path):
         print('1..0 # SKIP %s not found' % spec_path)
         return 0
-    spec = {}
-    in_table = False
-    for line in open(spec_path, encoding='utf-8'):
-        if line.startswith('### 3.3 '):
-            in_table = True
-        elif line.startswith('### ') and in_table:
-            break
-        if not in_table:
-            continue
-        m = re.match(r'^\| (\d+) \| `([A-Z0-9_]+)` \| (both|C→A|A→C) \|',
-                     line)
-        if m:
-            spec[int(m.group(1))] = (m.group(2), m.group(3))
+    spec = read_table(spec_path, '### 3.3 ',
+                      r'^\| (\d+) \| `([A-Z0-9_]+)` \| (both|C→A|A→C) \|')
     checks = [
         ('spec lists 19 commands', len(spec) == 19),
         ('we list 19 commands', len(ours) == 19),
@@ -55,12 +46,7 @@ def main():
         want = spec.get(num, ('absent', ''))
         checks.append(('command %d is %s (%s)' % (num, want[0], want[1]),
                        spec.get(num) == ours.get(num)))
-    print('1..%d' % len(checks))
-    failed = 0
-    for i, (what, ok) in enumerate(checks, 1):
-        print('%s %d - %s' % ('ok' if ok else 'not ok', i, what))
-        failed += not ok
-    return 1 if failed else 0
+    return print_tap(checks)
 
 
 if __name__ == '__main__':

@@ -182,6 +182,48 @@ test_parse_field_line(void **state)
     assert_string_equal(err, want);
 }
 
+/* The step of both header loops: the end of the head, a field line
+ * numbered hn + 1, and every sentence for a line that starts wrong. */
+static void
+test_next_header_line(void **state)
+{
+    (void)state;
+    struct h1_field_line fl;
+    char err[H1_FIELD_ERROR_SIZE];
+    const char *head = "A: 1\r\n\r\n";
+    assert_int_equal(h1_next_header_line(U(head), 0, 8, 0, "request line",
+                                         &fl, err), H1_LINE_FIELD);
+    assert_int_equal(fl.name_end, 1);
+    assert_int_equal(fl.value_start, 3);
+    assert_int_equal(fl.next, 6);
+    assert_int_equal(h1_next_header_line(U(head), 6, 8, 1, "request line",
+                                         &fl, err), H1_LINE_END);
+    assert_int_equal(fl.next, 8);
+    static const struct {
+        const char *head;
+        size_t hn;
+        const char *start_line, *error;
+    } bad[] = {
+        {"\rX\r\n\r\n", 2, "request line", "bare CR in header 3"},
+        {"\n", 4, "status line", "bare LF at the end of the head"},
+        {" A: 1\r\n\r\n", 0, "request line",
+         "whitespace between the request line and the first header"},
+        {"\tA: 1\r\n\r\n", 0, "status line",
+         "whitespace between the status line and the first header"},
+        {" A: 1\r\n\r\n", 5, "status line",
+         "obsolete line folding in header 5"},
+        {"A1\r\n\r\n", 6, "request line", "no colon in header 7"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        memset(err, 0, sizeof(err));
+        assert_int_equal(h1_next_header_line(U(bad[k].head), 0,
+                                             strlen(bad[k].head), bad[k].hn,
+                                             bad[k].start_line, &fl, err),
+                         H1_LINE_BAD);
+        assert_string_equal(err, bad[k].error);
+    }
+}
+
 static void
 test_header_find(void **state)
 {
@@ -257,6 +299,7 @@ main(void)
         cmocka_unit_test(test_skip_ows_token),
         cmocka_unit_test(test_skip_field_value),
         cmocka_unit_test(test_parse_field_line),
+        cmocka_unit_test(test_next_header_line),
         cmocka_unit_test(test_header_find),
         cmocka_unit_test(test_connection_bits),
         cmocka_unit_test(test_content_length),

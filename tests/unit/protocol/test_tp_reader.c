@@ -392,10 +392,10 @@ test_limit(void **state)
 
     /* 0 and anything too large mean the format's own limit. */
     tp_reader_init(&r, 0);
-    assert_int_equal(r.max_payload, TP_MAX_PAYLOAD);
+    assert_int_equal(r.frame.max_payload, TP_MAX_PAYLOAD);
     tp_reader_destroy(&r);
     tp_reader_init(&r, 100000);
-    assert_int_equal(r.max_payload, TP_MAX_PAYLOAD);
+    assert_int_equal(r.frame.max_payload, TP_MAX_PAYLOAD);
     tp_reader_destroy(&r);
 }
 

@@ -198,7 +198,7 @@ test_read_hello(void **state)
     assert_ptr_equal(pkt.name.data, hello + 12);
     assert_ptr_equal(pkt.value.data, hello + 25);
     assert_true(was_reader_idle(&r));
-    assert_null(r.payload);   /* nothing assembled, nothing allocated */
+    assert_null(r.frame.payload);   /* nothing assembled, nothing allocated */
     was_reader_destroy(&r);
 
     /* the other side does not accept STATUS */

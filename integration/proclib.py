@@ -1,0 +1,125 @@
+"""Processes as /proc shows them, for the integration suites and the bench
+scripts (not a test file): children, descendants and process groups, the
+state of one process, CPU time, sizes from /proc/PID/status, and polling
+until a condition holds.
+
+Linux only; standard library only (Debian's /usr/bin/python3).  A process
+that ends while it is read is left out, never an error."""
+import os
+import time
+
+
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after `comm` (state, parent, process
+    group, ...: field 3 and on), or None when pid is gone.  They are
+    split after the last ')', since the command name may hold spaces and
+    parentheses."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(')') + 2:].split()
+
+
+def proc_stat(pid):
+    """(state, parent, process group) of pid, or None when it is gone."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def all_pids():
+    """Every PID in /proc right now."""
+    return [int(p) for p in os.listdir('/proc') if p.isdigit()]
+
+
+def proc_table():
+    """{pid: (state, parent, process group)} of every process."""
+    out = {}
+    for pid in all_pids():
+        st = proc_stat(pid)
+        if st is not None:
+            out[pid] = st
+    return out
+
+
+def children(pid):
+    """The children of pid's main thread (/proc/PID/task/PID/children),
+    in PID order."""
+    with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+        return sorted(int(x) for x in f.read().split())
+
+
+def child_pids(pid, zombies=True):
+    """The PIDs whose parent is pid, by a scan of /proc (children of
+    every thread); without the zombies when `zombies` is false."""
+    return [p for p, (state, parent, _) in proc_table().items()
+            if parent == pid and (zombies or state != 'Z')]
+
+
+def descendants(pid):
+    """PIDs of every process below pid (children, their children...),
+    in PID order."""
+    parent = {p: st[1] for p, st in proc_table().items()}
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return sorted(out)
+
+
+def group_pids(pgid):
+    """PIDs of the processes in process group pgid, in PID order."""
+    return sorted(p for p, st in proc_table().items() if st[2] == pgid)
+
+
+def cpu_ticks(pids):
+    """utime + stime of the processes, in clock ticks (a process that is
+    gone counts nothing)."""
+    total = 0
+    for pid in pids:
+        fields = stat_fields(pid)
+        if fields is not None:      # utime and stime: fields 14 and 15
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def status_kib(pid, field, missing=None):
+    """A size field of /proc/PID/status ('VmRSS', 'VmHWM'...) in KiB;
+    `missing` when the field is absent, or an AssertionError when
+    `missing` is None."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    if missing is None:
+        raise AssertionError('no %s for %d' % (field, pid))
+    return missing
+
+
+def rss_kib(pid):
+    """The resident set of pid (VmRSS), KiB; 0 without one."""
+    return status_kib(pid, 'VmRSS', 0)
+
+
+def vm_hwm_kib(pid):
+    """The peak resident set of pid (VmHWM), KiB; 0 without one."""
+    return status_kib(pid, 'VmHWM', 0)
+
+
+def wait_for(cond, timeout=10):
+    """Call cond() every 50 ms until it returns a true value, and return
+    that; cond is called once more at the deadline, then an
+    AssertionError says the condition was not met."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError('condition not met within %s s' % timeout)
+        time.sleep(0.05)
