@@ -579,7 +579,7 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
     connection is not accepted (the listener pauses) until a tunnel
     ends, then it is served.  STATS counts the tunnels apart from the
     HTTP connections; every descriptor is closed at the end."""
-    from test_control import abstract, control_config, run as ctl_run
+    from dphelp import abstract, control_config, run_ctl as ctl_run
     sock = abstract()
     d, b = ws_factory(LONG + 'set max_connections = 4\n' +
                       control_config(sock))
