@@ -166,9 +166,10 @@ dp_control_stats_encode(struct pr_buf *out, const struct dp_control_stats *st)
     struct dp_msgpack_out o = {PR_BUF_INIT, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, dp_msgpack_write);
-    msgpack_pack_map(&pk, 14);
+    msgpack_pack_map(&pk, 15);
     pack_u64(&pk, "workers", 1);
     pack_u64(&pk, "connections", st->connections);
+    pack_u64(&pk, "tunnels", st->tunnels);
     pack_u64(&pk, "accepted", st->accepted);
     dp_msgpack_key(&pk, "requests");
     msgpack_pack_map(&pk, 6);
@@ -405,6 +406,7 @@ collect_stats(const struct dp_control *c, struct dp_control_stats *st)
         struct dp_http_stats hs;
         dp_http_server_stats(c->http, &hs);
         st->connections = hs.connections;
+        st->tunnels = hs.tunnels;
         st->accepted = hs.accepted;
         st->requests = hs.requests;
         for (int i = 0; i < 6; i++)

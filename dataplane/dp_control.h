@@ -223,6 +223,7 @@ dp_control_children(bool terminate, const char *tag, size_t tag_len);
 /** The counters a STATS reply carries (docs/control.md, "STATS"). */
 struct dp_control_stats {
     uint64_t connections;        /* open HTTP connections now */
+    uint64_t tunnels;            /* upgraded connections open now */
     uint64_t accepted;           /* HTTP connections accepted */
     uint64_t requests;           /* HTTP responses sent */
     uint64_t status_class[6];    /* [1]..[5]: 1xx..5xx */

@@ -102,6 +102,9 @@ struct dp_http_server {
     struct dp_listener *listeners;
     struct dp_conn *conns;
     unsigned n_conns;
+    /* Client sockets handed to tunnels (dp_request_upgrade()) and not
+     * closed yet: they count toward max_connections with n_conns. */
+    unsigned n_tunnels;
     uint64_t next_id;
     time_t date_sec;
     char date[40];                    /* "Date: <IMF-fixdate>\r\n" */
@@ -499,10 +502,24 @@ dp_request_set_abort(struct dp_request *req, void (*fn)(void *ctx),
 
 /* ---- connection lifetime ---- */
 
+/* The client connections that count toward max_connections. */
+static unsigned
+server_load(const struct dp_http_server *server)
+{
+    return server->n_conns + server->n_tunnels;
+}
+
+static bool
+server_full(const struct dp_http_server *server)
+{
+    return server_load(server) >= server->settings.max_connections;
+}
+
 static void
 server_maybe_done(struct dp_http_server *server)
 {
     if (server->shutting_down && server->n_conns == 0 &&
+        server->n_tunnels == 0 &&
         server->open_handles == 0 && server->shutdown_cb != NULL) {
         void (*cb)(void *) = server->shutdown_cb;
         server->shutdown_cb = NULL;
@@ -565,7 +582,7 @@ conn_close(struct dp_conn *conn)
         server->conns = conn->next;
     if (conn->next != NULL)
         conn->next->prev = conn->prev;
-    bool was_full = server->n_conns >= server->settings.max_connections;
+    bool was_full = server_full(server);
     server->n_conns--;
     uv_close((uv_handle_t *)&conn->poll, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
@@ -579,8 +596,22 @@ conn_close(struct dp_conn *conn)
     }
     close(conn->fd);
     conn->fd = -1;
-    if (was_full && !server->shutting_down)
+    /* (a connection that became a tunnel frees no slot) */
+    if (was_full && !server_full(server) && !server->shutting_down)
         listener_resume_all(server);
+}
+
+/* A tunnel closed the client socket that dp_request_upgrade() handed
+ * over: its slot is free. */
+static void
+server_tunnel_released(void *ctx)
+{
+    struct dp_http_server *server = ctx;
+    bool was_full = server_full(server);
+    server->n_tunnels--;
+    if (was_full && !server_full(server) && !server->shutting_down)
+        listener_resume_all(server);
+    server_maybe_done(server);
 }
 
 /* An idle TLS connection gives its buffers back: OpenSSL's record
@@ -1366,6 +1397,10 @@ dp_request_upgrade(struct dp_request *req,
     out->in_len = conn->in_len;
     snprintf(out->name, sizeof(out->name), "client %s (conn %llu)",
              conn->peer_text, (unsigned long long)conn->id);
+    /* the socket keeps its max_connections slot until it is closed */
+    out->release = server_tunnel_released;
+    out->release_ctx = server;
+    server->n_tunnels++;
     /* the request is answered: count it and log it */
     conn->status = 101;
     conn->body_sent = 0;
@@ -2435,7 +2470,7 @@ listener_cb(uv_poll_t *poll, int status, int events)
     (void)status;
     (void)events;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        if (server->n_conns >= server->settings.max_connections) {
+        if (server_full(server)) {
             listener_pause_all(server);
             return;
         }
@@ -2450,7 +2485,7 @@ listener_cb(uv_poll_t *poll, int status, int events)
                 log_line("accept: %s (max_connections %u, %u open): "
                          "pausing until a connection closes",
                          strerror(errno), server->settings.max_connections,
-                         server->n_conns);
+                         server_load(server));
                 listener_pause_all(server);
                 return;
             }
@@ -2561,8 +2596,7 @@ dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
     server->open_handles++;
     l->next = server->listeners;
     server->listeners = l;
-    if (!server->shutting_down &&
-        server->n_conns < server->settings.max_connections) {
+    if (!server->shutting_down && !server_full(server)) {
         uv_poll_start(&l->poll, UV_READABLE, listener_cb);
         l->active = true;
     }
@@ -2645,6 +2679,7 @@ dp_http_server_stats(const struct dp_http_server *server,
 {
     *out = server->stats;
     out->connections = server->n_conns;
+    out->tunnels = server->n_tunnels;
 }
 
 int

@@ -19,7 +19,9 @@
  *   gets its status (400, 414, 431, 501, 505) with a short body, one log
  *   line naming the cause, and the connection is closed.
  * - Limits and timeouts (struct dp_http_settings): max_connections (the
- *   listeners pause while it is reached), head read timeout, idle
+ *   listeners pause while it is reached; the client sockets handed over
+ *   by dp_request_upgrade() count until they are closed), head read
+ *   timeout, idle
  *   keep-alive timeout, and a write timeout that fires when a response
  *   makes no progress.  A request body the handler did not read is
  *   drained when small, otherwise the connection is closed after the
@@ -31,7 +33,9 @@
  *   after the abort callback ran).
  * - Instead of answering, the handler may take the connection over with
  *   dp_request_upgrade() (101 Switching Protocols): the socket, its TLS
- *   state and the bytes read past the head leave the server.
+ *   state and the bytes read past the head leave the server, which keeps
+ *   counting the socket (max_connections, shutdown) until its new owner
+ *   closes it.
  */
 #ifndef PORTIER_DP_HTTP_H
 #define PORTIER_DP_HTTP_H
@@ -162,8 +166,11 @@ struct dp_stream;
  * connection) and the bytes the client sent after the request head (a
  * malloc()ed copy); the new owner closes and frees them.  The request is
  * complete: it is logged with status 101, its pool released, and the
- * connection is no longer the server's (no timer, not counted in
- * max_connections, not waited for at shutdown).  `req` must not be used
+ * connection is no longer the server's (no timer, not among
+ * `connections`); but out->release is set: until the new owner calls it
+ * (dp_stream_close() or the tunnel does, once the socket is closed) the
+ * socket counts toward max_connections and the shutdown callback waits
+ * for it (`tunnels` in the stats).  `req` must not be used
  * after a success.  Refused with -EBUSY when the request has a body or
  * one was taken, a response filter is set, or a "100 Continue" is still
  * being sent; -ENOMEM; on failure the request still waits for its
@@ -274,7 +281,8 @@ dp_http_server_add_tls_listener(struct dp_http_server *server, int fd,
                                 struct dp_tls_server *tls);
 
 /** Stop accepting; close idle connections now and the others when their
- *  current response is done; cb runs when the last one is gone. */
+ *  current response is done; cb runs when the last one is gone and every
+ *  upgraded socket was released. */
 void
 dp_http_server_shutdown(struct dp_http_server *server,
                         void (*cb)(void *ctx), void *ctx);
@@ -283,7 +291,8 @@ dp_http_server_shutdown(struct dp_http_server *server,
  * After dp_http_server_shutdown(), when its time is up: close every
  * connection that is still open, whatever it is doing (a response in
  * progress is cut).  Returns how many were closed; the shutdown callback
- * runs once their handles are closed.
+ * runs once their handles are closed and the upgraded sockets released
+ * (the caller cuts the tunnels: dp_tunnel_close_all()).
  */
 unsigned
 dp_http_server_abort(struct dp_http_server *server);
@@ -302,6 +311,7 @@ struct dp_http_stats {
     uint64_t rejected;                /* closed at accept: REJECT_CLIENT */
     uint64_t status_class[6];         /* [1]..[5] = 1xx..5xx */
     unsigned connections;
+    unsigned tunnels;                 /* upgraded client sockets open */
 };
 
 void

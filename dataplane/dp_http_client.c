@@ -56,7 +56,8 @@ struct node {
     char *tls_host;                     /* https: the URL host; else NULL */
     const struct dp_tls_client_cert *cert;
     char name[128];
-    unsigned n_conns;                   /* open: busy, idle, connecting */
+    unsigned n_conns;                   /* open: busy, idle, connecting,
+                                           and handed to tunnels */
     struct hconn *idle;                 /* idle list */
     struct dp_http_op *wait_head, *wait_tail;
     uint64_t fail_until;
@@ -1342,8 +1343,20 @@ op_response(struct dp_http_op *op, const struct h1_response_head *r)
     handler->response(ctx, r, &op->body);
 }
 
+/* A tunnel closed a socket op_upgrade() handed over: its slot in the
+ * address's limit is free.  (Nodes live as long as the client, and the
+ * tunnels are closed before the client is freed: dp_proxy_shutdown().) */
+static void
+node_tunnel_released(void *ctx)
+{
+    struct node *node = ctx;
+    node->n_conns--;
+    node_kick(node);
+}
+
 /* 101 to an Upgrade request: the connection leaves the client (its
- * handles close, its socket and TLS session go to the handler). */
+ * handles close, its socket and TLS session go to the handler; the
+ * socket keeps its slot in `limit` until the tunnel releases it). */
 static void
 op_upgrade(struct dp_http_op *op, const struct h1_response_head *r)
 {
@@ -1366,11 +1379,14 @@ op_upgrade(struct dp_http_op *op, const struct h1_response_head *r)
         memcpy(st.in, conn->in + used, st.in_len);
     }
     snprintf(st.name, sizeof(st.name), "backend %s", node->name);
+    st.release = node_tunnel_released;
+    st.release_ctx = node;
     conn->fd = -1;
     conn->ssl = NULL;
     op->conn = NULL;
     conn->op = NULL;
     conn_close(conn);               /* conn->in lives until its callback */
+    node->n_conns++;                /* the socket's slot stays taken */
     op->state = OP_BODY;
     op->handler->upgrade(op->ctx, r, &st);
     op_free(op);

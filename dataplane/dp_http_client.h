@@ -24,10 +24,11 @@
  * - The response head is parsed by h1_response_head (strict; a refused
  *   head is 502 naming the backend and the cause).  Interim 1xx heads
  *   are skipped; 101 is refused (502) unless the request asked for an
- *   upgrade: then the connection leaves the client (not pooled, not
- *   counted in `limit` any more) and goes to the handler's upgrade()
- *   with the bytes that followed the head.  The head must arrive within
- *   response_timeout (else 504).
+ *   upgrade: then the connection leaves the client (not pooled) and
+ *   goes to the handler's upgrade() with the bytes that followed the
+ *   head; its socket keeps its slot in `limit` until the stream's
+ *   release callback runs (dp_tunnel.h), which the client must
+ *   outlive.  The head must arrive within response_timeout (else 504).
  * - The response body is a dp_body source streaming from the socket
  *   with back-pressure through one 64 KiB buffer per busy connection; it
  *   ends with error() naming the backend when the backend closes early,

@@ -40,6 +40,8 @@ struct side {
     bool shut;                          /* our stream towards it ended */
     int tls_read_wants;                 /* UV_WRITABLE: SSL_read waits */
     int tls_write_wants;                /* UV_READABLE: SSL_write waits */
+    void (*release)(void *ctx);         /* the stream's, or NULL */
+    void *release_ctx;
     char name[160];
 };
 
@@ -100,6 +102,16 @@ tunnel_close(struct dp_tunnel *t, const char *why)
     ERR_clear_error();
     uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
     uv_close((uv_handle_t *)&t->kick, tunnel_handle_closed);
+    /* The slots go back last, the backend's first: the client's may end
+     * the worker's shutdown, which frees the HTTP client. */
+    for (int i = 1; i >= 0; i--) {
+        struct side *s = &t->s[i];
+        if (s->release != NULL) {
+            void (*fn)(void *) = s->release;
+            s->release = NULL;
+            fn(s->release_ctx);
+        }
+    }
 }
 
 /* Bytes read, 0 at the end of the stream, IO_AGAIN, or -1 with errno. */
@@ -316,6 +328,11 @@ dp_stream_close(struct dp_stream *st)
     free(st->in);
     st->in = NULL;
     ERR_clear_error();
+    if (st->release != NULL) {
+        void (*fn)(void *) = st->release;
+        st->release = NULL;
+        fn(st->release_ctx);
+    }
 }
 
 /* The buffer towards a side with `first` and `second` in it. */
@@ -350,8 +367,8 @@ dp_tunnel_start(uv_loop_t *loop, struct dp_stream *client,
             free(t->s[0].out);
             free(t);
         }
+        dp_stream_close(backend);       /* the backend's slot first */
         dp_stream_close(client);
-        dp_stream_close(backend);
         return -ENOMEM;
     }
     struct dp_stream *st[2] = { client, backend };
@@ -361,6 +378,9 @@ dp_tunnel_start(uv_loop_t *loop, struct dp_stream *client,
         s->fd = st[i]->fd;
         s->ssl = st[i]->ssl;
         snprintf(s->name, sizeof(s->name), "%s", st[i]->name);
+        s->release = st[i]->release;
+        s->release_ctx = st[i]->release_ctx;
+        st[i]->release = NULL;
         free(st[i]->in);
         st[i]->in = NULL;
         st[i]->fd = -1;
@@ -400,11 +420,15 @@ dp_tunnel_start(uv_loop_t *loop, struct dp_stream *client,
     return 0;
 }
 
-void
+unsigned
 dp_tunnel_close_all(void)
 {
+    /* A release callback may end the shutdown, which comes back here
+     * for the rest: count first. */
+    unsigned n = n_tunnels;
     while (tunnels != NULL)
-        tunnel_close(tunnels, "the worker shuts down");
+        tunnel_close(tunnels, NULL);    /* the caller logs how many */
+    return n;
 }
 
 unsigned

@@ -21,8 +21,15 @@
  *   broken pipe), or when no byte moves in either direction for
  *   idle_timeout_ms.  One log line on stderr names the sides and says why
  *   it ended when that was not a clean close from both sides.
- * - dp_tunnel_close_all() cuts every tunnel (the worker shuts down); the
- *   handles are closed asynchronously, so the loop must run on.
+ * - A stream may carry a release callback: the slot its socket holds in
+ *   a limit (the HTTP server's max_connections, the HTTP client's
+ *   per-address limit).  It is called exactly once, right after the
+ *   socket is closed, by the tunnel or by dp_stream_close(); a tunnel
+ *   calls its backend side's before its client side's, after the tunnel
+ *   left the list (so a callback may close the other tunnels).
+ * - dp_tunnel_close_all() cuts every tunnel (the worker's shutdown
+ *   timeout is up) and says how many; the handles are closed
+ *   asynchronously, so the loop must run on.
  */
 #ifndef PORTIER_DP_TUNNEL_H
 #define PORTIER_DP_TUNNEL_H
@@ -40,6 +47,9 @@ struct dp_stream {
     uint8_t *in;            /* malloc()ed bytes received already, or NULL */
     size_t in_len;
     char name[160];         /* for the log: "client 192.0.2.1:5000" */
+    /* called once when the socket is closed, or NULL */
+    void (*release)(void *ctx);
+    void *release_ctx;
 };
 
 /**
@@ -55,12 +65,13 @@ dp_tunnel_start(uv_loop_t *loop, struct dp_stream *client,
                 struct dp_stream *backend, uint64_t idle_timeout_ms);
 
 /** Close a stream that no tunnel took: its socket, TLS session and
- *  bytes. */
+ *  bytes; then its release callback. */
 void
 dp_stream_close(struct dp_stream *st);
 
-/** Close every tunnel now. */
-void
+/** Close every tunnel now, without a log line each; returns how many
+ *  were open (for the caller's one line). */
+unsigned
 dp_tunnel_close_all(void);
 
 /** The number of open tunnels. */

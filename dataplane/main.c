@@ -5,7 +5,8 @@
  * back-off), relays control commands to them (dp_relay) and reloads the
  * configuration on SIGHUP (docs/operations.md).
  * SIGTERM/SIGINT stop gracefully: requests in progress finish, and after
- * `shutdown_timeout` the connections left are cut; the exit status is 0.
+ * `shutdown_timeout` the connections and tunnels left are cut; the exit
+ * status is 0.
  * SIGHUP in a worker (or the single process) reopens the access log,
  * flushes the translation caches and fades the child processes.
  */
@@ -28,6 +29,7 @@
 #include "dp_lhttp.h"
 #include "dp_was.h"
 #include "dp_tcache.h"
+#include "dp_tunnel.h"
 #include "dp_tls.h"
 #include "dp_translate.h"
 
@@ -270,6 +272,16 @@ on_shutdown_timeout(uv_timer_t *t)
     fprintf(stderr, "portierd: shutdown timeout (%llu ms) reached: %u "
             "connection(s) still busy were cut\n",
             (unsigned long long)d->cfg.settings.shutdown_timeout, n);
+    /* The last tunnel's slot may end the shutdown (shutdown_done): it
+     * comes last, after the log line. */
+    unsigned t_open = dp_tunnel_count();
+    if (t_open > 0) {
+        fprintf(stderr, "portierd: shutdown timeout (%llu ms) reached: "
+                "%u tunnel(s) still open were cut\n",
+                (unsigned long long)d->cfg.settings.shutdown_timeout,
+                t_open);
+        dp_tunnel_close_all();
+    }
 }
 
 /* SIGHUP: what beng-proxy does, as far as portierd has it. */

@@ -67,7 +67,8 @@ def test_stats_moves_with_traffic(portierd_factory, servers, docroot, ctl):
     sock = abstract()
     d = portierd_factory([srv.address], config=control_config(sock))
     s0 = stats(ctl, sock)
-    assert set(s0) == {'workers', 'connections', 'accepted', 'requests',
+    assert set(s0) == {'workers', 'connections', 'tunnels', 'accepted',
+                       'requests',
                        'bytes_out', 'bytes_spliced',
                        'request_bytes_spliced', 'translation',
                        'translation_cache', 'file_cache', 'nfs_cache',

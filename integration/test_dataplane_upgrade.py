@@ -4,11 +4,14 @@ socket as the client.  Echo of text and binary messages, 8 MiB both ways,
 a close from either side, a half-close, bytes sent right behind the
 request head, a backend that refuses the upgrade, an Upgrade request with
 a body, the idle timeout (backend_body_timeout), a TLS listener in
-front of an https:// backend, shutdown with a tunnel open, and a file
-resource that ignores Upgrade."""
+front of an https:// backend, tunnels counting toward max_connections
+and tcp_stock_limit, shutdown with tunnels open (they get until
+shutdown_timeout, then are cut), and a file resource that ignores
+Upgrade."""
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -482,19 +485,214 @@ def test_tls_listener_and_https_backend(portierd_factory, servers,  # noqa
         b.stop()
 
 
-def test_shutdown_cuts_tunnels(ws_proxy):
-    """SIGTERM: the HTTP connections finish, then open tunnels are cut
-    and the worker exits."""
-    d, b = ws_proxy
-    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
-        s.sendall(upgrade_head(b'/echo', ws_key()))
-        assert read_until(s, b'\r\n\r\n').startswith(b'HTTP/1.1 101 ')
+# Limits and shutdown: the tunnels live longer than the 2 s of CONFIG.
+LONG = ('set backend_response_timeout = "2 s"\n'
+        'set backend_body_timeout = "30 s"\n'
+        'set backend_connect_timeout = "2 s"\n')
+
+
+@pytest.fixture
+def ws_factory(portierd_factory, servers):  # noqa: F811
+    """factory(config) -> (portierd, WsBackend), both stopped after."""
+    backends = []
+
+    def start(config):
+        b = WsBackend()
+        backends.append(b)
+        srv = servers(lambda req: http_answer([b.port], req.text('URI')))
+        return portierd_factory([srv.address], config=config), b
+
+    yield start
+    for b in backends:
+        b.stop()
+
+
+def socket_count(pid):
+    """portierd's open sockets (the pipes its splice pool keeps are not
+    counted: a spliced response leaves a pipe pair in the pool)."""
+    n = 0
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            n += os.readlink('/proc/%d/fd/%s' % (pid, fd)).startswith(
+                'socket:')
+        except OSError:
+            pass
+    return n
+
+
+def sockets_back_to(pid, count, timeout=10):
+    """True once portierd has no more than `count` sockets open."""
+    deadline = time.monotonic() + timeout
+    while socket_count(pid) > count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def base_sockets(d, b):
+    base_fds(d, b)
+    return socket_count(d.proc.pid)
+
+
+def open_tunnel(port, path=b'/echo'):
+    """A raw client socket upgraded through portierd to the echo
+    backend, checked with one message."""
+    s = socket.create_connection(('127.0.0.1', port), 10)
+    s.sendall(upgrade_head(path, ws_key()))
+    assert read_until(s, b'\r\n\r\n').startswith(b'HTTP/1.1 101 ')
+    echo(s, b'ping')
+    return s
+
+
+def echo(s, payload):
+    """One text frame through the tunnel and back."""
+    s.sendall(frame(payload))
+    want = b'\x81' + bytes([len(payload)]) + payload
+    got = b''
+    while len(got) < len(want):
+        chunk = s.recv(65536)
+        assert chunk, 'tunnel closed: %r' % got
+        got += chunk
+    assert got == want
+
+
+def plain_request(s):
+    s.sendall(b'GET /plain HTTP/1.1\r\nHost: x\r\n'
+              b'Connection: close\r\n\r\n')
+
+
+def not_answered(s, seconds):
+    """True when nothing arrives on s for `seconds`."""
+    s.settimeout(seconds)
+    try:
+        s.recv(1)                   # data or the end: an answer
+        return False
+    except socket.timeout:
+        return True
+    finally:
+        s.settimeout(10)
+
+
+def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
+    """max_connections 4: four tunnels fill the worker; a fifth
+    connection is not accepted (the listener pauses) until a tunnel
+    ends, then it is served.  STATS counts the tunnels apart from the
+    HTTP connections; every descriptor is closed at the end."""
+    from dphelp import abstract, control_config, run_ctl as ctl_run
+    sock = abstract()
+    d, b = ws_factory(LONG + 'set max_connections = 4\n' +
+                      control_config(sock))
+    ctl = os.path.join(build_dir, 'ctl', 'portierctl')
+
+    def stats():
+        p = ctl_run(ctl, '--server', sock, 'stats', '--json')
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    base = base_sockets(d, b)
+    tunnels = [open_tunnel(d.port) for _ in range(4)]
+    try:
+        st = stats()
+        assert (st['tunnels'], st['connections']) == (4, 0)
+        # the kernel completes the handshake (backlog); portierd does not
+        # accept, so the request gets no answer
+        with socket.create_connection(('127.0.0.1', d.port), 10) as fifth:
+            plain_request(fifth)
+            assert not_answered(fifth, 1.0)
+            for t in tunnels[1:]:
+                echo(t, b'still relayed')
+            assert socket_count(d.proc.pid) == base + 4 * 2
+            tunnels.pop(0).close()      # one slot frees
+            t0 = time.monotonic()
+            data = read_all(fifth)
+            assert time.monotonic() - t0 < 3
+            assert data.startswith(b'HTTP/1.1 200 ') and \
+                data.endswith(b'plain\n')
+        assert stats()['tunnels'] == 3
+    finally:
+        for t in tunnels:
+            t.close()
+    assert sockets_back_to(d.proc.pid, base)
+    deadline = time.monotonic() + 5
+    while stats()['tunnels'] != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stats()['tunnels'] == 0
+    # the listener is active again: four fresh tunnels fit
+    tunnels = [open_tunnel(d.port) for _ in range(4)]
+    for t in tunnels:
+        t.close()
+    assert sockets_back_to(d.proc.pid, base)
+    assert 'tunnel' not in d.log()
+
+
+def test_tunnel_counts_toward_tcp_stock_limit(ws_factory):
+    """tcp_stock_limit 1: while a tunnel holds the backend connection, a
+    request to the same backend waits; it goes out when the tunnel
+    ends."""
+    d, b = ws_factory(LONG + 'set tcp_stock_limit = 1\n')
+    base = base_sockets(d, b)
+    t = open_tunnel(d.port)
+    try:
+        with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+            plain_request(s)
+            assert not_answered(s, 1.0)
+            echo(t, b'alive')
+            t.close()
+            t0 = time.monotonic()
+            data = read_all(s)
+            assert time.monotonic() - t0 < 3
+            assert data.startswith(b'HTTP/1.1 200 ') and \
+                data.endswith(b'plain\n')
+    finally:
+        t.close()
+    assert sockets_back_to(d.proc.pid, base)
+
+
+def test_shutdown_waits_for_tunnels_then_cuts(ws_factory):
+    """SIGTERM: an open tunnel goes on relaying until shutdown_timeout,
+    then it is cut, with one line saying how many; exit status 0."""
+    d, b = ws_factory(LONG + 'set shutdown_timeout = "2 s"\n')
+    tunnels = [open_tunnel(d.port) for _ in range(2)]
+    try:
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
-        assert read_all(s) == b''
+        time.sleep(0.5)
+        for t in tunnels:
+            echo(t, b'during shutdown')
+        assert d.proc.poll() is None
+        for t in tunnels:
+            assert read_all(t) == b''
+        waited = time.monotonic() - t0
         assert d.proc.wait(timeout=10) == 0
-        assert time.monotonic() - t0 < 5
-    assert 'the worker shuts down' in d.log()
+        assert 1.8 < waited < 5
+    finally:
+        for t in tunnels:
+            t.close()
+    log = d.log()
+    assert ('shutdown timeout (2000 ms) reached: 2 tunnel(s) still open '
+            'were cut') in log
+    assert log.count('tunnel(s) still open') == 1
+    assert 'portierd: tunnel ' not in log
+
+
+def test_shutdown_tunnel_ends_by_itself(ws_factory):
+    """SIGTERM with a tunnel open: the worker waits for it; when the
+    client ends it, the worker exits at once, nothing is cut."""
+    d, b = ws_factory(LONG + 'set shutdown_timeout = "20 s"\n')
+    t = open_tunnel(d.port)
+    try:
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        echo(t, b'still here')
+        assert d.proc.poll() is None
+        t.shutdown(socket.SHUT_WR)  # the backend closes in turn
+        t0 = time.monotonic()
+        assert d.proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 3
+    finally:
+        t.close()
+    assert 'were cut' not in d.log()
 
 
 def test_file_resource_ignores_upgrade(portierd_factory, servers,  # noqa

@@ -85,6 +85,7 @@ test_stats_encode(void **state)
     (void)state;
     struct dp_control_stats st = {
         .connections = 3,
+        .tunnels = 2,
         .accepted = 70,
         .requests = 120,
         .status_class = {0, 1, 100, 12, 6, 1},
@@ -132,9 +133,10 @@ test_stats_encode(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len - 4); /* exactly one object */
     const msgpack_object *m = &u.data;
-    assert_int_equal(m->via.map.size, 14);
+    assert_int_equal(m->via.map.size, 15);
     assert_int_equal(get_u64(m, "workers"), 1);
     assert_int_equal(get_u64(m, "connections"), 3);
+    assert_int_equal(get_u64(m, "tunnels"), 2);
     assert_int_equal(get_u64(m, "accepted"), 70);
     assert_int_equal(get_u64(m, "bytes_out"), 5000000000ull);
     assert_int_equal(get_u64(m, "bytes_spliced"), 4000000000ull);

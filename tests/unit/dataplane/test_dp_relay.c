@@ -49,6 +49,7 @@ worker_map(struct pr_buf *out, uint64_t base)
 {
     struct dp_control_stats st = {
         .connections = base,
+        .tunnels = 2 * base,
         .accepted = 10 * base,
         .requests = 100 * base,
         .status_class = {0, 0, 90 * base, 0, 10 * base, 0},
@@ -108,6 +109,7 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(m, "workers"), 2);
     assert_int_equal(get_u64(m, "workers_asked"), 3);
     assert_int_equal(get_u64(m, "connections"), 8);
+    assert_int_equal(get_u64(m, "tunnels"), 16);
     assert_int_equal(get_u64(m, "accepted"), 80);
     assert_int_equal(get_u64(m, "bytes_out"), 8000);
     assert_int_equal(get_u64(m, "bytes_spliced"), 4800);
@@ -124,7 +126,7 @@ test_sum_two_workers(void **state)
     assert_int_equal(get_u64(get(m, "children"), "total"), 24);
     assert_int_equal(get_u64(get(m, "children"), "fastcgi"), 16);
     /* The keys keep the workers' order, ours come last. */
-    assert_int_equal(m->via.map.size, 14 + 2);
+    assert_int_equal(m->via.map.size, 15 + 2);
     assert_int_equal(m->via.map.ptr[0].key.via.str.size, 7); /* workers */
     /* Per worker: pid first, no "workers" key, its own numbers. */
     const msgpack_object *pw = get(m, "per_worker");
