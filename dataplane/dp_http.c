@@ -105,6 +105,8 @@ struct dp_http_server {
     /* Client sockets handed to tunnels (dp_request_upgrade()) and not
      * closed yet: they count toward max_connections with n_conns. */
     unsigned n_tunnels;
+    /* The listeners paused on EMFILE/ENFILE: the next close resumes. */
+    bool fd_paused;
     uint64_t next_id;
     time_t date_sec;
     char date[40];                    /* "Date: <IMF-fixdate>\r\n" */
@@ -594,11 +596,15 @@ conn_close(struct dp_conn *conn)
         conn->peer_subject = conn->peer_issuer = NULL;
         ERR_clear_error();
     }
+    bool fd_freed = conn->fd >= 0;     /* not one handed to a tunnel */
     close(conn->fd);
     conn->fd = -1;
     /* (a connection that became a tunnel frees no slot) */
-    if (was_full && !server_full(server) && !server->shutting_down)
+    if ((was_full || (server->fd_paused && fd_freed)) &&
+        !server_full(server) && !server->shutting_down) {
+        server->fd_paused = false;
         listener_resume_all(server);
+    }
 }
 
 /* A tunnel closed the client socket that dp_request_upgrade() handed
@@ -609,8 +615,11 @@ server_tunnel_released(void *ctx)
     struct dp_http_server *server = ctx;
     bool was_full = server_full(server);
     server->n_tunnels--;
-    if (was_full && !server_full(server) && !server->shutting_down)
+    if ((was_full || server->fd_paused) && !server_full(server) &&
+        !server->shutting_down) {
+        server->fd_paused = false;
         listener_resume_all(server);
+    }
     server_maybe_done(server);
 }
 
@@ -2486,6 +2495,7 @@ listener_cb(uv_poll_t *poll, int status, int events)
                          "pausing until a connection closes",
                          strerror(errno), server->settings.max_connections,
                          server_load(server));
+                server->fd_paused = true;
                 listener_pause_all(server);
                 return;
             }

@@ -215,6 +215,51 @@ def test_max_connections(portierd_factory, srv):
     fourth.close()
 
 
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def test_listener_resumes_after_emfile(portierd_factory, srv):
+    """Out of descriptors (the worker's soft limit lowered to what it has
+    open plus one): the next accept() fails with EMFILE and the listeners
+    pause with a log line; the close of any connection resumes them (not
+    only one that ends a full max_connections), and the waiting client is
+    served."""
+    import resource
+    d = portierd_factory([srv.address])
+    pid = d.proc.pid
+    warm = connect(d)
+    warm.sendall(GET)           # translation connection, cached file
+    assert read_response(warm)[0].startswith(b'HTTP/1.1 200 ')
+    warm.close()
+    deadline = time.monotonic() + 5
+    base = fd_count(pid)
+    while time.monotonic() < deadline:      # the warm socket's close
+        time.sleep(0.1)
+        n = fd_count(pid)
+        if n == base:
+            break
+        base = n
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 1, hard))
+    try:
+        first = connect(d)      # takes the last descriptor
+        first.sendall(GET)
+        assert read_response(first)[0].startswith(b'HTTP/1.1 200 ')
+        second = connect(d)     # the kernel queues it; accept() fails
+        second.sendall(GET)
+        wait_log(d, 'pausing until a connection closes')
+        second.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            second.recv(100)
+        first.close()
+        head, body = read_response(second, 5)
+        assert head.startswith(b'HTTP/1.1 200 ') and body == HELLO
+        second.close()
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_request_head_timeout(portierd_factory, srv):
     d = portierd_factory([srv.address], config=(
         'set request_header_timeout = "1 s"\n'
