@@ -165,3 +165,18 @@ def started(make, stop):
     yield start
     for thing in made:
         stop(thing)
+
+
+def self_signed(directory, cn='a.test', key='k.pem', cert='c.pem'):
+    """A self-signed EC certificate for `cn` (two days) written to
+    directory/cert with its key in directory/key; the test is skipped
+    without the openssl command.  Returns the directory as a string."""
+    import shutil
+    if shutil.which('openssl') is None:
+        pytest.skip('needs the openssl command')
+    d = str(directory)
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:P-256', '-nodes', '-keyout', key,
+                    '-out', cert, '-subj', '/CN=' + cn, '-days', '2'],
+                   cwd=d, check=True, capture_output=True, timeout=30)
+    return d

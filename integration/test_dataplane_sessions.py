@@ -7,7 +7,6 @@ and sessions that survive a restart through session_save_path."""
 import http.client
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import time
@@ -16,7 +15,7 @@ import uuid
 import pytest
 
 from conftest import free_port
-from dphelp import file_answer, one_failure_line, wait_log
+from dphelp import file_answer, one_failure_line, self_signed, wait_log
 from tplib import CMD, packet, u16, u32
 
 HELLO = b'<p>hello</p>\n'
@@ -604,15 +603,9 @@ def test_session_limit_evicts_oldest(portierd_factory, docroot, servers):
     assert srv.requests[-1].get('SESSION') == b'/3'
 
 
-@pytest.mark.skipif(shutil.which('openssl') is None,
-                    reason='needs the openssl command')
 def test_secure_cookie_over_tls(portierd_factory, docroot, servers,
                                 tmp_path):
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
-                    'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-                    '-subj', '/CN=s.test', '-keyout', 's.key', '-out',
-                    's.pem'], cwd=tmp_path, check=True, capture_output=True,
-                   timeout=30)
+    self_signed(tmp_path, 's.test', 's.key', 's.pem')
     srv = servers(lambda req: file_answer(docroot) + [
         packet('SESSION', 'v'), packet('TOKEN_AUTH', 't'), NOCACHE]
         if not req.has('TOKEN_AUTH') else [packet('USER', 'u')])

@@ -10,16 +10,14 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
 
 from conftest import free_port
-from dphelp import abstract, stats, wait_log
+from dphelp import abstract, self_signed, stats, wait_log
 from dphelp import control_config as control
 from httpbackend import pattern
 from test_dataplane_proxy import CONFIG, Nginx, http_answer
@@ -350,13 +348,7 @@ def test_tls_client_takes_the_copy_path(portierd_factory, backend, ctl,
                                         tmp_path):
     """A TLS client connection: the backend body goes through SSL_write,
     whole, and nothing is spliced."""
-    if shutil.which('openssl') is None:
-        pytest.skip('needs the openssl command')
-    d0 = str(tmp_path)
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
-                    'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem',
-                    '-out', 'c.pem', '-subj', '/CN=a.test', '-days', '2'],
-                   cwd=d0, check=True, capture_output=True, timeout=30)
+    d0 = self_signed(tmp_path)
     srv = ScriptedTranslationServer(
         lambda req: http_answer([backend.port], req.text('URI')))
     srv.start()

@@ -9,17 +9,15 @@ leaves neither a descriptor nor a child behind, and the WAS process
 serves the next request (PREMATURE, docs/was.md)."""
 import hashlib
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 
 import pytest
 
 from conftest import free_port
-from dphelp import abstract, spawn_block, stats
+from dphelp import abstract, self_signed, spawn_block, stats
 from dphelp import control_config as control
 from proclib import child_pids as children_of
 from test_cgi import alive, cgi_processes
@@ -150,17 +148,6 @@ def test_body_with_the_head_and_small_bodies(apps, ctl, kind):
         assert unframe(head, body) == data
 
 
-def tls_files(tmp_path):
-    if shutil.which('openssl') is None:
-        pytest.skip('needs the openssl command')
-    d0 = str(tmp_path)
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
-                    'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem',
-                    '-out', 'c.pem', '-subj', '/CN=a.test', '-days', '2'],
-                   cwd=d0, check=True, capture_output=True, timeout=30)
-    return d0
-
-
 def tls_exchange(s, data):
     """Send data on the TLS socket s while reading the answer, in one
     thread (an SSL socket is not for two threads at once); the answer
@@ -196,7 +183,7 @@ def tls_exchange(s, data):
 
 
 def test_tls_upload_takes_the_copy_path(apps, ctl, tmp_path):
-    d0 = tls_files(tmp_path)
+    d0 = self_signed(tmp_path)
     port = free_port()
     d, sock, progs = apps(
         'listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'

@@ -13,15 +13,13 @@ import json
 import os
 import socket
 import ssl
-import shutil
-import subprocess
 import threading
 import time
 
 import pytest
 
 from conftest import free_port
-from dphelp import wait_log
+from dphelp import self_signed, wait_log
 from httpbackend import pattern
 from test_dataplane_proxy import CONFIG, Nginx, http_answer
 from test_splice import abstract, control, stats
@@ -350,13 +348,7 @@ def test_chunked_upload_takes_the_copy_path(proxy, ctl):
 
 def test_tls_client_upload_takes_the_copy_path(portierd_factory, backend,
                                                ctl, tmp_path):
-    if shutil.which('openssl') is None:
-        pytest.skip('needs the openssl command')
-    d0 = str(tmp_path)
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
-                    'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem',
-                    '-out', 'c.pem', '-subj', '/CN=a.test', '-days', '2'],
-                   cwd=d0, check=True, capture_output=True, timeout=30)
+    d0 = self_signed(tmp_path)
     port = free_port()
     d, sock, srv = start_proxy(
         portierd_factory, backend.port,
