@@ -552,6 +552,21 @@ conn_release_body(struct dp_conn *conn)
     conn->body = NULL;
 }
 
+/* A connection or a tunnel closed (was_full: the server was at
+ * max_connections before; fd_freed: a descriptor was closed): paused
+ * listeners accept again when a slot is free, or when they paused for
+ * want of descriptors (EMFILE/ENFILE) and one was freed. */
+static void
+server_slot_freed(struct dp_http_server *server, bool was_full,
+                  bool fd_freed)
+{
+    if ((was_full || (server->fd_paused && fd_freed)) &&
+        !server_full(server) && !server->shutting_down) {
+        server->fd_paused = false;
+        listener_resume_all(server);
+    }
+}
+
 static void
 conn_close(struct dp_conn *conn)
 {
@@ -600,11 +615,7 @@ conn_close(struct dp_conn *conn)
     close(conn->fd);
     conn->fd = -1;
     /* (a connection that became a tunnel frees no slot) */
-    if ((was_full || (server->fd_paused && fd_freed)) &&
-        !server_full(server) && !server->shutting_down) {
-        server->fd_paused = false;
-        listener_resume_all(server);
-    }
+    server_slot_freed(server, was_full, fd_freed);
 }
 
 /* A tunnel closed the client socket that dp_request_upgrade() handed
@@ -615,11 +626,7 @@ server_tunnel_released(void *ctx)
     struct dp_http_server *server = ctx;
     bool was_full = server_full(server);
     server->n_tunnels--;
-    if ((was_full || server->fd_paused) && !server_full(server) &&
-        !server->shutting_down) {
-        server->fd_paused = false;
-        listener_resume_all(server);
-    }
+    server_slot_freed(server, was_full, true);
     server_maybe_done(server);
 }
 
