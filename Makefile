@@ -17,7 +17,7 @@ PYTHON       := /usr/bin/python3
 # Debian 12 packages the build and the test suites use.  `make deps`
 # installs those that are missing (non-interactively, as root or via sudo).
 DEB_PACKAGES := gcc make pkg-config meson ninja-build python3 \
-                python3-pytest libcmocka-dev libuv1-dev libssl-dev \
+                python3-pytest python3-pytest-timeout libcmocka-dev libuv1-dev libssl-dev \
                 libmsgpack-dev libpcre2-dev libjansson-dev libcrypt-dev \
                 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind \
                 libfcgi-dev openssl curl nginx python3-websockets strace

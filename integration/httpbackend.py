@@ -28,8 +28,10 @@ import http.server
 import json
 import socket
 import socketserver
+import sys
 import threading
 import time
+import traceback
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -76,8 +78,31 @@ class CountingServer:
             return self.counts.get(target, 0)
 
     def stop(self):
-        self.server.shutdown()
+        """Stop serving, bounded in time: server.shutdown() alone waits
+        for serve_forever() without a limit, so a serve loop stuck (in
+        accept(), say) would hang the test's teardown for good.  The loop
+        is asked to end; when it has not within 5 s, the listener is shut
+        down (that ends a blocked accept()) and the teardown fails,
+        showing where the loop was stuck."""
+        stopper = threading.Thread(target=self.server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(timeout=5)
+        where = None
+        if stopper.is_alive():
+            frame = sys._current_frames().get(self.thread.ident)
+            where = ''.join(traceback.format_stack(frame)) if frame else '?'
+            try:
+                self.server.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.thread.join(timeout=5)
         self.server.server_close()
+        if where is not None:
+            raise RuntimeError('the test backend\'s serve loop did not stop '
+                               'within 5 s (%s after the listener was shut '
+                               'down); it was at:\n%s' % (
+                                   'still running' if self.thread.is_alive()
+                                   else 'ended', where))
 
 
 def pattern(n, offset=0):
