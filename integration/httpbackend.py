@@ -65,6 +65,10 @@ class CountingServer:
                                                           handler)
             self.port = self.server.server_address[1]
         self.server.daemon_threads = True
+        # serve_forever() polls, then accepts: a listener that blocks
+        # would hang the loop when the connection is gone by then (accept(2)
+        # names that case); non-blocking, that accept() just fails.
+        self.server.socket.setblocking(False)
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()
