@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from proclib import join_within
 from tplib import packet
 
 
@@ -133,7 +134,7 @@ def concurrent_requests(d, path, n):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        join_within(t, 60, 'a concurrent GET %s did not end' % path)
     return results, time.monotonic() - t0
 
 

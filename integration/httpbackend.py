@@ -65,13 +65,7 @@ class CountingServer:
                                                           handler)
             self.port = self.server.server_address[1]
         self.server.daemon_threads = True
-        # serve_forever() polls, then accepts: a listener that blocks
-        # would hang the loop when the connection is gone by then (accept(2)
-        # names that case); non-blocking, that accept() just fails.
-        self.server.socket.setblocking(False)
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def counted(self, target):
         with self.lock:
@@ -82,32 +76,50 @@ class CountingServer:
             return self.counts.get(target, 0)
 
     def stop(self):
-        """Stop serving, bounded in time: server.shutdown() alone waits
-        for serve_forever() without a limit, so a serve loop stuck (in
-        accept(), say) would hang the test's teardown for good.  The loop
-        is asked to end; when it has not within 5 s, the listener is shut
-        down (that ends a blocked accept()) and the teardown fails,
-        showing where the loop was stuck."""
-        stopper = threading.Thread(target=self.server.shutdown, daemon=True)
-        stopper.start()
-        stopper.join(timeout=5)
-        where = None
-        if stopper.is_alive():
-            frame = sys._current_frames().get(self.thread.ident)
-            where = ''.join(traceback.format_stack(frame)) if frame else '?'
-            try:
-                self.server.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self.thread.join(timeout=5)
-        self.server.server_close()
-        if where is not None:
-            raise RuntimeError('the test backend\'s serve loop did not stop '
-                               'within 5 s (%s after the listener was shut '
-                               'down); it was at:\n%s' % (
-                                   'still running' if self.thread.is_alive()
-                                   else 'ended', where))
+        """Stop serving, bounded in time (stop_serving())."""
+        stop_serving(self.server, self.thread)
 
+
+def serve_in_thread(server, poll_interval=0.5):
+    """Run a socketserver's serve_forever() in a daemon thread; returns
+    the thread.  The listener is made non-blocking first: serve_forever()
+    polls, then accepts, and a blocking accept() would hang the loop when
+    the polled connection is gone by then (accept(2) names that case);
+    non-blocking, that accept() just fails."""
+    server.socket.setblocking(False)
+    thread = threading.Thread(target=server.serve_forever,
+                              args=(poll_interval,), daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_serving(server, thread, seconds=5):
+    """Stop a server that `thread` runs serve_forever() of, bounded in
+    time: server.shutdown() alone waits for serve_forever() without a
+    limit, so a serve loop stuck (in accept(), say) would hang the test's
+    teardown for good.  The loop is asked to end; when it has not within
+    `seconds`, the listener is shut down (that ends a blocked accept())
+    and a RuntimeError says where the loop was stuck.  The listener is
+    closed in any case."""
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=seconds)
+    where = None
+    if stopper.is_alive():
+        frame = sys._current_frames().get(thread.ident)
+        where = ''.join(traceback.format_stack(frame)) if frame else '?'
+        try:
+            server.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        thread.join(timeout=seconds)
+    server.server_close()
+    if where is not None:
+        raise RuntimeError('the test backend\'s serve loop did not stop '
+                           'within %s s (%s after the listener was shut '
+                           'down); it was at:\n%s' % (
+                               seconds, 'still running' if thread.is_alive()
+                               else 'ended', where))
 
 def pattern(n, offset=0):
     """Deterministic bytes: 251-byte cycle (prime, so misaligned copies

@@ -1,11 +1,13 @@
 """Processes as /proc shows them, for the integration suites and the bench
 scripts (not a test file): children, descendants and process groups, the
-state of one process, CPU time, sizes from /proc/PID/status, and polling
-until a condition holds.
+state of one process, CPU time, sizes from /proc/PID/status, polling
+until a condition holds, and bounded waits for a line from a child's pipe
+and for a thread's end.
 
 Linux only; standard library only (Debian's /usr/bin/python3).  A process
 that ends while it is read is left out, never an error."""
 import os
+import select
 import time
 
 
@@ -123,3 +125,32 @@ def wait_for(cond, timeout=10):
         if time.monotonic() >= deadline:
             raise AssertionError('condition not met within %s s' % timeout)
         time.sleep(0.05)
+
+
+def readline_within(pipe, timeout, what):
+    """The first line a child writes on `pipe` (a binary file from
+    Popen), waited for at most `timeout` seconds: an AssertionError names
+    `what` did not happen when no whole line came by then.  Reads the
+    descriptor byte by byte, so nothing past the line is taken from
+    it."""
+    fd = pipe.fileno()
+    deadline = time.monotonic() + timeout
+    line = b''
+    while not line.endswith(b'\n'):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError('%s: no line within %s s (got %r)' % (
+                what, timeout, line))
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
+def join_within(thread, timeout, what):
+    """Wait for `thread` to end, at most `timeout` seconds; an
+    AssertionError names `what` did not happen when it is still
+    running."""
+    thread.join(timeout)
+    assert not thread.is_alive(), '%s within %s s' % (what, timeout)

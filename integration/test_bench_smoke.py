@@ -8,12 +8,12 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import threading
 import time
 
 import pytest
 
 import tplib
+from httpbackend import serve_in_thread, stop_serving
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
@@ -403,8 +403,7 @@ def test_idle_connections_client():
     """The memory check's client against a tiny in-process server: idle
     connections stay open, closed ones are counted, errors reported."""
     server = _TinyServer(('127.0.0.1', 0), _TinyHandler)
-    threading.Thread(target=server.serve_forever, args=(0.05,),
-                     daemon=True).start()
+    thread = serve_in_thread(server, 0.05)
     port = server.server_address[1]
     socks = []
     try:
@@ -436,8 +435,7 @@ def test_idle_connections_client():
     finally:
         for s in socks:
             s.close()
-        server.shutdown()
-        server.server_close()
+        stop_serving(server, thread)
 
 
 STANDIN = '''\

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from dphelp import dechunk, spawn_block, wait_log
-from proclib import child_pids, vm_hwm_kib
+from proclib import child_pids, join_within, vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -293,7 +293,7 @@ def test_100mib_up_and_down_bounded_memory(cgi):
     t = threading.Thread(target=send)
     t.start()
     head, digest, n = read_response(s)
-    t.join()
+    join_within(t, 60, 'the 100 MiB upload did not finish sending')
     s.close()
     assert head.startswith(b'HTTP/1.1 200 ')
     assert n == size and digest == expect.hexdigest()
@@ -699,7 +699,7 @@ def test_body_not_read_and_expect_continue(cgi):
         s.shutdown(socket.SHUT_RDWR)    # stops the sender
     except OSError:
         pass                            # the server closed first
-    t.join()
+    join_within(t, 30, 'the body sender did not stop')
     s.close()
     # Expect: 100-continue: the body is asked for when the CGI reads it
     s = socket.create_connection(('127.0.0.1', d.port), timeout=10)

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from proclib import readline_within
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -18,7 +20,8 @@ def test_minimal_py(portierd_factory, tmp_path):
          '--socket', address, str(www)],
         stderr=subprocess.PIPE)
     try:
-        assert b'serving' in proc.stderr.readline()
+        assert b'serving' in readline_within(
+            proc.stderr, 10, 'minimal.py did not say it is serving')
         d = portierd_factory([address])
         status, _, body = d.request('GET', '/hello.txt')
         assert status == 200 and body == b'hello from minimal.py\n'

@@ -760,7 +760,7 @@ def test_status_and_content_length(portierd_factory, site, scripted):
 def test_client_gone_before_head(portierd_factory, site, apps):
     s = site({'/': spawned(apps['slow'])})
     d = start(portierd_factory, s, 'set fastcgi_stock_limit = "1"\n')
-    with socket.create_connection(('127.0.0.1', d.port)) as c:
+    with socket.create_connection(('127.0.0.1', d.port), 10) as c:
         sent = time.monotonic()
         c.sendall(b'GET /s?1 HTTP/1.1\r\nHost: x\r\n\r\n')
         busy = wait_until(lambda: processes_running(apps['slow']))
@@ -782,7 +782,7 @@ def test_client_gone_during_upload(portierd_factory, site, apps):
     assert post_streaming(d, '/e', 10, False)[0] == 200
     first = processes_running(apps['echo'])
     assert len(first) == 1
-    with socket.create_connection(('127.0.0.1', d.port)) as c:
+    with socket.create_connection(('127.0.0.1', d.port), 10) as c:
         c.sendall(b'POST /e HTTP/1.1\r\nHost: x\r\n'
                   b'Content-Length: 1000000\r\n\r\n' + b'a' * 300000)
         head = c.recv(100)

@@ -272,7 +272,8 @@ def test_installed_sdk_builds_hello(build_dir, tmp_path):
                PKG_CONFIG_SYSROOT_DIR=str(dest))
     flags = subprocess.run(['pkg-config', '--cflags', '--libs',
                             'libportier-translator'], env=env, check=True,
-                           capture_output=True, text=True).stdout.split()
+                           capture_output=True, text=True,
+                           timeout=30).stdout.split()
     libdir = [f[2:] for f in flags if f.startswith('-L')]
     assert libdir
     exe = str(tmp_path / 'hello')

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dphelp import concurrent_requests, spawn_block
-from proclib import child_pids, rss_kib, wait_for
+from proclib import child_pids, join_within, rss_kib, wait_for
 from tplib import packet, u16
 
 
@@ -185,7 +185,7 @@ def test_echo_large_body_bounded_rss(was_server):
         n += len(chunk)
         if n % (16 << 20) < len(chunk):
             peak = max(peak, rss_kib(d.proc.pid))
-    t.join()
+    join_within(t, 60, 'the upload did not finish sending')
     s.close()
     assert got.digest() == sent_hash.digest()
     assert peak < 64 * 1024, 'portierd RSS %d KiB' % peak
@@ -226,7 +226,7 @@ def test_echo_large_chunked_both_ways(was_server):
         got.update(f.read(size))
         total += size
         assert f.read(2) == b'\r\n'
-    t.join()
+    join_within(t, 60, 'the chunked upload did not finish sending')
     s.close()
     assert total == len(piece) * n_pieces
     assert got.digest() == hashlib.sha256(piece * n_pieces).digest()
@@ -395,7 +395,7 @@ def test_fade_children_by_tag(was_server, build_dir):
     p = subprocess.run([ctl, '--server', sock, 'fade-children', 'blue'],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 0, p.stderr
-    t.join()
+    join_within(t, 60, 'the busy request /slow/blue did not end')
     assert results[0][0] == 200     # the busy one finished its request
     assert d.request('GET', '/x/red')[2] == red
     assert d.request('GET', '/x/blue')[2] not in (blue, results[0][2])

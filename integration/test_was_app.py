@@ -4,10 +4,12 @@ examples/was/ and tests/was/was_test_app.c, every packet checked."""
 import os
 import struct
 import threading
+import time
 
 import pytest
 
 from dphelp import started
+from proclib import join_within, readline_within
 from washarness import (App, packet, u64, DATA, HEADER, LENGTH, NO_DATA,
                         PARAMETER, PREMATURE, REMOTE_HOST, STATUS, STOP,
                         TLS, DOCUMENT_ROOT, SCRIPT_NAME, PATH_INFO)
@@ -93,7 +95,7 @@ def test_echo_large(app, length_first):
     t = threading.Thread(target=feed)
     t.start()
     status, headers, body, how = a.response()
-    t.join()
+    join_within(t, 60, 'the body feeder did not finish writing')
     assert status == 200 and ('content-type', 'x/y') in headers
     assert how == 'LENGTH' and body == data
     assert a.close() == 0
@@ -131,7 +133,10 @@ def test_container_stop_response(app):
     # drain while waiting for PREMATURE
     premature = None
     total = len(got)
+    deadline = time.monotonic() + 30
     while premature is None or total < premature:
+        assert time.monotonic() < deadline, \
+            'PREMATURE %s, %d bytes drained within 30 s' % (premature, total)
         if a.packet_ready(0.01):
             cmd, payload = a.packet()
             assert cmd == PREMATURE
@@ -277,7 +282,8 @@ def test_stream_writes_without_a_wait_per_piece(app):
     tracer = subprocess.Popen(['strace', '-c', '-o', out, '-p',
                                str(a.proc.pid)], stderr=subprocess.PIPE)
     try:
-        assert b'attached' in tracer.stderr.readline()
+        assert b'attached' in readline_within(
+            tracer.stderr, 30, 'strace did not attach')
         size = 768 << 10
         a.request('/?size=%d&piece=16384&length=1' % size)
         status, _, has_body, _ = a.head()

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from proclib import descendants
+from proclib import descendants, readline_within
 from tplib import ScriptedTranslationServer, packet
 
 REQUESTS = 40
@@ -152,7 +152,7 @@ def traced_requests(d, path, n, name):
                               stderr=subprocess.PIPE)
     try:
         # strace says "Process N attached" on stderr once it is
-        line = tracer.stderr.readline()
+        line = readline_within(tracer.stderr, 30, 'strace did not attach')
         assert b'attached' in line, line
         for _ in range(n - 1):
             sock.sendall(req)

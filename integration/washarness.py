@@ -81,9 +81,21 @@ class App:
         self.send(*p)
 
     def write_body(self, data):
+        """Write data into the request pipe; an AssertionError when the
+        application takes nothing from it for `timeout` seconds."""
+        os.set_blocking(self.req_w, False)
         view = memoryview(data)
         while view:
-            n = os.write(self.req_w, view[:65536])
+            _, w, _ = select.select([], [self.req_w], [], self.timeout)
+            if not w:
+                raise AssertionError(
+                    'the application read nothing of the request body '
+                    'pipe for %s s (%d bytes left)' % (self.timeout,
+                                                      len(view)))
+            try:
+                n = os.write(self.req_w, view[:65536])
+            except BlockingIOError:
+                continue
             view = view[n:]
 
     # -- application to container
