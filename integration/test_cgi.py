@@ -3,9 +3,11 @@ filters (§1.7.7): the programs of examples/cgi/ are the real peers; a
 scripted translation server maps /cgi/NAME to them."""
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import struct
+import tempfile
 import threading
 import time
 
@@ -64,6 +66,7 @@ class Site:
     def __init__(self, build_dir):
         self.build_dir = build_dir
         self.extra = {}
+        self.scripts = {}     # NAME -> a program of the test's own
         self.srv = ScriptedTranslationServer(self.answer)
 
     def program(self, name):
@@ -77,6 +80,8 @@ class Site:
         name = parts[2]
         if name == 'upper-file':
             return self.extra[name]
+        if name in self.scripts:
+            return [packet('CGI', self.scripts[name])]
         return [packet('CGI', self.program(name))] + \
             self.extra.get(name, [])
 
@@ -220,6 +225,43 @@ def test_post_echo_byte_exact(cgi):
     # the program's stderr is in the log with its name
     assert wait_log(d, 'cgi %s[' % site.program('echo'))
     assert wait_log(d, ']: echo: %d bytes' % len(data))
+
+
+PIPE_SIZE_SCRIPT = """#!/usr/bin/python3
+import fcntl, sys
+size = fcntl.fcntl(0, 1032)    # F_GETPIPE_SZ
+n = len(sys.stdin.buffer.read())
+sys.stdout.write('Content-Type: text/plain\\r\\n\\r\\n%d %d\\n' % (size, n))
+"""
+
+
+def test_stdin_pipe_size_follows_the_body(cgi):
+    """A request body larger than the default pipe gets a 256 KiB stdin
+    pipe (each splice step moves that much); small bodies keep 64 KiB."""
+    d, site = cgi
+    # the program may run as nobody, who cannot enter pytest's tmp_path
+    progs = tempfile.mkdtemp(prefix='portier-cgi-pipe-')
+    try:
+        os.chmod(progs, 0o755)
+        path = os.path.join(progs, 'pipe-size')
+        with open(path, 'w') as f:
+            f.write(PIPE_SIZE_SCRIPT)
+        os.chmod(path, 0o755)
+        site.scripts['pipe-size'] = path
+        big = os.urandom(1 << 20)
+        status, _, body = d.request('POST', '/cgi/pipe-size', body=big)
+        assert status == 200, d.log()
+        size, n = map(int, body.split())
+        assert n == len(big)
+        if os.geteuid() == 0:
+            assert size == 256 * 1024
+        else:       # best effort: an unprivileged user's limit may be lower
+            assert size >= 64 * 1024
+        status, _, body = d.request('POST', '/cgi/pipe-size', body=b'x' * 1000)
+        assert status == 200, d.log()
+        assert body.split() == [b'65536', b'1000']
+    finally:
+        shutil.rmtree(progs, ignore_errors=True)
 
 
 def test_post_chunked(cgi):
