@@ -3,17 +3,15 @@ filters (§1.7.7): the programs of examples/cgi/ are the real peers; a
 scripted translation server maps /cgi/NAME to them."""
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import struct
-import tempfile
 import threading
 import time
 
 import pytest
 
-from dphelp import dechunk, spawn_block, wait_log
+from dphelp import dechunk, program_dir, spawn_block, wait_log
 from proclib import child_pids, vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
@@ -239,15 +237,8 @@ def test_stdin_pipe_size_follows_the_body(cgi):
     """A request body larger than the default pipe gets a 256 KiB stdin
     pipe (each splice step moves that much); small bodies keep 64 KiB."""
     d, site = cgi
-    # the program may run as nobody, who cannot enter pytest's tmp_path
-    progs = tempfile.mkdtemp(prefix='portier-cgi-pipe-')
-    try:
-        os.chmod(progs, 0o755)
-        path = os.path.join(progs, 'pipe-size')
-        with open(path, 'w') as f:
-            f.write(PIPE_SIZE_SCRIPT)
-        os.chmod(path, 0o755)
-        site.scripts['pipe-size'] = path
+    with program_dir('portier-cgi-pipe-') as write:
+        site.scripts['pipe-size'] = write('pipe-size', PIPE_SIZE_SCRIPT)
         big = os.urandom(1 << 20)
         status, _, body = d.request('POST', '/cgi/pipe-size', body=big)
         assert status == 200, d.log()
@@ -260,8 +251,6 @@ def test_stdin_pipe_size_follows_the_body(cgi):
         status, _, body = d.request('POST', '/cgi/pipe-size', body=b'x' * 1000)
         assert status == 200, d.log()
         assert body.split() == [b'65536', b'1000']
-    finally:
-        shutil.rmtree(progs, ignore_errors=True)
 
 
 def test_post_chunked(cgi):
