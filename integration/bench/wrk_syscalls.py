@@ -9,7 +9,7 @@ strace slows wrk, so the request numbers are small and say nothing of
 throughput.  Not part of make test.
 
     /usr/bin/python3 integration/bench/wrk_syscalls.py [--build build]
-        [--servers nginx,lighttpd,h2o,portier] [PATH...]
+        [--servers nginx,lighttpd,h2o,portier] [--duration 2s] [PATH...]
 
 Needs strace, wrk and the peers (bench.py installs them)."""
 import argparse
@@ -40,12 +40,13 @@ def strace_counts(path):
     return calls
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='build')
     ap.add_argument('--servers', default='nginx,lighttpd,h2o,portier')
+    ap.add_argument('--duration', default='2s', help='wrk -d, a path')
     ap.add_argument('paths', nargs='*', default=['/1k.bin', '/missing'])
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     for tool in ('strace', 'wrk'):
         if shutil.which(tool) is None:
             sys.exit('wrk_syscalls: %s is not installed' % tool)
@@ -66,7 +67,7 @@ def main():
                     out = os.path.join(tmp, 'strace-%s' % name)
                     w = subprocess.run(
                         ['strace', '-c', '-f', '-o', out, 'wrk', '-t1',
-                         '-c32', '-d2s',
+                         '-c32', '-d' + a.duration,
                          'http://127.0.0.1:%d%s' % (server.port, path)],
                         capture_output=True, text=True, timeout=60)
                     m = re.search(r'(\d+) requests in', w.stdout)
