@@ -127,6 +127,17 @@ def wait_for(cond, timeout=10):
         time.sleep(0.05)
 
 
+def wchan(pid):
+    """Where in the kernel pid waits (/proc/PID/wchan: a function name,
+    such as hrtimer_nanosleep), '' when it runs or is gone."""
+    try:
+        with open('/proc/%d/wchan' % pid) as f:
+            w = f.read().strip()
+    except OSError:
+        return ''
+    return '' if w == '0' else w
+
+
 def readline_within(pipe, timeout, what):
     """The first line a child writes on `pipe` (a binary file from
     Popen), waited for at most `timeout` seconds: an AssertionError names

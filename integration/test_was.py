@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dphelp import concurrent_requests, spawn_block
-from proclib import child_pids, join_within, rss_kib, wait_for
+from proclib import child_pids, join_within, rss_kib, wait_for, wchan
 from tplib import packet, u16
 
 
@@ -391,7 +391,9 @@ def test_fade_children_by_tag(was_server, build_dir):
     t = threading.Thread(target=lambda: results.append(
         d.request('GET', '/slow/blue?600')))
     t.start()
-    time.sleep(0.2)
+    # the blue process is busy once it sleeps in /slow (a fixed pause
+    # here faded it idle on a loaded machine, before the request came)
+    wait_for(lambda: 'nanosleep' in wchan(int(blue)))
     p = subprocess.run([ctl, '--server', sock, 'fade-children', 'blue'],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 0, p.stderr
