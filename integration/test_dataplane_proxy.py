@@ -19,7 +19,7 @@ import pytest
 from conftest import free_port
 from dphelp import log_lines, wait_log
 from httpbackend import Backend, pattern
-from proclib import rss_kib
+from proclib import rss_kib, wait_for
 from tplib import packet, u16
 
 MiB = 1 << 20
@@ -598,7 +598,9 @@ def test_client_gone_while_waiting_ends_the_backend_request(proxy):
     assert b.connections == 1
     s = socket.create_connection(('127.0.0.1', d.port), 10)
     s.sendall(b'GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\n')
-    time.sleep(0.3)
+    # the backend works on it (a fixed 0.3 s could end before the request
+    # reached the backend on a loaded machine: nothing to close then)
+    wait_for(lambda: [r for r in b.requests if r['target'] == '/slow/1'])
     s.close()
     time.sleep(1.5)     # the slow answer would have come by now
     assert d.request('GET', '/echo/after')[0] == 200
