@@ -253,19 +253,28 @@ def cut_upload(d, path, total, sent):
     # the echo answers while it reads: keep reading what it sends back
     # so that it never stalls on its output
     view = b''.join(body_parts(sent))
-    pos = 0
+    pos = got = 0
     deadline = time.monotonic() + 30
-    while pos < len(view) and time.monotonic() < deadline:
+    # send `sent` bytes, then go on reading until the echo has sent back
+    # as much (the application has read them all; a fixed pause let the
+    # client go away with megabytes still queued on a loaded machine)
+    while got < len(view) and time.monotonic() < deadline:
+        if pos < len(view):
+            try:
+                pos += s.send(view[pos:pos + MiB])
+            except BlockingIOError:
+                pass
         try:
-            pos += s.send(view[pos:pos + MiB])
-        except BlockingIOError:
-            pass
-        try:
-            s.recv(1 << 20)
+            chunk = s.recv(1 << 20)
         except BlockingIOError:
             time.sleep(0.001)
+            continue
+        if not chunk:
+            break
+        got += len(chunk)
     assert pos == len(view)
-    time.sleep(0.2)
+    assert got >= len(view), 'the echo sent back %d bytes of the %d ' \
+        'sent within 30 s' % (got, len(view))
     s.close()
 
 
