@@ -19,7 +19,9 @@
  *   when the backend gave one, else chunked to the client).  A HEAD
  *   response keeps the backend's Content-Length.
  * - Errors before the response are answered with the client's status
- *   (502, 504) and one log line naming the backend; after the response
+ *   (502, 504; 503 when every connection of the backend address stays
+ *   busy, tcp_stock_limit, for the bound of the wait) and one log line
+ *   naming the backend; after the response
  *   started, a failing backend closes the client connection with one log
  *   line.
  * - ADDRESS_STRING host names are resolved first (dp_resolve, cached);
