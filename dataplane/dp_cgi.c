@@ -20,6 +20,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* stdin of a child whose request body is larger than the default pipe
+ * (64 KiB): each splice step of the feeder (dp_child_io) then moves up to
+ * this much.  Small and chunked bodies keep the default, so a server with
+ * many CGI requests in flight does not pin 256 KiB of pipe pages each. */
+#define CGI_STDIN_PIPE_SIZE (256 * 1024)
+#define CGI_DEFAULT_PIPE_SIZE (64 * 1024)
+
 static uint64_t cgi_timeout_ms = 60000;
 static const char *cgi_server_software = "Portier";
 
@@ -467,6 +474,9 @@ dp_cgi_serve(struct dp_request *req, const struct tp_address *a,
         cgi_fail(c, 502, what);
         return;
     }
+    /* best effort: the limit for unprivileged users may be lower */
+    if (body != NULL && body->length > CGI_DEFAULT_PIPE_SIZE)
+        (void)fcntl(in[1], F_SETPIPE_SZ, CGI_STDIN_PIPE_SIZE);
     struct dp_spawn_options o = {
         .name = c->name,
         .path = path,

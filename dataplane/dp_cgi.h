@@ -9,7 +9,8 @@
  *   plus PAIR and SETENV.
  * - The request body (dp_request_body) is streamed to the child's stdin
  *   with back-pressure; without a body stdin is /dev/null.  A child that
- *   stops reading early is fine (the rest is dropped).
+ *   stops reading early is fine (the rest is dropped).  A body known to
+ *   be larger than 64 KiB gets a 256 KiB stdin pipe (best effort).
  * - The response head is parsed with cgi_head: Status, Content-Type,
  *   Location (an absolute one is a client redirect, 302 unless Status
  *   says otherwise; a local "/path" without Status is a local redirect:

@@ -1685,11 +1685,12 @@ conn_splice(struct dp_conn *conn, const struct dp_body_fd *src)
 
 /*
  * The body's next bytes, when the source offers a descriptor (the
- * connection is plain, the framing is not chunked): FD_SPLICE to splice
- * them (for a socket source, a pipe is at hand), FD_READ to read them
- * from the source's pipe into conn->out ourselves (an application's pipe
- * towards a TCP peer on this host, dp_splice_pipe_suits()), FD_NONE to
- * let the source read (dp_body_read).
+ * framing is not chunked): FD_SPLICE to splice them (a plain connection;
+ * for a socket source, a pipe is at hand), FD_READ to read them from the
+ * source's pipe into conn->out ourselves (an application's pipe towards
+ * a TCP peer on this host, dp_splice_pipe_suits(), or any TLS
+ * connection, whose SSL_write() takes them from there), FD_NONE to let
+ * the source read (dp_body_read).
  */
 enum fd_path { FD_NONE, FD_SPLICE, FD_READ };
 
@@ -1698,6 +1699,8 @@ conn_fd_source(struct dp_conn *conn, struct dp_body_fd *src)
 {
     if (conn->fd_off || !dp_body_fd(conn->body, src))
         return FD_NONE;
+    if (conn->ssl != NULL)
+        return src->is_pipe ? FD_READ : FD_NONE;
     if (src->is_pipe) {
         if (conn->pipe_splice == 0)
             conn->pipe_splice =
@@ -1782,11 +1785,12 @@ conn_write_step(struct dp_conn *conn)
     }
     struct dp_body_file region;
     struct dp_body_fd src;
-    /* sendfile() and splice() on plain connections; over TLS the
-     * source's own read fills conn->out for SSL_write(). */
-    bool direct = conn->body != NULL && !conn->chunked_out &&
-                  conn->ssl == NULL;
-    bool file = direct && dp_body_file(conn->body, &region);
+    /* sendfile() and splice() on plain connections; over TLS an
+     * application's pipe is read into conn->out for SSL_write() (FD_READ),
+     * any other source fills conn->out with its own read. */
+    bool direct = conn->body != NULL && !conn->chunked_out;
+    bool file = direct && conn->ssl == NULL &&
+                dp_body_file(conn->body, &region);
     enum fd_path fdp = direct && !file ? conn_fd_source(conn, &src)
                                        : FD_NONE;
     if (fdp == FD_READ)

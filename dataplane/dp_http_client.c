@@ -1,7 +1,8 @@
 /*
  * The HTTP/1.1 client.  Three kinds of objects:
  * - a node per backend address (kept for the client's life): its pool of
- *   idle connections, its waiting operations, its failure mark;
+ *   idle connections, its operations waiting for a slot (with a timer
+ *   that ends waits longer than wait_timeout_ms), its failure mark;
  * - a connection: socket, uv_poll_t, uv_timer_t, and a 64 KiB input
  *   buffer while busy; freed in the handles' close callbacks;
  * - an operation: one request from start to the end of its response
@@ -13,6 +14,7 @@
 #include "dp_http_client.h"
 #include "dp_io.h"
 
+#include "dp_slot_wait.h"
 #include "dp_splice.h"
 #include "dp_tls.h"
 #include "dp_tunnel.h"
@@ -51,6 +53,7 @@ struct hconn;
 
 struct node {
     struct node *next;
+    struct dp_http_client *client;
     struct sockaddr_storage addr;
     socklen_t len;
     char *tls_host;                     /* https: the URL host; else NULL */
@@ -59,7 +62,9 @@ struct node {
     unsigned n_conns;                   /* open: busy, idle, connecting,
                                            and handed to tunnels */
     struct hconn *idle;                 /* idle list */
-    struct dp_http_op *wait_head, *wait_tail;
+    struct dp_slot_queue waiting;       /* struct dp_http_op, FIFO */
+    uv_timer_t wait_timer;              /* the first waiter's bound */
+    bool has_timer;                     /* wait_timer initialised */
     uint64_t fail_until;
 };
 
@@ -97,7 +102,8 @@ struct dp_http_op {
     struct dp_http_client *client;
     const struct dp_http_client_handler *handler;
     void *ctx;
-    struct dp_http_op *next;            /* wait list or deferred list */
+    struct dp_http_op *next;            /* deferred list */
+    struct dp_slot_waiter wait;         /* in its node's queue */
     enum op_state state;
 
     struct node **nodes;                /* one per address */
@@ -193,6 +199,15 @@ client_handle_closed(uv_handle_t *h)
 }
 
 static void
+node_timer_closed(uv_handle_t *h)
+{
+    struct node *node = h->data;
+    struct dp_http_client *client = node->client;
+    client->open_handles--;
+    client_maybe_free(client);
+}
+
+static void
 deferred_run(uv_timer_t *timer)
 {
     struct dp_http_client *client = timer->data;
@@ -235,6 +250,8 @@ dp_http_client_new(uv_loop_t *loop,
         o->idle_timeout_ms = 30000;
     if (o->fail_timeout_ms == 0)
         o->fail_timeout_ms = 20000;
+    if (o->wait_timeout_ms == 0)
+        o->wait_timeout_ms = o->connect_timeout_ms;
     uv_timer_init(loop, &client->defer_timer);
     client->defer_timer.data = client;
     client->open_handles = 1;
@@ -301,6 +318,7 @@ node_get(struct dp_http_client *client, const struct tp_socket_address *a,
         }
         n->cert = cert;
     }
+    n->client = client;
     memcpy(&n->addr, &a->addr, a->len);
     n->len = a->len;
     address_text(&n->addr, n->len, n->name, sizeof(n->name));
@@ -309,20 +327,15 @@ node_get(struct dp_http_client *client, const struct tp_socket_address *a,
     return n;
 }
 
+/* An operation leaves its node's queue (its slot came, its client went
+ * away, it failed).  The timer stays set for a waiter that is no longer
+ * first: when it runs it sets itself for the new first one. */
 static void
 node_wait_remove(struct node *node, struct dp_http_op *op)
 {
-    struct dp_http_op **pp = &node->wait_head, *prev = NULL;
-    while (*pp != NULL && *pp != op) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp == NULL)
-        return;
-    *pp = op->next;
-    if (node->wait_tail == op)
-        node->wait_tail = prev;
-    op->next = NULL;
+    dp_slot_queue_remove(&node->waiting, &op->wait);
+    if (node->waiting.n == 0 && node->has_timer)
+        uv_timer_stop(&node->wait_timer);
 }
 
 /* ---- connections ---- */
@@ -783,6 +796,67 @@ op_handshake(struct dp_http_op *op)
     op_connect_failed(op, why, false);
 }
 
+static void node_wait_timer_cb(uv_timer_t *timer);
+
+/* Set the node's timer for its first waiter's bound (none: stopped). */
+static void
+node_wait_arm(struct node *node)
+{
+    struct dp_http_client *client = node->client;
+    uint64_t due = dp_slot_queue_next_expiry(&node->waiting,
+                                             uv_now(client->loop),
+                                             client->opt.wait_timeout_ms);
+    if (due == UINT64_MAX) {
+        uv_timer_stop(&node->wait_timer);
+        return;
+    }
+    uv_timer_start(&node->wait_timer, node_wait_timer_cb, due, 0);
+}
+
+/* `op` waits for a slot of `node` (at the end of its queue). */
+static void
+node_wait(struct node *node, struct dp_http_op *op)
+{
+    struct dp_http_client *client = node->client;
+    if (!node->has_timer) {
+        uv_timer_init(client->loop, &node->wait_timer);
+        node->wait_timer.data = node;
+        node->has_timer = true;
+        client->open_handles++;
+    }
+    dp_slot_queue_push(&node->waiting, &op->wait, op, uv_now(client->loop));
+    /* a running timer is due at the first waiter's bound, which is
+     * earlier than this one's */
+    if (!uv_is_active((uv_handle_t *)&node->wait_timer))
+        node_wait_arm(node);
+}
+
+/* The first waiters reached their bound: each fails with 503 (one log
+ * line, from the request's error), the others wait on. */
+static void
+node_wait_timer_cb(uv_timer_t *timer)
+{
+    struct node *node = timer->data;
+    struct dp_http_client *client = node->client;
+    uint64_t now = uv_now(client->loop);
+    uint64_t bound = client->opt.wait_timeout_ms;
+    struct dp_http_op *op;
+    while ((op = dp_slot_queue_pop_expired(&node->waiting, now, bound)) !=
+           NULL) {
+        uint64_t waited = now - op->wait.since;
+        if (op->errors[0] != '\0')
+            op_fail(op, 503, "backend %s: no free connection after waiting "
+                    "%llu ms (tcp_stock_limit %u reached; before: %s)",
+                    node->name, (unsigned long long)waited,
+                    client->opt.limit, op->errors);
+        else
+            op_fail(op, 503, "backend %s: no free connection after waiting "
+                    "%llu ms (tcp_stock_limit %u reached)", node->name,
+                    (unsigned long long)waited, client->opt.limit);
+    }
+    node_wait_arm(node);
+}
+
 static void
 op_acquire(struct dp_http_op *op)
 {
@@ -804,12 +878,7 @@ op_acquire(struct dp_http_op *op)
             conn_close(node->idle);
         } else {
             op->state = OP_WAITING;
-            op->next = NULL;
-            if (node->wait_tail != NULL)
-                node->wait_tail->next = op;
-            else
-                node->wait_head = op;
-            node->wait_tail = op;
+            node_wait(node, op);
             return;
         }
     }
@@ -828,21 +897,18 @@ op_acquire(struct dp_http_op *op)
                    client->opt.connect_timeout_ms, 0);
 }
 
-/* A slot of `node` may be free: start waiting operations. */
+/* A slot of `node` may be free: start waiting operations, first come
+ * first served. */
 static void
 node_kick(struct node *node)
 {
-    struct dp_http_client *client = NULL;
-    while (node->wait_head != NULL) {
-        struct dp_http_op *op = node->wait_head;
-        client = op->client;
+    struct dp_http_client *client = node->client;
+    struct dp_http_op *op;
+    while ((op = dp_slot_queue_first(&node->waiting)) != NULL) {
         if (client->opt.limit > 0 && node->n_conns >= client->opt.limit &&
             node->idle == NULL)
             return;
-        node->wait_head = op->next;
-        if (node->wait_head == NULL)
-            node->wait_tail = NULL;
-        op->next = NULL;
+        node_wait_remove(node, op);
         op_acquire(op);
     }
 }
@@ -1670,7 +1736,7 @@ dp_http_client_abort(struct dp_http_op *op)
         return;
     }
     if (op->state == OP_WAITING)
-        node_wait_remove(op->nodes[op->cur], op);
+        node_wait_remove(op->nodes[op->cur], op);   /* the client is gone */
     struct node *kick = NULL;
     if (op->conn != NULL) {
         kick = op->conn->node;
@@ -1689,8 +1755,11 @@ dp_http_client_free(struct dp_http_client *client)
     if (client == NULL)
         return;
     client->freeing = true;
-    for (struct node *n = client->nodes; n != NULL; n = n->next)
+    for (struct node *n = client->nodes; n != NULL; n = n->next) {
         while (n->idle != NULL)
             conn_close(n->idle);
+        if (n->has_timer)
+            uv_close((uv_handle_t *)&n->wait_timer, node_timer_closed);
+    }
     uv_close((uv_handle_t *)&client->defer_timer, client_handle_closed);
 }

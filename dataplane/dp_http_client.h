@@ -38,7 +38,13 @@
  *   body fully sent) the connection goes idle in its address's pool for
  *   idle_timeout; an idle connection that the backend closes, or that
  *   receives a byte, is dropped.  `limit` bounds the open connections
- *   per address (0: no bound); requests over it wait for a free one.
+ *   per address (0: no bound); requests over it wait for a free one,
+ *   first come first served, each at most wait_timeout_ms: a slot that
+ *   frees in time goes to the first waiter (an idle connection, or a
+ *   new one); a waiter whose time is up leaves the queue and gets 503
+ *   naming the backend, the limit and the wait (no other address is
+ *   tried: the backend is busy, not failing); an aborted waiter leaves
+ *   the queue at once.
  * - A request without a body whose method is idempotent is retried once
  *   on a fresh connection when a reused one is closed or reset before
  *   any response byte (the keep-alive race).
@@ -76,6 +82,8 @@ struct dp_http_client_options {
     uint64_t body_timeout_ms;       /* silence within a body; 0 = 120 s */
     uint64_t idle_timeout_ms;       /* pooled connection; 0 = 30 s */
     uint64_t fail_timeout_ms;       /* a failing address skipped; 0 = 20 s */
+    uint64_t wait_timeout_ms;       /* waiting for a slot under `limit`;
+                                       0 = connect_timeout_ms */
     bool tls_no_verify;             /* https: accept any certificate */
 };
 
@@ -109,7 +117,8 @@ struct dp_http_client_handler {
     void (*response)(void *ctx, const struct h1_response_head *head,
                      struct dp_body *body);
     /** No response: status 502 or 504 (400 when the client's request
-     *  body failed) and a sentence naming the backend. */
+     *  body failed, 503 when no connection slot came in time) and a
+     *  sentence naming the backend. */
     void (*error)(void *ctx, unsigned status, const char *msg);
     /** With dp_http_request.upgrade (else it may be NULL): the backend
      *  answered 101.  The head is valid during the call; the handler

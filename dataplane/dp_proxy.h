@@ -19,7 +19,9 @@
  *   when the backend gave one, else chunked to the client).  A HEAD
  *   response keeps the backend's Content-Length.
  * - Errors before the response are answered with the client's status
- *   (502, 504) and one log line naming the backend; after the response
+ *   (502, 504; 503 when every connection of the backend address stays
+ *   busy, tcp_stock_limit, for the bound of the wait) and one log line
+ *   naming the backend; after the response
  *   started, a failing backend closes the client connection with one log
  *   line.
  * - ADDRESS_STRING host names are resolved first (dp_resolve, cached);
@@ -35,8 +37,12 @@
  *   (dp_proxy_serve_user) counts for its rules.  The key is the URL and
  *   the query; for unix: addresses the socket paths (or abstract names)
  *   take the host's place.
- * - Not yet (502 naming the packet): HTTP2, WebSocket upgrades (101 is
- *   502).
+ * - Protocol switches (WebSocket and other Upgrade requests without a
+ *   body, RFC 9110 §7.8) are passed on: the backend's 101 goes to the
+ *   client and the two connections are relayed by dp_tunnel; a 101 that
+ *   cannot be passed on (a response filter is set) is 502 with a log
+ *   line.
+ * - Not yet (502 naming the packet): HTTP2.
  */
 #ifndef PORTIER_DP_PROXY_H
 #define PORTIER_DP_PROXY_H

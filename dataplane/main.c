@@ -1269,6 +1269,9 @@ run_worker(struct daemon *d)
         .body_timeout_ms = s->backend_body_timeout,
         .idle_timeout_ms = s->backend_idle_timeout,
         .fail_timeout_ms = s->backend_fail_timeout,
+        /* waiting for a slot under tcp_stock_limit is part of getting a
+         * connection: the same bound (docs/configuration.md) */
+        .wait_timeout_ms = s->backend_connect_timeout,
         .tls_no_verify = !s->backend_tls_verify,
     };
     if (dp_proxy_init(d->loop, &ho, d->tls.client) != 0)

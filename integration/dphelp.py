@@ -2,11 +2,15 @@
 file): a document root, answers for it, log checks, portierctl on a
 control socket (addresses, the config block, STATS as JSON), the spawn
 block a root run needs, a multicast group, concurrent requests, chunked
-bodies, and the body of factory fixtures."""
+bodies, the body of factory fixtures, and a directory for programs that
+a child running as nobody executes."""
+import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -14,6 +18,27 @@ import uuid
 import pytest
 
 from tplib import packet
+
+
+@contextlib.contextmanager
+def program_dir(prefix):
+    """A temporary directory that a child running as nobody can enter
+    (pytest's tmp_path is private to root); yields write(name, text),
+    which puts an executable program there and returns its path.  The
+    directory is removed at the end."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    try:
+        os.chmod(path, 0o755)
+
+        def write(name, text):
+            prog = os.path.join(path, name)
+            with open(prog, 'w') as f:
+                f.write(text)
+            os.chmod(prog, 0o755)
+            return prog
+        yield write
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def make_docroot(tmp_path):

@@ -20,6 +20,10 @@ _spec = importlib.util.spec_from_file_location(
     'portier_bench', os.path.join(HERE, 'bench', 'bench.py'))
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
+_spec = importlib.util.spec_from_file_location(
+    'portier_wrk_syscalls', os.path.join(HERE, 'bench', 'wrk_syscalls.py'))
+wrk_syscalls = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(wrk_syscalls)
 
 # Real wrk 4.1.0 output (Debian 4.1.0-3+b2), from this machine.
 WRK_1K = """\
@@ -803,3 +807,40 @@ def test_apps_fastcgi_next_to_was(build_dir, capsys):
             'wrk failed' not in line[0], out
     assert '- WAS hello / FastCGI hello: ' in out
     assert '- WAS 1 MiB / FastCGI 1 MiB (target: above 1' in out
+
+
+# `strace -c -f` summary as strace 6.1 writes it (edited counts).
+STRACE_C = """\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 40.10    0.120000          10     12000           epoll_ctl
+ 30.00    0.090000          15      6000           write
+ 29.00    0.087000          14      6000           read
+  0.90    0.002700           6       450        12 epoll_wait
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.299700          12     24450        12 total
+"""
+
+
+def test_wrk_syscalls_reads_strace_summaries(tmp_path):
+    path = tmp_path / 'summary'
+    path.write_text(STRACE_C)
+    assert wrk_syscalls.strace_counts(str(path)) == {
+        'epoll_ctl': 12000, 'write': 6000, 'read': 6000, 'epoll_wait': 450}
+
+
+def test_wrk_syscalls_against_portierd(build_dir, capsys):
+    """One second of wrk under strace against portierd's 1 KiB file: one
+    read and one write per request, about four calls in all."""
+    if not _have('wrk', 'strace') or \
+            not os.path.exists(_portierd(build_dir)):
+        pytest.skip('wrk, strace or portierd missing')
+    wrk_syscalls.main(['--build', os.path.abspath(build_dir), '--servers',
+                       'portier', '--duration', '1s', '/1k.bin'])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines()
+            if line.startswith('| portier | /1k.bin |')]
+    assert len(rows) == 1, out
+    cells = [c.strip() for c in rows[0].strip('|').split('|')]
+    assert int(cells[2]) > 0 and 3.0 <= float(cells[3]) <= 6.0, out
+    assert 'read 1.0' in cells[4] and 'write 1.0' in cells[4], out

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dphelp import dechunk, spawn_block, wait_log
+from dphelp import dechunk, program_dir, spawn_block, wait_log
 from proclib import child_pids, vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
@@ -64,6 +64,7 @@ class Site:
     def __init__(self, build_dir):
         self.build_dir = build_dir
         self.extra = {}
+        self.scripts = {}     # NAME -> a program of the test's own
         self.srv = ScriptedTranslationServer(self.answer)
 
     def program(self, name):
@@ -77,6 +78,8 @@ class Site:
         name = parts[2]
         if name == 'upper-file':
             return self.extra[name]
+        if name in self.scripts:
+            return [packet('CGI', self.scripts[name])]
         return [packet('CGI', self.program(name))] + \
             self.extra.get(name, [])
 
@@ -220,6 +223,34 @@ def test_post_echo_byte_exact(cgi):
     # the program's stderr is in the log with its name
     assert wait_log(d, 'cgi %s[' % site.program('echo'))
     assert wait_log(d, ']: echo: %d bytes' % len(data))
+
+
+PIPE_SIZE_SCRIPT = """#!/usr/bin/python3
+import fcntl, sys
+size = fcntl.fcntl(0, 1032)    # F_GETPIPE_SZ
+n = len(sys.stdin.buffer.read())
+sys.stdout.write('Content-Type: text/plain\\r\\n\\r\\n%d %d\\n' % (size, n))
+"""
+
+
+def test_stdin_pipe_size_follows_the_body(cgi):
+    """A request body larger than the default pipe gets a 256 KiB stdin
+    pipe (each splice step moves that much); small bodies keep 64 KiB."""
+    d, site = cgi
+    with program_dir('portier-cgi-pipe-') as write:
+        site.scripts['pipe-size'] = write('pipe-size', PIPE_SIZE_SCRIPT)
+        big = os.urandom(1 << 20)
+        status, _, body = d.request('POST', '/cgi/pipe-size', body=big)
+        assert status == 200, d.log()
+        size, n = map(int, body.split())
+        assert n == len(big)
+        if os.geteuid() == 0:
+            assert size == 256 * 1024
+        else:       # best effort: an unprivileged user's limit may be lower
+            assert size >= 64 * 1024
+        status, _, body = d.request('POST', '/cgi/pipe-size', body=b'x' * 1000)
+        assert status == 200, d.log()
+        assert body.split() == [b'65536', b'1000']
 
 
 def test_post_chunked(cgi):

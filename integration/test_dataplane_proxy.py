@@ -561,8 +561,10 @@ def test_early_response_to_upload(proxy):
 
 def test_stock_limit_queues(portierd_factory, servers, backend):
     srv = servers(lambda req: http_answer([backend.port], req.text('URI')))
+    # the last of the four waits about 0.9 s: well within its bound
     d = portierd_factory([srv.address],
-                         config=CONFIG + 'set tcp_stock_limit = 1\n')
+                         config=CONFIG + 'set tcp_stock_limit = 1\n'
+                         'set backend_connect_timeout = "10 s"\n')
     results = []
 
     def one(i):

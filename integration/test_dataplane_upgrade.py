@@ -629,8 +629,9 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
 def test_tunnel_counts_toward_tcp_stock_limit(ws_factory):
     """tcp_stock_limit 1: while a tunnel holds the backend connection, a
     request to the same backend waits; it goes out when the tunnel
-    ends."""
-    d, b = ws_factory(LONG + 'set tcp_stock_limit = 1\n')
+    ends (before its bound, backend_connect_timeout, here 10 s)."""
+    d, b = ws_factory(LONG + 'set tcp_stock_limit = 1\n'
+                      'set backend_connect_timeout = "10 s"\n')
     base = base_sockets(d, b)
     t = open_tunnel(d.port)
     try:
@@ -647,6 +648,39 @@ def test_tunnel_counts_toward_tcp_stock_limit(ws_factory):
     finally:
         t.close()
     assert sockets_back_to(d.proc.pid, base)
+
+
+def test_tunnel_holds_the_slot_waiter_gets_503(ws_factory):
+    """tcp_stock_limit 1: while a tunnel holds the backend connection, a
+    request to the same backend waits at most backend_connect_timeout
+    (1 s here), then gets 503 with one log line naming the backend, the
+    limit and the wait; the tunnel goes on relaying."""
+    d, b = ws_factory(LONG + 'set tcp_stock_limit = 1\n'
+                      'set backend_connect_timeout = "1 s"\n')
+    base = base_sockets(d, b)
+    t = open_tunnel(d.port)
+    try:
+        with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+            t0 = time.monotonic()
+            plain_request(s)
+            data = read_all(s)
+            took = time.monotonic() - t0
+        assert data.startswith(b'HTTP/1.1 503 '), data[:200]
+        assert 0.9 <= took < 4, took
+        lines = [line for line in d.log().splitlines()
+                 if '"GET /plain HTTP/1.1": 503: ' in line]
+        assert len(lines) == 1, d.log()
+        assert ('backend 127.0.0.1:%d: no free connection after waiting '
+                % b.port) in lines[0]
+        assert 'tcp_stock_limit 1 reached' in lines[0]
+        echo(t, b'still relayed')
+    finally:
+        t.close()
+    assert sockets_back_to(d.proc.pid, base)
+    # the slot is free again: a request goes through at once
+    with socket.create_connection(('127.0.0.1', d.port), 10) as s:
+        plain_request(s)
+        assert read_all(s).startswith(b'HTTP/1.1 200 ')
 
 
 def test_shutdown_waits_for_tunnels_then_cuts(ws_factory):

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from dphelp import log_lines, run_ctl, spawn_block
+from dphelp import log_lines, program_dir, run_ctl, spawn_block
 from httpbackend import CountingServer, QuietHandler
 from tplib import ScriptedTranslationServer, packet
 
@@ -354,13 +354,8 @@ echo "pid $$"
 def test_cgi(portierd_factory):
     """CGI responses are cached too: the program's PID in the body shows
     whether it ran again."""
-    tmp = tempfile.mkdtemp(prefix='portier-hcache-cgi-')
-    try:
-        os.chmod(tmp, 0o755)
-        script = os.path.join(tmp, 'counter.sh')
-        with open(script, 'w') as f:
-            f.write(CGI_SCRIPT)
-        os.chmod(script, 0o755)
+    with program_dir('portier-hcache-cgi-') as write:
+        script = write('counter.sh', CGI_SCRIPT)
         tags = {}
 
         def handler(req):
@@ -388,8 +383,6 @@ def test_cgi(portierd_factory):
             assert n1 != n2
         finally:
             srv.stop()
-    finally:
-        shutil.rmtree(tmp)
 
 
 def test_cut_body_not_stored(cached):
@@ -826,13 +819,8 @@ def test_cgi_revalidation_local_redirect(portierd_factory):
     """A CGI program that answers our revalidation with a local redirect:
     the redirected request sees the client's headers again, not the
     entry's If-None-Match."""
-    tmp = tempfile.mkdtemp(prefix='portier-hcache-cgi-')
-    try:
-        os.chmod(tmp, 0o755)
-        script = os.path.join(tmp, 'redir.sh')
-        with open(script, 'w') as f:
-            f.write(CGI_REDIRECT_SCRIPT)
-        os.chmod(script, 0o755)
+    with program_dir('portier-hcache-cgi-') as write:
+        script = write('redir.sh', CGI_REDIRECT_SCRIPT)
         srv = ScriptedTranslationServer(lambda req: [packet('CGI', script)])
         srv.start()
         try:
@@ -845,5 +833,3 @@ def test_cgi_revalidation_local_redirect(portierd_factory):
                 b'inm "zz"\n'
         finally:
             srv.stop()
-    finally:
-        shutil.rmtree(tmp)

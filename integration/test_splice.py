@@ -5,7 +5,7 @@ through splice(), which the STATS field "bytes_spliced" shows; premature
 ends still close the connection with a log line; chunked answers, FastCGI
 and TLS clients take the copy path, and so does a WAS pipe towards a TCP
 client on this host (dp_splice.c says why: the WAS tests that splice use
-a unix-socket listener); and no pipe leaks."""
+a unix-socket listener) or a TLS client; and no pipe leaks."""
 import hashlib
 import http.client
 import json
@@ -32,16 +32,28 @@ def spliced(ctl, sock):
     return stats(ctl, sock)['bytes_spliced']
 
 
-def fetch(port, path, timeout=60):
-    """GET path on a new connection (Connection: close) to 127.0.0.1:port,
-    or to the unix socket `port` when it is a path.  Returns (head bytes,
-    body length, SHA-256 of the body, Content-Length or None)."""
+def client_tls():
+    """A TLS client context that takes the test's self-signed
+    certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def fetch(port, path, timeout=60, tls=False):
+    """GET path on a new connection (Connection: close) to 127.0.0.1:port
+    (over TLS with `tls`), or to the unix socket `port` when it is a path.
+    Returns (head bytes, body length, SHA-256 of the body, Content-Length
+    or None)."""
     if isinstance(port, str):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
         s.connect(port)
     else:
         s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    if tls:
+        s = client_tls().wrap_socket(s, server_hostname='a.test')
     s.sendall(b'GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
               % path.encode())
     buf = b''
@@ -57,7 +69,10 @@ def fetch(port, path, timeout=60):
     h = hashlib.sha256(rest)
     n = len(rest)
     while True:
-        part = s.recv(1 << 20)
+        try:
+            part = s.recv(1 << 20)
+        except ssl.SSLZeroReturnError:
+            break
         if not part:
             break
         h.update(part)
@@ -86,6 +101,7 @@ def was(portierd_factory, build_dir, tmp_path):
         if not os.path.exists(p):
             pytest.skip('%s not built' % p)
     started = []
+    certs = self_signed(tmp_path)
 
     def start():
         def handler(req):
@@ -98,13 +114,18 @@ def was(portierd_factory, build_dir, tmp_path):
         started.append(srv)
         sock = abstract()
         # a unix listener too: a WAS pipe is spliced to unix-socket
-        # clients, copied to TCP clients on this host
+        # clients, copied to TCP clients on this host; and a TLS one
         unix = os.path.join(tmp_path, 'was-%d.sock' % len(started))
-        conf = control(sock) + 'listener {\n  bind "%s"\n}\n' % unix
+        tls_port = free_port()
+        conf = (control(sock) + 'listener {\n  bind "%s"\n}\n' % unix +
+                'listener {\n  bind "127.0.0.1:%d"\n  ssl yes\n'
+                '  ssl_cert "%s/c.pem" "%s/k.pem"\n}\n' % (tls_port, certs,
+                                                          certs))
         if os.geteuid() == 0:
             conf = 'spawn {\n  default_user "nobody"\n}\n' + conf
         d = portierd_factory([srv.address], config=conf)
         d.unix = unix
+        d.tls_port = tls_port
         return d, sock
 
     yield start
@@ -151,6 +172,31 @@ def test_was_pipe_copied_to_a_tcp_client_on_this_host(was, ctl):
     assert spliced(ctl, sock) == s0
 
 
+def test_was_pipe_read_for_a_tls_client(was, ctl):
+    """Over TLS the pipe is read into the connection's output buffer for
+    SSL_write(): byte-exact, nothing spliced, and a keep-alive connection
+    serves the next requests."""
+    d, sock = was()
+    size = 16 * MiB
+    s0 = spliced(ctl, sock)
+    head, n, digest, length = fetch(
+        d.tls_port, '/stream/?size=%d&length=1&piece=65536' % size, tls=True)
+    assert head.startswith(b'HTTP/1.1 200')
+    assert length == size and n == size
+    assert digest == hashlib.sha256(alpha(size)).hexdigest()
+    conn = http.client.HTTPSConnection('127.0.0.1', d.tls_port, timeout=30,
+                                       context=client_tls())
+    try:
+        for size in (MiB, 3 * MiB + 7, 100):
+            conn.request('GET', '/stream/?size=%d&length=1' % size)
+            resp = conn.getresponse()
+            assert resp.status == 200
+            assert resp.read() == alpha(size)
+    finally:
+        conn.close()
+    assert spliced(ctl, sock) == s0
+
+
 def test_was_chunked_takes_the_copy_path(was, ctl):
     d, sock = was()
     s0 = spliced(ctl, sock)
@@ -162,17 +208,18 @@ def test_was_chunked_takes_the_copy_path(was, ctl):
     assert spliced(ctl, sock) == s0
 
 
-@pytest.mark.parametrize('client', ['unix', 'tcp'])
+@pytest.mark.parametrize('client', ['unix', 'tcp', 'tls'])
 def test_was_premature_large_body(was, ctl, client):
     """LENGTH says 2N, the application writes N bytes and aborts
     (PREMATURE N): the client gets exactly N bytes, then the connection
     closes; the process stays usable.  Spliced to a unix-socket client,
-    read and sent to a loopback TCP client."""
+    read and sent to a loopback TCP client and a TLS client."""
     d, sock = was()
     n_bytes = 20 * MiB
     s0 = spliced(ctl, sock)
-    head, n, digest, length = fetch(d.unix if client == 'unix' else d.port,
-                                    '/abort-big?%d' % n_bytes)
+    port = {'unix': d.unix, 'tcp': d.port, 'tls': d.tls_port}[client]
+    head, n, digest, length = fetch(port, '/abort-big?%d' % n_bytes,
+                                    tls=client == 'tls')
     assert length == 2 * n_bytes
     assert n == n_bytes
     assert digest == hashlib.sha256(alpha(n_bytes)).hexdigest()
@@ -360,10 +407,7 @@ def test_tls_client_takes_the_copy_path(portierd_factory, backend, ctl,
                 '  ssl_cert "%s/c.pem" "%s/k.pem"\n}\n' % (port, d0, d0))
         d = portierd_factory([srv.address], config=conf)
         s0 = spliced(ctl, sock)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port),
+        s = client_tls().wrap_socket(socket.create_connection(('127.0.0.1', port),
                                                      timeout=30),
                             server_hostname='a.test')
         s.sendall(b'GET /big/%d HTTP/1.1\r\nHost: a.test\r\n'
