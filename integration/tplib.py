@@ -187,6 +187,11 @@ class ScriptedTranslationServer:
     def __exit__(self, *exc):
         self.stop()
 
+    def connections(self):
+        """How many client connections are open right now."""
+        with self._lock:
+            return len(self._conns)
+
     def count(self, name=None, value=None):
         """How many requests were received (with packet name = value)."""
         with self._lock:

@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from edge_cgi import HUGE, MiB, STREAM, pattern  # noqa: E402
+from edge_cgi import HUGE, MiB, STREAM, pattern, pattern_pieces  # noqa: E402
 
 
 def head(status=200, length=None, extra=b''):
@@ -93,7 +93,8 @@ def serve(sock):
             elif mode == 'huge':
                 s(head(200, HUGE))
                 if body:
-                    s(pattern(HUGE))
+                    for p in pattern_pieces(HUGE):
+                        s(p)
             elif mode == 'stream':
                 s(head(200, STREAM))
                 block = pattern(MiB)
