@@ -193,13 +193,15 @@ def test_session_idle_timeout(portierd_factory, docroot, servers):
                   if req.text('URI') == '/s' else file_answer(docroot) +
                   [NOCACHE])
     d = portierd_factory([srv.address],
-                         config='set session_idle_timeout = "1 s"\n')
+                         config='set session_idle_timeout = "2 s"\n')
     sid = cookie_of(get(d, '/s')[1])
-    for _ in range(3):          # each use refreshes it
+    # each use refreshes it: three uses 0.5 s apart outlive the 2 s
+    # (a request may take up to 1.5 s on a loaded machine)
+    for _ in range(3):
         time.sleep(0.5)
         get(d, '/p', with_cookie(sid))
         assert srv.requests[-1].get('SESSION') == b'idle'
-    time.sleep(1.2)
+    time.sleep(2.3)
     get(d, '/p', with_cookie(sid))
     assert not srv.requests[-1].has('SESSION')
 
