@@ -1,8 +1,8 @@
 """Processes as /proc shows them, for the integration suites and the bench
 scripts (not a test file): children, descendants and process groups, the
-state of one process, CPU time, sizes from /proc/PID/status, polling
-until a condition holds, and bounded waits for a line from a child's pipe
-and for a thread's end.
+state of one process, CPU time, sizes from /proc/PID/status, open
+descriptors, polling until a condition holds, and bounded waits for a
+line from a child's pipe and for a thread's end.
 
 Linux only; standard library only (Debian's /usr/bin/python3).  A process
 that ends while it is read is left out, never an error."""
@@ -111,6 +111,22 @@ def rss_kib(pid):
 def vm_hwm_kib(pid):
     """The peak resident set of pid (VmHWM), KiB; 0 without one."""
     return status_kib(pid, 'VmHWM', 0)
+
+
+def fd_count(pid):
+    """How many descriptors pid has open."""
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def fds_back_to(pid, count, timeout=5):
+    """True once pid has no more than `count` descriptors open (polled
+    every 20 ms), False when it still has more after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while fd_count(pid) > count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def wait_for(cond, timeout=10):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from dphelp import file_answer, wait_log
+from proclib import fd_count
 from tplib import ScriptedTranslationServer
 
 HELLO = b'<p>hello</p>\n'
@@ -215,8 +216,6 @@ def test_max_connections(portierd_factory, srv):
     fourth.close()
 
 
-def fd_count(pid):
-    return len(os.listdir('/proc/%d/fd' % pid))
 
 
 def test_listener_resumes_after_emfile(portierd_factory, srv):

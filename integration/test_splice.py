@@ -20,6 +20,7 @@ from conftest import free_port
 from dphelp import abstract, self_signed, stats, wait_log
 from dphelp import control_config as control
 from httpbackend import pattern
+from proclib import fd_count
 from test_dataplane_proxy import CONFIG, Nginx, http_answer
 from tplib import ScriptedTranslationServer, packet
 
@@ -86,8 +87,6 @@ def alpha(n):
     return (bytes(range(97, 123)) * (n // 26 + 1))[:n]
 
 
-def open_fds(pid):
-    return len(os.listdir('/proc/%d/fd' % pid))
 
 
 # ---- WAS ----
@@ -322,7 +321,7 @@ def test_no_descriptor_leak(proxy, ctl):
     d, sock = proxy
     pid = d.proc.pid
     fetch(d.port, '/big/%d' % (4 * MiB))
-    base = open_fds(pid)
+    base = fd_count(pid)
     for _ in range(3):
         assert fetch(d.port, '/big/%d' % (4 * MiB))[1] == 4 * MiB
         assert fetch(d.port, '/bigcut/%d/%d' % (4 * MiB, MiB))[1] == MiB
@@ -335,10 +334,10 @@ def test_no_descriptor_leak(proxy, ctl):
     assert d.request('GET', '/echo/x')[0] == 200
     # the cut and aborted backend connections close a moment later
     for _ in range(50):
-        if open_fds(pid) <= base:
+        if fd_count(pid) <= base:
             break
         time.sleep(0.1)
-    assert open_fds(pid) <= base, os.listdir('/proc/%d/fd' % pid)
+    assert fd_count(pid) <= base, os.listdir('/proc/%d/fd' % pid)
 
 
 def test_fastcgi_takes_the_copy_path(portierd_factory, build_dir, ctl):

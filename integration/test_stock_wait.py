@@ -6,7 +6,6 @@ backend_connect_timeout: then it gets 503 and one log line naming the
 backend address, the limit and the wait; a slot that frees before the
 bound serves it; a client that goes away while waiting leaves the
 queue.  The bound is 1.5 s here so the suite stays short."""
-import os
 import socket
 import threading
 import time
@@ -14,6 +13,7 @@ import time
 import pytest
 
 from dphelp import log_lines, one_failure_line
+from proclib import fd_count, fds_back_to
 from test_dataplane_proxy import http_answer
 
 BOUND = 1.5
@@ -141,17 +141,8 @@ def answer(s, timeout=10):
     return data, time.monotonic() - t0
 
 
-def fd_count(pid):
-    return len(os.listdir('/proc/%d/fd' % pid))
 
 
-def fds_back_to(pid, count, timeout=5):
-    deadline = time.monotonic() + timeout
-    while fd_count(pid) > count:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def fill(d, b):
