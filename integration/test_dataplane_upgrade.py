@@ -26,7 +26,7 @@ import pytest
 
 from conftest import free_port
 from dphelp import file_answer, make_docroot
-from proclib import vm_hwm_kib
+from proclib import fd_count, fds_back_to, vm_hwm_kib
 from test_dataplane_proxy import CONFIG, http_answer, https_answer
 from test_dataplane_proxy import test_ca  # noqa: F401 (fixture)
 
@@ -163,18 +163,8 @@ def sockets_to(pid, port):
     return n
 
 
-def fd_count(pid):
-    return len(os.listdir('/proc/%d/fd' % pid))
 
 
-def fds_back_to(pid, count, timeout=5):
-    """True once portierd has no more than `count` descriptors open."""
-    deadline = time.monotonic() + timeout
-    while fd_count(pid) > count:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_echo_text_binary_large(ws_proxy):
@@ -602,14 +592,17 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
             assert not_answered(fifth, 1.0)
             for t in tunnels[1:]:
                 echo(t, b'still relayed')
-            assert socket_count(d.proc.pid) == base + 4 * 2
+            n = socket_count(d.proc.pid)
+            assert n == base + 4 * 2, (n, base, d.log())
             tunnels.pop(0).close()      # one slot frees
             t0 = time.monotonic()
             data = read_all(fifth)
-            assert time.monotonic() - t0 < 3
+            took = time.monotonic() - t0
+            assert took < 3, (took, d.log())
             assert data.startswith(b'HTTP/1.1 200 ') and \
-                data.endswith(b'plain\n')
-        assert stats()['tunnels'] == 3
+                data.endswith(b'plain\n'), (data[:300], d.log())
+        st = stats()
+        assert st['tunnels'] == 3, st
     finally:
         for t in tunnels:
             t.close()
@@ -622,8 +615,9 @@ def test_tunnels_count_toward_max_connections(ws_factory, build_dir):
     tunnels = [open_tunnel(d.port) for _ in range(4)]
     for t in tunnels:
         t.close()
-    assert sockets_back_to(d.proc.pid, base)
-    assert 'tunnel' not in d.log()
+    assert sockets_back_to(d.proc.pid, base), (socket_count(d.proc.pid),
+                                               base)
+    assert 'tunnel' not in d.log(), d.log()
 
 
 def test_tunnel_counts_toward_tcp_stock_limit(ws_factory):
