@@ -127,23 +127,28 @@ def run(coro, timeout=30):
 
 def base_fds(d, b):
     """portierd's open descriptors once its translation server connection
-    exists (a request went through) and its connection to the backend,
-    which the backend closes after a plain answer, is gone (a bounded
-    wait on that condition: a fixed 0.3 s counted the connection still
-    open on a loaded machine, and a leak of one descriptor went
-    unseen)."""
+    exists (a request went through), and both its connection to the
+    backend, which the backend closes after a plain answer, and the
+    client connection of that request are gone (a bounded wait on that
+    condition: a fixed 0.3 s counted the backend connection still open
+    on a loaded machine, and a leak of one descriptor went unseen; the
+    client's close reaches portierd after the answer, too)."""
     assert d.request('GET', '/plain')[0] == 200
     deadline = time.monotonic() + 5
-    while sockets_to(d.proc.pid, b.port) and time.monotonic() < deadline:
+    while (sockets_to(d.proc.pid, b.port) or
+           sockets_to(d.proc.pid, d.port, local=True)) and \
+            time.monotonic() < deadline:
         time.sleep(0.02)
     assert sockets_to(d.proc.pid, b.port) == 0
+    assert sockets_to(d.proc.pid, d.port, local=True) == 0
     return fd_count(d.proc.pid)
 
 
-def sockets_to(pid, port):
+def sockets_to(pid, port, local=False):
     """How many of pid's descriptors are TCP sockets whose peer is
-    127.0.0.1:port (from /proc: its fds and its network namespace's
-    /proc/PID/net/tcp)."""
+    127.0.0.1:port (with `local`: connected sockets whose own address is
+    127.0.0.1:port, the clients accepted on that listener), from /proc:
+    its fds and its network namespace's /proc/PID/net/tcp."""
     inodes = set()
     for fd in os.listdir('/proc/%d/fd' % pid):
         try:
@@ -152,14 +157,18 @@ def sockets_to(pid, port):
             continue
         if link.startswith('socket:['):
             inodes.add(link[len('socket:['):-1])
-    peer = '0100007F:%04X' % port
+    addr = '0100007F:%04X' % port
     n = 0
     with open('/proc/%d/net/tcp' % pid) as f:
         next(f)
         for line in f:
             fields = line.split()
-            if fields[2] == peer and fields[9] in inodes:
-                n += 1
+            if fields[9] not in inodes:
+                continue
+            if local:
+                n += fields[1] == addr and fields[3] != '0A'   # not LISTEN
+            else:
+                n += fields[2] == addr
     return n
 
 
