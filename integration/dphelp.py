@@ -42,6 +42,17 @@ def program_dir(prefix):
         shutil.rmtree(path, ignore_errors=True)
 
 
+def read_to_end(sock):
+    """Every byte sock receives until the peer closes (its own timeout
+    bounds each wait)."""
+    data = bytearray()
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
 def make_docroot(tmp_path):
     root = tmp_path / 'www'
     root.mkdir()

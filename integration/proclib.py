@@ -118,15 +118,21 @@ def fd_count(pid):
     return len(os.listdir('/proc/%d/fd' % pid))
 
 
-def fds_back_to(pid, count, timeout=5):
-    """True once pid has no more than `count` descriptors open (polled
-    every 20 ms), False when it still has more after `timeout` s."""
+def drops_to(measure, limit, timeout=5):
+    """True once measure() is no more than `limit` (polled every 20 ms),
+    False when it is still more after `timeout` s."""
     deadline = time.monotonic() + timeout
-    while fd_count(pid) > count:
+    while measure() > limit:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
     return True
+
+
+def fds_back_to(pid, count, timeout=5):
+    """True once pid has no more than `count` descriptors open, False
+    when it still has more after `timeout` s."""
+    return drops_to(lambda: fd_count(pid), count, timeout)
 
 
 def wait_for(cond, timeout=10):

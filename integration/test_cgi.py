@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from dphelp import dechunk, program_dir, spawn_block, wait_log
+from dphelp import dechunk, program_dir, read_to_end, spawn_block
+from dphelp import wait_log
 from proclib import child_pids, join_within, vm_hwm_kib
 from tplib import ScriptedTranslationServer, packet, u16
 
@@ -142,12 +143,7 @@ def test_environment(cgi):
                  b'Host: www.example.com:8080\r\nX-Foo: one\r\n'
                  b'x-foo: two\r\nX-Dash-Name: v\r\nProxy: evil\r\n'
                  b'Connection: close\r\n\r\n')
-    data = b''
-    while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_to_end(conn)
     conn.close()
     head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200 '), head

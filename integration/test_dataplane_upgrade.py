@@ -26,7 +26,8 @@ import pytest
 
 from conftest import free_port
 from dphelp import file_answer, make_docroot
-from proclib import fd_count, fds_back_to, vm_hwm_kib
+from dphelp import read_to_end as read_all
+from proclib import drops_to, fd_count, fds_back_to, vm_hwm_kib
 from test_dataplane_proxy import CONFIG, http_answer, https_answer
 from test_dataplane_proxy import test_ca  # noqa: F401 (fixture)
 
@@ -251,15 +252,6 @@ def read_until(s, marker):
         assert chunk, 'closed early: %r' % data
         data += chunk
     return data
-
-
-def read_all(s):
-    data = bytearray()
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            return bytes(data)
-        data += chunk
 
 
 def upgrade_head(path, key, extra=b''):
@@ -521,12 +513,7 @@ def socket_count(pid):
 
 def sockets_back_to(pid, count, timeout=10):
     """True once portierd has no more than `count` sockets open."""
-    deadline = time.monotonic() + timeout
-    while socket_count(pid) > count:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return drops_to(lambda: socket_count(pid), count, timeout)
 
 
 def base_sockets(d, b):

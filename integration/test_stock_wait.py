@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dphelp import log_lines, one_failure_line
+from dphelp import log_lines, one_failure_line, read_to_end
 from proclib import fd_count, fds_back_to
 from test_dataplane_proxy import http_answer
 
@@ -131,12 +131,7 @@ def answer(s, timeout=10):
     """The whole answer on s (read to the end), and the time it took."""
     t0 = time.monotonic()
     s.settimeout(timeout)
-    data = b''
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_to_end(s)
     s.close()
     return data, time.monotonic() - t0
 
