@@ -121,6 +121,7 @@ def stop_serving(server, thread, seconds=5):
                                seconds, 'still running' if thread.is_alive()
                                else 'ended', where))
 
+
 def pattern(n, offset=0):
     """Deterministic bytes: 251-byte cycle (prime, so misaligned copies
     show)."""
